@@ -1,0 +1,1 @@
+"""kubekms_plugin: the KMS v2 gRPC plugin for kube-apiserver."""

@@ -1,0 +1,172 @@
+"""The backend protocol: the one async interface every consumer uses to reach keys.
+
+Providers (``local``, ``kubekms``, ``huaweicloud``, later ``aws``) implement
+:class:`Backend`; the operator, the plugin, the REST server and the CLI only ever see
+this protocol, the models below and the errors in :mod:`kubekms.errors`.
+
+Units: lengths are **bytes**, times are timezone-aware UTC ``datetime`` objects,
+intervals are whole days. Wire quirks (bits, milliseconds, string numbers) belong to
+the wire codecs, never here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+class KeyState(enum.Enum):
+    """Key states of the KMS v1.0 wire, plus DESTROYED once the pending window ended."""
+
+    PENDING_ACTIVATION = "1"
+    ENABLED = "2"
+    DISABLED = "3"
+    PENDING_DELETION = "4"
+    PENDING_IMPORT = "5"
+    DESTROYED = "destroyed"
+
+
+KEY_SPECS = ("AES_256",)
+KEY_USAGES = ("ENCRYPT_DECRYPT",)
+DATA_KEY_SPECS = {"AES_256": 32, "AES_128": 16}
+
+
+@dataclass(frozen=True)
+class KeyMetadata:
+    """What ``describe`` returns about one customer master key (CMK)."""
+
+    key_id: str
+    alias: str
+    description: str
+    key_spec: str
+    key_usage: str
+    state: KeyState
+    created_at: datetime
+    current_version: int
+    rotation_enabled: bool
+    rotation_interval_days: int
+    last_rotation_at: datetime | None = None
+    deletion_date: datetime | None = None
+    aliases: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    origin: str = "kms"
+    project_id: str = ""
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    keys: Sequence[KeyMetadata]
+    next_marker: str | None
+    total: int
+
+
+@dataclass(frozen=True)
+class RotationStatus:
+    enabled: bool
+    interval_days: int
+    last_rotation_at: datetime | None
+    number_of_rotations: int
+    next_rotation_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A data key. ``plaintext`` is None for the without-plaintext variant.
+
+    ``key_version`` is the CMK version that wrapped ``ciphertext``.
+    """
+
+    key_id: str
+    key_version: int
+    ciphertext: bytes
+    plaintext: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Quota:
+    resource: str
+    used: int
+    limit: int
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Every operation of a cloud KMS that kubekms needs, for one project/tenant.
+
+    ``key_id`` arguments accept a key id or an alias wherever a key is named.
+    ``aad`` is additional authenticated data bound to a data-key ciphertext.
+    """
+
+    # lifecycle
+    async def create_key(
+        self,
+        alias: str,
+        *,
+        description: str = "",
+        key_spec: str = "AES_256",
+        key_usage: str = "ENCRYPT_DECRYPT",
+        tags: Mapping[str, str] | None = None,
+    ) -> KeyMetadata: ...
+
+    async def list_keys(
+        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None
+    ) -> KeyPage: ...
+
+    async def describe_key(self, key_id: str) -> KeyMetadata: ...
+
+    async def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]: ...
+
+    async def update_description(self, key_id: str, description: str) -> KeyMetadata: ...
+
+    async def enable_key(self, key_id: str) -> KeyMetadata: ...
+
+    async def disable_key(self, key_id: str) -> KeyMetadata: ...
+
+    async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata: ...
+
+    async def cancel_key_deletion(self, key_id: str) -> KeyMetadata: ...
+
+    # rotation
+    async def set_rotation(self, key_id: str, *, enabled: bool, interval_days: int | None = None) -> RotationStatus: ...
+
+    async def rotate_key(self, key_id: str) -> KeyMetadata: ...
+
+    async def get_rotation_status(self, key_id: str) -> RotationStatus: ...
+
+    # randomness and data keys
+    async def generate_random(self, length: int) -> bytes: ...
+
+    async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey: ...
+
+    async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey: ...
+
+    async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey: ...
+
+    async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes: ...
+
+    # aliases and tags
+    async def create_alias(self, key_id: str, alias: str) -> None: ...
+
+    async def delete_alias(self, key_id: str, alias: str) -> None: ...
+
+    async def list_aliases(self, key_id: str) -> list[str]: ...
+
+    async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None: ...
+
+    async def untag_key(self, key_id: str, tag_keys: Sequence[str]) -> None: ...
+
+    async def list_tags(self, key_id: str) -> dict[str, str]: ...
+
+    # account
+    async def instance_count(self) -> int: ...
+
+    async def quotas(self) -> list[Quota]: ...
+
+    async def check_health(self) -> None:
+        """Return if the backend answers an authenticated call; raise a KMSError otherwise."""
+        ...
+
+    async def close(self) -> None: ...

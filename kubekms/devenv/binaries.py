@@ -1,0 +1,181 @@
+"""Build the pinned control-plane binaries (kube-apiserver, etcd, etcdctl) from source.
+
+Release downloads are not reachable on every machine, but the Go module proxy is.
+``k8s.io/kubernetes`` cannot be ``go install``-ed directly: its go.mod replaces every
+staging module with a ``./staging`` path and requires it at ``v0.0.0``. We build inside a
+small wrapper module that redirects each of those staging modules to its published
+``v0.<minor>.<patch>`` tag. etcd needs the same treatment for its ``../`` replaces.
+
+This file uses only the standard library so that ``scripts/build-control-plane`` can
+run it before the project is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+KUBERNETES_VERSION = "v1.36.3"
+ETCD_VERSION = "v3.6.16"
+ASSETS_ENV = "KUBEKMS_ASSETS"
+BINARIES = ("kube-apiserver", "etcd", "etcdctl")
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Pins:
+    kubernetes: str = KUBERNETES_VERSION
+    etcd: str = ETCD_VERSION
+
+    @property
+    def tag(self) -> str:
+        return f"k8s-{self.kubernetes}_etcd-{self.etcd}"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kubekms"
+
+
+def assets_dir(pins: Pins = Pins()) -> Path:
+    """Where the binaries of ``pins`` live (``KUBEKMS_ASSETS`` overrides)."""
+    override = os.environ.get(ASSETS_ENV)
+    if override:
+        return Path(override)
+    return cache_root() / "bin" / pins.tag
+
+
+def binaries_present(directory: Path) -> bool:
+    return all(os.access(directory / name, os.X_OK) for name in BINARIES)
+
+
+def _log(message: str) -> None:
+    print(f"[kubekms binaries] {message}", file=sys.stderr, flush=True)
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"})
+    return env
+
+
+def _run(args: list[str], cwd: Path, what: str) -> str:
+    _log(f"{what}: {' '.join(args)}")
+    started = time.monotonic()
+    proc = subprocess.run(args, cwd=cwd, env=_go_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-30:])
+        raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    _log(f"{what}: done in {time.monotonic() - started:.0f}s")
+    return proc.stdout
+
+
+def check_go() -> None:
+    go = shutil.which("go")
+    if go is None:
+        raise BuildError("Go is not on PATH; install Go 1.24+ (https://go.dev/dl/) and retry")
+    out = subprocess.run([go, "version"], capture_output=True, text=True).stdout
+    match = re.search(r"go(\d+)\.(\d+)", out)
+    if not match or (int(match.group(1)), int(match.group(2))) < (1, 24):
+        raise BuildError(f"Go 1.24 or newer is required, found: {out.strip()}")
+
+
+def staging_modules(kubernetes_gomod: str) -> list[str]:
+    """Module paths that kubernetes' go.mod replaces with ``./staging/...`` directories."""
+    return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", kubernetes_gomod, re.M)))
+
+
+def _write_wrapper(workdir: Path, module: str, replaces: dict[str, str]) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    lines = [f"module {module}", "", "go 1.24", ""]
+    lines += [f"replace {old} => {new}" for old, new in sorted(replaces.items())]
+    (workdir / "go.mod").write_text("\n".join(lines) + "\n")
+    (workdir / "tools.go").write_text("package tools\n")
+
+
+def build_kube_apiserver(version: str, out: Path, workdir: Path) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    info = json.loads(_run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"], workdir,
+                           f"fetch k8s.io/kubernetes {version} metadata"))
+    if "Error" in info:
+        raise BuildError(f"the Go module proxy could not serve k8s.io/kubernetes@{version}: {info['Error']}")
+    staged = staging_modules(Path(info["GoMod"]).read_text())
+    if not staged:
+        raise BuildError(f"no staging replaces found in k8s.io/kubernetes@{version} go.mod")
+    staging_version = "v0." + version.removeprefix("v1.")
+    _write_wrapper(workdir, "kubekms.local/build/kubernetes",
+                   {m: f"{m} {staging_version}" for m in staged})
+    _log(f"{len(staged)} staging modules redirected to {staging_version}")
+    _run(["go", "get", f"k8s.io/kubernetes/cmd/kube-apiserver@{version}"], workdir,
+         "resolve kube-apiserver dependencies (downloads a few GB on a cold cache)")
+    major, minor = version.removeprefix("v").split(".")[:2]
+    flags = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}",
+                  f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
+    _run(["go", "build", "-trimpath", "-ldflags", "-s -w " + " ".join(flags),
+          "-o", str(out / "kube-apiserver"), "k8s.io/kubernetes/cmd/kube-apiserver"], workdir,
+         "compile kube-apiserver (many minutes on 2 cores)")
+
+
+def build_etcd(version: str, out: Path, workdir: Path) -> None:
+    _write_wrapper(workdir, "kubekms.local/build/etcd", {})
+    _run(["go", "get", f"go.etcd.io/etcd/server/v3@{version}", f"go.etcd.io/etcd/etcdctl/v3@{version}"],
+         workdir, f"resolve etcd {version}")
+    ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=kubekms-{version}"
+    _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"],
+         workdir, "compile etcd")
+    _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcdctl"), "go.etcd.io/etcd/etcdctl/v3"],
+         workdir, "compile etcdctl")
+
+
+def ensure_binaries(pins: Pins = Pins(), force: bool = False) -> Path:
+    """Build the binaries for ``pins`` unless they are cached; return their directory."""
+    target = assets_dir(pins)
+    if binaries_present(target) and not force:
+        _log(f"already built, nothing to do: {target}")
+        return target
+    check_go()
+    started = time.monotonic()
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    build_root = cache_root() / "build"
+    build_etcd(pins.etcd, staging, build_root / f"etcd-{pins.etcd}")
+    build_kube_apiserver(pins.kubernetes, staging, build_root / f"kubernetes-{pins.kubernetes}")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)  # atomic: a half-built set is never mistaken for a cached one
+    _log(f"built in {time.monotonic() - started:.0f}s: {target}")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build kube-apiserver, etcd and etcdctl from source (cached).")
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--print-dir", action="store_true", help="only print the binaries' directory")
+    args = parser.parse_args(argv)
+    if args.print_dir:
+        print(assets_dir())
+        return 0
+    try:
+        directory = ensure_binaries(force=args.force)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(directory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

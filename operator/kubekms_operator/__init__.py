@@ -1,0 +1,1 @@
+"""kubekms_operator: kopf handlers for KMSKey and KMSBackend."""
