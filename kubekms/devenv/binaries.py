@@ -106,38 +106,69 @@ def _write_wrapper(workdir: Path, module: str, replaces: dict[str, str]) -> None
 
 def build_kube_apiserver(version: str, out: Path, workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
-    info = json.loads(_run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"], workdir,
-                           f"fetch k8s.io/kubernetes {version} metadata"))
+    info = json.loads(
+        _run(
+            ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
+            workdir,
+            f"fetch k8s.io/kubernetes {version} metadata",
+        )
+    )
     if "Error" in info:
         raise BuildError(f"the Go module proxy could not serve k8s.io/kubernetes@{version}: {info['Error']}")
     staged = staging_modules(Path(info["GoMod"]).read_text())
     if not staged:
         raise BuildError(f"no staging replaces found in k8s.io/kubernetes@{version} go.mod")
     staging_version = "v0." + version.removeprefix("v1.")
-    _write_wrapper(workdir, "kubekms.local/build/kubernetes",
-                   {m: f"{m} {staging_version}" for m in staged})
+    _write_wrapper(workdir, "kubekms.local/build/kubernetes", {m: f"{m} {staging_version}" for m in staged})
     _log(f"{len(staged)} staging modules redirected to {staging_version}")
-    _run(["go", "get", f"k8s.io/kubernetes/cmd/kube-apiserver@{version}"], workdir,
-         "resolve kube-apiserver dependencies (downloads a few GB on a cold cache)")
+    _run(
+        ["go", "get", f"k8s.io/kubernetes/cmd/kube-apiserver@{version}"],
+        workdir,
+        "resolve kube-apiserver dependencies (downloads a few GB on a cold cache)",
+    )
     major, minor = version.removeprefix("v").split(".")[:2]
     flags = []
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}",
-                  f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
-    _run(["go", "build", "-trimpath", "-ldflags", "-s -w " + " ".join(flags),
-          "-o", str(out / "kube-apiserver"), "k8s.io/kubernetes/cmd/kube-apiserver"], workdir,
-         "compile kube-apiserver (many minutes on 2 cores)")
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    _run(
+        [
+            "go",
+            "build",
+            "-trimpath",
+            "-ldflags",
+            "-s -w " + " ".join(flags),
+            "-o",
+            str(out / "kube-apiserver"),
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+        ],
+        workdir,
+        "compile kube-apiserver (many minutes on 2 cores)",
+    )
 
 
 def build_etcd(version: str, out: Path, workdir: Path) -> None:
     _write_wrapper(workdir, "kubekms.local/build/etcd", {})
-    _run(["go", "get", f"go.etcd.io/etcd/server/v3@{version}", f"go.etcd.io/etcd/etcdctl/v3@{version}"],
-         workdir, f"resolve etcd {version}")
+    _run(
+        ["go", "get", f"go.etcd.io/etcd/server/v3@{version}", f"go.etcd.io/etcd/etcdctl/v3@{version}"],
+        workdir,
+        f"resolve etcd {version}",
+    )
     ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=kubekms-{version}"
-    _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"],
-         workdir, "compile etcd")
-    _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcdctl"), "go.etcd.io/etcd/etcdctl/v3"],
-         workdir, "compile etcdctl")
+    _run(
+        ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"],
+        workdir,
+        "compile etcd",
+    )
+    _run(
+        ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcdctl"), "go.etcd.io/etcd/etcdctl/v3"],
+        workdir,
+        "compile etcdctl",
+    )
 
 
 def ensure_binaries(pins: Pins = Pins(), force: bool = False) -> Path:
