@@ -27,6 +27,7 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 ASSETS_ENV = "KUBEKMS_ASSETS"
 BINARIES = ("kube-apiserver", "etcd", "etcdctl")
+_PROXY_FAILURES = ("dial tcp", "connection refused", "no such host", "i/o timeout", "proxyconnect", "TLS handshake")
 
 
 class BuildError(RuntimeError):
@@ -76,7 +77,11 @@ def _run(args: list[str], cwd: Path, what: str) -> str:
     proc = subprocess.run(args, cwd=cwd, env=_go_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-30:])
-        raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+        hint = ""
+        if any(marker in tail for marker in _PROXY_FAILURES):
+            proxy = os.environ.get("GOPROXY", "https://proxy.golang.org,direct")
+            hint = f"\nhint: the Go module proxy looks unreachable (GOPROXY={proxy}); check network/GOPROXY"
+        raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}{hint}")
     _log(f"{what}: done in {time.monotonic() - started:.0f}s")
     return proc.stdout
 
