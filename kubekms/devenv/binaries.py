@@ -25,6 +25,7 @@ from pathlib import Path
 
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
+HELM_VERSION = "v3.22.0"
 ASSETS_ENV = "KUBEKMS_ASSETS"
 BINARIES = ("kube-apiserver", "etcd", "etcdctl")
 _PROXY_FAILURES = ("dial tcp", "connection refused", "no such host", "i/o timeout", "proxyconnect", "TLS handshake")
@@ -196,16 +197,48 @@ def ensure_binaries(pins: Pins = Pins(), force: bool = False) -> Path:
     return target
 
 
+def helm_path(version: str = HELM_VERSION) -> Path:
+    return cache_root() / "bin" / f"helm-{version}" / "helm"
+
+
+def ensure_helm(version: str = HELM_VERSION) -> Path:
+    """Build the pinned helm CLI (for chart tests) unless cached; return its path."""
+    target = helm_path(version)
+    if os.access(target, os.X_OK):
+        _log(f"helm {version} already built, nothing to do: {target}")
+        return target
+    check_go()
+    workdir = cache_root() / "build" / f"helm-{version}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    env_out = target.parent.with_name(target.parent.name + ".partial")
+    shutil.rmtree(env_out, ignore_errors=True)
+    env_out.mkdir(parents=True)
+    _write_wrapper(workdir, "kubekms.local/build/helm", {})
+    _run(["go", "get", f"helm.sh/helm/v3/cmd/helm@{version}"], workdir, f"resolve helm {version}")
+    ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={version}"
+    _run(
+        ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(env_out / "helm"), "helm.sh/helm/v3/cmd/helm"],
+        workdir,
+        "compile helm",
+    )
+    shutil.rmtree(target.parent, ignore_errors=True)
+    env_out.rename(target.parent)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build kube-apiserver, etcd and etcdctl from source (cached).")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--print-dir", action="store_true", help="only print the binaries' directory")
+    parser.add_argument("--with-helm", action="store_true", help="also build the pinned helm CLI")
     args = parser.parse_args(argv)
     if args.print_dir:
         print(assets_dir())
         return 0
     try:
         directory = ensure_binaries(force=args.force)
+        if args.with_helm:
+            ensure_helm()
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
