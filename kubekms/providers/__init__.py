@@ -33,6 +33,8 @@ class BackendConfig:
         ``security_token``: never passed on a command line.
     ca_file: PEM bundle to verify the endpoint's TLS certificate.
     state_dir: ``local`` only: the keystore's directory (root key + SQLite file).
+    init: ``local`` only: create the root key if it is missing (otherwise refuse).
+    cmk_limit: ``local`` only: most customer master keys the keystore holds.
     """
 
     provider: str
@@ -42,6 +44,8 @@ class BackendConfig:
     credentials_file: Path | None = None
     ca_file: Path | None = None
     state_dir: Path | None = None
+    init: bool = False
+    cmk_limit: int = 1000
 
 
 async def open_backend(config: BackendConfig) -> Backend:
