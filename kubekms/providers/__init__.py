@@ -7,8 +7,10 @@ the AWS SDK is loaded only when provider ``aws`` is asked for.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument
@@ -22,6 +24,35 @@ PROVIDERS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """An AK/SK pair (plus optional STS token). ``repr`` never shows the secret."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    security_token: str = field(default="", repr=False)
+
+    @classmethod
+    def from_mapping(cls, data: object, *, source: str) -> Credentials:
+        if not isinstance(data, dict):
+            raise InvalidArgument(f"credentials in {source} must be a mapping with access_key and secret_key")
+        access_key, secret_key = data.get("access_key"), data.get("secret_key")
+        if not isinstance(access_key, str) or not access_key or not isinstance(secret_key, str) or not secret_key:
+            raise InvalidArgument(f"credentials in {source} need non-empty string fields access_key and secret_key")
+        token = data.get("security_token") or ""
+        return cls(access_key=access_key, secret_key=secret_key, security_token=str(token))
+
+    @classmethod
+    def from_file(cls, path: Path) -> Credentials:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as error:
+            raise InvalidArgument(f"cannot read credentials file {path}: {error.strerror}") from None
+        except yaml.YAMLError:
+            raise InvalidArgument(f"credentials file {path} is not valid YAML") from None
+        return cls.from_mapping(data, source=str(path))
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     """Where a backend is and how to authenticate to it.
 
@@ -31,6 +62,8 @@ class BackendConfig:
     region: cloud region (huaweicloud/aws); informational for ``kubekms``.
     credentials_file: YAML file with ``access_key``, ``secret_key`` and optional
         ``security_token``: never passed on a command line.
+    credentials: the same, already loaded (e.g. by the operator from a Secret);
+        takes precedence over ``credentials_file``.
     ca_file: PEM bundle to verify the endpoint's TLS certificate.
     state_dir: ``local`` only: the keystore's directory (root key + SQLite file).
     init: ``local`` only: create the root key if it is missing (otherwise refuse).
@@ -42,10 +75,18 @@ class BackendConfig:
     project_id: str = "default"
     region: str = ""
     credentials_file: Path | None = None
+    credentials: Credentials | None = None
     ca_file: Path | None = None
     state_dir: Path | None = None
     init: bool = False
     cmk_limit: int = 1000
+
+    def load_credentials(self) -> Credentials:
+        if self.credentials is not None:
+            return self.credentials
+        if self.credentials_file is None:
+            raise InvalidArgument(f"provider {self.provider!r} needs credentials (a credentials file or Secret)")
+        return Credentials.from_file(self.credentials_file)
 
 
 async def open_backend(config: BackendConfig) -> Backend:
