@@ -1,0 +1,67 @@
+"""The keystore's root of trust: a 32-byte key file that seals every key version at rest."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ROOT_KEY_SIZE = 32
+_NONCE_SIZE = 12
+
+
+class KeystoreSetupError(RuntimeError):
+    """The keystore cannot start (missing or unsafe root key, foreign database...)."""
+
+
+def load_root_key(path: Path, *, init: bool) -> bytes:
+    """Read the root key, creating it (mode 0600) only when ``init`` is set."""
+    if not path.exists():
+        if not init:
+            raise KeystoreSetupError(f"root key {path} does not exist; start once with --init to create it")
+        _create_root_key(path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise KeystoreSetupError(f"root key {path} has mode {mode:04o}; it must be readable by its owner only (0600)")
+    material = path.read_bytes()
+    if len(material) != ROOT_KEY_SIZE:
+        raise KeystoreSetupError(f"root key {path} must hold exactly {ROOT_KEY_SIZE} bytes")
+    return material
+
+
+def _create_root_key(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process created it first; it is read back by the caller
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(os.urandom(ROOT_KEY_SIZE))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class Sealer:
+    """AES-256-GCM under the root key, with the owner of each blob bound as associated data."""
+
+    def __init__(self, root_key: bytes) -> None:
+        self._cipher = AESGCM(root_key)
+
+    def seal(self, material: bytes, context: str) -> bytes:
+        nonce = os.urandom(_NONCE_SIZE)
+        return nonce + self._cipher.encrypt(nonce, material, context.encode())
+
+    def unseal(self, blob: bytes, context: str) -> bytes:
+        try:
+            return self._cipher.decrypt(blob[:_NONCE_SIZE], blob[_NONCE_SIZE:], context.encode())
+        except InvalidTag:
+            raise KeystoreSetupError(
+                f"sealed material for {context} does not open with this root key (wrong root key or corrupted store)"
+            ) from None
+
+
+def key_version_context(key_id: str, version: int) -> str:
+    return f"kubekms/key-version/{key_id}/{version}"

@@ -1,0 +1,130 @@
+"""Input limits and the key state machine of the keystore, with the v1.0 wire's error codes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+
+from kubekms.backend import DATA_KEY_SPECS, KEY_SPECS, KEY_USAGES, KeyState
+from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion
+
+ALIAS_PATTERN = re.compile(r"^[a-zA-Z0-9:/_-]{1,255}$")
+MAX_DESCRIPTION = 255
+PENDING_DAYS = (7, 1096)
+ROTATION_DAYS = (1, 3650)
+DEFAULT_ROTATION_DAYS = 365
+DATA_KEY_BYTES = (1, 1024)
+RANDOM_BYTES = (1, 1024)
+MAX_AAD_BYTES = 8192
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 255
+LIST_LIMIT = (1, 1000)
+
+
+def is_key_id(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+def check_alias(alias: str) -> None:
+    if not ALIAS_PATTERN.match(alias) or alias.endswith("/default") or is_key_id(alias):
+        raise InvalidArgument(
+            f"invalid alias {alias!r}: 1-255 of [a-zA-Z0-9:/_-], not ending in /default, not a key id",
+            code="KMS.1101",
+        )
+
+
+def check_description(description: str) -> None:
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidArgument(f"key description longer than {MAX_DESCRIPTION} characters", code="KMS.1103")
+
+
+def check_key_spec(key_spec: str, key_usage: str) -> None:
+    if key_spec not in KEY_SPECS:
+        raise InvalidArgument(f"unsupported key_spec {key_spec!r}; supported: {', '.join(KEY_SPECS)}")
+    if key_usage not in KEY_USAGES:
+        raise InvalidArgument(f"unsupported key_usage {key_usage!r}; supported: {', '.join(KEY_USAGES)}")
+
+
+def check_range(name: str, value: int, bounds: tuple[int, int], code: str = "KMS.0308") -> None:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidArgument(f"{name} must be an integer from {low} to {high}, got {value!r}", code=code)
+
+
+def check_data_key_length(length: int) -> None:
+    check_range("data key length (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
+
+
+def data_key_length_for_spec(key_spec: str) -> int:
+    if key_spec not in DATA_KEY_SPECS:
+        raise InvalidArgument(f"data key spec must be one of {', '.join(DATA_KEY_SPECS)}", code="KMS.1902")
+    return DATA_KEY_SPECS[key_spec]
+
+
+def check_aad(aad: bytes) -> None:
+    if len(aad) > MAX_AAD_BYTES:
+        raise InvalidArgument(f"additional authenticated data longer than {MAX_AAD_BYTES} bytes", code="KMS.0208")
+
+
+def check_tags(tags: Mapping[str, str], existing: int = 0) -> None:
+    if existing + len(tags) > MAX_TAGS:
+        raise InvalidArgument(f"a key holds at most {MAX_TAGS} tags", code="KMS.0409")
+    for tag_key, tag_value in tags.items():
+        if not isinstance(tag_key, str) or not 1 <= len(tag_key) <= MAX_TAG_KEY:
+            raise InvalidArgument(f"tag keys are 1-{MAX_TAG_KEY} characters, got {tag_key!r}", code="KMS.0411")
+        if not isinstance(tag_value, str) or len(tag_value) > MAX_TAG_VALUE:
+            raise InvalidArgument(f"tag {tag_key!r}: values are at most {MAX_TAG_VALUE} characters", code="KMS.0410")
+
+
+def require_usable(key_id: str, state: KeyState) -> None:
+    """A key must be enabled for any cryptographic operation."""
+    if state is KeyState.ENABLED:
+        return
+    if state is KeyState.DISABLED:
+        raise Disabled(f"key {key_id} is disabled")
+    if state is KeyState.PENDING_DELETION:
+        raise PendingDeletion(f"key {key_id} is pending deletion and cannot be used")
+    if state is KeyState.DESTROYED:
+        raise NotFound(f"key {key_id} was deleted; its material is destroyed")
+    raise InvalidState(f"key {key_id} is not enabled (state {state.name})")
+
+
+def require_manageable(key_id: str, state: KeyState) -> None:
+    """Settings (rotation, description, aliases, tags) change only on live keys."""
+    if state is KeyState.PENDING_DELETION:
+        raise PendingDeletion(f"key {key_id} is pending deletion; cancel the deletion first")
+    if state is KeyState.DESTROYED:
+        raise NotFound(f"key {key_id} was deleted; its material is destroyed")
+
+
+def next_state_enable(key_id: str, state: KeyState) -> KeyState:
+    require_manageable(key_id, state)
+    if state is not KeyState.DISABLED:
+        raise InvalidState(f"key {key_id} is not disabled (state {state.name})", code="KMS.1201")
+    return KeyState.ENABLED
+
+
+def next_state_disable(key_id: str, state: KeyState) -> KeyState:
+    require_manageable(key_id, state)
+    if state is not KeyState.ENABLED:
+        raise InvalidState(f"key {key_id} is not enabled (state {state.name})", code="KMS.1301")
+    return KeyState.DISABLED
+
+
+def next_state_schedule_deletion(key_id: str, state: KeyState) -> KeyState:
+    if state is KeyState.PENDING_DELETION:
+        raise InvalidState(f"key {key_id} is already pending deletion", code="KMS.1402")
+    if state is KeyState.DESTROYED:
+        raise NotFound(f"key {key_id} was deleted; its material is destroyed")
+    return KeyState.PENDING_DELETION
+
+
+def next_state_cancel_deletion(key_id: str, state: KeyState) -> KeyState:
+    if state is not KeyState.PENDING_DELETION:
+        raise InvalidState(f"key {key_id} is not pending deletion (state {state.name})", code="KMS.1501")
+    return KeyState.DISABLED

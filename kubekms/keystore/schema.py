@@ -1,0 +1,67 @@
+"""The keystore's SQLite schema, versioned by ``PRAGMA user_version`` with forward migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each entry migrates from version i to i + 1. Never edit a released entry; append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE keys (
+        key_id TEXT PRIMARY KEY,
+        alias TEXT NOT NULL,
+        description TEXT NOT NULL,
+        key_spec TEXT NOT NULL,
+        key_usage TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        current_version INTEGER NOT NULL,
+        rotation_enabled INTEGER NOT NULL DEFAULT 0,
+        rotation_interval_days INTEGER NOT NULL,
+        last_rotation_at REAL,
+        number_of_rotations INTEGER NOT NULL DEFAULT 0,
+        deletion_date REAL
+    );
+    CREATE INDEX keys_by_creation ON keys (created_at, key_id);
+    CREATE TABLE key_versions (
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        version INTEGER NOT NULL,
+        sealed BLOB,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (key_id, version)
+    );
+    CREATE TABLE aliases (alias TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys (key_id));
+    CREATE INDEX aliases_by_key ON aliases (key_id);
+    CREATE TABLE tags (
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        tag_key TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (key_id, tag_key)
+    );
+    CREATE INDEX tags_by_pair ON tags (tag_key, tag_value);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Bring the database to SCHEMA_VERSION; refuse a database newer than this code."""
+    (current,) = connection.execute("PRAGMA user_version").fetchone()
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"keystore schema version {current} is newer than this kubekms ({SCHEMA_VERSION})")
+    for version in range(current, SCHEMA_VERSION):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            (again,) = connection.execute("PRAGMA user_version").fetchone()
+            if again == version:  # another process may have migrated meanwhile
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {version + 1}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise

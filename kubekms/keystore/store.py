@@ -1,0 +1,527 @@
+"""The keystore engine: customer master keys with sealed, versioned material in SQLite.
+
+One :class:`Keystore` is one project's store (a directory holding ``root.key`` and
+``keystore.db``). It is synchronous and thread-safe; :mod:`kubekms.providers.local`
+adapts it to the async backend protocol. Several processes may open the same
+directory: writes are serialised by SQLite (``BEGIN IMMEDIATE``, WAL, synchronous
+commits) and the in-memory cache is dropped whenever another connection committed
+(``PRAGMA data_version``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kubekms import ciphertext
+from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.errors import AlreadyExists, InvalidArgument, InvalidCiphertext, LimitExceeded, NotFound
+from kubekms.keystore import rules
+from kubekms.keystore.rootkey import KeystoreSetupError, Sealer, key_version_context, load_root_key
+from kubekms.keystore.schema import migrate
+
+ROOT_KEY_FILE = "root.key"
+DATABASE_FILE = "keystore.db"
+_ROOT_CHECK = b"kubekms keystore root key check"
+_DAY = 86400.0
+
+
+def _to_datetime(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+@dataclass(frozen=True)
+class _KeyRecord:
+    key_id: str
+    alias: str
+    description: str
+    key_spec: str
+    key_usage: str
+    origin: str
+    state: KeyState
+    created_at: float
+    current_version: int
+    rotation_enabled: bool
+    rotation_interval_days: int
+    last_rotation_at: float | None
+    number_of_rotations: int
+    deletion_date: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> _KeyRecord:
+        return cls(
+            key_id=row["key_id"],
+            alias=row["alias"],
+            description=row["description"],
+            key_spec=row["key_spec"],
+            key_usage=row["key_usage"],
+            origin=row["origin"],
+            state=KeyState(row["state"]),
+            created_at=row["created_at"],
+            current_version=row["current_version"],
+            rotation_enabled=bool(row["rotation_enabled"]),
+            rotation_interval_days=row["rotation_interval_days"],
+            last_rotation_at=row["last_rotation_at"],
+            number_of_rotations=row["number_of_rotations"],
+            deletion_date=row["deletion_date"],
+        )
+
+    def next_rotation_at(self) -> float | None:
+        if not self.rotation_enabled:
+            return None
+        return (self.last_rotation_at or self.created_at) + self.rotation_interval_days * _DAY
+
+
+@dataclass(frozen=True)
+class DueWork:
+    """What one maintenance pass did."""
+
+    rotated: tuple[str, ...]
+    destroyed: tuple[str, ...]
+
+
+class Keystore:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        init: bool = False,
+        cmk_limit: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if init:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        elif not directory.is_dir():
+            raise KeystoreSetupError(f"keystore directory {directory} does not exist; start once with --init")
+        self._sealer = Sealer(load_root_key(directory / ROOT_KEY_FILE, init=init))
+        self._cmk_limit = cmk_limit
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._seen_data_version = -1
+        self._records: dict[str, _KeyRecord] = {}
+        self._alias_ids: dict[str, str] = {}
+        self._ciphers: dict[tuple[str, int], AESGCM] = {}
+        self._db = self._connect(directory / DATABASE_FILE)
+        self._check_root_key()
+
+    # --- setup -------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        if not path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA busy_timeout = 30000")
+        migrate(connection)
+        return connection
+
+    def _check_root_key(self) -> None:
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'root_check'").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('root_check', ?)",
+                    (self._sealer.seal(_ROOT_CHECK, "kubekms/root-check"),),
+                )
+                return
+        if self._sealer.unseal(row["value"], "kubekms/root-check") != _ROOT_CHECK:
+            raise KeystoreSetupError("the root key does not belong to this keystore")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- transactions and cache -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._drop_cache()
+
+    def _drop_cache(self) -> None:
+        self._records.clear()
+        self._alias_ids.clear()
+        self._ciphers.clear()
+
+    def _refresh_cache(self) -> None:
+        """Drop cached rows when another connection (process) committed since we looked."""
+        (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+        if data_version != self._seen_data_version:
+            self._drop_cache()
+            self._seen_data_version = data_version
+
+    def _resolve(self, key_ref: str) -> _KeyRecord:
+        """The key named by id or alias (caller holds the lock)."""
+        if not isinstance(key_ref, str) or not key_ref:
+            raise InvalidArgument("key_id is required", code="KMS.0204")
+        self._refresh_cache()
+        key_id = key_ref.lower() if rules.is_key_id(key_ref) else self._alias_ids.get(key_ref)
+        if key_id is None:
+            row = self._db.execute("SELECT key_id FROM aliases WHERE alias = ?", (key_ref,)).fetchone()
+            if row is None:
+                raise NotFound(f"no key with alias {key_ref!r}")
+            key_id = self._alias_ids[key_ref] = row["key_id"]
+        record = self._records.get(key_id)
+        if record is None:
+            row = self._db.execute("SELECT * FROM keys WHERE key_id = ?", (key_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"key {key_id} does not exist")
+            record = self._records[key_id] = _KeyRecord.from_row(row)
+        return record
+
+    def _cipher(self, key_id: str, version: int) -> AESGCM:
+        cipher = self._ciphers.get((key_id, version))
+        if cipher is None:
+            row = self._db.execute(
+                "SELECT sealed FROM key_versions WHERE key_id = ? AND version = ?", (key_id, version)
+            ).fetchone()
+            if row is None or row["sealed"] is None:
+                raise InvalidCiphertext(f"key {key_id} has no version {version}")
+            material = self._sealer.unseal(row["sealed"], key_version_context(key_id, version))
+            cipher = self._ciphers[(key_id, version)] = AESGCM(material)
+        return cipher
+
+    def _metadata(self, record: _KeyRecord) -> KeyMetadata:
+        aliases = tuple(
+            row["alias"]
+            for row in self._db.execute("SELECT alias FROM aliases WHERE key_id = ? ORDER BY alias", (record.key_id,))
+        )
+        tags = {
+            row["tag_key"]: row["tag_value"]
+            for row in self._db.execute(
+                "SELECT tag_key, tag_value FROM tags WHERE key_id = ? ORDER BY tag_key", (record.key_id,)
+            )
+        }
+        return KeyMetadata(
+            key_id=record.key_id,
+            alias=record.alias,
+            description=record.description,
+            key_spec=record.key_spec,
+            key_usage=record.key_usage,
+            state=record.state,
+            created_at=datetime.fromtimestamp(record.created_at, UTC),
+            current_version=record.current_version,
+            rotation_enabled=record.rotation_enabled,
+            rotation_interval_days=record.rotation_interval_days,
+            last_rotation_at=_to_datetime(record.last_rotation_at),
+            deletion_date=_to_datetime(record.deletion_date),
+            aliases=aliases,
+            tags=tags,
+            origin=record.origin,
+        )
+
+    def _add_version(self, db: sqlite3.Connection, key_id: str, version: int, now: float) -> None:
+        sealed = self._sealer.seal(os.urandom(32), key_version_context(key_id, version))
+        db.execute(
+            "INSERT INTO key_versions (key_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
+            (key_id, version, sealed, now),
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def create_key(
+        self,
+        alias: str,
+        *,
+        description: str = "",
+        key_spec: str = "AES_256",
+        key_usage: str = "ENCRYPT_DECRYPT",
+        tags: Mapping[str, str] | None = None,
+    ) -> KeyMetadata:
+        rules.check_alias(alias)
+        rules.check_description(description)
+        rules.check_key_spec(key_spec, key_usage)
+        rules.check_tags(tags or {})
+        key_id, now = str(uuid.uuid4()), self._clock()
+        with self._write() as db:
+            (used,) = db.execute("SELECT COUNT(*) FROM keys WHERE state != ?", (KeyState.DESTROYED.value,)).fetchone()
+            if used >= self._cmk_limit:
+                raise LimitExceeded(f"the project already holds {used} keys, the limit is {self._cmk_limit}")
+            if db.execute("SELECT 1 FROM aliases WHERE alias = ?", (alias,)).fetchone():
+                raise AlreadyExists(f"alias {alias!r} is already in use")
+            db.execute(
+                "INSERT INTO keys (key_id, alias, description, key_spec, key_usage, origin, state, created_at,"
+                " current_version, rotation_interval_days) VALUES (?, ?, ?, ?, ?, 'kms', ?, ?, 1, ?)",
+                (key_id, alias, description, key_spec, key_usage, KeyState.ENABLED.value, now,
+                 rules.DEFAULT_ROTATION_DAYS),
+            )  # fmt: skip
+            self._add_version(db, key_id, 1, now)
+            db.execute("INSERT INTO aliases (alias, key_id) VALUES (?, ?)", (alias, key_id))
+            db.executemany(
+                "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)",
+                [(key_id, k, v) for k, v in (tags or {}).items()],
+            )
+        return self.describe_key(key_id)
+
+    def describe_key(self, key_ref: str) -> KeyMetadata:
+        with self._lock:
+            return self._metadata(self._resolve(key_ref))
+
+    def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
+        rules.check_range("limit", limit, rules.LIST_LIMIT, code="KMS.1601")
+        offset = 0
+        if marker:
+            if not marker.isdigit():
+                raise InvalidArgument(f"invalid marker {marker!r}", code="KMS.1602")
+            offset = int(marker)
+        if state is None:
+            where, params = "state != ?", [KeyState.DESTROYED.value]
+        else:
+            where, params = "state = ?", [state.value]
+        with self._lock:
+            self._refresh_cache()
+            (total,) = self._db.execute(f"SELECT COUNT(*) FROM keys WHERE {where}", params).fetchone()  # noqa: S608
+            rows = self._db.execute(
+                f"SELECT * FROM keys WHERE {where} ORDER BY created_at, key_id LIMIT ? OFFSET ?",  # noqa: S608
+                [*params, limit, offset],
+            ).fetchall()
+            keys = [self._metadata(_KeyRecord.from_row(row)) for row in rows]
+        next_marker = str(offset + len(keys)) if offset + len(keys) < total else None
+        return KeyPage(keys=keys, next_marker=next_marker, total=total)
+
+    def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT k.* FROM keys k JOIN tags t ON t.key_id = k.key_id"
+                " WHERE t.tag_key = ? AND t.tag_value = ? ORDER BY k.created_at",
+                (tag_key, tag_value),
+            ).fetchall()
+            return [self._metadata(_KeyRecord.from_row(row)) for row in rows]
+
+    def _update(self, key_ref: str, change: Callable[[_KeyRecord], Mapping[str, object]]) -> KeyMetadata:
+        """Read-check-write one key row in a single write transaction."""
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            columns = change(record)
+            if columns:
+                assignments = ", ".join(f"{name} = ?" for name in columns)
+                db.execute(
+                    f"UPDATE keys SET {assignments} WHERE key_id = ?",  # noqa: S608 (names are ours)
+                    [*columns.values(), record.key_id],
+                )
+            key_id = record.key_id
+        return self.describe_key(key_id)
+
+    def update_description(self, key_ref: str, description: str) -> KeyMetadata:
+        rules.check_description(description)
+
+        def change(record: _KeyRecord) -> Mapping[str, object]:
+            rules.require_manageable(record.key_id, record.state)
+            return {"description": description}
+
+        return self._update(key_ref, change)
+
+    def enable_key(self, key_ref: str) -> KeyMetadata:
+        return self._update(key_ref, lambda r: {"state": rules.next_state_enable(r.key_id, r.state).value})
+
+    def disable_key(self, key_ref: str) -> KeyMetadata:
+        return self._update(key_ref, lambda r: {"state": rules.next_state_disable(r.key_id, r.state).value})
+
+    def schedule_key_deletion(self, key_ref: str, pending_days: int) -> KeyMetadata:
+        rules.check_range("pending_days", pending_days, rules.PENDING_DAYS, code="KMS.1401")
+
+        def change(record: _KeyRecord) -> Mapping[str, object]:
+            state = rules.next_state_schedule_deletion(record.key_id, record.state)
+            return {"state": state.value, "deletion_date": self._clock() + pending_days * _DAY}
+
+        return self._update(key_ref, change)
+
+    def cancel_key_deletion(self, key_ref: str) -> KeyMetadata:
+        def change(record: _KeyRecord) -> Mapping[str, object]:
+            state = rules.next_state_cancel_deletion(record.key_id, record.state)
+            return {"state": state.value, "deletion_date": None}
+
+        return self._update(key_ref, change)
+
+    # --- rotation -----------------------------------------------------------------------
+
+    def _rotation_status(self, record: _KeyRecord) -> RotationStatus:
+        return RotationStatus(
+            enabled=record.rotation_enabled,
+            interval_days=record.rotation_interval_days,
+            last_rotation_at=_to_datetime(record.last_rotation_at),
+            number_of_rotations=record.number_of_rotations,
+            next_rotation_at=_to_datetime(record.next_rotation_at()),
+        )
+
+    def set_rotation(self, key_ref: str, *, enabled: bool, interval_days: int | None = None) -> RotationStatus:
+        if interval_days is not None:
+            rules.check_range("rotation interval (days)", interval_days, rules.ROTATION_DAYS)
+
+        def change(record: _KeyRecord) -> Mapping[str, object]:
+            rules.require_manageable(record.key_id, record.state)
+            columns: dict[str, object] = {"rotation_enabled": int(enabled)}
+            if interval_days is not None:
+                columns["rotation_interval_days"] = interval_days
+            return columns
+
+        key_id = self._update(key_ref, change).key_id
+        return self.get_rotation_status(key_id)
+
+    def get_rotation_status(self, key_ref: str) -> RotationStatus:
+        with self._lock:
+            return self._rotation_status(self._resolve(key_ref))
+
+    def rotate_key(self, key_ref: str) -> KeyMetadata:
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_usable(record.key_id, record.state)
+            self._rotate(db, record, self._clock())
+        return self.describe_key(record.key_id)
+
+    def _rotate(self, db: sqlite3.Connection, record: _KeyRecord, now: float) -> None:
+        version = record.current_version + 1
+        self._add_version(db, record.key_id, version, now)
+        db.execute(
+            "UPDATE keys SET current_version = ?, last_rotation_at = ?, number_of_rotations = number_of_rotations + 1"
+            " WHERE key_id = ?",
+            (version, now, record.key_id),
+        )
+
+    def run_due_work(self) -> DueWork:
+        """Rotate keys whose interval elapsed and destroy keys whose pending window ended."""
+        now = self._clock()
+        rotated: list[str] = []
+        destroyed: list[str] = []
+        with self._write() as db:
+            for row in db.execute(
+                "SELECT * FROM keys WHERE rotation_enabled = 1 AND state = ?", (KeyState.ENABLED.value,)
+            ).fetchall():
+                record = _KeyRecord.from_row(row)
+                due = record.next_rotation_at()
+                if due is not None and due <= now:
+                    self._rotate(db, record, now)
+                    rotated.append(record.key_id)
+            for row in db.execute(
+                "SELECT key_id FROM keys WHERE state = ? AND deletion_date <= ?",
+                (KeyState.PENDING_DELETION.value, now),
+            ).fetchall():
+                key_id = row["key_id"]
+                db.execute("UPDATE key_versions SET sealed = NULL WHERE key_id = ?", (key_id,))
+                db.execute("DELETE FROM aliases WHERE key_id = ?", (key_id,))
+                db.execute("UPDATE keys SET state = ? WHERE key_id = ?", (KeyState.DESTROYED.value, key_id))
+                destroyed.append(key_id)
+        return DueWork(rotated=tuple(rotated), destroyed=tuple(destroyed))
+
+    # --- random and data keys -----------------------------------------------------------
+
+    @staticmethod
+    def generate_random(length: int) -> bytes:
+        rules.check_range("random length (bytes)", length, rules.RANDOM_BYTES, code="KMS.1801")
+        return os.urandom(length)
+
+    def _usable_current(self, key_ref: str) -> tuple[_KeyRecord, AESGCM]:
+        with self._lock:
+            record = self._resolve(key_ref)
+            rules.require_usable(record.key_id, record.state)
+            return record, self._cipher(record.key_id, record.current_version)
+
+    def encrypt_data_key(self, key_ref: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
+        rules.check_data_key_length(len(plaintext))
+        rules.check_aad(aad)
+        record, cipher = self._usable_current(key_ref)
+        sealed = ciphertext.seal(cipher, record.key_id, record.current_version, plaintext, aad)
+        return DataKey(key_id=record.key_id, key_version=record.current_version, ciphertext=sealed)
+
+    def create_data_key(self, key_ref: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
+        rules.check_data_key_length(length)
+        plaintext = os.urandom(length)
+        wrapped = self.encrypt_data_key(key_ref, plaintext, aad=aad)
+        return DataKey(
+            key_id=wrapped.key_id, key_version=wrapped.key_version, ciphertext=wrapped.ciphertext, plaintext=plaintext
+        )
+
+    def decrypt_data_key(self, key_ref: str, blob: bytes, *, aad: bytes = b"") -> bytes:
+        rules.check_aad(aad)
+        envelope = ciphertext.parse(blob)
+        with self._lock:
+            record = self._resolve(key_ref)
+            if envelope.key_id != record.key_id:
+                raise InvalidCiphertext(f"ciphertext was not made under key {record.key_id}")
+            rules.require_usable(record.key_id, record.state)
+            if not 1 <= envelope.key_version <= record.current_version:
+                raise InvalidCiphertext(f"ciphertext names version {envelope.key_version} that key does not have")
+            cipher = self._cipher(record.key_id, envelope.key_version)
+        return ciphertext.open_sealed(cipher, envelope, aad)
+
+    # --- aliases and tags ---------------------------------------------------------------
+
+    def create_alias(self, key_ref: str, alias: str) -> None:
+        rules.check_alias(alias)
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_manageable(record.key_id, record.state)
+            if db.execute("SELECT 1 FROM aliases WHERE alias = ?", (alias,)).fetchone():
+                raise AlreadyExists(f"alias {alias!r} is already in use")
+            db.execute("INSERT INTO aliases (alias, key_id) VALUES (?, ?)", (alias, record.key_id))
+
+    def delete_alias(self, key_ref: str, alias: str) -> None:
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            if alias == record.alias:
+                raise InvalidArgument(f"{alias!r} is the key's primary alias (key_alias) and cannot be deleted")
+            deleted = db.execute("DELETE FROM aliases WHERE alias = ? AND key_id = ?", (alias, record.key_id))
+            if deleted.rowcount == 0:
+                raise NotFound(f"key {record.key_id} has no alias {alias!r}")
+
+    def list_aliases(self, key_ref: str) -> list[str]:
+        return list(self.describe_key(key_ref).aliases)
+
+    def tag_key(self, key_ref: str, tags: Mapping[str, str]) -> None:
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_manageable(record.key_id, record.state)
+            existing = {
+                row["tag_key"] for row in db.execute("SELECT tag_key FROM tags WHERE key_id = ?", (record.key_id,))
+            }
+            rules.check_tags(tags, existing=len(existing - set(tags)))
+            db.executemany(
+                "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)"
+                " ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+                [(record.key_id, k, v) for k, v in tags.items()],
+            )
+
+    def untag_key(self, key_ref: str, tag_keys: Sequence[str]) -> None:
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_manageable(record.key_id, record.state)
+            db.executemany("DELETE FROM tags WHERE key_id = ? AND tag_key = ?", [(record.key_id, k) for k in tag_keys])
+
+    def list_tags(self, key_ref: str) -> dict[str, str]:
+        return dict(self.describe_key(key_ref).tags)
+
+    # --- account ------------------------------------------------------------------------
+
+    def instance_count(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM keys WHERE state != ?", (KeyState.DESTROYED.value,)
+            ).fetchone()
+        return int(count)
+
+    def quotas(self) -> list[Quota]:
+        return [Quota(resource="CMK", used=self.instance_count(), limit=self._cmk_limit)]

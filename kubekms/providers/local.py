@@ -1,0 +1,129 @@
+"""Provider ``local``: the keystore engine in-process, behind the async backend protocol.
+
+Writes (which fsync) run in a worker thread so the event loop never waits on the disk;
+reads and cryptographic operations are served from the keystore's in-memory cache on
+the loop itself, which is cheaper than a thread hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.errors import InvalidArgument
+from kubekms.keystore import DueWork, Keystore
+from kubekms.providers import BackendConfig
+
+
+class LocalBackend:
+    def __init__(self, keystore: Keystore) -> None:
+        self._store = keystore
+
+    # lifecycle
+    async def create_key(
+        self,
+        alias: str,
+        *,
+        description: str = "",
+        key_spec: str = "AES_256",
+        key_usage: str = "ENCRYPT_DECRYPT",
+        tags: Mapping[str, str] | None = None,
+    ) -> KeyMetadata:
+        return await asyncio.to_thread(
+            self._store.create_key, alias, description=description, key_spec=key_spec, key_usage=key_usage, tags=tags
+        )
+
+    async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
+        return self._store.list_keys(limit=limit, marker=marker, state=state)
+
+    async def describe_key(self, key_id: str) -> KeyMetadata:
+        return self._store.describe_key(key_id)
+
+    async def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
+        return self._store.find_keys_by_tag(tag_key, tag_value)
+
+    async def update_description(self, key_id: str, description: str) -> KeyMetadata:
+        return await asyncio.to_thread(self._store.update_description, key_id, description)
+
+    async def enable_key(self, key_id: str) -> KeyMetadata:
+        return await asyncio.to_thread(self._store.enable_key, key_id)
+
+    async def disable_key(self, key_id: str) -> KeyMetadata:
+        return await asyncio.to_thread(self._store.disable_key, key_id)
+
+    async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
+        return await asyncio.to_thread(self._store.schedule_key_deletion, key_id, pending_days)
+
+    async def cancel_key_deletion(self, key_id: str) -> KeyMetadata:
+        return await asyncio.to_thread(self._store.cancel_key_deletion, key_id)
+
+    # rotation
+    async def set_rotation(self, key_id: str, *, enabled: bool, interval_days: int | None = None) -> RotationStatus:
+        return await asyncio.to_thread(self._store.set_rotation, key_id, enabled=enabled, interval_days=interval_days)
+
+    async def rotate_key(self, key_id: str) -> KeyMetadata:
+        return await asyncio.to_thread(self._store.rotate_key, key_id)
+
+    async def get_rotation_status(self, key_id: str) -> RotationStatus:
+        return self._store.get_rotation_status(key_id)
+
+    async def run_due_work(self) -> DueWork:
+        """Automatic rotation and destruction after the pending window (the server's scheduler calls it)."""
+        return await asyncio.to_thread(self._store.run_due_work)
+
+    # randomness and data keys
+    async def generate_random(self, length: int) -> bytes:
+        return self._store.generate_random(length)
+
+    async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
+        return self._store.create_data_key(key_id, length=length, aad=aad)
+
+    async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
+        data_key = self._store.create_data_key(key_id, length=length, aad=aad)
+        return DataKey(key_id=data_key.key_id, key_version=data_key.key_version, ciphertext=data_key.ciphertext)
+
+    async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
+        return self._store.encrypt_data_key(key_id, plaintext, aad=aad)
+
+    async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes:
+        return self._store.decrypt_data_key(key_id, ciphertext, aad=aad)
+
+    # aliases and tags
+    async def create_alias(self, key_id: str, alias: str) -> None:
+        await asyncio.to_thread(self._store.create_alias, key_id, alias)
+
+    async def delete_alias(self, key_id: str, alias: str) -> None:
+        await asyncio.to_thread(self._store.delete_alias, key_id, alias)
+
+    async def list_aliases(self, key_id: str) -> list[str]:
+        return self._store.list_aliases(key_id)
+
+    async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
+        await asyncio.to_thread(self._store.tag_key, key_id, tags)
+
+    async def untag_key(self, key_id: str, tag_keys: Sequence[str]) -> None:
+        await asyncio.to_thread(self._store.untag_key, key_id, tag_keys)
+
+    async def list_tags(self, key_id: str) -> dict[str, str]:
+        return self._store.list_tags(key_id)
+
+    # account
+    async def instance_count(self) -> int:
+        return self._store.instance_count()
+
+    async def quotas(self) -> list[Quota]:
+        return self._store.quotas()
+
+    async def check_health(self) -> None:
+        self._store.instance_count()
+
+    async def close(self) -> None:
+        self._store.close()
+
+
+async def open_backend(config: BackendConfig) -> LocalBackend:
+    if config.state_dir is None:
+        raise InvalidArgument("provider 'local' needs state_dir (the keystore directory)")
+    keystore = await asyncio.to_thread(Keystore, config.state_dir, init=config.init, cmk_limit=config.cmk_limit)
+    return LocalBackend(keystore)
