@@ -24,7 +24,7 @@ MIGRATIONS: tuple[str, ...] = (
         number_of_rotations INTEGER NOT NULL DEFAULT 0,
         deletion_date REAL
     );
-    CREATE INDEX keys_by_creation ON keys (created_at, key_id);
+    CREATE INDEX keys_by_creation ON keys (created_at);
     CREATE TABLE key_versions (
         key_id TEXT NOT NULL REFERENCES keys (key_id),
         version INTEGER NOT NULL,

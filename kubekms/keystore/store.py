@@ -296,7 +296,7 @@ class Keystore:
             self._refresh_cache()
             (total,) = self._db.execute(f"SELECT COUNT(*) FROM keys WHERE {where}", params).fetchone()  # noqa: S608
             rows = self._db.execute(
-                f"SELECT * FROM keys WHERE {where} ORDER BY created_at, key_id LIMIT ? OFFSET ?",  # noqa: S608
+                f"SELECT * FROM keys WHERE {where} ORDER BY created_at, rowid LIMIT ? OFFSET ?",  # noqa: S608
                 [*params, limit, offset],
             ).fetchall()
             keys = [self._metadata(_KeyRecord.from_row(row)) for row in rows]
@@ -307,7 +307,7 @@ class Keystore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT k.* FROM keys k JOIN tags t ON t.key_id = k.key_id"
-                " WHERE t.tag_key = ? AND t.tag_value = ? ORDER BY k.created_at",
+                " WHERE t.tag_key = ? AND t.tag_value = ? ORDER BY k.created_at, k.rowid",
                 (tag_key, tag_value),
             ).fetchall()
             return [self._metadata(_KeyRecord.from_row(row)) for row in rows]
