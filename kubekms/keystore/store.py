@@ -252,7 +252,8 @@ class Keystore:
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
     ) -> KeyMetadata:
-        rules.check_alias(alias)
+        if alias:  # the v1.0 wire always names one; the AWS wire creates keys without
+            rules.check_alias(alias)
         rules.check_description(description)
         rules.check_key_spec(key_spec, key_usage)
         rules.check_tags(tags or {})
@@ -261,7 +262,7 @@ class Keystore:
             (used,) = db.execute("SELECT COUNT(*) FROM keys WHERE state != ?", (KeyState.DESTROYED.value,)).fetchone()
             if used >= self._cmk_limit:
                 raise LimitExceeded(f"the project already holds {used} keys, the limit is {self._cmk_limit}")
-            if db.execute("SELECT 1 FROM aliases WHERE alias = ?", (alias,)).fetchone():
+            if alias and db.execute("SELECT 1 FROM aliases WHERE alias = ?", (alias,)).fetchone():
                 raise AlreadyExists(f"alias {alias!r} is already in use")
             db.execute(
                 "INSERT INTO keys (key_id, alias, description, key_spec, key_usage, origin, state, created_at,"
@@ -270,7 +271,8 @@ class Keystore:
                  rules.DEFAULT_ROTATION_DAYS),
             )  # fmt: skip
             self._add_version(db, key_id, 1, now)
-            db.execute("INSERT INTO aliases (alias, key_id) VALUES (?, ?)", (alias, key_id))
+            if alias:
+                db.execute("INSERT INTO aliases (alias, key_id) VALUES (?, ?)", (alias, key_id))
             db.executemany(
                 "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)",
                 [(key_id, k, v) for k, v in (tags or {}).items()],
@@ -434,23 +436,23 @@ class Keystore:
         rules.check_range("random length (bytes)", length, rules.RANDOM_BYTES, code="KMS.1801")
         return os.urandom(length)
 
-    def _usable_current(self, key_ref: str) -> tuple[_KeyRecord, AESGCM]:
+    def _seal_under_current(self, key_ref: str, plaintext: bytes, aad: bytes) -> DataKey:
+        rules.check_aad(aad)
         with self._lock:
             record = self._resolve(key_ref)
             rules.require_usable(record.key_id, record.state)
-            return record, self._cipher(record.key_id, record.current_version)
-
-    def encrypt_data_key(self, key_ref: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
-        rules.check_data_key_length(len(plaintext))
-        rules.check_aad(aad)
-        record, cipher = self._usable_current(key_ref)
+            cipher = self._cipher(record.key_id, record.current_version)
         sealed = ciphertext.seal(cipher, record.key_id, record.current_version, plaintext, aad)
         return DataKey(key_id=record.key_id, key_version=record.current_version, ciphertext=sealed)
+
+    def encrypt_data_key(self, key_ref: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
+        rules.check_range("plaintext length (bytes)", len(plaintext), rules.ENCRYPT_PLAINTEXT_BYTES, code="KMS.2101")
+        return self._seal_under_current(key_ref, plaintext, aad)
 
     def create_data_key(self, key_ref: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
         rules.check_data_key_length(length)
         plaintext = os.urandom(length)
-        wrapped = self.encrypt_data_key(key_ref, plaintext, aad=aad)
+        wrapped = self._seal_under_current(key_ref, plaintext, aad)
         return DataKey(
             key_id=wrapped.key_id, key_version=wrapped.key_version, ciphertext=wrapped.ciphertext, plaintext=plaintext
         )

@@ -223,7 +223,7 @@ def test_ciphertext_of_another_key_or_version_is_refused(store: Keystore) -> Non
 # --- names, tags, limits ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("alias", ["", "has space", "x/default", "a" * 256, "0f8fad5b-d9cb-469f-a165-70867728950e"])
+@pytest.mark.parametrize("alias", ["has space", "x/default", "a" * 256, "0f8fad5b-d9cb-469f-a165-70867728950e"])
 def test_invalid_aliases(store: Keystore, alias: str) -> None:
     with pytest.raises(InvalidArgument) as refused:
         store.create_key(alias)
@@ -335,3 +335,10 @@ def test_two_processes_see_each_others_writes(store: Keystore, tmp_path: Path) -
     _other_process(directory, "disable", mine.key_id)
     with pytest.raises(Disabled):  # the cached enabled state was dropped
         store.create_data_key(mine.key_id)
+
+
+def test_a_key_may_be_created_without_alias(store: Keystore) -> None:
+    """The AWS wire creates keys without a name; they are found by id only."""
+    key = store.create_key("")
+    assert (key.alias, key.aliases) == ("", ())
+    assert store.describe_key(key.key_id).key_id == key.key_id
