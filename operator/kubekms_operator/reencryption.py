@@ -1,0 +1,189 @@
+"""Finishing a rotation: rewrite every Secret so etcd holds only the new key version's ciphertext.
+
+After the key that encrypts the cluster rotates, the KMS v2 plugin reports a new
+key_id; kube-apiserver re-seeds and encrypts new writes under it, but what is already
+in etcd stays under the old key version until it is written again. A no-op update
+through the API (what the Kubernetes docs recommend) is enough: the apiserver's
+storage layer notices that the stored value is stale (its key_id is not the current
+one) and writes it again; for values already current the update is a no-op.
+
+Before rewriting, the pass waits until the apiserver really writes with the new
+key_id, read from its own metric
+``apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds{transformation_type="to_storage"}``
+(it labels writes by ``sha256:<hex(sha256(key_id))>``) after touching a probe Secret.
+Rewriting earlier would find nothing stale and finish under the old key.
+
+Progress lives in the KMSKey status (``reencryption``), written after every page, so
+a restarted operator resumes after the last Secret it finished (etcd lists Secrets in
+key order ``namespace/name``, which makes "after" well defined).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
+
+logger = logging.getLogger(__name__)
+
+KEY_ID_METRIC = "apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds"
+PROBE_SECRET = "kubekms-reencryption-probe"  # noqa: S105 - a Secret name, not a password
+PAGE_SIZE = 100
+
+
+def plugin_key_id(key_id: str, version: int) -> str:
+    """The key_id the kubekms plugin reports for a backend key at a version."""
+    return f"{key_id}:v{version}"
+
+
+def key_id_hash(key_id: str) -> str:
+    """How kube-apiserver labels a key_id in its envelope-encryption metrics."""
+    return "sha256:" + hashlib.sha256(key_id.encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Progress:
+    """``status.reencryption`` of the KMSKey that encrypts the cluster."""
+
+    keyVersion: int  # field names as in the status
+    done: int = 0
+    total: int = 0
+    startedAt: str = ""
+    finishedAt: str = ""
+    resumeAfter: str = ""
+
+    @classmethod
+    def from_status(cls, status: dict[str, Any] | None) -> Progress | None:
+        if not status or "keyVersion" not in status:
+            return None
+        fields = {name: status[name] for name in cls.__dataclass_fields__ if name in status}
+        return cls(**fields)
+
+    def as_status(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.finishedAt)
+
+
+class Rewriter:
+    """Talks to kube-apiserver for one re-encryption (synchronous: run it in a thread)."""
+
+    def __init__(self, api_client: client.ApiClient, *, provider_name: str, probe_namespace: str) -> None:
+        self._api = api_client
+        self._core = client.CoreV1Api(api_client)
+        self._provider_name = provider_name
+        self._probe_namespace = probe_namespace
+
+    # --- has the apiserver adopted the new key? -------------------------------------------
+
+    def touch_probe(self) -> None:
+        """Write the probe Secret so the apiserver encrypts once with its current key_id."""
+        body = {
+            "metadata": {
+                "name": PROBE_SECRET,
+                "annotations": {"kubekms.io/probe": _now()},
+                "labels": {"app.kubernetes.io/managed-by": "kubekms"},
+            },
+            "type": "Opaque",
+        }
+        try:
+            self._core.patch_namespaced_secret(PROBE_SECRET, self._probe_namespace, body)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            self._core.create_namespaced_secret(self._probe_namespace, body)
+
+    def writes_with(self, key_id: str) -> bool:
+        """True once the apiserver has written an object encrypted under ``key_id``."""
+        response = self._api.call_api(
+            "/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True
+        )
+        wanted = key_id_hash(key_id)
+        for family in text_string_to_metric_families(response.data.decode()):
+            if family.name != KEY_ID_METRIC:
+                continue
+            for sample in family.samples:
+                labels = sample.labels
+                if (
+                    labels.get("transformation_type") == "to_storage"
+                    and labels.get("provider_name") == self._provider_name
+                    and labels.get("key_id_hash") == wanted
+                ):
+                    return True
+        return False
+
+    # --- rewriting ------------------------------------------------------------------------
+
+    def pages(self, resume_after: str) -> Iterator[tuple[list[dict[str, Any]], int]]:
+        """Secrets after ``resume_after`` ("namespace/name"), a page at a time, with the total count."""
+        token: str | None = None
+        total: int | None = None
+        while True:
+            response = self._core.list_secret_for_all_namespaces(
+                limit=PAGE_SIZE, _continue=token, _preload_content=False
+            )
+            listing = json.loads(response.data)
+            items = listing.get("items") or []
+            metadata = listing.get("metadata") or {}
+            remaining = int(metadata.get("remainingItemCount") or 0)
+            if total is None:  # later pages count only what is left after them
+                total = len(items) + remaining
+            yield [item for item in items if _secret_ref(item) > resume_after], total
+            token = metadata.get("continue")
+            if not token:
+                return
+
+    def rewrite(self, secret: dict[str, Any]) -> None:
+        """A no-op update; the apiserver re-encrypts the stored value when it is stale."""
+        metadata = secret["metadata"]
+        try:
+            self._core.replace_namespaced_secret(metadata["name"], metadata["namespace"], secret)
+        except ApiException as error:
+            # 409: written by someone else meanwhile, hence already under the current key.
+            # 404: deleted meanwhile. Both leave nothing stale behind.
+            if error.status not in (404, 409):
+                raise
+
+
+def _secret_ref(secret: dict[str, Any]) -> str:
+    metadata = secret["metadata"]
+    return f"{metadata['namespace']}/{metadata['name']}"
+
+
+def run_pass(
+    rewriter: Rewriter,
+    progress: Progress,
+    save: Callable[[Progress], None],
+    should_stop: Callable[[], bool],
+) -> Progress:
+    """Rewrite every Secret after ``progress.resumeAfter``; save progress after each page."""
+    if not progress.startedAt:
+        progress.startedAt = _now()
+    for page, total in rewriter.pages(progress.resumeAfter):
+        if should_stop():
+            return progress
+        for secret in page:
+            rewriter.rewrite(secret)
+            progress.done += 1
+            progress.resumeAfter = _secret_ref(secret)
+        progress.total = max(total, progress.done)
+        save(progress)
+    progress.total = progress.done
+    progress.finishedAt = _now()
+    save(progress)
+    logger.info("re-encryption finished", extra={"key_version": progress.keyVersion, "secrets": progress.done})
+    return progress
