@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 logger = logging.getLogger(__name__)
 
 KEY_ID_METRIC = "apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds"
-PROBE_SECRET = "kubekms-reencryption-probe"  # noqa: S105 - a Secret name, not a password
+PROBE_SECRET = "kubekms-reencryption-probe"
 PAGE_SIZE = 100
 
 
