@@ -42,6 +42,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX tags_by_pair ON tags (tag_key, tag_value);
     """,
+    # 2: one version of a key can be disabled (as on Google Cloud KMS), e.g. once re-encryption
+    # moved everything off it; a disabled version refuses to decrypt.
+    """
+    ALTER TABLE key_versions ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

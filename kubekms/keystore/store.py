@@ -25,7 +25,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubekms import ciphertext
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
-from kubekms.errors import AlreadyExists, InvalidArgument, InvalidCiphertext, LimitExceeded, NotFound
+from kubekms.errors import (
+    AlreadyExists,
+    Disabled,
+    InvalidArgument,
+    InvalidCiphertext,
+    InvalidState,
+    LimitExceeded,
+    NotFound,
+)
 from kubekms.keystore import rules
 from kubekms.keystore.rootkey import KeystoreSetupError, Sealer, key_version_context, load_root_key
 from kubekms.keystore.schema import migrate
@@ -197,10 +205,12 @@ class Keystore:
         cipher = self._ciphers.get((key_id, version))
         if cipher is None:
             row = self._db.execute(
-                "SELECT sealed FROM key_versions WHERE key_id = ? AND version = ?", (key_id, version)
+                "SELECT sealed, enabled FROM key_versions WHERE key_id = ? AND version = ?", (key_id, version)
             ).fetchone()
             if row is None or row["sealed"] is None:
                 raise InvalidCiphertext(f"key {key_id} has no version {version}")
+            if not row["enabled"]:
+                raise Disabled(f"version {version} of key {key_id} is disabled")
             material = self._sealer.unseal(row["sealed"], key_version_context(key_id, version))
             cipher = self._ciphers[(key_id, version)] = AESGCM(material)
         return cipher
@@ -403,6 +413,20 @@ class Keystore:
             " WHERE key_id = ?",
             (version, now, record.key_id),
         )
+
+    def set_version_enabled(self, key_ref: str, version: int, *, enabled: bool) -> None:
+        """Enable or disable one version; the current version cannot be disabled (rotate first)."""
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_manageable(record.key_id, record.state)
+            if not 1 <= version <= record.current_version:
+                raise InvalidArgument(f"key {record.key_id} has no version {version}")
+            if version == record.current_version and not enabled:
+                raise InvalidState(f"version {version} is the current version of key {record.key_id}; rotate first")
+            db.execute(
+                "UPDATE key_versions SET enabled = ? WHERE key_id = ? AND version = ?",
+                (int(enabled), record.key_id, version),
+            )
 
     def run_due_work(self) -> DueWork:
         """Rotate keys whose interval elapsed and destroy keys whose pending window ended."""

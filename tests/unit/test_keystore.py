@@ -342,3 +342,39 @@ def test_a_key_may_be_created_without_alias(store: Keystore) -> None:
     key = store.create_key("")
     assert (key.alias, key.aliases) == ("", ())
     assert store.describe_key(key.key_id).key_id == key.key_id
+
+
+def test_an_old_version_can_be_disabled_and_enabled_again(store: Keystore) -> None:
+    key = store.create_key("versions")
+    old = store.create_data_key(key.key_id)
+    with pytest.raises(InvalidState, match="current version"):
+        store.set_version_enabled(key.key_id, 1, enabled=False)
+    store.rotate_key(key.key_id)
+    new = store.create_data_key(key.key_id)
+    store.set_version_enabled(key.key_id, 1, enabled=False)
+    with pytest.raises(Disabled, match="version 1"):
+        store.decrypt_data_key(key.key_id, old.ciphertext)
+    assert store.decrypt_data_key(key.key_id, new.ciphertext) == new.plaintext
+    store.set_version_enabled(key.key_id, 1, enabled=True)
+    assert store.decrypt_data_key(key.key_id, old.ciphertext) == old.plaintext
+    with pytest.raises(InvalidArgument):
+        store.set_version_enabled(key.key_id, 3, enabled=True)
+
+
+def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
+    from kubekms.keystore.schema import MIGRATIONS
+
+    directory = tmp_path / "ks"
+    Keystore(directory, init=True).close()
+    database = sqlite3.connect(directory / "keystore.db")
+    database.execute("ALTER TABLE key_versions DROP COLUMN enabled")
+    database.execute("PRAGMA user_version = 1")
+    database.commit()
+    database.close()
+    store = Keystore(directory)
+    key = store.create_key("after-migration")
+    assert store.create_data_key(key.key_id).key_version == 1
+    store.close()
+    database = sqlite3.connect(directory / "keystore.db")
+    assert database.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    database.close()
