@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -169,14 +170,24 @@ def run_pass(
     progress: Progress,
     save: Callable[[Progress], None],
     should_stop: Callable[[], bool],
+    max_rate: float = 0.0,
 ) -> Progress:
-    """Rewrite every Secret after ``progress.resumeAfter``; save progress after each page."""
+    """Rewrite every Secret after ``progress.resumeAfter``; save progress after each page.
+
+    ``max_rate`` (Secrets per second, 0 = unlimited) spares etcd and the apiserver on
+    big clusters: a rewrite is a real write wherever the value was stale.
+    """
     if not progress.startedAt:
         progress.startedAt = _now()
+    interval = 1.0 / max_rate if max_rate > 0 else 0.0
+    next_write = time.monotonic()
     for page, total in rewriter.pages(progress.resumeAfter):
         if should_stop():
             return progress
         for secret in page:
+            if interval:
+                time.sleep(max(0.0, next_write - time.monotonic()))  # rate limit, in a worker thread
+                next_write = max(next_write + interval, time.monotonic())
             rewriter.rewrite(secret)
             progress.done += 1
             progress.resumeAfter = _secret_ref(secret)

@@ -25,6 +25,7 @@ GROUP, VERSION, PLURAL = "kubekms.io", "v1alpha1", "kmskeys"
 PROVIDER_NAME = os.environ.get("KUBEKMS_KMS_PROVIDER_NAME", "kubekms")  # the EncryptionConfiguration's kms name
 CHECK_INTERVAL = float(os.environ.get("KUBEKMS_REENCRYPTION_INTERVAL", "10"))
 ADOPTION_TIMEOUT = float(os.environ.get("KUBEKMS_REENCRYPTION_ADOPTION_TIMEOUT", "300"))
+MAX_RATE = float(os.environ.get("KUBEKMS_REENCRYPTION_MAX_RATE", "100"))  # Secrets per second; 0 = unlimited
 
 _api_client: client.ApiClient | None = None
 
@@ -102,7 +103,7 @@ async def finish_rotations(
                 )
             else:
                 kopf.info(body, reason="ReencryptionStarted", message=f"rewriting every Secret under version {version}")
-                finished = await asyncio.to_thread(run_pass, rewriter, progress, writer.save, should_stop)
+                finished = await asyncio.to_thread(run_pass, rewriter, progress, writer.save, should_stop, MAX_RATE)
                 if finished.finished:
                     kopf.info(
                         body,
