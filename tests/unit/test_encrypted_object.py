@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -36,7 +38,5 @@ def test_plaintext_is_not_an_envelope() -> None:
 
 @given(garbage=st.binary(max_size=300))
 def test_garbage_after_the_prefix_fails_cleanly(garbage: bytes) -> None:
-    try:
+    with contextlib.suppress(encrypted_object.NotKMSv2):  # anything else escapes and fails the test
         encrypted_object.parse(b"k8s:enc:kms:v2:kubekms:" + garbage)
-    except encrypted_object.NotKMSv2:
-        pass
