@@ -6,6 +6,7 @@ import click
 
 from kubekms import __version__
 from kubekms.cli.dev import dev
+from kubekms.cli.server import server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +16,7 @@ def cli() -> None:
 
 
 cli.add_command(dev)
+cli.add_command(server)
 
 
 def main() -> None:
