@@ -1,0 +1,460 @@
+"""Provider ``aws``: the backend protocol on AWS KMS (or any AWS KMS wire) with boto3.
+
+Why boto3 in threads and not aiobotocore: boto3 is AWS's own SDK and its clients are
+thread-safe; aiobotocore pins narrow botocore ranges that fight boto3/moto during
+resolution. Calls run on a dedicated thread pool sized to botocore's connection pool,
+so they never starve the loop's default executor. One AWS call costs far more than a
+thread hop.
+
+Mapping onto the protocol:
+- alias ``x`` of the protocol is AWS ``alias/x``; key ids and ARNs pass unchanged.
+- ``aad`` is sent as the EncryptionContext ``{"kubekms:aad": base64(aad)}`` (injective;
+  empty aad means no context).
+- key versions: AWS hides them. ``current_version`` is 1 + the number of completed
+  rotations (ListKeyRotations). A data key's ``key_version`` is that figure as last seen
+  (cached up to ``VERSION_CACHE_SECONDS``, refreshed at once after our own rotations):
+  after a rotation made elsewhere it may lag that long; AWS picks the right version from
+  the ciphertext on decrypt regardless.
+- ``find_keys_by_tag``, ``list_keys`` and ``instance_count`` page through ListKeys and
+  call per key: O(number of keys) calls.
+- quotas: AWS's documented default of 100,000 customer managed keys per region (the
+  Service Quotas API is another service and another permission).
+Retries: botocore's ``standard`` mode (throttling, 5xx, connection errors, with
+backoff); NotFound right after CreateKey is retried a bounded number of times, as AWS
+advises for its eventual consistency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.errors import InvalidArgument, InvalidState, KMSError, NotFound, Unauthenticated, Unavailable
+from kubekms.keystore.rules import is_key_id
+from kubekms.providers import BackendConfig
+from kubekms.wire.aws_errors import aws_error_class
+
+PENDING_WINDOW_DAYS = (7, 30)
+ROTATION_PERIOD_DAYS = (90, 2560)
+RANDOM_BYTES = (1, 1024)
+DATA_KEY_BYTES = (1, 1024)
+ENCRYPT_BYTES = (1, 4096)
+DEFAULT_ROTATION_DAYS = 365
+CMK_QUOTA = 100_000
+AAD_CONTEXT_KEY = "kubekms:aad"
+VERSION_CACHE_SECONDS = 60.0
+POOL_SIZE = 16
+NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
+ROTATION_WAIT_SECONDS = 30.0
+
+_AWS_STATES = {
+    "Enabled": KeyState.ENABLED,
+    "Disabled": KeyState.DISABLED,
+    "PendingDeletion": KeyState.PENDING_DELETION,
+    "PendingImport": KeyState.PENDING_IMPORT,
+    "Creating": KeyState.PENDING_ACTIVATION,
+    "Unavailable": KeyState.DISABLED,
+    "Updating": KeyState.ENABLED,
+    "PendingReplicaDeletion": KeyState.PENDING_DELETION,
+}
+
+
+def _check(name: str, value: int, bounds: tuple[int, int]) -> None:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidArgument(f"AWS KMS allows {name} from {low} to {high}, got {value!r}")
+
+
+def aws_key_ref(ref: str) -> str:
+    """Key id, key ARN and alias ARN pass; anything else is a protocol alias: ``x`` -> ``alias/x``."""
+    if not ref:
+        raise InvalidArgument("a key id or alias is required")
+    if is_key_id(ref) or ref.startswith(("arn:", "mrk-")):
+        return ref
+    return f"alias/{ref}"
+
+
+def key_id_of(arn_or_id: str) -> str:
+    """``arn:aws:kms:r:a:key/<id>`` -> ``<id>``."""
+    return arn_or_id.rpartition("key/")[2] if arn_or_id.startswith("arn:") else arn_or_id
+
+
+def encryption_context(aad: bytes) -> dict[str, str]:
+    return {AAD_CONTEXT_KEY: base64.b64encode(aad).decode()} if aad else {}
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def _tags_to_aws(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"TagKey": key, "TagValue": value} for key, value in tags.items()]
+
+
+def map_client_error(operation: str, error: Exception) -> KMSError:
+    """Any boto3/botocore failure -> our hierarchy; the message names the AWS type, never request data."""
+    if isinstance(error, botocore.exceptions.ClientError):
+        details = error.response.get("Error", {})
+        error_type = str(details.get("Code", ""))
+        message = str(details.get("Message", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
+        text = f"AWS KMS {operation}: {error_type}" + (f": {message}" if message else "")
+        return aws_error_class(error_type, message, status)(text)
+    if isinstance(error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return Unauthenticated(f"AWS KMS {operation}: no AWS credentials found")
+    if isinstance(error, botocore.exceptions.NoRegionError):
+        return InvalidArgument("provider 'aws' needs a region (config region or AWS_REGION)")
+    if isinstance(error, botocore.exceptions.ParamValidationError):
+        return InvalidArgument(f"AWS KMS {operation}: {error}")
+    return Unavailable(f"AWS KMS {operation}: {type(error).__name__}")
+
+
+class AwsBackend:
+    def __init__(self, client: Any, executor: ThreadPoolExecutor) -> None:
+        self._client = client
+        self._executor = executor
+        self._versions: dict[str, tuple[int, float]] = {}
+
+    async def _call(self, operation: str, *, retry_not_found: bool = False, **params: Any) -> dict[str, Any]:
+        method: Callable[..., dict[str, Any]] = getattr(self._client, operation)
+        attempts = NOT_FOUND_RETRIES if retry_not_found else 1
+        loop = asyncio.get_running_loop()
+        for attempt in range(attempts):
+            try:
+                return await loop.run_in_executor(self._executor, functools.partial(method, **params))
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+                mapped = map_client_error(operation, error)
+            if not isinstance(mapped, NotFound) or attempt == attempts - 1:
+                raise mapped from None
+            await asyncio.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _pages(self, operation: str, result_key: str, **params: Any) -> list[Any]:
+        items: list[Any] = []
+        marker: str | None = None
+        while True:
+            answer = await self._call(operation, **params, **({"Marker": marker} if marker else {}))
+            items.extend(answer.get(result_key, []))
+            if not answer.get("Truncated"):
+                return items
+            marker = answer["NextMarker"]
+
+    async def _key_id(self, ref: str, *, retry_not_found: bool = False) -> str:
+        """Management calls take only key ids or ARNs on AWS: resolve aliases first."""
+        aws_ref = aws_key_ref(ref)
+        if not aws_ref.startswith("alias/"):
+            return aws_ref
+        answer = await self._call("describe_key", KeyId=aws_ref, retry_not_found=retry_not_found)
+        return str(answer["KeyMetadata"]["KeyId"])
+
+    async def _rotations(self, key_id: str) -> list[dict[str, Any]]:
+        try:
+            rotations = await self._pages("list_key_rotations", "Rotations", KeyId=key_id)
+        except (InvalidState, InvalidArgument):  # pending deletion, imported material: no rotations
+            return []
+        self._versions[key_id] = (len(rotations) + 1, time.monotonic())
+        return rotations
+
+    async def _rotation_setting(self, key_id: str) -> dict[str, Any]:
+        try:
+            return await self._call("get_key_rotation_status", KeyId=key_id)
+        except (InvalidState, InvalidArgument):
+            return {"KeyRotationEnabled": False}
+
+    async def _current_version(self, key_id: str) -> int:
+        cached = self._versions.get(key_id)
+        if cached is not None and time.monotonic() - cached[1] < VERSION_CACHE_SECONDS:
+            return cached[0]
+        return len(await self._rotations(key_id)) + 1
+
+    async def _metadata(self, aws_meta: Mapping[str, Any]) -> KeyMetadata:
+        key_id = str(aws_meta["KeyId"])
+        aliases, setting, rotations, tags = await asyncio.gather(
+            self.list_aliases(key_id),
+            self._rotation_setting(key_id),
+            self._rotations(key_id),
+            self.list_tags(key_id),
+        )
+        return KeyMetadata(
+            key_id=key_id,
+            alias=aliases[0] if aliases else "",
+            description=str(aws_meta.get("Description", "")),
+            key_spec="AES_256",
+            key_usage=str(aws_meta.get("KeyUsage", "ENCRYPT_DECRYPT")),
+            state=_AWS_STATES.get(str(aws_meta.get("KeyState")), KeyState.DISABLED),
+            created_at=_utc(aws_meta.get("CreationDate")) or datetime.now(UTC),
+            current_version=len(rotations) + 1,
+            rotation_enabled=bool(setting.get("KeyRotationEnabled")),
+            rotation_interval_days=int(setting.get("RotationPeriodInDays") or DEFAULT_ROTATION_DAYS),
+            last_rotation_at=_utc(rotations[-1].get("RotationDate")) if rotations else None,
+            deletion_date=_utc(aws_meta.get("DeletionDate")),
+            aliases=tuple(aliases),
+            tags=tags,
+            origin=str(aws_meta.get("Origin", "AWS_KMS")).lower(),
+            project_id=str(aws_meta.get("AWSAccountId", "")),
+        )
+
+    # lifecycle
+    async def create_key(
+        self,
+        alias: str,
+        *,
+        description: str = "",
+        key_spec: str = "AES_256",
+        key_usage: str = "ENCRYPT_DECRYPT",
+        tags: Mapping[str, str] | None = None,
+    ) -> KeyMetadata:
+        if key_spec != "AES_256" or key_usage != "ENCRYPT_DECRYPT":
+            raise InvalidArgument("provider 'aws' creates AES_256 ENCRYPT_DECRYPT keys (SYMMETRIC_DEFAULT) only")
+        params: dict[str, Any] = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
+        if description:
+            params["Description"] = description
+        if tags:
+            params["Tags"] = _tags_to_aws(tags)
+        created = await self._call("create_key", **params)
+        key_id = str(created["KeyMetadata"]["KeyId"])
+        if alias:
+            try:
+                await self._call("create_alias", AliasName=f"alias/{alias}", TargetKeyId=key_id, retry_not_found=True)
+            except KMSError:
+                # No half-made key left usable: the new key goes away after AWS's shortest window.
+                await self._call("schedule_key_deletion", KeyId=key_id, PendingWindowInDays=PENDING_WINDOW_DAYS[0])
+                raise
+        described = await self._call("describe_key", KeyId=key_id, retry_not_found=True)
+        return await self._metadata(described["KeyMetadata"])
+
+    async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
+        _check("list limit", limit, (1, 1000))
+        answer = await self._call("list_keys", Limit=limit, **({"Marker": marker} if marker else {}))
+        described = await asyncio.gather(*(self.describe_key(entry["KeyId"]) for entry in answer.get("Keys", [])))
+        keys = [meta for meta in described if state is None or meta.state is state]
+        next_marker = answer.get("NextMarker") if answer.get("Truncated") else None
+        # AWS does not count keys; total is what this page holds.
+        return KeyPage(keys=keys, next_marker=next_marker, total=len(keys))
+
+    async def describe_key(self, key_id: str) -> KeyMetadata:
+        answer = await self._call("describe_key", KeyId=aws_key_ref(key_id))
+        return await self._metadata(answer["KeyMetadata"])
+
+    async def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
+        entries = await self._pages("list_keys", "Keys")
+
+        async def matches(key_id: str) -> bool:
+            try:
+                return (await self.list_tags(key_id)).get(tag_key) == tag_value
+            except (NotFound, InvalidArgument):  # deleted meanwhile, or an AWS managed key
+                return False
+
+        ids = [entry["KeyId"] for entry in entries]
+        found = await asyncio.gather(*(matches(key_id) for key_id in ids))
+        return [await self.describe_key(key_id) for key_id, hit in zip(ids, found, strict=True) if hit]
+
+    async def update_description(self, key_id: str, description: str) -> KeyMetadata:
+        resolved = await self._key_id(key_id)
+        await self._call("update_key_description", KeyId=resolved, Description=description)
+        return await self.describe_key(resolved)
+
+    async def enable_key(self, key_id: str) -> KeyMetadata:
+        resolved = await self._key_id(key_id)
+        await self._call("enable_key", KeyId=resolved)
+        return await self.describe_key(resolved)
+
+    async def disable_key(self, key_id: str) -> KeyMetadata:
+        resolved = await self._key_id(key_id)
+        await self._call("disable_key", KeyId=resolved)
+        return await self.describe_key(resolved)
+
+    async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
+        _check("a pending window (days)", pending_days, PENDING_WINDOW_DAYS)
+        resolved = await self._key_id(key_id)
+        await self._call("schedule_key_deletion", KeyId=resolved, PendingWindowInDays=pending_days)
+        return await self.describe_key(resolved)
+
+    async def cancel_key_deletion(self, key_id: str) -> KeyMetadata:
+        resolved = await self._key_id(key_id)
+        await self._call("cancel_key_deletion", KeyId=resolved)
+        return await self.describe_key(resolved)
+
+    # rotation
+    async def set_rotation(self, key_id: str, *, enabled: bool, interval_days: int | None = None) -> RotationStatus:
+        resolved = await self._key_id(key_id)
+        if enabled:
+            days = DEFAULT_ROTATION_DAYS if interval_days is None else interval_days
+            _check("a rotation period (days)", days, ROTATION_PERIOD_DAYS)
+            await self._call("enable_key_rotation", KeyId=resolved, RotationPeriodInDays=days)
+        else:
+            await self._call("disable_key_rotation", KeyId=resolved)
+        return await self.get_rotation_status(resolved)
+
+    async def rotate_key(self, key_id: str) -> KeyMetadata:
+        resolved = await self._key_id(key_id)
+        before = len(await self._rotations(resolved))
+        await self._call("rotate_key_on_demand", KeyId=resolved)
+        # On-demand rotation completes asynchronously on AWS: wait (bounded) until it is listed.
+        deadline = time.monotonic() + ROTATION_WAIT_SECONDS
+        delay = 0.05
+        while len(await self._rotations(resolved)) <= before:
+            if time.monotonic() > deadline:
+                raise Unavailable(f"AWS KMS rotation of {resolved} did not complete in {ROTATION_WAIT_SECONDS:.0f}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        return await self.describe_key(resolved)
+
+    async def get_rotation_status(self, key_id: str) -> RotationStatus:
+        resolved = await self._key_id(key_id)
+        setting, rotations = await asyncio.gather(self._rotation_setting(resolved), self._rotations(resolved))
+        return RotationStatus(
+            enabled=bool(setting.get("KeyRotationEnabled")),
+            interval_days=int(setting.get("RotationPeriodInDays") or DEFAULT_ROTATION_DAYS),
+            last_rotation_at=_utc(rotations[-1].get("RotationDate")) if rotations else None,
+            number_of_rotations=len(rotations),
+            next_rotation_at=_utc(setting.get("NextRotationDate")),
+        )
+
+    # randomness and data keys
+    async def generate_random(self, length: int) -> bytes:
+        _check("random byte counts", length, RANDOM_BYTES)
+        answer = await self._call("generate_random", NumberOfBytes=length)
+        return bytes(answer["Plaintext"])
+
+    async def _generate(self, operation: str, key_id: str, length: int, aad: bytes) -> dict[str, Any]:
+        _check("data key lengths (bytes)", length, DATA_KEY_BYTES)
+        context = encryption_context(aad)
+        return await self._call(
+            operation,
+            KeyId=aws_key_ref(key_id),
+            NumberOfBytes=length,
+            **({"EncryptionContext": context} if context else {}),
+        )
+
+    async def _data_key(self, answer: Mapping[str, Any], plaintext: bytes | None) -> DataKey:
+        key_id = key_id_of(str(answer["KeyId"]))
+        return DataKey(
+            key_id=key_id,
+            key_version=await self._current_version(key_id),
+            ciphertext=bytes(answer["CiphertextBlob"]),
+            plaintext=plaintext,
+        )
+
+    async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
+        answer = await self._generate("generate_data_key", key_id, length, aad)
+        return await self._data_key(answer, bytes(answer["Plaintext"]))
+
+    async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
+        answer = await self._generate("generate_data_key_without_plaintext", key_id, length, aad)
+        return await self._data_key(answer, None)
+
+    async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
+        _check("plaintext lengths (bytes) for Encrypt", len(plaintext), ENCRYPT_BYTES)
+        context = encryption_context(aad)
+        answer = await self._call(
+            "encrypt",
+            KeyId=aws_key_ref(key_id),
+            Plaintext=plaintext,
+            **({"EncryptionContext": context} if context else {}),
+        )
+        return await self._data_key(answer, None)
+
+    async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes:
+        if not ciphertext:
+            raise InvalidArgument("ciphertext must not be empty")
+        context = encryption_context(aad)
+        answer = await self._call(
+            "decrypt",
+            KeyId=aws_key_ref(key_id),
+            CiphertextBlob=ciphertext,
+            **({"EncryptionContext": context} if context else {}),
+        )
+        return bytes(answer["Plaintext"])
+
+    # aliases and tags
+    async def create_alias(self, key_id: str, alias: str) -> None:
+        resolved = await self._key_id(key_id)
+        await self._call("create_alias", AliasName=f"alias/{alias}", TargetKeyId=resolved)
+
+    async def delete_alias(self, key_id: str, alias: str) -> None:
+        if alias not in await self.list_aliases(key_id):
+            raise NotFound(f"alias {alias!r} does not name key {key_id}")
+        await self._call("delete_alias", AliasName=f"alias/{alias}")
+
+    async def list_aliases(self, key_id: str) -> list[str]:
+        resolved = await self._key_id(key_id)
+        entries = await self._pages("list_aliases", "Aliases", KeyId=resolved)
+        return sorted(str(entry["AliasName"]).removeprefix("alias/") for entry in entries)
+
+    async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
+        resolved = await self._key_id(key_id)
+        await self._call("tag_resource", KeyId=resolved, Tags=_tags_to_aws(tags))
+
+    async def untag_key(self, key_id: str, tag_keys: Sequence[str]) -> None:
+        resolved = await self._key_id(key_id)
+        await self._call("untag_resource", KeyId=resolved, TagKeys=list(tag_keys))
+
+    async def list_tags(self, key_id: str) -> dict[str, str]:
+        resolved = await self._key_id(key_id)
+        entries = await self._pages("list_resource_tags", "Tags", KeyId=resolved)
+        return {str(entry["TagKey"]): str(entry["TagValue"]) for entry in entries}
+
+    # account
+    async def instance_count(self) -> int:
+        return len(await self._pages("list_keys", "Keys"))
+
+    async def quotas(self) -> list[Quota]:
+        return [Quota(resource="CMK", used=await self.instance_count(), limit=CMK_QUOTA)]
+
+    async def check_health(self) -> None:
+        await self._call("list_keys", Limit=1)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._client.close)
+        self._executor.shutdown(wait=False)
+
+
+def _session(config: BackendConfig) -> boto3.session.Session:
+    """Static credentials when configured (file or Secret), otherwise the ambient chain
+    (environment, web identity / IRSA, container and instance profile)."""
+    if config.credentials is None and config.credentials_file is None:
+        return boto3.session.Session(region_name=config.region or None)
+    credentials = config.load_credentials()
+    return boto3.session.Session(
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+        aws_session_token=credentials.security_token or None,
+        region_name=config.region or None,
+    )
+
+
+def _client(config: BackendConfig) -> Any:
+    client_config = botocore.config.Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=POOL_SIZE,
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    try:
+        return _session(config).client(
+            "kms",
+            endpoint_url=config.endpoint or None,
+            verify=str(config.ca_file) if config.ca_file else None,
+            config=client_config,
+        )
+    except botocore.exceptions.NoRegionError:
+        raise InvalidArgument("provider 'aws' needs a region (config region or AWS_REGION)") from None
+    except ValueError as error:
+        raise InvalidArgument(f"provider 'aws': {error}") from None
+
+
+async def open_backend(config: BackendConfig) -> AwsBackend:
+    client = await asyncio.to_thread(_client, config)
+    return AwsBackend(client, ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="kubekms-aws"))

@@ -1,0 +1,100 @@
+"""AWS KMS error types <-> the kubekms error hierarchy, both directions, in one table.
+
+The ``aws`` provider turns an AWS error type (``__type`` on the JSON 1.1 wire, the error
+code botocore reports) into a :class:`~kubekms.errors.KMSError`; the server's AWS wire
+turns a ``KMSError`` back into the ``__type`` and HTTP status AWS KMS would answer.
+"""
+
+from __future__ import annotations
+
+from kubekms.errors import (
+    AccessDenied,
+    AlreadyExists,
+    Disabled,
+    InvalidArgument,
+    InvalidCiphertext,
+    InvalidState,
+    KMSError,
+    LimitExceeded,
+    NotFound,
+    PendingDeletion,
+    Throttled,
+    Unauthenticated,
+    Unavailable,
+)
+
+# AWS error type -> our class. Types not listed fall back by HTTP status (see aws_error_class).
+AWS_ERROR_CLASSES: dict[str, type[KMSError]] = {
+    "NotFoundException": NotFound,
+    "DisabledException": Disabled,
+    "KMSInvalidStateException": InvalidState,
+    "InvalidCiphertextException": InvalidCiphertext,
+    "IncorrectKeyException": InvalidCiphertext,
+    "AlreadyExistsException": AlreadyExists,
+    "LimitExceededException": LimitExceeded,
+    "ValidationException": InvalidArgument,
+    "InvalidAliasNameException": InvalidArgument,
+    "InvalidArnException": InvalidArgument,
+    "InvalidMarkerException": InvalidArgument,
+    "InvalidKeyUsageException": InvalidArgument,
+    "InvalidGrantTokenException": InvalidArgument,
+    "MalformedPolicyDocumentException": InvalidArgument,
+    "TagException": InvalidArgument,
+    "UnsupportedOperationException": InvalidArgument,
+    "SerializationException": InvalidArgument,
+    "AccessDeniedException": AccessDenied,
+    "UnrecognizedClientException": Unauthenticated,
+    "InvalidSignatureException": Unauthenticated,
+    "IncompleteSignature": Unauthenticated,
+    "MissingAuthenticationToken": Unauthenticated,
+    "ExpiredTokenException": Unauthenticated,
+    "InvalidClientTokenId": Unauthenticated,
+    "ThrottlingException": Throttled,
+    "Throttling": Throttled,
+    "TooManyRequestsException": Throttled,
+    "RequestLimitExceeded": Throttled,
+    "KMSInternalException": Unavailable,
+    "DependencyTimeoutException": Unavailable,
+    "KeyUnavailableException": Unavailable,
+    "InternalFailure": Unavailable,
+    "ServiceUnavailable": Unavailable,
+}
+
+
+def aws_error_class(error_type: str, message: str, http_status: int) -> type[KMSError]:
+    """Our class for an AWS error; ``KMSInvalidStateException`` on a pending-deletion key is PendingDeletion."""
+    known = AWS_ERROR_CLASSES.get(error_type)
+    if known is InvalidState and "pending deletion" in message.lower():
+        return PendingDeletion
+    if known is not None:
+        return known
+    if http_status >= 500:
+        return Unavailable
+    if http_status in (401, 403):
+        return AccessDenied if http_status == 403 else Unauthenticated
+    return InvalidArgument
+
+
+# Our class -> (AWS __type, HTTP status); most specific class first (PendingDeletion before InvalidState).
+_AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
+    (Disabled, "DisabledException", 400),
+    (PendingDeletion, "KMSInvalidStateException", 400),
+    (InvalidState, "KMSInvalidStateException", 400),
+    (NotFound, "NotFoundException", 400),
+    (AlreadyExists, "AlreadyExistsException", 400),
+    (LimitExceeded, "LimitExceededException", 400),
+    (InvalidCiphertext, "InvalidCiphertextException", 400),
+    (InvalidArgument, "ValidationException", 400),
+    (Unauthenticated, "UnrecognizedClientException", 400),
+    (AccessDenied, "AccessDeniedException", 400),
+    (Throttled, "ThrottlingException", 400),
+    (Unavailable, "KMSInternalException", 500),
+)
+
+
+def aws_error_type(error: KMSError) -> tuple[str, int]:
+    """The ``__type`` and HTTP status AWS KMS answers for this error (AWS sends 4xx as 400)."""
+    for error_class, error_type, status in _AWS_TYPE_BY_CLASS:
+        if isinstance(error, error_class):
+            return error_type, status
+    return "KMSInternalException", 500
