@@ -20,6 +20,7 @@ PROVIDERS: dict[str, str] = {
     "local": "kubekms.providers.local:open_backend",
     "kubekms": "kubekms.providers.rest:open_kubekms_backend",
     "huaweicloud": "kubekms.providers.rest:open_huaweicloud_backend",
+    "aws": "kubekms.providers.aws:open_backend",
 }
 
 
