@@ -102,6 +102,9 @@ class RequestFields:
     def __init__(self, data: Mapping[str, Any]) -> None:
         self._data = data
 
+    def raw(self, name: str) -> Any:
+        return self._data.get(name)
+
     def has(self, name: str) -> bool:
         return self._data.get(name) not in (None, "")
 

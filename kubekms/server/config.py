@@ -1,0 +1,89 @@
+"""The server's YAML configuration file (secrets live only in the principals file it names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+class ServerConfigError(ValueError):
+    """The configuration file is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    port: int
+    state_dir: Path
+    principals_file: Path
+    audit_log: str = "-"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    cmk_limit: int = 1000
+    maintenance_interval: float = 10.0
+    max_body_bytes: int = 64 * 1024
+
+    @classmethod
+    def load(cls, path: Path) -> ServerConfig:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as error:
+            raise ServerConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        except yaml.YAMLError:
+            raise ServerConfigError(f"config file {path} is not valid YAML") from None
+        if not isinstance(data, dict):
+            raise ServerConfigError(f"config file {path} must be a YAML mapping")
+        known = {"listen", "state_dir", "principals_file", "audit_log", "tls_cert", "tls_key", "cmk_limit",
+                 "maintenance_interval", "max_body_bytes"}  # fmt: skip
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ServerConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
+        base = path.parent
+
+        def a_path(name: str, *, required: bool) -> Path | None:
+            value = data.get(name)
+            if value in (None, ""):
+                if required:
+                    raise ServerConfigError(f"config file {path}: {name} is required")
+                return None
+            if not isinstance(value, str):
+                raise ServerConfigError(f"config file {path}: {name} must be a path string")
+            return base / value
+
+        def a_number(name: str, default: float, low: float) -> float:
+            value = data.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+                raise ServerConfigError(f"config file {path}: {name} must be a number >= {low}")
+            return value
+
+        host, port = parse_listen(str(data.get("listen", "127.0.0.1:8443")))
+        tls_cert, tls_key = a_path("tls_cert", required=False), a_path("tls_key", required=False)
+        if (tls_cert is None) != (tls_key is None):
+            raise ServerConfigError(f"config file {path}: tls_cert and tls_key go together")
+        audit_log = data.get("audit_log", "-")
+        if not isinstance(audit_log, str) or not audit_log:
+            raise ServerConfigError(f"config file {path}: audit_log must be a path or '-' for stdout")
+        state_dir, principals_file = a_path("state_dir", required=True), a_path("principals_file", required=True)
+        assert state_dir is not None and principals_file is not None
+        return cls(
+            host=host,
+            port=port,
+            state_dir=state_dir,
+            principals_file=principals_file,
+            audit_log=audit_log if audit_log == "-" else str(base / audit_log),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            cmk_limit=int(a_number("cmk_limit", 1000, 1)),
+            maintenance_interval=float(a_number("maintenance_interval", 10.0, 0.05)),
+            max_body_bytes=int(a_number("max_body_bytes", 64 * 1024, 1024)),
+        )
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ServerConfigError(f"listen must be HOST:PORT, got {listen!r}")
+    return host.strip("[]"), int(port_text)

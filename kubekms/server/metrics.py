@@ -1,0 +1,44 @@
+"""Prometheus metrics of the server: requests by operation and result code, latency by operation."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServerMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._requests = Counter(
+            "kubekms_server_requests",
+            "KMS wire requests by operation and result code (OK or the KMS error code)",
+            ("operation", "code"),
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "kubekms_server_request_duration_seconds",
+            "Time from receiving a KMS wire request to answering it",
+            ("operation",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        # label lookups are the costly part of a prometheus_client update: cache the children
+        self._request_children: dict[tuple[str, str], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
+
+    def observe(self, operation: str, code: str, seconds: float) -> None:
+        counter = self._request_children.get((operation, code))
+        if counter is None:
+            counter = self._request_children[(operation, code)] = self._requests.labels(operation, code)
+        counter.inc()
+        histogram = self._latency_children.get(operation)
+        if histogram is None:
+            histogram = self._latency_children[operation] = self._latency.labels(operation)
+        histogram.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

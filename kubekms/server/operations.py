@@ -1,0 +1,394 @@
+"""Every KMS v1.0 wire operation the server serves: its route, how it names its key, its handler.
+
+Handlers translate wire fields (through :mod:`kubekms.wire.codec`) into one backend call and
+the backend's answer back into the wire's JSON. Validation of values (alias syntax, ranges,
+states) is the keystore's; the codec checks types, units and the wire's own formats.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubekms.backend import Backend
+from kubekms.errors import InvalidArgument, InvalidCiphertext
+from kubekms.wire import codec
+from kubekms.wire.codec import RequestFields
+
+JsonAnswer = dict[str, Any] | list[Any]
+
+
+class KeyScope(enum.Enum):
+    NONE = "none"  # needs no key permission (gen-random)
+    ACCOUNT = "account"  # sees or creates keys account-wide: only principals allowed every key
+    KEY = "key"  # names one key
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated, parsed request as a handler sees it."""
+
+    backend: Backend
+    project_id: str
+    fields: RequestFields
+    query: Mapping[str, str]
+    path_key_id: str = ""
+    path_tag_key: str = ""
+
+    def key_ref(self) -> str:
+        """The key this call names: in the path, the query (list-aliases) or the body."""
+        if self.path_key_id:
+            return self.path_key_id
+        if "key_id" in self.query:
+            return self.query["key_id"]
+        return self.fields.key_id()
+
+
+Handler = Callable[[Call], Awaitable[JsonAnswer]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    method: str
+    scope: KeyScope
+    handler: Handler
+
+
+# --------------------------------------------------------------------- lifecycle
+
+
+async def create_key(call: Call) -> JsonAnswer:
+    fields = call.fields
+    origin = fields.text("origin", default="kms")
+    if origin != "kms":
+        raise InvalidArgument("only origin 'kms' is supported (no key import)", code="KMS.0308")
+    meta = await call.backend.create_key(
+        fields.text("key_alias", required=True, code="KMS.1101"),
+        description=fields.text("key_description", code="KMS.1103"),
+        key_spec=fields.text("key_spec", default="AES_256"),
+        key_usage=fields.text("key_usage", default="ENCRYPT_DECRYPT"),
+    )
+    return {"key_info": {"key_id": meta.key_id, "domain_id": call.project_id, "region_id": ""}}
+
+
+async def list_keys(call: Call) -> JsonAnswer:
+    fields = call.fields
+    limit = fields.integer("limit", code="KMS.1601", default=100)
+    marker_value = fields.integer("marker", code="KMS.1602")
+    state = codec.key_state_from_wire(fields.text("key_state")) if fields.has("key_state") else None
+    assert limit is not None
+    page = await call.backend.list_keys(
+        limit=limit, marker=None if marker_value is None else str(marker_value), state=state
+    )
+    return {
+        "keys": [meta.key_id for meta in page.keys],
+        "key_details": [codec.key_details(meta) for meta in page.keys],
+        "next_marker": page.next_marker or "",
+        "truncated": codec.to_bool_text(page.next_marker is not None),
+        "total": page.total,
+    }
+
+
+async def describe_key(call: Call) -> JsonAnswer:
+    return {"key_info": codec.key_details(await call.backend.describe_key(call.key_ref()))}
+
+
+async def enable_key(call: Call) -> JsonAnswer:
+    return {"key_info": codec.key_state_info(await call.backend.enable_key(call.key_ref()))}
+
+
+async def disable_key(call: Call) -> JsonAnswer:
+    return {"key_info": codec.key_state_info(await call.backend.disable_key(call.key_ref()))}
+
+
+async def schedule_key_deletion(call: Call) -> JsonAnswer:
+    pending_days = call.fields.required_integer("pending_days", code="KMS.1401")
+    return codec.key_state_info(await call.backend.schedule_key_deletion(call.key_ref(), pending_days))
+
+
+async def cancel_key_deletion(call: Call) -> JsonAnswer:
+    return codec.key_state_info(await call.backend.cancel_key_deletion(call.key_ref()))
+
+
+async def update_key_description(call: Call) -> JsonAnswer:
+    description = call.fields.text("key_description", required=True, code="KMS.1103")
+    meta = await call.backend.update_description(call.key_ref(), description)
+    return {"key_info": {"key_id": meta.key_id, "key_description": meta.description}}
+
+
+# --------------------------------------------------------------------- rotation
+
+
+async def enable_key_rotation(call: Call) -> JsonAnswer:
+    interval = call.fields.integer("rotation_interval", code="KMS.3001")
+    await call.backend.set_rotation(call.key_ref(), enabled=True, interval_days=interval)
+    return {}
+
+
+async def disable_key_rotation(call: Call) -> JsonAnswer:
+    await call.backend.set_rotation(call.key_ref(), enabled=False)
+    return {}
+
+
+async def get_key_rotation_status(call: Call) -> JsonAnswer:
+    return codec.rotation_status(await call.backend.get_rotation_status(call.key_ref()))
+
+
+async def update_key_rotation_interval(call: Call) -> JsonAnswer:
+    interval = call.fields.required_integer("rotation_interval", code="KMS.3001")
+    key_ref = call.key_ref()
+    status = await call.backend.get_rotation_status(key_ref)
+    await call.backend.set_rotation(key_ref, enabled=status.enabled, interval_days=interval)
+    return {}
+
+
+async def rotate_on_demand(call: Call) -> JsonAnswer:
+    return {"key_id": (await call.backend.rotate_key(call.key_ref())).key_id}
+
+
+# --------------------------------------------------------------------- randomness and data keys
+
+
+async def gen_random(call: Call) -> JsonAnswer:
+    return codec.random_answer(await call.backend.generate_random(codec.random_length_from_request(call.fields)))
+
+
+async def create_datakey(call: Call) -> JsonAnswer:
+    length = codec.data_key_length_from_request(call.fields)
+    data_key = await call.backend.create_data_key(call.key_ref(), length=length, aad=call.fields.aad())
+    return codec.data_key_answer(data_key, with_plaintext=True)
+
+
+async def create_datakey_without_plaintext(call: Call) -> JsonAnswer:
+    length = codec.data_key_length_from_request(call.fields)
+    data_key = await call.backend.create_data_key_without_plaintext(
+        call.key_ref(), length=length, aad=call.fields.aad()
+    )
+    return codec.data_key_answer(data_key, with_plaintext=False)
+
+
+async def encrypt_datakey(call: Call) -> JsonAnswer:
+    plaintext = codec.data_key_plaintext_from_request(call.fields)
+    data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.fields.aad())
+    return codec.encrypted_data_key_answer(data_key, len(plaintext))
+
+
+async def decrypt_datakey(call: Call) -> JsonAnswer:
+    ciphertext = call.fields.hex_bytes("cipher_text", code="KMS.2201")
+    expected_length = codec.cipher_length_from_request(call.fields)
+    plaintext = await call.backend.decrypt_data_key(call.key_ref(), ciphertext, aad=call.fields.aad())
+    if expected_length is not None and expected_length != len(plaintext):
+        raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
+    return codec.decrypted_data_key_answer(plaintext)
+
+
+# --------------------------------------------------------------------- account
+
+
+async def user_instances(call: Call) -> JsonAnswer:
+    return {"instance_num": await call.backend.instance_count()}
+
+
+async def user_quotas(call: Call) -> JsonAnswer:
+    return codec.quotas_answer(await call.backend.quotas())
+
+
+# --------------------------------------------------------------------- aliases
+
+
+async def create_alias(call: Call) -> JsonAnswer:
+    alias = call.fields.text("alias", required=True, code="KMS.1101")
+    key_ref = call.key_ref()
+    await call.backend.create_alias(key_ref, alias)
+    key_id = (await call.backend.describe_key(key_ref)).key_id
+    return codec.alias_entity(key_id, alias, call.project_id)
+
+
+async def delete_alias(call: Call) -> JsonAnswer:
+    aliases = _alias_list(call.fields)
+    key_ref = call.key_ref()
+    for alias in aliases:
+        await call.backend.delete_alias(key_ref, alias)
+    return {}
+
+
+def _alias_list(fields: RequestFields) -> list[str]:
+    value = fields.raw("aliases")
+    if value is None:
+        raise InvalidArgument("missing parameter aliases", code="KMS.0204")
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise InvalidArgument("aliases must be a non-empty list of strings", code="KMS.1101")
+    return value
+
+
+async def list_aliases(call: Call) -> JsonAnswer:
+    meta = await call.backend.describe_key(call.key_ref())
+    return codec.aliases_answer(meta.key_id, await call.backend.list_aliases(meta.key_id), call.project_id)
+
+
+# --------------------------------------------------------------------- tags
+
+
+async def list_key_tags(call: Call) -> JsonAnswer:
+    return codec.tags_answer(await call.backend.list_tags(call.key_ref()))
+
+
+async def create_key_tag(call: Call) -> JsonAnswer:
+    tag = call.fields.object("tag", code="KMS.0414")
+    await call.backend.tag_key(call.key_ref(), codec.tags_from_wire([tag]))
+    return {}
+
+
+async def batch_key_tags(call: Call) -> JsonAnswer:
+    action = call.fields.text("action", required=True, code="KMS.0404")
+    tags = codec.tags_from_wire(call.fields.objects("tags", code="KMS.0412"))
+    if not tags:
+        raise InvalidArgument("tag list cannot be empty", code="KMS.0401")
+    if action == "create":
+        await call.backend.tag_key(call.key_ref(), tags)
+    elif action == "delete":
+        await call.backend.untag_key(call.key_ref(), list(tags))
+    else:
+        raise InvalidArgument("action must be 'create' or 'delete'", code="KMS.0404")
+    return {}
+
+
+async def delete_key_tag(call: Call) -> JsonAnswer:
+    await call.backend.untag_key(call.key_ref(), [call.path_tag_key])
+    return {}
+
+
+async def list_keys_by_tags(call: Call) -> JsonAnswer:
+    fields = call.fields
+    action = fields.text("action", default="filter", code="KMS.0404")
+    if action not in ("filter", "count"):
+        raise InvalidArgument("action must be 'filter' or 'count'", code="KMS.0404")
+    wanted = _tag_filter(fields.objects("tags", code="KMS.0412"))
+    first_key, first_values = next(iter(wanted.items()))
+    found = {}
+    for value in first_values:
+        for meta in await call.backend.find_keys_by_tag(first_key, value):
+            found[meta.key_id] = meta
+    matches = sorted(
+        (meta for meta in found.values() if all(meta.tags.get(k) in values for k, values in wanted.items())),
+        key=lambda meta: meta.created_at,
+    )
+    if action == "count":
+        return {"total_count": len(matches)}
+    offset = fields.integer("offset", code="KMS.0417", default=0)
+    limit = fields.integer("limit", code="KMS.1601", default=10)
+    assert offset is not None and limit is not None
+    if offset < 0 or not 1 <= limit <= 1000:
+        raise InvalidArgument("offset must be >= 0 and limit from 1 to 1000", code="KMS.0308")
+    return {
+        "resources": [
+            {
+                "resource_id": meta.key_id,
+                "resource_detail": codec.key_details(meta),
+                "resource_name": meta.alias,
+                "tags": codec.tag_items(meta.tags),
+            }
+            for meta in matches[offset : offset + limit]
+        ],
+        "total_count": len(matches),
+    }
+
+
+def _tag_filter(items: list[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
+    wanted: dict[str, frozenset[str]] = {}
+    for item in items:
+        tag_key, values = item.get("key"), item.get("values")
+        if not isinstance(tag_key, str) or not tag_key:
+            raise InvalidArgument("every tag needs a non-empty string key", code="KMS.0406")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise InvalidArgument(f"tag {tag_key!r}: values must be a non-empty list of strings", code="KMS.0405")
+        wanted[tag_key] = frozenset(values)
+    if not wanted:
+        raise InvalidArgument("tag list cannot be empty", code="KMS.0401")
+    return wanted
+
+
+# --------------------------------------------------------------------- routing
+
+_KEY_OPERATIONS: dict[str, Handler] = {
+    "describe-key": describe_key,
+    "enable-key": enable_key,
+    "disable-key": disable_key,
+    "schedule-key-deletion": schedule_key_deletion,
+    "cancel-key-deletion": cancel_key_deletion,
+    "update-key-description": update_key_description,
+    "enable-key-rotation": enable_key_rotation,
+    "disable-key-rotation": disable_key_rotation,
+    "get-key-rotation-status": get_key_rotation_status,
+    "update-key-rotation-interval": update_key_rotation_interval,
+    "rotate-on-demand": rotate_on_demand,
+    "create-datakey": create_datakey,
+    "create-datakey-without-plaintext": create_datakey_without_plaintext,
+    "encrypt-datakey": encrypt_datakey,
+    "decrypt-datakey": decrypt_datakey,
+}
+
+OPERATIONS: dict[str, Operation] = {
+    **{name: Operation(name, "POST", KeyScope.KEY, handler) for name, handler in _KEY_OPERATIONS.items()},
+    "create-key": Operation("create-key", "POST", KeyScope.ACCOUNT, create_key),
+    "list-keys": Operation("list-keys", "POST", KeyScope.ACCOUNT, list_keys),
+    "gen-random": Operation("gen-random", "POST", KeyScope.NONE, gen_random),
+    "user-instances": Operation("user-instances", "GET", KeyScope.ACCOUNT, user_instances),
+    "user-quotas": Operation("user-quotas", "GET", KeyScope.ACCOUNT, user_quotas),
+    "create-alias": Operation("create-alias", "POST", KeyScope.KEY, create_alias),
+    "delete-alias": Operation("delete-alias", "DELETE", KeyScope.KEY, delete_alias),
+    "list-aliases": Operation("list-aliases", "GET", KeyScope.KEY, list_aliases),
+    "list-key-tags": Operation("list-key-tags", "GET", KeyScope.KEY, list_key_tags),
+    "create-key-tag": Operation("create-key-tag", "POST", KeyScope.KEY, create_key_tag),
+    "batch-key-tags": Operation("batch-key-tags", "POST", KeyScope.KEY, batch_key_tags),
+    "delete-key-tag": Operation("delete-key-tag", "DELETE", KeyScope.KEY, delete_key_tag),
+    "list-keys-by-tags": Operation("list-keys-by-tags", "POST", KeyScope.ACCOUNT, list_keys_by_tags),
+}
+
+# path after /kms/ -> method -> operation, for the fixed paths (key tags are matched by pattern)
+_PATTERN_ROUTED = {"create-alias", "delete-alias", "list-aliases", "list-key-tags", "create-key-tag", "batch-key-tags",
+                   "delete-key-tag", "list-keys-by-tags"}  # fmt: skip
+_FIXED_ROUTES: dict[str, dict[str, Operation]] = {
+    operation.name: {operation.method: operation}
+    for operation in OPERATIONS.values()
+    if operation.name not in _PATTERN_ROUTED
+}
+_FIXED_ROUTES["aliases"] = {
+    "POST": OPERATIONS["create-alias"],
+    "DELETE": OPERATIONS["delete-alias"],
+    "GET": OPERATIONS["list-aliases"],
+}
+_FIXED_ROUTES["resource_instances/action"] = {"POST": OPERATIONS["list-keys-by-tags"]}
+
+
+@dataclass(frozen=True)
+class Route:
+    operation: Operation
+    path_key_id: str = ""
+    path_tag_key: str = ""
+
+
+def resolve(method: str, tail: str) -> Route:
+    """``tail`` is the path after ``/v1.0/{project_id}/kms/``; unknown paths KMS.0201, wrong methods KMS.0215."""
+    methods = _FIXED_ROUTES.get(tail)
+    path_key_id = path_tag_key = ""
+    if methods is None:
+        parts = tail.split("/")
+        if len(parts) == 2 and parts[1] == "tags" and parts[0]:
+            methods = {"GET": OPERATIONS["list-key-tags"], "POST": OPERATIONS["create-key-tag"]}
+        elif len(parts) == 3 and parts[1] == "tags" and parts[2] == "action" and parts[0]:
+            methods = {"POST": OPERATIONS["batch-key-tags"]}
+        elif len(parts) == 3 and parts[1] == "tags" and parts[0] and parts[2]:
+            methods, path_tag_key = {"DELETE": OPERATIONS["delete-key-tag"]}, parts[2]
+        else:
+            raise InvalidArgument(f"unknown request path .../kms/{tail}", code="KMS.0201")
+        path_key_id = parts[0]
+    operation = methods.get(method)
+    if operation is None:
+        raise InvalidArgument(
+            f"method {method} is not supported on .../kms/{tail}; use {', '.join(sorted(methods))}", code="KMS.0215"
+        )
+    return Route(operation, path_key_id, path_tag_key)

@@ -1,0 +1,155 @@
+"""Principals (AK/SK identities) and their permissions: per operation, per key, per project.
+
+Lookups are precomputed once at load time: the request path does dictionary and set
+lookups only. ``"*"`` in a list means every operation / key / project.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from kubekms.errors import AccessDenied
+
+WILDCARD = "*"
+OPERATION_DENIED_CODE = "KMS.0307"
+KEY_DENIED_CODE = "KMS.0306"
+PROJECT_DENIED_CODE = "KMS.0305"
+
+
+class PrincipalsFileError(ValueError):
+    """The principals file is missing, unsafe (mode wider than 0600) or malformed."""
+
+
+def _allowed(values: Iterable[str]) -> frozenset[str] | None:
+    """None means everything."""
+    values = frozenset(values)
+    return None if WILDCARD in values else values
+
+
+@dataclass(frozen=True)
+class PrincipalGrant:
+    """One identity with its secret and permissions. ``repr`` never shows the secret."""
+
+    name: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    actions: frozenset[str] | None = None
+    keys: frozenset[str] | None = None
+    projects: frozenset[str] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        actions: Sequence[str] = (WILDCARD,),
+        keys: Sequence[str] = (WILDCARD,),
+        projects: Sequence[str] = (WILDCARD,),
+    ) -> PrincipalGrant:
+        return cls(name, access_key, secret_key, _allowed(actions), _allowed(keys), _allowed(projects))
+
+    @property
+    def all_keys(self) -> bool:
+        return self.keys is None
+
+    def check_operation(self, operation: str, project_id: str) -> None:
+        if self.projects is not None and project_id not in self.projects:
+            raise AccessDenied(f"principal {self.name!r} may not use project {project_id!r}", code=PROJECT_DENIED_CODE)
+        if self.actions is not None and operation not in self.actions:
+            raise AccessDenied(f"principal {self.name!r} may not call {operation}", code=OPERATION_DENIED_CODE)
+
+    def names_allowed_key(self, names: Iterable[str]) -> bool:
+        """True if any of the key's names (its id, its aliases) is in the principal's key list."""
+        return self.keys is None or not self.keys.isdisjoint(names)
+
+    def deny_key(self, operation: str, key_ref: str) -> AccessDenied:
+        return AccessDenied(
+            f"principal {self.name!r} may not call {operation} on key {key_ref!r}", code=KEY_DENIED_CODE
+        )
+
+    def deny_account_wide(self, operation: str) -> AccessDenied:
+        return AccessDenied(
+            f"principal {self.name!r} is limited to some keys and may not call the account-wide {operation}",
+            code=KEY_DENIED_CODE,
+        )
+
+
+class PrincipalDirectory:
+    """Access key -> principal, built once."""
+
+    def __init__(self, principals: Iterable[PrincipalGrant]) -> None:
+        self._by_access_key: dict[str, PrincipalGrant] = {}
+        for principal in principals:
+            if principal.access_key in self._by_access_key:
+                raise PrincipalsFileError(f"access key of principal {principal.name!r} is used twice")
+            self._by_access_key[principal.access_key] = principal
+
+    def __len__(self) -> int:
+        return len(self._by_access_key)
+
+    def get(self, access_key: str) -> PrincipalGrant | None:
+        return self._by_access_key.get(access_key)
+
+    def secret_for(self, access_key: str) -> str | None:
+        principal = self._by_access_key.get(access_key)
+        return None if principal is None else principal.secret_key
+
+
+def _string_list(entry: Mapping[str, object], name: str, where: str) -> list[str]:
+    value = entry.get(name, [WILDCARD])
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise PrincipalsFileError(f"{where}: {name} must be a list of non-empty strings")
+    return value
+
+
+def parse_principals(data: object, *, source: str) -> PrincipalDirectory:
+    if not isinstance(data, list):
+        raise PrincipalsFileError(f"{source}: expected a YAML list of principals")
+    principals = []
+    names: set[str] = set()
+    for index, entry in enumerate(data):
+        where = f"{source}: principal #{index + 1}"
+        if not isinstance(entry, dict):
+            raise PrincipalsFileError(f"{where}: expected a mapping")
+        name, access_key, secret_key = entry.get("name"), entry.get("access_key"), entry.get("secret_key")
+        for field_name, value in (("name", name), ("access_key", access_key), ("secret_key", secret_key)):
+            if not isinstance(value, str) or not value:
+                raise PrincipalsFileError(f"{where}: {field_name} must be a non-empty string")
+        assert isinstance(name, str) and isinstance(access_key, str) and isinstance(secret_key, str)
+        if name in names:
+            raise PrincipalsFileError(f"{where}: the name {name!r} is used twice")
+        names.add(name)
+        principals.append(
+            PrincipalGrant.build(
+                name,
+                access_key,
+                secret_key,
+                actions=_string_list(entry, "actions", where),
+                keys=_string_list(entry, "keys", where),
+                projects=_string_list(entry, "projects", where),
+            )
+        )
+    return PrincipalDirectory(principals)
+
+
+def load_principals(path: Path) -> PrincipalDirectory:
+    """Read the principals file; refuse it unless only its owner may read it (mode 0600 or 0400)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError as error:
+        raise PrincipalsFileError(f"cannot read principals file {path}: {error.strerror}") from None
+    if mode & 0o077:
+        raise PrincipalsFileError(f"principals file {path} has mode {mode:04o}; it holds secrets: chmod 600 it")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise PrincipalsFileError(f"principals file {path} is not valid YAML") from None
+    return parse_principals(data, source=str(path))

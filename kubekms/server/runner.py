@@ -1,0 +1,108 @@
+"""Run the server until SIGTERM/SIGINT: listen (TLS when configured), maintenance, audit flushing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from kubekms.server.app import KMSApplication
+from kubekms.server.audit import AuditLog
+from kubekms.server.config import ServerConfig
+from kubekms.server.principals import load_principals
+
+log = logging.getLogger("kubekms.server")
+
+AUDIT_FLUSH_INTERVAL = 0.2
+
+
+class ServerSetupError(RuntimeError):
+    """The server cannot start (bad state dir, missing --init, TLS files...)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as error:
+        raise ServerSetupError(f"cannot load TLS certificate/key: {error}") from None
+    return context
+
+
+async def _every(interval: float, action: Callable[[], Awaitable[None] | None]) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        outcome = action()
+        if outcome is not None:
+            await outcome
+
+
+async def serve(config: ServerConfig, *, init: bool) -> None:
+    if not config.state_dir.is_dir():
+        if not init:
+            raise ServerSetupError(f"state_dir {config.state_dir} does not exist; start once with --init")
+        config.state_dir.mkdir(mode=0o700, parents=True)
+    principals = load_principals(config.principals_file)
+    ssl_context = tls_context(config)
+    application = KMSApplication(
+        state_dir=config.state_dir,
+        principals=principals,
+        audit=AuditLog(config.audit_log),
+        init=init,
+        cmk_limit=config.cmk_limit,
+        max_body_bytes=config.max_body_bytes,
+    )
+    await application.open_existing_projects()
+    runner = web.AppRunner(application.build(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context, backlog=1024)
+    await site.start()
+    scheme = "https" if ssl_context else "http"
+    if ssl_context is None and not is_loopback(config.host):
+        log.warning(
+            "serving plain HTTP beyond loopback: AK/SK signatures protect integrity, but data keys cross the network "
+            "in clear text; configure tls_cert and tls_key",
+            extra={"fields": {"listen": config.host}},
+        )
+    log.info(
+        "kubekms server listening",
+        extra={"fields": {"url": f"{scheme}://{config.host}:{config.port}", "principals": len(principals)}},
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    background = [
+        asyncio.create_task(_every(config.maintenance_interval, application.run_due_work)),
+        asyncio.create_task(_every(AUDIT_FLUSH_INTERVAL, application.flush_audit)),
+    ]
+    try:
+        await stop.wait()
+        log.info("stopping: finishing requests in flight")
+    finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runner.cleanup()
+        await application.close()
+        log.info("kubekms server stopped")
