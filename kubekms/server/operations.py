@@ -85,7 +85,7 @@ async def list_keys(call: Call) -> JsonAnswer:
     )
     return {
         "keys": [meta.key_id for meta in page.keys],
-        "key_details": [codec.key_details(meta) for meta in page.keys],
+        "key_details": [codec.key_details(meta, project_id=call.project_id) for meta in page.keys],
         "next_marker": page.next_marker or "",
         "truncated": codec.to_bool_text(page.next_marker is not None),
         "total": page.total,
@@ -93,7 +93,7 @@ async def list_keys(call: Call) -> JsonAnswer:
 
 
 async def describe_key(call: Call) -> JsonAnswer:
-    return {"key_info": codec.key_details(await call.backend.describe_key(call.key_ref()))}
+    return {"key_info": codec.key_details(await call.backend.describe_key(call.key_ref()), project_id=call.project_id)}
 
 
 async def enable_key(call: Call) -> JsonAnswer:
@@ -287,7 +287,7 @@ async def list_keys_by_tags(call: Call) -> JsonAnswer:
         "resources": [
             {
                 "resource_id": meta.key_id,
-                "resource_detail": codec.key_details(meta),
+                "resource_detail": codec.key_details(meta, project_id=call.project_id),
                 "resource_name": meta.alias,
                 "tags": codec.tag_items(meta.tags),
             }

@@ -289,10 +289,10 @@ def random_request(length: int) -> JsonObject:
 # ---------------------------------------------------------------------------- responses
 
 
-def key_details(meta: KeyMetadata, *, realm: str = "") -> JsonObject:
+def key_details(meta: KeyMetadata, *, project_id: str = "", realm: str = "") -> JsonObject:
     return {
         "key_id": meta.key_id,
-        "domain_id": meta.project_id,
+        "domain_id": meta.project_id or project_id,
         "key_alias": meta.alias,
         "realm": realm,
         "key_spec": meta.key_spec,
