@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,10 +10,11 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkkms.v2 import KmsClient
 
 from kubekms.devenv.kmsserver import KMSServer, kms_server
-from kubekms.providers import Credentials
+
+SdkClientFactory = Callable[..., KmsClient]
 
 
-def sdk_client(server: KMSServer, principal: str = "admin", project_id: str | None = None) -> KmsClient:
+def make_sdk_client(server: KMSServer, principal: str = "admin", project_id: str | None = None) -> KmsClient:
     credentials = yaml.safe_load(server.credentials_file(principal).read_text())
     return (
         KmsClient.new_builder()
@@ -26,8 +26,10 @@ def sdk_client(server: KMSServer, principal: str = "admin", project_id: str | No
     )
 
 
-def credentials_of(server: KMSServer, principal: str = "admin") -> Credentials:
-    return Credentials.from_file(server.credentials_file(principal))
+@pytest.fixture(scope="session")
+def sdk_client() -> SdkClientFactory:
+    """``sdk_client(server, principal="admin", project_id=None)``: a real KmsClient as that principal."""
+    return make_sdk_client
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
 
 @pytest.fixture(scope="module")
 def client(server: KMSServer) -> KmsClient:
-    return sdk_client(server)
+    return make_sdk_client(server)
 
 
 @pytest.fixture
@@ -49,8 +51,3 @@ def unique() -> Callable[[str], str]:
         return f"{prefix}-{id(counter)}-{next(counter)}"
 
     return make
-
-
-@pytest.fixture
-def keys_dir(tmp_path: Path) -> Path:
-    return tmp_path
