@@ -23,7 +23,7 @@ from kubekms.providers import BackendConfig
 from kubekms.providers.local import open_backend as open_local_backend
 from kubekms.server.audit import AuditLog
 from kubekms.server.metrics import ServerMetrics
-from kubekms.server.operations import Call, KeyScope, Route, resolve
+from kubekms.server.operations import Call, KeyScope, Route, key_ref_of, resolve
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 from kubekms.wire import codec
 from kubekms.wire.signing import SignatureVerifier
@@ -148,18 +148,19 @@ class KMSApplication:
             body = await self._read_body(request)
             principal = self._authenticate(request, body)
             principal_name = principal.name
+            fields = codec.RequestFields(codec.parse_json_object(body))
+            if route.operation.scope is KeyScope.KEY:
+                key_id = key_ref_of(route.path_key_id, request.query, fields)
             principal.check_operation(operation_name, project_id)
-            backend = await self.backend_for(project_id)
             call = Call(
-                backend=backend,
+                backend=await self.backend_for(project_id),
                 project_id=project_id,
-                fields=codec.RequestFields(codec.parse_json_object(body)),
+                fields=fields,
                 query=request.query,
                 path_key_id=route.path_key_id,
                 path_tag_key=route.path_tag_key,
             )
             if route.operation.scope is KeyScope.KEY:
-                key_id = call.key_ref()
                 await self._authorize_key(principal, route, call, key_id)
             elif route.operation.scope is KeyScope.ACCOUNT and not principal.all_keys:
                 raise principal.deny_account_wide(operation_name)

@@ -38,12 +38,12 @@ class Call:
     path_tag_key: str = ""
 
     def key_ref(self) -> str:
-        """The key this call names: in the path, the query (list-aliases) or the body."""
-        if self.path_key_id:
-            return self.path_key_id
-        if "key_id" in self.query:
-            return self.query["key_id"]
-        return self.fields.key_id()
+        return key_ref_of(self.path_key_id, self.query, self.fields)
+
+
+def key_ref_of(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
+    """The key a request names: in the path (tags), the query (list-aliases) or the body."""
+    return path_key_id or query.get("key_id") or fields.key_id()
 
 
 Handler = Callable[[Call], Awaitable[JsonAnswer]]
