@@ -23,6 +23,15 @@ from kubekms.errors import (
     Unavailable,
 )
 
+
+class InvalidSignature(Unauthenticated):
+    """The SigV4 signature is wrong or expired (AWS: InvalidSignatureException)."""
+
+
+class IncorrectKey(InvalidCiphertext):
+    """Decrypt named a key other than the one that made the ciphertext (AWS: IncorrectKeyException)."""
+
+
 # AWS error type -> our class. Types not listed fall back by HTTP status (see aws_error_class).
 AWS_ERROR_CLASSES: dict[str, type[KMSError]] = {
     "NotFoundException": NotFound,
@@ -77,6 +86,8 @@ def aws_error_class(error_type: str, message: str, http_status: int) -> type[KMS
 
 # Our class -> (AWS __type, HTTP status); most specific class first (PendingDeletion before InvalidState).
 _AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
+    (InvalidSignature, "InvalidSignatureException", 400),
+    (IncorrectKey, "IncorrectKeyException", 400),
     (Disabled, "DisabledException", 400),
     (PendingDeletion, "KMSInvalidStateException", 400),
     (InvalidState, "KMSInvalidStateException", 400),
@@ -94,6 +105,8 @@ _AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
 
 def aws_error_type(error: KMSError) -> tuple[str, int]:
     """The ``__type`` and HTTP status AWS KMS answers for this error (AWS sends 4xx as 400)."""
+    if isinstance(error, Unauthenticated) and error.code == "KMS.0301":
+        return "MissingAuthenticationTokenException", 400
     for error_class, error_type, status in _AWS_TYPE_BY_CLASS:
         if isinstance(error, error_class):
             return error_type, status
