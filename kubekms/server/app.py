@@ -22,6 +22,7 @@ from kubekms.errors import InvalidArgument, KMSError, NotFound, Unauthenticated
 from kubekms.providers import BackendConfig
 from kubekms.providers.local import open_backend as open_local_backend
 from kubekms.server.audit import AuditLog
+from kubekms.server.aws_wire import AwsWire
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import Call, KeyScope, Route, key_ref_of, resolve
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
@@ -121,6 +122,9 @@ class KMSApplication:
         app.router.add_get("/healthz", self.handle_health)
         app.router.add_get("/metrics", self.handle_metrics)
         app.router.add_route("*", "/v1.0/{project_id}/kms/{tail:.*}", self.handle_kms)
+        # the AWS KMS JSON 1.1 wire (POST / with X-Amz-Target) on the same keystores and principals
+        AwsWire(principals=self._principals, backend_for=self.backend_for, audit=self._audit, metrics=self.metrics,
+                max_body_bytes=self._max_body_bytes).register(app)  # fmt: skip
         app.router.add_route("*", "/{tail:.*}", self.handle_unknown)
         return app
 
