@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from pathlib import Path
 
 from aiohttp import web
@@ -135,13 +135,13 @@ class KMSApplication:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": self.metrics.content_type})
 
     async def handle_unknown(self, request: web.Request) -> web.Response:
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         error = InvalidArgument(f"unknown request path {request.path}", code="KMS.0201")
         return self._error_response(error, request_id)
 
     async def handle_kms(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         project_id = request.match_info["project_id"]
         operation_name, principal_name, key_id = "unknown", UNAUTHENTICATED, ""
         try:

@@ -126,3 +126,14 @@ def _set(headers: CIMultiDict[str], name: str, value: str) -> CIMultiDict[str]:
 def _drop(headers: CIMultiDict[str], name: str) -> CIMultiDict[str]:
     del headers[name]
     return headers
+
+
+@pytest.mark.parametrize(
+    "value", ["20261128T080000", "2026-11-28T08:00:00Z", "20261328T080000Z", "20261128T250000Z", ""]
+)
+def test_malformed_sdk_dates_are_refused(value: str) -> None:
+    headers = _signed()
+    headers["X-Sdk-Date"] = value
+    with pytest.raises(Unauthenticated) as caught:
+        _verify(headers)
+    assert caught.value.code == "KMS.0301"
