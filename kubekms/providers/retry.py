@@ -73,22 +73,28 @@ class RecentKeys:
         self._window = window
         self._clock = clock
         self._until: dict[str, float] = {}
+        self._names: dict[str, tuple[str, ...]] = {}
 
     def add(self, *refs: str) -> None:
+        """One key by all its names: a success under any name ends the window for all."""
+        names = tuple(ref for ref in refs if ref)
         until = self._clock() + self._window
-        for ref in refs:
-            if ref:
-                self._until[ref] = until
+        for ref in names:
+            self._until[ref] = until
+            self._names[ref] = names
 
     def contains(self, ref: str | None) -> bool:
         if not ref or ref not in self._until:
             return False
         if self._clock() > self._until[ref]:
-            del self._until[ref]
+            self.seen(ref)
             return False
         return True
 
     def seen(self, ref: str | None) -> None:
         """A call naming ``ref`` succeeded: the KMS shows the key now."""
-        if ref:
-            self._until.pop(ref, None)
+        if not ref or ref not in self._names:
+            return
+        for name in self._names[ref]:
+            self._until.pop(name, None)
+            self._names.pop(name, None)
