@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -423,15 +424,20 @@ class AwsBackend:
 
 def _session(config: BackendConfig) -> boto3.session.Session:
     """Static credentials when configured (file or Secret), otherwise the ambient chain
-    (environment, web identity / IRSA, container and instance profile)."""
+    (environment, web identity / IRSA, container and instance profile).
+
+    Region: the config's, else ``AWS_REGION`` (set by EKS and the AWS SDKs of other languages,
+    which botocore does not read), else botocore's own (``AWS_DEFAULT_REGION``, config file).
+    """
+    region = config.region or os.environ.get("AWS_REGION") or None
     if config.credentials is None and config.credentials_file is None:
-        return boto3.session.Session(region_name=config.region or None)
+        return boto3.session.Session(region_name=region)
     credentials = config.load_credentials()
     return boto3.session.Session(
         aws_access_key_id=credentials.access_key,
         aws_secret_access_key=credentials.secret_key,
         aws_session_token=credentials.security_token or None,
-        region_name=config.region or None,
+        region_name=region,
     )
 
 
