@@ -249,3 +249,14 @@ def test_error_cases_have_the_wire_codes(client: KmsClient, unique: KeyMaker) ->
     )
     client.cancel_key_deletion(CancelKeyDeletionRequest(body=key_body(key_id)))
     expect_error(lambda: client.cancel_key_deletion(CancelKeyDeletionRequest(body=key_body(key_id))), 400, "KMS.1501")
+
+
+def test_projects_isolate_tenants(client: KmsClient, server, sdk_client, unique: KeyMaker) -> None:
+    alias = unique("tenant-one")
+    key_id = create_key(client, alias)
+    other_tenant = sdk_client(server, project_id="proj2")
+    expect_error(lambda: describe(other_tenant, key_id), 404, "KMS.0207")
+    expect_error(lambda: describe(other_tenant, alias), 404, "KMS.0207")
+    assert create_key(other_tenant, alias) != key_id  # the same alias is free in another project
+    listed = other_tenant.list_keys(ListKeysRequest(body=ListKeysRequestBody(limit="1000")))
+    assert key_id not in listed.keys
