@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from kubekms import __version__
+from kubekms.cli.datakey import datakey
 from kubekms.cli.dev import dev
+from kubekms.cli.key import key
+from kubekms.cli.quota import quota
+from kubekms.cli.random import random_command
 from kubekms.cli.server import server
 
 
@@ -17,6 +21,10 @@ def cli() -> None:
 
 cli.add_command(dev)
 cli.add_command(server)
+cli.add_command(key)
+cli.add_command(datakey)
+cli.add_command(random_command)
+cli.add_command(quota)
 
 
 def main() -> None:
