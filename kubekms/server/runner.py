@@ -47,12 +47,16 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def _every(interval: float, action: Callable[[], Awaitable[None] | None]) -> None:
+async def _every(interval: float, action: Callable[[], Awaitable[None] | None], what: str) -> None:
+    """Run ``action`` every ``interval`` seconds; a failure is logged and retried, never ends the loop."""
     while True:
         await asyncio.sleep(interval)
-        outcome = action()
-        if outcome is not None:
-            await outcome
+        try:
+            outcome = action()
+            if outcome is not None:
+                await outcome
+        except Exception:
+            log.exception(f"{what} failed; retrying in {interval:g}s")
 
 
 async def serve(config: ServerConfig, *, init: bool) -> None:
@@ -91,8 +95,8 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     background = [
-        asyncio.create_task(_every(config.maintenance_interval, application.run_due_work)),
-        asyncio.create_task(_every(AUDIT_FLUSH_INTERVAL, application.flush_audit)),
+        asyncio.create_task(_every(config.maintenance_interval, application.run_due_work, "maintenance")),
+        asyncio.create_task(_every(AUDIT_FLUSH_INTERVAL, application.flush_audit, "writing the audit log")),
     ]
     try:
         await stop.wait()
