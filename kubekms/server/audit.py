@@ -54,9 +54,9 @@ class AuditLog:
     def flush(self) -> None:
         if not self._pending:
             return
-        lines, self._pending = self._pending, []
-        self._stream.write("\n".join(lines) + "\n")
+        self._stream.write("\n".join(self._pending) + "\n")
         self._stream.flush()
+        self._pending.clear()  # only once written: a failed write is retried at the next flush
 
     def close(self) -> None:
         self.flush()
