@@ -129,10 +129,13 @@ class KMSApplication:
         return app
 
     async def handle_health(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+        return web.Response(text="ok", headers={"X-Request-Id": os.urandom(16).hex()})
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.render(), headers={"Content-Type": self.metrics.content_type})
+        return web.Response(
+            body=self.metrics.render(),
+            headers={"Content-Type": self.metrics.content_type, "X-Request-Id": os.urandom(16).hex()},
+        )
 
     async def handle_unknown(self, request: web.Request) -> web.Response:
         request_id = os.urandom(16).hex()

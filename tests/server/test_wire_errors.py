@@ -185,9 +185,9 @@ async def test_aliases_and_tags_on_their_wire_paths(server: KMSServer, admin: Cr
 
 async def test_health_and_metrics_need_no_signature(server: KMSServer, admin: Credentials) -> None:
     await send(server, "POST", "/v1.0/proj1/kms/describe-key", b'{"key_id": "missing"}', credentials=admin)
-    status, payload, _ = await send(server, "GET", "/healthz")
-    assert status == 200 and payload == {"raw": "ok"}
-    status, payload, _ = await send(server, "GET", "/metrics")
-    assert status == 200
+    status, payload, headers = await send(server, "GET", "/healthz")
+    assert status == 200 and payload == {"raw": "ok"} and headers["X-Request-Id"]
+    status, payload, headers = await send(server, "GET", "/metrics")
+    assert status == 200 and headers["X-Request-Id"]
     assert 'kubekms_server_requests_total{code="KMS.0207",operation="describe-key"}' in payload["raw"]
     assert 'kubekms_server_request_duration_seconds_bucket{le="0.005",operation="describe-key"}' in payload["raw"]
