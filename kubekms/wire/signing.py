@@ -31,6 +31,8 @@ DEFAULT_MAX_SKEW = timedelta(minutes=15)
 MISSING_AUTH_CODE = "KMS.0301"
 BAD_SIGNATURE_CODE = "KMS.0302"
 STALE_DATE_CODE = "KMS.0303"
+# one message for an unknown access key and a wrong signature: callers cannot probe for valid access keys
+_SIGNATURE_MISMATCH = "the request signature does not match (unknown access key or wrong secret key)"
 
 
 def _quote(text: str) -> str:
@@ -208,7 +210,7 @@ class SignatureVerifier:
             signed_values[name] = value
         secret_key = self._secret_for(authorization.access_key)
         if secret_key is None:
-            raise Unauthenticated("unknown access key", code=BAD_SIGNATURE_CODE)
+            raise Unauthenticated(_SIGNATURE_MISMATCH, code=BAD_SIGNATURE_CODE)
         canonical = canonical_request(
             method,
             path,
@@ -219,5 +221,5 @@ class SignatureVerifier:
         )
         expected = signature(secret_key, string_to_sign(sdk_date, canonical))
         if not hmac.compare_digest(expected, authorization.signature):
-            raise Unauthenticated("signature does not match", code=BAD_SIGNATURE_CODE)
+            raise Unauthenticated(_SIGNATURE_MISMATCH, code=BAD_SIGNATURE_CODE)
         return authorization.access_key

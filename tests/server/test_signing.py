@@ -137,3 +137,18 @@ def test_malformed_sdk_dates_are_refused(value: str) -> None:
     with pytest.raises(Unauthenticated) as caught:
         _verify(headers)
     assert caught.value.code == "KMS.0301"
+
+
+def test_unknown_access_key_and_wrong_secret_are_indistinguishable() -> None:
+    unknown = _signed()
+    unknown["Authorization"] = unknown["Authorization"].replace(AK, "AKUNKNOWN")
+    wrong = CIMultiDict(
+        sign_headers("POST", "http://127.0.0.1:1/v1.0/p/kms/describe-key", {"Content-Type": "application/json"},
+                     b'{"key_id":"k1"}', Credentials(AK, "not-the-secret"), NOW)
+    )  # fmt: skip
+    errors = []
+    for headers in (unknown, wrong):
+        with pytest.raises(Unauthenticated) as caught:
+            _verify(headers)
+        errors.append((caught.value.code, caught.value.message))
+    assert errors[0] == errors[1]
