@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from kubekms.backend import Backend
-from kubekms.errors import InvalidArgument, KMSError, NotFound, Unauthenticated
+from kubekms.errors import InvalidArgument, KMSError, NotFound
 from kubekms.providers import BackendConfig
 from kubekms.providers.local import open_backend as open_local_backend
 from kubekms.server.audit import AuditLog
@@ -209,8 +209,7 @@ class KMSApplication:
         access_key = self._verifier.verify(request.method, request.raw_path.split("?", 1)[0], request.query_string,
                                            request.headers, body)  # fmt: skip
         principal = self._principals.get(access_key)
-        if principal is None:  # removed between verify and lookup cannot happen: one immutable directory
-            raise Unauthenticated("unknown access key", code="KMS.0302")
+        assert principal is not None, "the verifier only accepts access keys of this (immutable) directory"
         return principal
 
     async def _authorize_key(self, principal: PrincipalGrant, route: Route, call: Call, key_ref: str) -> None:
