@@ -1,0 +1,328 @@
+"""Throughput and latency of the kubekms server on loopback: ``python bench/server_bench.py``.
+
+Starts a real ``kubekms server`` (the launcher), creates a key, then drives it from separate
+load-generating processes with 16 and 64 concurrent clients for ``/healthz`` (the framework
+ceiling: aiohttp and the event loop doing nothing) and for create-datakey, decrypt-datakey and
+describe-key. Prints requests/s, p50 and p99 latency and each operation's ratio to the ceiling
+measured in the same run, and checks the targets (data keys >= 5,000 req/s, >= 50 % of the
+ceiling, p99 <= 20 ms at 64 clients).
+
+The generator is cheap on purpose, so that on a small machine it leaves the CPU to the server:
+each client is one keep-alive HTTP/1.1 connection driven by a bare asyncio protocol (no client
+framework), and every request is signed afresh with :func:`kubekms.wire.signing.sign_headers`
+(the server checks X-Sdk-Date, so signatures cannot be precomputed). ``/healthz`` requests are
+signed too (the server ignores it) so the generator's work per request is the same for the
+ceiling as for the operations.
+
+``--profile-server FILE`` runs the server under cProfile and prints where its time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubekms.devenv.kmsserver import KMSServer, kms_server
+from kubekms.devenv.processes import ManagedProcess
+from kubekms.providers import BackendConfig, Credentials
+from kubekms.providers.rest import open_rest_backend
+from kubekms.wire.signing import sign_headers
+
+OPERATIONS = ("healthz", "create-datakey", "decrypt-datakey", "describe-key")
+DATA_KEY_OPERATIONS = ("create-datakey", "decrypt-datakey")
+TARGET_RPS = 5000
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 20.0
+
+
+# ----------------------------------------------------------------------------- the generator (worker process)
+
+
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with one request in flight; answers only need a status."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self._buffer[:end]).lower()
+        start = head.find(b"content-length:")
+        length = int(head[start + 15 : head.find(b"\r\n", start) if head.find(b"\r\n", start) > 0 else None])
+        if len(self._buffer) < end + 4 + length:
+            return
+        status = int(self._buffer[9:12])
+        del self._buffer[: end + 4 + length]
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(ConnectionError("connection lost"))
+
+    async def send(self, request: bytes) -> int:
+        assert self.transport is not None
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self._waiter
+
+
+@dataclass(frozen=True)
+class Job:
+    host: str
+    port: int
+    project_id: str
+    access_key: str
+    secret_key: str
+    operation: str
+    body: dict[str, Any]
+    clients: int
+    start_at: float
+    warmup: float
+    duration: float
+
+
+def request_bytes(job: Job, credentials: Credentials) -> bytes:
+    netloc = f"{job.host}:{job.port}"
+    if job.operation == "healthz":
+        method, path, body = "GET", "/healthz", b""
+    else:
+        method, path = "POST", f"/v1.0/{job.project_id}/kms/{job.operation}"
+        body = json.dumps(job.body, separators=(",", ":")).encode()
+    headers = sign_headers(
+        method,
+        f"http://{netloc}{path}",
+        {"Content-Type": "application/json", "X-Project-Id": job.project_id},
+        body,
+        credentials,
+    )
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"{method} {path} HTTP/1.1\r\n{lines}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+async def drive(job: Job) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    credentials = Credentials(job.access_key, job.secret_key)
+    connections = [(await loop.create_connection(HttpConnection, job.host, job.port))[1] for _ in range(job.clients)]
+    await asyncio.sleep(max(0.0, job.start_at - time.time()))  # every generator process starts together
+    measure_from = time.perf_counter() + job.warmup
+    measure_until = measure_from + job.duration
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(connection: HttpConnection) -> None:
+        nonlocal errors
+        while True:
+            began = time.perf_counter()
+            if began >= measure_until:
+                return
+            status = await connection.send(request_bytes(job, credentials))
+            ended = time.perf_counter()
+            if measure_from <= began and ended <= measure_until:
+                latencies.append(ended - began)
+                errors += status != 200
+
+    await asyncio.gather(*(client(connection) for connection in connections))
+    for connection in connections:
+        assert connection.transport is not None
+        connection.transport.close()
+    return {"latencies": latencies, "errors": errors}
+
+
+def worker_main() -> None:
+    job = Job(**json.loads(sys.stdin.read()))
+    try:
+        import uvloop
+
+        result = uvloop.run(drive(job))
+    except ImportError:
+        result = asyncio.run(drive(job))
+    json.dump(result, sys.stdout)
+
+
+# ----------------------------------------------------------------------------- the conductor
+
+
+@dataclass(frozen=True)
+class Figures:
+    operation: str
+    clients: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def run_load(base: dict[str, Any], operation: str, body: dict[str, Any], clients: int, generators: int) -> Figures:
+    start_at = time.time() + 1.0
+    shares = [clients // generators + (1 if i < clients % generators else 0) for i in range(generators)]
+    processes = []
+    for share in shares:
+        job = {**base, "operation": operation, "body": body, "clients": share, "start_at": start_at}
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(job))
+        process.stdin.close()
+        processes.append(process)
+    latencies: list[float] = []
+    errors = 0
+    for process in processes:
+        assert process.stdout is not None
+        result = json.loads(process.stdout.read())
+        if process.wait() != 0:
+            raise SystemExit(f"a load generator failed (exit {process.returncode})")
+        latencies += result["latencies"]
+        errors += result["errors"]
+    if not latencies:
+        raise SystemExit(f"{operation}: no request completed")
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return Figures(operation, clients, len(latencies) / base["duration"], cuts[49] * 1000, cuts[98] * 1000, errors)
+
+
+async def prepare(server: KMSServer) -> dict[str, dict[str, Any]]:
+    """A key and a data-key ciphertext to decrypt; the bodies each operation sends."""
+    config = BackendConfig(
+        provider="kubekms",
+        endpoint=server.endpoint,
+        project_id=server.project_id,
+        credentials_file=server.credentials_file("admin"),
+    )
+    backend = await open_rest_backend(config)
+    try:
+        key = await backend.create_key("bench-key")
+        data_key = await backend.create_data_key(key.key_id)
+    finally:
+        await backend.close()
+    return {
+        "healthz": {},
+        "create-datakey": {"key_id": key.key_id, "datakey_length": "256"},
+        "decrypt-datakey": {
+            "key_id": key.key_id,
+            "cipher_text": data_key.ciphertext.hex(),
+            "datakey_cipher_length": "32",
+        },
+        "describe-key": {"key_id": key.key_id},
+    }
+
+
+def _healthy(endpoint: str) -> bool:
+    with urllib.request.urlopen(f"{endpoint}/healthz", timeout=2) as answer:
+        return bool(answer.status == 200)
+
+
+def profiled_restart(server: KMSServer, state_dir: Path, output: Path) -> ManagedProcess:
+    """Stop the launcher's server and run the same config under cProfile (written when it stops)."""
+    server.stop()
+    runner = state_dir / "run_server.py"
+    runner.write_text("from kubekms.cli.main import main\nmain()\n")
+    argv = [sys.executable, "-m", "cProfile", "-o", str(output), str(runner), "server", "--config"]
+    process = ManagedProcess("kubekms-server-profiled", [*argv, str(state_dir / "server.yaml")], server.log)
+    process.start()
+    process.wait_until(lambda: _healthy(server.endpoint), 60, "serving /healthz under cProfile")
+    return process
+
+
+def report(results: list[Figures], ceilings: dict[int, float]) -> bool:
+    print(f"\n{'operation':<18}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs healthz':>12}{'errors':>8}")
+    for figures in results:
+        ratio = figures.rps / ceilings[figures.clients]
+        print(
+            f"{figures.operation:<18}{figures.clients:>8}{figures.rps:>10,.0f}{figures.p50_ms:>9.2f}"
+            f"{figures.p99_ms:>9.2f}{ratio:>11.0%}{figures.errors:>8}"
+        )
+    print("\ntargets (data-key operations, 64 clients):")
+    met = True
+    for figures in results:
+        if figures.operation not in DATA_KEY_OPERATIONS or figures.clients != 64:
+            continue
+        ratio = figures.rps / ceilings[64]
+        checks = {
+            f">= {TARGET_RPS:,} req/s": figures.rps >= TARGET_RPS,
+            f">= {TARGET_RATIO:.0%} of healthz": ratio >= TARGET_RATIO,
+            f"p99 <= {TARGET_P99_MS:.0f} ms": figures.p99_ms <= TARGET_P99_MS,
+            "no errors": figures.errors == 0,
+        }
+        met &= all(checks.values())
+        print(
+            f"  {figures.operation:<16} "
+            + "  ".join(f"{name}: {'ok' if ok else 'MISSED'}" for name, ok in checks.items())
+        )
+    return met
+
+
+def print_profile(path: Path, lines: int) -> None:
+    print(f"\nserver profile ({path}), top {lines} by own time:")
+    pstats.Stats(str(path)).sort_stats("tottime").print_stats(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--duration", type=float, default=5.0, help="Measured seconds per run (default 5).")
+    parser.add_argument("--warmup", type=float, default=1.0, help="Unmeasured seconds first (default 1).")
+    parser.add_argument("--clients", type=int, nargs="+", default=[16, 64], help="Concurrent clients (16 64).")
+    parser.add_argument("--generators", type=int, default=1, help="Load-generating processes (default 1).")
+    parser.add_argument("--operations", nargs="+", default=list(OPERATIONS[1:]), choices=OPERATIONS[1:])
+    parser.add_argument("--profile-server", type=Path, default=None, help="Run the server under cProfile to FILE.")
+    args = parser.parse_args()
+    if args.worker:
+        worker_main()
+        return
+    with tempfile.TemporaryDirectory(prefix="kubekms-bench-") as directory, kms_server(Path(directory)) as server:
+        bodies = asyncio.run(prepare(server))
+        profiled = profiled_restart(server, Path(directory), args.profile_server) if args.profile_server else None
+        credentials = Credentials.from_file(server.credentials_file("admin"))
+        base = {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "project_id": server.project_id,
+            "access_key": credentials.access_key,
+            "secret_key": credentials.secret_key,
+            "warmup": args.warmup,
+            "duration": args.duration,
+        }
+        print(
+            f"kubekms server bench: {os.cpu_count()} CPUs, {args.generators} generator process(es), "
+            f"{args.duration:g} s per run"
+        )
+        results: list[Figures] = []
+        ceilings: dict[int, float] = {}
+        for operation in ("healthz", *args.operations):
+            for clients in args.clients:
+                figures = run_load(base, operation, bodies[operation], clients, args.generators)
+                results.append(figures)
+                if operation == "healthz":
+                    ceilings[clients] = figures.rps
+                print(f"  {operation} x{clients}: {figures.rps:,.0f} req/s", flush=True)
+        if profiled is not None:
+            profiled.stop()
+    met = report(results, ceilings)
+    if args.profile_server:
+        print_profile(args.profile_server, 30)
+    sys.exit(0 if met else 1)
+
+
+if __name__ == "__main__":
+    main()
