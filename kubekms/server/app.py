@@ -91,6 +91,7 @@ class KMSApplication:
                 await self.backend_for(directory.name)
 
     async def run_due_work(self) -> None:
+        self.metrics.maintenance_passes.inc()
         for project_id, backend in list(self._backends.items()):
             run = getattr(backend, "run_due_work", None)
             if run is None:
@@ -100,6 +101,8 @@ class KMSApplication:
             except Exception:
                 log.exception("maintenance pass failed", extra={"fields": {"project": project_id}})
                 continue
+            self.metrics.keys_rotated.inc(len(done.rotated))
+            self.metrics.keys_destroyed.inc(len(done.destroyed))
             if done.rotated or done.destroyed:
                 log.info(
                     "maintenance pass",

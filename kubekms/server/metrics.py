@@ -26,6 +26,18 @@ class ServerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.maintenance_passes = Counter(
+            "kubekms_server_maintenance_passes",
+            "Maintenance passes (automatic rotation, destruction after the pending window) over all projects",
+            registry=self.registry,
+        )
+        self.keys_rotated = Counter(
+            "kubekms_server_keys_rotated_automatically", "Automatic rotations done", registry=self.registry
+        )
+        self.keys_destroyed = Counter(
+            "kubekms_server_keys_destroyed", "Keys whose material was destroyed after the pending window",
+            registry=self.registry,
+        )  # fmt: skip
         # label lookups are the costly part of a prometheus_client update: cache the children
         self._request_children: dict[tuple[str, str], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
-from kubekms.devenv.kmsserver import KMSServer
+from kubekms.devenv.kmsserver import KMSServer, kms_server
 from kubekms.providers import Credentials
 from kubekms.wire.signing import sign_headers
 
@@ -191,3 +194,16 @@ async def test_health_and_metrics_need_no_signature(server: KMSServer, admin: Cr
     assert status == 200 and headers["X-Request-Id"]
     assert 'kubekms_server_requests_total{code="KMS.0207",operation="describe-key"}' in payload["raw"]
     assert 'kubekms_server_request_duration_seconds_bucket{le="0.005",operation="describe-key"}' in payload["raw"]
+
+
+async def test_the_maintenance_loop_runs_on_its_interval(tmp_path) -> None:
+    with kms_server(tmp_path / "kms", maintenance_interval=0.1) as fast:
+        deadline = time.monotonic() + 30
+        passes = 0.0
+        while passes < 3:
+            assert time.monotonic() < deadline, "no maintenance passes"
+            _, payload, _ = await send(fast, "GET", "/metrics")
+            match = re.search(r"^kubekms_server_maintenance_passes_total (\S+)$", payload["raw"], re.MULTILINE)
+            passes = float(match.group(1)) if match else 0.0
+            await asyncio.sleep(0.1)  # polling the counter, with a deadline
+        assert "kubekms_server_keys_destroyed_total 0.0" in payload["raw"]
