@@ -26,7 +26,7 @@ class MotoServer:
     region: str = REGION
     # moto takes any key pair; these are not secrets
     access_key: str = "AKIDMOTOTEST"
-    secret_key: str = "moto-test-secret"  # noqa: S105
+    secret_key: str = "moto-test-secret"
 
 
 def _answers(endpoint: str) -> bool:

@@ -30,6 +30,7 @@ import asyncio
 import base64
 import functools
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,7 @@ import botocore.exceptions
 
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
 from kubekms.errors import InvalidArgument, InvalidState, KMSError, NotFound, Unauthenticated, Unavailable
+from kubekms.keystore import rules
 from kubekms.keystore.rules import is_key_id
 from kubekms.providers import BackendConfig
 from kubekms.wire.aws_errors import aws_error_class
@@ -54,6 +56,9 @@ ENCRYPT_BYTES = (1, 4096)
 DEFAULT_ROTATION_DAYS = 365
 CMK_QUOTA = 100_000
 AAD_CONTEXT_KEY = "kubekms:aad"
+AWS_ALIAS_PATTERN = re.compile(r"^[a-zA-Z0-9/_-]{1,250}$")
+# AWS answers KMSInvalidStateException for every refused transition; the protocol's codes say which
+_STATE_CODES = {"schedule_key_deletion": "KMS.1402", "cancel_key_deletion": "KMS.1501"}
 VERSION_CACHE_SECONDS = 60.0
 POOL_SIZE = 16
 NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
@@ -71,10 +76,19 @@ _AWS_STATES = {
 }
 
 
-def _check(name: str, value: int, bounds: tuple[int, int]) -> None:
+def _check(name: str, value: int, bounds: tuple[int, int], code: str = "KMS.0308") -> None:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidArgument(f"AWS KMS allows {name} from {low} to {high}, got {value!r}")
+        raise InvalidArgument(f"AWS KMS allows {name} from {low} to {high}, got {value!r}", code=code)
+
+
+def check_alias(alias: str) -> None:
+    """The protocol's alias rules and AWS's (``alias/`` + 1-250 of [a-zA-Z0-9/_-], not ``aws/``), before any call."""
+    rules.check_alias(alias)
+    if not AWS_ALIAS_PATTERN.match(alias) or alias.startswith("aws/"):
+        raise InvalidArgument(
+            f"invalid alias {alias!r} for AWS KMS: 1-250 of [a-zA-Z0-9/_-], not starting with aws/", code="KMS.1101"
+        )
 
 
 def aws_key_ref(ref: str) -> str:
@@ -111,7 +125,8 @@ def map_client_error(operation: str, error: Exception) -> KMSError:
         message = str(details.get("Message", ""))
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
         text = f"AWS KMS {operation}: {error_type}" + (f": {message}" if message else "")
-        return aws_error_class(error_type, message, status)(text)
+        error_class = aws_error_class(error_type, message, status)
+        return error_class(text, code=_STATE_CODES.get(operation) if issubclass(error_class, InvalidState) else None)
     if isinstance(error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
         return Unauthenticated(f"AWS KMS {operation}: no AWS credentials found")
     if isinstance(error, botocore.exceptions.NoRegionError):
@@ -216,6 +231,8 @@ class AwsBackend:
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
     ) -> KeyMetadata:
+        if alias:
+            check_alias(alias)
         if key_spec != "AES_256" or key_usage != "ENCRYPT_DECRYPT":
             raise InvalidArgument("provider 'aws' creates AES_256 ENCRYPT_DECRYPT keys (SYMMETRIC_DEFAULT) only")
         params: dict[str, Any] = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
@@ -236,13 +253,20 @@ class AwsBackend:
         return await self._metadata(described["KeyMetadata"])
 
     async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
-        _check("list limit", limit, (1, 1000))
-        answer = await self._call("list_keys", Limit=limit, **({"Marker": marker} if marker else {}))
-        described = await asyncio.gather(*(self.describe_key(entry["KeyId"]) for entry in answer.get("Keys", [])))
-        keys = [meta for meta in described if state is None or meta.state is state]
-        next_marker = answer.get("NextMarker") if answer.get("Truncated") else None
-        # AWS does not count keys; total is what this page holds.
-        return KeyPage(keys=keys, next_marker=next_marker, total=len(keys))
+        """Markers are offsets into AWS's key order. AWS neither counts nor filters by state: ``total``
+        pages through every key id, and a state filter describes every key (O(keys) calls)."""
+        _check("list limit", limit, (1, 1000), code="KMS.1601")
+        if marker and not marker.isdigit():
+            raise InvalidArgument(f"invalid marker {marker!r}", code="KMS.1602")
+        offset = int(marker) if marker else 0
+        ids = [str(entry["KeyId"]) for entry in await self._pages("list_keys", "Keys")]
+        if state is not None:
+            described = await asyncio.gather(*(self._call("describe_key", KeyId=key_id) for key_id in ids))
+            ids = [key_id for key_id, answer in zip(ids, described, strict=True)
+                   if _AWS_STATES.get(str(answer["KeyMetadata"].get("KeyState"))) is state]  # fmt: skip
+        page = await asyncio.gather(*(self.describe_key(key_id) for key_id in ids[offset : offset + limit]))
+        next_marker = str(offset + limit) if offset + limit < len(ids) else None
+        return KeyPage(keys=list(page), next_marker=next_marker, total=len(ids))
 
     async def describe_key(self, key_id: str) -> KeyMetadata:
         answer = await self._call("describe_key", KeyId=aws_key_ref(key_id))
@@ -266,18 +290,29 @@ class AwsBackend:
         await self._call("update_key_description", KeyId=resolved, Description=description)
         return await self.describe_key(resolved)
 
+    async def _key_state(self, key_id: str) -> tuple[str, KeyState]:
+        answer = await self._call("describe_key", KeyId=aws_key_ref(key_id))
+        meta = answer["KeyMetadata"]
+        return str(meta["KeyId"]), _AWS_STATES.get(str(meta.get("KeyState")), KeyState.DISABLED)
+
     async def enable_key(self, key_id: str) -> KeyMetadata:
-        resolved = await self._key_id(key_id)
+        """AWS's EnableKey is idempotent; the protocol refuses a key that is not disabled (KMS.1201)."""
+        resolved, state = await self._key_state(key_id)
+        if state is KeyState.ENABLED:
+            raise InvalidState(f"key {resolved} is not disabled (state ENABLED)", code="KMS.1201")
         await self._call("enable_key", KeyId=resolved)
         return await self.describe_key(resolved)
 
     async def disable_key(self, key_id: str) -> KeyMetadata:
-        resolved = await self._key_id(key_id)
+        """AWS's DisableKey is idempotent; the protocol refuses a key that is not enabled (KMS.1301)."""
+        resolved, state = await self._key_state(key_id)
+        if state is KeyState.DISABLED:
+            raise InvalidState(f"key {resolved} is not enabled (state DISABLED)", code="KMS.1301")
         await self._call("disable_key", KeyId=resolved)
         return await self.describe_key(resolved)
 
     async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
-        _check("a pending window (days)", pending_days, PENDING_WINDOW_DAYS)
+        _check("a pending window (days)", pending_days, PENDING_WINDOW_DAYS, code="KMS.1401")
         resolved = await self._key_id(key_id)
         await self._call("schedule_key_deletion", KeyId=resolved, PendingWindowInDays=pending_days)
         return await self.describe_key(resolved)
@@ -325,12 +360,12 @@ class AwsBackend:
 
     # randomness and data keys
     async def generate_random(self, length: int) -> bytes:
-        _check("random byte counts", length, RANDOM_BYTES)
+        _check("random byte counts", length, RANDOM_BYTES, code="KMS.1801")
         answer = await self._call("generate_random", NumberOfBytes=length)
         return bytes(answer["Plaintext"])
 
     async def _generate(self, operation: str, key_id: str, length: int, aad: bytes) -> dict[str, Any]:
-        _check("data key lengths (bytes)", length, DATA_KEY_BYTES)
+        _check("data key lengths (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
         context = encryption_context(aad)
         return await self._call(
             operation,
@@ -381,18 +416,23 @@ class AwsBackend:
 
     # aliases and tags
     async def create_alias(self, key_id: str, alias: str) -> None:
+        check_alias(alias)
         resolved = await self._key_id(key_id)
         await self._call("create_alias", AliasName=f"alias/{alias}", TargetKeyId=resolved)
 
     async def delete_alias(self, key_id: str, alias: str) -> None:
-        if alias not in await self.list_aliases(key_id):
+        aliases = await self.list_aliases(key_id)
+        if alias not in aliases:
             raise NotFound(f"alias {alias!r} does not name key {key_id}")
         await self._call("delete_alias", AliasName=f"alias/{alias}")
 
     async def list_aliases(self, key_id: str) -> list[str]:
+        """Oldest first where AWS says (CreationDate). AWS has no primary alias: ``KeyMetadata.alias`` is the
+        first of these, and any alias may be deleted."""
         resolved = await self._key_id(key_id)
         entries = await self._pages("list_aliases", "Aliases", KeyId=resolved)
-        return sorted(str(entry["AliasName"]).removeprefix("alias/") for entry in entries)
+        entries.sort(key=lambda entry: _utc(entry.get("CreationDate")) or datetime.min.replace(tzinfo=UTC))
+        return [str(entry["AliasName"]).removeprefix("alias/") for entry in entries]
 
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
         resolved = await self._key_id(key_id)

@@ -440,9 +440,15 @@ async def list_aliases(call: AwsCall) -> JsonObject:
     entries = [
         {"AliasName": f"alias/{alias}", "AliasArn": call.alias_arn(alias), "TargetKeyId": key.key_id}
         for key in keys
-        for alias in sorted(key.aliases or ((key.alias,) if key.alias else ()))
+        for alias in _primary_first(key)
     ]
     return _page(entries, call, "Aliases")
+
+
+def _primary_first(key: KeyMetadata) -> list[str]:
+    """The keystore's primary alias first: AWS clients (and provider ``aws``) take the first as primary."""
+    others = sorted(alias for alias in key.aliases if alias != key.alias)
+    return [key.alias, *others] if key.alias else others
 
 
 async def tag_resource(call: AwsCall) -> JsonObject:

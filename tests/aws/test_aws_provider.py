@@ -23,6 +23,7 @@ from kubekms.errors import (
     Disabled,
     InvalidArgument,
     InvalidCiphertext,
+    LimitExceeded,
     NotFound,
     PendingDeletion,
     Unauthenticated,
@@ -95,6 +96,11 @@ async def test_protocol_alias_is_aws_alias_slash_name(backend: Backend) -> None:
     assert (await backend.describe_key("billing-key")).key_id == key.key_id
     await backend.create_alias(key.key_id, "billing-key-2")
     assert await backend.list_aliases("billing-key") == ["billing-key", "billing-key-2"]
+    with pytest.raises(AlreadyExists):
+        await backend.create_alias((await backend.create_key("")).key_id, "billing-key-2")
+    for bad in ("not valid!", "aws/reserved", "x" * 251, "has:colon"):
+        with pytest.raises(InvalidArgument):
+            await backend.create_alias(key.key_id, bad)
     await backend.delete_alias(key.key_id, "billing-key-2")
     with pytest.raises(NotFound):
         await backend.describe_key("billing-key-2")
@@ -238,3 +244,37 @@ async def test_ambient_credentials_and_region(moto: MotoServer, monkeypatch: pyt
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(InvalidArgument, match="needs a region"):
         await open_backend(BackendConfig(provider="aws", endpoint=moto.endpoint))
+
+
+async def test_rotation_settings_within_aws_periods(backend: Backend, request: pytest.FixtureRequest) -> None:
+    key = await backend.create_key("")
+    enabled = await backend.set_rotation(key.key_id, enabled=True, interval_days=90)
+    described = await backend.describe_key(key.key_id)
+    assert enabled.enabled and described.rotation_enabled
+    if not on_moto(request):  # moto does not report RotationPeriodInDays
+        assert enabled.interval_days == described.rotation_interval_days == 90
+    assert enabled.next_rotation_at is None or enabled.next_rotation_at > described.created_at
+    disabled = await backend.set_rotation(key.key_id, enabled=False)
+    assert not disabled.enabled and not (await backend.describe_key(key.key_id)).rotation_enabled
+
+
+@pytest.fixture(scope="module")
+def small_kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
+    with kms_server(tmp_path_factory.mktemp("small-kms"), cmk_limit=2) as server:
+        yield server
+
+
+async def test_cmk_limit_is_limit_exceeded(small_kms: KMSServer) -> None:
+    # moto enforces no key quota: our server only
+    backend = await open_backend(kubekms_config(small_kms))
+    try:
+        await backend.create_key("first")
+        await backend.create_key("")
+        with pytest.raises(LimitExceeded) as refused:
+            await backend.create_key("third")
+        assert refused.value.code == "KMS.1105"
+        assert await backend.instance_count() == 2
+        with pytest.raises(NotFound):
+            await backend.describe_key("third")  # the alias check comes after CreateKey failed: nothing made
+    finally:
+        await backend.close()
