@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from aws_targets import aws_contract_server, contract_moto, open_on_kubekms_server, open_on_moto  # noqa: F401
 
 from kubekms.backend import Backend
 from kubekms.devenv.kmsserver import KMSServer, kms_server
@@ -48,9 +49,15 @@ class Openers:
             )
         )
 
+    async def aws_kubekms(self, cmk_limit: int) -> Backend:
+        return await open_on_kubekms_server(self._request, self._stack, self._tmp_path, cmk_limit, DEFAULT_CMK_LIMIT)
+
+    async def aws_moto(self, cmk_limit: int) -> Backend:
+        return await open_on_moto(self._request, cmk_limit, DEFAULT_CMK_LIMIT)
+
 
 DEFAULT_CMK_LIMIT = 1000
-PROVIDERS = ("local", "kubekms")
+PROVIDERS = ("local", "kubekms", "aws_kubekms", "aws_moto")
 
 
 @pytest.fixture(scope="module")
