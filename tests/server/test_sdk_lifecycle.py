@@ -9,16 +9,25 @@ from collections.abc import Callable
 import pytest
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import (
+    BatchCreateKmsTagsRequest,
+    BatchCreateKmsTagsRequestBody,
     CancelKeyDeletionRequest,
+    CreateAliasRequest,
+    CreateAliasRequestBody,
     CreateDatakeyRequest,
     CreateDatakeyRequestBody,
     CreateDatakeyWithoutPlaintextRequest,
     CreateKeyRequest,
     CreateKeyRequestBody,
+    CreateKmsTagRequest,
+    CreateKmsTagRequestBody,
     CreateRandomRequest,
     DecryptDatakeyRequest,
     DecryptDatakeyRequestBody,
+    DeleteAliasRequest,
+    DeleteAliasRequestBody,
     DeleteKeyRequest,
+    DeleteTagRequest,
     DisableKeyRequest,
     DisableKeyRotationRequest,
     EnableKeyRequest,
@@ -27,16 +36,22 @@ from huaweicloudsdkkms.v2 import (
     EncryptDatakeyRequestBody,
     GenRandomRequestBody,
     KmsClient,
+    ListAliasesRequest,
     ListKeyDetailRequest,
     ListKeysRequest,
     ListKeysRequestBody,
+    ListKmsByTagsRequest,
+    ListKmsByTagsRequestBody,
     OperateKeyRequestBody,
     RotateOnDemandRequest,
     RotateOnDemandRequestBody,
     ScheduleKeyDeletionRequestBody,
     ShowKeyRotationStatusRequest,
+    ShowKmsTagsRequest,
     ShowUserInstancesRequest,
     ShowUserQuotasRequest,
+    Tag,
+    TagItem,
     UpdateKeyDescriptionRequest,
     UpdateKeyDescriptionRequestBody,
     UpdateKeyRotationIntervalRequest,
@@ -260,3 +275,39 @@ def test_projects_isolate_tenants(client: KmsClient, server, sdk_client, unique:
     assert create_key(other_tenant, alias) != key_id  # the same alias is free in another project
     listed = other_tenant.list_keys(ListKeysRequest(body=ListKeysRequestBody(limit="1000")))
     assert key_id not in listed.keys
+
+
+def test_aliases_and_tags_through_the_sdk(client: KmsClient, unique: KeyMaker) -> None:
+    alias = unique("sdk-aliased")
+    key_id = create_key(client, alias)
+    second = unique("sdk-second")
+    created = client.create_alias(CreateAliasRequest(body=CreateAliasRequestBody(key_id=key_id, alias=second)))
+    assert (created.key_id, created.alias) == (key_id, second)
+    assert describe(client, second).key_id == key_id
+    pages = client.list_aliases(ListAliasesRequest(key_id=key_id)).body
+    assert {entity.alias for entity in pages[0].aliases} == {alias, second}
+    client.delete_alias(DeleteAliasRequest(body=DeleteAliasRequestBody(key_id=key_id, aliases=[second])))
+    expect_error(lambda: describe(client, second), 404, "KMS.0207")
+
+    uid = unique("uid")
+    client.create_kms_tag(
+        CreateKmsTagRequest(key_id=key_id, body=CreateKmsTagRequestBody(tag=TagItem(key="uid", value=uid)))
+    )
+    client.batch_create_kms_tags(
+        BatchCreateKmsTagsRequest(
+            key_id=key_id,
+            body=BatchCreateKmsTagsRequestBody(action="create", tags=[TagItem(key="env", value="prod")]),
+        )
+    )
+    shown = client.show_kms_tags(ShowKmsTagsRequest(key_id=key_id))
+    assert {t.key: t.value for t in shown.tags} == {"uid": uid, "env": "prod"}
+    found = client.list_kms_by_tags(
+        ListKmsByTagsRequest(
+            resource_instances="resource_instances",
+            body=ListKmsByTagsRequestBody(action="filter", tags=[Tag(key="uid", values=[uid])]),
+        )
+    )
+    assert [r.resource_id for r in found.resources] == [key_id] and found.total_count == 1
+    assert found.resources[0].resource_detail.key_alias == alias
+    client.delete_tag(DeleteTagRequest(key_id=key_id, key="env"))
+    assert [t.key for t in client.show_kms_tags(ShowKmsTagsRequest(key_id=key_id)).tags] == ["uid"]
