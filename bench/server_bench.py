@@ -128,14 +128,15 @@ async def drive(job: Job) -> dict[str, Any]:
     measure_from = time.perf_counter() + job.warmup
     measure_until = measure_from + job.duration
     latencies: list[float] = []
-    errors = 0
+    errors = sent = 0
 
     async def client(connection: HttpConnection) -> None:
-        nonlocal errors
+        nonlocal errors, sent
         while True:
             began = time.perf_counter()
             if began >= measure_until:
                 return
+            sent += 1
             status = await connection.send(request_bytes(job, credentials))
             ended = time.perf_counter()
             if measure_from <= began and ended <= measure_until:
@@ -146,7 +147,7 @@ async def drive(job: Job) -> dict[str, Any]:
     for connection in connections:
         assert connection.transport is not None
         connection.transport.close()
-    return {"latencies": latencies, "errors": errors}
+    return {"latencies": latencies, "errors": errors, "sent": sent}
 
 
 def worker_main() -> None:
@@ -171,9 +172,19 @@ class Figures:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_cpu_us: float
+    """Server CPU time (user + system) per request over the whole run, warm-up included."""
 
 
-def run_load(base: dict[str, Any], operation: str, body: dict[str, Any], clients: int, generators: int) -> Figures:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(
+    base: dict[str, Any], operation: str, body: dict[str, Any], clients: int, generators: int, server_pid: int
+) -> Figures:
+    cpu_before = cpu_seconds(server_pid)
     start_at = time.time() + 1.0
     shares = [clients // generators + (1 if i < clients % generators else 0) for i in range(generators)]
     processes = []
@@ -187,7 +198,7 @@ def run_load(base: dict[str, Any], operation: str, body: dict[str, Any], clients
         process.stdin.close()
         processes.append(process)
     latencies: list[float] = []
-    errors = 0
+    errors = sent = 0
     for process in processes:
         assert process.stdout is not None
         result = json.loads(process.stdout.read())
@@ -195,10 +206,13 @@ def run_load(base: dict[str, Any], operation: str, body: dict[str, Any], clients
             raise SystemExit(f"a load generator failed (exit {process.returncode})")
         latencies += result["latencies"]
         errors += result["errors"]
+        sent += result["sent"]
+    server_cpu_us = (cpu_seconds(server_pid) - cpu_before) / max(sent, 1) * 1e6
     if not latencies:
         raise SystemExit(f"{operation}: no request completed")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Figures(operation, clients, len(latencies) / base["duration"], cuts[49] * 1000, cuts[98] * 1000, errors)
+    rps = len(latencies) / base["duration"]
+    return Figures(operation, clients, rps, cuts[49] * 1000, cuts[98] * 1000, errors, server_cpu_us)
 
 
 async def prepare(server: KMSServer) -> dict[str, dict[str, Any]]:
@@ -245,12 +259,13 @@ def profiled_restart(server: KMSServer, state_dir: Path, output: Path) -> Manage
 
 
 def report(results: list[Figures], ceilings: dict[int, float]) -> bool:
-    print(f"\n{'operation':<18}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs healthz':>12}{'errors':>8}")
+    header = f"{'operation':<18}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs healthz':>12}{'errors':>8}"
+    print(f"\n{header}{'server CPU us/req':>19}")
     for figures in results:
         ratio = figures.rps / ceilings[figures.clients]
         print(
             f"{figures.operation:<18}{figures.clients:>8}{figures.rps:>10,.0f}{figures.p50_ms:>9.2f}"
-            f"{figures.p99_ms:>9.2f}{ratio:>11.0%}{figures.errors:>8}"
+            f"{figures.p99_ms:>9.2f}{ratio:>12.0%}{figures.errors:>8}{figures.server_cpu_us:>19.0f}"
         )
     print("\ntargets (data-key operations, 64 clients):")
     met = True
@@ -293,6 +308,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kubekms-bench-") as directory, kms_server(Path(directory)) as server:
         bodies = asyncio.run(prepare(server))
         profiled = profiled_restart(server, Path(directory), args.profile_server) if args.profile_server else None
+        server_pid = profiled.process.pid if profiled and profiled.process else server.pid
+        assert server_pid is not None
         credentials = Credentials.from_file(server.credentials_file("admin"))
         base = {
             "host": "127.0.0.1",
@@ -311,7 +328,7 @@ def main() -> None:
         ceilings: dict[int, float] = {}
         for operation in ("healthz", *args.operations):
             for clients in args.clients:
-                figures = run_load(base, operation, bodies[operation], clients, args.generators)
+                figures = run_load(base, operation, bodies[operation], clients, args.generators, server_pid)
                 results.append(figures)
                 if operation == "healthz":
                     ceilings[clients] = figures.rps
