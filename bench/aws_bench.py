@@ -1,0 +1,251 @@
+"""The AWS KMS wire of the kubekms server against moto's server, same calls, same run: ``python bench/aws_bench.py``.
+
+Starts a real ``kubekms server`` (or uses the one ``server_bench.py`` started) and moto's server
+(``moto[server]``, a separate process), creates a key on each with boto3, then drives
+``TrentService.GenerateDataKey`` and ``TrentService.Decrypt`` at 16 and 64 concurrent clients
+against each and prints requests/s, p50 and p99 and the ratio kubekms / moto.
+
+The generator runs in separate processes: aiohttp client sessions, each request signed afresh
+with botocore's SigV4 signer (the servers check X-Amz-Date). moto's server (werkzeug) closes the
+connection after every answer, so the generator reconnects when it must; kubekms keeps
+connections alive. Both are measured by the same generator code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+
+from kubekms.devenv.kmsserver import KMSServer, kms_server
+from kubekms.devenv.motoserver import MotoServer, moto_server
+from kubekms.providers import Credentials
+
+REGION = "us-east-1"
+OPERATIONS = ("GenerateDataKey", "Decrypt")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class AwsFigures:
+    target: str
+    operation: str
+    clients: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+# ----------------------------------------------------------------------------- the generator (worker process)
+
+
+def signed_request(job: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    body = json.dumps(job["body"], separators=(",", ":")).encode()
+    request = AWSRequest(
+        method="POST",
+        url=job["endpoint"] + "/",
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"TrentService.{job['operation']}"},
+    )
+    SigV4Auth(BotoCredentials(job["access_key"], job["secret_key"]), "kms", REGION).add_auth(request)
+    return dict(request.headers.items()), body
+
+
+async def drive(job: dict[str, Any]) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=job["clients"])
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.sleep(max(0.0, job["start_at"] - time.time()))  # every generator process starts together
+        measure_from = time.perf_counter() + job["warmup"]
+        measure_until = measure_from + job["duration"]
+
+        async def client() -> None:
+            nonlocal errors
+            while True:
+                began = time.perf_counter()
+                if began >= measure_until:
+                    return
+                headers, body = signed_request(job)
+                async with session.post(job["endpoint"] + "/", data=body, headers=headers) as answer:
+                    await answer.read()
+                    status = answer.status
+                ended = time.perf_counter()
+                if measure_from <= began and ended <= measure_until:
+                    latencies.append(ended - began)
+                    errors += status != 200
+
+        await asyncio.gather(*(client() for _ in range(job["clients"])))
+    return {"latencies": latencies, "errors": errors}
+
+
+def worker_main() -> None:
+    json.dump(asyncio.run(drive(json.loads(sys.stdin.read()))), sys.stdout)
+
+
+# ----------------------------------------------------------------------------- the conductor
+
+
+def run_load(
+    target: Target, operation: str, body: dict[str, Any], clients: int, generators: int, warmup: float, duration: float
+) -> AwsFigures:
+    start_at = time.time() + 1.0
+    shares = [clients // generators + (1 if i < clients % generators else 0) for i in range(generators)]
+    processes = []
+    for share in shares:
+        job = {
+            "endpoint": target.endpoint,
+            "access_key": target.access_key,
+            "secret_key": target.secret_key,
+            "operation": operation,
+            "body": body,
+            "clients": share,
+            "start_at": start_at,
+            "warmup": warmup,
+            "duration": duration,
+        }
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(job))
+        process.stdin.close()
+        processes.append(process)
+    latencies: list[float] = []
+    errors = 0
+    for process in processes:
+        assert process.stdout is not None
+        result = json.loads(process.stdout.read())
+        if process.wait() != 0:
+            raise SystemExit(f"a load generator failed (exit {process.returncode})")
+        latencies += result["latencies"]
+        errors += result["errors"]
+    if not latencies:
+        raise SystemExit(f"{target.name} {operation}: no request completed")
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return AwsFigures(
+        target.name, operation, clients, len(latencies) / duration, cuts[49] * 1000, cuts[98] * 1000, errors
+    )
+
+
+def prepare(target: Target) -> dict[str, dict[str, Any]]:
+    """A key and a ciphertext to decrypt, made with boto3; the JSON body each operation sends."""
+    kms = boto3.client(
+        "kms",
+        endpoint_url=target.endpoint,
+        region_name=REGION,
+        aws_access_key_id=target.access_key,
+        aws_secret_access_key=target.secret_key,
+    )
+    key_id = kms.create_key(Description="bench")["KeyMetadata"]["KeyId"]
+    blob = kms.generate_data_key(KeyId=key_id, NumberOfBytes=32)["CiphertextBlob"]
+    return {
+        "GenerateDataKey": {"KeyId": key_id, "NumberOfBytes": 32},
+        "Decrypt": {"KeyId": key_id, "CiphertextBlob": base64.b64encode(blob).decode()},
+    }
+
+
+def kubekms_target(server: KMSServer) -> Target:
+    credentials = Credentials.from_file(server.credentials_file("admin"))
+    return Target("kubekms", server.endpoint, credentials.access_key, credentials.secret_key)
+
+
+def moto_target(moto: MotoServer) -> Target:
+    return Target("moto", moto.endpoint, moto.access_key, moto.secret_key)
+
+
+def run_aws_section(
+    server: KMSServer,
+    *,
+    clients: Sequence[int] = (16, 64),
+    generators: int = 1,
+    warmup: float = 1.0,
+    duration: float = 5.0,
+) -> list[AwsFigures]:
+    """The AWS-wire runs against ``server`` and a moto server started here; prints the table."""
+    with tempfile.TemporaryDirectory(prefix="kubekms-moto-") as directory, moto_server(Path(directory) / "log") as moto:
+        targets = [kubekms_target(server), moto_target(moto)]
+        bodies = {target.name: prepare(target) for target in targets}
+        results: list[AwsFigures] = []
+        for operation in OPERATIONS:
+            for count in clients:
+                for target in targets:
+                    figures = run_load(
+                        target, operation, bodies[target.name][operation], count, generators, warmup, duration
+                    )
+                    results.append(figures)
+                    print(f"  aws:{operation} x{count} on {target.name}: {figures.rps:,.0f} req/s", flush=True)
+    report(results)
+    return results
+
+
+def report(results: Sequence[AwsFigures]) -> None:
+    by_key = {(f.target, f.operation, f.clients): f for f in results}
+    print(
+        f"\n{'AWS wire':<18}{'clients':>8}{'kubekms req/s':>15}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'moto req/s':>12}{'p50 ms':>8}{'p99 ms':>8}{'kubekms/moto':>14}{'errors':>8}"
+    )
+    for (target, operation, clients), ours in by_key.items():
+        if target != "kubekms":
+            continue
+        moto = by_key[("moto", operation, clients)]
+        print(
+            f"{operation:<18}{clients:>8}{ours.rps:>15,.0f}{ours.p50_ms:>8.2f}{ours.p99_ms:>8.2f}"
+            f"{moto.rps:>12,.0f}{moto.p50_ms:>8.2f}{moto.p99_ms:>8.2f}{ours.rps / moto.rps:>13.1f}x"
+            f"{ours.errors + moto.errors:>8}"
+        )
+
+
+@contextlib.contextmanager
+def own_server() -> Iterator[KMSServer]:
+    with tempfile.TemporaryDirectory(prefix="kubekms-bench-") as directory, kms_server(Path(directory)) as server:
+        yield server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--duration", type=float, default=5.0, help="Measured seconds per run (default 5).")
+    parser.add_argument("--warmup", type=float, default=1.0, help="Unmeasured seconds first (default 1).")
+    parser.add_argument("--clients", type=int, nargs="+", default=[16, 64], help="Concurrent clients (16 64).")
+    parser.add_argument("--generators", type=int, default=1, help="Load-generating processes (default 1).")
+    args = parser.parse_args()
+    if args.worker:
+        worker_main()
+        return
+    print(f"AWS wire bench: {os.cpu_count()} CPUs, {args.generators} generator process(es), {args.duration:g} s/run")
+    with own_server() as server:
+        results = run_aws_section(
+            server, clients=args.clients, generators=args.generators, warmup=args.warmup, duration=args.duration
+        )
+    sys.exit(0 if all(f.errors == 0 for f in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
