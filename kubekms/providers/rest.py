@@ -69,6 +69,10 @@ def _call(path: str, method: str = "POST", repeat: Repeat = Repeat.SAFE) -> Wire
     return WireCall(path, method, repeat)
 
 
+# Writes that set a state (enable, disable, schedule/cancel deletion, rotation settings, tags) count
+# as SAFE: a repeat converges to the same state. If the first attempt did land, the repeat may
+# answer InvalidState (e.g. KMS.1301 "not enabled" for a second disable); level-based callers such
+# as the operator re-read the key and see the state they asked for.
 CREATE_KEY = _call("create-key", repeat=Repeat.UNSAFE)
 LIST_KEYS = _call("list-keys")
 DESCRIBE_KEY = _call("describe-key")
