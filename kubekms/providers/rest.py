@@ -194,6 +194,11 @@ class RestBackend:
                 method, URL(url, encoded=True), data=raw_body or None, headers=headers
             ) as response:
                 status, payload = response.status, await response.read()
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as error:
+            # not transient: repeating cannot make an untrusted certificate trusted
+            raise Unavailable(
+                f"TLS with the KMS at {self.endpoint} failed ({type(error).__name__}); check ca_file"
+            ) from None
         except aiohttp.ClientConnectorError as error:
             raise _AttemptFailed(
                 Unavailable(f"cannot connect to the KMS at {self.endpoint}: {error.os_error.strerror or error}"),

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
-from kubekms.errors import InvalidArgument, Unauthenticated
+from kubekms.devenv.pki import generate_pki
+from kubekms.devenv.processes import ManagedProcess, free_port, log_tail
+from kubekms.errors import InvalidArgument, Unauthenticated, Unavailable
 from kubekms.providers import BackendConfig, Credentials, open_backend
 from kubekms.providers.rest import RestBackend
 
@@ -115,3 +120,42 @@ async def test_non_utf8_aad_is_refused_before_sending(server: KMSServer) -> None
             await backend.create_data_key("whatever", aad=b"a" * 129)
     finally:
         await backend.close()
+
+
+def _tls_server(tmp_path: Path) -> tuple[ManagedProcess, str, Path, Path]:
+    """A ``kubekms server`` with a certificate from a throw-away CA; returns (process, endpoint, CA, credentials)."""
+    pki = generate_pki(tmp_path / "pki")
+    port = free_port()
+    credentials = tmp_path / "admin.yaml"
+    credentials.write_text(yaml.safe_dump({"access_key": "AKTLS", "secret_key": "tls-secret"}))
+    principals = tmp_path / "principals.yaml"
+    principals.write_text(yaml.safe_dump([{"name": "admin", "access_key": "AKTLS", "secret_key": "tls-secret"}]))
+    principals.chmod(0o600)
+    config = tmp_path / "server.yaml"
+    settings = {"listen": f"127.0.0.1:{port}", "state_dir": str(tmp_path / "state"), "principals_file": str(principals)}
+    config.write_text(yaml.safe_dump({**settings, "tls_cert": str(pki.serving_cert), "tls_key": str(pki.serving_key)}))
+    argv = [sys.executable, "-c", "from kubekms.cli.main import main; main()", "server", "--config", str(config)]
+    process = ManagedProcess("kubekms-server-tls", [*argv, "--init"], tmp_path / "server.log")
+    return process, f"https://127.0.0.1:{port}", pki.ca_cert, credentials
+
+
+async def test_tls_with_the_configured_ca_and_refusal_without_it(tmp_path: Path) -> None:
+    process, endpoint, ca_file, credentials = _tls_server(tmp_path)
+    process.start()
+    try:
+        process.wait_until(lambda: "listening" in log_tail(process.log_path), 60, "listening")
+        config = BackendConfig(provider="kubekms", endpoint=endpoint, project_id="tls", credentials_file=credentials)
+        trusted = await open_backend(dataclasses.replace(config, ca_file=ca_file))
+        try:
+            key = await trusted.create_key("over-tls")
+            assert (await trusted.describe_key("over-tls")).key_id == key.key_id
+        finally:
+            await trusted.close()
+        untrusted = await open_backend(config)
+        try:
+            with pytest.raises(Unavailable, match="check ca_file"):
+                await untrusted.check_health()
+        finally:
+            await untrusted.close()
+    finally:
+        process.stop()
