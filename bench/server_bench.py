@@ -301,6 +301,7 @@ def main() -> None:
     parser.add_argument("--generators", type=int, default=1, help="Load-generating processes (default 1).")
     parser.add_argument("--operations", nargs="+", default=list(OPERATIONS[1:]), choices=OPERATIONS[1:])
     parser.add_argument("--profile-server", type=Path, default=None, help="Run the server under cProfile to FILE.")
+    parser.add_argument("--skip-aws", action="store_true", help="Skip the AWS wire vs moto runs (aws_bench.py).")
     args = parser.parse_args()
     if args.worker:
         worker_main()
@@ -333,6 +334,11 @@ def main() -> None:
                 if operation == "healthz":
                     ceilings[clients] = figures.rps
                 print(f"  {operation} x{clients}: {figures.rps:,.0f} req/s", flush=True)
+        if not args.skip_aws:  # the AWS KMS wire, and the same calls on moto's server: bench/aws_bench.py
+            from aws_bench import run_aws_section
+
+            run_aws_section(server, clients=args.clients, generators=args.generators, warmup=args.warmup,
+                            duration=args.duration)  # fmt: skip
         if profiled is not None:
             profiled.stop()
     met = report(results, ceilings)
