@@ -56,6 +56,7 @@ AWS_ERROR_CLASSES: dict[str, type[KMSError]] = {
     "InvalidSignatureException": Unauthenticated,
     "IncompleteSignature": Unauthenticated,
     "MissingAuthenticationToken": Unauthenticated,
+    "MissingAuthenticationTokenException": Unauthenticated,
     "ExpiredTokenException": Unauthenticated,
     "InvalidClientTokenId": Unauthenticated,
     "ThrottlingException": Throttled,
