@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from kubekms.backend import Backend
-from kubekms.errors import InvalidArgument, KMSError, NotFound
+from kubekms.errors import InvalidArgument, KMSError
 from kubekms.providers import BackendConfig
 from kubekms.providers.local import open_backend as open_local_backend
 from kubekms.server.audit import AuditLog
@@ -216,15 +216,7 @@ class KMSApplication:
         return principal
 
     async def _authorize_key(self, principal: PrincipalGrant, route: Route, call: Call, key_ref: str) -> None:
-        if principal.all_keys or principal.names_allowed_key((key_ref,)):
-            return
-        # the request may name the key differently (id vs alias) from the principal's list
-        try:
-            meta = await call.backend.describe_key(key_ref)
-        except NotFound:
-            raise principal.deny_key(route.operation.name, key_ref) from None  # do not reveal which keys exist
-        if not principal.names_allowed_key((meta.key_id, meta.alias, *meta.aliases)):
-            raise principal.deny_key(route.operation.name, key_ref)
+        await principal.authorize_key(route.operation.name, call.backend, key_ref)
 
     @staticmethod
     def _error_response(error: KMSError, request_id: str) -> web.Response:

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from kubekms.backend import Backend
-from kubekms.errors import InvalidArgument, KMSError, NotFound, Unauthenticated
+from kubekms.errors import InvalidArgument, KMSError, Unauthenticated
 from kubekms.server.audit import AuditLog
 from kubekms.server.aws_operations import OPERATIONS, AwsCall, AwsOperation, KeyScope
 from kubekms.server.metrics import ServerMetrics
@@ -79,7 +79,7 @@ class AwsWire:
             scope = operation.scope_of(call)
             if scope is KeyScope.KEY:
                 key_ref = operation.key_ref(call)
-                await _authorize_key(principal, operation_name, call, key_ref)
+                await principal.authorize_key(operation_name, call.backend, key_ref)
             elif scope is KeyScope.ACCOUNT and not principal.all_keys:
                 raise principal.deny_account_wide(operation_name)
             answer = await operation.handler(call)
@@ -139,18 +139,6 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidArgument("the request body must be a JSON object")
     return data
-
-
-async def _authorize_key(principal: PrincipalGrant, operation: str, call: AwsCall, key_ref: str) -> None:
-    """The v1.0 wire's rule: the principal's key list must name the key by its id or one of its aliases."""
-    if principal.names_allowed_key((key_ref,)):
-        return
-    try:
-        key = await call.backend.describe_key(key_ref)
-    except NotFound:
-        raise principal.deny_key(operation, key_ref) from None  # do not reveal which keys exist
-    if not principal.names_allowed_key((key.key_id, key.alias, *key.aliases)):
-        raise principal.deny_key(operation, key_ref)
 
 
 def _error_response(error: KMSError, request_id: str) -> web.Response:

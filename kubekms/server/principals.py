@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from kubekms.errors import AccessDenied
+from kubekms.backend import Backend
+from kubekms.errors import AccessDenied, NotFound
 
 WILDCARD = "*"
 OPERATION_DENIED_CODE = "KMS.0307"
@@ -74,6 +75,17 @@ class PrincipalGrant:
         return AccessDenied(
             f"principal {self.name!r} may not call {operation} on key {key_ref!r}", code=KEY_DENIED_CODE
         )
+
+    async def authorize_key(self, operation: str, backend: Backend, key_ref: str) -> None:
+        """Allow if the key list names the key by its id or any alias, whichever the request used (both wires)."""
+        if self.names_allowed_key((key_ref,)):
+            return
+        try:
+            meta = await backend.describe_key(key_ref)
+        except NotFound:
+            raise self.deny_key(operation, key_ref) from None  # do not reveal which keys exist
+        if not self.names_allowed_key((meta.key_id, meta.alias, *meta.aliases)):
+            raise self.deny_key(operation, key_ref)
 
     def deny_account_wide(self, operation: str) -> AccessDenied:
         return AccessDenied(
