@@ -1,0 +1,144 @@
+"""Run the plugin: gRPC on a 0600 Unix socket, health and metrics on loopback, the backend poller.
+
+SIGTERM or SIGINT stops accepting calls, lets in-flight calls finish (drain timeout)
+and removes the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import stat
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kubekms.providers import BackendConfig, open_backend
+from kubekms_plugin.config import PluginConfig
+from kubekms_plugin.keyring import Keyring, PluginError
+from kubekms_plugin.metrics import PluginMetrics
+from kubekms_plugin.service import KeyManagementService
+from kubekms_plugin.v2 import api_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE = 64 * 1024  # far above any valid call (1 KiB ciphertext + 32 KiB annotations)
+FIRST_POLL_RETRY = 1.0
+
+
+class SocketInUse(RuntimeError):
+    """Another process is serving on the socket path."""
+
+
+def prepare_socket(path: Path) -> None:
+    """Refuse a live socket, replace a stale one, never touch anything that is not a socket."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        raise SocketInUse(f"{path} exists and is not a socket; refusing to replace it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except (ConnectionRefusedError, FileNotFoundError):
+        path.unlink(missing_ok=True)  # stale: left by a process that is gone
+        return
+    finally:
+        probe.close()
+    raise SocketInUse(f"{path} is served by a running process; stop it first or use another path")
+
+
+def backend_name(config: BackendConfig) -> str:
+    return f"{config.provider} {config.endpoint}".strip()
+
+
+def health_app(keyring: Keyring, metrics: PluginMetrics) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        reason = keyring.health()
+        return web.Response(text=reason, status=200 if reason == "ok" else 503)
+
+    async def metrics_page(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def status(_: web.Request) -> web.Response:
+        reason = keyring.health()
+        body = {
+            "key_id": keyring.reported_key_id(),
+            "key_version": keyring.current.version if keyring.current else 0,
+            "healthy": reason == "ok",
+            "reason": reason,
+        }
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+    app = web.Application()
+    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics_page), web.get("/status", status)])
+    return app
+
+
+async def poll_forever(keyring: Keyring, interval: float) -> None:
+    """Learn rotations by polling; retry quickly until the first KEK exists."""
+    while True:
+        try:
+            await keyring.refresh()
+        except PluginError as error:
+            logger.warning("backend poll failed", extra={"fields": {"reason": error.message}})
+        except Exception:
+            logger.exception("backend poll failed unexpectedly")
+        await asyncio.sleep(interval if keyring.current is not None else min(interval, FIRST_POLL_RETRY))
+
+
+async def serve(config: PluginConfig, *, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    backend = await open_backend(config.backend)
+    metrics = PluginMetrics()
+    keyring = Keyring(backend, config.key, config.kek, metrics, backend_name=backend_name(config.backend))
+    prepare_socket(config.socket)
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
+    )
+    api_pb2_grpc.add_KeyManagementServiceServicer_to_server(KeyManagementService(keyring, metrics), server)
+    previous_umask = os.umask(0o177)  # the socket is born 0600: no window with wider access
+    try:
+        server.add_insecure_port(f"unix://{config.socket}")
+        await server.start()
+    finally:
+        os.umask(previous_umask)
+    config.socket.chmod(0o600)
+
+    runner = web.AppRunner(health_app(keyring, metrics), access_log=None)
+    await runner.setup()
+    host, port = config.health_host_port
+    await web.TCPSite(runner, host, port).start()
+    poller = asyncio.create_task(poll_forever(keyring, config.poll_interval))
+    logger.info(
+        "kubekms plugin serving",
+        extra={
+            "fields": {
+                "socket": str(config.socket),
+                "health": config.health_address,
+                "backend": backend_name(config.backend),
+            }
+        },
+    )
+    try:
+        await stop.wait()
+    finally:
+        logger.info("stopping: draining in-flight calls", extra={"fields": {"grace_seconds": config.drain_timeout}})
+        await server.stop(grace=config.drain_timeout)
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        await runner.cleanup()
+        await backend.close()
+        config.socket.unlink(missing_ok=True)

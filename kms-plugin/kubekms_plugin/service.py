@@ -1,0 +1,74 @@
+"""``v2.KeyManagementService`` on grpc.aio: Status from memory, Encrypt and Decrypt via the keyring."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from kubekms_plugin.keyring import Keyring, PluginError
+from kubekms_plugin.metrics import PluginMetrics
+from kubekms_plugin.v2 import api_pb2, api_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "v2"
+Reply = TypeVar("Reply")
+
+
+class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
+    def __init__(self, keyring: Keyring, metrics: PluginMetrics) -> None:
+        self._keyring = keyring
+        self._metrics = metrics
+
+    async def _observe(
+        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Reply]]
+    ) -> Reply:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await call()
+        except PluginError as error:
+            code = error.code
+            logger.warning(
+                "call refused", extra={"fields": {"method": method, "code": code.name, "reason": error.message}}
+            )
+            await context.abort(error.code, error.message)
+            raise  # abort raises; this line is never reached
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            logger.exception("call failed", extra={"fields": {"method": method}})
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error in the kubekms plugin (see its log)")
+            raise
+        finally:
+            self._metrics.calls.labels(method, code.name).inc()
+            self._metrics.latency.labels(method).observe(time.perf_counter() - started)
+
+    async def Status(self, request: api_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> api_pb2.StatusResponse:
+        async def answer() -> api_pb2.StatusResponse:
+            healthz = self._keyring.health()
+            self._metrics.healthy.set(1 if healthz == "ok" else 0)
+            return api_pb2.StatusResponse(version=API_VERSION, healthz=healthz, key_id=self._keyring.reported_key_id())
+
+        return await self._observe("Status", context, answer)
+
+    async def Encrypt(
+        self, request: api_pb2.EncryptRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.EncryptResponse:
+        async def answer() -> api_pb2.EncryptResponse:
+            ciphertext, key_id, annotations = await self._keyring.encrypt(request.plaintext)
+            return api_pb2.EncryptResponse(ciphertext=ciphertext, key_id=key_id, annotations=annotations)
+
+        return await self._observe("Encrypt", context, answer)
+
+    async def Decrypt(
+        self, request: api_pb2.DecryptRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.DecryptResponse:
+        async def answer() -> api_pb2.DecryptResponse:
+            plaintext = await self._keyring.decrypt(request.ciphertext, request.key_id, dict(request.annotations))
+            return api_pb2.DecryptResponse(plaintext=plaintext)
+
+        return await self._observe("Decrypt", context, answer)
