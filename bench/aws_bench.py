@@ -34,6 +34,7 @@ import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
+from server_bench import cpu_seconds
 
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 from kubekms.devenv.motoserver import MotoServer, moto_server
@@ -49,6 +50,7 @@ class Target:
     endpoint: str
     access_key: str
     secret_key: str
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class AwsFigures:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_cpu_us: float  # server CPU time (user + system) per request, warm-up included
 
 
 # ----------------------------------------------------------------------------- the generator (worker process)
@@ -79,7 +82,7 @@ def signed_request(job: dict[str, Any]) -> tuple[dict[str, str], bytes]:
 
 async def drive(job: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = []
-    errors = 0
+    errors = sent = 0
     connector = aiohttp.TCPConnector(limit=job["clients"])
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.sleep(max(0.0, job["start_at"] - time.time()))  # every generator process starts together
@@ -87,7 +90,7 @@ async def drive(job: dict[str, Any]) -> dict[str, Any]:
         measure_until = measure_from + job["duration"]
 
         async def client() -> None:
-            nonlocal errors
+            nonlocal errors, sent
             while True:
                 began = time.perf_counter()
                 if began >= measure_until:
@@ -96,13 +99,14 @@ async def drive(job: dict[str, Any]) -> dict[str, Any]:
                 async with session.post(job["endpoint"] + "/", data=body, headers=headers) as answer:
                     await answer.read()
                     status = answer.status
+                sent += 1
                 ended = time.perf_counter()
                 if measure_from <= began and ended <= measure_until:
                     latencies.append(ended - began)
                     errors += status != 200
 
         await asyncio.gather(*(client() for _ in range(job["clients"])))
-    return {"latencies": latencies, "errors": errors}
+    return {"latencies": latencies, "errors": errors, "sent": sent}
 
 
 def worker_main() -> None:
@@ -115,6 +119,7 @@ def worker_main() -> None:
 def run_load(
     target: Target, operation: str, body: dict[str, Any], clients: int, generators: int, warmup: float, duration: float
 ) -> AwsFigures:
+    cpu_before = cpu_seconds(target.pid)
     start_at = time.time() + 1.0
     shares = [clients // generators + (1 if i < clients % generators else 0) for i in range(generators)]
     processes = []
@@ -138,7 +143,7 @@ def run_load(
         process.stdin.close()
         processes.append(process)
     latencies: list[float] = []
-    errors = 0
+    errors = sent = 0
     for process in processes:
         assert process.stdout is not None
         result = json.loads(process.stdout.read())
@@ -146,11 +151,20 @@ def run_load(
             raise SystemExit(f"a load generator failed (exit {process.returncode})")
         latencies += result["latencies"]
         errors += result["errors"]
+        sent += result["sent"]
+    server_cpu_us = (cpu_seconds(target.pid) - cpu_before) / max(sent, 1) * 1e6
     if not latencies:
         raise SystemExit(f"{target.name} {operation}: no request completed")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return AwsFigures(
-        target.name, operation, clients, len(latencies) / duration, cuts[49] * 1000, cuts[98] * 1000, errors
+        target.name,
+        operation,
+        clients,
+        len(latencies) / duration,
+        cuts[49] * 1000,
+        cuts[98] * 1000,
+        errors,
+        server_cpu_us,
     )
 
 
@@ -173,11 +187,12 @@ def prepare(target: Target) -> dict[str, dict[str, Any]]:
 
 def kubekms_target(server: KMSServer) -> Target:
     credentials = Credentials.from_file(server.credentials_file("admin"))
-    return Target("kubekms", server.endpoint, credentials.access_key, credentials.secret_key)
+    assert server.pid is not None
+    return Target("kubekms", server.endpoint, credentials.access_key, credentials.secret_key, server.pid)
 
 
 def moto_target(moto: MotoServer) -> Target:
-    return Target("moto", moto.endpoint, moto.access_key, moto.secret_key)
+    return Target("moto", moto.endpoint, moto.access_key, moto.secret_key, moto.pid)
 
 
 def run_aws_section(
@@ -209,7 +224,7 @@ def report(results: Sequence[AwsFigures]) -> None:
     by_key = {(f.target, f.operation, f.clients): f for f in results}
     print(
         f"\n{'AWS wire':<18}{'clients':>8}{'kubekms req/s':>15}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'moto req/s':>12}{'p50 ms':>8}{'p99 ms':>8}{'kubekms/moto':>14}{'errors':>8}"
+        f"{'moto req/s':>12}{'p50 ms':>8}{'p99 ms':>8}{'kubekms/moto':>14}{'CPU us/req':>16}{'errors':>8}"
     )
     for (target, operation, clients), ours in by_key.items():
         if target != "kubekms":
@@ -218,7 +233,7 @@ def report(results: Sequence[AwsFigures]) -> None:
         print(
             f"{operation:<18}{clients:>8}{ours.rps:>15,.0f}{ours.p50_ms:>8.2f}{ours.p99_ms:>8.2f}"
             f"{moto.rps:>12,.0f}{moto.p50_ms:>8.2f}{moto.p99_ms:>8.2f}{ours.rps / moto.rps:>13.1f}x"
-            f"{ours.errors + moto.errors:>8}"
+            f"{ours.server_cpu_us:>7.0f} vs{moto.server_cpu_us:>6.0f}{ours.errors + moto.errors:>8}"
         )
 
 

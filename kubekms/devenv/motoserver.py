@@ -23,6 +23,7 @@ REGION = "us-east-1"
 @dataclass(frozen=True)
 class MotoServer:
     endpoint: str
+    pid: int
     region: str = REGION
     # moto takes any key pair; these are not secrets
     access_key: str = "AKIDMOTOTEST"
@@ -43,6 +44,7 @@ def moto_server(log_path: Path) -> Iterator[MotoServer]:
     endpoint = f"http://127.0.0.1:{port}"
     try:
         process.wait_until(lambda: _answers(endpoint), START_TIMEOUT, "serving /moto-api/")
-        yield MotoServer(endpoint=endpoint)
+        assert process.process is not None
+        yield MotoServer(endpoint=endpoint, pid=process.process.pid)
     finally:
         process.stop()
