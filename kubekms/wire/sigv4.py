@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.auth import SIGNED_HEADERS_BLACKLIST, SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
@@ -102,6 +102,9 @@ class SigV4Verifier:
             raise InvalidSignature("host and x-amz-date must be signed")
         if headers.get("X-Amz-Security-Token"):
             raise Unauthenticated("session tokens are not issued by this server")
+        unsignable = [name for name in signed_names if name in SIGNED_HEADERS_BLACKLIST or name != name.lower()]
+        if unsignable or list(signed_names) != sorted(signed_names):
+            raise InvalidSignature("SignedHeaders must be lower-case, sorted and signable")
         signed_values: dict[str, str] = {}
         for name in signed_names:
             value = headers.get(name)
@@ -118,8 +121,6 @@ class SigV4Verifier:
                              data=body)  # fmt: skip
         request.context["timestamp"] = amz_date
         signer = SigV4Auth(BotoCredentials(authorization.access_key, secret_key), SERVICE, authorization.region)
-        if signer.signed_headers(signer.headers_to_sign(request)) != ";".join(signed_names):
-            raise InvalidSignature("SignedHeaders must be lower-case, sorted and signable")
         canonical = signer.canonical_request(request)
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
         if not hmac.compare_digest(expected, authorization.signature):

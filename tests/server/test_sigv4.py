@@ -93,6 +93,7 @@ def test_other_service_scope_fails(verifier: SigV4Verifier) -> None:
         (lambda h: h.__setitem__("X-Amz-Security-Token", "token"), "session tokens"),
         (lambda h: h.pop("X-Amz-Target"), "missing"),
         (lambda h: h.__setitem__("X-Amz-Content-SHA256", "0" * 64), "does not match the body"),
+        (lambda h: h.__setitem__("Authorization", h["Authorization"].replace("host;", "user-agent;host;")), "signable"),
     ],
 )
 def test_malformed_requests_fail_with_a_precise_message(verifier: SigV4Verifier, change, error: str) -> None:
