@@ -15,8 +15,10 @@ Mapping onto the protocol:
   (cached up to ``VERSION_CACHE_SECONDS``, refreshed at once after our own rotations):
   after a rotation made elsewhere it may lag that long; AWS picks the right version from
   the ciphertext on decrypt regardless.
-- ``find_keys_by_tag``, ``list_keys`` and ``instance_count`` page through ListKeys and
-  call per key: O(number of keys) calls.
+- ``find_keys_by_tag``, ``list_keys`` and ``instance_count`` page through ListKeys (AWS managed
+  keys, the targets of ``alias/aws/*``, left out) and call per key: O(number of keys) calls.
+- permissions: data keys need kms:GenerateDataKey / kms:Decrypt, and kms:ListKeyRotations for
+  the version to follow rotations (without it the version stays at its last known value).
 - quotas: AWS's documented default of 100,000 customer managed keys per region (the
   Service Quotas API is another service and another permission).
 Retries: botocore's ``standard`` mode (throttling, 5xx, connection errors, with
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import logging
 import os
 import re
 import time
@@ -42,11 +45,13 @@ import botocore.config
 import botocore.exceptions
 
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
-from kubekms.errors import InvalidArgument, InvalidState, KMSError, NotFound, Unauthenticated, Unavailable
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, NotFound, Unauthenticated, Unavailable
 from kubekms.keystore import rules
 from kubekms.keystore.rules import is_key_id
 from kubekms.providers import BackendConfig
 from kubekms.wire.aws_errors import aws_error_class
+
+log = logging.getLogger("kubekms.providers.aws")
 
 PENDING_WINDOW_DAYS = (7, 30)
 ROTATION_PERIOD_DAYS = (90, 2560)
@@ -192,7 +197,24 @@ class AwsBackend:
         cached = self._versions.get(key_id)
         if cached is not None and time.monotonic() - cached[1] < VERSION_CACHE_SECONDS:
             return cached[0]
-        return len(await self._rotations(key_id)) + 1
+        try:
+            return len(await self._rotations(key_id)) + 1
+        except AccessDenied:
+            # A least-privilege identity (e.g. the plugin's: GenerateDataKey and Decrypt only) may lack
+            # kms:ListKeyRotations. Data keys still work; only the version stops following rotations.
+            version = cached[0] if cached is not None else 1
+            log.warning(
+                "kms:ListKeyRotations denied: key version not refreshed",
+                extra={"fields": {"key_id": key_id, "version": version}},
+            )
+            self._versions[key_id] = (version, time.monotonic())
+            return version
+
+    async def _customer_key_ids(self) -> list[str]:
+        """Every key id of the account except AWS managed keys (the targets of ``alias/aws/*``), in AWS's order."""
+        keys, aliases = await asyncio.gather(self._pages("list_keys", "Keys"), self._pages("list_aliases", "Aliases"))
+        managed = {entry.get("TargetKeyId") for entry in aliases if str(entry["AliasName"]).startswith("alias/aws/")}
+        return [str(entry["KeyId"]) for entry in keys if entry["KeyId"] not in managed]
 
     async def _metadata(self, aws_meta: Mapping[str, Any]) -> KeyMetadata:
         key_id = str(aws_meta["KeyId"])
@@ -259,7 +281,7 @@ class AwsBackend:
         if marker and not marker.isdigit():
             raise InvalidArgument(f"invalid marker {marker!r}", code="KMS.1602")
         offset = int(marker) if marker else 0
-        ids = [str(entry["KeyId"]) for entry in await self._pages("list_keys", "Keys")]
+        ids = await self._customer_key_ids()
         if state is not None:
             described = await asyncio.gather(*(self._call("describe_key", KeyId=key_id) for key_id in ids))
             ids = [key_id for key_id, answer in zip(ids, described, strict=True)
@@ -273,15 +295,14 @@ class AwsBackend:
         return await self._metadata(answer["KeyMetadata"])
 
     async def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
-        entries = await self._pages("list_keys", "Keys")
+        ids = await self._customer_key_ids()
 
         async def matches(key_id: str) -> bool:
             try:
                 return (await self.list_tags(key_id)).get(tag_key) == tag_value
-            except (NotFound, InvalidArgument):  # deleted meanwhile, or an AWS managed key
+            except (NotFound, InvalidArgument, AccessDenied):  # deleted meanwhile, or not ours to read
                 return False
 
-        ids = [entry["KeyId"] for entry in entries]
         found = await asyncio.gather(*(matches(key_id) for key_id in ids))
         return [await self.describe_key(key_id) for key_id, hit in zip(ids, found, strict=True) if hit]
 
@@ -449,7 +470,7 @@ class AwsBackend:
 
     # account
     async def instance_count(self) -> int:
-        return len(await self._pages("list_keys", "Keys"))
+        return len(await self._customer_key_ids())
 
     async def quotas(self) -> list[Quota]:
         return [Quota(resource="CMK", used=await self.instance_count(), limit=CMK_QUOTA)]

@@ -37,7 +37,8 @@ REGION = "eu-west-1"
 @pytest.fixture(scope="module")
 def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
     limited = Principal("limited", actions=("create-datakey",), keys=("nothing-here",), projects=("default",))
-    with kms_server(tmp_path_factory.mktemp("kms"), principals=(limited,)) as server:
+    plugin = Principal("plugin", actions=("create-datakey", "decrypt-datakey"), keys=("plugin-key",))
+    with kms_server(tmp_path_factory.mktemp("kms"), principals=(limited, plugin)) as server:
         yield server
 
 
@@ -278,3 +279,17 @@ async def test_cmk_limit_is_limit_exceeded(small_kms: KMSServer) -> None:
             await backend.describe_key("third")  # the alias check comes after CreateKey failed: nothing made
     finally:
         await backend.close()
+
+
+async def test_data_keys_with_data_key_permissions_only(ours: Backend, kms: KMSServer) -> None:
+    """The plugin's least privilege: without kms:ListKeyRotations the version stays at its last known value."""
+    key = await ours.create_key("plugin-key")
+    plugin = await open_backend(kubekms_config(kms, "plugin"))
+    try:
+        data_key = await plugin.create_data_key("plugin-key", aad=b"kek")
+        assert data_key.key_id == key.key_id and data_key.key_version == 1
+        assert await plugin.decrypt_data_key("plugin-key", data_key.ciphertext, aad=b"kek") == data_key.plaintext
+        with pytest.raises(AccessDenied):
+            await plugin.rotate_key("plugin-key")
+    finally:
+        await plugin.close()
