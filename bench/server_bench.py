@@ -125,6 +125,7 @@ async def drive(job: Job) -> dict[str, Any]:
     credentials = Credentials(job.access_key, job.secret_key)
     connections = [(await loop.create_connection(HttpConnection, job.host, job.port))[1] for _ in range(job.clients)]
     await asyncio.sleep(max(0.0, job.start_at - time.time()))  # every generator process starts together
+    cpu_before = time.process_time()
     measure_from = time.perf_counter() + job.warmup
     measure_until = measure_from + job.duration
     latencies: list[float] = []
@@ -147,7 +148,7 @@ async def drive(job: Job) -> dict[str, Any]:
     for connection in connections:
         assert connection.transport is not None
         connection.transport.close()
-    return {"latencies": latencies, "errors": errors, "sent": sent}
+    return {"latencies": latencies, "errors": errors, "sent": sent, "cpu": time.process_time() - cpu_before}
 
 
 def worker_main() -> None:
@@ -174,6 +175,8 @@ class Figures:
     errors: int
     server_cpu_us: float
     """Server CPU time (user + system) per request over the whole run, warm-up included."""
+    generator_cpu_us: float
+    """The same for the load generators: small beside the server's, or the figures measure the generator."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -199,6 +202,7 @@ def run_load(
         processes.append(process)
     latencies: list[float] = []
     errors = sent = 0
+    generator_cpu = 0.0
     for process in processes:
         assert process.stdout is not None
         result = json.loads(process.stdout.read())
@@ -207,12 +211,14 @@ def run_load(
         latencies += result["latencies"]
         errors += result["errors"]
         sent += result["sent"]
+        generator_cpu += result["cpu"]
     server_cpu_us = (cpu_seconds(server_pid) - cpu_before) / max(sent, 1) * 1e6
     if not latencies:
         raise SystemExit(f"{operation}: no request completed")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     rps = len(latencies) / base["duration"]
-    return Figures(operation, clients, rps, cuts[49] * 1000, cuts[98] * 1000, errors, server_cpu_us)
+    generator_cpu_us = generator_cpu / max(sent, 1) * 1e6
+    return Figures(operation, clients, rps, cuts[49] * 1000, cuts[98] * 1000, errors, server_cpu_us, generator_cpu_us)
 
 
 async def prepare(server: KMSServer) -> dict[str, dict[str, Any]]:
@@ -260,12 +266,13 @@ def profiled_restart(server: KMSServer, state_dir: Path, output: Path) -> Manage
 
 def report(results: list[Figures], ceilings: dict[int, float]) -> bool:
     header = f"{'operation':<18}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs healthz':>12}{'errors':>8}"
-    print(f"\n{header}{'server CPU us/req':>19}")
+    print(f"\n{header}{'CPU us/req: server':>20}{'generator':>11}")
     for figures in results:
         ratio = figures.rps / ceilings[figures.clients]
         print(
             f"{figures.operation:<18}{figures.clients:>8}{figures.rps:>10,.0f}{figures.p50_ms:>9.2f}"
-            f"{figures.p99_ms:>9.2f}{ratio:>12.0%}{figures.errors:>8}{figures.server_cpu_us:>19.0f}"
+            f"{figures.p99_ms:>9.2f}{ratio:>12.0%}{figures.errors:>8}{figures.server_cpu_us:>20.0f}"
+            f"{figures.generator_cpu_us:>11.0f}"
         )
     print("\ntargets (data-key operations, 64 clients):")
     met = True
