@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
+
+# Tests start servers with fork+exec while gRPC client channels live in this process;
+# gRPC's fork handlers then abort the child between fork and exec ("epoll_wait error").
+# Must be set before anything imports grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 from collections.abc import Callable, Iterator
 
 import pytest

@@ -105,7 +105,7 @@ class Keyring:
         if self._kek_usable(self.current):
             return "ok"
         if self.backend_error is not None:
-            return f"no usable KEK and backend {self._backend_name} unavailable: {self.backend_error}"
+            return f"no usable KEK: {self.backend_error}"
         return "no KEK yet: waiting for the first backend poll"
 
     def reported_key_id(self) -> str:
@@ -118,13 +118,16 @@ class Keyring:
     def _backend_failure(self, operation: str, error: KMSError) -> PluginError:
         self._metrics.backend_calls.labels(operation, "error").inc()
         if error.retryable:
-            self.backend_error = error.message
-            return PluginError(
+            failure = PluginError(
                 grpc.StatusCode.UNAVAILABLE, f"backend {self._backend_name} unavailable ({operation}): {error.message}"
             )
-        return PluginError(
-            grpc.StatusCode.FAILED_PRECONDITION, f"backend {self._backend_name} refused {operation}: {error.message}"
-        )
+        else:
+            failure = PluginError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"backend {self._backend_name} refused {operation}: {error.message}",
+            )
+        self.backend_error = failure.message
+        return failure
 
     async def refresh(self) -> None:
         """One poll: learn the key's id, state and current version; make a new KEK when needed."""
