@@ -19,6 +19,8 @@ Mapping onto the protocol:
   keys, the targets of ``alias/aws/*``, left out) and call per key: O(number of keys) calls.
 - permissions: data keys need kms:GenerateDataKey / kms:Decrypt, and kms:ListKeyRotations for
   the version to follow rotations (without it the version stays at its last known value).
+  ``describe_key`` needs kms:DescribeKey; aliases, rotation settings and tags it fills in only
+  where ListAliases, GetKeyRotationStatus and ListResourceTags are allowed (warned once).
 - quotas: AWS's documented default of 100,000 customer managed keys per region (the
   Service Quotas API is another service and another permission).
 Retries: botocore's ``standard`` mode (throttling, 5xx, connection errors, with
@@ -35,10 +37,10 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.config
@@ -52,6 +54,7 @@ from kubekms.providers import BackendConfig
 from kubekms.wire.aws_errors import aws_error_class
 
 log = logging.getLogger("kubekms.providers.aws")
+T = TypeVar("T")
 
 PENDING_WINDOW_DAYS = (7, 30)
 ROTATION_PERIOD_DAYS = (90, 2560)
@@ -146,6 +149,7 @@ class AwsBackend:
         self._client = client
         self._executor = executor
         self._versions: dict[str, tuple[int, float]] = {}
+        self._denied_reads: set[str] = set()
 
     async def _call(self, operation: str, *, retry_not_found: bool = False, **params: Any) -> dict[str, Any]:
         method: Callable[..., dict[str, Any]] = getattr(self._client, operation)
@@ -216,14 +220,29 @@ class AwsBackend:
         managed = {entry.get("TargetKeyId") for entry in aliases if str(entry["AliasName"]).startswith("alias/aws/")}
         return [str(entry["KeyId"]) for entry in keys if entry["KeyId"] not in managed]
 
+    async def _readable(self, operation: str, call: Awaitable[T], default: T) -> T:
+        """A describe detail the identity may not read (least privilege) takes its default; warned once."""
+        try:
+            return await call
+        except AccessDenied:
+            if operation not in self._denied_reads:
+                self._denied_reads.add(operation)
+                log.warning("AWS KMS read denied: described keys lack it", extra={"fields": {"operation": operation}})
+            return default
+
     async def _metadata(self, aws_meta: Mapping[str, Any]) -> KeyMetadata:
         key_id = str(aws_meta["KeyId"])
         aliases, setting, rotations, tags = await asyncio.gather(
-            self.list_aliases(key_id),
-            self._rotation_setting(key_id),
-            self._rotations(key_id),
-            self.list_tags(key_id),
+            self._readable("ListAliases", self.list_aliases(key_id), []),
+            self._readable("GetKeyRotationStatus", self._rotation_setting(key_id), {"KeyRotationEnabled": False}),
+            self._readable("ListKeyRotations", self._rotations(key_id), None),
+            self._readable("ListResourceTags", self.list_tags(key_id), {}),
         )
+        if rotations is None:
+            cached = self._versions.get(key_id)
+            current_version, rotations = (cached[0] if cached else 1), []
+        else:
+            current_version = len(rotations) + 1
         return KeyMetadata(
             key_id=key_id,
             alias=aliases[0] if aliases else "",
@@ -232,7 +251,7 @@ class AwsBackend:
             key_usage=str(aws_meta.get("KeyUsage", "ENCRYPT_DECRYPT")),
             state=_AWS_STATES.get(str(aws_meta.get("KeyState")), KeyState.DISABLED),
             created_at=_utc(aws_meta.get("CreationDate")) or datetime.now(UTC),
-            current_version=len(rotations) + 1,
+            current_version=current_version,
             rotation_enabled=bool(setting.get("KeyRotationEnabled")),
             rotation_interval_days=int(setting.get("RotationPeriodInDays") or DEFAULT_ROTATION_DAYS),
             last_rotation_at=_utc(rotations[-1].get("RotationDate")) if rotations else None,

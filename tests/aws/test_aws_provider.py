@@ -37,7 +37,7 @@ REGION = "eu-west-1"
 @pytest.fixture(scope="module")
 def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
     limited = Principal("limited", actions=("create-datakey",), keys=("nothing-here",), projects=("default",))
-    plugin = Principal("plugin", actions=("create-datakey", "decrypt-datakey"), keys=("plugin-key",))
+    plugin = Principal("plugin", actions=("create-datakey", "decrypt-datakey", "describe-key"), keys=("plugin-key",))
     with kms_server(tmp_path_factory.mktemp("kms"), principals=(limited, plugin)) as server:
         yield server
 
@@ -288,8 +288,13 @@ async def test_data_keys_with_data_key_permissions_only(ours: Backend, kms: KMSS
     try:
         data_key = await plugin.create_data_key("plugin-key", aad=b"kek")
         assert data_key.key_id == key.key_id and data_key.key_version == 1
+        described = await plugin.describe_key("plugin-key")  # DescribeKey only: the rest is not readable
+        assert (described.key_id, described.state, described.current_version) == (key.key_id, KeyState.ENABLED, 1)
+        assert described.aliases == () and described.tags == {}
         assert await plugin.decrypt_data_key("plugin-key", data_key.ciphertext, aad=b"kek") == data_key.plaintext
         with pytest.raises(AccessDenied):
             await plugin.rotate_key("plugin-key")
+        await ours.rotate_key(key.key_id)
+        assert (await plugin.create_data_key("plugin-key")).key_version == 1  # last known: cannot list rotations
     finally:
         await plugin.close()
