@@ -152,7 +152,11 @@ async def drive(job: Job) -> dict[str, Any]:
 
 
 def worker_main() -> None:
-    job = Job(**json.loads(sys.stdin.read()))
+    settings = json.loads(sys.stdin.read())
+    cpus = settings.pop("cpus", None)
+    if cpus:
+        os.sched_setaffinity(0, set(cpus))
+    job = Job(**settings)
     try:
         import uvloop
 
@@ -307,6 +311,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 64], help="Concurrent clients (16 64).")
     parser.add_argument("--generators", type=int, default=1, help="Load-generating processes (default 1).")
     parser.add_argument("--operations", nargs="+", default=list(OPERATIONS[1:]), choices=OPERATIONS[1:])
+    parser.add_argument(
+        "--pin", action="store_true", help="Pin the server to CPU 0 and the generators to the other CPUs."
+    )
     parser.add_argument("--profile-server", type=Path, default=None, help="Run the server under cProfile to FILE.")
     parser.add_argument("--skip-aws", action="store_true", help="Skip the AWS wire vs moto runs (aws_bench.py).")
     args = parser.parse_args()
@@ -319,7 +326,10 @@ def main() -> None:
         server_pid = profiled.process.pid if profiled and profiled.process else server.pid
         assert server_pid is not None
         credentials = Credentials.from_file(server.credentials_file("admin"))
-        base = {
+        cpu_count = os.cpu_count() or 1
+        if args.pin and cpu_count > 1:
+            os.sched_setaffinity(server_pid, {0})
+        base: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": server.port,
             "project_id": server.project_id,
@@ -328,6 +338,8 @@ def main() -> None:
             "warmup": args.warmup,
             "duration": args.duration,
         }
+        if args.pin and cpu_count > 1:
+            base["cpus"] = list(range(1, cpu_count))
         print(
             f"kubekms server bench: {os.cpu_count()} CPUs, {args.generators} generator process(es), "
             f"{args.duration:g} s per run"
