@@ -196,5 +196,7 @@ def run_pass(
     progress.total = progress.done
     progress.finishedAt = _now()
     save(progress)
-    logger.info("re-encryption finished", extra={"key_version": progress.keyVersion, "secrets": progress.done})
+    logger.info(
+        "re-encryption finished", extra={"fields": {"key_version": progress.keyVersion, "secrets": progress.done}}
+    )
     return progress
