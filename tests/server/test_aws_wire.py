@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,9 @@ import botocore.config
 import botocore.exceptions
 import pytest
 import yaml
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
 from huaweicloudsdkkms.v2 import (
     CreateDatakeyRequest,
     CreateDatakeyRequestBody,
@@ -314,3 +319,50 @@ def test_audit_and_no_key_material(aws_server: KMSServer, kms: Any) -> None:
     texts = audit_path.read_text() + Path(aws_server.log).read_text()
     for secret in (data_key["Plaintext"], data_key["CiphertextBlob"]):
         assert base64.b64encode(secret).decode() not in texts and secret.hex() not in texts
+
+
+def raw_call(server: KMSServer, target: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
+    """A SigV4-signed POST / with any body: what boto3's own validation never lets through."""
+    credentials = yaml.safe_load(server.credentials_file("admin").read_text())
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    if target is not None:
+        headers["X-Amz-Target"] = target
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=body, headers=headers)
+    SigV4Auth(BotoCredentials(credentials["access_key"], credentials["secret_key"]), "kms", REGION).add_auth(request)
+    sent = urllib.request.Request(server.endpoint + "/", data=body, headers=dict(request.headers.items()))
+    try:
+        with urllib.request.urlopen(sent, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "needle"),
+    [
+        ("TrentService.GenerateDataKey", b"{not json", "not valid JSON"),
+        ("TrentService.GenerateDataKey", b"[1, 2]", "JSON object"),
+        ("TrentService.GenerateDataKey", b'{"NumberOfBytes": 32}', "'KeyId' must not be null"),
+        ("TrentService.GenerateDataKey", b'{"KeyId": 7, "NumberOfBytes": 32}', "KeyId must be a string"),
+        ("TrentService.GenerateRandom", b'{"NumberOfBytes": "32"}', "NumberOfBytes must be an integer"),
+        ("TrentService.Encrypt", b'{"KeyId": "alias/x", "Plaintext": "***"}', "not valid base64"),
+        ("TrentService.CreateKey", b'{"Tags": [{"TagValue": "v"}]}', "TagKey"),
+        ("TrentService.CreateKey", b'{"KeySpec": "RSA_2048"}', "SYMMETRIC_DEFAULT"),
+        ("TrentService.CreateKey", b'{"Policy": "{}"}', "key policies are not supported"),
+        ("TrentService.ReEncrypt", b"{}", "unknown operation"),
+        (None, b"{}", "unknown operation"),
+    ],
+)
+def test_malformed_requests_get_validation_errors_and_change_nothing(
+    aws_server: KMSServer, kms: Any, target: str | None, body: bytes, needle: str
+) -> None:
+    keys_before = len(kms.get_paginator("list_keys").paginate().build_full_result()["Keys"])
+    status, answer = raw_call(aws_server, target, body)
+    assert status == 400
+    assert answer["__type"] == "ValidationException" and needle in answer["message"]
+    assert len(kms.get_paginator("list_keys").paginate().build_full_result()["Keys"]) == keys_before
+
+
+def test_oversized_body_is_refused(aws_server: KMSServer) -> None:
+    status, answer = raw_call(aws_server, "TrentService.Encrypt", b'{"Plaintext": "' + b"A" * 70_000 + b'"}')
+    assert status == 400 and "larger than" in answer["message"]
