@@ -140,7 +140,9 @@ def map_client_error(operation: str, error: Exception) -> KMSError:
     if isinstance(error, botocore.exceptions.NoRegionError):
         return InvalidArgument("provider 'aws' needs a region (config region or AWS_REGION)")
     if isinstance(error, botocore.exceptions.ParamValidationError):
-        return InvalidArgument(f"AWS KMS {operation}: {error}")
+        # botocore's report quotes the values (a Plaintext among them): name the parameters only
+        names = sorted(set(re.findall(r"parameter (\w+)", str(error)))) or ["(unknown)"]
+        return InvalidArgument(f"AWS KMS {operation}: invalid parameter(s) {', '.join(names)}")
     return Unavailable(f"AWS KMS {operation}: {type(error).__name__}")
 
 

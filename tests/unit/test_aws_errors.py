@@ -92,3 +92,11 @@ def test_our_errors_answer_as_aws_does(error: errors.KMSError, aws_type: str) ->
     assert status == (500 if aws_type == "KMSInternalException" else 400)
     if type(error) is not errors.KMSError:  # the provider maps the answer back onto the same family
         assert isinstance(error, AWS_ERROR_CLASSES[error_type])
+
+
+def test_validation_errors_never_quote_values() -> None:
+    secret = "0123456789abcdef-plaintext"
+    report = f"Invalid type for parameter Plaintext, value: {secret}, type: <class 'str'>, valid types: <class 'bytes'>"
+    mapped = map_client_error("encrypt", botocore.exceptions.ParamValidationError(report=report))
+    assert type(mapped) is errors.InvalidArgument
+    assert secret not in mapped.message and "Plaintext" in mapped.message
