@@ -22,6 +22,9 @@ pytestmark = pytest.mark.e2e
 
 KEY = "cluster/e2e"
 PLAINTEXT = "e2e-plaintext-7c1d"
+# get-key-rotation-status: provider aws reads the key version with ListKeyRotations
+PLUGIN_ACTIONS = ("create-datakey", "decrypt-datakey", "describe-key", "list-aliases", "list-key-tags",
+                  "get-key-rotation-status")  # fmt: skip
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -80,7 +83,7 @@ def encryption_config(plugin: PluginProcess) -> str:
 def server(tmp_path: Path) -> Iterator[KMSServer]:
     plugin_principal = Principal(
         name="plugin",
-        actions=("create-datakey", "decrypt-datakey", "describe-key", "list-aliases", "list-key-tags"),
+        actions=PLUGIN_ACTIONS,
         keys=(KEY,),
     )
     with kms_server(tmp_path / "kms", principals=[plugin_principal]) as running:
@@ -88,15 +91,15 @@ def server(tmp_path: Path) -> Iterator[KMSServer]:
         yield running
 
 
-@pytest.fixture
-def plugin(server: KMSServer, tmp_path: Path) -> Iterator[PluginProcess]:
+@pytest.fixture(params=["kubekms", "aws"])
+def plugin(request: pytest.FixtureRequest, server: KMSServer, tmp_path: Path) -> Iterator[PluginProcess]:
+    backend = {"endpoint": server.endpoint, "credentials_file": str(server.credentials_file("plugin"))}
+    if request.param == "aws":  # the same server's AWS KMS wire (its account: the project "default")
+        backend |= {"provider": "aws", "region": "eu-west-1"}
+    else:
+        backend |= {"provider": "kubekms", "project_id": server.project_id}
     settings = {
-        "backend": {
-            "provider": "kubekms",
-            "endpoint": server.endpoint,
-            "project_id": server.project_id,
-            "credentials_file": str(server.credentials_file("plugin")),
-        },
+        "backend": backend,
         "key": KEY,
         "poll_interval": "1s",
     }

@@ -10,9 +10,8 @@ from plugin_support import admin_call
 
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 from kubekms.devenv.plugin import PluginProcess
+from kubekms_plugin import BACKEND_ACTIONS
 
-# describe-key on the REST client also reads the key's aliases and tags (read-only, its own key only)
-PLUGIN_ACTIONS = ("create-datakey", "decrypt-datakey", "describe-key", "list-aliases", "list-key-tags")
 # The plugin's principal may use exactly these keys (least privilege; no wildcards on keys).
 PLUGIN_KEYS = tuple(f"plugin/test-{index}" for index in range(40))
 _aliases = iter(PLUGIN_KEYS)
@@ -20,7 +19,7 @@ _aliases = iter(PLUGIN_KEYS)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
-    principals = [Principal(name="plugin", actions=PLUGIN_ACTIONS, keys=PLUGIN_KEYS)]
+    principals = [Principal(name="plugin", actions=BACKEND_ACTIONS, keys=PLUGIN_KEYS)]
     with kms_server(tmp_path_factory.mktemp("kms"), principals=principals) as running:
         yield running
 
