@@ -1,9 +1,9 @@
 """Providers ``kubekms`` and ``huaweicloud``: the backend protocol over the KMS v1.0 REST wire.
 
-One async client (one pooled aiohttp session) serves both: our own ``kubekms server`` and
-the real Huawei Cloud / Open Telekom Cloud KMS speak the same wire. Requests are signed
-SDK-HMAC-SHA256 by :mod:`kubekms.wire.signing`; fields and errors go through
-:mod:`kubekms.wire.codec`; retries follow :mod:`kubekms.providers.retry`.
+One async client serves both: our own ``kubekms server`` and the real Huawei Cloud / Open
+Telekom Cloud KMS speak the same wire. This module maps the protocol onto wire calls and
+their fields (:mod:`kubekms.wire.codec`); :mod:`kubekms.providers.rest_transport` signs,
+sends and retries them.
 
 Endpoints of provider ``huaweicloud`` when ``endpoint`` is empty:
 ``https://kms.{region}.myhuaweicloud.com`` (Huawei Cloud). For Open Telekom Cloud give the
@@ -26,43 +26,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-import logging
 import ssl
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
-
-import aiohttp
-from yarl import URL
 
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
-from kubekms.errors import AccessDenied, InvalidArgument, KMSError, Unavailable
+from kubekms.errors import AccessDenied, InvalidArgument, Unavailable
 from kubekms.keystore.rules import is_key_id
 from kubekms.providers import BackendConfig, Credentials
-from kubekms.providers.retry import Failure, RecentKeys, Repeat, RetryPolicy
+from kubekms.providers.rest_transport import WireCall, WireTransport
+from kubekms.providers.retry import Repeat, RetryPolicy
 from kubekms.wire import codec
-from kubekms.wire.signing import sign_headers
-
-log = logging.getLogger("kubekms.providers.rest")
 
 HUAWEICLOUD_ENDPOINT = "https://kms.{region}.myhuaweicloud.com"
 CLOUD_DATA_KEY_LENGTH = 32
 MAX_AAD_BYTES = codec.MAX_AAD_BYTES
 TAG_PAGE = 1000
-CONNECTION_POOL = 100
-JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
-
-
-@dataclass(frozen=True)
-class WireCall:
-    """One operation of the wire: its path after ``/kms/``, method and whether repeating it is harmless."""
-
-    path: str
-    method: str = "POST"
-    repeat: Repeat = Repeat.SAFE
 
 
 def _call(path: str, method: str = "POST", repeat: Repeat = Repeat.SAFE) -> WireCall:
@@ -121,104 +100,12 @@ class RestBackend:
         decrypt_length_hint: int | None = None,
         request_timeout: float = 30.0,
     ) -> None:
-        self.endpoint = endpoint.rstrip("/")
+        self._wire = WireTransport(
+            endpoint, project_id, credentials, ssl_context=ssl_context, retry=retry, request_timeout=request_timeout
+        )
+        self.endpoint = self._wire.endpoint
         self.project_id = project_id
-        self._credentials = credentials
-        self._retry = retry or RetryPolicy()
-        self._recent = RecentKeys(self._retry.consistency_window)
         self._decrypt_length_hint = decrypt_length_hint
-        self._base = f"{self.endpoint}/v1.0/{project_id}/kms/"
-        connector = aiohttp.TCPConnector(limit=CONNECTION_POOL, ssl=ssl_context if ssl_context is not None else True)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=request_timeout, connect=min(5.0, request_timeout)),
-            raise_for_status=False,
-            skip_auto_headers=("User-Agent",),
-        )
-
-    # ------------------------------------------------------------------ transport
-
-    async def request(
-        self,
-        call: WireCall,
-        body: Mapping[str, Any] | None = None,
-        *,
-        query: Mapping[str, str] | None = None,
-        key_ref: str | None = None,
-    ) -> Any:
-        """Send one wire operation with retries; return the decoded JSON answer or raise a KMSError.
-
-        ``key_ref`` names the key the call is about (for the eventual-consistency window).
-        """
-        raw_body = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        url = self._base + call.path
-        if query:
-            url += "?" + urlencode(query)
-        policy = self._retry
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                answer = await self._send_once(call.method, url, raw_body)
-            except _AttemptFailed as failed:
-                error, failure = failed.error, failed.failure
-                recently_created = self._recent.contains(key_ref)
-                wait = policy.delay(attempt)
-                out_of_time = time.monotonic() - started + wait > policy.deadline
-                if (
-                    attempt >= policy.max_attempts
-                    or out_of_time
-                    or not policy.should_retry(error, failure, call.repeat, recently_created=recently_created)
-                ):
-                    raise error from None
-                log.debug(
-                    "retrying KMS call",
-                    extra={"fields": {"operation": call.path, "attempt": attempt, "code": error.code}},
-                )
-                await asyncio.sleep(wait)
-                continue
-            self._recent.seen(key_ref)
-            return answer
-
-    async def _send_once(self, method: str, url: str, raw_body: bytes) -> Any:
-        headers = sign_headers(
-            method,
-            url,
-            {"Content-Type": JSON_CONTENT_TYPE, "X-Project-Id": self.project_id},
-            raw_body,
-            self._credentials,
-        )
-        try:
-            async with self._session.request(
-                method, URL(url, encoded=True), data=raw_body or None, headers=headers
-            ) as response:
-                status, payload = response.status, await response.read()
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as error:
-            # not transient: repeating cannot make an untrusted certificate trusted
-            raise Unavailable(
-                f"TLS with the KMS at {self.endpoint} failed ({type(error).__name__}); check ca_file"
-            ) from None
-        except aiohttp.ClientConnectorError as error:
-            raise _AttemptFailed(
-                Unavailable(f"cannot connect to the KMS at {self.endpoint}: {error.os_error.strerror or error}"),
-                Failure.NOT_SENT,
-            ) from None
-        except (aiohttp.ClientError, TimeoutError) as error:
-            reason = type(error).__name__
-            raise _AttemptFailed(
-                Unavailable(f"no answer from the KMS at {self.endpoint} ({reason})"), Failure.MAYBE_RAN
-            ) from None
-        if status >= 400:
-            raise _AttemptFailed(codec.error_from_wire(status, payload), Failure.ANSWERED)
-        if not payload.strip():
-            return {}
-        try:
-            return json.loads(payload)
-        except ValueError:
-            raise _AttemptFailed(
-                Unavailable(f"the KMS answered HTTP {status} with a body that is not JSON"), Failure.MAYBE_RAN
-            ) from None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -236,11 +123,11 @@ class RestBackend:
         # the key with their own id (the KMSKey's UID) and look for it with find_keys_by_tag
         # before creating; the alias, unique per project, refuses a duplicate with AlreadyExists.
         body = {"key_alias": alias, "key_spec": key_spec, "key_usage": key_usage, "key_description": description}
-        answer = await self.request(CREATE_KEY, body)
+        answer = await self._wire.request(CREATE_KEY, body)
         key_id = str((answer.get("key_info") or {}).get("key_id") or "")
         if not key_id:
             raise Unavailable("the KMS answered create-key without a key_id")
-        self._recent.add(key_id, alias)
+        self._wire.created(key_id, alias)
         if tags:
             await self.tag_key(key_id, tags)
         return await self.describe_key(key_id)
@@ -251,14 +138,14 @@ class RestBackend:
             body["marker"] = marker
         if state is not None:
             body["key_state"] = state.value
-        answer = await self.request(LIST_KEYS, body)
+        answer = await self._wire.request(LIST_KEYS, body)
         keys = [self._metadata(details) for details in answer.get("key_details") or []]
         truncated = codec.from_bool(answer.get("truncated"))
         next_marker = str(answer.get("next_marker") or "") if truncated else ""
         return KeyPage(keys=keys, next_marker=next_marker or None, total=int(answer.get("total") or len(keys)))
 
     async def _details(self, key_ref: str) -> KeyMetadata:
-        answer = await self.request(DESCRIBE_KEY, {"key_id": key_ref}, key_ref=key_ref)
+        answer = await self._wire.request(DESCRIBE_KEY, {"key_id": key_ref}, key_ref=key_ref)
         return self._metadata(answer.get("key_info") or {})
 
     def _metadata(self, details: Mapping[str, Any], **extra: Any) -> KeyMetadata:
@@ -279,7 +166,7 @@ class RestBackend:
                 "limit": str(TAG_PAGE),
                 "offset": str(len(found)),
             }
-            answer = await self.request(KEYS_BY_TAGS, body)
+            answer = await self._wire.request(KEYS_BY_TAGS, body)
             resources = answer.get("resources") or []
             for resource in resources:
                 tags = codec.tags_from_answer({"tags": resource.get("tags") or []})
@@ -288,11 +175,11 @@ class RestBackend:
                 return found
 
     async def update_description(self, key_id: str, description: str) -> KeyMetadata:
-        await self.request(UPDATE_DESCRIPTION, {"key_id": key_id, "key_description": description}, key_ref=key_id)
+        await self._wire.request(UPDATE_DESCRIPTION, {"key_id": key_id, "key_description": description}, key_ref=key_id)
         return await self.describe_key(key_id)
 
     async def _key_call(self, call: WireCall, key_id: str, **fields: str) -> None:
-        await self.request(call, {"key_id": key_id, **fields}, key_ref=key_id)
+        await self._wire.request(call, {"key_id": key_id, **fields}, key_ref=key_id)
 
     async def enable_key(self, key_id: str) -> KeyMetadata:
         await self._key_call(ENABLE_KEY, key_id)
@@ -316,7 +203,7 @@ class RestBackend:
         await self._key_call(ENABLE_ROTATION if enabled else DISABLE_ROTATION, key_id)
         if interval_days is not None:
             body = {"key_id": key_id, "rotation_interval": interval_days}
-            await self.request(ROTATION_INTERVAL, body, key_ref=key_id)
+            await self._wire.request(ROTATION_INTERVAL, body, key_ref=key_id)
         return await self.get_rotation_status(key_id)
 
     async def rotate_key(self, key_id: str) -> KeyMetadata:
@@ -324,43 +211,43 @@ class RestBackend:
         return await self.describe_key(key_id)
 
     async def get_rotation_status(self, key_id: str) -> RotationStatus:
-        answer = await self.request(ROTATION_STATUS, {"key_id": key_id}, key_ref=key_id)
+        answer = await self._wire.request(ROTATION_STATUS, {"key_id": key_id}, key_ref=key_id)
         return codec.rotation_status_from_wire(answer)
 
     # ------------------------------------------------------------------ randomness and data keys
 
     async def generate_random(self, length: int) -> bytes:
-        return codec.random_from_wire(await self.request(RANDOM, codec.random_request(length)))
+        return codec.random_from_wire(await self._wire.request(RANDOM, codec.random_request(length)))
 
     async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
         body = codec.create_datakey_request(key_id, length, _checked_aad(aad))
-        answer = await self.request(CREATE_DATAKEY, body, key_ref=key_id)
+        answer = await self._wire.request(CREATE_DATAKEY, body, key_ref=key_id)
         return codec.data_key_from_wire(answer, requested_key_id=key_id)
 
     async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
         body = codec.create_datakey_request(key_id, length, _checked_aad(aad))
-        answer = await self.request(CREATE_DATAKEY_NO_PLAINTEXT, body, key_ref=key_id)
+        answer = await self._wire.request(CREATE_DATAKEY_NO_PLAINTEXT, body, key_ref=key_id)
         return codec.data_key_from_wire(answer, requested_key_id=key_id)
 
     async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
         body = codec.encrypt_datakey_request(key_id, plaintext, _checked_aad(aad))
-        answer = await self.request(ENCRYPT_DATAKEY, body, key_ref=key_id)
+        answer = await self._wire.request(ENCRYPT_DATAKEY, body, key_ref=key_id)
         return codec.data_key_from_wire(answer, requested_key_id=key_id)
 
     async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes:
         body = codec.decrypt_datakey_request(key_id, ciphertext, _checked_aad(aad), self._decrypt_length_hint)
-        return codec.data_key_plaintext_from_wire(await self.request(DECRYPT_DATAKEY, body, key_ref=key_id))
+        return codec.data_key_plaintext_from_wire(await self._wire.request(DECRYPT_DATAKEY, body, key_ref=key_id))
 
     # ------------------------------------------------------------------ aliases and tags
 
     async def create_alias(self, key_id: str, alias: str) -> None:
-        await self.request(CREATE_ALIAS, {"key_id": key_id, "alias": alias}, key_ref=key_id)
+        await self._wire.request(CREATE_ALIAS, {"key_id": key_id, "alias": alias}, key_ref=key_id)
 
     async def delete_alias(self, key_id: str, alias: str) -> None:
-        await self.request(DELETE_ALIAS, {"key_id": key_id, "aliases": [alias]}, key_ref=key_id)
+        await self._wire.request(DELETE_ALIAS, {"key_id": key_id, "aliases": [alias]}, key_ref=key_id)
 
     async def list_aliases(self, key_id: str) -> list[str]:
-        answer = await self.request(LIST_ALIASES, query={"key_id": key_id}, key_ref=key_id)
+        answer = await self._wire.request(LIST_ALIASES, query={"key_id": key_id}, key_ref=key_id)
         return codec.aliases_from_wire(answer)
 
     async def _path_key_id(self, key_ref: str) -> str:
@@ -372,44 +259,37 @@ class RestBackend:
             return
         path_key_id = await self._path_key_id(key_id)
         body = {"action": "create", "tags": codec.tag_items(tags)}
-        await self.request(_tags_call(path_key_id, "/action"), body, key_ref=key_id)
+        await self._wire.request(_tags_call(path_key_id, "/action"), body, key_ref=key_id)
 
     async def untag_key(self, key_id: str, tag_keys: Sequence[str]) -> None:
         if not tag_keys:
             return
         path_key_id = await self._path_key_id(key_id)
         body = {"action": "delete", "tags": [{"key": tag_key, "value": ""} for tag_key in tag_keys]}
-        await self.request(_tags_call(path_key_id, "/action"), body, key_ref=key_id)
+        await self._wire.request(_tags_call(path_key_id, "/action"), body, key_ref=key_id)
 
     async def list_tags(self, key_id: str) -> dict[str, str]:
         path_key_id = await self._path_key_id(key_id)
-        return codec.tags_from_answer(await self.request(_tags_call(path_key_id, method="GET"), key_ref=key_id))
+        return codec.tags_from_answer(await self._wire.request(_tags_call(path_key_id, method="GET"), key_ref=key_id))
 
     # ------------------------------------------------------------------ account
 
     async def instance_count(self) -> int:
-        answer = await self.request(INSTANCES)
+        answer = await self._wire.request(INSTANCES)
         return int(answer.get("instance_num") or 0)
 
     async def quotas(self) -> list[Quota]:
-        return codec.quotas_from_wire(await self.request(QUOTAS))
+        return codec.quotas_from_wire(await self._wire.request(QUOTAS))
 
     async def check_health(self) -> None:
         """One cheap signed call (8 random bits). AccessDenied still proves the KMS answers and knows us."""
         try:
-            await self.request(RANDOM, codec.random_request(1))
+            await self._wire.request(RANDOM, codec.random_request(1))
         except AccessDenied:
             return
 
     async def close(self) -> None:
-        await self._session.close()
-
-
-class _AttemptFailed(Exception):
-    def __init__(self, error: KMSError, failure: Failure) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.failure = failure
+        await self._wire.close()
 
 
 def _replace(meta: KeyMetadata, **changes: Any) -> KeyMetadata:

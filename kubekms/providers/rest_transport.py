@@ -1,0 +1,166 @@
+"""The signed, retrying HTTP transport of the KMS v1.0 wire (one pooled aiohttp session).
+
+:class:`WireTransport` signs every request SDK-HMAC-SHA256 (:mod:`kubekms.wire.signing`),
+turns error answers into :mod:`kubekms.errors` through :mod:`kubekms.wire.codec` and repeats
+a call only as :class:`~kubekms.providers.retry.RetryPolicy` allows. It knows nothing of the
+backend protocol; :mod:`kubekms.providers.rest` maps the protocol onto wire calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from kubekms.errors import KMSError, Unavailable
+from kubekms.providers import Credentials
+from kubekms.providers.retry import Failure, RecentKeys, Repeat, RetryPolicy
+from kubekms.wire import codec
+from kubekms.wire.signing import sign_headers
+
+log = logging.getLogger("kubekms.providers.rest")
+
+CONNECTION_POOL = 100
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+
+
+@dataclass(frozen=True)
+class WireCall:
+    """One operation of the wire: its path after ``/kms/``, method and whether repeating it is harmless."""
+
+    path: str
+    method: str = "POST"
+    repeat: Repeat = Repeat.SAFE
+
+
+class WireTransport:
+    """Requests to ``{endpoint}/v1.0/{project_id}/kms/...`` for one project and credential."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        project_id: str,
+        credentials: Credentials,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        retry: RetryPolicy | None = None,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.project_id = project_id
+        self._credentials = credentials
+        self._retry = retry or RetryPolicy()
+        self._recent = RecentKeys(self._retry.consistency_window)
+        self._base = f"{self.endpoint}/v1.0/{project_id}/kms/"
+        connector = aiohttp.TCPConnector(limit=CONNECTION_POOL, ssl=ssl_context if ssl_context is not None else True)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=request_timeout, connect=min(5.0, request_timeout)),
+            raise_for_status=False,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    def created(self, *names: str) -> None:
+        """This client just created a key with these names (id, alias): lag about it is retried briefly."""
+        self._recent.add(*names)
+
+    async def request(
+        self,
+        call: WireCall,
+        body: Mapping[str, Any] | None = None,
+        *,
+        query: Mapping[str, str] | None = None,
+        key_ref: str | None = None,
+    ) -> Any:
+        """Send one wire operation with retries; return the decoded JSON answer or raise a KMSError.
+
+        ``key_ref`` names the key the call is about (for the eventual-consistency window).
+        """
+        raw_body = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        url = self._base + call.path
+        if query:
+            url += "?" + urlencode(query)
+        policy = self._retry
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                answer = await self._send_once(call.method, url, raw_body)
+            except _AttemptFailed as failed:
+                error, failure = failed.error, failed.failure
+                recently_created = self._recent.contains(key_ref)
+                wait = policy.delay(attempt)
+                out_of_time = time.monotonic() - started + wait > policy.deadline
+                if (
+                    attempt >= policy.max_attempts
+                    or out_of_time
+                    or not policy.should_retry(error, failure, call.repeat, recently_created=recently_created)
+                ):
+                    raise error from None
+                log.debug(
+                    "retrying KMS call",
+                    extra={"fields": {"operation": call.path, "attempt": attempt, "code": error.code}},
+                )
+                await asyncio.sleep(wait)
+                continue
+            self._recent.seen(key_ref)
+            return answer
+
+    async def _send_once(self, method: str, url: str, raw_body: bytes) -> Any:
+        headers = sign_headers(
+            method,
+            url,
+            {"Content-Type": JSON_CONTENT_TYPE, "X-Project-Id": self.project_id},
+            raw_body,
+            self._credentials,
+        )
+        try:
+            async with self._session.request(
+                method, URL(url, encoded=True), data=raw_body or None, headers=headers
+            ) as response:
+                status, payload = response.status, await response.read()
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as error:
+            # not transient: repeating cannot make an untrusted certificate trusted
+            raise Unavailable(
+                f"TLS with the KMS at {self.endpoint} failed ({type(error).__name__}); check ca_file"
+            ) from None
+        except aiohttp.ClientConnectorError as error:
+            raise _AttemptFailed(
+                Unavailable(f"cannot connect to the KMS at {self.endpoint}: {error.os_error.strerror or error}"),
+                Failure.NOT_SENT,
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            reason = type(error).__name__
+            raise _AttemptFailed(
+                Unavailable(f"no answer from the KMS at {self.endpoint} ({reason})"), Failure.MAYBE_RAN
+            ) from None
+        if status >= 400:
+            raise _AttemptFailed(codec.error_from_wire(status, payload), Failure.ANSWERED)
+        if not payload.strip():
+            return {}
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise _AttemptFailed(
+                Unavailable(f"the KMS answered HTTP {status} with a body that is not JSON"), Failure.MAYBE_RAN
+            ) from None
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+class _AttemptFailed(Exception):
+    def __init__(self, error: KMSError, failure: Failure) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.failure = failure
