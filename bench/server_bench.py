@@ -298,6 +298,23 @@ def report(results: list[Figures], ceilings: dict[int, float]) -> bool:
     return met
 
 
+def print_breakdown(base: dict[str, Any], bodies: dict[str, dict[str, Any]], generators: int, server_pid: int) -> None:
+    """Server CPU per request for requests that stop at successive stages of the request path."""
+    stages = [
+        ("GET /healthz (framework floor)", base, "healthz", {}),
+        ("+ KMS route, error answer, audit, metrics", base, "no-such-operation", bodies["decrypt-datakey"]),
+        ("+ body read, signature check (wrong SK)", {**base, "secret_key": "wrong"}, "decrypt-datakey",
+         bodies["decrypt-datakey"]),
+        ("+ parse, authorize, operation, answer", base, "decrypt-datakey", bodies["decrypt-datakey"]),
+    ]  # fmt: skip
+    print("\nserver CPU per request by stage (16 clients):")
+    previous = 0.0
+    for label, settings, operation, body in stages:
+        figures = run_load(settings, operation, body, 16, generators, server_pid)
+        print(f"  {label:<44}{figures.server_cpu_us:>6.0f} us  (+{figures.server_cpu_us - previous:.0f})")
+        previous = figures.server_cpu_us
+
+
 def print_profile(path: Path, lines: int) -> None:
     print(f"\nserver profile ({path}), top {lines} by own time:")
     pstats.Stats(str(path)).sort_stats("tottime").print_stats(lines)
@@ -315,6 +332,11 @@ def main() -> None:
         "--pin", action="store_true", help="Pin the server to CPU 0 and the generators to the other CPUs."
     )
     parser.add_argument("--profile-server", type=Path, default=None, help="Run the server under cProfile to FILE.")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="Also split the server's CPU per request into stages (requests that stop early, 16 clients).",
+    )
     parser.add_argument("--skip-aws", action="store_true", help="Skip the AWS wire vs moto runs (aws_bench.py).")
     args = parser.parse_args()
     if args.worker:
@@ -353,6 +375,8 @@ def main() -> None:
                 if operation == "healthz":
                     ceilings[clients] = figures.rps
                 print(f"  {operation} x{clients}: {figures.rps:,.0f} req/s", flush=True)
+        if args.breakdown:
+            print_breakdown(base, bodies, args.generators, server_pid)
         if not args.skip_aws:  # the AWS KMS wire, and the same calls on moto's server: bench/aws_bench.py
             from aws_bench import run_aws_section
 
