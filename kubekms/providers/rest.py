@@ -11,8 +11,9 @@ endpoint explicitly, e.g. ``https://kms.eu-de.otc.t-systems.com``.
 
 Mapping onto the protocol:
 - the wire's KeyDetails carry neither tags nor extra aliases: :meth:`RestBackend.describe_key`
-  asks for them in two further calls (concurrently); pages of :meth:`RestBackend.list_keys`
-  carry KeyDetails only (describe a key for its tags and aliases).
+  asks for them in two further calls (concurrently; where the cloud has no alias API it reports
+  the primary alias only); pages of :meth:`RestBackend.list_keys` carry KeyDetails only
+  (describe a key for its tags and aliases).
 - the wire creates keys without tags: ``create_key(tags=...)`` creates, then tags.
 - ``aad`` must be UTF-8 text of at most 128 bytes (the wire sends it as a string).
 - key versions come from our ciphertext format and our server's extra KeyDetails fields;
@@ -31,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
-from kubekms.errors import AccessDenied, InvalidArgument, Unavailable
+from kubekms.errors import AccessDenied, InvalidArgument, NotFound, Unavailable
 from kubekms.keystore.rules import is_key_id
 from kubekms.providers import BackendConfig, Credentials
 from kubekms.providers.rest_transport import WireCall, WireTransport
@@ -42,6 +43,7 @@ HUAWEICLOUD_ENDPOINT = "https://kms.{region}.myhuaweicloud.com"
 CLOUD_DATA_KEY_LENGTH = 32
 MAX_AAD_BYTES = codec.MAX_AAD_BYTES
 TAG_PAGE = 1000
+UNKNOWN_PATH_CODE = "KMS.0201"
 
 
 def _call(path: str, method: str = "POST", repeat: Repeat = Repeat.SAFE) -> WireCall:
@@ -154,8 +156,17 @@ class RestBackend:
 
     async def describe_key(self, key_id: str) -> KeyMetadata:
         meta = await self._details(key_id)
-        tags, aliases = await asyncio.gather(self.list_tags(meta.key_id), self.list_aliases(meta.key_id))
+        tags, aliases = await asyncio.gather(self.list_tags(meta.key_id), self._aliases_or_primary(meta))
         return _replace(meta, tags=tags, aliases=tuple(sorted(aliases)))
+
+    async def _aliases_or_primary(self, meta: KeyMetadata) -> list[str]:
+        """Every alias; only the primary one where the cloud has no alias API (404 / KMS.0201)."""
+        try:
+            return await self.list_aliases(meta.key_id)
+        except (NotFound, InvalidArgument) as error:
+            if isinstance(error, InvalidArgument) and error.code != UNKNOWN_PATH_CODE:
+                raise
+            return [meta.alias] if meta.alias else []
 
     async def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
         found: list[KeyMetadata] = []

@@ -229,3 +229,19 @@ async def test_not_found_right_after_create_is_retried_then_not() -> None:
             assert fake.requests["describe-key"] == 4
         finally:
             await client.close()
+
+
+async def test_describe_on_a_cloud_without_the_alias_api_reports_the_primary_alias() -> None:
+    script = {
+        "describe-key": [(200, {"key_info": DETAILS})],
+        f"{KEY_ID}/tags": [(200, {"tags": [{"key": "a", "value": "1"}]})],
+        "aliases": [(404, {"error_code": "APIGW.0101", "error_msg": "The API does not exist"})],
+    }
+    async with ScriptedServer(script) as fake:
+        client = _scripted_client(fake, FAST)
+        try:
+            meta = await client.describe_key(KEY_ID)
+            assert (meta.aliases, dict(meta.tags)) == (("k",), {"a": "1"})
+            assert fake.requests["aliases"] == 1
+        finally:
+            await client.close()
