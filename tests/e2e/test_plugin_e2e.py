@@ -17,14 +17,12 @@ from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 from kubekms.devenv.plugin import PluginProcess
 from kubekms.providers import BackendConfig, open_backend
+from kubekms_plugin import BACKEND_ACTIONS
 
 pytestmark = pytest.mark.e2e
 
 KEY = "cluster/e2e"
 PLAINTEXT = "e2e-plaintext-7c1d"
-# get-key-rotation-status: provider aws reads the key version with ListKeyRotations
-PLUGIN_ACTIONS = ("create-datakey", "decrypt-datakey", "describe-key", "list-aliases", "list-key-tags",
-                  "get-key-rotation-status")  # fmt: skip
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -83,7 +81,7 @@ def encryption_config(plugin: PluginProcess) -> str:
 def server(tmp_path: Path) -> Iterator[KMSServer]:
     plugin_principal = Principal(
         name="plugin",
-        actions=PLUGIN_ACTIONS,
+        actions=BACKEND_ACTIONS,
         keys=(KEY,),
     )
     with kms_server(tmp_path / "kms", principals=[plugin_principal]) as running:
