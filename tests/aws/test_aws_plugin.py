@@ -1,7 +1,7 @@
 """The KMS v2 plugin with provider ``aws``: real plugin processes, real gRPC over their socket, our AWS wire.
 
-The plugin's principal has the data-key operations plus describe-key and the rotation-status
-read (kms:ListKeyRotations on AWS), so its key_id follows rotations.
+The plugin's principal has the plugin's permissions (BACKEND_ACTIONS), among them the
+rotation-status read (kms:ListKeyRotations on AWS), so its key_id follows rotations.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ import pytest
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 from kubekms.devenv.plugin import PluginProcess
 from kubekms.providers import BackendConfig, open_backend
+from kubekms_plugin import BACKEND_ACTIONS
 from kubekms_plugin.v2 import api_pb2, api_pb2_grpc
 
 REGION = "eu-west-1"
 ALIAS = "aws-plugin-key"
 SEED = bytes(range(32))
-PLUGIN_ACTIONS = ("create-datakey", "decrypt-datakey", "describe-key", "get-key-rotation-status")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
-    plugin = Principal("plugin", actions=PLUGIN_ACTIONS, keys=(ALIAS,), projects=("default",))
+    plugin = Principal("plugin", actions=BACKEND_ACTIONS, keys=(ALIAS,), projects=("default",))
     with kms_server(tmp_path_factory.mktemp("kms"), principals=(plugin,)) as running:
         yield running
 
