@@ -31,11 +31,9 @@ advises for its eventual consistency.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import logging
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,103 +45,34 @@ import botocore.config
 import botocore.exceptions
 
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
-from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, NotFound, Unauthenticated, Unavailable
-from kubekms.keystore import rules
-from kubekms.keystore.rules import is_key_id
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, NotFound, Unavailable
 from kubekms.providers import BackendConfig
-from kubekms.wire.aws_errors import aws_error_class
+from kubekms.providers.aws_mapping import (
+    AWS_STATES,
+    CMK_QUOTA,
+    DATA_KEY_BYTES,
+    DEFAULT_ROTATION_DAYS,
+    ENCRYPT_BYTES,
+    PENDING_WINDOW_DAYS,
+    RANDOM_BYTES,
+    ROTATION_PERIOD_DAYS,
+    aws_key_ref,
+    check_alias,
+    check_range,
+    encryption_context,
+    key_id_of,
+    map_client_error,
+    tags_to_aws,
+    utc,
+)
 
 log = logging.getLogger("kubekms.providers.aws")
 T = TypeVar("T")
 
-PENDING_WINDOW_DAYS = (7, 30)
-ROTATION_PERIOD_DAYS = (90, 2560)
-RANDOM_BYTES = (1, 1024)
-DATA_KEY_BYTES = (1, 1024)
-ENCRYPT_BYTES = (1, 4096)
-DEFAULT_ROTATION_DAYS = 365
-CMK_QUOTA = 100_000
-AAD_CONTEXT_KEY = "kubekms:aad"
-AWS_ALIAS_PATTERN = re.compile(r"^[a-zA-Z0-9/_-]{1,250}$")
-# AWS answers KMSInvalidStateException for every refused transition; the protocol's codes say which
-_STATE_CODES = {"schedule_key_deletion": "KMS.1402", "cancel_key_deletion": "KMS.1501"}
 VERSION_CACHE_SECONDS = 60.0
 POOL_SIZE = 16
 NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
 ROTATION_WAIT_SECONDS = 30.0
-
-_AWS_STATES = {
-    "Enabled": KeyState.ENABLED,
-    "Disabled": KeyState.DISABLED,
-    "PendingDeletion": KeyState.PENDING_DELETION,
-    "PendingImport": KeyState.PENDING_IMPORT,
-    "Creating": KeyState.PENDING_ACTIVATION,
-    "Unavailable": KeyState.DISABLED,
-    "Updating": KeyState.ENABLED,
-    "PendingReplicaDeletion": KeyState.PENDING_DELETION,
-}
-
-
-def _check(name: str, value: int, bounds: tuple[int, int], code: str = "KMS.0308") -> None:
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidArgument(f"AWS KMS allows {name} from {low} to {high}, got {value!r}", code=code)
-
-
-def check_alias(alias: str) -> None:
-    """The protocol's alias rules and AWS's (``alias/`` + 1-250 of [a-zA-Z0-9/_-], not ``aws/``), before any call."""
-    rules.check_alias(alias)
-    if not AWS_ALIAS_PATTERN.match(alias) or alias.startswith("aws/"):
-        raise InvalidArgument(
-            f"invalid alias {alias!r} for AWS KMS: 1-250 of [a-zA-Z0-9/_-], not starting with aws/", code="KMS.1101"
-        )
-
-
-def aws_key_ref(ref: str) -> str:
-    """Key id, key ARN and alias ARN pass; anything else is a protocol alias: ``x`` -> ``alias/x``."""
-    if not ref:
-        raise InvalidArgument("a key id or alias is required")
-    if is_key_id(ref) or ref.startswith(("arn:", "mrk-")):
-        return ref
-    return f"alias/{ref}"
-
-
-def key_id_of(arn_or_id: str) -> str:
-    """``arn:aws:kms:r:a:key/<id>`` -> ``<id>``."""
-    return arn_or_id.rpartition("key/")[2] if arn_or_id.startswith("arn:") else arn_or_id
-
-
-def encryption_context(aad: bytes) -> dict[str, str]:
-    return {AAD_CONTEXT_KEY: base64.b64encode(aad).decode()} if aad else {}
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(UTC) if moment is not None else None
-
-
-def _tags_to_aws(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"TagKey": key, "TagValue": value} for key, value in tags.items()]
-
-
-def map_client_error(operation: str, error: Exception) -> KMSError:
-    """Any boto3/botocore failure -> our hierarchy; the message names the AWS type, never request data."""
-    if isinstance(error, botocore.exceptions.ClientError):
-        details = error.response.get("Error", {})
-        error_type = str(details.get("Code", ""))
-        message = str(details.get("Message", ""))
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
-        text = f"AWS KMS {operation}: {error_type}" + (f": {message}" if message else "")
-        error_class = aws_error_class(error_type, message, status)
-        return error_class(text, code=_STATE_CODES.get(operation) if issubclass(error_class, InvalidState) else None)
-    if isinstance(error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
-        return Unauthenticated(f"AWS KMS {operation}: no AWS credentials found")
-    if isinstance(error, botocore.exceptions.NoRegionError):
-        return InvalidArgument("provider 'aws' needs a region (config region or AWS_REGION)")
-    if isinstance(error, botocore.exceptions.ParamValidationError):
-        # botocore's report quotes the values (a Plaintext among them): name the parameters only
-        names = sorted(set(re.findall(r"parameter (\w+)", str(error)))) or ["(unknown)"]
-        return InvalidArgument(f"AWS KMS {operation}: invalid parameter(s) {', '.join(names)}")
-    return Unavailable(f"AWS KMS {operation}: {type(error).__name__}")
 
 
 class AwsBackend:
@@ -251,13 +180,13 @@ class AwsBackend:
             description=str(aws_meta.get("Description", "")),
             key_spec="AES_256",
             key_usage=str(aws_meta.get("KeyUsage", "ENCRYPT_DECRYPT")),
-            state=_AWS_STATES.get(str(aws_meta.get("KeyState")), KeyState.DISABLED),
-            created_at=_utc(aws_meta.get("CreationDate")) or datetime.now(UTC),
+            state=AWS_STATES.get(str(aws_meta.get("KeyState")), KeyState.DISABLED),
+            created_at=utc(aws_meta.get("CreationDate")) or datetime.now(UTC),
             current_version=current_version,
             rotation_enabled=bool(setting.get("KeyRotationEnabled")),
             rotation_interval_days=int(setting.get("RotationPeriodInDays") or DEFAULT_ROTATION_DAYS),
-            last_rotation_at=_utc(rotations[-1].get("RotationDate")) if rotations else None,
-            deletion_date=_utc(aws_meta.get("DeletionDate")),
+            last_rotation_at=utc(rotations[-1].get("RotationDate")) if rotations else None,
+            deletion_date=utc(aws_meta.get("DeletionDate")),
             aliases=tuple(aliases),
             tags=tags,
             origin=str(aws_meta.get("Origin", "AWS_KMS")).lower(),
@@ -282,7 +211,7 @@ class AwsBackend:
         if description:
             params["Description"] = description
         if tags:
-            params["Tags"] = _tags_to_aws(tags)
+            params["Tags"] = tags_to_aws(tags)
         created = await self._call("create_key", **params)
         key_id = str(created["KeyMetadata"]["KeyId"])
         if alias:
@@ -298,7 +227,7 @@ class AwsBackend:
     async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
         """Markers are offsets into AWS's key order. AWS neither counts nor filters by state: ``total``
         pages through every key id, and a state filter describes every key (O(keys) calls)."""
-        _check("list limit", limit, (1, 1000), code="KMS.1601")
+        check_range("list limit", limit, (1, 1000), code="KMS.1601")
         if marker and not marker.isdigit():
             raise InvalidArgument(f"invalid marker {marker!r}", code="KMS.1602")
         offset = int(marker) if marker else 0
@@ -306,7 +235,7 @@ class AwsBackend:
         if state is not None:
             described = await asyncio.gather(*(self._call("describe_key", KeyId=key_id) for key_id in ids))
             ids = [key_id for key_id, answer in zip(ids, described, strict=True)
-                   if _AWS_STATES.get(str(answer["KeyMetadata"].get("KeyState"))) is state]  # fmt: skip
+                   if AWS_STATES.get(str(answer["KeyMetadata"].get("KeyState"))) is state]  # fmt: skip
         page = await asyncio.gather(*(self.describe_key(key_id) for key_id in ids[offset : offset + limit]))
         next_marker = str(offset + limit) if offset + limit < len(ids) else None
         return KeyPage(keys=list(page), next_marker=next_marker, total=len(ids))
@@ -335,7 +264,7 @@ class AwsBackend:
     async def _key_state(self, key_id: str) -> tuple[str, KeyState]:
         answer = await self._call("describe_key", KeyId=aws_key_ref(key_id))
         meta = answer["KeyMetadata"]
-        return str(meta["KeyId"]), _AWS_STATES.get(str(meta.get("KeyState")), KeyState.DISABLED)
+        return str(meta["KeyId"]), AWS_STATES.get(str(meta.get("KeyState")), KeyState.DISABLED)
 
     async def enable_key(self, key_id: str) -> KeyMetadata:
         """AWS's EnableKey is idempotent; the protocol refuses a key that is not disabled (KMS.1201)."""
@@ -354,7 +283,7 @@ class AwsBackend:
         return await self.describe_key(resolved)
 
     async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
-        _check("a pending window (days)", pending_days, PENDING_WINDOW_DAYS, code="KMS.1401")
+        check_range("a pending window (days)", pending_days, PENDING_WINDOW_DAYS, code="KMS.1401")
         resolved = await self._key_id(key_id)
         await self._call("schedule_key_deletion", KeyId=resolved, PendingWindowInDays=pending_days)
         return await self.describe_key(resolved)
@@ -369,7 +298,7 @@ class AwsBackend:
         resolved = await self._key_id(key_id)
         if enabled:
             days = DEFAULT_ROTATION_DAYS if interval_days is None else interval_days
-            _check("a rotation period (days)", days, ROTATION_PERIOD_DAYS)
+            check_range("a rotation period (days)", days, ROTATION_PERIOD_DAYS)
             await self._call("enable_key_rotation", KeyId=resolved, RotationPeriodInDays=days)
         else:
             await self._call("disable_key_rotation", KeyId=resolved)
@@ -395,19 +324,19 @@ class AwsBackend:
         return RotationStatus(
             enabled=bool(setting.get("KeyRotationEnabled")),
             interval_days=int(setting.get("RotationPeriodInDays") or DEFAULT_ROTATION_DAYS),
-            last_rotation_at=_utc(rotations[-1].get("RotationDate")) if rotations else None,
+            last_rotation_at=utc(rotations[-1].get("RotationDate")) if rotations else None,
             number_of_rotations=len(rotations),
-            next_rotation_at=_utc(setting.get("NextRotationDate")),
+            next_rotation_at=utc(setting.get("NextRotationDate")),
         )
 
     # randomness and data keys
     async def generate_random(self, length: int) -> bytes:
-        _check("random byte counts", length, RANDOM_BYTES, code="KMS.1801")
+        check_range("random byte counts", length, RANDOM_BYTES, code="KMS.1801")
         answer = await self._call("generate_random", NumberOfBytes=length)
         return bytes(answer["Plaintext"])
 
     async def _generate(self, operation: str, key_id: str, length: int, aad: bytes) -> dict[str, Any]:
-        _check("data key lengths (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
+        check_range("data key lengths (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
         context = encryption_context(aad)
         return await self._call(
             operation,
@@ -434,7 +363,7 @@ class AwsBackend:
         return await self._data_key(answer, None)
 
     async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
-        _check("plaintext lengths (bytes) for Encrypt", len(plaintext), ENCRYPT_BYTES)
+        check_range("plaintext lengths (bytes) for Encrypt", len(plaintext), ENCRYPT_BYTES)
         context = encryption_context(aad)
         answer = await self._call(
             "encrypt",
@@ -473,12 +402,12 @@ class AwsBackend:
         first of these, and any alias may be deleted."""
         resolved = await self._key_id(key_id)
         entries = await self._pages("list_aliases", "Aliases", KeyId=resolved)
-        entries.sort(key=lambda entry: _utc(entry.get("CreationDate")) or datetime.min.replace(tzinfo=UTC))
+        entries.sort(key=lambda entry: utc(entry.get("CreationDate")) or datetime.min.replace(tzinfo=UTC))
         return [str(entry["AliasName"]).removeprefix("alias/") for entry in entries]
 
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
         resolved = await self._key_id(key_id)
-        await self._call("tag_resource", KeyId=resolved, Tags=_tags_to_aws(tags))
+        await self._call("tag_resource", KeyId=resolved, Tags=tags_to_aws(tags))
 
     async def untag_key(self, key_id: str, tag_keys: Sequence[str]) -> None:
         resolved = await self._key_id(key_id)

@@ -10,7 +10,7 @@ import botocore.exceptions
 import pytest
 
 from kubekms import errors
-from kubekms.providers.aws import map_client_error
+from kubekms.providers.aws_mapping import map_client_error
 from kubekms.wire.aws_errors import AWS_ERROR_CLASSES, IncorrectKey, InvalidSignature, aws_error_type
 
 

@@ -1,0 +1,106 @@
+"""Provider ``aws``: the pure mapping between the backend protocol and the AWS KMS API.
+
+AWS's ranges, alias and key-reference forms, the aad <-> EncryptionContext rule, key states,
+and botocore failures -> :mod:`kubekms.errors` (with the protocol's codes where AWS has one
+exception for several refusals). No I/O here; :mod:`kubekms.providers.aws` makes the calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import botocore.exceptions
+
+from kubekms.backend import KeyState
+from kubekms.errors import InvalidArgument, InvalidState, KMSError, Unauthenticated, Unavailable
+from kubekms.keystore import rules
+from kubekms.keystore.rules import is_key_id
+from kubekms.wire.aws_errors import aws_error_class
+
+PENDING_WINDOW_DAYS = (7, 30)
+ROTATION_PERIOD_DAYS = (90, 2560)
+RANDOM_BYTES = (1, 1024)
+DATA_KEY_BYTES = (1, 1024)
+ENCRYPT_BYTES = (1, 4096)
+DEFAULT_ROTATION_DAYS = 365
+CMK_QUOTA = 100_000
+AAD_CONTEXT_KEY = "kubekms:aad"
+AWS_ALIAS_PATTERN = re.compile(r"^[a-zA-Z0-9/_-]{1,250}$")
+# AWS answers KMSInvalidStateException for every refused transition; the protocol's codes say which
+STATE_CODES = {"schedule_key_deletion": "KMS.1402", "cancel_key_deletion": "KMS.1501"}
+
+AWS_STATES = {
+    "Enabled": KeyState.ENABLED,
+    "Disabled": KeyState.DISABLED,
+    "PendingDeletion": KeyState.PENDING_DELETION,
+    "PendingImport": KeyState.PENDING_IMPORT,
+    "Creating": KeyState.PENDING_ACTIVATION,
+    "Unavailable": KeyState.DISABLED,
+    "Updating": KeyState.ENABLED,
+    "PendingReplicaDeletion": KeyState.PENDING_DELETION,
+}
+
+
+def check_range(name: str, value: int, bounds: tuple[int, int], code: str = "KMS.0308") -> None:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidArgument(f"AWS KMS allows {name} from {low} to {high}, got {value!r}", code=code)
+
+
+def check_alias(alias: str) -> None:
+    """The protocol's alias rules and AWS's (``alias/`` + 1-250 of [a-zA-Z0-9/_-], not ``aws/``), before any call."""
+    rules.check_alias(alias)
+    if not AWS_ALIAS_PATTERN.match(alias) or alias.startswith("aws/"):
+        raise InvalidArgument(
+            f"invalid alias {alias!r} for AWS KMS: 1-250 of [a-zA-Z0-9/_-], not starting with aws/", code="KMS.1101"
+        )
+
+
+def aws_key_ref(ref: str) -> str:
+    """Key id, key ARN and alias ARN pass; anything else is a protocol alias: ``x`` -> ``alias/x``."""
+    if not ref:
+        raise InvalidArgument("a key id or alias is required")
+    if is_key_id(ref) or ref.startswith(("arn:", "mrk-")):
+        return ref
+    return f"alias/{ref}"
+
+
+def key_id_of(arn_or_id: str) -> str:
+    """``arn:aws:kms:r:a:key/<id>`` -> ``<id>``."""
+    return arn_or_id.rpartition("key/")[2] if arn_or_id.startswith("arn:") else arn_or_id
+
+
+def encryption_context(aad: bytes) -> dict[str, str]:
+    return {AAD_CONTEXT_KEY: base64.b64encode(aad).decode()} if aad else {}
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def tags_to_aws(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"TagKey": key, "TagValue": value} for key, value in tags.items()]
+
+
+def map_client_error(operation: str, error: Exception) -> KMSError:
+    """Any boto3/botocore failure -> our hierarchy; the message names the AWS type, never request data."""
+    if isinstance(error, botocore.exceptions.ClientError):
+        details = error.response.get("Error", {})
+        error_type = str(details.get("Code", ""))
+        message = str(details.get("Message", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
+        text = f"AWS KMS {operation}: {error_type}" + (f": {message}" if message else "")
+        error_class = aws_error_class(error_type, message, status)
+        return error_class(text, code=STATE_CODES.get(operation) if issubclass(error_class, InvalidState) else None)
+    if isinstance(error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return Unauthenticated(f"AWS KMS {operation}: no AWS credentials found")
+    if isinstance(error, botocore.exceptions.NoRegionError):
+        return InvalidArgument("provider 'aws' needs a region (config region or AWS_REGION)")
+    if isinstance(error, botocore.exceptions.ParamValidationError):
+        # botocore's report quotes the values (a Plaintext among them): name the parameters only
+        names = sorted(set(re.findall(r"parameter (\w+)", str(error)))) or ["(unknown)"]
+        return InvalidArgument(f"AWS KMS {operation}: invalid parameter(s) {', '.join(names)}")
+    return Unavailable(f"AWS KMS {operation}: {type(error).__name__}")
