@@ -11,8 +11,9 @@ endpoint explicitly, e.g. ``https://kms.eu-de.otc.t-systems.com``.
 
 Mapping onto the protocol:
 - the wire's KeyDetails carry neither tags nor extra aliases: :meth:`RestBackend.describe_key`
-  asks for them in two further calls (concurrently; where the cloud has no alias API it reports
-  the primary alias only); pages of :meth:`RestBackend.list_keys` carry KeyDetails only
+  asks for them in two further calls (concurrently; where the cloud has no alias API, or the
+  credential may not read tags or aliases, it reports what it may: the primary alias, no tags,
+  warned once); pages of :meth:`RestBackend.list_keys` carry KeyDetails only
   (describe a key for its tags and aliases).
 - the wire creates keys without tags: ``create_key(tags=...)`` creates, then tags.
 - ``aad`` must be UTF-8 text of at most 128 bytes (the wire sends it as a string).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,6 +40,8 @@ from kubekms.providers import BackendConfig, Credentials
 from kubekms.providers.rest_transport import WireCall, WireTransport
 from kubekms.providers.retry import Repeat, RetryPolicy
 from kubekms.wire import codec
+
+log = logging.getLogger("kubekms.providers.rest")
 
 HUAWEICLOUD_ENDPOINT = "https://kms.{region}.myhuaweicloud.com"
 CLOUD_DATA_KEY_LENGTH = 32
@@ -108,6 +112,7 @@ class RestBackend:
         self.endpoint = self._wire.endpoint
         self.project_id = project_id
         self._decrypt_length_hint = decrypt_length_hint
+        self._denied_reads: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -156,17 +161,32 @@ class RestBackend:
 
     async def describe_key(self, key_id: str) -> KeyMetadata:
         meta = await self._details(key_id)
-        tags, aliases = await asyncio.gather(self.list_tags(meta.key_id), self._aliases_or_primary(meta))
+        tags, aliases = await asyncio.gather(self._readable_tags(meta), self._readable_aliases(meta))
         return _replace(meta, tags=tags, aliases=tuple(sorted(aliases)))
 
-    async def _aliases_or_primary(self, meta: KeyMetadata) -> list[str]:
-        """Every alias; only the primary one where the cloud has no alias API (404 / KMS.0201)."""
+    async def _readable_tags(self, meta: KeyMetadata) -> dict[str, str]:
+        try:
+            return await self.list_tags(meta.key_id)
+        except AccessDenied:
+            self._warn_denied("list-key-tags")
+            return {}
+
+    async def _readable_aliases(self, meta: KeyMetadata) -> list[str]:
+        """Every alias; only the primary one where the cloud has no alias API (404 / KMS.0201) or we may not list."""
         try:
             return await self.list_aliases(meta.key_id)
+        except AccessDenied:
+            self._warn_denied("list-aliases")
         except (NotFound, InvalidArgument) as error:
             if isinstance(error, InvalidArgument) and error.code != UNKNOWN_PATH_CODE:
                 raise
-            return [meta.alias] if meta.alias else []
+        return [meta.alias] if meta.alias else []
+
+    def _warn_denied(self, operation: str) -> None:
+        """Least privilege (e.g. the plugin's credential) may not read every detail: warn once per operation."""
+        if operation not in self._denied_reads:
+            self._denied_reads.add(operation)
+            log.warning("KMS read denied: described keys lack it", extra={"fields": {"operation": operation}})
 
     async def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
         found: list[KeyMetadata] = []

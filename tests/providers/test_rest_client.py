@@ -22,7 +22,10 @@ CREDENTIALS = Credentials(access_key="AK", secret_key="SK")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
-    principals = [Principal("datakeys-only", actions=("create-datakey", "decrypt-datakey"))]
+    principals = [
+        Principal("datakeys-only", actions=("create-datakey", "decrypt-datakey")),
+        Principal("describer", actions=("describe-key",)),
+    ]
     with kms_server(tmp_path_factory.mktemp("rest-kms"), principals=principals, project_id="0123abcd") as running:
         yield running
 
@@ -159,3 +162,33 @@ async def test_tls_with_the_configured_ca_and_refusal_without_it(tmp_path: Path)
             await untrusted.close()
     finally:
         process.stop()
+
+
+async def test_describe_under_least_privilege_fills_what_it_may_read(
+    server: KMSServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def config(principal: str) -> BackendConfig:
+        return BackendConfig(
+            provider="kubekms",
+            endpoint=server.endpoint,
+            project_id=server.project_id,
+            credentials_file=server.credentials_file(principal),
+        )
+
+    admin = await open_backend(config("admin"))
+    try:
+        key = await admin.create_key("least-privilege", tags={"team": "a"})
+        await admin.create_alias(key.key_id, "least-privilege-2")
+    finally:
+        await admin.close()
+    describer = await open_backend(config("describer"))
+    try:
+        with caplog.at_level("WARNING", logger="kubekms.providers.rest"):
+            first = await describer.describe_key("least-privilege")
+            second = await describer.describe_key(key.key_id)
+    finally:
+        await describer.close()
+    assert first == second
+    assert (first.key_id, first.aliases, dict(first.tags)) == (key.key_id, ("least-privilege",), {})
+    denied = sorted(record.fields["operation"] for record in caplog.records)  # type: ignore[attr-defined]
+    assert denied == ["list-aliases", "list-key-tags"]
