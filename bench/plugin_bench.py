@@ -29,8 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # we fork servers while gRPC is loaded
 
 CALLS = 2000
@@ -118,23 +116,12 @@ def run_client(**arguments: Any) -> Any:
 
 def grpc_benchmarks(workdir: Path) -> list[tuple[str, dict[str, Any]]]:
     from kubekms.devenv.kmsserver import kms_server
-    from kubekms.devenv.plugin import PluginProcess
+    from kubekms.devenv.plugin import PluginProcess, kubekms_backend_settings
 
     results: list[tuple[str, dict[str, Any]]] = []
     with kms_server(workdir / "kms") as server:
-        backend = {
-            "provider": "kubekms",
-            "endpoint": server.endpoint,
-            "project_id": server.project_id,
-            "credentials_file": str(server.credentials_file("admin")),
-        }
-        subprocess.run(
-            [sys.executable, "-m", "kubekms.cli.main", "key", "create", "bench/plugin"],
-            env=dict(os.environ, KUBEKMS_PROVIDER="kubekms", KUBEKMS_ENDPOINT=server.endpoint,
-                     KUBEKMS_PROJECT_ID=server.project_id,
-                     KUBEKMS_CREDENTIALS_FILE=str(server.credentials_file("admin"))),
-            check=True, capture_output=True,
-        )  # fmt: skip
+        backend = kubekms_backend_settings(server, "admin")
+        server.call("create_key", "bench/plugin")
         settings = {"backend": backend, "key": "bench/plugin", "poll_interval": "30s"}
         warm = PluginProcess(workdir, settings, name="warm")
         many_keks = PluginProcess(workdir, {**settings, "kek": {"max_encryptions": 1}}, name="many-keks")
@@ -168,16 +155,6 @@ def grpc_benchmarks(workdir: Path) -> list[tuple[str, dict[str, Any]]]:
 # --- (b) a real kube-apiserver three ways --------------------------------------------------
 
 
-def _encryption_config(provider: dict[str, Any]) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "apiserver.config.k8s.io/v1",
-            "kind": "EncryptionConfiguration",
-            "resources": [{"resources": ["secrets"], "providers": [provider, {"identity": {}}]}],
-        }
-    )
-
-
 def _timed(work: Callable[[int], None], count: int, threads: int = 16) -> float:
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
@@ -188,9 +165,9 @@ def _timed(work: Callable[[int], None], count: int, threads: int = 16) -> float:
 def apiserver_run(provider: dict[str, Any], secrets: int) -> dict[str, float]:
     from kubernetes import client, config
 
-    from kubekms.devenv.controlplane import control_plane
+    from kubekms.devenv.controlplane import control_plane, encryption_config
 
-    with control_plane(encryption_config=_encryption_config(provider)) as plane:
+    with control_plane(encryption_config=encryption_config(provider)) as plane:
         api = config.new_client_from_config(config_file=str(plane.kubeconfig))
         api.configuration.connection_pool_maxsize = 32
         core = client.CoreV1Api(api)
@@ -208,31 +185,17 @@ def apiserver_run(provider: dict[str, Any], secrets: int) -> dict[str, float]:
 def apiserver_benchmarks(workdir: Path, secrets: int, rounds: int) -> dict[str, dict[str, float]]:
     """Best of ``rounds`` interleaved runs per provider (identity, aesgcm, kubekms, identity, ...)."""
     from kubekms.devenv.kmsserver import kms_server
-    from kubekms.devenv.plugin import PluginProcess
+    from kubekms.devenv.plugin import PluginProcess, kms_provider, kubekms_backend_settings
 
     with kms_server(workdir / "kms-apiserver") as server:
-        subprocess.run(
-            [sys.executable, "-m", "kubekms.cli.main", "key", "create", "bench/cluster"],
-            env=dict(os.environ, KUBEKMS_PROVIDER="kubekms", KUBEKMS_ENDPOINT=server.endpoint,
-                     KUBEKMS_PROJECT_ID=server.project_id,
-                     KUBEKMS_CREDENTIALS_FILE=str(server.credentials_file("admin"))),
-            check=True, capture_output=True,
-        )  # fmt: skip
-        settings = {
-            "backend": {
-                "provider": "kubekms",
-                "endpoint": server.endpoint,
-                "project_id": server.project_id,
-                "credentials_file": str(server.credentials_file("admin")),
-            },
-            "key": "bench/cluster",
-        }
+        server.call("create_key", "bench/cluster")
+        settings = {"backend": kubekms_backend_settings(server, "admin"), "key": "bench/cluster"}
         plugin = PluginProcess(workdir / "apiserver-plugin", settings)
         plugin.start()
         providers = {
             "identity": {"identity": {}},
             "aesgcm": {"aesgcm": {"keys": [{"name": "k1", "secret": base64.b64encode(os.urandom(32)).decode()}]}},
-            "kubekms": {"kms": {"apiVersion": "v2", "name": "kubekms", "endpoint": plugin.endpoint, "timeout": "3s"}},
+            "kubekms": kms_provider(plugin.endpoint),
         }
         best: dict[str, dict[str, float]] = {}
         try:

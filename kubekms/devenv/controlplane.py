@@ -28,6 +28,17 @@ ETCD_READY_TIMEOUT = 30.0
 APISERVER_READY_TIMEOUT = 120.0
 
 
+def encryption_config(provider: dict[str, object], resources: tuple[str, ...] = ("secrets",)) -> str:
+    """An EncryptionConfiguration writing with ``provider`` and still reading plaintext (identity)."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apiserver.config.k8s.io/v1",
+            "kind": "EncryptionConfiguration",
+            "resources": [{"resources": list(resources), "providers": [provider, {"identity": {}}]}],
+        }
+    )
+
+
 @dataclass
 class ControlPlane:
     """A running etcd and kube-apiserver. Use :func:`control_plane` to get one."""

@@ -14,6 +14,7 @@ directory (or :meth:`KMSServer.start` after :meth:`KMSServer.stop`) serves the s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -22,10 +23,12 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from kubekms.devenv.processes import ManagedProcess, free_port
+from kubekms.providers import BackendConfig, open_backend
 
 ADMIN = "admin"
 START_TIMEOUT = 60.0
@@ -109,6 +112,27 @@ class KMSServer:
     def credentials_file(self, name: str) -> Path:
         """YAML with access_key and secret_key of principal ``name`` (mode 0600)."""
         return self._credentials_dir / f"{name}.yaml"
+
+    def backend_config(self, principal: str = ADMIN) -> BackendConfig:
+        """How a client reaches this server as ``principal`` (provider kubekms)."""
+        return BackendConfig(
+            provider="kubekms",
+            endpoint=self.endpoint,
+            project_id=self.project_id,
+            credentials_file=self.credentials_file(principal),
+        )
+
+    def call(self, operation: str, *args: Any, principal: str = ADMIN, **kwargs: Any) -> Any:
+        """One backend-protocol call over HTTP as ``principal``, synchronously (tests and tools)."""
+
+        async def run() -> Any:
+            backend = await open_backend(self.backend_config(principal))
+            try:
+                return await getattr(backend, operation)(*args, **kwargs)
+            finally:
+                await backend.close()
+
+        return asyncio.run(run())
 
     def start(self) -> None:
         """Start the server (``--init`` on the first start) and wait until /healthz answers."""

@@ -11,9 +11,26 @@ from typing import Any
 
 import yaml
 
+from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.processes import ManagedProcess, free_port
 
 START_TIMEOUT = 30.0
+PROVIDER_NAME = "kubekms"  # the EncryptionConfiguration's name: stored values start k8s:enc:kms:v2:kubekms:
+
+
+def kms_provider(plugin_endpoint: str, name: str = PROVIDER_NAME) -> dict[str, object]:
+    """The EncryptionConfiguration provider entry for a plugin at ``unix://...``."""
+    return {"kms": {"apiVersion": "v2", "name": name, "endpoint": plugin_endpoint, "timeout": "3s"}}
+
+
+def kubekms_backend_settings(server: KMSServer, principal: str) -> dict[str, str]:
+    """The plugin config's ``backend`` section for a kubekms server started by the launcher."""
+    return {
+        "provider": "kubekms",
+        "endpoint": server.endpoint,
+        "project_id": server.project_id,
+        "credentials_file": str(server.credentials_file(principal)),
+    }
 
 
 class PluginProcess:

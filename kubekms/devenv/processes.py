@@ -17,12 +17,35 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 _PR_SET_PDEATHSIG = 1
 
 
 class StartError(RuntimeError):
     """A child did not become ready; the message carries the tail of its log."""
+
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str, *, interval: float = 0.2) -> T:
+    """Poll ``condition`` until it returns something truthy and return that; errors count as "not yet".
+
+    Raises TimeoutError naming ``what`` after ``timeout`` seconds (with the last error, if any).
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception as error:  # e.g. a server that is still restarting
+            last_error, value = error, None
+        if value:
+            return value
+        time.sleep(interval)  # polling interval of a condition with a deadline, not synchronisation
+    detail = f" (last error: {last_error})" if last_error else ""
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
 
 
 def free_port() -> int:

@@ -6,75 +6,21 @@ import base64
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, config
 
 from kubekms.devenv import encrypted_object
-from kubekms.devenv.controlplane import ControlPlane
+from kubekms.devenv.controlplane import ControlPlane, encryption_config
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
-from kubekms.devenv.plugin import PluginProcess
-from kubekms.providers import BackendConfig, open_backend
+from kubekms.devenv.plugin import PluginProcess, kms_provider
+from kubekms.devenv.processes import wait_for
 from kubekms_plugin import BACKEND_ACTIONS
 
 pytestmark = pytest.mark.e2e
 
 KEY = "cluster/e2e"
 PLAINTEXT = "e2e-plaintext-7c1d"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # the apiserver may be restarting
-            value = None
-        if value:
-            return value
-        time.sleep(0.5)  # polling interval of a condition with a deadline
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-async def _admin(server: KMSServer, operation: str, *args: object) -> Any:
-    backend = await open_backend(
-        BackendConfig(
-            provider="kubekms",
-            endpoint=server.endpoint,
-            project_id=server.project_id,
-            credentials_file=server.credentials_file("admin"),
-        )
-    )
-    try:
-        return await getattr(backend, operation)(*args)
-    finally:
-        await backend.close()
-
-
-def admin(server: KMSServer, operation: str, *args: object) -> Any:
-    import asyncio
-
-    return asyncio.run(_admin(server, operation, *args))
-
-
-def encryption_config(plugin: PluginProcess) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "apiserver.config.k8s.io/v1",
-            "kind": "EncryptionConfiguration",
-            "resources": [
-                {
-                    "resources": ["secrets"],
-                    "providers": [
-                        {"kms": {"apiVersion": "v2", "name": "kubekms", "endpoint": plugin.endpoint, "timeout": "3s"}},
-                        {"identity": {}},
-                    ],
-                }
-            ],
-        }
-    )
 
 
 @pytest.fixture
@@ -85,7 +31,7 @@ def server(tmp_path: Path) -> Iterator[KMSServer]:
         keys=(KEY,),
     )
     with kms_server(tmp_path / "kms", principals=[plugin_principal]) as running:
-        admin(running, "create_key", KEY)
+        running.call("create_key", KEY)
         yield running
 
 
@@ -126,8 +72,8 @@ def read_secret(plane: ControlPlane, name: str) -> str:
 def test_secrets_are_encrypted_with_the_backend_key_through_restarts_rotation_and_outage(
     server: KMSServer, plugin: PluginProcess, control_plane_factory: Callable[..., ControlPlane]
 ) -> None:
-    key_id = admin(server, "describe_key", KEY).key_id
-    plane = control_plane_factory(encryption_config=encryption_config(plugin))
+    key_id = server.call("describe_key", KEY).key_id
+    plane = control_plane_factory(encryption_config=encryption_config(kms_provider(plugin.endpoint)))
 
     create_secret(plane, "first")
     raw = stored(plane, "first")
@@ -144,7 +90,7 @@ def test_secrets_are_encrypted_with_the_backend_key_through_restarts_rotation_an
     assert read_secret(plane, "first") == PLAINTEXT
 
     # Rotation by anyone (here the admin's CLI-equivalent call) reaches the apiserver by itself.
-    admin(server, "rotate_key", KEY)
+    server.call("rotate_key", KEY)
     wait_for(lambda: plugin.status()["key_id"] == f"{key_id}:v2", 30, "the plugin to report v2")
 
     def written_under_v2() -> bool:

@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from plugin_support import admin_call
 
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
-from kubekms.devenv.plugin import PluginProcess
+from kubekms.devenv.plugin import PluginProcess, kubekms_backend_settings
 from kubekms_plugin import BACKEND_ACTIONS
 
 # The plugin's principal may use exactly these keys (least privilege; no wildcards on keys).
@@ -27,7 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
 @pytest.fixture
 def key_alias(server: KMSServer) -> str:
     alias = next(_aliases)
-    admin_call(server, "create_key", alias)
+    server.call("create_key", alias)
     return alias
 
 
@@ -37,12 +36,7 @@ def make_plugin(server: KMSServer, tmp_path: Path) -> Iterator[Callable[..., Plu
 
     def make(key: str, *, name: str = "plugin", start: bool = True, **settings: object) -> PluginProcess:
         config = {
-            "backend": {
-                "provider": "kubekms",
-                "endpoint": server.endpoint,
-                "project_id": server.project_id,
-                "credentials_file": str(server.credentials_file("plugin")),
-            },
+            "backend": kubekms_backend_settings(server, "plugin"),
             "key": key,
             "poll_interval": "1s",
             **settings,

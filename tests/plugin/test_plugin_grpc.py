@@ -12,27 +12,16 @@ from typing import Any
 
 import grpc
 import pytest
-from plugin_support import admin_call, stub
+from plugin_support import stub
 
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.plugin import PluginProcess
+from kubekms.devenv.processes import wait_for
 from kubekms_plugin.keyring import KEK_ANNOTATION
 from kubekms_plugin.metrics import key_id_hash
 from kubekms_plugin.v2 import api_pb2
 
 SEED = bytes(range(32))
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)  # polling interval of a condition with a deadline
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def encrypt(plugin: PluginProcess, plaintext: bytes = SEED) -> api_pb2.EncryptResponse:
@@ -54,7 +43,7 @@ def status(plugin: PluginProcess) -> api_pb2.StatusResponse:
 
 
 def key_id_of(server: KMSServer, alias: str) -> str:
-    return str(admin_call(server, "describe_key", alias).key_id)  # type: ignore[attr-defined]
+    return str(server.call("describe_key", alias).key_id)  # type: ignore[attr-defined]
 
 
 def test_round_trip_status_and_socket_mode(
@@ -80,7 +69,7 @@ def test_rotation_reaches_status_and_old_data_still_decrypts(
     plugin = make_plugin(key_alias)
     key_id = key_id_of(server, key_alias)
     before = encrypt(plugin)
-    admin_call(server, "rotate_key", key_alias)
+    server.call("rotate_key", key_alias)
     wait_for(lambda: status(plugin).key_id == f"{key_id}:v2", 15, "the new key_id in Status")
     after = encrypt(plugin)
     assert after.key_id == f"{key_id}:v2"
@@ -249,7 +238,7 @@ def test_no_key_material_in_the_log(key_alias: str, make_plugin: Callable[..., P
 
 
 def test_a_key_outside_the_principal_is_refused(make_plugin: Callable[..., PluginProcess], server: KMSServer) -> None:
-    admin_call(server, "create_key", "not-for-the-plugin")
+    server.call("create_key", "not-for-the-plugin")
     plugin = make_plugin("not-for-the-plugin", start=False)
     plugin.start(wait_healthy=False)
     reason = wait_for(lambda: "refused" in (s := status(plugin)).healthz and s.healthz, 10, "a refusal in Status")
