@@ -8,6 +8,7 @@ from kubekms import __version__
 from kubekms.cli.datakey import datakey
 from kubekms.cli.dev import dev
 from kubekms.cli.key import key
+from kubekms.cli.operator import operator
 from kubekms.cli.plugin import plugin
 from kubekms.cli.quota import quota
 from kubekms.cli.random import random_command
@@ -27,6 +28,7 @@ cli.add_command(datakey)
 cli.add_command(random_command)
 cli.add_command(quota)
 cli.add_command(plugin)
+cli.add_command(operator)
 
 
 def main() -> None:
