@@ -1,0 +1,78 @@
+"""One place that turns a failed reconciliation into a Synced reason and kopf's retry decision.
+
+Retryable backend errors and dependencies that are not there yet retry with a growing
+delay (never a hot loop); what a retry cannot fix is a PermanentError: the next spec
+change or the drift timer tries again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import kopf
+
+from kubekms.errors import (
+    AccessDenied,
+    InvalidArgument,
+    InvalidState,
+    KMSError,
+    LimitExceeded,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+)
+from kubekms_operator.backends import DependencyNotReady
+from kubekms_operator.reconcile import KeyGone, OwnedByOther
+from kubekms_operator.spec import InvalidSpec
+
+FIRST_DELAY = 5.0
+MAX_DELAY = 300.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    message: str
+    retryable: bool
+    key_unusable: bool  # Ready must turn False (not only Synced)
+
+    def backoff(self, retry: int) -> float:
+        return min(FIRST_DELAY * 2 ** min(retry, 10), MAX_DELAY)
+
+    def for_kopf(self, retry: int) -> kopf.TemporaryError | kopf.PermanentError:
+        if self.retryable:
+            return kopf.TemporaryError(f"{self.reason}: {self.message}", delay=self.backoff(retry))
+        return kopf.PermanentError(f"{self.reason}: {self.message}")
+
+
+def classify(error: Exception) -> Failure | None:
+    """The Failure for an error the operator understands; None for a bug (kopf's own retry applies)."""
+    if isinstance(error, InvalidSpec):
+        return Failure("InvalidSpec", str(error), retryable=False, key_unusable=True)
+    if isinstance(error, DependencyNotReady):
+        return Failure("DependencyNotReady", str(error), retryable=True, key_unusable=False)
+    if isinstance(error, OwnedByOther):
+        return Failure("OwnedByOther", str(error), retryable=False, key_unusable=True)
+    if isinstance(error, KeyGone):
+        return Failure("KeyGone", str(error), retryable=False, key_unusable=True)
+    if isinstance(error, KMSError):
+        return _classify_backend(error)
+    return None
+
+
+def _classify_backend(error: KMSError) -> Failure:
+    detail = f"{error} ({error.code})"
+    if isinstance(error, Throttled):
+        return Failure("Throttled", detail, retryable=True, key_unusable=False)
+    if error.retryable:
+        return Failure("BackendUnavailable", detail, retryable=True, key_unusable=False)
+    if isinstance(error, Unauthenticated | AccessDenied):
+        # Credentials can be fixed in the Secret: retry, slowly.
+        return Failure("AccessDenied", detail, retryable=True, key_unusable=False)
+    if isinstance(error, NotFound):
+        return Failure("KeyNotFound", detail, retryable=False, key_unusable=True)
+    if isinstance(error, LimitExceeded):
+        return Failure("LimitExceeded", detail, retryable=False, key_unusable=True)
+    if isinstance(error, InvalidArgument | InvalidState):
+        return Failure("BackendRejected", detail, retryable=False, key_unusable=False)
+    return Failure("BackendError", detail, retryable=False, key_unusable=False)

@@ -1,0 +1,252 @@
+"""kopf wiring: thin handlers that parse the object, call the reconciler and write status.
+
+:func:`register` adds every handler to kopf's default registry with the intervals from
+:class:`~kubekms_operator.settings.OperatorSettings` (the re-encryption daemon of
+:mod:`kubekms_operator.reencryption_daemon` registers itself on import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from kubekms.backend import KeyMetadata
+from kubekms.errors import KMSError
+from kubekms_operator import kube, metrics
+from kubekms_operator.backends import BackendResolver, DependencyNotReady
+from kubekms_operator.failures import Failure, classify
+from kubekms_operator.reconcile import Change, KeyReconciler
+from kubekms_operator.settings import OperatorSettings
+from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION, DesiredKey, InvalidSpec, parse_key
+from kubekms_operator.status import Condition, key_facts, merge_conditions, now
+
+log = logging.getLogger("kubekms.operator")
+
+
+async def owner_alive(reference: str, uid: str) -> bool:
+    namespace, _, name = reference.partition("/")
+    if not namespace or not name:
+        return False
+    found = await kube.get_key(namespace, name)
+    return bool(found and found["metadata"].get("uid") == uid)
+
+
+class KeyHandlers:
+    """The KMSKey side: one lock per object so that a handler and the drift timer never overlap."""
+
+    def __init__(self, resolver: BackendResolver) -> None:
+        self._resolver = resolver
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    async def reconcile(self, trigger: str, body: kopf.Body, retry: int) -> None:
+        meta, status = body["metadata"], dict(body.get("status") or {})
+        namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+        started = time.monotonic()
+        resolved = None
+        async with self.lock(meta["uid"]):
+            try:
+                desired = parse(body)
+                resolved = await self._resolver.resolve(desired.backend)
+                reconciler = KeyReconciler(resolved.backend, desired, owner_alive)
+
+                async def record(key: KeyMetadata) -> None:
+                    status.update(key_facts(key), backend=resolved.name)
+                    await kube.patch_key_status(namespace, name, {**key_facts(key), "backend": resolved.name})
+
+                key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""), record)
+                converged = await reconciler.converge(key, str(status.get("lastRotateRequest") or ""))
+            except Exception as error:
+                failure = classify(error)
+                if failure is None:
+                    raise
+                await self._report(body, status, failure)
+                metrics.RECONCILES.labels(trigger, failure.reason).inc()
+                if resolved is not None and isinstance(error, KMSError) and failure.reason == "AccessDenied":
+                    await self._resolver.forget_backend(resolved.backend)
+                raise failure.for_kopf(retry) from None
+            finally:
+                metrics.RECONCILE_SECONDS.labels(trigger).observe(time.monotonic() - started)
+            facts = key_facts(converged.key)
+            ready = converged.key.state.name == ("ENABLED" if desired.enabled else "DISABLED")
+            conditions = merge_conditions(
+                status.get("conditions"),
+                [
+                    Condition("Ready", ready, "Ready" if ready else "NotReady", readiness(facts, desired)),
+                    Condition("Synced", True, "Synced", f"key {converged.key.key_id} matches the spec"),
+                ],
+                generation,
+            )
+            await kube.patch_key_status(
+                namespace,
+                name,
+                {
+                    **facts,
+                    "backend": resolved.name,
+                    "lastRotateRequest": converged.rotate_request or None,
+                    "observedGeneration": generation,
+                    "conditions": conditions,
+                },
+            )
+        metrics.RECONCILES.labels(trigger, "synced").inc()
+        post_changes(body, [*changes, *converged.changes], drift=trigger == "drift")
+
+    async def _report(self, body: kopf.Body, status: Mapping[str, Any], failure: Failure) -> None:
+        meta = body["metadata"]
+        updates = [Condition("Synced", False, failure.reason, failure.message)]
+        if failure.key_unusable or not status.get("keyId"):
+            updates.append(Condition("Ready", False, failure.reason, failure.message))
+        conditions = merge_conditions(status.get("conditions"), updates, meta.get("generation"))
+        await kube.patch_key_status(meta["namespace"], meta["name"], {"conditions": conditions})
+        kopf.warn(body, reason=failure.reason, message=failure.message)
+        log.warning(
+            "KMSKey not synced",
+            extra={"fields": {"object": f"{meta['namespace']}/{meta['name']}", "reason": failure.reason}},
+        )
+
+    async def release(self, body: kopf.Body, retry: int) -> None:
+        meta, status = body["metadata"], body.get("status") or {}
+        async with self.lock(meta["uid"]):
+            try:
+                desired = parse(body)
+            except InvalidSpec as error:
+                kopf.warn(body, reason="InvalidSpec", message=f"key not released: {error}")
+                return
+            if desired.deletion_policy == "Retain":
+                key = status.get("keyId") or "(none)"
+                post_changes(
+                    body, [Change("Retained", f"key {key} left untouched (deletionPolicy Retain)")], drift=False
+                )
+                return
+            try:
+                resolved = await self._resolver.resolve(desired.backend, require_ready=False)
+                changes = await KeyReconciler(resolved.backend, desired, owner_alive).release(
+                    str(status.get("keyId") or "")
+                )
+            except DependencyNotReady as error:
+                if desired.backend and await kube.get_backend(desired.backend) is None:
+                    kopf.warn(body, reason="KeyNotDeleted", message=f"{error}; the key is left as it is")
+                    return
+                raise classify(error).for_kopf(retry) from None  # type: ignore[union-attr]
+            except KMSError as error:
+                failure = classify(error)
+                assert failure is not None
+                await self._report(body, status, failure)
+                raise failure.for_kopf(retry) from None
+        self._locks.pop(meta["uid"], None)
+        post_changes(body, changes, drift=False)
+
+
+def parse(body: kopf.Body) -> DesiredKey:
+    meta = body["metadata"]
+    return parse_key(
+        body.get("spec") or {},
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta["uid"],
+        annotations=meta.get("annotations") or {},
+    )
+
+
+def readiness(facts: Mapping[str, Any], desired: DesiredKey) -> str:
+    wanted = "Enabled" if desired.enabled else "Disabled"
+    if facts["keyState"] == wanted:
+        return f"key {facts['keyId']} is {wanted.lower()}, version {facts['currentVersion']}"
+    return f"key {facts['keyId']} is {facts['keyState']}, the spec wants {wanted}"
+
+
+def post_changes(body: kopf.Body, changes: list[Change], *, drift: bool) -> None:
+    for change in changes:
+        metrics.KEY_CHANGES.labels(change.reason).inc()
+        if drift:
+            kopf.warn(body, reason="DriftCorrected", message=f"changed outside Kubernetes; {change.message}")
+        else:
+            kopf.info(body, reason=change.reason, message=change.message)
+
+
+async def check_backend(resolver: BackendResolver, body: kopf.Body, patch: kopf.Patch) -> None:
+    meta = body["metadata"]
+    try:
+        backend = await resolver.open(dict(body))
+        await backend.check_health()
+        condition = Condition("Ready", True, "Healthy", "the backend answered an authenticated call")
+        metrics.BACKEND_HEALTH.labels("healthy").inc()
+    except (DependencyNotReady, KMSError) as error:
+        failure = classify(error)
+        assert failure is not None
+        condition = Condition("Ready", False, failure.reason, failure.message)
+        metrics.BACKEND_HEALTH.labels(failure.reason).inc()
+        if failure.reason == "AccessDenied":
+            await resolver.forget(meta["uid"])
+    status = body.get("status") or {}
+    patch.status["conditions"] = merge_conditions(status.get("conditions"), [condition], meta.get("generation"))
+    patch.status["lastCheckedTime"] = now()
+    patch.status["observedGeneration"] = meta.get("generation")
+
+
+def register(settings: OperatorSettings, resolver: BackendResolver | None = None) -> None:
+    """Add the KMSKey and KMSBackend handlers to kopf's default registry."""
+    resolver = resolver or BackendResolver()
+    keys = KeyHandlers(resolver)
+
+    @kopf.on.startup()
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.posting.level = logging.WARNING  # explicit Events per change; kopf's own only for problems
+
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+
+    @kopf.on.cleanup()
+    async def close_backends(**_: Any) -> None:
+        await resolver.close()
+
+    @kopf.on.resume(GROUP, VERSION, KEYS)
+    async def resume_key(body: kopf.Body, retry: int, **_: Any) -> None:
+        await keys.reconcile("resume", body, retry)
+
+    @kopf.on.create(GROUP, VERSION, KEYS)
+    async def create_key(body: kopf.Body, retry: int, **_: Any) -> None:
+        await keys.reconcile("create", body, retry)
+
+    @kopf.on.update(GROUP, VERSION, KEYS)
+    async def update_key(body: kopf.Body, retry: int, **_: Any) -> None:
+        await keys.reconcile("update", body, retry)
+
+    @kopf.on.delete(GROUP, VERSION, KEYS)
+    async def delete_key(body: kopf.Body, retry: int, **_: Any) -> None:
+        await keys.release(body, retry)
+
+    @kopf.timer(GROUP, VERSION, KEYS, interval=settings.drift_interval, initial_delay=settings.drift_interval)
+    async def detect_drift(body: kopf.Body, **_: Any) -> None:
+        if body["metadata"].get("deletionTimestamp"):
+            return
+        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):  # reported; the next tick retries
+            await keys.reconcile("drift", body, retry=0)
+
+    @kopf.on.resume(GROUP, VERSION, BACKENDS)
+    @kopf.on.create(GROUP, VERSION, BACKENDS)
+    @kopf.on.update(GROUP, VERSION, BACKENDS)
+    async def backend_changed(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        await check_backend(resolver, body, patch)
+
+    @kopf.timer(GROUP, VERSION, BACKENDS, interval=settings.health_interval, initial_delay=settings.health_interval)
+    async def backend_health(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        await check_backend(resolver, body, patch)
+
+    @kopf.on.delete(GROUP, VERSION, BACKENDS, optional=True)
+    async def backend_deleted(body: kopf.Body, **_: Any) -> None:
+        await resolver.forget(body["metadata"]["uid"])

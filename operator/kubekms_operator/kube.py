@@ -1,0 +1,73 @@
+"""The few Kubernetes API calls the handlers make themselves, as coroutines.
+
+kopf watches and patches its own progress; these are the reads of other objects
+(KMSBackends, Secrets, a key's owner) and the status writes that must land *now*
+(the key id right after create), through the official client in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kubekms_operator.reencryption_daemon import api_client
+from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION
+
+
+def _objects() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client())
+
+
+def _absent_as_none(call: Any, *args: Any) -> Any:
+    try:
+        return call(*args)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+async def get_backend(name: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = await asyncio.to_thread(
+        _absent_as_none, _objects().get_cluster_custom_object, GROUP, VERSION, BACKENDS, name
+    )
+    return found
+
+
+async def list_backends() -> list[dict[str, Any]]:
+    answer = await asyncio.to_thread(_objects().list_cluster_custom_object, GROUP, VERSION, BACKENDS)
+    items: list[dict[str, Any]] = answer.get("items") or []
+    return items
+
+
+async def get_key(namespace: str, name: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = await asyncio.to_thread(
+        _absent_as_none, _objects().get_namespaced_custom_object, GROUP, VERSION, namespace, KEYS, name
+    )
+    return found
+
+
+async def read_secret(namespace: str, name: str) -> tuple[str, dict[str, bytes]] | None:
+    """(resourceVersion, decoded data) of a Secret, or None if it does not exist."""
+    core = client.CoreV1Api(api_client())
+    secret = await asyncio.to_thread(_absent_as_none, core.read_namespaced_secret, name, namespace)
+    if secret is None:
+        return None
+    data = {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+    return str(secret.metadata.resource_version), data
+
+
+async def patch_key_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    await asyncio.to_thread(
+        _objects().patch_namespaced_custom_object_status, GROUP, VERSION, namespace, KEYS, name, {"status": status}
+    )
+
+
+async def patch_backend_status(name: str, status: dict[str, Any]) -> None:
+    await asyncio.to_thread(
+        _objects().patch_cluster_custom_object_status, GROUP, VERSION, BACKENDS, name, {"status": status}
+    )

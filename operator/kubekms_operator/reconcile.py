@@ -1,0 +1,198 @@
+"""What a KMSKey needs from the backend: plain logic over the backend protocol, no kopf.
+
+Given the desired key and what the backend says, :class:`KeyReconciler` makes the calls
+that converge the key and returns one :class:`Change` per call that changed something
+(each becomes an Event). Creation is idempotent: the key carries the object's UID as a
+tag and is found again by it, so a retry after a crash or a timeout never makes a second key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from kubekms.backend import Backend, KeyMetadata, KeyState
+from kubekms.errors import AlreadyExists, NotFound
+from kubekms_operator.spec import OPERATOR_TAG_PREFIX, OWNER_TAG, OWNER_UID_TAG, DesiredKey
+from kubekms_operator.status import timestamp
+
+log = logging.getLogger("kubekms.operator.reconcile")
+
+# Fault injection for the crash test only: with this variable set to "after-create" the
+# process exits at once after the backend created a key and before the key id is in
+# status, the window that idempotent creation must survive.
+FAULT_ENV = "KUBEKMS_OPERATOR_FAULT"
+
+OwnerAlive = Callable[[str, str], Awaitable[bool]]  # ("<ns>/<name>", uid) -> that object still exists
+KeyRecorder = Callable[[KeyMetadata], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Change:
+    reason: str  # CamelCase, the Event's reason
+    message: str
+
+
+class OwnedByOther(Exception):
+    """The key's tags say another, still existing KMSKey manages it."""
+
+
+class KeyGone(Exception):
+    """The key the status names no longer exists or was destroyed."""
+
+
+@dataclass(frozen=True)
+class Converged:
+    key: KeyMetadata
+    changes: list[Change]
+    rotate_request: str  # the kubekms.io/rotate value now handled
+
+
+class KeyReconciler:
+    def __init__(self, backend: Backend, desired: DesiredKey, owner_alive: OwnerAlive) -> None:
+        self._backend = backend
+        self._desired = desired
+        self._owner_alive = owner_alive
+
+    async def find_or_create(self, known_key_id: str, record: KeyRecorder) -> tuple[KeyMetadata, list[Change]]:
+        """The object's key: the one in status, the adopted one, the one tagged with our UID, or a new one.
+
+        ``record`` is awaited as soon as a key is chosen, before anything else, so its id
+        reaches the object's status right after the backend made it.
+        """
+        desired = self._desired
+        if known_key_id:
+            try:
+                key = await self._backend.describe_key(known_key_id)
+            except NotFound:
+                raise KeyGone(f"key {known_key_id} no longer exists in the backend") from None
+            await self._check_owner(key)
+            return key, []
+        if desired.adopt is not None:
+            key = await self._backend.describe_key(desired.adopt.target)
+            await self._check_owner(key)
+            await record(key)
+            return key, [Change("Adopted", f"adopted existing key {key.key_id} ({desired.adopt.target})")]
+        found = [
+            key
+            for key in await self._backend.find_keys_by_tag(OWNER_UID_TAG, desired.owner.uid)
+            if key.state != KeyState.DESTROYED
+        ]
+        if found:
+            key = min(found, key=lambda k: k.created_at)
+            if len(found) > 1:
+                log.warning(
+                    "more than one key carries this object's uid; using the oldest",
+                    extra={"fields": {"keys": [k.key_id for k in found], "owner": desired.owner.reference}},
+                )
+            await record(key)
+            return key, [Change("Found", f"found key {key.key_id} created earlier for this object")]
+        try:
+            key = await self._backend.create_key(
+                desired.primary_alias(),
+                description=desired.description,
+                key_spec=desired.key_spec,
+                key_usage=desired.key_usage,
+                tags=desired.wanted_tags(),
+            )
+        except AlreadyExists:
+            # An earlier attempt may have created the key and died before tagging it.
+            key = await self._backend.describe_key(desired.primary_alias())
+            await self._check_owner(key)
+            await record(key)
+            return key, [Change("Found", f"found key {key.key_id} under alias {desired.primary_alias()}")]
+        if os.environ.get(FAULT_ENV) == "after-create":
+            os._exit(17)
+        await record(key)
+        return key, [Change("Created", f"created key {key.key_id} ({desired.primary_alias()})")]
+
+    async def _check_owner(self, key: KeyMetadata) -> None:
+        owner_uid = key.tags.get(OWNER_UID_TAG)
+        if owner_uid and owner_uid != self._desired.owner.uid:
+            reference = key.tags.get(OWNER_TAG, "")
+            if await self._owner_alive(reference, owner_uid):
+                raise OwnedByOther(f"key {key.key_id} is managed by KMSKey {reference or owner_uid}")
+
+    async def converge(self, key: KeyMetadata, handled_rotate_request: str) -> Converged:
+        desired, backend, key_id = self._desired, self._backend, key.key_id
+        changes: list[Change] = []
+        if key.state == KeyState.DESTROYED:
+            raise KeyGone(f"key {key_id} was destroyed")
+        if key.state == KeyState.PENDING_DELETION:
+            key = await backend.cancel_key_deletion(key_id)
+            changes.append(Change("DeletionCancelled", f"cancelled the scheduled deletion of key {key_id}"))
+        if desired.enabled and key.state == KeyState.DISABLED:
+            key = await backend.enable_key(key_id)
+            changes.append(Change("Enabled", f"enabled key {key_id}"))
+        rotate_request = handled_rotate_request
+        if desired.rotate_request and desired.rotate_request != handled_rotate_request:
+            key = await backend.rotate_key(key_id)
+            rotate_request = desired.rotate_request
+            changes.append(Change("Rotated", f"rotated key {key_id} on request; current version {key.current_version}"))
+        if key.description != desired.description:
+            await backend.update_description(key_id, desired.description)
+            changes.append(Change("DescriptionUpdated", f"updated the description of key {key_id}"))
+        rotation_differs = key.rotation_enabled != desired.rotation_enabled or (
+            desired.rotation_enabled and key.rotation_interval_days != desired.rotation_days
+        )
+        if rotation_differs:
+            await backend.set_rotation(key_id, enabled=desired.rotation_enabled, interval_days=desired.rotation_days)
+            setting = f"every {desired.rotation_days} days" if desired.rotation_enabled else "off"
+            changes.append(Change("RotationUpdated", f"automatic rotation of key {key_id}: {setting}"))
+        changes += await self._converge_aliases(key)
+        changes += await self._converge_tags(key)
+        if not desired.enabled and key.state == KeyState.ENABLED:
+            await backend.disable_key(key_id)
+            changes.append(Change("Disabled", f"disabled key {key_id}"))
+        if changes:
+            key = await backend.describe_key(key_id)
+        return Converged(key, changes, rotate_request)
+
+    async def _converge_aliases(self, key: KeyMetadata) -> list[Change]:
+        if not self._desired.aliases and self._desired.adopt is not None:
+            return []  # an adopted key keeps its names unless the spec lists some
+        wanted, current = self._desired.wanted_aliases(), set(key.aliases)
+        changes = []
+        for alias in sorted(wanted - current):
+            await self._backend.create_alias(key.key_id, alias)
+            changes.append(Change("AliasAdded", f"alias {alias} now names key {key.key_id}"))
+        for alias in sorted(current - wanted - {key.alias}):  # the primary alias cannot be removed
+            await self._backend.delete_alias(key.key_id, alias)
+            changes.append(Change("AliasRemoved", f"alias {alias} removed from key {key.key_id}"))
+        return changes
+
+    async def _converge_tags(self, key: KeyMetadata) -> list[Change]:
+        wanted = self._desired.wanted_tags()
+        to_set = {name: value for name, value in wanted.items() if key.tags.get(name) != value}
+        to_remove = sorted(name for name in key.tags if name not in wanted and not name.startswith(OPERATOR_TAG_PREFIX))
+        if to_remove:
+            await self._backend.untag_key(key.key_id, to_remove)
+        if to_set:
+            await self._backend.tag_key(key.key_id, to_set)
+        if not to_set and not to_remove:
+            return []
+        summary = ", ".join([*(f"set {name}" for name in sorted(to_set)), *(f"removed {name}" for name in to_remove)])
+        return [Change("TagsUpdated", f"tags of key {key.key_id}: {summary}")]
+
+    async def release(self, known_key_id: str) -> list[Change]:
+        """deletionPolicy Delete: schedule the deletion of the object's key(s) after the pending window."""
+        desired = self._desired
+        if known_key_id:
+            try:
+                keys = [await self._backend.describe_key(known_key_id)]
+            except NotFound:
+                keys = []
+        else:
+            keys = await self._backend.find_keys_by_tag(OWNER_UID_TAG, desired.owner.uid)
+        changes = []
+        for key in keys:
+            if key.state in (KeyState.PENDING_DELETION, KeyState.DESTROYED):
+                continue
+            if key.tags.get(OWNER_UID_TAG, desired.owner.uid) != desired.owner.uid:
+                continue  # never delete a key another object manages
+            scheduled = await self._backend.schedule_key_deletion(key.key_id, desired.pending_window_days)
+            when = timestamp(scheduled.deletion_date) or f"in {desired.pending_window_days} days"
+            changes.append(Change("DeletionScheduled", f"key {key.key_id} scheduled for deletion on {when}"))
+        return changes

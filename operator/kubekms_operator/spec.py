@@ -1,0 +1,188 @@
+"""Typed views of the KMSKey and KMSBackend objects, parsed once at the top of each handler.
+
+The CRD schema already validates and defaults every field; parsing here catches what a
+schema cannot (an object stored before a default existed, a hand-edited status) and turns
+it into :class:`InvalidSpec` with a precise message instead of a KeyError deep inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP = "kubekms.io"
+VERSION = "v1alpha1"
+KEYS = "kmskeys"
+BACKENDS = "kmsbackends"
+ROTATE_ANNOTATION = f"{GROUP}/rotate"
+OWNER_UID_TAG = f"{GROUP}/owner-uid"
+OWNER_TAG = f"{GROUP}/owner"
+OPERATOR_TAG_PREFIX = f"{GROUP}/"
+
+
+class InvalidSpec(ValueError):
+    """The object says something the operator cannot do; retrying will not help."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The KMSKey object a key belongs to, as written in the key's tags."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def tags(self) -> dict[str, str]:
+        return {OWNER_UID_TAG: self.uid, OWNER_TAG: self.reference}
+
+
+@dataclass(frozen=True)
+class Adoption:
+    key_id: str = ""
+    alias: str = ""
+
+    @property
+    def target(self) -> str:
+        return self.key_id or self.alias
+
+
+@dataclass(frozen=True)
+class DesiredKey:
+    """``spec`` of a KMSKey."""
+
+    backend: str | None
+    description: str
+    key_spec: str
+    key_usage: str
+    enabled: bool
+    rotation_enabled: bool
+    rotation_days: int
+    aliases: tuple[str, ...]
+    tags: Mapping[str, str]
+    deletion_policy: str
+    pending_window_days: int
+    adopt: Adoption | None
+    rotate_request: str = ""
+    owner: Owner = field(default_factory=lambda: Owner("", "", ""))
+
+    def primary_alias(self) -> str:
+        """The alias given at creation: the first listed, else one derived from the object's name."""
+        return self.aliases[0] if self.aliases else f"kubekms/{self.owner.namespace}/{self.owner.name}"
+
+    def wanted_aliases(self) -> set[str]:
+        return set(self.aliases) or {self.primary_alias()}
+
+    def wanted_tags(self) -> dict[str, str]:
+        return {**self.tags, **self.owner.tags()}
+
+
+def _typed(value: Any, kind: type, where: str, default: Any) -> Any:
+    if value is None:
+        return default
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        raise InvalidSpec(f"{where} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_key(
+    spec: Mapping[str, Any], *, namespace: str, name: str, uid: str, annotations: Mapping[str, str]
+) -> DesiredKey:
+    rotation = _typed(spec.get("rotation"), dict, "spec.rotation", {})
+    adopt_spec = spec.get("adopt")
+    adopt = None
+    if adopt_spec is not None:
+        adopt_spec = _typed(adopt_spec, dict, "spec.adopt", {})
+        adopt = Adoption(
+            key_id=_typed(adopt_spec.get("keyId"), str, "spec.adopt.keyId", ""),
+            alias=_typed(adopt_spec.get("alias"), str, "spec.adopt.alias", ""),
+        )
+        if bool(adopt.key_id) == bool(adopt.alias):
+            raise InvalidSpec("spec.adopt needs exactly one of keyId and alias")
+    backend_ref = _typed(spec.get("backendRef"), dict, "spec.backendRef", {})
+    tags = _typed(spec.get("tags"), dict, "spec.tags", {})
+    for tag_key, tag_value in tags.items():
+        if not isinstance(tag_value, str):
+            raise InvalidSpec(f"spec.tags[{tag_key!r}] must be a string")
+        if tag_key.startswith(OPERATOR_TAG_PREFIX):
+            raise InvalidSpec(f"spec.tags[{tag_key!r}]: tags under {OPERATOR_TAG_PREFIX} belong to the operator")
+    aliases = _typed(spec.get("aliases"), list, "spec.aliases", [])
+    if not all(isinstance(alias, str) and alias for alias in aliases):
+        raise InvalidSpec("spec.aliases must be non-empty strings")
+    policy = _typed(spec.get("deletionPolicy"), str, "spec.deletionPolicy", "Delete")
+    if policy not in ("Delete", "Retain"):
+        raise InvalidSpec(f"spec.deletionPolicy must be Delete or Retain, got {policy!r}")
+    return DesiredKey(
+        backend=_typed(backend_ref.get("name"), str, "spec.backendRef.name", None),
+        description=_typed(spec.get("description"), str, "spec.description", ""),
+        key_spec=_typed(spec.get("keySpec"), str, "spec.keySpec", "AES_256"),
+        key_usage=_typed(spec.get("keyUsage"), str, "spec.keyUsage", "ENCRYPT_DECRYPT"),
+        enabled=_typed(spec.get("enabled"), bool, "spec.enabled", True),
+        rotation_enabled=_typed(rotation.get("enabled"), bool, "spec.rotation.enabled", False),
+        rotation_days=_typed(rotation.get("periodDays"), int, "spec.rotation.periodDays", 365),
+        aliases=tuple(dict.fromkeys(aliases)),
+        tags=dict(tags),
+        deletion_policy=policy,
+        pending_window_days=_typed(spec.get("pendingWindowDays"), int, "spec.pendingWindowDays", 30),
+        adopt=adopt,
+        rotate_request=str(annotations.get(ROTATE_ANNOTATION) or ""),
+        owner=Owner(namespace, name, uid),
+    )
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """``spec`` of a KMSBackend."""
+
+    provider: str
+    endpoint: str
+    project_id: str
+    region: str
+    credentials: SecretKeyRef
+    access_key_key: str
+    secret_key_key: str
+    security_token_key: str
+    ca: SecretKeyRef | None
+    ca_key: str
+    default: bool
+
+
+def _secret_ref(ref: Mapping[str, Any], where: str) -> SecretKeyRef:
+    namespace = _typed(ref.get("namespace"), str, f"{where}.namespace", "")
+    name = _typed(ref.get("name"), str, f"{where}.name", "")
+    if not namespace or not name:
+        raise InvalidSpec(f"{where} needs namespace and name")
+    return SecretKeyRef(namespace, name)
+
+
+def parse_backend(spec: Mapping[str, Any]) -> BackendSpec:
+    provider = _typed(spec.get("provider"), str, "spec.provider", "")
+    if not provider:
+        raise InvalidSpec("spec.provider is required")
+    credentials = _typed(spec.get("credentialsSecretRef"), dict, "spec.credentialsSecretRef", None)
+    if credentials is None:
+        raise InvalidSpec("spec.credentialsSecretRef is required")
+    ca = _typed(spec.get("caSecretRef"), dict, "spec.caSecretRef", None)
+    return BackendSpec(
+        provider=provider,
+        endpoint=_typed(spec.get("endpoint"), str, "spec.endpoint", ""),
+        project_id=_typed(spec.get("projectId"), str, "spec.projectId", "default"),
+        region=_typed(spec.get("region"), str, "spec.region", ""),
+        credentials=_secret_ref(credentials, "spec.credentialsSecretRef"),
+        access_key_key=_typed(credentials.get("accessKeyKey"), str, "accessKeyKey", "access_key"),
+        secret_key_key=_typed(credentials.get("secretKeyKey"), str, "secretKeyKey", "secret_key"),
+        security_token_key=_typed(credentials.get("securityTokenKey"), str, "securityTokenKey", ""),
+        ca=_secret_ref(ca, "spec.caSecretRef") if ca else None,
+        ca_key=_typed((ca or {}).get("key"), str, "spec.caSecretRef.key", "ca.crt"),
+        default=_typed(spec.get("default"), bool, "spec.default", False),
+    )
