@@ -316,6 +316,9 @@ def test_audit_and_no_key_material(aws_server: KMSServer, kms: Any) -> None:
     while not any(e["operation"] == "aws:GenerateDataKey" and e["key_id"] == key_id for e in audited()):
         assert datetime.now(UTC) < deadline, "GenerateDataKey never reached the audit log"
         time.sleep(0.05)  # polling interval of a condition with a deadline
+    with urllib.request.urlopen(f"{aws_server.endpoint}/metrics", timeout=5) as answer:
+        metrics = answer.read().decode()
+    assert 'kubekms_server_requests_total{code="OK",operation="aws:GenerateDataKey"}' in metrics
     texts = audit_path.read_text() + Path(aws_server.log).read_text()
     for secret in (data_key["Plaintext"], data_key["CiphertextBlob"]):
         assert base64.b64encode(secret).decode() not in texts and secret.hex() not in texts
