@@ -1,8 +1,6 @@
-{{- define "kubekms.name" -}}kubekms{{- end -}}
-
 {{- define "kubekms.fullname" -}}
-{{- if contains "kubekms" .Release.Name -}}{{ .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else -}}{{ printf "%s-kubekms" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- if contains "kubekms" .Release.Name -}}{{ .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else -}}{{ printf "%s-kubekms" .Release.Name | trunc 50 | trimSuffix "-" }}{{- end -}}
 {{- end -}}
 
 {{- define "kubekms.labels" -}}
@@ -13,8 +11,47 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{- define "kubekms.selector" -}}
+app.kubernetes.io/name: kubekms
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
 {{- define "kubekms.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "kubekms.operatorName" -}}{{ include "kubekms.fullname" . }}-operator{{- end -}}
+{{- define "kubekms.serverName" -}}{{ include "kubekms.fullname" . }}-server{{- end -}}
+
+{{- define "kubekms.rootKeySecret" -}}
+{{- .Values.server.rootKey.existingSecret | default (printf "%s-root-key" (include "kubekms.serverName" .)) -}}
+{{- end -}}
+
+{{- define "kubekms.principalsSecret" -}}
+{{- .Values.server.principals.existingSecret | default (printf "%s-principals" (include "kubekms.serverName" .)) -}}
+{{- end -}}
+
+{{- define "kubekms.serverEndpoint" -}}
+{{- printf "%s://%s.%s.svc:%d" (ternary "https" "http" (ne .Values.server.tls.secretName "")) (include "kubekms.serverName" .) .Release.Namespace (int .Values.server.port) -}}
+{{- end -}}
+
+{{/* Secrets in the release namespace the operator may get; empty = any. */}}
+{{- define "kubekms.credentialSecretNames" -}}
+{{- $names := .Values.operator.credentialSecrets -}}
+{{- if and $names .Values.defaultBackend.enabled -}}
+{{- $names = append $names .Values.defaultBackend.credentialsSecret -}}
+{{- with .Values.server.tls.secretName }}{{ $names = append $names . }}{{ end -}}
+{{- end -}}
+{{- toJson (uniq $names) -}}
+{{- end -}}
+
+{{- define "kubekms.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
 {{- end -}}
 
 {{- define "kubekms.securityContext" -}}
