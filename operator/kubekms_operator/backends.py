@@ -21,8 +21,8 @@ from kubekms.backend import Backend
 from kubekms.errors import KMSError
 from kubekms.providers import BackendConfig, Credentials, open_backend
 from kubekms_operator import kube
+from kubekms_operator.conditions import is_true
 from kubekms_operator.spec import BackendSpec, InvalidSpec, parse_backend
-from kubekms_operator.status import is_true
 
 log = logging.getLogger("kubekms.operator.backends")
 

@@ -21,11 +21,11 @@ from kubekms.backend import KeyMetadata
 from kubekms.errors import KMSError
 from kubekms_operator import kube, metrics
 from kubekms_operator.backends import BackendResolver, DependencyNotReady
+from kubekms_operator.conditions import Condition, key_facts, merge_conditions, now
 from kubekms_operator.failures import Failure, classify
 from kubekms_operator.reconcile import Change, KeyReconciler
 from kubekms_operator.settings import OperatorSettings
 from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION, DesiredKey, InvalidSpec, parse_key
-from kubekms_operator.status import Condition, key_facts, merge_conditions, now
 
 log = logging.getLogger("kubekms.operator")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.errors import AlreadyExists, NotFound
+from kubekms_operator.conditions import timestamp
 from kubekms_operator.spec import OPERATOR_TAG_PREFIX, OWNER_TAG, OWNER_UID_TAG, DesiredKey
-from kubekms_operator.status import timestamp
 
 log = logging.getLogger("kubekms.operator.reconcile")
 
