@@ -103,6 +103,7 @@ def parse_key(
         )
         if bool(adopt.key_id) == bool(adopt.alias):
             raise InvalidSpec("spec.adopt needs exactly one of keyId and alias")
+    backend_ref = _typed(spec.get("backendRef"), dict, "spec.backendRef", {})
     tags = _typed(spec.get("tags"), dict, "spec.tags", {})
     for tag_key, tag_value in tags.items():
         if not isinstance(tag_value, str):
@@ -116,7 +117,7 @@ def parse_key(
     if policy not in ("Delete", "Retain"):
         raise InvalidSpec(f"spec.deletionPolicy must be Delete or Retain, got {policy!r}")
     return DesiredKey(
-        backend=_typed(spec.get("backendRef"), str, "spec.backendRef", None) or None,
+        backend=_typed(backend_ref.get("name"), str, "spec.backendRef.name", None) or None,
         description=_typed(spec.get("description"), str, "spec.description", ""),
         key_spec=_typed(spec.get("keySpec"), str, "spec.keySpec", "AES_256"),
         key_usage=_typed(spec.get("keyUsage"), str, "spec.keyUsage", "ENCRYPT_DECRYPT"),
