@@ -1,0 +1,147 @@
+"""The chart through the pinned helm: lint, template, values schema, CRDs, security settings, RBAC as rendered."""
+
+from __future__ import annotations
+
+import base64
+import filecmp
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chart_support import CHART, CRD_DIR, FULL_VALUES, by_kind, helm, one, render, write_values
+
+
+def rules_for(role: dict[str, Any], resource: str) -> list[dict[str, Any]]:
+    return [rule for rule in role["rules"] if resource in rule.get("resources", [])]
+
+
+@pytest.mark.parametrize("values", [None, FULL_VALUES], ids=["default", "full"])
+def test_helm_lint_passes(tmp_path: Path, values: dict[str, Any] | None) -> None:
+    args = ["lint", str(CHART), "--strict"]
+    if values is not None:
+        args += ["-f", str(write_values(tmp_path, values))]
+    result = helm(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_default_values_render_only_the_operator(tmp_path: Path) -> None:
+    objects = render(tmp_path)
+    kinds = sorted(body["kind"] for body in objects)
+    assert kinds == sorted(
+        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"]
+    )
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "ghcr.io/kubekms/kubekms:0.1.0"
+    assert container["args"][:2] == ["operator", "--all-namespaces"]
+    assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+
+
+def test_full_values_render_server_backend_and_reencryption(tmp_path: Path) -> None:
+    objects = render(tmp_path, FULL_VALUES, namespace="kms")
+    statefulset = one(objects, "StatefulSet")
+    claim = statefulset["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    server = statefulset["spec"]["template"]["spec"]["containers"][0]
+    assert server["args"] == ["server", "--config", "/etc/kubekms/server.yaml"]
+    assert "--init" not in server["args"]  # a missing root key must stop the server, never be replaced
+    assert server["readinessProbe"]["httpGet"]["path"] == "/healthz"
+
+    backend = one(objects, "KMSBackend")
+    assert backend["spec"]["provider"] == "kubekms"
+    assert backend["spec"]["endpoint"] == "http://test-kubekms-server.kms.svc:8443"
+    assert backend["spec"]["projectId"] == "cluster"
+    assert backend["spec"]["credentialsSecretRef"]["namespace"] == "kms"
+
+    secrets = {body["metadata"]["name"]: body for body in by_kind(objects, "Secret")}
+    root_key = secrets["test-kubekms-server-root-key"]
+    assert root_key["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert len(base64.b64decode(root_key["data"]["root.key"])) == 32
+    credentials = secrets[backend["spec"]["credentialsSecretRef"]["name"]]["stringData"]
+    principals = secrets["test-kubekms-server-principals"]["stringData"]["principals.yaml"]
+    assert credentials["access_key"] in principals and credentials["secret_key"] in principals
+
+    config = one(objects, "ConfigMap")["data"]["server.yaml"]
+    assert "state_dir: /var/lib/kubekms/state" in config and "cmk_limit: 50" in config
+
+
+def test_secret_access_is_cluster_wide_only_with_reencryption(tmp_path: Path) -> None:
+    off = one(render(tmp_path, {"operator": {"credentialSecrets": ["kms-credentials"]}}), "ClusterRole")
+    assert rules_for(off, "secrets") == []
+    assert all("nonResourceURLs" not in rule for rule in off["rules"])
+    on = one(render(tmp_path, FULL_VALUES), "ClusterRole")
+    assert rules_for(on, "secrets")[0]["verbs"] == ["get", "list", "create", "update", "patch"]
+
+
+def test_credential_role_names_only_the_listed_secrets(tmp_path: Path) -> None:
+    role = one(render(tmp_path, FULL_VALUES), "Role")
+    (rule,) = role["rules"]
+    assert rule["verbs"] == ["get"]
+    assert rule["resourceNames"] == ["kms-credentials", "kubekms-operator-credentials"]
+    unrestricted = one(render(tmp_path), "Role")["rules"][0]
+    assert "resourceNames" not in unrestricted and unrestricted["verbs"] == ["get"]
+
+
+def test_every_container_is_locked_down(tmp_path: Path) -> None:
+    objects = render(tmp_path, FULL_VALUES)
+    workloads = by_kind(objects, "Deployment") + by_kind(objects, "StatefulSet")
+    assert len(workloads) == 2
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            context = container["securityContext"]
+            assert context["runAsNonRoot"] is True
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            assert context["seccompProfile"]["type"] == "RuntimeDefault"
+            assert container["resources"]["limits"]
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"operator": {"replicas": 2}}, "/operator/replicas"),
+        ({"operator": {"driftIntervalSeconds": "often"}}, "/operator/driftIntervalSeconds"),
+        ({"operator": {"watchNamespaces": ["Not_A_Namespace"]}}, "/operator/watchNamespaces/0"),
+        ({"server": {"port": 70000}}, "/server/port"),
+        ({"server": {"projectId": "a/b"}}, "/server/projectId"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+        ({"operator": {"resources": {"limits": {"memory": "lots"}}}}, "/operator/resources/limits/memory"),
+        ({"operatr": {"enabled": True}}, "operatr"),
+    ],
+)
+def test_schema_refuses_bad_values(tmp_path: Path, values: dict[str, Any], complaint: str) -> None:
+    result = helm("template", "test", str(CHART), "-f", str(write_values(tmp_path, values)))
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert complaint in result.stderr
+
+
+def test_default_backend_without_server_is_refused(tmp_path: Path) -> None:
+    result = helm(
+        "template", "test", str(CHART), "-f", str(write_values(tmp_path, {"defaultBackend": {"enabled": True}}))
+    )
+    assert result.returncode != 0
+    assert "defaultBackend.enabled needs server.enabled" in result.stderr
+
+
+def test_chart_crds_are_the_files_in_crds(tmp_path: Path) -> None:
+    """The chart ships crds/ itself (a symlink): the packaged chart holds exactly those bytes."""
+    names = sorted(path.name for path in CRD_DIR.glob("*.yaml"))
+    assert names == ["kubekms.io_kmsbackends.yaml", "kubekms.io_kmskeys.yaml"]
+    assert sorted(path.name for path in (CHART / "crds").glob("*.yaml")) == names
+    result = helm("package", str(CHART), "--destination", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (package,) = tmp_path.glob("kubekms-*.tgz")
+    with tarfile.open(package) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    packaged = tmp_path / "unpacked" / "kubekms" / "crds"
+    match, mismatch, errors = filecmp.cmpfiles(CRD_DIR, packaged, names, shallow=False)
+    assert (mismatch, errors) == ([], []) and match == names
+    assert sorted(path.name for path in packaged.iterdir()) == names
