@@ -170,7 +170,7 @@ def post_changes(body: kopf.Body, changes: list[Change], *, drift: bool) -> None
         if drift:
             kopf.warn(body, reason="DriftCorrected", message=f"changed outside Kubernetes; {change.message}")
         else:
-            kopf.info(body, reason=change.reason, message=change.message)
+            kopf.event(body, type="Normal", reason=change.reason, message=change.message)
 
 
 async def check_backend(resolver: BackendResolver, body: kopf.Body, patch: kopf.Patch) -> None:
@@ -201,9 +201,11 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
     @kopf.on.startup()
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = f"{GROUP}/finalizer"
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        # kopf leaves annotations under its own prefix out of the diff: a sub-domain, so that
+        # kubekms.io/rotate still counts as a change.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"operator.{GROUP}")
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=GROUP, key="last-handled-configuration"
+            prefix=f"operator.{GROUP}", key="last-handled-configuration"
         )
         settings.posting.level = logging.WARNING  # explicit Events per change; kopf's own only for problems
 

@@ -1,0 +1,150 @@
+"""Helpers of the operator tests: the operator as a real subprocess, objects through the real API."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from kubekms.devenv.controlplane import ControlPlane
+from kubekms.devenv.kmsserver import KMSServer
+from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
+
+GROUP, VERSION = "kubekms.io", "v1alpha1"
+
+
+def api_client(plane: ControlPlane) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(plane.kubeconfig))
+
+
+def start_operator(
+    plane: ControlPlane, log_dir: Path, namespaces: list[str], *, drift: float = 300, env: dict[str, str] | None = None
+) -> ManagedProcess:
+    """``kubekms operator`` as a real process; returns once its liveness endpoint answers."""
+    port = free_port()
+    argv = [sys.executable, "-m", "kubekms.cli.main", "operator", "--health-interval", "2"]
+    argv += ["--drift-interval", str(drift), "--liveness", f"http://127.0.0.1:{port}/healthz"]
+    for namespace in namespaces:
+        argv += ["--namespace", namespace]
+    environment = dict(os.environ, KUBECONFIG=str(plane.kubeconfig), **(env or {}))
+    process = ManagedProcess(
+        "kubekms operator", argv, log_dir / f"operator-{uuid.uuid4().hex[:6]}.log", env=environment
+    )
+    process.start()
+
+    def alive() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+            return bool(answer.status == 200)
+
+    if not env or "KUBEKMS_OPERATOR_FAULT" not in env:
+        process.wait_until(alive, 60, "the operator's liveness endpoint")
+    return process
+
+
+@contextmanager
+def operator_running(
+    plane: ControlPlane, log_dir: Path, namespaces: list[str], **options: Any
+) -> Iterator[ManagedProcess]:
+    process = start_operator(plane, log_dir, namespaces, **options)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+class Cluster:
+    """KMSKeys, KMSBackends and Secrets of one test, through the official client."""
+
+    def __init__(self, plane: ControlPlane, namespace: str) -> None:
+        self.api = api_client(plane)
+        self.objects = client.CustomObjectsApi(self.api)
+        self.core = client.CoreV1Api(self.api)
+        self.namespace = namespace
+        self.core.create_namespace({"metadata": {"name": namespace}})
+
+    def backend(self, server: KMSServer, name: str, principal: str = "admin", endpoint: str | None = None) -> str:
+        credentials = yaml.safe_load(server.credentials_file(principal).read_text())
+        secret = f"{name}-credentials"
+        self.core.create_namespaced_secret(
+            self.namespace,
+            {
+                "metadata": {"name": secret},
+                "stringData": {"access_key": credentials["access_key"], "secret_key": credentials["secret_key"]},
+            },
+        )
+        self.objects.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "kmsbackends",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "KMSBackend",
+                "metadata": {"name": name},
+                "spec": {
+                    "provider": "kubekms",
+                    "endpoint": endpoint or server.endpoint,
+                    "projectId": server.project_id,
+                    "credentialsSecretRef": {"namespace": self.namespace, "name": secret},
+                },
+            },
+        )
+        return name
+
+    def create_key(self, name: str, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "KMSKey",
+            "metadata": {"name": name, "annotations": annotations or {}},
+            "spec": spec,
+        }
+        created: dict[str, Any] = self.objects.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "kmskeys", body
+        )
+        return created
+
+    def key(self, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.objects.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "kmskeys", name
+            )
+            return found
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def patch_key(self, name: str, patch: dict[str, Any]) -> None:
+        self.objects.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, "kmskeys", name, patch)
+
+    def delete_key(self, name: str) -> None:
+        self.objects.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, "kmskeys", name)
+
+    def status(self, name: str) -> dict[str, Any]:
+        status: dict[str, Any] = (self.key(name) or {}).get("status") or {}
+        return status
+
+    def condition(self, name: str, type_: str) -> dict[str, Any]:
+        return next((c for c in self.status(name).get("conditions") or [] if c["type"] == type_), {})
+
+    def wait_ready(self, name: str, timeout: float = 60) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            status = self.status(name)
+            synced = self.condition(name, "Synced").get("status") == "True"
+            ready = self.condition(name, "Ready").get("status") == "True"
+            generation = (self.key(name) or {}).get("metadata", {}).get("generation")
+            return status if synced and ready and status.get("observedGeneration") == generation else None
+
+        return wait_for(ready, timeout, f"KMSKey {self.namespace}/{name} Ready and Synced")
+
+    def events(self, name: str) -> list[client.CoreV1Event]:
+        events = self.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}")
+        return list(events.items)
