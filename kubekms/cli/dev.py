@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -21,3 +22,20 @@ def binaries_command(force: bool, print_dir: bool) -> None:
     """Build the pinned kube-apiserver, etcd and etcdctl from source via the Go module proxy (cached)."""
     args = (["--force"] if force else []) + (["--print-dir"] if print_dir else [])
     sys.exit(binaries.main(args))
+
+
+@dev.command("up")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where keys, etcd data and logs live between runs (default: $XDG_STATE_HOME/kubekms/dev).",
+)
+@click.option(
+    "--check", is_flag=True, help="Run the scenario, print the evidence, stop; exit 0 when it holds, 1 otherwise."
+)
+def up_command(state_dir: Path | None, check: bool) -> None:
+    """Run the whole stack: kubekms server, etcd + kube-apiserver encrypting Secrets via the plugin, the operator."""
+    from kubekms.devenv import stack  # imports the kubernetes client: only when asked
+
+    sys.exit(stack.run(state_dir or stack.default_state_dir(), check=check))
