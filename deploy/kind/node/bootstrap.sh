@@ -4,10 +4,11 @@
 # Every later start finds them and changes nothing.
 set -eu
 umask 077
-state=/var/lib/kubekms
+state="${KUBEKMS_NODE_STATE:-/var/lib/kubekms}"  # overridden only by the tests
+scratch="${TMPDIR:-/tmp}"
 mkdir -p "$state/state" "$state/credentials"
 if [ ! -f "$state/principals.yaml" ]; then
-  python - "$state" <<'PY'
+  python3 - "$state" <<'PY'
 import secrets, sys, yaml
 from kubekms_plugin import BACKEND_ACTIONS
 state = sys.argv[1]
@@ -26,11 +27,11 @@ with open(f"{state}/principals.yaml.new", "w") as handle:
 PY
   mv "$state/principals.yaml.new" "$state/principals.yaml"
 fi
-cat > /tmp/local-backend.yaml <<YAML
+cat > "$scratch/local-backend.yaml" <<YAML
 provider: local
 state_dir: $state/state/default
 init: true
 YAML
-kubekms key describe kubekms/cluster-secrets --backend-config /tmp/local-backend.yaml >/dev/null 2>&1 ||
+kubekms key describe kubekms/cluster-secrets --backend-config "$scratch/local-backend.yaml" >/dev/null 2>&1 ||
   kubekms key create kubekms/cluster-secrets --description "encrypts the cluster's Secrets" \
-    --backend-config /tmp/local-backend.yaml
+    --backend-config "$scratch/local-backend.yaml"
