@@ -13,6 +13,7 @@ import kopf
 
 from kubekms.errors import (
     AccessDenied,
+    AlreadyExists,
     InvalidArgument,
     InvalidState,
     KMSError,
@@ -71,6 +72,8 @@ def _classify_backend(error: KMSError) -> Failure:
         return Failure("AccessDenied", detail, retryable=True, key_unusable=False)
     if isinstance(error, NotFound):
         return Failure("KeyNotFound", detail, retryable=False, key_unusable=True)
+    if isinstance(error, AlreadyExists):
+        return Failure("Conflict", detail, retryable=False, key_unusable=False)
     if isinstance(error, LimitExceeded):
         return Failure("LimitExceeded", detail, retryable=False, key_unusable=True)
     if isinstance(error, InvalidArgument | InvalidState):

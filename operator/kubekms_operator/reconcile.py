@@ -81,7 +81,8 @@ class KeyReconciler:
             if key.state != KeyState.DESTROYED
         ]
         if found:
-            key = min(found, key=lambda k: k.created_at)
+            # A tag search may leave out aliases: read the key itself.
+            key = await self._backend.describe_key(min(found, key=lambda k: k.created_at).key_id)
             if len(found) > 1:
                 log.warning(
                     "more than one key carries this object's uid; using the oldest",

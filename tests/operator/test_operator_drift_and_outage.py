@@ -1,0 +1,88 @@
+"""Drift correction, and a backend outage: Synced False with a reason, a bounded number of attempts, recovery.
+
+The operator is a real subprocess (drift interval 2 s, KMSBackend health every 2 s).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from operator_support import Cluster, CountingProxy, operator_running
+
+from kubekms.backend import KeyState
+from kubekms.devenv.controlplane import ControlPlane
+from kubekms.devenv.kmsserver import KMSServer
+from kubekms.devenv.processes import ManagedProcess, wait_for
+
+pytestmark = pytest.mark.e2e
+NAMESPACE_PREFIX = "dr-"
+OUTAGE_WINDOW = 20.0  # seconds of outage over which attempts are counted
+
+
+@pytest.fixture(scope="module")
+def operator(plane: ControlPlane, kms: KMSServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
+    logs = tmp_path_factory.mktemp("operator")
+    with operator_running(plane, logs, [f"{NAMESPACE_PREFIX}*"], drift=2) as process:
+        yield process
+
+
+def test_a_key_disabled_out_of_band_is_enabled_again(
+    cluster: Cluster, kms: KMSServer, operator: ManagedProcess
+) -> None:
+    backend = cluster.backend(kms, f"dr-{uuid.uuid4().hex[:8]}")
+    cluster.create_key("steady", {"backendRef": {"name": backend}})
+    key_id = cluster.wait_ready("steady")["keyId"]
+    env = dict(
+        os.environ,
+        KUBEKMS_ENDPOINT=kms.endpoint,
+        KUBEKMS_PROJECT_ID=kms.project_id,
+        KUBEKMS_CREDENTIALS_FILE=str(kms.credentials_file("admin")),
+    )
+    subprocess.run([sys.executable, "-m", "kubekms.cli.main", "key", "disable", key_id], env=env, check=True)
+    assert kms.call("describe_key", key_id).state == KeyState.DISABLED
+    wait_for(
+        lambda: kms.call("describe_key", key_id).state == KeyState.ENABLED, 30, "the operator to re-enable the key"
+    )
+    drift = wait_for(
+        lambda: [e for e in cluster.events("steady") if e.reason == "DriftCorrected"], 30, "a DriftCorrected event"
+    )
+    assert drift[0].type == "Warning" and f"enabled key {key_id}" in drift[0].message
+
+
+def test_backend_down_reports_backs_off_and_recovers(
+    cluster: Cluster, kms: KMSServer, operator: ManagedProcess
+) -> None:
+    with CountingProxy(urlsplit(kms.endpoint).port or 0) as proxy:
+        backend = cluster.backend(kms, f"dr-{uuid.uuid4().hex[:8]}", endpoint=proxy.endpoint)
+        cluster.create_key("before", {"backendRef": {"name": backend}})
+        cluster.wait_ready("before")
+
+        proxy.up = False
+        cluster.create_key("during", {"backendRef": {"name": backend}})
+        synced = wait_for(
+            lambda: (c := cluster.condition("during", "Synced")).get("status") == "False" and c, 60, "Synced False"
+        )
+        assert synced["reason"] in ("BackendUnavailable", "DependencyNotReady"), synced
+        assert cluster.condition("during", "Ready").get("status") == "False"
+        before = proxy.connections
+        window_end = time.monotonic() + OUTAGE_WINDOW
+        while time.monotonic() < window_end:  # an observation window for counting attempts
+            assert cluster.condition("during", "Synced").get("status") == "False"
+            time.sleep(0.5)
+        attempts = proxy.connections - before
+        print(f"connections to the dead backend in {OUTAGE_WINDOW:.0f}s: {attempts}")
+        # Health checks every 2 s and keys backing off 5, 10, 20 s (each attempt at most 6 tries
+        # by the client): a few dozen at most. A hot loop makes thousands.
+        assert attempts <= 80
+
+        proxy.up = True
+        status = cluster.wait_ready("during", timeout=120)
+        assert kms.call("describe_key", status["keyId"]).state == KeyState.ENABLED
+        assert cluster.condition("before", "Ready").get("status") == "True"
