@@ -166,6 +166,7 @@ class CountingProxy:
         self.port = free_port()
         self.up = True
         self.connections = 0
+        self._open: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -174,12 +175,23 @@ class CountingProxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def go_down(self) -> None:
+        """Refuse new connections and cut the open ones (the client's keep-alive pool too)."""
+        self.up = False
+
+        def cut() -> None:
+            for writer in list(self._open):
+                writer.close()
+
+        self._loop.call_soon_threadsafe(cut)
+
     def __enter__(self) -> CountingProxy:
         self._thread.start()
         self._ready.wait(10)
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.go_down()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
@@ -200,6 +212,8 @@ class CountingProxy:
             writer.close()
             return
 
+        self._open.update((writer, upstream_writer))
+
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError):
                 while data := await source.read(65536):
@@ -208,3 +222,4 @@ class CountingProxy:
             sink.close()
 
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self._open.difference_update((writer, upstream_writer))

@@ -64,7 +64,7 @@ def test_backend_down_reports_backs_off_and_recovers(
         cluster.create_key("before", {"backendRef": {"name": backend}})
         cluster.wait_ready("before")
 
-        proxy.up = False
+        proxy.go_down()
         cluster.create_key("during", {"backendRef": {"name": backend}})
         synced = wait_for(
             lambda: (c := cluster.condition("during", "Synced")).get("status") == "False" and c, 60, "Synced False"
