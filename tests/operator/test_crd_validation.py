@@ -1,0 +1,64 @@
+"""Invalid objects are refused by kube-apiserver itself (schema and CEL rules of crds/), with a clear message."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from operator_support import GROUP, VERSION, Cluster
+
+pytestmark = pytest.mark.e2e
+NAMESPACE_PREFIX = "va-"
+
+
+def refusal(call: Any, *args: Any) -> str:
+    with pytest.raises(ApiException) as refused:
+        call(*args)
+    assert refused.value.status == 422
+    message: str = json.loads(refused.value.body)["message"]
+    return message
+
+
+def test_a_pending_window_of_3_days_is_refused(cluster: Cluster) -> None:
+    message = refusal(cluster.create_key, "short", {"pendingWindowDays": 3})
+    assert "spec.pendingWindowDays" in message and "greater than or equal to 7" in message
+    assert cluster.key("short") is None
+
+
+def test_immutable_fields_cannot_change(cluster: Cluster) -> None:
+    cluster.create_key("fixed", {"backendRef": {"name": "one"}})
+    assert cluster.key("fixed")["spec"]["keySpec"] == "AES_256"  # the schema's default
+    assert "spec.keySpec" in refusal(cluster.patch_key, "fixed", {"spec": {"keySpec": "AES_128"}})
+    assert "backendRef is immutable" in refusal(cluster.patch_key, "fixed", {"spec": {"backendRef": {"name": "two"}}})
+    assert "adopt cannot be added" in refusal(
+        cluster.patch_key, "fixed", {"spec": {"adopt": {"alias": "someone/else"}}}
+    )
+    assert cluster.key("fixed")["spec"]["backendRef"] == {"name": "one"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"adopt": {"keyId": "not-a-uuid"}}, "spec.adopt.keyId"),
+        ({"adopt": {}}, "adopt needs exactly one of keyId and alias"),
+        ({"tags": {"kubekms.io/owner": "me"}}, "must not start with kubekms.io/"),
+        ({"aliases": ["a/default"]}, "aliases ending in /default are reserved"),
+        ({"rotation": {"enabled": True, "periodDays": 7}}, "spec.rotation.periodDays"),
+        ({"deletionPolicy": "Destroy"}, "spec.deletionPolicy"),
+    ],
+)
+def test_bad_keys_are_refused(cluster: Cluster, spec: dict[str, Any], expected: str) -> None:
+    assert expected in refusal(cluster.create_key, "bad", spec)
+
+
+def test_a_backend_without_endpoint_is_refused(cluster: Cluster) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "KMSBackend",
+        "metadata": {"name": f"{cluster.namespace}-noendpoint"},
+        "spec": {"provider": "kubekms", "credentialsSecretRef": {"namespace": "x", "name": "y"}},
+    }
+    message = refusal(cluster.objects.create_cluster_custom_object, GROUP, VERSION, "kmsbackends", body)
+    assert "endpoint is required" in message
