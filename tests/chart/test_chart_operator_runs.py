@@ -93,8 +93,16 @@ def test_operator_converges_with_only_the_charts_permissions(
     )
     operator = ManagedProcess(
         "kubekms operator (chart RBAC)",
-        [sys.executable, "-m", "kubekms.cli.main", *args, "--liveness", f"http://127.0.0.1:{port}/healthz",
-         "--metrics-port", str(metrics_port)],
+        [
+            sys.executable,
+            "-m",
+            "kubekms.cli.main",
+            *args,
+            "--liveness",
+            f"http://127.0.0.1:{port}/healthz",
+            "--metrics-port",
+            str(metrics_port),
+        ],
         tmp_path / "operator.log",
         env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"},
     )

@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from chart_support import CHART, CRD_DIR, FULL_VALUES, by_kind, helm, one, render, write_values
+
+from kubekms.server.config import ServerConfig
+from kubekms.server.principals import parse_principals
 
 
 def rules_for(role: dict[str, Any], resource: str) -> list[dict[str, Any]]:
@@ -145,3 +149,30 @@ def test_chart_crds_are_the_files_in_crds(tmp_path: Path) -> None:
     match, mismatch, errors = filecmp.cmpfiles(CRD_DIR, packaged, names, shallow=False)
     assert (mismatch, errors) == ([], []) and match == names
     assert sorted(path.name for path in packaged.iterdir()) == names
+
+
+@pytest.mark.parametrize("tls", ["", "kubekms-server-tls"], ids=["http", "tls"])
+def test_rendered_server_config_and_principals_load(tmp_path: Path, tls: str) -> None:
+    """The server's own loaders accept what the chart writes (unknown settings or bad principals would stop it)."""
+    values = {**FULL_VALUES, "server": {**FULL_VALUES["server"], "tls": {"secretName": tls}}}
+    objects = render(tmp_path, values)
+    config_path = tmp_path / "server.yaml"
+    config_path.write_text(one(objects, "ConfigMap")["data"]["server.yaml"])
+    config = ServerConfig.load(config_path)
+    assert (config.host, config.port, config.cmk_limit) == ("0.0.0.0", 8443, 50)
+    assert config.principals_file == Path("/run/kubekms/principals.yaml")
+    assert (config.tls_cert is not None) == bool(tls)
+    statefulset = one(objects, "StatefulSet")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"] for m in statefulset["containers"][0]["volumeMounts"]}
+    assert {"/etc/kubekms", str(config.principals_file.parent), "/var/lib/kubekms"} <= mounts
+    assert str(config.state_dir).startswith("/var/lib/kubekms/")
+    if tls:
+        assert str(config.tls_cert.parent) in mounts
+        assert one(objects, "KMSBackend")["spec"]["endpoint"].startswith("https://")
+        assert one(objects, "KMSBackend")["spec"]["caSecretRef"]["name"] == tls
+    secrets = {body["metadata"]["name"]: body for body in by_kind(objects, "Secret")}
+    principals_text = secrets["test-kubekms-server-principals"]["stringData"]["principals.yaml"]
+    (operator,) = [parse_principals(yaml.safe_load(principals_text), source="chart").get(
+        secrets["kubekms-operator-credentials"]["stringData"]["access_key"]
+    )]  # fmt: skip
+    assert operator is not None and operator.name == "operator" and operator.projects == frozenset({"cluster"})
