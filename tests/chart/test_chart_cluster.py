@@ -8,6 +8,7 @@ ever runs; what runs (the operator, the server) is tested by their own e2e tests
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +156,37 @@ def test_helm_install_dry_run_against_the_cluster_prints_next_steps(
     assert "get secret notes-kubekms-server-root-key" in notes  # back up the generated root key
     assert "kubectl get kmsbackend kubekms-embedded" in notes
     assert "Re-encryption is on" in notes
+
+
+def test_helm_install_upgrade_uninstall_keeps_the_root_key(tmp_path: Path, control_plane: ControlPlane) -> None:
+    """A real `helm install`: the generated root key and operator credentials survive upgrades (lookup) and the
+    root key survives uninstall (resource-policy keep); without it the keystore on the PVC could never be opened."""
+    api = config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+    core = client.CoreV1Api(api)
+    name = f"h{uuid.uuid4().hex[:6]}"
+    namespace = new_namespace(ApiServer(api), "helm")
+    values = write_values(tmp_path, {**FULL_VALUES, "defaultBackend": {"enabled": True, "name": f"{name}-backend"}})
+    common = ["--namespace", namespace, "--kubeconfig", str(control_plane.kubeconfig), "-f", str(values)]
+
+    def secret_data(secret: str) -> dict[str, str]:
+        return dict(core.read_namespaced_secret(secret, namespace).data)
+
+    installed = helm("install", name, str(CHART), *common)
+    assert installed.returncode == 0, installed.stderr
+    root_key, credentials = secret_data(f"{name}-kubekms-server-root-key"), secret_data("kubekms-operator-credentials")
+    upgraded = helm("upgrade", name, str(CHART), *common, "--set", "server.cmkLimit=60")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert secret_data(f"{name}-kubekms-server-root-key") == root_key
+    assert secret_data("kubekms-operator-credentials") == credentials
+    principals = secret_data(f"{name}-kubekms-server-principals")["principals.yaml"]
+    assert credentials["secret_key"] and base64.b64decode(credentials["secret_key"]) in base64.b64decode(principals)
+
+    uninstalled = helm("uninstall", name, "--namespace", namespace, "--kubeconfig", str(control_plane.kubeconfig))
+    assert uninstalled.returncode == 0, uninstalled.stderr
+    assert secret_data(f"{name}-kubekms-server-root-key") == root_key
+    remaining = {secret.metadata.name for secret in core.list_namespaced_secret(namespace).items}
+    assert "kubekms-operator-credentials" not in remaining
+
+    reinstalled = helm("install", name, str(CHART), *common)  # the kept key is adopted back, not replaced
+    assert reinstalled.returncode == 0, reinstalled.stderr
+    assert secret_data(f"{name}-kubekms-server-root-key") == root_key
