@@ -176,3 +176,10 @@ def test_rendered_server_config_and_principals_load(tmp_path: Path, tls: str) ->
         secrets["kubekms-operator-credentials"]["stringData"]["access_key"]
     )]  # fmt: skip
     assert operator is not None and operator.name == "operator" and operator.projects == frozenset({"cluster"})
+
+
+def test_long_release_names_stay_within_kubernetes_limits(tmp_path: Path) -> None:
+    objects = render(tmp_path, FULL_VALUES, release="a-release-name-of-the-longest-length-helm-allows-x")
+    for body in objects:
+        limit = {"Service": 63, "StatefulSet": 52}.get(body["kind"], 253)  # DNS label; StatefulSet pod label
+        assert len(body["metadata"]["name"]) <= limit, (body["kind"], body["metadata"]["name"])

@@ -1,6 +1,6 @@
 {{- define "kubekms.fullname" -}}
-{{- if contains "kubekms" .Release.Name -}}{{ .Release.Name | trunc 50 | trimSuffix "-" }}
-{{- else -}}{{ printf "%s-kubekms" .Release.Name | trunc 50 | trimSuffix "-" }}{{- end -}}
+{{- if contains "kubekms" .Release.Name -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else -}}{{ printf "%s-kubekms" .Release.Name | trunc 40 | trimSuffix "-" }}{{- end -}}
 {{- end -}}
 
 {{- define "kubekms.labels" -}}
