@@ -40,6 +40,11 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def audit_lines(path: Path) -> int:
     return sum(1 for _ in path.open()) if path.exists() else 0
 
@@ -96,6 +101,8 @@ def run(keys: int, workdir: Path) -> dict[str, Any]:
             configmaps_seconds = time.perf_counter() - started
 
             calls_before = audit_lines(server.audit_log)
+            assert operator.process is not None and server.pid is not None
+            cpu_before = cpu_seconds(operator.process.pid), cpu_seconds(server.pid)
             started = time.perf_counter()
             for index in range(keys):
                 objects.create_namespaced_custom_object(
@@ -113,8 +120,9 @@ def run(keys: int, workdir: Path) -> dict[str, Any]:
             applied_seconds = time.perf_counter() - started
             wait_for(lambda: ready_count(objects) == keys, 900, f"{keys} KMSKeys Ready", interval=0.5)
             keys_seconds = time.perf_counter() - started
-            assert operator.process is not None
             peak = peak_rss_mb(operator.process.pid)
+            operator_cpu = cpu_seconds(operator.process.pid) - cpu_before[0]
+            server_cpu = cpu_seconds(server.pid) - cpu_before[1]
         finally:
             operator.stop()
         server.stop()  # writes the audit buffer
@@ -127,6 +135,8 @@ def run(keys: int, workdir: Path) -> dict[str, Any]:
         "ratio": round(keys_seconds / configmaps_seconds, 2),
         "backend_calls_per_key": round(calls / keys, 2),
         "operator_peak_rss_mb": round(peak, 1),
+        "operator_cpu_ms_per_key": round(operator_cpu * 1000 / keys, 1),
+        "server_cpu_ms_per_key": round(server_cpu * 1000 / keys, 1),
     }
 
 

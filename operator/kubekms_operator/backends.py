@@ -9,10 +9,11 @@ so a rotated credentials Secret is picked up on the next call.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,24 @@ class BackendResolver:
     def __init__(self, opener: Opener = open_backend, ca_dir: Path | None = None) -> None:
         self._opener = opener
         self._open: dict[str, tuple[int, Backend]] = {}  # uid -> (generation, backend)
+        self._watched: dict[str, dict[str, Any]] = {}  # name -> latest KMSBackend object
         self._locks: dict[str, asyncio.Lock] = {}
         self._ca_dir = ca_dir or Path(tempfile.mkdtemp(prefix="kubekms-operator-ca-"))
 
+    def seen(self, obj: Mapping[str, Any], *, deleted: bool) -> None:
+        """Keep the latest KMSBackend objects from kopf's watch, so keys need no GET per reconcile."""
+        name = obj["metadata"]["name"]
+        if deleted:
+            self._watched.pop(name, None)
+        else:
+            self._watched[name] = copy.deepcopy(dict(obj))
+
     async def resolve(self, name: str | None, *, require_ready: bool = True) -> ResolvedBackend:
         """The backend a KMSKey names (or the default one); DependencyNotReady if it cannot be used yet."""
-        obj = await (kube.get_backend(name) if name else self._default_backend())
+        if name:
+            obj = self._watched.get(name) or await kube.get_backend(name)
+        else:
+            obj = await self._default_backend()
         if obj is None:
             raise DependencyNotReady(f"KMSBackend {name!r} does not exist")
         backend_name = obj["metadata"]["name"]
@@ -62,7 +75,8 @@ class BackendResolver:
         return ResolvedBackend(backend_name, await self.open(obj))
 
     async def _default_backend(self) -> dict[str, Any] | None:
-        defaults = [b for b in await kube.list_backends() if (b.get("spec") or {}).get("default")]
+        known = list(self._watched.values()) or await kube.list_backends()
+        defaults = [b for b in known if (b.get("spec") or {}).get("default")]
         if len(defaults) > 1:
             names = ", ".join(sorted(b["metadata"]["name"] for b in defaults))
             raise DependencyNotReady(f"more than one default KMSBackend ({names}); name one in spec.backendRef")

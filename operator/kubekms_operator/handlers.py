@@ -53,22 +53,27 @@ class KeyHandlers:
         namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
         started = time.monotonic()
         resolved = None
+        reconciler: KeyReconciler | None = None
         async with self.lock(meta["uid"]):
             try:
                 desired = parse(body)
                 resolved = await self._resolver.resolve(desired.backend)
-                reconciler = KeyReconciler(resolved.backend, desired, owner_alive)
+                backend_name = resolved.name
 
                 async def record(key: KeyMetadata) -> None:
-                    status.update(key_facts(key), backend=resolved.name)
-                    await kube.patch_key_status(namespace, name, {**key_facts(key), "backend": resolved.name})
+                    status.update(key_facts(key), backend=backend_name)
+                    await kube.patch_key_status(namespace, name, {**key_facts(key), "backend": backend_name})
 
-                key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""), record)
+                reconciler = KeyReconciler(resolved.backend, desired, owner_alive, record)
+                key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""))
                 converged = await reconciler.converge(key, str(status.get("lastRotateRequest") or ""))
             except Exception as error:
                 failure = classify(error)
                 if failure is None:
                     raise
+                if reconciler is not None:
+                    with contextlib.suppress(Exception):  # best effort: the owner tag finds the key anyway
+                        await reconciler.record_pending()
                 await self._report(body, status, failure)
                 metrics.RECONCILES.labels(trigger, failure.reason).inc()
                 if resolved is not None and isinstance(error, KMSError) and failure.reason == "AccessDenied":
@@ -252,3 +257,7 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
     @kopf.on.delete(GROUP, VERSION, BACKENDS, optional=True)
     async def backend_deleted(body: kopf.Body, **_: Any) -> None:
         await resolver.forget(body["metadata"]["uid"])
+
+    @kopf.on.event(GROUP, VERSION, BACKENDS)
+    async def backend_seen(type: str, body: kopf.Body, **_: Any) -> None:
+        resolver.seen(body, deleted=type == "DELETED")

@@ -51,16 +51,34 @@ class Converged:
 
 
 class KeyReconciler:
-    def __init__(self, backend: Backend, desired: DesiredKey, owner_alive: OwnerAlive) -> None:
+    def __init__(
+        self, backend: Backend, desired: DesiredKey, owner_alive: OwnerAlive, record: KeyRecorder | None = None
+    ) -> None:
         self._backend = backend
         self._desired = desired
         self._owner_alive = owner_alive
+        self._record = record
+        self._unrecorded: KeyMetadata | None = None
 
-    async def find_or_create(self, known_key_id: str, record: KeyRecorder) -> tuple[KeyMetadata, list[Change]]:
+    async def _chosen(self, key: KeyMetadata) -> None:
+        """A key was just created or found: its id must reach status before the key changes again."""
+        self._unrecorded = key
+
+    async def record_pending(self) -> None:
+        """Write the id of a key chosen but not yet in status (also on a failure path)."""
+        await self._before_change()
+
+    async def _before_change(self) -> None:
+        if self._unrecorded is not None and self._record is not None:
+            await self._record(self._unrecorded)
+        self._unrecorded = None
+
+    async def find_or_create(self, known_key_id: str) -> tuple[KeyMetadata, list[Change]]:
         """The object's key: the one in status, the adopted one, the one tagged with our UID, or a new one.
 
-        ``record`` is awaited as soon as a key is chosen, before anything else, so its id
-        reaches the object's status right after the backend made it.
+        A key chosen here is passed to ``record`` before :meth:`converge` makes its first
+        change; when nothing needs changing, the caller's status write right after carries the
+        id. Either way the id reaches status before anything else happens to the key.
         """
         desired = self._desired
         if known_key_id:
@@ -73,7 +91,7 @@ class KeyReconciler:
         if desired.adopt is not None:
             key = await self._backend.describe_key(desired.adopt.target)
             await self._check_owner(key)
-            await record(key)
+            await self._chosen(key)
             return key, [Change("Adopted", f"adopted existing key {key.key_id} ({desired.adopt.target})")]
         found = [
             key
@@ -88,7 +106,7 @@ class KeyReconciler:
                     "more than one key carries this object's uid; using the oldest",
                     extra={"fields": {"keys": [k.key_id for k in found], "owner": desired.owner.reference}},
                 )
-            await record(key)
+            await self._chosen(key)
             return key, [Change("Found", f"found key {key.key_id} created earlier for this object")]
         try:
             key = await self._backend.create_key(
@@ -102,11 +120,11 @@ class KeyReconciler:
             # An earlier attempt may have created the key and died before tagging it.
             key = await self._backend.describe_key(desired.primary_alias())
             await self._check_owner(key)
-            await record(key)
+            await self._chosen(key)
             return key, [Change("Found", f"found key {key.key_id} under alias {desired.primary_alias()}")]
         if os.environ.get(FAULT_ENV) == "after-create":
             os._exit(17)
-        await record(key)
+        await self._chosen(key)
         return key, [Change("Created", f"created key {key.key_id} ({desired.primary_alias()})")]
 
     async def _check_owner(self, key: KeyMetadata) -> None:
@@ -122,29 +140,35 @@ class KeyReconciler:
         if key.state == KeyState.DESTROYED:
             raise KeyGone(f"key {key_id} was destroyed")
         if key.state == KeyState.PENDING_DELETION:
+            await self._before_change()
             key = await backend.cancel_key_deletion(key_id)
             changes.append(Change("DeletionCancelled", f"cancelled the scheduled deletion of key {key_id}"))
         if desired.enabled and key.state == KeyState.DISABLED:
+            await self._before_change()
             key = await backend.enable_key(key_id)
             changes.append(Change("Enabled", f"enabled key {key_id}"))
         rotate_request = handled_rotate_request
         if desired.rotate_request and desired.rotate_request != handled_rotate_request:
+            await self._before_change()
             key = await backend.rotate_key(key_id)
             rotate_request = desired.rotate_request
             changes.append(Change("Rotated", f"rotated key {key_id} on request; current version {key.current_version}"))
         if key.description != desired.description:
+            await self._before_change()
             await backend.update_description(key_id, desired.description)
             changes.append(Change("DescriptionUpdated", f"updated the description of key {key_id}"))
         rotation_differs = key.rotation_enabled != desired.rotation_enabled or (
             desired.rotation_enabled and key.rotation_interval_days != desired.rotation_days
         )
         if rotation_differs:
+            await self._before_change()
             await backend.set_rotation(key_id, enabled=desired.rotation_enabled, interval_days=desired.rotation_days)
             setting = f"every {desired.rotation_days} days" if desired.rotation_enabled else "off"
             changes.append(Change("RotationUpdated", f"automatic rotation of key {key_id}: {setting}"))
         changes += await self._converge_aliases(key)
         changes += await self._converge_tags(key)
         if not desired.enabled and key.state == KeyState.ENABLED:
+            await self._before_change()
             await backend.disable_key(key_id)
             changes.append(Change("Disabled", f"disabled key {key_id}"))
         if changes:
@@ -157,9 +181,11 @@ class KeyReconciler:
         wanted, current = self._desired.wanted_aliases(), set(key.aliases)
         changes = []
         for alias in sorted(wanted - current):
+            await self._before_change()
             await self._backend.create_alias(key.key_id, alias)
             changes.append(Change("AliasAdded", f"alias {alias} now names key {key.key_id}"))
         for alias in sorted(current - wanted - {key.alias}):  # the primary alias cannot be removed
+            await self._before_change()
             await self._backend.delete_alias(key.key_id, alias)
             changes.append(Change("AliasRemoved", f"alias {alias} removed from key {key.key_id}"))
         return changes
@@ -168,12 +194,13 @@ class KeyReconciler:
         wanted = self._desired.wanted_tags()
         to_set = {name: value for name, value in wanted.items() if key.tags.get(name) != value}
         to_remove = sorted(name for name in key.tags if name not in wanted and not name.startswith(OPERATOR_TAG_PREFIX))
+        if not to_set and not to_remove:
+            return []
+        await self._before_change()
         if to_remove:
             await self._backend.untag_key(key.key_id, to_remove)
         if to_set:
             await self._backend.tag_key(key.key_id, to_set)
-        if not to_set and not to_remove:
-            return []
         summary = ", ".join([*(f"set {name}" for name in sorted(to_set)), *(f"removed {name}" for name in to_remove)])
         return [Change("TagsUpdated", f"tags of key {key.key_id}: {summary}")]
 
