@@ -74,7 +74,15 @@ class Cluster:
         self.namespace = namespace
         self.core.create_namespace({"metadata": {"name": namespace}})
 
-    def backend(self, server: KMSServer, name: str, principal: str = "admin", endpoint: str | None = None) -> str:
+    def backend(
+        self,
+        server: KMSServer,
+        name: str,
+        principal: str = "admin",
+        endpoint: str | None = None,
+        provider: str = "kubekms",
+    ) -> str:
+        """``provider="aws"``: the same server through its AWS KMS wire (the account is the project "default")."""
         credentials = yaml.safe_load(server.credentials_file(principal).read_text())
         secret = f"{name}-credentials"
         self.core.create_namespaced_secret(
@@ -93,10 +101,10 @@ class Cluster:
                 "kind": "KMSBackend",
                 "metadata": {"name": name},
                 "spec": {
-                    "provider": "kubekms",
+                    "provider": provider,
                     "endpoint": endpoint or server.endpoint,
-                    "projectId": server.project_id,
                     "credentialsSecretRef": {"namespace": self.namespace, "name": secret},
+                    **({"region": "eu-west-1"} if provider == "aws" else {"projectId": server.project_id}),
                 },
             },
         )

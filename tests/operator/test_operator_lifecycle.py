@@ -27,9 +27,9 @@ def operator(plane: ControlPlane, kms: KMSServer, tmp_path_factory: pytest.TempP
         yield process
 
 
-@pytest.fixture
-def backend(cluster: Cluster, kms: KMSServer, operator: ManagedProcess) -> str:
-    return cluster.backend(kms, f"lc-{uuid.uuid4().hex[:8]}")
+@pytest.fixture(params=["kubekms", "aws"])
+def backend(request: pytest.FixtureRequest, cluster: Cluster, kms: KMSServer, operator: ManagedProcess) -> str:
+    return cluster.backend(kms, f"lc-{uuid.uuid4().hex[:8]}", provider=request.param)
 
 
 def wait_event(cluster: Cluster, name: str, reason: str) -> None:
