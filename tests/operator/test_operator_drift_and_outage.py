@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from operator_support import Cluster, CountingProxy, operator_running
+from operator_support import GROUP, VERSION, Cluster, CountingProxy, operator_running
 
 from kubekms.backend import KeyState
 from kubekms.devenv.controlplane import ControlPlane
@@ -86,3 +86,24 @@ def test_backend_down_reports_backs_off_and_recovers(
         status = cluster.wait_ready("during", timeout=120)
         assert kms.call("describe_key", status["keyId"]).state == KeyState.ENABLED
         assert cluster.condition("before", "Ready").get("status") == "True"
+
+
+def test_two_default_backends_block_keys(cluster: Cluster, kms: KMSServer, operator: ManagedProcess) -> None:
+    """The schema cannot see other objects, so the operator reports two defaults on the keys that need one."""
+    names = [cluster.backend(kms, f"dr-default-{uuid.uuid4().hex[:8]}") for _ in range(2)]
+    for name in names:
+        cluster.objects.patch_cluster_custom_object(GROUP, VERSION, "kmsbackends", name, {"spec": {"default": True}})
+    try:
+        cluster.create_key("implicit", {})
+        synced = wait_for(
+            lambda: (c := cluster.condition("implicit", "Synced")).get("status") == "False" and c, 60, "Synced False"
+        )
+        assert synced["reason"] == "DependencyNotReady"
+        assert "more than one default KMSBackend" in synced["message"] and names[0] in synced["message"]
+        cluster.objects.delete_cluster_custom_object(GROUP, VERSION, "kmsbackends", names[1])
+        names.pop()
+        status = cluster.wait_ready("implicit", timeout=120)
+        assert status["backend"] == names[0]
+    finally:
+        for name in names:
+            cluster.objects.delete_cluster_custom_object(GROUP, VERSION, "kmsbackends", name)
