@@ -23,7 +23,7 @@ from kubekms.server.audit import AuditLog
 from kubekms.server.aws_operations import OPERATIONS, AwsCall, AwsOperation, KeyScope
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
-from kubekms.wire.aws_errors import aws_error_type
+from kubekms.wire.aws_errors import MalformedBody, UnknownOperation, aws_error_type
 from kubekms.wire.sigv4 import SigV4Verifier
 
 log = logging.getLogger("kubekms.server.aws")
@@ -112,7 +112,7 @@ class AwsWire:
         name = target.removeprefix(TARGET_PREFIX)
         operation = OPERATIONS.get(name) if target.startswith(TARGET_PREFIX) else None
         if operation is None:
-            raise InvalidArgument(f"unknown operation {target!r}; this server offers {', '.join(sorted(OPERATIONS))}")
+            raise UnknownOperation(f"unknown operation {target!r}; this server offers {', '.join(sorted(OPERATIONS))}")
         return name, operation
 
     async def _read_body(self, request: web.Request) -> bytes:
@@ -135,9 +135,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidArgument("the request body is not valid JSON") from None
+        raise MalformedBody("the request body is not valid JSON") from None
     if not isinstance(data, dict):
-        raise InvalidArgument("the request body must be a JSON object")
+        raise MalformedBody("the request body must be a JSON object")
     return data
 
 

@@ -28,6 +28,14 @@ class InvalidSignature(Unauthenticated):
     """The SigV4 signature is wrong or expired (AWS: InvalidSignatureException)."""
 
 
+class UnknownOperation(InvalidArgument):
+    """X-Amz-Target names no operation this server offers (AWS: UnknownOperationException)."""
+
+
+class MalformedBody(InvalidArgument):
+    """The body is not a JSON object (AWS: SerializationException)."""
+
+
 class IncorrectKey(InvalidCiphertext):
     """Decrypt named a key other than the one that made the ciphertext (AWS: IncorrectKeyException)."""
 
@@ -51,6 +59,7 @@ AWS_ERROR_CLASSES: dict[str, type[KMSError]] = {
     "TagException": InvalidArgument,
     "UnsupportedOperationException": InvalidArgument,
     "SerializationException": InvalidArgument,
+    "UnknownOperationException": InvalidArgument,
     "AccessDeniedException": AccessDenied,
     "UnrecognizedClientException": Unauthenticated,
     "InvalidSignatureException": Unauthenticated,
@@ -89,6 +98,8 @@ def aws_error_class(error_type: str, message: str, http_status: int) -> type[KMS
 _AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
     (InvalidSignature, "InvalidSignatureException", 400),
     (IncorrectKey, "IncorrectKeyException", 400),
+    (UnknownOperation, "UnknownOperationException", 400),
+    (MalformedBody, "SerializationException", 400),
     (Disabled, "DisabledException", 400),
     (PendingDeletion, "KMSInvalidStateException", 400),
     (InvalidState, "KMSInvalidStateException", 400),

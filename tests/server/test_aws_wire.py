@@ -341,28 +341,28 @@ def raw_call(server: KMSServer, target: str | None, body: bytes) -> tuple[int, d
 
 
 @pytest.mark.parametrize(
-    ("target", "body", "needle"),
+    ("target", "body", "error_type", "needle"),
     [
-        ("TrentService.GenerateDataKey", b"{not json", "not valid JSON"),
-        ("TrentService.GenerateDataKey", b"[1, 2]", "JSON object"),
-        ("TrentService.GenerateDataKey", b'{"NumberOfBytes": 32}', "'KeyId' must not be null"),
-        ("TrentService.GenerateDataKey", b'{"KeyId": 7, "NumberOfBytes": 32}', "KeyId must be a string"),
-        ("TrentService.GenerateRandom", b'{"NumberOfBytes": "32"}', "NumberOfBytes must be an integer"),
-        ("TrentService.Encrypt", b'{"KeyId": "alias/x", "Plaintext": "***"}', "not valid base64"),
-        ("TrentService.CreateKey", b'{"Tags": [{"TagValue": "v"}]}', "TagKey"),
-        ("TrentService.CreateKey", b'{"KeySpec": "RSA_2048"}', "SYMMETRIC_DEFAULT"),
-        ("TrentService.CreateKey", b'{"Policy": "{}"}', "key policies are not supported"),
-        ("TrentService.ReEncrypt", b"{}", "unknown operation"),
-        (None, b"{}", "unknown operation"),
+        ("TrentService.GenerateDataKey", b"{not json", "SerializationException", "not valid JSON"),
+        ("TrentService.GenerateDataKey", b"[1, 2]", "SerializationException", "JSON object"),
+        ("TrentService.GenerateDataKey", b'{"NumberOfBytes": 32}', "ValidationException", "'KeyId' must not be null"),
+        ("TrentService.GenerateDataKey", b'{"KeyId": 7, "NumberOfBytes": 32}', "ValidationException", "be a string"),
+        ("TrentService.GenerateRandom", b'{"NumberOfBytes": "32"}', "ValidationException", "be an integer"),
+        ("TrentService.Encrypt", b'{"KeyId": "alias/x", "Plaintext": "***"}', "ValidationException", "base64"),
+        ("TrentService.CreateKey", b'{"Tags": [{"TagValue": "v"}]}', "ValidationException", "TagKey"),
+        ("TrentService.CreateKey", b'{"KeySpec": "RSA_2048"}', "ValidationException", "SYMMETRIC_DEFAULT"),
+        ("TrentService.CreateKey", b'{"Policy": "{}"}', "ValidationException", "key policies are not supported"),
+        ("TrentService.ReEncrypt", b"{}", "UnknownOperationException", "unknown operation"),
+        (None, b"{}", "UnknownOperationException", "unknown operation"),
     ],
 )
 def test_malformed_requests_get_validation_errors_and_change_nothing(
-    aws_server: KMSServer, kms: Any, target: str | None, body: bytes, needle: str
+    aws_server: KMSServer, kms: Any, target: str | None, body: bytes, error_type: str, needle: str
 ) -> None:
     keys_before = len(kms.get_paginator("list_keys").paginate().build_full_result()["Keys"])
     status, answer = raw_call(aws_server, target, body)
     assert status == 400
-    assert answer["__type"] == "ValidationException" and needle in answer["message"]
+    assert answer["__type"] == error_type and needle in answer["message"]
     assert len(kms.get_paginator("list_keys").paginate().build_full_result()["Keys"]) == keys_before
 
 
