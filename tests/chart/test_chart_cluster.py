@@ -48,17 +48,24 @@ def release(tmp_path: Path, cluster: ApiServer, values: dict[str, Any]) -> tuple
     return name, namespace, [body for body in objects if body["kind"] != "CustomResourceDefinition"]
 
 
-@pytest.mark.parametrize("values", [{}, FULL_VALUES], ids=["default", "full"])
+TLS_VALUES = {**FULL_VALUES, "server": {**FULL_VALUES["server"], "tls": {"secretName": "kubekms-server-tls"}}}
+
+
+@pytest.mark.parametrize("values", [{}, FULL_VALUES, TLS_VALUES], ids=["default", "full", "full-tls"])
 def test_every_rendered_manifest_passes_server_side_dry_run(
     tmp_path: Path, cluster: ApiServer, values: dict[str, Any]
 ) -> None:
-    _, _, objects = release(tmp_path, cluster, values)
+    _, namespace, objects = release(tmp_path, cluster, values)
     expected = OPERATOR_KINDS | ({"Secret", "ConfigMap", "StatefulSet", "KMSBackend"} if values else set())
     assert {body["kind"] for body in objects} == expected
     for body in objects:
         echoed = cluster.create(body, dry_run=True)
         assert echoed["metadata"]["name"] == body["metadata"]["name"]
         assert "uid" in echoed["metadata"]  # the apiserver defaulted and admitted it
+    if values is TLS_VALUES:  # the backend trusts the server's CA from the TLS Secret, over https
+        (backend,) = by_kind(objects, "KMSBackend")
+        assert backend["spec"]["endpoint"].startswith("https://")
+        assert backend["spec"]["caSecretRef"] == {"namespace": namespace, "name": "kubekms-server-tls", "key": "ca.crt"}
 
 
 def test_apiserver_refuses_what_the_crd_forbids(tmp_path: Path, cluster: ApiServer) -> None:

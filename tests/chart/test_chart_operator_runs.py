@@ -72,6 +72,13 @@ def test_operator_converges_with_only_the_charts_permissions(
     for body in rendered:
         if body["kind"] in RBAC_KINDS:
             cluster.create(body)
+    account = f"{release}-kubekms-operator"
+    # The RBAC authorizer serves new bindings from its informers: poll until it answers with them.
+    wait_for(
+        lambda: cluster.can(account, namespace, "patch", group=GROUP, resource="kmskeys", subresource="status",
+                            namespace=apps),
+        30, "the chart's ClusterRoleBinding seen by the authorizer",
+    )  # fmt: skip
     credentials = yaml.safe_load(kms.credentials_file("admin").read_text())
     core.create_namespaced_secret(namespace, {"metadata": {"name": "kms-credentials"}, "stringData": credentials})
     backend_name = f"chart-{suffix}"
@@ -88,9 +95,7 @@ def test_operator_converges_with_only_the_charts_permissions(
     args = [arg for arg in container_args if not arg.startswith(("--liveness=", "--metrics-port="))]
     assert args[:2] == ["operator", "--all-namespaces"]
     port, metrics_port = free_port(), free_port()
-    kubeconfig = service_account_kubeconfig(
-        control_plane, namespace, f"{release}-kubekms-operator", tmp_path / "operator.kubeconfig"
-    )
+    kubeconfig = service_account_kubeconfig(control_plane, namespace, account, tmp_path / "operator.kubeconfig")
     operator = ManagedProcess(
         "kubekms operator (chart RBAC)",
         [
