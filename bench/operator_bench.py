@@ -4,8 +4,9 @@ A real etcd + kube-apiserver, the real kubekms server and ``kubekms operator`` a
 subprocess. In the same run, with the same client: create N ConfigMaps (the baseline:
 what the apiserver alone costs per object), then apply N KMSKeys and time until every
 one is Ready (a real key in the server). Prints both times, their ratio, backend calls
-per key (from the server's audit log, health checks included) and the operator's peak
-resident memory (VmHWM).
+per key (from the server's audit log, health checks included), the operator's peak
+resident memory (VmHWM) and CPU per key. A second baseline applies the same KMSKeys in a
+namespace the operator does not serve: the apiserver's own cost for this CRD.
 
 Targets (issue 5): ratio <= 5, peak memory <= 200 MB.
 """
@@ -31,6 +32,16 @@ from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
 from kubekms.devenv.stack import apply_crds
 
 NAMESPACE = "bench"
+IDLE_NAMESPACE = "bench-unserved"
+
+
+def key_body(index: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubekms.io/v1alpha1",
+        "kind": "KMSKey",
+        "metadata": {"name": f"key-{index:04d}"},
+        "spec": {"backendRef": {"name": "bench"}, "tags": {"bench": "yes"}},
+    }
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -100,23 +111,22 @@ def run(keys: int, workdir: Path) -> dict[str, Any]:
                 )
             configmaps_seconds = time.perf_counter() - started
 
+            # The same KMSKeys in a namespace the operator does not serve: what the apiserver alone
+            # costs for this CRD (schema defaults, CEL rules), to tell it apart from the operator's share.
+            core.create_namespace({"metadata": {"name": IDLE_NAMESPACE}})
+            started = time.perf_counter()
+            for index in range(keys):
+                objects.create_namespaced_custom_object(
+                    "kubekms.io", "v1alpha1", IDLE_NAMESPACE, "kmskeys", key_body(index)
+                )
+            unserved_seconds = time.perf_counter() - started
+
             calls_before = audit_lines(server.audit_log)
             assert operator.process is not None and server.pid is not None
             cpu_before = cpu_seconds(operator.process.pid), cpu_seconds(server.pid)
             started = time.perf_counter()
             for index in range(keys):
-                objects.create_namespaced_custom_object(
-                    "kubekms.io",
-                    "v1alpha1",
-                    NAMESPACE,
-                    "kmskeys",
-                    {
-                        "apiVersion": "kubekms.io/v1alpha1",
-                        "kind": "KMSKey",
-                        "metadata": {"name": f"key-{index:04d}"},
-                        "spec": {"backendRef": {"name": "bench"}, "tags": {"bench": "yes"}},
-                    },
-                )
+                objects.create_namespaced_custom_object("kubekms.io", "v1alpha1", NAMESPACE, "kmskeys", key_body(index))
             applied_seconds = time.perf_counter() - started
             wait_for(lambda: ready_count(objects) == keys, 900, f"{keys} KMSKeys Ready", interval=0.5)
             keys_seconds = time.perf_counter() - started
@@ -130,9 +140,11 @@ def run(keys: int, workdir: Path) -> dict[str, Any]:
     return {
         "keys": keys,
         "configmaps_seconds": round(configmaps_seconds, 2),
+        "kmskeys_unserved_applied_seconds": round(unserved_seconds, 2),
         "kmskeys_applied_seconds": round(applied_seconds, 2),
         "kmskeys_ready_seconds": round(keys_seconds, 2),
         "ratio": round(keys_seconds / configmaps_seconds, 2),
+        "ratio_to_unserved_kmskeys": round(keys_seconds / unserved_seconds, 2),
         "backend_calls_per_key": round(calls / keys, 2),
         "operator_peak_rss_mb": round(peak, 1),
         "operator_cpu_ms_per_key": round(operator_cpu * 1000 / keys, 1),
