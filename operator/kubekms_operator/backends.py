@@ -117,6 +117,19 @@ class BackendResolver:
             await self.forget(uid)
 
     async def _config(self, name: str, uid: str, spec: BackendSpec) -> BackendConfig:
+        credentials = await self._credentials(name, spec) if spec.credentials is not None else None
+        ca_file = await self._ca_file(name, uid, spec) if spec.ca else None
+        return BackendConfig(
+            provider=spec.provider,
+            endpoint=spec.endpoint,
+            project_id=spec.project_id,
+            region=spec.region,
+            credentials=credentials,  # None only for aws: the pod's ambient AWS identity
+            ca_file=ca_file,
+        )
+
+    async def _credentials(self, name: str, spec: BackendSpec) -> Credentials:
+        assert spec.credentials is not None
         secret = await kube.read_secret(spec.credentials.namespace, spec.credentials.name)
         where = f"Secret {spec.credentials.namespace}/{spec.credentials.name}"
         if secret is None:
@@ -129,20 +142,11 @@ class BackendResolver:
         if spec.security_token_key:
             mapping["security_token"] = data.get(spec.security_token_key, b"").decode(errors="replace")
         try:
-            credentials = Credentials.from_mapping(mapping, source=where)
+            return Credentials.from_mapping(mapping, source=where)
         except KMSError:
             raise DependencyNotReady(
                 f"KMSBackend {name}: {where} needs non-empty keys {spec.access_key_key} and {spec.secret_key_key}"
             ) from None
-        ca_file = await self._ca_file(name, uid, spec) if spec.ca else None
-        return BackendConfig(
-            provider=spec.provider,
-            endpoint=spec.endpoint,
-            project_id=spec.project_id,
-            region=spec.region,
-            credentials=credentials,
-            ca_file=ca_file,
-        )
 
     async def _ca_file(self, name: str, uid: str, spec: BackendSpec) -> Path:
         assert spec.ca is not None

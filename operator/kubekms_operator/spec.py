@@ -148,7 +148,7 @@ class BackendSpec:
     endpoint: str
     project_id: str
     region: str
-    credentials: SecretKeyRef
+    credentials: SecretKeyRef | None  # None: provider aws with the pod's ambient AWS identity
     access_key_key: str
     secret_key_key: str
     security_token_key: str
@@ -170,7 +170,7 @@ def parse_backend(spec: Mapping[str, Any]) -> BackendSpec:
     if not provider:
         raise InvalidSpec("spec.provider is required")
     credentials = _typed(spec.get("credentialsSecretRef"), dict, "spec.credentialsSecretRef", None)
-    if credentials is None:
+    if credentials is None and provider != "aws":
         raise InvalidSpec("spec.credentialsSecretRef is required")
     ca = _typed(spec.get("caSecretRef"), dict, "spec.caSecretRef", None)
     return BackendSpec(
@@ -178,10 +178,10 @@ def parse_backend(spec: Mapping[str, Any]) -> BackendSpec:
         endpoint=_typed(spec.get("endpoint"), str, "spec.endpoint", ""),
         project_id=_typed(spec.get("projectId"), str, "spec.projectId", "default"),
         region=_typed(spec.get("region"), str, "spec.region", ""),
-        credentials=_secret_ref(credentials, "spec.credentialsSecretRef"),
-        access_key_key=_typed(credentials.get("accessKeyKey"), str, "accessKeyKey", "access_key"),
-        secret_key_key=_typed(credentials.get("secretKeyKey"), str, "secretKeyKey", "secret_key"),
-        security_token_key=_typed(credentials.get("securityTokenKey"), str, "securityTokenKey", ""),
+        credentials=_secret_ref(credentials, "spec.credentialsSecretRef") if credentials is not None else None,
+        access_key_key=_typed((credentials or {}).get("accessKeyKey"), str, "accessKeyKey", "access_key"),
+        secret_key_key=_typed((credentials or {}).get("secretKeyKey"), str, "secretKeyKey", "secret_key"),
+        security_token_key=_typed((credentials or {}).get("securityTokenKey"), str, "securityTokenKey", ""),
         ca=_secret_ref(ca, "spec.caSecretRef") if ca else None,
         ca_key=_typed((ca or {}).get("key"), str, "spec.caSecretRef.key", "ca.crt"),
         default=_typed(spec.get("default"), bool, "spec.default", False),
