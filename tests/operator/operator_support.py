@@ -81,8 +81,10 @@ class Cluster:
         principal: str = "admin",
         endpoint: str | None = None,
         provider: str = "kubekms",
+        credentials_secret: bool = True,
     ) -> str:
-        """``provider="aws"``: the same server through its AWS KMS wire (the account is the project "default")."""
+        """``provider="aws"``: the same server through its AWS KMS wire (the account is the project "default");
+        without ``credentials_secret`` the operator uses its own (ambient) AWS identity."""
         credentials = yaml.safe_load(server.credentials_file(principal).read_text())
         secret = f"{name}-credentials"
         self.core.create_namespaced_secret(
@@ -103,7 +105,11 @@ class Cluster:
                 "spec": {
                     "provider": provider,
                     "endpoint": endpoint or server.endpoint,
-                    "credentialsSecretRef": {"namespace": self.namespace, "name": secret},
+                    **(
+                        {"credentialsSecretRef": {"namespace": self.namespace, "name": secret}}
+                        if credentials_secret
+                        else {}
+                    ),
                     **({"region": "eu-west-1"} if provider == "aws" else {"projectId": server.project_id}),
                 },
             },
