@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from kubekms.devenv.binaries import ensure_helm
+from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.processes import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -133,3 +134,21 @@ class ApiServer:
         }
         answer = client.AuthorizationV1Api(self.api).create_subject_access_review(body)
         return bool(answer.status.allowed)
+
+
+def service_account_kubeconfig(plane: ControlPlane, namespace: str, account: str, path: Path) -> Path:
+    """The admin kubeconfig's cluster, with a bound token of the ServiceAccount as the only user."""
+    admin = yaml.safe_load(plane.kubeconfig.read_text())
+    api = config.new_client_from_config(config_file=str(plane.kubeconfig))
+    token = client.CoreV1Api(api).create_namespaced_service_account_token(
+        account, namespace, {"spec": {"expirationSeconds": 3600}}
+    )
+    kubeconfig = {
+        **admin,
+        "users": [{"name": account, "user": {"token": token.status.token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": admin["clusters"][0]["name"], "user": account}}],
+        "current-context": "operator",
+    }
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path

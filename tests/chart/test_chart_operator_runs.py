@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_support import ApiServer, by_kind, render
+from chart_support import ApiServer, by_kind, render, service_account_kubeconfig
 from kubernetes import client, config
 
 from kubekms.backend import KeyState
@@ -35,24 +35,6 @@ RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "Ro
 def kms(tmp_path: Path) -> Iterator[KMSServer]:
     with kms_server(tmp_path / "kms") as server:
         yield server
-
-
-def service_account_kubeconfig(plane: ControlPlane, namespace: str, account: str, path: Path) -> Path:
-    """The admin kubeconfig's cluster, with a bound token of the ServiceAccount as the only user."""
-    admin = yaml.safe_load(plane.kubeconfig.read_text())
-    api = config.new_client_from_config(config_file=str(plane.kubeconfig))
-    token = client.CoreV1Api(api).create_namespaced_service_account_token(
-        account, namespace, {"spec": {"expirationSeconds": 3600}}
-    )
-    kubeconfig = {
-        **admin,
-        "users": [{"name": account, "user": {"token": token.status.token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": admin["clusters"][0]["name"], "user": account}}],
-        "current-context": "operator",
-    }
-    path.touch(mode=0o600)
-    path.write_text(yaml.safe_dump(kubeconfig))
-    return path
 
 
 def test_operator_converges_with_only_the_charts_permissions(
