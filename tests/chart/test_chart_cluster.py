@@ -129,6 +129,27 @@ def test_operator_rbac_is_least_privilege_without_reencryption(tmp_path: Path, c
     assert not can("create", resource="pods", namespace=namespace)
 
 
+def test_operator_rbac_with_watched_namespaces_reaches_keys_only_there(tmp_path: Path, cluster: ApiServer) -> None:
+    watched, elsewhere = new_namespace(cluster, "watched"), new_namespace(cluster, "app")
+    name, namespace, objects = release(tmp_path, cluster, {"operator": {"watchNamespaces": [watched]}})
+    for body in objects:
+        if body["kind"] in OPERATOR_KINDS:
+            cluster.create(body)
+    account = f"{name}-kubekms-operator"
+
+    def can(verb: str, **attributes: str) -> bool:
+        return cluster.can(account, namespace, verb, **attributes)
+
+    kubekms = {"group": "kubekms.io"}
+    assert can("watch", resource="kmskeys", namespace=watched, **kubekms)
+    assert can("patch", resource="kmskeys", subresource="status", namespace=watched, **kubekms)
+    assert can("patch", resource="kmsbackends", subresource="status", **kubekms)
+    assert not can("list", resource="kmskeys", **kubekms)  # not across the cluster
+    assert not can("patch", resource="kmskeys", namespace=elsewhere, **kubekms)
+    assert not can("patch", resource="kmskeys", subresource="status", namespace=elsewhere, **kubekms)
+    assert not can("delete", resource="kmskeys", namespace=watched, **kubekms)
+
+
 def test_operator_rbac_with_reencryption_reaches_every_secret(tmp_path: Path, cluster: ApiServer) -> None:
     name, namespace, objects = release(tmp_path, cluster, FULL_VALUES)
     for body in objects:

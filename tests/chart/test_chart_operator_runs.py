@@ -37,8 +37,9 @@ def kms(tmp_path: Path) -> Iterator[KMSServer]:
         yield server
 
 
+@pytest.mark.parametrize("scoped", [False, True], ids=["all-namespaces", "watched-namespace"])
 def test_operator_converges_with_only_the_charts_permissions(
-    tmp_path: Path, control_plane: ControlPlane, kms: KMSServer
+    tmp_path: Path, control_plane: ControlPlane, kms: KMSServer, scoped: bool
 ) -> None:
     admin = config.new_client_from_config(config_file=str(control_plane.kubeconfig))
     cluster, core, objects = ApiServer(admin), client.CoreV1Api(admin), client.CustomObjectsApi(admin)
@@ -46,10 +47,9 @@ def test_operator_converges_with_only_the_charts_permissions(
     namespace, apps = f"kms-{suffix}", f"apps-{suffix}"
     for name in (namespace, apps):
         core.create_namespace({"metadata": {"name": name}})
-    rendered = render(
-        tmp_path, {"operator": {"credentialSecrets": ["kms-credentials"]}}, release=release, namespace=namespace,
-        include_crds=True,
-    )  # fmt: skip
+    # Scoped: KMSKeys only in `apps`, granted by a Role there instead of the ClusterRole.
+    values = {"operator": {"credentialSecrets": ["kms-credentials"], "watchNamespaces": [apps] if scoped else []}}
+    rendered = render(tmp_path, values, release=release, namespace=namespace, include_crds=True)
     cluster.install_crds(by_kind(rendered, "CustomResourceDefinition"))
     for body in rendered:
         if body["kind"] in RBAC_KINDS:
@@ -75,7 +75,7 @@ def test_operator_converges_with_only_the_charts_permissions(
     # The container's ports are replaced by free loopback ports: the test shares the host with others.
     container_args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     args = [arg for arg in container_args if not arg.startswith(("--liveness=", "--metrics-port="))]
-    assert args[:2] == ["operator", "--all-namespaces"]
+    assert args[:2] == ["operator", f"--namespace={apps}" if scoped else "--all-namespaces"]
     port, metrics_port = free_port(), free_port()
     kubeconfig = service_account_kubeconfig(control_plane, namespace, account, tmp_path / "operator.kubeconfig")
     operator = ManagedProcess(

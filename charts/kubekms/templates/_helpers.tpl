@@ -65,3 +65,17 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* What the operator does to its kubekms.io objects: reconcile them (finalizers, kopf's
+annotations) and write their status. Never create or delete them. */}}
+{{- define "kubekms.operatorRules" -}}
+- apiGroups: ["kubekms.io"]
+  resources: {{ toJson .resources }}
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["kubekms.io"]
+  resources:
+    {{- range .resources }}
+    - {{ printf "%s/status" . }}
+    {{- end }}
+  verbs: ["get", "patch", "update"]
+{{- end -}}
