@@ -16,22 +16,25 @@ are not offered: authorization is the principals file.
 from __future__ import annotations
 
 import base64
-import binascii
-import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
-from kubekms.backend import DATA_KEY_SPECS, Backend, KeyMetadata, KeyState
-from kubekms.errors import Disabled, InvalidArgument, NotFound
-from kubekms.keystore.rules import is_key_id
+from kubekms.backend import DATA_KEY_SPECS, KeyMetadata, KeyState
+from kubekms.errors import Disabled, InvalidArgument
+from kubekms.server.aws_call import (
+    SYMMETRIC,
+    AwsCall,
+    JsonObject,
+    key_metadata,
+    paged,
+    present,
+    seconds,
+    tags_field,
+)
+from kubekms.server.operations import KeyScope
 from kubekms.wire.aws_errors import IncorrectKey
-from kubekms.wire.codec import encryption_context_aad
 
-JsonObject = dict[str, Any]
-SYMMETRIC = "SYMMETRIC_DEFAULT"
 PENDING_WINDOW_DAYS = (7, 30)
 ROTATION_PERIOD_DAYS = (90, 2560)
 DEFAULT_ROTATION_DAYS = 365
@@ -39,173 +42,10 @@ BYTES_RANGE = (1, 1024)  # GenerateRandom and GenerateDataKey NumberOfBytes
 PLAINTEXT_BYTES = (1, 4096)
 CIPHERTEXT_BYTES = (1, 6144)
 LIST_KEYS_LIMIT = (1, 1000)
-LIST_LIMIT = (1, 100)
-
-_AWS_STATE = {
-    KeyState.ENABLED: "Enabled",
-    KeyState.DISABLED: "Disabled",
-    KeyState.PENDING_DELETION: "PendingDeletion",
-    KeyState.PENDING_IMPORT: "PendingImport",
-    KeyState.PENDING_ACTIVATION: "Creating",
-}
-
-
-class KeyScope(enum.Enum):
-    NONE = "none"  # no key (GenerateRandom)
-    ACCOUNT = "account"  # account-wide: principals allowed every key only
-    KEY = "key"  # names one key
-
-
-@dataclass(frozen=True)
-class AwsCall:
-    """One authenticated request: its JSON body, the tenant (the AWS account) and the signer's region."""
-
-    backend: Backend
-    account: str
-    region: str
-    body: Mapping[str, Any]
-
-    def key_arn(self, key_id: str) -> str:
-        return f"arn:aws:kms:{self.region}:{self.account}:key/{key_id}"
-
-    def alias_arn(self, alias: str) -> str:
-        return f"arn:aws:kms:{self.region}:{self.account}:alias/{alias}"
-
-    # -------------------------------------------------------------- fields
-
-    def text(self, name: str, *, required: bool = False, default: str = "") -> str:
-        value = self.body.get(name)
-        if value is None:
-            if required:
-                raise InvalidArgument(f"1 validation error detected: Value null at '{name}' must not be null")
-            return default
-        if not isinstance(value, str):
-            raise InvalidArgument(f"{name} must be a string")
-        return value
-
-    def integer(self, name: str, bounds: tuple[int, int], *, default: int | None = None) -> int | None:
-        value = self.body.get(name)
-        if value is None:
-            return default
-        low, high = bounds
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidArgument(f"{name} must be an integer from {low} to {high}, got {value!r}")
-        return value
-
-    def blob(self, name: str, bounds: tuple[int, int]) -> bytes:
-        value = self.text(name, required=True)
-        try:
-            data = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidArgument(f"{name} is not valid base64") from None
-        low, high = bounds
-        if not low <= len(data) <= high:
-            raise InvalidArgument(f"{name} must be {low} to {high} bytes long, got {len(data)}")
-        return data
-
-    def aad(self) -> bytes:
-        context = self.body.get("EncryptionContext")
-        if context in (None, {}):
-            return b""
-        if not isinstance(context, dict) or not all(isinstance(v, str) for v in context.values()):
-            raise InvalidArgument("EncryptionContext must be a map of strings to strings")
-        return encryption_context_aad(context)
-
-    def check_algorithm(self) -> None:
-        algorithm = self.text("EncryptionAlgorithm", default=SYMMETRIC)
-        if algorithm != SYMMETRIC:
-            raise InvalidArgument(f"EncryptionAlgorithm must be {SYMMETRIC} for a symmetric key")
-
-    def key_ref(self, name: str = "KeyId") -> str:
-        """The keystore reference (key id or alias) for a KeyId in any AWS form."""
-        return keystore_ref(self.text(name, required=True), self.account)
-
-
-def keystore_ref(value: str, account: str) -> str:
-    """key id, key ARN, ``alias/x`` or alias ARN -> keystore key id or alias ``x``."""
-    resource = value
-    if value.startswith("arn:"):
-        parts = value.split(":", 5)
-        if len(parts) != 6 or parts[2] != "kms":
-            raise NotFound(f"Invalid arn {value}")
-        if parts[4] != account:
-            raise NotFound(f"Key '{value}' does not exist")
-        resource = parts[5]
-        if resource.startswith("key/"):
-            resource = resource.removeprefix("key/")
-    if resource.startswith("alias/"):
-        alias = resource.removeprefix("alias/")
-        if not alias:
-            raise NotFound("Alias must not be empty")
-        return alias
-    if not is_key_id(resource):
-        raise NotFound(f"Invalid keyId '{value}'")
-    return resource
-
-
-def _seconds(moment: datetime | None) -> float | None:
-    return moment.timestamp() if moment is not None else None
-
-
-def _present(key: KeyMetadata) -> KeyMetadata:
-    if key.state is KeyState.DESTROYED:
-        raise NotFound(f"Key '{key.key_id}' does not exist")
-    return key
-
-
-def key_metadata(call: AwsCall, key: KeyMetadata) -> JsonObject:
-    answer: JsonObject = {
-        "AWSAccountId": call.account,
-        "KeyId": key.key_id,
-        "Arn": call.key_arn(key.key_id),
-        "CreationDate": key.created_at.timestamp(),
-        "Enabled": key.state is KeyState.ENABLED,
-        "Description": key.description,
-        "KeyUsage": key.key_usage,
-        "KeyState": _AWS_STATE.get(key.state, "Unavailable"),
-        "Origin": "AWS_KMS",
-        "KeyManager": "CUSTOMER",
-        "CustomerMasterKeySpec": SYMMETRIC,
-        "KeySpec": SYMMETRIC,
-        "EncryptionAlgorithms": [SYMMETRIC],
-        "MultiRegion": False,
-    }
-    if key.deletion_date is not None:
-        answer["DeletionDate"] = key.deletion_date.timestamp()
-    return answer
-
-
-def _tags(call: AwsCall, name: str = "Tags") -> dict[str, str]:
-    items = call.body.get(name) or []
-    if not isinstance(items, list):
-        raise InvalidArgument(f"{name} must be a list of {{TagKey, TagValue}}")
-    tags: dict[str, str] = {}
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("TagKey"), str):
-            raise InvalidArgument(f"every entry of {name} needs a string TagKey")
-        value = item.get("TagValue", "")
-        if not isinstance(value, str):
-            raise InvalidArgument(f"tag {item['TagKey']!r}: TagValue must be a string")
-        tags[item["TagKey"]] = value
-    return tags
-
-
-def _page(items: list[Any], call: AwsCall, result_key: str) -> JsonObject:
-    """AWS-style paging over a list computed in full (aliases, tags: small per key)."""
-    limit = call.integer("Limit", LIST_LIMIT, default=50) or 50
-    marker = call.text("Marker")
-    if marker and not marker.isdigit():
-        raise InvalidArgument(f"invalid Marker {marker!r}")
-    start = int(marker) if marker else 0
-    page = items[start : start + limit]
-    answer: JsonObject = {result_key: page, "Truncated": start + limit < len(items)}
-    if answer["Truncated"]:
-        answer["NextMarker"] = str(start + limit)
-    return answer
 
 
 async def _usable_for_rotation(call: AwsCall, key_ref: str) -> KeyMetadata:
-    key = _present(await call.backend.describe_key(key_ref))
+    key = present(await call.backend.describe_key(key_ref))
     if key.state is KeyState.DISABLED:
         raise Disabled(f"{call.key_arn(key.key_id)} is disabled.")
     return key
@@ -224,24 +64,24 @@ async def create_key(call: AwsCall) -> JsonObject:
     if call.body.get("Policy"):
         raise InvalidArgument("key policies are not supported: authorization is by the server's principals")
     key = await call.backend.create_key(
-        "", description=call.text("Description"), key_spec="AES_256", key_usage=usage, tags=_tags(call)
+        "", description=call.text("Description"), key_spec="AES_256", key_usage=usage, tags=tags_field(call)
     )
     return {"KeyMetadata": key_metadata(call, key)}
 
 
 async def describe_key(call: AwsCall) -> JsonObject:
-    return {"KeyMetadata": key_metadata(call, _present(await call.backend.describe_key(call.key_ref())))}
+    return {"KeyMetadata": key_metadata(call, present(await call.backend.describe_key(call.key_ref())))}
 
 
 async def list_keys(call: AwsCall) -> JsonObject:
     limit = call.integer("Limit", LIST_KEYS_LIMIT, default=100) or 100
-    page = await call.backend.list_keys(limit=limit, marker=call.text("Marker") or None)
+    listed = await call.backend.list_keys(limit=limit, marker=call.text("Marker") or None)
     answer: JsonObject = {
-        "Keys": [{"KeyId": key.key_id, "KeyArn": call.key_arn(key.key_id)} for key in page.keys],
-        "Truncated": page.next_marker is not None,
+        "Keys": [{"KeyId": key.key_id, "KeyArn": call.key_arn(key.key_id)} for key in listed.keys],
+        "Truncated": listed.next_marker is not None,
     }
-    if page.next_marker is not None:
-        answer["NextMarker"] = page.next_marker
+    if listed.next_marker is not None:
+        answer["NextMarker"] = listed.next_marker
     return answer
 
 
@@ -251,14 +91,14 @@ async def update_key_description(call: AwsCall) -> JsonObject:
 
 
 async def enable_key(call: AwsCall) -> JsonObject:
-    key = _present(await call.backend.describe_key(call.key_ref()))
+    key = present(await call.backend.describe_key(call.key_ref()))
     if key.state is not KeyState.ENABLED:  # AWS: enabling an enabled key succeeds
         await call.backend.enable_key(key.key_id)
     return {}
 
 
 async def disable_key(call: AwsCall) -> JsonObject:
-    key = _present(await call.backend.describe_key(call.key_ref()))
+    key = present(await call.backend.describe_key(call.key_ref()))
     if key.state is not KeyState.DISABLED:  # AWS: disabling a disabled key succeeds
         await call.backend.disable_key(key.key_id)
     return {}
@@ -269,7 +109,7 @@ async def schedule_key_deletion(call: AwsCall) -> JsonObject:
     key = await call.backend.schedule_key_deletion(call.key_ref(), days)
     return {
         "KeyId": call.key_arn(key.key_id),
-        "DeletionDate": _seconds(key.deletion_date),
+        "DeletionDate": seconds(key.deletion_date),
         "KeyState": "PendingDeletion",
         "PendingWindowInDays": days,
     }
@@ -297,7 +137,7 @@ async def disable_key_rotation(call: AwsCall) -> JsonObject:
 
 
 async def get_key_rotation_status(call: AwsCall) -> JsonObject:
-    key = _present(await call.backend.describe_key(call.key_ref()))
+    key = present(await call.backend.describe_key(call.key_ref()))
     status = await call.backend.get_rotation_status(key.key_id)
     answer: JsonObject = {
         "KeyId": call.key_arn(key.key_id),
@@ -311,12 +151,12 @@ async def get_key_rotation_status(call: AwsCall) -> JsonObject:
 
 async def list_key_rotations(call: AwsCall) -> JsonObject:
     """One entry per completed rotation (version 2 onwards); the keystore keeps the date of the last only."""
-    key = _present(await call.backend.describe_key(call.key_ref()))
+    key = present(await call.backend.describe_key(call.key_ref()))
     status = await call.backend.get_rotation_status(key.key_id)
     rotations: list[JsonObject] = [{"KeyId": call.key_arn(key.key_id)} for _ in range(status.number_of_rotations)]
     if rotations and status.last_rotation_at is not None:
         rotations[-1]["RotationDate"] = status.last_rotation_at.timestamp()
-    return _page(rotations, call, "Rotations")
+    return paged(rotations, call, "Rotations")
 
 
 async def rotate_key_on_demand(call: AwsCall) -> JsonObject:
@@ -390,7 +230,7 @@ async def decrypt(call: AwsCall) -> JsonObject:
     blob = call.blob("CiphertextBlob", CIPHERTEXT_BYTES)
     made_by = ciphertext_format.parse(blob).key_id
     key_ref = decrypt_key_ref(call)
-    if key_ref != made_by and _present(await call.backend.describe_key(key_ref)).key_id != made_by:
+    if key_ref != made_by and present(await call.backend.describe_key(key_ref)).key_id != made_by:
         raise IncorrectKey("The key ID in the request does not identify the key that encrypted the ciphertext.")
     plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=call.aad())
     return {
@@ -414,7 +254,7 @@ def alias_name(call: AwsCall) -> str:
 
 
 async def create_alias(call: AwsCall) -> JsonObject:
-    key = _present(await call.backend.describe_key(call.key_ref("TargetKeyId")))
+    key = present(await call.backend.describe_key(call.key_ref("TargetKeyId")))
     await call.backend.create_alias(key.key_id, alias_name(call))
     return {}
 
@@ -428,21 +268,21 @@ async def delete_alias(call: AwsCall) -> JsonObject:
 
 async def list_aliases(call: AwsCall) -> JsonObject:
     if call.body.get("KeyId") is not None:
-        keys = [_present(await call.backend.describe_key(call.key_ref()))]
+        keys = [present(await call.backend.describe_key(call.key_ref()))]
     else:
         keys, marker = [], None
         while True:
-            page = await call.backend.list_keys(limit=LIST_KEYS_LIMIT[1], marker=marker)
-            keys.extend(page.keys)
-            if page.next_marker is None:
+            listed = await call.backend.list_keys(limit=LIST_KEYS_LIMIT[1], marker=marker)
+            keys.extend(listed.keys)
+            if listed.next_marker is None:
                 break
-            marker = page.next_marker
+            marker = listed.next_marker
     entries = [
         {"AliasName": f"alias/{alias}", "AliasArn": call.alias_arn(alias), "TargetKeyId": key.key_id}
         for key in keys
         for alias in _primary_first(key)
     ]
-    return _page(entries, call, "Aliases")
+    return paged(entries, call, "Aliases")
 
 
 def _primary_first(key: KeyMetadata) -> list[str]:
@@ -452,7 +292,7 @@ def _primary_first(key: KeyMetadata) -> list[str]:
 
 
 async def tag_resource(call: AwsCall) -> JsonObject:
-    tags = _tags(call)
+    tags = tags_field(call)
     if not tags:
         raise InvalidArgument("Tags must not be empty")
     await call.backend.tag_key(call.key_ref(), tags)
@@ -469,7 +309,7 @@ async def untag_resource(call: AwsCall) -> JsonObject:
 
 async def list_resource_tags(call: AwsCall) -> JsonObject:
     tags = await call.backend.list_tags(call.key_ref())
-    return _page([{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())], call, "Tags")
+    return paged([{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())], call, "Tags")
 
 
 # ------------------------------------------------------------------ the table

@@ -20,8 +20,10 @@ from aiohttp import web
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError, Unauthenticated
 from kubekms.server.audit import AuditLog
-from kubekms.server.aws_operations import OPERATIONS, AwsCall, AwsOperation, KeyScope
+from kubekms.server.aws_call import AwsCall
+from kubekms.server.aws_operations import OPERATIONS, AwsOperation
 from kubekms.server.metrics import ServerMetrics
+from kubekms.server.operations import KeyScope
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 from kubekms.wire.aws_errors import MalformedBody, UnknownOperation, aws_error_type
 from kubekms.wire.sigv4 import SigV4Verifier

@@ -1,0 +1,179 @@
+"""One request of the AWS KMS JSON 1.1 wire as its operations see it: fields, key references, answers.
+
+Field parsing with AWS's validation messages, the key reference forms AWS accepts (key id, key
+ARN, ``alias/x``, alias ARN) mapped onto keystore references, and KeyMetadata as AWS's JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kubekms.backend import Backend, KeyMetadata, KeyState
+from kubekms.errors import InvalidArgument, NotFound
+from kubekms.keystore.rules import is_key_id
+from kubekms.wire.codec import encryption_context_aad
+
+JsonObject = dict[str, Any]
+SYMMETRIC = "SYMMETRIC_DEFAULT"
+LIST_LIMIT = (1, 100)
+
+AWS_STATE = {
+    KeyState.ENABLED: "Enabled",
+    KeyState.DISABLED: "Disabled",
+    KeyState.PENDING_DELETION: "PendingDeletion",
+    KeyState.PENDING_IMPORT: "PendingImport",
+    KeyState.PENDING_ACTIVATION: "Creating",
+}
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    """One authenticated request: its JSON body, the tenant (the AWS account) and the signer's region."""
+
+    backend: Backend
+    account: str
+    region: str
+    body: Mapping[str, Any]
+
+    def key_arn(self, key_id: str) -> str:
+        return f"arn:aws:kms:{self.region}:{self.account}:key/{key_id}"
+
+    def alias_arn(self, alias: str) -> str:
+        return f"arn:aws:kms:{self.region}:{self.account}:alias/{alias}"
+
+    # -------------------------------------------------------------- fields
+
+    def text(self, name: str, *, required: bool = False, default: str = "") -> str:
+        value = self.body.get(name)
+        if value is None:
+            if required:
+                raise InvalidArgument(f"1 validation error detected: Value null at '{name}' must not be null")
+            return default
+        if not isinstance(value, str):
+            raise InvalidArgument(f"{name} must be a string")
+        return value
+
+    def integer(self, name: str, bounds: tuple[int, int], *, default: int | None = None) -> int | None:
+        value = self.body.get(name)
+        if value is None:
+            return default
+        low, high = bounds
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidArgument(f"{name} must be an integer from {low} to {high}, got {value!r}")
+        return value
+
+    def blob(self, name: str, bounds: tuple[int, int]) -> bytes:
+        value = self.text(name, required=True)
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidArgument(f"{name} is not valid base64") from None
+        low, high = bounds
+        if not low <= len(data) <= high:
+            raise InvalidArgument(f"{name} must be {low} to {high} bytes long, got {len(data)}")
+        return data
+
+    def aad(self) -> bytes:
+        context = self.body.get("EncryptionContext")
+        if context in (None, {}):
+            return b""
+        if not isinstance(context, dict) or not all(isinstance(v, str) for v in context.values()):
+            raise InvalidArgument("EncryptionContext must be a map of strings to strings")
+        return encryption_context_aad(context)
+
+    def check_algorithm(self) -> None:
+        algorithm = self.text("EncryptionAlgorithm", default=SYMMETRIC)
+        if algorithm != SYMMETRIC:
+            raise InvalidArgument(f"EncryptionAlgorithm must be {SYMMETRIC} for a symmetric key")
+
+    def key_ref(self, name: str = "KeyId") -> str:
+        """The keystore reference (key id or alias) for a KeyId in any AWS form."""
+        return keystore_ref(self.text(name, required=True), self.account)
+
+
+def keystore_ref(value: str, account: str) -> str:
+    """key id, key ARN, ``alias/x`` or alias ARN -> keystore key id or alias ``x``."""
+    resource = value
+    if value.startswith("arn:"):
+        parts = value.split(":", 5)
+        if len(parts) != 6 or parts[2] != "kms":
+            raise NotFound(f"Invalid arn {value}")
+        if parts[4] != account:
+            raise NotFound(f"Key '{value}' does not exist")
+        resource = parts[5]
+        if resource.startswith("key/"):
+            resource = resource.removeprefix("key/")
+    if resource.startswith("alias/"):
+        alias = resource.removeprefix("alias/")
+        if not alias:
+            raise NotFound("Alias must not be empty")
+        return alias
+    if not is_key_id(resource):
+        raise NotFound(f"Invalid keyId '{value}'")
+    return resource
+
+
+def seconds(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def present(key: KeyMetadata) -> KeyMetadata:
+    if key.state is KeyState.DESTROYED:
+        raise NotFound(f"Key '{key.key_id}' does not exist")
+    return key
+
+
+def key_metadata(call: AwsCall, key: KeyMetadata) -> JsonObject:
+    answer: JsonObject = {
+        "AWSAccountId": call.account,
+        "KeyId": key.key_id,
+        "Arn": call.key_arn(key.key_id),
+        "CreationDate": key.created_at.timestamp(),
+        "Enabled": key.state is KeyState.ENABLED,
+        "Description": key.description,
+        "KeyUsage": key.key_usage,
+        "KeyState": AWS_STATE.get(key.state, "Unavailable"),
+        "Origin": "AWS_KMS",
+        "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": SYMMETRIC,
+        "KeySpec": SYMMETRIC,
+        "EncryptionAlgorithms": [SYMMETRIC],
+        "MultiRegion": False,
+    }
+    if key.deletion_date is not None:
+        answer["DeletionDate"] = key.deletion_date.timestamp()
+    return answer
+
+
+def tags_field(call: AwsCall, name: str = "Tags") -> dict[str, str]:
+    items = call.body.get(name) or []
+    if not isinstance(items, list):
+        raise InvalidArgument(f"{name} must be a list of {{TagKey, TagValue}}")
+    tags: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("TagKey"), str):
+            raise InvalidArgument(f"every entry of {name} needs a string TagKey")
+        value = item.get("TagValue", "")
+        if not isinstance(value, str):
+            raise InvalidArgument(f"tag {item['TagKey']!r}: TagValue must be a string")
+        tags[item["TagKey"]] = value
+    return tags
+
+
+def paged(items: list[Any], call: AwsCall, result_key: str) -> JsonObject:
+    """AWS-style paging over a list computed in full (aliases, tags: small per key)."""
+    limit = call.integer("Limit", LIST_LIMIT, default=50) or 50
+    marker = call.text("Marker")
+    if marker and not marker.isdigit():
+        raise InvalidArgument(f"invalid Marker {marker!r}")
+    start = int(marker) if marker else 0
+    page = items[start : start + limit]
+    answer: JsonObject = {result_key: page, "Truncated": start + limit < len(items)}
+    if answer["Truncated"]:
+        answer["NextMarker"] = str(start + limit)
+    return answer
