@@ -75,8 +75,9 @@ class BackendResolver:
         return ResolvedBackend(backend_name, await self.open(obj))
 
     async def _default_backend(self) -> dict[str, Any] | None:
-        known = list(self._watched.values()) or await kube.list_backends()
-        defaults = [b for b in known if (b.get("spec") or {}).get("default")]
+        defaults = [b for b in self._watched.values() if (b.get("spec") or {}).get("default")]
+        if len(defaults) != 1:  # the watch may lag a change made a moment ago: ask the apiserver
+            defaults = [b for b in await kube.list_backends() if (b.get("spec") or {}).get("default")]
         if len(defaults) > 1:
             names = ", ".join(sorted(b["metadata"]["name"] for b in defaults))
             raise DependencyNotReady(f"more than one default KMSBackend ({names}); name one in spec.backendRef")
