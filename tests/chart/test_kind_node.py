@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from chart_support import REPO_ROOT, ApiServer
 from kubernetes import config
 
 from kubekms.devenv.controlplane import ControlPlane
-from kubekms.devenv.processes import ManagedProcess, free_port
+from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
 from kubekms.errors import AccessDenied
 from kubekms.providers import BackendConfig, open_backend
 from kubekms.server.config import ServerConfig
@@ -163,3 +164,24 @@ def test_static_pod_passes_server_side_dry_run(control_plane: ControlPlane) -> N
     echoed = cluster.create(pod, dry_run=True)
     assert echoed["metadata"]["namespace"] == "kube-system"
     assert [c["name"] for c in echoed["spec"]["containers"]] == ["server", "plugin"]
+
+
+@pytest.mark.e2e
+def test_apiserver_stays_live_but_not_ready_until_the_plugin_answers(
+    tmp_path: Path, control_plane_factory: Callable[..., ControlPlane]
+) -> None:
+    """The kind flow relies on it: kube-apiserver starts before the static pod's plugin and must not be restarted
+    by its liveness probe (/livez) meanwhile, while /readyz reports the missing KMS."""
+    plane = control_plane_factory()
+    shipped = (NODE / "encryption-config.yaml").read_text()
+    missing_socket = tmp_path / "plugin-not-started.sock"
+    plane.restart_apiserver(
+        encryption_config=shipped.replace("/var/run/kubekms/plugin.sock", str(missing_socket)), wait_ready=False
+    )
+
+    # Live once its own start-up hooks are done, the plugin still absent; never a kms check in /livez.
+    wait_for(lambda: plane.api_get("/livez")[0] == 200, 90, "kube-apiserver live without its KMS plugin")
+    live_status, live_body = plane.api_get("/livez?verbose")
+    assert live_status == 200 and "kms" not in live_body
+    ready_status, ready_body = plane.api_get("/readyz?verbose")
+    assert ready_status != 200 and "[-]kms-providers failed" in ready_body
