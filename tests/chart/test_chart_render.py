@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import filecmp
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -183,3 +186,16 @@ def test_long_release_names_stay_within_kubernetes_limits(tmp_path: Path) -> Non
     for body in objects:
         limit = {"Service": 63, "StatefulSet": 52}.get(body["kind"], 253)  # DNS label; StatefulSet pod label
         assert len(body["metadata"]["name"]) <= limit, (body["kind"], body["metadata"]["name"])
+
+
+def test_operator_reads_the_settings_the_deployment_passes(tmp_path: Path) -> None:
+    """The Deployment's environment, given to the operator's own module: a renamed variable would be ignored."""
+    values = {"operator": {"reencryption": {"enabled": True, "maxRate": 7, "kmsProviderName": "etcd-kms"}}}
+    (container,) = one(render(tmp_path, values), "Deployment")["spec"]["template"]["spec"]["containers"]
+    environment = {variable["name"]: variable["value"] for variable in container["env"]}
+    script = "from kubekms_operator import reencryption_daemon as d; print(d.PROVIDER_NAME, d.MAX_RATE)"
+    read_back = subprocess.run(
+        [sys.executable, "-c", script], env={**os.environ, **environment}, capture_output=True, text=True, timeout=60
+    )
+    assert read_back.returncode == 0, read_back.stderr
+    assert read_back.stdout.split() == ["etcd-kms", "7.0"]
