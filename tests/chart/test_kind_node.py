@@ -16,12 +16,14 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import pytest
 import yaml
 from chart_support import REPO_ROOT, ApiServer
 from kubernetes import config
 
 from kubekms.devenv.controlplane import ControlPlane
+from kubekms.devenv.plugin import PluginProcess
 from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
 from kubekms.errors import AccessDenied
 from kubekms.providers import BackendConfig, open_backend
@@ -29,6 +31,7 @@ from kubekms.server.config import ServerConfig
 from kubekms.server.principals import load_principals
 from kubekms_plugin import BACKEND_ACTIONS
 from kubekms_plugin.config import load_config
+from kubekms_plugin.v2 import api_pb2, api_pb2_grpc
 
 KIND = REPO_ROOT / "deploy" / "kind"
 NODE = KIND / "node"
@@ -121,8 +124,43 @@ def test_node_server_serves_the_bootstrapped_keystore_to_the_plugin_principal(tm
                 await backend.close()
 
         asyncio.run(as_plugin())
+        plugin_container_encrypts_through(tmp_path, state, port)
     finally:
         server.stop()
+
+
+def plugin_container_encrypts_through(tmp_path: Path, state: Path, server_port: int) -> None:
+    """The static pod's plugin container: the shipped plugin.yaml, its node paths moved under tmp_path."""
+    shipped = yaml.safe_load((NODE / "plugin.yaml").read_text())
+    node_server = yaml.safe_load((NODE / "server.yaml").read_text())
+    assert shipped["backend"]["endpoint"] == f"http://127.0.0.1:{node_server['listen'].rsplit(':', 1)[1]}"
+    assert shipped["backend"]["credentials_file"] == "/var/lib/kubekms/credentials/plugin.yaml"  # bootstrap.sh's
+    settings = {name: value for name, value in shipped.items() if name not in ("socket", "health_address")}
+    settings["backend"] = {
+        **shipped["backend"],
+        "endpoint": f"http://127.0.0.1:{server_port}",
+        "credentials_file": str(state / "credentials" / "plugin.yaml"),
+    }
+    plugin = PluginProcess(tmp_path / "plugin", settings)
+    plugin.start()
+    try:
+        assert mode(plugin.socket) == 0o600
+        with grpc.insecure_channel(plugin.endpoint) as channel:
+            kms = api_pb2_grpc.KeyManagementServiceStub(channel)
+            status = kms.Status(api_pb2.StatusRequest(), timeout=10)
+            assert (status.version, status.healthz) == ("v2", "ok")
+            encrypted = kms.Encrypt(api_pb2.EncryptRequest(plaintext=b"a Secret", uid="write"), timeout=10)
+            assert b"a Secret" not in encrypted.ciphertext and encrypted.key_id == status.key_id
+            decrypted = kms.Decrypt(
+                api_pb2.DecryptRequest(
+                    ciphertext=encrypted.ciphertext, uid="read", key_id=encrypted.key_id,
+                    annotations=encrypted.annotations,
+                ),
+                timeout=10,
+            )  # fmt: skip
+            assert decrypted.plaintext == b"a Secret"
+    finally:
+        plugin.stop()
 
 
 def test_plugin_config_loads_and_matches_the_encryption_config(tmp_path: Path) -> None:
