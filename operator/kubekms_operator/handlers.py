@@ -66,7 +66,7 @@ class KeyHandlers:
 
                 reconciler = KeyReconciler(resolved.backend, desired, owner_alive, record)
                 key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""))
-                converged = await reconciler.converge(key, str(status.get("lastRotateRequest") or ""))
+                converged = await reconciler.converge(key, await handled_rotate_request(body, desired))
             except Exception as error:
                 failure = classify(error)
                 if failure is None:
@@ -160,6 +160,15 @@ def parse(body: kopf.Body) -> DesiredKey:
         uid=meta["uid"],
         annotations=meta.get("annotations") or {},
     )
+
+
+async def handled_rotate_request(body: kopf.Body, desired: DesiredKey) -> str:
+    """status.lastRotateRequest; read fresh when a rotation looks due, as kopf's body may predate the last write."""
+    handled = str((body.get("status") or {}).get("lastRotateRequest") or "")
+    if desired.rotate_request and desired.rotate_request != handled:
+        fresh = await kube.get_key(body["metadata"]["namespace"], body["metadata"]["name"])
+        handled = str(((fresh or {}).get("status") or {}).get("lastRotateRequest") or "")
+    return handled
 
 
 def readiness(facts: Mapping[str, Any], desired: DesiredKey) -> str:
