@@ -7,16 +7,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from operator_support import Cluster, api_client
+from kubernetes import client
+from operator_support import GROUP, VERSION, Cluster, api_client
 
 from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer, kms_server
+from kubekms.devenv.processes import wait_for
 from kubekms.devenv.stack import apply_crds
 
 
 @pytest.fixture(scope="session")
 def plane(control_plane: ControlPlane) -> ControlPlane:
-    apply_crds(api_client(control_plane))
+    api = api_client(control_plane)
+    apply_crds(api)
+    # A CRD just established may still answer 429 "storage is (re)initializing"; kopf would
+    # then back off its watch for up to a minute, so wait until both kinds can be listed.
+    objects = client.CustomObjectsApi(api)
+    for plural in ("kmskeys", "kmsbackends"):
+        wait_for(lambda p=plural: objects.list_cluster_custom_object(GROUP, VERSION, p) is not None, 60, f"{plural}")
     return control_plane
 
 

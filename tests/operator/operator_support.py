@@ -30,12 +30,19 @@ def api_client(plane: ControlPlane) -> client.ApiClient:
 
 
 def start_operator(
-    plane: ControlPlane, log_dir: Path, namespaces: list[str], *, drift: float = 300, env: dict[str, str] | None = None
+    plane: ControlPlane,
+    log_dir: Path,
+    namespaces: list[str],
+    *,
+    drift: float = 300,
+    env: dict[str, str] | None = None,
+    metrics_port: int = 0,
 ) -> ManagedProcess:
     """``kubekms operator`` as a real process; returns once its liveness endpoint answers."""
     port = free_port()
     argv = [sys.executable, "-m", "kubekms.cli.main", "operator", "--health-interval", "2"]
     argv += ["--drift-interval", str(drift), "--liveness", f"http://127.0.0.1:{port}/healthz"]
+    argv += ["--metrics-port", str(metrics_port)]
     for namespace in namespaces:
         argv += ["--namespace", namespace]
     environment = dict(os.environ, KUBECONFIG=str(plane.kubeconfig), **(env or {}))

@@ -9,28 +9,43 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from operator_support import GROUP, VERSION, Cluster, CountingProxy, operator_running
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubekms.backend import KeyState
 from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.devenv.processes import ManagedProcess, wait_for
+from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 NAMESPACE_PREFIX = "dr-"
 OUTAGE_WINDOW = 20.0  # seconds of outage over which attempts are counted
 
 
+METRICS_PORT = free_port()
+
+
 @pytest.fixture(scope="module")
 def operator(plane: ControlPlane, kms: KMSServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     logs = tmp_path_factory.mktemp("operator")
-    with operator_running(plane, logs, [f"{NAMESPACE_PREFIX}*"], drift=2) as process:
+    with operator_running(plane, logs, [f"{NAMESPACE_PREFIX}*"], drift=2, metrics_port=METRICS_PORT) as process:
         yield process
+
+
+def metric(name: str, **labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
 
 
 def test_a_key_disabled_out_of_band_is_enabled_again(
@@ -54,6 +69,8 @@ def test_a_key_disabled_out_of_band_is_enabled_again(
         lambda: [e for e in cluster.events("steady") if e.reason == "DriftCorrected"], 30, "a DriftCorrected event"
     )
     assert drift[0].type == "Warning" and f"enabled key {key_id}" in drift[0].message
+    assert metric("kubekms_operator_key_changes_total", reason="Enabled") >= 1
+    assert metric("kubekms_operator_reconciles_total", trigger="drift", result="synced") >= 1
 
 
 def test_backend_down_reports_backs_off_and_recovers(
