@@ -47,7 +47,7 @@ class BackendResolver:
         self._open: dict[str, tuple[int, Backend]] = {}  # uid -> (generation, backend)
         self._watched: dict[str, dict[str, Any]] = {}  # name -> latest KMSBackend object
         self._locks: dict[str, asyncio.Lock] = {}
-        self._ca_dir = ca_dir or Path(tempfile.mkdtemp(prefix="kubekms-operator-ca-"))
+        self._ca_dir = ca_dir  # made on first use: no I/O in the constructor
 
     def seen(self, obj: Mapping[str, Any], *, deleted: bool) -> None:
         """Keep the latest KMSBackend objects from kopf's watch, so keys need no GET per reconcile."""
@@ -157,6 +157,8 @@ class BackendResolver:
             raise DependencyNotReady(
                 f"KMSBackend {name}: CA Secret {spec.ca.namespace}/{spec.ca.name} has no key {spec.ca_key}"
             )
+        if self._ca_dir is None:
+            self._ca_dir = Path(tempfile.mkdtemp(prefix="kubekms-operator-ca-"))  # mode 0700
         path = self._ca_dir / f"{uid}.pem"
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as handle:

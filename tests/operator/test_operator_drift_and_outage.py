@@ -124,3 +124,23 @@ def test_two_default_backends_block_keys(cluster: Cluster, kms: KMSServer, opera
     finally:
         for name in names:
             cluster.objects.delete_cluster_custom_object(GROUP, VERSION, "kmsbackends", name)
+
+
+def test_a_backend_whose_ca_secret_is_missing_is_not_ready(
+    cluster: Cluster, kms: KMSServer, operator: ManagedProcess
+) -> None:
+    name = cluster.backend(kms, f"dr-ca-{uuid.uuid4().hex[:8]}")
+    ca_ref = {"namespace": cluster.namespace, "name": "no-such-ca"}
+    cluster.objects.patch_cluster_custom_object(GROUP, VERSION, "kmsbackends", name, {"spec": {"caSecretRef": ca_ref}})
+
+    def ready_condition() -> dict[str, str] | None:
+        backend = cluster.objects.get_cluster_custom_object(GROUP, VERSION, "kmsbackends", name)
+        status = backend.get("status") or {}
+        if status.get("observedGeneration") != backend["metadata"]["generation"]:
+            return None
+        return next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
+
+    ready = wait_for(ready_condition, 30, "the KMSBackend's Ready condition for its new spec")
+    assert ready["status"] == "False" and ready["reason"] == "DependencyNotReady"
+    assert f"CA Secret {cluster.namespace}/no-such-ca has no key ca.crt" in ready["message"]
+    cluster.objects.delete_cluster_custom_object(GROUP, VERSION, "kmsbackends", name)
