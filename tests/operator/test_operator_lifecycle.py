@@ -69,9 +69,14 @@ def test_create_update_rotate_and_delete(cluster: Cluster, kms: KMSServer, backe
     assert key.tags["team"] == "billing"
     assert set(key.aliases) == {f"{cluster.namespace}/app"}
 
-    cluster.patch_key("app", {"spec": {"enabled": True}})
+    cluster.patch_key(
+        "app",
+        {"spec": {"enabled": True, "description": "app data v2", "rotation": {"enabled": True, "periodDays": 120}}},
+    )
     assert cluster.wait_ready("app")["keyState"] == "Enabled"
-    assert kms.call("describe_key", status["keyId"]).state == KeyState.ENABLED
+    key = kms.call("describe_key", status["keyId"])
+    assert key.state == KeyState.ENABLED and key.description == "app data v2"
+    assert key.rotation_enabled and key.rotation_interval_days == 120
 
     cluster.patch_key("app", {"metadata": {"annotations": {"kubekms.io/rotate": "r1"}}})
     status = wait_for(lambda: (s := cluster.status("app")).get("currentVersion") == 2 and s, 30, "currentVersion 2")
