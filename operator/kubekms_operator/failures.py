@@ -28,6 +28,9 @@ from kubekms_operator.spec import InvalidSpec
 
 FIRST_DELAY = 5.0
 MAX_DELAY = 300.0
+# A missing or ambiguous KMSBackend costs no backend call to re-check, and users fix it by
+# editing objects: look again at least every 30 s rather than backing off to minutes.
+DEPENDENCY_MAX_DELAY = 30.0
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,10 @@ class Failure:
     message: str
     retryable: bool
     key_unusable: bool  # Ready must turn False (not only Synced)
+    max_delay: float = MAX_DELAY
 
     def backoff(self, retry: int) -> float:
-        return min(FIRST_DELAY * 2 ** min(retry, 10), MAX_DELAY)
+        return min(FIRST_DELAY * 2 ** min(retry, 10), self.max_delay)
 
     def for_kopf(self, retry: int) -> kopf.TemporaryError | kopf.PermanentError:
         if self.retryable:
@@ -51,7 +55,9 @@ def classify(error: Exception) -> Failure | None:
     if isinstance(error, InvalidSpec):
         return Failure("InvalidSpec", str(error), retryable=False, key_unusable=True)
     if isinstance(error, DependencyNotReady):
-        return Failure("DependencyNotReady", str(error), retryable=True, key_unusable=False)
+        return Failure(
+            "DependencyNotReady", str(error), retryable=True, key_unusable=False, max_delay=DEPENDENCY_MAX_DELAY
+        )
     if isinstance(error, OwnedByOther):
         return Failure("OwnedByOther", str(error), retryable=False, key_unusable=True)
     if isinstance(error, KeyGone):
