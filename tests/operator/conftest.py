@@ -10,14 +10,21 @@ import pytest
 from kubernetes import client
 from operator_support import GROUP, VERSION, Cluster, api_client
 
-from kubekms.devenv.controlplane import ControlPlane
+from kubekms.devenv.controlplane import ControlPlane, control_plane
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 from kubekms.devenv.processes import wait_for
 from kubekms.devenv.stack import apply_crds
 
 
 @pytest.fixture(scope="session")
-def plane(control_plane: ControlPlane) -> ControlPlane:
+def plane() -> Iterator[ControlPlane]:
+    """A control plane of the operator tests' own: cluster-scoped objects other tests leave in the
+    shared one (e.g. the chart's default KMSBackend) would change which backend is the default."""
+    with control_plane() as own:
+        yield _with_crds(own)
+
+
+def _with_crds(control_plane: ControlPlane) -> ControlPlane:
     api = api_client(control_plane)
     apply_crds(api)
     # A CRD just established may still answer 429 "storage is (re)initializing"; kopf would
