@@ -86,17 +86,23 @@ class Keyring:
         self.latest_version = 0
         self.key_state: KeyState | None = None
         self.current: Kek | None = None
+        # The KEK of the version kube-apiserver last heard of through Status: Encrypt keeps using it
+        # until Status announced the new key_id (the apiserver drops an Encrypt whose key_id differs
+        # from the last Status answer and marks the plugin unhealthy).
+        self._announced: Kek | None = None
         self.backend_error: str | None = None
 
     # --- health, answered from memory -----------------------------------------------------
 
-    def _kek_usable(self, kek: Kek | None) -> bool:
+    def _kek_fresh(self, kek: Kek | None) -> bool:
         return (
             kek is not None
             and kek.uses < self._policy.max_encryptions
             and self._clock() - kek.created_at < self._policy.max_age
-            and kek.version >= self.latest_version
         )
+
+    def _kek_usable(self, kek: Kek | None) -> bool:
+        return kek is not None and self._kek_fresh(kek) and kek.version >= self.latest_version
 
     def health(self) -> str:
         """``ok`` exactly when an Encrypt would succeed now; otherwise a short reason."""
@@ -107,6 +113,22 @@ class Keyring:
         if self.backend_error is not None:
             return f"no usable KEK: {self.backend_error}"
         return "no KEK yet: waiting for the first backend poll"
+
+    def announce(self) -> str:
+        """The key_id for a Status answer; from now on Encrypt may use the current KEK."""
+        self._announced = self.current
+        return self.reported_key_id()
+
+    def _kek_for_encrypt(self) -> Kek | None:
+        announced, current = self._announced, self.current
+        if (
+            announced is not None
+            and current is not None
+            and announced.version != current.version
+            and self._kek_fresh(announced)
+        ):
+            return announced  # a rotation the apiserver has not heard of yet
+        return current if self._kek_usable(current) else None
 
     def reported_key_id(self) -> str:
         if self.current is None or self.key_id is None:
@@ -183,7 +205,7 @@ class Keyring:
             raise PluginError(grpc.StatusCode.INVALID_ARGUMENT, f"plaintext must be 1 to {MAX_PLAINTEXT} bytes")
         if self.key_state is not None and self.key_state is not KeyState.ENABLED:
             raise PluginError(grpc.StatusCode.FAILED_PRECONDITION, self.health())
-        kek = self.current if self._kek_usable(self.current) else await self._new_kek()
+        kek = self._kek_for_encrypt() or await self._new_kek()
         kek.uses += 1
         key_id = plugin_key_id(self.key_id or "", kek.version)
         nonce = os.urandom(NONCE_SIZE)

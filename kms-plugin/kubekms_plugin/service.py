@@ -51,7 +51,7 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         async def answer() -> api_pb2.StatusResponse:
             healthz = self._keyring.health()
             self._metrics.healthy.set(1 if healthz == "ok" else 0)
-            return api_pb2.StatusResponse(version=API_VERSION, healthz=healthz, key_id=self._keyring.reported_key_id())
+            return api_pb2.StatusResponse(version=API_VERSION, healthz=healthz, key_id=self._keyring.announce())
 
         return await self._observe("Status", context, answer)
 

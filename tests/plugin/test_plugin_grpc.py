@@ -246,3 +246,19 @@ def test_a_key_outside_the_principal_is_refused(make_plugin: Callable[..., Plugi
     with pytest.raises(grpc.RpcError) as refused:
         encrypt(plugin)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_encrypt_keeps_the_announced_key_id_until_status_reports_the_new_one(
+    server: KMSServer, key_alias: str, make_plugin: Callable[..., PluginProcess]
+) -> None:
+    """kube-apiserver drops an Encrypt whose key_id is not the last one Status gave it."""
+    plugin = make_plugin(key_alias)
+    key_id = key_id_of(server, key_alias)
+    assert status(plugin).key_id == f"{key_id}:v1"
+    server.call("rotate_key", key_alias)
+    wait_for(lambda: plugin.status()["key_id"] == f"{key_id}:v2", 15, "the plugin to hold a v2 KEK")
+    assert encrypt(plugin).key_id == f"{key_id}:v1"  # the apiserver has not polled Status yet
+    assert status(plugin).key_id == f"{key_id}:v2"
+    sealed = encrypt(plugin)
+    assert sealed.key_id == f"{key_id}:v2"
+    assert decrypt(plugin, sealed) == SEED
