@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import urllib.request
@@ -28,7 +27,7 @@ from kubernetes import client, config
 
 from kubekms.devenv.controlplane import control_plane
 from kubekms.devenv.kmsserver import kms_server
-from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
+from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv, wait_for
 from kubekms.devenv.stack import apply_crds
 
 NAMESPACE = "bench"
@@ -95,7 +94,7 @@ def run(keys: int, workdir: Path) -> dict[str, Any]:
                 },
             },
         )
-        argv = [sys.executable, "-m", "kubekms.cli.main", "operator", "--namespace", NAMESPACE]
+        argv = kubekms_argv("operator", "--namespace", NAMESPACE)
         liveness = f"http://127.0.0.1:{free_port()}/healthz"
         argv += ["--drift-interval", "3600", "--health-interval", "30", "--liveness", liveness]
         operator = ManagedProcess(

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from kubekms.devenv.processes import ManagedProcess, free_port
+from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv
 from kubekms.providers import BackendConfig, open_backend
 
 ADMIN = "admin"
@@ -136,7 +135,7 @@ class KMSServer:
 
     def start(self) -> None:
         """Start the server (``--init`` on the first start) and wait until /healthz answers."""
-        argv = [sys.executable, "-c", "from kubekms.cli.main import main; main()", "server"]
+        argv = kubekms_argv("server")
         argv += ["--config", str(self._config_path)]
         if not self._keystore_dir.exists():
             argv.append("--init")

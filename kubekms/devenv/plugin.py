@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import yaml
 
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.devenv.processes import ManagedProcess, free_port
+from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv
 
 START_TIMEOUT = 30.0
 PROVIDER_NAME = "kubekms"  # the EncryptionConfiguration's name: stored values start k8s:enc:kms:v2:kubekms:
@@ -69,7 +68,7 @@ class PluginProcess:
             return False
 
     def start(self, *, wait_healthy: bool = True) -> None:
-        argv = [sys.executable, "-c", "from kubekms.cli.main import main; main()", "plugin"]
+        argv = kubekms_argv("plugin")
         self._process = ManagedProcess("kubekms-plugin", [*argv, "--config", str(self.config_path)], self.log)
         self._process.start()
         self._process.wait_until(self.socket.exists, START_TIMEOUT, "listening on its socket")

@@ -48,6 +48,11 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, *, interval:
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
 
 
+def kubekms_argv(*arguments: str) -> list[str]:
+    """Run the ``kubekms`` CLI of this very installation (the interpreter running us)."""
+    return [sys.executable, "-m", "kubekms.cli.main", *arguments]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

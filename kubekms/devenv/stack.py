@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,7 +38,7 @@ from kubekms.devenv import binaries
 from kubekms.devenv.controlplane import ControlPlane, control_plane, encryption_config
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 from kubekms.devenv.plugin import PROVIDER_NAME, PluginProcess, kms_provider, kubekms_backend_settings
-from kubekms.devenv.processes import ManagedProcess, wait_for
+from kubekms.devenv.processes import ManagedProcess, kubekms_argv, wait_for
 from kubekms_plugin import BACKEND_ACTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -92,15 +92,11 @@ class StatePaths:
 # --- the pieces --------------------------------------------------------------------------
 
 
-def kubekms_command() -> list[str]:
-    return [sys.executable, "-m", "kubekms.cli.main"]
-
-
 def start_operator(plane: ControlPlane, paths: StatePaths) -> ManagedProcess:
     env = dict(os.environ, KUBECONFIG=str(plane.kubeconfig), KUBEKMS_REENCRYPTION_INTERVAL="5")
     operator = ManagedProcess(
         "kubekms operator",
-        [*kubekms_command(), "operator", "--all-namespaces"],
+        kubekms_argv("operator", "--all-namespaces"),
         paths.logs / "operator.log",
         env=env,
     )
@@ -266,8 +262,9 @@ class Stack:
     key_id: str
     children: dict[str, ManagedProcess | PluginProcess]  # "operator", "plugin"; stopped at the end
 
-    @property
+    @functools.cached_property
     def api(self) -> client.ApiClient:
+        """One client for the stack's life: an apiserver restart keeps its port and certificates."""
         return config.new_client_from_config(config_file=str(self.plane.kubeconfig))
 
     def restart_operator(self, *, kill: bool = False) -> None:

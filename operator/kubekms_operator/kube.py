@@ -11,11 +11,24 @@ import asyncio
 import base64
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from kubekms_operator.reencryption_daemon import api_client
 from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION
+
+_api_client: client.ApiClient | None = None
+
+
+def api_client() -> client.ApiClient:
+    """The official client, configured like kopf: in-cluster, else the kubeconfig."""
+    global _api_client
+    if _api_client is None:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        _api_client = client.ApiClient()
+    return _api_client
 
 
 def _objects() -> client.CustomObjectsApi:

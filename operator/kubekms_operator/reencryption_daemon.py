@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 import kopf
-from kubernetes import client, config
+from kubernetes import client
 
+from kubekms_operator.kube import api_client
 from kubekms_operator.reencryption import Progress, Rewriter, plugin_key_id, run_pass
 
 GROUP, VERSION, PLURAL = "kubekms.io", "v1alpha1", "kmskeys"
@@ -26,20 +27,6 @@ PROVIDER_NAME = os.environ.get("KUBEKMS_KMS_PROVIDER_NAME", "kubekms")  # the En
 CHECK_INTERVAL = float(os.environ.get("KUBEKMS_REENCRYPTION_INTERVAL", "10"))
 ADOPTION_TIMEOUT = float(os.environ.get("KUBEKMS_REENCRYPTION_ADOPTION_TIMEOUT", "300"))
 MAX_RATE = float(os.environ.get("KUBEKMS_REENCRYPTION_MAX_RATE", "100"))  # Secrets per second; 0 = unlimited
-
-_api_client: client.ApiClient | None = None
-
-
-def api_client() -> client.ApiClient:
-    """The official client, configured like kopf: in-cluster, else the kubeconfig."""
-    global _api_client
-    if _api_client is None:
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
-        _api_client = client.ApiClient()
-    return _api_client
 
 
 def _cluster_encryption_enabled(spec: kopf.Spec, **_: Any) -> bool:

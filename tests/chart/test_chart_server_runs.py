@@ -15,7 +15,6 @@ import os
 import re
 import stat
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import yaml
 from chart_support import FULL_VALUES, by_kind, one, render
 
 from kubekms.backend import DataKey
-from kubekms.devenv.processes import ManagedProcess, free_port
+from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv
 from kubekms.providers import BackendConfig, open_backend
 
 PROJECT = FULL_VALUES["server"]["projectId"]
@@ -92,7 +91,7 @@ def test_server_starts_from_the_charts_secrets_and_config(tmp_path: Path) -> Non
     args = [relocate(arg, mounts) for arg in server_container["args"]]
     assert args[0] == "server" and "--init" not in args
     server = ManagedProcess(
-        "kubekms server (chart)", [sys.executable, "-m", "kubekms.cli.main", *args], tmp_path / "server.log",
+        "kubekms server (chart)", kubekms_argv(*args), tmp_path / "server.log",
         env={"PATH": os.environ["PATH"], "TMPDIR": str(mounts["/tmp"])},
     )  # fmt: skip
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from kubernetes import client, config
 
-from kubekms.devenv.controlplane import ControlPlane
+from kubekms.devenv.controlplane import ControlPlane, encryption_config
 from kubekms_operator.reencryption import Progress, Rewriter, run_pass
 
 pytestmark = pytest.mark.e2e
@@ -23,13 +23,8 @@ SECRETS = 250
 
 
 def _aesgcm_config(*key_names: str, keys: dict[str, bytes]) -> str:
-    entries = "".join(
-        f"      - name: {name}\n        secret: {base64.b64encode(keys[name]).decode()}\n" for name in key_names
-    )
-    return (
-        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
-        "- resources: [secrets]\n  providers:\n  - aesgcm:\n      keys:\n" + entries + "  - identity: {}\n"
-    )
+    entries = [{"name": name, "secret": base64.b64encode(keys[name]).decode()} for name in key_names]
+    return encryption_config({"aesgcm": {"keys": entries}})
 
 
 def _stored_key_names(plane: ControlPlane) -> dict[str, str]:

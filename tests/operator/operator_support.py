@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import threading
 import urllib.request
 import uuid
@@ -20,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
+from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv, wait_for
 
 GROUP, VERSION = "kubekms.io", "v1alpha1"
 
@@ -40,7 +39,7 @@ def start_operator(
 ) -> ManagedProcess:
     """``kubekms operator`` as a real process; returns once its liveness endpoint answers."""
     port = free_port()
-    argv = [sys.executable, "-m", "kubekms.cli.main", "operator", "--health-interval", "2"]
+    argv = kubekms_argv("operator", "--health-interval", "2")
     argv += ["--drift-interval", str(drift), "--liveness", f"http://127.0.0.1:{port}/healthz"]
     argv += ["--metrics-port", str(metrics_port)]
     for namespace in namespaces:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -21,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubekms.backend import KeyState
 from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
+from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv, wait_for
 
 pytestmark = pytest.mark.e2e
 NAMESPACE_PREFIX = "dr-"
@@ -60,7 +59,7 @@ def test_a_key_disabled_out_of_band_is_enabled_again(
         KUBEKMS_PROJECT_ID=kms.project_id,
         KUBEKMS_CREDENTIALS_FILE=str(kms.credentials_file("admin")),
     )
-    subprocess.run([sys.executable, "-m", "kubekms.cli.main", "key", "disable", key_id], env=env, check=True)
+    subprocess.run(kubekms_argv("key", "disable", key_id), env=env, check=True)
     assert kms.call("describe_key", key_id).state == KeyState.DISABLED
     wait_for(
         lambda: kms.call("describe_key", key_id).state == KeyState.ENABLED, 30, "the operator to re-enable the key"

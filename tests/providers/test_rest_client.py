@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import yaml
 
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 from kubekms.devenv.pki import generate_pki
-from kubekms.devenv.processes import ManagedProcess, free_port, log_tail
+from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv, log_tail
 from kubekms.errors import InvalidArgument, Unauthenticated, Unavailable
 from kubekms.providers import BackendConfig, Credentials, open_backend
 from kubekms.providers.rest import RestBackend
@@ -137,7 +136,7 @@ def _tls_server(tmp_path: Path) -> tuple[ManagedProcess, str, Path, Path]:
     config = tmp_path / "server.yaml"
     settings = {"listen": f"127.0.0.1:{port}", "state_dir": str(tmp_path / "state"), "principals_file": str(principals)}
     config.write_text(yaml.safe_dump({**settings, "tls_cert": str(pki.serving_cert), "tls_key": str(pki.serving_key)}))
-    argv = [sys.executable, "-c", "from kubekms.cli.main import main; main()", "server", "--config", str(config)]
+    argv = kubekms_argv("server", "--config", str(config))
     process = ManagedProcess("kubekms-server-tls", [*argv, "--init"], tmp_path / "server.log")
     return process, f"https://127.0.0.1:{port}", pki.ca_cert, credentials
 

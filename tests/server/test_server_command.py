@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkkms.v2 import CreateKeyRequest, CreateKeyRequestBody, KmsClient
 
 from kubekms.devenv.pki import generate_pki
-from kubekms.devenv.processes import ManagedProcess, free_port, log_tail
+from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv, log_tail
 
 AK, SK = "AKCLITEST", "sk-cli-test-secret"
 
@@ -31,7 +30,7 @@ def write_setup(tmp_path: Path, listen: str, **settings: object) -> Path:
 
 
 def server_process(tmp_path: Path, config: Path, *flags: str) -> ManagedProcess:
-    argv = [sys.executable, "-c", "from kubekms.cli.main import main; main()", "server", "--config", str(config)]
+    argv = kubekms_argv("server", "--config", str(config))
     return ManagedProcess("kubekms-server", [*argv, *flags], tmp_path / "server.log")
 
 
