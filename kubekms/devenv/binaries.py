@@ -1,4 +1,4 @@
-"""Build the pinned control-plane binaries (kube-apiserver, etcd, etcdctl) from source.
+"""Build the pinned Kubernetes binaries (control plane, node, kubectl) and etcd from source.
 
 Release downloads are not reachable on every machine, but the Go module proxy is.
 ``k8s.io/kubernetes`` cannot be ``go install``-ed directly: its go.mod replaces every
@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,11 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 HELM_VERSION = "v3.22.0"
 ASSETS_ENV = "KUBEKMS_ASSETS"
+NODE_ASSETS_ENV = "KUBEKMS_NODE_ASSETS"
 BINARIES = ("kube-apiserver", "etcd", "etcdctl")
+# A real node beside the control plane, plus a kubectl of the same version. Kept in a
+# directory of their own so the control plane's cache check and rebuild never touch them.
+NODE_BINARIES = ("kubelet", "kube-controller-manager", "kube-scheduler", "kubectl")
 _PROXY_FAILURES = ("dial tcp", "connection refused", "no such host", "i/o timeout", "proxyconnect", "TLS handshake")
 
 
@@ -58,8 +63,16 @@ def assets_dir(pins: Pins = Pins()) -> Path:
     return cache_root() / "bin" / pins.tag
 
 
-def binaries_present(directory: Path) -> bool:
-    return all(os.access(directory / name, os.X_OK) for name in BINARIES)
+def node_assets_dir(version: str = KUBERNETES_VERSION) -> Path:
+    """Where the node binaries of ``version`` live (``KUBEKMS_NODE_ASSETS`` overrides)."""
+    override = os.environ.get(NODE_ASSETS_ENV)
+    if override:
+        return Path(override)
+    return cache_root() / "bin" / f"node-k8s-{version}"
+
+
+def binaries_present(directory: Path, names: tuple[str, ...] = BINARIES) -> bool:
+    return all(os.access(directory / name, os.X_OK) for name in names)
 
 
 def _log(message: str) -> None:
@@ -110,7 +123,25 @@ def _write_wrapper(workdir: Path, module: str, replaces: dict[str, str]) -> None
     (workdir / "tools.go").write_text("package tools\n")
 
 
-def build_kube_apiserver(version: str, out: Path, workdir: Path) -> None:
+def _kubernetes_ldflags(version: str) -> str:
+    major, minor = version.removeprefix("v").split(".")[:2]
+    flags = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    return "-s -w " + " ".join(flags)
+
+
+def build_kubernetes(version: str, commands: tuple[str, ...], out: Path, workdir: Path) -> None:
+    """Build ``k8s.io/kubernetes/cmd/<command>`` for each command with one ``go build`` into ``out``.
+
+    One invocation compiles the packages the commands share once and links them in parallel;
+    the wrapper module in ``workdir`` is shared by every Kubernetes build of ``version``.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     info = json.loads(
         _run(
@@ -127,34 +158,23 @@ def build_kube_apiserver(version: str, out: Path, workdir: Path) -> None:
     staging_version = "v0." + version.removeprefix("v1.")
     _write_wrapper(workdir, "kubekms.local/build/kubernetes", {m: f"{m} {staging_version}" for m in staged})
     _log(f"{len(staged)} staging modules redirected to {staging_version}")
+    packages = [f"k8s.io/kubernetes/cmd/{command}" for command in commands]
+    names = ", ".join(commands)
     _run(
-        ["go", "get", f"k8s.io/kubernetes/cmd/kube-apiserver@{version}"],
+        ["go", "get", *(f"{package}@{version}" for package in packages)],
         workdir,
-        "resolve kube-apiserver dependencies (downloads a few GB on a cold cache)",
+        f"resolve {names} dependencies (downloads a few GB on a cold cache)",
     )
-    major, minor = version.removeprefix("v").split(".")[:2]
-    flags = []
-    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        flags += [
-            f"-X {pkg}.gitVersion={version}",
-            f"-X {pkg}.gitMajor={major}",
-            f"-X {pkg}.gitMinor={minor}",
-            f"-X {pkg}.gitTreeState=clean",
-        ]
+    output = str(out / commands[0]) if len(commands) == 1 else f"{out}/"
     _run(
-        [
-            "go",
-            "build",
-            "-trimpath",
-            "-ldflags",
-            "-s -w " + " ".join(flags),
-            "-o",
-            str(out / "kube-apiserver"),
-            "k8s.io/kubernetes/cmd/kube-apiserver",
-        ],
+        ["go", "build", "-trimpath", "-ldflags", _kubernetes_ldflags(version), "-o", output, *packages],
         workdir,
-        "compile kube-apiserver (many minutes on 2 cores)",
+        f"compile {names} (many minutes on 2 cores)",
     )
+
+
+def build_kube_apiserver(version: str, out: Path, workdir: Path) -> None:
+    build_kubernetes(version, ("kube-apiserver",), out, workdir)
 
 
 def build_etcd(version: str, out: Path, workdir: Path) -> None:
@@ -177,23 +197,48 @@ def build_etcd(version: str, out: Path, workdir: Path) -> None:
     )
 
 
-def ensure_binaries(pins: Pins = Pins(), force: bool = False) -> Path:
-    """Build the binaries for ``pins`` unless they are cached; return their directory."""
-    target = assets_dir(pins)
-    if binaries_present(target) and not force:
-        _log(f"already built, nothing to do: {target}")
-        return target
+def _build_into(target: Path, build: Callable[[Path], None]) -> None:
+    """Run ``build`` into a scratch directory, then rename it to ``target`` in one step.
+
+    A half-built set is therefore never mistaken for a cached one.
+    """
     check_go()
     started = time.monotonic()
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    build_root = cache_root() / "build"
-    build_etcd(pins.etcd, staging, build_root / f"etcd-{pins.etcd}")
-    build_kube_apiserver(pins.kubernetes, staging, build_root / f"kubernetes-{pins.kubernetes}")
+    build(staging)
     shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # atomic: a half-built set is never mistaken for a cached one
+    staging.rename(target)
     _log(f"built in {time.monotonic() - started:.0f}s: {target}")
+
+
+def _kubernetes_workdir(version: str) -> Path:
+    return cache_root() / "build" / f"kubernetes-{version}"
+
+
+def ensure_binaries(pins: Pins = Pins(), force: bool = False) -> Path:
+    """Build the control-plane binaries for ``pins`` unless they are cached; return their directory."""
+    target = assets_dir(pins)
+    if binaries_present(target) and not force:
+        _log(f"already built, nothing to do: {target}")
+        return target
+
+    def build(out: Path) -> None:
+        build_etcd(pins.etcd, out, cache_root() / "build" / f"etcd-{pins.etcd}")
+        build_kube_apiserver(pins.kubernetes, out, _kubernetes_workdir(pins.kubernetes))
+
+    _build_into(target, build)
+    return target
+
+
+def ensure_node_binaries(version: str = KUBERNETES_VERSION, force: bool = False) -> Path:
+    """Build kubelet, kube-controller-manager, kube-scheduler and kubectl unless cached; return their directory."""
+    target = node_assets_dir(version)
+    if binaries_present(target, NODE_BINARIES) and not force:
+        _log(f"node binaries already built, nothing to do: {target}")
+        return target
+    _build_into(target, lambda out: build_kubernetes(version, NODE_BINARIES, out, _kubernetes_workdir(version)))
     return target
 
 
@@ -207,30 +252,32 @@ def ensure_helm(version: str = HELM_VERSION) -> Path:
     if os.access(target, os.X_OK):
         _log(f"helm {version} already built, nothing to do: {target}")
         return target
-    check_go()
     workdir = cache_root() / "build" / f"helm-{version}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    env_out = target.parent.with_name(target.parent.name + ".partial")
-    shutil.rmtree(env_out, ignore_errors=True)
-    env_out.mkdir(parents=True)
-    _write_wrapper(workdir, "kubekms.local/build/helm", {})
-    _run(["go", "get", f"helm.sh/helm/v3/cmd/helm@{version}"], workdir, f"resolve helm {version}")
-    ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={version}"
-    _run(
-        ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(env_out / "helm"), "helm.sh/helm/v3/cmd/helm"],
-        workdir,
-        "compile helm",
-    )
-    shutil.rmtree(target.parent, ignore_errors=True)
-    env_out.rename(target.parent)
+
+    def build(out: Path) -> None:
+        _write_wrapper(workdir, "kubekms.local/build/helm", {})
+        _run(["go", "get", f"helm.sh/helm/v3/cmd/helm@{version}"], workdir, f"resolve helm {version}")
+        ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={version}"
+        _run(
+            ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "helm"), "helm.sh/helm/v3/cmd/helm"],
+            workdir,
+            "compile helm",
+        )
+
+    _build_into(target.parent, build)
     return target
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build kube-apiserver, etcd and etcdctl from source (cached).")
+    parser = argparse.ArgumentParser(
+        description="Build kube-apiserver, etcd, etcdctl (--node: also the node binaries) from source, cached."
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--print-dir", action="store_true", help="only print the binaries' directory")
     parser.add_argument("--with-helm", action="store_true", help="also build the pinned helm CLI")
+    parser.add_argument(
+        "--node", action="store_true", help="also build kubelet, kube-controller-manager, kube-scheduler and kubectl"
+    )
     args = parser.parse_args(argv)
     if args.print_dir:
         print(assets_dir())
@@ -239,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         directory = ensure_binaries(force=args.force)
         if args.with_helm:
             ensure_helm()
+        if args.node:
+            ensure_node_binaries()
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -35,18 +35,46 @@ def test_staging_modules_are_the_local_replaces() -> None:
     ]
 
 
+def _fake_binaries(directory: Path, names: tuple[str, ...]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        path = directory / name
+        path.write_text("#!/bin/sh\n")
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
 def test_cached_binaries_are_not_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in binaries.BINARIES:
-        path = tmp_path / name
-        path.write_text("#!/bin/sh\n")
-        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    _fake_binaries(tmp_path, binaries.BINARIES)
     monkeypatch.setenv(binaries.ASSETS_ENV, str(tmp_path))
     monkeypatch.setenv("PATH", "")  # a rebuild would need go and fail: proves nothing is built
 
     assert binaries.ensure_binaries() == tmp_path
     assert "nothing to do" in capsys.readouterr().err
+
+
+def test_node_binaries_have_their_own_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(binaries.ASSETS_ENV, raising=False)
+    monkeypatch.delenv(binaries.NODE_ASSETS_ENV, raising=False)
+    monkeypatch.setenv("PATH", "")  # any build would need go and fail
+    _fake_binaries(binaries.assets_dir(), binaries.BINARIES)
+    _fake_binaries(binaries.node_assets_dir(), binaries.NODE_BINARIES)
+
+    assert binaries.node_assets_dir() != binaries.assets_dir()
+    assert binaries.ensure_binaries() == binaries.assets_dir()
+    assert binaries.ensure_node_binaries() == binaries.node_assets_dir()
+    err = capsys.readouterr().err
+    assert "already built, nothing to do" in err
+    assert "node binaries already built, nothing to do" in err
+
+    (binaries.node_assets_dir() / "kubelet").unlink()
+    with pytest.raises(binaries.BuildError, match="Go is not on PATH"):
+        binaries.ensure_node_binaries()
+    assert binaries.ensure_binaries() == binaries.assets_dir()  # the control plane's set is untouched
 
 
 def test_missing_go_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
