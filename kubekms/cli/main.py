@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kubekms import __version__
+from kubekms.cli.audit import audit
 from kubekms.cli.datakey import datakey
 from kubekms.cli.dev import dev
 from kubekms.cli.key import key
@@ -29,6 +30,7 @@ cli.add_command(random_command)
 cli.add_command(quota)
 cli.add_command(plugin)
 cli.add_command(operator)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -1,32 +1,159 @@
-"""The audit log: one JSON line per call (who, which project, what, which key, result, request id).
+"""The audit log: one JSON line per call, each line chained to the one before it by a hash.
 
 Lines are buffered in memory and written by :meth:`AuditLog.flush` (the server flushes on a
 short timer and at shutdown) so the request path does no file IO of its own. Callers pass
 only identifiers and codes: never key material.
+
+Integrity (in the manner of CloudTrail's log-file validation): every line carries ``seq``
+(1, 2, 3, ... over the whole life of the log) and ``prev``, the SHA-256 (hex) of the bytes of
+the line before it without its newline; the first line ever has ``prev`` = 64 zeros. Editing,
+deleting, inserting or reordering a line breaks the chain at that point, which
+:func:`verify_chain` (``kubekms audit verify``) reports. A chain proves order and
+completeness, not authorship, and the newest line has no successor to vouch for it: record the
+head that ``verify`` prints and pass it back as an anchor to detect later truncation.
+
+Rotation: when writing a batch would take the file past ``max_bytes``, the file is renamed to
+``<path>.<seq of its last line, 12 digits>`` and a new file is started; the chain runs on
+across files. A restarted server continues from the last line on disk (the current file, or
+the newest rotated file when the current one is empty or missing).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
-import sys
+import re
 import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, BinaryIO
+
+log = logging.getLogger("kubekms.server.audit")
+
+GENESIS = "0" * 64
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_ROTATED_SUFFIX = re.compile(r"\.([0-9]{12,})")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TAIL_CHUNK = 4096
+
+
+def line_digest(line: bytes) -> str:
+    """SHA-256 (hex) of one audit line, without its newline: the next line's ``prev``."""
+    return hashlib.sha256(line).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The newest line of a chain: its sequence number and digest (seq 0 + GENESIS: empty chain)."""
+
+    seq: int
+    digest: str
+
+
+def chain_fields(line: bytes) -> tuple[int, str] | None:
+    """``(seq, prev)`` of a well-formed audit line, or None."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    seq, prev = entry.get("seq"), entry.get("prev")
+    if type(seq) is not int or seq < 1 or not isinstance(prev, str) or not _HEX64.fullmatch(prev):
+        return None
+    return seq, prev
+
+
+def _rfind_newline(handle: BinaryIO, before: int) -> int:
+    """Offset of the last newline strictly before ``before``, -1 when there is none."""
+    position = before
+    while position > 0:
+        step = min(_TAIL_CHUNK, position)
+        position -= step
+        handle.seek(position)
+        index = handle.read(step).rfind(b"\n")
+        if index >= 0:
+            return position + index
+    return -1
+
+
+def _last_line(path: Path) -> bytes | None:
+    """The last complete line of ``path`` (without newline), None when there is none."""
+    try:
+        with path.open("rb") as handle:
+            end = _rfind_newline(handle, handle.seek(0, os.SEEK_END))
+            if end < 0:
+                return None
+            start = _rfind_newline(handle, end) + 1
+            handle.seek(start)
+            return handle.read(end - start)
+    except FileNotFoundError:
+        return None
+
+
+def _rotated_files(path: Path) -> list[Path]:
+    """Rotated siblings of ``path``, oldest first."""
+    found = []
+    for sibling in path.parent.glob(path.name + ".*"):
+        match = _ROTATED_SUFFIX.fullmatch(sibling.name[len(path.name) :])
+        if match:
+            found.append((int(match.group(1)), sibling))
+    return [sibling for _, sibling in sorted(found)]
+
+
+def _head_after(line: bytes | None) -> ChainHead | None:
+    if line is None:
+        return None
+    fields = chain_fields(line)
+    # A line written before chaining existed: chain on from its bytes, starting the count at 1.
+    return ChainHead(fields[0] if fields else 0, line_digest(line))
+
+
+def resume_head(path: Path) -> ChainHead:
+    """Where the chain of the log at ``path`` ends on disk (current file, then rotated ones)."""
+    head = _head_after(_last_line(path))
+    if head is None:
+        rotated = _rotated_files(path)
+        head = _head_after(_last_line(rotated[-1])) if rotated else None
+    return head or ChainHead(0, GENESIS)
+
+
+def _drop_torn_tail(fd: int, path: Path) -> None:
+    """Cut an incomplete last line (a crash or a full disk during a write): it was never a line."""
+    size = os.fstat(fd).st_size
+    with path.open("rb") as handle:
+        keep = _rfind_newline(handle, size) + 1
+    if keep < size:
+        log.warning("audit log ended in an incomplete line; cut it", extra={"fields": {"bytes": size - keep}})
+        os.ftruncate(fd, keep)
 
 
 class AuditLog:
-    def __init__(self, destination: str) -> None:
-        """``destination`` is a file path (appended, created 0600) or ``-`` for stdout."""
-        self._pending: list[str] = []
-        self._stream: TextIO
+    def __init__(self, destination: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        """``destination`` is a file path (appended, created 0600) or ``-`` for stdout.
+
+        ``max_bytes``: size (bytes) past which the file is rotated before the next batch.
+        """
+        self._pending: list[dict[str, Any]] = []
+        self._unwritten = b""  # chained bytes not yet on disk: a failed write resumes here
+        self._max_bytes = max_bytes
+        self._path: Path | None
         if destination == "-":
-            self._stream, self._owned = sys.stdout, False
+            self._path, self._fd, self._head = None, 1, ChainHead(0, GENESIS)
         else:
-            path = Path(destination)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._stream, self._owned = os.fdopen(fd, "a", encoding="utf-8"), True
+            self._path = Path(destination)
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = self._open()
+            _drop_torn_tail(self._fd, self._path)
+            self._head = resume_head(self._path)
+        self._written_seq = self._head.seq
+
+    def _open(self) -> int:
+        assert self._path is not None
+        return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def record(
         self,
@@ -39,26 +166,178 @@ class AuditLog:
         request_id: str,
         status: int,
     ) -> None:
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
-            "principal": principal,
-            "project": project_id,
-            "operation": operation,
-            "key_id": key_id,
-            "result": result,
-            "status": status,
-            "request_id": request_id,
-        }
-        self._pending.append(json.dumps(entry, separators=(",", ":")))
+        now = time.time()
+        self._pending.append(
+            {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+                "principal": principal,
+                "project": project_id,
+                "operation": operation,
+                "key_id": key_id,
+                "result": result,
+                "status": status,
+                "request_id": request_id,
+            }
+        )
+
+    def _chain(self, entries: Iterable[dict[str, Any]]) -> bytes:
+        lines = []
+        for entry in entries:
+            line = json.dumps(
+                {"seq": self._head.seq + 1, "prev": self._head.digest, **entry}, separators=(",", ":")
+            ).encode()
+            self._head = ChainHead(self._head.seq + 1, line_digest(line))
+            lines.append(line + b"\n")
+        return b"".join(lines)
 
     def flush(self) -> None:
-        if not self._pending:
+        at_line_boundary = not self._unwritten
+        if self._pending:
+            self._unwritten += self._chain(self._pending)
+            self._pending.clear()
+        if not self._unwritten:
             return
-        self._stream.write("\n".join(self._pending) + "\n")
-        self._stream.flush()
-        self._pending.clear()  # only once written: a failed write is retried at the next flush
+        if at_line_boundary and self._rotation_due(len(self._unwritten)):
+            self._rotate()
+        while self._unwritten:
+            written = os.write(self._fd, self._unwritten)
+            self._unwritten = self._unwritten[written:]
+        self._written_seq = self._head.seq
+
+    def _rotation_due(self, incoming: int) -> bool:
+        if self._path is None:
+            return False
+        size = os.fstat(self._fd).st_size
+        return size > 0 and size + incoming > self._max_bytes
+
+    def _rotate(self) -> None:
+        assert self._path is not None
+        target = self._path.with_name(f"{self._path.name}.{self._written_seq:012d}")
+        if target.exists():
+            raise FileExistsError(f"audit log rotation: {target} exists already")
+        os.rename(self._path, target)
+        os.close(self._fd)
+        self._fd = self._open()
 
     def close(self) -> None:
         self.flush()
-        if self._owned:
-            self._stream.close()
+        if self._path is not None:
+            os.close(self._fd)
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """One place where the chain does not hold: ``file:line: reason``."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+@dataclass
+class ChainReport:
+    files: int = 0
+    lines: int = 0
+    first_seq: int | None = None
+    head: ChainHead | None = None
+    breaks: list[ChainBreak] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+@dataclass(frozen=True)
+class _Located:
+    file: str
+    line: int
+    raw: bytes
+    fields: tuple[int, str] | None
+
+
+def _read_lines(path: Path, report: ChainReport) -> list[_Located]:
+    data = path.read_bytes()
+    pieces = data.split(b"\n")
+    if pieces[-1]:
+        report.breaks.append(
+            ChainBreak(str(path), len(pieces), "incomplete last line (no newline): the file was truncated")
+        )
+    return [_Located(str(path), number, raw, chain_fields(raw)) for number, raw in enumerate(pieces[:-1], start=1)]
+
+
+def _first_seq(lines: list[_Located]) -> int:
+    return next((line.fields[0] for line in lines if line.fields), 0)
+
+
+def _check_link(previous: _Located | None, current: _Located, *, partial: bool) -> ChainBreak | None:
+    assert current.fields is not None
+    seq, prev = current.fields
+    if previous is None:
+        if seq == 1 and prev != GENESIS:
+            return ChainBreak(current.file, current.line, "sequence 1 does not start from the genesis value")
+        if seq != 1 and not partial:
+            return ChainBreak(
+                current.file,
+                current.line,
+                f"the chain starts at sequence {seq}, not 1: earlier lines are missing "
+                "(give the rotated files too, or --partial)",
+            )
+        return None
+    if previous.fields is not None:
+        expected = previous.fields[0] + 1
+        if seq > expected:
+            return ChainBreak(
+                current.file, current.line, f"sequence {seq}, expected {expected}: {seq - expected} line(s) missing"
+            )
+        if seq < expected:
+            return ChainBreak(
+                current.file, current.line, f"sequence {seq}, expected {expected}: a line moved or inserted here"
+            )
+    if prev != line_digest(previous.raw):
+        return ChainBreak(
+            previous.file, previous.line, f"edited: its hash is not the prev recorded by the next line ({seq})"
+        )
+    return None
+
+
+def verify_chain(paths: Sequence[Path], *, anchor: str | None = None, partial: bool = False) -> ChainReport:
+    """Check the hash chain over ``paths`` (any order: files are put in sequence order).
+
+    ``anchor``: the digest of a head recorded earlier; the chain must still contain that line
+    (catches whole lines cut from the end). ``partial``: the first line may continue an older
+    file that is no longer available.
+    """
+    report = ChainReport(files=len(paths))
+    per_file = [_read_lines(path, report) for path in paths]
+    ordered = [line for lines in sorted(per_file, key=_first_seq) for line in lines]
+    previous: _Located | None = None
+    anchor_seen = False
+    for current in ordered:
+        report.lines += 1
+        if current.fields is None:
+            report.breaks.append(ChainBreak(current.file, current.line, "not a chained audit line (seq, prev)"))
+            continue
+        broken = _check_link(previous, current, partial=partial)
+        if broken is not None:
+            report.breaks.append(broken)
+        if report.first_seq is None:
+            report.first_seq = current.fields[0]
+        digest = line_digest(current.raw)
+        anchor_seen = anchor_seen or digest == anchor
+        report.head = ChainHead(current.fields[0], digest)
+        previous = current
+    if anchor is not None and not anchor_seen:
+        report.breaks.append(
+            ChainBreak(
+                str(paths[-1]) if paths else "-",
+                0,
+                f"anchor {anchor} not found: lines at or before it were cut or edited",
+            )
+        )
+    return report
