@@ -1,19 +1,24 @@
 """From a KMSBackend object (and its Secrets) to an open :class:`~kubekms.backend.Backend`.
 
 Opened backends hold a pooled HTTP session, so they are cached per KMSBackend uid and
-``metadata.generation`` (a spec change opens a new one and closes the old; status
-writes, which bump resourceVersion, do not). A credentials error drops the cache entry,
-so a rotated credentials Secret is picked up on the next call.
+``metadata.generation`` (a spec change opens a new one; status writes, which bump
+resourceVersion, do not). A credentials error drops the cache entry, so a rotated
+credentials Secret is picked up on the next call.
+
+Handlers borrow a client with :meth:`BackendResolver.using` / :meth:`BackendResolver.lease`
+and never hold one outside that block: a replaced or dropped client is only closed once
+its last borrower is done, so no handler ever meets a closed session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,15 @@ log = logging.getLogger("kubekms.operator.backends")
 
 
 class DependencyNotReady(Exception):
-    """The KMSBackend, its Secret or the backend's health is not there yet; retry later."""
+    """The KMSBackend, its Secret or the backend's health is not there yet; retry later.
+
+    ``reason`` is the Synced reason the KMSKey reports: AccessDenied when the KMSBackend is
+    not ready because the backend refused its credentials, else DependencyNotReady.
+    """
+
+    def __init__(self, message: str, reason: str = "DependencyNotReady") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -41,10 +54,20 @@ class ResolvedBackend:
 Opener = Callable[[BackendConfig], Awaitable[Backend]]
 
 
+@dataclass
+class _Client:
+    """One opened backend and how many handlers are using it right now."""
+
+    generation: int
+    backend: Backend
+    users: int = 0
+    retired: bool = False  # no new borrower; closed when the last one returns it
+
+
 class BackendResolver:
     def __init__(self, opener: Opener = open_backend, ca_dir: Path | None = None) -> None:
         self._opener = opener
-        self._open: dict[str, tuple[int, Backend]] = {}  # uid -> (generation, backend)
+        self._open: dict[str, _Client] = {}  # KMSBackend uid -> its current client
         self._watched: dict[str, dict[str, Any]] = {}  # name -> latest KMSBackend object
         self._locks: dict[str, asyncio.Lock] = {}
         self._ca_dir = ca_dir  # made on first use: no I/O in the constructor
@@ -57,8 +80,10 @@ class BackendResolver:
         else:
             self._watched[name] = copy.deepcopy(dict(obj))
 
-    async def resolve(self, name: str | None, *, require_ready: bool = True) -> ResolvedBackend:
-        """The backend a KMSKey names (or the default one); DependencyNotReady if it cannot be used yet."""
+    @contextlib.asynccontextmanager
+    async def using(self, name: str | None, *, require_ready: bool = True) -> AsyncIterator[ResolvedBackend]:
+        """The backend a KMSKey names (or the default one), borrowed for the block; DependencyNotReady
+        if it cannot be used yet."""
         if name:
             obj = self._watched.get(name) or await kube.get_backend(name)
         else:
@@ -70,9 +95,11 @@ class BackendResolver:
         generation = obj["metadata"].get("generation")
         checked_this_spec = status.get("observedGeneration") == generation
         if require_ready and checked_this_spec and is_true(status.get("conditions"), "Ready") is False:
-            message = next((c.get("message") for c in status.get("conditions") or [] if c.get("type") == "Ready"), "")
-            raise DependencyNotReady(f"KMSBackend {backend_name} is not ready: {message}")
-        return ResolvedBackend(backend_name, await self.open(obj))
+            ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+            reason = "AccessDenied" if ready.get("reason") == "AccessDenied" else "DependencyNotReady"
+            raise DependencyNotReady(f"KMSBackend {backend_name} is not ready: {ready.get('message', '')}", reason)
+        async with self.lease(obj) as backend:
+            yield ResolvedBackend(backend_name, backend)
 
     async def _default_backend(self) -> dict[str, Any] | None:
         defaults = [b for b in self._watched.values() if (b.get("spec") or {}).get("default")]
@@ -85,32 +112,43 @@ class BackendResolver:
             raise DependencyNotReady("no backendRef and no KMSBackend with default: true")
         return defaults[0]
 
-    async def open(self, obj: dict[str, Any]) -> Backend:
+    @contextlib.asynccontextmanager
+    async def lease(self, obj: dict[str, Any]) -> AsyncIterator[Backend]:
+        """The open client of a KMSBackend object, borrowed for the block."""
+        client = await self._acquire(obj)
+        try:
+            yield client.backend
+        finally:
+            client.users -= 1
+            if client.retired and client.users == 0:
+                await _close_quietly(client.backend)
+
+    async def _acquire(self, obj: dict[str, Any]) -> _Client:
         uid, generation = obj["metadata"]["uid"], int(obj["metadata"].get("generation") or 0)
-        lock = self._locks.setdefault(uid, asyncio.Lock())
-        async with lock:
-            cached = self._open.get(uid)
-            if cached and cached[0] == generation:
-                return cached[1]
-            try:
-                spec = parse_backend(obj.get("spec") or {})
-            except InvalidSpec as error:
-                raise DependencyNotReady(f"KMSBackend {obj['metadata']['name']}: {error}") from None
-            backend = await self._opener(await self._config(obj["metadata"]["name"], uid, spec))
-            self._open[uid] = (generation, backend)
-        if cached:
-            await _close_quietly(cached[1])
-        return backend
+        async with self._locks.setdefault(uid, asyncio.Lock()):
+            client = self._open.get(uid)
+            if client is None or client.generation != generation:
+                try:
+                    spec = parse_backend(obj.get("spec") or {})
+                except InvalidSpec as error:
+                    raise DependencyNotReady(f"KMSBackend {obj['metadata']['name']}: {error}") from None
+                opened = _Client(generation, await self._opener(await self._config(obj["metadata"]["name"], uid, spec)))
+                if client is not None:
+                    await _retire(client)
+                client = self._open[uid] = opened
+            client.users += 1  # in the same step as the lookup: no retirement can come between
+            return client
 
     async def forget(self, obj_uid: str) -> None:
-        cached = self._open.pop(obj_uid, None)
-        if cached:
-            await _close_quietly(cached[1])
+        """Open a fresh client for this KMSBackend next time; the current one closes once unused."""
+        client = self._open.pop(obj_uid, None)
+        if client is not None:
+            await _retire(client)
 
     async def forget_backend(self, backend: Backend) -> None:
         """Drop an open backend whose credentials were refused (the Secret may have changed)."""
-        for uid, (_, cached) in list(self._open.items()):
-            if cached is backend:
+        for uid, client in list(self._open.items()):
+            if client.backend is backend:
                 await self.forget(uid)
 
     async def close(self) -> None:
@@ -164,6 +202,12 @@ class BackendResolver:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(bundle)
         return path
+
+
+async def _retire(client: _Client) -> None:
+    client.retired = True
+    if client.users == 0:
+        await _close_quietly(client.backend)
 
 
 async def _close_quietly(backend: Backend) -> None:

@@ -23,13 +23,15 @@ from kubekms.errors import (
     Unauthenticated,
 )
 from kubekms_operator.backends import DependencyNotReady
-from kubekms_operator.reconcile import KeyGone, OwnedByOther
+from kubekms_operator.kube import StatusNotWritten
+from kubekms_operator.reconcile import AliasInUse, KeyGone, OwnedByOther
 from kubekms_operator.spec import InvalidSpec
 
 FIRST_DELAY = 5.0
 MAX_DELAY = 300.0
-# A missing or ambiguous KMSBackend costs no backend call to re-check, and users fix it by
-# editing objects: look again at least every 30 s rather than backing off to minutes.
+# A missing or ambiguous KMSBackend, or refused credentials, are fixed by users editing
+# objects (a KMSBackend, a Secret): look again at least every 30 s rather than backing off
+# to minutes.
 DEPENDENCY_MAX_DELAY = 30.0
 
 
@@ -55,11 +57,14 @@ def classify(error: Exception) -> Failure | None:
     if isinstance(error, InvalidSpec):
         return Failure("InvalidSpec", str(error), retryable=False, key_unusable=True)
     if isinstance(error, DependencyNotReady):
-        return Failure(
-            "DependencyNotReady", str(error), retryable=True, key_unusable=False, max_delay=DEPENDENCY_MAX_DELAY
-        )
+        return Failure(error.reason, str(error), retryable=True, key_unusable=False, max_delay=DEPENDENCY_MAX_DELAY)
+    if isinstance(error, StatusNotWritten):
+        return Failure("StatusNotWritten", str(error), retryable=True, key_unusable=False)
     if isinstance(error, OwnedByOther):
         return Failure("OwnedByOther", str(error), retryable=False, key_unusable=True)
+    if isinstance(error, AliasInUse):
+        # Not retried on a timer of its own: the drift timer looks again, a spec change at once.
+        return Failure("AliasInUse", str(error), retryable=False, key_unusable=True)
     if isinstance(error, KeyGone):
         return Failure("KeyGone", str(error), retryable=False, key_unusable=True)
     if isinstance(error, KMSError):
@@ -74,8 +79,8 @@ def _classify_backend(error: KMSError) -> Failure:
     if error.retryable:
         return Failure("BackendUnavailable", detail, retryable=True, key_unusable=False)
     if isinstance(error, Unauthenticated | AccessDenied):
-        # Credentials can be fixed in the Secret: retry, slowly.
-        return Failure("AccessDenied", detail, retryable=True, key_unusable=False)
+        # Credentials can be fixed in the Secret: retry.
+        return Failure("AccessDenied", detail, retryable=True, key_unusable=False, max_delay=DEPENDENCY_MAX_DELAY)
     if isinstance(error, NotFound):
         return Failure("KeyNotFound", detail, retryable=False, key_unusable=True)
     if isinstance(error, AlreadyExists):

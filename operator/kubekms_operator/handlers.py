@@ -20,7 +20,7 @@ from prometheus_client import start_http_server
 from kubekms.backend import KeyMetadata
 from kubekms.errors import KMSError
 from kubekms_operator import kube, metrics
-from kubekms_operator.backends import BackendResolver, DependencyNotReady
+from kubekms_operator.backends import BackendResolver, DependencyNotReady, ResolvedBackend
 from kubekms_operator.conditions import Condition, key_facts, merge_conditions, now
 from kubekms_operator.failures import Failure, classify
 from kubekms_operator.reconcile import Change, KeyReconciler
@@ -50,60 +50,69 @@ class KeyHandlers:
 
     async def reconcile(self, trigger: str, body: kopf.Body, retry: int) -> None:
         meta, status = body["metadata"], dict(body.get("status") or {})
-        namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
         started = time.monotonic()
-        resolved = None
-        reconciler: KeyReconciler | None = None
         async with self.lock(meta["uid"]):
             try:
                 desired = parse(body)
-                resolved = await self._resolver.resolve(desired.backend)
-                backend_name = resolved.name
-
-                async def record(key: KeyMetadata) -> None:
-                    status.update(key_facts(key), backend=backend_name)
-                    await kube.patch_key_status(namespace, name, {**key_facts(key), "backend": backend_name})
-
-                reconciler = KeyReconciler(resolved.backend, desired, owner_alive, record)
-                key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""))
-                converged = await reconciler.converge(key, await handled_rotate_request(body, desired))
+                async with self._resolver.using(desired.backend) as resolved:
+                    changes = await self._sync(resolved, desired, body, status)
             except Exception as error:
                 failure = classify(error)
                 if failure is None:
                     raise
-                if reconciler is not None:
-                    with contextlib.suppress(Exception):  # best effort: the owner tag finds the key anyway
-                        await reconciler.record_pending()
                 await self._report(body, status, failure)
                 metrics.RECONCILES.labels(trigger, failure.reason).inc()
-                if resolved is not None and isinstance(error, KMSError) and failure.reason == "AccessDenied":
-                    await self._resolver.forget_backend(resolved.backend)
                 raise failure.for_kopf(retry) from None
             finally:
                 metrics.RECONCILE_SECONDS.labels(trigger).observe(time.monotonic() - started)
-            facts = key_facts(converged.key)
-            ready = converged.key.state.name == ("ENABLED" if desired.enabled else "DISABLED")
-            conditions = merge_conditions(
-                status.get("conditions"),
-                [
-                    Condition("Ready", ready, "Ready" if ready else "NotReady", readiness(facts, desired)),
-                    Condition("Synced", True, "Synced", f"key {converged.key.key_id} matches the spec"),
-                ],
-                generation,
-            )
-            await kube.patch_key_status(
-                namespace,
-                name,
-                {
-                    **facts,
-                    "backend": resolved.name,
-                    "lastRotateRequest": converged.rotate_request or None,
-                    "observedGeneration": generation,
-                    "conditions": conditions,
-                },
-            )
         metrics.RECONCILES.labels(trigger, "synced").inc()
-        post_changes(body, [*changes, *converged.changes], drift=trigger == "drift")
+        post_changes(body, changes, drift=trigger == "drift")
+
+    async def _sync(
+        self, resolved: ResolvedBackend, desired: DesiredKey, body: kopf.Body, status: dict[str, Any]
+    ) -> list[Change]:
+        """Converge the key and write status; ``status`` follows every write (the failure report merges into it)."""
+        meta = body["metadata"]
+        namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+
+        async def record(key: KeyMetadata) -> None:
+            status.update(key_facts(key), backend=resolved.name)
+            await kube.patch_key_status(namespace, name, {**key_facts(key), "backend": resolved.name})
+
+        reconciler = KeyReconciler(resolved.backend, desired, owner_alive, record)
+        try:
+            key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""))
+            # status.lastRotateRequest may lag (a refused status write): the key's own rotation tag decides.
+            converged = await reconciler.converge(key, str(status.get("lastRotateRequest") or ""))
+        except Exception as error:
+            with contextlib.suppress(Exception):  # best effort: the owner tag finds the key anyway
+                await reconciler.record_pending()
+            failure = classify(error)
+            if isinstance(error, KMSError) and failure is not None and failure.reason == "AccessDenied":
+                await self._resolver.forget_backend(resolved.backend)  # closed once no handler uses it
+            raise
+        facts = key_facts(converged.key)
+        ready = converged.key.state.name == ("ENABLED" if desired.enabled else "DISABLED")
+        conditions = merge_conditions(
+            status.get("conditions"),
+            [
+                Condition("Ready", ready, "Ready" if ready else "NotReady", readiness(facts, desired)),
+                Condition("Synced", True, "Synced", f"key {converged.key.key_id} matches the spec"),
+            ],
+            generation,
+        )
+        await kube.patch_key_status(
+            namespace,
+            name,
+            {
+                **facts,
+                "backend": resolved.name,
+                "lastRotateRequest": converged.rotate_request or None,
+                "observedGeneration": generation,
+                "conditions": conditions,
+            },
+        )
+        return [*changes, *converged.changes]
 
     async def _report(self, body: kopf.Body, status: Mapping[str, Any], failure: Failure) -> None:
         meta = body["metadata"]
@@ -111,7 +120,10 @@ class KeyHandlers:
         if failure.key_unusable or not status.get("keyId"):
             updates.append(Condition("Ready", False, failure.reason, failure.message))
         conditions = merge_conditions(status.get("conditions"), updates, meta.get("generation"))
-        await kube.patch_key_status(meta["namespace"], meta["name"], {"conditions": conditions})
+        try:
+            await kube.patch_key_status(meta["namespace"], meta["name"], {"conditions": conditions})
+        except kube.StatusNotWritten as error:  # the Event and the log still tell; kopf retries
+            log.warning("KMSKey status not written", extra={"fields": {"error": str(error)}})
         kopf.warn(body, reason=failure.reason, message=failure.message)
         log.warning(
             "KMSKey not synced",
@@ -133,10 +145,10 @@ class KeyHandlers:
                 )
                 return
             try:
-                resolved = await self._resolver.resolve(desired.backend, require_ready=False)
-                changes = await KeyReconciler(resolved.backend, desired, owner_alive).release(
-                    str(status.get("keyId") or "")
-                )
+                async with self._resolver.using(desired.backend, require_ready=False) as resolved:
+                    changes = await KeyReconciler(resolved.backend, desired, owner_alive).release(
+                        str(status.get("keyId") or "")
+                    )
             except DependencyNotReady as error:
                 if desired.backend and await kube.get_backend(desired.backend) is None:
                     kopf.warn(body, reason="KeyNotDeleted", message=f"{error}; the key is left as it is")
@@ -162,15 +174,6 @@ def parse(body: kopf.Body) -> DesiredKey:
     )
 
 
-async def handled_rotate_request(body: kopf.Body, desired: DesiredKey) -> str:
-    """status.lastRotateRequest; read fresh when a rotation looks due, as kopf's body may predate the last write."""
-    handled = str((body.get("status") or {}).get("lastRotateRequest") or "")
-    if desired.rotate_request and desired.rotate_request != handled:
-        fresh = await kube.get_key(body["metadata"]["namespace"], body["metadata"]["name"])
-        handled = str(((fresh or {}).get("status") or {}).get("lastRotateRequest") or "")
-    return handled
-
-
 def readiness(facts: Mapping[str, Any], desired: DesiredKey) -> str:
     wanted = "Enabled" if desired.enabled else "Disabled"
     if facts["keyState"] == wanted:
@@ -190,8 +193,8 @@ def post_changes(body: kopf.Body, changes: list[Change], *, drift: bool) -> None
 async def check_backend(resolver: BackendResolver, body: kopf.Body, patch: kopf.Patch) -> None:
     meta = body["metadata"]
     try:
-        backend = await resolver.open(dict(body))
-        await backend.check_health()
+        async with resolver.lease(dict(body)) as backend:
+            await backend.check_health()
         condition = Condition("Ready", True, "Healthy", "the backend answered an authenticated call")
         metrics.BACKEND_HEALTH.labels("healthy").inc()
     except (DependencyNotReady, KMSError) as error:

@@ -19,6 +19,10 @@ from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION
 _api_client: client.ApiClient | None = None
 
 
+class StatusNotWritten(Exception):
+    """The apiserver refused a KMSKey status write (admission, conflict, outage); retry later."""
+
+
 def api_client() -> client.ApiClient:
     """The official client, configured like kopf: in-cluster, else the kubeconfig."""
     global _api_client
@@ -75,9 +79,14 @@ async def read_secret(namespace: str, name: str) -> tuple[str, dict[str, bytes]]
 
 
 async def patch_key_status(namespace: str, name: str, status: dict[str, Any]) -> None:
-    await asyncio.to_thread(
-        _objects().patch_namespaced_custom_object_status, GROUP, VERSION, namespace, KEYS, name, {"status": status}
-    )
+    try:
+        await asyncio.to_thread(
+            _objects().patch_namespaced_custom_object_status, GROUP, VERSION, namespace, KEYS, name, {"status": status}
+        )
+    except ApiException as error:
+        raise StatusNotWritten(
+            f"the status of KMSKey {namespace}/{name} was not written: {error.status} {error.reason}"
+        ) from None
 
 
 async def patch_backend_status(name: str, status: dict[str, Any]) -> None:

@@ -4,10 +4,16 @@ Given the desired key and what the backend says, :class:`KeyReconciler` makes th
 that converge the key and returns one :class:`Change` per call that changed something
 (each becomes an Event). Creation is idempotent: the key carries the object's UID as a
 tag and is found again by it, so a retry after a crash or a timeout never makes a second key.
+
+Ownership: a KMSKey changes or deletes only the key in its status, a key tagged with its
+own UID, or the key its ``spec.adopt`` names (and that one only if no other existing KMSKey
+manages it). A key found any other way (under a wanted alias, in the status of an object
+restored with a new UID) is reported and never touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.errors import AlreadyExists, NotFound
 from kubekms_operator.conditions import timestamp
-from kubekms_operator.spec import OPERATOR_TAG_PREFIX, OWNER_TAG, OWNER_UID_TAG, DesiredKey
+from kubekms_operator.spec import OPERATOR_TAG_PREFIX, OWNER_TAG, OWNER_UID_TAG, ROTATE_TAG, DesiredKey
 
 log = logging.getLogger("kubekms.operator.reconcile")
 
@@ -41,6 +47,10 @@ class OwnedByOther(Exception):
 
 class KeyGone(Exception):
     """The key the status names no longer exists or was destroyed."""
+
+
+class AliasInUse(Exception):
+    """An alias the spec wants already names a key this object does not own."""
 
 
 @dataclass(frozen=True)
@@ -86,11 +96,11 @@ class KeyReconciler:
                 key = await self._backend.describe_key(known_key_id)
             except NotFound:
                 raise KeyGone(f"key {known_key_id} no longer exists in the backend") from None
-            await self._check_owner(key)
+            await self._check_known(key)
             return key, []
         if desired.adopt is not None:
             key = await self._backend.describe_key(desired.adopt.target)
-            await self._check_owner(key)
+            await self._check_adoptable(key)
             await self._chosen(key)
             return key, [Change("Adopted", f"adopted existing key {key.key_id} ({desired.adopt.target})")]
         found = [
@@ -108,6 +118,13 @@ class KeyReconciler:
                 )
             await self._chosen(key)
             return key, [Change("Found", f"found key {key.key_id} created earlier for this object")]
+        for alias in sorted(desired.wanted_aliases()):  # before creating: no half-made key beside a taken alias
+            holder = await self._alias_holder(alias)
+            if holder is not None and holder.tags.get(OWNER_UID_TAG) == desired.owner.uid:
+                await self._chosen(holder)  # ours, missed by a lagging tag search
+                return holder, [Change("Found", f"found key {holder.key_id} under alias {alias}")]
+            if holder is not None:
+                raise await self._alias_in_use(alias, holder)
         try:
             key = await self._backend.create_key(
                 desired.primary_alias(),
@@ -117,22 +134,64 @@ class KeyReconciler:
                 tags=desired.wanted_tags(),
             )
         except AlreadyExists:
-            # An earlier attempt may have created the key and died before tagging it.
-            key = await self._backend.describe_key(desired.primary_alias())
-            await self._check_owner(key)
-            await self._chosen(key)
-            return key, [Change("Found", f"found key {key.key_id} under alias {desired.primary_alias()}")]
+            # Someone took the alias since the check above (another KMSKey asking for it too).
+            holder = await self._alias_holder(desired.primary_alias())
+            if holder is None:
+                raise
+            raise await self._alias_in_use(desired.primary_alias(), holder) from None
         if os.environ.get(FAULT_ENV) == "after-create":
             os._exit(17)
         await self._chosen(key)
         return key, [Change("Created", f"created key {key.key_id} ({desired.primary_alias()})")]
 
-    async def _check_owner(self, key: KeyMetadata) -> None:
+    async def _check_known(self, key: KeyMetadata) -> None:
+        """The key in status is ours unless it carries another object's UID (e.g. this object was
+        restored from a backup with a new UID): then only spec.adopt may take it over."""
+        owner_uid = key.tags.get(OWNER_UID_TAG)
+        if not owner_uid or owner_uid == self._desired.owner.uid:
+            return
+        if self._desired.adopt is not None:
+            await self._check_adoptable(key)
+            return
+        reference = key.tags.get(OWNER_TAG, "")
+        if await self._owner_alive(reference, owner_uid):
+            raise OwnedByOther(f"key {key.key_id} is managed by KMSKey {reference or owner_uid}")
+        raise OwnedByOther(
+            f"key {key.key_id} was created for KMSKey {reference} (uid {owner_uid}), which no longer exists; "
+            f"it is left untouched: set spec.adopt.keyId: {key.key_id} to take it over"
+        )
+
+    async def _check_adoptable(self, key: KeyMetadata) -> None:
         owner_uid = key.tags.get(OWNER_UID_TAG)
         if owner_uid and owner_uid != self._desired.owner.uid:
             reference = key.tags.get(OWNER_TAG, "")
             if await self._owner_alive(reference, owner_uid):
                 raise OwnedByOther(f"key {key.key_id} is managed by KMSKey {reference or owner_uid}")
+
+    async def _alias_holder(self, alias: str) -> KeyMetadata | None:
+        try:
+            return await self._backend.describe_key(alias)
+        except NotFound:
+            return None
+
+    async def _alias_in_use(self, alias: str, holder: KeyMetadata) -> AliasInUse:
+        owner_uid, reference = holder.tags.get(OWNER_UID_TAG), holder.tags.get(OWNER_TAG, "")
+        if owner_uid == self._desired.owner.uid:
+            return AliasInUse(f"alias {alias} names key {holder.key_id}, another key made for this object")
+        if owner_uid and await self._owner_alive(reference, owner_uid):
+            return AliasInUse(
+                f"alias {alias} already names key {holder.key_id}, managed by KMSKey {reference}; "
+                "it is left untouched: choose another alias"
+            )
+        if owner_uid:
+            whose = f"created for KMSKey {reference} (uid {owner_uid}), which no longer exists"
+        else:
+            whose = "which kubekms did not create"
+        return AliasInUse(
+            f"alias {alias} already names key {holder.key_id}, {whose}; it is left untouched: "
+            f"set spec.adopt.keyId: {holder.key_id} to take that key over (only spec.adopt does), "
+            "or choose another alias"
+        )
 
     async def converge(self, key: KeyMetadata, handled_rotate_request: str) -> Converged:
         desired, backend, key_id = self._desired, self._backend, key.key_id
@@ -149,10 +208,12 @@ class KeyReconciler:
             changes.append(Change("Enabled", f"enabled key {key_id}"))
         rotate_request = handled_rotate_request
         if desired.rotate_request and desired.rotate_request != handled_rotate_request:
-            await self._before_change()
-            key = await backend.rotate_key(key_id)
+            key, rotated = await self._rotate_once(key, desired.rotate_request)
             rotate_request = desired.rotate_request
-            changes.append(Change("Rotated", f"rotated key {key_id} on request; current version {key.current_version}"))
+            if rotated:
+                changes.append(
+                    Change("Rotated", f"rotated key {key_id} on request; current version {key.current_version}")
+                )
         if key.description != desired.description:
             await self._before_change()
             await backend.update_description(key_id, desired.description)
@@ -175,6 +236,22 @@ class KeyReconciler:
             key = await backend.describe_key(key_id)
         return Converged(key, changes, rotate_request)
 
+    async def _rotate_once(self, key: KeyMetadata, request: str) -> tuple[KeyMetadata, bool]:
+        """Rotate for ``request`` unless that was done already, even if no status write ever said so.
+
+        The key's ROTATE_TAG is written before the rotation and names the request and the
+        version it found: a retry that sees it with a newer current version knows the rotation
+        happened (after a refused status write, a crash, a restart); with the same version, the
+        rotation call never took effect and is made now.
+        """
+        marked_at = _marked_version(key.tags.get(ROTATE_TAG, ""), request)
+        if marked_at is not None and key.current_version > marked_at:
+            return key, False
+        await self._before_change()
+        if marked_at is None:
+            await self._backend.tag_key(key.key_id, {ROTATE_TAG: _rotation_mark(request, key.current_version)})
+        return await self._backend.rotate_key(key.key_id), True
+
     async def _converge_aliases(self, key: KeyMetadata) -> list[Change]:
         if not self._desired.aliases and self._desired.adopt is not None:
             return []  # an adopted key keeps its names unless the spec lists some
@@ -182,7 +259,13 @@ class KeyReconciler:
         changes = []
         for alias in sorted(wanted - current):
             await self._before_change()
-            await self._backend.create_alias(key.key_id, alias)
+            try:
+                await self._backend.create_alias(key.key_id, alias)
+            except AlreadyExists:
+                holder = await self._alias_holder(alias)
+                if holder is None:
+                    raise
+                raise await self._alias_in_use(alias, holder) from None  # moved elsewhere: report, never follow
             changes.append(Change("AliasAdded", f"alias {alias} now names key {key.key_id}"))
         for alias in sorted(current - wanted - {key.alias}):  # the primary alias cannot be removed
             await self._before_change()
@@ -224,3 +307,17 @@ class KeyReconciler:
             when = timestamp(scheduled.deletion_date) or f"in {desired.pending_window_days} days"
             changes.append(Change("DeletionScheduled", f"key {key.key_id} scheduled for deletion on {when}"))
         return changes
+
+
+def _rotation_mark(request: str, version: int) -> str:
+    """ROTATE_TAG's value: a digest of the annotation value (any text; tag values are narrower) and
+    the key version found before rotating for it."""
+    return f"{hashlib.sha256(request.encode()).hexdigest()[:32]}-v{version}"
+
+
+def _marked_version(mark: str, request: str) -> int | None:
+    """The version recorded in ``mark`` if it is the mark of ``request``."""
+    version = mark.rpartition("-v")[2]
+    if not version.isdigit() or _rotation_mark(request, int(version)) != mark:
+        return None
+    return int(version)

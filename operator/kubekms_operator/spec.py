@@ -18,6 +18,7 @@ BACKENDS = "kmsbackends"
 ROTATE_ANNOTATION = f"{GROUP}/rotate"
 OWNER_UID_TAG = f"{GROUP}/owner-uid"
 OWNER_TAG = f"{GROUP}/owner"
+ROTATE_TAG = f"{GROUP}/rotate-request"  # the last kubekms.io/rotate value acted on, see reconcile
 OPERATOR_TAG_PREFIX = f"{GROUP}/"
 
 

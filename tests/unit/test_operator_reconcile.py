@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ import pytest
 
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.providers import BackendConfig, open_backend
-from kubekms_operator.reconcile import KeyReconciler, OwnedByOther
+from kubekms_operator.backends import BackendResolver
+from kubekms_operator.reconcile import AliasInUse, KeyReconciler, OwnedByOther, _rotation_mark
 from kubekms_operator.spec import InvalidSpec, parse_key
 
 
@@ -47,11 +49,43 @@ async def test_create_is_idempotent_through_the_owner_tag(backend: Backend) -> N
     assert len(await backend.find_keys_by_tag("kubekms.io/owner-uid", "uid-1")) == 1
 
 
-async def test_an_untagged_key_under_our_alias_is_taken_over(backend: Backend) -> None:
-    """An attempt that died between create and tag left a key with the alias and no tags."""
-    orphan = await backend.create_key("k8s/ns/app")
-    key, changes = await KeyReconciler(backend, desired({}), never_alive).find_or_create("")
-    assert key.key_id == orphan.key_id and [c.reason for c in changes] == ["Found"]
+async def test_a_key_under_a_wanted_alias_is_never_taken_over(backend: Backend) -> None:
+    """Made by someone else (or by an attempt that died before tagging it: the two look alike)."""
+    foreign = await backend.create_key("k8s/ns/app", description="by hand", tags={"team": "x"})
+    with pytest.raises(AliasInUse, match=rf"k8s/ns/app already names key {foreign.key_id}, which kubekms did not"):
+        await KeyReconciler(backend, desired({}), never_alive).find_or_create("")
+    with pytest.raises(AliasInUse, match=r"set spec\.adopt\.keyId"):
+        await KeyReconciler(backend, desired({"aliases": ["ns/free", "k8s/ns/app"]}), never_alive).find_or_create("")
+    assert (await backend.list_keys()).total == 1, "nothing created beside the taken alias"
+    after = await backend.describe_key(foreign.key_id)
+    assert after.tags == {"team": "x"} and after.description == "by hand"
+
+
+async def test_a_key_made_for_an_earlier_object_of_the_same_name_needs_adopt(backend: Backend) -> None:
+    """A KMSKey restored from a backup has a new UID: its old key is not its own."""
+    old, _ = await KeyReconciler(backend, desired({}, uid="old"), never_alive).find_or_create("")
+    with pytest.raises(AliasInUse, match=r"created for KMSKey ns/app \(uid old\), which no longer exists"):
+        await KeyReconciler(backend, desired({}, uid="new"), never_alive).find_or_create("")
+    with pytest.raises(OwnedByOther, match=r"uid old.*spec\.adopt\.keyId"):  # a restored status names it
+        await KeyReconciler(backend, desired({}, uid="new"), never_alive).find_or_create(old.key_id)
+    with pytest.raises(AliasInUse, match="managed by KMSKey ns/app; it is left untouched: choose another alias"):
+        await KeyReconciler(backend, desired({}, uid="new"), always_alive).find_or_create("")
+    adopt = desired({"adopt": {"keyId": old.key_id}}, uid="new")
+    key, changes = await KeyReconciler(backend, adopt, never_alive).find_or_create(old.key_id)
+    assert key.key_id == old.key_id and changes == []
+
+
+async def test_an_alias_moved_to_another_key_is_reported_not_followed(backend: Backend) -> None:
+    spec = desired({"aliases": ["ns/main", "ns/extra"]})
+    reconciler = KeyReconciler(backend, spec, never_alive)
+    key, _ = await reconciler.find_or_create("")
+    await reconciler.converge(key, "")
+    await backend.delete_alias(key.key_id, "ns/extra")
+    other = await backend.create_key("ns/other")
+    await backend.create_alias(other.key_id, "ns/extra")
+    with pytest.raises(AliasInUse, match=f"ns/extra already names key {other.key_id}"):
+        await KeyReconciler(backend, spec, never_alive).converge(await backend.describe_key(key.key_id), "")
+    assert set((await backend.describe_key(other.key_id)).aliases) == {"ns/other", "ns/extra"}
 
 
 async def test_converge_follows_the_spec_and_records_before_the_first_change(backend: Backend) -> None:
@@ -88,6 +122,16 @@ async def test_rotation_runs_once_per_annotation_value(backend: Backend) -> None
     assert done.rotate_request == "r1" and done.key.current_version == 2
     again = await KeyReconciler(backend, asked, never_alive).converge(done.key, "r1")
     assert again.changes == [] and again.key.current_version == 2
+    # The status write after the rotation was lost: the key's own tag says r1 was done.
+    lost = await KeyReconciler(backend, asked, never_alive).converge(await backend.describe_key(key.key_id), "")
+    assert lost.changes == [] and lost.rotate_request == "r1" and lost.key.current_version == 2
+    # A mark written before a rotation call that never took effect (a crash between the two): rotated now, once.
+    await backend.tag_key(key.key_id, {"kubekms.io/rotate-request": _rotation_mark("r2", 2)})
+    r2 = parse_key({}, namespace="ns", name="app", uid="uid-1", annotations={"kubekms.io/rotate": "r2"})
+    retried = await KeyReconciler(backend, r2, never_alive).converge(await backend.describe_key(key.key_id), "r1")
+    assert retried.key.current_version == 3 and [c.reason for c in retried.changes] == ["Rotated"]
+    again = await KeyReconciler(backend, r2, never_alive).converge(retried.key, "r1")
+    assert again.changes == [] and again.key.current_version == 3
 
 
 async def test_adoption_respects_living_owners_only(backend: Backend) -> None:
@@ -116,3 +160,31 @@ def test_a_spec_the_schema_could_not_check_is_refused_precisely() -> None:
         desired({"adopt": {"keyId": "a", "alias": "b"}})
     with pytest.raises(InvalidSpec, match=r"spec\.enabled must be a bool"):
         desired({"enabled": "yes"})
+
+
+async def test_a_client_in_use_is_closed_only_after_its_last_borrower(tmp_path: Path) -> None:
+    opened: list[Backend] = []
+
+    async def opener(config: BackendConfig) -> Backend:  # the resolver's config is for the real server
+        backend = await open_backend(BackendConfig(provider="local", state_dir=tmp_path, init=True))
+        opened.append(backend)
+        return backend
+
+    resolver = BackendResolver(opener)
+    obj: dict[str, Any] = {"metadata": {"name": "b", "uid": "u1", "generation": 1}, "spec": {"provider": "aws"}}
+    async with resolver.lease(obj) as first:
+        await resolver.forget("u1")  # e.g. the health check saw refused credentials
+        await first.list_keys()  # still open for the handler using it
+        async with resolver.lease(obj) as second:
+            assert second is not first
+    with pytest.raises(sqlite3.ProgrammingError):
+        await first.list_keys()  # closed once its last borrower was done
+    async with resolver.lease(obj) as again:
+        assert again is second
+        async with resolver.lease({**obj, "metadata": {**obj["metadata"], "generation": 2}}) as newer:
+            assert newer is not second
+        await again.list_keys()  # a spec change does not close a client in use either
+    with pytest.raises(sqlite3.ProgrammingError):
+        await second.list_keys()
+    await resolver.close()
+    assert len(opened) == 3
