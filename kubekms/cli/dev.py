@@ -24,6 +24,15 @@ def binaries_command(force: bool, print_dir: bool) -> None:
     sys.exit(binaries.main(args))
 
 
+@dev.command("image")
+@click.option("--force", is_flag=True, help="Rebuild even if an image of the same inputs exists.")
+def image_command(force: bool) -> None:
+    """Build the kubekms container image with podman (base made here with mmdebstrap; cached by content)."""
+    from kubekms.devenv import image
+
+    sys.exit(image.main(force=force))
+
+
 @dev.command("up")
 @click.option(
     "--state-dir",
