@@ -50,6 +50,9 @@ class ControlPlane:
     apiserver_port: int
     encryption_config: str | None = None
     keep_workdir: bool = False
+    # A node (kubekms.devenv.node) will run pods here: ServiceAccount admission on, which needs
+    # kube-controller-manager to create each namespace's default ServiceAccount.
+    pods: bool = False
     _etcd: ManagedProcess | None = field(default=None, repr=False)
     _apiserver: ManagedProcess | None = field(default=None, repr=False)
 
@@ -180,11 +183,17 @@ class ControlPlane:
             f"--service-account-issuer=https://127.0.0.1:{self.apiserver_port}/",
             f"--service-account-key-file={pki.service_account_pub}",
             f"--service-account-signing-key-file={pki.service_account_key}",
-            "--authorization-mode=RBAC",
-            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--kubelet-client-certificate={pki.kubelet_client_cert}",
+            f"--kubelet-client-key={pki.kubelet_client_key}",
+            f"--kubelet-certificate-authority={pki.ca_cert}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             "--allow-privileged=true",
             "--v=1",
         ]
+        if not self.pods:
+            argv.append("--disable-admission-plugins=ServiceAccount")
         if self.encryption_config is not None:
             self.encryption_config_path.write_text(self.encryption_config)
             self.encryption_config_path.chmod(0o600)
@@ -201,41 +210,47 @@ class ControlPlane:
             self._apiserver.wait_until(self._apiserver_ready, APISERVER_READY_TIMEOUT, "ready (/readyz)")
 
     def _write_kubeconfig(self) -> None:
-        def b64(path: Path) -> str:
-            return base64.b64encode(path.read_bytes()).decode()
+        pki = self.pki
+        write_kubeconfig(self.kubeconfig, self.apiserver_url, pki.ca_cert, pki.admin_cert, pki.admin_key)
 
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "kubekms-dev",
-                    "cluster": {"server": self.apiserver_url, "certificate-authority-data": b64(self.pki.ca_cert)},
-                }
-            ],
-            "users": [
-                {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate-data": b64(self.pki.admin_cert),
-                        "client-key-data": b64(self.pki.admin_key),
-                    },
-                }
-            ],
-            "contexts": [{"name": "kubekms-dev", "context": {"cluster": "kubekms-dev", "user": "admin"}}],
-            "current-context": "kubekms-dev",
-        }
-        self.kubeconfig.touch(mode=0o600)
-        self.kubeconfig.write_text(yaml.safe_dump(config))
+
+def write_kubeconfig(path: Path, server: str, ca_cert: Path, client_cert: Path, client_key: Path) -> None:
+    """A kubeconfig (mode 0600) authenticating with a client certificate, keys inline."""
+
+    def b64(source: Path) -> str:
+        return base64.b64encode(source.read_bytes()).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "kubekms-dev", "cluster": {"server": server, "certificate-authority-data": b64(ca_cert)}}
+        ],
+        "users": [
+            {
+                "name": "client",
+                "user": {"client-certificate-data": b64(client_cert), "client-key-data": b64(client_key)},
+            }
+        ],
+        "contexts": [{"name": "kubekms-dev", "context": {"cluster": "kubekms-dev", "user": "client"}}],
+        "current-context": "kubekms-dev",
+    }
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(config))
 
 
 @contextlib.contextmanager
 def control_plane(
-    *, encryption_config: str | None = None, workdir: Path | None = None, assets: Path | None = None
+    *,
+    encryption_config: str | None = None,
+    workdir: Path | None = None,
+    assets: Path | None = None,
+    pods: bool = False,
 ) -> Iterator[ControlPlane]:
     """Start etcd + kube-apiserver; stop them and remove the temp dir on exit.
 
     With ``workdir`` given, it is kept (etcd data survives for a later run) and reused.
+    With ``pods``, a node started on it can run pods with ServiceAccount tokens.
     """
     binaries = assets or assets_dir()
     if not binaries_present(binaries):
@@ -254,6 +269,7 @@ def control_plane(
         apiserver_port=free_port(),
         encryption_config=encryption_config,
         keep_workdir=keep,
+        pods=pods,
     )
     try:
         plane.start()

@@ -1,5 +1,8 @@
 """Throw-away PKI for a local control plane: a CA, a serving cert, an admin client cert.
 
+For a node beside it: the apiserver's client cert for kubelets, and per node a kubelet
+client cert (``system:node:<name>``) and a kubelet serving cert for the node's address.
+
 kube-apiserver needs TLS and an authenticated admin; generating them in-process with
 ``cryptography`` keeps the harness free of openssl/cfssl and of files from elsewhere.
 """
@@ -28,6 +31,19 @@ class PkiFiles:
     admin_key: Path
     service_account_key: Path
     service_account_pub: Path
+    ca_key: Path
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
+
+
+@dataclass(frozen=True)
+class NodeCerts:
+    """A kubelet's identity towards the apiserver and its own serving certificate."""
+
+    client_cert: Path
+    client_key: Path
+    serving_cert: Path
+    serving_key: Path
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -107,6 +123,15 @@ def generate_pki(directory: Path) -> PkiFiles:
         usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
     )
     sa_key = ec.generate_private_key(ec.SECP256R1())
+    # kube-apiserver's identity towards kubelets (logs, exec): full rights on the kubelet API
+    kubelet_client_key = ec.generate_private_key(ec.SECP256R1())
+    kubelet_client_cert = _issue(
+        _name("kube-apiserver-kubelet-client", "system:masters"),
+        kubelet_client_key.public_key(),
+        ca_name,
+        ca_key,
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+    )
 
     files = PkiFiles(
         ca_cert=directory / "ca.crt",
@@ -116,8 +141,14 @@ def generate_pki(directory: Path) -> PkiFiles:
         admin_key=directory / "admin.key",
         service_account_key=directory / "sa.key",
         service_account_pub=directory / "sa.pub",
+        ca_key=directory / "ca.key",
+        kubelet_client_cert=directory / "apiserver-kubelet-client.crt",
+        kubelet_client_key=directory / "apiserver-kubelet-client.key",
     )
     files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(files.ca_key, _key_pem(ca_key))
+    files.kubelet_client_cert.write_bytes(kubelet_client_cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(files.kubelet_client_key, _key_pem(kubelet_client_key))
     files.serving_cert.write_bytes(serving_cert.public_bytes(serialization.Encoding.PEM))
     _write_private(files.serving_key, _key_pem(serving_key))
     files.admin_cert.write_bytes(admin_cert.public_bytes(serialization.Encoding.PEM))
@@ -127,3 +158,40 @@ def generate_pki(directory: Path) -> PkiFiles:
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return files
+
+
+def issue_node_certs(pki: PkiFiles, directory: Path, node_name: str, node_ip: str) -> NodeCerts:
+    """Sign a kubelet client cert (``system:node:<node_name>`` in ``system:nodes``) and serving cert."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{pki.ca_key} is not the EC key generate_pki writes")
+    certs = NodeCerts(
+        client_cert=directory / "kubelet-client.crt",
+        client_key=directory / "kubelet-client.key",
+        serving_cert=directory / "kubelet.crt",
+        serving_key=directory / "kubelet.key",
+    )
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_cert = _issue(
+        _name(f"system:node:{node_name}", "system:nodes"),
+        client_key.public_key(),
+        ca_cert.subject,
+        ca_key,
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+    )
+    serving_key = ec.generate_private_key(ec.SECP256R1())
+    serving_cert = _issue(
+        _name(node_name),
+        serving_key.public_key(),
+        ca_cert.subject,
+        ca_key,
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH],
+        sans=[x509.DNSName(node_name), x509.IPAddress(ipaddress.ip_address(node_ip))],
+    )
+    certs.client_cert.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(certs.client_key, _key_pem(client_key))
+    certs.serving_cert.write_bytes(serving_cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(certs.serving_key, _key_pem(serving_key))
+    return certs
