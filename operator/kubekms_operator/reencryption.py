@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
@@ -38,6 +39,10 @@ logger = logging.getLogger(__name__)
 KEY_ID_METRIC = "apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds"
 PROBE_SECRET = "kubekms-reencryption-probe"
 PAGE_SIZE = 100
+# Answers that go away by themselves: 429 while storage (re)initializes after a restart, 5xx
+# while etcd or the apiserver recover, 410 when a list's continue token expired (the pass
+# lists again from its saved resumeAfter).
+TRANSIENT_STATUSES = frozenset({410, 429, 500, 502, 503, 504})
 
 
 def plugin_key_id(key_id: str, version: int) -> str:
@@ -48,6 +53,21 @@ def plugin_key_id(key_id: str, version: int) -> str:
 def key_id_hash(key_id: str) -> str:
     """How kube-apiserver labels a key_id in its envelope-encryption metrics."""
     return "sha256:" + hashlib.sha256(key_id.encode()).hexdigest()
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for an apiserver failure worth retrying soon: no answer at all, or a temporary status."""
+    if isinstance(error, ApiException):
+        return not error.status or error.status in TRANSIENT_STATUSES
+    # The official client surfaces refused, reset and timed-out connections as urllib3 errors.
+    return isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+
+
+def describe_failure(error: BaseException) -> str:
+    """A one-line reason for logs (an ApiException's str carries every header and the body)."""
+    if isinstance(error, ApiException):
+        return f"{error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _now() -> str:
