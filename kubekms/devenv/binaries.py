@@ -79,16 +79,16 @@ def _log(message: str) -> None:
     print(f"[kubekms binaries] {message}", file=sys.stderr, flush=True)
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"})
     return env
 
 
-def _run(args: list[str], cwd: Path, what: str) -> str:
+def run_go(args: list[str], cwd: Path, what: str) -> str:
     _log(f"{what}: {' '.join(args)}")
     started = time.monotonic()
-    proc = subprocess.run(args, cwd=cwd, env=_go_env(), capture_output=True, text=True)
+    proc = subprocess.run(args, cwd=cwd, env=go_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-30:])
         hint = ""
@@ -144,7 +144,7 @@ def build_kubernetes(version: str, commands: tuple[str, ...], out: Path, workdir
     """
     workdir.mkdir(parents=True, exist_ok=True)
     info = json.loads(
-        _run(
+        run_go(
             ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
             workdir,
             f"fetch k8s.io/kubernetes {version} metadata",
@@ -160,13 +160,13 @@ def build_kubernetes(version: str, commands: tuple[str, ...], out: Path, workdir
     _log(f"{len(staged)} staging modules redirected to {staging_version}")
     packages = [f"k8s.io/kubernetes/cmd/{command}" for command in commands]
     names = ", ".join(commands)
-    _run(
+    run_go(
         ["go", "get", *(f"{package}@{version}" for package in packages)],
         workdir,
         f"resolve {names} dependencies (downloads a few GB on a cold cache)",
     )
     output = str(out / commands[0]) if len(commands) == 1 else f"{out}/"
-    _run(
+    run_go(
         ["go", "build", "-trimpath", "-ldflags", _kubernetes_ldflags(version), "-o", output, *packages],
         workdir,
         f"compile {names} (many minutes on 2 cores)",
@@ -179,18 +179,18 @@ def build_kube_apiserver(version: str, out: Path, workdir: Path) -> None:
 
 def build_etcd(version: str, out: Path, workdir: Path) -> None:
     _write_wrapper(workdir, "kubekms.local/build/etcd", {})
-    _run(
+    run_go(
         ["go", "get", f"go.etcd.io/etcd/server/v3@{version}", f"go.etcd.io/etcd/etcdctl/v3@{version}"],
         workdir,
         f"resolve etcd {version}",
     )
     ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=kubekms-{version}"
-    _run(
+    run_go(
         ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"],
         workdir,
         "compile etcd",
     )
-    _run(
+    run_go(
         ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcdctl"), "go.etcd.io/etcd/etcdctl/v3"],
         workdir,
         "compile etcdctl",
@@ -256,9 +256,9 @@ def ensure_helm(version: str = HELM_VERSION) -> Path:
 
     def build(out: Path) -> None:
         _write_wrapper(workdir, "kubekms.local/build/helm", {})
-        _run(["go", "get", f"helm.sh/helm/v3/cmd/helm@{version}"], workdir, f"resolve helm {version}")
+        run_go(["go", "get", f"helm.sh/helm/v3/cmd/helm@{version}"], workdir, f"resolve helm {version}")
         ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={version}"
-        _run(
+        run_go(
             ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "helm"), "helm.sh/helm/v3/cmd/helm"],
             workdir,
             "compile helm",

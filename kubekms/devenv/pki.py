@@ -92,6 +92,22 @@ def _issue(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _client(
+    common_name: str, organization: str, issuer: x509.Name, issuer_key: ec.EllipticCurvePrivateKey
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A fresh key and a client certificate for user ``common_name`` in group ``organization``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(
+        _name(common_name, organization), key.public_key(), issuer, issuer_key, usages=[ExtendedKeyUsageOID.CLIENT_AUTH]
+    )
+    return cert, key
+
+
+def _write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(key_path, _key_pem(key))
+
+
 def generate_pki(directory: Path) -> PkiFiles:
     """Write a fresh CA, apiserver serving cert, admin (system:masters) cert and SA key pair."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -114,23 +130,11 @@ def generate_pki(directory: Path) -> PkiFiles:
         usages=[ExtendedKeyUsageOID.SERVER_AUTH],
         sans=sans,
     )
-    admin_key = ec.generate_private_key(ec.SECP256R1())
-    admin_cert = _issue(
-        _name("kubekms-admin", "system:masters"),
-        admin_key.public_key(),
-        ca_name,
-        ca_key,
-        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
-    )
+    admin_cert, admin_key = _client("kubekms-admin", "system:masters", ca_name, ca_key)
     sa_key = ec.generate_private_key(ec.SECP256R1())
     # kube-apiserver's identity towards kubelets (logs, exec): full rights on the kubelet API
-    kubelet_client_key = ec.generate_private_key(ec.SECP256R1())
-    kubelet_client_cert = _issue(
-        _name("kube-apiserver-kubelet-client", "system:masters"),
-        kubelet_client_key.public_key(),
-        ca_name,
-        ca_key,
-        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+    kubelet_client_cert, kubelet_client_key = _client(
+        "kube-apiserver-kubelet-client", "system:masters", ca_name, ca_key
     )
 
     files = PkiFiles(
@@ -145,14 +149,10 @@ def generate_pki(directory: Path) -> PkiFiles:
         kubelet_client_cert=directory / "apiserver-kubelet-client.crt",
         kubelet_client_key=directory / "apiserver-kubelet-client.key",
     )
-    files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(files.ca_key, _key_pem(ca_key))
-    files.kubelet_client_cert.write_bytes(kubelet_client_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(files.kubelet_client_key, _key_pem(kubelet_client_key))
-    files.serving_cert.write_bytes(serving_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(files.serving_key, _key_pem(serving_key))
-    files.admin_cert.write_bytes(admin_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(files.admin_key, _key_pem(admin_key))
+    _write_pair(files.ca_cert, files.ca_key, ca_cert, ca_key)
+    _write_pair(files.kubelet_client_cert, files.kubelet_client_key, kubelet_client_cert, kubelet_client_key)
+    _write_pair(files.serving_cert, files.serving_key, serving_cert, serving_key)
+    _write_pair(files.admin_cert, files.admin_key, admin_cert, admin_key)
     _write_private(files.service_account_key, _key_pem(sa_key))
     files.service_account_pub.write_bytes(
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -173,14 +173,7 @@ def issue_node_certs(pki: PkiFiles, directory: Path, node_name: str, node_ip: st
         serving_cert=directory / "kubelet.crt",
         serving_key=directory / "kubelet.key",
     )
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client_cert = _issue(
-        _name(f"system:node:{node_name}", "system:nodes"),
-        client_key.public_key(),
-        ca_cert.subject,
-        ca_key,
-        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
-    )
+    client_cert, client_key = _client(f"system:node:{node_name}", "system:nodes", ca_cert.subject, ca_key)
     serving_key = ec.generate_private_key(ec.SECP256R1())
     serving_cert = _issue(
         _name(node_name),
@@ -190,8 +183,6 @@ def issue_node_certs(pki: PkiFiles, directory: Path, node_name: str, node_ip: st
         usages=[ExtendedKeyUsageOID.SERVER_AUTH],
         sans=[x509.DNSName(node_name), x509.IPAddress(ipaddress.ip_address(node_ip))],
     )
-    certs.client_cert.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(certs.client_key, _key_pem(client_key))
-    certs.serving_cert.write_bytes(serving_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(certs.serving_key, _key_pem(serving_key))
+    _write_pair(certs.client_cert, certs.client_key, client_cert, client_key)
+    _write_pair(certs.serving_cert, certs.serving_key, serving_cert, serving_key)
     return certs
