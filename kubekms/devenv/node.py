@@ -12,7 +12,8 @@ What this VM needs (``/work/shared/design/machine-facts.md``): cgroup v1 is allo
 (the VM drops CAP_SYS_RESOURCE), and the node's address is on a link made here (the kubelet
 refuses loopback; the VM's own interface never carries test traffic).
 
-Needs root. One node per host (fixed link names and ports): a lock file says so. Everything
+Needs root. One node per host (fixed link names and ports, whatever the state directory): a
+start waits for the host-wide lock of a running node (``lock_timeout``). Everything
 it changes on the host is recorded first and undone on stop, or on the next start after a
 killed run (:mod:`kubekms.devenv.node_host`).
 """
@@ -36,6 +37,7 @@ from kubekms.devenv import node_host, node_images
 from kubekms.devenv.binaries import NODE_BINARIES, binaries_present, node_assets_dir
 from kubekms.devenv.controlplane import ControlPlane, write_kubeconfig
 from kubekms.devenv.node_config import (
+    HOST_LOCK,
     NODE_IP,
     NODE_NAME,
     NodePaths,
@@ -44,7 +46,7 @@ from kubekms.devenv.node_config import (
     kubelet_config,
 )
 from kubekms.devenv.pki import issue_node_certs
-from kubekms.devenv.processes import ManagedProcess, StartError, free_port
+from kubekms.devenv.processes import ManagedProcess, StartError, free_port, wait_for
 
 CONTAINERD_READY_TIMEOUT = 30.0
 COMPONENT_READY_TIMEOUT = 60.0
@@ -77,6 +79,7 @@ class Node:
     _processes: dict[str, ManagedProcess] = field(default_factory=dict, repr=False)
     _lock: IO[str] | None = field(default=None, repr=False)
     _kubelet_healthz_port: int = field(default=0, repr=False)
+    lock_timeout: float = 0.0
     _images: list[Path] = field(default_factory=list, repr=False)  # imported again by a restart
 
     @property
@@ -188,12 +191,22 @@ class Node:
 
     def _take_lock(self) -> None:
         self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = self.paths.lock.open("w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise StartError(f"another node runs on this host (lock {self.paths.lock} is held)") from None
+        lock = HOST_LOCK.open("w")
+
+        def taken() -> bool:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        if not taken():
+            try:
+                what = f"another node on this host to stop ({HOST_LOCK} held)"
+                wait_for(taken, self.lock_timeout, what, interval=0.5)
+            except TimeoutError as error:
+                lock.close()
+                raise StartError(str(error)) from None
         self._lock = lock
 
     def _clean_leftovers(self) -> None:
@@ -287,12 +300,18 @@ class Node:
 
 
 @contextlib.contextmanager
-def node(plane: ControlPlane, *, state_dir: Path | None = None, assets: Path | None = None) -> Iterator[Node]:
-    """Start a node on ``plane`` and wait until it is Ready; stop it and undo its host changes on exit."""
+def node(
+    plane: ControlPlane, *, state_dir: Path | None = None, assets: Path | None = None, lock_timeout: float = 0.0
+) -> Iterator[Node]:
+    """Start a node on ``plane`` and wait until it is Ready; stop it and undo its host changes on exit.
+
+    With another node running on this host, wait up to ``lock_timeout`` seconds for it to stop.
+    """
     binaries = assets or node_assets_dir()
     if not binaries_present(binaries, NODE_BINARIES):
         raise StartError(f"node binaries missing in {binaries}; build them with `scripts/build-control-plane --node`")
-    running = Node(plane=plane, paths=NodePaths(state_dir or default_state_dir()), assets=binaries)
+    paths = NodePaths(state_dir or default_state_dir())
+    running = Node(plane=plane, paths=paths, assets=binaries, lock_timeout=lock_timeout)
     try:
         running.start()
         yield running

@@ -26,6 +26,8 @@ POD_SUBNET = "10.244.0.0/24"
 SERVICE_SUBNET = "10.0.0.0/24"
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 PAUSE_IMAGE = "localhost/kubekms/pause:1"
+# Host-wide, whatever the state directory: the links, the node IP and the kubepods cgroups are.
+HOST_LOCK = Path("/run/kubekms-node.lock")
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,6 @@ class NodePaths:
     """Everything of one node under its state directory."""
 
     root: Path
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "lock"
 
     @property
     def footprint(self) -> Path:
