@@ -158,7 +158,7 @@ class KeyReconciler:
             raise OwnedByOther(f"key {key.key_id} is managed by KMSKey {reference or owner_uid}")
         raise OwnedByOther(
             f"key {key.key_id} was created for KMSKey {reference} (uid {owner_uid}), which no longer exists; "
-            f"it is left untouched: set spec.adopt.keyId: {key.key_id} to take it over"
+            f"it is left untouched: to take it over, recreate this KMSKey with spec.adopt.keyId: {key.key_id}"
         )
 
     async def _check_adoptable(self, key: KeyMetadata) -> None:
@@ -189,8 +189,8 @@ class KeyReconciler:
             whose = "which kubekms did not create"
         return AliasInUse(
             f"alias {alias} already names key {holder.key_id}, {whose}; it is left untouched: "
-            f"set spec.adopt.keyId: {holder.key_id} to take that key over (only spec.adopt does), "
-            "or choose another alias"
+            f"to take that key over, recreate this KMSKey with spec.adopt.keyId: {holder.key_id} "
+            "(only spec.adopt takes over a key), or choose another alias"
         )
 
     async def converge(self, key: KeyMetadata, handled_rotate_request: str) -> Converged:

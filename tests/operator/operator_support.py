@@ -88,16 +88,21 @@ class Cluster:
         endpoint: str | None = None,
         provider: str = "kubekms",
         credentials_secret: bool = True,
+        secret_key: str | None = None,
     ) -> str:
         """``provider="aws"``: the same server through its AWS KMS wire (the account is the project "default");
-        without ``credentials_secret`` the operator uses its own (ambient) AWS identity."""
+        without ``credentials_secret`` the operator uses its own (ambient) AWS identity; ``secret_key``
+        replaces the principal's secret in the Secret (a wrong credential)."""
         credentials = yaml.safe_load(server.credentials_file(principal).read_text())
         secret = f"{name}-credentials"
         self.core.create_namespaced_secret(
             self.namespace,
             {
                 "metadata": {"name": secret},
-                "stringData": {"access_key": credentials["access_key"], "secret_key": credentials["secret_key"]},
+                "stringData": {
+                    "access_key": credentials["access_key"],
+                    "secret_key": credentials["secret_key"] if secret_key is None else secret_key,
+                },
             },
         )
         self.objects.create_cluster_custom_object(

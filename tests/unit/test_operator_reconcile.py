@@ -54,7 +54,7 @@ async def test_a_key_under_a_wanted_alias_is_never_taken_over(backend: Backend) 
     foreign = await backend.create_key("k8s/ns/app", description="by hand", tags={"team": "x"})
     with pytest.raises(AliasInUse, match=rf"k8s/ns/app already names key {foreign.key_id}, which kubekms did not"):
         await KeyReconciler(backend, desired({}), never_alive).find_or_create("")
-    with pytest.raises(AliasInUse, match=r"set spec\.adopt\.keyId"):
+    with pytest.raises(AliasInUse, match=r"recreate this KMSKey with spec\.adopt\.keyId"):
         await KeyReconciler(backend, desired({"aliases": ["ns/free", "k8s/ns/app"]}), never_alive).find_or_create("")
     assert (await backend.list_keys()).total == 1, "nothing created beside the taken alias"
     after = await backend.describe_key(foreign.key_id)
