@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubekms.backend import Backend, KeyState
-from kubekms.errors import KMSError
+from kubekms.errors import InvalidArgument, InvalidCiphertext, KMSError
 from kubekms_plugin.config import KekPolicy
 from kubekms_plugin.metrics import PluginMetrics
 
@@ -38,7 +38,7 @@ MAX_PLAINTEXT = 512
 MAX_CIPHERTEXT = 1024
 MAX_KEY_ID = 1024
 MAX_ANNOTATIONS = 32 * 1024
-_KEY_ID = re.compile(r"^(?P<key>.+):v(?P<version>[1-9][0-9]{0,9})$")
+_KEY_ID = re.compile(r"(?P<key>.+):v(?P<version>[1-9][0-9]{0,9})")  # fullmatch: "$" would allow a newline
 
 
 class PluginError(Exception):
@@ -236,7 +236,7 @@ class Keyring:
             raise PluginError(invalid, f"ciphertext must be 1 to {MAX_CIPHERTEXT} bytes")
         if ciphertext[0] != SEALED_FORMAT or len(ciphertext) < 1 + NONCE_SIZE + 16:
             raise PluginError(invalid, "ciphertext is not a kubekms plugin ciphertext (format or length)")
-        if not key_id or len(key_id) > MAX_KEY_ID:
+        if not key_id or len(key_id.encode()) > MAX_KEY_ID:
             raise PluginError(invalid, f"key_id must be 1 to {MAX_KEY_ID} bytes")
         if sum(len(k) + len(v) for k, v in annotations.items()) > MAX_ANNOTATIONS:
             raise PluginError(invalid, "annotations exceed 32 KiB")
@@ -245,7 +245,7 @@ class Keyring:
             raise PluginError(invalid, f"unknown annotation(s) {', '.join(unknown)}; expected {KEK_ANNOTATION}")
         if not annotations.get(KEK_ANNOTATION):
             raise PluginError(invalid, f"annotation {KEK_ANNOTATION} is missing: the data was not encrypted by kubekms")
-        match = _KEY_ID.match(key_id)
+        match = _KEY_ID.fullmatch(key_id)
         if match is None or (self.key_id is not None and match.group("key") != self.key_id):
             raise PluginError(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -260,6 +260,13 @@ class Keyring:
     async def _unwrap(self, wrapped: bytes) -> AESGCM:
         try:
             plaintext = await self._backend.decrypt_data_key(self.key_id or self._key_ref, wrapped, aad=KEK_AAD)
+        except (InvalidCiphertext, InvalidArgument) as error:
+            # The caller's annotation, not a backend failure: the backend stays healthy.
+            self._metrics.backend_calls.labels("decrypt-datakey", "error").inc()
+            raise PluginError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"annotation {KEK_ANNOTATION} is not a KEK wrapped by this key: {error.message}",
+            ) from None
         except KMSError as error:
             raise self._backend_failure("decrypt-datakey", error) from None
         self._metrics.backend_calls.labels("decrypt-datakey", "ok").inc()

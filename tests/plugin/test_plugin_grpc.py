@@ -108,8 +108,8 @@ BAD_DECRYPTS: dict[str, tuple[Callable[[api_pb2.EncryptResponse], dict[str, Any]
     ),
     "tampered KEK": (
         lambda r: {"annotations": {KEK_ANNOTATION: _flip(r.annotations[KEK_ANNOTATION], 60)}},
-        grpc.StatusCode.FAILED_PRECONDITION,
-        "refused decrypt-datakey",
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "is not a KEK wrapped by this key",
     ),
     "foreign key_id": (
         lambda r: {"key_id": "0f8fad5b-d9cb-469f-a165-70867728950e:v1"},
