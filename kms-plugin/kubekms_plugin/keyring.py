@@ -238,7 +238,7 @@ class Keyring:
             raise PluginError(invalid, "ciphertext is not a kubekms plugin ciphertext (format or length)")
         if not key_id or len(key_id.encode()) > MAX_KEY_ID:
             raise PluginError(invalid, f"key_id must be 1 to {MAX_KEY_ID} bytes")
-        if sum(len(k) + len(v) for k, v in annotations.items()) > MAX_ANNOTATIONS:
+        if sum(len(k.encode()) + len(v) for k, v in annotations.items()) > MAX_ANNOTATIONS:
             raise PluginError(invalid, "annotations exceed 32 KiB")
         unknown = sorted(set(annotations) - {KEK_ANNOTATION})
         if unknown:

@@ -24,8 +24,7 @@ from kubekms.providers import BackendConfig, open_backend
 from kubekms_plugin.config import PluginConfig
 from kubekms_plugin.keyring import Keyring, PluginError
 from kubekms_plugin.metrics import PluginMetrics
-from kubekms_plugin.service import KeyManagementService
-from kubekms_plugin.v2 import api_pb2_grpc
+from kubekms_plugin.service import KeyManagementService, rpc_handler
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ async def serve(config: PluginConfig, *, stop: asyncio.Event | None = None) -> N
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
     )
-    api_pb2_grpc.add_KeyManagementServiceServicer_to_server(KeyManagementService(keyring, metrics), server)
+    server.add_generic_rpc_handlers((rpc_handler(KeyManagementService(keyring, metrics)),))
     previous_umask = os.umask(0o177)  # the socket is born 0600: no window with wider access
     try:
         server.add_insecure_port(f"unix://{config.socket}")

@@ -1,13 +1,19 @@
-"""``v2.KeyManagementService`` on grpc.aio: Status from memory, Encrypt and Decrypt via the keyring."""
+"""``v2.KeyManagementService`` on grpc.aio: Status from memory, Encrypt and Decrypt via the keyring.
+
+Requests are parsed by :func:`rpc_handler`'s deserializers, which never raise: grpc.aio
+answers a deserializer's exception with UNKNOWN and a parser's message; a malformed message
+is the caller's error and gets INVALID_ARGUMENT here instead.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
 from kubekms_plugin.keyring import Keyring, PluginError
 from kubekms_plugin.metrics import PluginMetrics
@@ -17,6 +23,22 @@ logger = logging.getLogger(__name__)
 
 API_VERSION = "v2"
 Reply = TypeVar("Reply")
+Request = TypeVar("Request", bound=Message)
+SERVICE = api_pb2.DESCRIPTOR.services_by_name["KeyManagementService"].full_name
+
+
+class Malformed:
+    """Stands for a request body that is not a valid protobuf message of the method's type."""
+
+
+def _lenient(parse: Callable[[bytes], Request]) -> Callable[[bytes], Request | Malformed]:
+    def deserialize(data: bytes) -> Request | Malformed:
+        try:
+            return parse(data)
+        except DecodeError:  # corrupt wire format, invalid UTF-8 in a string field, too deep
+            return Malformed()
+
+    return deserialize
 
 
 class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
@@ -25,11 +47,13 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         self._metrics = metrics
 
     async def _observe(
-        self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Reply]]
+        self, method: str, request: object, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Reply]]
     ) -> Reply:
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
+            if isinstance(request, Malformed):
+                raise PluginError(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid {method}Request")
             return await call()
         except PluginError as error:
             code = error.code
@@ -53,7 +77,7 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
             self._metrics.healthy.set(1 if healthz == "ok" else 0)
             return api_pb2.StatusResponse(version=API_VERSION, healthz=healthz, key_id=self._keyring.announce())
 
-        return await self._observe("Status", context, answer)
+        return await self._observe("Status", request, context, answer)
 
     async def Encrypt(
         self, request: api_pb2.EncryptRequest, context: grpc.aio.ServicerContext
@@ -62,7 +86,7 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
             ciphertext, key_id, annotations = await self._keyring.encrypt(request.plaintext)
             return api_pb2.EncryptResponse(ciphertext=ciphertext, key_id=key_id, annotations=annotations)
 
-        return await self._observe("Encrypt", context, answer)
+        return await self._observe("Encrypt", request, context, answer)
 
     async def Decrypt(
         self, request: api_pb2.DecryptRequest, context: grpc.aio.ServicerContext
@@ -71,4 +95,20 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
             plaintext = await self._keyring.decrypt(request.ciphertext, request.key_id, dict(request.annotations))
             return api_pb2.DecryptResponse(plaintext=plaintext)
 
-        return await self._observe("Decrypt", context, answer)
+        return await self._observe("Decrypt", request, context, answer)
+
+
+def rpc_handler(service: KeyManagementService) -> grpc.GenericRpcHandler:
+    """The service's three methods for ``server.add_generic_rpc_handlers``, with lenient parsing."""
+    methods: dict[str, Any] = {}
+    for name, request, reply in (
+        ("Status", api_pb2.StatusRequest, api_pb2.StatusResponse),
+        ("Encrypt", api_pb2.EncryptRequest, api_pb2.EncryptResponse),
+        ("Decrypt", api_pb2.DecryptRequest, api_pb2.DecryptResponse),
+    ):
+        methods[name] = grpc.unary_unary_rpc_method_handler(
+            getattr(service, name),
+            request_deserializer=_lenient(request.FromString),
+            response_serializer=reply.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE, methods)
