@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from kubekms.backend import DATA_KEY_SPECS, KEY_SPECS, KEY_USAGES, KeyState
 from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion
 
-ALIAS_PATTERN = re.compile(r"^[a-zA-Z0-9:/_-]{1,255}$")
+ALIAS_PATTERN = re.compile(r"[a-zA-Z0-9:/_-]{1,255}")  # matched whole: "$" would allow a trailing newline
 MAX_DESCRIPTION = 255
 PENDING_DAYS = (7, 1096)
 ROTATION_DAYS = (1, 3650)
@@ -32,7 +32,12 @@ def is_key_id(value: str) -> bool:
 
 
 def check_alias(alias: str) -> None:
-    if not ALIAS_PATTERN.match(alias) or alias.endswith("/default") or is_key_id(alias):
+    if (
+        not isinstance(alias, str)
+        or not ALIAS_PATTERN.fullmatch(alias)
+        or alias.endswith("/default")
+        or is_key_id(alias)
+    ):
         raise InvalidArgument(
             f"invalid alias {alias!r}: 1-255 of [a-zA-Z0-9:/_-], not ending in /default, not a key id",
             code="KMS.1101",

@@ -23,15 +23,17 @@ from kubekms.providers import BackendConfig
 from kubekms.providers.local import open_backend as open_local_backend
 from kubekms.server.audit import AuditLog
 from kubekms.server.aws_wire import AwsWire
+from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import Call, KeyScope, Route, key_ref_of, resolve
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
-from kubekms.wire import codec
+from kubekms.wire import codec, inputs
 from kubekms.wire.signing import SignatureVerifier
 
 log = logging.getLogger("kubekms.server")
 
-PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # also a directory name: no dots, no slashes
+PROJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: also a directory name (no dots, slashes)
+MAX_PATH_CHARS = 1024
 JSON_CONTENT_TYPE = "application/json"
 UNAUTHENTICATED = "-"
 
@@ -55,6 +57,7 @@ class KMSApplication:
         self._cmk_limit = cmk_limit
         self._max_body_bytes = max_body_bytes
         self.metrics = ServerMetrics()
+        self.refusals = RefusalLog(self.metrics)
         self._backends: dict[str, Backend] = {}
         self._opening: dict[str, asyncio.Lock] = {}
 
@@ -87,7 +90,7 @@ class KMSApplication:
     async def open_existing_projects(self) -> None:
         """Open every keystore already on disk, so a bad root key stops the server at start, not at first call."""
         for directory in sorted(self._state_dir.iterdir()):
-            if directory.is_dir() and PROJECT_ID_PATTERN.match(directory.name):
+            if directory.is_dir() and PROJECT_ID_PATTERN.fullmatch(directory.name):
                 await self.backend_for(directory.name)
 
     async def run_due_work(self) -> None:
@@ -124,11 +127,11 @@ class KMSApplication:
         app = web.Application(client_max_size=self._max_body_bytes)
         app.router.add_get("/healthz", self.handle_health)
         app.router.add_get("/metrics", self.handle_metrics)
-        app.router.add_route("*", "/v1.0/{project_id}/kms/{tail:.*}", self.handle_kms)
+        app.router.add_route("*", "/v1.0/{project_id}/kms/{tail:[\\s\\S]*}", self.handle_kms)
         # the AWS KMS JSON 1.1 wire (POST / with X-Amz-Target) on the same keystores and principals
         AwsWire(principals=self._principals, backend_for=self.backend_for, audit=self._audit, metrics=self.metrics,
-                max_body_bytes=self._max_body_bytes).register(app)  # fmt: skip
-        app.router.add_route("*", "/{tail:.*}", self.handle_unknown)
+                refusals=self.refusals, max_body_bytes=self._max_body_bytes).register(app)  # fmt: skip
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", self.handle_unknown)  # [\s\S]: "." stops at a newline
         return app
 
     async def handle_health(self, request: web.Request) -> web.Response:
@@ -142,8 +145,10 @@ class KMSApplication:
 
     async def handle_unknown(self, request: web.Request) -> web.Response:
         request_id = os.urandom(16).hex()
-        error = InvalidArgument(f"unknown request path {request.path}", code="KMS.0201")
-        return self._error_response(error, request_id)
+        error = InvalidArgument("unknown request path", code="KMS.0201")
+        response = self._error_response(error, request_id)
+        self._refused(request, error, response, "unknown", request_id)
+        return response
 
     async def handle_kms(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -151,9 +156,11 @@ class KMSApplication:
         project_id = request.match_info["project_id"]
         operation_name, principal_name, key_id = "unknown", UNAUTHENTICATED, ""
         try:
-            if not PROJECT_ID_PATTERN.match(project_id):
-                raise InvalidArgument("invalid project id in the request path", code="KMS.0201")
-            route = resolve(request.method, request.match_info["tail"])
+            inputs.request_target(request.raw_path, error=_bad_path)
+            project_id = inputs.identifier(project_id, "project id in the request path", PROJECT_ID_PATTERN,
+                                           error=_bad_path)  # fmt: skip
+            tail = inputs.text(request.match_info["tail"], "request path", max_chars=MAX_PATH_CHARS, error=_bad_path)
+            route = resolve(request.method, tail)
             operation_name = route.operation.name
             body = await self._read_body(request)
             principal = self._authenticate(request, body)
@@ -185,6 +192,9 @@ class KMSApplication:
             result = "OK"
         except KMSError as error:
             response, result = self._error_response(error, request_id), error.code
+            if not PROJECT_ID_PATTERN.fullmatch(project_id):
+                project_id = "-"  # never an unchecked path segment in the audit log
+            self._refused(request, error, response, operation_name, request_id)
         except Exception:
             log.exception("unexpected error", extra={"fields": {"operation": operation_name, "request_id": request_id}})
             response, result = self._error_response(KMSError("internal error", code="KMS.0101"), request_id), "KMS.0101"
@@ -201,12 +211,7 @@ class KMSApplication:
         return response
 
     async def _read_body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > self._max_body_bytes:
-            raise InvalidArgument(f"request body larger than {self._max_body_bytes} bytes", code="KMS.0203")
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise InvalidArgument(f"request body larger than {self._max_body_bytes} bytes", code="KMS.0203") from None
+        return await inputs.read_body(request, self._max_body_bytes, code="KMS.0203")
 
     def _authenticate(self, request: web.Request, body: bytes) -> PrincipalGrant:
         access_key = self._verifier.verify(request.method, request.raw_path.split("?", 1)[0], request.query_string,
@@ -218,11 +223,25 @@ class KMSApplication:
     async def _authorize_key(self, principal: PrincipalGrant, route: Route, call: Call, key_ref: str) -> None:
         await principal.authorize_key(route.operation.name, call.backend, key_ref)
 
+    def _refused(
+        self, request: web.Request, error: KMSError, response: web.Response, operation: str, request_id: str
+    ) -> None:
+        if response.status < 500:
+            self.refusals.refused(client=request.remote or "-", wire="v1", reason=error.code, status=response.status,
+                                  operation=operation, request_id=request_id)  # fmt: skip
+
     @staticmethod
     def _error_response(error: KMSError, request_id: str) -> web.Response:
-        return web.Response(
+        response = web.Response(
             status=codec.error_status(error),
             body=json.dumps(codec.error_body(error)).encode(),
             content_type=JSON_CONTENT_TYPE,
             headers={"X-Request-Id": request_id},
         )
+        if isinstance(error, inputs.BodyTooLarge):
+            response.force_close()  # the rest of the body is not read: close instead of draining it
+        return response
+
+
+def _bad_path(message: str) -> InvalidArgument:
+    return InvalidArgument(message, code="KMS.0201")

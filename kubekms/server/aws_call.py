@@ -16,11 +16,14 @@ from typing import Any
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.errors import InvalidArgument, NotFound
 from kubekms.keystore.rules import is_key_id
+from kubekms.wire import inputs
 from kubekms.wire.codec import encryption_context_aad
 
 JsonObject = dict[str, Any]
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 LIST_LIMIT = (1, 100)
+MAX_TEXT_CHARS = 8192  # any string field; the keystore checks descriptions, aliases and tags tighter
+MAX_KEY_REF_CHARS = 2048  # AWS's limit on KeyId (key id, key ARN, alias name or alias ARN)
 
 AWS_STATE = {
     KeyState.ENABLED: "Enabled",
@@ -48,24 +51,23 @@ class AwsCall:
 
     # -------------------------------------------------------------- fields
 
-    def text(self, name: str, *, required: bool = False, default: str = "") -> str:
+    def text(self, name: str, *, required: bool = False, default: str = "", max_chars: int = MAX_TEXT_CHARS) -> str:
         value = self.body.get(name)
         if value is None:
             if required:
                 raise InvalidArgument(f"1 validation error detected: Value null at '{name}' must not be null")
             return default
-        if not isinstance(value, str):
-            raise InvalidArgument(f"{name} must be a string")
-        return value
+        return inputs.text(value, name, max_chars=max_chars)
 
     def integer(self, name: str, bounds: tuple[int, int], *, default: int | None = None) -> int | None:
         value = self.body.get(name)
         if value is None:
             return default
-        low, high = bounds
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidArgument(f"{name} must be an integer from {low} to {high}, got {value!r}")
-        return value
+        return inputs.integer(value, name, bounds, allow_text=False)
+
+    def marker(self) -> int | None:
+        """``Marker``: the offset this server hands out as NextMarker (ASCII digits, 64-bit)."""
+        return inputs.marker(self.body.get("Marker"), "Marker")
 
     def blob(self, name: str, bounds: tuple[int, int]) -> bytes:
         value = self.text(name, required=True)
@@ -93,7 +95,7 @@ class AwsCall:
 
     def key_ref(self, name: str = "KeyId") -> str:
         """The keystore reference (key id or alias) for a KeyId in any AWS form."""
-        return keystore_ref(self.text(name, required=True), self.account)
+        return keystore_ref(self.text(name, required=True, max_chars=MAX_KEY_REF_CHARS), self.account)
 
 
 def keystore_ref(value: str, account: str) -> str:
@@ -156,22 +158,17 @@ def tags_field(call: AwsCall, name: str = "Tags") -> dict[str, str]:
         raise InvalidArgument(f"{name} must be a list of {{TagKey, TagValue}}")
     tags: dict[str, str] = {}
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("TagKey"), str):
-            raise InvalidArgument(f"every entry of {name} needs a string TagKey")
-        value = item.get("TagValue", "")
-        if not isinstance(value, str):
-            raise InvalidArgument(f"tag {item['TagKey']!r}: TagValue must be a string")
-        tags[item["TagKey"]] = value
+        if not isinstance(item, dict):
+            raise InvalidArgument(f"every entry of {name} must be an object with TagKey and TagValue")
+        tag_key = inputs.text(item.get("TagKey"), "TagKey", max_chars=MAX_TEXT_CHARS)
+        tags[tag_key] = inputs.text(item.get("TagValue", ""), "TagValue", max_chars=MAX_TEXT_CHARS)
     return tags
 
 
 def paged(items: list[Any], call: AwsCall, result_key: str) -> JsonObject:
     """AWS-style paging over a list computed in full (aliases, tags: small per key)."""
     limit = call.integer("Limit", LIST_LIMIT, default=50) or 50
-    marker = call.text("Marker")
-    if marker and not marker.isdigit():
-        raise InvalidArgument(f"invalid Marker {marker!r}")
-    start = int(marker) if marker else 0
+    start = call.marker() or 0
     page = items[start : start + limit]
     answer: JsonObject = {result_key: page, "Truncated": start + limit < len(items)}
     if answer["Truncated"]:

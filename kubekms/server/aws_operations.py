@@ -23,6 +23,7 @@ from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import DATA_KEY_SPECS, KeyMetadata, KeyState
 from kubekms.errors import Disabled, InvalidArgument
 from kubekms.server.aws_call import (
+    MAX_TEXT_CHARS,
     SYMMETRIC,
     AwsCall,
     JsonObject,
@@ -33,6 +34,7 @@ from kubekms.server.aws_call import (
     tags_field,
 )
 from kubekms.server.operations import KeyScope
+from kubekms.wire import inputs
 from kubekms.wire.aws_errors import IncorrectKey
 
 PENDING_WINDOW_DAYS = (7, 30)
@@ -75,7 +77,8 @@ async def describe_key(call: AwsCall) -> JsonObject:
 
 async def list_keys(call: AwsCall) -> JsonObject:
     limit = call.integer("Limit", LIST_KEYS_LIMIT, default=100) or 100
-    listed = await call.backend.list_keys(limit=limit, marker=call.text("Marker") or None)
+    marker = call.marker()
+    listed = await call.backend.list_keys(limit=limit, marker=None if marker is None else str(marker))
     answer: JsonObject = {
         "Keys": [{"KeyId": key.key_id, "KeyArn": call.key_arn(key.key_id)} for key in listed.keys],
         "Truncated": listed.next_marker is not None,
@@ -301,8 +304,9 @@ async def tag_resource(call: AwsCall) -> JsonObject:
 
 async def untag_resource(call: AwsCall) -> JsonObject:
     tag_keys = call.body.get("TagKeys")
-    if not isinstance(tag_keys, list) or not tag_keys or not all(isinstance(k, str) for k in tag_keys):
+    if not isinstance(tag_keys, list) or not tag_keys:
         raise InvalidArgument("TagKeys must be a non-empty list of strings")
+    tag_keys = [inputs.text(tag_key, "TagKeys[]", max_chars=MAX_TEXT_CHARS) for tag_key in tag_keys]
     await call.backend.untag_key(call.key_ref(), tag_keys)
     return {}
 

@@ -22,9 +22,11 @@ from kubekms.errors import InvalidArgument, KMSError, Unauthenticated
 from kubekms.server.audit import AuditLog
 from kubekms.server.aws_call import AwsCall
 from kubekms.server.aws_operations import OPERATIONS, AwsOperation
+from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+from kubekms.wire import inputs
 from kubekms.wire.aws_errors import MalformedBody, UnknownOperation, aws_error_type
 from kubekms.wire.sigv4 import SigV4Verifier
 
@@ -43,6 +45,7 @@ class AwsWire:
         backend_for: Callable[[str], Awaitable[Backend]],
         audit: AuditLog,
         metrics: ServerMetrics,
+        refusals: RefusalLog,
         default_project: str = "default",
         max_body_bytes: int = 64 * 1024,
     ) -> None:
@@ -51,6 +54,7 @@ class AwsWire:
         self._backend_for = backend_for
         self._audit = audit
         self._metrics = metrics
+        self._refusals = refusals
         self._default_project = default_project
         self._max_body_bytes = max_body_bytes
 
@@ -63,8 +67,9 @@ class AwsWire:
         request_id = str(uuid.uuid4())
         operation_name, principal_name, project_id, key_ref = "unknown", UNAUTHENTICATED, "", ""
         try:
+            inputs.request_target(request.raw_path, error=InvalidArgument)
             operation_name, operation = self._operation(request)
-            body = await self._read_body(request)
+            body = await inputs.read_body(request, self._max_body_bytes)
             verified = self._verifier.verify(request.method, request.raw_path, request.headers, body)
             principal = self._principals.get(verified.access_key)
             if principal is None:
@@ -93,6 +98,15 @@ class AwsWire:
             result = "OK"
         except KMSError as error:
             response, result = _error_response(error, request_id), error.code
+            if response.status < 500:
+                self._refusals.refused(
+                    client=request.remote or "-",
+                    wire="aws",
+                    reason=aws_error_type(error)[0],
+                    status=response.status,
+                    operation=operation_name,
+                    request_id=request_id,
+                )
         except Exception:
             log.exception("unexpected error", extra={"fields": {"operation": operation_name, "request_id": request_id}})
             response, result = _error_response(KMSError("internal error"), request_id), "KMS.0101"
@@ -110,20 +124,14 @@ class AwsWire:
 
     @staticmethod
     def _operation(request: web.Request) -> tuple[str, AwsOperation]:
-        target = request.headers.get("X-Amz-Target", "")
+        target = inputs.header(request.headers, "X-Amz-Target", error=UnknownOperation) or ""
         name = target.removeprefix(TARGET_PREFIX)
         operation = OPERATIONS.get(name) if target.startswith(TARGET_PREFIX) else None
         if operation is None:
-            raise UnknownOperation(f"unknown operation {target!r}; this server offers {', '.join(sorted(OPERATIONS))}")
+            raise UnknownOperation(
+                f"unknown operation {target[:64]!r}; this server offers {', '.join(sorted(OPERATIONS))}"
+            )
         return name, operation
-
-    async def _read_body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > self._max_body_bytes:
-            raise InvalidArgument(f"request body larger than {self._max_body_bytes} bytes")
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise InvalidArgument(f"request body larger than {self._max_body_bytes} bytes") from None
 
     def _project_of(self, principal: PrincipalGrant) -> str:
         if principal.projects is not None and len(principal.projects) == 1:
@@ -132,21 +140,19 @@ class AwsWire:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    if not body:
-        return {}
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MalformedBody("the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise MalformedBody("the request body must be a JSON object")
-    return data
+        return inputs.json_object(body)
+    except inputs.MalformedJson as error:
+        raise MalformedBody(error.message) from None
 
 
 def _error_response(error: KMSError, request_id: str) -> web.Response:
     error_type, status = aws_error_type(error)
-    return web.Response(
+    response = web.Response(
         status=status,
         body=json.dumps({"__type": error_type, "message": error.message}).encode(),
         headers={"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": request_id},
     )
+    if isinstance(error, inputs.BodyTooLarge):
+        response.force_close()  # the rest of the body is not read: close instead of draining it
+    return response

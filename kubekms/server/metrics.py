@@ -1,4 +1,4 @@
-"""Prometheus metrics of the server: requests by operation and result code, latency by operation."""
+"""Prometheus metrics of the server: requests by operation and result code, latency, refusals by reason."""
 
 from __future__ import annotations
 
@@ -38,6 +38,17 @@ class ServerMetrics:
             "kubekms_server_keys_destroyed", "Keys whose material was destroyed after the pending window",
             registry=self.registry,
         )  # fmt: skip
+        self._refused = Counter(
+            "kubekms_server_refused_requests",
+            "Requests refused with a 4xx, by wire (v1, aws, http: unparsable HTTP) and reason (the wire's error code)",
+            ("wire", "reason"),
+            registry=self.registry,
+        )
+        self.refusal_lines_suppressed = Counter(
+            "kubekms_server_refusal_lines_suppressed",
+            "Refusals not written to the log because their client exceeded its burst of log lines",
+            registry=self.registry,
+        )
         # label lookups are the costly part of a prometheus_client update: cache the children
         self._request_children: dict[tuple[str, str], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
@@ -51,6 +62,9 @@ class ServerMetrics:
         if histogram is None:
             histogram = self._latency_children[operation] = self._latency.labels(operation)
         histogram.observe(seconds)
+
+    def refused(self, wire: str, reason: str) -> None:
+        self._refused.labels(wire, reason).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

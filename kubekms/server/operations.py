@@ -42,8 +42,12 @@ class Call:
 
 
 def key_ref_of(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
-    """The key a request names: in the path (tags), the query (list-aliases) or the body."""
-    return path_key_id or query.get("key_id") or fields.key_id()
+    """The key a request names: in the path (tags), the query (list-aliases) or the body; bounded valid text."""
+    if path_key_id:
+        return codec.key_ref_text(path_key_id)
+    if query.get("key_id"):
+        return codec.key_ref_text(query.get("key_id"))
+    return fields.key_id()
 
 
 Handler = Callable[[Call], Awaitable[JsonAnswer]]
@@ -66,7 +70,7 @@ async def create_key(call: Call) -> JsonAnswer:
     if origin != "kms":
         raise InvalidArgument("only origin 'kms' is supported (no key import)", code="KMS.0308")
     meta = await call.backend.create_key(
-        fields.text("key_alias", required=True, code="KMS.1101"),
+        fields.identifier("key_alias", code="KMS.1101"),  # "" is as missing as no alias: the v1.0 wire names one
         description=fields.text("key_description", code="KMS.1103"),
         key_spec=fields.text("key_spec", default="AES_256"),
         key_usage=fields.text("key_usage", default="ENCRYPT_DECRYPT"),
@@ -77,8 +81,8 @@ async def create_key(call: Call) -> JsonAnswer:
 async def list_keys(call: Call) -> JsonAnswer:
     fields = call.fields
     limit = fields.integer("limit", code="KMS.1601", default=100)
-    marker_value = fields.integer("marker", code="KMS.1602")
-    state = codec.key_state_from_wire(fields.text("key_state")) if fields.has("key_state") else None
+    marker_value = fields.marker("marker", code="KMS.1602")
+    state = codec.key_state_filter_from_request(fields)
     assert limit is not None
     page = await call.backend.list_keys(
         limit=limit, marker=None if marker_value is None else str(marker_value), state=state
@@ -216,12 +220,7 @@ async def delete_alias(call: Call) -> JsonAnswer:
 
 
 def _alias_list(fields: RequestFields) -> list[str]:
-    value = fields.raw("aliases")
-    if value is None:
-        raise InvalidArgument("missing parameter aliases", code="KMS.0204")
-    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
-        raise InvalidArgument("aliases must be a non-empty list of strings", code="KMS.1101")
-    return value
+    return fields.strings("aliases", code="KMS.1101", max_chars=codec.MAX_KEY_ID_LENGTH)
 
 
 async def list_aliases(call: Call) -> JsonAnswer:
@@ -278,11 +277,9 @@ async def list_keys_by_tags(call: Call) -> JsonAnswer:
     )
     if action == "count":
         return {"total_count": len(matches)}
-    offset = fields.integer("offset", code="KMS.0417", default=0)
-    limit = fields.integer("limit", code="KMS.1601", default=10)
+    offset = fields.integer("offset", code="KMS.0417", default=0, bounds=(0, codec.INT_BOUNDS[1]))
+    limit = fields.integer("limit", code="KMS.1601", default=10, bounds=(1, 1000))
     assert offset is not None and limit is not None
-    if offset < 0 or not 1 <= limit <= 1000:
-        raise InvalidArgument("offset must be >= 0 and limit from 1 to 1000", code="KMS.0308")
     return {
         "resources": [
             {

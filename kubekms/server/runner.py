@@ -15,6 +15,7 @@ from aiohttp import web
 from kubekms.server.app import KMSApplication
 from kubekms.server.audit import AuditLog
 from kubekms.server.config import ServerConfig
+from kubekms.server.logs import MalformedHttpFilter
 from kubekms.server.principals import load_principals
 
 log = logging.getLogger("kubekms.server")
@@ -75,7 +76,10 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
         max_body_bytes=config.max_body_bytes,
     )
     await application.open_existing_projects()
-    runner = web.AppRunner(application.build(), access_log=None, handle_signals=False)
+    malformed_http = MalformedHttpFilter(application.refusals)
+    logging.getLogger("aiohttp.server").addFilter(malformed_http)
+    # lingering_time=0: a body the server did not read (refused as too large) closes the connection, not drained
+    runner = web.AppRunner(application.build(), access_log=None, handle_signals=False, lingering_time=0)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context, backlog=1024)
     await site.start()
@@ -109,4 +113,5 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
                 await task
         await runner.cleanup()
         await application.close()
+        logging.getLogger("aiohttp.server").removeFilter(malformed_http)
         log.info("kubekms server stopped")

@@ -12,6 +12,7 @@ kubekms adds three KeyDetails fields the cloud does not send (``current_version`
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -36,11 +37,15 @@ from kubekms.errors import (
     Unauthenticated,
     Unavailable,
 )
+from kubekms.wire import inputs
 
 JsonObject = dict[str, Any]
 
 MAX_KEY_ID_LENGTH = 255
 MAX_AAD_BYTES = 128  # the wire's limit on additional_authenticated_data
+MAX_TEXT_CHARS = 8192  # any other string field (descriptions, specs, tags are checked tighter by the keystore)
+MAX_HEX_CHARS = 2 * 8192  # hex fields: data keys with digest, ciphertexts
+INT_BOUNDS = (-(2**63), 2**63 - 1)  # integer fields before their own range check: 64 bits
 DIGEST_SIZE = hashlib.sha256().digest_size
 
 # ---------------------------------------------------------------------------- scalars
@@ -67,37 +72,29 @@ def from_bool(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def parse_integer(value: object, name: str, *, code: str = "KMS.0308") -> int:
-    """An integer given as a JSON int or a decimal string; never a bool or a float."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) <= 20:
-        return int(value)
-    raise InvalidArgument(f"{name} must be an integer, got {_describe(value)}", code=code)
+def parse_integer(value: object, name: str, *, code: str = "KMS.0308", bounds: tuple[int, int] = INT_BOUNDS) -> int:
+    """An integer given as a JSON int or a string of ASCII digits; never a bool or a float."""
+    return inputs.integer(value, name, bounds, allow_text=True, error=_invalid(code))
 
 
-def _describe(value: object) -> str:
-    return type(value).__name__ if not isinstance(value, str) else "a non-numeric string"
+def _invalid(code: str) -> inputs.ErrorFactory:
+    return functools.partial(InvalidArgument, code=code)
 
 
 # ---------------------------------------------------------------------------- requests (server side)
 
 
 def parse_json_object(raw: bytes) -> JsonObject:
-    """The request body as a JSON object; empty means ``{}``; anything else is KMS.0202."""
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument("the request body is not valid JSON", code="KMS.0202") from None
-    if not isinstance(data, dict):
-        raise InvalidArgument("the request body must be a JSON object", code="KMS.0202")
-    return data
+    """The request body as a bounded JSON object of valid text; empty means ``{}``; anything else is KMS.0202."""
+    return inputs.json_object(raw)
 
 
 class RequestFields:
-    """Typed access to a request's fields, each failure with the wire's code and the field's name."""
+    """Typed access to a request's fields, each failure with the wire's code and the field's name.
+
+    Every value goes through :mod:`kubekms.wire.inputs`: the body is already free of lone
+    surrogates and excess depth; strings here are bounded, integers ASCII and bounded.
+    """
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self._data = data
@@ -109,42 +106,69 @@ class RequestFields:
         return self._data.get(name) not in (None, "")
 
     def key_id(self, name: str = "key_id") -> str:
-        value = self._data.get(name)
-        if value is None or value == "":
-            raise InvalidArgument(f"missing parameter {name}", code="KMS.0204")
-        if not isinstance(value, str) or len(value) > MAX_KEY_ID_LENGTH:
-            raise InvalidArgument(f"{name} must be a key id or alias string", code="KMS.0205")
-        return value
+        return key_ref_text(self._data.get(name), name)
 
-    def text(self, name: str, *, required: bool = False, default: str = "", code: str = "KMS.0308") -> str:
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: str = "",
+        code: str = "KMS.0308",
+        max_chars: int = MAX_TEXT_CHARS,
+    ) -> str:
         value = self._data.get(name)
         if value is None:
             if required:
                 raise InvalidArgument(f"missing parameter {name}", code="KMS.0204")
             return default
-        if not isinstance(value, str):
-            raise InvalidArgument(f"{name} must be a string, got {_describe(value)}", code=code)
-        return value
+        return inputs.text(value, name, max_chars=max_chars, error=_invalid(code))
 
-    def integer(self, name: str, *, code: str, required: bool = False, default: int | None = None) -> int | None:
+    def identifier(self, name: str, *, code: str) -> str:
+        """A required, non-empty string: an empty one is as missing as an absent one."""
+        if not self.has(name):
+            raise InvalidArgument(f"missing parameter {name}", code="KMS.0204")
+        return self.text(name, required=True, code=code)
+
+    def integer(
+        self,
+        name: str,
+        *,
+        code: str,
+        required: bool = False,
+        default: int | None = None,
+        bounds: tuple[int, int] = INT_BOUNDS,
+    ) -> int | None:
         value = self._data.get(name)
         if value is None or value == "":
             if required:
                 raise InvalidArgument(f"missing parameter {name}", code="KMS.0204")
             return default
-        return parse_integer(value, name, code=code)
+        return parse_integer(value, name, code=code, bounds=bounds)
 
-    def required_integer(self, name: str, *, code: str) -> int:
-        value = self.integer(name, code=code, required=True)
+    def required_integer(self, name: str, *, code: str, bounds: tuple[int, int] = INT_BOUNDS) -> int:
+        value = self.integer(name, code=code, required=True, bounds=bounds)
         assert value is not None
         return value
 
+    def marker(self, name: str, *, code: str) -> int | None:
+        return inputs.marker(self._data.get(name), name, error=_invalid(code))
+
     def hex_bytes(self, name: str, *, code: str) -> bytes:
-        value = self.text(name, required=True, code=code)
+        value = self.text(name, required=True, code=code, max_chars=MAX_HEX_CHARS)
         try:
             return bytes.fromhex(value)
         except ValueError:
             raise InvalidArgument(f"{name} must be a hex string", code=code) from None
+
+    def strings(self, name: str, *, code: str, max_chars: int = MAX_TEXT_CHARS) -> list[str]:
+        """A required, non-empty list of strings."""
+        value = self._data.get(name)
+        if value is None:
+            raise InvalidArgument(f"missing parameter {name}", code="KMS.0204")
+        if not isinstance(value, list) or not value:
+            raise InvalidArgument(f"{name} must be a non-empty list of strings", code=code)
+        return [inputs.text(item, f"{name}[]", max_chars=max_chars, error=_invalid(code)) for item in value]
 
     def objects(self, name: str, *, code: str) -> list[Mapping[str, Any]]:
         value = self._data.get(name)
@@ -177,6 +201,13 @@ class RequestFields:
         if not isinstance(context, dict) or not all(isinstance(v, str) for v in context.values()):
             raise InvalidArgument("encryption_context must be an object of strings", code="KMS.0208")
         return encryption_context_aad(context)
+
+
+def key_ref_text(value: object, name: str = "key_id") -> str:
+    """A key id or alias as the v1.0 wire names it (body, query or path): present, bounded, valid text."""
+    if value is None or value == "":
+        raise InvalidArgument(f"missing parameter {name}", code="KMS.0204")
+    return inputs.text(value, name, max_chars=MAX_KEY_ID_LENGTH, error=_invalid("KMS.0205"))
 
 
 def encryption_context_aad(context: Mapping[str, str]) -> bytes:
@@ -231,11 +262,39 @@ def cipher_length_from_request(fields: RequestFields) -> int | None:
     return length
 
 
+# Huawei's documented key_state values -> our KeyState. "7" (frozen: the cloud froze the key, e.g.
+# for arrears; the owner can neither use nor enable it) maps to PENDING_ACTIVATION, the state of a
+# key that is not usable and not the owner's to switch on: DISABLED would make the operator call
+# enable-key on it to "correct drift", which the cloud refuses.
+_KEY_STATES_FROM_WIRE = {
+    "1": KeyState.PENDING_ACTIVATION,
+    "2": KeyState.ENABLED,
+    "3": KeyState.DISABLED,
+    "4": KeyState.PENDING_DELETION,
+    "5": KeyState.PENDING_IMPORT,
+    "7": KeyState.PENDING_ACTIVATION,
+}
+FROZEN_KEY_STATE = "7"
+
+
 def key_state_from_wire(value: object, *, code: str = "KMS.0308") -> KeyState:
-    for state in KeyState:
-        if state.value == str(value):
-            return state
-    raise InvalidArgument(f"key_state must be one of 1-5, got {value!r}", code=code)
+    """A KeyDetails ``key_state`` from a server: Huawei's documented values, and our ``destroyed``."""
+    state = _KEY_STATES_FROM_WIRE.get(str(value))
+    if state is not None:
+        return state
+    if value == KeyState.DESTROYED.value:
+        return KeyState.DESTROYED
+    raise InvalidArgument(f"key_state must be one of 1-5 or 7, got {str(value)[:16]!r}", code=code)
+
+
+def key_state_filter_from_request(fields: RequestFields) -> KeyState | None:
+    """list-keys ``key_state``: "1" to "5" as the request's filter, or None."""
+    if not fields.has("key_state"):
+        return None
+    state = _KEY_STATES_FROM_WIRE.get(fields.text("key_state", max_chars=1))
+    if state is None or state.value != fields.raw("key_state"):  # "7" is the cloud's to set, not a filter
+        raise InvalidArgument("key_state must be one of 1-5", code="KMS.0308")
+    return state
 
 
 def tags_from_wire(items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -245,7 +304,7 @@ def tags_from_wire(items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         if not isinstance(tag_key, str) or not tag_key:
             raise InvalidArgument("every tag needs a non-empty string key", code="KMS.0406")
         if not isinstance(tag_value, str):
-            raise InvalidArgument(f"tag {tag_key!r}: the value must be a string", code="KMS.0405")
+            raise InvalidArgument(f"tag {tag_key[:64]!r}: the value must be a string", code="KMS.0405")
         tags[tag_key] = tag_value
     return tags
 

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from kubekms.errors import Unauthenticated
 from kubekms.providers import Credentials
+from kubekms.wire import inputs
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
@@ -33,6 +34,14 @@ BAD_SIGNATURE_CODE = "KMS.0302"
 STALE_DATE_CODE = "KMS.0303"
 # one message for an unknown access key and a wrong signature: callers cannot probe for valid access keys
 _SIGNATURE_MISMATCH = "the request signature does not match (unknown access key or wrong secret key)"
+
+
+def _missing_auth(message: str) -> Unauthenticated:
+    return Unauthenticated(message, code=MISSING_AUTH_CODE)
+
+
+def _bad_signature(message: str) -> Unauthenticated:
+    return Unauthenticated(message, code=BAD_SIGNATURE_CODE)
 
 
 def _quote(text: str) -> str:
@@ -87,13 +96,13 @@ def signature(secret_key: str, to_sign: str) -> str:
     return hmac.new(secret_key.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-_SDK_DATE_PATTERN = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+_SDK_DATE_PATTERN = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
 
 
 @functools.lru_cache(maxsize=256)  # requests signed within the same second share their date: parse once
 def parse_sdk_date(value: str) -> datetime:
     """``YYYYMMDDTHHMMSSZ`` as an aware UTC datetime; ValueError otherwise (strptime is too slow per request)."""
-    match = _SDK_DATE_PATTERN.match(value)
+    match = _SDK_DATE_PATTERN.fullmatch(value)
     if match is None:
         raise ValueError(value)
     year, month, day, hour, minute, second = (int(part) for part in match.groups())
@@ -187,11 +196,11 @@ class SignatureVerifier:
 
         ``headers`` must look up names case-insensitively (aiohttp's CIMultiDict does).
         """
-        raw_authorization = headers.get("Authorization")
+        raw_authorization = inputs.header(headers, "Authorization", error=_missing_auth)
         if not raw_authorization:
             raise Unauthenticated("missing Authorization header", code=MISSING_AUTH_CODE)
         authorization = AuthorizationHeader.parse(raw_authorization)
-        sdk_date = headers.get(DATE_HEADER)
+        sdk_date = inputs.header(headers, DATE_HEADER, error=_missing_auth)
         if not sdk_date:
             raise Unauthenticated(f"missing {DATE_HEADER} header", code=MISSING_AUTH_CODE)
         try:
@@ -204,7 +213,7 @@ class SignatureVerifier:
             raise Unauthenticated(f"{DATE_HEADER} must be signed", code=MISSING_AUTH_CODE)
         signed_values: dict[str, str] = {}
         for name in authorization.signed_headers:
-            value = headers.get(name)
+            value = inputs.header(headers, name, error=_bad_signature)
             if value is None:
                 raise Unauthenticated(f"signed header {name!r} is missing", code=BAD_SIGNATURE_CODE)
             signed_values[name] = value

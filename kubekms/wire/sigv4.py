@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
 from kubekms.errors import Unauthenticated
+from kubekms.wire import inputs
 from kubekms.wire.aws_errors import InvalidSignature
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -27,6 +29,12 @@ SERVICE = "kms"
 DATE_HEADER = "X-Amz-Date"
 MAX_SKEW = timedelta(minutes=15)  # AWS's own window
 MISSING_AUTH_CODE = "KMS.0301"
+# what botocore can rebuild a URL from: a DNS name or IPv4, or a bracketed IPv6, and an optional port
+HOST_PATTERN = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _missing_auth(message: str) -> Unauthenticated:
+    return Unauthenticated(message, code=MISSING_AUTH_CODE)
 
 
 @dataclass(frozen=True)
@@ -82,13 +90,13 @@ class SigV4Verifier:
         now: datetime | None = None,
     ) -> VerifiedRequest:
         """``raw_path`` includes the query string; ``headers`` look up names case-insensitively."""
-        raw_authorization = headers.get("Authorization")
+        raw_authorization = inputs.header(headers, "Authorization", error=_missing_auth)
         if not raw_authorization:
             raise Unauthenticated("missing Authorization header", code=MISSING_AUTH_CODE)
         authorization = SigV4Authorization.parse(raw_authorization)
         if authorization.service != SERVICE:
             raise InvalidSignature(f"credential scope names service {authorization.service!r}, not {SERVICE!r}")
-        amz_date = headers.get(DATE_HEADER, "")
+        amz_date = inputs.header(headers, DATE_HEADER, error=_missing_auth) or ""
         try:
             signed_at = datetime.strptime(amz_date, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
         except ValueError:
@@ -100,18 +108,20 @@ class SigV4Verifier:
         signed_names = authorization.signed_headers
         if "host" not in signed_names or DATE_HEADER.lower() not in signed_names:
             raise InvalidSignature("host and x-amz-date must be signed")
-        if headers.get("X-Amz-Security-Token"):
+        if inputs.header(headers, "X-Amz-Security-Token", error=InvalidSignature):
             raise Unauthenticated("session tokens are not issued by this server")
         unsignable = [name for name in signed_names if name in SIGNED_HEADERS_BLACKLIST or name != name.lower()]
         if unsignable or list(signed_names) != sorted(signed_names):
             raise InvalidSignature("SignedHeaders must be lower-case, sorted and signable")
         signed_values: dict[str, str] = {}
         for name in signed_names:
-            value = headers.get(name)
+            value = inputs.header(headers, name, error=InvalidSignature)
             if value is None:
                 raise InvalidSignature(f"signed header {name!r} is missing")
             signed_values[name] = value
-        claimed_digest = headers.get("X-Amz-Content-SHA256")
+        if HOST_PATTERN.fullmatch(signed_values["host"]) is None:
+            raise InvalidSignature("the Host header must be host[:port]")
+        claimed_digest = inputs.header(headers, "X-Amz-Content-SHA256", error=InvalidSignature)
         if claimed_digest is not None and claimed_digest != hashlib.sha256(body).hexdigest():
             raise InvalidSignature("X-Amz-Content-SHA256 does not match the body")
         secret_key = self._secret_for(authorization.access_key)
