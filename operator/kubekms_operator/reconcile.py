@@ -150,16 +150,9 @@ class KeyReconciler:
         owner_uid = key.tags.get(OWNER_UID_TAG)
         if not owner_uid or owner_uid == self._desired.owner.uid:
             return
-        if self._desired.adopt is not None:
-            await self._check_adoptable(key)
-            return
-        reference = key.tags.get(OWNER_TAG, "")
-        if await self._owner_alive(reference, owner_uid):
-            raise OwnedByOther(f"key {key.key_id} is managed by KMSKey {reference or owner_uid}")
-        raise OwnedByOther(
-            f"key {key.key_id} was created for KMSKey {reference} (uid {owner_uid}), which no longer exists; "
-            f"it is left untouched: to take it over, recreate this KMSKey with spec.adopt.keyId: {key.key_id}"
-        )
+        await self._check_adoptable(key)  # another living KMSKey manages it: OwnedByOther
+        if self._desired.adopt is None:
+            raise OwnedByOther(f"key {key.key_id} was {_former_owner(key)}; {_left_untouched(key)}")
 
     async def _check_adoptable(self, key: KeyMetadata) -> None:
         owner_uid = key.tags.get(OWNER_UID_TAG)
@@ -183,14 +176,10 @@ class KeyReconciler:
                 f"alias {alias} already names key {holder.key_id}, managed by KMSKey {reference}; "
                 "it is left untouched: choose another alias"
             )
-        if owner_uid:
-            whose = f"created for KMSKey {reference} (uid {owner_uid}), which no longer exists"
-        else:
-            whose = "which kubekms did not create"
+        whose = _former_owner(holder) if owner_uid else "which kubekms did not create"
         return AliasInUse(
-            f"alias {alias} already names key {holder.key_id}, {whose}; it is left untouched: "
-            f"to take that key over, recreate this KMSKey with spec.adopt.keyId: {holder.key_id} "
-            "(only spec.adopt takes over a key), or choose another alias"
+            f"alias {alias} already names key {holder.key_id}, {whose}; {_left_untouched(holder)}, "
+            "or choose another alias"
         )
 
     async def converge(self, key: KeyMetadata, handled_rotate_request: str) -> Converged:
@@ -307,6 +296,18 @@ class KeyReconciler:
             when = timestamp(scheduled.deletion_date) or f"in {desired.pending_window_days} days"
             changes.append(Change("DeletionScheduled", f"key {key.key_id} scheduled for deletion on {when}"))
         return changes
+
+
+def _former_owner(key: KeyMetadata) -> str:
+    owner, uid = key.tags.get(OWNER_TAG, ""), key.tags.get(OWNER_UID_TAG)
+    return f"created for KMSKey {owner} (uid {uid}), which no longer exists"
+
+
+def _left_untouched(key: KeyMetadata) -> str:
+    return (
+        f"it is left untouched: to take it over, recreate this KMSKey with spec.adopt.keyId: {key.key_id} "
+        "(only spec.adopt takes over a key)"
+    )
 
 
 def _rotation_mark(request: str, version: int) -> str:

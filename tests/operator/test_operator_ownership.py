@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from operator_support import Cluster, operator_running
+from operator_support import GROUP, VERSION, Cluster, operator_running
 
 from kubekms.backend import KeyMetadata, KeyState
 from kubekms.devenv.controlplane import ControlPlane
@@ -38,7 +38,7 @@ def backend(cluster: Cluster, kms: KMSServer, operator: ManagedProcess) -> str:
     return cluster.backend(kms, f"own-{uuid.uuid4().hex[:8]}")
 
 
-def synced_false(cluster: Cluster, name: str, reason: str, timeout: float = 30) -> dict[str, Any]:
+def synced_false(cluster: Cluster, name: str, reason: str, timeout: float = 60) -> dict[str, Any]:
     def reported() -> dict[str, Any] | None:
         synced = cluster.condition(name, "Synced")
         return synced if synced.get("status") == "False" and synced.get("reason") == reason else None
@@ -171,12 +171,22 @@ def test_a_restored_object_takes_its_old_key_only_by_adopt(cluster: Cluster, kms
     delete_and_wait(cluster, "restored")
     before = kms.call("describe_key", key_id)
 
-    cluster.create_key("restored", {**spec, "description": "v2"})
+    cluster.create_key("restored", {**spec, "description": "v2", "deletionPolicy": "Delete"})
     synced = synced_false(cluster, "restored", "AliasInUse")
     assert f"key {key_id}, created for KMSKey {cluster.namespace}/restored (uid {old_uid})" in synced["message"]
     assert_untouched(kms, before)
+    # A restore that brings the status back too names the old key: still not taken over.
+    cluster.objects.patch_namespaced_custom_object_status(
+        GROUP, VERSION, cluster.namespace, "kmskeys", "restored", {"status": {"keyId": key_id}}
+    )
+    synced = synced_false(cluster, "restored", "OwnedByOther")  # seen by the drift timer
+    assert f"(uid {old_uid}), which no longer exists" in synced["message"]
+    assert f"spec.adopt.keyId: {key_id}" in synced["message"]
+    assert_untouched(kms, before)
 
-    delete_and_wait(cluster, "restored")  # spec.adopt is fixed at creation
+    delete_and_wait(cluster, "restored")  # deletionPolicy Delete, yet the key is not its own
+    assert_untouched(kms, before)
+    # spec.adopt is fixed at creation
     cluster.create_key("restored", {**spec, "description": "v2", "adopt": {"keyId": key_id}})
     assert cluster.wait_ready("restored")["keyId"] == key_id
     adopted = kms.call("describe_key", key_id)
@@ -188,10 +198,13 @@ def test_refused_credentials_are_reported_without_a_crash(
 ) -> None:
     name = cluster.backend(kms, f"own-bad-{uuid.uuid4().hex[:8]}", secret_key="0" * 40)
     keys = [f"k{index}" for index in range(4)]
+    started = time.monotonic()
     for key in keys:  # at once, while the KMSBackend's own health check meets the same refusal
         cluster.create_key(key, {"backendRef": {"name": name}})
     for key in keys:
         synced_false(cluster, key, "AccessDenied", timeout=20)  # the first retry comes after 5 s
+    print(f"all {len(keys)} KMSKeys AccessDenied after {time.monotonic() - started:.1f}s")
+    for key in keys:
         assert kms.call("find_keys_by_tag", OWNER_UID, cluster.key(key)["metadata"]["uid"]) == []
     assert "Session is closed" not in operator.log_path.read_text(errors="replace")
 
