@@ -1,0 +1,192 @@
+"""Encrypt and decrypt AWS Encryption SDK messages under a keyring, streaming, at constant memory.
+
+Policy, fixed here:
+- key commitment required both ways (``REQUIRE_ENCRYPT_REQUIRE_DECRYPT``): suite
+  ``AES_256_GCM_HKDF_SHA512_COMMIT_KEY`` by default, or ``..._ECDSA_P384`` with
+  ``signed=True`` (then a holder of a decrypting key cannot forge messages, at about half the
+  throughput: ECDSA over a SHA-384 of the whole message); decryption accepts both.
+- frames of :data:`FRAME_BYTES`; a stream is read and written one frame at a time, so memory
+  does not grow with the message. A message holds at most :data:`MAX_ENCRYPTED_DATA_KEYS` keys.
+- the encryption context travels in the header (authenticated), is bound to every wrapped data
+  key, and ``required_context`` on decryption must be a subset of it, checked before the first
+  byte of plaintext is released.
+- an optional data-key cache (the SDK's caching CMM) bounded by age, messages and bytes;
+  encryption reuses a cached data key only when the plaintext's length is known up front.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import aws_encryption_sdk
+from aws_encryption_sdk import CommitmentPolicy
+from aws_encryption_sdk.caches.local import LocalCryptoMaterialsCache
+from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError, DecryptKeyError
+from aws_encryption_sdk.identifiers import Algorithm
+from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
+from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
+from cryptography.exceptions import InvalidSignature, InvalidTag
+
+from kubekms.envelope.errors import (
+    ContextMismatch,
+    EnvelopeError,
+    InvalidMessage,
+    InvalidRequest,
+    NoKeyCanDecrypt,
+)
+from kubekms.envelope.keyring import Keyring
+from kubekms.envelope.keys import recording_failures
+
+FRAME_BYTES = 256 * 1024
+MAX_ENCRYPTED_DATA_KEYS = 16
+RESERVED_CONTEXT_PREFIX = "aws-crypto-"
+UNSIGNED = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+SIGNED = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+
+Progress = Callable[[], None]  # called after each chunk written (e.g. to poll the source's position)
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """Bounds of the data-key cache: a cached data key is used for at most ``max_messages``
+    messages and ``max_bytes`` bytes of plaintext, and for at most ``max_age`` seconds;
+    ``capacity`` entries (one per encryption context and key set) are kept."""
+
+    max_age: float = 300.0
+    max_messages: int = 1000
+    max_bytes: int = 1 << 30
+    capacity: int = 100
+
+
+def check_context(context: Mapping[str, str]) -> dict[str, str]:
+    for key, value in context.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key:
+            raise InvalidRequest("encryption context keys and values must be text, keys non-empty")
+        if key.startswith(RESERVED_CONTEXT_PREFIX):
+            raise InvalidRequest(f"encryption context key {key!r}: the prefix {RESERVED_CONTEXT_PREFIX} is reserved")
+    return dict(context)
+
+
+def _missing(required: Mapping[str, str], actual: Mapping[str, str]) -> list[str]:
+    return [
+        f"{key}={value!r} (message has {actual[key]!r})" if key in actual else f"{key}={value!r} (absent)"
+        for key, value in sorted(required.items())
+        if actual.get(key) != value
+    ]
+
+
+@contextlib.contextmanager
+def _sdk_errors(decrypting: bool) -> Iterator[None]:
+    """The SDK's and cryptography's exceptions -> our few classes, with the collected reasons."""
+    with recording_failures() as failures:
+        try:
+            yield
+        except EnvelopeError:
+            raise
+        except DecryptKeyError:
+            reasons = "; ".join(failures) or "no encrypted data key of the message names a configured backend"
+            raise NoKeyCanDecrypt(f"no key can decrypt this message: {reasons}") from None
+        except (InvalidTag, InvalidSignature):
+            raise InvalidMessage("message authentication failed: the message was tampered with or corrupted") from None
+        except (AWSEncryptionSDKClientError, ValueError, EOFError) as error:
+            if not decrypting:
+                raise InvalidRequest(f"cannot encrypt: {_reason(error)}") from None
+            raise InvalidMessage(
+                f"not a valid message (truncated, tampered with, or not in this format): {_reason(error)}"
+            ) from None
+
+
+def _reason(error: Exception) -> str:
+    """The SDK's first argument is its message; struct errors are wrapped as a tuple of details."""
+    first = error.args[0] if error.args else type(error).__name__
+    return "the message ends early or is malformed" if "deserialization" in str(first) else str(first)
+
+
+class Envelope:
+    """Messages under one open :class:`Keyring`, optionally with a data-key cache."""
+
+    def __init__(self, keyring: Keyring, *, cache: CachePolicy | None = None, signed: bool = False) -> None:
+        self._client = aws_encryption_sdk.EncryptionSDKClient(
+            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+            max_encrypted_data_keys=MAX_ENCRYPTED_DATA_KEYS,
+        )
+        self._algorithm = SIGNED if signed else UNSIGNED
+        manager: CryptoMaterialsManager = keyring.materials_manager
+        if cache is not None:
+            manager = CachingCryptoMaterialsManager(
+                cache=LocalCryptoMaterialsCache(capacity=cache.capacity),
+                backing_materials_manager=manager,
+                max_age=float(cache.max_age),
+                max_messages_encrypted=cache.max_messages,
+                max_bytes_encrypted=cache.max_bytes,
+            )
+        self._manager = manager
+
+    def encrypt_stream(
+        self,
+        source: BinaryIO,
+        sink: BinaryIO,
+        context: Mapping[str, str],
+        *,
+        source_length: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Read plaintext from ``source`` to its end, write the message to ``sink``."""
+        options: dict[str, Any] = {} if source_length is None else {"source_length": source_length}
+        with _sdk_errors(decrypting=False):
+            stream = self._client.stream(
+                mode="e",
+                source=source,
+                materials_manager=self._manager,
+                encryption_context=check_context(context),
+                algorithm=self._algorithm,
+                frame_length=FRAME_BYTES,
+                **options,
+            )
+            _pump(stream, sink, progress)
+            stream.close()
+
+    def decrypt_stream(
+        self,
+        source: BinaryIO,
+        sink: BinaryIO,
+        *,
+        required_context: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, str]:
+        """Write the plaintext of the message in ``source`` to ``sink``; return its encryption context.
+
+        Plaintext is written frame by frame as each frame authenticates; an error (tampering,
+        truncation) raises after part of it was written, so write to a place you can discard.
+        """
+        required = check_context(required_context or {})
+        with _sdk_errors(decrypting=True):
+            stream = self._client.stream(mode="d", source=source, materials_manager=self._manager)
+            actual = dict(stream.header.encryption_context)
+            missing = _missing(required, actual)
+            if missing:
+                raise ContextMismatch(f"encryption context does not match: {', '.join(missing)}")
+            _pump(stream, sink, progress)
+            stream.close()  # checks that the message ended where it says (and its signature, if signed)
+        return {key: value for key, value in actual.items() if not key.startswith(RESERVED_CONTEXT_PREFIX)}
+
+    def encrypt(self, plaintext: bytes, context: Mapping[str, str]) -> bytes:
+        sink = io.BytesIO()
+        self.encrypt_stream(io.BytesIO(plaintext), sink, context, source_length=len(plaintext))
+        return sink.getvalue()
+
+    def decrypt(self, message: bytes, required_context: Mapping[str, str] | None = None) -> bytes:
+        sink = io.BytesIO()
+        self.decrypt_stream(io.BytesIO(message), sink, required_context=required_context)
+        return sink.getvalue()
+
+
+def _pump(stream: Any, sink: BinaryIO, progress: Progress | None) -> None:
+    while chunk := stream.read(FRAME_BYTES):
+        sink.write(chunk)
+        if progress is not None:
+            progress()
