@@ -8,6 +8,7 @@ from kubekms import __version__
 from kubekms.cli.audit import audit
 from kubekms.cli.datakey import datakey
 from kubekms.cli.dev import dev
+from kubekms.cli.envelope import decrypt, encrypt
 from kubekms.cli.key import key
 from kubekms.cli.operator import operator
 from kubekms.cli.plugin import plugin
@@ -31,6 +32,8 @@ cli.add_command(quota)
 cli.add_command(plugin)
 cli.add_command(operator)
 cli.add_command(audit)
+cli.add_command(encrypt)
+cli.add_command(decrypt)
 
 
 def main() -> None:
