@@ -120,7 +120,8 @@ class Keyring:
 
     def _master_key(self, ref: KeyRef) -> MasterKey:
         if ref.backend in self._aws:
-            return aws_master_key(self._aws[ref.backend], aws_key_ref(ref.key))
+            key = ref.key if ref.key.startswith("alias/") else aws_key_ref(ref.key)
+            return aws_master_key(self._aws[ref.backend], key)
         backend = self._protocol[ref.backend]
         return ProtocolMasterKey(key_id=str(ref).encode(), key_ref=ref.key, candidates=(backend,))
 
