@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
+import yaml
 from fuzz_http import Answer, Connection
 from fuzz_requests import V1_OPERATIONS, Case, Target, encode, json_bytes
 
+from kubekms.devenv.kmsserver import KMSServer, Principal
+from kubekms.providers import BackendConfig, open_backend
+
+PROJECT = "fuzz"
+ALIAS = "fuzz-fixture"
+# the AWS wire's account is the principal's project when it has exactly one: both wires then see one keystore
+FUZZER = Principal("fuzzer", projects=(PROJECT,))
 V1_CODE = re.compile(r"KMS\.[0-9]{4}")
 _BY_NAME = {op.name: op for op in V1_OPERATIONS}
 
@@ -45,12 +55,46 @@ def call(connection: Connection, target: Target, operation: str, body: dict[str,
     return answer.json()
 
 
-def snapshot(connection: Connection, target: Target) -> dict[str, Any]:
-    """Every key of the project with its KeyDetails, tags and aliases."""
+def snapshot(connection: Connection, target: Target, key_ids: Collection[str] | None = None) -> dict[str, Any]:
+    """Every key of the project with its KeyDetails; tags and aliases of ``key_ids`` (default: every key)."""
     state: dict[str, Any] = {}
     for details in call(connection, target, "list-keys", {"limit": "1000"})["key_details"]:
-        on_key = replace(target, key_id=details["key_id"])
-        tags = call(connection, on_key, "list-key-tags")["tags"]
-        aliases = call(connection, on_key, "list-aliases")
-        state[details["key_id"]] = {"details": details, "tags": tags, "aliases": aliases}
+        key_id = details["key_id"]
+        state[key_id] = {"details": details}
+        if key_ids is None or key_id in key_ids:
+            on_key = replace(target, key_id=key_id)
+            state[key_id]["tags"] = call(connection, on_key, "list-key-tags")["tags"]
+            state[key_id]["aliases"] = call(connection, on_key, "list-aliases")
     return state
+
+
+def prepare_target(server: KMSServer) -> Target:
+    """The fixture key (alias, tag fuzz=yes) and a data key under it, made through the real client."""
+
+    async def prepare() -> tuple[str, bytes]:
+        config = BackendConfig(
+            provider="kubekms",
+            endpoint=server.endpoint,
+            project_id=PROJECT,
+            credentials_file=server.credentials_file(FUZZER.name),
+        )
+        backend = await open_backend(config)
+        try:
+            key = await backend.create_key(ALIAS, description="fuzz fixture", tags={"fuzz": "yes"})
+            data_key = await backend.create_data_key(key.key_id, length=32)
+            return key.key_id, data_key.ciphertext
+        finally:
+            await backend.close()
+
+    key_id, ciphertext = asyncio.run(prepare())
+    credentials = yaml.safe_load(server.credentials_file(FUZZER.name).read_text())
+    return Target(
+        host="127.0.0.1",
+        port=server.port,
+        project_id=PROJECT,
+        access_key=credentials["access_key"],
+        secret_key=credentials["secret_key"],
+        key_id=key_id,
+        alias=ALIAS,
+        ciphertext=ciphertext,
+    )
