@@ -19,9 +19,13 @@ Mapping onto the protocol:
 - ``aad`` must be UTF-8 text of at most 128 bytes (the wire sends it as a string).
 - key versions come from our ciphertext format and our server's extra KeyDetails fields;
   the cloud's are opaque (reported as 0 and 1).
-- Huawei's decrypt-datakey requires the plaintext length, which the protocol does not carry:
-  provider ``huaweicloud`` sends :data:`CLOUD_DATA_KEY_LENGTH` (32 bytes, the length kubekms
-  creates); our server does not need it.
+- Huawei's decrypt-datakey requires ``datakey_cipher_length``, the plaintext length in bytes,
+  which the protocol does not carry: it is read from the ciphertext when it is ours (kubekms
+  format: sealed bytes minus the GCM tag), so data keys of any length decrypt; for a ciphertext
+  of the cloud's own format, whose layout Huawei does not document, provider ``huaweicloud``
+  sends :data:`CLOUD_DATA_KEY_LENGTH` (32 bytes, the length kubekms creates).
+- KeyDetails ``key_state`` "7" (frozen by the cloud) reads as ``PENDING_ACTIVATION``: not usable,
+  and not the owner's to enable (see :func:`kubekms.wire.codec.key_state_from_wire`).
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
-from kubekms.errors import AccessDenied, InvalidArgument, NotFound, Unavailable
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Unavailable
 from kubekms.keystore.rules import is_key_id
 from kubekms.providers import BackendConfig, Credentials
 from kubekms.providers.rest_transport import WireCall, WireTransport
@@ -45,6 +50,7 @@ log = logging.getLogger("kubekms.providers.rest")
 
 HUAWEICLOUD_ENDPOINT = "https://kms.{region}.myhuaweicloud.com"
 CLOUD_DATA_KEY_LENGTH = 32
+WIRE_DATA_KEY_BYTES = 1024  # datakey_cipher_length's range on the wire: 1 to 1024
 MAX_AAD_BYTES = codec.MAX_AAD_BYTES
 TAG_PAGE = 1000
 UNKNOWN_PATH_CODE = "KMS.0201"
@@ -266,7 +272,8 @@ class RestBackend:
         return codec.data_key_from_wire(answer, requested_key_id=key_id)
 
     async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes:
-        body = codec.decrypt_datakey_request(key_id, ciphertext, _checked_aad(aad), self._decrypt_length_hint)
+        length = plaintext_length(ciphertext, default=self._decrypt_length_hint)
+        body = codec.decrypt_datakey_request(key_id, ciphertext, _checked_aad(aad), length)
         return codec.data_key_plaintext_from_wire(await self._wire.request(DECRYPT_DATAKEY, body, key_ref=key_id))
 
     # ------------------------------------------------------------------ aliases and tags
@@ -335,6 +342,17 @@ def _checked_aad(aad: bytes) -> bytes:
     except UnicodeDecodeError:
         raise InvalidArgument("aad must be UTF-8 text on the v1.0 wire", code="KMS.0208") from None
     return aad
+
+
+def plaintext_length(ciphertext: bytes, *, default: int | None) -> int | None:
+    """The data key's length in bytes, read from a kubekms-format ciphertext; ``default`` for any other
+    (or beyond the wire's 1-1024 bytes: a ciphertext of AWS Encrypt may hold up to 4096)."""
+    try:
+        sealed = ciphertext_format.parse(ciphertext).sealed
+    except InvalidCiphertext:
+        return default
+    length = len(sealed) - ciphertext_format.TAG_SIZE
+    return length if 1 <= length <= WIRE_DATA_KEY_BYTES else default
 
 
 def _ssl_context(config: BackendConfig) -> ssl.SSLContext | None:

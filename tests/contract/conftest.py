@@ -2,7 +2,8 @@
 
 ``local`` runs the keystore in-process; ``kubekms`` talks HTTP to a real ``kubekms server``
 process on loopback (one per module), each test in a project of its own so tests never see
-each other's keys. Add a provider by adding an opener to ``OPENERS``.
+each other's keys; ``huaweicloud`` is the cloud's provider pointed at that same server (the
+same v1.0 wire). Add a provider by adding an opener to ``OPENERS``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Openers:
         state_dir = self._tmp_path / f"keystore-{uuid.uuid4().hex[:8]}"
         return await open_backend(BackendConfig(provider="local", state_dir=state_dir, init=True, cmk_limit=cmk_limit))
 
-    async def kubekms(self, cmk_limit: int) -> Backend:
+    async def kubekms(self, cmk_limit: int, provider: str = "kubekms") -> Backend:
         if cmk_limit == DEFAULT_CMK_LIMIT:
             server: KMSServer = self._request.getfixturevalue("contract_server")
         else:  # the limit is the server's: start one just for this test
@@ -42,12 +43,16 @@ class Openers:
             server = self._stack.enter_context(kms_server(state_dir, cmk_limit=cmk_limit))
         return await open_backend(
             BackendConfig(
-                provider="kubekms",
+                provider=provider,
                 endpoint=server.endpoint,
                 project_id=f"contract-{uuid.uuid4().hex[:12]}",  # a fresh tenant: an empty keystore
                 credentials_file=server.credentials_file("admin"),
             )
         )
+
+    async def huaweicloud(self, cmk_limit: int) -> Backend:
+        """Provider ``huaweicloud`` (the cloud's code path: datakey_cipher_length, key states) on our server."""
+        return await self.kubekms(cmk_limit, provider="huaweicloud")
 
     async def aws_kubekms(self, cmk_limit: int) -> Backend:
         return await open_on_kubekms_server(self._request, self._stack, self._tmp_path, cmk_limit, DEFAULT_CMK_LIMIT)
@@ -57,7 +62,7 @@ class Openers:
 
 
 DEFAULT_CMK_LIMIT = 1000
-PROVIDERS = ("local", "kubekms", "aws_kubekms", "aws_moto")
+PROVIDERS = ("local", "kubekms", "huaweicloud", "aws_kubekms", "aws_moto")
 
 
 @pytest.fixture(scope="module")

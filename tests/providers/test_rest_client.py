@@ -14,7 +14,7 @@ from kubekms.devenv.pki import generate_pki
 from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv, log_tail
 from kubekms.errors import InvalidArgument, Unauthenticated, Unavailable
 from kubekms.providers import BackendConfig, Credentials, open_backend
-from kubekms.providers.rest import RestBackend
+from kubekms.providers.rest import CLOUD_DATA_KEY_LENGTH, RestBackend, plaintext_length
 
 CREDENTIALS = Credentials(access_key="AK", secret_key="SK")
 
@@ -74,11 +74,36 @@ async def test_huaweicloud_provider_round_trip_on_the_same_wire(server: KMSServe
     try:
         key = await backend.create_key("hw-key", tags={"env": "test"})
         data_key = await backend.create_data_key(key.key_id, aad=b"ctx")
-        # the cloud needs datakey_cipher_length: this provider sends 32, which our server checks
+        # the cloud needs datakey_cipher_length: this provider sends it, and our server checks it
         assert await backend.decrypt_data_key(key.key_id, data_key.ciphertext, aad=b"ctx") == data_key.plaintext
         assert [meta.key_id for meta in await backend.find_keys_by_tag("env", "test")] == [key.key_id]
     finally:
         await backend.close()
+
+
+@pytest.mark.parametrize("provider", ["huaweicloud", "kubekms"])
+async def test_decrypt_sends_the_data_keys_real_length(server: KMSServer, provider: str) -> None:
+    """Our server refuses a datakey_cipher_length that is not the data key's (KMS.2204), as Huawei's does:
+    with a fixed 32, 16- and 64-byte data keys did not decrypt through provider huaweicloud."""
+    config = BackendConfig(provider=provider, endpoint=server.endpoint, project_id=server.project_id,
+                           credentials_file=server.credentials_file("admin"))  # fmt: skip
+    backend = await open_backend(config)
+    try:
+        key = await backend.create_key(f"lengths-{provider}")
+        for length in (16, 32, 64):
+            made = await backend.create_data_key(key.key_id, length=length)
+            assert plaintext_length(made.ciphertext, default=None) == length
+            assert await backend.decrypt_data_key(key.key_id, made.ciphertext) == made.plaintext
+            wrapped = await backend.encrypt_data_key(key.key_id, bytes(range(length)), aad=b"ns=a")
+            assert await backend.decrypt_data_key(key.key_id, wrapped.ciphertext, aad=b"ns=a") == bytes(range(length))
+    finally:
+        await backend.close()
+
+
+def test_the_length_of_a_foreign_ciphertext_is_the_providers_default() -> None:
+    huawei_example = bytes.fromhex("020098009eeafce122caa5927d2e0200")  # the start of Huawei's documented example
+    assert plaintext_length(huawei_example, default=CLOUD_DATA_KEY_LENGTH) == CLOUD_DATA_KEY_LENGTH
+    assert plaintext_length(b"", default=None) is None
 
 
 async def test_health_needs_a_valid_signature_not_a_permission(server: KMSServer, tmp_path: Path) -> None:

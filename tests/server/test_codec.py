@@ -189,3 +189,33 @@ def test_rotation_quotas_tags_aliases_round_trip() -> None:
     assert codec.quotas_from_wire(codec.quotas_answer(quotas)) == quotas
     assert codec.tags_from_answer(codec.tags_answer({"a": "1", "b": ""})) == {"a": "1", "b": ""}
     assert codec.aliases_from_wire(codec.aliases_answer("k", ["x", "y"], "p")) == ["x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("wire", "state"),
+    [
+        ("1", KeyState.PENDING_ACTIVATION),
+        ("2", KeyState.ENABLED),
+        ("3", KeyState.DISABLED),
+        ("4", KeyState.PENDING_DELETION),
+        ("5", KeyState.PENDING_IMPORT),
+        ("7", KeyState.PENDING_ACTIVATION),  # frozen by the cloud: unusable, and not the owner's to enable
+        ("destroyed", KeyState.DESTROYED),  # our server's, after the pending window
+    ],
+)
+def test_every_documented_key_state_decodes(wire: str, state: KeyState) -> None:
+    details = {**codec.key_details(META), "key_state": wire}
+    assert codec.key_metadata_from_wire(details).state is state
+
+
+@pytest.mark.parametrize("wire", ["6", "0", "", "frozen", "²", "7 "])
+def test_an_undocumented_key_state_is_refused(wire: str) -> None:
+    with pytest.raises(InvalidArgument):
+        codec.key_metadata_from_wire({**codec.key_details(META), "key_state": wire})
+
+
+@pytest.mark.parametrize("value", ["7", "destroyed", "²", "22", 2])
+def test_list_keys_filters_by_request_states_only(value: object) -> None:
+    with pytest.raises(InvalidArgument):
+        codec.key_state_filter_from_request(codec.RequestFields({"key_state": value}))
+    assert codec.key_state_filter_from_request(codec.RequestFields({"key_state": "3"})) is KeyState.DISABLED
