@@ -24,11 +24,17 @@ from typing import BinaryIO
 import click
 
 from kubekms.cli.backend_access import ENVIRONMENT, backend_config_option, fail, load_backend_config
-from kubekms.envelope import Envelope, EnvelopeError, KeyRef, Keyring
 from kubekms.errors import KMSError
 from kubekms.providers import BackendConfig
 
 DEFAULT_BACKEND = "default"
+# kubekms.envelope (the AWS Encryption SDK, boto3) is imported inside the commands: the other
+# subcommands do not pay its import time.
+
+
+class _FileProblem(Exception):
+    """IN cannot be read or OUT's directory cannot be written."""
+
 
 backend_option = click.option(
     "--backend",
@@ -85,7 +91,7 @@ def _input(path: str) -> Iterator[tuple[BinaryIO, int | None]]:
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed below; the SDK may close it too)
     except OSError as error:
-        raise EnvelopeError(f"cannot read {path}: {error.strerror}") from None
+        raise _FileProblem(f"cannot read {path}: {error.strerror}") from None
     with handle:
         size = os.fstat(handle.fileno()).st_size if Path(path).is_file() else None
         yield handle, size
@@ -102,7 +108,7 @@ def _output(path: str) -> Iterator[BinaryIO]:
     try:
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     except OSError as error:
-        raise EnvelopeError(f"cannot write beside {path}: {error.strerror}") from None
+        raise _FileProblem(f"cannot write beside {path}: {error.strerror}") from None
     try:
         with os.fdopen(descriptor, "wb") as sink:
             yield sink
@@ -130,6 +136,8 @@ def _progress(source: BinaryIO, size: int | None, label: str) -> Iterator[Callab
 
 
 def _run(action: Callable[[], None]) -> None:
+    from kubekms.envelope import EnvelopeError
+
     # The SDK logs expected failures (a key that cannot unwrap) with tracebacks; we report them ourselves.
     sdk_logger = logging.getLogger("aws_encryption_sdk")
     sdk_logger.addHandler(logging.NullHandler())
@@ -138,7 +146,7 @@ def _run(action: Callable[[], None]) -> None:
         action()
     except KMSError as error:
         fail(error)
-    except EnvelopeError as error:
+    except (EnvelopeError, _FileProblem) as error:
         click.echo(f"error: {error}", err=True)
         raise SystemExit(1) from None
 
@@ -172,6 +180,8 @@ def encrypt(
     context = _context(context_pairs)
 
     def action() -> None:
+        from kubekms.envelope import Envelope, KeyRef, Keyring
+
         named = _named_backends(named_backends)
         refs = [KeyRef.parse(key, named, DEFAULT_BACKEND) for key in keys]
         used = {ref.backend for ref in refs}
@@ -213,6 +223,8 @@ def decrypt(
     required = _context(context_pairs)
 
     def action() -> None:
+        from kubekms.envelope import Envelope, Keyring
+
         configured = _with_default(_named_backends(named_backends), backend_config)
         with (
             Keyring(configured) as keyring,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import shutil
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +20,12 @@ AWS_REGION = "eu-central-1"
 HUAWEI_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 PROVIDERS = ("local", "kubekms", "huaweicloud", "aws")
 _names = itertools.count()
+KUBEKMS = shutil.which("kubekms") or str(Path(__file__).parents[2] / ".venv" / "bin" / "kubekms")
+
+
+def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("KUBEKMS_")}
+    return subprocess.run([KUBEKMS, *args], input=stdin, capture_output=True, timeout=60, env=environment)
 
 
 def call(config: BackendConfig, operation: str, *args: object) -> object:
