@@ -53,6 +53,10 @@ COMPONENT_READY_TIMEOUT = 60.0
 NODE_READY_TIMEOUT = 120.0
 
 
+class KubectlError(RuntimeError):
+    """A kubectl command failed; the message carries its stderr."""
+
+
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "kubekms" / "node"
@@ -76,10 +80,10 @@ class Node:
     assets: Path
     name: str = NODE_NAME
     ip: str = NODE_IP
+    lock_timeout: float = 0.0
     _processes: dict[str, ManagedProcess] = field(default_factory=dict, repr=False)
     _lock: IO[str] | None = field(default=None, repr=False)
     _kubelet_healthz_port: int = field(default=0, repr=False)
-    lock_timeout: float = 0.0
     _images: list[Path] = field(default_factory=list, repr=False)  # imported again by a restart
 
     @property
@@ -106,10 +110,13 @@ class Node:
     ) -> subprocess.CompletedProcess[str]:
         """Run the kubectl built with the node (same version) as the control plane's admin.
 
-        With ``check``, a failure raises :class:`subprocess.CalledProcessError` carrying kubectl's stderr.
+        With ``check``, a failure raises :class:`KubectlError` naming the command and kubectl's stderr.
         """
         argv = [str(self.kubectl_path), f"--kubeconfig={self.plane.kubeconfig}", *arguments]
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=check, timeout=timeout)
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise KubectlError(f"kubectl {' '.join(arguments)} failed (exit {done.returncode}): {done.stderr.strip()}")
+        return done
 
     def import_image(self, archive: Path) -> None:
         """Make an image archive (``podman save``) available to pods (``imagePullPolicy: Never``)."""
