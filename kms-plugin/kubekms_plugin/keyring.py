@@ -1,57 +1,71 @@
 """The plugin's key hierarchy: backend key → local KEK (in memory) → the apiserver's DEK seed.
 
-Encrypt seals the seed under the current KEK (AES-256-GCM, fresh nonce, the key_id as
-associated data) and hands back the backend-wrapped KEK as an annotation. Decrypt
-finds the KEK in a bounded cache keyed by that wrapped form, and only on a miss asks
-the backend to unwrap it. A poller keeps the backend key's version current; a new
-version means a new KEK and a new key_id (``<backend key id>:v<version>``), so the
-key_id changes on every rotation and never returns to an earlier value.
+Encrypt seals the seed under the current KEK and hands back the backend-wrapped KEK for
+the annotation (byte layout: :mod:`kubekms.plugin_ciphertext`). Decrypt finds the KEK in a
+bounded LRU cache keyed by that wrapped form, and only on a miss asks the backend to unwrap
+it. A poller keeps the backend key's version current; a new version means a new KEK and a
+new key_id (``<backend key id>:v<version>``), so the key_id changes on every rotation and
+never returns to an earlier value.
+
+Pure domain: no gRPC here. Failures are the :class:`KeyringError` subclasses below; the
+gRPC service checks request limits and maps these classes to status codes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-import grpc
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kubekms import plugin_ciphertext
 from kubekms.backend import Backend, KeyState
 from kubekms.errors import InvalidArgument, InvalidCiphertext, KMSError
+from kubekms.plugin_ciphertext import KEK_AAD, KEK_ANNOTATION
 from kubekms_plugin.config import KekPolicy
 from kubekms_plugin.metrics import PluginMetrics
 
 logger = logging.getLogger(__name__)
 
-KEK_ANNOTATION = "kek.kubekms.io"
-KEK_AAD = b"kubekms.io/plugin-kek/v1"  # binds wrapped KEKs to this use of the backend key
-SEALED_FORMAT = 1
-NONCE_SIZE = 12
-MAX_PLAINTEXT = 512
-MAX_CIPHERTEXT = 1024
-MAX_KEY_ID = 1024
-MAX_ANNOTATIONS = 32 * 1024
-_KEY_ID = re.compile(r"(?P<key>.+):v(?P<version>[1-9][0-9]{0,9})")  # fullmatch: "$" would allow a newline
 
+class KeyringError(Exception):
+    """Base class; ``message`` is safe to hand to the caller (never key material)."""
 
-class PluginError(Exception):
-    """Answered to kube-apiserver as a gRPC status with this code and message."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.code = code
         self.message = message
 
 
-def plugin_key_id(key_id: str, version: int) -> str:
-    return f"{key_id}:v{version}"
+class BadCiphertext(KeyringError):
+    """What the caller sent cannot be opened: a malformed or tampered ciphertext, or a wrapped
+    KEK the backend refuses. The caller's error; the backend stays healthy."""
+
+
+class ForeignKeyId(KeyringError):
+    """The key_id was not issued by this keyring: another key, or a version the key does not have yet."""
+
+
+class KeyNotEnabled(KeyringError):
+    """The backend key is disabled or pending deletion: nothing can be encrypted under it."""
+
+
+class BackendFailure(KeyringError):
+    """A backend call failed; ``retryable`` when repeating it may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Sealed(NamedTuple):
+    ciphertext: bytes
+    key_id: str
+    wrapped_kek: bytes
 
 
 @dataclass
@@ -59,6 +73,8 @@ class Kek:
     cipher: AESGCM
     wrapped: bytes
     version: int
+    key_id: str  # the plugin key_id Encrypt reports for seeds sealed under this KEK
+    key_id_bytes: bytes  # its UTF-8 form, the seal's associated data (encoded once, not per call)
     created_at: float
     uses: int = 0
 
@@ -81,6 +97,8 @@ class Keyring:
         self._backend_name = backend_name
         self._clock = clock
         self._cache: OrderedDict[bytes, AESGCM] = OrderedDict()
+        self._cache_hit = metrics.kek_cache.labels("hit")  # label children bound once, not per call
+        self._cache_miss = metrics.kek_cache.labels("miss")
         self._new_kek_lock = asyncio.Lock()
         self.key_id: str | None = None  # the backend key's id (the configured ref may be an alias)
         self.latest_version = 0
@@ -131,25 +149,20 @@ class Keyring:
         return current if self._kek_usable(current) else None
 
     def reported_key_id(self) -> str:
-        if self.current is None or self.key_id is None:
+        if self.current is None:
             return "kubekms-uninitialised"  # never issued by Encrypt; Decrypt refuses it
-        return plugin_key_id(self.key_id, self.current.version)
+        return self.current.key_id
 
     # --- backend -------------------------------------------------------------------------
 
-    def _backend_failure(self, operation: str, error: KMSError) -> PluginError:
+    def _backend_failure(self, operation: str, error: KMSError) -> BackendFailure:
         self._metrics.backend_calls.labels(operation, "error").inc()
         if error.retryable:
-            failure = PluginError(
-                grpc.StatusCode.UNAVAILABLE, f"backend {self._backend_name} unavailable ({operation}): {error.message}"
-            )
+            message = f"backend {self._backend_name} unavailable ({operation}): {error.message}"
         else:
-            failure = PluginError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"backend {self._backend_name} refused {operation}: {error.message}",
-            )
-        self.backend_error = failure.message
-        return failure
+            message = f"backend {self._backend_name} refused {operation}: {error.message}"
+        self.backend_error = message
+        return BackendFailure(message, retryable=error.retryable)
 
     async def refresh(self) -> None:
         """One poll: learn the key's id, state and current version; make a new KEK when needed."""
@@ -180,13 +193,18 @@ class Keyring:
             cipher = AESGCM(data_key.plaintext)
             self.key_id = data_key.key_id
             self.latest_version = max(self.latest_version, data_key.key_version)
+            key_id = plugin_ciphertext.key_id(data_key.key_id, data_key.key_version)
             kek = Kek(
-                cipher=cipher, wrapped=data_key.ciphertext, version=data_key.key_version, created_at=self._clock()
+                cipher=cipher,
+                wrapped=data_key.ciphertext,
+                version=data_key.key_version,
+                key_id=key_id,
+                key_id_bytes=key_id.encode(),
+                created_at=self._clock(),
             )
             self._remember(kek.wrapped, cipher)
             previous = self.current
             self.current = kek
-            key_id = self.reported_key_id()
             self._metrics.set_current_key(key_id)
             if previous is None or previous.version != kek.version:
                 logger.info("new key_id", extra={"fields": {"key_id": key_id}})
@@ -200,72 +218,49 @@ class Keyring:
 
     # --- the two crypto calls ------------------------------------------------------------
 
-    async def encrypt(self, plaintext: bytes) -> tuple[bytes, str, dict[str, bytes]]:
-        if not plaintext or len(plaintext) > MAX_PLAINTEXT:
-            raise PluginError(grpc.StatusCode.INVALID_ARGUMENT, f"plaintext must be 1 to {MAX_PLAINTEXT} bytes")
+    async def encrypt(self, seed: bytes) -> Sealed:
         if self.key_state is not None and self.key_state is not KeyState.ENABLED:
-            raise PluginError(grpc.StatusCode.FAILED_PRECONDITION, self.health())
+            raise KeyNotEnabled(self.health())
         kek = self._kek_for_encrypt() or await self._new_kek()
         kek.uses += 1
-        key_id = plugin_key_id(self.key_id or "", kek.version)
-        nonce = os.urandom(NONCE_SIZE)
-        sealed = bytes([SEALED_FORMAT]) + nonce + kek.cipher.encrypt(nonce, plaintext, key_id.encode())
-        return sealed, key_id, {KEK_ANNOTATION: kek.wrapped}
+        return Sealed(plugin_ciphertext.seal(kek.cipher, seed, kek.key_id_bytes), kek.key_id, kek.wrapped)
 
-    async def decrypt(self, ciphertext: bytes, key_id: str, annotations: Mapping[str, bytes]) -> bytes:
-        self._check_decrypt_request(ciphertext, key_id, annotations)
-        wrapped = annotations[KEK_ANNOTATION]
-        cipher = self._cache.get(wrapped)
-        if cipher is not None:
-            self._metrics.kek_cache.labels("hit").inc()
-            self._cache.move_to_end(wrapped)
-        else:
-            self._metrics.kek_cache.labels("miss").inc()
-            cipher = await self._unwrap(wrapped)
+    async def decrypt(self, ciphertext: bytes, key_id: str, wrapped_kek: bytes) -> bytes:
         try:
-            return cipher.decrypt(ciphertext[1 : 1 + NONCE_SIZE], ciphertext[1 + NONCE_SIZE :], key_id.encode())
-        except InvalidTag:
-            raise PluginError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "ciphertext failed authentication: tampered, or not made with this key_id and KEK",
-            ) from None
+            plugin_ciphertext.check_layout(ciphertext)
+        except InvalidCiphertext as error:
+            raise BadCiphertext(error.message) from None
+        self._check_key_id(key_id)
+        cipher = self._cache.get(wrapped_kek)
+        if cipher is not None:
+            self._cache_hit.inc()
+            self._cache.move_to_end(wrapped_kek)
+        else:
+            self._cache_miss.inc()
+            cipher = await self._unwrap(wrapped_kek)
+        try:
+            return plugin_ciphertext.open_sealed(cipher, ciphertext, key_id.encode())
+        except InvalidCiphertext as error:
+            raise BadCiphertext(error.message) from None
 
-    def _check_decrypt_request(self, ciphertext: bytes, key_id: str, annotations: Mapping[str, bytes]) -> None:
-        invalid = grpc.StatusCode.INVALID_ARGUMENT
-        if not ciphertext or len(ciphertext) > MAX_CIPHERTEXT:
-            raise PluginError(invalid, f"ciphertext must be 1 to {MAX_CIPHERTEXT} bytes")
-        if ciphertext[0] != SEALED_FORMAT or len(ciphertext) < 1 + NONCE_SIZE + 16:
-            raise PluginError(invalid, "ciphertext is not a kubekms plugin ciphertext (format or length)")
-        if not key_id or len(key_id.encode()) > MAX_KEY_ID:
-            raise PluginError(invalid, f"key_id must be 1 to {MAX_KEY_ID} bytes")
-        if sum(len(k.encode()) + len(v) for k, v in annotations.items()) > MAX_ANNOTATIONS:
-            raise PluginError(invalid, "annotations exceed 32 KiB")
-        unknown = sorted(set(annotations) - {KEK_ANNOTATION})
-        if unknown:
-            raise PluginError(invalid, f"unknown annotation(s) {', '.join(unknown)}; expected {KEK_ANNOTATION}")
-        if not annotations.get(KEK_ANNOTATION):
-            raise PluginError(invalid, f"annotation {KEK_ANNOTATION} is missing: the data was not encrypted by kubekms")
-        match = _KEY_ID.fullmatch(key_id)
-        if match is None or (self.key_id is not None and match.group("key") != self.key_id):
-            raise PluginError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"key_id {key_id[:80]!r} was not issued by this plugin (configured key {self.key_id or self._key_ref})",
+    def _check_key_id(self, key_id: str) -> None:
+        parsed = plugin_ciphertext.parse_key_id(key_id)
+        if parsed is None or (self.key_id is not None and parsed[0] != self.key_id):
+            raise ForeignKeyId(
+                f"key_id {key_id[:80]!r} was not issued by this plugin (configured key {self.key_id or self._key_ref})"
             )
-        if int(match.group("version")) > self.latest_version and self.key_id is not None:
-            raise PluginError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"key_id names version {match.group('version')} but the key's latest version is {self.latest_version}",
+        if parsed[1] > self.latest_version and self.key_id is not None:
+            raise ForeignKeyId(
+                f"key_id names version {parsed[1]} but the key's latest version is {self.latest_version}"
             )
 
     async def _unwrap(self, wrapped: bytes) -> AESGCM:
         try:
             plaintext = await self._backend.decrypt_data_key(self.key_id or self._key_ref, wrapped, aad=KEK_AAD)
         except (InvalidCiphertext, InvalidArgument) as error:
-            # The caller's annotation, not a backend failure: the backend stays healthy.
             self._metrics.backend_calls.labels("decrypt-datakey", "error").inc()
-            raise PluginError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"annotation {KEK_ANNOTATION} is not a KEK wrapped by this key: {error.message}",
+            raise BadCiphertext(
+                f"annotation {KEK_ANNOTATION} is not a KEK wrapped by this key: {error.message}"
             ) from None
         except KMSError as error:
             raise self._backend_failure("decrypt-datakey", error) from None

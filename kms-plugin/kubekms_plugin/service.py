@@ -1,30 +1,71 @@
-"""``v2.KeyManagementService`` on grpc.aio: Status from memory, Encrypt and Decrypt via the keyring.
+"""``v2.KeyManagementService`` on grpc.aio: the gRPC adapter over the :class:`Keyring`.
 
-Requests are parsed by :func:`rpc_handler`'s deserializers, which never raise: grpc.aio
-answers a deserializer's exception with UNKNOWN and a parser's message; a malformed message
-is the caller's error and gets INVALID_ARGUMENT here instead.
+It owns what belongs to the transport: the request limits of the KMS v2 API, the
+annotation map, and the status code of every refusal (:data:`STATUS_OF`). Status is
+answered from memory. Requests are parsed by :func:`rpc_handler`'s deserializers, which
+never raise: grpc.aio answers a deserializer's exception with UNKNOWN and a parser's
+message; a malformed message is the caller's error and gets INVALID_ARGUMENT here instead.
+
+The call path allocates only what the answer needs: label children are bound once, the
+Status answer is rebuilt only when it changes, and a well-formed annotation map is read in
+place.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
+from prometheus_client.metrics import Counter
 
-from kubekms_plugin.keyring import Keyring, PluginError
+from kubekms.plugin_ciphertext import KEK_ANNOTATION
+from kubekms_plugin.keyring import (
+    BackendFailure,
+    BadCiphertext,
+    ForeignKeyId,
+    KeyNotEnabled,
+    Keyring,
+    KeyringError,
+)
 from kubekms_plugin.metrics import PluginMetrics
 from kubekms_plugin.v2 import api_pb2, api_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "v2"
-Reply = TypeVar("Reply")
+MAX_PLAINTEXT = 512
+MAX_CIPHERTEXT = 1024
+MAX_KEY_ID = 1024
+MAX_ANNOTATIONS = 32 * 1024
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+STATUS_OF: dict[type[KeyringError], grpc.StatusCode] = {
+    BadCiphertext: INVALID,
+    ForeignKeyId: grpc.StatusCode.FAILED_PRECONDITION,
+    KeyNotEnabled: grpc.StatusCode.FAILED_PRECONDITION,
+}
 Request = TypeVar("Request", bound=Message)
+Reply = TypeVar("Reply", bound=Message)
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
 SERVICE = api_pb2.DESCRIPTOR.services_by_name["KeyManagementService"].full_name
+
+
+class Refused(Exception):
+    """A request the API's limits refuse, answered with this code and message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def status_of(error: KeyringError) -> grpc.StatusCode:
+    if isinstance(error, BackendFailure):
+        return grpc.StatusCode.UNAVAILABLE if error.retryable else grpc.StatusCode.FAILED_PRECONDITION
+    return STATUS_OF[type(error)]
 
 
 class Malformed:
@@ -41,61 +82,117 @@ def _lenient(parse: Callable[[bytes], Request]) -> Callable[[bytes], Request | M
     return deserialize
 
 
+def check_plaintext(plaintext: bytes) -> None:
+    if not plaintext or len(plaintext) > MAX_PLAINTEXT:
+        raise Refused(INVALID, f"plaintext must be 1 to {MAX_PLAINTEXT} bytes")
+
+
+def check_decrypt(request: api_pb2.DecryptRequest) -> bytes:
+    """Enforce the API's limits on a Decrypt request; the wrapped KEK from its annotation."""
+    ciphertext = request.ciphertext
+    if not ciphertext or len(ciphertext) > MAX_CIPHERTEXT:
+        raise Refused(INVALID, f"ciphertext must be 1 to {MAX_CIPHERTEXT} bytes")
+    key_id = request.key_id
+    size = len(key_id) if key_id.isascii() else len(key_id.encode())
+    if not size or size > MAX_KEY_ID:
+        raise Refused(INVALID, f"key_id must be 1 to {MAX_KEY_ID} bytes")
+    annotations = request.annotations
+    if len(annotations) == 1:  # the usual request, read in place
+        wrapped = annotations.get(KEK_ANNOTATION)
+        if wrapped and len(KEK_ANNOTATION) + len(wrapped) <= MAX_ANNOTATIONS:
+            return wrapped
+    return _wrapped_kek(annotations)
+
+
+def _wrapped_kek(annotations: Mapping[str, bytes]) -> bytes:
+    if sum(len(key.encode()) + len(value) for key, value in annotations.items()) > MAX_ANNOTATIONS:
+        raise Refused(INVALID, "annotations exceed 32 KiB")
+    unknown = sorted(set(annotations) - {KEK_ANNOTATION})
+    if unknown:
+        raise Refused(INVALID, f"unknown annotation(s) {', '.join(unknown)}; expected {KEK_ANNOTATION}")
+    wrapped = annotations.get(KEK_ANNOTATION)
+    if not wrapped:
+        raise Refused(INVALID, f"annotation {KEK_ANNOTATION} is missing: the data was not encrypted by kubekms")
+    return wrapped
+
+
+def _observed(method: str) -> Callable[[Handler], Handler]:
+    """Metrics, logging and the status code of a refusal, once for the three methods."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def call(self: KeyManagementService, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                if isinstance(request, Malformed):
+                    raise Refused(INVALID, f"the request is not a valid {method}Request")
+                return await handler(self, request, context)
+            except (Refused, KeyringError) as error:
+                code = error.code if isinstance(error, Refused) else status_of(error)
+                logger.warning(
+                    "call refused", extra={"fields": {"method": method, "code": code.name, "reason": error.message}}
+                )
+                await context.abort(code, error.message)
+                raise  # abort raises; this line is never reached
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                logger.exception("call failed", extra={"fields": {"method": method}})
+                await context.abort(code, "internal error in the kubekms plugin (see its log)")
+                raise
+            finally:
+                self._record(method, code, time.perf_counter() - started)
+
+        return call
+
+    return wrap
+
+
 class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
     def __init__(self, keyring: Keyring, metrics: PluginMetrics) -> None:
         self._keyring = keyring
         self._metrics = metrics
+        self._calls: dict[tuple[str, grpc.StatusCode], Counter] = {}
+        self._latency = {method: metrics.latency.labels(method) for method in ("Status", "Encrypt", "Decrypt")}
+        self._status = api_pb2.StatusResponse(version=API_VERSION)
+        self._healthy: bool | None = None
 
-    async def _observe(
-        self, method: str, request: object, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Reply]]
-    ) -> Reply:
-        started = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            if isinstance(request, Malformed):
-                raise PluginError(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid {method}Request")
-            return await call()
-        except PluginError as error:
-            code = error.code
-            logger.warning(
-                "call refused", extra={"fields": {"method": method, "code": code.name, "reason": error.message}}
-            )
-            await context.abort(error.code, error.message)
-            raise  # abort raises; this line is never reached
-        except Exception:
-            code = grpc.StatusCode.INTERNAL
-            logger.exception("call failed", extra={"fields": {"method": method}})
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error in the kubekms plugin (see its log)")
-            raise
-        finally:
-            self._metrics.calls.labels(method, code.name).inc()
-            self._metrics.latency.labels(method).observe(time.perf_counter() - started)
+    def _record(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        counter = self._calls.get((method, code))
+        if counter is None:
+            counter = self._calls[(method, code)] = self._metrics.calls.labels(method, code.name)
+        counter.inc()
+        self._latency[method].observe(seconds)
 
+    @_observed("Status")
     async def Status(self, request: api_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> api_pb2.StatusResponse:
-        async def answer() -> api_pb2.StatusResponse:
-            healthz = self._keyring.health()
-            self._metrics.healthy.set(1 if healthz == "ok" else 0)
-            return api_pb2.StatusResponse(version=API_VERSION, healthz=healthz, key_id=self._keyring.announce())
+        healthz, key_id = self._keyring.health(), self._keyring.announce()
+        answer = self._status
+        if answer.healthz != healthz or answer.key_id != key_id:
+            # A new object, not an update in place: the previous one may still be being serialised.
+            answer = self._status = api_pb2.StatusResponse(version=API_VERSION, healthz=healthz, key_id=key_id)
+        healthy = healthz == "ok"
+        if healthy is not self._healthy:
+            self._healthy = healthy
+            self._metrics.healthy.set(1 if healthy else 0)
+        return answer
 
-        return await self._observe("Status", request, context, answer)
-
+    @_observed("Encrypt")
     async def Encrypt(
         self, request: api_pb2.EncryptRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.EncryptResponse:
-        async def answer() -> api_pb2.EncryptResponse:
-            ciphertext, key_id, annotations = await self._keyring.encrypt(request.plaintext)
-            return api_pb2.EncryptResponse(ciphertext=ciphertext, key_id=key_id, annotations=annotations)
+        check_plaintext(request.plaintext)
+        sealed = await self._keyring.encrypt(request.plaintext)
+        return api_pb2.EncryptResponse(
+            ciphertext=sealed.ciphertext, key_id=sealed.key_id, annotations={KEK_ANNOTATION: sealed.wrapped_kek}
+        )
 
-        return await self._observe("Encrypt", request, context, answer)
-
+    @_observed("Decrypt")
     async def Decrypt(
         self, request: api_pb2.DecryptRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.DecryptResponse:
-        async def answer() -> api_pb2.DecryptResponse:
-            plaintext = await self._keyring.decrypt(request.ciphertext, request.key_id, dict(request.annotations))
-            return api_pb2.DecryptResponse(plaintext=plaintext)
-
-        return await self._observe("Decrypt", request, context, answer)
+        wrapped = check_decrypt(request)
+        plaintext = await self._keyring.decrypt(request.ciphertext, request.key_id, wrapped)
+        return api_pb2.DecryptResponse(plaintext=plaintext)
 
 
 def rpc_handler(service: KeyManagementService) -> grpc.GenericRpcHandler:

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.plugin import PluginProcess
-from kubekms_plugin.keyring import KEK_AAD, KEK_ANNOTATION, MAX_PLAINTEXT
+from kubekms.plugin_ciphertext import KEK_AAD, KEK_ANNOTATION
+from kubekms_plugin.service import MAX_PLAINTEXT
 from kubekms_plugin.v2 import api_pb2, api_pb2_grpc
 
 REFUSALS = {
