@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from kubekms.server.logs import configure_json_logging
 def plugin(config_path: Path | None, **flags: Any) -> None:
     """Serve the KMS v2 API (Status, Encrypt, Decrypt) with data keys from the backend."""
     from kubekms_plugin.config import ConfigError, load_config
-    from kubekms_plugin.server import SocketInUse, serve
+    from kubekms_plugin.server import SocketInUse, run
 
     configure_json_logging()
     overrides = {
@@ -58,7 +57,7 @@ def plugin(config_path: Path | None, **flags: Any) -> None:
     log = logging.getLogger("kubekms.plugin")
     try:
         config = load_config(config_path, overrides)
-        asyncio.run(serve(config))
+        run(config)
     except (ConfigError, SocketInUse, OSError) as error:
         log.error("cannot start", extra={"fields": {"error": str(error)}})
         raise SystemExit(2) from None
