@@ -24,14 +24,17 @@ import resource
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from prometheus_client.parser import text_string_to_metric_families
 
 from kubekms.devenv.kmsserver import KMSServer, kms_server
+
+# the tests' reading of the server's own request counters, as bench/fuzz.py shares tests/fuzz
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "envelope"))
+from envelope_fixtures import data_key_calls
+
 from kubekms.envelope import FRAME_BYTES, CachePolicy, Envelope, KeyRef, Keyring
 
 MiB = 1 << 20
@@ -109,19 +112,6 @@ def best_of(runs: int, measure: Callable[[], tuple[float, float]]) -> tuple[floa
     """The best encrypt and the best decrypt figure of ``runs`` runs (a shared machine only slows runs down)."""
     results = [measure() for _ in range(runs)]
     return max(result[0] for result in results), max(result[1] for result in results)
-
-
-def data_key_calls(server: KMSServer) -> int:
-    with urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    return int(
-        sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "kubekms_server_requests_total" and "datakey" in sample.labels.get("operation", "")
-        )
-    )
 
 
 def calls_per_messages(server: KMSServer, envelope: Envelope, messages: int) -> int:
