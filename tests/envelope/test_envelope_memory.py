@@ -61,7 +61,7 @@ def test_peak_rss_does_not_grow_with_the_file(tmp_path: Path) -> None:
     encrypting = peak_rss("encrypt", *options, "--key", "memory", str(large), str(tmp_path / "large.enc"))
     decrypting = peak_rss("decrypt", *options, str(tmp_path / "large.enc"), str(tmp_path / "large.out"))
 
-    print(f"peak RSS: 1 MiB {baseline / MiB:.1f} MiB, 64 MiB encrypt {encrypting / MiB:.1f}, decrypt {decrypting / MiB:.1f}")
+    print(f"peak RSS, MiB: 1 MiB file {baseline / MiB:.1f}; 64 MiB {encrypting / MiB:.1f} / {decrypting / MiB:.1f}")
     assert sha256_of(tmp_path / "large.out") == expected
     # a whole-file implementation would hold at least 64 MiB more
     assert encrypting - baseline < 16 * MiB, (baseline, encrypting)

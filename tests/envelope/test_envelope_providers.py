@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 
 import pytest
 from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
@@ -59,7 +60,7 @@ def test_round_trip_records_the_key_and_binds_the_context(configs: dict[str, Bac
             envelope.decrypt(message, required_context={"tenant": "other"})
 
 
-@pytest.mark.parametrize("provider", ["kubekms", "local"])
+@pytest.mark.parametrize("provider", ["kubekms", "local", "aws"])
 def test_disabled_key_refuses_both_ways_with_the_reason(configs: dict[str, BackendConfig], provider: str) -> None:
     config = configs[provider]
     alias, key_id = new_key(config)
@@ -69,7 +70,8 @@ def test_disabled_key_refuses_both_ways_with_the_reason(configs: dict[str, Backe
         call(config, "disable_key", key_id)
         with pytest.raises(KeyUnusable, match=r"KMS\.0209"):
             envelope.encrypt(b"more", CONTEXT)
-        with pytest.raises(NoKeyCanDecrypt, match=rf"{provider}:{key_id}.*KMS\.0209"):
+        named = f"aws-kms {aws_arn(key_id)}" if provider == "aws" else f"{provider}:{key_id}"
+        with pytest.raises(NoKeyCanDecrypt, match=rf"{re.escape(named)}.*KMS\.0209"):
             envelope.decrypt(message)
 
 
