@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from envelope_fixtures import call, new_key, run, write_yaml
+from envelope_fixtures import KUBEKMS, call, new_key, run, write_yaml
 
 from kubekms.providers import BackendConfig
 
@@ -93,3 +94,25 @@ def test_disabled_key_and_unknown_backend(configs: dict[str, BackendConfig], fil
     assert done.returncode == 1 and b"KMS.0209" in done.stderr and done.stderr.count(b"\n") == 1
     done = run("encrypt", "--backend", f"a={files['aws']}", "--key", "b:x", str(files["plain"]), "o.enc")
     assert done.returncode == 1 and done.stderr.startswith(b"error: ") and b"no backend given" in done.stderr
+
+
+def test_progress_bar_only_on_a_terminal(
+    tmp_path: Path, configs: dict[str, BackendConfig], files: dict[str, Path]
+) -> None:
+    alias, _ = new_key(configs["kubekms"])
+    controller, terminal = os.openpty()
+    args = ["encrypt", "--backend-config", str(files["kubekms"]), "--key", alias, str(files["plain"]), "out.enc"]
+    process = subprocess.Popen([KUBEKMS, *args], cwd=tmp_path, stderr=terminal, stdout=subprocess.DEVNULL)
+    os.close(terminal)
+    shown = b""
+    while True:  # until the child closes its end of the terminal
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: no writer left
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    assert b"encrypting" in shown and b"100%" in shown
