@@ -130,7 +130,8 @@ class ProtocolMasterKey(MasterKey):  # type: ignore[misc]
             )
         except KMSError as error:
             raise key_failure(f"key {self._where}", error) from None
-        assert data_key.plaintext is not None
+        if data_key.plaintext is None:
+            raise BackendUnavailable(f"key {self._where}: the backend returned a data key without its plaintext")
         return DataKey(
             key_provider=self._info(backend, data_key.key_id),
             data_key=data_key.plaintext,
