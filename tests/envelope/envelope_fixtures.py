@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import os
 import shutil
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -77,3 +79,59 @@ def write_yaml(path: Path, config: BackendConfig) -> Path:
     }
     path.write_text(yaml.safe_dump(fields))
     return path
+
+
+MiB = 1 << 20
+# The CLI in-process, then its peak RSS in KiB on stderr's last line. VmHWM, not getrusage's ru_maxrss:
+# Linux carries ru_maxrss over from the parent through fork and exec, so a large parent would hide it.
+MEASURED_CLI = """
+import sys
+from kubekms.cli.main import cli
+try:
+    cli(sys.argv[1:], standalone_mode=False)
+finally:
+    status = open("/proc/self/status").read()
+    print(status.split("VmHWM:")[1].split()[0], file=sys.stderr)
+"""
+
+
+def peak_rss(*args: str) -> int:
+    done = subprocess.run([sys.executable, "-c", MEASURED_CLI, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return int(done.stderr.strip().splitlines()[-1]) * 1024
+
+
+def write_random(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    block = hashlib.sha256(path.name.encode()).digest() * (MiB // 32)  # fast, incompressible enough per MiB
+    with path.open("wb") as handle:
+        for index in range(size // MiB):
+            chunk = index.to_bytes(8, "big") + block[8:]
+            handle.write(chunk)
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def streaming_peak_rss(directory: Path, size: int) -> tuple[int, int, int]:
+    """Peak RSS (bytes) of ``kubekms encrypt`` on a 1 MiB file, then of encrypt and decrypt on a file
+    of ``size`` bytes (provider local, each a process of its own); the round trip is checked."""
+    config = BackendConfig(provider="local", state_dir=directory / "keystore", init=True)
+    call(config, "create_key", "memory")
+    options = ["--backend-config", str(write_yaml(directory / "local.yaml", config))]
+    small, large = directory / "small", directory / "large"
+    write_random(small, 1 * MiB)
+    expected = write_random(large, size)
+    baseline = peak_rss("encrypt", *options, "--key", "memory", str(small), str(directory / "small.enc"))
+    encrypting = peak_rss("encrypt", *options, "--key", "memory", str(large), str(directory / "large.enc"))
+    large.unlink()
+    decrypting = peak_rss("decrypt", *options, str(directory / "large.enc"), str(directory / "large.out"))
+    assert sha256_of(directory / "large.out") == expected
+    return baseline, encrypting, decrypting
