@@ -183,7 +183,7 @@ def encrypt(
         from kubekms.envelope import Envelope, KeyRef, Keyring
 
         named = _named_backends(named_backends)
-        refs = [KeyRef.parse(key, named, DEFAULT_BACKEND) for key in keys]
+        refs = [KeyRef.parse(key, {*named, DEFAULT_BACKEND}, DEFAULT_BACKEND) for key in keys]
         used = {ref.backend for ref in refs}
         if DEFAULT_BACKEND in used:
             named[DEFAULT_BACKEND] = load_backend_config(backend_config)

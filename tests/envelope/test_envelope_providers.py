@@ -137,3 +137,19 @@ def test_truncated_message_rejected_at_every_cut(sealed: tuple[BackendConfig, by
         for cut in (10, 200, frame_end, len(message) - 17, len(message) - 1):
             with pytest.raises(InvalidMessage):
                 envelope.decrypt(message[:cut])
+
+
+@pytest.mark.parametrize(
+    ("signed", "suite"),
+    [(False, "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"), (True, "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384")],
+)
+def test_committing_suites_signed_on_request(configs: dict[str, BackendConfig], signed: bool, suite: str) -> None:
+    alias, _ = new_key(configs["local"])
+    with Keyring({"b": configs["local"]}, [KeyRef("b", alias)]) as keyring:
+        envelope = Envelope(keyring, signed=signed)
+        message = envelope.encrypt(b"signed or not", {"k": "v"})
+        assert header_of(message).algorithm.name == suite  # type: ignore[attr-defined]
+        assert envelope.decrypt(message) == b"signed or not"
+        if signed:  # the signature covers the whole message: its last byte is checked too
+            with pytest.raises(InvalidMessage):
+                envelope.decrypt(flipped(message, len(message) - 1))
