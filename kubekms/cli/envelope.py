@@ -149,6 +149,9 @@ def _run(action: Callable[[], None]) -> None:
     except (EnvelopeError, _FileProblem) as error:
         click.echo(f"error: {error}", err=True)
         raise SystemExit(1) from None
+    except OSError as error:  # a full disk, a closed pipe: the temporary file is already gone
+        click.echo(f"error: input/output failed: {error.strerror or error}", err=True)
+        raise SystemExit(1) from None
 
 
 @click.command("encrypt")
