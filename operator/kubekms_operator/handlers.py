@@ -1,8 +1,9 @@
 """kopf wiring: thin handlers that parse the object, call the reconciler and write status.
 
 :func:`register` adds every handler to kopf's default registry with the intervals from
-:class:`~kubekms_operator.settings.OperatorSettings` (the re-encryption daemon of
-:mod:`kubekms_operator.reencryption_daemon` registers itself on import).
+:class:`~kubekms_operator.settings.OperatorSettings`, the re-encryption daemon of
+:mod:`kubekms_operator.reencryption_daemon` included. One handler run writes the KMSKey's
+status once (twice only when a key was chosen and then changed: its id goes first).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -19,10 +21,12 @@ from prometheus_client import start_http_server
 
 from kubekms.backend import KeyMetadata
 from kubekms.errors import KMSError
-from kubekms_operator import kube, metrics
+from kubekms.providers import open_backend
+from kubekms_operator import kube, metrics, reencryption_daemon
 from kubekms_operator.backends import BackendResolver, DependencyNotReady, ResolvedBackend
 from kubekms_operator.conditions import Condition, key_facts, merge_conditions, now
 from kubekms_operator.failures import Failure, classify
+from kubekms_operator.faults import with_faults
 from kubekms_operator.reconcile import Change, KeyReconciler
 from kubekms_operator.settings import OperatorSettings
 from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION, DesiredKey, InvalidSpec, parse_key
@@ -39,28 +43,49 @@ async def owner_alive(reference: str, uid: str) -> bool:
 
 
 class KeyHandlers:
-    """The KMSKey side: one lock per object so that a handler and the drift timer never overlap."""
+    """The KMSKey side: one lock per object so that a handler and the drift timer never overlap.
+
+    ``serving_since`` (the apiserver's clock when this process started) lets the first attempt on
+    an object created later skip the search for a key an earlier attempt made: none can exist.
+    """
 
     def __init__(self, resolver: BackendResolver) -> None:
         self._resolver = resolver
         self._locks: dict[str, asyncio.Lock] = {}
+        self._attempted: set[str] = set()  # uids this process has reconciled
+        self.serving_since: datetime | None = None
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
 
+    def _forget(self, uid: str) -> None:
+        self._locks.pop(uid, None)
+        self._attempted.discard(uid)
+
+    def _may_have_a_key(self, meta: Mapping[str, Any]) -> bool:
+        """False only at the first attempt on an object created after this process started: no other
+        process saw it (one replica), and no attempt of this one made a key for it."""
+        first = meta["uid"] not in self._attempted
+        self._attempted.add(meta["uid"])
+        created = _parse_time(meta.get("creationTimestamp"))
+        # Both times are the apiserver's, in whole seconds: strictly later means later.
+        return not (first and self.serving_since is not None and created is not None and created > self.serving_since)
+
     async def reconcile(self, trigger: str, body: kopf.Body, retry: int) -> None:
         meta, status = body["metadata"], dict(body.get("status") or {})
         started = time.monotonic()
+        unwritten: dict[str, Any] = {}  # status fields the failure report must carry
         async with self.lock(meta["uid"]):
             try:
                 desired = parse(body)
+                may_exist = self._may_have_a_key(meta)
                 async with self._resolver.using(desired.backend) as resolved:
-                    changes = await self._sync(resolved, desired, body, status)
+                    changes = await self._sync(resolved, desired, body, status, may_exist, unwritten)
             except Exception as error:
                 failure = classify(error)
                 if failure is None:
                     raise
-                await self._report(body, status, failure)
+                await self._report(body, status, failure, unwritten)
                 metrics.RECONCILES.labels(trigger, failure.reason).inc()
                 raise failure.for_kopf(retry) from None
             finally:
@@ -69,9 +94,16 @@ class KeyHandlers:
         post_changes(body, changes, drift=trigger == "drift")
 
     async def _sync(
-        self, resolved: ResolvedBackend, desired: DesiredKey, body: kopf.Body, status: dict[str, Any]
+        self,
+        resolved: ResolvedBackend,
+        desired: DesiredKey,
+        body: kopf.Body,
+        status: dict[str, Any],
+        may_exist: bool,
+        unwritten: dict[str, Any],
     ) -> list[Change]:
-        """Converge the key and write status; ``status`` follows every write (the failure report merges into it)."""
+        """Converge the key and write status; ``status`` follows every write (the failure report merges
+        into it), and on a failure ``unwritten`` holds the facts of a key chosen but not yet in status."""
         meta = body["metadata"]
         namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
 
@@ -81,12 +113,13 @@ class KeyHandlers:
 
         reconciler = KeyReconciler(resolved.backend, desired, owner_alive, record)
         try:
-            key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""))
+            key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""), may_exist=may_exist)
             # status.lastRotateRequest may lag (a refused status write): the key's own rotation tag decides.
             converged = await reconciler.converge(key, str(status.get("lastRotateRequest") or ""))
         except Exception as error:
-            with contextlib.suppress(Exception):  # best effort: the owner tag finds the key anyway
-                await reconciler.record_pending()
+            if reconciler.unrecorded is not None:  # written with the failure report, in the same patch
+                unwritten.update(key_facts(reconciler.unrecorded), backend=resolved.name)
+                status.update(unwritten)
             failure = classify(error)
             if isinstance(error, KMSError) and failure is not None and failure.reason == "AccessDenied":
                 await self._resolver.forget_backend(resolved.backend)  # closed once no handler uses it
@@ -114,14 +147,16 @@ class KeyHandlers:
         )
         return [*changes, *converged.changes]
 
-    async def _report(self, body: kopf.Body, status: Mapping[str, Any], failure: Failure) -> None:
+    async def _report(
+        self, body: kopf.Body, status: Mapping[str, Any], failure: Failure, unwritten: Mapping[str, Any]
+    ) -> None:
         meta = body["metadata"]
         updates = [Condition("Synced", False, failure.reason, failure.message)]
         if failure.key_unusable or not status.get("keyId"):
             updates.append(Condition("Ready", False, failure.reason, failure.message))
         conditions = merge_conditions(status.get("conditions"), updates, meta.get("generation"))
         try:
-            await kube.patch_key_status(meta["namespace"], meta["name"], {"conditions": conditions})
+            await kube.patch_key_status(meta["namespace"], meta["name"], {**unwritten, "conditions": conditions})
         except kube.StatusNotWritten as error:  # the Event and the log still tell; kopf retries
             log.warning("KMSKey status not written", extra={"fields": {"error": str(error)}})
         kopf.warn(body, reason=failure.reason, message=failure.message)
@@ -130,13 +165,14 @@ class KeyHandlers:
             extra={"fields": {"object": f"{meta['namespace']}/{meta['name']}", "reason": failure.reason}},
         )
 
-    async def release(self, body: kopf.Body, retry: int) -> None:
+    async def delete_or_retain_key(self, body: kopf.Body, retry: int) -> None:
+        """The KMSKey is being deleted: schedule its key's deletion (Delete) or leave the key as it is (Retain)."""
         meta, status = body["metadata"], body.get("status") or {}
         async with self.lock(meta["uid"]):
             try:
                 desired = parse(body)
             except InvalidSpec as error:
-                kopf.warn(body, reason="InvalidSpec", message=f"key not released: {error}")
+                kopf.warn(body, reason="InvalidSpec", message=f"key neither deleted nor retained: {error}")
                 return
             if desired.deletion_policy == "Retain":
                 key = status.get("keyId") or "(none)"
@@ -146,7 +182,7 @@ class KeyHandlers:
                 return
             try:
                 async with self._resolver.using(desired.backend, require_ready=False) as resolved:
-                    changes = await KeyReconciler(resolved.backend, desired, owner_alive).release(
+                    changes = await KeyReconciler(resolved.backend, desired, owner_alive).schedule_deletion(
                         str(status.get("keyId") or "")
                     )
             except DependencyNotReady as error:
@@ -157,9 +193,9 @@ class KeyHandlers:
             except KMSError as error:
                 failure = classify(error)
                 assert failure is not None
-                await self._report(body, status, failure)
+                await self._report(body, status, failure, {})
                 raise failure.for_kopf(retry) from None
-        self._locks.pop(meta["uid"], None)
+        self._forget(meta["uid"])
         post_changes(body, changes, drift=False)
 
 
@@ -172,6 +208,13 @@ def parse(body: kopf.Body) -> DesiredKey:
         uid=meta["uid"],
         annotations=meta.get("annotations") or {},
     )
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def readiness(facts: Mapping[str, Any], desired: DesiredKey) -> str:
@@ -212,8 +255,9 @@ async def check_backend(resolver: BackendResolver, body: kopf.Body, patch: kopf.
 
 def register(settings: OperatorSettings, resolver: BackendResolver | None = None) -> None:
     """Add the KMSKey and KMSBackend handlers to kopf's default registry."""
-    resolver = resolver or BackendResolver()
+    resolver = resolver or BackendResolver(with_faults(open_backend))
     keys = KeyHandlers(resolver)
+    reencryption_daemon.register(settings.reencryption)
 
     @kopf.on.startup()
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -225,6 +269,10 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
             prefix=f"operator.{GROUP}", key="last-handled-configuration"
         )
         settings.posting.level = logging.WARNING  # explicit Events per change; kopf's own only for problems
+        try:
+            keys.serving_since = await kube.server_time()
+        except Exception:  # then every first attempt searches for an earlier key, as a retry does
+            log.warning("the apiserver's time is unknown: every creation searches for an earlier key", exc_info=True)
 
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
@@ -247,7 +295,7 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
 
     @kopf.on.delete(GROUP, VERSION, KEYS)
     async def delete_key(body: kopf.Body, retry: int, **_: Any) -> None:
-        await keys.release(body, retry)
+        await keys.delete_or_retain_key(body, retry)
 
     @kopf.timer(GROUP, VERSION, KEYS, interval=settings.drift_interval, initial_delay=settings.drift_interval)
     async def detect_drift(body: kopf.Body, **_: Any) -> None:

@@ -2,13 +2,17 @@
 
 kopf watches and patches its own progress; these are the reads of other objects
 (KMSBackends, Secrets, a key's owner) and the status writes that must land *now*
-(the key id right after create), through the official client in worker threads.
+(the key id right after create), through the official client in worker threads. The
+re-encryption daemon, which runs its pass in a worker thread, uses the blocking forms.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
+import threading
+from datetime import datetime
 from typing import Any
 
 from kubernetes import client, config
@@ -17,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION
 
 _api_client: client.ApiClient | None = None
+_api_client_lock = threading.Lock()  # the first call may come from a worker thread
 
 
 class StatusNotWritten(Exception):
@@ -26,13 +31,20 @@ class StatusNotWritten(Exception):
 def api_client() -> client.ApiClient:
     """The official client, configured like kopf: in-cluster, else the kubeconfig."""
     global _api_client
-    if _api_client is None:
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
-        _api_client = client.ApiClient()
-    return _api_client
+    with _api_client_lock:
+        if _api_client is None:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+            _api_client = client.ApiClient()
+        return _api_client
+
+
+async def server_time() -> datetime:
+    """The apiserver's clock (the Date of an answer, whole seconds), as in the creationTimestamps it writes."""
+    _, _, headers = await asyncio.to_thread(client.VersionApi(api_client()).get_code_with_http_info)
+    return email.utils.parsedate_to_datetime(headers["Date"])
 
 
 def _objects() -> client.CustomObjectsApi:
@@ -61,11 +73,16 @@ async def list_backends() -> list[dict[str, Any]]:
     return items
 
 
-async def get_key(namespace: str, name: str) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = await asyncio.to_thread(
-        _absent_as_none, _objects().get_namespaced_custom_object, GROUP, VERSION, namespace, KEYS, name
+def read_key(namespace: str, name: str) -> dict[str, Any] | None:
+    """A KMSKey, or None if it does not exist (blocking: for worker threads such as the re-encryption pass)."""
+    found: dict[str, Any] | None = _absent_as_none(
+        _objects().get_namespaced_custom_object, GROUP, VERSION, namespace, KEYS, name
     )
     return found
+
+
+async def get_key(namespace: str, name: str) -> dict[str, Any] | None:
+    return await asyncio.to_thread(read_key, namespace, name)
 
 
 async def read_secret(namespace: str, name: str) -> tuple[str, dict[str, bytes]] | None:
@@ -78,18 +95,15 @@ async def read_secret(namespace: str, name: str) -> tuple[str, dict[str, bytes]]
     return str(secret.metadata.resource_version), data
 
 
+def write_key_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Merge ``status`` into a KMSKey's status (blocking; the apiserver's refusal raised as it came)."""
+    _objects().patch_namespaced_custom_object_status(GROUP, VERSION, namespace, KEYS, name, {"status": status})
+
+
 async def patch_key_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     try:
-        await asyncio.to_thread(
-            _objects().patch_namespaced_custom_object_status, GROUP, VERSION, namespace, KEYS, name, {"status": status}
-        )
+        await asyncio.to_thread(write_key_status, namespace, name, status)
     except ApiException as error:
         raise StatusNotWritten(
             f"the status of KMSKey {namespace}/{name} was not written: {error.status} {error.reason}"
         ) from None
-
-
-async def patch_backend_status(name: str, status: dict[str, Any]) -> None:
-    await asyncio.to_thread(
-        _objects().patch_cluster_custom_object_status, GROUP, VERSION, BACKENDS, name, {"status": status}
-    )

@@ -4,6 +4,9 @@ Given the desired key and what the backend says, :class:`KeyReconciler` makes th
 that converge the key and returns one :class:`Change` per call that changed something
 (each becomes an Event). Creation is idempotent: the key carries the object's UID as a
 tag and is found again by it, so a retry after a crash or a timeout never makes a second key.
+Where no earlier attempt can have made a key (the caller says so), the search is left out and
+the primary alias, which the backend refuses twice, stands guard instead: one call fewer per
+key, and one fewer again for the alias check before creating.
 
 Ownership: a KMSKey changes or deletes only the key in its status, a key tagged with its
 own UID, or the key its ``spec.adopt`` names (and that one only if no other existing KMSKey
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,11 +27,6 @@ from kubekms_operator.conditions import timestamp
 from kubekms_operator.spec import OPERATOR_TAG_PREFIX, OWNER_TAG, OWNER_UID_TAG, ROTATE_TAG, DesiredKey
 
 log = logging.getLogger("kubekms.operator.reconcile")
-
-# Fault injection for the crash test only: with this variable set to "after-create" the
-# process exits at once after the backend created a key and before the key id is in
-# status, the window that idempotent creation must survive.
-FAULT_ENV = "KUBEKMS_OPERATOR_FAULT"
 
 OwnerAlive = Callable[[str, str], Awaitable[bool]]  # ("<ns>/<name>", uid) -> that object still exists
 KeyRecorder = Callable[[KeyMetadata], Awaitable[None]]
@@ -74,17 +71,22 @@ class KeyReconciler:
         """A key was just created or found: its id must reach status before the key changes again."""
         self._unrecorded = key
 
-    async def record_pending(self) -> None:
-        """Write the id of a key chosen but not yet in status (also on a failure path)."""
-        await self._before_change()
+    @property
+    def unrecorded(self) -> KeyMetadata | None:
+        """A key chosen but not yet passed to ``record`` (the caller writes it with its own status patch)."""
+        return self._unrecorded
 
     async def _before_change(self) -> None:
         if self._unrecorded is not None and self._record is not None:
             await self._record(self._unrecorded)
         self._unrecorded = None
 
-    async def find_or_create(self, known_key_id: str) -> tuple[KeyMetadata, list[Change]]:
+    async def find_or_create(self, known_key_id: str, *, may_exist: bool = True) -> tuple[KeyMetadata, list[Change]]:
         """The object's key: the one in status, the adopted one, the one tagged with our UID, or a new one.
+
+        ``may_exist=False``: no earlier attempt can have created a key for this object (the
+        caller knows), so neither the tag search nor the primary alias's check comes first; an
+        alias refused at creation is looked at then.
 
         A key chosen here is passed to ``record`` before :meth:`converge` makes its first
         change; when nothing needs changing, the caller's status write right after carries the
@@ -103,11 +105,13 @@ class KeyReconciler:
             await self._check_adoptable(key)
             await self._chosen(key)
             return key, [Change("Adopted", f"adopted existing key {key.key_id} ({desired.adopt.target})")]
-        found = [
-            key
-            for key in await self._backend.find_keys_by_tag(OWNER_UID_TAG, desired.owner.uid)
-            if key.state != KeyState.DESTROYED
-        ]
+        found = []
+        if may_exist:
+            found = [
+                key
+                for key in await self._backend.find_keys_by_tag(OWNER_UID_TAG, desired.owner.uid)
+                if key.state != KeyState.DESTROYED
+            ]
         if found:
             # A tag search may leave out aliases: read the key itself.
             key = await self._backend.describe_key(min(found, key=lambda k: k.created_at).key_id)
@@ -118,13 +122,11 @@ class KeyReconciler:
                 )
             await self._chosen(key)
             return key, [Change("Found", f"found key {key.key_id} created earlier for this object")]
-        for alias in sorted(desired.wanted_aliases()):  # before creating: no half-made key beside a taken alias
+        checked = desired.wanted_aliases() if may_exist else desired.wanted_aliases() - {desired.primary_alias()}
+        for alias in sorted(checked):  # before creating: no half-made key beside a taken alias
             holder = await self._alias_holder(alias)
-            if holder is not None and holder.tags.get(OWNER_UID_TAG) == desired.owner.uid:
-                await self._chosen(holder)  # ours, missed by a lagging tag search
-                return holder, [Change("Found", f"found key {holder.key_id} under alias {alias}")]
             if holder is not None:
-                raise await self._alias_in_use(alias, holder)
+                return await self._taken(alias, holder)
         try:
             key = await self._backend.create_key(
                 desired.primary_alias(),
@@ -134,13 +136,12 @@ class KeyReconciler:
                 tags=desired.wanted_tags(),
             )
         except AlreadyExists:
-            # Someone took the alias since the check above (another KMSKey asking for it too).
+            # Taken: before any check (may_exist=False) or since the check above (another KMSKey
+            # asking for it too).
             holder = await self._alias_holder(desired.primary_alias())
             if holder is None:
                 raise
-            raise await self._alias_in_use(desired.primary_alias(), holder) from None
-        if os.environ.get(FAULT_ENV) == "after-create":
-            os._exit(17)
+            return await self._taken(desired.primary_alias(), holder)
         await self._chosen(key)
         return key, [Change("Created", f"created key {key.key_id} ({desired.primary_alias()})")]
 
@@ -160,6 +161,14 @@ class KeyReconciler:
             reference = key.tags.get(OWNER_TAG, "")
             if await self._owner_alive(reference, owner_uid):
                 raise OwnedByOther(f"key {key.key_id} is managed by KMSKey {reference or owner_uid}")
+
+    async def _taken(self, alias: str, holder: KeyMetadata) -> tuple[KeyMetadata, list[Change]]:
+        """A wanted alias names ``holder`` already: ours (missed by a lagging tag search, or made by an
+        earlier attempt), else AliasInUse."""
+        if holder.tags.get(OWNER_UID_TAG) != self._desired.owner.uid:
+            raise await self._alias_in_use(alias, holder)
+        await self._chosen(holder)
+        return holder, [Change("Found", f"found key {holder.key_id} under alias {alias}")]
 
     async def _alias_holder(self, alias: str) -> KeyMetadata | None:
         try:
@@ -276,7 +285,7 @@ class KeyReconciler:
         summary = ", ".join([*(f"set {name}" for name in sorted(to_set)), *(f"removed {name}" for name in to_remove)])
         return [Change("TagsUpdated", f"tags of key {key.key_id}: {summary}")]
 
-    async def release(self, known_key_id: str) -> list[Change]:
+    async def schedule_deletion(self, known_key_id: str) -> list[Change]:
         """deletionPolicy Delete: schedule the deletion of the object's key(s) after the pending window."""
         desired = self._desired
         if known_key_id:

@@ -1,8 +1,55 @@
-"""The operator's settings: one typed object, built from the command line and passed explicitly."""
+"""The operator's settings: typed objects, built by the command (flags and environment) and passed explicitly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ReencryptionSettings:
+    """How the re-encryption daemon finishes rotations of the key that encrypts the cluster.
+
+    provider_name: the kms provider's name in kube-apiserver's EncryptionConfiguration, default kubekms.
+    check_interval: seconds between looks at the key, default 10.
+    adoption_timeout: seconds to wait for kube-apiserver to write under a new key version, default 300.
+    max_rate: Secrets rewritten per second, 0 for no limit, default 100.
+    """
+
+    provider_name: str = "kubekms"
+    check_interval: float = 10.0
+    adoption_timeout: float = 300.0
+    max_rate: float = 100.0
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> ReencryptionSettings:
+        """From the variables the Helm chart's Deployment sets; ValueError names a bad one."""
+        defaults = cls()
+        provider_name = environ.get("KUBEKMS_KMS_PROVIDER_NAME", defaults.provider_name)
+        if not provider_name:
+            raise ValueError("KUBEKMS_KMS_PROVIDER_NAME must not be empty")
+        return cls(
+            provider_name=provider_name,
+            check_interval=_number(environ, "KUBEKMS_REENCRYPTION_INTERVAL", defaults.check_interval, positive=True),
+            adoption_timeout=_number(
+                environ, "KUBEKMS_REENCRYPTION_ADOPTION_TIMEOUT", defaults.adoption_timeout, positive=True
+            ),
+            max_rate=_number(environ, "KUBEKMS_REENCRYPTION_MAX_RATE", defaults.max_rate, positive=False),
+        )
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, positive: bool) -> float:
+    text = environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} number, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -12,6 +59,7 @@ class OperatorSettings:
     namespaces: namespaces whose KMSKeys are served; empty with all_namespaces for the whole cluster.
     liveness: kopf's liveness endpoint URL (``http://0.0.0.0:8080/healthz``) or empty.
     metrics_port: port of the Prometheus /metrics endpoint, 0 for none.
+    reencryption: the re-encryption daemon's settings.
     """
 
     drift_interval: float = 300.0
@@ -20,3 +68,4 @@ class OperatorSettings:
     all_namespaces: bool = True
     liveness: str = ""
     metrics_port: int = 0
+    reencryption: ReencryptionSettings = field(default_factory=ReencryptionSettings)

@@ -2,7 +2,7 @@
 
 Fault injection: ``KUBEKMS_OPERATOR_FAULT=after-create`` makes the operator process exit
 (``os._exit``) right after ``create_key`` returned and before the key id reaches the
-KMSKey's status (kubekms_operator.reconcile). Both operators are real subprocesses.
+KMSKey's status (kubekms_operator.faults). Both operators are real subprocesses.
 """
 
 from __future__ import annotations

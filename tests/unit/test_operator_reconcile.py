@@ -1,18 +1,23 @@
-"""The operator's reconcile logic without kopf or a cluster, over the real keystore (provider local)."""
+"""The operator's logic without kopf or a cluster: reconciling over the real keystore (provider local),
+when a first attempt may skip the search for an earlier key, settings and the crash test's fault switch."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.providers import BackendConfig, open_backend
 from kubekms_operator.backends import BackendResolver
+from kubekms_operator.faults import with_faults
+from kubekms_operator.handlers import KeyHandlers
 from kubekms_operator.reconcile import AliasInUse, KeyReconciler, OwnedByOther, _rotation_mark
+from kubekms_operator.settings import ReencryptionSettings
 from kubekms_operator.spec import InvalidSpec, parse_key
 
 
@@ -25,6 +30,23 @@ async def backend(tmp_path: Path) -> AsyncIterator[Backend]:
 
 def desired(spec: dict[str, Any], *, name: str = "app", uid: str = "uid-1") -> Any:
     return parse_key(spec, namespace="ns", name=name, uid=uid, annotations={})
+
+
+class CallLog:
+    """The real local backend, with the name of every protocol call it served (in order)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._backend, name)
+
+        async def logged(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return await method(*args, **kwargs)
+
+        return logged
 
 
 async def never_alive(reference: str, uid: str) -> bool:
@@ -47,6 +69,73 @@ async def test_create_is_idempotent_through_the_owner_tag(backend: Backend) -> N
     again, changes = await KeyReconciler(backend, desired({}), never_alive, record).find_or_create("")
     assert again.key_id == first.key_id and [c.reason for c in changes] == ["Found"]
     assert len(await backend.find_keys_by_tag("kubekms.io/owner-uid", "uid-1")) == 1
+
+
+async def test_a_first_attempt_creates_at_once_and_the_alias_guards_against_a_second_key(backend: Backend) -> None:
+    """may_exist=False (no earlier attempt can have made a key): no tag search, no alias check before
+    creating; if the alias turns out to be taken, the key under it is looked at then."""
+    logged = CallLog(backend)
+    calls = cast(Backend, logged)
+    key, changes = await KeyReconciler(calls, desired({}), never_alive).find_or_create("", may_exist=False)
+    assert logged.calls == ["create_key"] and [c.reason for c in changes] == ["Created"]
+    assert key.tags["kubekms.io/owner-uid"] == "uid-1" and key.alias == "k8s/ns/app"
+
+    logged.calls.clear()
+    again, changes = await KeyReconciler(calls, desired({}), never_alive).find_or_create("", may_exist=False)
+    assert again.key_id == key.key_id and [c.reason for c in changes] == ["Found"]  # ours, under the alias
+    assert logged.calls == ["create_key", "describe_key"]
+    with pytest.raises(AliasInUse, match=f"k8s/ns/app already names key {key.key_id}, created for KMSKey ns/app"):
+        await KeyReconciler(calls, desired({}, uid="uid-2"), never_alive).find_or_create("", may_exist=False)
+    with pytest.raises(AliasInUse, match=f"k8s/ns/app already names key {key.key_id}"):  # an extra alias: checked first
+        spec = desired({"aliases": ["ns/free", "k8s/ns/app"]}, uid="uid-3")
+        await KeyReconciler(calls, spec, never_alive).find_or_create("", may_exist=False)
+    assert (await backend.list_keys()).total == 1, "nothing created beside the taken alias"
+
+    logged.calls.clear()
+    await KeyReconciler(calls, desired({}, name="other", uid="uid-4"), never_alive).find_or_create("")
+    assert logged.calls == ["find_keys_by_tag", "describe_key", "create_key"], "a later attempt searches first"
+
+
+def test_only_the_first_attempt_on_an_object_created_after_the_start_skips_the_search() -> None:
+    handlers = KeyHandlers(BackendResolver())
+
+    def meta(uid: str, created: str) -> dict[str, str]:
+        return {"uid": uid, "creationTimestamp": created}
+
+    assert handlers._may_have_a_key(meta("a", "2026-01-01T10:00:05Z")), "the apiserver's time is unknown"
+    handlers.serving_since = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC)
+    assert not handlers._may_have_a_key(meta("b", "2026-01-01T10:00:01Z"))
+    assert handlers._may_have_a_key(meta("b", "2026-01-01T10:00:01Z")), "a second attempt may follow a create"
+    assert handlers._may_have_a_key(meta("c", "2026-01-01T10:00:00Z")), "the same second: maybe before the start"
+    assert handlers._may_have_a_key(meta("d", "2025-12-31T09:00:00Z")), "an earlier operator may have seen it"
+    assert handlers._may_have_a_key(meta("e", "not a time"))
+
+
+def test_reencryption_settings_come_from_the_deployment_environment_with_precise_errors() -> None:
+    assert ReencryptionSettings.from_environment({}) == ReencryptionSettings()
+    read = ReencryptionSettings.from_environment(
+        {
+            "KUBEKMS_KMS_PROVIDER_NAME": "etcd-kms",
+            "KUBEKMS_REENCRYPTION_MAX_RATE": "0",
+            "KUBEKMS_REENCRYPTION_INTERVAL": "5",
+        }
+    )
+    assert (read.provider_name, read.max_rate, read.check_interval, read.adoption_timeout) == ("etcd-kms", 0, 5, 300)
+    with pytest.raises(ValueError, match="KUBEKMS_REENCRYPTION_MAX_RATE must be a number, got 'fast'"):
+        ReencryptionSettings.from_environment({"KUBEKMS_REENCRYPTION_MAX_RATE": "fast"})
+    with pytest.raises(ValueError, match="KUBEKMS_REENCRYPTION_INTERVAL must be a positive number, got '0'"):
+        ReencryptionSettings.from_environment({"KUBEKMS_REENCRYPTION_INTERVAL": "0"})
+    with pytest.raises(ValueError, match="ADOPTION_TIMEOUT must be a positive number, got 'nan'"):
+        ReencryptionSettings.from_environment({"KUBEKMS_REENCRYPTION_ADOPTION_TIMEOUT": "nan"})
+    with pytest.raises(ValueError, match="KUBEKMS_KMS_PROVIDER_NAME must not be empty"):
+        ReencryptionSettings.from_environment({"KUBEKMS_KMS_PROVIDER_NAME": ""})
+
+
+def test_the_crash_fault_is_off_unless_named_and_a_wrong_name_is_refused() -> None:
+    assert with_faults(open_backend, {}) is open_backend
+    assert with_faults(open_backend, {"KUBEKMS_OPERATOR_FAULT": "after-create"}) is not open_backend
+    with pytest.raises(ValueError, match="KUBEKMS_OPERATOR_FAULT='after-tag': the only fault is 'after-create'"):
+        with_faults(open_backend, {"KUBEKMS_OPERATOR_FAULT": "after-tag"})
 
 
 async def test_a_key_under_a_wanted_alias_is_never_taken_over(backend: Backend) -> None:
@@ -145,10 +234,12 @@ async def test_adoption_respects_living_owners_only(backend: Backend) -> None:
     assert converged.key.tags["kubekms.io/owner-uid"] == "uid-2"
 
 
-async def test_release_schedules_deletion_with_the_window(backend: Backend) -> None:
+async def test_delete_policy_schedules_deletion_with_the_window(backend: Backend) -> None:
     spec = desired({"pendingWindowDays": 8})
     key, _ = await KeyReconciler(backend, spec, never_alive).find_or_create("")
-    changes = await KeyReconciler(backend, spec, never_alive).release("")  # found by tag: status never written
+    changes = await KeyReconciler(backend, spec, never_alive).schedule_deletion(
+        ""
+    )  # found by tag: status never written
     assert [c.reason for c in changes] == ["DeletionScheduled"]
     assert (await backend.describe_key(key.key_id)).state == KeyState.PENDING_DELETION
 
