@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -26,25 +28,28 @@ def operator(
     import kopf
     import uvloop
 
-    import kubekms_operator.reencryption_daemon  # noqa: F401  (registers the re-encryption daemon)
     from kubekms.server.logs import configure_json_logging
     from kubekms_operator.handlers import register
-    from kubekms_operator.settings import OperatorSettings
+    from kubekms_operator.settings import OperatorSettings, ReencryptionSettings
 
     if namespaces and all_namespaces:
         raise click.UsageError("give --namespace or --all-namespaces, not both")
     if drift_interval <= 0 or health_interval <= 0:
         raise click.UsageError("--drift-interval and --health-interval must be positive")
     configure_json_logging()
-    settings = OperatorSettings(
-        drift_interval=drift_interval,
-        health_interval=health_interval,
-        namespaces=namespaces,
-        all_namespaces=not namespaces,
-        liveness=liveness,
-        metrics_port=metrics_port,
-    )
-    register(settings)
+    try:
+        settings = OperatorSettings(
+            drift_interval=drift_interval,
+            health_interval=health_interval,
+            namespaces=namespaces,
+            all_namespaces=not namespaces,
+            liveness=liveness,
+            metrics_port=metrics_port,
+            reencryption=ReencryptionSettings.from_environment(os.environ),
+        )
+        register(settings)  # reads KUBEKMS_OPERATOR_FAULT (the crash test's) too
+    except ValueError as error:  # a variable of the Deployment's environment
+        raise click.UsageError(str(error)) from None
     # Standalone (no peering): one replica, deployed with strategy Recreate, so two operators
     # never race to create the same key.
     uvloop.run(  # less CPU per event than asyncio's own loop, as in ``kubekms server``
