@@ -193,7 +193,10 @@ def test_operator_reads_the_settings_the_deployment_passes(tmp_path: Path) -> No
     values = {"operator": {"reencryption": {"enabled": True, "maxRate": 7, "kmsProviderName": "etcd-kms"}}}
     (container,) = one(render(tmp_path, values), "Deployment")["spec"]["template"]["spec"]["containers"]
     environment = {variable["name"]: variable["value"] for variable in container["env"]}
-    script = "from kubekms_operator import reencryption_daemon as d; print(d.PROVIDER_NAME, d.MAX_RATE)"
+    script = (
+        "import os; from kubekms_operator.settings import ReencryptionSettings as S; "
+        "s = S.from_environment(os.environ); print(s.provider_name, s.max_rate)"
+    )
     read_back = subprocess.run(
         [sys.executable, "-c", script], env={**os.environ, **environment}, capture_output=True, text=True, timeout=60
     )
