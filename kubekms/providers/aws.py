@@ -19,8 +19,11 @@ Mapping onto the protocol:
   keys, the targets of ``alias/aws/*``, left out) and call per key: O(number of keys) calls.
 - permissions: data keys need kms:GenerateDataKey / kms:Decrypt, and kms:ListKeyRotations for
   the version to follow rotations (without it the version stays at its last known value).
-  ``describe_key`` needs kms:DescribeKey; aliases, rotation settings and tags it fills in only
-  where ListAliases, GetKeyRotationStatus and ListResourceTags are allowed (warned once).
+  ``describe_key`` needs kms:DescribeKey; aliases and rotation settings it fills in only
+  where ListAliases and GetKeyRotationStatus are allowed (warned once). Refused tags are not
+  "no tags": where ListResourceTags is refused, reading the described key's ``tags`` raises
+  that AccessDenied (:class:`~kubekms.providers.aws_mapping.UnreadableTags`), so a caller that
+  decides by tags (the operator's owner tags) fails instead of deciding on nothing.
 - quotas: AWS's documented default of 100,000 customer managed keys per region (the
   Service Quotas API is another service and another permission).
 Retries: botocore's ``standard`` mode (throttling, 5xx, connection errors, with
@@ -56,6 +59,7 @@ from kubekms.providers.aws_mapping import (
     PENDING_WINDOW_DAYS,
     RANDOM_BYTES,
     ROTATION_PERIOD_DAYS,
+    UnreadableTags,
     aws_key_ref,
     check_alias,
     check_range,
@@ -161,13 +165,19 @@ class AwsBackend:
                 log.warning("AWS KMS read denied: described keys lack it", extra={"fields": {"operation": operation}})
             return default
 
+    async def _tags(self, key_id: str) -> Mapping[str, str]:
+        try:
+            return await self.list_tags(key_id)
+        except AccessDenied as refusal:
+            return UnreadableTags(refusal)
+
     async def _metadata(self, aws_meta: Mapping[str, Any]) -> KeyMetadata:
         key_id = str(aws_meta["KeyId"])
         aliases, setting, rotations, tags = await asyncio.gather(
             self._readable("ListAliases", self.list_aliases(key_id), []),
             self._readable("GetKeyRotationStatus", self._rotation_setting(key_id), {"KeyRotationEnabled": False}),
             self._readable("ListKeyRotations", self._rotations(key_id), None),
-            self._readable("ListResourceTags", self.list_tags(key_id), {}),
+            self._tags(key_id),
         )
         if rotations is None:
             cached = self._versions.get(key_id)

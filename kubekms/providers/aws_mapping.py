@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import botocore.exceptions
 
 from kubekms.backend import KeyState
-from kubekms.errors import InvalidArgument, InvalidState, KMSError, Unauthenticated, Unavailable
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, Unauthenticated, Unavailable
 from kubekms.keystore import rules
 from kubekms.keystore.rules import is_key_id
 from kubekms.wire.aws_errors import aws_error_class
@@ -104,3 +105,33 @@ def map_client_error(operation: str, error: Exception) -> KMSError:
         names = sorted(set(re.findall(r"parameter (\w+)", str(error)))) or ["(unknown)"]
         return InvalidArgument(f"AWS KMS {operation}: invalid parameter(s) {', '.join(names)}")
     return Unavailable(f"AWS KMS {operation}: {type(error).__name__}")
+
+
+class UnreadableTags(Mapping[str, str]):
+    """A described key's tags when kms:ListResourceTags was refused: reading them raises that AccessDenied.
+
+    Not an empty mapping: a caller deciding by tags (the operator's owner and rotate-request
+    tags) must not take "may not read" for "none". Callers that never read tags (the plugin's
+    least-privilege describe) are unaffected; comparing or printing the metadata does not read them.
+    """
+
+    def __init__(self, refusal: AccessDenied) -> None:
+        self._refusal = refusal
+
+    def _refuse(self) -> NoReturn:
+        raise AccessDenied(f"the key's tags cannot be read: {self._refusal.message}", code=self._refusal.code)
+
+    def __getitem__(self, name: str) -> str:
+        self._refuse()
+
+    def __iter__(self) -> Iterator[str]:
+        self._refuse()
+
+    def __len__(self) -> int:
+        self._refuse()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnreadableTags)
+
+    def __repr__(self) -> str:
+        return "UnreadableTags(kms:ListResourceTags refused)"

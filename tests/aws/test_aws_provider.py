@@ -38,7 +38,9 @@ REGION = "eu-west-1"
 def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
     limited = Principal("limited", actions=("create-datakey",), keys=("nothing-here",), projects=("default",))
     plugin = Principal("plugin", actions=("create-datakey", "decrypt-datakey", "describe-key"), keys=("plugin-key",))
-    with kms_server(tmp_path_factory.mktemp("kms"), principals=(limited, plugin)) as server:
+    # Every read of a describe but the tags: an operator identity missing kms:ListResourceTags.
+    no_tags = Principal("no-tags", actions=("describe-key", "list-aliases", "get-key-rotation-status"))
+    with kms_server(tmp_path_factory.mktemp("kms"), principals=(limited, plugin, no_tags)) as server:
         yield server
 
 
@@ -290,7 +292,7 @@ async def test_data_keys_with_data_key_permissions_only(ours: Backend, kms: KMSS
         assert data_key.key_id == key.key_id and data_key.key_version == 1
         described = await plugin.describe_key("plugin-key")  # DescribeKey only: the rest is not readable
         assert (described.key_id, described.state, described.current_version) == (key.key_id, KeyState.ENABLED, 1)
-        assert described.aliases == () and described.tags == {}
+        assert described.aliases == ()
         assert await plugin.decrypt_data_key("plugin-key", data_key.ciphertext, aad=b"kek") == data_key.plaintext
         with pytest.raises(AccessDenied):
             await plugin.rotate_key("plugin-key")
@@ -298,3 +300,25 @@ async def test_data_keys_with_data_key_permissions_only(ours: Backend, kms: KMSS
         assert (await plugin.create_data_key("plugin-key")).key_version == 1  # last known: cannot list rotations
     finally:
         await plugin.close()
+
+
+async def test_refused_tags_are_an_access_denied_error_not_an_empty_set(ours: Backend, kms: KMSServer) -> None:
+    """The operator decides by its owner and rotate-request tags: "may not read" must never read as "none"."""
+    key = await ours.create_key("tags-refused", tags={"kubekms.io/owner-uid": "uid-1"})
+    reader = await open_backend(kubekms_config(kms, "no-tags"))
+    try:
+        described = await reader.describe_key("tags-refused")
+        assert (described.key_id, described.aliases, described.state) == (
+            key.key_id,
+            ("tags-refused",),
+            KeyState.ENABLED,
+        )
+        with pytest.raises(AccessDenied, match="the key's tags cannot be read"):
+            described.tags.get("kubekms.io/owner-uid")
+        with pytest.raises(AccessDenied):
+            dict(described.tags)
+        assert described == await reader.describe_key(key.key_id)  # comparing metadata does not read the tags
+        with pytest.raises(AccessDenied):
+            await reader.list_tags(key.key_id)
+    finally:
+        await reader.close()
