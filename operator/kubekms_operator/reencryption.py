@@ -15,7 +15,9 @@ Rewriting earlier would find nothing stale and finish under the old key.
 
 Progress lives in the KMSKey status (``reencryption``), written after every page, so
 a restarted operator resumes after the last Secret it finished (etcd lists Secrets in
-key order ``namespace/name``, which makes "after" well defined).
+key order ``namespace/name``, which makes "after" well defined). Without a rate limit the
+Secrets of a page are rewritten by a few concurrent requests; the page counts as done, and
+is saved, only once all of them are.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +42,9 @@ logger = logging.getLogger(__name__)
 KEY_ID_METRIC = "apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds"
 PROBE_SECRET = "kubekms-reencryption-probe"
 PAGE_SIZE = 100
+# Concurrent rewrites within a page when unlimited: one at a time leaves the apiserver idle
+# between round trips (bench/reencryption_bench.py); within the client's connection pool (10).
+REWRITE_CONCURRENCY = 8
 # Answers that go away by themselves: 429 while storage (re)initializes after a restart, 5xx
 # while etcd or the apiserver recover, 410 when a list's continue token expired (the pass
 # lists again from its saved resumeAfter).
@@ -185,12 +191,27 @@ def _secret_ref(secret: dict[str, Any]) -> str:
     return f"{metadata['namespace']}/{metadata['name']}"
 
 
+class _RateLimit:
+    """At most ``max_rate`` Secrets per second (0 = unlimited), paced by sleeping in the worker thread."""
+
+    def __init__(self, max_rate: float) -> None:
+        self._interval = 1.0 / max_rate if max_rate > 0 else 0.0
+        self._next = time.monotonic()
+
+    def wait(self, secret: dict[str, Any]) -> dict[str, Any]:
+        if self._interval:
+            time.sleep(max(0.0, self._next - time.monotonic()))
+            self._next = max(self._next + self._interval, time.monotonic())
+        return secret
+
+
 def run_pass(
     rewriter: Rewriter,
     progress: Progress,
     save: Callable[[Progress], None],
     should_stop: Callable[[], bool],
     max_rate: float = 0.0,
+    concurrency: int = REWRITE_CONCURRENCY,
 ) -> Progress:
     """Rewrite every Secret after ``progress.resumeAfter``; save progress after each page.
 
@@ -199,20 +220,18 @@ def run_pass(
     """
     if not progress.startedAt:
         progress.startedAt = _now()
-    interval = 1.0 / max_rate if max_rate > 0 else 0.0
-    next_write = time.monotonic()
-    for page, total in rewriter.pages(progress.resumeAfter):
-        if should_stop():
-            return progress
-        for secret in page:
-            if interval:
-                time.sleep(max(0.0, next_write - time.monotonic()))  # rate limit, in a worker thread
-                next_write = max(next_write + interval, time.monotonic())
-            rewriter.rewrite(secret)
-            progress.done += 1
-            progress.resumeAfter = _secret_ref(secret)
-        progress.total = max(total, progress.done)
-        save(progress)
+    with ThreadPoolExecutor(1 if max_rate > 0 else concurrency, "reencryption") as pool:
+        limit = _RateLimit(max_rate)
+        for page, total in rewriter.pages(progress.resumeAfter):
+            if should_stop():
+                return progress
+            for _ in pool.map(lambda secret: rewriter.rewrite(limit.wait(secret)), page):
+                pass  # raises the first failure; the page is then redone from the saved resumeAfter
+            if page:
+                progress.done += len(page)
+                progress.resumeAfter = _secret_ref(page[-1])
+            progress.total = max(total, progress.done)
+            save(progress)
     progress.total = progress.done
     progress.finishedAt = _now()
     save(progress)
