@@ -1,0 +1,280 @@
+"""The key pages: projects, the key list (filter, find, paging), a key's page, create, change, account."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from kubekms.backend import KeyMetadata, KeyState
+from kubekms.errors import AccessDenied, InvalidArgument, KMSError, NotFound
+from kubekms.server.console.actions import ACTIONS
+from kubekms.server.console.gate import PREFIX, Gate, Visitor
+from kubekms.wire import codec, inputs
+
+PAGE_SIZE = 50
+PAGE_SIZES = (10, 1000)
+MAX_QUERY_CHARS = 300
+MAX_FOUND = 1000  # keys shown for one tag search
+STATE_FILTERS = {
+    "": None,
+    "enabled": KeyState.ENABLED,
+    "disabled": KeyState.DISABLED,
+    "pending-deletion": KeyState.PENDING_DELETION,
+}
+
+
+def keys_url(project_id: str, **query: object) -> str:
+    query = {name: value for name, value in query.items() if value not in (None, "")}
+    return f"{PREFIX}p/{project_id}/keys" + (f"?{urlencode(query)}" if query else "")
+
+
+def key_url(project_id: str, key_id: str) -> str:
+    return f"{PREFIX}p/{project_id}/keys/{key_id}"
+
+
+class KeyPages:
+    def __init__(self, gate: Gate, projects: Callable[[], Iterable[str]]) -> None:
+        self._gate = gate
+        self._projects = projects
+
+    def register(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/", self.home)
+        router.add_get("/projects", self.project_list)
+        router.add_get("/p/{project}/keys", self.key_list)
+        router.add_get("/p/{project}/new-key", self.new_key)
+        router.add_post("/p/{project}/keys", self.create_key)
+        router.add_get("/p/{project}/keys/{key}", self.key_page)
+        router.add_get("/p/{project}/keys/{key}/delete", self.confirm_deletion)
+        router.add_post("/p/{project}/keys/{key}/{action}", self.key_action)
+        router.add_get("/p/{project}/account", self.account)
+
+    # ------------------------------------------------------------------ projects
+
+    def _projects_of(self, visitor: Visitor) -> list[str]:
+        granted = visitor.principal.projects
+        return sorted(self._projects() if granted is None else granted)
+
+    async def home(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        projects = self._projects_of(visitor)
+        if len(projects) == 1:
+            raise web.HTTPSeeOther(keys_url(projects[0]))
+        raise web.HTTPSeeOther(PREFIX + "projects")
+
+    async def project_list(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        wanted = request.query.get("open", "")
+        if wanted:
+            raise web.HTTPSeeOther(keys_url(self._gate.valid_project_id(wanted)))
+        return self._gate.page(
+            visitor,
+            "projects.html",
+            projects=self._projects_of(visitor),
+            any_project=visitor.principal.projects is None,
+        )
+
+    # ------------------------------------------------------------------ key list
+
+    async def key_list(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        project = self._gate.project_id(request)
+        access = self._gate.access(visitor, project)
+        query = request.query
+        found = inputs.text(query.get("q", ""), "search", max_chars=MAX_QUERY_CHARS).strip()
+        state_name = query.get("state", "")
+        if state_name not in STATE_FILTERS:
+            raise InvalidArgument("state must be enabled, disabled or pending-deletion", code="KMS.1603")
+        state = STATE_FILTERS[state_name]
+        limit = inputs.integer(query.get("limit", str(PAGE_SIZE)), "limit", PAGE_SIZES, allow_text=True)
+        marker = inputs.marker(query.get("marker"), "marker")
+        context = {
+            "project": project,
+            "found": found,
+            "state_name": state_name,
+            "limit": limit,
+            "may_create": access.may("create-key"),
+            "next_url": "",
+            "previous_url": "",
+            "total": None,
+            "first": (marker or 0) + 1,
+            "message": "",
+        }
+        if found:
+            keys, context["message"] = await self._find(visitor, project, found, state)
+            if len(keys) == 1 and "=" not in found:
+                raise web.HTTPSeeOther(key_url(project, keys[0].key_id))
+        elif access.may("list-keys"):
+            page = await self._gate.call(
+                visitor,
+                project,
+                "list-keys",
+                lambda backend: backend.list_keys(
+                    limit=limit, marker=None if marker is None else str(marker), state=state
+                ),
+            )
+            keys, context["total"] = list(page.keys), page.total
+            if page.next_marker:
+                context["next_url"] = keys_url(project, state=state_name, limit=limit, marker=page.next_marker)
+            if marker:
+                context["previous_url"] = keys_url(
+                    project, state=state_name, limit=limit, marker=max(marker - limit, 0) or None
+                )
+        else:
+            keys = await self._granted_keys(visitor, project, state)
+            if visitor.principal.keys is None:
+                context["message"] = "Your permissions do not list keys: find a key by its id or alias."
+        return self._gate.page(visitor, "keys.html", keys=keys, **context)
+
+    async def _find(
+        self, visitor: Visitor, project: str, found: str, state: KeyState | None
+    ) -> tuple[list[KeyMetadata], str]:
+        """``tag=value`` finds keys by tag (list-keys-by-tags); anything else is one key's id or alias."""
+        if "=" in found:
+            tag_key, _, tag_value = found.partition("=")
+            keys = await self._gate.call(
+                visitor,
+                project,
+                "list-keys-by-tags",
+                lambda backend: backend.find_keys_by_tag(tag_key.strip(), tag_value.strip()),
+            )
+            keys = [key for key in keys if state is None or key.state is state][:MAX_FOUND]
+            return keys, "" if keys else f"No key has the tag {found}."
+        try:
+            key = await self._gate.call(
+                visitor, project, "describe-key", lambda backend: backend.describe_key(found), key_ref=found
+            )
+        except (NotFound, AccessDenied):
+            return [], f"No key you may see is named {found}."
+        return [key], ""
+
+    async def _granted_keys(self, visitor: Visitor, project: str, state: KeyState | None) -> list[KeyMetadata]:
+        """A principal limited to some keys sees those its key list names (each described as on the wire)."""
+        keys: dict[str, KeyMetadata] = {}
+        if not self._gate.access(visitor, project).may("describe-key") or visitor.principal.keys is None:
+            return []
+        for ref in sorted(visitor.principal.keys):
+            try:
+                key = await self._gate.call(
+                    visitor, project, "describe-key", lambda backend, ref=ref: backend.describe_key(ref), key_ref=ref
+                )
+            except (NotFound, AccessDenied, InvalidArgument):
+                continue
+            if state is None or key.state is state:
+                keys[key.key_id] = key
+        return sorted(keys.values(), key=lambda key: key.created_at)
+
+    # ------------------------------------------------------------------ one key
+
+    async def _describe(self, visitor: Visitor, project: str, key_ref: str) -> KeyMetadata:
+        return await self._gate.call(
+            visitor, project, "describe-key", lambda backend: backend.describe_key(key_ref), key_ref=key_ref
+        )
+
+    async def key_page(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        project = self._gate.project_id(request)
+        key = await self._describe(visitor, project, codec.key_ref_text(request.match_info["key"], "key"))
+        access = self._gate.access(visitor, project)
+        rotation = None
+        if access.may_on("get-key-rotation-status", key) and key.state is not KeyState.DESTROYED:
+            rotation = await self._gate.call(
+                visitor,
+                project,
+                "get-key-rotation-status",
+                lambda backend: backend.get_rotation_status(key.key_id),
+                key_ref=key.key_id,
+            )
+        offered = {
+            name
+            for name, action in ACTIONS.items()
+            if key.state in action.states and access.may_on(action.operation, key)
+        }
+        return self._gate.page(
+            visitor,
+            "key.html",
+            project=project,
+            key=key,
+            rotation=rotation,
+            offered=offered,
+            show_aliases=access.may_on("list-aliases", key),
+            show_tags=access.may_on("list-key-tags", key),
+        )
+
+    async def confirm_deletion(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        project = self._gate.project_id(request)
+        key = await self._describe(visitor, project, codec.key_ref_text(request.match_info["key"], "key"))
+        if not self._gate.access(visitor, project).may_on("schedule-key-deletion", key):
+            raise visitor.principal.deny_key("schedule-key-deletion", key.key_id)
+        return self._gate.page(visitor, "delete.html", project=project, key=key)
+
+    async def key_action(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        project = self._gate.project_id(request)
+        action = ACTIONS.get(request.match_info["action"])
+        if action is None:
+            raise NotFound("no such console action", code="KMS.0201")
+        key_ref = codec.key_ref_text(request.match_info["key"], "key")
+        back = key_url(project, key_ref)
+        try:
+            form = await self._gate.form(request, visitor)
+            notice = await self._gate.call(
+                visitor, project, action.operation, lambda backend: action.run(backend, key_ref, form), key_ref=key_ref
+            )
+        except KMSError as error:
+            return self._gate.error_page(visitor, error, back=back, project=project)
+        visitor.session.notices.append(notice)
+        raise web.HTTPSeeOther(back)
+
+    # ------------------------------------------------------------------ create
+
+    async def new_key(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        project = self._gate.project_id(request)
+        if not self._gate.access(visitor, project).may("create-key"):
+            raise visitor.principal.deny_account_wide("create-key")
+        return self._gate.page(visitor, "new_key.html", project=project, alias="", description="", error=None)
+
+    async def create_key(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        project = self._gate.project_id(request)
+        form = await self._gate.form(request, visitor)
+        alias = form.text("alias", max_chars=300).strip()
+        description = form.text("description", max_chars=1024)
+        try:
+            if not alias:
+                raise InvalidArgument("a key needs an alias", code="KMS.1101")
+            key = await self._gate.call(
+                visitor, project, "create-key", lambda backend: backend.create_key(alias, description=description)
+            )
+        except KMSError as error:
+            return self._gate.page(
+                visitor,
+                "new_key.html",
+                status=codec.error_status(error),
+                project=project,
+                alias=alias,
+                description=description,
+                error=error,
+            )
+        visitor.session.notices.append(f"Key {alias} created.")
+        raise web.HTTPSeeOther(key_url(project, key.key_id))
+
+    # ------------------------------------------------------------------ account
+
+    async def account(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        project = self._gate.project_id(request)
+        access = self._gate.access(visitor, project)
+        if not (access.may("user-quotas") or access.may("user-instances")):
+            raise visitor.principal.deny_account_wide("user-quotas")
+        quotas = instances = None
+        if access.may("user-quotas"):
+            quotas = await self._gate.call(visitor, project, "user-quotas", lambda backend: backend.quotas())
+        if access.may("user-instances"):
+            instances = await self._gate.call(
+                visitor, project, "user-instances", lambda backend: backend.instance_count()
+            )
+        return self._gate.page(visitor, "account.html", project=project, quotas=quotas, instances=instances)

@@ -1,0 +1,41 @@
+"""The ``console:`` section of the server's config file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SESSION_SECONDS = (1, 86_400)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """``enabled``: serve the web console under ``/console/`` (default true).
+
+    ``session_seconds``: a signed-in session ends this many seconds after sign-in, whatever
+    is done in it (default 1800, 1 to 86400).
+    """
+
+    enabled: bool = True
+    session_seconds: int = 1800
+
+    @classmethod
+    def from_config(cls, data: object) -> ConsoleSettings:
+        """The parsed ``console:`` mapping (None: defaults); a ValueError names the bad setting."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValueError("console must be a mapping (enabled, session_seconds)")
+        unknown = sorted(set(data) - {"enabled", "session_seconds"})
+        if unknown:
+            raise ValueError(f"console: unknown settings {', '.join(map(str, unknown))}")
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ValueError("console.enabled must be true or false")
+        seconds = data.get("session_seconds", 1800)
+        low, high = SESSION_SECONDS
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not low <= seconds <= high:
+            raise ValueError(f"console.session_seconds must be a whole number from {low} to {high}")
+        return cls(enabled=enabled, session_seconds=seconds)
+
+
+DEFAULTS = ConsoleSettings()

@@ -1,0 +1,129 @@
+"""Sign-in with a principal's access key and secret, and sign-out.
+
+The secret crosses the network once, in the sign-in form: over plain HTTP the form is
+refused unless the server's own address is loopback. Failed sign-ins are rate limited per
+client address and per access key (:mod:`throttle`); a refused attempt never checks the
+secret. The sign-in form carries its own CSRF token, bound to a short-lived cookie, so a
+foreign page cannot sign a browser into someone else's session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import math
+import secrets
+
+from aiohttp import web
+
+from kubekms.errors import AccessDenied, KMSError, Throttled, Unauthenticated
+from kubekms.server.console.forms import read_form
+from kubekms.server.console.gate import PREFIX, SIGN_IN_PATH, Gate
+from kubekms.server.console.throttle import SignInThrottle
+from kubekms.wire import codec
+
+SIGN_IN_COOKIE = "kubekms-console-sign-in"
+SIGN_IN_COOKIE_SECONDS = 3600
+SIGN_IN_OPERATION = "console-sign-in"
+SIGN_OUT_OPERATION = "console-sign-out"
+MAX_ACCESS_KEY_CHARS = 256
+MAX_SECRET_CHARS = 1024
+_UNUSED_SECRET = secrets.token_bytes(32)  # compared against when the access key is unknown: same work either way
+
+
+def on_loopback(request: web.Request) -> bool:
+    """True when the connection reached the server on a loopback address."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    try:
+        return ipaddress.ip_address(sockname[0]).is_loopback if sockname else False
+    except ValueError:
+        return False
+
+
+class TooManyFailures(Throttled):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins: try again in {retry_after} s", code="KMS.0105")
+        self.retry_after = retry_after
+
+
+class SignIn:
+    def __init__(self, gate: Gate, throttle: SignInThrottle) -> None:
+        self._gate = gate
+        self._throttle = throttle
+
+    def register(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/sign-in", self.show)
+        router.add_post("/sign-in", self.submit)
+        router.add_post("/sign-out", self.sign_out)
+
+    def _form_page(
+        self, request: web.Request, *, status: int = 200, error: KMSError | None = None, notice: str = ""
+    ) -> web.Response:
+        token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
+        blocked = not request.secure and not on_loopback(request)
+        notices = [notice] if notice else []
+        response = self._gate.page(
+            None, "sign_in.html", status=status, csrf=token, error=error, blocked=blocked, notices=notices
+        )
+        response.set_cookie(
+            SIGN_IN_COOKIE,
+            token,
+            max_age=SIGN_IN_COOKIE_SECONDS,
+            path=PREFIX,
+            secure=request.secure,
+            httponly=True,
+            samesite="Strict",
+        )
+        return response
+
+    async def show(self, request: web.Request) -> web.Response:
+        notice = ""
+        if request.query.get("ended") == "1":
+            notice = "Your session has ended. Sign in again."
+        elif request.query.get("signed-out") == "1":
+            notice = "You are signed out."
+        return self._form_page(request, notice=notice)
+
+    async def submit(self, request: web.Request) -> web.Response:
+        try:
+            return await self._submit(request)
+        except KMSError as error:
+            response = self._form_page(request, status=codec.error_status(error), error=error)
+            if isinstance(error, TooManyFailures):
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        if not request.secure and not on_loopback(request):
+            raise AccessDenied("sign-in needs TLS beyond loopback: configure tls_cert and tls_key", code="CONSOLE.TLS")
+        form = await read_form(request, MAX_SECRET_CHARS * 4)
+        form.check_csrf(request.cookies.get(SIGN_IN_COOKIE, ""))
+        access_key = form.text("access_key", max_chars=MAX_ACCESS_KEY_CHARS, required=True)
+        client = request.remote or "-"
+        wait = self._throttle.retry_after(client, access_key)
+        if wait:
+            self._gate.record("-", "-", SIGN_IN_OPERATION, "", "KMS.0105", 429)
+            raise TooManyFailures(math.ceil(wait))
+        secret = form.text("secret_key", max_chars=MAX_SECRET_CHARS, required=True)
+        principal = self._gate.principals.get(access_key)
+        expected = principal.secret_key.encode() if principal is not None else _UNUSED_SECRET
+        if not hmac.compare_digest(secret.encode("utf-8", "surrogatepass"), expected) or principal is None:
+            self._throttle.failed(client, access_key)
+            self._gate.record("-", "-", SIGN_IN_OPERATION, "", "KMS.0302", 401)
+            raise Unauthenticated("the access key or the secret is wrong", code="KMS.0302")
+        self._throttle.succeeded(access_key)
+        token, _session = self._gate.sessions.open(access_key)
+        self._gate.record(principal.name, "-", SIGN_IN_OPERATION, "", "OK", 200)
+        response = web.HTTPSeeOther(PREFIX)
+        self._gate.set_session_cookie(response, request, token)
+        response.del_cookie(SIGN_IN_COOKIE, path=PREFIX)
+        return response
+
+    async def sign_out(self, request: web.Request) -> web.Response:
+        visitor = self._gate.visitor(request)
+        await self._gate.form(request, visitor)
+        self._gate.sessions.close(visitor.token)
+        self._gate.record(visitor.principal.name, "-", SIGN_OUT_OPERATION, "", "OK", 200)
+        response = web.HTTPSeeOther(SIGN_IN_PATH + "?signed-out=1")
+        self._gate.clear_session_cookie(response, request)
+        return response
