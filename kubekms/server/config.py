@@ -7,6 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from kubekms.server.console.settings import DEFAULTS as CONSOLE_DEFAULTS
+from kubekms.server.console.settings import ConsoleSettings
+
 
 class ServerConfigError(ValueError):
     """The configuration file is missing or invalid."""
@@ -24,6 +27,7 @@ class ServerConfig:
     cmk_limit: int = 1000
     maintenance_interval: float = 10.0
     max_body_bytes: int = 64 * 1024
+    console: ConsoleSettings = CONSOLE_DEFAULTS
 
     @classmethod
     def load(cls, path: Path) -> ServerConfig:
@@ -36,7 +40,7 @@ class ServerConfig:
         if not isinstance(data, dict):
             raise ServerConfigError(f"config file {path} must be a YAML mapping")
         known = {"listen", "state_dir", "principals_file", "audit_log", "tls_cert", "tls_key", "cmk_limit",
-                 "maintenance_interval", "max_body_bytes"}  # fmt: skip
+                 "maintenance_interval", "max_body_bytes", "console"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise ServerConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
@@ -67,6 +71,10 @@ class ServerConfig:
             raise ServerConfigError(f"config file {path}: audit_log must be a path or '-' for stdout")
         state_dir, principals_file = a_path("state_dir", required=True), a_path("principals_file", required=True)
         assert state_dir is not None and principals_file is not None
+        try:
+            console = ConsoleSettings.from_config(data.get("console"))
+        except ValueError as error:
+            raise ServerConfigError(f"config file {path}: {error}") from None
         return cls(
             host=host,
             port=port,
@@ -78,6 +86,7 @@ class ServerConfig:
             cmk_limit=int(a_number("cmk_limit", 1000, 1)),
             maintenance_interval=float(a_number("maintenance_interval", 10.0, 0.05)),
             max_body_bytes=int(a_number("max_body_bytes", 64 * 1024, 1024)),
+            console=console,
         )
 
 
