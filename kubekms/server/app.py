@@ -23,6 +23,8 @@ from kubekms.providers import BackendConfig
 from kubekms.providers.local import open_backend as open_local_backend
 from kubekms.server.audit import AuditLog
 from kubekms.server.aws_wire import AwsWire
+from kubekms.server.console import Console, ConsoleSettings
+from kubekms.server.console.settings import DEFAULTS as CONSOLE_DEFAULTS
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import Call, KeyScope, Route, key_ref_of, resolve
@@ -48,6 +50,7 @@ class KMSApplication:
         init: bool = False,
         cmk_limit: int = 1000,
         max_body_bytes: int = 64 * 1024,
+        console: ConsoleSettings = CONSOLE_DEFAULTS,
     ) -> None:
         self._state_dir = state_dir
         self._principals = principals
@@ -56,6 +59,7 @@ class KMSApplication:
         self._init = init
         self._cmk_limit = cmk_limit
         self._max_body_bytes = max_body_bytes
+        self._console = console
         self.metrics = ServerMetrics()
         self.refusals = RefusalLog(self.metrics)
         self._backends: dict[str, Backend] = {}
@@ -128,6 +132,10 @@ class KMSApplication:
         app.router.add_get("/healthz", self.handle_health)
         app.router.add_get("/metrics", self.handle_metrics)
         app.router.add_route("*", "/v1.0/{project_id}/kms/{tail:[\\s\\S]*}", self.handle_kms)
+        if self._console.enabled:  # the web console (issue 17) under /console/, same principals and audit log
+            Console(settings=self._console, principals=self._principals, backend_for=self.backend_for,
+                    audit=self._audit, projects=lambda: sorted(self._backends), project_id_pattern=PROJECT_ID_PATTERN,
+                    max_body_bytes=self._max_body_bytes).mount(app)  # fmt: skip
         # the AWS KMS JSON 1.1 wire (POST / with X-Amz-Target) on the same keystores and principals
         AwsWire(principals=self._principals, backend_for=self.backend_for, audit=self._audit, metrics=self.metrics,
                 refusals=self.refusals, max_body_bytes=self._max_body_bytes).register(app)  # fmt: skip
