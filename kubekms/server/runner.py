@@ -74,6 +74,7 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
         init=init,
         cmk_limit=config.cmk_limit,
         max_body_bytes=config.max_body_bytes,
+        console=config.console,
     )
     await application.open_existing_projects()
     malformed_http = MalformedHttpFilter(application.refusals)
