@@ -1,9 +1,10 @@
 """The KMS v1.0 wire <-> backend models, both directions (server answers, client decodes).
 
 Wire facts (see design/kms-rest-v1-wire.md): every KeyDetails field is a string, times are
-epoch **milliseconds**, ``key_state`` is "1".."5", numbers arrive as strings (Huawei SDK) or
-ints (otcextensions), create-datakey and gen-random lengths are **bits** while every other
-data-key length is **bytes**, binary fields are hex. Unknown request fields are ignored.
+epoch **milliseconds**, ``key_state`` is "1".."5" or "7" (frozen), numbers arrive as strings
+(Huawei SDK) or ints (otcextensions), create-datakey and gen-random lengths are **bits** while every other
+data-key length is **bytes**, binary fields are hex. Unknown request fields are ignored. Every
+request value is parsed by :mod:`kubekms.wire.inputs` (the strict edge shared with the AWS wire).
 
 kubekms adds three KeyDetails fields the cloud does not send (``current_version``,
 ``rotation_interval``, ``last_rotation_time``); decoders default them when absent.
