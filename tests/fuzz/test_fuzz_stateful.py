@@ -7,7 +7,6 @@ import itertools
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from fuzz_checks import call, snapshot, violations
 from fuzz_http import Connection
 from fuzz_requests import AWS_OPERATIONS, Target, encode, hostile_case, json_bytes
@@ -119,7 +118,6 @@ class Keystore(RuleBasedStateMachine):
             assert {t["key"]: t["value"] for t in state[key_id]["tags"]} == self.tags[key_id]
 
 
-@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
 def test_refusals_change_nothing_in_any_state(target: Target, connection: Connection) -> None:
     Keystore.target, Keystore.connection = target, connection
     sample = settings(
