@@ -7,7 +7,7 @@ rotation of its own, in the same run:
 
 1. the documented manual way: ``kubectl get secrets -A -o json | kubectl replace -f -``
 2. the operator's pass (``kubekms_operator.reencryption.run_pass``), rate limit off, as shipped
-3. the same pass one Secret at a time (concurrency 1), the pass before this bench
+3. the same pass one Secret at a time (concurrency 1): what concurrency within a page adds
 
 Each is checked: afterwards every stored Secret is under the newest key. Prints Secrets/s and
 the ratio of the pass to kubectl (target: >= 1.0x, issue 15).
