@@ -114,3 +114,13 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def admin_http(server: KMSServer) -> ConsoleHttp:
     return ConsoleHttp.signed_in(server.endpoint, *credentials(server, "admin"))
+
+
+@pytest.fixture
+def browser_phone(browser: Browser) -> Iterator[BrowserContext]:
+    """A phone-sized profile (375 x 667 CSS pixels, touch, 2x pixels)."""
+    phone = browser.new_context(viewport={"width": 375, "height": 667}, device_scale_factor=2, has_touch=True,
+                                is_mobile=True)  # fmt: skip
+    phone.set_default_timeout(10_000)
+    yield phone
+    phone.close()
