@@ -25,7 +25,7 @@ from kubekms.providers.local import open_backend
 
 PROJECT = "bench"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "console"))
-from console_http import ConsoleHttp  # noqa: E402
+from console_harness import ConsoleHttp  # noqa: E402
 
 
 async def fill(state_dir: Path, keys: int) -> str:

@@ -11,24 +11,15 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from console_http import ConsoleHttp
+from console_harness import ONLY_KEY, OTHER_KEY, ConsoleHttp, api, credentials, start_server
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
-from kubekms.devenv.kmsserver import KMSServer, Principal
+from kubekms.devenv.kmsserver import KMSServer
 
 CHROMIUM = "/usr/bin/chromium"
-PROJECT = "proj1"
-ONLY_KEY, OTHER_KEY = "only-key", "other-key"
-PRINCIPALS = (
-    Principal("one-key", keys=(ONLY_KEY,)),  # every operation, on one key only
-    Principal("reader", actions=("describe-key", "list-keys", "get-key-rotation-status")),
-)
 
 
 def _install_chromium() -> None:
@@ -42,32 +33,6 @@ def _install_chromium() -> None:
     subprocess.run([*apt, "install", "-y", "chromium"], check=True, env=environment, stdout=subprocess.DEVNULL)
 
 
-def start_server(state_dir: Path, **console: object) -> KMSServer:
-    """A server with the console settings ``console`` (written into the launcher's server.yaml before start)."""
-    server = KMSServer(state_dir, principals=PRINCIPALS, project_id=PROJECT)
-    if console:
-        config_path = state_dir / "server.yaml"
-        config = yaml.safe_load(config_path.read_text())
-        config_path.write_text(yaml.safe_dump({**config, "console": console}))
-    server.start()
-    return server
-
-
-def api(server: KMSServer, operation: str, *args: Any, principal: str = "admin", **kwargs: Any) -> Any:
-    """One backend call over the v1.0 wire as ``principal``, from a thread of its own.
-
-    Playwright's sync API keeps an event loop running in the test's thread, where
-    KMSServer.call (asyncio.run) cannot start another.
-    """
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        return worker.submit(server.call, operation, *args, principal=principal, **kwargs).result()
-
-
-def credentials(server: KMSServer, principal: str) -> tuple[str, str]:
-    data = yaml.safe_load(server.credentials_file(principal).read_text())
-    return data["access_key"], data["secret_key"]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
     running = start_server(tmp_path_factory.mktemp("console"))
@@ -79,14 +44,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+# module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is started, which would break asyncio.run and pytest-asyncio in the modules after ours
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     _install_chromium()
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
     yield chromium

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from axe_playwright_python.sync_playwright import Axe
-from conftest import ONLY_KEY, PROJECT, api, credentials
+from console_harness import ONLY_KEY, PROJECT, api, credentials
 from playwright.sync_api import BrowserContext, Page, expect
 
 from kubekms.devenv.kmsserver import KMSServer

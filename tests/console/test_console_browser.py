@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ONLY_KEY, OTHER_KEY, PROJECT, api, credentials
+from console_harness import ONLY_KEY, OTHER_KEY, PROJECT, api, credentials
 from playwright.sync_api import BrowserContext, Page, expect
 
 from kubekms.backend import KeyState

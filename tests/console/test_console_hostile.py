@@ -6,8 +6,7 @@ import random
 from urllib.parse import quote
 
 import pytest
-from conftest import ONLY_KEY, PROJECT, api, credentials
-from console_http import ConsoleHttp
+from console_harness import ONLY_KEY, PROJECT, ConsoleHttp, api, credentials
 
 from kubekms.backend import KeyState
 from kubekms.devenv.kmsserver import KMSServer

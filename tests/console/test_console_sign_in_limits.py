@@ -8,8 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import PROJECT, api, credentials, start_server
-from console_http import ConsoleHttp
+from console_harness import PROJECT, ConsoleHttp, api, credentials, start_server
 from playwright.sync_api import BrowserContext, expect
 
 from kubekms.devenv.kmsserver import KMSServer

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import credentials, start_server
+from console_harness import credentials, start_server
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
