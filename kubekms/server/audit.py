@@ -151,6 +151,11 @@ class AuditLog:
             self._head = resume_head(self._path)
         self._written_seq = self._head.seq
 
+    @property
+    def path(self) -> Path | None:
+        """The current file (None: standard output); readers such as the web console's audit page use it."""
+        return self._path
+
     def _open(self) -> int:
         assert self._path is not None
         return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
