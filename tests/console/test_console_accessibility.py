@@ -48,6 +48,7 @@ def test_main_pages_have_no_serious_axe_violations(context: BrowserContext, serv
         "create key": f"/console/p/{PROJECT}/new-key",
         "account": f"/console/p/{PROJECT}/account",
         "projects": "/console/projects",
+        "audit log": f"/console/p/{PROJECT}/audit",
         "refusal": f"/console/p/{PROJECT}/keys/no-such-key",
     }.items():
         page.goto(server.endpoint + path)

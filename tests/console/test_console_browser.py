@@ -225,3 +225,23 @@ def test_console_calls_are_in_the_audit_log_with_the_principal(context: BrowserC
 
     line = wait_for(disable_line, 10, "the console's disable-key in the audit log")
     assert '"principal":"admin"' in line and '"result":"OK"' in line and f'"project":"{PROJECT}"' in line
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    page.get_by_label("Key id").fill(key.key_id)
+    page.get_by_label("Operation").select_option("disable-key")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("admin")
+    expect(rows.first).to_contain_text("OK (200)")
+
+
+def test_only_a_principal_of_every_key_and_operation_reads_the_audit_log(
+    context: BrowserContext, server: KMSServer
+) -> None:
+    for principal in ("reader", "one-key"):
+        page = sign_in(context, server, principal)
+        expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
+        answer = page.request.get(f"{server.endpoint}/console/p/{PROJECT}/audit", max_redirects=0)
+        assert answer.status == 403 and "may not read the audit log" in answer.text()
+        page.get_by_role("button", name="Sign out").click()

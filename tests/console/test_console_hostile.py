@@ -97,6 +97,12 @@ def test_hostile_urls_and_queries(admin_http: ConsoleHttp, key_id: str) -> None:
         f"/console/p/{PROJECT}/keys?q={quote('=')}",
         f"/console/p/{PROJECT}/keys/{key_id}/delete?x=%00",
         "/console/projects?open=../etc",
+        f"/console/p/{PROJECT}/audit?operation=%ff",
+        f"/console/p/{PROJECT}/audit?operation=encrypt",
+        f"/console/p/{PROJECT}/audit?since=2026-13-45T99:99",
+        f"/console/p/{PROJECT}/audit?since=yesterday&until={'9' * 100}",
+        f"/console/p/{PROJECT}/audit?key={'k' * 400}",
+        f"/console/p/{PROJECT}/audit?principal=%00&since=2026-01-01T00:00&until=2026-01-01T00:00",
         "/console/no-such-page",
         "/console/static/..%2f..%2fetc%2fpasswd",
     ]

@@ -20,6 +20,7 @@ from aiohttp import web
 from kubekms.errors import KMSError, NotFound
 from kubekms.server.audit import AuditLog
 from kubekms.server.console import render
+from kubekms.server.console.audit_page import AuditPage
 from kubekms.server.console.gate import PREFIX, BackendFor, Gate
 from kubekms.server.console.keys import KeyPages
 from kubekms.server.console.sessions import SessionStore
@@ -67,6 +68,7 @@ class Console:
         console = web.Application(middlewares=[self._guard])
         SignIn(self._gate, self.throttle).register(console.router)
         KeyPages(self._gate, self._projects).register(console.router)
+        AuditPage(self._gate).register(console.router)
         console.router.add_get("/static/console.css", self._stylesheet_response)
         console.router.add_route("*", "/{tail:[\\s\\S]*}", self._unknown)
         app.router.add_get(PREFIX.rstrip("/"), self._to_prefix)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kubekms.backend import Backend, KeyMetadata
 from kubekms.errors import AccessDenied
 from kubekms.server.operations import OPERATIONS, KeyScope
-from kubekms.server.principals import PrincipalGrant
+from kubekms.server.principals import OPERATION_DENIED_CODE, PrincipalGrant
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,18 @@ class Access:
 
     def may_on(self, operation: str, key: KeyMetadata) -> bool:
         return self.may(operation) and self.principal.names_allowed_key((key.key_id, key.alias, *key.aliases))
+
+    def may_read_audit(self) -> bool:
+        """The project's audit log: only for a principal of every operation on every key of the project."""
+        granted = self.principal
+        return granted.actions is None and granted.keys is None and self.may("list-keys")
+
+    def deny_audit(self) -> AccessDenied:
+        return AccessDenied(
+            f"principal {self.principal.name!r} may not read the audit log of project "
+            f"{self.project_id!r}: it needs every operation on every key",
+            code=OPERATION_DENIED_CODE,
+        )
 
     async def authorize(self, operation: str, backend: Backend, key_ref: str = "") -> None:
         """Raise the wire's AccessDenied (same code, same text) unless the wire would allow this call."""

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -62,6 +63,10 @@ class Gate:
         self._audit = audit
         self._project_id_pattern = project_id_pattern
         self._max_body_bytes = max_body_bytes
+
+    @property
+    def audit_path(self) -> Path | None:
+        return self._audit.path
 
     # ------------------------------------------------------------------ sessions and cookies
 
@@ -113,7 +118,9 @@ class Gate:
             if context.get("project"):
                 access = self.access(visitor, context["project"])
                 context.setdefault("may_account", access.may("user-quotas") or access.may("user-instances"))
+                context.setdefault("may_audit", access.may_read_audit())
         context.setdefault("may_account", False)
+        context.setdefault("may_audit", False)
         context.setdefault("notices", [])
         context.setdefault("principal", None)
         context.setdefault("project", None)
