@@ -43,8 +43,18 @@ def image_command(force: bool) -> None:
 @click.option(
     "--check", is_flag=True, help="Run the scenario, print the evidence, stop; exit 0 when it holds, 1 otherwise."
 )
-def up_command(state_dir: Path | None, check: bool) -> None:
+@click.option(
+    "--pods",
+    is_flag=True,
+    help="As a user deploys it, on a local node (root): the image, the static pod (plugin + server) "
+    "beside kube-apiserver, `helm install` of the chart (operator, server).",
+)
+def up_command(state_dir: Path | None, check: bool, pods: bool) -> None:
     """Run the whole stack: kubekms server, etcd + kube-apiserver encrypting Secrets via the plugin, the operator."""
     from kubekms.devenv import stack  # imports the kubernetes client: only when asked
 
+    if pods:
+        from kubekms.devenv import podstack
+
+        sys.exit(podstack.run(state_dir or stack.default_state_dir().with_name("dev-pods"), check=check))
     sys.exit(stack.run(state_dir or stack.default_state_dir(), check=check))

@@ -202,6 +202,22 @@ def _remove_older(current: str) -> None:
         _podman("rmi", *older)
 
 
+def archive(image: Image) -> Path:
+    """``image`` as a docker archive (``podman save``) for a node's containerd; cached by the image's tag."""
+    target = cache_root() / "image" / f"{image.reference.replace('/', '_').replace(':', '_')}.tar"
+    if target.exists():
+        return target
+    for stale in target.parent.glob(f"{REPOSITORY.replace('/', '_')}_*.tar"):
+        stale.unlink()  # earlier builds' archives: a few hundred MB each
+    partial = target.with_suffix(".partial")
+    saved = _podman("save", "--format", "docker-archive", "--output", str(partial), image.reference)
+    if saved.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise ImageError(f"podman save {image.reference} failed:\n{_tail(saved.stderr)}")
+    partial.rename(target)
+    return target
+
+
 def _tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
