@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fuzz_checks import FUZZER, PROJECT, prepare_target
@@ -29,7 +28,3 @@ def connection(target: Target) -> Iterator[Connection]:
     conn = Connection(target.host, target.port)
     yield conn
     conn.close()
-
-
-def server_log(server: KMSServer) -> str:
-    return Path(server.log).read_text(errors="replace")

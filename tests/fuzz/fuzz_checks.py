@@ -68,6 +68,10 @@ def snapshot(connection: Connection, target: Target, key_ids: Collection[str] | 
     return state
 
 
+def server_log(server: KMSServer) -> str:
+    return server.log.read_text(errors="replace")
+
+
 def prepare_target(server: KMSServer) -> Target:
     """The fixture key (alias, tag fuzz=yes) and a data key under it, made through the real client."""
 

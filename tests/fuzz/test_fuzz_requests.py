@@ -6,8 +6,7 @@ strategies for 100,000 requests against a real server process.
 
 from __future__ import annotations
 
-from conftest import server_log
-from fuzz_checks import snapshot, violations
+from fuzz_checks import server_log, snapshot, violations
 from fuzz_http import Connection
 from fuzz_requests import Target, any_case
 from hypothesis import HealthCheck, given, settings
