@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,9 @@ class PrincipalGrant:
     actions: frozenset[str] | None = None
     keys: frozenset[str] | None = None
     projects: frozenset[str] | None = None
+    # the Cloud KMS API (issue 16): a service-account email and its RSA public key (PEM), or ""
+    gcp_service_account: str = ""
+    gcp_public_key: str = field(default="", repr=False)
 
     @classmethod
     def build(
@@ -54,8 +57,10 @@ class PrincipalGrant:
         actions: Sequence[str] = (WILDCARD,),
         keys: Sequence[str] = (WILDCARD,),
         projects: Sequence[str] = (WILDCARD,),
+        gcp_service_account: tuple[str, str] = ("", ""),
     ) -> PrincipalGrant:
-        return cls(name, access_key, secret_key, _allowed(actions), _allowed(keys), _allowed(projects))
+        return cls(name, access_key, secret_key, _allowed(actions), _allowed(keys), _allowed(projects),
+                   *gcp_service_account)  # fmt: skip
 
     @property
     def all_keys(self) -> bool:
@@ -107,6 +112,9 @@ class PrincipalDirectory:
     def __len__(self) -> int:
         return len(self._by_access_key)
 
+    def __iter__(self) -> Iterator[PrincipalGrant]:
+        return iter(self._by_access_key.values())
+
     def get(self, access_key: str) -> PrincipalGrant | None:
         return self._by_access_key.get(access_key)
 
@@ -120,6 +128,18 @@ def _string_list(entry: Mapping[str, object], name: str, where: str) -> list[str
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise PrincipalsFileError(f"{where}: {name} must be a list of non-empty strings")
     return value
+
+
+def _gcp_service_account(entry: Mapping[str, object], where: str) -> tuple[str, str]:
+    """``gcp_service_account: {client_email, public_key}`` -> (email, PEM); ("", "") when absent."""
+    value = entry.get("gcp_service_account")
+    if value is None:
+        return "", ""
+    email = value.get("client_email") if isinstance(value, dict) else None
+    public_key = value.get("public_key") if isinstance(value, dict) else None
+    if not isinstance(email, str) or not email or not isinstance(public_key, str) or not public_key:
+        raise PrincipalsFileError(f"{where}: gcp_service_account needs client_email and public_key (PEM)")
+    return email, public_key
 
 
 def parse_principals(data: object, *, source: str) -> PrincipalDirectory:
@@ -147,6 +167,7 @@ def parse_principals(data: object, *, source: str) -> PrincipalDirectory:
                 actions=_string_list(entry, "actions", where),
                 keys=_string_list(entry, "keys", where),
                 projects=_string_list(entry, "projects", where),
+                gcp_service_account=_gcp_service_account(entry, where),
             )
         )
     return PrincipalDirectory(principals)
