@@ -1,8 +1,10 @@
 """A real node (containerd, kubelet, scheduler, controller-manager) on its own control plane.
 
-One node per session: a node takes the whole host (fixed link names, the kubelet's port),
-and starting one costs seconds. Isolate tests by namespace. Tests that add images import
-them with ``node.import_image(archive)``; pods use ``imagePullPolicy: Never``.
+One node per test module: a node takes the whole host (fixed link names, the kubelet's port,
+a host-wide lock), so a module-scoped node is stopped before the next module starts its own
+(e.g. the pods stack's); starting one takes a few seconds. Isolate tests by namespace. Tests
+that add images import them with ``node.import_image(archive)``; pods use
+``imagePullPolicy: Never``.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ func main() {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def node_plane() -> Iterator[controlplane.ControlPlane]:
     """A control plane of the node's own (ServiceAccount admission on, as a node needs)."""
     if os.geteuid() != 0:
@@ -97,15 +99,16 @@ def node_plane() -> Iterator[controlplane.ControlPlane]:
         yield plane
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def node(node_plane: controlplane.ControlPlane) -> Iterator[node_module.Node]:
-    """The session's Ready node; its host changes are undone at session end."""
-    # another node on this host (a developer's `dev up --pods`) is waited for, not disturbed
-    with node_module.node(node_plane, lock_timeout=600) as running:
+    """The module's Ready node; its host changes are undone when the module ends."""
+    # another node on this host (a developer's `dev up --pods`) is waited for, not disturbed;
+    # within the test timeout (pytest-timeout counts fixture setup)
+    with node_module.node(node_plane, lock_timeout=300) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def probe_image(node: node_module.Node) -> str:
     """A tiny image (static Go probe, FROM scratch) imported into the node; returns its reference."""
     archive: Path = go_image_archive(PROBE_IMAGE, PROBE_SOURCE)

@@ -76,6 +76,6 @@ def test_stop_undoes_every_host_change_and_start_works_again(node: Node, probe_i
         assert "KUBEKMS-" not in rules
         assert not node.paths.run.exists()
     finally:
-        node.start()  # later tests of the session get their node back, images included
+        node.start()  # the same node object starts again, its imported images included
     assert node.ready()
     _run_pod(node, namespace, "again", probe_image)
