@@ -1,0 +1,104 @@
+"""Authentication of the Cloud KMS API: a service account's self-signed JWT, as Google's libraries send it.
+
+``google.oauth2.service_account.Credentials`` with JWT access (the default of the generated
+clients) signs a short-lived RS256 JWT with the service account's private key and sends it as
+``authorization: Bearer <jwt>``; no token endpoint is involved. The server holds each
+principal's public key (``gcp_service_account`` in the principals file) and accepts a token when:
+the signature verifies under the key of the service account named by ``iss`` (= ``sub``);
+``iat``/``exp`` are valid now (``google.auth.jwt.decode``, 30 s clock skew) and the lifetime is
+at most one hour; and either ``aud`` is one of the accepted audiences (by default
+``https://cloudkms.googleapis.com/``, what the client sends whatever its endpoint) or, for a
+scoped token without ``aud`` (AIP-4111), ``scope`` includes a Cloud KMS scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from google.auth import exceptions as auth_exceptions
+from google.auth import jwt as google_jwt
+
+from kubekms.errors import Unauthenticated
+from kubekms.server.principals import PrincipalGrant
+
+DEFAULT_AUDIENCES = ("https://cloudkms.googleapis.com/",)
+KMS_SCOPES = frozenset({"https://www.googleapis.com/auth/cloudkms", "https://www.googleapis.com/auth/cloud-platform"})
+CLOCK_SKEW_SECONDS = 30
+MAX_LIFETIME_SECONDS = 3600
+MAX_TOKEN_CHARS = 8192
+BEARER = "bearer "
+
+
+class GcpAccountError(ValueError):
+    """A principal's gcp_service_account public key is not an RSA public key in PEM."""
+
+
+@dataclass(frozen=True)
+class _Account:
+    principal: PrincipalGrant
+    public_key_pem: bytes
+
+
+class JwtVerifier:
+    """Service-account email -> (principal, public key), built once from the principals."""
+
+    def __init__(self, principals: Iterable[PrincipalGrant], audiences: Sequence[str] = DEFAULT_AUDIENCES) -> None:
+        self._audiences = frozenset(audiences)
+        self._accounts: dict[str, _Account] = {}
+        for principal in principals:
+            if not principal.gcp_service_account:
+                continue
+            pem = principal.gcp_public_key.encode()
+            try:
+                key = load_pem_public_key(pem)
+            except ValueError:
+                raise GcpAccountError(f"principal {principal.name!r}: gcp public_key is not a PEM public key") from None
+            if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+                raise GcpAccountError(f"principal {principal.name!r}: gcp public_key must be RSA of 2048 bits or more")
+            if principal.gcp_service_account in self._accounts:
+                raise GcpAccountError(f"service account {principal.gcp_service_account!r} is given twice")
+            self._accounts[principal.gcp_service_account] = _Account(principal, pem)
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    def verify(self, authorization: str | None) -> PrincipalGrant:
+        """The principal of a valid ``authorization: Bearer <jwt>``; Unauthenticated otherwise."""
+        if not authorization or not authorization[: len(BEARER)].lower() == BEARER:
+            raise Unauthenticated("Request is missing required authentication credential (a Bearer JWT).")
+        token = authorization[len(BEARER) :].strip()
+        if len(token) > MAX_TOKEN_CHARS or not token.isascii():
+            raise Unauthenticated("Request had invalid authentication credentials: malformed JWT.")
+        try:
+            claimed = google_jwt.decode(token, verify=False)
+        except (ValueError, auth_exceptions.GoogleAuthError):
+            raise Unauthenticated("Request had invalid authentication credentials: malformed JWT.") from None
+        issuer = claimed.get("iss") if isinstance(claimed, dict) else None
+        account = self._accounts.get(issuer) if isinstance(issuer, str) else None
+        if account is None:
+            raise Unauthenticated("Request had invalid authentication credentials: unknown service account.")
+        try:
+            payload = google_jwt.decode(token, certs=account.public_key_pem, clock_skew_in_seconds=CLOCK_SKEW_SECONDS)
+        except (ValueError, auth_exceptions.GoogleAuthError) as error:
+            reason = "expired or not yet valid" if "expired" in str(error) or "early" in str(error) else "not verified"
+            raise Unauthenticated(f"Request had invalid authentication credentials: JWT {reason}.") from None
+        self._check_claims(payload, account)
+        return account.principal
+
+    def _check_claims(self, payload: dict[str, object], account: _Account) -> None:
+        issued, expires = payload.get("iat"), payload.get("exp")
+        if not isinstance(issued, int) or not isinstance(expires, int) or expires - issued > MAX_LIFETIME_SECONDS:
+            raise Unauthenticated("Request had invalid authentication credentials: JWT lifetime over one hour.")
+        if payload.get("sub", payload.get("iss")) != payload.get("iss"):
+            raise Unauthenticated("Request had invalid authentication credentials: JWT sub differs from iss.")
+        audience = payload.get("aud")
+        if audience is not None:
+            if not isinstance(audience, str) or audience not in self._audiences:
+                raise Unauthenticated("Request had invalid authentication credentials: JWT audience not accepted.")
+            return
+        scope = payload.get("scope")
+        if not isinstance(scope, str) or KMS_SCOPES.isdisjoint(scope.split()):
+            raise Unauthenticated("Request had invalid authentication credentials: JWT has no audience or KMS scope.")
