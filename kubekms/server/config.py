@@ -9,6 +9,7 @@ import yaml
 
 from kubekms.server.console.settings import DEFAULTS as CONSOLE_DEFAULTS
 from kubekms.server.console.settings import ConsoleSettings
+from kubekms.server.gcp_settings import GcpSettings
 
 
 class ServerConfigError(ValueError):
@@ -28,6 +29,7 @@ class ServerConfig:
     maintenance_interval: float = 10.0
     max_body_bytes: int = 64 * 1024
     console: ConsoleSettings = CONSOLE_DEFAULTS
+    gcp: GcpSettings | None = None  # the Cloud KMS gRPC API's listener (issue 16), off unless set
 
     @classmethod
     def load(cls, path: Path) -> ServerConfig:
@@ -40,7 +42,7 @@ class ServerConfig:
         if not isinstance(data, dict):
             raise ServerConfigError(f"config file {path} must be a YAML mapping")
         known = {"listen", "state_dir", "principals_file", "audit_log", "tls_cert", "tls_key", "cmk_limit",
-                 "maintenance_interval", "max_body_bytes", "console"}  # fmt: skip
+                 "maintenance_interval", "max_body_bytes", "console", "gcp"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise ServerConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
@@ -73,6 +75,9 @@ class ServerConfig:
         assert state_dir is not None and principals_file is not None
         try:
             console = ConsoleSettings.from_config(data.get("console"))
+            gcp = GcpSettings.from_config(data.get("gcp"))
+            if gcp is not None:
+                parse_listen(gcp.listen)
         except ValueError as error:
             raise ServerConfigError(f"config file {path}: {error}") from None
         return cls(
@@ -87,6 +92,7 @@ class ServerConfig:
             maintenance_interval=float(a_number("maintenance_interval", 10.0, 0.05)),
             max_body_bytes=int(a_number("max_body_bytes", 64 * 1024, 1024)),
             console=console,
+            gcp=gcp,
         )
 
 
