@@ -1,15 +1,12 @@
 """Real ``kubekms server`` processes with the console on, real Chromium (Debian's) through Playwright.
 
-Chromium comes from Debian's package: when it is missing, it is installed here with apt-get
-as root (the way scripts/node-prereqs installs the node tier's packages); a non-root run
-without it skips the browser tests with the command to run.
+Chromium comes from Debian's package, installed by scripts/node-prereqs (run by scripts/test);
+a run without it skips the browser tests with the command to run.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,15 +19,9 @@ from kubekms.devenv.kmsserver import KMSServer
 CHROMIUM = "/usr/bin/chromium"
 
 
-def _install_chromium() -> None:
-    if os.path.exists(CHROMIUM):
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"the browser tests need Debian's chromium at {CHROMIUM}: as root, apt-get install -y chromium")
-    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "-q"]
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*apt, "update"], check=True, env=environment, stdout=subprocess.DEVNULL)
-    subprocess.run([*apt, "install", "-y", "chromium"], check=True, env=environment, stdout=subprocess.DEVNULL)
+def _require_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"the browser tests need Debian's chromium at {CHROMIUM}: run scripts/node-prereqs as root")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
 # while it is started, which would break asyncio.run and pytest-asyncio in the modules after ours
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    _install_chromium()
+    _require_chromium()
     with sync_playwright() as driver:
         yield driver
 
