@@ -13,16 +13,18 @@ scoped token without ``aud`` (AIP-4111), ``scope`` includes a Cloud KMS scope.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt as google_jwt
 
 from kubekms.errors import Unauthenticated
-from kubekms.server.principals import PrincipalGrant
+from kubekms.server.principals import PrincipalGrant, PrincipalsFileError
 
 DEFAULT_AUDIENCES = ("https://cloudkms.googleapis.com/",)
 KMS_SCOPES = frozenset({"https://www.googleapis.com/auth/cloudkms", "https://www.googleapis.com/auth/cloud-platform"})
@@ -32,7 +34,7 @@ MAX_TOKEN_CHARS = 8192
 BEARER = "bearer "
 
 
-class GcpAccountError(ValueError):
+class GcpAccountError(PrincipalsFileError):
     """A principal's gcp_service_account public key is not an RSA public key in PEM."""
 
 
@@ -102,3 +104,30 @@ class JwtVerifier:
         scope = payload.get("scope")
         if not isinstance(scope, str) or KMS_SCOPES.isdisjoint(scope.split()):
             raise Unauthenticated("Request had invalid authentication credentials: JWT has no audience or KMS scope.")
+
+
+def new_service_account_key(client_email: str, project_id: str) -> tuple[dict[str, str], str]:
+    """A fresh RSA-2048 key pair: (the service-account key JSON for the client, the public key PEM for the server).
+
+    The JSON is the format ``google.oauth2.service_account.Credentials.from_service_account_info``
+    reads; its ``token_uri`` is never called with JWT access.
+    """
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    key_json = {
+        "type": "service_account",
+        "project_id": project_id,
+        "private_key_id": secrets.token_hex(20),
+        "private_key": private_pem,
+        "client_email": client_email,
+        "client_id": str(secrets.randbelow(10**20)),
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    return key_json, public_pem

@@ -1,0 +1,358 @@
+"""The Cloud KMS gRPC service of the kubekms server: authenticate, authorise, dispatch, map errors, audit, measure.
+
+``google.cloud.kms.v1.KeyManagementService`` on its own listener (``gcp.listen`` in the config),
+with the message types of the official ``google-cloud-kms`` package (proto-plus wrappers over
+Google's descriptors): one generic handler per method, nothing hand-written about the wire.
+Methods not in :data:`METHODS` answer UNIMPLEMENTED (gRPC's own answer for an unknown method).
+
+Permissions are the v1.0 wire's operation names, so one principals file governs all three wires:
+
+=============================================  ==============================  =========
+Cloud KMS method                               permission                      scope
+=============================================  ==============================  =========
+CreateKeyRing, CreateCryptoKey                 create-key                      account
+GetKeyRing, ListKeyRings, ListCryptoKeys       list-keys                       account
+GetCryptoKey, GetCryptoKeyVersion,             describe-key                    key
+ListCryptoKeyVersions
+UpdateCryptoKey                                batch-key-tags (labels),        key
+                                               update-key-rotation-interval
+                                               (rotation_period, next_rotation_time)
+CreateCryptoKeyVersion,                        rotate-on-demand                key
+UpdateCryptoKeyPrimaryVersion
+UpdateCryptoKeyVersion                         enable-key / disable-key        key
+DestroyCryptoKeyVersion                        schedule-key-deletion           key
+RestoreCryptoKeyVersion                        cancel-key-deletion             key
+Encrypt                                        encrypt-datakey                 key
+Decrypt                                        decrypt-datakey                 key
+GenerateRandomBytes                            gen-random                      none
+=============================================  ==============================  =========
+
+"account": only a principal allowed every key; "key": a principal whose ``keys`` list names the
+crypto key by its resource name or as ``gcp/<location>/<ring>/<key>``. The project of the
+resource name is the kubekms project (its ``projects`` list applies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.cloud import kms_v1
+
+from kubekms.backend import Backend
+from kubekms.errors import (
+    AccessDenied,
+    AlreadyExists,
+    InvalidArgument,
+    InvalidCiphertext,
+    InvalidState,
+    KMSError,
+    LimitExceeded,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+    Unavailable,
+)
+from kubekms.server import gcp_names as names
+from kubekms.server import gcp_operations as ops
+from kubekms.server.app import KMSApplication
+from kubekms.server.audit import AuditLog
+from kubekms.server.config import ServerConfig, parse_listen
+from kubekms.server.gcp_auth import JwtVerifier
+from kubekms.server.gcp_settings import GcpSettings
+from kubekms.server.gcp_store import GcpStore
+from kubekms.server.logs import RefusalLog
+from kubekms.server.metrics import ServerMetrics
+from kubekms.server.operations import KeyScope
+from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+
+log = logging.getLogger("kubekms.server.gcp")
+
+SERVICE = "google.cloud.kms.v1.KeyManagementService"
+MAX_MESSAGE_BYTES = 256 * 1024
+UNAUTHENTICATED = "-"
+
+# (gRPC status, the HTTP status Cloud KMS's REST mapping gives it: for the refusal log)
+STATUS_OF: tuple[tuple[type[KMSError], grpc.StatusCode, int], ...] = (
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, 401),
+    (AccessDenied, grpc.StatusCode.PERMISSION_DENIED, 403),
+    (NotFound, grpc.StatusCode.NOT_FOUND, 404),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS, 409),
+    (InvalidState, grpc.StatusCode.FAILED_PRECONDITION, 400),
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, 400),
+    (InvalidCiphertext, grpc.StatusCode.INVALID_ARGUMENT, 400),
+    (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    (Throttled, grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE, 503),
+)
+
+
+def grpc_status(error: KMSError) -> tuple[grpc.StatusCode, int]:
+    for error_type, code, http_status in STATUS_OF:
+        if isinstance(error, error_type):
+            return code, http_status
+    return grpc.StatusCode.INTERNAL, 500
+
+
+Target = names.LocationName | names.KeyRingName | names.CryptoKeyName
+
+
+@dataclass(frozen=True)
+class GcpMethod:
+    """``target`` parses the request's resource name (project, and the crypto key for KEY scope)."""
+
+    request_type: Any
+    response_type: Any
+    handler: Callable[[ops.GcpCall, Any], Awaitable[Any]]
+    permission: Callable[[Any], str]
+    scope: KeyScope
+    target: Callable[[Any], Target]
+
+
+def _fixed(permission: str) -> Callable[[Any], str]:
+    return lambda request: permission
+
+
+def _key_update_permission(request: kms_v1.UpdateCryptoKeyRequest) -> str:
+    paths = set(request.update_mask.paths)
+    return "batch-key-tags" if paths == {"labels"} else "update-key-rotation-interval"
+
+
+def _version_update_permission(request: kms_v1.UpdateCryptoKeyVersionRequest) -> str:
+    enabling = request.crypto_key_version.state == ops.State.ENABLED
+    return "enable-key" if enabling else "disable-key"
+
+
+def _crypto_key_of(value: str, field: str) -> names.CryptoKeyName:
+    target = names.key_or_version_name(value, field)
+    return target.crypto_key if isinstance(target, names.CryptoKeyVersionName) else target
+
+
+KEY, ACCOUNT, NONE = KeyScope.KEY, KeyScope.ACCOUNT, KeyScope.NONE
+T = kms_v1
+METHODS: dict[str, GcpMethod] = {
+    "CreateKeyRing": GcpMethod(T.CreateKeyRingRequest, T.KeyRing, ops.create_key_ring, _fixed("create-key"), ACCOUNT,
+                               lambda r: names.location_name(r.parent, "parent")),
+    "GetKeyRing": GcpMethod(T.GetKeyRingRequest, T.KeyRing, ops.get_key_ring, _fixed("list-keys"), ACCOUNT,
+                            lambda r: names.key_ring_name(r.name, "name")),
+    "ListKeyRings": GcpMethod(T.ListKeyRingsRequest, T.ListKeyRingsResponse, ops.list_key_rings,
+                              _fixed("list-keys"), ACCOUNT, lambda r: names.location_name(r.parent, "parent")),
+    "CreateCryptoKey": GcpMethod(T.CreateCryptoKeyRequest, T.CryptoKey, ops.create_crypto_key, _fixed("create-key"),
+                                 ACCOUNT, lambda r: names.key_ring_name(r.parent, "parent")),
+    "ListCryptoKeys": GcpMethod(T.ListCryptoKeysRequest, T.ListCryptoKeysResponse, ops.list_crypto_keys,
+                                _fixed("list-keys"), ACCOUNT, lambda r: names.key_ring_name(r.parent, "parent")),
+    "GetCryptoKey": GcpMethod(T.GetCryptoKeyRequest, T.CryptoKey, ops.get_crypto_key, _fixed("describe-key"), KEY,
+                              lambda r: names.crypto_key_name(r.name, "name")),
+    "UpdateCryptoKey": GcpMethod(T.UpdateCryptoKeyRequest, T.CryptoKey, ops.update_crypto_key,
+                                 _key_update_permission, KEY,
+                                 lambda r: names.crypto_key_name(r.crypto_key.name, "crypto_key.name")),
+    "CreateCryptoKeyVersion": GcpMethod(T.CreateCryptoKeyVersionRequest, T.CryptoKeyVersion,
+                                        ops.create_crypto_key_version, _fixed("rotate-on-demand"), KEY,
+                                        lambda r: names.crypto_key_name(r.parent, "parent")),
+    "GetCryptoKeyVersion": GcpMethod(T.GetCryptoKeyVersionRequest, T.CryptoKeyVersion, ops.get_crypto_key_version,
+                                     _fixed("describe-key"), KEY, lambda r: _crypto_key_of(r.name, "name")),
+    "ListCryptoKeyVersions": GcpMethod(T.ListCryptoKeyVersionsRequest, T.ListCryptoKeyVersionsResponse,
+                                       ops.list_crypto_key_versions, _fixed("describe-key"), KEY,
+                                       lambda r: names.crypto_key_name(r.parent, "parent")),
+    "UpdateCryptoKeyVersion": GcpMethod(T.UpdateCryptoKeyVersionRequest, T.CryptoKeyVersion,
+                                        ops.update_crypto_key_version, _version_update_permission, KEY,
+                                        lambda r: _crypto_key_of(r.crypto_key_version.name,
+                                                                 "crypto_key_version.name")),
+    "UpdateCryptoKeyPrimaryVersion": GcpMethod(T.UpdateCryptoKeyPrimaryVersionRequest, T.CryptoKey,
+                                               ops.update_crypto_key_primary_version, _fixed("rotate-on-demand"),
+                                               KEY, lambda r: names.crypto_key_name(r.name, "name")),
+    "DestroyCryptoKeyVersion": GcpMethod(T.DestroyCryptoKeyVersionRequest, T.CryptoKeyVersion,
+                                         ops.destroy_crypto_key_version, _fixed("schedule-key-deletion"), KEY,
+                                         lambda r: _crypto_key_of(r.name, "name")),
+    "RestoreCryptoKeyVersion": GcpMethod(T.RestoreCryptoKeyVersionRequest, T.CryptoKeyVersion,
+                                         ops.restore_crypto_key_version, _fixed("cancel-key-deletion"), KEY,
+                                         lambda r: _crypto_key_of(r.name, "name")),
+    "Encrypt": GcpMethod(T.EncryptRequest, T.EncryptResponse, ops.encrypt, _fixed("encrypt-datakey"), KEY,
+                         lambda r: _crypto_key_of(r.name, "name")),
+    "Decrypt": GcpMethod(T.DecryptRequest, T.DecryptResponse, ops.decrypt, _fixed("decrypt-datakey"), KEY,
+                         lambda r: names.crypto_key_name(r.name, "name")),
+    "GenerateRandomBytes": GcpMethod(T.GenerateRandomBytesRequest, T.GenerateRandomBytesResponse,
+                                     ops.generate_random_bytes, _fixed("gen-random"), NONE,
+                                     lambda r: names.location_name(r.location, "location")),
+}  # fmt: skip
+
+
+class CloudKmsService:
+    """The per-call pipeline and the projects' Cloud KMS records (one :class:`GcpStore` per project)."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        verifier: JwtVerifier,
+        backend_for: Callable[[str], Awaitable[Backend]],
+        audit: AuditLog,
+        metrics: ServerMetrics,
+        refusals: RefusalLog,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._state_dir = state_dir
+        self.verifier = verifier
+        self._backend_for = backend_for
+        self._audit = audit
+        self._metrics = metrics
+        self._refusals = refusals
+        self._clock = clock
+        self._stores: dict[str, tuple[GcpStore, asyncio.Lock]] = {}
+
+    async def _call(self, project: str) -> ops.GcpCall:
+        backend = await self._backend_for(project)  # creates the project's directory on first use
+        entry = self._stores.get(project)
+        if entry is None:
+            entry = self._stores[project] = (GcpStore(self._state_dir / project), asyncio.Lock())
+        store, lock = entry
+        return ops.GcpCall(backend=backend, store=store, lock=lock, now=datetime.fromtimestamp(self._clock(), UTC))
+
+    def close(self) -> None:
+        for store, _ in self._stores.values():
+            store.close()
+        self._stores.clear()
+
+    async def run_due_work(self) -> None:
+        """Automatic rotation of the crypto keys whose next_rotation_time passed, in every open project."""
+        for project in list(self._stores):
+            rotated = await ops.rotate_due_keys(await self._call(project), project)
+            if rotated:
+                self._metrics.keys_rotated.inc(len(rotated))
+                log.info("Cloud KMS automatic rotation", extra={"fields": {"project": project, "rotated": rotated}})
+
+    def rpc_handler(self) -> grpc.GenericRpcHandler:
+        handlers = {
+            name: grpc.unary_unary_rpc_method_handler(
+                self._bind(name, method),
+                request_deserializer=method.request_type.deserialize,
+                response_serializer=method.response_type.serialize,
+            )
+            for name, method in METHODS.items()
+        }
+        return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+    def _bind(self, name: str, method: GcpMethod) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await self.handle(name, method, request, context)
+
+        return handle
+
+    async def handle(self, name: str, method: GcpMethod, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        operation = f"gcp:{name}"
+        principal_name, project, resource = UNAUTHENTICATED, "", ""
+        answer: Any = None
+        try:
+            principal = self.verifier.verify(_metadata(context, "authorization"))
+            principal_name = principal.name
+            target = method.target(request)
+            project, resource = target.project, str(target)
+            permission = method.permission(request)
+            principal.check_operation(permission, project)
+            self._authorize(principal, permission, method.scope, target)
+            answer = await method.handler(await self._call(project), request)
+            result, code = "OK", grpc.StatusCode.OK
+        except KMSError as error:
+            code, http_status = grpc_status(error)
+            result = code.name
+            if http_status < 500:
+                self._refusals.refused(client=context.peer() or "-", wire="gcp", reason=code.name,
+                                       status=http_status, operation=operation, request_id=request_id)  # fmt: skip
+            message = error.message
+        except Exception:
+            log.exception("unexpected error", extra={"fields": {"operation": operation, "request_id": request_id}})
+            code, result, message = grpc.StatusCode.INTERNAL, "INTERNAL", "internal error"
+        self._audit.record(principal=principal_name, project_id=project, operation=operation, key_id=resource,
+                           result=result, request_id=request_id, status=code.value[0])  # fmt: skip
+        self._metrics.observe(operation, result, time.perf_counter() - started)
+        if code is not grpc.StatusCode.OK:
+            await context.abort(code, message)
+        return answer
+
+    @staticmethod
+    def _authorize(principal: PrincipalGrant, permission: str, scope: KeyScope, target: Target) -> None:
+        if scope is KeyScope.ACCOUNT and not principal.all_keys:
+            raise principal.deny_account_wide(permission)
+        if scope is KeyScope.KEY:
+            assert isinstance(target, names.CryptoKeyName)
+            if not principal.names_allowed_key((str(target), target.alias_prefix)):
+                raise principal.deny_key(permission, str(target))
+
+
+def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    for item_key, value in context.invocation_metadata() or ():
+        if item_key == key:
+            return value if isinstance(value, str) else None
+    return None
+
+
+class CloudKmsListener:
+    """The gRPC server of :class:`CloudKmsService` on ``settings.listen``: TLS when a cert and key are given."""
+
+    def __init__(self, service: CloudKmsService, settings: GcpSettings, tls: tuple[Path, Path] | None) -> None:
+        self.service = service
+        self._settings = settings
+        self._tls = tls
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        host, port = parse_listen(self._settings.listen)
+        server = grpc.aio.server(
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        )  # fmt: skip
+        server.add_generic_rpc_handlers((self.service.rpc_handler(),))
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if self._tls is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            cert, key = self._tls
+            credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+            self.port = server.add_secure_port(address, credentials)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self._settings.listen} for the Cloud KMS API")
+        await server.start()
+        self._server = server
+        log.info(
+            "Cloud KMS gRPC API listening",
+            extra={
+                "fields": {
+                    "listen": address,
+                    "tls": self._tls is not None,
+                    "service_accounts": len(self.service.verifier),
+                }
+            },
+        )
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+        self.service.close()
+
+
+def cloud_kms_listener(
+    config: ServerConfig, principals: PrincipalDirectory, application: KMSApplication, audit: AuditLog
+) -> CloudKmsListener:
+    """The listener of ``config.gcp`` on the application's keystores, metrics and refusal log."""
+    assert config.gcp is not None
+    service = CloudKmsService(
+        state_dir=config.state_dir,
+        verifier=JwtVerifier(principals, config.gcp.audiences),
+        backend_for=application.backend_for,
+        audit=audit,
+        metrics=application.metrics,
+        refusals=application.refusals,
+    )
+    tls = (config.tls_cert, config.tls_key) if config.tls_cert is not None and config.tls_key is not None else None
+    return CloudKmsListener(service, config.gcp, tls)

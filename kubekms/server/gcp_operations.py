@@ -1,0 +1,549 @@
+"""The Cloud KMS methods (``google.cloud.kms.v1.KeyManagementService``) on the keystore, with Cloud KMS's rules.
+
+Model: a key ring and a crypto key exist in :mod:`kubekms.server.gcp_store`; every crypto key
+version is one keystore key (alias ``gcp/<location>/<ring>/<key>/<version>``), so a version's
+state *is* its keystore key's state: ENABLED, DISABLED, DESTROY_SCHEDULED (pending deletion,
+``destroy_time`` = the deletion date) and DESTROYED (the keystore destroyed the material when the
+window ended). Encrypt uses the crypto key's primary version; Decrypt finds the version from the
+ciphertext, which names its keystore key.
+
+Cloud KMS rules kept here: purpose ENCRYPT_DECRYPT (algorithm GOOGLE_SYMMETRIC_ENCRYPTION,
+protection level SOFTWARE); a new version is not primary until UpdateCryptoKeyPrimaryVersion
+(except the first, and automatic rotation); the primary must be ENABLED; destroy only from
+ENABLED/DISABLED, restore only from DESTROY_SCHEDULED and back to DISABLED; CRC32C fields
+verified when sent and returned always. Where this server is narrower than Cloud KMS:
+destroy_scheduled_duration is whole days from 7 to 120 (default 30), plaintext up to 4096
+bytes, additional authenticated data up to 8192 bytes, no list filters or orderings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import google_crc32c
+from google.cloud import kms_v1
+
+from kubekms import ciphertext as ciphertext_format
+from kubekms.backend import Backend, KeyMetadata, KeyState
+from kubekms.errors import AlreadyExists, InvalidArgument, InvalidCiphertext, InvalidState
+from kubekms.server import gcp_names as names
+from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
+
+State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
+Purpose = kms_v1.CryptoKey.CryptoKeyPurpose
+Algorithm = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
+SOFTWARE = kms_v1.ProtectionLevel.SOFTWARE
+DAY = 86400
+DESTROY_DAYS = (7, 120)
+DEFAULT_DESTROY_DAYS = 30
+MIN_ROTATION_SECONDS = DAY
+MAX_ROTATION_SECONDS = 100 * 365 * DAY
+PAGE_SIZE = (1, 1000)
+DEFAULT_PAGE_SIZE = 1000
+RANDOM_BYTES = (8, 1024)
+MAX_LABELS = 64
+LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+DECRYPTION_FAILED = "Decryption failed: verify that 'name' refers to the correct CryptoKey."
+
+STATE_OF = {
+    KeyState.ENABLED: State.ENABLED,
+    KeyState.DISABLED: State.DISABLED,
+    KeyState.PENDING_DELETION: State.DESTROY_SCHEDULED,
+    KeyState.DESTROYED: State.DESTROYED,
+}
+
+
+@dataclass(frozen=True)
+class GcpCall:
+    """One authorised request's tenant: the project's keystore, its Cloud KMS records and their write lock."""
+
+    backend: Backend
+    store: GcpStore
+    lock: asyncio.Lock
+    now: datetime
+
+    @property
+    def epoch(self) -> float:
+        return self.now.timestamp()
+
+
+def crc32c(data: bytes) -> int:
+    return int(google_crc32c.value(data))
+
+
+def _check_crc(request: object, data_field: str, crc_field: str, data: bytes) -> bool:
+    """True if the client sent ``crc_field`` (and it matched); a mismatch is INVALID_ARGUMENT."""
+    if crc_field not in request:  # type: ignore[operator]  # proto-plus messages support ``in``
+        return False
+    if getattr(request, crc_field) != crc32c(data):
+        raise InvalidArgument(f"The checksum in field {crc_field} did not match the data in field {data_field}.")
+    return True
+
+
+def _time(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def page_window(page_size: int, page_token: str) -> tuple[int, int]:
+    """(offset, limit) from page_size and a page token this server handed out (decimal offset)."""
+    if page_size < 0 or page_size > PAGE_SIZE[1]:
+        raise InvalidArgument(f"page_size must be from 0 to {PAGE_SIZE[1]}")
+    if page_token and (not page_token.isascii() or not page_token.isdigit() or len(page_token) > 18):
+        raise InvalidArgument("page_token is not a token this server returned")
+    return int(page_token or 0), page_size or DEFAULT_PAGE_SIZE
+
+
+def next_token(offset: int, count: int, total: int) -> str:
+    return str(offset + count) if offset + count < total else ""
+
+
+def _no_filter(request: object) -> None:
+    if getattr(request, "filter", "") or getattr(request, "order_by", ""):
+        raise InvalidArgument("filter and order_by are not supported by this server; list without them")
+
+
+# ------------------------------------------------------------------ messages
+
+
+def key_ring_message(project: str, record: KeyRingRecord) -> kms_v1.KeyRing:
+    name = names.KeyRingName(project, record.location, record.ring)
+    return kms_v1.KeyRing(name=str(name), create_time=_time(record.created_at))
+
+
+async def version_message(
+    call: GcpCall, name: names.CryptoKeyVersionName, record: VersionRecord
+) -> kms_v1.CryptoKeyVersion:
+    meta = await call.backend.describe_key(record.keystore_key_id)
+    return version_message_of(name, record, meta)
+
+
+def version_message_of(
+    name: names.CryptoKeyVersionName, record: VersionRecord, meta: KeyMetadata
+) -> kms_v1.CryptoKeyVersion:
+    state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
+    message = kms_v1.CryptoKeyVersion(
+        name=str(name),
+        state=state,
+        protection_level=SOFTWARE,
+        algorithm=Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION,
+        create_time=_time(record.created_at),
+        generate_time=_time(record.created_at),
+    )
+    if state == State.DESTROY_SCHEDULED:
+        message.destroy_time = meta.deletion_date
+    elif state == State.DESTROYED:
+        message.destroy_time = meta.deletion_date
+        message.destroy_event_time = meta.deletion_date
+    return message
+
+
+async def crypto_key_message(call: GcpCall, project: str, record: CryptoKeyRecord) -> kms_v1.CryptoKey:
+    name = names.CryptoKeyName(project, record.location, record.ring, record.key)
+    message = kms_v1.CryptoKey(
+        name=str(name),
+        purpose=Purpose.ENCRYPT_DECRYPT,
+        create_time=_time(record.created_at),
+        version_template=kms_v1.CryptoKeyVersionTemplate(
+            protection_level=SOFTWARE, algorithm=Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION
+        ),
+        labels=dict(record.labels),
+        destroy_scheduled_duration=timedelta(days=record.destroy_days),
+    )
+    if record.rotation_period is not None:
+        message.rotation_period = timedelta(seconds=record.rotation_period)
+    if record.next_rotation is not None:
+        message.next_rotation_time = _time(record.next_rotation)
+    if record.primary_version is not None:
+        version = call.store.version(record.location, record.ring, record.key, record.primary_version)
+        message.primary = await version_message(call, name.version(record.primary_version), version)
+    return message
+
+
+# ------------------------------------------------------------------ checks of request fields
+
+
+def _labels(labels: dict[str, str]) -> dict[str, str]:
+    if len(labels) > MAX_LABELS:
+        raise InvalidArgument(f"a CryptoKey holds at most {MAX_LABELS} labels")
+    for key, value in labels.items():
+        if not LABEL_KEY.fullmatch(key) or not LABEL_VALUE.fullmatch(value):
+            raise InvalidArgument(
+                f"invalid label {key[:64]!r}: keys match [a-z][a-z0-9_-]{{0,62}}, values [a-z0-9_-]{{0,63}}"
+            )
+    return dict(labels)
+
+
+def _rotation(key: kms_v1.CryptoKey, now: float) -> tuple[int | None, float | None]:
+    period = None
+    if "rotation_period" in key:
+        seconds = key.rotation_period.total_seconds()
+        if not MIN_ROTATION_SECONDS <= seconds <= MAX_ROTATION_SECONDS:
+            raise InvalidArgument("rotation_period must be at least one day and at most 100 years")
+        period = int(seconds)
+    next_rotation = key.next_rotation_time.timestamp() if "next_rotation_time" in key else None
+    if period is not None and next_rotation is None:
+        raise InvalidArgument("next_rotation_time is required when rotation_period is set")
+    if next_rotation is not None and next_rotation < now:
+        raise InvalidArgument("next_rotation_time must not be in the past")
+    return period, next_rotation
+
+
+def _destroy_days(key: kms_v1.CryptoKey) -> int:
+    if "destroy_scheduled_duration" not in key:
+        return DEFAULT_DESTROY_DAYS
+    seconds = key.destroy_scheduled_duration.total_seconds()
+    low, high = DESTROY_DAYS
+    if seconds % DAY or not low * DAY <= seconds <= high * DAY:
+        raise InvalidArgument(f"destroy_scheduled_duration must be whole days from {low} to {high} on this server")
+    return int(seconds // DAY)
+
+
+def _check_template(key: kms_v1.CryptoKey) -> None:
+    if key.purpose != Purpose.ENCRYPT_DECRYPT:
+        raise InvalidArgument("this server offers CryptoKeys of purpose ENCRYPT_DECRYPT only")
+    template = key.version_template
+    if template.algorithm not in (Algorithm.CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED,
+                                  Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION):  # fmt: skip
+        raise InvalidArgument("this server offers algorithm GOOGLE_SYMMETRIC_ENCRYPTION only")
+    if template.protection_level not in (kms_v1.ProtectionLevel.PROTECTION_LEVEL_UNSPECIFIED, SOFTWARE):
+        raise InvalidArgument("this server offers protection level SOFTWARE only")
+    if key.import_only or key.crypto_key_backend:
+        raise InvalidArgument("imported keys and external key backends are not supported by this server")
+
+
+# ------------------------------------------------------------------ versions
+
+
+async def add_version(call: GcpCall, name: names.CryptoKeyName, *, make_primary: bool) -> VersionRecord:
+    """A new keystore key for the next version; the caller holds ``call.lock``."""
+    version = call.store.next_version(name.location, name.ring, name.key)
+    alias = name.version(version).keystore_alias
+    try:
+        meta = await call.backend.create_key(alias, description="Cloud KMS CryptoKeyVersion")
+    except AlreadyExists:
+        # a crash between the keystore's write and ours left the keystore key: adopt it
+        meta = await call.backend.describe_key(alias)
+        if call.store.version_of_keystore_key(meta.key_id) is not None:
+            raise
+    record = VersionRecord(name.location, name.ring, name.key, version, meta.key_id, call.epoch)
+    call.store.add_version(record, make_primary=make_primary)
+    return record
+
+
+async def _version_meta(call: GcpCall, name: names.CryptoKeyVersionName) -> tuple[VersionRecord, KeyMetadata]:
+    call.store.crypto_key(name.location, name.ring, name.key)
+    record = call.store.version(name.location, name.ring, name.key, name.version)
+    return record, await call.backend.describe_key(record.keystore_key_id)
+
+
+def _require_enabled(name: names.CryptoKeyVersionName, meta: KeyMetadata) -> None:
+    if meta.state is not KeyState.ENABLED:
+        state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
+        raise InvalidState(f"{name} is not enabled, current state is: {state.name}.")
+
+
+# ------------------------------------------------------------------ key rings
+
+
+async def create_key_ring(call: GcpCall, request: kms_v1.CreateKeyRingRequest) -> kms_v1.KeyRing:
+    parent = names.location_name(request.parent, "parent")
+    ring = names.check_id(request.key_ring_id, "key_ring_id")
+    async with call.lock:
+        record = call.store.create_key_ring(parent.location, ring, call.epoch)
+    return key_ring_message(parent.project, record)
+
+
+async def get_key_ring(call: GcpCall, request: kms_v1.GetKeyRingRequest) -> kms_v1.KeyRing:
+    name = names.key_ring_name(request.name, "name")
+    return key_ring_message(name.project, call.store.key_ring(name.location, name.ring))
+
+
+async def list_key_rings(call: GcpCall, request: kms_v1.ListKeyRingsRequest) -> kms_v1.ListKeyRingsResponse:
+    parent = names.location_name(request.parent, "parent")
+    _no_filter(request)
+    offset, limit = page_window(request.page_size, request.page_token)
+    rings, total = call.store.key_rings(parent.location, offset, limit)
+    return kms_v1.ListKeyRingsResponse(
+        key_rings=[key_ring_message(parent.project, ring) for ring in rings],
+        next_page_token=next_token(offset, len(rings), total),
+        total_size=total,
+    )
+
+
+# ------------------------------------------------------------------ crypto keys
+
+
+async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyRequest) -> kms_v1.CryptoKey:
+    parent = names.key_ring_name(request.parent, "parent")
+    key_id = names.check_id(request.crypto_key_id, "crypto_key_id")
+    wanted = request.crypto_key
+    _check_template(wanted)
+    period, next_rotation = _rotation(wanted, call.epoch)
+    record = CryptoKeyRecord(
+        location=parent.location,
+        ring=parent.ring,
+        key=key_id,
+        created_at=call.epoch,
+        destroy_days=_destroy_days(wanted),
+        labels=_labels(dict(wanted.labels)),
+        rotation_period=period,
+        next_rotation=next_rotation,
+    )
+    name = names.CryptoKeyName(parent.project, parent.location, parent.ring, key_id)
+    async with call.lock:
+        call.store.key_ring(parent.location, parent.ring)
+        call.store.create_crypto_key(record)
+        if not request.skip_initial_version_creation:
+            await add_version(call, name, make_primary=True)
+    return await crypto_key_message(call, parent.project, call.store.crypto_key(name.location, name.ring, key_id))
+
+
+async def get_crypto_key(call: GcpCall, request: kms_v1.GetCryptoKeyRequest) -> kms_v1.CryptoKey:
+    name = names.crypto_key_name(request.name, "name")
+    return await crypto_key_message(call, name.project, call.store.crypto_key(name.location, name.ring, name.key))
+
+
+async def list_crypto_keys(call: GcpCall, request: kms_v1.ListCryptoKeysRequest) -> kms_v1.ListCryptoKeysResponse:
+    parent = names.key_ring_name(request.parent, "parent")
+    _no_filter(request)
+    offset, limit = page_window(request.page_size, request.page_token)
+    call.store.key_ring(parent.location, parent.ring)
+    keys, total = call.store.crypto_keys(parent.location, parent.ring, offset, limit)
+    return kms_v1.ListCryptoKeysResponse(
+        crypto_keys=[await crypto_key_message(call, parent.project, key) for key in keys],
+        next_page_token=next_token(offset, len(keys), total),
+        total_size=total,
+    )
+
+
+UPDATABLE_KEY_FIELDS = frozenset({"labels", "rotation_period", "next_rotation_time"})
+
+
+def update_mask_paths(request: kms_v1.UpdateCryptoKeyRequest | kms_v1.UpdateCryptoKeyVersionRequest,
+                      allowed: frozenset[str]) -> set[str]:  # fmt: skip
+    paths = set(request.update_mask.paths)
+    if not paths:
+        raise InvalidArgument("update_mask is required and must name at least one field")
+    unknown = sorted(paths - allowed)
+    if unknown:
+        raise InvalidArgument(f"update_mask: cannot update {', '.join(p[:64] for p in unknown)}; "
+                              f"updatable: {', '.join(sorted(allowed))}")  # fmt: skip
+    return paths
+
+
+async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyRequest) -> kms_v1.CryptoKey:
+    name = names.crypto_key_name(request.crypto_key.name, "crypto_key.name")
+    paths = update_mask_paths(request, UPDATABLE_KEY_FIELDS)
+    wanted = request.crypto_key
+    period, next_rotation = _rotation(wanted, call.epoch) if "rotation_period" in paths else (None, None)
+    async with call.lock:
+        record = call.store.crypto_key(name.location, name.ring, name.key)
+        if "labels" in paths:
+            record = replace(record, labels=_labels(dict(wanted.labels)))
+        if "rotation_period" in paths:
+            record = replace(record, rotation_period=period, next_rotation=next_rotation)
+        elif "next_rotation_time" in paths:
+            next_rotation = wanted.next_rotation_time.timestamp() if "next_rotation_time" in wanted else None
+            if next_rotation is not None and next_rotation < call.epoch:
+                raise InvalidArgument("next_rotation_time must not be in the past")
+            record = replace(record, next_rotation=next_rotation)
+        if record.rotation_period is not None and record.next_rotation is None:
+            raise InvalidArgument("next_rotation_time is required while rotation_period is set")
+        call.store.update_crypto_key(record)
+    return await crypto_key_message(call, name.project, record)
+
+
+# ------------------------------------------------------------------ crypto key versions
+
+
+async def create_crypto_key_version(
+    call: GcpCall, request: kms_v1.CreateCryptoKeyVersionRequest
+) -> kms_v1.CryptoKeyVersion:
+    parent = names.crypto_key_name(request.parent, "parent")
+    wanted = request.crypto_key_version
+    if wanted.state not in (State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED, State.ENABLED):
+        raise InvalidArgument("a new CryptoKeyVersion starts ENABLED")
+    async with call.lock:
+        key = call.store.crypto_key(parent.location, parent.ring, parent.key)
+        # Cloud KMS: a new symmetric version becomes primary only if the key has none
+        record = await add_version(call, parent, make_primary=key.primary_version is None)
+    return await version_message(call, parent.version(record.version), record)
+
+
+async def get_crypto_key_version(call: GcpCall, request: kms_v1.GetCryptoKeyVersionRequest) -> kms_v1.CryptoKeyVersion:
+    name = names.version_name(request.name, "name")
+    record, meta = await _version_meta(call, name)
+    return version_message_of(name, record, meta)
+
+
+async def list_crypto_key_versions(
+    call: GcpCall, request: kms_v1.ListCryptoKeyVersionsRequest
+) -> kms_v1.ListCryptoKeyVersionsResponse:
+    parent = names.crypto_key_name(request.parent, "parent")
+    _no_filter(request)
+    offset, limit = page_window(request.page_size, request.page_token)
+    call.store.crypto_key(parent.location, parent.ring, parent.key)
+    versions, total = call.store.versions(parent.location, parent.ring, parent.key, offset, limit)
+    return kms_v1.ListCryptoKeyVersionsResponse(
+        crypto_key_versions=[await version_message(call, parent.version(v.version), v) for v in versions],
+        next_page_token=next_token(offset, len(versions), total),
+        total_size=total,
+    )
+
+
+async def update_crypto_key_version(
+    call: GcpCall, request: kms_v1.UpdateCryptoKeyVersionRequest
+) -> kms_v1.CryptoKeyVersion:
+    name = names.version_name(request.crypto_key_version.name, "crypto_key_version.name")
+    update_mask_paths(request, frozenset({"state"}))
+    target = request.crypto_key_version.state
+    if target not in (State.ENABLED, State.DISABLED):
+        raise InvalidArgument("state can only be updated to ENABLED or DISABLED")
+    async with call.lock:
+        record, meta = await _version_meta(call, name)
+        if meta.state not in (KeyState.ENABLED, KeyState.DISABLED):
+            state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
+            raise InvalidState(f"{name} is not ENABLED or DISABLED, current state is: {state.name}.")
+        if target == State.ENABLED and meta.state is KeyState.DISABLED:
+            meta = await call.backend.enable_key(record.keystore_key_id)
+        elif target == State.DISABLED and meta.state is KeyState.ENABLED:
+            meta = await call.backend.disable_key(record.keystore_key_id)
+    return version_message_of(name, record, meta)
+
+
+async def update_crypto_key_primary_version(
+    call: GcpCall, request: kms_v1.UpdateCryptoKeyPrimaryVersionRequest
+) -> kms_v1.CryptoKey:
+    name = names.crypto_key_name(request.name, "name")
+    version_id = request.crypto_key_version_id
+    if not names.VERSION_PATTERN.fullmatch(version_id or ""):
+        raise InvalidArgument("crypto_key_version_id must be a version number")
+    version = name.version(int(version_id))
+    async with call.lock:
+        record, meta = await _version_meta(call, version)
+        _require_enabled(version, meta)
+        key = replace(call.store.crypto_key(name.location, name.ring, name.key), primary_version=record.version)
+        call.store.update_crypto_key(key)
+    return await crypto_key_message(call, name.project, key)
+
+
+async def destroy_crypto_key_version(
+    call: GcpCall, request: kms_v1.DestroyCryptoKeyVersionRequest
+) -> kms_v1.CryptoKeyVersion:
+    name = names.version_name(request.name, "name")
+    async with call.lock:
+        key = call.store.crypto_key(name.location, name.ring, name.key)
+        record, meta = await _version_meta(call, name)
+        if meta.state not in (KeyState.ENABLED, KeyState.DISABLED):
+            state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
+            raise InvalidState(f"{name} is not ENABLED or DISABLED, current state is: {state.name}.")
+        meta = await call.backend.schedule_key_deletion(record.keystore_key_id, key.destroy_days)
+    return version_message_of(name, record, meta)
+
+
+async def restore_crypto_key_version(
+    call: GcpCall, request: kms_v1.RestoreCryptoKeyVersionRequest
+) -> kms_v1.CryptoKeyVersion:
+    name = names.version_name(request.name, "name")
+    async with call.lock:
+        record, meta = await _version_meta(call, name)
+        if meta.state is not KeyState.PENDING_DELETION:
+            state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
+            raise InvalidState(f"{name} is not DESTROY_SCHEDULED, current state is: {state.name}.")
+        meta = await call.backend.cancel_key_deletion(record.keystore_key_id)  # back DISABLED, as on Cloud KMS
+    return version_message_of(name, record, meta)
+
+
+# ------------------------------------------------------------------ cryptography
+
+
+async def encrypt(call: GcpCall, request: kms_v1.EncryptRequest) -> kms_v1.EncryptResponse:
+    target = names.key_or_version_name(request.name, "name")
+    plaintext, aad = request.plaintext, request.additional_authenticated_data
+    verified_plaintext = _check_crc(request, "plaintext", "plaintext_crc32c", plaintext)
+    verified_aad = _check_crc(request, "additional_authenticated_data", "additional_authenticated_data_crc32c", aad)
+    if not plaintext:
+        raise InvalidArgument("plaintext is required")
+    if isinstance(target, names.CryptoKeyName):
+        key = call.store.crypto_key(target.location, target.ring, target.key)
+        if key.primary_version is None:
+            raise InvalidState(f"{target} has no primary CryptoKeyVersion")
+        target = target.version(key.primary_version)
+    record, meta = await _version_meta(call, target)
+    _require_enabled(target, meta)
+    sealed = await call.backend.encrypt_data_key(record.keystore_key_id, plaintext, aad=aad)
+    return kms_v1.EncryptResponse(
+        name=str(target),
+        ciphertext=sealed.ciphertext,
+        ciphertext_crc32c=crc32c(sealed.ciphertext),
+        verified_plaintext_crc32c=verified_plaintext,
+        verified_additional_authenticated_data_crc32c=verified_aad,
+        protection_level=SOFTWARE,
+    )
+
+
+async def decrypt(call: GcpCall, request: kms_v1.DecryptRequest) -> kms_v1.DecryptResponse:
+    name = names.crypto_key_name(request.name, "name")
+    blob, aad = request.ciphertext, request.additional_authenticated_data
+    _check_crc(request, "ciphertext", "ciphertext_crc32c", blob)
+    _check_crc(request, "additional_authenticated_data", "additional_authenticated_data_crc32c", aad)
+    key = call.store.crypto_key(name.location, name.ring, name.key)
+    try:
+        made_by = ciphertext_format.parse(blob).key_id
+    except InvalidCiphertext:
+        raise InvalidArgument(DECRYPTION_FAILED) from None
+    record = call.store.version_of_keystore_key(made_by)
+    if record is None or (record.location, record.ring, record.key) != (name.location, name.ring, name.key):
+        raise InvalidArgument(DECRYPTION_FAILED)
+    version = name.version(record.version)
+    _require_enabled(version, await call.backend.describe_key(record.keystore_key_id))
+    try:
+        plaintext = await call.backend.decrypt_data_key(record.keystore_key_id, blob, aad=aad)
+    except InvalidCiphertext:
+        raise InvalidArgument(DECRYPTION_FAILED) from None
+    return kms_v1.DecryptResponse(
+        plaintext=plaintext,
+        plaintext_crc32c=crc32c(plaintext),
+        used_primary=record.version == key.primary_version,
+        protection_level=SOFTWARE,
+    )
+
+
+async def generate_random_bytes(
+    call: GcpCall, request: kms_v1.GenerateRandomBytesRequest
+) -> kms_v1.GenerateRandomBytesResponse:
+    names.location_name(request.location, "location")
+    low, high = RANDOM_BYTES
+    if not low <= request.length_bytes <= high:
+        raise InvalidArgument(f"length_bytes must be from {low} to {high}")
+    if request.protection_level not in (kms_v1.ProtectionLevel.PROTECTION_LEVEL_UNSPECIFIED,
+                                        kms_v1.ProtectionLevel.HSM, SOFTWARE):  # fmt: skip
+        raise InvalidArgument("protection_level must be HSM or SOFTWARE")
+    data = await call.backend.generate_random(request.length_bytes)
+    return kms_v1.GenerateRandomBytesResponse(data=data, data_crc32c=crc32c(data))
+
+
+# ------------------------------------------------------------------ automatic rotation
+
+
+async def rotate_due_keys(call: GcpCall, project: str) -> list[str]:
+    """Add a primary version to every crypto key whose next_rotation_time passed; the names rotated."""
+    rotated = []
+    async with call.lock:
+        for key in call.store.due_for_rotation(call.epoch):
+            name = names.CryptoKeyName(project, key.location, key.ring, key.key)
+            await add_version(call, name, make_primary=True)
+            next_rotation = key.next_rotation
+            if key.rotation_period is None or next_rotation is None:
+                next_rotation = None
+            else:
+                while next_rotation <= call.epoch:
+                    next_rotation += key.rotation_period
+            call.store.update_crypto_key(replace(call.store.crypto_key(key.location, key.ring, key.key),
+                                                 next_rotation=next_rotation))  # fmt: skip
+            rotated.append(str(name))
+    return rotated
