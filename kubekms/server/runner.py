@@ -15,6 +15,7 @@ from aiohttp import web
 from kubekms.server.app import KMSApplication
 from kubekms.server.audit import AuditLog
 from kubekms.server.config import ServerConfig
+from kubekms.server.gcp_grpc import CloudKmsListener, cloud_kms_listener
 from kubekms.server.logs import MalformedHttpFilter
 from kubekms.server.principals import load_principals
 
@@ -67,10 +68,11 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
         config.state_dir.mkdir(mode=0o700, parents=True)
     principals = load_principals(config.principals_file)
     ssl_context = tls_context(config)
+    audit = AuditLog(config.audit_log)
     application = KMSApplication(
         state_dir=config.state_dir,
         principals=principals,
-        audit=AuditLog(config.audit_log),
+        audit=audit,
         init=init,
         cmk_limit=config.cmk_limit,
         max_body_bytes=config.max_body_bytes,
@@ -84,6 +86,10 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context, backlog=1024)
     await site.start()
+    cloud_kms: CloudKmsListener | None = None
+    if config.gcp is not None:  # the Cloud KMS gRPC API (issue 16) on the same keystores, principals and audit log
+        cloud_kms = cloud_kms_listener(config, principals, application, audit)
+        await cloud_kms.start()
     scheme = "https" if ssl_context else "http"
     if ssl_context is None and not is_loopback(config.host):
         log.warning(
@@ -103,6 +109,9 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
         asyncio.create_task(_every(config.maintenance_interval, application.run_due_work, "maintenance")),
         asyncio.create_task(_every(AUDIT_FLUSH_INTERVAL, application.flush_audit, "writing the audit log")),
     ]
+    if cloud_kms is not None:
+        background.append(asyncio.create_task(_every(config.maintenance_interval, cloud_kms.service.run_due_work,
+                                                     "Cloud KMS rotation")))  # fmt: skip
     try:
         await stop.wait()
         log.info("stopping: finishing requests in flight")
@@ -113,6 +122,8 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await runner.cleanup()
+        if cloud_kms is not None:
+            await cloud_kms.stop()
         await application.close()
         logging.getLogger("aiohttp.server").removeFilter(malformed_http)
         log.info("kubekms server stopped")
