@@ -7,12 +7,11 @@ the AWS SDK is loaded only when provider ``aws`` is asked for.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from kubekms.backend import Backend
+from kubekms.credentials import Credentials
 from kubekms.errors import InvalidArgument
 
 # provider name -> "module:factory"; each factory is ``async def open(config) -> Backend``.
@@ -23,34 +22,7 @@ PROVIDERS: dict[str, str] = {
     "aws": "kubekms.providers.aws:open_backend",
 }
 
-
-@dataclass(frozen=True)
-class Credentials:
-    """An AK/SK pair (plus optional STS token). ``repr`` never shows the secret."""
-
-    access_key: str
-    secret_key: str = field(repr=False)
-    security_token: str = field(default="", repr=False)
-
-    @classmethod
-    def from_mapping(cls, data: object, *, source: str) -> Credentials:
-        if not isinstance(data, dict):
-            raise InvalidArgument(f"credentials in {source} must be a mapping with access_key and secret_key")
-        access_key, secret_key = data.get("access_key"), data.get("secret_key")
-        if not isinstance(access_key, str) or not access_key or not isinstance(secret_key, str) or not secret_key:
-            raise InvalidArgument(f"credentials in {source} need non-empty string fields access_key and secret_key")
-        token = data.get("security_token") or ""
-        return cls(access_key=access_key, secret_key=secret_key, security_token=str(token))
-
-    @classmethod
-    def from_file(cls, path: Path) -> Credentials:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise InvalidArgument(f"cannot read credentials file {path}: {error.strerror}") from None
-        except yaml.YAMLError:
-            raise InvalidArgument(f"credentials file {path} is not valid YAML") from None
-        return cls.from_mapping(data, source=str(path))
+__all__ = ["PROVIDERS", "BackendConfig", "Credentials", "open_backend"]
 
 
 @dataclass(frozen=True)

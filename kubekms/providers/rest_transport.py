@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 import aiohttp
 from yarl import URL
 
+from kubekms.credentials import Credentials
 from kubekms.errors import KMSError, Unavailable
-from kubekms.providers import Credentials
 from kubekms.providers.retry import Failure, RecentKeys, Repeat, RetryPolicy
 from kubekms.wire import codec
 from kubekms.wire.signing import sign_headers

@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line on stderr, extra fields passed with ``extra={"fields": {...}}``.
+"""The server's refusal logging (the JSON log format itself is :mod:`kubekms.logs`).
 
 Refused requests (anything a client sent that earned a 4xx) log one line each, rate-limited per
 client (:class:`RefusalLog`); only unexpected exceptions carry a traceback.
@@ -6,9 +6,7 @@ client (:class:`RefusalLog`); only unexpected exceptions carry a traceback.
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,31 +14,11 @@ from dataclasses import dataclass
 
 from aiohttp.http_exceptions import HttpProcessingError
 
+from kubekms.logs import configure_json_logging
 from kubekms.server.metrics import ServerMetrics
 
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def configure_json_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+# configure_json_logging is re-exported for callers of the old path (bench/plugin_bench.py)
+__all__ = ["MalformedHttpFilter", "RefusalLog", "configure_json_logging"]
 
 
 class RefusalLog:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from kubekms.credentials import Credentials
 from kubekms.errors import Unauthenticated
-from kubekms.providers import Credentials
 from kubekms.wire import inputs
 
 ALGORITHM = "SDK-HMAC-SHA256"
