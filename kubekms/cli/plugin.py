@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kubekms.server.logs import configure_json_logging
+from kubekms.logs import configure_json_logging
 
 
 @click.command("plugin")
