@@ -28,7 +28,7 @@ def operator(
     import kopf
     import uvloop
 
-    from kubekms.server.logs import configure_json_logging
+    from kubekms.logs import configure_json_logging
     from kubekms_operator.handlers import register
     from kubekms_operator.settings import OperatorSettings, ReencryptionSettings
 
