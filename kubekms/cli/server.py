@@ -9,8 +9,8 @@ import click
 import uvloop
 
 from kubekms.keystore import KeystoreSetupError
+from kubekms.logs import configure_json_logging
 from kubekms.server.config import ServerConfig, ServerConfigError
-from kubekms.server.logs import configure_json_logging
 from kubekms.server.principals import PrincipalsFileError
 from kubekms.server.runner import ServerSetupError, serve
 
