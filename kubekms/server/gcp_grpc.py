@@ -46,6 +46,7 @@ from typing import Any
 
 import grpc
 from google.cloud import kms_v1
+from google.protobuf.message import DecodeError
 
 from kubekms.backend import Backend
 from kubekms.errors import (
@@ -233,7 +234,7 @@ class CloudKmsService:
         handlers = {
             name: grpc.unary_unary_rpc_method_handler(
                 self._bind(name, method),
-                request_deserializer=method.request_type.deserialize,
+                request_deserializer=None,  # parsed in handle(): a malformed message is INVALID_ARGUMENT, not INTERNAL
                 response_serializer=method.response_type.serialize,
             )
             for name, method in METHODS.items()
@@ -246,7 +247,7 @@ class CloudKmsService:
 
         return handle
 
-    async def handle(self, name: str, method: GcpMethod, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def handle(self, name: str, method: GcpMethod, body: bytes, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
         operation = f"gcp:{name}"
@@ -255,6 +256,10 @@ class CloudKmsService:
         try:
             principal = self.verifier.verify(_metadata(context, "authorization"))
             principal_name = principal.name
+            try:
+                request = method.request_type.deserialize(body)
+            except DecodeError:
+                raise InvalidArgument(f"the request is not a valid {name}Request message") from None
             target = method.target(request)
             project, resource = target.project, str(target)
             permission = method.permission(request)

@@ -1,0 +1,41 @@
+"""One real kubekms server with its Cloud KMS listener per test module, and official clients on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from gcp_harness import GcpServer, running_gcp_server
+from google.cloud import kms_v1
+
+from kubekms.devenv.kmsserver import Principal
+
+PROJECT = "proj-gcp"
+LOCATION = f"projects/{PROJECT}/locations/global"
+# may use one crypto key only (named as Cloud KMS does), with the data-key permissions
+APP = Principal("app", actions=("encrypt-datakey", "decrypt-datakey", "describe-key"),
+                keys=(f"{LOCATION}/keyRings/shared/cryptoKeys/app",), projects=(PROJECT,))  # fmt: skip
+# may only read, in every key of the project
+READER = Principal("reader", actions=("describe-key", "list-keys"), projects=(PROJECT,))
+# allowed everything in another project only
+STRANGER = Principal("stranger", projects=("elsewhere",))
+
+
+@pytest.fixture(scope="module")
+def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
+    yield from running_gcp_server(
+        tmp_path_factory.mktemp("kms-gcp"),
+        principals=(APP, READER, STRANGER),
+        project_id=PROJECT,
+        maintenance_interval=0.2,
+    )
+
+
+@pytest.fixture(scope="module")
+def admin(gcp: GcpServer) -> kms_v1.KeyManagementServiceClient:
+    return gcp.client("admin")
+
+
+@pytest.fixture(scope="module")
+def shared_ring(admin: kms_v1.KeyManagementServiceClient) -> kms_v1.KeyRing:
+    return admin.create_key_ring(request={"parent": LOCATION, "key_ring_id": "shared", "key_ring": {}})
