@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Mapping
 
 from kubekms.backend import DATA_KEY_SPECS, KEY_SPECS, KEY_USAGES, KeyState
 from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion
+from kubekms.naming import is_alias
 
-ALIAS_PATTERN = re.compile(r"[a-zA-Z0-9:/_-]{1,255}")  # matched whole: "$" would allow a trailing newline
 MAX_DESCRIPTION = 255
 PENDING_DAYS = (7, 1096)
 ROTATION_DAYS = (1, 3650)
@@ -24,20 +22,8 @@ MAX_TAG_VALUE = 255
 LIST_LIMIT = (1, 1000)
 
 
-def is_key_id(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
-
-
 def check_alias(alias: str) -> None:
-    if (
-        not isinstance(alias, str)
-        or not ALIAS_PATTERN.fullmatch(alias)
-        or alias.endswith("/default")
-        or is_key_id(alias)
-    ):
+    if not is_alias(alias):
         raise InvalidArgument(
             f"invalid alias {alias!r}: 1-255 of [a-zA-Z0-9:/_-], not ending in /default, not a key id",
             code="KMS.1101",

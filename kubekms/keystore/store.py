@@ -37,6 +37,7 @@ from kubekms.errors import (
 from kubekms.keystore import rules
 from kubekms.keystore.rootkey import KeystoreSetupError, Sealer, key_version_context, load_root_key
 from kubekms.keystore.schema import migrate
+from kubekms.naming import is_key_id
 
 ROOT_KEY_FILE = "root.key"
 DATABASE_FILE = "keystore.db"
@@ -187,7 +188,7 @@ class Keystore:
         if not isinstance(key_ref, str) or not key_ref:
             raise InvalidArgument("key_id is required", code="KMS.0204")
         self._refresh_cache()
-        key_id = key_ref.lower() if rules.is_key_id(key_ref) else self._alias_ids.get(key_ref)
+        key_id = key_ref.lower() if is_key_id(key_ref) else self._alias_ids.get(key_ref)
         if key_id is None:
             row = self._db.execute("SELECT key_id FROM aliases WHERE alias = ?", (key_ref,)).fetchone()
             if row is None:

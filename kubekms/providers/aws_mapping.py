@@ -17,19 +17,35 @@ import botocore.exceptions
 
 from kubekms.backend import KeyState
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, Unauthenticated, Unavailable
-from kubekms.keystore import rules
-from kubekms.keystore.rules import is_key_id
+from kubekms.naming import is_alias, is_key_id
 from kubekms.wire.aws_errors import aws_error_class
+from kubekms.wire.aws_rules import (
+    ALIAS_NAME_PATTERN,
+    CMK_QUOTA,
+    DATA_KEY_BYTES,
+    DEFAULT_ROTATION_DAYS,
+    ENCRYPT_BYTES,
+    PENDING_WINDOW_DAYS,
+    RANDOM_BYTES,
+    ROTATION_PERIOD_DAYS,
+)
 
-PENDING_WINDOW_DAYS = (7, 30)
-ROTATION_PERIOD_DAYS = (90, 2560)
-RANDOM_BYTES = (1, 1024)
-DATA_KEY_BYTES = (1, 1024)
-ENCRYPT_BYTES = (1, 4096)
-DEFAULT_ROTATION_DAYS = 365
-CMK_QUOTA = 100_000
+# the provider (kubekms.providers.aws) takes AWS's ranges from here
+__all__ = [
+    "CMK_QUOTA",
+    "DATA_KEY_BYTES",
+    "DEFAULT_ROTATION_DAYS",
+    "ENCRYPT_BYTES",
+    "PENDING_WINDOW_DAYS",
+    "RANDOM_BYTES",
+    "ROTATION_PERIOD_DAYS",
+    "aws_key_ref",
+    "check_alias",
+    "check_range",
+    "map_client_error",
+]
+
 AAD_CONTEXT_KEY = "kubekms:aad"
-AWS_ALIAS_PATTERN = re.compile(r"^[a-zA-Z0-9/_-]{1,250}$")
 # AWS answers KMSInvalidStateException for every refused transition; the protocol's codes say which
 STATE_CODES = {"schedule_key_deletion": "KMS.1402", "cancel_key_deletion": "KMS.1501"}
 
@@ -53,10 +69,11 @@ def check_range(name: str, value: int, bounds: tuple[int, int], code: str = "KMS
 
 def check_alias(alias: str) -> None:
     """The protocol's alias rules and AWS's (``alias/`` + 1-250 of [a-zA-Z0-9/_-], not ``aws/``), before any call."""
-    rules.check_alias(alias)
-    if not AWS_ALIAS_PATTERN.match(alias) or alias.startswith("aws/"):
+    if not is_alias(alias) or not ALIAS_NAME_PATTERN.fullmatch(alias) or alias.startswith("aws/"):
         raise InvalidArgument(
-            f"invalid alias {alias!r} for AWS KMS: 1-250 of [a-zA-Z0-9/_-], not starting with aws/", code="KMS.1101"
+            f"invalid alias {alias!r} for AWS KMS: 1-250 of [a-zA-Z0-9/_-], not ending in /default,"
+            " not a key id, not starting with aws/",
+            code="KMS.1101",
         )
 
 

@@ -40,7 +40,7 @@ from typing import Any
 from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Unavailable
-from kubekms.keystore.rules import is_key_id
+from kubekms.naming import is_key_id
 from kubekms.providers import BackendConfig, Credentials
 from kubekms.providers.rest_transport import WireCall, WireTransport
 from kubekms.providers.retry import Repeat, RetryPolicy

@@ -15,13 +15,13 @@ from typing import Any
 
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.errors import InvalidArgument, NotFound
-from kubekms.keystore.rules import is_key_id
+from kubekms.naming import is_key_id
 from kubekms.wire import inputs
+from kubekms.wire.aws_rules import LIST_LIMIT
 from kubekms.wire.codec import encryption_context_aad
 
 JsonObject = dict[str, Any]
 SYMMETRIC = "SYMMETRIC_DEFAULT"
-LIST_LIMIT = (1, 100)
 MAX_TEXT_CHARS = 8192  # any string field; the keystore checks descriptions, aliases and tags tighter
 MAX_KEY_REF_CHARS = 2048  # AWS's limit on KeyId (key id, key ARN, alias name or alias ARN)
 

@@ -6,9 +6,9 @@ principal file governs both wires. Keys are the same keystore keys on both wires
 ``alias/x``. EncryptionContext becomes additional authenticated data by the same
 canonical serialization as the v1.0 wire's ``encryption_context``.
 
-AWS rules kept here (the keystore's own limits are wider): pending window 7-30 days,
-rotation period 90-2560 days, a disabled key refuses cryptographic operations and
-rotation changes with DisabledException, EnableKey/DisableKey are idempotent,
+AWS's limits and ranges are :mod:`kubekms.wire.aws_rules` (shared with the ``aws``
+provider; the keystore's own limits are wider). AWS behaviour kept here: a disabled key
+refuses cryptographic operations and rotation changes with DisabledException, EnableKey/DisableKey are idempotent,
 CancelKeyDeletion leaves the key Disabled. Key policies, grants and multi-region keys
 are not offered: authorization is the principals file.
 """
@@ -36,14 +36,18 @@ from kubekms.server.aws_call import (
 from kubekms.server.operations import KeyScope
 from kubekms.wire import inputs
 from kubekms.wire.aws_errors import IncorrectKey
-
-PENDING_WINDOW_DAYS = (7, 30)
-ROTATION_PERIOD_DAYS = (90, 2560)
-DEFAULT_ROTATION_DAYS = 365
-BYTES_RANGE = (1, 1024)  # GenerateRandom and GenerateDataKey NumberOfBytes
-PLAINTEXT_BYTES = (1, 4096)
-CIPHERTEXT_BYTES = (1, 6144)
-LIST_KEYS_LIMIT = (1, 1000)
+from kubekms.wire.aws_rules import (
+    ALIAS_PREFIX,
+    CIPHERTEXT_BYTES,
+    DATA_KEY_BYTES,
+    DEFAULT_ROTATION_DAYS,
+    ENCRYPT_BYTES,
+    LIST_KEYS_LIMIT,
+    PENDING_WINDOW_DAYS,
+    RANDOM_BYTES,
+    RESERVED_ALIAS_PREFIX,
+    ROTATION_PERIOD_DAYS,
+)
 
 
 async def _usable_for_rotation(call: AwsCall, key_ref: str) -> KeyMetadata:
@@ -172,14 +176,14 @@ async def rotate_key_on_demand(call: AwsCall) -> JsonObject:
 
 
 async def generate_random(call: AwsCall) -> JsonObject:
-    length = call.integer("NumberOfBytes", BYTES_RANGE)
+    length = call.integer("NumberOfBytes", RANDOM_BYTES)
     if length is None:
         raise InvalidArgument("NumberOfBytes is required")
     return {"Plaintext": base64.b64encode(await call.backend.generate_random(length)).decode()}
 
 
 def _data_key_length(call: AwsCall) -> int:
-    length = call.integer("NumberOfBytes", BYTES_RANGE)
+    length = call.integer("NumberOfBytes", DATA_KEY_BYTES)
     spec = call.text("KeySpec")
     if (length is None) == (not spec):
         raise InvalidArgument("specify exactly one of KeySpec and NumberOfBytes")
@@ -212,7 +216,7 @@ async def generate_data_key_without_plaintext(call: AwsCall) -> JsonObject:
 
 async def encrypt(call: AwsCall) -> JsonObject:
     call.check_algorithm()
-    plaintext = call.blob("Plaintext", PLAINTEXT_BYTES)
+    plaintext = call.blob("Plaintext", ENCRYPT_BYTES)
     data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.aad())
     return {
         "KeyId": call.key_arn(data_key.key_id),
@@ -249,11 +253,11 @@ async def decrypt(call: AwsCall) -> JsonObject:
 def alias_name(call: AwsCall) -> str:
     """``alias/x`` -> keystore alias ``x``; AWS reserves ``alias/aws/``."""
     name = call.text("AliasName", required=True)
-    if not name.startswith("alias/") or len(name) <= len("alias/"):
+    if not name.startswith(ALIAS_PREFIX) or len(name) <= len(ALIAS_PREFIX):
         raise InvalidArgument("AliasName must begin with 'alias/' followed by a name")
-    if name.startswith("alias/aws/"):
+    if name.startswith(RESERVED_ALIAS_PREFIX):
         raise InvalidArgument("alias names beginning with 'alias/aws/' are reserved for AWS managed keys")
-    return name.removeprefix("alias/")
+    return name.removeprefix(ALIAS_PREFIX)
 
 
 async def create_alias(call: AwsCall) -> JsonObject:

@@ -26,9 +26,9 @@ from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+from kubekms.server.sigv4 import SigV4Verifier
 from kubekms.wire import inputs
 from kubekms.wire.aws_errors import MalformedBody, UnknownOperation, aws_error_type
-from kubekms.wire.sigv4 import SigV4Verifier
 
 log = logging.getLogger("kubekms.server.aws")
 

@@ -72,6 +72,8 @@ class JwtVerifier:
         if not authorization or not authorization[: len(BEARER)].lower() == BEARER:
             raise Unauthenticated("Request is missing required authentication credential (a Bearer JWT).")
         token = authorization[len(BEARER) :].strip()
+        if not token:
+            raise Unauthenticated("Request is missing required authentication credential (a Bearer JWT).")
         if len(token) > MAX_TOKEN_CHARS or not token.isascii():
             raise Unauthenticated("Request had invalid authentication credentials: malformed JWT.")
         try:

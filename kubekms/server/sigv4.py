@@ -1,5 +1,9 @@
 """AWS Signature Version 4: the server side check, built on botocore's own signer.
 
+Server side only (clients sign with botocore itself through boto3), so it lives with the
+server rather than in :mod:`kubekms.wire`, which stays free of the AWS SDK (an import contract
+in pyproject.toml says so).
+
 The client's request is rebuilt from exactly the headers it says it signed, botocore's
 ``SigV4Auth`` computes the canonical request, string to sign and signature with the
 client's date and credential scope, and the result is compared in constant time. So a

@@ -12,8 +12,8 @@ from botocore.credentials import Credentials as BotoCredentials
 from multidict import CIMultiDict
 
 from kubekms.errors import Unauthenticated
+from kubekms.server.sigv4 import SigV4Verifier
 from kubekms.wire.aws_errors import InvalidSignature, aws_error_type
-from kubekms.wire.sigv4 import SigV4Verifier
 
 HOST = "127.0.0.1:8443"
 SECRETS = {"AKALICE": "alice-secret"}

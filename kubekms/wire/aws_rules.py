@@ -1,0 +1,24 @@
+"""AWS KMS's own limits and ranges, once for both sides of the AWS wire.
+
+The server's AWS wire (:mod:`kubekms.server.aws_operations`) refuses what AWS KMS would
+refuse, and the ``aws`` provider (:mod:`kubekms.providers.aws_mapping`) checks the same
+rules before a call leaves the process. The keystore's own limits are wider.
+"""
+
+from __future__ import annotations
+
+import re
+
+PENDING_WINDOW_DAYS = (7, 30)  # ScheduleKeyDeletion PendingWindowInDays
+ROTATION_PERIOD_DAYS = (90, 2560)  # EnableKeyRotation RotationPeriodInDays
+DEFAULT_ROTATION_DAYS = 365
+RANDOM_BYTES = (1, 1024)  # GenerateRandom NumberOfBytes
+DATA_KEY_BYTES = (1, 1024)  # GenerateDataKey(WithoutPlaintext) NumberOfBytes
+ENCRYPT_BYTES = (1, 4096)  # Encrypt Plaintext
+CIPHERTEXT_BYTES = (1, 6144)  # Decrypt CiphertextBlob
+LIST_KEYS_LIMIT = (1, 1000)  # ListKeys Limit
+LIST_LIMIT = (1, 100)  # Limit of the other List* operations
+CMK_QUOTA = 100_000
+ALIAS_PREFIX = "alias/"
+RESERVED_ALIAS_PREFIX = "alias/aws/"  # AWS managed keys' aliases
+ALIAS_NAME_PATTERN = re.compile(r"[a-zA-Z0-9/_-]{1,250}")  # after "alias/", matched whole
