@@ -30,7 +30,7 @@ DEFAULT_AUDIENCES = ("https://cloudkms.googleapis.com/",)
 KMS_SCOPES = frozenset({"https://www.googleapis.com/auth/cloudkms", "https://www.googleapis.com/auth/cloud-platform"})
 CLOCK_SKEW_SECONDS = 30
 MAX_LIFETIME_SECONDS = 3600
-MAX_TOKEN_CHARS = 8192
+MAX_TOKEN_CHARS = 4096  # an RS256 service-account JWT is about 800
 BEARER = "bearer "
 
 

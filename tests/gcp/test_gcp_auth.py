@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,7 +100,7 @@ def test_wrong_signature_unknown_account_garbage_and_missing_are_refused(gcp: Gc
         (None, "missing"),
         ("!!.@@.##", "malformed"),
         ("e30.e30.", "malformed|unknown service account"),  # {}.{}: no issuer
-        ("a" * 10_000, "malformed"),  # over our 8192; gRPC itself refuses metadata over 16 KiB
+        ("a" * 5_000, "malformed"),  # over our 4096 (gRPC itself refuses metadata over 8 KiB)
     ]:
         with pytest.raises(exceptions.Unauthenticated, match=message):
             call_with(gcp, bearer)()
@@ -149,3 +151,21 @@ def test_another_projects_principal_is_refused(gcp: GcpServer, app_key: kms_v1.C
     # in its own project it may work: the project of the resource name is the kubekms project
     ring = stranger.create_key_ring(request={"parent": "projects/elsewhere/locations/global", "key_ring_id": "own"})
     assert ring.name == "projects/elsewhere/locations/global/keyRings/own"
+
+
+def test_calls_are_audited_with_principal_method_and_resource(gcp: GcpServer, app_key: kms_v1.CryptoKey) -> None:
+    app = gcp.client("app")
+    with pytest.raises(exceptions.PermissionDenied):
+        app.destroy_crypto_key_version(request={"name": app_key.primary.name})
+    sealed = app.encrypt(request={"name": app_key.name, "plaintext": b"audited plaintext"}).ciphertext
+    wanted = [("app", "gcp:DestroyCryptoKeyVersion", "PERMISSION_DENIED"), ("app", "gcp:Encrypt", "OK")]
+    deadline = time.monotonic() + 10
+    while True:  # the audit buffer is written on a 0.2 s timer
+        entries = [json.loads(line) for line in gcp.server.audit_log.read_text().splitlines()]
+        found = [(e["principal"], e["operation"], e["result"]) for e in entries if e["key_id"] == app_key.name]
+        if all(item in found for item in wanted):
+            break
+        assert time.monotonic() < deadline, found
+        time.sleep(0.05)
+    text = gcp.server.audit_log.read_text()
+    assert "audited plaintext" not in text and base64.b64encode(sealed).decode()[:24] not in text
