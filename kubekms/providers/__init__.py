@@ -20,6 +20,7 @@ PROVIDERS: dict[str, str] = {
     "kubekms": "kubekms.providers.rest:open_kubekms_backend",
     "huaweicloud": "kubekms.providers.rest:open_huaweicloud_backend",
     "aws": "kubekms.providers.aws:open_backend",
+    "gcp": "kubekms.providers.gcp:open_backend",
 }
 
 __all__ = ["PROVIDERS", "BackendConfig", "Credentials", "open_backend"]
@@ -41,6 +42,7 @@ class BackendConfig:
     state_dir: ``local`` only: the keystore's directory (root key + SQLite file).
     init: ``local`` only: create the root key if it is missing (otherwise refuse).
     cmk_limit: ``local`` only: most customer master keys the keystore holds.
+    key_ring: ``gcp`` only: the Cloud KMS key ring id (in ``project_id`` and location ``region``).
     """
 
     provider: str
@@ -53,6 +55,7 @@ class BackendConfig:
     state_dir: Path | None = None
     init: bool = False
     cmk_limit: int = 1000
+    key_ring: str = ""
 
     def load_credentials(self) -> Credentials:
         if self.credentials is not None:
