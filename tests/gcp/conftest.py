@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from gcp_harness import GcpServer, running_gcp_server
+from gcp_harness import client
 from google.cloud import kms_v1
 
+from kubekms.devenv.gcpserver import GcpServer, gcp_server
 from kubekms.devenv.kmsserver import Principal
 
 PROJECT = "proj-gcp"
@@ -23,17 +24,18 @@ STRANGER = Principal("stranger", projects=("elsewhere",))
 
 @pytest.fixture(scope="module")
 def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
-    yield from running_gcp_server(
+    with gcp_server(
         tmp_path_factory.mktemp("kms-gcp"),
         principals=(APP, READER, STRANGER),
         project_id=PROJECT,
         maintenance_interval=0.2,
-    )
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def admin(gcp: GcpServer) -> kms_v1.KeyManagementServiceClient:
-    return gcp.client("admin")
+    return client(gcp, "admin")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import LOCATION, PROJECT
-from gcp_harness import GcpServer, kms_client
+from gcp_harness import client, credentials, kms_client
 from google.api_core import exceptions
 from google.auth import crypt
 from google.auth import jwt as google_jwt
@@ -18,6 +18,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import kms_v1
 from google.oauth2 import service_account
 
+from kubekms.devenv.gcpserver import GcpServer
 from kubekms.server.gcp_auth import new_service_account_key
 
 AUDIENCE = "https://cloudkms.googleapis.com/"
@@ -80,8 +81,8 @@ def test_scoped_token_without_audience_is_accepted(gcp: GcpServer) -> None:
     scoped = token(gcp.service_account_info("admin"), aud=None, scope="https://www.googleapis.com/auth/cloudkms")
     call_with(gcp, scoped)()
     # and the same through google-auth's own scoped self-signed JWT
-    credentials = gcp.credentials("admin").with_scopes(["https://www.googleapis.com/auth/cloud-platform"])
-    list(gcp.client(credentials=credentials).list_key_rings(request={"parent": LOCATION}))
+    scoped_credentials = credentials(gcp, "admin").with_scopes(["https://www.googleapis.com/auth/cloud-platform"])
+    list(client(gcp, creds=scoped_credentials).list_key_rings(request={"parent": LOCATION}))
 
 
 def test_wrong_signature_unknown_account_garbage_and_missing_are_refused(gcp: GcpServer) -> None:
@@ -107,13 +108,13 @@ def test_wrong_signature_unknown_account_garbage_and_missing_are_refused(gcp: Gc
     # the official client with credentials of a key the server does not know
     forged = service_account.Credentials.from_service_account_info(forged_info)
     with pytest.raises(exceptions.Unauthenticated):
-        list(gcp.client(credentials=forged).list_key_rings(request={"parent": LOCATION}))
+        list(client(gcp, creds=forged).list_key_rings(request={"parent": LOCATION}))
 
 
 def test_a_principal_uses_only_its_key_and_its_operations(
     gcp: GcpServer, admin: Client, app_key: kms_v1.CryptoKey, other_key: kms_v1.CryptoKey
 ) -> None:
-    app = gcp.client("app")
+    app = client(gcp, "app")
     sealed = app.encrypt(request={"name": app_key.name, "plaintext": b"app data"}).ciphertext
     assert app.decrypt(request={"name": app_key.name, "ciphertext": sealed}).plaintext == b"app data"
     assert app.get_crypto_key(request={"name": app_key.name}).name == app_key.name
@@ -133,7 +134,7 @@ def test_a_principal_uses_only_its_key_and_its_operations(
 
 
 def test_a_reader_reads_and_nothing_else(gcp: GcpServer, app_key: kms_v1.CryptoKey) -> None:
-    reader = gcp.client("reader")
+    reader = client(gcp, "reader")
     assert reader.get_crypto_key(request={"name": app_key.name}).primary.name == app_key.primary.name
     assert app_key.name in [
         key.name for key in reader.list_crypto_keys(request={"parent": app_key.name.split("/cryptoKeys/")[0]})
@@ -145,7 +146,7 @@ def test_a_reader_reads_and_nothing_else(gcp: GcpServer, app_key: kms_v1.CryptoK
 
 
 def test_another_projects_principal_is_refused(gcp: GcpServer, app_key: kms_v1.CryptoKey) -> None:
-    stranger = gcp.client("stranger")
+    stranger = client(gcp, "stranger")
     with pytest.raises(exceptions.PermissionDenied, match="may not use project"):
         stranger.get_crypto_key(request={"name": app_key.name})
     # in its own project it may work: the project of the resource name is the kubekms project
@@ -154,7 +155,7 @@ def test_another_projects_principal_is_refused(gcp: GcpServer, app_key: kms_v1.C
 
 
 def test_calls_are_audited_with_principal_method_and_resource(gcp: GcpServer, app_key: kms_v1.CryptoKey) -> None:
-    app = gcp.client("app")
+    app = client(gcp, "app")
     with pytest.raises(exceptions.PermissionDenied):
         app.destroy_crypto_key_version(request={"name": app_key.primary.name})
     sealed = app.encrypt(request={"name": app_key.name, "plaintext": b"audited plaintext"}).ciphertext

@@ -9,11 +9,12 @@ from typing import Any
 import grpc
 import pytest
 from conftest import LOCATION
-from gcp_harness import GcpServer
 from google.api_core import exceptions
 from google.auth import crypt
 from google.auth import jwt as google_jwt
 from google.cloud import kms_v1
+
+from kubekms.devenv.gcpserver import GcpServer
 
 Client = kms_v1.KeyManagementServiceClient
 ENCRYPT_DECRYPT = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT

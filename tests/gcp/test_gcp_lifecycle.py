@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import google_crc32c
 import pytest
 from conftest import LOCATION
-from gcp_harness import GcpServer
 from google.api_core import exceptions
 from google.cloud import kms_v1
+
+from kubekms.devenv.gcpserver import GcpServer
 
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
 ENCRYPT_DECRYPT = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT
