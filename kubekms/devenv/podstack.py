@@ -12,6 +12,8 @@
    made) and the KMSKey ``kubekms-system/cluster-secrets`` adopting the cluster's key, which
    becomes Ready through the operator pod.
 
+Each run is a fresh cluster; the static pod's state (the key that encrypts Secrets) is kept.
+
 The node has no cluster DNS and no kube-proxy: :mod:`kubekms.devenv.services` routes the
 release's ClusterIPs, and the default KMSBackend's endpoint is the server Service's ClusterIP.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -73,10 +76,6 @@ class PodPaths:
     @property
     def node(self) -> Path:
         return self.root / "node"
-
-    @property
-    def cluster(self) -> Path:
-        return self.root / "cluster"
 
     @property
     def static_pod(self) -> staticpod.HostDirs:
@@ -331,9 +330,13 @@ def run(state_dir: Path, *, check: bool) -> int:
     started = time.monotonic()
     paths = PodPaths(state_dir)
     paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    say("etcd + kube-apiserver, then the node (kubelet, containerd, scheduler, controllers)")
+    # A fresh cluster each run (etcd in a temporary directory, the server's PV emptied): a kept
+    # etcd holds Secrets only the static pod's plugin can read, and kube-apiserver must be ready
+    # before the node that starts that plugin. The node's KMS (its keys) is kept in kms/.
+    shutil.rmtree(paths.server_volume, ignore_errors=True)
+    say("etcd + kube-apiserver (fresh), then the node (kubelet, containerd, scheduler, controllers)")
     with (
-        control_plane(workdir=paths.cluster, pods=True) as plane,
+        control_plane(pods=True) as plane,
         node(plane, state_dir=paths.node) as running,
         pod_stack(plane, running, paths, restore=False) as stack,
     ):
