@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from aws_targets import aws_contract_server, contract_moto, open_on_kubekms_server, open_on_moto  # noqa: F401
+from gcp_targets import gcp_contract_server, open_on_gcp_server  # noqa: F401
 
 from kubekms.backend import Backend
 from kubekms.devenv.kmsserver import KMSServer, kms_server
@@ -60,9 +61,13 @@ class Openers:
     async def aws_moto(self, cmk_limit: int) -> Backend:
         return await open_on_moto(self._request, cmk_limit, DEFAULT_CMK_LIMIT)
 
+    async def gcp_kubekms(self, cmk_limit: int) -> Backend:
+        """Provider ``gcp`` on our server's Cloud KMS API (Cloud KMS has no key limit: ``cmk_limit`` unused)."""
+        return await open_on_gcp_server(self._request)
+
 
 DEFAULT_CMK_LIMIT = 1000
-PROVIDERS = ("local", "kubekms", "huaweicloud", "aws_kubekms", "aws_moto")
+PROVIDERS = ("local", "kubekms", "huaweicloud", "aws_kubekms", "aws_moto", "gcp_kubekms")
 
 
 @pytest.fixture(scope="module")
