@@ -54,7 +54,6 @@ from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, Rota
 from kubekms.errors import (
     AccessDenied,
     AlreadyExists,
-    Disabled,
     InvalidArgument,
     InvalidCiphertext,
     InvalidState,
@@ -65,6 +64,7 @@ from kubekms.errors import (
     Unauthenticated,
     Unavailable,
 )
+from kubekms.keystore.rules import check_range, require_usable
 from kubekms.providers import BackendConfig
 
 T = TypeVar("T")
@@ -130,12 +130,6 @@ def labels_to_tags(labels: Mapping[str, str]) -> dict[str, str]:
         elif key != DESCRIPTION_LABEL:
             tags[key] = value  # a label set by other tools, as it is
     return tags
-
-
-def _check_range(name: str, value: int, bounds: tuple[int, int], code: str = "KMS.0308") -> None:
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidArgument(f"{name} must be an integer from {low} to {high}, got {value!r}", code=code)
 
 
 def _crc(data: bytes) -> int:
@@ -295,7 +289,7 @@ class GcpBackend:
     @_calls_cloud_kms
     async def list_keys(self, *, limit: int = 100, marker: str | None = None,
                         state: KeyState | None = None) -> KeyPage:  # fmt: skip
-        _check_range("limit", limit, LIST_LIMIT, code="KMS.1601")
+        check_range("limit", limit, LIST_LIMIT, code="KMS.1601")
         if marker and (not marker.isdigit() or len(marker) > 18):
             raise InvalidArgument(f"invalid marker {marker[:40]!r}", code="KMS.1602")
         keys = [self._metadata(key) for key in await self._all_keys()]
@@ -361,7 +355,7 @@ class GcpBackend:
 
     @_calls_cloud_kms
     async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
-        _check_range("pending_days", pending_days, (7, 1096), code="KMS.1401")
+        check_range("pending_days", pending_days, (7, 1096), code="KMS.1401")
         key = await self._get(key_id)
         window = int(key.destroy_scheduled_duration.total_seconds() // 86400)
         if pending_days != window:
@@ -402,7 +396,7 @@ class GcpBackend:
     @_calls_cloud_kms
     async def set_rotation(self, key_id: str, *, enabled: bool, interval_days: int | None = None) -> RotationStatus:
         if interval_days is not None:
-            _check_range("rotation interval (days)", interval_days, ROTATION_DAYS)
+            check_range("rotation interval (days)", interval_days, ROTATION_DAYS)
         key = await self._manageable(key_id)
         fields: dict[str, Any] = {"name": key.name}
         if enabled:
@@ -417,7 +411,7 @@ class GcpBackend:
     @_calls_cloud_kms
     async def rotate_key(self, key_id: str) -> KeyMetadata:
         key = await self._get(key_id)
-        _require_usable(key_id, self._metadata(key).state)
+        require_usable(key_id, self._metadata(key).state)
         version = await self._client.create_crypto_key_version(request={"parent": key.name, "crypto_key_version": {}})
         number = version.name.rsplit("/", 1)[1]
         updated = await self._client.update_crypto_key_primary_version(
@@ -433,7 +427,7 @@ class GcpBackend:
 
     @_calls_cloud_kms
     async def generate_random(self, length: int) -> bytes:
-        _check_range("random length (bytes)", length, RANDOM_BYTES, code="KMS.1801")
+        check_range("random length (bytes)", length, RANDOM_BYTES, code="KMS.1801")
         answer = await self._client.generate_random_bytes(
             request={"location": self._location, "length_bytes": length,
                      "protection_level": kms_v1.ProtectionLevel.HSM}
@@ -449,7 +443,7 @@ class GcpBackend:
         except google_errors.GoogleAPICallError:
             return _map_error(error)
         try:
-            _require_usable(key_id, state)
+            require_usable(key_id, state)
         except KMSError as refused:
             return refused
         return _map_error(error)
@@ -472,7 +466,7 @@ class GcpBackend:
         return DataKey(key_id=key_id, key_version=version, ciphertext=bytes(answer.ciphertext))
 
     async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
-        _check_range("data key length (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
+        check_range("data key length (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
         plaintext = os.urandom(length)
         wrapped = await self.encrypt_data_key(key_id, plaintext, aad=aad)
         return DataKey(wrapped.key_id, wrapped.key_version, wrapped.ciphertext, plaintext=plaintext)
@@ -538,15 +532,6 @@ class GcpBackend:
 
     async def close(self) -> None:
         await self._client.transport.close()
-
-
-def _require_usable(key_id: str, state: KeyState) -> None:
-    if state is KeyState.DISABLED:
-        raise Disabled(f"key {key_id} is disabled")
-    if state is KeyState.PENDING_DELETION:
-        raise PendingDeletion(f"key {key_id} is pending deletion and cannot be used")
-    if state is KeyState.DESTROYED:
-        raise NotFound(f"key {key_id} was deleted; its material is destroyed")
 
 
 async def open_backend(config: BackendConfig) -> GcpBackend:

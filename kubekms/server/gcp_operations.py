@@ -240,10 +240,19 @@ async def _version_meta(call: GcpCall, name: names.CryptoKeyVersionName) -> tupl
     return record, await call.backend.describe_key(record.keystore_key_id)
 
 
-def _require_enabled(name: names.CryptoKeyVersionName, meta: KeyMetadata) -> None:
-    if meta.state is not KeyState.ENABLED:
+def _require_state(
+    name: names.CryptoKeyVersionName, meta: KeyMetadata, allowed: tuple[KeyState, ...], wanted: str
+) -> None:
+    if meta.state not in allowed:
         state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
-        raise InvalidState(f"{name} is not enabled, current state is: {state.name}.")
+        raise InvalidState(f"{name} is not {wanted}, current state is: {state.name}.")
+
+
+def _require_enabled(name: names.CryptoKeyVersionName, meta: KeyMetadata) -> None:
+    _require_state(name, meta, (KeyState.ENABLED,), "enabled")
+
+
+ENABLED_OR_DISABLED = (KeyState.ENABLED, KeyState.DISABLED)
 
 
 # ------------------------------------------------------------------ key rings
@@ -405,9 +414,7 @@ async def update_crypto_key_version(
         raise InvalidArgument("state can only be updated to ENABLED or DISABLED")
     async with call.lock:
         record, meta = await _version_meta(call, name)
-        if meta.state not in (KeyState.ENABLED, KeyState.DISABLED):
-            state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
-            raise InvalidState(f"{name} is not ENABLED or DISABLED, current state is: {state.name}.")
+        _require_state(name, meta, ENABLED_OR_DISABLED, "ENABLED or DISABLED")
         if target == State.ENABLED and meta.state is KeyState.DISABLED:
             meta = await call.backend.enable_key(record.keystore_key_id)
         elif target == State.DISABLED and meta.state is KeyState.ENABLED:
@@ -438,9 +445,7 @@ async def destroy_crypto_key_version(
     async with call.lock:
         key = call.store.crypto_key(name.location, name.ring, name.key)
         record, meta = await _version_meta(call, name)
-        if meta.state not in (KeyState.ENABLED, KeyState.DISABLED):
-            state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
-            raise InvalidState(f"{name} is not ENABLED or DISABLED, current state is: {state.name}.")
+        _require_state(name, meta, ENABLED_OR_DISABLED, "ENABLED or DISABLED")
         meta = await call.backend.schedule_key_deletion(record.keystore_key_id, key.destroy_days)
     return version_message_of(name, record, meta)
 
@@ -451,9 +456,7 @@ async def restore_crypto_key_version(
     name = names.version_name(request.name, "name")
     async with call.lock:
         record, meta = await _version_meta(call, name)
-        if meta.state is not KeyState.PENDING_DELETION:
-            state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
-            raise InvalidState(f"{name} is not DESTROY_SCHEDULED, current state is: {state.name}.")
+        _require_state(name, meta, (KeyState.PENDING_DELETION,), "DESTROY_SCHEDULED")
         meta = await call.backend.cancel_key_deletion(record.keystore_key_id)  # back DISABLED, as on Cloud KMS
     return version_message_of(name, record, meta)
 
