@@ -107,6 +107,16 @@ Target = names.LocationName | names.KeyRingName | names.CryptoKeyName
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """A call's answer (a response message) or its refusal (status, HTTP status, message)."""
+
+    answer: Any
+    code: grpc.StatusCode
+    http_status: int
+    message: str
+
+
+@dataclass(frozen=True)
 class GcpMethod:
     """``target`` parses the request's resource name (project, and the crypto key for KEY scope)."""
 
@@ -248,41 +258,58 @@ class CloudKmsService:
         return handle
 
     async def handle(self, name: str, method: GcpMethod, body: bytes, context: grpc.aio.ServicerContext) -> Any:
+        def parse() -> Any:
+            try:
+                return method.request_type.deserialize(body)
+            except DecodeError:
+                raise InvalidArgument(f"the request is not a valid {name}Request message") from None
+
+        outcome = await self.dispatch(name, method, _metadata(context, "authorization"), parse,
+                                      client=context.peer() or "-", wire="gcp")  # fmt: skip
+        if outcome.code is not grpc.StatusCode.OK:
+            await context.abort(outcome.code, outcome.message)
+        return outcome.answer
+
+    async def dispatch(
+        self,
+        name: str,
+        method: GcpMethod,
+        authorization: str | None,
+        parse: Callable[[], Any],
+        *,
+        client: str,
+        wire: str,
+    ) -> Outcome:
+        """One call on either wire (gRPC, REST): authenticate, parse, authorise, run, audit, measure."""
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
         operation = f"gcp:{name}"
         principal_name, project, resource = UNAUTHENTICATED, "", ""
-        answer: Any = None
+        outcome = Outcome(None, grpc.StatusCode.OK, 200, "")
         try:
-            principal = self.verifier.verify(_metadata(context, "authorization"))
+            principal = self.verifier.verify(authorization)
             principal_name = principal.name
-            try:
-                request = method.request_type.deserialize(body)
-            except DecodeError:
-                raise InvalidArgument(f"the request is not a valid {name}Request message") from None
+            request = parse()
             target = method.target(request)
             project, resource = target.project, str(target)
             permission = method.permission(request)
             principal.check_operation(permission, project)
             self._authorize(principal, permission, method.scope, target)
-            answer = await method.handler(await self._call(project), request)
-            result, code = "OK", grpc.StatusCode.OK
+            outcome = Outcome(await method.handler(await self._call(project), request), grpc.StatusCode.OK, 200, "")
         except KMSError as error:
             code, http_status = grpc_status(error)
-            result = code.name
+            outcome = Outcome(None, code, http_status, error.message)
             if http_status < 500:
-                self._refusals.refused(client=context.peer() or "-", wire="gcp", reason=code.name,
-                                       status=http_status, operation=operation, request_id=request_id)  # fmt: skip
-            message = error.message
+                self._refusals.refused(client=client, wire=wire, reason=code.name, status=http_status,
+                                       operation=operation, request_id=request_id)  # fmt: skip
         except Exception:
             log.exception("unexpected error", extra={"fields": {"operation": operation, "request_id": request_id}})
-            code, result, message = grpc.StatusCode.INTERNAL, "INTERNAL", "internal error"
+            outcome = Outcome(None, grpc.StatusCode.INTERNAL, 500, "internal error")
+        result = "OK" if outcome.code is grpc.StatusCode.OK else outcome.code.name
         self._audit.record(principal=principal_name, project_id=project, operation=operation, key_id=resource,
-                           result=result, request_id=request_id, status=code.value[0])  # fmt: skip
+                           result=result, request_id=request_id, status=outcome.code.value[0])  # fmt: skip
         self._metrics.observe(operation, result, time.perf_counter() - started)
-        if code is not grpc.StatusCode.OK:
-            await context.abort(code, message)
-        return answer
+        return outcome
 
     @staticmethod
     def _authorize(principal: PrincipalGrant, permission: str, scope: KeyScope, target: Target) -> None:
