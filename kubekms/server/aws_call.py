@@ -35,10 +35,9 @@ AWS_STATE = {
 
 
 @dataclass(frozen=True)
-class AwsCall:
+class AwsRequest:
     """One authenticated request: its JSON body, the tenant (the AWS account) and the signer's region."""
 
-    backend: Backend
     account: str
     region: str
     body: Mapping[str, Any]
@@ -96,6 +95,13 @@ class AwsCall:
     def key_ref(self, name: str = "KeyId") -> str:
         """The keystore reference (key id or alias) for a KeyId in any AWS form."""
         return keystore_ref(self.text(name, required=True, max_chars=MAX_KEY_REF_CHARS), self.account)
+
+
+@dataclass(frozen=True)
+class AwsCall(AwsRequest):
+    """A request with the backend of its account: what an operation runs on."""
+
+    backend: Backend
 
 
 def keystore_ref(value: str, account: str) -> str:

@@ -26,6 +26,7 @@ from kubekms.server.aws_call import (
     MAX_TEXT_CHARS,
     SYMMETRIC,
     AwsCall,
+    AwsRequest,
     JsonObject,
     key_metadata,
     paged,
@@ -225,7 +226,7 @@ async def encrypt(call: AwsCall) -> JsonObject:
     }
 
 
-def decrypt_key_ref(call: AwsCall) -> str:
+def decrypt_key_ref(call: AwsRequest) -> str:
     """Decrypt's KeyId is optional: our ciphertext names its key."""
     if call.body.get("KeyId") is not None:
         return call.key_ref()
@@ -250,7 +251,7 @@ async def decrypt(call: AwsCall) -> JsonObject:
 # ------------------------------------------------------------------ aliases and tags
 
 
-def alias_name(call: AwsCall) -> str:
+def alias_name(call: AwsRequest) -> str:
     """``alias/x`` -> keystore alias ``x``; AWS reserves ``alias/aws/``."""
     name = call.text("AliasName", required=True)
     if not name.startswith(ALIAS_PREFIX) or len(name) <= len(ALIAS_PREFIX):
@@ -333,10 +334,10 @@ class AwsOperation:
     permission: str
     scope: KeyScope
     handler: Handler
-    key_ref: Callable[[AwsCall], str] = AwsCall.key_ref
+    key_ref: Callable[[AwsRequest], str] = AwsRequest.key_ref
     key_optional: bool = False  # without a KeyId the call is account-wide (ListAliases)
 
-    def scope_of(self, call: AwsCall) -> KeyScope:
+    def scope_of(self, call: AwsRequest) -> KeyScope:
         if self.key_optional and call.body.get("KeyId") is None:
             return KeyScope.ACCOUNT
         return self.scope

@@ -51,15 +51,10 @@ class SigV4Authorization:
     signature: str
 
     @classmethod
-    def parse(cls, value: str) -> SigV4Authorization:
-        algorithm, _, rest = value.strip().partition(" ")
-        if algorithm != ALGORITHM:
-            raise Unauthenticated(f"Authorization must use {ALGORITHM}", code=MISSING_AUTH_CODE)
-        fields: dict[str, str] = {}
-        for item in rest.split(","):
-            name, sep, field_value = item.strip().partition("=")
-            if sep:
-                fields[name] = field_value.strip()
+    def parse(cls, headers: Mapping[str, str]) -> SigV4Authorization:
+        fields = {
+            name: value.strip() for name, value in inputs.authorization(headers, ALGORITHM, error=_missing_auth).items()
+        }
         credential, names, sig = fields.get("Credential"), fields.get("SignedHeaders"), fields.get("Signature")
         if not credential or not names or not sig:
             raise Unauthenticated("Authorization needs Credential, SignedHeaders and Signature", code=MISSING_AUTH_CODE)
@@ -94,10 +89,7 @@ class SigV4Verifier:
         now: datetime | None = None,
     ) -> VerifiedRequest:
         """``raw_path`` includes the query string; ``headers`` look up names case-insensitively."""
-        raw_authorization = inputs.header(headers, "Authorization", error=_missing_auth)
-        if not raw_authorization:
-            raise Unauthenticated("missing Authorization header", code=MISSING_AUTH_CODE)
-        authorization = SigV4Authorization.parse(raw_authorization)
+        authorization = SigV4Authorization.parse(headers)
         if authorization.service != SERVICE:
             raise InvalidSignature(f"credential scope names service {authorization.service!r}, not {SERVICE!r}")
         amz_date = inputs.header(headers, DATE_HEADER, error=_missing_auth) or ""

@@ -192,6 +192,26 @@ def header(headers: Mapping[str, str], name: str, *, error: ErrorFactory) -> str
     return value
 
 
+def authorization(headers: Mapping[str, str], algorithm: str, *, error: ErrorFactory) -> dict[str, str]:
+    """The ``Authorization`` header ``<algorithm> Name=value, Name=value`` as fields by name.
+
+    Missing, not printable ASCII or naming another algorithm: ``error``. Values are as sent
+    (unstripped); items without ``=`` are skipped. Both wires' signature checks start here.
+    """
+    value = header(headers, "Authorization", error=error)
+    if not value:
+        raise error("missing Authorization header")
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme != algorithm:
+        raise error(f"Authorization must use {algorithm}")
+    fields: dict[str, str] = {}
+    for item in rest.split(","):
+        name, sep, field_value = item.strip().partition("=")
+        if sep:
+            fields[name] = field_value
+    return fields
+
+
 def request_target(raw_path: str, *, error: ErrorFactory) -> str:
     """The request target as sent (path and query): printable ASCII without spaces (RFC 9112)."""
     if not raw_path.startswith("/") or _PRINTABLE_ASCII.fullmatch(raw_path) is None or " " in raw_path:

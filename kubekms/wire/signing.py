@@ -160,15 +160,8 @@ class AuthorizationHeader:
     signature: str
 
     @classmethod
-    def parse(cls, value: str) -> AuthorizationHeader:
-        algorithm, _, rest = value.strip().partition(" ")
-        if algorithm != ALGORITHM:
-            raise Unauthenticated(f"Authorization must use {ALGORITHM}", code=MISSING_AUTH_CODE)
-        fields: dict[str, str] = {}
-        for item in rest.split(","):
-            name, sep, field_value = item.strip().partition("=")
-            if sep:
-                fields[name] = field_value
+    def parse(cls, headers: Mapping[str, str]) -> AuthorizationHeader:
+        fields = inputs.authorization(headers, ALGORITHM, error=_missing_auth)
         access_key, names, sig = fields.get("Access"), fields.get("SignedHeaders"), fields.get("Signature")
         if not access_key or not names or not sig:
             raise Unauthenticated("Authorization needs Access, SignedHeaders and Signature", code=MISSING_AUTH_CODE)
@@ -196,10 +189,7 @@ class SignatureVerifier:
 
         ``headers`` must look up names case-insensitively (aiohttp's CIMultiDict does).
         """
-        raw_authorization = inputs.header(headers, "Authorization", error=_missing_auth)
-        if not raw_authorization:
-            raise Unauthenticated("missing Authorization header", code=MISSING_AUTH_CODE)
-        authorization = AuthorizationHeader.parse(raw_authorization)
+        authorization = AuthorizationHeader.parse(headers)
         sdk_date = inputs.header(headers, DATE_HEADER, error=_missing_auth)
         if not sdk_date:
             raise Unauthenticated(f"missing {DATE_HEADER} header", code=MISSING_AUTH_CODE)

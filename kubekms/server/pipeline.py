@@ -1,0 +1,164 @@
+"""One request pipeline for every wire: authenticate, authorise, dispatch, answer, audit, measure.
+
+A wire (:class:`Wire`) knows its transport and its dialect: how a request names its operation
+and project, how it is signed, how its body becomes a call, and how answers and errors look.
+The pipeline does the rest once for all wires: the principal's operation, project and key
+permissions, the refusal log line, the audit record and the metrics. A wire on another
+transport (the Cloud KMS gRPC API) plugs in with its own request and response types.
+
+Order of the checks, for every wire: the wire's path or target, body size and signature
+(:meth:`Wire.accept`); the body's fields and the key they name (:meth:`Wire.bind`); the
+principal's project and operation; then the project's keystore is opened and the key (or
+account-wide access) authorised; last the operation itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from kubekms.backend import Backend
+from kubekms.errors import KMSError, Unauthenticated
+from kubekms.server.audit import AuditLog
+from kubekms.server.logs import RefusalLog
+from kubekms.server.metrics import ServerMetrics
+from kubekms.server.operations import KeyScope
+from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+
+log = logging.getLogger("kubekms.server")
+
+UNAUTHENTICATED = "-"
+UNKNOWN_OPERATION = "unknown"
+INTERNAL_ERROR_CODE = "KMS.0101"
+
+RequestT = TypeVar("RequestT", contravariant=True)
+ResponseT = TypeVar("ResponseT")
+
+
+@dataclass
+class Exchange:
+    """What is known of one request so far; the audit record is written from it, whatever failed."""
+
+    request_id: str
+    client: str
+    project_id: str  # the wire's placeholder until the tenant is known
+    operation: str = UNKNOWN_OPERATION  # the wire's name for it (audit, metrics, refusal lines)
+    permission: str = ""  # the operation name principals grant (the v1.0 wire's)
+    access_key: str = ""  # set by the wire once the signature checks out
+    region: str = ""  # the signer's region, where the wire has one
+    body: bytes = b""
+    target: object = None  # the wire's own routing of the request, from accept to bind
+    principal: str = UNAUTHENTICATED
+    key_ref: str = ""
+
+
+class BoundCall(Protocol):
+    """One parsed request of a wire, ready to run on a backend."""
+
+    def scope(self) -> KeyScope: ...
+
+    def key_ref(self) -> str:
+        """The key the call names (KEY scope only); raises the wire's error when it names none validly."""
+        ...
+
+    async def run(self, backend: Backend) -> Any: ...
+
+
+class Wire(Protocol[RequestT, ResponseT]):
+    """A wire dialect: the pipeline calls these in order for each request."""
+
+    name: str  # the wire in refusal log lines and metrics ("v1", "aws")
+    audit_prefix: str  # before operation names in the audit log and metrics ("" or "aws:")
+
+    def exchange(self, request: RequestT) -> Exchange:
+        """A fresh request id, the client address and the placeholder project."""
+        ...
+
+    async def accept(self, request: RequestT, exchange: Exchange) -> None:
+        """Route, read the body, check the signature: fill in operation, permission, project, body, access key."""
+        ...
+
+    def project_of(self, principal: PrincipalGrant, exchange: Exchange) -> str: ...
+
+    def bind(self, exchange: Exchange, request: RequestT) -> BoundCall:
+        """The request's fields parsed into a call of its operation (no backend needed to parse)."""
+        ...
+
+    def answer_key(self, answer: Any) -> str:
+        """The key an answer names (create-key), for the audit record."""
+        ...
+
+    def render(self, answer: Any, exchange: Exchange) -> ResponseT: ...
+
+    def render_error(self, error: KMSError, exchange: Exchange) -> ResponseT: ...
+
+    def status_of(self, response: ResponseT) -> int:
+        """The HTTP status (or its equivalent) of an answer, for audit and refusal logging."""
+        ...
+
+    def refusal_reason(self, error: KMSError) -> str:
+        """The wire's error code for a refused request (refusal log and metrics)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Pipeline(Generic[RequestT, ResponseT]):
+    """Runs one wire's requests against the shared principals, keystores, audit log and metrics."""
+
+    wire: Wire[RequestT, ResponseT]
+    principals: PrincipalDirectory
+    backend_for: Callable[[str], Awaitable[Backend]]
+    audit: AuditLog
+    metrics: ServerMetrics
+    refusals: RefusalLog
+
+    async def handle(self, request: RequestT) -> ResponseT:
+        started = time.perf_counter()
+        exchange = self.wire.exchange(request)
+        try:
+            answer = await self._serve(request, exchange)
+            response, result = self.wire.render(answer, exchange), "OK"
+        except KMSError as error:
+            response, result = self.wire.render_error(error, exchange), error.code
+            status = self.wire.status_of(response)
+            if status < 500:
+                self.refusals.refused(client=exchange.client, wire=self.wire.name,
+                                      reason=self.wire.refusal_reason(error), status=status,
+                                      operation=exchange.operation, request_id=exchange.request_id)  # fmt: skip
+        except Exception:
+            log.exception(
+                "unexpected error",
+                extra={"fields": {"operation": exchange.operation, "request_id": exchange.request_id}},
+            )
+            internal = KMSError("internal error", code=INTERNAL_ERROR_CODE)
+            response, result = self.wire.render_error(internal, exchange), INTERNAL_ERROR_CODE
+        operation = self.wire.audit_prefix + exchange.operation
+        self.audit.record(principal=exchange.principal, project_id=exchange.project_id, operation=operation,
+                          key_id=exchange.key_ref, result=result, request_id=exchange.request_id,
+                          status=self.wire.status_of(response))  # fmt: skip
+        self.metrics.observe(operation, result, time.perf_counter() - started)
+        return response
+
+    async def _serve(self, request: RequestT, exchange: Exchange) -> Any:
+        await self.wire.accept(request, exchange)
+        principal = self.principals.get(exchange.access_key)
+        if principal is None:  # a wire accepts only signatures by access keys of this directory
+            raise Unauthenticated("The security token included in the request is invalid.")
+        exchange.principal = principal.name
+        exchange.project_id = self.wire.project_of(principal, exchange)
+        call = self.wire.bind(exchange, request)
+        scope = call.scope()
+        if scope is KeyScope.KEY:
+            exchange.key_ref = call.key_ref()  # before the operation check: a denial's audit record names the key
+        principal.check_operation(exchange.permission, exchange.project_id)
+        backend = await self.backend_for(exchange.project_id)  # after parsing: a bad body opens no keystore
+        if scope is KeyScope.KEY:
+            await principal.authorize_key(exchange.operation, backend, exchange.key_ref)
+        elif scope is KeyScope.ACCOUNT and not principal.all_keys:
+            raise principal.deny_account_wide(exchange.operation)
+        answer = await call.run(backend)
+        exchange.key_ref = exchange.key_ref or self.wire.answer_key(answer)
+        return answer

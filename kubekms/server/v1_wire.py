@@ -1,0 +1,119 @@
+"""The Huawei/OTC KMS v1.0 REST wire of the kubekms server: ``/v1.0/{project_id}/kms/...``.
+
+The wire's own part of a request (see :mod:`kubekms.server.pipeline` for the rest): the
+project in the path, the route (:mod:`kubekms.server.operations`), SDK-HMAC-SHA256 signatures,
+``{"error": {"error_code", "error_msg"}}`` answers with the ``KMS.xxxx`` codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from kubekms.backend import Backend
+from kubekms.errors import InvalidArgument, KMSError
+from kubekms.server.operations import Call, KeyScope, Route, key_ref_of, resolve
+from kubekms.server.pipeline import Exchange
+from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+from kubekms.wire import codec, inputs
+from kubekms.wire.signing import SignatureVerifier
+
+PROJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: also a directory name (no dots, slashes)
+MAX_PATH_CHARS = 1024
+JSON_CONTENT_TYPE = "application/json"
+BAD_PATH_CODE = "KMS.0201"
+BODY_TOO_LARGE_CODE = "KMS.0203"
+NO_PROJECT = "-"  # in the audit log, never an unchecked path segment
+
+
+def bad_path(message: str) -> InvalidArgument:
+    return InvalidArgument(message, code=BAD_PATH_CODE)
+
+
+@dataclass(frozen=True)
+class V1Call:
+    route: Route
+    fields: codec.RequestFields
+    query: Mapping[str, str]
+    project_id: str
+
+    def scope(self) -> KeyScope:
+        return self.route.operation.scope
+
+    def key_ref(self) -> str:
+        return key_ref_of(self.route.path_key_id, self.query, self.fields)
+
+    async def run(self, backend: Backend) -> Any:
+        call = Call(backend=backend, project_id=self.project_id, fields=self.fields, query=self.query,
+                    path_key_id=self.route.path_key_id, path_tag_key=self.route.path_tag_key)  # fmt: skip
+        return await self.route.operation.handler(call)
+
+
+class V1Wire:
+    name = "v1"
+    audit_prefix = ""
+
+    def __init__(self, principals: PrincipalDirectory, *, max_body_bytes: int) -> None:
+        self._verifier = SignatureVerifier(principals.secret_for)
+        self._max_body_bytes = max_body_bytes
+
+    def exchange(self, request: web.Request) -> Exchange:
+        project_id = request.match_info["project_id"]
+        return Exchange(request_id=os.urandom(16).hex(), client=request.remote or "-",
+                        project_id=project_id if PROJECT_ID_PATTERN.fullmatch(project_id) else NO_PROJECT)  # fmt: skip
+
+    async def accept(self, request: web.Request, exchange: Exchange) -> None:
+        inputs.request_target(request.raw_path, error=bad_path)
+        project_id = inputs.identifier(request.match_info["project_id"], "project id in the request path",
+                                       PROJECT_ID_PATTERN, error=bad_path)  # fmt: skip
+        exchange.project_id = project_id
+        tail = inputs.text(request.match_info["tail"], "request path", max_chars=MAX_PATH_CHARS, error=bad_path)
+        route = resolve(request.method, tail)
+        exchange.operation = exchange.permission = route.operation.name
+        exchange.target = route
+        exchange.body = await inputs.read_body(request, self._max_body_bytes, code=BODY_TOO_LARGE_CODE)
+        exchange.access_key = self._verifier.verify(request.method, request.raw_path.split("?", 1)[0],
+                                                    request.query_string, request.headers, exchange.body)  # fmt: skip
+
+    def project_of(self, principal: PrincipalGrant, exchange: Exchange) -> str:
+        return exchange.project_id
+
+    def bind(self, exchange: Exchange, request: web.Request) -> V1Call:
+        route = exchange.target
+        assert isinstance(route, Route), "accept routed the request"
+        fields = codec.RequestFields(codec.parse_json_object(exchange.body))
+        return V1Call(route=route, fields=fields, query=request.query, project_id=exchange.project_id)
+
+    def answer_key(self, answer: Any) -> str:
+        return str((answer.get("key_info") or {}).get("key_id", "")) if isinstance(answer, dict) else ""
+
+    def render(self, answer: Any, exchange: Exchange) -> web.Response:
+        return web.Response(body=json.dumps(answer, separators=(",", ":")).encode(), content_type=JSON_CONTENT_TYPE,
+                            headers={"X-Request-Id": exchange.request_id})  # fmt: skip
+
+    def render_error(self, error: KMSError, exchange: Exchange) -> web.Response:
+        return error_response(error, exchange.request_id)
+
+    def status_of(self, response: web.Response) -> int:
+        return response.status
+
+    def refusal_reason(self, error: KMSError) -> str:
+        return error.code
+
+
+def error_response(error: KMSError, request_id: str) -> web.Response:
+    response = web.Response(
+        status=codec.error_status(error),
+        body=json.dumps(codec.error_body(error)).encode(),
+        content_type=JSON_CONTENT_TYPE,
+        headers={"X-Request-Id": request_id},
+    )
+    if isinstance(error, inputs.BodyTooLarge):
+        response.force_close()  # the rest of the body is not read: close instead of draining it
+    return response
