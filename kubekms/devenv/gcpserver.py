@@ -35,12 +35,18 @@ def _write_private(path: Path, text: str) -> None:
 class GcpServer:
     server: KMSServer
     grpc_port: int
+    rest_port: int
     keys_dir: Path
 
     @property
     def endpoint(self) -> str:
         """``host:port`` of the Cloud KMS gRPC API (plaintext)."""
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def rest_endpoint(self) -> str:
+        """``http://host:port`` of the Cloud KMS REST mapping."""
+        return f"http://127.0.0.1:{self.rest_port}"
 
     def key_file(self, principal: str = ADMIN) -> Path:
         """The service-account key JSON of ``principal``."""
@@ -62,10 +68,10 @@ def start_gcp_server(
     state_dir: Path, *, principals: Sequence[Principal] = (), project_id: str = "proj-gcp", **options: Any
 ) -> GcpServer:
     server = KMSServer(state_dir, principals=principals, project_id=project_id, **options)
-    grpc_port = free_port()
+    grpc_port, rest_port = free_port(), free_port()
     config_path = state_dir / "server.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config["gcp"] = {"listen": f"127.0.0.1:{grpc_port}"}
+    config["gcp"] = {"listen": f"127.0.0.1:{grpc_port}", "rest_listen": f"127.0.0.1:{rest_port}"}
     config_path.write_text(yaml.safe_dump(config))
     keys_dir = state_dir / "gcp-keys"
     keys_dir.mkdir(mode=0o700, exist_ok=True)
@@ -78,8 +84,9 @@ def start_gcp_server(
         entry["gcp_service_account"] = {"client_email": email, "public_key": public_pem}
     _write_private(principals_path, yaml.safe_dump(entries))
     server.start()
-    _wait_for_port(grpc_port, START_TIMEOUT)  # /healthz may answer just before the gRPC listener is up
-    return GcpServer(server, grpc_port, keys_dir)
+    for port in (grpc_port, rest_port):  # /healthz may answer just before these listeners are up
+        _wait_for_port(port, START_TIMEOUT)
+    return GcpServer(server, grpc_port, rest_port, keys_dir)
 
 
 def _wait_for_port(port: int, timeout: float) -> None:

@@ -64,16 +64,13 @@ from kubekms.errors import (
 )
 from kubekms.server import gcp_names as names
 from kubekms.server import gcp_operations as ops
-from kubekms.server.app import KMSApplication
 from kubekms.server.audit import AuditLog
-from kubekms.server.config import ServerConfig, parse_listen
 from kubekms.server.gcp_auth import JwtVerifier
-from kubekms.server.gcp_settings import GcpSettings
 from kubekms.server.gcp_store import GcpStore
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
-from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+from kubekms.server.principals import PrincipalGrant
 
 log = logging.getLogger("kubekms.server.gcp")
 
@@ -326,65 +323,3 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
         if item_key == key:
             return value if isinstance(value, str) else None
     return None
-
-
-class CloudKmsListener:
-    """The gRPC server of :class:`CloudKmsService` on ``settings.listen``: TLS when a cert and key are given."""
-
-    def __init__(self, service: CloudKmsService, settings: GcpSettings, tls: tuple[Path, Path] | None) -> None:
-        self.service = service
-        self._settings = settings
-        self._tls = tls
-        self._server: grpc.aio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        host, port = parse_listen(self._settings.listen)
-        server = grpc.aio.server(
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
-        )  # fmt: skip
-        server.add_generic_rpc_handlers((self.service.rpc_handler(),))
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if self._tls is None:
-            self.port = server.add_insecure_port(address)
-        else:
-            cert, key = self._tls
-            credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-            self.port = server.add_secure_port(address, credentials)
-        if self.port == 0:
-            raise OSError(f"cannot listen on {self._settings.listen} for the Cloud KMS API")
-        await server.start()
-        self._server = server
-        log.info(
-            "Cloud KMS gRPC API listening",
-            extra={
-                "fields": {
-                    "listen": address,
-                    "tls": self._tls is not None,
-                    "service_accounts": len(self.service.verifier),
-                }
-            },
-        )
-
-    async def stop(self, grace: float = 5.0) -> None:
-        if self._server is not None:
-            await self._server.stop(grace)
-        self.service.close()
-
-
-def cloud_kms_listener(
-    config: ServerConfig, principals: PrincipalDirectory, application: KMSApplication, audit: AuditLog
-) -> CloudKmsListener:
-    """The listener of ``config.gcp`` on the application's keystores, metrics and refusal log."""
-    assert config.gcp is not None
-    service = CloudKmsService(
-        state_dir=config.state_dir,
-        verifier=JwtVerifier(principals, config.gcp.audiences),
-        backend_for=application.backend_for,
-        audit=audit,
-        metrics=application.metrics,
-        refusals=application.refusals,
-    )
-    tls = (config.tls_cert, config.tls_key) if config.tls_cert is not None and config.tls_key is not None else None
-    return CloudKmsListener(service, config.gcp, tls)
