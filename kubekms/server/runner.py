@@ -15,7 +15,7 @@ from aiohttp import web
 from kubekms.server.app import KMSApplication
 from kubekms.server.audit import AuditLog
 from kubekms.server.config import ServerConfig
-from kubekms.server.gcp_grpc import CloudKmsListener, cloud_kms_listener
+from kubekms.server.gcp_listener import CloudKmsListener, cloud_kms_listener
 from kubekms.server.logs import MalformedHttpFilter
 from kubekms.server.principals import load_principals
 
@@ -88,7 +88,7 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
     await site.start()
     cloud_kms: CloudKmsListener | None = None
     if config.gcp is not None:  # the Cloud KMS gRPC API (issue 16) on the same keystores, principals and audit log
-        cloud_kms = cloud_kms_listener(config, principals, application, audit)
+        cloud_kms = cloud_kms_listener(config, principals, application, audit, ssl_context)
         await cloud_kms.start()
     scheme = "https" if ssl_context else "http"
     if ssl_context is None and not is_loopback(config.host):
