@@ -28,7 +28,7 @@ from google.cloud import kms_v1
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import Backend, KeyMetadata, KeyState
-from kubekms.errors import AlreadyExists, InvalidArgument, InvalidCiphertext, InvalidState
+from kubekms.errors import AlreadyExists, InvalidArgument, InvalidCiphertext, InvalidState, NotFound
 from kubekms.server import gcp_names as names
 from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
 
@@ -219,8 +219,14 @@ def _check_template(key: kms_v1.CryptoKey) -> None:
 
 
 async def add_version(call: GcpCall, name: names.CryptoKeyName, *, make_primary: bool) -> VersionRecord:
-    """A new keystore key for the next version; the caller holds ``call.lock``."""
-    version = call.store.next_version(name.location, name.ring, name.key)
+    """The next version of an existing crypto key; the caller holds ``call.lock``."""
+    record = await _version_key(call, name, call.store.next_version(name.location, name.ring, name.key))
+    call.store.add_version(record, make_primary=make_primary)
+    return record
+
+
+async def _version_key(call: GcpCall, name: names.CryptoKeyName, version: int) -> VersionRecord:
+    """The keystore key that holds ``version`` (new, or adopted when an earlier attempt stopped after making it)."""
     alias = name.version(version).keystore_alias
     try:
         meta = await call.backend.create_key(alias, description="Cloud KMS CryptoKeyVersion")
@@ -229,9 +235,7 @@ async def add_version(call: GcpCall, name: names.CryptoKeyName, *, make_primary:
         meta = await call.backend.describe_key(alias)
         if call.store.version_of_keystore_key(meta.key_id) is not None:
             raise
-    record = VersionRecord(name.location, name.ring, name.key, version, meta.key_id, call.epoch)
-    call.store.add_version(record, make_primary=make_primary)
-    return record
+    return VersionRecord(name.location, name.ring, name.key, version, meta.key_id, call.epoch)
 
 
 async def _version_meta(call: GcpCall, name: names.CryptoKeyVersionName) -> tuple[VersionRecord, KeyMetadata]:
@@ -305,9 +309,14 @@ async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyReques
     name = names.CryptoKeyName(parent.project, parent.location, parent.ring, key_id)
     async with call.lock:
         call.store.key_ring(parent.location, parent.ring)
-        call.store.create_crypto_key(record)
-        if not request.skip_initial_version_creation:
-            await add_version(call, name, make_primary=True)
+        try:  # refused before a keystore key is made for it
+            call.store.crypto_key(name.location, name.ring, key_id)
+        except NotFound:
+            pass
+        else:
+            raise AlreadyExists(f"CryptoKey {key_id} already exists in KeyRing {parent.ring}")
+        first = None if request.skip_initial_version_creation else await _version_key(call, name, 1)
+        call.store.create_crypto_key(record, first)
     return await crypto_key_message(call, parent.project, call.store.crypto_key(name.location, name.ring, key_id))
 
 

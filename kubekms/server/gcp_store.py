@@ -155,16 +155,27 @@ class GcpStore:
 
     # --- crypto keys -------------------------------------------------------------------
 
-    def create_crypto_key(self, record: CryptoKeyRecord) -> None:
+    def create_crypto_key(self, record: CryptoKeyRecord, first: VersionRecord | None) -> None:
+        """The crypto key and its first (primary) version in one transaction: never a key without them."""
+        primary = None if first is None else first.version
         with self._write() as db:
             try:
                 db.execute(
                     "INSERT INTO crypto_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.location, record.ring, record.key, record.created_at, json.dumps(dict(record.labels)),
-                     record.rotation_period, record.next_rotation, record.destroy_days, record.primary_version),
+                     record.rotation_period, record.next_rotation, record.destroy_days, primary),
                 )  # fmt: skip
             except sqlite3.IntegrityError:
                 raise AlreadyExists(f"CryptoKey {record.key} already exists in KeyRing {record.ring}") from None
+            if first is not None:
+                self._insert_version(db, first)
+
+    @staticmethod
+    def _insert_version(db: sqlite3.Connection, record: VersionRecord) -> None:
+        db.execute(
+            "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+            (record.location, record.ring, record.key, record.version, record.keystore_key_id, record.created_at),
+        )
 
     def crypto_key(self, location: str, ring: str, key: str) -> CryptoKeyRecord:
         with self._lock:
@@ -209,10 +220,7 @@ class GcpStore:
 
     def add_version(self, record: VersionRecord, *, make_primary: bool) -> None:
         with self._write() as db:
-            db.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
-                (record.location, record.ring, record.key, record.version, record.keystore_key_id, record.created_at),
-            )
+            self._insert_version(db, record)
             if make_primary:
                 db.execute(
                     "UPDATE crypto_keys SET primary_version = ? WHERE location = ? AND ring = ? AND key = ?",

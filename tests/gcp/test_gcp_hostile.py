@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from conftest import LOCATION
+from conftest import LOCATION, PROJECT
+from gcp_harness import client
 from google.api_core import exceptions
 from google.auth import crypt
 from google.auth import jwt as google_jwt
 from google.cloud import kms_v1
 
-from kubekms.devenv.gcpserver import GcpServer
+from kubekms.devenv.gcpserver import GcpServer, gcp_server
 
 Client = kms_v1.KeyManagementServiceClient
 ENCRYPT_DECRYPT = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT
@@ -157,3 +159,21 @@ def test_undecodable_messages_and_unknown_methods(gcp: GcpServer, admin: Client,
     # still serving, and nothing logged as an unexpected error
     assert admin.encrypt(request={"name": key.name, "plaintext": b"still here"}).ciphertext
     assert "unexpected error" not in gcp.server.log.read_text()
+
+
+def test_the_keystore_limit_refuses_whole(tmp_path: Path) -> None:
+    """Each version is a keystore key: at the keystore's limit a crypto key is refused, not half-made."""
+    with gcp_server(tmp_path, project_id=PROJECT, cmk_limit=2) as small:
+        admin = client(small)
+        ring = admin.create_key_ring(request={"parent": LOCATION, "key_ring_id": "full"})
+        made = {"purpose": ENCRYPT_DECRYPT}
+        key = admin.create_crypto_key(request={"parent": ring.name, "crypto_key_id": "one", "crypto_key": made})
+        admin.create_crypto_key_version(request={"parent": key.name, "crypto_key_version": {}})
+        with pytest.raises(exceptions.ResourceExhausted, match="limit"):
+            admin.create_crypto_key(request={"parent": ring.name, "crypto_key_id": "two", "crypto_key": made})
+        with pytest.raises(exceptions.ResourceExhausted):
+            admin.create_crypto_key_version(request={"parent": key.name, "crypto_key_version": {}})
+        with pytest.raises(exceptions.NotFound):
+            admin.get_crypto_key(request={"name": f"{ring.name}/cryptoKeys/two"})
+        assert [k.name for k in admin.list_crypto_keys(request={"parent": ring.name})] == [key.name]
+        assert len(list(admin.list_crypto_key_versions(request={"parent": key.name}))) == 2
