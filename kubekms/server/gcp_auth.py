@@ -14,7 +14,8 @@ scoped token without ``aud`` (AIP-4111), ``scope`` includes a Cloud KMS scope.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
@@ -30,6 +31,7 @@ DEFAULT_AUDIENCES = ("https://cloudkms.googleapis.com/",)
 KMS_SCOPES = frozenset({"https://www.googleapis.com/auth/cloudkms", "https://www.googleapis.com/auth/cloud-platform"})
 CLOCK_SKEW_SECONDS = 30
 MAX_LIFETIME_SECONDS = 3600
+MAX_VERIFIED_CACHED = 4096  # tokens whose signature and claims were checked (about 225 us each), until they expire
 MAX_TOKEN_CHARS = 4096  # an RS256 service-account JWT is about 800
 BEARER = "bearer "
 
@@ -47,8 +49,16 @@ class _Account:
 class JwtVerifier:
     """Service-account email -> (principal, public key), built once from the principals."""
 
-    def __init__(self, principals: Iterable[PrincipalGrant], audiences: Sequence[str] = DEFAULT_AUDIENCES) -> None:
+    def __init__(
+        self,
+        principals: Iterable[PrincipalGrant],
+        audiences: Sequence[str] = DEFAULT_AUDIENCES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._audiences = frozenset(audiences)
+        self._clock = clock
+        # a client sends the same JWT until it nearly expires: remember the verified ones (token -> principal, exp)
+        self._verified: dict[str, tuple[PrincipalGrant, int]] = {}
         self._accounts: dict[str, _Account] = {}
         for principal in principals:
             if not principal.gcp_service_account:
@@ -76,6 +86,13 @@ class JwtVerifier:
             raise Unauthenticated("Request is missing required authentication credential (a Bearer JWT).")
         if len(token) > MAX_TOKEN_CHARS or not token.isascii():
             raise Unauthenticated("Request had invalid authentication credentials: malformed JWT.")
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if self._clock() <= expires + CLOCK_SKEW_SECONDS:
+                return principal
+            del self._verified[token]
+            raise Unauthenticated("Request had invalid authentication credentials: JWT expired or not yet valid.")
         try:
             claimed = google_jwt.decode(token, verify=False)
         except (ValueError, auth_exceptions.GoogleAuthError):
@@ -90,6 +107,9 @@ class JwtVerifier:
             reason = "expired or not yet valid" if "expired" in str(error) or "early" in str(error) else "not verified"
             raise Unauthenticated(f"Request had invalid authentication credentials: JWT {reason}.") from None
         self._check_claims(payload, account)
+        if len(self._verified) >= MAX_VERIFIED_CACHED:
+            del self._verified[next(iter(self._verified))]  # the oldest entry
+        self._verified[token] = (account.principal, int(payload["exp"]))
         return account.principal
 
     def _check_claims(self, payload: dict[str, object], account: _Account) -> None:

@@ -1,0 +1,54 @@
+"""JwtVerifier without a server: the cache of verified tokens never outlives a token, and stays bounded."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from google.auth import crypt
+from google.auth import jwt as google_jwt
+
+from kubekms.errors import Unauthenticated
+from kubekms.server import gcp_auth
+from kubekms.server.gcp_auth import CLOCK_SKEW_SECONDS, GcpAccountError, JwtVerifier, new_service_account_key
+from kubekms.server.principals import PrincipalGrant
+
+EMAIL = "unit@proj.iam.gserviceaccount.com"
+
+
+def _token(info: dict[str, str], now: int, lifetime: int = 60, **claims: object) -> str:
+    payload = {"iss": EMAIL, "sub": EMAIL, "aud": gcp_auth.DEFAULT_AUDIENCES[0], "iat": now, "exp": now + lifetime}
+    return google_jwt.encode(crypt.RSASigner.from_service_account_info(info), {**payload, **claims}).decode()
+
+
+def test_a_cached_token_is_refused_once_it_expires() -> None:
+    info, public_pem = new_service_account_key(EMAIL, "proj")
+    principal = PrincipalGrant.build("unit", "AK", "SK", gcp_service_account=(EMAIL, public_pem))
+    now = [time.time()]
+    verifier = JwtVerifier([principal], clock=lambda: now[0])
+    token = _token(info, int(now[0]))
+    assert verifier.verify(f"Bearer {token}") is principal
+    assert verifier.verify(f"bearer {token}") is principal  # from the cache
+    now[0] += 60 + CLOCK_SKEW_SECONDS + 1
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(f"Bearer {token}")
+
+
+def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gcp_auth, "MAX_VERIFIED_CACHED", 3)
+    info, public_pem = new_service_account_key(EMAIL, "proj")
+    verifier = JwtVerifier([PrincipalGrant.build("unit", "AK", "SK", gcp_service_account=(EMAIL, public_pem))])
+    now = int(time.time())
+    for index in range(10):
+        verifier.verify(f"Bearer {_token(info, now, jti=str(index))}")
+    assert len(verifier._verified) == 3
+
+
+def test_unusable_public_keys_stop_the_start() -> None:
+    _, public_pem = new_service_account_key(EMAIL, "proj")
+    for bad in ("not a pem", public_pem.replace("MII", "XXX")):
+        with pytest.raises(GcpAccountError):
+            JwtVerifier([PrincipalGrant.build("unit", "AK", "SK", gcp_service_account=(EMAIL, bad))])
+    twice = [PrincipalGrant.build(name, name, "SK", gcp_service_account=(EMAIL, public_pem)) for name in ("a", "b")]
+    with pytest.raises(GcpAccountError, match="twice"):
+        JwtVerifier(twice)
