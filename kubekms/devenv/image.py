@@ -15,6 +15,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ SUITE = "bookworm"  # Debian 12: python3 is 3.11, the version kubekms targets
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 BASE_REPOSITORY = "localhost/kubekms-base"
 REPOSITORY = "localhost/kubekms"
-UID = 65532
+KEEP_BUILDS = 3  # besides the current one
 
 # The host's trust for HTTPS (a TLS-inspecting egress proxy's CA, pip's cert setting) lent to the
 # build's RUN steps only (bind mounts are not committed), so pip reaches PyPI as on the host.
@@ -116,7 +117,7 @@ def ensure_base() -> str:
 
 
 def _input_files() -> Iterator[Path]:
-    for name in BUILD_INPUTS:
+    for name in ("Containerfile", *BUILD_INPUTS):
         path = REPO_ROOT / name
         candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
         for candidate in candidates:
@@ -126,14 +127,24 @@ def _input_files() -> Iterator[Path]:
                 and not any(part in IGNORED_PARTS or part.endswith(".egg-info") for part in relative.parts)
                 and candidate.suffix not in IGNORED_SUFFIXES
             ):
-                yield candidate
+                yield relative
 
 
-def content_digest(base_id: str) -> str:
-    """A digest of every build input: the Containerfile, the sources it copies, the base image's id."""
+def stage_context(directory: Path) -> Path:
+    """Copy the build inputs into ``directory``: what is digested is exactly what is built, even
+    while the working tree changes."""
+    for relative in _input_files():
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / relative, target)
+    return directory
+
+
+def content_digest(context: Path, base_id: str) -> str:
+    """A digest of a staged context (the Containerfile and the sources it copies) and the base image's id."""
     digest = hashlib.sha256(f"base {base_id}\n".encode())
-    for path in [CONTAINERFILE, *_input_files()]:
-        digest.update(f"{path.relative_to(REPO_ROOT)}\n".encode())
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(context)}\n".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]
 
@@ -145,7 +156,7 @@ class Image:
     built: bool  # False when it was already up to date
 
 
-def _build(reference: str, base: str, log_path: Path) -> None:
+def _build(reference: str, base: str, context: Path, log_path: Path) -> None:
     argv = podman_argv(
         "build",
         *ULIMITS,
@@ -160,8 +171,8 @@ def _build(reference: str, base: str, log_path: Path) -> None:
         "--tag",
         reference,
         "--file",
-        str(CONTAINERFILE),
-        str(REPO_ROOT),
+        str(context / CONTAINERFILE.name),
+        str(context),
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
@@ -176,28 +187,38 @@ def _build(reference: str, base: str, log_path: Path) -> None:
         raise ImageError(f"podman build failed (exit {code}); full log: {log_path}\n{_tail(log_path.read_text())}")
 
 
-def ensure_image(*, force: bool = False) -> Image:
-    """Build the image unless one of the same inputs exists; return it."""
+def ensure_image(*, force: bool = False, context: Path | None = None) -> Image:
+    """Build the image unless one of the same inputs exists; return it.
+
+    ``context``: a directory :func:`stage_context` filled; by default the working tree is staged now.
+    """
+    if context is None:
+        with tempfile.TemporaryDirectory(prefix="kubekms-image-") as scratch:
+            return ensure_image(force=force, context=stage_context(Path(scratch)))
     base = ensure_base()
     base_id = image_id(base)
     if base_id is None:
         raise ImageError(f"base image {base} vanished")
-    reference = f"{REPOSITORY}:{content_digest(base_id)}"
+    reference = f"{REPOSITORY}:{content_digest(context, base_id)}"
     if not force and image_id(reference):
         say(f"{reference}: up to date")
         return Image(reference, base, built=False)
     started = time.monotonic()
     say(f"{reference}: podman build (FROM {base})")
-    _build(reference, base, cache_root() / "image" / "build.log")
+    _build(reference, base, context, cache_root() / "image" / "build.log")
     say(f"{reference}: built in {time.monotonic() - started:.0f}s")
     _remove_older(reference)
     return Image(reference, base, built=True)
 
 
 def _remove_older(current: str) -> None:
-    """Untag earlier builds (each is a few hundred MB); one a container still uses stays (rmi refuses)."""
-    listed = _podman("images", "--filter", f"reference={REPOSITORY}", "--format", "{{.Repository}}:{{.Tag}}")
-    older = [name for name in listed.stdout.split() if name != current and name.startswith(f"{REPOSITORY}:")]
+    """Untag all but the newest few builds (each is a few hundred MB; another run may still use a
+    recent one); one a container still uses stays (rmi refuses)."""
+    listing = "{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}"
+    listed = _podman("images", "--filter", f"reference={REPOSITORY}", "--format", listing)
+    dated = sorted(line.split("\t") for line in listed.stdout.splitlines() if "\t" in line)  # oldest first
+    names = [name for _, name in dated if name != current and name.startswith(f"{REPOSITORY}:")]
+    older = names[:-KEEP_BUILDS] if len(names) > KEEP_BUILDS else []
     if older:
         _podman("rmi", *older)
 

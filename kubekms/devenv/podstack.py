@@ -33,7 +33,6 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from kubekms.devenv import image as image_module
 from kubekms.devenv import staticpod
@@ -218,11 +217,10 @@ def cluster_key_objects(running: Node) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def pod_stack(plane: ControlPlane, running: Node, paths: PodPaths, *, restore: bool) -> Iterator[PodStack]:
-    """The static pod, encryption, the chart and the cluster key on a running node.
+def pod_stack(plane: ControlPlane, running: Node, paths: PodPaths) -> Iterator[PodStack]:
+    """The static pod, encryption, the chart and the cluster key on a running node of its own.
 
-    With ``restore`` (a shared test node), everything is undone on exit: the release and its
-    namespace, encryption switched off again, the static pod removed.
+    Nothing is undone on exit: the node (its pods) and the control plane go with it.
     """
     say("image")
     built = image_module.ensure_image()
@@ -234,25 +232,19 @@ def pod_stack(plane: ControlPlane, running: Node, paths: PodPaths, *, restore: b
     say("  plugin serving; kube-apiserver restarted encrypting Secrets through it")
     api = config.new_client_from_config(config_file=str(plane.kubeconfig))
     stack = PodStack(plane=plane, node=running, paths=paths, image=built.reference, api=api)
-    try:
-        apply_objects(api, [*node_objects(dirs), server_volume(paths)])
-        with routed_services(api, NAMESPACE):
-            say(f"helm upgrade --install {RELEASE} charts/kubekms (operator, server, default backend)")
-            stack.install_chart()
-            stack.point_default_backend_at_service()
-            say(f"KMSBackend {NODE_BACKEND} and KMSKey {NAMESPACE}/{KEY_NAME} (adopts {KEY_ALIAS})")
-            apply_objects(api, cluster_key_objects(running))
-            try:
-                wait_for(lambda: is_ready(stack.key_status()), READY_TIMEOUT, f"KMSKey {KEY_NAME} Ready")
-                wait_for(
-                    lambda: stack.backend_ready(DEFAULT_BACKEND), READY_TIMEOUT, f"KMSBackend {DEFAULT_BACKEND} Ready"
-                )
-            except TimeoutError as error:
-                raise TimeoutError(f"{error}; {_conditions(stack)}") from None
-            yield stack
-    finally:
-        if restore:
-            _restore(stack)
+    apply_objects(api, [*node_objects(dirs), server_volume(paths)])
+    with routed_services(api, NAMESPACE):
+        say(f"helm upgrade --install {RELEASE} charts/kubekms (operator, server, default backend)")
+        stack.install_chart()
+        stack.point_default_backend_at_service()
+        say(f"KMSBackend {NODE_BACKEND} and KMSKey {NAMESPACE}/{KEY_NAME} (adopts {KEY_ALIAS})")
+        apply_objects(api, cluster_key_objects(running))
+        try:
+            wait_for(lambda: is_ready(stack.key_status()), READY_TIMEOUT, f"KMSKey {KEY_NAME} Ready")
+            wait_for(lambda: stack.backend_ready(DEFAULT_BACKEND), READY_TIMEOUT, f"KMSBackend {DEFAULT_BACKEND} Ready")
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; {_conditions(stack)}") from None
+        yield stack
 
 
 def _conditions(stack: PodStack) -> str:
@@ -270,59 +262,6 @@ def _conditions(stack: PodStack) -> str:
     return "; ".join(said) or "no conditions written (is the operator pod running?)"
 
 
-def _drop_finalizers(custom: client.CustomObjectsApi) -> None:
-    group = ("kubekms.io", "v1alpha1")
-    unfinalized = {"metadata": {"finalizers": None}}
-    for key in custom.list_namespaced_custom_object(*group, NAMESPACE, "kmskeys")["items"]:
-        custom.patch_namespaced_custom_object(*group, NAMESPACE, "kmskeys", key["metadata"]["name"], unfinalized)
-    for backend in (NODE_BACKEND, DEFAULT_BACKEND):
-        with contextlib.suppress(ApiException):
-            custom.patch_cluster_custom_object(*group, "kmsbackends", backend, unfinalized)
-
-
-def _restore(stack: PodStack) -> None:
-    """Undo the stack on a shared node: objects, release, namespaces, encryption, static pod."""
-    core = client.CoreV1Api(stack.api)
-    custom = client.CustomObjectsApi(stack.api)
-    group = ("kubekms.io", "v1alpha1")
-    # KMSKeys and KMSBackends first, while the operator pod still removes their finalizers
-    for key in custom.list_namespaced_custom_object(*group, NAMESPACE, "kmskeys")["items"]:
-        custom.delete_namespaced_custom_object(*group, NAMESPACE, "kmskeys", key["metadata"]["name"])
-    for backend in (NODE_BACKEND, DEFAULT_BACKEND):
-        with contextlib.suppress(ApiException):
-            custom.delete_cluster_custom_object(*group, "kmsbackends", backend)
-
-    def finalized() -> bool:
-        keys = custom.list_namespaced_custom_object(*group, NAMESPACE, "kmskeys")["items"]
-        backends = custom.list_cluster_custom_object(*group, "kmsbackends")["items"]
-        mine = [b for b in backends if b["metadata"]["name"] in (NODE_BACKEND, DEFAULT_BACKEND)]
-        return not keys and not mine
-
-    try:
-        wait_for(finalized, 60, "the operator finalizing the stack's KMSKeys and KMSBackends")
-    except TimeoutError:  # no operator left to do it (e.g. a test failed after uninstalling it)
-        _drop_finalizers(custom)
-    stack.helm("uninstall", RELEASE, "--wait", check=False)
-    for namespace in (NAMESPACE, SAMPLE_NAMESPACE):
-        with contextlib.suppress(ApiException):
-            core.delete_namespace(namespace)
-
-    def gone(namespace: str) -> bool:
-        try:
-            core.read_namespace(namespace)
-        except ApiException as error:
-            return error.status == 404
-        return False
-
-    # while the plugin still decrypts: the Secrets it encrypted go with their namespaces
-    wait_for(lambda: gone(NAMESPACE) and gone(SAMPLE_NAMESPACE), 120, "the stack's namespaces deleted")
-    with contextlib.suppress(ApiException):
-        core.delete_persistent_volume(SERVER_PV)
-    stack.plane.encryption_config = None
-    stack.plane.restart_apiserver()
-    (stack.node.manifests / f"{staticpod.POD_NAME}.yaml").unlink(missing_ok=True)
-
-
 # --- `kubekms dev up --pods` ---------------------------------------------------------------
 
 
@@ -338,7 +277,7 @@ def run(state_dir: Path, *, check: bool) -> int:
     with (
         control_plane(pods=True) as plane,
         node(plane, state_dir=paths.node) as running,
-        pod_stack(plane, running, paths, restore=False) as stack,
+        pod_stack(plane, running, paths) as stack,
     ):
         say(f"pods Ready: {', '.join(pod_names(stack))}")
         evidence = gather_evidence(plane, stack.api, stack.key_status())

@@ -28,8 +28,14 @@ LOCKED = ("--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges")
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
-    return image_module.ensure_image().reference
+def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The build inputs staged once: other engineers' edits of the tree do not change them mid-module."""
+    return image_module.stage_context(tmp_path_factory.mktemp("context"))
+
+
+@pytest.fixture(scope="module")
+def image(context: Path) -> str:
+    return image_module.ensure_image(context=context).reference
 
 
 def run(image: str, *arguments: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -37,9 +43,9 @@ def run(image: str, *arguments: str, options: tuple[str, ...] = ()) -> subproces
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
-def test_a_second_build_of_the_same_inputs_is_up_to_date_at_once(image: str) -> None:
+def test_a_second_build_of_the_same_inputs_is_up_to_date_at_once(image: str, context: Path) -> None:
     started = time.monotonic()
-    again = image_module.ensure_image()
+    again = image_module.ensure_image(context=context)
     assert again.built is False
     assert again.reference == image
     assert time.monotonic() - started < 10

@@ -36,7 +36,7 @@ from kubekms.devenv.podstack import (
     pod_stack,
 )
 from kubekms.devenv.processes import wait_for
-from kubekms.devenv.stack import KEY_NAME, NAMESPACE, STORED_PREFIX, is_ready
+from kubekms.devenv.stack import KEY_NAME, NAMESPACE, STORED_PREFIX, gather_evidence, is_ready
 from kubekms.providers import BackendConfig, open_backend
 
 pytestmark = pytest.mark.node
@@ -47,7 +47,7 @@ CHART_CREDENTIALS = "kubekms-operator-credentials"  # the chart's defaultBackend
 
 @pytest.fixture(scope="module")
 def stack(node_plane: ControlPlane, node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodStack]:
-    with pod_stack(node_plane, node, PodPaths(tmp_path_factory.mktemp("pods")), restore=True) as running:
+    with pod_stack(node_plane, node, PodPaths(tmp_path_factory.mktemp("pods"))) as running:
         yield running
 
 
@@ -171,6 +171,12 @@ def test_the_cluster_key_is_ready_through_the_operator_pod(stack: PodStack) -> N
     assert status["keyId"]
     raw = stack.plane.etcd_get(f"/registry/secrets/{NAMESPACE}/{NODE_CREDENTIALS}") or b""
     assert raw.startswith(STORED_PREFIX)  # written after kube-apiserver switched to the static pod's plugin
+
+
+def test_the_evidence_of_dev_up_pods_holds(stack: PodStack) -> None:
+    evidence = gather_evidence(stack.plane, stack.api, stack.key_status())
+    assert evidence.ok, evidence  # prefix k8s:enc:kms:v2:kubekms:, no plaintext in etcd, read back
+    assert evidence.key_id == stack.key_status()["keyId"]
 
 
 def test_a_kmskey_applied_with_kubectl_becomes_ready_and_its_key_is_in_the_server(
