@@ -66,7 +66,7 @@ from kubekms.server import gcp_names as names
 from kubekms.server import gcp_operations as ops
 from kubekms.server.audit import AuditLog
 from kubekms.server.gcp_auth import JwtVerifier
-from kubekms.server.gcp_store import GcpStore
+from kubekms.server.gcp_store import DATABASE_FILE, GcpStore
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
@@ -230,8 +230,11 @@ class CloudKmsService:
         self._stores.clear()
 
     async def run_due_work(self) -> None:
-        """Automatic rotation of the crypto keys whose next_rotation_time passed, in every open project."""
-        for project in list(self._stores):
+        """Automatic rotation of the crypto keys whose next_rotation_time passed, in every project that has any."""
+        on_disk = {path.parent.name for path in self._state_dir.glob(f"*/{DATABASE_FILE}")}  # after a restart too
+        for project in sorted(on_disk | set(self._stores)):
+            if not names.PROJECT_PATTERN.fullmatch(project):
+                continue
             rotated = await ops.rotate_due_keys(await self._call(project), project)
             if rotated:
                 self._metrics.keys_rotated.inc(len(rotated))
