@@ -221,7 +221,7 @@ def _check_template(key: kms_v1.CryptoKey) -> None:
 async def add_version(call: GcpCall, name: names.CryptoKeyName, *, make_primary: bool) -> VersionRecord:
     """The next version of an existing crypto key; the caller holds ``call.lock``."""
     record = await _version_key(call, name, call.store.next_version(name.location, name.ring, name.key))
-    call.store.add_version(record, make_primary=make_primary)
+    await asyncio.to_thread(call.store.add_version, record, make_primary=make_primary)
     return record
 
 
@@ -266,7 +266,7 @@ async def create_key_ring(call: GcpCall, request: kms_v1.CreateKeyRingRequest) -
     parent = names.location_name(request.parent, "parent")
     ring = names.check_id(request.key_ring_id, "key_ring_id")
     async with call.lock:
-        record = call.store.create_key_ring(parent.location, ring, call.epoch)
+        record = await asyncio.to_thread(call.store.create_key_ring, parent.location, ring, call.epoch)
     return key_ring_message(parent.project, record)
 
 
@@ -316,7 +316,7 @@ async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyReques
         else:
             raise AlreadyExists(f"CryptoKey {key_id} already exists in KeyRing {parent.ring}")
         first = None if request.skip_initial_version_creation else await _version_key(call, name, 1)
-        call.store.create_crypto_key(record, first)
+        await asyncio.to_thread(call.store.create_crypto_key, record, first)
     return await crypto_key_message(call, parent.project, call.store.crypto_key(name.location, name.ring, key_id))
 
 
@@ -371,7 +371,7 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
             record = replace(record, next_rotation=next_rotation)
         if record.rotation_period is not None and record.next_rotation is None:
             raise InvalidArgument("next_rotation_time is required while rotation_period is set")
-        call.store.update_crypto_key(record)
+        await asyncio.to_thread(call.store.update_crypto_key, record)
     return await crypto_key_message(call, name.project, record)
 
 
@@ -443,7 +443,7 @@ async def update_crypto_key_primary_version(
         record, meta = await _version_meta(call, version)
         _require_enabled(version, meta)
         key = replace(call.store.crypto_key(name.location, name.ring, name.key), primary_version=record.version)
-        call.store.update_crypto_key(key)
+        await asyncio.to_thread(call.store.update_crypto_key, key)
     return await crypto_key_message(call, name.project, key)
 
 
@@ -555,7 +555,7 @@ async def rotate_due_keys(call: GcpCall, project: str) -> list[str]:
             else:
                 while next_rotation <= call.epoch:
                     next_rotation += key.rotation_period
-            call.store.update_crypto_key(replace(call.store.crypto_key(key.location, key.ring, key.key),
-                                                 next_rotation=next_rotation))  # fmt: skip
+            rotated_key = replace(call.store.crypto_key(key.location, key.ring, key.key), next_rotation=next_rotation)
+            await asyncio.to_thread(call.store.update_crypto_key, rotated_key)
             rotated.append(str(name))
     return rotated

@@ -4,8 +4,8 @@ One SQLite file (``gcp.db``) beside the project's keystore. A crypto key version
 key (its material, its state, its destruction after the pending window all live there), with
 the alias ``gcp/<location>/<ring>/<key>/<version>``; this file only records which keystore key
 is which version, the crypto key's primary version, labels, rotation schedule and
-destroy-scheduled duration, and the key rings. Synchronous and small: the gRPC servicer calls it
-under one lock per project.
+destroy-scheduled duration, and the key rings. Synchronous and thread-safe: the servicer reads on
+the event loop and writes (which fsync) in a worker thread, under one asyncio lock per project.
 """
 
 from __future__ import annotations
