@@ -70,7 +70,8 @@ from kubekms.server.gcp_store import DATABASE_FILE, GcpStore
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
-from kubekms.server.principals import PrincipalGrant
+from kubekms.server.pipeline import Exchange, Pipeline
+from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 
 log = logging.getLogger("kubekms.server.gcp")
 
@@ -193,13 +194,88 @@ METHODS: dict[str, GcpMethod] = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class GcpRequest:
+    """One Cloud KMS call as its transport received it; ``parse`` makes the method's message (InvalidArgument)."""
+
+    name: str
+    method: GcpMethod
+    authorization: str | None
+    parse: Callable[[], Any]
+    client: str
+
+
+@dataclass(frozen=True)
+class GcpBoundCall:
+    """A parsed Cloud KMS call, ready to run on its project's keystore and Cloud KMS records."""
+
+    service: CloudKmsService
+    method: GcpMethod
+    message: Any
+    target: Target
+
+    def scope(self) -> KeyScope:
+        return self.method.scope
+
+    def key_ref(self) -> str:
+        return str(self.target)  # principals name crypto keys by resource name
+
+    async def run(self, backend: Backend) -> Any:
+        return await self.method.handler(self.service.gcp_call(self.target.project, backend), self.message)
+
+
+class GcpWire:
+    """The Cloud KMS dialect for :class:`~kubekms.server.pipeline.Pipeline`: JWT, resource names, status codes."""
+
+    audit_prefix = "gcp:"
+
+    def __init__(self, service: CloudKmsService, name: str) -> None:
+        self._service = service
+        self.name = name
+
+    def exchange(self, request: GcpRequest) -> Exchange:
+        return Exchange(request_id=str(uuid.uuid4()), client=request.client, project_id="-", operation=request.name)
+
+    async def accept(self, request: GcpRequest, exchange: Exchange) -> None:
+        principal = self._service.verifier.verify(request.authorization)
+        exchange.access_key = principal.access_key
+        message = request.parse()
+        exchange.target = (message, request.method.target(message))
+        exchange.permission = request.method.permission(message)
+
+    def project_of(self, principal: PrincipalGrant, exchange: Exchange) -> str:
+        _, target = exchange.target  # type: ignore[misc]
+        return str(target.project)
+
+    def bind(self, exchange: Exchange, request: GcpRequest) -> GcpBoundCall:
+        message, target = exchange.target  # type: ignore[misc]
+        return GcpBoundCall(self._service, request.method, message, target)
+
+    def answer_key(self, answer: Any) -> str:
+        return ""
+
+    def render(self, answer: Any, exchange: Exchange) -> Outcome:
+        return Outcome(answer, grpc.StatusCode.OK, 200, "")
+
+    def render_error(self, error: KMSError, exchange: Exchange) -> Outcome:
+        code, http_status = grpc_status(error)
+        return Outcome(None, code, http_status, error.message)
+
+    def status_of(self, response: Outcome) -> int:
+        return response.http_status
+
+    def refusal_reason(self, error: KMSError) -> str:
+        return grpc_status(error)[0].name
+
+
 class CloudKmsService:
-    """The per-call pipeline and the projects' Cloud KMS records (one :class:`GcpStore` per project)."""
+    """The projects' Cloud KMS records (one :class:`GcpStore` per project) and a pipeline per transport."""
 
     def __init__(
         self,
         *,
         state_dir: Path,
+        principals: PrincipalDirectory,
         verifier: JwtVerifier,
         backend_for: Callable[[str], Awaitable[Backend]],
         audit: AuditLog,
@@ -210,16 +286,17 @@ class CloudKmsService:
         self._state_dir = state_dir
         self.verifier = verifier
         self._backend_for = backend_for
-        self._audit = audit
         self._metrics = metrics
-        self._refusals = refusals
         self._clock = clock
         self._stores: dict[str, tuple[GcpStore, asyncio.Lock]] = {}
+        shared = {"principals": principals, "backend_for": backend_for, "audit": audit, "metrics": metrics,
+                  "refusals": refusals}  # fmt: skip
+        self.grpc_pipeline: Pipeline[GcpRequest, Outcome] = Pipeline(GcpWire(self, "gcp"), **shared)
+        self.rest_pipeline: Pipeline[GcpRequest, Outcome] = Pipeline(GcpWire(self, "gcp-rest"), **shared)
 
-    async def _call(self, project: str) -> ops.GcpCall:
-        backend = await self._backend_for(project)  # creates the project's directory on first use
+    def gcp_call(self, project: str, backend: Backend) -> ops.GcpCall:
         entry = self._stores.get(project)
-        if entry is None:
+        if entry is None:  # the project's directory exists: the pipeline opened its keystore first
             entry = self._stores[project] = (GcpStore(self._state_dir / project), asyncio.Lock())
         store, lock = entry
         return ops.GcpCall(backend=backend, store=store, lock=lock, now=datetime.fromtimestamp(self._clock(), UTC))
@@ -235,7 +312,8 @@ class CloudKmsService:
         for project in sorted(on_disk | set(self._stores)):
             if not names.PROJECT_PATTERN.fullmatch(project):
                 continue
-            rotated = await ops.rotate_due_keys(await self._call(project), project)
+            call = self.gcp_call(project, await self._backend_for(project))
+            rotated = await ops.rotate_due_keys(call, project)
             if rotated:
                 self._metrics.keys_rotated.inc(len(rotated))
                 log.info("Cloud KMS automatic rotation", extra={"fields": {"project": project, "rotated": rotated}})
@@ -264,61 +342,11 @@ class CloudKmsService:
             except DecodeError:
                 raise InvalidArgument(f"the request is not a valid {name}Request message") from None
 
-        outcome = await self.dispatch(name, method, _metadata(context, "authorization"), parse,
-                                      client=context.peer() or "-", wire="gcp")  # fmt: skip
+        request = GcpRequest(name, method, _metadata(context, "authorization"), parse, context.peer() or "-")
+        outcome = await self.grpc_pipeline.handle(request)
         if outcome.code is not grpc.StatusCode.OK:
             await context.abort(outcome.code, outcome.message)
         return outcome.answer
-
-    async def dispatch(
-        self,
-        name: str,
-        method: GcpMethod,
-        authorization: str | None,
-        parse: Callable[[], Any],
-        *,
-        client: str,
-        wire: str,
-    ) -> Outcome:
-        """One call on either wire (gRPC, REST): authenticate, parse, authorise, run, audit, measure."""
-        started = time.perf_counter()
-        request_id = str(uuid.uuid4())
-        operation = f"gcp:{name}"
-        principal_name, project, resource = UNAUTHENTICATED, "", ""
-        outcome = Outcome(None, grpc.StatusCode.OK, 200, "")
-        try:
-            principal = self.verifier.verify(authorization)
-            principal_name = principal.name
-            request = parse()
-            target = method.target(request)
-            project, resource = target.project, str(target)
-            permission = method.permission(request)
-            principal.check_operation(permission, project)
-            self._authorize(principal, permission, method.scope, target)
-            outcome = Outcome(await method.handler(await self._call(project), request), grpc.StatusCode.OK, 200, "")
-        except KMSError as error:
-            code, http_status = grpc_status(error)
-            outcome = Outcome(None, code, http_status, error.message)
-            if http_status < 500:
-                self._refusals.refused(client=client, wire=wire, reason=code.name, status=http_status,
-                                       operation=operation, request_id=request_id)  # fmt: skip
-        except Exception:
-            log.exception("unexpected error", extra={"fields": {"operation": operation, "request_id": request_id}})
-            outcome = Outcome(None, grpc.StatusCode.INTERNAL, 500, "internal error")
-        result = "OK" if outcome.code is grpc.StatusCode.OK else outcome.code.name
-        self._audit.record(principal=principal_name, project_id=project, operation=operation, key_id=resource,
-                           result=result, request_id=request_id, status=outcome.code.value[0])  # fmt: skip
-        self._metrics.observe(operation, result, time.perf_counter() - started)
-        return outcome
-
-    @staticmethod
-    def _authorize(principal: PrincipalGrant, permission: str, scope: KeyScope, target: Target) -> None:
-        if scope is KeyScope.ACCOUNT and not principal.all_keys:
-            raise principal.deny_account_wide(permission)
-        if scope is KeyScope.KEY:
-            assert isinstance(target, names.CryptoKeyName)
-            if not principal.names_allowed_key((str(target), target.alias_prefix)):
-                raise principal.deny_key(permission, str(target))
 
 
 def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:

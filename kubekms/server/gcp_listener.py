@@ -83,6 +83,7 @@ def cloud_kms_listener(
     assert config.gcp is not None
     service = CloudKmsService(
         state_dir=config.state_dir,
+        principals=principals,
         verifier=JwtVerifier(principals, config.gcp.audiences),
         backend_for=application.backend_for,
         audit=audit,

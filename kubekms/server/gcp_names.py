@@ -54,7 +54,7 @@ class CryptoKeyName:
 
     @property
     def alias_prefix(self) -> str:
-        """What a principal's ``keys`` list names to allow this crypto key (besides its resource name)."""
+        """The start of its versions' keystore aliases."""
         return f"gcp/{self.location}/{self.ring}/{self.key}"
 
     def version(self, version: int) -> CryptoKeyVersionName:

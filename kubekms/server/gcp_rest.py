@@ -21,7 +21,7 @@ from google.cloud.kms_v1.services.key_management_service.transports import rest_
 from google.protobuf import json_format
 
 from kubekms.errors import InvalidArgument
-from kubekms.server.gcp_grpc import METHODS, CloudKmsService, GcpMethod
+from kubekms.server.gcp_grpc import METHODS, CloudKmsService, GcpMethod, GcpRequest
 
 # the generated REST transport's per-method HTTP rules (the service descriptor is not in the package)
 _RULES = rest_base._BaseKeyManagementServiceRestTransport
@@ -132,14 +132,10 @@ class CloudKmsRest:
             refused = _json_response(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})
             refused.force_close()  # the rest of the body is not read: close instead of draining it
             return refused
-        outcome = await self._service.dispatch(
-            route.name,
-            route.method,
-            request.headers.get("Authorization"),
-            lambda: transcode(route, match.groups(), request.query, body),
-            client=request.remote or "-",
-            wire="gcp-rest",
-        )
+        values = match.groups()
+        call = GcpRequest(route.name, route.method, request.headers.get("Authorization"),
+                          lambda: transcode(route, values, request.query, body), request.remote or "-")  # fmt: skip
+        outcome = await self._service.rest_pipeline.handle(call)
         if outcome.http_status != 200:
             error = {"code": outcome.http_status, "message": outcome.message, "status": outcome.code.name}
             return _json_response(outcome.http_status, {"error": error})
