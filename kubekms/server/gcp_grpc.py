@@ -28,8 +28,9 @@ GenerateRandomBytes                            gen-random                      n
 =============================================  ==============================  =========
 
 "account": only a principal allowed every key; "key": a principal whose ``keys`` list names the
-crypto key by its resource name or as ``gcp/<location>/<ring>/<key>``. The project of the
-resource name is the kubekms project (its ``projects`` list applies).
+crypto key by its resource name. The project of the resource name is the kubekms project (its
+``projects`` list applies). Each call runs through the shared :class:`~kubekms.server.pipeline.Pipeline`
+(authorisation, refusal log, audit, metrics) with :class:`GcpWire` as its dialect.
 """
 
 from __future__ import annotations
@@ -77,9 +78,8 @@ log = logging.getLogger("kubekms.server.gcp")
 
 SERVICE = "google.cloud.kms.v1.KeyManagementService"
 MAX_MESSAGE_BYTES = 256 * 1024
-UNAUTHENTICATED = "-"
 
-# (gRPC status, the HTTP status Cloud KMS's REST mapping gives it: for the refusal log)
+# (gRPC status, the HTTP status Cloud KMS's REST mapping gives it: REST answers and the refusal log)
 STATUS_OF: tuple[tuple[type[KMSError], grpc.StatusCode, int], ...] = (
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, 401),
     (AccessDenied, grpc.StatusCode.PERMISSION_DENIED, 403),
