@@ -25,7 +25,7 @@ Mapping onto the protocol:
   of the cloud's own format, whose layout Huawei does not document, provider ``huaweicloud``
   sends :data:`CLOUD_DATA_KEY_LENGTH` (32 bytes, the length kubekms creates).
 - KeyDetails ``key_state`` "7" (frozen by the cloud) reads as ``PENDING_ACTIVATION``: not usable,
-  and not the owner's to enable (see :func:`kubekms.wire.codec.key_state_from_wire`).
+  and not the owner's to enable (see :func:`kubekms.wire.v1_values.key_state_from_wire`).
 """
 
 from __future__ import annotations
@@ -44,14 +44,16 @@ from kubekms.naming import is_key_id
 from kubekms.providers import BackendConfig, Credentials
 from kubekms.providers.rest_transport import WireCall, WireTransport
 from kubekms.providers.retry import Repeat, RetryPolicy
-from kubekms.wire import codec
+from kubekms.wire.v1 import answers as v1_answers
+from kubekms.wire.v1 import client as v1_client
+from kubekms.wire.v1 import values as v1_values
 
 log = logging.getLogger("kubekms.providers.rest")
 
 HUAWEICLOUD_ENDPOINT = "https://kms.{region}.myhuaweicloud.com"
 CLOUD_DATA_KEY_LENGTH = 32
 WIRE_DATA_KEY_BYTES = 1024  # datakey_cipher_length's range on the wire: 1 to 1024
-MAX_AAD_BYTES = codec.MAX_AAD_BYTES
+MAX_AAD_BYTES = v1_values.MAX_AAD_BYTES
 TAG_PAGE = 1000
 UNKNOWN_PATH_CODE = "KMS.0201"
 
@@ -153,7 +155,7 @@ class RestBackend:
             body["key_state"] = state.value
         answer = await self._wire.request(LIST_KEYS, body)
         keys = [self._metadata(details) for details in answer.get("key_details") or []]
-        truncated = codec.from_bool(answer.get("truncated"))
+        truncated = v1_values.from_bool(answer.get("truncated"))
         next_marker = str(answer.get("next_marker") or "") if truncated else ""
         return KeyPage(keys=keys, next_marker=next_marker or None, total=int(answer.get("total") or len(keys)))
 
@@ -162,7 +164,7 @@ class RestBackend:
         return self._metadata(answer.get("key_info") or {})
 
     def _metadata(self, details: Mapping[str, Any], **extra: Any) -> KeyMetadata:
-        meta = codec.key_metadata_from_wire(details, project_id=self.project_id)
+        meta = v1_answers.key_metadata_from_wire(details, project_id=self.project_id)
         return meta if not extra else _replace(meta, **extra)
 
     async def describe_key(self, key_id: str) -> KeyMetadata:
@@ -206,7 +208,7 @@ class RestBackend:
             answer = await self._wire.request(KEYS_BY_TAGS, body)
             resources = answer.get("resources") or []
             for resource in resources:
-                tags = codec.tags_from_answer({"tags": resource.get("tags") or []})
+                tags = v1_answers.tags_from_answer({"tags": resource.get("tags") or []})
                 found.append(self._metadata(resource.get("resource_detail") or {}, tags=tags))
             if not resources or len(found) >= int(answer.get("total_count") or 0):
                 return found
@@ -249,32 +251,32 @@ class RestBackend:
 
     async def get_rotation_status(self, key_id: str) -> RotationStatus:
         answer = await self._wire.request(ROTATION_STATUS, {"key_id": key_id}, key_ref=key_id)
-        return codec.rotation_status_from_wire(answer)
+        return v1_answers.rotation_status_from_wire(answer)
 
     # ------------------------------------------------------------------ randomness and data keys
 
     async def generate_random(self, length: int) -> bytes:
-        return codec.random_from_wire(await self._wire.request(RANDOM, codec.random_request(length)))
+        return v1_answers.random_from_wire(await self._wire.request(RANDOM, v1_client.random_request(length)))
 
     async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
-        body = codec.create_datakey_request(key_id, length, _checked_aad(aad))
+        body = v1_client.create_datakey_request(key_id, length, _checked_aad(aad))
         answer = await self._wire.request(CREATE_DATAKEY, body, key_ref=key_id)
-        return codec.data_key_from_wire(answer, requested_key_id=key_id)
+        return v1_answers.data_key_from_wire(answer, requested_key_id=key_id)
 
     async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
-        body = codec.create_datakey_request(key_id, length, _checked_aad(aad))
+        body = v1_client.create_datakey_request(key_id, length, _checked_aad(aad))
         answer = await self._wire.request(CREATE_DATAKEY_NO_PLAINTEXT, body, key_ref=key_id)
-        return codec.data_key_from_wire(answer, requested_key_id=key_id)
+        return v1_answers.data_key_from_wire(answer, requested_key_id=key_id)
 
     async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
-        body = codec.encrypt_datakey_request(key_id, plaintext, _checked_aad(aad))
+        body = v1_client.encrypt_datakey_request(key_id, plaintext, _checked_aad(aad))
         answer = await self._wire.request(ENCRYPT_DATAKEY, body, key_ref=key_id)
-        return codec.data_key_from_wire(answer, requested_key_id=key_id)
+        return v1_answers.data_key_from_wire(answer, requested_key_id=key_id)
 
     async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes:
         length = plaintext_length(ciphertext, default=self._decrypt_length_hint)
-        body = codec.decrypt_datakey_request(key_id, ciphertext, _checked_aad(aad), length)
-        return codec.data_key_plaintext_from_wire(await self._wire.request(DECRYPT_DATAKEY, body, key_ref=key_id))
+        body = v1_client.decrypt_datakey_request(key_id, ciphertext, _checked_aad(aad), length)
+        return v1_answers.data_key_plaintext_from_wire(await self._wire.request(DECRYPT_DATAKEY, body, key_ref=key_id))
 
     # ------------------------------------------------------------------ aliases and tags
 
@@ -286,7 +288,7 @@ class RestBackend:
 
     async def list_aliases(self, key_id: str) -> list[str]:
         answer = await self._wire.request(LIST_ALIASES, query={"key_id": key_id}, key_ref=key_id)
-        return codec.aliases_from_wire(answer)
+        return v1_answers.aliases_from_wire(answer)
 
     async def _path_key_id(self, key_ref: str) -> str:
         """Tag calls name the key in the URL path, where only a key id fits (aliases may hold ``/``)."""
@@ -296,7 +298,7 @@ class RestBackend:
         if not tags:
             return
         path_key_id = await self._path_key_id(key_id)
-        body = {"action": "create", "tags": codec.tag_items(tags)}
+        body = {"action": "create", "tags": v1_answers.tag_items(tags)}
         await self._wire.request(_tags_call(path_key_id, "/action"), body, key_ref=key_id)
 
     async def untag_key(self, key_id: str, tag_keys: Sequence[str]) -> None:
@@ -308,7 +310,9 @@ class RestBackend:
 
     async def list_tags(self, key_id: str) -> dict[str, str]:
         path_key_id = await self._path_key_id(key_id)
-        return codec.tags_from_answer(await self._wire.request(_tags_call(path_key_id, method="GET"), key_ref=key_id))
+        return v1_answers.tags_from_answer(
+            await self._wire.request(_tags_call(path_key_id, method="GET"), key_ref=key_id)
+        )
 
     # ------------------------------------------------------------------ account
 
@@ -317,12 +321,12 @@ class RestBackend:
         return int(answer.get("instance_num") or 0)
 
     async def quotas(self) -> list[Quota]:
-        return codec.quotas_from_wire(await self._wire.request(QUOTAS))
+        return v1_answers.quotas_from_wire(await self._wire.request(QUOTAS))
 
     async def check_health(self) -> None:
         """One cheap signed call (8 random bits). AccessDenied still proves the KMS answers and knows us."""
         try:
-            await self._wire.request(RANDOM, codec.random_request(1))
+            await self._wire.request(RANDOM, v1_client.random_request(1))
         except AccessDenied:
             return
 

@@ -24,8 +24,8 @@ from yarl import URL
 from kubekms.credentials import Credentials
 from kubekms.errors import KMSError, Unavailable
 from kubekms.providers.retry import Failure, RecentKeys, Repeat, RetryPolicy
-from kubekms.wire import codec
 from kubekms.wire.signing import sign_headers
+from kubekms.wire.v1 import errors as v1_errors
 
 log = logging.getLogger("kubekms.providers.rest")
 
@@ -145,7 +145,7 @@ class WireTransport:
                 Unavailable(f"no answer from the KMS at {self.endpoint} ({reason})"), Failure.MAYBE_RAN
             ) from None
         if status >= 400:
-            raise _AttemptFailed(codec.error_from_wire(status, payload), Failure.ANSWERED)
+            raise _AttemptFailed(v1_errors.error_from_wire(status, payload), Failure.ANSWERED)
         if not payload.strip():
             return {}
         try:

@@ -18,7 +18,7 @@ from kubekms.errors import InvalidArgument, NotFound
 from kubekms.naming import is_key_id
 from kubekms.wire import inputs
 from kubekms.wire.aws_rules import LIST_LIMIT
-from kubekms.wire.codec import encryption_context_aad
+from kubekms.wire.v1.values import encryption_context_aad
 
 JsonObject = dict[str, Any]
 SYMMETRIC = "SYMMETRIC_DEFAULT"

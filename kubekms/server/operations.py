@@ -14,8 +14,10 @@ from typing import Any
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, InvalidCiphertext
-from kubekms.wire import codec
-from kubekms.wire.codec import RequestFields
+from kubekms.wire.v1 import answers as v1_answers
+from kubekms.wire.v1 import fields as v1_fields
+from kubekms.wire.v1 import values as v1_values
+from kubekms.wire.v1.fields import RequestFields
 
 JsonAnswer = dict[str, Any] | list[Any]
 
@@ -44,9 +46,9 @@ class Call:
 def key_ref_of(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
     """The key a request names: in the path (tags), the query (list-aliases) or the body; bounded valid text."""
     if path_key_id:
-        return codec.key_ref_text(path_key_id)
+        return v1_fields.key_ref_text(path_key_id)
     if query.get("key_id"):
-        return codec.key_ref_text(query.get("key_id"))
+        return v1_fields.key_ref_text(query.get("key_id"))
     return fields.key_id()
 
 
@@ -82,39 +84,41 @@ async def list_keys(call: Call) -> JsonAnswer:
     fields = call.fields
     limit = fields.integer("limit", code="KMS.1601", default=100)
     marker_value = fields.marker("marker", code="KMS.1602")
-    state = codec.key_state_filter_from_request(fields)
+    state = v1_fields.key_state_filter_from_request(fields)
     assert limit is not None
     page = await call.backend.list_keys(
         limit=limit, marker=None if marker_value is None else str(marker_value), state=state
     )
     return {
         "keys": [meta.key_id for meta in page.keys],
-        "key_details": [codec.key_details(meta, project_id=call.project_id) for meta in page.keys],
+        "key_details": [v1_answers.key_details(meta, project_id=call.project_id) for meta in page.keys],
         "next_marker": page.next_marker or "",
-        "truncated": codec.to_bool_text(page.next_marker is not None),
+        "truncated": v1_values.to_bool_text(page.next_marker is not None),
         "total": page.total,
     }
 
 
 async def describe_key(call: Call) -> JsonAnswer:
-    return {"key_info": codec.key_details(await call.backend.describe_key(call.key_ref()), project_id=call.project_id)}
+    return {
+        "key_info": v1_answers.key_details(await call.backend.describe_key(call.key_ref()), project_id=call.project_id)
+    }
 
 
 async def enable_key(call: Call) -> JsonAnswer:
-    return {"key_info": codec.key_state_info(await call.backend.enable_key(call.key_ref()))}
+    return {"key_info": v1_answers.key_state_info(await call.backend.enable_key(call.key_ref()))}
 
 
 async def disable_key(call: Call) -> JsonAnswer:
-    return {"key_info": codec.key_state_info(await call.backend.disable_key(call.key_ref()))}
+    return {"key_info": v1_answers.key_state_info(await call.backend.disable_key(call.key_ref()))}
 
 
 async def schedule_key_deletion(call: Call) -> JsonAnswer:
     pending_days = call.fields.required_integer("pending_days", code="KMS.1401")
-    return codec.key_state_info(await call.backend.schedule_key_deletion(call.key_ref(), pending_days))
+    return v1_answers.key_state_info(await call.backend.schedule_key_deletion(call.key_ref(), pending_days))
 
 
 async def cancel_key_deletion(call: Call) -> JsonAnswer:
-    return codec.key_state_info(await call.backend.cancel_key_deletion(call.key_ref()))
+    return v1_answers.key_state_info(await call.backend.cancel_key_deletion(call.key_ref()))
 
 
 async def update_key_description(call: Call) -> JsonAnswer:
@@ -138,7 +142,7 @@ async def disable_key_rotation(call: Call) -> JsonAnswer:
 
 
 async def get_key_rotation_status(call: Call) -> JsonAnswer:
-    return codec.rotation_status(await call.backend.get_rotation_status(call.key_ref()))
+    return v1_answers.rotation_status(await call.backend.get_rotation_status(call.key_ref()))
 
 
 async def update_key_rotation_interval(call: Call) -> JsonAnswer:
@@ -157,36 +161,38 @@ async def rotate_on_demand(call: Call) -> JsonAnswer:
 
 
 async def gen_random(call: Call) -> JsonAnswer:
-    return codec.random_answer(await call.backend.generate_random(codec.random_length_from_request(call.fields)))
+    return v1_answers.random_answer(
+        await call.backend.generate_random(v1_fields.random_length_from_request(call.fields))
+    )
 
 
 async def create_datakey(call: Call) -> JsonAnswer:
-    length = codec.data_key_length_from_request(call.fields)
+    length = v1_fields.data_key_length_from_request(call.fields)
     data_key = await call.backend.create_data_key(call.key_ref(), length=length, aad=call.fields.aad())
-    return codec.data_key_answer(data_key, with_plaintext=True)
+    return v1_answers.data_key_answer(data_key, with_plaintext=True)
 
 
 async def create_datakey_without_plaintext(call: Call) -> JsonAnswer:
-    length = codec.data_key_length_from_request(call.fields)
+    length = v1_fields.data_key_length_from_request(call.fields)
     data_key = await call.backend.create_data_key_without_plaintext(
         call.key_ref(), length=length, aad=call.fields.aad()
     )
-    return codec.data_key_answer(data_key, with_plaintext=False)
+    return v1_answers.data_key_answer(data_key, with_plaintext=False)
 
 
 async def encrypt_datakey(call: Call) -> JsonAnswer:
-    plaintext = codec.data_key_plaintext_from_request(call.fields)
+    plaintext = v1_fields.data_key_plaintext_from_request(call.fields)
     data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.fields.aad())
-    return codec.encrypted_data_key_answer(data_key, len(plaintext))
+    return v1_answers.encrypted_data_key_answer(data_key, len(plaintext))
 
 
 async def decrypt_datakey(call: Call) -> JsonAnswer:
     ciphertext = call.fields.hex_bytes("cipher_text", code="KMS.2201")
-    expected_length = codec.cipher_length_from_request(call.fields)
+    expected_length = v1_fields.cipher_length_from_request(call.fields)
     plaintext = await call.backend.decrypt_data_key(call.key_ref(), ciphertext, aad=call.fields.aad())
     if expected_length is not None and expected_length != len(plaintext):
         raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
-    return codec.decrypted_data_key_answer(plaintext)
+    return v1_answers.decrypted_data_key_answer(plaintext)
 
 
 # --------------------------------------------------------------------- account
@@ -197,7 +203,7 @@ async def user_instances(call: Call) -> JsonAnswer:
 
 
 async def user_quotas(call: Call) -> JsonAnswer:
-    return codec.quotas_answer(await call.backend.quotas())
+    return v1_answers.quotas_answer(await call.backend.quotas())
 
 
 # --------------------------------------------------------------------- aliases
@@ -208,7 +214,7 @@ async def create_alias(call: Call) -> JsonAnswer:
     key_ref = call.key_ref()
     await call.backend.create_alias(key_ref, alias)
     key_id = (await call.backend.describe_key(key_ref)).key_id
-    return codec.alias_entity(key_id, alias, call.project_id)
+    return v1_answers.alias_entity(key_id, alias, call.project_id)
 
 
 async def delete_alias(call: Call) -> JsonAnswer:
@@ -220,30 +226,30 @@ async def delete_alias(call: Call) -> JsonAnswer:
 
 
 def _alias_list(fields: RequestFields) -> list[str]:
-    return fields.strings("aliases", code="KMS.1101", max_chars=codec.MAX_KEY_ID_LENGTH)
+    return fields.strings("aliases", code="KMS.1101", max_chars=v1_values.MAX_KEY_ID_LENGTH)
 
 
 async def list_aliases(call: Call) -> JsonAnswer:
     meta = await call.backend.describe_key(call.key_ref())
-    return codec.aliases_answer(meta.key_id, await call.backend.list_aliases(meta.key_id), call.project_id)
+    return v1_answers.aliases_answer(meta.key_id, await call.backend.list_aliases(meta.key_id), call.project_id)
 
 
 # --------------------------------------------------------------------- tags
 
 
 async def list_key_tags(call: Call) -> JsonAnswer:
-    return codec.tags_answer(await call.backend.list_tags(call.key_ref()))
+    return v1_answers.tags_answer(await call.backend.list_tags(call.key_ref()))
 
 
 async def create_key_tag(call: Call) -> JsonAnswer:
     tag = call.fields.object("tag", code="KMS.0414")
-    await call.backend.tag_key(call.key_ref(), codec.tags_from_wire([tag]))
+    await call.backend.tag_key(call.key_ref(), v1_fields.tags_from_wire([tag]))
     return {}
 
 
 async def batch_key_tags(call: Call) -> JsonAnswer:
     action = call.fields.text("action", required=True, code="KMS.0404")
-    tags = codec.tags_from_wire(call.fields.objects("tags", code="KMS.0412"))
+    tags = v1_fields.tags_from_wire(call.fields.objects("tags", code="KMS.0412"))
     if not tags:
         raise InvalidArgument("tag list cannot be empty", code="KMS.0401")
     if action == "create":
@@ -277,16 +283,16 @@ async def list_keys_by_tags(call: Call) -> JsonAnswer:
     )
     if action == "count":
         return {"total_count": len(matches)}
-    offset = fields.integer("offset", code="KMS.0417", default=0, bounds=(0, codec.INT_BOUNDS[1]))
+    offset = fields.integer("offset", code="KMS.0417", default=0, bounds=(0, v1_values.INT_BOUNDS[1]))
     limit = fields.integer("limit", code="KMS.1601", default=10, bounds=(1, 1000))
     assert offset is not None and limit is not None
     return {
         "resources": [
             {
                 "resource_id": meta.key_id,
-                "resource_detail": codec.key_details(meta, project_id=call.project_id),
+                "resource_detail": v1_answers.key_details(meta, project_id=call.project_id),
                 "resource_name": meta.alias,
-                "tags": codec.tag_items(meta.tags),
+                "tags": v1_answers.tag_items(meta.tags),
             }
             for meta in matches[offset : offset + limit]
         ],

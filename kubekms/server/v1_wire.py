@@ -21,8 +21,10 @@ from kubekms.errors import InvalidArgument, KMSError
 from kubekms.server.operations import Call, KeyScope, Route, key_ref_of, resolve
 from kubekms.server.pipeline import Exchange
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
-from kubekms.wire import codec, inputs
+from kubekms.wire import inputs
 from kubekms.wire.signing import SignatureVerifier
+from kubekms.wire.v1 import errors as v1_errors
+from kubekms.wire.v1 import fields as v1_fields
 
 PROJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: also a directory name (no dots, slashes)
 MAX_PATH_CHARS = 1024
@@ -39,7 +41,7 @@ def bad_path(message: str) -> InvalidArgument:
 @dataclass(frozen=True)
 class V1Call:
     route: Route
-    fields: codec.RequestFields
+    fields: v1_fields.RequestFields
     query: Mapping[str, str]
     project_id: str
 
@@ -87,7 +89,7 @@ class V1Wire:
     def bind(self, exchange: Exchange, request: web.Request) -> V1Call:
         route = exchange.target
         assert isinstance(route, Route), "accept routed the request"
-        fields = codec.RequestFields(codec.parse_json_object(exchange.body))
+        fields = v1_fields.RequestFields(v1_fields.parse_json_object(exchange.body))
         return V1Call(route=route, fields=fields, query=request.query, project_id=exchange.project_id)
 
     def answer_key(self, answer: Any) -> str:
@@ -109,8 +111,8 @@ class V1Wire:
 
 def error_response(error: KMSError, request_id: str) -> web.Response:
     response = web.Response(
-        status=codec.error_status(error),
-        body=json.dumps(codec.error_body(error)).encode(),
+        status=v1_errors.error_status(error),
+        body=json.dumps(v1_errors.error_body(error)).encode(),
         content_type=JSON_CONTENT_TYPE,
         headers={"X-Request-Id": request_id},
     )

@@ -20,7 +20,10 @@ from kubekms.errors import (
     Unauthenticated,
     Unavailable,
 )
-from kubekms.wire import codec
+from kubekms.wire.v1 import answers as v1_answers
+from kubekms.wire.v1 import client as v1_client
+from kubekms.wire.v1 import errors as v1_errors
+from kubekms.wire.v1 import fields as v1_fields
 
 META = KeyMetadata(
     key_id="0d0466b0-e727-4d9c-b35d-f84bb474a37f",
@@ -40,28 +43,30 @@ META = KeyMetadata(
 
 
 def test_key_details_are_all_strings_in_milliseconds_and_round_trip() -> None:
-    details = codec.key_details(META)
+    details = v1_answers.key_details(META)
     assert all(isinstance(value, str) for value in details.values())
     assert details["creation_date"] == "1767323045678"
     assert details["key_state"] == "4"
     assert details["key_rotation_enabled"] == "true"
-    assert codec.key_metadata_from_wire(json.loads(json.dumps(details))) == META
+    assert v1_answers.key_metadata_from_wire(json.loads(json.dumps(details))) == META
 
 
 def test_key_details_without_a_deletion_date_send_an_empty_string() -> None:
-    details = codec.key_details(META.__class__(**{**META.__dict__, "deletion_date": None}))
+    details = v1_answers.key_details(META.__class__(**{**META.__dict__, "deletion_date": None}))
     assert details["scheduled_deletion_date"] == ""
 
 
 def test_cloud_key_details_without_our_extension_fields_decode() -> None:
-    details = {k: v for k, v in codec.key_details(META).items() if k not in ("current_version", "rotation_interval")}
-    meta = codec.key_metadata_from_wire(details)
+    details = {
+        k: v for k, v in v1_answers.key_details(META).items() if k not in ("current_version", "rotation_interval")
+    }
+    meta = v1_answers.key_metadata_from_wire(details)
     assert meta.current_version == 1 and meta.rotation_interval_days == 0
 
 
 @pytest.mark.parametrize("value", [256, "256"])
 def test_numbers_are_accepted_as_ints_and_strings(value) -> None:
-    assert codec.data_key_length_from_request(codec.RequestFields({"datakey_length": value})) == 32
+    assert v1_fields.data_key_length_from_request(v1_fields.RequestFields({"datakey_length": value})) == 32
 
 
 @pytest.mark.parametrize(
@@ -69,7 +74,7 @@ def test_numbers_are_accepted_as_ints_and_strings(value) -> None:
     [({}, 32), ({"key_spec": "AES_128"}, 16), ({"key_spec": "AES_128", "datakey_length": "512"}, 64)],
 )
 def test_create_datakey_length_is_bits_and_wins_over_spec(body, expected) -> None:
-    assert codec.data_key_length_from_request(codec.RequestFields(body)) == expected
+    assert v1_fields.data_key_length_from_request(v1_fields.RequestFields(body)) == expected
 
 
 @pytest.mark.parametrize(
@@ -86,22 +91,22 @@ def test_create_datakey_length_is_bits_and_wins_over_spec(body, expected) -> Non
 )
 def test_bad_data_key_lengths_have_their_codes(body, code) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        codec.data_key_length_from_request(codec.RequestFields(body))
+        v1_fields.data_key_length_from_request(v1_fields.RequestFields(body))
     assert caught.value.code == code
 
 
 @pytest.mark.parametrize(("bits", "code"), [("12", "KMS.1802"), ("0", "KMS.1801"), (None, "KMS.0204")])
 def test_bad_random_lengths_have_their_codes(bits, code) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        codec.random_length_from_request(codec.RequestFields({"random_data_length": bits}))
+        v1_fields.random_length_from_request(v1_fields.RequestFields({"random_data_length": bits}))
     assert caught.value.code == code
 
 
 def test_encrypt_datakey_request_round_trips_through_the_server_parser() -> None:
     dek = bytes(range(32))
-    body = codec.encrypt_datakey_request("k", dek, b"ctx")
-    fields = codec.RequestFields(json.loads(json.dumps(body)))
-    assert codec.data_key_plaintext_from_request(fields) == dek
+    body = v1_client.encrypt_datakey_request("k", dek, b"ctx")
+    fields = v1_fields.RequestFields(json.loads(json.dumps(body)))
+    assert v1_fields.data_key_plaintext_from_request(fields) == dek
     assert fields.aad() == b"ctx"
 
 
@@ -116,21 +121,21 @@ def test_encrypt_datakey_request_round_trips_through_the_server_parser() -> None
     ],
 )
 def test_bad_encrypt_datakey_requests_have_their_codes(mutate, code) -> None:
-    body = mutate(codec.encrypt_datakey_request("k", b"\x01" * 32, b""))
+    body = mutate(v1_client.encrypt_datakey_request("k", b"\x01" * 32, b""))
     with pytest.raises(InvalidArgument) as caught:
-        codec.data_key_plaintext_from_request(codec.RequestFields(body))
+        v1_fields.data_key_plaintext_from_request(v1_fields.RequestFields(body))
     assert caught.value.code == code
 
 
 def test_aad_from_either_field_and_encryption_context_is_order_independent() -> None:
-    assert codec.RequestFields({"additional_authenticated_data": "abc"}).aad() == b"abc"
-    one = codec.RequestFields({"encryption_context": {"a": "1", "b": "2"}}).aad()
-    two = codec.RequestFields({"encryption_context": {"b": "2", "a": "1"}}).aad()
+    assert v1_fields.RequestFields({"additional_authenticated_data": "abc"}).aad() == b"abc"
+    one = v1_fields.RequestFields({"encryption_context": {"a": "1", "b": "2"}}).aad()
+    two = v1_fields.RequestFields({"encryption_context": {"b": "2", "a": "1"}}).aad()
     assert one == two and one != b""
-    assert codec.RequestFields({}).aad() == b""
+    assert v1_fields.RequestFields({}).aad() == b""
     for bad in ({"additional_authenticated_data": "x" * 129}, {"encryption_context": {"a": 1}}):
         with pytest.raises(InvalidArgument) as caught:
-            codec.RequestFields(bad).aad()
+            v1_fields.RequestFields(bad).aad()
         assert caught.value.code == "KMS.0208"
 
 
@@ -139,7 +144,7 @@ def test_aad_from_either_field_and_encryption_context_is_order_independent() -> 
 )
 def test_malformed_bodies(raw, code) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        codec.parse_json_object(raw)
+        v1_fields.parse_json_object(raw)
     assert caught.value.code == code
 
 
@@ -159,36 +164,38 @@ def test_malformed_bodies(raw, code) -> None:
     ],
 )
 def test_errors_round_trip(error: KMSError, status: int, cls: type[KMSError]) -> None:
-    assert codec.error_status(error) == status
-    decoded = codec.error_from_wire(status, json.dumps(codec.error_body(error)).encode())
+    assert v1_errors.error_status(error) == status
+    decoded = v1_errors.error_from_wire(status, json.dumps(v1_errors.error_body(error)).encode())
     assert type(decoded) is cls
     assert decoded.code == error.code and decoded.message == error.message
 
 
 def test_an_unparsable_error_body_falls_back_on_the_status() -> None:
-    assert isinstance(codec.error_from_wire(502, b"<html>bad gateway</html>"), Unavailable)
-    assert isinstance(codec.error_from_wire(404, b""), NotFound)
+    assert isinstance(v1_errors.error_from_wire(502, b"<html>bad gateway</html>"), Unavailable)
+    assert isinstance(v1_errors.error_from_wire(404, b""), NotFound)
 
 
 def test_data_key_answers_round_trip() -> None:
     key = DataKey(key_id="k", key_version=0, ciphertext=b"\x00\x01", plaintext=b"\x02" * 16)
-    assert codec.data_key_from_wire(codec.data_key_answer(key, with_plaintext=True), requested_key_id="k") == key
-    without = codec.data_key_from_wire(codec.data_key_answer(key, with_plaintext=False), requested_key_id="k")
+    assert (
+        v1_answers.data_key_from_wire(v1_answers.data_key_answer(key, with_plaintext=True), requested_key_id="k") == key
+    )
+    without = v1_answers.data_key_from_wire(v1_answers.data_key_answer(key, with_plaintext=False), requested_key_id="k")
     assert without.plaintext is None
-    answer = codec.decrypted_data_key_answer(b"\x07" * 32)
+    answer = v1_answers.decrypted_data_key_answer(b"\x07" * 32)
     assert answer["datakey_dgst"] == hashlib.sha256(b"\x07" * 32).hexdigest()
-    assert codec.data_key_plaintext_from_wire(answer) == b"\x07" * 32
+    assert v1_answers.data_key_plaintext_from_wire(answer) == b"\x07" * 32
     with pytest.raises(InvalidCiphertext):
-        codec.data_key_plaintext_from_wire({**answer, "datakey_dgst": "00" * 32})
+        v1_answers.data_key_plaintext_from_wire({**answer, "datakey_dgst": "00" * 32})
 
 
 def test_rotation_quotas_tags_aliases_round_trip() -> None:
     status = RotationStatus(True, 30, datetime(2026, 1, 1, tzinfo=UTC), 4, None)
-    assert codec.rotation_status_from_wire(codec.rotation_status(status)) == status
+    assert v1_answers.rotation_status_from_wire(v1_answers.rotation_status(status)) == status
     quotas = [Quota("CMK", 3, 1000)]
-    assert codec.quotas_from_wire(codec.quotas_answer(quotas)) == quotas
-    assert codec.tags_from_answer(codec.tags_answer({"a": "1", "b": ""})) == {"a": "1", "b": ""}
-    assert codec.aliases_from_wire(codec.aliases_answer("k", ["x", "y"], "p")) == ["x", "y"]
+    assert v1_answers.quotas_from_wire(v1_answers.quotas_answer(quotas)) == quotas
+    assert v1_answers.tags_from_answer(v1_answers.tags_answer({"a": "1", "b": ""})) == {"a": "1", "b": ""}
+    assert v1_answers.aliases_from_wire(v1_answers.aliases_answer("k", ["x", "y"], "p")) == ["x", "y"]
 
 
 @pytest.mark.parametrize(
@@ -204,18 +211,18 @@ def test_rotation_quotas_tags_aliases_round_trip() -> None:
     ],
 )
 def test_every_documented_key_state_decodes(wire: str, state: KeyState) -> None:
-    details = {**codec.key_details(META), "key_state": wire}
-    assert codec.key_metadata_from_wire(details).state is state
+    details = {**v1_answers.key_details(META), "key_state": wire}
+    assert v1_answers.key_metadata_from_wire(details).state is state
 
 
 @pytest.mark.parametrize("wire", ["6", "0", "", "frozen", "²", "7 "])
 def test_an_undocumented_key_state_is_refused(wire: str) -> None:
     with pytest.raises(InvalidArgument):
-        codec.key_metadata_from_wire({**codec.key_details(META), "key_state": wire})
+        v1_answers.key_metadata_from_wire({**v1_answers.key_details(META), "key_state": wire})
 
 
 @pytest.mark.parametrize("value", ["7", "destroyed", "²", "22", 2])
 def test_list_keys_filters_by_request_states_only(value: object) -> None:
     with pytest.raises(InvalidArgument):
-        codec.key_state_filter_from_request(codec.RequestFields({"key_state": value}))
-    assert codec.key_state_filter_from_request(codec.RequestFields({"key_state": "3"})) is KeyState.DISABLED
+        v1_fields.key_state_filter_from_request(v1_fields.RequestFields({"key_state": value}))
+    assert v1_fields.key_state_filter_from_request(v1_fields.RequestFields({"key_state": "3"})) is KeyState.DISABLED
