@@ -1,12 +1,13 @@
 """The backend protocol: the one async interface every consumer uses to reach keys.
 
-Providers (``local``, ``kubekms``, ``huaweicloud``, later ``aws``) implement
-:class:`Backend`; the operator, the plugin, the REST server and the CLI only ever see
-this protocol, the models below and the errors in :mod:`kubekms.errors`.
+The providers named in :data:`kubekms.providers.PROVIDERS` (``local``, ``kubekms``,
+``huaweicloud``, ``aws``, ...) implement :class:`Backend`; the operator, the plugin, the
+server's wires and the CLI only ever see this protocol, the models below and the errors in
+:mod:`kubekms.errors`.
 
 Units: lengths are **bytes**, times are timezone-aware UTC ``datetime`` objects,
 intervals are whole days. Wire quirks (bits, milliseconds, string numbers) belong to
-the wire codecs, never here.
+the wire modules (:mod:`kubekms.wire`), never here.
 """
 
 from __future__ import annotations

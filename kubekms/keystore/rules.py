@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubekms.backend import DATA_KEY_SPECS, KEY_SPECS, KEY_USAGES, KeyState
+from kubekms.backend import KEY_SPECS, KEY_USAGES, KeyState
 from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion
 from kubekms.naming import is_alias
 
@@ -50,12 +50,6 @@ def check_range(name: str, value: int, bounds: tuple[int, int], code: str = "KMS
 
 def check_data_key_length(length: int) -> None:
     check_range("data key length (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
-
-
-def data_key_length_for_spec(key_spec: str) -> int:
-    if key_spec not in DATA_KEY_SPECS:
-        raise InvalidArgument(f"data key spec must be one of {', '.join(DATA_KEY_SPECS)}", code="KMS.1902")
-    return DATA_KEY_SPECS[key_spec]
 
 
 def check_aad(aad: bytes) -> None:
