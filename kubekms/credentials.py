@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from kubekms.errors import InvalidArgument
+from kubekms.yamlfile import read_yaml
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,4 @@ class Credentials:
 
     @classmethod
     def from_file(cls, path: Path) -> Credentials:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise InvalidArgument(f"cannot read credentials file {path}: {error.strerror}") from None
-        except yaml.YAMLError:
-            raise InvalidArgument(f"credentials file {path} is not valid YAML") from None
-        return cls.from_mapping(data, source=str(path))
+        return cls.from_mapping(read_yaml(path, "credentials file", error=InvalidArgument), source=str(path))

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
-import yaml
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
 from kubekms.providers import BackendConfig, open_backend
+from kubekms.yamlfile import read_yaml_mapping
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -59,14 +59,8 @@ def _config_from_mapping(values: Mapping[str, Any], source: str) -> BackendConfi
 
 def load_backend_config(path: Path | None, environ: Mapping[str, str] | None = None) -> BackendConfig:
     if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise InvalidArgument(f"cannot read backend config {path}: {error.strerror}") from None
-        except yaml.YAMLError:
-            raise InvalidArgument(f"backend config {path} is not valid YAML") from None
-        if not isinstance(data, dict):
-            raise InvalidArgument(f"backend config {path} must be a mapping of BackendConfig fields")
+        data = read_yaml_mapping(path, "backend config", error=InvalidArgument,
+                                 expected="a mapping of BackendConfig fields")  # fmt: skip
         return _config_from_mapping(data, str(path))
     env = os.environ if environ is None else environ
     values = {name: env[variable] for name, variable in ENVIRONMENT.items() if env.get(variable)}
