@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from kubekms.server.console.settings import DEFAULTS as CONSOLE_DEFAULTS
 from kubekms.server.console.settings import ConsoleSettings
 from kubekms.server.gcp_settings import GcpSettings
+from kubekms.yamlfile import read_yaml_mapping
 
 
 class ServerConfigError(ValueError):
@@ -33,14 +32,7 @@ class ServerConfig:
 
     @classmethod
     def load(cls, path: Path) -> ServerConfig:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise ServerConfigError(f"cannot read config file {path}: {error.strerror}") from None
-        except yaml.YAMLError:
-            raise ServerConfigError(f"config file {path} is not valid YAML") from None
-        if not isinstance(data, dict):
-            raise ServerConfigError(f"config file {path} must be a YAML mapping")
+        data = read_yaml_mapping(path, "config file", error=ServerConfigError)
         known = {"listen", "state_dir", "principals_file", "audit_log", "tls_cert", "tls_key", "cmk_limit",
                  "maintenance_interval", "max_body_bytes", "console", "gcp"}  # fmt: skip
         unknown = sorted(set(data) - known)
