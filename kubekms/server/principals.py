@@ -12,10 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from kubekms.backend import Backend
 from kubekms.errors import AccessDenied, NotFound
+from kubekms.yamlfile import read_yaml
 
 WILDCARD = "*"
 OPERATION_DENIED_CODE = "KMS.0307"
@@ -181,8 +180,4 @@ def load_principals(path: Path) -> PrincipalDirectory:
         raise PrincipalsFileError(f"cannot read principals file {path}: {error.strerror}") from None
     if mode & 0o077:
         raise PrincipalsFileError(f"principals file {path} has mode {mode:04o}; it holds secrets: chmod 600 it")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise PrincipalsFileError(f"principals file {path} is not valid YAML") from None
-    return parse_principals(data, source=str(path))
+    return parse_principals(read_yaml(path, "principals file", error=PrincipalsFileError), source=str(path))
