@@ -52,13 +52,6 @@ from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError
 from kubekms.providers import BackendConfig
 from kubekms.providers.aws_mapping import (
     AWS_STATES,
-    CMK_QUOTA,
-    DATA_KEY_BYTES,
-    DEFAULT_ROTATION_DAYS,
-    ENCRYPT_BYTES,
-    PENDING_WINDOW_DAYS,
-    RANDOM_BYTES,
-    ROTATION_PERIOD_DAYS,
     UnreadableTags,
     aws_key_ref,
     check_alias,
@@ -68,6 +61,15 @@ from kubekms.providers.aws_mapping import (
     map_client_error,
     tags_to_aws,
     utc,
+)
+from kubekms.wire.aws_rules import (
+    CMK_QUOTA,
+    DATA_KEY_BYTES,
+    DEFAULT_ROTATION_DAYS,
+    ENCRYPT_BYTES,
+    PENDING_WINDOW_DAYS,
+    RANDOM_BYTES,
+    ROTATION_PERIOD_DAYS,
 )
 
 log = logging.getLogger("kubekms.providers.aws")
