@@ -19,31 +19,7 @@ from kubekms.backend import KeyState
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, Unauthenticated, Unavailable
 from kubekms.naming import is_alias, is_key_id
 from kubekms.wire.aws_errors import aws_error_class
-from kubekms.wire.aws_rules import (
-    ALIAS_NAME_PATTERN,
-    CMK_QUOTA,
-    DATA_KEY_BYTES,
-    DEFAULT_ROTATION_DAYS,
-    ENCRYPT_BYTES,
-    PENDING_WINDOW_DAYS,
-    RANDOM_BYTES,
-    ROTATION_PERIOD_DAYS,
-)
-
-# the provider (kubekms.providers.aws) takes AWS's ranges from here
-__all__ = [
-    "CMK_QUOTA",
-    "DATA_KEY_BYTES",
-    "DEFAULT_ROTATION_DAYS",
-    "ENCRYPT_BYTES",
-    "PENDING_WINDOW_DAYS",
-    "RANDOM_BYTES",
-    "ROTATION_PERIOD_DAYS",
-    "aws_key_ref",
-    "check_alias",
-    "check_range",
-    "map_client_error",
-]
+from kubekms.wire.aws_rules import ALIAS_NAME_PATTERN
 
 AAD_CONTEXT_KEY = "kubekms:aad"
 # AWS answers KMSInvalidStateException for every refused transition; the protocol's codes say which
