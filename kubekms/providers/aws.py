@@ -106,7 +106,8 @@ class AwsBackend:
         items: list[Any] = []
         marker: str | None = None
         while True:
-            answer = await self._call(operation, **params, **({"Marker": marker} if marker else {}))
+            page: dict[str, Any] = {"Marker": marker} if marker else {}
+            answer = await self._call(operation, **params, **page)
             items.extend(answer.get(result_key, []))
             if not answer.get("Truncated"):
                 return items
@@ -349,12 +350,11 @@ class AwsBackend:
 
     async def _generate(self, operation: str, key_id: str, length: int, aad: bytes) -> dict[str, Any]:
         check_range("data key lengths (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
-        context = encryption_context(aad)
         return await self._call(
             operation,
             KeyId=aws_key_ref(key_id),
             NumberOfBytes=length,
-            **({"EncryptionContext": context} if context else {}),
+            **_context_param(aad),
         )
 
     async def _data_key(self, answer: Mapping[str, Any], plaintext: bytes | None) -> DataKey:
@@ -376,24 +376,22 @@ class AwsBackend:
 
     async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
         check_range("plaintext lengths (bytes) for Encrypt", len(plaintext), ENCRYPT_BYTES)
-        context = encryption_context(aad)
         answer = await self._call(
             "encrypt",
             KeyId=aws_key_ref(key_id),
             Plaintext=plaintext,
-            **({"EncryptionContext": context} if context else {}),
+            **_context_param(aad),
         )
         return await self._data_key(answer, None)
 
     async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes:
         if not ciphertext:
             raise InvalidArgument("ciphertext must not be empty")
-        context = encryption_context(aad)
         answer = await self._call(
             "decrypt",
             KeyId=aws_key_ref(key_id),
             CiphertextBlob=ciphertext,
-            **({"EncryptionContext": context} if context else {}),
+            **_context_param(aad),
         )
         return bytes(answer["Plaintext"])
 
@@ -487,3 +485,9 @@ def _client(config: BackendConfig) -> Any:
 async def open_backend(config: BackendConfig) -> AwsBackend:
     client = await asyncio.to_thread(_client, config)
     return AwsBackend(client, ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="kubekms-aws"))
+
+
+def _context_param(aad: bytes) -> dict[str, Any]:
+    """The EncryptionContext parameter, only when the additional data gives one."""
+    context = encryption_context(aad)
+    return {"EncryptionContext": context} if context else {}
