@@ -44,7 +44,7 @@ class Failure:
     max_delay: float = MAX_DELAY
 
     def backoff(self, retry: int) -> float:
-        return min(FIRST_DELAY * 2 ** min(retry, 10), self.max_delay)
+        return min(FIRST_DELAY * 2.0 ** min(retry, 10), self.max_delay)
 
     def for_kopf(self, retry: int) -> kopf.TemporaryError | kopf.PermanentError:
         if self.retryable:
