@@ -95,7 +95,7 @@ class BackendResolver:
         generation = obj["metadata"].get("generation")
         checked_this_spec = status.get("observedGeneration") == generation
         if require_ready and checked_this_spec and is_true(status.get("conditions"), "Ready") is False:
-            ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+            ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
             reason = "AccessDenied" if ready.get("reason") == "AccessDenied" else "DependencyNotReady"
             raise DependencyNotReady(f"KMSBackend {backend_name} is not ready: {ready.get('message', '')}", reason)
         async with self.lease(obj) as backend:
