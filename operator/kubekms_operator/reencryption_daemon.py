@@ -102,8 +102,9 @@ def register(settings: ReencryptionSettings) -> None:
 
     @kopf.daemon(GROUP, VERSION, KEYS, when=_cluster_encryption_enabled, cancellation_timeout=30)
     async def finish_rotations(
-        name: str, namespace: str, body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any
+        name: str, namespace: str | None, body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any
     ) -> None:
+        assert namespace is not None, "KMSKey is a namespaced resource"  # kopf's None is for cluster-scoped ones
         rewriter = Rewriter(kube.api_client(), provider_name=settings.provider_name, probe_namespace=namespace)
 
         def should_stop() -> bool:
