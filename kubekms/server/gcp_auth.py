@@ -94,7 +94,7 @@ class JwtVerifier:
             del self._verified[token]
             raise Unauthenticated("Request had invalid authentication credentials: JWT expired or not yet valid.")
         try:
-            claimed = google_jwt.decode(token, verify=False)
+            claimed = google_jwt.decode(token, verify=False)  # type: ignore[no-untyped-call]  # google-auth: unannotated
         except (ValueError, auth_exceptions.GoogleAuthError):
             raise Unauthenticated("Request had invalid authentication credentials: malformed JWT.") from None
         issuer = claimed.get("iss") if isinstance(claimed, dict) else None
@@ -102,7 +102,9 @@ class JwtVerifier:
         if account is None:
             raise Unauthenticated("Request had invalid authentication credentials: unknown service account.")
         try:
-            payload = google_jwt.decode(token, certs=account.public_key_pem, clock_skew_in_seconds=CLOCK_SKEW_SECONDS)
+            payload = google_jwt.decode(  # type: ignore[no-untyped-call]  # google-auth: unannotated
+                token, certs=account.public_key_pem, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
+            )
         except (ValueError, auth_exceptions.GoogleAuthError) as error:
             reason = "expired or not yet valid" if "expired" in str(error) or "early" in str(error) else "not verified"
             raise Unauthenticated(f"Request had invalid authentication credentials: JWT {reason}.") from None

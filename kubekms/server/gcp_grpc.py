@@ -102,6 +102,7 @@ def grpc_status(error: KMSError) -> tuple[grpc.StatusCode, int]:
 
 
 Target = names.LocationName | names.KeyRingName | names.CryptoKeyName
+Context = grpc.aio.ServicerContext[Any, Any]  # requests arrive as bytes (parsed in handle), answers are messages
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,20 @@ class GcpBoundCall:
         return await self.method.handler(self.service.gcp_call(self.target.project, backend), self.message)
 
 
+@dataclass(frozen=True)
+class Routed:
+    """The parsed message and its resource name: :meth:`GcpWire.accept` stores it as the exchange's target."""
+
+    message: Any
+    target: Target
+
+
+def _routed(exchange: Exchange) -> Routed:
+    routed = exchange.target
+    assert isinstance(routed, Routed), "GcpWire.accept routes every exchange before the pipeline reads its target"
+    return routed
+
+
 class GcpWire:
     """The Cloud KMS dialect for :class:`~kubekms.server.pipeline.Pipeline`: JWT, resource names, status codes."""
 
@@ -240,16 +255,15 @@ class GcpWire:
         principal = self._service.verifier.verify(request.authorization)
         exchange.access_key = principal.access_key
         message = request.parse()
-        exchange.target = (message, request.method.target(message))
+        exchange.target = Routed(message, request.method.target(message))
         exchange.permission = request.method.permission(message)
 
     def project_of(self, principal: PrincipalGrant, exchange: Exchange) -> str:
-        _, target = exchange.target  # type: ignore[misc]
-        return str(target.project)
+        return str(_routed(exchange).target.project)
 
     def bind(self, exchange: Exchange, request: GcpRequest) -> GcpBoundCall:
-        message, target = exchange.target  # type: ignore[misc]
-        return GcpBoundCall(self._service, request.method, message, target)
+        routed = _routed(exchange)
+        return GcpBoundCall(self._service, request.method, routed.message, routed.target)
 
     def answer_key(self, answer: Any) -> str:
         return ""
@@ -289,10 +303,12 @@ class CloudKmsService:
         self._metrics = metrics
         self._clock = clock
         self._stores: dict[str, tuple[GcpStore, asyncio.Lock]] = {}
-        shared = {"principals": principals, "backend_for": backend_for, "audit": audit, "metrics": metrics,
-                  "refusals": refusals}  # fmt: skip
-        self.grpc_pipeline: Pipeline[GcpRequest, Outcome] = Pipeline(GcpWire(self, "gcp"), **shared)
-        self.rest_pipeline: Pipeline[GcpRequest, Outcome] = Pipeline(GcpWire(self, "gcp-rest"), **shared)
+
+        def pipeline(wire: str) -> Pipeline[GcpRequest, Outcome]:
+            return Pipeline(GcpWire(self, wire), principals, backend_for, audit, metrics, refusals)
+
+        self.grpc_pipeline = pipeline("gcp")
+        self.rest_pipeline = pipeline("gcp-rest")
 
     def gcp_call(self, project: str, backend: Backend) -> ops.GcpCall:
         entry = self._stores.get(project)
@@ -319,7 +335,7 @@ class CloudKmsService:
                 log.info("Cloud KMS automatic rotation", extra={"fields": {"project": project, "rotated": rotated}})
 
     def rpc_handler(self) -> grpc.GenericRpcHandler:
-        handlers = {
+        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             name: grpc.unary_unary_rpc_method_handler(
                 self._bind(name, method),
                 request_deserializer=None,  # parsed in handle(): a malformed message is INVALID_ARGUMENT, not INTERNAL
@@ -329,13 +345,13 @@ class CloudKmsService:
         }
         return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
-    def _bind(self, name: str, method: GcpMethod) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    def _bind(self, name: str, method: GcpMethod) -> Callable[[Any, Context], Awaitable[Any]]:
+        async def handle(request: Any, context: Context) -> Any:
             return await self.handle(name, method, request, context)
 
         return handle
 
-    async def handle(self, name: str, method: GcpMethod, body: bytes, context: grpc.aio.ServicerContext) -> Any:
+    async def handle(self, name: str, method: GcpMethod, body: bytes, context: Context) -> Any:
         def parse() -> Any:
             try:
                 return method.request_type.deserialize(body)
@@ -349,7 +365,7 @@ class CloudKmsService:
         return outcome.answer
 
 
-def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
+def _metadata(context: Context, key: str) -> str | None:
     for item_key, value in context.invocation_metadata() or ():
         if item_key == key:
             return value if isinstance(value, str) else None

@@ -22,6 +22,7 @@ import asyncio
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import google_crc32c
 from google.cloud import kms_v1
@@ -88,6 +89,11 @@ def _time(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
+def _epoch(field: object) -> float:
+    """A Timestamp field read through proto-plus, which gives a datetime (its hint says Timestamp)."""
+    return cast(datetime, field).timestamp()
+
+
 def page_window(page_size: int, page_token: str) -> tuple[int, int]:
     """(offset, limit) from page_size and a page token this server handed out (decimal offset)."""
     if page_size < 0 or page_size > PAGE_SIZE[1]:
@@ -133,11 +139,13 @@ def version_message_of(
         create_time=_time(record.created_at),
         generate_time=_time(record.created_at),
     )
+    # proto-plus takes datetime and timedelta for Timestamp and Duration fields (and gives them back
+    # on reads), while google-cloud-kms's hints name the protobuf types: hence the ignores below.
     if state == State.DESTROY_SCHEDULED:
-        message.destroy_time = meta.deletion_date
+        message.destroy_time = meta.deletion_date  # type: ignore[assignment]
     elif state == State.DESTROYED:
-        message.destroy_time = meta.deletion_date
-        message.destroy_event_time = meta.deletion_date
+        message.destroy_time = meta.deletion_date  # type: ignore[assignment]
+        message.destroy_event_time = meta.deletion_date  # type: ignore[assignment]
     return message
 
 
@@ -154,9 +162,9 @@ async def crypto_key_message(call: GcpCall, project: str, record: CryptoKeyRecor
         destroy_scheduled_duration=timedelta(days=record.destroy_days),
     )
     if record.rotation_period is not None:
-        message.rotation_period = timedelta(seconds=record.rotation_period)
+        message.rotation_period = timedelta(seconds=record.rotation_period)  # type: ignore[assignment]  # proto-plus
     if record.next_rotation is not None:
-        message.next_rotation_time = _time(record.next_rotation)
+        message.next_rotation_time = _time(record.next_rotation)  # type: ignore[assignment]  # proto-plus
     if record.primary_version is not None:
         version = call.store.version(record.location, record.ring, record.key, record.primary_version)
         message.primary = await version_message(call, name.version(record.primary_version), version)
@@ -180,11 +188,11 @@ def _labels(labels: dict[str, str]) -> dict[str, str]:
 def _rotation(key: kms_v1.CryptoKey, now: float) -> tuple[int | None, float | None]:
     period = None
     if "rotation_period" in key:
-        seconds = key.rotation_period.total_seconds()
+        seconds = cast(timedelta, key.rotation_period).total_seconds()  # proto-plus: a timedelta
         if not MIN_ROTATION_SECONDS <= seconds <= MAX_ROTATION_SECONDS:
             raise InvalidArgument("rotation_period must be at least one day and at most 100 years")
         period = int(seconds)
-    next_rotation = key.next_rotation_time.timestamp() if "next_rotation_time" in key else None
+    next_rotation = _epoch(key.next_rotation_time) if "next_rotation_time" in key else None
     if period is not None and next_rotation is None:
         raise InvalidArgument("next_rotation_time is required when rotation_period is set")
     if next_rotation is not None and next_rotation < now:
@@ -195,7 +203,7 @@ def _rotation(key: kms_v1.CryptoKey, now: float) -> tuple[int | None, float | No
 def _destroy_days(key: kms_v1.CryptoKey) -> int:
     if "destroy_scheduled_duration" not in key:
         return DEFAULT_DESTROY_DAYS
-    seconds = key.destroy_scheduled_duration.total_seconds()
+    seconds = cast(timedelta, key.destroy_scheduled_duration).total_seconds()  # proto-plus: a timedelta
     low, high = DESTROY_DAYS
     if seconds % DAY or not low * DAY <= seconds <= high * DAY:
         raise InvalidArgument(f"destroy_scheduled_duration must be whole days from {low} to {high} on this server")
@@ -249,7 +257,7 @@ def _require_state(
 ) -> None:
     if meta.state not in allowed:
         state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
-        raise InvalidState(f"{name} is not {wanted}, current state is: {state.name}.")
+        raise InvalidState(f"{name} is not {wanted}, current state is: {State(state).name}.")
 
 
 def _require_enabled(name: names.CryptoKeyVersionName, meta: KeyMetadata) -> None:
@@ -365,7 +373,7 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
         if "rotation_period" in paths:
             record = replace(record, rotation_period=period, next_rotation=next_rotation)
         elif "next_rotation_time" in paths:
-            next_rotation = wanted.next_rotation_time.timestamp() if "next_rotation_time" in wanted else None
+            next_rotation = _epoch(wanted.next_rotation_time) if "next_rotation_time" in wanted else None
             if next_rotation is not None and next_rotation < call.epoch:
                 raise InvalidArgument("next_rotation_time must not be in the past")
             record = replace(record, next_rotation=next_rotation)
