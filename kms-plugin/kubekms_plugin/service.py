@@ -49,7 +49,8 @@ STATUS_OF: dict[type[KeyringError], grpc.StatusCode] = {
 }
 Request = TypeVar("Request", bound=Message)
 Reply = TypeVar("Reply", bound=Message)
-Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Any, Context], Awaitable[Any]]
 SERVICE = api_pb2.DESCRIPTOR.services_by_name["KeyManagementService"].full_name
 
 
@@ -120,7 +121,7 @@ def _observed(method: str) -> Callable[[Handler], Handler]:
     """Metrics, logging and the status code of a refusal, once for the three methods."""
 
     def wrap(handler: Handler) -> Handler:
-        async def call(self: KeyManagementService, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def call(self: KeyManagementService, request: Any, context: Context) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
@@ -164,7 +165,7 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         self._latency[method].observe(seconds)
 
     @_observed("Status")
-    async def Status(self, request: api_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> api_pb2.StatusResponse:
+    async def Status(self, request: api_pb2.StatusRequest, context: Context) -> api_pb2.StatusResponse:
         healthz, key_id = self._keyring.health(), self._keyring.announce()
         answer = self._status
         if answer.healthz != healthz or answer.key_id != key_id:
@@ -177,9 +178,7 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         return answer
 
     @_observed("Encrypt")
-    async def Encrypt(
-        self, request: api_pb2.EncryptRequest, context: grpc.aio.ServicerContext
-    ) -> api_pb2.EncryptResponse:
+    async def Encrypt(self, request: api_pb2.EncryptRequest, context: Context) -> api_pb2.EncryptResponse:
         check_plaintext(request.plaintext)
         sealed = await self._keyring.encrypt(request.plaintext)
         return api_pb2.EncryptResponse(
@@ -187,9 +186,7 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         )
 
     @_observed("Decrypt")
-    async def Decrypt(
-        self, request: api_pb2.DecryptRequest, context: grpc.aio.ServicerContext
-    ) -> api_pb2.DecryptResponse:
+    async def Decrypt(self, request: api_pb2.DecryptRequest, context: Context) -> api_pb2.DecryptResponse:
         wrapped = check_decrypt(request)
         plaintext = await self._keyring.decrypt(request.ciphertext, request.key_id, wrapped)
         return api_pb2.DecryptResponse(plaintext=plaintext)
