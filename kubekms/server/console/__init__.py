@@ -103,7 +103,7 @@ class Console:
         except Exception:
             request_id = os.urandom(16).hex()
             log.exception("console page failed", extra={"fields": {"path": request.path, "request_id": request_id}})
-            error = KMSError(f"internal error (request {request_id})", code="KMS.0101")
-            response = self._gate.error_page(None, error)
+            internal = KMSError(f"internal error (request {request_id})", code="KMS.0101")
+            response = self._gate.error_page(None, internal)
         render.secure(response, tls=request.secure)
         return response

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from kubekms.backend import KeyMetadata, KeyState
+from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.errors import AccessDenied, InvalidArgument, KMSError, NotFound
 from kubekms.server.console.actions import ACTIONS
 from kubekms.server.console.gate import PREFIX, Gate, Visitor
@@ -89,7 +90,7 @@ class KeyPages:
         state = STATE_FILTERS[state_name]
         limit = inputs.integer(query.get("limit", str(PAGE_SIZE)), "limit", PAGE_SIZES, allow_text=True)
         marker = inputs.marker(query.get("marker"), "marker")
-        context = {
+        context: dict[str, Any] = {
             "project": project,
             "found": found,
             "state_name": state_name,
@@ -142,9 +143,7 @@ class KeyPages:
             keys = [key for key in keys if state is None or key.state is state][:MAX_FOUND]
             return keys, "" if keys else f"No key has the tag {found}."
         try:
-            key = await self._gate.call(
-                visitor, project, "describe-key", lambda backend: backend.describe_key(found), key_ref=found
-            )
+            key = await self._gate.call(visitor, project, "describe-key", _describe(found), key_ref=found)
         except (NotFound, AccessDenied):
             return [], f"No key you may see is named {found}."
         return [key], ""
@@ -156,9 +155,7 @@ class KeyPages:
             return []
         for ref in sorted(visitor.principal.keys):
             try:
-                key = await self._gate.call(
-                    visitor, project, "describe-key", lambda backend, ref=ref: backend.describe_key(ref), key_ref=ref
-                )
+                key = await self._gate.call(visitor, project, "describe-key", _describe(ref), key_ref=ref)
             except (NotFound, AccessDenied, InvalidArgument):
                 continue
             if state is None or key.state is state:
@@ -278,3 +275,7 @@ class KeyPages:
                 visitor, project, "user-instances", lambda backend: backend.instance_count()
             )
         return self._gate.page(visitor, "account.html", project=project, quotas=quotas, instances=instances)
+
+
+def _describe(key_ref: str) -> Callable[[Backend], Awaitable[KeyMetadata]]:
+    return lambda backend: backend.describe_key(key_ref)
