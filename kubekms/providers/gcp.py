@@ -40,7 +40,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import google_crc32c
 import grpc
@@ -161,7 +161,10 @@ def _calls_cloud_kms(method: Callable[..., Awaitable[T]]) -> Callable[..., Await
 
 def _credentials(config: BackendConfig) -> Any:
     if config.credentials_file is not None:
-        return service_account.Credentials.from_service_account_file(str(config.credentials_file), scopes=SCOPES)
+        # google-auth leaves this classmethod unannotated
+        return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+            str(config.credentials_file), scopes=SCOPES
+        )
     credentials, _ = default_credentials(scopes=SCOPES)
     return credentials
 
@@ -231,7 +234,11 @@ class GcpBackend:
         primary = key.primary
         version = int(primary.name.rsplit("/", 1)[1]) if primary.name else 0
         state = KEY_STATES.get(primary.state, KeyState.PENDING_ACTIVATION) if primary.name else KeyState.DESTROYED
-        rotation_days = int(key.rotation_period.total_seconds() // 86400) if "rotation_period" in key else 0
+        # proto-plus gives Timestamp and Duration fields as datetime and timedelta (the hints say the
+        # protobuf types): hence the casts here and in schedule_key_deletion, _rotation_status
+        rotation_days = (
+            int(cast(timedelta, key.rotation_period).total_seconds() // 86400) if "rotation_period" in key else 0
+        )
         description = _decode(key.labels.get(DESCRIPTION_LABEL, "")) or ""
         return KeyMetadata(
             key_id=key_id,
@@ -240,12 +247,12 @@ class GcpBackend:
             key_spec="AES_256",
             key_usage="ENCRYPT_DECRYPT",
             state=state,
-            created_at=key.create_time,
+            created_at=cast(datetime, key.create_time),
             current_version=version,
             rotation_enabled=rotation_days > 0,
             rotation_interval_days=rotation_days or DEFAULT_ROTATION_DAYS,
-            last_rotation_at=primary.create_time if version > 1 else None,
-            deletion_date=primary.destroy_time if state is KeyState.PENDING_DELETION else None,
+            last_rotation_at=cast(datetime, primary.create_time) if version > 1 else None,
+            deletion_date=cast(datetime, primary.destroy_time) if state is KeyState.PENDING_DELETION else None,
             aliases=(key_id,),
             tags=labels_to_tags(key.labels),
             origin="kms",
@@ -330,7 +337,7 @@ class GcpBackend:
             raise NotFound(f"key {key_id} was deleted; its material is destroyed")
         return key
 
-    async def _set_states(self, key: kms_v1.CryptoKey, before: State, after: State) -> None:
+    async def _set_states(self, key: kms_v1.CryptoKey, before: int, after: int) -> None:  # State members
         for version in await self._versions(key):
             if version.state == before:
                 await self._client.update_crypto_key_version(request={
@@ -357,7 +364,7 @@ class GcpBackend:
     async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
         check_range("pending_days", pending_days, (7, 1096), code="KMS.1401")
         key = await self._get(key_id)
-        window = int(key.destroy_scheduled_duration.total_seconds() // 86400)
+        window = int(cast(timedelta, key.destroy_scheduled_duration).total_seconds() // 86400)
         if pending_days != window:
             raise InvalidArgument(f"on Cloud KMS the pending window is the key's destroy_scheduled_duration, "
                                   f"{window} days, fixed at creation", code="KMS.1401")  # fmt: skip
@@ -390,7 +397,7 @@ class GcpBackend:
             interval_days=meta.rotation_interval_days,
             last_rotation_at=meta.last_rotation_at,
             number_of_rotations=max(meta.current_version - 1, 0),
-            next_rotation_at=key.next_rotation_time if "next_rotation_time" in key else None,
+            next_rotation_at=cast(datetime, key.next_rotation_time) if "next_rotation_time" in key else None,
         )
 
     @_calls_cloud_kms
@@ -531,7 +538,7 @@ class GcpBackend:
         await self._client.get_key_ring(request={"name": self._key_ring})
 
     async def close(self) -> None:
-        await self._client.transport.close()
+        await self._client.transport.close()  # type: ignore[no-untyped-call]  # unannotated in google-cloud-kms
 
 
 async def open_backend(config: BackendConfig) -> GcpBackend:
