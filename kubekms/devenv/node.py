@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -288,9 +289,8 @@ class Node:
             )
             self._processes[name] = process
             process.start()
-            process.wait_until(
-                lambda p=port: _healthy(f"https://127.0.0.1:{p}/healthz"), COMPONENT_READY_TIMEOUT, "healthy"
-            )
+            health_url = f"https://127.0.0.1:{port}/healthz"
+            process.wait_until(functools.partial(_healthy, health_url), COMPONENT_READY_TIMEOUT, "healthy")
 
     def _kubelet_argv(self) -> list[str]:
         paths = self.paths
