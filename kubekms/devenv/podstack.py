@@ -45,13 +45,10 @@ from kubekms.devenv.stack import (
     KEY_ALIAS,
     KEY_NAME,
     NAMESPACE,
-    SAMPLE_NAMESPACE,
-    SAMPLE_SECRET,
     apply_objects,
-    gather_evidence,
     is_ready,
-    print_evidence,
     say,
+    show_evidence,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -280,21 +277,8 @@ def run(state_dir: Path, *, check: bool) -> int:
         pod_stack(plane, running, paths) as stack,
     ):
         say(f"pods Ready: {', '.join(pod_names(stack))}")
-        evidence = gather_evidence(plane, stack.api, stack.key_status())
-        raw = plane.etcd_get(f"/registry/secrets/{SAMPLE_NAMESPACE}/{SAMPLE_SECRET}") or b""
-        print_evidence(evidence, raw)
-        say(f"ready in {time.monotonic() - started:.1f}s")
-        if check:
-            say("check " + ("passed" if evidence.ok else "FAILED"))
-            return 0 if evidence.ok else 1
-        say(f"kubeconfig: {plane.kubeconfig}")
-        say(f"try: {running.kubectl_path} --kubeconfig {plane.kubeconfig} get pods -A")
-        say("press Ctrl-C to stop everything")
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(3600)
-        say("stopping")
-    return 0
+        hint = f"{running.kubectl_path} --kubeconfig {plane.kubeconfig} get pods -A"
+        return show_evidence(plane, stack.api, stack.key_status(), started, check=check, hint=hint)
 
 
 def pod_names(stack: PodStack) -> list[str]:

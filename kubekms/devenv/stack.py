@@ -333,19 +333,26 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
 def run(state_dir: Path, *, check: bool) -> int:
     started = time.monotonic()
     with running_stack(state_dir) as stack:
-        api, plane = stack.api, stack.plane
-        evidence = gather_evidence(plane, api, read_key_status(api))
-        raw = plane.etcd_get(f"/registry/secrets/{SAMPLE_NAMESPACE}/{SAMPLE_SECRET}") or b""
-        print_evidence(evidence, raw)
-        say(f"ready in {time.monotonic() - started:.1f}s")
-        if check:
-            say("check " + ("passed" if evidence.ok else "FAILED"))
-            return 0 if evidence.ok else 1
-        say(f"kubeconfig: {plane.kubeconfig}")
-        say(f"try: kubectl --kubeconfig {plane.kubeconfig} get kmskeys -A")
-        say("press Ctrl-C to stop everything")
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(3600)
-        say("stopping")
+        hint = f"kubectl --kubeconfig {stack.plane.kubeconfig} get kmskeys -A"
+        return show_evidence(stack.plane, stack.api, read_key_status(stack.api), started, check=check, hint=hint)
+
+
+def show_evidence(
+    plane: ControlPlane, api: client.ApiClient, key: dict[str, Any], started: float, *, check: bool, hint: str
+) -> int:
+    """Print the evidence; with ``check`` return 0 or 1 at once, else run until Ctrl-C and return 0."""
+    evidence = gather_evidence(plane, api, key)
+    raw = plane.etcd_get(f"/registry/secrets/{SAMPLE_NAMESPACE}/{SAMPLE_SECRET}") or b""
+    print_evidence(evidence, raw)
+    say(f"ready in {time.monotonic() - started:.1f}s")
+    if check:
+        say("check " + ("passed" if evidence.ok else "FAILED"))
+        return 0 if evidence.ok else 1
+    say(f"kubeconfig: {plane.kubeconfig}")
+    say(f"try: {hint}")
+    say("press Ctrl-C to stop everything")
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
+    say("stopping")
     return 0
