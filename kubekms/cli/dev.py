@@ -18,10 +18,12 @@ def dev() -> None:
 @dev.command("binaries")
 @click.option("--force", is_flag=True, help="Rebuild even if the pinned binaries are cached.")
 @click.option("--print-dir", is_flag=True, help="Only print where the binaries are (or would be).")
-def binaries_command(force: bool, print_dir: bool) -> None:
+@click.option("--node", is_flag=True, help="Also build kubelet, kube-controller-manager, kube-scheduler and kubectl.")
+@click.option("--with-helm", is_flag=True, help="Also build the pinned helm CLI.")
+def binaries_command(force: bool, print_dir: bool, node: bool, with_helm: bool) -> None:
     """Build the pinned kube-apiserver, etcd and etcdctl from source via the Go module proxy (cached)."""
-    args = (["--force"] if force else []) + (["--print-dir"] if print_dir else [])
-    sys.exit(binaries.main(args))
+    flags = {"--force": force, "--print-dir": print_dir, "--node": node, "--with-helm": with_helm}
+    sys.exit(binaries.main([flag for flag, given in flags.items() if given]))
 
 
 @dev.command("image")

@@ -286,12 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         directory = ensure_binaries(force=args.force)
         if args.with_helm:
             ensure_helm()
-        if args.node:
-            ensure_node_binaries()
+        node_directory = ensure_node_binaries() if args.node else None
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(directory)
+    if node_directory is not None:
+        print(node_directory)  # kubectl at the pinned version lives here too
     return 0
 
 
