@@ -63,7 +63,8 @@ def test_full_values_render_server_backend_and_reencryption(tmp_path: Path) -> N
     assert backend["spec"]["endpoint"] == "http://test-kubekms-server.kms.svc:8443"
     assert backend["spec"]["projectId"] == "cluster"
     assert backend["spec"]["credentialsSecretRef"]["namespace"] == "kms"
-    assert backend["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # its finalizer outlives the operator
+    # kept on uninstall: its finalizer outlives the operator that would remove it
+    assert backend["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
     secrets = {body["metadata"]["name"]: body for body in by_kind(objects, "Secret")}
     root_key = secrets["test-kubekms-server-root-key"]
