@@ -33,6 +33,11 @@ from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION, DesiredKey, In
 
 log = logging.getLogger("kubekms.operator")
 
+WORKER_LIMIT = 64  # objects handled at once per watched resource; enough to keep the backend and the apiserver busy
+WORKER_IDLE_SECONDS = 0.5
+EVENT_POSTER_LIMIT = 32  # Events posted at once
+EVENT_POSTER_IDLE_SECONDS = 0.1
+
 
 async def owner_alive(reference: str, uid: str) -> bool:
     namespace, _, name = reference.partition("/")
@@ -269,6 +274,16 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
             prefix=f"operator.{GROUP}", key="last-handled-configuration"
         )
         settings.posting.level = logging.WARNING  # explicit Events per change; kopf's own only for problems
+        # Bounded concurrency. Unbounded, a burst of thousands of KMSKeys starts a worker per object at
+        # once, each waiting for the few status-write threads with its body in memory, and kopf's
+        # unlimited connection pool opens a TLS connection to the apiserver per concurrent request:
+        # memory and handshakes then grow with the burst, not with the work (bench/operator_bench.py).
+        settings.queueing.worker_limit = WORKER_LIMIT
+        # A worker keeps its slot while it waits for its object's next event: the follow-up events of
+        # our own patches come within milliseconds, and a later one starts a new worker.
+        settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
+        settings.posting.worker_limit = EVENT_POSTER_LIMIT
+        settings.posting.idle_timeout = EVENT_POSTER_IDLE_SECONDS  # one Event per object at a time, mostly
         try:
             keys.serving_since = await kube.server_time()
         except Exception:  # then every first attempt searches for an earlier key, as a retry does
