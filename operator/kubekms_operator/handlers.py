@@ -315,7 +315,7 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
     @kopf.timer(GROUP, VERSION, KEYS, interval=settings.drift_interval, initial_delay=settings.drift_interval)
     async def detect_drift(body: kopf.Body, **_: Any) -> None:
         meta, status = body["metadata"], body.get("status") or {}
-        synced = next((c for c in status.get("conditions") or [] if c.get("type") == "Synced"), {})
+        synced: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Synced"), {})
         if meta.get("deletionTimestamp") or synced.get("observedGeneration") != meta.get("generation"):
             return  # being deleted, or a spec the change handlers have not handled yet: not drift
         with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):  # reported; the next tick retries
