@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +30,13 @@ class ServerConfig:
     max_body_bytes: int = 64 * 1024
     console: ConsoleSettings = CONSOLE_DEFAULTS
     gcp: GcpSettings | None = None  # the Cloud KMS gRPC API's listener (issue 16), off unless set
+    workers: int = 1  # server processes on the one listener; the file's default is "auto" (the CPU count)
 
     @classmethod
     def load(cls, path: Path) -> ServerConfig:
         data = read_yaml_mapping(path, "config file", error=ServerConfigError)
         known = {"listen", "state_dir", "principals_file", "audit_log", "tls_cert", "tls_key", "cmk_limit",
-                 "maintenance_interval", "max_body_bytes", "console", "gcp"}  # fmt: skip
+                 "maintenance_interval", "max_body_bytes", "console", "gcp", "workers"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise ServerConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
@@ -85,7 +87,17 @@ class ServerConfig:
             max_body_bytes=int(a_number("max_body_bytes", 64 * 1024, 1024)),
             console=console,
             gcp=gcp,
+            workers=parse_workers(data.get("workers", "auto"), path),
         )
+
+
+def parse_workers(value: object, path: Path) -> int:
+    """``auto`` (the CPU count) or a whole number >= 1."""
+    if value == "auto":
+        return os.cpu_count() or 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ServerConfigError(f"config file {path}: workers must be 'auto' or a whole number >= 1")
+    return value
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
