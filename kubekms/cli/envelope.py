@@ -24,6 +24,7 @@ from typing import BinaryIO
 import click
 
 from kubekms.cli.backend_access import ENVIRONMENT, backend_config_option, fail, load_backend_config
+from kubekms.cli.pairs import key_value_pairs
 from kubekms.errors import KMSError
 from kubekms.providers import BackendConfig
 
@@ -50,16 +51,6 @@ context_option = click.option(
     metavar="KEY=VALUE",
     help="Encryption context pair (repeatable); not secret, stored in the message's header.",
 )
-
-
-def _context(values: Sequence[str]) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, separator, text = value.partition("=")
-        if not separator or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--context")
-        pairs[key] = text
-    return pairs
 
 
 def _named_backends(named: Sequence[str]) -> dict[str, BackendConfig]:
@@ -180,7 +171,7 @@ def encrypt(
     backend_config: Path | None,
 ) -> None:
     """Encrypt IN to OUT ('-': stdin/stdout) in the AWS Encryption SDK's message format."""
-    context = _context(context_pairs)
+    context = key_value_pairs(context_pairs, "--context")
 
     def action() -> None:
         from kubekms.envelope import Envelope, KeyRef, Keyring
@@ -223,7 +214,7 @@ def decrypt(
     written frame by frame as each frame authenticates: on a truncated or tampered message the
     exit status is 1 and what was already written is incomplete and must be discarded.
     """
-    required = _context(context_pairs)
+    required = key_value_pairs(context_pairs, "--context")
 
     def action() -> None:
         from kubekms.envelope import Envelope, Keyring

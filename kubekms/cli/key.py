@@ -9,6 +9,7 @@ import click
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.cli.backend_access import client_command, run_with_backend
 from kubekms.cli.output import STATE_NAMES, emit, fields, key_record, rotation_record, table
+from kubekms.cli.pairs import key_value_pairs
 
 LIST_COLUMNS = ("key_id", "alias", "state", "current_version", "rotation_enabled", "created_at", "description")
 STATE_BY_NAME = {name: state for state, name in STATE_NAMES.items() if state is not KeyState.DESTROYED}
@@ -17,16 +18,6 @@ STATE_BY_NAME = {name: state for state, name in STATE_NAMES.items() if state is 
 def _show_key(output: str, meta: KeyMetadata) -> None:
     record = key_record(meta)
     emit(output, record, fields(record))
-
-
-def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for value in values:
-        name, sep, tag_value = value.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
-        tags[name] = tag_value
-    return tags
 
 
 @click.group()
@@ -41,7 +32,7 @@ def key() -> None:
 @client_command
 def create(alias: str, description: str, tags: tuple[str, ...], backend_config: Path | None, output: str) -> None:
     """Create a key named ALIAS (AES-256, encrypt/decrypt)."""
-    parsed = _parse_tags(tags)
+    parsed = key_value_pairs(tags, "--tag")
     meta = run_with_backend(
         backend_config, lambda backend: backend.create_key(alias, description=description, tags=parsed)
     )
