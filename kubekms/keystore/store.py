@@ -1,18 +1,18 @@
-"""The keystore engine: customer master keys with sealed, versioned material in SQLite.
+"""The keystore engine: customer master keys with sealed, versioned material in a database.
 
-One :class:`Keystore` is one project's store (a directory holding ``root.key`` and
-``keystore.db``). It is synchronous and thread-safe; :mod:`kubekms.providers.local`
-adapts it to the async backend protocol. Several processes may open the same
-directory: writes are serialised by SQLite (``BEGIN IMMEDIATE``, WAL, synchronous
-commits) and the in-memory cache is dropped whenever another connection committed
-(``PRAGMA data_version``).
+One :class:`Keystore` is one project's store: a directory holding ``root.key`` and, by
+default, the SQLite file ``keystore.db`` (:mod:`kubekms.keystore.sqlite`); with a
+``database_url`` the rows live in PostgreSQL instead (:mod:`kubekms.keystore.postgres`)
+and the root key stays in the directory. It is synchronous and thread-safe;
+:mod:`kubekms.providers.local` adapts it to the async backend protocol. Several processes
+may open the same store: the engine serialises write transactions and the in-memory cache
+is dropped whenever another connection committed (the engine's ``data_version``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -35,12 +35,13 @@ from kubekms.errors import (
     NotFound,
 )
 from kubekms.keystore import rules
+from kubekms.keystore.database import Database, Row
 from kubekms.keystore.rootkey import KeystoreSetupError, Sealer, key_version_context, load_root_key
-from kubekms.keystore.schema import migrate
+from kubekms.keystore.sqlite import DATABASE_FILE, SqliteDatabase
 from kubekms.naming import is_key_id
 
 ROOT_KEY_FILE = "root.key"
-DATABASE_FILE = "keystore.db"
+__all__ = ["DATABASE_FILE", "ROOT_KEY_FILE", "DueWork", "Keystore"]
 _ROOT_CHECK = b"kubekms keystore root key check"
 _DAY = 86400.0
 
@@ -67,7 +68,7 @@ class _KeyRecord:
     deletion_date: float | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> _KeyRecord:
+    def from_row(cls, row: Row) -> _KeyRecord:
         return cls(
             key_id=row["key_id"],
             alias=row["alias"],
@@ -107,6 +108,7 @@ class Keystore:
         init: bool = False,
         cmk_limit: int = 1000,
         clock: Callable[[], float] = time.time,
+        database_url: str | None = None,
     ) -> None:
         if init:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -120,24 +122,18 @@ class Keystore:
         self._records: dict[str, _KeyRecord] = {}
         self._alias_ids: dict[str, str] = {}
         self._ciphers: dict[tuple[str, int], AESGCM] = {}
-        self._db = self._connect(directory / DATABASE_FILE)
+        self._db = self._open_database(directory, database_url)
         self._check_root_key()
 
     # --- setup -------------------------------------------------------------------------
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        if not path.exists():
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = FULL")
-        connection.execute("PRAGMA foreign_keys = ON")
-        connection.execute("PRAGMA busy_timeout = 30000")
-        migrate(connection)
-        return connection
+    def _open_database(directory: Path, database_url: str | None) -> Database:
+        if database_url is None:
+            return SqliteDatabase(directory / DATABASE_FILE)
+        from kubekms.keystore.postgres import PostgresDatabase  # psycopg only when configured
+
+        return PostgresDatabase(database_url, schema=directory.name)
 
     def _check_root_key(self) -> None:
         with self._write() as db:
@@ -158,16 +154,11 @@ class Keystore:
     # --- transactions and cache -------------------------------------------------------
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Database]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
+                with self._db.transaction():
+                    yield self._db
             finally:
                 self._drop_cache()
 
@@ -178,7 +169,7 @@ class Keystore:
 
     def _refresh_cache(self) -> None:
         """Drop cached rows when another connection (process) committed since we looked."""
-        (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+        data_version = self._db.data_version()
         if data_version != self._seen_data_version:
             self._drop_cache()
             self._seen_data_version = data_version
@@ -245,7 +236,7 @@ class Keystore:
             origin=record.origin,
         )
 
-    def _add_version(self, db: sqlite3.Connection, key_id: str, version: int, now: float) -> None:
+    def _add_version(self, db: Database, key_id: str, version: int, now: float) -> None:
         sealed = self._sealer.seal(os.urandom(32), key_version_context(key_id, version))
         db.execute(
             "INSERT INTO key_versions (key_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
@@ -309,7 +300,7 @@ class Keystore:
             self._refresh_cache()
             (total,) = self._db.execute(f"SELECT COUNT(*) FROM keys WHERE {where}", params).fetchone()  # noqa: S608
             rows = self._db.execute(
-                f"SELECT * FROM keys WHERE {where} ORDER BY created_at, rowid LIMIT ? OFFSET ?",  # noqa: S608
+                f"SELECT * FROM keys WHERE {where} ORDER BY created_at, {self._db.insertion_order} LIMIT ? OFFSET ?",  # noqa: S608
                 [*params, limit, offset],
             ).fetchall()
             keys = [self._metadata(_KeyRecord.from_row(row)) for row in rows]
@@ -318,9 +309,10 @@ class Keystore:
 
     def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
         with self._lock:
+            order = self._db.insertion_order
             rows = self._db.execute(
-                "SELECT k.* FROM keys k JOIN tags t ON t.key_id = k.key_id"
-                " WHERE t.tag_key = ? AND t.tag_value = ? ORDER BY k.created_at, k.rowid",
+                "SELECT k.* FROM keys k JOIN tags t ON t.key_id = k.key_id"  # noqa: S608 (names are ours)
+                f" WHERE t.tag_key = ? AND t.tag_value = ? ORDER BY k.created_at, k.{order}",
                 (tag_key, tag_value),
             ).fetchall()
             return [self._metadata(_KeyRecord.from_row(row)) for row in rows]
@@ -406,7 +398,7 @@ class Keystore:
             self._rotate(db, record, self._clock())
         return self.describe_key(record.key_id)
 
-    def _rotate(self, db: sqlite3.Connection, record: _KeyRecord, now: float) -> None:
+    def _rotate(self, db: Database, record: _KeyRecord, now: float) -> None:
         version = record.current_version + 1
         self._add_version(db, record.key_id, version, now)
         db.execute(

@@ -1,0 +1,48 @@
+"""What the keystore needs from a database engine (SQLite embedded, PostgreSQL shared).
+
+The keystore's SQL is written once, with ``?`` placeholders and portable statements; an
+engine runs it, serialises write transactions and says when another process committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+
+class Row(Protocol):
+    """A result row readable by position (``(n,) = row``) and by column name."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Result(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Database(Protocol):
+    # the column that orders keys created within the same clock tick (insertion order)
+    insertion_order: str
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Result: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction, serialised against every other writer of this keystore."""
+        ...
+
+    def data_version(self) -> int:
+        """A number that changes whenever any connection committed a write."""
+        ...
+
+    def close(self) -> None: ...
