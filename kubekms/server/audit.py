@@ -16,17 +16,29 @@ Rotation: when writing a batch would take the file past ``max_bytes``, the file 
 ``<path>.<seq of its last line, 12 digits>`` and a new file is started; the chain runs on
 across files. A restarted server continues from the last line on disk (the current file, or
 the newest rotated file when the current one is empty or missing).
+
+Several writers (the server's worker processes, issue 15): every flush takes an exclusive
+``flock`` on the current file (reopening it when another writer rotated it), cuts a torn last
+line (a writer killed mid-write), reads the head from the file's last line, chains its batch on
+and appends it in one write, so lines never interleave and the chain stays one sequence. The
+lock is released by the kernel when a holder dies (kill -9 included). A batch costs one lock,
+one ``fstat``/``stat`` and one tail read besides the write. Records still in memory when a
+process is killed (up to one flush interval) are lost; written lines are not.
+Standard output (``-``) cannot be read back: with several writers they share the head through
+``head_file`` (seq and digest, rewritten under a lock on that file).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -132,24 +144,25 @@ def _drop_torn_tail(fd: int, path: Path) -> None:
 
 
 class AuditLog:
-    def __init__(self, destination: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, destination: str, *, max_bytes: int = DEFAULT_MAX_BYTES, head_file: Path | None = None) -> None:
         """``destination`` is a file path (appended, created 0600) or ``-`` for stdout.
 
         ``max_bytes``: size (bytes) past which the file is rotated before the next batch.
+        ``head_file``: for ``-`` written by several processes, where they share the chain's head.
         """
         self._pending: list[dict[str, Any]] = []
-        self._unwritten = b""  # chained bytes not yet on disk: a failed write resumes here
         self._max_bytes = max_bytes
         self._path: Path | None
+        self._head_file = head_file if destination == "-" else None
+        self._head = ChainHead(0, GENESIS)
         if destination == "-":
-            self._path, self._fd, self._head = None, 1, ChainHead(0, GENESIS)
+            self._path, self._fd = None, 1
         else:
             self._path = Path(destination)
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = self._open()
-            _drop_torn_tail(self._fd, self._path)
-            self._head = resume_head(self._path)
-        self._written_seq = self._head.seq
+            with self._locked():
+                pass  # cuts a torn last line
 
     @property
     def path(self) -> Path | None:
@@ -159,6 +172,38 @@ class AuditLog:
     def _open(self) -> int:
         assert self._path is not None
         return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive ``flock`` on the current file (or the shared head file), following rotations; then catch up."""
+        if self._path is None:
+            if self._head_file is None:
+                yield
+                return
+            head_fd = os.open(self._head_file, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(head_fd, fcntl.LOCK_EX)
+                self._head = _read_head_file(self._head_file)
+                yield
+            finally:
+                os.close(head_fd)  # releases the lock
+            return
+        while True:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(self._path).st_ino == os.fstat(self._fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(self._fd)  # another writer rotated the file: lock the new one
+            self._fd = self._open()
+        try:
+            _drop_torn_tail(self._fd, self._path)
+            self._head = resume_head(self._path)
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def record(
         self,
@@ -196,18 +241,27 @@ class AuditLog:
         return b"".join(lines)
 
     def flush(self) -> None:
-        at_line_boundary = not self._unwritten
-        if self._pending:
-            self._unwritten += self._chain(self._pending)
-            self._pending.clear()
-        if not self._unwritten:
+        """Write the buffered records; on a failed write they stay buffered and nothing of them stays on disk."""
+        if not self._pending:
             return
-        if at_line_boundary and self._rotation_due(len(self._unwritten)):
-            self._rotate()
-        while self._unwritten:
-            written = os.write(self._fd, self._unwritten)
-            self._unwritten = self._unwritten[written:]
-        self._written_seq = self._head.seq
+        with self._locked():
+            written_seq = self._head.seq
+            data = self._chain(self._pending)
+            if self._rotation_due(len(data)):
+                self._rotate(written_seq)
+            size = os.fstat(self._fd).st_size if self._path is not None else 0
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError:
+                if self._path is not None:
+                    with contextlib.suppress(OSError):  # if this fails too, the next flush cuts the torn line
+                        os.ftruncate(self._fd, size)
+                raise
+            if self._head_file is not None:
+                _write_head_file(self._head_file, self._head)
+        self._pending.clear()
 
     def _rotation_due(self, incoming: int) -> bool:
         if self._path is None:
@@ -215,9 +269,9 @@ class AuditLog:
         size = os.fstat(self._fd).st_size
         return size > 0 and size + incoming > self._max_bytes
 
-    def _rotate(self) -> None:
+    def _rotate(self, written_seq: int) -> None:
         assert self._path is not None
-        target = self._path.with_name(f"{self._path.name}.{self._written_seq:012d}")
+        target = self._path.with_name(f"{self._path.name}.{written_seq:012d}")
         if target.exists():
             raise FileExistsError(f"audit log rotation: {target} exists already")
         os.rename(self._path, target)
@@ -228,6 +282,18 @@ class AuditLog:
         self.flush()
         if self._path is not None:
             os.close(self._fd)
+
+
+def _read_head_file(path: Path) -> ChainHead:
+    try:
+        seq, digest = path.read_text().split()
+        return ChainHead(int(seq), digest)
+    except (FileNotFoundError, ValueError):
+        return ChainHead(0, GENESIS)
+
+
+def _write_head_file(path: Path, head: ChainHead) -> None:
+    path.write_text(f"{head.seq} {head.digest}\n")
 
 
 # ---------------------------------------------------------------------------- verification
