@@ -20,7 +20,8 @@ class Row(Protocol):
 
 
 class Result(Protocol):
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     def fetchone(self) -> Any: ...
 

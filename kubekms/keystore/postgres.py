@@ -1,0 +1,162 @@
+"""The shared engine: a project's keystore rows in one PostgreSQL schema, through a connection pool.
+
+Several server processes may use the same database. Every write transaction first takes
+the project's transaction-level advisory lock, so writers are serialised as SQLite's
+``BEGIN IMMEDIATE`` serialises them: a read-check-write of a key's state, version or
+deletion date, the CMK count and an alias check cannot interleave with another process's
+(the alias primary key is the backstop). Each write bumps the ``changes`` counter, which
+every call reads to drop the in-memory cache when another process committed. TLS to the
+database is the URL's (``sslmode=verify-full&sslrootcert=...``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import RowMaker
+from psycopg_pool import ConnectionPool
+
+from kubekms.keystore.pg_schema import MIGRATIONS, SCHEMA_VERSION
+from kubekms.keystore.rootkey import KeystoreSetupError
+
+POOL_SIZE = (1, 4)
+_CONNECT_TIMEOUT = 30.0
+_MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently
+
+
+class _Row(tuple[Any, ...]):
+    """A row readable by position and by column name, like ``sqlite3.Row``."""
+
+    _index: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+
+def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[_Row]:
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    row_type = type("Row", (_Row,), {"_index": names})
+    return lambda values: row_type(values)
+
+
+class _Result:
+    """The rows of one statement, read before its connection went back to the pool."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self.rowcount = cursor.rowcount
+        self._rows: list[Any] = cursor.fetchall() if cursor.description is not None else []
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+def _portable(statement: str) -> str:
+    """The keystore's SQL uses ``?`` placeholders (SQLite's); psycopg's are ``%s``."""
+    return statement.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresDatabase:
+    insertion_order = "seq"
+
+    def __init__(self, url: str, *, schema: str) -> None:
+        if not 1 <= len(schema.encode()) <= _MAX_IDENTIFIER:
+            raise KeystoreSetupError(f"project {schema!r} is too long for a PostgreSQL schema name (63 bytes)")
+        self._schema = schema
+        self._local = threading.local()
+        search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
+
+        def configure(connection: psycopg.Connection[Any]) -> None:
+            connection.execute(search_path)
+            connection.commit()
+
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=POOL_SIZE[0],
+            max_size=POOL_SIZE[1],
+            kwargs={"autocommit": True, "row_factory": _row_factory},
+            configure=configure,
+            check=ConnectionPool.check_connection,
+            timeout=_CONNECT_TIMEOUT,
+            open=False,
+            name=f"kubekms-keystore-{schema}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+            self._migrate()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    # --- schema --------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        """Bring the project's schema to SCHEMA_VERSION; refuse one newer than this code."""
+        with self._pool.connection() as connection, connection.transaction():
+            # one migrator at a time across processes; the others then find it done
+            connection.execute("SELECT pg_advisory_xact_lock(hashtext('kubekms-keystore-migrate'))")
+            connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
+            connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = connection.execute("SELECT version FROM schema_version").fetchone()
+            current = 0 if row is None else int(row[0])
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(f"keystore schema version {current} is newer than this kubekms ({SCHEMA_VERSION})")
+            for version in range(current, SCHEMA_VERSION):
+                connection.execute(MIGRATIONS[version])
+            if row is None:
+                connection.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
+            else:
+                connection.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+
+    # --- statements ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        held: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+        if held is not None:  # inside this thread's write transaction
+            yield held
+            return
+        with self._pool.connection() as connection:
+            yield connection
+
+    def execute(self, statement: str, params: Sequence[object] = ()) -> _Result:
+        with self._connection() as connection, connection.cursor() as cursor:
+            cursor.execute(_portable(statement), params)
+            return _Result(cursor)
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[object]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        with self._connection() as connection, connection.cursor() as cursor:
+            cursor.executemany(_portable(statement), rows)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._pool.connection() as connection, connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"kubekms-keystore/{self._schema}",))
+            self._local.connection = connection
+            try:
+                yield
+                connection.execute("UPDATE changes SET counter = counter + 1")
+            finally:
+                self._local.connection = None
+
+    def data_version(self) -> int:
+        (counter,) = self.execute("SELECT counter FROM changes").fetchone()
+        return int(counter)
+
+    def close(self) -> None:
+        self._pool.close()
