@@ -41,8 +41,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Keystore:
-    keystore = Keystore(tmp_path / "ks", init=True, cmk_limit=5, clock=clock)
+def database_url() -> str | None:
+    """SQLite here; tests/keystore_pg runs the same scenarios with a PostgreSQL database's URL."""
+    return None
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock, database_url: str | None) -> Keystore:
+    keystore = Keystore(tmp_path / "ks", init=True, cmk_limit=5, clock=clock, database_url=database_url)
     yield keystore
     keystore.close()
 
@@ -306,33 +312,36 @@ _OTHER_PROCESS = """
 import sys
 from pathlib import Path
 from kubekms.keystore import Keystore
-store = Keystore(Path(sys.argv[1]))
-command, argument = sys.argv[2], sys.argv[3]
+store = Keystore(Path(sys.argv[1]), database_url=sys.argv[2] or None)
+command, argument = sys.argv[3], sys.argv[4]
 if command == "create":
     print(store.create_key(argument).key_id)
 elif command == "disable":
     store.disable_key(argument)
 elif command == "decrypt":
-    print(store.decrypt_data_key(argument, bytes.fromhex(sys.argv[4])).hex())
+    print(store.decrypt_data_key(argument, bytes.fromhex(sys.argv[5])).hex())
 """
 
 
-def _other_process(directory: Path, *args: str) -> str:
+def _other_process(directory: Path, database_url: str | None, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-c", _OTHER_PROCESS, str(directory), *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", _OTHER_PROCESS, str(directory), database_url or "", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
-def test_two_processes_see_each_others_writes(store: Keystore, tmp_path: Path) -> None:
-    directory = tmp_path / "ks"
+def test_two_processes_see_each_others_writes(store: Keystore, tmp_path: Path, database_url: str | None) -> None:
+    directory, url = tmp_path / "ks", database_url
     mine = store.create_key("mine")
     data_key = store.create_data_key(mine.key_id)  # warms this process's cache
-    theirs = _other_process(directory, "create", "theirs")
+    theirs = _other_process(directory, url, "create", "theirs")
     assert store.describe_key("theirs").key_id == theirs
-    assert _other_process(directory, "decrypt", mine.key_id, data_key.ciphertext.hex()) == data_key.plaintext.hex()
-    _other_process(directory, "disable", mine.key_id)
+    assert _other_process(directory, url, "decrypt", mine.key_id, data_key.ciphertext.hex()) == data_key.plaintext.hex()
+    _other_process(directory, url, "disable", mine.key_id)
     with pytest.raises(Disabled):  # the cached enabled state was dropped
         store.create_data_key(mine.key_id)
 
