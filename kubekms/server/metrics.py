@@ -1,9 +1,20 @@
-"""Prometheus metrics of the server: requests by operation and result code, latency, refusals by reason."""
+"""Prometheus metrics of the server: requests by operation and result code, latency, refusals by reason.
+
+With several workers (issue 15) the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` (a directory of
+its own per run) before a worker starts: prometheus_client then keeps every value in a file
+there, and :meth:`ServerMetrics.render` aggregates the files of all workers, dead ones included
+(counters do not go back when a worker is restarted).
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -67,4 +78,9 @@ class ServerMetrics:
         self._refused.labels(wire, reason).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+        if directory is None:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, path=directory)
+        return generate_latest(every_worker)

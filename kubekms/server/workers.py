@@ -1,0 +1,208 @@
+"""Several server processes on one listening socket (``workers: N`` in the config, issue 15).
+
+A pre-fork model: the supervisor (the ``kubekms server`` process) binds the listener once and
+starts N fresh interpreters (``python -m kubekms.server.workers``) that inherit the socket and
+accept from its one queue, so a worker that dies leaves no connection stranded in a queue of its
+own (as SO_REUSEPORT would). Worker 0, the leader, runs the maintenance passes and the Cloud KMS
+listeners; it starts first and alone, so keystores are created once. A worker that dies is
+started again under the same index; SIGTERM/SIGINT to the supervisor is passed on to every
+worker, which finishes its requests in flight. Workers die with the supervisor (the kernel's
+parent-death signal), so a killed supervisor leaves nothing holding the port.
+
+Shared between workers, in a directory of the supervisor's own per run: Prometheus values
+(multiprocess mode, :mod:`kubekms.server.metrics`) and, when the audit log is standard
+output, the chain's head (:mod:`kubekms.server.audit`). The keystore is multi-process safe
+(SQLite WAL, ``BEGIN IMMEDIATE``, ``data_version`` cache invalidation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import pickle
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.multiprocess import mark_process_dead
+
+from kubekms.server.config import ServerConfig
+from kubekms.server.metrics import MULTIPROCESS_DIR_VARIABLE
+
+log = logging.getLogger("kubekms.server")
+
+WORKER_HEADER = "X-Kubekms-Worker"  # the answering worker's pid: which process served a request
+RESTART_PAUSE = 1.0  # seconds before starting again a worker that died (no busy loop when one cannot start)
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class WorkerListener:
+    """What a worker receives from the supervisor."""
+
+    sock: socket.socket
+    leader: bool  # runs maintenance and the Cloud KMS listeners
+    audit_head: Path  # the shared chain head when the audit log is standard output
+    ready: Callable[[], None]  # call once serving
+
+
+@dataclass(frozen=True)
+class _Start:
+    config: ServerConfig
+    init: bool
+    index: int
+    listen_fd: int
+    ready_fd: int
+    run_dir: str
+
+
+class WorkerStartError(RuntimeError):
+    """A worker exited before serving (bad keystore, TLS files...): the server cannot start."""
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Supervisor:
+    def __init__(self, config: ServerConfig, *, init: bool) -> None:
+        self._config = config
+        self._init = init
+        self._run_dir = Path(tempfile.mkdtemp(prefix="kubekms-server-"))
+        (self._run_dir / "metrics").mkdir()
+        self._sock = listening_socket(config.host, config.port)
+        self._workers: dict[int, asyncio.subprocess.Process] = {}
+        self._stopping = False
+
+    async def _start(self, index: int) -> asyncio.subprocess.Process:
+        """Start worker ``index`` and wait until it serves (registered at once, so a stop reaches it too)."""
+        read_end, write_end = os.pipe()
+        start = _Start(self._config, self._init, index, self._sock.fileno(), write_end, str(self._run_dir))
+        env = {**os.environ, MULTIPROCESS_DIR_VARIABLE: str(self._run_dir / "metrics")}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "kubekms.server.workers", stdin=asyncio.subprocess.PIPE,
+                pass_fds=(self._sock.fileno(), write_end), env=env,
+            )  # fmt: skip
+        finally:
+            os.close(write_end)
+        self._workers[index] = process
+        assert process.stdin is not None
+        process.stdin.write(pickle.dumps(start))
+        process.stdin.close()
+        try:
+            ready = await asyncio.get_running_loop().run_in_executor(None, os.read, read_end, 1)
+        finally:
+            os.close(read_end)
+        if not ready:  # the pipe closed: the worker exited before serving
+            code = await process.wait()
+            self._forget(index)
+            raise WorkerStartError(f"worker {index} exited with {code} before serving")
+        return process
+
+    def _forget(self, index: int) -> None:
+        process = self._workers.pop(index)
+        mark_process_dead(process.pid, str(self._run_dir / "metrics"))
+
+    async def _keep(self, index: int) -> None:
+        """Keep worker ``index`` running (starting it when absent) until the server stops."""
+        while not self._stopping:
+            process = self._workers.get(index)
+            if process is None:
+                try:
+                    process = await self._start(index)
+                except WorkerStartError as error:
+                    if not self._stopping:
+                        log.error("worker did not start; trying again", extra={"fields": {"error": str(error)}})
+                        await asyncio.sleep(RESTART_PAUSE)
+                    continue
+            code = await process.wait()
+            self._forget(index)
+            if not self._stopping:
+                log.error("worker died; starting it again", extra={"fields": {"worker": index, "exit": code}})
+                await asyncio.sleep(RESTART_PAUSE)
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await self._start(0)  # the leader first and alone: it creates keystores; its failure stops the start
+            keepers = [asyncio.create_task(self._keep(index)) for index in range(self._config.workers)]
+            log.info("kubekms server workers starting", extra={"fields": {"workers": self._config.workers}})
+            await stop.wait()
+            self._stopping = True
+            log.info("stopping: every worker finishes its requests in flight")
+            for process in list(self._workers.values()):
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+            await asyncio.gather(*keepers)
+        finally:
+            self._stopping = True
+            for process in list(self._workers.values()):  # left by a failed start
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+            self._sock.close()
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+
+
+async def supervise(config: ServerConfig, *, init: bool) -> None:
+    from kubekms.server.runner import ServerSetupError  # runner imports this module
+
+    try:
+        await Supervisor(config, init=init).run()
+    except WorkerStartError as error:
+        raise ServerSetupError(f"{error} (its log lines above say why)") from None
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def worker_main() -> None:
+    """Entry of a worker process: its start settings arrive pickled on stdin from the supervisor."""
+    import uvloop
+
+    from kubekms.keystore import KeystoreSetupError
+    from kubekms.logs import configure_json_logging
+    from kubekms.server.principals import PrincipalsFileError
+    from kubekms.server.runner import ServerSetupError, serve
+
+    _die_with_parent()
+    start: _Start = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our own supervisor over a pipe
+    if os.getppid() == 1:  # the supervisor died before the parent-death signal was set
+        raise SystemExit(1)
+    configure_json_logging()
+    sock = socket.socket(fileno=start.listen_fd)
+
+    def ready() -> None:
+        os.write(start.ready_fd, b"r")
+        os.close(start.ready_fd)
+
+    listener = WorkerListener(sock, start.index == 0, Path(start.run_dir) / "audit-head", ready)
+    try:
+        uvloop.run(serve(start.config, init=start.init, worker=listener))
+    except (PrincipalsFileError, ServerSetupError, KeystoreSetupError, OSError) as error:
+        log.error("worker cannot start", extra={"fields": {"error": str(error)}})
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    worker_main()
