@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import signal
 import ssl
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from kubekms.server.config import ServerConfig
 from kubekms.server.gcp_listener import CloudKmsListener, cloud_kms_listener
 from kubekms.server.logs import MalformedHttpFilter
 from kubekms.server.principals import load_principals
+from kubekms.server.workers import WORKER_HEADER, WorkerListener, supervise
 
 log = logging.getLogger("kubekms.server")
 
@@ -61,14 +63,23 @@ async def _every(interval: float, action: Callable[[], Awaitable[None] | None], 
             log.exception(f"{what} failed; retrying in {interval:g}s")
 
 
-async def serve(config: ServerConfig, *, init: bool) -> None:
+async def _name_the_worker(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[WORKER_HEADER] = str(os.getpid())
+
+
+async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | None = None) -> None:
+    """One process serving; with ``workers`` > 1 the supervisor of that many (``worker``: one of them)."""
     if not config.state_dir.is_dir():
         if not init:
             raise ServerSetupError(f"state_dir {config.state_dir} does not exist; start once with --init")
         config.state_dir.mkdir(mode=0o700, parents=True)
     principals = load_principals(config.principals_file)
     ssl_context = tls_context(config)
-    audit = AuditLog(config.audit_log)
+    if worker is None and config.workers > 1:
+        await supervise(config, init=init)
+        return
+    leader = worker is None or worker.leader  # maintenance and the Cloud KMS listeners: one process only
+    audit = AuditLog(config.audit_log, head_file=worker.audit_head if worker else None)
     application = KMSApplication(
         state_dir=config.state_dir,
         principals=principals,
@@ -82,12 +93,19 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
     malformed_http = MalformedHttpFilter(application.refusals)
     logging.getLogger("aiohttp.server").addFilter(malformed_http)
     # lingering_time=0: a body the server did not read (refused as too large) closes the connection, not drained
-    runner = web.AppRunner(application.build(), access_log=None, handle_signals=False, lingering_time=0)
+    app = application.build()
+    if worker is not None:
+        app.on_response_prepare.append(_name_the_worker)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, lingering_time=0)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context, backlog=1024)
+    site: web.BaseSite
+    if worker is None:
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context, backlog=1024)
+    else:
+        site = web.SockSite(runner, worker.sock, ssl_context=ssl_context)
     await site.start()
     cloud_kms: CloudKmsListener | None = None
-    if config.gcp is not None:  # the Cloud KMS gRPC API (issue 16) on the same keystores, principals and audit log
+    if config.gcp is not None and leader:  # the Cloud KMS API (issue 16): same keystores, principals, audit log
         cloud_kms = cloud_kms_listener(config, principals, application, audit, ssl_context)
         await cloud_kms.start()
     scheme = "https" if ssl_context else "http"
@@ -105,10 +123,12 @@ async def serve(config: ServerConfig, *, init: bool) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    background = [
-        asyncio.create_task(_every(config.maintenance_interval, application.run_due_work, "maintenance")),
-        asyncio.create_task(_every(AUDIT_FLUSH_INTERVAL, application.flush_audit, "writing the audit log")),
-    ]
+    background = [asyncio.create_task(_every(AUDIT_FLUSH_INTERVAL, application.flush_audit, "writing the audit log"))]
+    if leader:
+        background.append(asyncio.create_task(_every(config.maintenance_interval, application.run_due_work,
+                                                     "maintenance")))  # fmt: skip
+    if worker is not None:
+        worker.ready()
     if cloud_kms is not None:
         background.append(asyncio.create_task(_every(config.maintenance_interval, cloud_kms.service.run_due_work,
                                                      "Cloud KMS rotation")))  # fmt: skip
