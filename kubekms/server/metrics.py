@@ -82,5 +82,5 @@ class ServerMetrics:
         if directory is None:
             return generate_latest(self.registry)
         every_worker = CollectorRegistry()
-        MultiProcessCollector(every_worker, path=directory)
+        MultiProcessCollector(every_worker, path=directory)  # type: ignore[no-untyped-call]  # unannotated upstream
         return generate_latest(every_worker)
