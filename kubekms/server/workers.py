@@ -116,7 +116,8 @@ class Supervisor:
 
     def _forget(self, index: int) -> None:
         process = self._workers.pop(index)
-        mark_process_dead(process.pid, str(self._run_dir / "metrics"))
+        # prometheus_client leaves its multiprocess functions unannotated
+        mark_process_dead(process.pid, str(self._run_dir / "metrics"))  # type: ignore[no-untyped-call]
 
     async def _keep(self, index: int) -> None:
         """Keep worker ``index`` running (starting it when absent) until the server stops."""
