@@ -33,10 +33,10 @@ class Postgres:
     def url(self) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres?sslmode=disable"
 
-    def dump(self) -> bytes:
-        """Every row of every schema as ``pg_dump`` writes it (bytea columns in hex)."""
+    def dump_database(self, name: str) -> bytes:
+        """Every row of every schema of one database as ``pg_dump`` writes it (bytea columns in hex)."""
         return subprocess.run(
-            [str(BIN_DIR / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "postgres"],
+            [str(BIN_DIR / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, name],
             check=True,
             capture_output=True,
             timeout=60,
