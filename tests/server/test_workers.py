@@ -1,0 +1,168 @@
+"""``workers: 2`` (issue 15): several processes really serve one listener, share the keystore,
+aggregate their metrics, write one audit chain from both wires, and survive a worker's kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import make_sdk_client
+from huaweicloudsdkkms.v2 import CreateDatakeyRequest, CreateDatakeyRequestBody, CreateKeyRequest, CreateKeyRequestBody
+from prometheus_client.parser import text_string_to_metric_families
+from test_aws_wire import kms_client
+
+from kubekms.cli.main import cli
+from kubekms.devenv.kmsserver import KMSServer
+from kubekms.devenv.processes import wait_for
+from kubekms.providers import Credentials
+from kubekms.server.workers import WORKER_HEADER
+from kubekms.wire.signing import sign_headers
+
+WORKERS = 2
+
+
+def start_with_workers(state_dir: Path) -> KMSServer:
+    server = KMSServer(state_dir, project_id="default")  # the AWS wire serves project "default"
+    config_path = state_dir / "server.yaml"  # written by KMSServer; documented in kubekms.devenv.kmsserver
+    config = yaml.safe_load(config_path.read_text())
+    config_path.write_text(yaml.safe_dump({**config, "workers": WORKERS, "maintenance_interval": 0.2}))
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
+    running = start_with_workers(tmp_path_factory.mktemp("kms-workers"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def describe(server: KMSServer, key_id: str) -> tuple[int, str]:
+    """A signed describe-key on a new connection: (status, pid of the worker that answered)."""
+    credentials = Credentials.from_file(server.credentials_file("admin"))
+    url = f"{server.endpoint}/v1.0/{server.project_id}/kms/describe-key"
+    body = json.dumps({"key_id": key_id}).encode()
+    headers = sign_headers("POST", url, {"Content-Type": "application/json"}, body, credentials)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status, answer.headers[WORKER_HEADER]
+
+
+def serving_pids(server: KMSServer, key_id: str, count: int) -> dict[str, int]:
+    """Describe ``key_id`` until ``count`` different workers have answered it; requests per pid."""
+    served: dict[str, int] = {}
+
+    def enough() -> bool:
+        status, pid = describe(server, key_id)
+        assert status == 200
+        served[pid] = served.get(pid, 0) + 1
+        return len(served) >= count
+
+    wait_for(enough, 30, f"{count} workers answering", interval=0.0)
+    return served
+
+
+def create_key(server: KMSServer, alias: str) -> str:
+    client = make_sdk_client(server)
+    return str(client.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias=alias))).key_info.key_id)
+
+
+def requests_total(server: KMSServer) -> float:
+    with urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "kubekms_server_requests_total"
+    )
+
+
+def audit_lines(server: KMSServer) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in server.audit_log.read_bytes().splitlines()]
+
+
+def verified_chain(server: KMSServer, at_least: int) -> str:
+    wait_for(lambda: len(audit_lines(server)) >= at_least, 30, f"{at_least} audit lines on disk")
+    result = CliRunner().invoke(cli, ["audit", "verify", str(server.audit_log)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_keys_made_through_one_worker_are_served_by_every_worker_and_metrics_add_up(server: KMSServer) -> None:
+    key_id = create_key(server, "seen-everywhere")
+    before = requests_total(server)
+    served = serving_pids(server, key_id, WORKERS)
+    assert len(served) == WORKERS and all(pid.isdigit() for pid in served)
+    # /metrics (answered by one worker) counts the describe-key calls every worker served
+    assert requests_total(server) - before == sum(served.values())
+
+
+def load_both_wires(server: KMSServer, key_id: str, threads: int, calls: int) -> None:
+    failures: list[BaseException] = []
+
+    def v1_caller() -> None:
+        client = make_sdk_client(server)
+        body = CreateDatakeyRequestBody(key_id=key_id, datakey_length="256")
+        for _ in range(calls):
+            client.create_datakey(CreateDatakeyRequest(body=body))
+
+    def aws_caller() -> None:
+        client = kms_client(server)
+        for _ in range(calls):
+            client.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+
+    def run(target: Any) -> None:
+        try:
+            target()
+        except BaseException as error:  # reported by the test below, not lost in the thread
+            failures.append(error)
+
+    workers = [threading.Thread(target=run, args=(v1_caller if n % 2 else aws_caller,)) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert not failures, failures
+
+
+def test_the_audit_chain_holds_after_concurrent_calls_on_both_wires(server: KMSServer) -> None:
+    key_id = create_key(server, "chain-under-load")
+    already = len(audit_lines(server))
+    load_both_wires(server, key_id, threads=8, calls=25)
+    output = verified_chain(server, already + 200)
+    operations = {line["operation"] for line in audit_lines(server)[already:]}
+    assert {"create-datakey", "aws:GenerateDataKey"} <= operations, operations
+    assert "sequence 1.." in output
+
+
+def test_a_worker_killed_with_sigkill_is_replaced_and_the_chain_still_verifies(tmp_path: Path) -> None:
+    server = start_with_workers(tmp_path / "kms")
+    try:
+        key_id = create_key(server, "survivor")
+        served = serving_pids(server, key_id, WORKERS)
+        victim = next(iter(served))
+        os.kill(int(victim), signal.SIGKILL)
+        for _ in range(20):  # new connections go to the workers still alive: every call answered
+            assert describe(server, key_id)[0] == 200
+        replaced = serving_pids(server, key_id, WORKERS)
+        assert victim not in replaced  # a new worker serves in its place
+        already = len(audit_lines(server))
+        load_both_wires(server, key_id, threads=4, calls=10)
+        verified_chain(server, already + 40)
+        pids = [int(pid) for pid in replaced]
+    finally:
+        server.stop()
+    # SIGTERM drained and ended every worker
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 20, "every worker gone")
