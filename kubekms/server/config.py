@@ -31,12 +31,16 @@ class ServerConfig:
     console: ConsoleSettings = CONSOLE_DEFAULTS
     gcp: GcpSettings | None = None  # the Cloud KMS gRPC API's listener (issue 16), off unless set
     workers: int = 1  # server processes on the one listener; the file's default is "auto" (the CPU count)
+    # keystore rows in PostgreSQL instead of state_dir's SQLite files (root keys stay in state_dir);
+    # the URL is a secret (password), so only the file naming it is configured, never logged
+    database_url_file: Path | None = None
 
     @classmethod
     def load(cls, path: Path) -> ServerConfig:
         data = read_yaml_mapping(path, "config file", error=ServerConfigError)
         known = {"listen", "state_dir", "principals_file", "audit_log", "tls_cert", "tls_key", "cmk_limit",
-                 "maintenance_interval", "max_body_bytes", "console", "gcp", "workers"}  # fmt: skip
+                 "maintenance_interval", "max_body_bytes", "console", "gcp", "workers",
+                 "database_url_file"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise ServerConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
@@ -88,7 +92,20 @@ class ServerConfig:
             console=console,
             gcp=gcp,
             workers=parse_workers(data.get("workers", "auto"), path),
+            database_url_file=a_path("database_url_file", required=False),
         )
+
+    def database_url(self) -> str | None:
+        """The PostgreSQL URL read from ``database_url_file`` (None: SQLite); errors never quote it."""
+        if self.database_url_file is None:
+            return None
+        try:
+            url = self.database_url_file.read_text().strip()
+        except OSError as error:
+            raise ServerConfigError(f"database_url_file {self.database_url_file}: {error.strerror}") from None
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ServerConfigError(f"database_url_file {self.database_url_file} must hold a postgresql:// URL")
+        return url
 
 
 def parse_workers(value: object, path: Path) -> int:
