@@ -19,7 +19,9 @@ from aiohttp import web
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument
+from kubekms.keystore import Keystore
 from kubekms.providers import BackendConfig
+from kubekms.providers.local import LocalBackend
 from kubekms.providers.local import open_backend as open_local_backend
 from kubekms.server.audit import AuditLog
 from kubekms.server.aws_wire import AwsWire
@@ -47,8 +49,10 @@ class KMSApplication:
         cmk_limit: int = 1000,
         max_body_bytes: int = 64 * 1024,
         console: ConsoleSettings = CONSOLE_DEFAULTS,
+        database_url: str | None = None,
     ) -> None:
         self._state_dir = state_dir
+        self._database_url = database_url  # PostgreSQL for every project's rows; None: SQLite in state_dir
         self._principals = principals
         self._audit = audit
         self._init = init
@@ -73,18 +77,26 @@ class KMSApplication:
                 directory = self._state_dir / project_id
                 # a new tenant gets a fresh keystore; an existing one must find its root key
                 init = self._init or not directory.exists()
-                backend = await open_local_backend(
-                    BackendConfig(
-                        provider="local",
-                        project_id=project_id,
-                        state_dir=directory,
-                        init=init,
-                        cmk_limit=self._cmk_limit,
-                    )
-                )
+                backend = await self._open_project(directory, project_id, init)
                 self._backends[project_id] = backend
                 log.info("opened project keystore", extra={"fields": {"project": project_id, "created": init}})
         return backend
+
+    async def _open_project(self, directory: Path, project_id: str, init: bool) -> Backend:
+        if self._database_url is not None:  # the root key stays in directory, the rows go to the database
+            keystore = await asyncio.to_thread(
+                Keystore, directory, init=init, cmk_limit=self._cmk_limit, database_url=self._database_url
+            )
+            return LocalBackend(keystore)
+        return await open_local_backend(
+            BackendConfig(
+                provider="local",
+                project_id=project_id,
+                state_dir=directory,
+                init=init,
+                cmk_limit=self._cmk_limit,
+            )
+        )
 
     async def open_existing_projects(self) -> None:
         """Open every keystore already on disk, so a bad root key stops the server at start, not at first call."""
