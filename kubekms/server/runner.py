@@ -88,6 +88,7 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
         cmk_limit=config.cmk_limit,
         max_body_bytes=config.max_body_bytes,
         console=config.console,
+        database_url=config.database_url(),
     )
     await application.open_existing_projects()
     malformed_http = MalformedHttpFilter(application.refusals)
