@@ -14,7 +14,13 @@ framework), and every request is signed afresh with :func:`kubekms.wire.signing.
 signed too (the server ignores it) so the generator's work per request is the same for the
 ceiling as for the operations.
 
-``--profile-server FILE`` runs the server under cProfile and prints where its time goes.
+``--workers 1 auto`` (the default) runs everything once per worker setting (the server's
+``workers``: a number or ``auto``, the CPU count), each on a fresh server, and prints the
+settings side by side: req/s, p50/p99, the ratio to the first setting and each setting's ratio
+to its own ``/healthz`` ceiling. Server CPU counts the supervisor and all its workers.
+
+``--profile-server FILE`` runs the server under cProfile (one process: ``workers: 1``) and prints
+where its time goes.
 """
 
 from __future__ import annotations
@@ -30,11 +36,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubekms.devenv.kmsserver import KMSServer, kms_server
+import yaml
+
+from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.processes import ManagedProcess
 from kubekms.providers import BackendConfig, Credentials
 from kubekms.providers.rest import open_rest_backend
@@ -184,8 +194,30 @@ class Figures:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system) of ``pid`` and its children (the server's workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a process that ended meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def bench_server(directory: Path, workers: str) -> Iterator[KMSServer]:
+    """A real ``kubekms server`` with ``workers`` (a number or ``auto``) in its config file."""
+    server = KMSServer(directory)
+    config_path = directory / "server.yaml"  # written by KMSServer (see kubekms.devenv.kmsserver)
+    config = yaml.safe_load(config_path.read_text())
+    config_path.write_text(yaml.safe_dump({**config, "workers": workers if workers == "auto" else int(workers)}))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def run_load(
@@ -298,6 +330,24 @@ def report(results: list[Figures], ceilings: dict[int, float]) -> bool:
     return met
 
 
+def compare(settings: list[str], results: dict[str, list[Figures]], ceilings: dict[str, dict[int, float]]) -> None:
+    """The worker settings side by side, each against the first and against its own /healthz ceiling."""
+    first = settings[0]
+    print(f"\nworker settings side by side (ratio: to workers={first}; vs healthz: each to its own ceiling):")
+    header = f"{'operation':<18}{'clients':>8}"
+    for setting in settings:
+        header += f"{f'w={setting} req/s':>16}{'p50':>7}{'p99':>7}{'vs hz':>7}"
+    print(header + "".join(f"{f'w={setting}/w={first}':>16}" for setting in settings[1:]))
+    for index, base in enumerate(results[first]):
+        line = f"{base.operation:<18}{base.clients:>8}"
+        for setting in settings:
+            figures = results[setting][index]
+            line += f"{figures.rps:>16,.0f}{figures.p50_ms:>7.2f}{figures.p99_ms:>7.2f}"
+            line += f"{figures.rps / ceilings[setting][figures.clients]:>7.0%}"
+        line += "".join(f"{results[setting][index].rps / base.rps:>15.2f}x" for setting in settings[1:])
+        print(line)
+
+
 def print_breakdown(base: dict[str, Any], bodies: dict[str, dict[str, Any]], generators: int, server_pid: int) -> None:
     """Server CPU per request for requests that stop at successive stages of the request path."""
     stages = [
@@ -329,6 +379,9 @@ def main() -> None:
     parser.add_argument("--generators", type=int, default=1, help="Load-generating processes (default 1).")
     parser.add_argument("--operations", nargs="+", default=list(OPERATIONS[1:]), choices=OPERATIONS[1:])
     parser.add_argument(
+        "--workers", nargs="+", default=["1", "auto"], help="Server worker settings to compare (default: 1 auto)."
+    )
+    parser.add_argument(
         "--pin", action="store_true", help="Pin the server to CPU 0 and the generators to the other CPUs."
     )
     parser.add_argument("--profile-server", type=Path, default=None, help="Run the server under cProfile to FILE.")
@@ -342,7 +395,36 @@ def main() -> None:
     if args.worker:
         worker_main()
         return
-    with tempfile.TemporaryDirectory(prefix="kubekms-bench-") as directory, kms_server(Path(directory)) as server:
+    for setting in args.workers:
+        if setting != "auto" and not (setting.isdigit() and int(setting) >= 1):
+            parser.error(f"--workers: {setting!r} is neither a number >= 1 nor auto")
+    settings = ["1"] if args.profile_server else args.workers  # cProfile sees one process only
+    print(
+        f"kubekms server bench: {os.cpu_count()} CPUs, {args.generators} generator process(es), "
+        f"{args.duration:g} s per run, workers {' vs '.join(settings)}"
+    )
+    results: dict[str, list[Figures]] = {}
+    ceilings: dict[str, dict[int, float]] = {}
+    for setting in settings:
+        print(f"workers={setting}:")
+        results[setting], ceilings[setting] = run_setting(args, setting)
+    met = True
+    for setting in settings:
+        print(f"\n== workers={setting}")
+        met &= report(results[setting], ceilings[setting])
+    if len(settings) > 1:
+        compare(settings, results, ceilings)
+    if args.profile_server:
+        print_profile(args.profile_server, 30)
+    sys.exit(0 if met else 1)
+
+
+def run_setting(args: argparse.Namespace, setting: str) -> tuple[list[Figures], dict[int, float]]:
+    """Every run against one fresh server with ``workers: setting``."""
+    with (
+        tempfile.TemporaryDirectory(prefix="kubekms-bench-") as directory,
+        bench_server(Path(directory), setting) as server,
+    ):
         bodies = asyncio.run(prepare(server))
         profiled = profiled_restart(server, Path(directory), args.profile_server) if args.profile_server else None
         server_pid = profiled.process.pid if profiled and profiled.process else server.pid
@@ -350,7 +432,7 @@ def main() -> None:
         credentials = Credentials.from_file(server.credentials_file("admin"))
         cpu_count = os.cpu_count() or 1
         if args.pin and cpu_count > 1:
-            os.sched_setaffinity(server_pid, {0})
+            os.sched_setaffinity(server_pid, {0})  # the workers started already keep their own affinity
         base: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": server.port,
@@ -362,10 +444,6 @@ def main() -> None:
         }
         if args.pin and cpu_count > 1:
             base["cpus"] = list(range(1, cpu_count))
-        print(
-            f"kubekms server bench: {os.cpu_count()} CPUs, {args.generators} generator process(es), "
-            f"{args.duration:g} s per run"
-        )
         results: list[Figures] = []
         ceilings: dict[int, float] = {}
         for operation in ("healthz", *args.operations):
@@ -384,10 +462,7 @@ def main() -> None:
                             duration=args.duration)  # fmt: skip
         if profiled is not None:
             profiled.stop()
-    met = report(results, ceilings)
-    if args.profile_server:
-        print_profile(args.profile_server, 30)
-    sys.exit(0 if met else 1)
+    return results, ceilings
 
 
 if __name__ == "__main__":
