@@ -63,6 +63,14 @@ class _Result:
         return iter(self._rows)
 
 
+def _check_connection(url: str) -> None:
+    """Fail at once with libpq's reason (refused, TLS verification, auth), not after the pool's timeout."""
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.OperationalError as error:  # libpq's message names host and port, never the password
+        raise KeystoreSetupError(f"cannot connect to the keystore database: {error}") from None
+
+
 def _portable(statement: str) -> str:
     """The keystore's SQL uses ``?`` placeholders (SQLite's); psycopg's are ``%s``."""
     return statement.replace("%", "%%").replace("?", "%s")
@@ -76,6 +84,7 @@ class PostgresDatabase:
             raise KeystoreSetupError(f"project {schema!r} is too long for a PostgreSQL schema name (63 bytes)")
         self._schema = schema
         self._local = threading.local()
+        _check_connection(url)
         search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
 
         def configure(connection: psycopg.Connection[Any]) -> None:

@@ -25,4 +25,4 @@ def database_url(pg_server: postgres.Postgres) -> str:
     name = f"test_{next(_numbers)}"
     with psycopg.connect(pg_server.url, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")  # our own counter, not input
-    return pg_server.url.replace("/postgres?", f"/{name}?")
+    return pg_server.database_url(name)

@@ -6,13 +6,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from kubekms.backend import KeyState
+from kubekms.devenv.pki import generate_pki
 from kubekms.devenv.postgres import Postgres
-from kubekms.keystore import Keystore
+from kubekms.keystore import Keystore, KeystoreSetupError
 from kubekms.keystore.pg_schema import SCHEMA_VERSION
 
 
@@ -23,7 +25,7 @@ def test_root_key_and_material_are_not_in_the_database(tmp_path: Path, database_
     data_key = store.create_data_key(key.key_id)
     store.close()
     root_key = (tmp_path / "proj" / "root.key").read_bytes()
-    name = database_url.split("/")[-1].split("?")[0]
+    name = urlsplit(database_url).path.lstrip("/")
     dump = pg_server.dump_database(name)
     assert key.key_id.encode() in dump  # the dump does hold this keystore's rows
     for secret in (root_key, data_key.plaintext or b""):
@@ -41,6 +43,21 @@ def test_schema_is_versioned_and_a_newer_one_refused(tmp_path: Path, database_ur
         connection.execute("UPDATE proj.schema_version SET version = %s", (SCHEMA_VERSION + 1,))
     with pytest.raises(RuntimeError, match="newer"):
         Keystore(tmp_path / "proj", database_url=database_url)
+
+
+def test_the_connection_is_tls_with_the_server_verified(tmp_path: Path, database_url: str, pg_server: Postgres) -> None:
+    store = Keystore(tmp_path / "proj", init=True, database_url=database_url)
+    store.create_key("over-tls")
+    with psycopg.connect(database_url) as connection:
+        pool = connection.execute(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+            " WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()"
+        ).fetchall()
+    store.close()
+    assert pool and all(ssl for (ssl,) in pool)  # the keystore's pooled connections
+    foreign_ca = generate_pki(tmp_path / "foreign").ca_cert
+    with pytest.raises(KeystoreSetupError, match="SSL error"):  # the foreign CA does not sign its certificate
+        Keystore(tmp_path / "proj", database_url=database_url.replace(str(pg_server.ca_cert), str(foreign_ca)))
 
 
 def test_projects_are_separate_schemas(tmp_path: Path, database_url: str) -> None:
