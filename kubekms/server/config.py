@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,12 +111,22 @@ class ServerConfig:
 
 
 def parse_workers(value: object, path: Path) -> int:
-    """``auto`` (the CPU count) or a whole number >= 1."""
+    """``auto`` (the CPUs available) or a whole number >= 1."""
     if value == "auto":
-        return os.cpu_count() or 1
+        return available_cpus()
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ServerConfigError(f"config file {path}: workers must be 'auto' or a whole number >= 1")
     return value
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a container's CPU limit)."""
+    count = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()  # "max 100000" or "150000 100000"
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    return count
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
