@@ -9,6 +9,11 @@ The generator runs in separate processes: aiohttp client sessions, each request 
 with botocore's SigV4 signer (the servers check X-Amz-Date). moto's server (werkzeug) closes the
 connection after every answer, so the generator reconnects when it must; kubekms keeps
 connections alive. Both are measured by the same generator code.
+
+local-kms (github.com/nsmithuk/local-kms, a Go AWS KMS emulator that checks no signature) is a
+third target when ``go install`` can build it from the Go module proxy into
+``~/.cache/kubekms/bench/`` (for the bench only); when the build fails its column is skipped
+with a message.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import base64
 import contextlib
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,10 +44,13 @@ from server_bench import cpu_seconds
 
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 from kubekms.devenv.motoserver import MotoServer, moto_server
+from kubekms.devenv.processes import ManagedProcess, free_port
 from kubekms.providers import Credentials
 
 REGION = "us-east-1"
 OPERATIONS = ("GenerateDataKey", "Decrypt")
+LOCAL_KMS_MODULE = "github.com/nsmithuk/local-kms@latest"
+LOCAL_KMS_BIN_DIR = Path.home() / ".cache" / "kubekms" / "bench"
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,47 @@ def moto_target(moto: MotoServer) -> Target:
     return Target("moto", moto.endpoint, moto.access_key, moto.secret_key, moto.pid)
 
 
+def local_kms_binary() -> Path | None:
+    """local-kms built from the Go module proxy (once, cached); None, with a message, when it cannot be built."""
+    binary = LOCAL_KMS_BIN_DIR / "local-kms"
+    if binary.exists():
+        return binary
+    LOCAL_KMS_BIN_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["go", "install", LOCAL_KMS_MODULE], env={**os.environ, "GOBIN": str(LOCAL_KMS_BIN_DIR)},
+                       check=True, capture_output=True, timeout=900)  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stderr", b"") or b""
+        print(f"local-kms column skipped: go install {LOCAL_KMS_MODULE} failed: {error} {detail.decode()[-500:]}")
+        return None
+    return binary
+
+
+@contextlib.contextmanager
+def local_kms(directory: Path) -> Iterator[Target | None]:
+    binary = local_kms_binary()
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "KMS_REGION": REGION, "KMS_ACCOUNT_ID": "111122223333",
+           "KMS_DATA_PATH": str(directory / "local-kms-data")}  # fmt: skip
+    process = ManagedProcess("local-kms", [str(binary)], directory / "local-kms.log", env=env)
+    process.start()
+    try:
+        process.wait_until(lambda: _answers(port), 30, "listening")
+        assert process.process is not None
+        # local-kms checks no signature: any key pair does
+        yield Target("local-kms", f"http://127.0.0.1:{port}", "AKIDLOCALKMS", "any-secret", process.process.pid)
+    finally:
+        process.stop()
+
+
+def _answers(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
 def run_aws_section(
     server: KMSServer,
     *,
@@ -203,9 +253,14 @@ def run_aws_section(
     warmup: float = 1.0,
     duration: float = 5.0,
 ) -> list[AwsFigures]:
-    """The AWS-wire runs against ``server`` and a moto server started here; prints the table."""
-    with tempfile.TemporaryDirectory(prefix="kubekms-moto-") as directory, moto_server(Path(directory) / "log") as moto:
+    """The AWS-wire runs against ``server``, a moto server and local-kms (when built) started here; prints the table."""
+    with contextlib.ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kubekms-peers-")))
+        moto = stack.enter_context(moto_server(directory / "moto.log"))
         targets = [kubekms_target(server), moto_target(moto)]
+        local = stack.enter_context(local_kms(directory))
+        if local is not None:
+            targets.append(local)
         bodies = {target.name: prepare(target) for target in targets}
         results: list[AwsFigures] = []
         for operation in OPERATIONS:
@@ -222,19 +277,23 @@ def run_aws_section(
 
 def report(results: Sequence[AwsFigures]) -> None:
     by_key = {(f.target, f.operation, f.clients): f for f in results}
-    print(
-        f"\n{'AWS wire':<18}{'clients':>8}{'kubekms req/s':>15}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'moto req/s':>12}{'p50 ms':>8}{'p99 ms':>8}{'kubekms/moto':>14}{'CPU us/req':>16}{'errors':>8}"
-    )
+    peers = [name for name in dict.fromkeys(f.target for f in results) if name != "kubekms"]
+    header = f"\n{'AWS wire':<18}{'clients':>8}{'kubekms req/s':>15}{'p50 ms':>8}{'p99 ms':>8}{'CPU us':>8}"
+    for peer in peers:
+        header += f"{f'{peer} req/s':>17}{'p50 ms':>8}{'p99 ms':>8}{'CPU us':>8}{f'kubekms/{peer}':>19}"
+    print(header + f"{'errors':>8}")
     for (target, operation, clients), ours in by_key.items():
         if target != "kubekms":
             continue
-        moto = by_key[("moto", operation, clients)]
-        print(
-            f"{operation:<18}{clients:>8}{ours.rps:>15,.0f}{ours.p50_ms:>8.2f}{ours.p99_ms:>8.2f}"
-            f"{moto.rps:>12,.0f}{moto.p50_ms:>8.2f}{moto.p99_ms:>8.2f}{ours.rps / moto.rps:>13.1f}x"
-            f"{ours.server_cpu_us:>7.0f} vs{moto.server_cpu_us:>6.0f}{ours.errors + moto.errors:>8}"
-        )
+        line = f"{operation:<18}{clients:>8}{ours.rps:>15,.0f}{ours.p50_ms:>8.2f}{ours.p99_ms:>8.2f}"
+        line += f"{ours.server_cpu_us:>8.0f}"
+        errors = ours.errors
+        for peer in peers:
+            theirs = by_key[(peer, operation, clients)]
+            line += f"{theirs.rps:>17,.0f}{theirs.p50_ms:>8.2f}{theirs.p99_ms:>8.2f}{theirs.server_cpu_us:>8.0f}"
+            line += f"{ours.rps / theirs.rps:>18.2f}x"
+            errors += theirs.errors
+        print(line + f"{errors:>8}")
 
 
 @contextlib.contextmanager
