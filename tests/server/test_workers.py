@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -166,3 +168,11 @@ def test_a_worker_killed_with_sigkill_is_replaced_and_the_chain_still_verifies(t
         server.stop()
     # SIGTERM drained and ended every worker
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 20, "every worker gone")
+
+
+def test_auto_counts_the_cpus_the_server_may_use_not_the_hosts() -> None:
+    """``workers: auto`` in a process pinned to one CPU (as a container's cpuset does) is 1."""
+    probe = "from kubekms.server.config import available_cpus; print(available_cpus())"
+    pinned = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))  # fmt: skip
+    assert pinned.stdout.strip() == "1"
