@@ -38,6 +38,10 @@ class Database(Protocol):
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None: ...
 
+    def session(self) -> AbstractContextManager[None]:
+        """The statements of one keystore call, on one connection (no transaction)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """One write transaction, serialised against every other writer of this keystore."""
         ...

@@ -153,15 +153,27 @@ class PostgresDatabase:
             cursor.executemany(_portable(statement), rows)
 
     @contextlib.contextmanager
+    def _holding(self, connection: psycopg.Connection[Any]) -> Iterator[None]:
+        self._local.connection = connection
+        try:
+            yield
+        finally:
+            self._local.connection = None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        if getattr(self._local, "connection", None) is not None:
+            yield
+            return
+        with self._pool.connection() as connection, self._holding(connection):
+            yield
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._pool.connection() as connection, connection.transaction():
+        with self._pool.connection() as connection, connection.transaction(), self._holding(connection):
             connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"kubekms-keystore/{self._schema}",))
-            self._local.connection = connection
-            try:
-                yield
-                connection.execute("UPDATE changes SET counter = counter + 1")
-            finally:
-                self._local.connection = None
+            yield
+            connection.execute("UPDATE changes SET counter = counter + 1")
 
     def data_version(self) -> int:
         (counter,) = self.execute("SELECT counter FROM changes").fetchone()

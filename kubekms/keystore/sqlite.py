@@ -36,6 +36,10 @@ class SqliteDatabase:
         self._connection.executemany(sql, rows)
 
     @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        yield  # one connection already
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         self._connection.execute("BEGIN IMMEDIATE")
         try:

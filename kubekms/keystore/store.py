@@ -154,6 +154,12 @@ class Keystore:
     # --- transactions and cache -------------------------------------------------------
 
     @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        """One call's reads: this process's lock, on one database connection."""
+        with self._lock, self._db.session():
+            yield
+
+    @contextlib.contextmanager
     def _write(self) -> Iterator[Database]:
         with self._lock:
             try:
@@ -282,7 +288,7 @@ class Keystore:
         return self.describe_key(key_id)
 
     def describe_key(self, key_ref: str) -> KeyMetadata:
-        with self._lock:
+        with self._read():
             return self._metadata(self._resolve(key_ref))
 
     def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
@@ -296,7 +302,7 @@ class Keystore:
             where, params = "state != ?", [KeyState.DESTROYED.value]
         else:
             where, params = "state = ?", [state.value]
-        with self._lock:
+        with self._read():
             self._refresh_cache()
             (total,) = self._db.execute(f"SELECT COUNT(*) FROM keys WHERE {where}", params).fetchone()  # noqa: S608
             rows = self._db.execute(
@@ -308,7 +314,7 @@ class Keystore:
         return KeyPage(keys=keys, next_marker=next_marker, total=total)
 
     def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
-        with self._lock:
+        with self._read():
             order = self._db.insertion_order
             rows = self._db.execute(
                 "SELECT k.* FROM keys k JOIN tags t ON t.key_id = k.key_id"  # noqa: S608 (names are ours)
@@ -388,7 +394,7 @@ class Keystore:
         return self.get_rotation_status(key_id)
 
     def get_rotation_status(self, key_ref: str) -> RotationStatus:
-        with self._lock:
+        with self._read():
             return self._rotation_status(self._resolve(key_ref))
 
     def rotate_key(self, key_ref: str) -> KeyMetadata:
@@ -455,7 +461,7 @@ class Keystore:
 
     def _seal_under_current(self, key_ref: str, plaintext: bytes, aad: bytes) -> DataKey:
         rules.check_aad(aad)
-        with self._lock:
+        with self._read():
             record = self._resolve(key_ref)
             rules.require_usable(record.key_id, record.state)
             cipher = self._cipher(record.key_id, record.current_version)
@@ -477,7 +483,7 @@ class Keystore:
     def decrypt_data_key(self, key_ref: str, blob: bytes, *, aad: bytes = b"") -> bytes:
         rules.check_aad(aad)
         envelope = ciphertext.parse(blob)
-        with self._lock:
+        with self._read():
             record = self._resolve(key_ref)
             if envelope.key_id != record.key_id:
                 raise InvalidCiphertext(f"ciphertext was not made under key {record.key_id}")
@@ -536,7 +542,7 @@ class Keystore:
     # --- account ------------------------------------------------------------------------
 
     def instance_count(self) -> int:
-        with self._lock:
+        with self._read():
             (count,) = self._db.execute(
                 "SELECT COUNT(*) FROM keys WHERE state != ?", (KeyState.DESTROYED.value,)
             ).fetchone()
