@@ -80,8 +80,10 @@ class PostgresDatabase:
     insertion_order = "seq"
 
     def __init__(self, url: str, *, schema: str) -> None:
-        if not 1 <= len(schema.encode()) <= _MAX_IDENTIFIER:
-            raise KeystoreSetupError(f"project {schema!r} is too long for a PostgreSQL schema name (63 bytes)")
+        if not 1 <= len(schema.encode()) <= _MAX_IDENTIFIER or schema.lower().startswith("pg_"):
+            raise KeystoreSetupError(
+                f"project {schema!r} cannot name a PostgreSQL schema (at most 63 bytes, not starting with pg_)"
+            )
         self._schema = schema
         self._local = threading.local()
         _check_connection(url)

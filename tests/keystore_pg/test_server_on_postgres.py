@@ -11,6 +11,8 @@ import yaml
 from kubekms.backend import KeyState
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.errors import Disabled
+from kubekms.keystore import Keystore, KeystoreSetupError
+from kubekms.server.config import ServerConfig, ServerConfigError
 
 _PASSWORD = "never-logged-7c1e"  # trust auth ignores it; it marks the URL's secret part
 
@@ -48,3 +50,22 @@ def test_a_server_on_postgresql_serves_a_lifecycle_across_a_restart(tmp_path: Pa
         ]
     assert _PASSWORD not in server.log.read_text()
     assert _PASSWORD not in config_path.read_text()
+
+
+def test_a_bad_database_url_file_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    (tmp_path / "principals.yaml").write_text("{}\n")
+    (tmp_path / "url").write_text(f"host=db password={_PASSWORD}\n")  # a libpq keyword string, not a URL
+    config_file = tmp_path / "server.yaml"
+    config_file.write_text("state_dir: state\nprincipals_file: principals.yaml\ndatabase_url_file: url\n")
+    config = ServerConfig.load(config_file)
+    with pytest.raises(ServerConfigError, match="must hold a postgresql:// URL") as refused:
+        config.database_url()
+    assert _PASSWORD not in str(refused.value)
+    (tmp_path / "url").unlink()
+    with pytest.raises(ServerConfigError, match="No such file"):
+        config.database_url()
+
+
+def test_a_project_that_cannot_name_a_schema_is_refused(tmp_path: Path, database_url: str) -> None:
+    with pytest.raises(KeystoreSetupError, match="pg_"):
+        Keystore(tmp_path / "pg_catalog", init=True, database_url=database_url)
