@@ -10,15 +10,20 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import make_sdk_client
-from huaweicloudsdkkms.v2 import CreateDatakeyRequest, CreateDatakeyRequestBody, CreateKeyRequest, CreateKeyRequestBody
+from huaweicloudsdkkms.v2 import (
+    CreateDatakeyRequest,
+    CreateDatakeyRequestBody,
+    CreateKeyRequest,
+    CreateKeyRequestBody,
+    KmsClient,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from test_aws_wire import kms_client
 
@@ -75,8 +80,8 @@ def serving_pids(server: KMSServer, key_id: str, count: int) -> dict[str, int]:
     return served
 
 
-def create_key(server: KMSServer, alias: str) -> str:
-    client = make_sdk_client(server)
+def create_key(server: KMSServer, alias: str, sdk_client: Callable[..., KmsClient]) -> str:
+    client = sdk_client(server)
     return str(client.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias=alias))).key_info.key_id)
 
 
@@ -102,8 +107,10 @@ def verified_chain(server: KMSServer, at_least: int) -> str:
     return result.output
 
 
-def test_keys_made_through_one_worker_are_served_by_every_worker_and_metrics_add_up(server: KMSServer) -> None:
-    key_id = create_key(server, "seen-everywhere")
+def test_keys_made_through_one_worker_are_served_by_every_worker_and_metrics_add_up(
+    server: KMSServer, sdk_client: Callable[..., KmsClient]
+) -> None:
+    key_id = create_key(server, "seen-everywhere", sdk_client)
     before = requests_total(server)
     served = serving_pids(server, key_id, WORKERS)
     assert len(served) == WORKERS and all(pid.isdigit() for pid in served)
@@ -111,11 +118,13 @@ def test_keys_made_through_one_worker_are_served_by_every_worker_and_metrics_add
     assert requests_total(server) - before == sum(served.values())
 
 
-def load_both_wires(server: KMSServer, key_id: str, threads: int, calls: int) -> None:
+def load_both_wires(
+    server: KMSServer, key_id: str, threads: int, calls: int, sdk_client: Callable[..., KmsClient]
+) -> None:
     failures: list[BaseException] = []
 
     def v1_caller() -> None:
-        client = make_sdk_client(server)
+        client = sdk_client(server)
         body = CreateDatakeyRequestBody(key_id=key_id, datakey_length="256")
         for _ in range(calls):
             client.create_datakey(CreateDatakeyRequest(body=body))
@@ -139,20 +148,24 @@ def load_both_wires(server: KMSServer, key_id: str, threads: int, calls: int) ->
     assert not failures, failures
 
 
-def test_the_audit_chain_holds_after_concurrent_calls_on_both_wires(server: KMSServer) -> None:
-    key_id = create_key(server, "chain-under-load")
+def test_the_audit_chain_holds_after_concurrent_calls_on_both_wires(
+    server: KMSServer, sdk_client: Callable[..., KmsClient]
+) -> None:
+    key_id = create_key(server, "chain-under-load", sdk_client)
     already = len(audit_lines(server))
-    load_both_wires(server, key_id, threads=8, calls=25)
+    load_both_wires(server, key_id, threads=8, calls=25, sdk_client=sdk_client)
     output = verified_chain(server, already + 200)
     operations = {line["operation"] for line in audit_lines(server)[already:]}
     assert {"create-datakey", "aws:GenerateDataKey"} <= operations, operations
     assert "sequence 1.." in output
 
 
-def test_a_worker_killed_with_sigkill_is_replaced_and_the_chain_still_verifies(tmp_path: Path) -> None:
+def test_a_worker_killed_with_sigkill_is_replaced_and_the_chain_still_verifies(
+    tmp_path: Path, sdk_client: Callable[..., KmsClient]
+) -> None:
     server = start_with_workers(tmp_path / "kms")
     try:
-        key_id = create_key(server, "survivor")
+        key_id = create_key(server, "survivor", sdk_client)
         served = serving_pids(server, key_id, WORKERS)
         victim = next(iter(served))
         os.kill(int(victim), signal.SIGKILL)
@@ -161,7 +174,7 @@ def test_a_worker_killed_with_sigkill_is_replaced_and_the_chain_still_verifies(t
         replaced = serving_pids(server, key_id, WORKERS)
         assert victim not in replaced  # a new worker serves in its place
         already = len(audit_lines(server))
-        load_both_wires(server, key_id, threads=4, calls=10)
+        load_both_wires(server, key_id, threads=4, calls=10, sdk_client=sdk_client)
         verified_chain(server, already + 40)
         pids = [int(pid) for pid in replaced]
     finally:
