@@ -212,7 +212,11 @@ def bench_server(directory: Path, workers: str) -> Iterator[KMSServer]:
     server = KMSServer(directory)
     config_path = directory / "server.yaml"  # written by KMSServer (see kubekms.devenv.kmsserver)
     config = yaml.safe_load(config_path.read_text())
-    config_path.write_text(yaml.safe_dump({**config, "workers": workers if workers == "auto" else int(workers)}))
+    config_path.write_text(
+        yaml.safe_dump(
+            {**config, "workers": workers if workers == "auto" else int(workers), "console": {"enabled": False}}
+        )
+    )
     server.start()
     try:
         yield server

@@ -41,7 +41,9 @@ def start_with_workers(state_dir: Path) -> KMSServer:
     server = KMSServer(state_dir, project_id="default")  # the AWS wire serves project "default"
     config_path = state_dir / "server.yaml"  # written by KMSServer; documented in kubekms.devenv.kmsserver
     config = yaml.safe_load(config_path.read_text())
-    config_path.write_text(yaml.safe_dump({**config, "workers": WORKERS, "maintenance_interval": 0.2}))
+    config_path.write_text(
+        yaml.safe_dump({**config, "workers": WORKERS, "maintenance_interval": 0.2, "console": {"enabled": False}})
+    )
     server.start()
     return server
 
