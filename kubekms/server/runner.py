@@ -81,7 +81,7 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
             return
         # the console keeps its sign-in sessions in the memory of one process: a session made by one worker
         # would be unknown to the others (issue 15); until sessions are shared, the console means one process
-        log.warning("the web console is enabled: serving with one process (set console.enabled: false for workers)",
+        log.info("the web console is enabled: serving with one process (set console.enabled: false for workers)",
                     extra={"fields": {"workers": config.workers}})  # fmt: skip
     leader = worker is None or worker.leader  # maintenance and the Cloud KMS listeners: one process only
     audit = AuditLog(config.audit_log, head_file=worker.audit_head if worker else None)
