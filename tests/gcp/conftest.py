@@ -5,21 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from gcp_harness import client
+from gcp_harness import APP, LOCATION, PROJECT, READER, STRANGER, client
 from google.cloud import kms_v1
 
 from kubekms.devenv.gcpserver import GcpServer, gcp_server
-from kubekms.devenv.kmsserver import Principal
-
-PROJECT = "proj-gcp"
-LOCATION = f"projects/{PROJECT}/locations/global"
-# may use one crypto key only (named as Cloud KMS does), with the data-key permissions
-APP = Principal("app", actions=("encrypt-datakey", "decrypt-datakey", "describe-key"),
-                keys=(f"{LOCATION}/keyRings/shared/cryptoKeys/app",), projects=(PROJECT,))  # fmt: skip
-# may only read, in every key of the project
-READER = Principal("reader", actions=("describe-key", "list-keys"), projects=(PROJECT,))
-# allowed everything in another project only
-STRANGER = Principal("stranger", projects=("elsewhere",))
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,17 @@ from google.cloud.kms_v1.services.key_management_service.transports import KeyMa
 from google.oauth2 import service_account
 
 from kubekms.devenv.gcpserver import GcpServer
+from kubekms.devenv.kmsserver import Principal
+
+PROJECT = "proj-gcp"
+LOCATION = f"projects/{PROJECT}/locations/global"
+# may use one crypto key only (named as Cloud KMS does), with the data-key permissions
+APP = Principal("app", actions=("encrypt-datakey", "decrypt-datakey", "describe-key"),
+                keys=(f"{LOCATION}/keyRings/shared/cryptoKeys/app",), projects=(PROJECT,))  # fmt: skip
+# may only read, in every key of the project
+READER = Principal("reader", actions=("describe-key", "list-keys"), projects=(PROJECT,))
+# allowed everything in another project only
+STRANGER = Principal("stranger", projects=("elsewhere",))
 
 
 def loopback_channel(host: str, **kwargs: Any) -> grpc.Channel:

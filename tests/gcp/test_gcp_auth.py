@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import LOCATION, PROJECT
-from gcp_harness import client, credentials, kms_client
+from gcp_harness import LOCATION, PROJECT, client, credentials, kms_client
 from google.api_core import exceptions
 from google.auth import crypt
 from google.auth import jwt as google_jwt

@@ -9,8 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import LOCATION, PROJECT
-from gcp_harness import client
+from gcp_harness import LOCATION, PROJECT, client
 from google.api_core import exceptions
 from google.auth import crypt
 from google.auth import jwt as google_jwt

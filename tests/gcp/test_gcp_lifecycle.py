@@ -8,8 +8,7 @@ from pathlib import Path
 
 import google_crc32c
 import pytest
-from conftest import LOCATION, PROJECT
-from gcp_harness import client
+from gcp_harness import LOCATION, PROJECT, client
 from google.api_core import exceptions
 from google.cloud import kms_v1
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import google_crc32c
 import pytest
-from conftest import LOCATION
-from gcp_harness import client, credentials
+from gcp_harness import LOCATION, client, credentials
 from google.api_core import exceptions
 from google.cloud import kms_v1
 
