@@ -188,6 +188,19 @@ class AuditLog:
             finally:
                 os.close(head_fd)  # releases the lock
             return
+        self._lock_current()
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _lock_current(self) -> None:
+        """Hold an exclusive ``flock`` on the file now at the path, then catch up with its chain.
+
+        Only the holder of the current file's lock writes to it or renames it, so once the file
+        locked is the one at the path, nobody else can move it away before we unlock.
+        """
+        assert self._path is not None
         while True:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
@@ -198,12 +211,8 @@ class AuditLog:
                 break
             os.close(self._fd)  # another writer rotated the file: lock the new one
             self._fd = self._open()
-        try:
-            _drop_torn_tail(self._fd, self._path)
-            self._head = resume_head(self._path)
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        _drop_torn_tail(self._fd, self._path)
+        self._head = resume_head(self._path)
 
     def record(
         self,
@@ -249,6 +258,7 @@ class AuditLog:
             data = self._chain(self._pending)
             if self._rotation_due(len(data)):
                 self._rotate(written_seq)
+                data = self._chain(self._pending)  # from the head as it is on disk after the rotation
             size = os.fstat(self._fd).st_size if self._path is not None else 0
             try:
                 view = memoryview(data)
@@ -276,7 +286,10 @@ class AuditLog:
             raise FileExistsError(f"audit log rotation: {target} exists already")
         os.rename(self._path, target)
         os.close(self._fd)
+        # Other writers may create the new file, write to it and even rotate it before we get its
+        # lock: lock whatever file is current then, and chain on from its head.
         self._fd = self._open()
+        self._lock_current()
 
     def close(self) -> None:
         self.flush()
