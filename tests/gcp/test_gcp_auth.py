@@ -62,9 +62,11 @@ def test_a_handmade_valid_token_is_accepted(gcp: GcpServer, shared_ring: kms_v1.
 @pytest.mark.parametrize(
     ("why", "claims"),
     [
-        ("expired", {"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}),
-        ("not yet valid", {"iat": int(time.time()) + 600, "exp": int(time.time()) + 1200}),
-        ("lifetime over an hour", {"exp": int(time.time()) + 7200}),
+        # times are offsets from when the test runs, not from collection (a long run would
+        # make "not yet valid" valid): the test adds the current time
+        ("expired", {"iat": -7200, "exp": -3600}),
+        ("not yet valid", {"iat": 600, "exp": 1200}),
+        ("lifetime over an hour", {"exp": 7200}),
         ("other audience", {"aud": "https://example.com/"}),
         ("no audience, no scope", {"aud": None}),
         ("no audience, unrelated scope", {"aud": None, "scope": "https://www.googleapis.com/auth/devstorage"}),
@@ -72,8 +74,10 @@ def test_a_handmade_valid_token_is_accepted(gcp: GcpServer, shared_ring: kms_v1.
     ],
 )
 def test_bad_claims_are_refused(gcp: GcpServer, why: str, claims: dict[str, Any]) -> None:
+    now = int(time.time())
+    dated = {name: now + value if name in ("iat", "exp") else value for name, value in claims.items()}
     with pytest.raises(exceptions.Unauthenticated):
-        call_with(gcp, token(gcp.service_account_info("admin"), **claims))()
+        call_with(gcp, token(gcp.service_account_info("admin"), **dated))()
 
 
 def test_scoped_token_without_audience_is_accepted(gcp: GcpServer) -> None:
