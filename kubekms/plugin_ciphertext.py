@@ -23,6 +23,7 @@ IndexError. The data-key format of the kubekms server itself is :mod:`kubekms.ci
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -44,6 +45,11 @@ _KEY_ID = re.compile(r"(.+):v([1-9][0-9]{0,9})")  # fullmatch: "$" would allow a
 def key_id(backend_key_id: str, version: int) -> str:
     """The key_id for a backend key at a version."""
     return f"{backend_key_id}:v{version}"
+
+
+def key_id_hash(value: str) -> str:
+    """How kube-apiserver labels a key_id in its envelope-encryption metrics (the plugin uses the same form)."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def parse_key_id(value: str) -> tuple[str, int] | None:

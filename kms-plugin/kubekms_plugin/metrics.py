@@ -5,14 +5,9 @@ Never a key, a KEK id or key material: the current key_id appears only as a hash
 
 from __future__ import annotations
 
-import hashlib
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-
-def key_id_hash(key_id: str) -> str:
-    """The same form kube-apiserver uses in its own metrics, so the two can be matched."""
-    return "sha256:" + hashlib.sha256(key_id.encode()).hexdigest()
+from kubekms.plugin_ciphertext import key_id_hash
 
 
 class PluginMetrics:

@@ -22,7 +22,6 @@ is saved, only once all of them are.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -37,6 +36,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from kubekms.plugin_ciphertext import key_id_hash
+
 logger = logging.getLogger(__name__)
 
 KEY_ID_METRIC = "apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds"
@@ -49,16 +50,6 @@ REWRITE_CONCURRENCY = 8
 # while etcd or the apiserver recover, 410 when a list's continue token expired (the pass
 # lists again from its saved resumeAfter).
 TRANSIENT_STATUSES = frozenset({410, 429, 500, 502, 503, 504})
-
-
-def plugin_key_id(key_id: str, version: int) -> str:
-    """The key_id the kubekms plugin reports for a backend key at a version."""
-    return f"{key_id}:v{version}"
-
-
-def key_id_hash(key_id: str) -> str:
-    """How kube-apiserver labels a key_id in its envelope-encryption metrics."""
-    return "sha256:" + hashlib.sha256(key_id.encode()).hexdigest()
 
 
 def is_transient(error: BaseException) -> bool:

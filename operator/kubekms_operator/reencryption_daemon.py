@@ -18,6 +18,7 @@ from typing import Any
 
 import kopf
 
+from kubekms import plugin_ciphertext
 from kubekms.providers.retry import RetryPolicy
 from kubekms_operator import kube
 from kubekms_operator.reencryption import (
@@ -25,7 +26,6 @@ from kubekms_operator.reencryption import (
     Rewriter,
     describe_failure,
     is_transient,
-    plugin_key_id,
     run_pass,
 )
 from kubekms_operator.settings import ReencryptionSettings
@@ -69,7 +69,7 @@ async def _finish_current_version(
         return
     if progress is None or progress.keyVersion != version:
         progress = Progress(keyVersion=version)
-    target = plugin_key_id(key_id, version)
+    target = plugin_ciphertext.key_id(key_id, version)
     if not await asyncio.to_thread(_wait_for_adoption, rewriter, target, should_stop, settings):
         if not should_stop():
             kopf.warn(

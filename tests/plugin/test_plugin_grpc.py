@@ -17,8 +17,7 @@ from plugin_support import stub
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.plugin import PluginProcess
 from kubekms.devenv.processes import wait_for
-from kubekms.plugin_ciphertext import KEK_ANNOTATION
-from kubekms_plugin.metrics import key_id_hash
+from kubekms.plugin_ciphertext import KEK_ANNOTATION, key_id_hash
 from kubekms_plugin.v2 import api_pb2
 
 SEED = bytes(range(32))
