@@ -35,6 +35,24 @@ def image_command(force: bool) -> None:
     sys.exit(image.main(force=force))
 
 
+@dev.command("env")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The state directory of `kubekms dev up` (default: $XDG_STATE_HOME/kubekms/dev).",
+)
+def env_command(state_dir: Path | None) -> None:
+    """Print the KUBEKMS_* exports that point the CLI at the running `kubekms dev up` (for eval)."""
+    from kubekms.devenv import clientenv, stack
+
+    directory = state_dir or stack.default_state_dir()
+    try:
+        click.echo(clientenv.read_client_env(directory), nl=False)
+    except FileNotFoundError:
+        raise click.ClickException(f"no stack in {directory}: start one with `kubekms dev up`") from None
+
+
 @dev.command("up")
 @click.option(
     "--state-dir",

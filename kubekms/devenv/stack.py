@@ -35,8 +35,9 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from kubekms.devenv import binaries
+from kubekms.devenv.clientenv import write_client_env
 from kubekms.devenv.controlplane import ControlPlane, control_plane, encryption_config
-from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
+from kubekms.devenv.kmsserver import ADMIN, KMSServer, Principal, kms_server
 from kubekms.devenv.plugin import PROVIDER_NAME, PluginProcess, kms_provider, kubekms_backend_settings
 from kubekms.devenv.processes import ManagedProcess, kubekms_argv, wait_for
 from kubekms_plugin import BACKEND_ACTIONS
@@ -333,6 +334,10 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
 def run(state_dir: Path, *, check: bool) -> int:
     started = time.monotonic()
     with running_stack(state_dir) as stack:
+        write_client_env(state_dir, stack.server)
+        say(f"web console: {stack.server.endpoint}/console/ (sign in with the access_key and secret_key in "
+            f"{stack.server.credentials_file(ADMIN)})")  # fmt: skip
+        say(f'CLI: eval "$(kubekms dev env --state-dir {state_dir})"; kubekms key list')
         hint = f"kubectl --kubeconfig {stack.plane.kubeconfig} get kmskeys -A"
         return show_evidence(stack.plane, stack.api, read_key_status(stack.api), started, check=check, hint=hint)
 
