@@ -31,6 +31,7 @@ from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.pipeline import Pipeline
 from kubekms.server.principals import PrincipalDirectory
+from kubekms.server.shared_database import SharedDatabase
 from kubekms.server.v1_wire import BAD_PATH_CODE, PROJECT_ID_PATTERN, V1Wire, error_response
 
 log = logging.getLogger("kubekms.server")
@@ -50,9 +51,11 @@ class KMSApplication:
         max_body_bytes: int = 64 * 1024,
         console: ConsoleSettings = CONSOLE_DEFAULTS,
         database_url: str | None = None,
+        shared_database: SharedDatabase | None = None,
     ) -> None:
         self._state_dir = state_dir
         self._database_url = database_url  # PostgreSQL for every project's rows; None: SQLite in state_dir
+        self._shared_database = shared_database  # readiness round trips and the replicas' maintenance lock
         self._principals = principals
         self._audit = audit
         self._init = init
@@ -105,6 +108,8 @@ class KMSApplication:
                 await self.backend_for(directory.name)
 
     async def run_due_work(self) -> None:
+        if self._shared_database is not None and not await self._shared_database.holds_maintenance_lock():
+            return  # another replica runs maintenance on the shared database
         self.metrics.maintenance_passes.inc()
         for project_id, backend in list(self._backends.items()):
             run = getattr(backend, "run_due_work", None)
@@ -137,6 +142,7 @@ class KMSApplication:
     def build(self) -> web.Application:
         app = web.Application(client_max_size=self._max_body_bytes)
         app.router.add_get("/healthz", self.handle_health)
+        app.router.add_get("/readyz", self.handle_ready)
         app.router.add_get("/metrics", self.handle_metrics)
         v1 = self._pipeline(V1Wire(self._principals, max_body_bytes=self._max_body_bytes))
         app.router.add_route("*", "/v1.0/{project_id}/kms/{tail:[\\s\\S]*}", v1.handle)
@@ -152,6 +158,16 @@ class KMSApplication:
 
     async def handle_health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok", headers={"X-Request-Id": os.urandom(16).hex()})
+
+    async def handle_ready(self, request: web.Request) -> web.Response:
+        """Ready when the shared database answers a round trip (liveness, /healthz, never asks it)."""
+        headers = {"X-Request-Id": os.urandom(16).hex()}
+        if self._shared_database is not None:
+            try:
+                await self._shared_database.ping()
+            except Exception as error:  # psycopg.Error, OSError, TimeoutError: the reason's class, never the URL
+                return web.Response(status=503, text=f"database unreachable ({type(error).__name__})", headers=headers)
+        return web.Response(text="ok", headers=headers)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         return web.Response(

@@ -19,6 +19,7 @@ from kubekms.server.config import ServerConfig
 from kubekms.server.gcp_listener import CloudKmsListener, cloud_kms_listener
 from kubekms.server.logs import MalformedHttpFilter
 from kubekms.server.principals import load_principals
+from kubekms.server.shared_database import SharedDatabase
 from kubekms.server.workers import WORKER_HEADER, WorkerListener, supervise
 
 log = logging.getLogger("kubekms.server")
@@ -85,6 +86,8 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
                     extra={"fields": {"workers": config.workers}})  # fmt: skip
     leader = worker is None or worker.leader  # maintenance and the Cloud KMS listeners: one process only
     audit = AuditLog(config.audit_log, head_file=worker.audit_head if worker else None)
+    database_url = config.database_url()
+    shared_database = None if database_url is None else SharedDatabase(database_url)
     application = KMSApplication(
         state_dir=config.state_dir,
         principals=principals,
@@ -93,7 +96,8 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
         cmk_limit=config.cmk_limit,
         max_body_bytes=config.max_body_bytes,
         console=config.console,
-        database_url=config.database_url(),
+        database_url=database_url,
+        shared_database=shared_database,
     )
     await application.open_existing_projects()
     malformed_http = MalformedHttpFilter(application.refusals)
@@ -151,5 +155,7 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
         if cloud_kms is not None:
             await cloud_kms.stop()
         await application.close()
+        if shared_database is not None:
+            await shared_database.close()
         logging.getLogger("aiohttp.server").removeFilter(malformed_http)
         log.info("kubekms server stopped")
