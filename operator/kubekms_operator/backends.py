@@ -8,6 +8,10 @@ credentials Secret is picked up on the next call.
 Handlers borrow a client with :meth:`BackendResolver.using` / :meth:`BackendResolver.lease`
 and never hold one outside that block: a replaced or dropped client is only closed once
 its last borrower is done, so no handler ever meets a closed session.
+
+Provider gcp takes its service-account key JSON as a file: it is written (0600, in a 0700
+directory) only for the moment the backend is opened, when the Google client reads it, and
+removed right after, so the private key lives in memory, not on the pod's disk.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -28,7 +34,7 @@ from kubekms.errors import KMSError
 from kubekms.providers import BackendConfig, Credentials, open_backend
 from kubekms_operator import kube
 from kubekms_operator.conditions import is_true
-from kubekms_operator.spec import BackendSpec, InvalidSpec, parse_backend
+from kubekms_operator.spec import BackendSpec, InvalidSpec, SecretKeyRef, parse_backend
 
 log = logging.getLogger("kubekms.operator.backends")
 
@@ -132,7 +138,8 @@ class BackendResolver:
                     spec = parse_backend(obj.get("spec") or {})
                 except InvalidSpec as error:
                     raise DependencyNotReady(f"KMSBackend {obj['metadata']['name']}: {error}") from None
-                opened = _Client(generation, await self._opener(await self._config(obj["metadata"]["name"], uid, spec)))
+                async with self._config(obj["metadata"]["name"], uid, spec) as config:
+                    opened = _Client(generation, await self._opener(config))
                 if client is not None:
                     await _retire(client)
                 client = self._open[uid] = opened
@@ -155,25 +162,66 @@ class BackendResolver:
         for uid in list(self._open):
             await self.forget(uid)
 
-    async def _config(self, name: str, uid: str, spec: BackendSpec) -> BackendConfig:
-        credentials = await self._credentials(name, spec) if spec.credentials is not None else None
+    @contextlib.asynccontextmanager
+    async def _config(self, name: str, uid: str, spec: BackendSpec) -> AsyncIterator[BackendConfig]:
+        """The config to open the backend with, valid for the block (a gcp key file is removed after it)."""
         ca_file = await self._ca_file(name, uid, spec) if spec.ca else None
-        return BackendConfig(
+        config = BackendConfig(
             provider=spec.provider,
             endpoint=spec.endpoint,
             project_id=spec.project_id,
             region=spec.region,
-            credentials=credentials,  # None only for aws: the pod's ambient AWS identity
+            key_ring=spec.key_ring,
             ca_file=ca_file,
         )
+        if spec.credentials is None:  # aws or gcp: the pod's ambient cloud identity
+            yield config
+        elif spec.provider == "gcp":
+            key_file = self._private_dir() / f"{uid}-{os.urandom(8).hex()}.json"
+            _write_private(key_file, await self._service_account_key(name, spec))
+            try:
+                yield dataclasses.replace(config, credentials_file=key_file)
+            finally:
+                key_file.unlink(missing_ok=True)
+        else:
+            yield dataclasses.replace(config, credentials=await self._credentials(name, spec))
+
+    def _private_dir(self) -> Path:
+        if self._ca_dir is None:
+            self._ca_dir = Path(tempfile.mkdtemp(prefix="kubekms-operator-"))  # mode 0700
+        return self._ca_dir
+
+    async def _secret_data(self, name: str, ref: SecretKeyRef, what: str) -> dict[str, bytes]:
+        secret = await kube.read_secret(ref.namespace, ref.name)
+        if secret is None:
+            raise DependencyNotReady(f"KMSBackend {name}: {what} Secret {ref.namespace}/{ref.name} does not exist")
+        return secret[1]
+
+    async def _service_account_key(self, name: str, spec: BackendSpec) -> bytes:
+        """The Secret's service-account key JSON, checked enough for a precise error (never its content)."""
+        assert spec.credentials is not None
+        ref, key = spec.credentials, spec.service_account_key_key
+        raw = (await self._secret_data(name, ref, "credentials")).get(key, b"")
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            info = None
+        fields = ("client_email", "private_key", "token_uri")
+        if not (
+            isinstance(info, dict)
+            and info.get("type") == "service_account"
+            and all(isinstance(info.get(field), str) and info[field] for field in fields)
+        ):
+            raise DependencyNotReady(
+                f"KMSBackend {name}: key {key} of Secret {ref.namespace}/{ref.name} must hold a service-account "
+                f"key JSON (type service_account, with {', '.join(fields)})"
+            )
+        return raw
 
     async def _credentials(self, name: str, spec: BackendSpec) -> Credentials:
         assert spec.credentials is not None
-        secret = await kube.read_secret(spec.credentials.namespace, spec.credentials.name)
         where = f"Secret {spec.credentials.namespace}/{spec.credentials.name}"
-        if secret is None:
-            raise DependencyNotReady(f"KMSBackend {name}: credentials {where} does not exist")
-        data = secret[1]
+        data = await self._secret_data(name, spec.credentials, "credentials")
         mapping = {
             "access_key": data.get(spec.access_key_key, b"").decode(errors="replace"),
             "secret_key": data.get(spec.secret_key_key, b"").decode(errors="replace"),
@@ -195,13 +243,15 @@ class BackendResolver:
             raise DependencyNotReady(
                 f"KMSBackend {name}: CA Secret {spec.ca.namespace}/{spec.ca.name} has no key {spec.ca_key}"
             )
-        if self._ca_dir is None:
-            self._ca_dir = Path(tempfile.mkdtemp(prefix="kubekms-operator-ca-"))  # mode 0700
-        path = self._ca_dir / f"{uid}.pem"
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(bundle)
+        path = self._private_dir() / f"{uid}.pem"
+        _write_private(path, bundle)
         return path
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
 
 
 async def _retire(client: _Client) -> None:

@@ -22,6 +22,10 @@ ROTATE_TAG = f"{GROUP}/rotate-request"  # the last kubekms.io/rotate value acted
 OPERATOR_TAG_PREFIX = f"{GROUP}/"
 
 
+# providers whose KMSBackend may leave out credentialsSecretRef: the operator pod's own cloud identity
+AMBIENT_IDENTITY_PROVIDERS = frozenset({"aws", "gcp"})
+
+
 class InvalidSpec(ValueError):
     """The object says something the operator cannot do; retrying will not help."""
 
@@ -148,11 +152,13 @@ class BackendSpec:
     provider: str
     endpoint: str
     project_id: str
-    region: str
-    credentials: SecretKeyRef | None  # None: provider aws with the pod's ambient AWS identity
+    region: str  # for gcp: the location of the key ring
+    key_ring: str  # gcp only
+    credentials: SecretKeyRef | None  # None: provider aws or gcp with the pod's ambient cloud identity
     access_key_key: str
     secret_key_key: str
     security_token_key: str
+    service_account_key_key: str  # gcp: the Secret's key that holds the service-account key JSON
     ca: SecretKeyRef | None
     ca_key: str
     default: bool
@@ -171,18 +177,26 @@ def parse_backend(spec: Mapping[str, Any]) -> BackendSpec:
     if not provider:
         raise InvalidSpec("spec.provider is required")
     credentials = _typed(spec.get("credentialsSecretRef"), dict, "spec.credentialsSecretRef", None)
-    if credentials is None and provider != "aws":
+    if credentials is None and provider not in AMBIENT_IDENTITY_PROVIDERS:
         raise InvalidSpec("spec.credentialsSecretRef is required")
     ca = _typed(spec.get("caSecretRef"), dict, "spec.caSecretRef", None)
+    key_ring = _typed(spec.get("keyRing"), str, "spec.keyRing", "")
+    if provider == "gcp" and not key_ring:
+        raise InvalidSpec("spec.keyRing is required for provider gcp")
+    location = _typed(spec.get("location"), str, "spec.location", "global")
     return BackendSpec(
         provider=provider,
         endpoint=_typed(spec.get("endpoint"), str, "spec.endpoint", ""),
         project_id=_typed(spec.get("projectId"), str, "spec.projectId", "default"),
-        region=_typed(spec.get("region"), str, "spec.region", ""),
+        region=location if provider == "gcp" else _typed(spec.get("region"), str, "spec.region", ""),
+        key_ring=key_ring,
         credentials=_secret_ref(credentials, "spec.credentialsSecretRef") if credentials is not None else None,
         access_key_key=_typed((credentials or {}).get("accessKeyKey"), str, "accessKeyKey", "access_key"),
         secret_key_key=_typed((credentials or {}).get("secretKeyKey"), str, "secretKeyKey", "secret_key"),
         security_token_key=_typed((credentials or {}).get("securityTokenKey"), str, "securityTokenKey", ""),
+        service_account_key_key=_typed(
+            (credentials or {}).get("serviceAccountKeyKey"), str, "serviceAccountKeyKey", "key.json"
+        ),
         ca=_secret_ref(ca, "spec.caSecretRef") if ca else None,
         ca_key=_typed((ca or {}).get("key"), str, "spec.caSecretRef.key", "ca.crt"),
         default=_typed(spec.get("default"), bool, "spec.default", False),

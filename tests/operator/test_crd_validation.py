@@ -62,3 +62,44 @@ def test_a_backend_without_endpoint_is_refused(cluster: Cluster) -> None:
     }
     message = refusal(cluster.objects.create_cluster_custom_object, GROUP, VERSION, "kmsbackends", body)
     assert "endpoint is required" in message
+
+
+def gcp_backend(cluster: Cluster, suffix: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "KMSBackend",
+        "metadata": {"name": f"{cluster.namespace}-{suffix}"},
+        "spec": {"provider": "gcp", **spec},
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"keyRing": "ring"}, "projectId is required for provider gcp"),
+        ({"projectId": "my-project"}, "keyRing is required for provider gcp"),
+        ({"projectId": "my-project", "keyRing": "ring", "region": "eu-west-1"}, "provider gcp takes location"),
+        ({"projectId": "my-project", "keyRing": "a/b"}, "spec.keyRing"),
+        (
+            {"projectId": "my-project", "keyRing": "ring", "endpoint": "https://kms.example:443/v1"},
+            "endpoint for provider gcp is https://host:port",
+        ),
+    ],
+)
+def test_bad_gcp_backends_are_refused(cluster: Cluster, spec: dict[str, Any], expected: str) -> None:
+    body = gcp_backend(cluster, "bad", spec)
+    assert expected in refusal(cluster.objects.create_cluster_custom_object, GROUP, VERSION, "kmsbackends", body)
+
+
+def test_gcp_fields_belong_to_gcp_and_a_gcp_backend_needs_no_secret(cluster: Cluster) -> None:
+    aws = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "KMSBackend", "metadata": {"name": f"{cluster.namespace}-aws"},
+           "spec": {"provider": "aws", "keyRing": "ring"}}  # fmt: skip
+    message = refusal(cluster.objects.create_cluster_custom_object, GROUP, VERSION, "kmsbackends", aws)
+    assert "keyRing and location are for provider gcp only" in message
+    # workload identity: no endpoint, no credentialsSecretRef
+    body = gcp_backend(cluster, "adc", {"projectId": "my-project", "location": "europe-west1", "keyRing": "ring"})
+    created = cluster.objects.create_cluster_custom_object(GROUP, VERSION, "kmsbackends", body)
+    try:
+        assert created["spec"]["location"] == "europe-west1" and "credentialsSecretRef" not in created["spec"]
+    finally:
+        cluster.objects.delete_cluster_custom_object(GROUP, VERSION, "kmsbackends", body["metadata"]["name"])
