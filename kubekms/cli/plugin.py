@@ -19,11 +19,17 @@ from kubekms.logs import configure_json_logging
     help="YAML file with every setting below (flags override it).",
 )
 @click.option("--socket", help="Unix socket path kube-apiserver connects to (created 0600).")
-@click.option("--provider", help="Backend provider: kubekms, huaweicloud, aws, local.")
+@click.option("--provider", help="Backend provider: kubekms, huaweicloud, aws, gcp, local.")
 @click.option("--endpoint", help="Backend URL.")
 @click.option("--project-id", help="Backend project / tenant.")
 @click.option("--region", help="Backend region (huaweicloud, aws).")
-@click.option("--credentials-file", type=click.Path(dir_okay=False), help="YAML file with access_key and secret_key.")
+@click.option("--location", help="Cloud KMS location of the key ring (gcp; default global).")
+@click.option("--key-ring", help="Cloud KMS key ring id (gcp).")
+@click.option(
+    "--credentials-file",
+    type=click.Path(dir_okay=False),
+    help="YAML file with access_key and secret_key; for gcp a service-account key JSON.",
+)
 @click.option("--ca-file", type=click.Path(dir_okay=False), help="PEM bundle for the backend's TLS certificate.")
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Keystore directory (provider local).")
 @click.option("--key", help="Id or alias of the backend key protecting the cluster's data.")
@@ -44,6 +50,8 @@ def plugin(config_path: Path | None, **flags: Any) -> None:
         "backend.endpoint": flags["endpoint"],
         "backend.project_id": flags["project_id"],
         "backend.region": flags["region"],
+        "backend.location": flags["location"],
+        "backend.key_ring": flags["key_ring"],
         "backend.credentials_file": flags["credentials_file"],
         "backend.ca_file": flags["ca_file"],
         "backend.state_dir": flags["state_dir"],
