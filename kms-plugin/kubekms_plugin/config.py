@@ -1,6 +1,7 @@
 """The plugin's configuration: one YAML file, every field also a flag, validated at start.
 
-Credentials are never fields or flags themselves: only the path of a credentials file.
+Credentials are never fields or flags themselves: only the path of a credentials file (for
+provider gcp a service-account key JSON; without one, Application Default Credentials).
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubekms.providers import PROVIDERS, BackendConfig
+from kubekms.yamlfile import read_yaml_mapping
 
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the field and what is wrong."""
 
 
+_GCP_KEY_RING = re.compile(r"[a-zA-Z0-9_-]{1,63}")
+_GCP_LOCATION = re.compile(r"[a-z0-9-]{1,63}")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_POLL_INTERVAL = 60.0
@@ -117,7 +119,8 @@ def build_config(data: dict[str, Any]) -> PluginConfig:
 def _backend(data: object) -> BackendConfig:
     if not isinstance(data, dict):
         raise ConfigError("backend: expected a mapping (provider, endpoint, project_id, credentials_file, ...)")
-    fields = {"provider", "endpoint", "project_id", "region", "credentials_file", "ca_file", "state_dir"}
+    fields = {"provider", "endpoint", "project_id", "region", "location", "key_ring", "credentials_file", "ca_file",
+              "state_dir"}  # fmt: skip
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ConfigError(f"backend: unknown field(s): {', '.join(unknown)} (credentials go in credentials_file)")
@@ -128,6 +131,12 @@ def _backend(data: object) -> BackendConfig:
         raise ConfigError("backend.state_dir: required for provider local")
     if provider == "kubekms" and not data.get("endpoint"):
         raise ConfigError("backend.endpoint: required for provider kubekms (the server's URL)")
+    if provider == "gcp":
+        _check_gcp(data)
+    else:
+        for name in ("location", "key_ring"):
+            if data.get(name):
+                raise ConfigError(f"backend.{name}: for provider gcp only (huaweicloud and aws take region)")
     credentials_file = data.get("credentials_file")
     if credentials_file and not Path(credentials_file).is_file():
         raise ConfigError(f"backend.credentials_file: {credentials_file} is not a readable file")
@@ -140,26 +149,35 @@ def _backend(data: object) -> BackendConfig:
         provider=provider,
         endpoint=str(data.get("endpoint") or ""),
         project_id=str(data.get("project_id") or "default"),
-        region=str(data.get("region") or ""),
+        region=str((data.get("location") or "global") if provider == "gcp" else (data.get("region") or "")),
+        key_ring=str(data.get("key_ring") or ""),
         credentials_file=optional_path("credentials_file"),
         ca_file=optional_path("ca_file"),
         state_dir=optional_path("state_dir"),
     )
 
 
+def _check_gcp(data: dict[str, Any]) -> None:
+    """Cloud KMS names: ``projects/{project_id}/locations/{location}/keyRings/{key_ring}``."""
+    project_id = data.get("project_id")
+    if not isinstance(project_id, str) or not project_id:
+        raise ConfigError("backend.project_id: required for provider gcp (the Google Cloud project of the key ring)")
+    key_ring = data.get("key_ring")
+    if not isinstance(key_ring, str) or not _GCP_KEY_RING.fullmatch(key_ring):
+        raise ConfigError(f"backend.key_ring: required for provider gcp, a Cloud KMS key ring id "
+                          f"([a-zA-Z0-9_-]{{1,63}}), got {key_ring!r}")  # fmt: skip
+    location = data.get("location", "global")
+    if not isinstance(location, str) or not _GCP_LOCATION.fullmatch(location):
+        raise ConfigError(f"backend.location: a Cloud KMS location such as global or europe-west1, got {location!r}")
+    if data.get("region"):
+        raise ConfigError("backend.region: provider gcp takes location (e.g. global, europe-west1), not region")
+
+
 def load_config(path: Path | None, overrides: dict[str, Any]) -> PluginConfig:
     """Read ``path`` (if any) and overlay flag values (``None`` = not given)."""
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path}: expected a mapping at the top level")
-        data = loaded or {}
+        data = read_yaml_mapping(path, "config file", error=ConfigError, expected="a mapping of plugin settings")
     for dotted, value in overrides.items():
         if value is None:
             continue
