@@ -6,8 +6,10 @@ installs both from Secrets), one worker process, and the same ``database_url_fil
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,3 +70,50 @@ def metric(server: KMSServer, name: str) -> float:
             if sample.name == name:
                 return float(sample.value)
     raise AssertionError(f"{name} not in the metrics of {server.endpoint}")
+
+
+class RoundRobinProxy:
+    """A loopback TCP balancer in front of the replicas, as a Service is: each new client connection
+    goes to the next replica that accepts it (a refused one is skipped, as an unready endpoint is)."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self._ports = ports
+        self._next = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.port = 0
+
+    def __enter__(self) -> RoundRobinProxy:
+        self._thread.start()
+        server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._serve, "127.0.0.1", 0), self._loop).result(
+            10
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        for _ in self._ports:
+            port = self._ports[self._next % len(self._ports)]
+            self._next += 1
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                continue
+            await asyncio.gather(self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer))
+            return
+        client_writer.close()
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:  # one side gone (a killed replica): the other side is closed too, as a dead pod's would be
+            writer.close()
