@@ -53,6 +53,25 @@ def _number(environ: Mapping[str, str], name: str, default: float, *, positive: 
 
 
 @dataclass(frozen=True)
+class LeaderElectionSettings:
+    """Which replica reconciles: the holder of a coordination.k8s.io Lease (kubekms_operator.leader).
+
+    namespace, name: the Lease's, default the pod's namespace and kubekms-operator.
+    identity: this process's name in the Lease, unique per process (pod name + random suffix).
+    lease_duration: seconds a standby waits after the leader's last renewal, default 15.
+    renew_deadline: seconds the leader tries to renew before it stops (exits), default 10.
+    retry_period: seconds between tries, default 2.
+    """
+
+    namespace: str
+    identity: str
+    name: str = "kubekms-operator"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+@dataclass(frozen=True)
 class OperatorSettings:
     """drift_interval: seconds between re-reads of every key (drift correction), default 300.
     health_interval: seconds between health calls to every KMSBackend, default 30.
@@ -60,6 +79,7 @@ class OperatorSettings:
     liveness: kopf's liveness endpoint URL (``http://0.0.0.0:8080/healthz``) or empty.
     metrics_port: port of the Prometheus /metrics endpoint, 0 for none.
     reencryption: the re-encryption daemon's settings.
+    leader_election: the Lease that elects one reconciling replica; None: standalone (one replica).
     """
 
     drift_interval: float = 300.0
@@ -69,3 +89,4 @@ class OperatorSettings:
     liveness: str = ""
     metrics_port: int = 0
     reencryption: ReencryptionSettings = field(default_factory=ReencryptionSettings)
+    leader_election: LeaderElectionSettings | None = None
