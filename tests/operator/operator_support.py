@@ -36,10 +36,11 @@ def start_operator(
     drift: float = 300,
     env: dict[str, str] | None = None,
     metrics_port: int = 0,
+    args: tuple[str, ...] = (),
 ) -> ManagedProcess:
     """``kubekms operator`` as a real process; returns once its liveness endpoint answers."""
     port = free_port()
-    argv = kubekms_argv("operator", "--health-interval", "2")
+    argv = kubekms_argv("operator", "--health-interval", "2", *args)
     argv += ["--drift-interval", str(drift), "--liveness", f"http://127.0.0.1:{port}/healthz"]
     argv += ["--metrics-port", str(metrics_port)]
     for namespace in namespaces:
