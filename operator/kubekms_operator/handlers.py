@@ -3,7 +3,9 @@
 :func:`register` adds every handler to kopf's default registry with the intervals from
 :class:`~kubekms_operator.settings.OperatorSettings`, the re-encryption daemon of
 :mod:`kubekms_operator.reencryption_daemon` included. One handler run writes the KMSKey's
-status once (twice only when a key was chosen and then changed: its id goes first).
+status once (twice only when a key was chosen and then changed: its id goes first), and kopf keeps
+its last handled state in that status (:mod:`kubekms_operator.diffbase`), not in an annotation.
+Drift is checked by one loop for every KMSKey (:mod:`kubekms_operator.drift`), not by a kopf timer per object.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from prometheus_client import start_http_server
@@ -25,6 +27,8 @@ from kubekms.providers import open_backend
 from kubekms_operator import kube, metrics, reencryption_daemon
 from kubekms_operator.backends import BackendResolver, DependencyNotReady, ResolvedBackend
 from kubekms_operator.conditions import Condition, key_facts, merge_conditions, now
+from kubekms_operator.diffbase import KeyStatusDiffBase, Progress, mark_handled
+from kubekms_operator.drift import DriftLoop
 from kubekms_operator.failures import Failure, classify
 from kubekms_operator.faults import with_faults
 from kubekms_operator.reconcile import Change, KeyReconciler
@@ -48,17 +52,18 @@ async def owner_alive(reference: str, uid: str) -> bool:
 
 
 class KeyHandlers:
-    """The KMSKey side: one lock per object so that a handler and the drift timer never overlap.
+    """The KMSKey side: one lock per object so that a handler and the drift check never overlap.
 
     ``serving_since`` (the apiserver's clock when this process started) lets the first attempt on
     an object created later skip the search for a key an earlier attempt made: none can exist.
     """
 
-    def __init__(self, resolver: BackendResolver) -> None:
+    def __init__(self, resolver: BackendResolver, drift_interval: float = OperatorSettings.drift_interval) -> None:
         self._resolver = resolver
         self._locks: dict[str, asyncio.Lock] = {}
         self._attempted: set[str] = set()  # uids this process has reconciled
         self.serving_since: datetime | None = None
+        self.drift = DriftLoop(drift_interval, kube.get_key, self.check_drift)
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
@@ -66,6 +71,7 @@ class KeyHandlers:
     def _forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
         self._attempted.discard(uid)
+        self.drift.forget(uid)
 
     def _may_have_a_key(self, meta: Mapping[str, Any]) -> bool:
         """False only at the first attempt on an object created after this process started: no other
@@ -76,27 +82,44 @@ class KeyHandlers:
         # Both times are the apiserver's, in whole seconds: strictly later means later.
         return not (first and self.serving_since is not None and created is not None and created > self.serving_since)
 
-    async def reconcile(self, trigger: str, body: kopf.Body, retry: int) -> None:
+    async def reconcile(self, trigger: str, body: kopf.Body, retry: int, patch: kopf.Patch | None = None) -> None:
+        """Converge the object's key and write its status; ``patch`` is kopf's (none for a drift check)."""
         meta, status = body["metadata"], dict(body.get("status") or {})
         started = time.monotonic()
         unwritten: dict[str, Any] = {}  # status fields the failure report must carry
+        made: list[Change] = []  # what changed in the backend, each an Event whether or not status says so
+        drift = trigger == "drift"
         async with self.lock(meta["uid"]):
             try:
                 desired = parse(body)
                 may_exist = self._may_have_a_key(meta)
                 async with self._resolver.using(desired.backend) as resolved:
-                    changes = await self._sync(resolved, desired, body, status, may_exist, unwritten)
+                    await self._sync(resolved, desired, body, status, may_exist, unwritten, made)
             except Exception as error:
+                post_changes(body, made, drift=drift)
                 failure = classify(error)
                 if failure is None:
                     raise
                 await self._report(body, status, failure, unwritten)
                 metrics.RECONCILES.labels(trigger, failure.reason).inc()
+                if not failure.retryable and patch is not None:
+                    mark_handled(body, patch)  # no retry: only a further change runs the handlers again
                 raise failure.for_kopf(retry) from None
             finally:
                 metrics.RECONCILE_SECONDS.labels(trigger).observe(time.monotonic() - started)
+                self.drift.reconciled(meta["uid"], meta["namespace"], meta["name"])
         metrics.RECONCILES.labels(trigger, "synced").inc()
-        post_changes(body, changes, drift=trigger == "drift")
+        post_changes(body, made, drift=drift)
+
+    async def check_drift(self, raw: dict[str, Any]) -> None:
+        """The drift loop's check of one KMSKey, read afresh."""
+        body = kopf.Body(cast(kopf.RawBody, raw))
+        meta, status = body["metadata"], body.get("status") or {}
+        synced: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Synced"), {})
+        if meta.get("deletionTimestamp") or synced.get("observedGeneration") != meta.get("generation"):
+            return  # being deleted, or a spec the change handlers have not handled yet: not drift
+        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):  # reported; the next check retries
+            await self.reconcile("drift", body, retry=0)
 
     async def _sync(
         self,
@@ -106,9 +129,11 @@ class KeyHandlers:
         status: dict[str, Any],
         may_exist: bool,
         unwritten: dict[str, Any],
-    ) -> list[Change]:
+        made: list[Change],
+    ) -> None:
         """Converge the key and write status; ``status`` follows every write (the failure report merges
-        into it), and on a failure ``unwritten`` holds the facts of a key chosen but not yet in status."""
+        into it), on a failure ``unwritten`` holds the facts of a key chosen but not yet in status, and
+        ``made`` gets every change made in the backend, failure or not."""
         meta = body["metadata"]
         namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
 
@@ -118,7 +143,7 @@ class KeyHandlers:
 
         reconciler = KeyReconciler(resolved.backend, desired, owner_alive, record)
         try:
-            key, changes = await reconciler.find_or_create(str(status.get("keyId") or ""), may_exist=may_exist)
+            key, _ = await reconciler.find_or_create(str(status.get("keyId") or ""), may_exist=may_exist)
             # status.lastRotateRequest may lag (a refused status write): the key's own rotation tag decides.
             converged = await reconciler.converge(key, str(status.get("lastRotateRequest") or ""))
         except Exception as error:
@@ -129,6 +154,8 @@ class KeyHandlers:
             if isinstance(error, KMSError) and failure is not None and failure.reason == "AccessDenied":
                 await self._resolver.forget_backend(resolved.backend)  # closed once no handler uses it
             raise
+        finally:
+            made += reconciler.made  # before the status write below, which may be refused
         facts = key_facts(converged.key)
         ready = converged.key.state.name == ("ENABLED" if desired.enabled else "DISABLED")
         conditions = merge_conditions(
@@ -150,7 +177,6 @@ class KeyHandlers:
                 "conditions": conditions,
             },
         )
-        return [*changes, *converged.changes]
 
     async def _report(
         self, body: kopf.Body, status: Mapping[str, Any], failure: Failure, unwritten: Mapping[str, Any]
@@ -181,6 +207,7 @@ class KeyHandlers:
                 return
             if desired.deletion_policy == "Retain":
                 key = status.get("keyId") or "(none)"
+                self._forget(meta["uid"])
                 post_changes(
                     body, [Change("Retained", f"key {key} left untouched (deletionPolicy Retain)")], drift=False
                 )
@@ -261,7 +288,8 @@ async def check_backend(resolver: BackendResolver, body: kopf.Body, patch: kopf.
 def register(settings: OperatorSettings, resolver: BackendResolver | None = None) -> None:
     """Add the KMSKey and KMSBackend handlers to kopf's default registry."""
     resolver = resolver or BackendResolver(with_faults(open_backend))
-    keys = KeyHandlers(resolver)
+    keys = KeyHandlers(resolver, settings.drift_interval)
+    drift_task: list[asyncio.Task[None]] = []
     reencryption_daemon.register(settings.reencryption)
 
     @kopf.on.startup()
@@ -269,10 +297,8 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
         settings.persistence.finalizer = f"{GROUP}/finalizer"
         # kopf leaves annotations under its own prefix out of the diff: a sub-domain, so that
         # kubekms.io/rotate still counts as a change.
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"operator.{GROUP}")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=f"operator.{GROUP}", key="last-handled-configuration"
-        )
+        settings.persistence.progress_storage = Progress()
+        settings.persistence.diffbase_storage = KeyStatusDiffBase()
         settings.posting.level = logging.WARNING  # explicit Events per change; kopf's own only for problems
         # Bounded concurrency. Unbounded, a burst of thousands of KMSKeys starts a worker per object at
         # once, each waiting for the few status-write threads with its body in memory, and kopf's
@@ -288,38 +314,32 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
             keys.serving_since = await kube.server_time()
         except Exception:  # then every first attempt searches for an earlier key, as a retry does
             log.warning("the apiserver's time is unknown: every creation searches for an earlier key", exc_info=True)
+        drift_task.append(asyncio.create_task(keys.drift.run(), name="drift checks"))
 
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
 
     @kopf.on.cleanup()
     async def close_backends(**_: Any) -> None:
+        for task in drift_task:
+            task.cancel()
         await resolver.close()
 
     @kopf.on.resume(GROUP, VERSION, KEYS)
-    async def resume_key(body: kopf.Body, retry: int, **_: Any) -> None:
-        await keys.reconcile("resume", body, retry)
+    async def resume_key(body: kopf.Body, retry: int, patch: kopf.Patch, **_: Any) -> None:
+        await keys.reconcile("resume", body, retry, patch)
 
     @kopf.on.create(GROUP, VERSION, KEYS)
-    async def create_key(body: kopf.Body, retry: int, **_: Any) -> None:
-        await keys.reconcile("create", body, retry)
+    async def create_key(body: kopf.Body, retry: int, patch: kopf.Patch, **_: Any) -> None:
+        await keys.reconcile("create", body, retry, patch)
 
     @kopf.on.update(GROUP, VERSION, KEYS)
-    async def update_key(body: kopf.Body, retry: int, **_: Any) -> None:
-        await keys.reconcile("update", body, retry)
+    async def update_key(body: kopf.Body, retry: int, patch: kopf.Patch, **_: Any) -> None:
+        await keys.reconcile("update", body, retry, patch)
 
     @kopf.on.delete(GROUP, VERSION, KEYS)
     async def delete_key(body: kopf.Body, retry: int, **_: Any) -> None:
         await keys.delete_or_retain_key(body, retry)
-
-    @kopf.timer(GROUP, VERSION, KEYS, interval=settings.drift_interval, initial_delay=settings.drift_interval)
-    async def detect_drift(body: kopf.Body, **_: Any) -> None:
-        meta, status = body["metadata"], body.get("status") or {}
-        synced: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Synced"), {})
-        if meta.get("deletionTimestamp") or synced.get("observedGeneration") != meta.get("generation"):
-            return  # being deleted, or a spec the change handlers have not handled yet: not drift
-        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):  # reported; the next tick retries
-            await keys.reconcile("drift", body, retry=0)
 
     @kopf.on.resume(GROUP, VERSION, BACKENDS)
     @kopf.on.create(GROUP, VERSION, BACKENDS)

@@ -66,10 +66,16 @@ class KeyReconciler:
         self._owner_alive = owner_alive
         self._record = record
         self._unrecorded: KeyMetadata | None = None
+        self._made: list[Change] = []
 
     async def _chosen(self, key: KeyMetadata) -> None:
         """A key was just created or found: its id must reach status before the key changes again."""
         self._unrecorded = key
+
+    @property
+    def made(self) -> list[Change]:
+        """Every change made in the backend so far, also when a later call failed (each must become an Event)."""
+        return list(self._made)
 
     @property
     def unrecorded(self) -> KeyMetadata | None:
@@ -82,6 +88,11 @@ class KeyReconciler:
         self._unrecorded = None
 
     async def find_or_create(self, known_key_id: str, *, may_exist: bool = True) -> tuple[KeyMetadata, list[Change]]:
+        key, changes = await self._find_or_create(known_key_id, may_exist=may_exist)
+        self._made += changes
+        return key, changes
+
+    async def _find_or_create(self, known_key_id: str, *, may_exist: bool) -> tuple[KeyMetadata, list[Change]]:
         """The object's key: the one in status, the adopted one, the one tagged with our UID, or a new one.
 
         ``may_exist=False``: no earlier attempt can have created a key for this object (the
@@ -193,7 +204,8 @@ class KeyReconciler:
 
     async def converge(self, key: KeyMetadata, handled_rotate_request: str) -> Converged:
         desired, backend, key_id = self._desired, self._backend, key.key_id
-        changes: list[Change] = []
+        first = len(self._made)
+        changes = self._made  # appended as each call succeeds: a later failure must not hide it
         if key.state == KeyState.DESTROYED:
             raise KeyGone(f"key {key_id} was destroyed")
         if key.state == KeyState.PENDING_DELETION:
@@ -224,15 +236,15 @@ class KeyReconciler:
             await backend.set_rotation(key_id, enabled=desired.rotation_enabled, interval_days=desired.rotation_days)
             setting = f"every {desired.rotation_days} days" if desired.rotation_enabled else "off"
             changes.append(Change("RotationUpdated", f"automatic rotation of key {key_id}: {setting}"))
-        changes += await self._converge_aliases(key)
-        changes += await self._converge_tags(key)
+        await self._converge_aliases(key)
+        await self._converge_tags(key)
         if not desired.enabled and key.state == KeyState.ENABLED:
             await self._before_change()
             await backend.disable_key(key_id)
             changes.append(Change("Disabled", f"disabled key {key_id}"))
-        if changes:
+        if len(changes) > first:
             key = await backend.describe_key(key_id)
-        return Converged(key, changes, rotate_request)
+        return Converged(key, changes[first:], rotate_request)
 
     async def _rotate_once(self, key: KeyMetadata, request: str) -> tuple[KeyMetadata, bool]:
         """Rotate for ``request`` unless that was done already, even if no status write ever said so.
@@ -250,11 +262,11 @@ class KeyReconciler:
             await self._backend.tag_key(key.key_id, {ROTATE_TAG: _rotation_mark(request, key.current_version)})
         return await self._backend.rotate_key(key.key_id), True
 
-    async def _converge_aliases(self, key: KeyMetadata) -> list[Change]:
+    async def _converge_aliases(self, key: KeyMetadata) -> None:
         if not self._desired.aliases and self._desired.adopt is not None:
-            return []  # an adopted key keeps its names unless the spec lists some
+            return  # an adopted key keeps its names unless the spec lists some
         wanted, current = self._desired.wanted_aliases(), set(key.aliases)
-        changes = []
+        changes = self._made
         for alias in sorted(wanted - current):
             await self._before_change()
             try:
@@ -269,21 +281,20 @@ class KeyReconciler:
             await self._before_change()
             await self._backend.delete_alias(key.key_id, alias)
             changes.append(Change("AliasRemoved", f"alias {alias} removed from key {key.key_id}"))
-        return changes
 
-    async def _converge_tags(self, key: KeyMetadata) -> list[Change]:
+    async def _converge_tags(self, key: KeyMetadata) -> None:
         wanted = self._desired.wanted_tags()
         to_set = {name: value for name, value in wanted.items() if key.tags.get(name) != value}
         to_remove = sorted(name for name in key.tags if name not in wanted and not name.startswith(OPERATOR_TAG_PREFIX))
         if not to_set and not to_remove:
-            return []
+            return
         await self._before_change()
         if to_remove:
             await self._backend.untag_key(key.key_id, to_remove)
         if to_set:
             await self._backend.tag_key(key.key_id, to_set)
         summary = ", ".join([*(f"set {name}" for name in sorted(to_set)), *(f"removed {name}" for name in to_remove)])
-        return [Change("TagsUpdated", f"tags of key {key.key_id}: {summary}")]
+        self._made.append(Change("TagsUpdated", f"tags of key {key.key_id}: {summary}"))
 
     async def schedule_deletion(self, known_key_id: str) -> list[Change]:
         """deletionPolicy Delete: schedule the deletion of the object's key(s) after the pending window."""
