@@ -2,7 +2,8 @@
 
 Providers: ``local`` (a keystore in-process), ``kubekms`` (the server's v1.0 wire), ``huaweicloud``
 (the same wire, through the Huawei client settings, in a project of its own), ``aws`` (the
-server's AWS KMS wire). Keys are made fresh per test with ``envelope_fixtures.new_key``.
+server's AWS KMS wire), ``gcp`` (the server's Cloud KMS gRPC wire, a key ring of its own). Keys
+are made fresh per test with ``envelope_fixtures.new_key``.
 """
 
 from __future__ import annotations
@@ -10,20 +11,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from envelope_fixtures import AWS_REGION, HUAWEI_PROJECT
+from envelope_fixtures import HUAWEI_PROJECT, aws_config
 
-from kubekms.devenv.kmsserver import KMSServer, kms_server
+from kubekms.devenv.gcpserver import GcpServer, gcp_server
+from kubekms.devenv.kmsserver import KMSServer
 from kubekms.providers import BackendConfig
 
 
 @pytest.fixture(scope="session")
-def envelope_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
-    with kms_server(tmp_path_factory.mktemp("envelope-kms"), project_id="default") as running:
+def envelope_gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
+    """One server for every wire: its Cloud KMS listener on too."""
+    with gcp_server(tmp_path_factory.mktemp("envelope-kms"), project_id="default") as running:
         yield running
 
 
 @pytest.fixture(scope="session")
-def configs(envelope_server: KMSServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, BackendConfig]:
+def envelope_server(envelope_gcp: GcpServer) -> KMSServer:
+    return envelope_gcp.server
+
+
+@pytest.fixture(scope="session")
+def configs(
+    envelope_gcp: GcpServer, envelope_server: KMSServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, BackendConfig]:
     credentials = envelope_server.credentials_file("admin")
     return {
         "local": BackendConfig(provider="local", state_dir=tmp_path_factory.mktemp("envelope-local"), init=True),
@@ -34,7 +44,6 @@ def configs(envelope_server: KMSServer, tmp_path_factory: pytest.TempPathFactory
             project_id=HUAWEI_PROJECT,
             credentials_file=credentials,
         ),
-        "aws": BackendConfig(
-            provider="aws", endpoint=envelope_server.endpoint, region=AWS_REGION, credentials_file=credentials
-        ),
+        "aws": aws_config(envelope_server),
+        "gcp": envelope_gcp.backend_config(key_ring="envelope"),
     }

@@ -12,7 +12,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import botocore.session
 import yaml
+from aws_encryption_sdk import StrictAwsKmsMasterKeyProvider
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubekms.devenv.kmsserver import KMSServer
@@ -20,7 +22,7 @@ from kubekms.providers import BackendConfig, open_backend
 
 AWS_REGION = "eu-central-1"
 HUAWEI_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-PROVIDERS = ("local", "kubekms", "huaweicloud", "aws")
+PROVIDERS = ("local", "kubekms", "huaweicloud", "aws", "gcp")
 _names = itertools.count()
 KUBEKMS = shutil.which("kubekms") or str(Path(__file__).parents[2] / ".venv" / "bin" / "kubekms")
 
@@ -52,6 +54,22 @@ def new_key(config: BackendConfig) -> tuple[str, str]:
 
 def aws_arn(key_id: str) -> str:
     return f"arn:aws:kms:{AWS_REGION}:default:key/{key_id}"
+
+
+def aws_config(server: KMSServer) -> BackendConfig:
+    """Provider ``aws`` on ``server``'s AWS KMS wire, as admin."""
+    return BackendConfig(
+        provider="aws", endpoint=server.endpoint, region=AWS_REGION, credentials_file=server.credentials_file("admin")
+    )
+
+
+def plain_sdk_provider(server: KMSServer, key_id: str) -> StrictAwsKmsMasterKeyProvider:
+    """The plain AWS Encryption SDK's AWS KMS provider for one key of ``server``, reached as any AWS
+    application would: the caller points ``AWS_ENDPOINT_URL_KMS`` at the server (botocore reads it)."""
+    credentials = yaml.safe_load(server.credentials_file("admin").read_text())
+    session = botocore.session.Session()
+    session.set_credentials(credentials["access_key"], credentials["secret_key"])
+    return StrictAwsKmsMasterKeyProvider(key_ids=[aws_arn(key_id)], botocore_session=session)
 
 
 def data_key_calls(server: KMSServer) -> int:

@@ -10,11 +10,9 @@ import os
 from pathlib import Path
 
 import aws_encryption_sdk
-import botocore.session
 import pytest
-import yaml
 from aws_encryption_sdk import CommitmentPolicy, StrictAwsKmsMasterKeyProvider
-from envelope_fixtures import aws_arn, new_key, run, write_yaml
+from envelope_fixtures import aws_arn, new_key, plain_sdk_provider, run, write_yaml
 
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.providers import BackendConfig
@@ -23,24 +21,20 @@ PlainSdkKey = tuple[StrictAwsKmsMasterKeyProvider, str, str]  # the provider, th
 
 
 @pytest.fixture
-def plain_sdk_provider(
+def plain_sdk_key(
     envelope_server: KMSServer, monkeypatch: pytest.MonkeyPatch, configs: dict[str, BackendConfig]
 ) -> PlainSdkKey:
     alias, key_id = new_key(configs["aws"])
-    credentials = yaml.safe_load(envelope_server.credentials_file("admin").read_text())
     monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", envelope_server.endpoint)
-    session = botocore.session.Session()
-    session.set_credentials(credentials["access_key"], credentials["secret_key"])
-    provider = StrictAwsKmsMasterKeyProvider(key_ids=[aws_arn(key_id)], botocore_session=session)
-    return provider, alias, key_id
+    return plain_sdk_provider(envelope_server, key_id), alias, key_id
 
 
 def test_kubekms_encrypt_then_plain_sdk_decrypts_and_back(
     tmp_path: Path,
     configs: dict[str, BackendConfig],
-    plain_sdk_provider: tuple[StrictAwsKmsMasterKeyProvider, str, str],
+    plain_sdk_key: PlainSdkKey,
 ) -> None:
-    provider, alias, key_id = plain_sdk_provider
+    provider, alias, key_id = plain_sdk_key
     sdk = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
     aws_config = write_yaml(tmp_path / "aws.yaml", configs["aws"])
     plaintext = os.urandom(300_000)

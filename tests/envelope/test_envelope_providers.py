@@ -60,7 +60,7 @@ def test_round_trip_records_the_key_and_binds_the_context(configs: dict[str, Bac
             envelope.decrypt(message, required_context={"tenant": "other"})
 
 
-@pytest.mark.parametrize("provider", ["kubekms", "local", "aws"])
+@pytest.mark.parametrize("provider", ["kubekms", "local", "aws", "gcp"])
 def test_disabled_key_refuses_both_ways_with_the_reason(configs: dict[str, BackendConfig], provider: str) -> None:
     config = configs[provider]
     alias, key_id = new_key(config)
