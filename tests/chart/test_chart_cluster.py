@@ -22,7 +22,8 @@ from kubekms.devenv.controlplane import ControlPlane
 
 pytestmark = pytest.mark.e2e
 
-OPERATOR_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"}
+OPERATOR_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
+                  "PodDisruptionBudget"}  # fmt: skip
 
 
 @pytest.fixture
@@ -49,14 +50,18 @@ def release(tmp_path: Path, cluster: ApiServer, values: dict[str, Any]) -> tuple
 
 
 TLS_VALUES = {**FULL_VALUES, "server": {**FULL_VALUES["server"], "tls": {"secretName": "kubekms-server-tls"}}}
+REPLICATED = {**FULL_VALUES, "server": {**FULL_VALUES["server"], "replicas": 3, "database": {"urlSecret": "kms-db"}}}
 
 
-@pytest.mark.parametrize("values", [{}, FULL_VALUES, TLS_VALUES], ids=["default", "full", "full-tls"])
+@pytest.mark.parametrize(
+    "values", [{}, FULL_VALUES, TLS_VALUES, REPLICATED], ids=["default", "full", "full-tls", "replicated"]
+)
 def test_every_rendered_manifest_passes_server_side_dry_run(
     tmp_path: Path, cluster: ApiServer, values: dict[str, Any]
 ) -> None:
     _, namespace, objects = release(tmp_path, cluster, values)
-    expected = OPERATOR_KINDS | ({"Secret", "ConfigMap", "StatefulSet", "KMSBackend"} if values else set())
+    server_kind = "Deployment" if values is REPLICATED else "StatefulSet"  # on PostgreSQL: no PVC per replica
+    expected = OPERATOR_KINDS | ({"Secret", "ConfigMap", server_kind, "KMSBackend"} if values else set())
     assert {body["kind"] for body in objects} == expected
     for body in objects:
         echoed = cluster.create(body, dry_run=True)

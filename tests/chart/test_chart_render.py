@@ -36,14 +36,25 @@ def test_helm_lint_passes(tmp_path: Path, values: dict[str, Any] | None) -> None
 def test_default_values_render_only_the_operator(tmp_path: Path) -> None:
     objects = render(tmp_path)
     kinds = sorted(body["kind"] for body in objects)
-    assert kinds == sorted(
-        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"]
-    )
+    assert kinds == sorted(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment",
+                            "Service", "PodDisruptionBudget"])  # fmt: skip
     deployment = one(objects, "Deployment")
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["replicas"] == 2  # one leads (holds the Lease), one stands by
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/kubekms/kubekms:0.1.0"
     assert container["args"][:2] == ["operator", "--all-namespaces"]
+    assert {"--leader-elect", "--leader-election-namespace=kubekms", "--leader-election-name=test-kubekms-operator",
+            "--lease-duration=15", "--renew-deadline=10", "--retry-period=2"} <= set(container["args"])  # fmt: skip
+    assert one(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    (credentials_role,) = [
+        role for role in by_kind(objects, "Role") if role["metadata"]["name"].endswith("-credentials")
+    ]
+    lease_rules = rules_for(credentials_role, "leases")
+    assert {verb for rule in lease_rules for verb in rule["verbs"]} == {"create", "get", "update"}
+    assert all(
+        rule.get("resourceNames") == ["test-kubekms-operator"] for rule in lease_rules if "update" in rule["verbs"]
+    )
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
 
@@ -56,7 +67,8 @@ def test_full_values_render_server_backend_and_reencryption(tmp_path: Path) -> N
     server = statefulset["spec"]["template"]["spec"]["containers"][0]
     assert server["args"] == ["server", "--config", "/etc/kubekms/server.yaml"]
     assert "--init" not in server["args"]  # a missing root key must stop the server, never be replaced
-    assert server["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert server["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
     backend = one(objects, "KMSBackend")
     assert backend["spec"]["provider"] == "kubekms"
@@ -88,7 +100,7 @@ def test_secret_access_is_cluster_wide_only_with_reencryption(tmp_path: Path) ->
 
 def test_credential_role_names_only_the_listed_secrets(tmp_path: Path) -> None:
     role = one(render(tmp_path, FULL_VALUES), "Role")
-    (rule,) = role["rules"]
+    (rule,) = rules_for(role, "secrets")
     assert rule["verbs"] == ["get"]
     assert rule["resourceNames"] == ["kms-credentials", "kubekms-operator-credentials"]
     unrestricted = one(render(tmp_path), "Role")["rules"][0]
@@ -115,7 +127,9 @@ def test_every_container_is_locked_down(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("values", "complaint"),
     [
-        ({"operator": {"replicas": 2}}, "/operator/replicas"),
+        ({"operator": {"replicas": -1}}, "/operator/replicas"),
+        ({"operator": {"leaderElection": {"leaseDurationSeconds": 0}}}, "/operator/leaderElection"),
+        ({"server": {"database": {"urlSecret": "Not_A_Secret"}}}, "/server/database/urlSecret"),
         ({"operator": {"driftIntervalSeconds": "often"}}, "/operator/driftIntervalSeconds"),
         ({"operator": {"watchNamespaces": ["Not_A_Namespace"]}}, "/operator/watchNamespaces/0"),
         ({"server": {"port": 70000}}, "/server/port"),
@@ -194,7 +208,7 @@ def test_operator_reads_the_settings_the_deployment_passes(tmp_path: Path) -> No
     """The Deployment's environment, given to the operator's own module: a renamed variable would be ignored."""
     values = {"operator": {"reencryption": {"enabled": True, "maxRate": 7, "kmsProviderName": "etcd-kms"}}}
     (container,) = one(render(tmp_path, values), "Deployment")["spec"]["template"]["spec"]["containers"]
-    environment = {variable["name"]: variable["value"] for variable in container["env"]}
+    environment = {variable["name"]: variable["value"] for variable in container["env"] if "value" in variable}
     script = (
         "import os; from kubekms_operator.settings import ReencryptionSettings as S; "
         "s = S.from_environment(os.environ); print(s.provider_name, s.max_rate)"
@@ -204,3 +218,42 @@ def test_operator_reads_the_settings_the_deployment_passes(tmp_path: Path) -> No
     )
     assert read_back.returncode == 0, read_back.stderr
     assert read_back.stdout.split() == ["etcd-kms", "7.0"]
+
+
+REPLICATED = {**FULL_VALUES, "server": {**FULL_VALUES["server"], "replicas": 3, "database": {"urlSecret": "kms-db"}}}
+
+
+def test_server_replicas_on_postgresql_render_a_deployment_with_a_budget(tmp_path: Path) -> None:
+    objects = render(tmp_path, REPLICATED)
+    assert by_kind(objects, "StatefulSet") == []
+    (server,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "test-kubekms-server"]
+    assert server["spec"]["replicas"] == 3
+    pod = server["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["database"]["secret"]["secretName"] == "kms-db"
+    assert volumes["data"]["emptyDir"]["medium"] == "Memory"  # the root key's copy, never on a node's disk
+    assert volumes["root-key"]["secret"]["secretName"] == "test-kubekms-server-root-key"  # one root key for all
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    (container,) = pod["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert {"name": "database", "mountPath": "/etc/kubekms-database", "readOnly": True} in container["volumeMounts"]
+    budgets = {b["metadata"]["name"]: b["spec"] for b in by_kind(objects, "PodDisruptionBudget")}
+    assert budgets["test-kubekms-server"]["maxUnavailable"] == 1
+    assert budgets["test-kubekms-server"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    config_path = tmp_path / "server.yaml"
+    config_path.write_text(one(objects, "ConfigMap")["data"]["server.yaml"])
+    config = ServerConfig.load(config_path)
+    assert config.database_url_file == Path("/etc/kubekms-database/url") and config.workers == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"server": {"enabled": True, "replicas": 2}}, "server.replicas > 1 needs server.database.urlSecret"),
+        ({"operator": {"leaderElection": {"leaseDurationSeconds": 10, "renewDeadlineSeconds": 10,
+                                          "retryPeriodSeconds": 2}}}, "retryPeriodSeconds < renewDeadlineSeconds"),
+    ],
+)  # fmt: skip
+def test_unsafe_replica_settings_are_refused(tmp_path: Path, values: dict[str, Any], complaint: str) -> None:
+    result = helm("template", "test", str(CHART), "-f", str(write_values(tmp_path, values)))
+    assert result.returncode != 0 and complaint in result.stderr
