@@ -105,7 +105,9 @@ class PodStack:
         repository, tag = self.image.rsplit(":", 1)
         return {
             "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-            "operator": {"reencryption": {"enabled": True}, "credentialSecrets": [NODE_CREDENTIALS]},
+            # one operator pod on the one node (the chart's default is 2 with leader election; its
+            # failover is tested against processes in tests/operator/test_operator_failover.py)
+            "operator": {"replicas": 1, "reencryption": {"enabled": True}, "credentialSecrets": [NODE_CREDENTIALS]},
             "server": {"enabled": True},
             "defaultBackend": {"enabled": True},
         }
