@@ -36,10 +36,21 @@ class DriftLoop:
         self._check = check
         self._concurrency = concurrency
         self._entries: dict[str, _Entry] = {}  # uid -> when and what to check
+        self._task: asyncio.Task[None] | None = None
 
     def reconciled(self, uid: str, namespace: str, name: str) -> None:
-        """The key was just reconciled: its next check is one interval from now."""
+        """The key was just reconciled: its next check is one interval from now.
+
+        The first call starts the loop, in the caller's context: a kopf handler's, where kopf's
+        Event posting works (an operator startup handler's context has no Event queue yet).
+        """
         self._entries[uid] = _Entry(time.monotonic() + self._interval, namespace, name)
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="drift checks")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
     def forget(self, uid: str) -> None:
         self._entries.pop(uid, None)

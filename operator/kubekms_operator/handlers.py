@@ -289,7 +289,6 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
     """Add the KMSKey and KMSBackend handlers to kopf's default registry."""
     resolver = resolver or BackendResolver(with_faults(open_backend))
     keys = KeyHandlers(resolver, settings.drift_interval)
-    drift_task: list[asyncio.Task[None]] = []
     reencryption_daemon.register(settings.reencryption)
 
     @kopf.on.startup()
@@ -314,15 +313,13 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
             keys.serving_since = await kube.server_time()
         except Exception:  # then every first attempt searches for an earlier key, as a retry does
             log.warning("the apiserver's time is unknown: every creation searches for an earlier key", exc_info=True)
-        drift_task.append(asyncio.create_task(keys.drift.run(), name="drift checks"))
 
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
 
     @kopf.on.cleanup()
     async def close_backends(**_: Any) -> None:
-        for task in drift_task:
-            task.cancel()
+        keys.drift.stop()
         await resolver.close()
 
     @kopf.on.resume(GROUP, VERSION, KEYS)

@@ -80,8 +80,12 @@ def status_write_refused(cluster: Cluster, name: str) -> bool:
     return False
 
 
+def events(cluster: Cluster, name: str, reason: str) -> int:
+    return sum(1 for event in cluster.events(name) if event.reason == reason)
+
+
 def refusals(cluster: Cluster, name: str) -> int:
-    return sum(1 for event in cluster.events(name) if event.reason == "StatusNotWritten")
+    return events(cluster, name, "StatusNotWritten")
 
 
 def test_one_rotation_per_value_across_refused_status_writes_and_a_restart(
@@ -97,6 +101,8 @@ def test_one_rotation_per_value_across_refused_status_writes_and_a_restart(
             wait_for(lambda: status_write_refused(cluster, "rot"), 30, "the admission policy to refuse status writes")
             cluster.patch_key("rot", {"metadata": {"annotations": {"kubekms.io/rotate": "r1"}}})
             wait_for(lambda: kms.call("describe_key", key_id).current_version == 2, 30, "the rotation")
+            # The backend rotated though no status can say so: an Event does.
+            wait_for(lambda: events(cluster, "rot", "Rotated") == 1, 30, "a Rotated Event while status is refused")
             wait_for(lambda: refusals(cluster, "rot") >= 2, 60, "a retry refused too")  # retries come after 5 s
             operators[0].stop()
             before_restart = refusals(cluster, "rot")
@@ -114,3 +120,4 @@ def test_one_rotation_per_value_across_refused_status_writes_and_a_restart(
     key = kms.call("describe_key", key_id)
     assert key.current_version == 2, "rotated once for r1, not once per attempt"
     assert key.tags["kubekms.io/rotate-request"].endswith("-v1")
+    assert events(cluster, "rot", "Rotated") == 1, "one Event for the one rotation, none for the retries"
