@@ -7,6 +7,7 @@ google-cloud-kms client (inside provider gcp) does every call, the operator's an
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -52,11 +53,13 @@ def admin(gcp: GcpServer, operation: str, *args: Any, **kwargs: Any) -> Any:
     return asyncio.run(run())
 
 
-def gcp_backend(cluster: Cluster, gcp: GcpServer) -> str:
+def gcp_backend(cluster: Cluster, gcp: GcpServer, key_json: str | None = None) -> str:
+    """A KMSBackend as the server's admin; ``key_json`` replaces the service-account key in its Secret."""
     name = f"gcpop-{uuid.uuid4().hex[:8]}"
     secret = f"{name}-sa"
+    key_json = gcp.key_file().read_text() if key_json is None else key_json
     cluster.core.create_namespaced_secret(
-        cluster.namespace, {"metadata": {"name": secret}, "stringData": {"key.json": gcp.key_file().read_text()}}
+        cluster.namespace, {"metadata": {"name": secret}, "stringData": {"key.json": key_json}}
     )
     spec = {
         "provider": "gcp",
@@ -107,3 +110,25 @@ def test_a_key_without_a_crypto_key_id_alias_is_refused_clearly(
         lambda: (c := cluster.condition("unnamed", "Synced")).get("status") == "False" and c, 60, "Synced False"
     )
     assert "a Cloud KMS crypto key id" in synced["message"]
+
+
+def backend_ready(cluster: Cluster, name: str) -> dict[str, Any]:
+    backend = cluster.objects.get_cluster_custom_object(GROUP, VERSION, "kmsbackends", name)
+    conditions = (backend.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == "Ready"), {})
+
+
+def test_a_secret_without_a_service_account_key_is_reported_without_its_content(
+    cluster: Cluster, gcp: GcpServer, operator: ManagedProcess
+) -> None:
+    backend = gcp_backend(cluster, gcp, key_json='{"type": "service_account", "private_key": "not-for-the-status"}')
+    ready = wait_for(lambda: (c := backend_ready(cluster, backend)).get("status") == "False" and c, 30, "Ready False")
+    assert (
+        f"key key.json of Secret {cluster.namespace}/{backend}-sa must hold a service-account key JSON"
+        in (ready["message"])
+    )
+    assert "not-for-the-status" not in json.dumps(ready)
+
+    secret = {"stringData": {"key.json": gcp.key_file().read_text()}}
+    cluster.core.patch_namespaced_secret(f"{backend}-sa", cluster.namespace, secret)
+    wait_for(lambda: backend_ready(cluster, backend).get("status") == "True", 30, "Ready True with the right key")
