@@ -186,6 +186,8 @@ def test_helm_install_dry_run_against_the_cluster_prints_next_steps(
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("NOTES:", 1)[1]
     assert "kubectl -n kms rollout status deployment/notes-kubekms-operator" in notes
+    assert "2 replica(s): the holder of Lease notes-kubekms-operator reconciles" in notes
+    assert "rollout status statefulset/notes-kubekms-server" in notes
     assert "get secret notes-kubekms-server-root-key" in notes  # back up the generated root key
     assert "kubectl get kmsbackend kubekms-embedded" in notes
     assert "Re-encryption is on" in notes
