@@ -3,8 +3,11 @@
 The backend comes from ``--backend-config FILE`` (YAML with the fields of
 :class:`~kubekms.providers.BackendConfig`) or from the environment: ``KUBEKMS_PROVIDER``
 (default ``kubekms``), ``KUBEKMS_ENDPOINT``, ``KUBEKMS_PROJECT_ID``, ``KUBEKMS_REGION``,
-``KUBEKMS_CREDENTIALS_FILE``, ``KUBEKMS_CA_FILE``, ``KUBEKMS_STATE_DIR`` (provider ``local``).
-Secrets never come from flags: credentials are a file. Every KMSError becomes one line on
+``KUBEKMS_CREDENTIALS_FILE``, ``KUBEKMS_CA_FILE``, ``KUBEKMS_STATE_DIR`` (provider ``local``),
+``KUBEKMS_LOCATION`` and ``KUBEKMS_KEY_RING`` (provider ``gcp``, whose location the config's
+``location`` names as the plugin config and the KMSBackend do; ``region`` is accepted for it too).
+Secrets never come from flags: credentials are a file (for ``gcp`` a service-account key JSON;
+without one, Application Default Credentials). Every KMSError becomes one line on
 stderr and exit status 1.
 """
 
@@ -36,9 +39,11 @@ ENVIRONMENT = {
     "credentials_file": "KUBEKMS_CREDENTIALS_FILE",
     "ca_file": "KUBEKMS_CA_FILE",
     "state_dir": "KUBEKMS_STATE_DIR",
+    "location": "KUBEKMS_LOCATION",
+    "key_ring": "KUBEKMS_KEY_RING",
 }
 _PATH_FIELDS = {"credentials_file", "ca_file", "state_dir"}
-_FIELDS = {f.name for f in dataclasses.fields(BackendConfig)} - {"credentials"}
+_FIELDS = {f.name for f in dataclasses.fields(BackendConfig)} - {"credentials"} | {"location"}
 
 
 def _config_from_mapping(values: Mapping[str, Any], source: str) -> BackendConfig:
@@ -51,6 +56,10 @@ def _config_from_mapping(values: Mapping[str, Any], source: str) -> BackendConfi
             continue
         fields[name] = Path(str(value)).expanduser() if name in _PATH_FIELDS else value
     fields.setdefault("provider", "kubekms")
+    if "location" in fields:  # BackendConfig.region is gcp's location
+        if fields["provider"] != "gcp" or "region" in fields:
+            raise InvalidArgument(f"{source}: location is for provider gcp (instead of region); others take region")
+        fields["region"] = fields.pop("location")
     try:
         return BackendConfig(**fields)
     except TypeError as error:
@@ -73,7 +82,7 @@ def load_backend_config(path: Path | None, environ: Mapping[str, str] | None = N
 
 
 def fail(error: KMSError) -> None:
-    click.echo(f"error: {error.code}: {error.message}", err=True)
+    click.echo(f"error: {error.identifier}: {error.message}", err=True)
     raise SystemExit(1)
 
 
@@ -99,7 +108,8 @@ backend_config_option = click.option(
     "backend_config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="YAML with provider, endpoint, project_id, region, credentials_file, ca_file (default: KUBEKMS_* env).",
+    help="YAML with provider, endpoint, project_id, region (gcp: location, key_ring), credentials_file, ca_file "
+    "(default: KUBEKMS_* env).",
 )
 output_option = click.option(
     "-o",

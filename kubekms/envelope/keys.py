@@ -83,7 +83,7 @@ def context_aad(encryption_context: Mapping[str, str]) -> bytes:
 
 def key_failure(where: str, error: KMSError) -> EnvelopeError:
     """A backend's refusal on encryption: the caller's key problem, or the backend's availability."""
-    text = f"{where}: {error.code}: {error.message}"
+    text = f"{where}: {error.identifier}: {error.message}"
     return BackendUnavailable(text) if error.retryable else KeyUnusable(text)
 
 
@@ -169,7 +169,7 @@ class ProtocolMasterKey(MasterKey):  # type: ignore[misc]
                     )
                 )
             except KMSError as error:
-                _record(f"{self._where} on backend {backend.name}: {error.code}: {error.message}")
+                _record(f"{self._where} on backend {backend.name}: {error.identifier}: {error.message}")
                 continue
             return DataKey(
                 key_provider=self.key_provider,
@@ -207,7 +207,7 @@ def _aws_reason(error: BaseException) -> str:
     cause = error.__cause__ if isinstance(error.__cause__, Exception) else error
     if isinstance(cause, botocore.exceptions.BotoCoreError | botocore.exceptions.ClientError):
         mapped = map_client_error("Decrypt", cause)
-        return f"{mapped.code}: {mapped.message}"
+        return f"{mapped.identifier}: {mapped.message}"
     return str(error)
 
 

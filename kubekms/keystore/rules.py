@@ -1,11 +1,11 @@
-"""Input limits and the key state machine of the keystore, with the v1.0 wire's error codes."""
+"""Input limits and the key state machine of the keystore, with the precise reason of each refusal."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from kubekms.backend import KEY_SPECS, KEY_USAGES, KeyState
-from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion
+from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion, Reason
 from kubekms.naming import is_alias
 
 MAX_DESCRIPTION = 255
@@ -26,13 +26,15 @@ def check_alias(alias: str) -> None:
     if not is_alias(alias):
         raise InvalidArgument(
             f"invalid alias {alias!r}: 1-255 of [a-zA-Z0-9:/_-], not ending in /default, not a key id",
-            code="KMS.1101",
+            reason=Reason.ALIAS_INVALID,
         )
 
 
 def check_description(description: str) -> None:
     if len(description) > MAX_DESCRIPTION:
-        raise InvalidArgument(f"key description longer than {MAX_DESCRIPTION} characters", code="KMS.1103")
+        raise InvalidArgument(
+            f"key description longer than {MAX_DESCRIPTION} characters", reason=Reason.DESCRIPTION_INVALID
+        )
 
 
 def check_key_spec(key_spec: str, key_usage: str) -> None:
@@ -42,29 +44,35 @@ def check_key_spec(key_spec: str, key_usage: str) -> None:
         raise InvalidArgument(f"unsupported key_usage {key_usage!r}; supported: {', '.join(KEY_USAGES)}")
 
 
-def check_range(name: str, value: int, bounds: tuple[int, int], code: str = "KMS.0308") -> None:
+def check_range(name: str, value: int, bounds: tuple[int, int], reason: Reason = Reason.INVALID_ARGUMENT) -> None:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidArgument(f"{name} must be an integer from {low} to {high}, got {value!r}", code=code)
+        raise InvalidArgument(f"{name} must be an integer from {low} to {high}, got {value!r}", reason=reason)
 
 
 def check_data_key_length(length: int) -> None:
-    check_range("data key length (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
+    check_range("data key length (bytes)", length, DATA_KEY_BYTES, reason=Reason.DATA_KEY_LENGTH_INVALID)
 
 
 def check_aad(aad: bytes) -> None:
     if len(aad) > MAX_AAD_BYTES:
-        raise InvalidArgument(f"additional authenticated data longer than {MAX_AAD_BYTES} bytes", code="KMS.0208")
+        raise InvalidArgument(
+            f"additional authenticated data longer than {MAX_AAD_BYTES} bytes", reason=Reason.AAD_INVALID
+        )
 
 
 def check_tags(tags: Mapping[str, str], existing: int = 0) -> None:
     if existing + len(tags) > MAX_TAGS:
-        raise InvalidArgument(f"a key holds at most {MAX_TAGS} tags", code="KMS.0409")
+        raise InvalidArgument(f"a key holds at most {MAX_TAGS} tags", reason=Reason.TAG_COUNT_EXCEEDED)
     for tag_key, tag_value in tags.items():
         if not isinstance(tag_key, str) or not 1 <= len(tag_key) <= MAX_TAG_KEY:
-            raise InvalidArgument(f"tag keys are 1-{MAX_TAG_KEY} characters, got {tag_key!r}", code="KMS.0411")
+            raise InvalidArgument(
+                f"tag keys are 1-{MAX_TAG_KEY} characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
+            )
         if not isinstance(tag_value, str) or len(tag_value) > MAX_TAG_VALUE:
-            raise InvalidArgument(f"tag {tag_key!r}: values are at most {MAX_TAG_VALUE} characters", code="KMS.0410")
+            raise InvalidArgument(
+                f"tag {tag_key!r}: values are at most {MAX_TAG_VALUE} characters", reason=Reason.TAG_VALUE_INVALID
+            )
 
 
 def require_usable(key_id: str, state: KeyState) -> None:
@@ -91,20 +99,20 @@ def require_manageable(key_id: str, state: KeyState) -> None:
 def next_state_enable(key_id: str, state: KeyState) -> KeyState:
     require_manageable(key_id, state)
     if state is not KeyState.DISABLED:
-        raise InvalidState(f"key {key_id} is not disabled (state {state.name})", code="KMS.1201")
+        raise InvalidState(f"key {key_id} is not disabled (state {state.name})", reason=Reason.KEY_NOT_DISABLED)
     return KeyState.ENABLED
 
 
 def next_state_disable(key_id: str, state: KeyState) -> KeyState:
     require_manageable(key_id, state)
     if state is not KeyState.ENABLED:
-        raise InvalidState(f"key {key_id} is not enabled (state {state.name})", code="KMS.1301")
+        raise InvalidState(f"key {key_id} is not enabled (state {state.name})", reason=Reason.KEY_NOT_ENABLED)
     return KeyState.DISABLED
 
 
 def next_state_schedule_deletion(key_id: str, state: KeyState) -> KeyState:
     if state is KeyState.PENDING_DELETION:
-        raise InvalidState(f"key {key_id} is already pending deletion", code="KMS.1402")
+        raise InvalidState(f"key {key_id} is already pending deletion", reason=Reason.ALREADY_PENDING_DELETION)
     if state is KeyState.DESTROYED:
         raise NotFound(f"key {key_id} was deleted; its material is destroyed")
     return KeyState.PENDING_DELETION
@@ -112,5 +120,7 @@ def next_state_schedule_deletion(key_id: str, state: KeyState) -> KeyState:
 
 def next_state_cancel_deletion(key_id: str, state: KeyState) -> KeyState:
     if state is not KeyState.PENDING_DELETION:
-        raise InvalidState(f"key {key_id} is not pending deletion (state {state.name})", code="KMS.1501")
+        raise InvalidState(
+            f"key {key_id} is not pending deletion (state {state.name})", reason=Reason.NOT_PENDING_DELETION
+        )
     return KeyState.DISABLED

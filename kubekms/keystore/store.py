@@ -33,6 +33,7 @@ from kubekms.errors import (
     InvalidState,
     LimitExceeded,
     NotFound,
+    Reason,
 )
 from kubekms.keystore import rules
 from kubekms.keystore.database import Database, Row
@@ -183,7 +184,7 @@ class Keystore:
     def _resolve(self, key_ref: str) -> _KeyRecord:
         """The key named by id or alias (caller holds the lock)."""
         if not isinstance(key_ref, str) or not key_ref:
-            raise InvalidArgument("key_id is required", code="KMS.0204")
+            raise InvalidArgument("key_id is required", reason=Reason.PARAMETER_MISSING)
         self._refresh_cache()
         key_id = key_ref.lower() if is_key_id(key_ref) else self._alias_ids.get(key_ref)
         if key_id is None:
@@ -292,11 +293,11 @@ class Keystore:
             return self._metadata(self._resolve(key_ref))
 
     def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
-        rules.check_range("limit", limit, rules.LIST_LIMIT, code="KMS.1601")
+        rules.check_range("limit", limit, rules.LIST_LIMIT, reason=Reason.LIST_LIMIT_INVALID)
         offset = 0
         if marker:
             if not marker.isdigit():
-                raise InvalidArgument(f"invalid marker {marker!r}", code="KMS.1602")
+                raise InvalidArgument(f"invalid marker {marker!r}", reason=Reason.MARKER_INVALID)
             offset = int(marker)
         if state is None:
             where, params = "state != ?", [KeyState.DESTROYED.value]
@@ -353,7 +354,7 @@ class Keystore:
         return self._update(key_ref, lambda r: {"state": rules.next_state_disable(r.key_id, r.state).value})
 
     def schedule_key_deletion(self, key_ref: str, pending_days: int) -> KeyMetadata:
-        rules.check_range("pending_days", pending_days, rules.PENDING_DAYS, code="KMS.1401")
+        rules.check_range("pending_days", pending_days, rules.PENDING_DAYS, reason=Reason.PENDING_DAYS_INVALID)
 
         def change(record: _KeyRecord) -> Mapping[str, object]:
             state = rules.next_state_schedule_deletion(record.key_id, record.state)
@@ -456,7 +457,7 @@ class Keystore:
 
     @staticmethod
     def generate_random(length: int) -> bytes:
-        rules.check_range("random length (bytes)", length, rules.RANDOM_BYTES, code="KMS.1801")
+        rules.check_range("random length (bytes)", length, rules.RANDOM_BYTES, reason=Reason.RANDOM_LENGTH_INVALID)
         return os.urandom(length)
 
     def _seal_under_current(self, key_ref: str, plaintext: bytes, aad: bytes) -> DataKey:
@@ -469,7 +470,12 @@ class Keystore:
         return DataKey(key_id=record.key_id, key_version=record.current_version, ciphertext=sealed)
 
     def encrypt_data_key(self, key_ref: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
-        rules.check_range("plaintext length (bytes)", len(plaintext), rules.ENCRYPT_PLAINTEXT_BYTES, code="KMS.2101")
+        rules.check_range(
+            "plaintext length (bytes)",
+            len(plaintext),
+            rules.ENCRYPT_PLAINTEXT_BYTES,
+            reason=Reason.PLAINTEXT_LENGTH_INVALID,
+        )
         return self._seal_under_current(key_ref, plaintext, aad)
 
     def create_data_key(self, key_ref: str, *, length: int = 32, aad: bytes = b"") -> DataKey:

@@ -48,7 +48,7 @@ import botocore.config
 import botocore.exceptions
 
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
-from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, NotFound, Unavailable
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, NotFound, Reason, Unavailable
 from kubekms.providers import BackendConfig
 from kubekms.providers.aws_mapping import (
     AWS_STATES,
@@ -240,9 +240,9 @@ class AwsBackend:
     async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
         """Markers are offsets into AWS's key order. AWS neither counts nor filters by state: ``total``
         pages through every key id, and a state filter describes every key (O(keys) calls)."""
-        check_range("list limit", limit, (1, 1000), code="KMS.1601")
+        check_range("list limit", limit, (1, 1000), reason=Reason.LIST_LIMIT_INVALID)
         if marker and not marker.isdigit():
-            raise InvalidArgument(f"invalid marker {marker!r}", code="KMS.1602")
+            raise InvalidArgument(f"invalid marker {marker!r}", reason=Reason.MARKER_INVALID)
         offset = int(marker) if marker else 0
         ids = await self._customer_key_ids()
         if state is not None:
@@ -280,23 +280,23 @@ class AwsBackend:
         return str(meta["KeyId"]), AWS_STATES.get(str(meta.get("KeyState")), KeyState.DISABLED)
 
     async def enable_key(self, key_id: str) -> KeyMetadata:
-        """AWS's EnableKey is idempotent; the protocol refuses a key that is not disabled (KMS.1201)."""
+        """AWS's EnableKey is idempotent; the protocol refuses a key that is not disabled."""
         resolved, state = await self._key_state(key_id)
         if state is KeyState.ENABLED:
-            raise InvalidState(f"key {resolved} is not disabled (state ENABLED)", code="KMS.1201")
+            raise InvalidState(f"key {resolved} is not disabled (state ENABLED)", reason=Reason.KEY_NOT_DISABLED)
         await self._call("enable_key", KeyId=resolved)
         return await self.describe_key(resolved)
 
     async def disable_key(self, key_id: str) -> KeyMetadata:
-        """AWS's DisableKey is idempotent; the protocol refuses a key that is not enabled (KMS.1301)."""
+        """AWS's DisableKey is idempotent; the protocol refuses a key that is not enabled."""
         resolved, state = await self._key_state(key_id)
         if state is KeyState.DISABLED:
-            raise InvalidState(f"key {resolved} is not enabled (state DISABLED)", code="KMS.1301")
+            raise InvalidState(f"key {resolved} is not enabled (state DISABLED)", reason=Reason.KEY_NOT_ENABLED)
         await self._call("disable_key", KeyId=resolved)
         return await self.describe_key(resolved)
 
     async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
-        check_range("a pending window (days)", pending_days, PENDING_WINDOW_DAYS, code="KMS.1401")
+        check_range("a pending window (days)", pending_days, PENDING_WINDOW_DAYS, reason=Reason.PENDING_DAYS_INVALID)
         resolved = await self._key_id(key_id)
         await self._call("schedule_key_deletion", KeyId=resolved, PendingWindowInDays=pending_days)
         return await self.describe_key(resolved)
@@ -344,12 +344,12 @@ class AwsBackend:
 
     # randomness and data keys
     async def generate_random(self, length: int) -> bytes:
-        check_range("random byte counts", length, RANDOM_BYTES, code="KMS.1801")
+        check_range("random byte counts", length, RANDOM_BYTES, reason=Reason.RANDOM_LENGTH_INVALID)
         answer = await self._call("generate_random", NumberOfBytes=length)
         return bytes(answer["Plaintext"])
 
     async def _generate(self, operation: str, key_id: str, length: int, aad: bytes) -> dict[str, Any]:
-        check_range("data key lengths (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
+        check_range("data key lengths (bytes)", length, DATA_KEY_BYTES, reason=Reason.DATA_KEY_LENGTH_INVALID)
         return await self._call(
             operation,
             KeyId=aws_key_ref(key_id),

@@ -16,14 +16,17 @@ from typing import NoReturn
 import botocore.exceptions
 
 from kubekms.backend import KeyState
-from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, Unauthenticated, Unavailable
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, Reason, Unauthenticated, Unavailable
 from kubekms.naming import is_alias, is_key_id
 from kubekms.wire.aws_errors import aws_error_class
 from kubekms.wire.aws_rules import ALIAS_NAME_PATTERN
 
 AAD_CONTEXT_KEY = "kubekms:aad"
-# AWS answers KMSInvalidStateException for every refused transition; the protocol's codes say which
-STATE_CODES = {"schedule_key_deletion": "KMS.1402", "cancel_key_deletion": "KMS.1501"}
+# AWS answers KMSInvalidStateException for every refused transition; the protocol's reasons say which
+STATE_REASONS = {
+    "schedule_key_deletion": Reason.ALREADY_PENDING_DELETION,
+    "cancel_key_deletion": Reason.NOT_PENDING_DELETION,
+}
 
 AWS_STATES = {
     "Enabled": KeyState.ENABLED,
@@ -37,10 +40,10 @@ AWS_STATES = {
 }
 
 
-def check_range(name: str, value: int, bounds: tuple[int, int], code: str = "KMS.0308") -> None:
+def check_range(name: str, value: int, bounds: tuple[int, int], reason: Reason = Reason.INVALID_ARGUMENT) -> None:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidArgument(f"AWS KMS allows {name} from {low} to {high}, got {value!r}", code=code)
+        raise InvalidArgument(f"AWS KMS allows {name} from {low} to {high}, got {value!r}", reason=reason)
 
 
 def check_alias(alias: str) -> None:
@@ -49,7 +52,7 @@ def check_alias(alias: str) -> None:
         raise InvalidArgument(
             f"invalid alias {alias!r} for AWS KMS: 1-250 of [a-zA-Z0-9/_-], not ending in /default,"
             " not a key id, not starting with aws/",
-            code="KMS.1101",
+            reason=Reason.ALIAS_INVALID,
         )
 
 
@@ -88,7 +91,7 @@ def map_client_error(operation: str, error: Exception) -> KMSError:
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
         text = f"AWS KMS {operation}: {error_type}" + (f": {message}" if message else "")
         error_class = aws_error_class(error_type, message, status)
-        return error_class(text, code=STATE_CODES.get(operation) if issubclass(error_class, InvalidState) else None)
+        return error_class(text, reason=STATE_REASONS.get(operation) if issubclass(error_class, InvalidState) else None)
     if isinstance(error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
         return Unauthenticated(f"AWS KMS {operation}: no AWS credentials found")
     if isinstance(error, botocore.exceptions.NoRegionError):
@@ -112,7 +115,11 @@ class UnreadableTags(Mapping[str, str]):
         self._refusal = refusal
 
     def _refuse(self) -> NoReturn:
-        raise AccessDenied(f"the key's tags cannot be read: {self._refusal.message}", code=self._refusal.code)
+        raise AccessDenied(
+            f"the key's tags cannot be read: {self._refusal.message}",
+            reason=self._refusal.reason,
+            code=self._refusal.code,
+        )
 
     def __getitem__(self, name: str) -> str:
         self._refuse()

@@ -60,6 +60,7 @@ from kubekms.errors import (
     KMSError,
     NotFound,
     PendingDeletion,
+    Reason,
     Throttled,
     Unauthenticated,
     Unavailable,
@@ -115,7 +116,7 @@ def tags_to_labels(tags: Mapping[str, str]) -> dict[str, str]:
         label_key, label_value = TAG_PREFIX + _encode(key), _encode(value)
         if not key or len(label_key) > 63 or len(label_value) > 63:
             raise InvalidArgument(f"tag {key[:40]!r}: on Cloud KMS a tag key is 1-38 bytes and a value 0-39 bytes",
-                                  code="KMS.0411")  # fmt: skip
+                                  reason=Reason.TAG_KEY_INVALID)  # fmt: skip
         labels[label_key] = label_value
     return labels
 
@@ -272,7 +273,7 @@ class GcpBackend:
     ) -> KeyMetadata:
         if alias and (not KEY_ID.fullmatch(alias) or UUID_SHAPED.fullmatch(alias)):
             raise InvalidArgument(f"invalid alias {alias[:80]!r}: a Cloud KMS crypto key id ([a-zA-Z0-9_-]{{1,63}}, "
-                                  "not a key id)", code="KMS.1101")  # fmt: skip
+                                  "not a key id)", reason=Reason.ALIAS_INVALID)  # fmt: skip
         if key_spec != "AES_256" or key_usage != "ENCRYPT_DECRYPT":
             raise InvalidArgument("provider gcp offers AES_256 ENCRYPT_DECRYPT keys only")
         labels = tags_to_labels(tags or {})
@@ -290,15 +291,17 @@ class GcpBackend:
     def _description_label(description: str) -> str:
         encoded = _encode(description)
         if len(encoded) > 63:
-            raise InvalidArgument("on Cloud KMS a description is at most 39 bytes (a label)", code="KMS.1103")
+            raise InvalidArgument(
+                "on Cloud KMS a description is at most 39 bytes (a label)", reason=Reason.DESCRIPTION_INVALID
+            )
         return encoded
 
     @_calls_cloud_kms
     async def list_keys(self, *, limit: int = 100, marker: str | None = None,
                         state: KeyState | None = None) -> KeyPage:  # fmt: skip
-        check_range("limit", limit, LIST_LIMIT, code="KMS.1601")
+        check_range("limit", limit, LIST_LIMIT, reason=Reason.LIST_LIMIT_INVALID)
         if marker and (not marker.isdigit() or len(marker) > 18):
-            raise InvalidArgument(f"invalid marker {marker[:40]!r}", code="KMS.1602")
+            raise InvalidArgument(f"invalid marker {marker[:40]!r}", reason=Reason.MARKER_INVALID)
         keys = [self._metadata(key) for key in await self._all_keys()]
         keys = [key for key in keys if key.state is state or (state is None and key.state is not KeyState.DESTROYED)]
         keys.sort(key=lambda key: key.created_at)
@@ -348,7 +351,7 @@ class GcpBackend:
     async def enable_key(self, key_id: str) -> KeyMetadata:
         key = await self._manageable(key_id)
         if self._metadata(key).state is not KeyState.DISABLED:
-            raise InvalidState(f"key {key_id} is not disabled", code="KMS.1201")
+            raise InvalidState(f"key {key_id} is not disabled", reason=Reason.KEY_NOT_DISABLED)
         await self._set_states(key, State.DISABLED, State.ENABLED)
         return await self.describe_key(key_id)
 
@@ -356,21 +359,21 @@ class GcpBackend:
     async def disable_key(self, key_id: str) -> KeyMetadata:
         key = await self._manageable(key_id)
         if self._metadata(key).state is not KeyState.ENABLED:
-            raise InvalidState(f"key {key_id} is not enabled", code="KMS.1301")
+            raise InvalidState(f"key {key_id} is not enabled", reason=Reason.KEY_NOT_ENABLED)
         await self._set_states(key, State.ENABLED, State.DISABLED)
         return await self.describe_key(key_id)
 
     @_calls_cloud_kms
     async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
-        check_range("pending_days", pending_days, (7, 1096), code="KMS.1401")
+        check_range("pending_days", pending_days, (7, 1096), reason=Reason.PENDING_DAYS_INVALID)
         key = await self._get(key_id)
         window = int(cast(timedelta, key.destroy_scheduled_duration).total_seconds() // 86400)
         if pending_days != window:
             raise InvalidArgument(f"on Cloud KMS the pending window is the key's destroy_scheduled_duration, "
-                                  f"{window} days, fixed at creation", code="KMS.1401")  # fmt: skip
+                                  f"{window} days, fixed at creation", reason=Reason.PENDING_DAYS_INVALID)  # fmt: skip
         state = self._metadata(key).state
         if state is KeyState.PENDING_DELETION:
-            raise InvalidState(f"key {key_id} is already pending deletion", code="KMS.1402")
+            raise InvalidState(f"key {key_id} is already pending deletion", reason=Reason.ALREADY_PENDING_DELETION)
         if state is KeyState.DESTROYED:
             raise NotFound(f"key {key_id} was deleted; its material is destroyed")
         for version in await self._versions(key):
@@ -382,7 +385,7 @@ class GcpBackend:
     async def cancel_key_deletion(self, key_id: str) -> KeyMetadata:
         key = await self._get(key_id)
         if self._metadata(key).state is not KeyState.PENDING_DELETION:
-            raise InvalidState(f"key {key_id} is not pending deletion", code="KMS.1501")
+            raise InvalidState(f"key {key_id} is not pending deletion", reason=Reason.NOT_PENDING_DELETION)
         for version in await self._versions(key):
             if version.state == State.DESTROY_SCHEDULED:
                 await self._client.restore_crypto_key_version(request={"name": version.name})
@@ -434,7 +437,7 @@ class GcpBackend:
 
     @_calls_cloud_kms
     async def generate_random(self, length: int) -> bytes:
-        check_range("random length (bytes)", length, RANDOM_BYTES, code="KMS.1801")
+        check_range("random length (bytes)", length, RANDOM_BYTES, reason=Reason.RANDOM_LENGTH_INVALID)
         answer = await self._client.generate_random_bytes(
             request={"location": self._location, "length_bytes": length,
                      "protection_level": kms_v1.ProtectionLevel.HSM}
@@ -473,7 +476,7 @@ class GcpBackend:
         return DataKey(key_id=key_id, key_version=version, ciphertext=bytes(answer.ciphertext))
 
     async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
-        check_range("data key length (bytes)", length, DATA_KEY_BYTES, code="KMS.1901")
+        check_range("data key length (bytes)", length, DATA_KEY_BYTES, reason=Reason.DATA_KEY_LENGTH_INVALID)
         plaintext = os.urandom(length)
         wrapped = await self.encrypt_data_key(key_id, plaintext, aad=aad)
         return DataKey(wrapped.key_id, wrapped.key_version, wrapped.ciphertext, plaintext=plaintext)
@@ -501,10 +504,14 @@ class GcpBackend:
     @_calls_cloud_kms
     async def create_alias(self, key_id: str, alias: str) -> None:
         await self._manageable(key_id)
-        raise InvalidArgument("Cloud KMS has no aliases: a key's only alias is its crypto key id", code="KMS.1101")
+        raise InvalidArgument(
+            "Cloud KMS has no aliases: a key's only alias is its crypto key id", reason=Reason.ALIAS_INVALID
+        )
 
     async def delete_alias(self, key_id: str, alias: str) -> None:
-        raise InvalidArgument("Cloud KMS has no aliases: a key's only alias is its crypto key id", code="KMS.1101")
+        raise InvalidArgument(
+            "Cloud KMS has no aliases: a key's only alias is its crypto key id", reason=Reason.ALIAS_INVALID
+        )
 
     async def list_aliases(self, key_id: str) -> list[str]:
         return list((await self.describe_key(key_id)).aliases)

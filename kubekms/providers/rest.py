@@ -2,7 +2,7 @@
 
 One async client serves both: our own ``kubekms server`` and the real Huawei Cloud / Open
 Telekom Cloud KMS speak the same wire. This module maps the protocol onto wire calls and
-their fields (:mod:`kubekms.wire.codec`); :mod:`kubekms.providers.rest_transport` signs,
+their fields (:mod:`kubekms.wire.v1`); :mod:`kubekms.providers.rest_transport` signs,
 sends and retries them.
 
 Endpoints of provider ``huaweicloud`` when ``endpoint`` is empty:
@@ -39,7 +39,7 @@ from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
-from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Unavailable
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Reason, Unavailable
 from kubekms.naming import is_key_id
 from kubekms.providers import BackendConfig, Credentials
 from kubekms.providers.rest_transport import WireCall, WireTransport
@@ -55,7 +55,6 @@ CLOUD_DATA_KEY_LENGTH = 32
 WIRE_DATA_KEY_BYTES = 1024  # datakey_cipher_length's range on the wire: 1 to 1024
 MAX_AAD_BYTES = v1_values.MAX_AAD_BYTES
 TAG_PAGE = 1000
-UNKNOWN_PATH_CODE = "KMS.0201"
 
 
 def _call(path: str, method: str = "POST", repeat: Repeat = Repeat.SAFE) -> WireCall:
@@ -64,7 +63,7 @@ def _call(path: str, method: str = "POST", repeat: Repeat = Repeat.SAFE) -> Wire
 
 # Writes that set a state (enable, disable, schedule/cancel deletion, rotation settings, tags) count
 # as SAFE: a repeat converges to the same state. If the first attempt did land, the repeat may
-# answer InvalidState (e.g. KMS.1301 "not enabled" for a second disable); level-based callers such
+# answer InvalidState (e.g. "not enabled" for a second disable); level-based callers such
 # as the operator re-read the key and see the state they asked for.
 CREATE_KEY = _call("create-key", repeat=Repeat.UNSAFE)
 LIST_KEYS = _call("list-keys")
@@ -181,13 +180,13 @@ class RestBackend:
             return {}
 
     async def _readable_aliases(self, meta: KeyMetadata) -> list[str]:
-        """Every alias; only the primary one where the cloud has no alias API (404 / KMS.0201) or we may not list."""
+        """Every alias; only the primary one where the cloud has no alias API (404, unknown path) or may not list."""
         try:
             return await self.list_aliases(meta.key_id)
         except AccessDenied:
             self._warn_denied("list-aliases")
         except (NotFound, InvalidArgument) as error:
-            if isinstance(error, InvalidArgument) and error.code != UNKNOWN_PATH_CODE:
+            if isinstance(error, InvalidArgument) and error.reason is not Reason.UNKNOWN_PATH:
                 raise
         return [meta.alias] if meta.alias else []
 
@@ -341,11 +340,13 @@ def _replace(meta: KeyMetadata, **changes: Any) -> KeyMetadata:
 
 def _checked_aad(aad: bytes) -> bytes:
     if len(aad) > MAX_AAD_BYTES:
-        raise InvalidArgument(f"aad longer than {MAX_AAD_BYTES} bytes (the v1.0 wire's limit)", code="KMS.0208")
+        raise InvalidArgument(
+            f"aad longer than {MAX_AAD_BYTES} bytes (the v1.0 wire's limit)", reason=Reason.AAD_INVALID
+        )
     try:
         aad.decode()
     except UnicodeDecodeError:
-        raise InvalidArgument("aad must be UTF-8 text on the v1.0 wire", code="KMS.0208") from None
+        raise InvalidArgument("aad must be UTF-8 text on the v1.0 wire", reason=Reason.AAD_INVALID) from None
     return aad
 
 

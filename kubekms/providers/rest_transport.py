@@ -1,7 +1,7 @@
 """The signed, retrying HTTP transport of the KMS v1.0 wire (one pooled aiohttp session).
 
 :class:`WireTransport` signs every request SDK-HMAC-SHA256 (:mod:`kubekms.wire.signing`),
-turns error answers into :mod:`kubekms.errors` through :mod:`kubekms.wire.codec` and repeats
+turns error answers into :mod:`kubekms.errors` through :mod:`kubekms.wire.v1.errors` and repeats
 a call only as :class:`~kubekms.providers.retry.RetryPolicy` allows. It knows nothing of the
 backend protocol; :mod:`kubekms.providers.rest` maps the protocol onto wire calls.
 """
@@ -109,7 +109,7 @@ class WireTransport:
                     raise error from None
                 log.debug(
                     "retrying KMS call",
-                    extra={"fields": {"operation": call.path, "attempt": attempt, "code": error.code}},
+                    extra={"fields": {"operation": call.path, "attempt": attempt, "code": error.identifier}},
                 )
                 await asyncio.sleep(wait)
                 continue

@@ -179,7 +179,7 @@ class KMSApplication:
         request_id = os.urandom(16).hex()
         error = InvalidArgument("unknown request path", code=BAD_PATH_CODE)
         response = error_response(error, request_id)
-        self.refusals.refused(client=request.remote or "-", wire="v1", reason=error.code, status=response.status,
+        self.refusals.refused(client=request.remote or "-", wire="v1", reason=BAD_PATH_CODE, status=response.status,
                               operation="unknown", request_id=request_id)  # fmt: skip
         return response
 

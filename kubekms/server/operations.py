@@ -1,8 +1,8 @@
 """Every KMS v1.0 wire operation the server serves: its route, how it names its key, its handler.
 
-Handlers translate wire fields (through :mod:`kubekms.wire.codec`) into one backend call and
+Handlers translate wire fields (through :mod:`kubekms.wire.v1.fields`) into one backend call and
 the backend's answer back into the wire's JSON. Validation of values (alias syntax, ranges,
-states) is the keystore's; the codec checks types, units and the wire's own formats.
+states) is the keystore's; the wire's field parsers check types, units and the wire's own formats.
 """
 
 from __future__ import annotations

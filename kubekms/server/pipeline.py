@@ -21,18 +21,18 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from kubekms.backend import Backend
-from kubekms.errors import KMSError, Unauthenticated
+from kubekms.errors import KMSError, Reason, Unauthenticated
 from kubekms.server.audit import AuditLog
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+from kubekms.wire.v1 import errors as v1_errors
 
 log = logging.getLogger("kubekms.server")
 
 UNAUTHENTICATED = "-"
 UNKNOWN_OPERATION = "unknown"
-INTERNAL_ERROR_CODE = "KMS.0101"
 
 RequestT = TypeVar("RequestT", contravariant=True)
 ResponseT = TypeVar("ResponseT")
@@ -122,7 +122,7 @@ class Pipeline(Generic[RequestT, ResponseT]):
             answer = await self._serve(request, exchange)
             response, result = self.wire.render(answer, exchange), "OK"
         except KMSError as error:
-            response, result = self.wire.render_error(error, exchange), error.code
+            response, result = self.wire.render_error(error, exchange), v1_errors.error_code(error)
             status = self.wire.status_of(response)
             if status < 500:
                 self.refusals.refused(client=exchange.client, wire=self.wire.name,
@@ -133,8 +133,8 @@ class Pipeline(Generic[RequestT, ResponseT]):
                 "unexpected error",
                 extra={"fields": {"operation": exchange.operation, "request_id": exchange.request_id}},
             )
-            internal = KMSError("internal error", code=INTERNAL_ERROR_CODE)
-            response, result = self.wire.render_error(internal, exchange), INTERNAL_ERROR_CODE
+            internal = KMSError("internal error", reason=Reason.INTERNAL)
+            response, result = self.wire.render_error(internal, exchange), v1_errors.error_code(internal)
         operation = self.wire.audit_prefix + exchange.operation
         self.audit.record(principal=exchange.principal, project_id=exchange.project_id, operation=operation,
                           key_id=exchange.key_ref, result=result, request_id=exchange.request_id,

@@ -13,13 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubekms.backend import Backend
-from kubekms.errors import AccessDenied, NotFound
+from kubekms.errors import AccessDenied, NotFound, Reason
 from kubekms.yamlfile import read_yaml
 
 WILDCARD = "*"
-OPERATION_DENIED_CODE = "KMS.0307"
-KEY_DENIED_CODE = "KMS.0306"
-PROJECT_DENIED_CODE = "KMS.0305"
 
 
 class PrincipalsFileError(ValueError):
@@ -67,18 +64,18 @@ class PrincipalGrant:
 
     def check_operation(self, operation: str, project_id: str) -> None:
         if self.projects is not None and project_id not in self.projects:
-            raise AccessDenied(f"principal {self.name!r} may not use project {project_id!r}", code=PROJECT_DENIED_CODE)
+            raise AccessDenied(
+                f"principal {self.name!r} may not use project {project_id!r}", reason=Reason.PROJECT_DENIED
+            )
         if self.actions is not None and operation not in self.actions:
-            raise AccessDenied(f"principal {self.name!r} may not call {operation}", code=OPERATION_DENIED_CODE)
+            raise AccessDenied(f"principal {self.name!r} may not call {operation}", reason=Reason.OPERATION_DENIED)
 
     def names_allowed_key(self, names: Iterable[str]) -> bool:
         """True if any of the key's names (its id, its aliases) is in the principal's key list."""
         return self.keys is None or not self.keys.isdisjoint(names)
 
     def deny_key(self, operation: str, key_ref: str) -> AccessDenied:
-        return AccessDenied(
-            f"principal {self.name!r} may not call {operation} on key {key_ref!r}", code=KEY_DENIED_CODE
-        )
+        return AccessDenied(f"principal {self.name!r} may not call {operation} on key {key_ref!r}")
 
     async def authorize_key(self, operation: str, backend: Backend, key_ref: str) -> None:
         """Allow if the key list names the key by its id or any alias, whichever the request used (both wires)."""
@@ -93,8 +90,7 @@ class PrincipalGrant:
 
     def deny_account_wide(self, operation: str) -> AccessDenied:
         return AccessDenied(
-            f"principal {self.name!r} is limited to some keys and may not call the account-wide {operation}",
-            code=KEY_DENIED_CODE,
+            f"principal {self.name!r} is limited to some keys and may not call the account-wide {operation}"
         )
 
 

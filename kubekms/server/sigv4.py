@@ -24,7 +24,7 @@ from botocore.auth import SIGNED_HEADERS_BLACKLIST, SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from kubekms.errors import Unauthenticated
+from kubekms.errors import Reason, Unauthenticated
 from kubekms.wire import inputs
 from kubekms.wire.aws_errors import InvalidSignature
 
@@ -32,13 +32,12 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "kms"
 DATE_HEADER = "X-Amz-Date"
 MAX_SKEW = timedelta(minutes=15)  # AWS's own window
-MISSING_AUTH_CODE = "KMS.0301"
 # what botocore can rebuild a URL from: a DNS name or IPv4, or a bracketed IPv6, and an optional port
 HOST_PATTERN = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def _missing_auth(message: str) -> Unauthenticated:
-    return Unauthenticated(message, code=MISSING_AUTH_CODE)
+    return Unauthenticated(message, reason=Reason.CREDENTIAL_MISSING)
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,13 @@ class SigV4Authorization:
         }
         credential, names, sig = fields.get("Credential"), fields.get("SignedHeaders"), fields.get("Signature")
         if not credential or not names or not sig:
-            raise Unauthenticated("Authorization needs Credential, SignedHeaders and Signature", code=MISSING_AUTH_CODE)
+            raise Unauthenticated(
+                "Authorization needs Credential, SignedHeaders and Signature", reason=Reason.CREDENTIAL_MISSING
+            )
         parts = credential.split("/")
         if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
             raise Unauthenticated(
-                "Credential must be ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request", code=MISSING_AUTH_CODE
+                "Credential must be ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request", reason=Reason.CREDENTIAL_MISSING
             )
         return cls(parts[0], parts[1], parts[2], parts[3], tuple(names.split(";")), sig)
 
@@ -96,7 +97,7 @@ class SigV4Verifier:
         try:
             signed_at = datetime.strptime(amz_date, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
         except ValueError:
-            raise Unauthenticated(f"{DATE_HEADER} must be YYYYMMDDTHHMMSSZ", code=MISSING_AUTH_CODE) from None
+            raise Unauthenticated(f"{DATE_HEADER} must be YYYYMMDDTHHMMSSZ", reason=Reason.CREDENTIAL_MISSING) from None
         if amz_date[:8] != authorization.date:
             raise InvalidSignature("credential scope date does not match X-Amz-Date")
         if abs((now or datetime.now(UTC)) - signed_at) > self._max_skew:

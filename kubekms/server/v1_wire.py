@@ -30,7 +30,6 @@ PROJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: also a
 MAX_PATH_CHARS = 1024
 JSON_CONTENT_TYPE = "application/json"
 BAD_PATH_CODE = "KMS.0201"
-BODY_TOO_LARGE_CODE = "KMS.0203"
 NO_PROJECT = "-"  # in the audit log, never an unchecked path segment
 
 
@@ -79,7 +78,7 @@ class V1Wire:
         route = resolve(request.method, tail)
         exchange.operation = exchange.permission = route.operation.name
         exchange.target = route
-        exchange.body = await inputs.read_body(request, self._max_body_bytes, code=BODY_TOO_LARGE_CODE)
+        exchange.body = await inputs.read_body(request, self._max_body_bytes)
         exchange.access_key = self._verifier.verify(request.method, request.raw_path.split("?", 1)[0],
                                                     request.query_string, request.headers, exchange.body)  # fmt: skip
 
@@ -106,7 +105,7 @@ class V1Wire:
         return response.status
 
     def refusal_reason(self, error: KMSError) -> str:
-        return error.code
+        return v1_errors.error_code(error)
 
 
 def error_response(error: KMSError, request_id: str) -> web.Response:

@@ -18,6 +18,7 @@ from kubekms.errors import (
     LimitExceeded,
     NotFound,
     PendingDeletion,
+    Reason,
     Throttled,
     Unauthenticated,
     Unavailable,
@@ -117,7 +118,7 @@ _AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
 
 def aws_error_type(error: KMSError) -> tuple[str, int]:
     """The ``__type`` and HTTP status AWS KMS answers for this error (AWS sends 4xx as 400)."""
-    if isinstance(error, Unauthenticated) and error.code == "KMS.0301":
+    if error.reason is Reason.CREDENTIAL_MISSING:
         return "MissingAuthenticationTokenException", 400
     for error_class, error_type, status in _AWS_TYPE_BY_CLASS:
         if isinstance(error, error_class):

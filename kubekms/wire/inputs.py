@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubekms.errors import InvalidArgument, KMSError
+from kubekms.errors import InvalidArgument, KMSError, Reason
 
 MAX_JSON_DEPTH = 8  # the deepest request of either wire nests 3 levels (tags: body -> list -> object)
 MAX_JSON_NODES = 20_000  # values in one body (a 64 KiB body of "[0,0,...]" holds ~32,000)
@@ -40,9 +40,9 @@ _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e\t]*")
 
 
 class MalformedJson(InvalidArgument):
-    """The body is not a JSON object within the limits (wire code KMS.0202; AWS: SerializationException)."""
+    """The body is not a JSON object within the limits (AWS: SerializationException)."""
 
-    default_code = "KMS.0202"
+    default_reason = Reason.MALFORMED_BODY
 
 
 # ---------------------------------------------------------------------------- text
@@ -225,12 +225,14 @@ def request_target(raw_path: str, *, error: ErrorFactory) -> str:
 class BodyTooLarge(InvalidArgument):
     """The body exceeds the server's limit: refused unread, and the connection is closed, not drained."""
 
+    default_reason = Reason.BODY_TOO_LARGE
 
-async def read_body(request: web.BaseRequest, max_bytes: int, *, code: str | None = None) -> bytes:
+
+async def read_body(request: web.BaseRequest, max_bytes: int) -> bytes:
     """The whole body, at most ``max_bytes`` whether declared (Content-Length) or chunked."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise BodyTooLarge(f"request body larger than {max_bytes} bytes", code=code)
+        raise BodyTooLarge(f"request body larger than {max_bytes} bytes")
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise BodyTooLarge(f"request body larger than {max_bytes} bytes", code=code) from None
+        raise BodyTooLarge(f"request body larger than {max_bytes} bytes") from None

@@ -73,7 +73,7 @@ def classify(error: Exception) -> Failure | None:
 
 
 def _classify_backend(error: KMSError) -> Failure:
-    detail = f"{error} ({error.code})"
+    detail = f"{error} ({error.identifier})"
     if isinstance(error, Throttled):
         return Failure("Throttled", detail, retryable=True, key_unusable=False)
     if error.retryable:

@@ -26,6 +26,7 @@ from kubekms.errors import (
     LimitExceeded,
     NotFound,
     PendingDeletion,
+    Reason,
     Unauthenticated,
     Unavailable,
 )
@@ -275,7 +276,7 @@ async def test_cmk_limit_is_limit_exceeded(small_kms: KMSServer) -> None:
         await backend.create_key("")
         with pytest.raises(LimitExceeded) as refused:
             await backend.create_key("third")
-        assert refused.value.code == "KMS.1105"
+        assert refused.value.reason is Reason.LIMIT_EXCEEDED
         assert await backend.instance_count() == 2
         with pytest.raises(NotFound):
             await backend.describe_key("third")  # the alias check comes after CreateKey failed: nothing made

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from kubekms.backend import Backend
-from kubekms.errors import LimitExceeded, NotFound
+from kubekms.errors import LimitExceeded, NotFound, Reason
 
 
 async def test_instance_count_and_quota_follow_the_keys(backend: Backend, alias: Callable[[str], str]) -> None:
@@ -26,7 +26,7 @@ async def test_cmk_limit(backend_factory: Callable[..., Awaitable[Backend]], ali
     refused_alias = alias("three")
     with pytest.raises(LimitExceeded) as refused:
         await backend.create_key(refused_alias)
-    assert refused.value.code == "KMS.1105"
+    assert refused.value.reason is Reason.LIMIT_EXCEEDED
     assert await backend.instance_count() == 2
     (cmk,) = await backend.quotas()
     assert (cmk.used, cmk.limit) == (2, 2)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from kubekms.backend import Backend
-from kubekms.errors import InvalidArgument, InvalidCiphertext
+from kubekms.errors import InvalidArgument, InvalidCiphertext, Reason
 
 
 @pytest.mark.parametrize("length", [16, 32, 64])
@@ -88,4 +88,4 @@ async def test_random_lengths(backend: Backend, length: int) -> None:
 async def test_random_length_out_of_range(backend: Backend, length: int) -> None:
     with pytest.raises(InvalidArgument) as refused:
         await backend.generate_random(length)
-    assert refused.value.code == "KMS.1801"
+    assert refused.value.reason is Reason.RANDOM_LENGTH_INVALID

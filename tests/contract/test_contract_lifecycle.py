@@ -16,6 +16,7 @@ from kubekms.errors import (
     InvalidState,
     NotFound,
     PendingDeletion,
+    Reason,
 )
 
 
@@ -60,12 +61,12 @@ async def test_disable_and_enable(backend: Backend, alias: Callable[[str], str])
     key = await backend.create_key(alias("toggle"))
     with pytest.raises(InvalidState) as refused:
         await backend.enable_key(key.key_id)
-    assert refused.value.code == "KMS.1201"
+    assert refused.value.reason is Reason.KEY_NOT_DISABLED
     assert (await backend.disable_key(key.key_id)).state is KeyState.DISABLED
     assert (await backend.describe_key(key.key_id)).state is KeyState.DISABLED
     with pytest.raises(InvalidState) as refused:
         await backend.disable_key(key.key_id)
-    assert refused.value.code == "KMS.1301"
+    assert refused.value.reason is Reason.KEY_NOT_ENABLED
     assert (await backend.enable_key(key.key_id)).state is KeyState.ENABLED
 
 
@@ -79,7 +80,7 @@ async def test_schedule_and_cancel_deletion_leaves_the_key_disabled(
     assert abs(pending.deletion_date - (datetime.now(UTC) + timedelta(days=7))) < timedelta(minutes=1)
     with pytest.raises(InvalidState) as refused:
         await backend.schedule_key_deletion(key.key_id, 7)
-    assert refused.value.code == "KMS.1402"
+    assert refused.value.reason is Reason.ALREADY_PENDING_DELETION
     for change in (backend.enable_key, backend.disable_key):
         with pytest.raises(PendingDeletion):
             await change(key.key_id)
@@ -88,7 +89,7 @@ async def test_schedule_and_cancel_deletion_leaves_the_key_disabled(
     assert cancelled.deletion_date is None
     with pytest.raises(InvalidState) as refused:
         await backend.cancel_key_deletion(key.key_id)
-    assert refused.value.code == "KMS.1501"
+    assert refused.value.reason is Reason.NOT_PENDING_DELETION
     assert (await backend.enable_key(key.key_id)).state is KeyState.ENABLED
 
 
@@ -97,7 +98,7 @@ async def test_pending_window_out_of_range(backend: Backend, alias: Callable[[st
     key = await backend.create_key(alias("window"))
     with pytest.raises(InvalidArgument) as refused:
         await backend.schedule_key_deletion(key.key_id, days)
-    assert refused.value.code == "KMS.1401"
+    assert refused.value.reason is Reason.PENDING_DAYS_INVALID
     assert (await backend.describe_key(key.key_id)).state is KeyState.ENABLED
 
 
@@ -160,4 +161,4 @@ async def test_list_pages_with_markers_and_state_filter(backend: Backend, alias:
 async def test_list_limit_out_of_range(backend: Backend, limit: int) -> None:
     with pytest.raises(InvalidArgument) as refused:
         await backend.list_keys(limit=limit)
-    assert refused.value.code == "KMS.1601"
+    assert refused.value.reason is Reason.LIST_LIMIT_INVALID

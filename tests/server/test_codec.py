@@ -17,6 +17,7 @@ from kubekms.errors import (
     KMSError,
     NotFound,
     PendingDeletion,
+    Reason,
     Unauthenticated,
     Unavailable,
 )
@@ -145,7 +146,7 @@ def test_aad_from_either_field_and_encryption_context_is_order_independent() -> 
 def test_malformed_bodies(raw, code) -> None:
     with pytest.raises(InvalidArgument) as caught:
         v1_fields.parse_json_object(raw)
-    assert caught.value.code == code
+    assert v1_errors.error_code(caught.value) == code
 
 
 @pytest.mark.parametrize(
@@ -167,7 +168,8 @@ def test_errors_round_trip(error: KMSError, status: int, cls: type[KMSError]) ->
     assert v1_errors.error_status(error) == status
     decoded = v1_errors.error_from_wire(status, json.dumps(v1_errors.error_body(error)).encode())
     assert type(decoded) is cls
-    assert decoded.code == error.code and decoded.message == error.message
+    assert v1_errors.error_code(decoded) == v1_errors.error_code(error) and decoded.message == error.message
+    assert decoded.reason is error.reason or error.code is not None
 
 
 def test_an_unparsable_error_body_falls_back_on_the_status() -> None:
@@ -226,3 +228,12 @@ def test_list_keys_filters_by_request_states_only(value: object) -> None:
     with pytest.raises(InvalidArgument):
         v1_fields.key_state_filter_from_request(v1_fields.RequestFields({"key_state": value}))
     assert v1_fields.key_state_filter_from_request(v1_fields.RequestFields({"key_state": "3"})) is KeyState.DISABLED
+
+
+def test_every_reason_has_a_v1_code_and_codes_read_back_as_their_reason() -> None:
+    """The v1.0 wire answers every reason with a code; a server's code reads back as the same reason."""
+    assert set(v1_errors.CODE_BY_REASON) == set(Reason)
+    for reason, code in v1_errors.CODE_BY_REASON.items():
+        decoded = v1_errors.error_from_wire(400, json.dumps({"error": {"error_code": code, "error_msg": "m"}}).encode())
+        assert decoded.code == code
+        assert decoded.reason is reason or v1_errors.CODE_BY_REASON[decoded.reason] == code

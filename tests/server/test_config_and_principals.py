@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubekms.errors import AccessDenied
+from kubekms.errors import AccessDenied, Reason
 from kubekms.server.config import ServerConfig, ServerConfigError
 from kubekms.server.principals import PrincipalsFileError, load_principals, parse_principals
 
@@ -90,9 +90,12 @@ def test_permissions_by_operation_key_and_project() -> None:
     principal = directory.get("AK")
     assert principal is not None
     principal.check_operation("create-datakey", "proj1")
-    for operation, project, code in (("describe-key", "proj1", "KMS.0307"), ("create-datakey", "proj2", "KMS.0305")):
+    for operation, project, reason in (
+        ("describe-key", "proj1", Reason.OPERATION_DENIED),
+        ("create-datakey", "proj2", Reason.PROJECT_DENIED),
+    ):
         with pytest.raises(AccessDenied) as caught:
             principal.check_operation(operation, project)
-        assert caught.value.code == code
+        assert caught.value.reason is reason
     assert principal.names_allowed_key(["some-id", "app"]) and not principal.names_allowed_key(["other"])
     assert not principal.all_keys

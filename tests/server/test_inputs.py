@@ -8,7 +8,7 @@ import logging
 import pytest
 from prometheus_client import generate_latest
 
-from kubekms.errors import InvalidArgument, Unauthenticated
+from kubekms.errors import InvalidArgument, Reason, Unauthenticated
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.wire import inputs
@@ -62,7 +62,7 @@ def test_markers_are_offsets_that_fit_in_64_bits() -> None:
 def test_bodies_beyond_the_limits_are_malformed(raw: bytes) -> None:
     with pytest.raises(inputs.MalformedJson) as caught:
         inputs.json_object(raw)
-    assert caught.value.code == "KMS.0202"
+    assert caught.value.reason is Reason.MALFORMED_BODY
 
 
 def test_bodies_within_the_limits_parse() -> None:

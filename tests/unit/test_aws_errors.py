@@ -80,7 +80,7 @@ def test_transport_and_credential_failures() -> None:
         (errors.AccessDenied("x"), "AccessDeniedException"),
         (InvalidSignature("x"), "InvalidSignatureException"),
         (errors.Unauthenticated("x"), "UnrecognizedClientException"),
-        (errors.Unauthenticated("x", code="KMS.0301"), "MissingAuthenticationTokenException"),
+        (errors.Unauthenticated("x", reason=errors.Reason.CREDENTIAL_MISSING), "MissingAuthenticationTokenException"),
         (errors.Throttled("x"), "ThrottlingException"),
         (errors.Unavailable("x"), "KMSInternalException"),
         (errors.KMSError("x"), "KMSInternalException"),

@@ -20,6 +20,7 @@ from kubekms.errors import (
     LimitExceeded,
     NotFound,
     PendingDeletion,
+    Reason,
 )
 from kubekms.keystore import Keystore, KeystoreSetupError
 from kubekms.keystore.schema import SCHEMA_VERSION
@@ -109,14 +110,14 @@ def test_every_transition_allowed_and_refused(store: Keystore, clock: Clock) -> 
     assert key.state is KeyState.ENABLED
     with pytest.raises(InvalidState) as refused:
         store.enable_key(key.key_id)
-    assert refused.value.code == "KMS.1201"
+    assert refused.value.reason is Reason.KEY_NOT_DISABLED
     assert store.disable_key(key.key_id).state is KeyState.DISABLED
     with pytest.raises(InvalidState) as refused:
         store.disable_key(key.key_id)
-    assert refused.value.code == "KMS.1301"
+    assert refused.value.reason is Reason.KEY_NOT_ENABLED
     with pytest.raises(InvalidState) as refused:
         store.cancel_key_deletion(key.key_id)
-    assert refused.value.code == "KMS.1501"
+    assert refused.value.reason is Reason.NOT_PENDING_DELETION
     assert store.enable_key(key.key_id).state is KeyState.ENABLED
 
     pending = store.schedule_key_deletion(key.key_id, 7)
@@ -125,7 +126,7 @@ def test_every_transition_allowed_and_refused(store: Keystore, clock: Clock) -> 
     assert pending.deletion_date.timestamp() == pytest.approx(clock.now + 7 * DAY)
     with pytest.raises(InvalidState) as refused:
         store.schedule_key_deletion(key.key_id, 7)
-    assert refused.value.code == "KMS.1402"
+    assert refused.value.reason is Reason.ALREADY_PENDING_DELETION
     for operation in (store.enable_key, store.disable_key, store.rotate_key):
         with pytest.raises(PendingDeletion):
             operation(key.key_id)
@@ -142,7 +143,7 @@ def test_pending_window_out_of_range(store: Keystore, days: int) -> None:
     key = store.create_key("window")
     with pytest.raises(InvalidArgument) as refused:
         store.schedule_key_deletion(key.key_id, days)
-    assert refused.value.code == "KMS.1401"
+    assert refused.value.reason is Reason.PENDING_DAYS_INVALID
     assert store.describe_key(key.key_id).state is KeyState.ENABLED
 
 
@@ -233,7 +234,7 @@ def test_ciphertext_of_another_key_or_version_is_refused(store: Keystore) -> Non
 def test_invalid_aliases(store: Keystore, alias: str) -> None:
     with pytest.raises(InvalidArgument) as refused:
         store.create_key(alias)
-    assert refused.value.code == "KMS.1101"
+    assert refused.value.reason is Reason.ALIAS_INVALID
     assert store.instance_count() == 0
 
 
@@ -244,7 +245,7 @@ def test_aliases_are_unique_and_resolve(store: Keystore) -> None:
     assert store.list_aliases(key.key_id) == ["primary", "secondary"]
     with pytest.raises(AlreadyExists) as refused:
         store.create_key("secondary")
-    assert refused.value.code == "KMS.1104"
+    assert refused.value.reason is Reason.ALREADY_EXISTS
     with pytest.raises(InvalidArgument, match="primary alias"):
         store.delete_alias(key.key_id, "primary")
     store.delete_alias(key.key_id, "secondary")
@@ -262,7 +263,7 @@ def test_tags_and_lookup_by_tag(store: Keystore) -> None:
     assert store.list_tags(key.key_id) == {"kubekms.io/owner-uid": "uid-1"}
     with pytest.raises(InvalidArgument) as refused:
         store.tag_key(key.key_id, {f"t{i}": "v" for i in range(50)})
-    assert refused.value.code == "KMS.0409"
+    assert refused.value.reason is Reason.TAG_COUNT_EXCEEDED
     assert len(store.list_tags(key.key_id)) == 1  # nothing partially written
 
 
@@ -271,7 +272,7 @@ def test_cmk_limit_and_quota(store: Keystore) -> None:
         store.create_key(f"key-{index}")
     with pytest.raises(LimitExceeded) as refused:
         store.create_key("one-too-many")
-    assert refused.value.code == "KMS.1105"
+    assert refused.value.reason is Reason.LIMIT_EXCEEDED
     [quota] = store.quotas()
     assert (quota.resource, quota.used, quota.limit) == ("CMK", 5, 5)
 
@@ -289,10 +290,10 @@ def test_paging_with_markers_and_state_filter(store: Keystore) -> None:
     assert [k.key_id for k in disabled.keys] == [created[1]]
     with pytest.raises(InvalidArgument) as refused:
         store.list_keys(limit=0)
-    assert refused.value.code == "KMS.1601"
+    assert refused.value.reason is Reason.LIST_LIMIT_INVALID
     with pytest.raises(InvalidArgument) as refused:
         store.list_keys(marker="-1")
-    assert refused.value.code == "KMS.1602"
+    assert refused.value.reason is Reason.MARKER_INVALID
 
 
 @pytest.mark.parametrize("length", [0, 1025])

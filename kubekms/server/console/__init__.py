@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from kubekms.errors import KMSError, NotFound
+from kubekms.errors import KMSError, NotFound, Reason
 from kubekms.server.audit import AuditLog
 from kubekms.server.console import render
 from kubekms.server.console.audit_page import AuditPage
@@ -85,7 +85,7 @@ class Console:
         )
 
     async def _unknown(self, request: web.Request) -> web.Response:
-        raise NotFound("no such console page", code="KMS.0201")
+        raise NotFound("no such console page", reason=Reason.UNKNOWN_PATH)
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -103,7 +103,7 @@ class Console:
         except Exception:
             request_id = os.urandom(16).hex()
             log.exception("console page failed", extra={"fields": {"path": request.path, "request_id": request_id}})
-            internal = KMSError(f"internal error (request {request_id})", code="KMS.0101")
+            internal = KMSError(f"internal error (request {request_id})", reason=Reason.INTERNAL)
             response = self._gate.error_page(None, internal)
         render.secure(response, tls=request.secure)
         return response

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kubekms.backend import Backend, KeyMetadata
-from kubekms.errors import AccessDenied
+from kubekms.errors import AccessDenied, Reason
 from kubekms.server.operations import OPERATIONS, KeyScope
-from kubekms.server.principals import OPERATION_DENIED_CODE, PrincipalGrant
+from kubekms.server.principals import PrincipalGrant
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Access:
         return AccessDenied(
             f"principal {self.principal.name!r} may not read the audit log of project "
             f"{self.project_id!r}: it needs every operation on every key",
-            code=OPERATION_DENIED_CODE,
+            reason=Reason.OPERATION_DENIED,
         )
 
     async def authorize(self, operation: str, backend: Backend, key_ref: str = "") -> None:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from kubekms.backend import Backend, KeyState
-from kubekms.errors import InvalidArgument
+from kubekms.errors import InvalidArgument, Reason
 from kubekms.keystore.rules import PENDING_DAYS, ROTATION_DAYS
 from kubekms.server.console.forms import Form
 
@@ -40,7 +40,9 @@ async def _schedule_deletion(backend: Backend, key: str, form: Form) -> str:
     typed = form.text("confirm", max_chars=300).strip()
     meta = await backend.describe_key(key)
     if not typed or typed not in {meta.key_id, meta.alias}:
-        raise InvalidArgument("type the key's alias (or its id) to confirm the deletion", code="KMS.1401")
+        raise InvalidArgument(
+            "type the key's alias (or its id) to confirm the deletion", reason=Reason.DELETION_NOT_CONFIRMED
+        )
     await backend.schedule_key_deletion(key, days)
     return f"The key is scheduled for deletion in {days} days."
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from kubekms.errors import AccessDenied, InvalidArgument
+from kubekms.errors import AccessDenied, InvalidArgument, Reason
 from kubekms.wire import inputs
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -22,7 +22,7 @@ CSRF_REFUSED_CODE = "CONSOLE.CSRF"
 
 
 class MalformedForm(InvalidArgument):
-    default_code = "KMS.0202"
+    default_reason = Reason.MALFORMED_BODY
 
 
 class Form:
@@ -51,7 +51,7 @@ class Form:
 async def read_form(request: web.Request, max_bytes: int) -> Form:
     if request.content_type != FORM_CONTENT_TYPE:
         raise MalformedForm(f"a console form is sent as {FORM_CONTENT_TYPE}")
-    body = await inputs.read_body(request, max_bytes, code="KMS.0203")
+    body = await inputs.read_body(request, max_bytes)
     try:
         pairs = parse_qsl(
             body.decode("ascii"), keep_blank_values=True, max_num_fields=MAX_FIELDS, encoding="utf-8", errors="strict"

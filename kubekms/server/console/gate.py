@@ -20,20 +20,20 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from kubekms.backend import Backend, KeyMetadata
-from kubekms.errors import KMSError, NotFound
+from kubekms.errors import KMSError, NotFound, Reason
 from kubekms.server.audit import AuditLog
 from kubekms.server.console import render
 from kubekms.server.console.access import Access
 from kubekms.server.console.forms import Form, read_form
 from kubekms.server.console.sessions import Session, SessionStore
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
-from kubekms.wire import codec
+from kubekms.wire.v1 import errors as v1_errors
 
 PREFIX = "/console/"
 SIGN_IN_PATH = PREFIX + "sign-in"
 SECURE_COOKIE = "__Host-kubekms-console"  # __Host-: Secure, Path=/, no Domain, enforced by browsers
 PLAIN_COOKIE = "kubekms-console"
-INTERNAL_ERROR = "KMS.0101"
+INTERNAL_ERROR = v1_errors.CODE_BY_REASON[Reason.INTERNAL]
 
 T = TypeVar("T")
 BackendFor = Callable[[str], Awaitable[Backend]]
@@ -130,7 +130,7 @@ class Gate:
         self, visitor: Visitor | None, error: KMSError, *, back: str = PREFIX, **context: Any
     ) -> web.Response:
         """The backend's refusal as the wire gives it: same HTTP status, code and text."""
-        return self.page(visitor, "error.html", status=codec.error_status(error), error=error, back=back, **context)
+        return self.page(visitor, "error.html", status=v1_errors.error_status(error), error=error, back=back, **context)
 
     # ------------------------------------------------------------------ backend calls
 
@@ -139,7 +139,7 @@ class Gate:
 
     def valid_project_id(self, project_id: str) -> str:
         if not self._project_id_pattern.fullmatch(project_id):
-            raise NotFound("no such project", code="KMS.0201")
+            raise NotFound("no such project", reason=Reason.UNKNOWN_PATH)
         return project_id
 
     def access(self, visitor: Visitor, project_id: str) -> Access:
@@ -166,7 +166,7 @@ class Gate:
                 key_id = answer.key_id
             return answer
         except KMSError as error:
-            result, status = error.code, codec.error_status(error)
+            result, status = v1_errors.error_code(error), v1_errors.error_status(error)
             raise
         finally:
             self.record(visitor.principal.name, project_id, operation, key_id, result, status, request_id)

@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from kubekms.backend import Backend, KeyMetadata, KeyState
-from kubekms.errors import AccessDenied, InvalidArgument, KMSError, NotFound
+from kubekms.errors import AccessDenied, InvalidArgument, KMSError, NotFound, Reason
 from kubekms.server.console.actions import ACTIONS
 from kubekms.server.console.gate import PREFIX, Gate, Visitor
-from kubekms.wire import codec, inputs
+from kubekms.wire import inputs
+from kubekms.wire.v1 import errors as v1_errors
+from kubekms.wire.v1.fields import key_ref_text
 
 PAGE_SIZE = 50
 PAGE_SIZES = (10, 1000)
@@ -86,7 +88,9 @@ class KeyPages:
         found = inputs.text(query.get("q", ""), "search", max_chars=MAX_QUERY_CHARS).strip()
         state_name = query.get("state", "")
         if state_name not in STATE_FILTERS:
-            raise InvalidArgument("state must be enabled, disabled or pending-deletion", code="KMS.1603")
+            raise InvalidArgument(
+                "state must be enabled, disabled or pending-deletion", reason=Reason.STATE_FILTER_INVALID
+            )
         state = STATE_FILTERS[state_name]
         limit = inputs.integer(query.get("limit", str(PAGE_SIZE)), "limit", PAGE_SIZES, allow_text=True)
         marker = inputs.marker(query.get("marker"), "marker")
@@ -172,7 +176,7 @@ class KeyPages:
     async def key_page(self, request: web.Request) -> web.Response:
         visitor = self._gate.visitor(request)
         project = self._gate.project_id(request)
-        key = await self._describe(visitor, project, codec.key_ref_text(request.match_info["key"], "key"))
+        key = await self._describe(visitor, project, key_ref_text(request.match_info["key"], "key"))
         access = self._gate.access(visitor, project)
         rotation = None
         if access.may_on("get-key-rotation-status", key) and key.state is not KeyState.DESTROYED:
@@ -202,7 +206,7 @@ class KeyPages:
     async def confirm_deletion(self, request: web.Request) -> web.Response:
         visitor = self._gate.visitor(request)
         project = self._gate.project_id(request)
-        key = await self._describe(visitor, project, codec.key_ref_text(request.match_info["key"], "key"))
+        key = await self._describe(visitor, project, key_ref_text(request.match_info["key"], "key"))
         if not self._gate.access(visitor, project).may_on("schedule-key-deletion", key):
             raise visitor.principal.deny_key("schedule-key-deletion", key.key_id)
         return self._gate.page(visitor, "delete.html", project=project, key=key)
@@ -212,8 +216,8 @@ class KeyPages:
         project = self._gate.project_id(request)
         action = ACTIONS.get(request.match_info["action"])
         if action is None:
-            raise NotFound("no such console action", code="KMS.0201")
-        key_ref = codec.key_ref_text(request.match_info["key"], "key")
+            raise NotFound("no such console action", reason=Reason.UNKNOWN_PATH)
+        key_ref = key_ref_text(request.match_info["key"], "key")
         back = key_url(project, key_ref)
         try:
             form = await self._gate.form(request, visitor)
@@ -242,7 +246,7 @@ class KeyPages:
         description = form.text("description", max_chars=1024)
         try:
             if not alias:
-                raise InvalidArgument("a key needs an alias", code="KMS.1101")
+                raise InvalidArgument("a key needs an alias", reason=Reason.ALIAS_INVALID)
             key = await self._gate.call(
                 visitor, project, "create-key", lambda backend: backend.create_key(alias, description=description)
             )
@@ -250,7 +254,7 @@ class KeyPages:
             return self._gate.page(
                 visitor,
                 "new_key.html",
-                status=codec.error_status(error),
+                status=v1_errors.error_status(error),
                 project=project,
                 alias=alias,
                 description=description,

@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 
 from kubekms.backend import KeyState
+from kubekms.wire.v1 import errors as v1_errors
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -50,6 +51,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["when"] = _when
+    environment.filters["wire_code"] = v1_errors.error_code  # the code the API answers for the same refusal
     environment.filters["state"] = lambda state: STATE_LABELS.get(state, str(state))
     environment.globals["KeyState"] = KeyState
     return environment

@@ -16,11 +16,11 @@ import secrets
 
 from aiohttp import web
 
-from kubekms.errors import AccessDenied, KMSError, Throttled, Unauthenticated
+from kubekms.errors import AccessDenied, KMSError, Reason, Throttled, Unauthenticated
 from kubekms.server.console.forms import read_form
 from kubekms.server.console.gate import PREFIX, SIGN_IN_PATH, Gate
 from kubekms.server.console.throttle import SignInThrottle
-from kubekms.wire import codec
+from kubekms.wire.v1 import errors as v1_errors
 
 SIGN_IN_COOKIE = "kubekms-console-sign-in"
 SIGN_IN_COOKIE_SECONDS = 3600
@@ -42,7 +42,7 @@ def on_loopback(request: web.Request) -> bool:
 
 class TooManyFailures(Throttled):
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed sign-ins: try again in {retry_after} s", code="KMS.0105")
+        super().__init__(f"too many failed sign-ins: try again in {retry_after} s", reason=Reason.THROTTLED)
         self.retry_after = retry_after
 
 
@@ -88,7 +88,7 @@ class SignIn:
         try:
             return await self._submit(request)
         except KMSError as error:
-            response = self._form_page(request, status=codec.error_status(error), error=error)
+            response = self._form_page(request, status=v1_errors.error_status(error), error=error)
             if isinstance(error, TooManyFailures):
                 response.headers["Retry-After"] = str(error.retry_after)
             return response
@@ -102,15 +102,15 @@ class SignIn:
         client = request.remote or "-"
         wait = self._throttle.retry_after(client, access_key)
         if wait:
-            self._gate.record("-", "-", SIGN_IN_OPERATION, "", "KMS.0105", 429)
+            self._gate.record("-", "-", SIGN_IN_OPERATION, "", v1_errors.CODE_BY_REASON[Reason.THROTTLED], 429)
             raise TooManyFailures(math.ceil(wait))
         secret = form.text("secret_key", max_chars=MAX_SECRET_CHARS, required=True)
         principal = self._gate.principals.get(access_key)
         expected = principal.secret_key.encode() if principal is not None else _UNUSED_SECRET
         if not hmac.compare_digest(secret.encode("utf-8", "surrogatepass"), expected) or principal is None:
             self._throttle.failed(client, access_key)
-            self._gate.record("-", "-", SIGN_IN_OPERATION, "", "KMS.0302", 401)
-            raise Unauthenticated("the access key or the secret is wrong", code="KMS.0302")
+            self._gate.record("-", "-", SIGN_IN_OPERATION, "", v1_errors.CODE_BY_REASON[Reason.UNAUTHENTICATED], 401)
+            raise Unauthenticated("the access key or the secret is wrong", reason=Reason.UNAUTHENTICATED)
         self._throttle.succeeded(access_key)
         token, _session = self._gate.sessions.open(access_key)
         self._gate.record(principal.name, "-", SIGN_IN_OPERATION, "", "OK", 200)
