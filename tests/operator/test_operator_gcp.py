@@ -2,6 +2,9 @@
 
 A KMSKey's alias is its crypto key's id in the KMSBackend's key ring; the official
 google-cloud-kms client (inside provider gcp) does every call, the operator's and the test's.
+The operator process has GOOGLE_APPLICATION_CREDENTIALS (a link of Application Default
+Credentials, as workload identity or the metadata server would be on GKE): a KMSBackend
+without credentialsSecretRef uses it.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
 
 @pytest.fixture(scope="module")
 def operator(plane: ControlPlane, gcp: GcpServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
-    with operator_running(plane, tmp_path_factory.mktemp("operator"), [f"{NAMESPACE_PREFIX}*"], drift=2) as process:
+    ambient = {"GOOGLE_APPLICATION_CREDENTIALS": str(gcp.key_file())}
+    logs = tmp_path_factory.mktemp("operator")
+    with operator_running(plane, logs, [f"{NAMESPACE_PREFIX}*"], drift=2, env=ambient) as process:
         yield process
 
 
@@ -53,22 +58,23 @@ def admin(gcp: GcpServer, operation: str, *args: Any, **kwargs: Any) -> Any:
     return asyncio.run(run())
 
 
-def gcp_backend(cluster: Cluster, gcp: GcpServer, key_json: str | None = None) -> str:
-    """A KMSBackend as the server's admin; ``key_json`` replaces the service-account key in its Secret."""
+def gcp_backend(cluster: Cluster, gcp: GcpServer, key_json: str | None = None, *, secret: bool = True) -> str:
+    """A KMSBackend as the server's admin; ``key_json`` replaces the service-account key in its Secret;
+    without ``secret``, the operator's Application Default Credentials."""
     name = f"gcpop-{uuid.uuid4().hex[:8]}"
-    secret = f"{name}-sa"
-    key_json = gcp.key_file().read_text() if key_json is None else key_json
-    cluster.core.create_namespaced_secret(
-        cluster.namespace, {"metadata": {"name": secret}, "stringData": {"key.json": key_json}}
-    )
-    spec = {
+    spec: dict[str, Any] = {
         "provider": "gcp",
         "endpoint": f"http://{gcp.endpoint}",  # plaintext on loopback; https:// with caSecretRef otherwise
         "projectId": PROJECT,
         "location": "global",
         "keyRing": RING,
-        "credentialsSecretRef": {"namespace": cluster.namespace, "name": secret},
     }
+    if secret:
+        key_json = gcp.key_file().read_text() if key_json is None else key_json
+        cluster.core.create_namespaced_secret(
+            cluster.namespace, {"metadata": {"name": f"{name}-sa"}, "stringData": {"key.json": key_json}}
+        )
+        spec["credentialsSecretRef"] = {"namespace": cluster.namespace, "name": f"{name}-sa"}
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "KMSBackend", "metadata": {"name": name}, "spec": spec}
     cluster.objects.create_cluster_custom_object(GROUP, VERSION, "kmsbackends", body)
     return name
@@ -132,3 +138,13 @@ def test_a_secret_without_a_service_account_key_is_reported_without_its_content(
     secret = {"stringData": {"key.json": gcp.key_file().read_text()}}
     cluster.core.patch_namespaced_secret(f"{backend}-sa", cluster.namespace, secret)
     wait_for(lambda: backend_ready(cluster, backend).get("status") == "True", 30, "Ready True with the right key")
+
+
+def test_a_backend_without_credentials_secret_uses_application_default_credentials(
+    cluster: Cluster, gcp: GcpServer, operator: ManagedProcess
+) -> None:
+    backend = gcp_backend(cluster, gcp, secret=False)
+    crypto_key = f"adc-{uuid.uuid4().hex[:8]}"
+    cluster.create_key("adc", {"backendRef": {"name": backend}, "aliases": [crypto_key]})
+    assert cluster.wait_ready("adc")["keyId"] == crypto_key
+    assert admin(gcp, "describe_key", crypto_key).tags["kubekms.io/owner"] == f"{cluster.namespace}/adc"
