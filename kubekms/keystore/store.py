@@ -428,6 +428,15 @@ class Keystore:
                 (int(enabled), record.key_id, version),
             )
 
+    def disabled_versions(self, key_ref: str) -> frozenset[int]:
+        """The versions of a key that are disabled (the web console shows each version's state)."""
+        with self._read():
+            record = self._resolve(key_ref)
+            rows = self._db.execute(
+                "SELECT version FROM key_versions WHERE key_id = ? AND enabled = 0", (record.key_id,)
+            ).fetchall()
+        return frozenset(int(row["version"]) for row in rows)
+
     def run_due_work(self) -> DueWork:
         """Rotate keys whose interval elapsed and destroy keys whose pending window ended."""
         now = self._clock()
