@@ -68,6 +68,13 @@ class LocalBackend:
     async def get_rotation_status(self, key_id: str) -> RotationStatus:
         return self._store.get_rotation_status(key_id)
 
+    # one version of a key (the web console; no other provider has them, so not in the Backend protocol)
+    async def disabled_versions(self, key_id: str) -> frozenset[int]:
+        return self._store.disabled_versions(key_id)
+
+    async def set_version_enabled(self, key_id: str, version: int, *, enabled: bool) -> None:
+        await asyncio.to_thread(self._store.set_version_enabled, key_id, version, enabled=enabled)
+
     async def run_due_work(self) -> DueWork:
         """Automatic rotation and destruction after the pending window (the server's scheduler calls it)."""
         return await asyncio.to_thread(self._store.run_due_work)
