@@ -136,9 +136,13 @@ def _key_update_permission(request: kms_v1.UpdateCryptoKeyRequest) -> str:
     return "batch-key-tags" if paths == {"labels"} else "update-key-rotation-interval"
 
 
-def _version_update_permission(request: kms_v1.UpdateCryptoKeyVersionRequest) -> str:
-    enabling = request.crypto_key_version.state == ops.State.ENABLED
+def version_state_permission(enabling: bool) -> str:
+    """The permission that enables (or disables) one version of a key; the web console asks the same."""
     return "enable-key" if enabling else "disable-key"
+
+
+def _version_update_permission(request: kms_v1.UpdateCryptoKeyVersionRequest) -> str:
+    return version_state_permission(request.crypto_key_version.state == ops.State.ENABLED)
 
 
 def _crypto_key_of(value: str, field: str) -> names.CryptoKeyName:
