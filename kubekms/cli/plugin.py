@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kubekms.errors import KMSError
 from kubekms.logs import configure_json_logging
 
 
@@ -66,6 +67,6 @@ def plugin(config_path: Path | None, **flags: Any) -> None:
     try:
         config = load_config(config_path, overrides)
         run(config)
-    except (ConfigError, SocketInUse, OSError) as error:
+    except (ConfigError, SocketInUse, OSError, KMSError) as error:  # KMSError: the backend cannot be opened
         log.error("cannot start", extra={"fields": {"error": str(error)}})
         raise SystemExit(2) from None
