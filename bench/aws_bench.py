@@ -30,10 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import boto3
@@ -41,6 +42,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from server_bench import cpu_seconds
+from wrk_load import PresignedRequest, add_generator_option, run_wrk, wrk_binary
 
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 from kubekms.devenv.motoserver import MotoServer, moto_server
@@ -125,9 +127,27 @@ def worker_main() -> None:
 # ----------------------------------------------------------------------------- the conductor
 
 
+def presigned(target: Target, operation: str, body: dict[str, Any]) -> PresignedRequest:
+    """One request signed now with botocore, for wrk to replay (valid 15 minutes)."""
+    job = {"endpoint": target.endpoint, "access_key": target.access_key, "secret_key": target.secret_key,
+           "operation": operation, "body": body}  # fmt: skip
+    headers, data = signed_request(job)
+    return PresignedRequest("POST", "/", {**headers, "Host": urlsplit(target.endpoint).netloc}, data)
+
+
 def run_load(
-    target: Target, operation: str, body: dict[str, Any], clients: int, generators: int, warmup: float, duration: float
+    target: Target,
+    operation: str,
+    body: dict[str, Any],
+    clients: int,
+    generators: int,
+    warmup: float,
+    duration: float,
+    wrk: str | None = None,
 ) -> AwsFigures:
+    """Driven by wrk replaying a pre-signed request when ``wrk`` is its path, else by the Python generator."""
+    if wrk is not None:
+        return _run_wrk(wrk, target, operation, body, clients, warmup, duration)
     cpu_before = cpu_seconds(target.pid)
     start_at = time.time() + 1.0
     shares = [clients // generators + (1 if i < clients % generators else 0) for i in range(generators)]
@@ -175,6 +195,17 @@ def run_load(
         errors,
         server_cpu_us,
     )
+
+
+def _run_wrk(
+    wrk: str, target: Target, operation: str, body: dict[str, Any], clients: int, warmup: float, duration: float
+) -> AwsFigures:
+    cpu: list[float] = []
+    result = run_wrk(wrk, target.endpoint, presigned(target, operation, body), clients, warmup=warmup,
+                     duration=duration, between=lambda: cpu.append(cpu_seconds(target.pid)))  # fmt: skip
+    server_cpu_us = (cpu_seconds(target.pid) - cpu[0]) / max(result.requests, 1) * 1e6
+    return AwsFigures(target.name, operation, clients, result.rps, result.p50_ms, result.p99_ms, result.errors,
+                      server_cpu_us)  # fmt: skip
 
 
 def prepare(target: Target) -> dict[str, dict[str, Any]]:
@@ -252,6 +283,7 @@ def run_aws_section(
     generators: int = 1,
     warmup: float = 1.0,
     duration: float = 5.0,
+    wrk: str | None = None,
 ) -> list[AwsFigures]:
     """The AWS-wire runs against ``server``, a moto server and local-kms (when built) started here; prints the table."""
     with contextlib.ExitStack() as stack:
@@ -262,38 +294,70 @@ def run_aws_section(
         if local is not None:
             targets.append(local)
         bodies = {target.name: prepare(target) for target in targets}
+        ceilings = healthz_ceilings(wrk, targets[0], clients, warmup, duration) if wrk else {}
         results: list[AwsFigures] = []
         for operation in OPERATIONS:
             for count in clients:
                 for target in targets:
                     figures = run_load(
-                        target, operation, bodies[target.name][operation], count, generators, warmup, duration
+                        target, operation, bodies[target.name][operation], count, generators, warmup, duration, wrk
                     )
                     results.append(figures)
                     print(f"  aws:{operation} x{count} on {target.name}: {figures.rps:,.0f} req/s", flush=True)
-    report(results)
+    report(results, ceilings)
     return results
 
 
-def report(results: Sequence[AwsFigures]) -> None:
+def healthz_ceilings(
+    wrk: str, target: Target, clients: Sequence[int], warmup: float, duration: float
+) -> dict[int, float]:
+    """Our server's own ceiling: wrk on GET /healthz (the HTTP layer and the event loop, nothing else)."""
+    request = PresignedRequest("GET", "/healthz", {"Host": urlsplit(target.endpoint).netloc}, b"")
+    ceilings = {}
+    for count in clients:
+        ceilings[count] = run_wrk(wrk, target.endpoint, request, count, warmup=warmup, duration=duration).rps
+        print(f"  GET /healthz x{count} on {target.name}: {ceilings[count]:,.0f} req/s", flush=True)
+    return ceilings
+
+
+# issue 15's targets for the AWS wire's data-key operations (benchmarks, not timed tests)
+TARGET_VS_LOCAL_KMS = 0.75
+TARGET_VS_MOTO = 20.0
+TARGET_VS_HEALTHZ = 0.6
+
+
+def report(results: Sequence[AwsFigures], ceilings: Mapping[int, float]) -> None:
     by_key = {(f.target, f.operation, f.clients): f for f in results}
     peers = [name for name in dict.fromkeys(f.target for f in results) if name != "kubekms"]
     header = f"\n{'AWS wire':<18}{'clients':>8}{'kubekms req/s':>15}{'p50 ms':>8}{'p99 ms':>8}{'CPU us':>8}"
+    header += f"{'vs healthz':>11}" if ceilings else ""
     for peer in peers:
         header += f"{f'{peer} req/s':>17}{'p50 ms':>8}{'p99 ms':>8}{'CPU us':>8}{f'kubekms/{peer}':>19}"
     print(header + f"{'errors':>8}")
+    misses: list[str] = []
+    most_clients = max(f.clients for f in results)
     for (target, operation, clients), ours in by_key.items():
         if target != "kubekms":
             continue
         line = f"{operation:<18}{clients:>8}{ours.rps:>15,.0f}{ours.p50_ms:>8.2f}{ours.p99_ms:>8.2f}"
         line += f"{ours.server_cpu_us:>8.0f}"
+        if clients in ceilings:
+            line += f"{ours.rps / ceilings[clients]:>11.0%}"
+            if ours.rps < TARGET_VS_HEALTHZ * ceilings[clients]:
+                misses.append(f"{operation} x{clients}: {ours.rps / ceilings[clients]:.0%} of /healthz")
         errors = ours.errors
         for peer in peers:
             theirs = by_key[(peer, operation, clients)]
             line += f"{theirs.rps:>17,.0f}{theirs.p50_ms:>8.2f}{theirs.p99_ms:>8.2f}{theirs.server_cpu_us:>8.0f}"
             line += f"{ours.rps / theirs.rps:>18.2f}x"
             errors += theirs.errors
+            wanted = {"local-kms": TARGET_VS_LOCAL_KMS, "moto": TARGET_VS_MOTO}.get(peer)
+            if wanted is not None and ours.rps < wanted * theirs.rps:
+                misses.append(f"{operation} x{clients}: {ours.rps / theirs.rps:.2f}x {peer} (< {wanted:g}x)")
+            if peer == "local-kms" and clients == most_clients and ours.p99_ms > theirs.p99_ms:
+                misses.append(f"{operation} x{clients}: p99 {ours.p99_ms:.2f} ms > local-kms {theirs.p99_ms:.2f} ms")
         print(line + f"{errors:>8}")
+    print("targets: " + ("all met" if not misses else "MISSED " + "; ".join(misses)))
 
 
 @contextlib.contextmanager
@@ -308,16 +372,17 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="Measured seconds per run (default 5).")
     parser.add_argument("--warmup", type=float, default=1.0, help="Unmeasured seconds first (default 1).")
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 64], help="Concurrent clients (16 64).")
-    parser.add_argument("--generators", type=int, default=1, help="Load-generating processes (default 1).")
+    parser.add_argument("--generators", type=int, default=1, help="Python generator processes (default 1).")
+    add_generator_option(parser)
     args = parser.parse_args()
     if args.worker:
         worker_main()
         return
-    print(f"AWS wire bench: {os.cpu_count()} CPUs, {args.generators} generator process(es), {args.duration:g} s/run")
+    wrk = wrk_binary() if args.generator == "wrk" else None
+    print(f"AWS wire bench: {os.cpu_count()} CPUs, generator {'wrk' if wrk else 'python'}, {args.duration:g} s/run")
     with own_server() as server:
-        results = run_aws_section(
-            server, clients=args.clients, generators=args.generators, warmup=args.warmup, duration=args.duration
-        )
+        results = run_aws_section(server, clients=args.clients, generators=args.generators, warmup=args.warmup,
+                                  duration=args.duration, wrk=wrk)  # fmt: skip
     sys.exit(0 if all(f.errors == 0 for f in results) else 1)
 
 
