@@ -8,11 +8,16 @@ The client's request is rebuilt from exactly the headers it says it signed, boto
 ``SigV4Auth`` computes the canonical request, string to sign and signature with the
 client's date and credential scope, and the result is compared in constant time. So a
 request signed by boto3 (or any SigV4 client signing the same headers) verifies here by
-the same code that signed it.
+the same canonical request and string to sign that signed it.
+
+The signing key (SigV4's HMAC chain over secret, date, region and service) is the same for
+every request of one principal on one day in one region: :func:`signing_key` derives it once
+and keeps it (botocore's signer derives it again for each request, four HMACs).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -20,13 +25,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from botocore.auth import SIGNED_HEADERS_BLACKLIST, SIGV4_TIMESTAMP, SigV4Auth
+from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
 from kubekms.errors import Reason, Unauthenticated
 from kubekms.wire import inputs
 from kubekms.wire.aws_errors import InvalidSignature
+from kubekms.wire.signing import parse_sdk_date
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "kms"
@@ -34,6 +40,15 @@ DATE_HEADER = "X-Amz-Date"
 MAX_SKEW = timedelta(minutes=15)  # AWS's own window
 # what botocore can rebuild a URL from: a DNS name or IPv4, or a bracketed IPv6, and an optional port
 HOST_PATTERN = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+@functools.lru_cache(maxsize=1024)  # a principal's key for a day and region; bounded, whatever scopes clients send
+def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's derived signing key: HMAC-SHA256 chained over date, region, service and ``aws4_request``."""
+    key = ("AWS4" + secret_key).encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
 
 
 def _missing_auth(message: str) -> Unauthenticated:
@@ -95,7 +110,7 @@ class SigV4Verifier:
             raise InvalidSignature(f"credential scope names service {authorization.service!r}, not {SERVICE!r}")
         amz_date = inputs.header(headers, DATE_HEADER, error=_missing_auth) or ""
         try:
-            signed_at = datetime.strptime(amz_date, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
+            signed_at = parse_sdk_date(amz_date)  # the same YYYYMMDDTHHMMSSZ as SDK-HMAC's X-Sdk-Date
         except ValueError:
             raise Unauthenticated(f"{DATE_HEADER} must be YYYYMMDDTHHMMSSZ", reason=Reason.CREDENTIAL_MISSING) from None
         if amz_date[:8] != authorization.date:
@@ -128,8 +143,9 @@ class SigV4Verifier:
                              data=body)  # fmt: skip
         request.context["timestamp"] = amz_date
         signer = SigV4Auth(BotoCredentials(authorization.access_key, secret_key), SERVICE, authorization.region)
-        canonical = signer.canonical_request(request)
-        expected = signer.signature(signer.string_to_sign(request, canonical), request)
+        to_sign = signer.string_to_sign(request, signer.canonical_request(request))
+        key = signing_key(secret_key, authorization.date, authorization.region, SERVICE)
+        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, authorization.signature):
             raise InvalidSignature("The request signature we calculated does not match the signature you provided.")
         return VerifiedRequest(access_key=authorization.access_key, region=authorization.region)
