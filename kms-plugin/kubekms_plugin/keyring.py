@@ -3,9 +3,10 @@
 Encrypt seals the seed under the current KEK and hands back the backend-wrapped KEK for
 the annotation (byte layout: :mod:`kubekms.plugin_ciphertext`). Decrypt finds the KEK in a
 bounded LRU cache keyed by that wrapped form, and only on a miss asks the backend to unwrap
-it. A poller keeps the backend key's version current; a new version means a new KEK and a
-new key_id (``<backend key id>:v<version>``), so the key_id changes on every rotation and
-never returns to an earlier value.
+it: once per wrapped KEK however many Decrypts wait for it (a restarted kube-apiserver decrypts
+its DEK seeds at once, most of them under the same KEK). A poller keeps the backend key's
+version current; a new version means a new KEK and a new key_id (``<backend key
+id>:v<version>``), so the key_id changes on every rotation and never returns to an earlier value.
 
 Pure domain: no gRPC here. Failures are the :class:`KeyringError` subclasses below; the
 gRPC service checks request limits and maps these classes to status codes.
@@ -97,6 +98,7 @@ class Keyring:
         self._backend_name = backend_name
         self._clock = clock
         self._cache: OrderedDict[bytes, AESGCM] = OrderedDict()
+        self._unwrapping: dict[bytes, asyncio.Task[AESGCM]] = {}  # one backend call per wrapped KEK in flight
         self._cache_hit = metrics.kek_cache.labels("hit")  # label children bound once, not per call
         self._cache_miss = metrics.kek_cache.labels("miss")
         self._new_kek_lock = asyncio.Lock()
@@ -237,7 +239,7 @@ class Keyring:
             self._cache.move_to_end(wrapped_kek)
         else:
             self._cache_miss.inc()
-            cipher = await self._unwrap(wrapped_kek)
+            cipher = await self._unwrap_once(wrapped_kek)
         try:
             return plugin_ciphertext.open_sealed(cipher, ciphertext, key_id.encode())
         except InvalidCiphertext as error:
@@ -253,6 +255,16 @@ class Keyring:
             raise ForeignKeyId(
                 f"key_id names version {parsed[1]} but the key's latest version is {self.latest_version}"
             )
+
+    def _unwrap_once(self, wrapped: bytes) -> asyncio.Future[AESGCM]:
+        """The unwrap of ``wrapped`` in flight, started if none is: every waiter shares its answer.
+
+        Shielded: a caller that gives up (its deadline) does not cancel the call for the others."""
+        task = self._unwrapping.get(wrapped)
+        if task is None:
+            task = self._unwrapping[wrapped] = asyncio.create_task(self._unwrap(wrapped))
+            task.add_done_callback(lambda _: self._unwrapping.pop(wrapped, None))
+        return asyncio.shield(task)
 
     async def _unwrap(self, wrapped: bytes) -> AESGCM:
         try:
