@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from kubekms.errors import InvalidArgument
+
 
 class KeyState(enum.Enum):
     """Key states of the KMS v1.0 wire, plus DESTROYED once the pending window ended."""
@@ -157,6 +159,17 @@ class Backend(Protocol):
 
     async def list_aliases(self, key_id: str) -> list[str]: ...
 
+    async def update_alias(self, alias: str, key_id: str) -> None:
+        """Point an existing alias at another key, in one step."""
+        ...
+
+    # key policies: one JSON document per key (AWS's grammar, :mod:`kubekms.policies`)
+    async def get_key_policy(self, key_id: str) -> str | None:
+        """The key's policy document as stored, or None when the key has none of its own (the default applies)."""
+        ...
+
+    async def put_key_policy(self, key_id: str, document: str) -> None: ...
+
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None: ...
 
     async def untag_key(self, key_id: str, tag_keys: Sequence[str]) -> None: ...
@@ -173,3 +186,8 @@ class Backend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def not_offered(provider: str, what: str) -> InvalidArgument:
+    """The refusal of a provider whose cloud (or wire) lacks an operation of the protocol."""
+    return InvalidArgument(f"provider {provider} does not offer {what}")

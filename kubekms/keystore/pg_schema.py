@@ -46,6 +46,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE changes (id INTEGER PRIMARY KEY CHECK (id = 1), counter BIGINT NOT NULL);
     INSERT INTO changes (id, counter) VALUES (1, 0);
     """,
+    # 2: the SQLite schema's version 3: a key's own policy document.
+    """
+    CREATE TABLE key_policies (
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (key_id, name)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,6 +20,8 @@ MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 255
 LIST_LIMIT = (1, 1000)
+KEY_POLICY_NAME = "default"  # AWS: every key has exactly one policy, named "default"
+MAX_KEY_POLICY_CHARS = 32768  # AWS's limit on a key policy document
 
 
 def check_alias(alias: str) -> None:
@@ -28,6 +30,13 @@ def check_alias(alias: str) -> None:
             f"invalid alias {alias!r}: 1-255 of [a-zA-Z0-9:/_-], not ending in /default, not a key id",
             reason=Reason.ALIAS_INVALID,
         )
+
+
+def check_key_policy(name: str, document: str) -> None:
+    if name != KEY_POLICY_NAME:
+        raise InvalidArgument(f"a key has one policy, named {KEY_POLICY_NAME!r}; got {name!r}")
+    if not isinstance(document, str) or not 1 <= len(document) <= MAX_KEY_POLICY_CHARS:
+        raise InvalidArgument(f"a key policy is 1-{MAX_KEY_POLICY_CHARS} characters")
 
 
 def check_description(description: str) -> None:

@@ -47,6 +47,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE key_versions ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
     """,
+    # 3: a key's own policy document (AWS's grammar); a key without a row has the default policy.
+    """
+    CREATE TABLE key_policies (
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (key_id, name)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

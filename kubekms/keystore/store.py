@@ -123,6 +123,7 @@ class Keystore:
         self._records: dict[str, _KeyRecord] = {}
         self._alias_ids: dict[str, str] = {}
         self._ciphers: dict[tuple[str, int], AESGCM] = {}
+        self._policies: dict[tuple[str, str], str | None] = {}  # every authorised call reads one
         self._db = self._open_database(directory, database_url)
         self._check_root_key()
 
@@ -173,6 +174,7 @@ class Keystore:
         self._records.clear()
         self._alias_ids.clear()
         self._ciphers.clear()
+        self._policies.clear()
 
     def _refresh_cache(self) -> None:
         """Drop cached rows when another connection (process) committed since we looked."""
@@ -528,6 +530,20 @@ class Keystore:
             if deleted.rowcount == 0:
                 raise NotFound(f"key {record.key_id} has no alias {alias!r}")
 
+    def update_alias(self, alias: str, key_ref: str) -> None:
+        """Point ``alias`` at another key; a key's primary alias (the v1.0 wire's key_alias) stays with its key."""
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_manageable(record.key_id, record.state)
+            row = db.execute("SELECT key_id FROM aliases WHERE alias = ?", (alias,)).fetchone()
+            if row is None:
+                raise NotFound(f"no key with alias {alias!r}")
+            current = self._resolve(row["key_id"])
+            rules.require_manageable(current.key_id, current.state)
+            if current.alias == alias:
+                raise InvalidArgument(f"{alias!r} is the primary alias (key_alias) of key {current.key_id}")
+            db.execute("UPDATE aliases SET key_id = ? WHERE alias = ?", (record.key_id, alias))
+
     def list_aliases(self, key_ref: str) -> list[str]:
         return list(self.describe_key(key_ref).aliases)
 
@@ -553,6 +569,32 @@ class Keystore:
 
     def list_tags(self, key_ref: str) -> dict[str, str]:
         return dict(self.describe_key(key_ref).tags)
+
+    # --- key policies -------------------------------------------------------------------
+
+    def get_key_policy(self, key_ref: str, name: str = rules.KEY_POLICY_NAME) -> str | None:
+        """The key's own policy document, None when it has none (the default policy applies)."""
+        with self._read():
+            record = self._resolve(key_ref)
+            cached = (record.key_id, name)
+            if cached not in self._policies:
+                row = self._db.execute(
+                    "SELECT document FROM key_policies WHERE key_id = ? AND name = ?", cached
+                ).fetchone()
+                self._policies[cached] = None if row is None else str(row["document"])
+            return self._policies[cached]
+
+    def put_key_policy(self, key_ref: str, document: str, name: str = rules.KEY_POLICY_NAME) -> None:
+        """Store a policy document checked by the caller (:mod:`kubekms.policies`); the keystore checks its size."""
+        rules.check_key_policy(name, document)
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_manageable(record.key_id, record.state)
+            db.execute(
+                "INSERT INTO key_policies (key_id, name, document) VALUES (?, ?, ?)"
+                " ON CONFLICT (key_id, name) DO UPDATE SET document = excluded.document",
+                (record.key_id, name, document),
+            )
 
     # --- account ------------------------------------------------------------------------
 

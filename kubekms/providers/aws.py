@@ -415,6 +415,17 @@ class AwsBackend:
         entries.sort(key=lambda entry: utc(entry.get("CreationDate")) or datetime.min.replace(tzinfo=UTC))
         return [str(entry["AliasName"]).removeprefix("alias/") for entry in entries]
 
+    async def update_alias(self, alias: str, key_id: str) -> None:
+        check_alias(alias)
+        await self._call("update_alias", AliasName=f"alias/{alias}", TargetKeyId=await self._key_id(key_id))
+
+    async def get_key_policy(self, key_id: str) -> str | None:
+        answer = await self._call("get_key_policy", KeyId=await self._key_id(key_id), PolicyName="default")
+        return str(answer["Policy"])
+
+    async def put_key_policy(self, key_id: str, document: str) -> None:
+        await self._call("put_key_policy", KeyId=await self._key_id(key_id), PolicyName="default", Policy=document)
+
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
         resolved = await self._key_id(key_id)
         await self._call("tag_resource", KeyId=resolved, Tags=tags_to_aws(tags))

@@ -50,7 +50,7 @@ from google.cloud import kms_v1
 from google.cloud.kms_v1.services.key_management_service.transports import KeyManagementServiceGrpcAsyncIOTransport
 from google.oauth2 import service_account
 
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus, not_offered
 from kubekms.errors import (
     AccessDenied,
     AlreadyExists,
@@ -515,6 +515,15 @@ class GcpBackend:
 
     async def list_aliases(self, key_id: str) -> list[str]:
         return list((await self.describe_key(key_id)).aliases)
+
+    async def update_alias(self, alias: str, key_id: str) -> None:
+        raise not_offered("gcp", "moving an alias (delete it, then create it on the other key)")
+
+    async def get_key_policy(self, key_id: str) -> str | None:
+        raise not_offered("gcp", "key policies")
+
+    async def put_key_policy(self, key_id: str, document: str) -> None:
+        raise not_offered("gcp", "key policies")
 
     @_calls_cloud_kms
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:

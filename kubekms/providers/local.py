@@ -106,6 +106,15 @@ class LocalBackend:
     async def list_aliases(self, key_id: str) -> list[str]:
         return self._store.list_aliases(key_id)
 
+    async def update_alias(self, alias: str, key_id: str) -> None:
+        await asyncio.to_thread(self._store.update_alias, alias, key_id)
+
+    async def get_key_policy(self, key_id: str) -> str | None:
+        return self._store.get_key_policy(key_id)
+
+    async def put_key_policy(self, key_id: str, document: str) -> None:
+        await asyncio.to_thread(self._store.put_key_policy, key_id, document)
+
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
         await asyncio.to_thread(self._store.tag_key, key_id, tags)
 

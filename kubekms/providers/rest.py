@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus, not_offered
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Reason, Unavailable
 from kubekms.naming import is_key_id
 from kubekms.providers import BackendConfig, Credentials
@@ -55,6 +55,7 @@ CLOUD_DATA_KEY_LENGTH = 32
 WIRE_DATA_KEY_BYTES = 1024  # datakey_cipher_length's range on the wire: 1 to 1024
 MAX_AAD_BYTES = v1_values.MAX_AAD_BYTES
 TAG_PAGE = 1000
+_PROVIDER = "kubekms/huaweicloud (the KMS v1.0 wire)"
 
 
 def _call(path: str, method: str = "POST", repeat: Repeat = Repeat.SAFE) -> WireCall:
@@ -289,6 +290,15 @@ class RestBackend:
     async def list_aliases(self, key_id: str) -> list[str]:
         answer = await self._wire.request(LIST_ALIASES, query={"key_id": key_id}, key_ref=key_id)
         return v1_answers.aliases_from_wire(answer)
+
+    async def update_alias(self, alias: str, key_id: str) -> None:
+        raise not_offered(_PROVIDER, "moving an alias (delete it, then create it on the other key)")
+
+    async def get_key_policy(self, key_id: str) -> str | None:
+        raise not_offered(_PROVIDER, "key policies")
+
+    async def put_key_policy(self, key_id: str, document: str) -> None:
+        raise not_offered(_PROVIDER, "key policies")
 
     async def _path_key_id(self, key_ref: str) -> str:
         """Tag calls name the key in the URL path, where only a key id fits (aliases may hold ``/``)."""

@@ -9,8 +9,11 @@ canonical serialization as the v1.0 wire's ``encryption_context``.
 AWS's limits and ranges are :mod:`kubekms.wire.aws_rules` (shared with the ``aws``
 provider; the keystore's own limits are wider). AWS behaviour kept here: a disabled key
 refuses cryptographic operations and rotation changes with DisabledException, EnableKey/DisableKey are idempotent,
-CancelKeyDeletion leaves the key Disabled. Key policies, grants and multi-region keys
-are not offered: authorization is the principals file.
+CancelKeyDeletion leaves the key Disabled. Key-only operations refuse an alias with NotFoundException;
+``alias/aws/`` is reserved (NotAuthorizedException). Key policies (one per key, named ``default``)
+are evaluated with the principals file by the pipeline (:mod:`kubekms.server.principals`); an
+operation that names a second key (ReEncrypt's destination, UpdateAlias's new target) authorises
+it itself. Grants and multi-region keys are not offered.
 """
 
 from __future__ import annotations
@@ -20,15 +23,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from kubekms import ciphertext as ciphertext_format
+from kubekms import policies
 from kubekms.backend import DATA_KEY_SPECS, KeyMetadata, KeyState
-from kubekms.errors import Disabled, InvalidArgument
+from kubekms.errors import AccessDenied, Disabled, InvalidArgument, NotFound
+from kubekms.naming import is_key_id
 from kubekms.server.aws_call import (
+    MAX_KEY_REF_CHARS,
     MAX_TEXT_CHARS,
     SYMMETRIC,
     AwsCall,
     AwsRequest,
     JsonObject,
     key_metadata,
+    keystore_ref,
     paged,
     present,
     seconds,
@@ -36,19 +43,38 @@ from kubekms.server.aws_call import (
 )
 from kubekms.server.operations import KeyScope
 from kubekms.wire import inputs
-from kubekms.wire.aws_errors import IncorrectKey
+from kubekms.wire.aws_errors import IncorrectKey, MalformedPolicyDocument, NotAuthorized
 from kubekms.wire.aws_rules import (
+    ALIAS_NAME_PATTERN,
     ALIAS_PREFIX,
     CIPHERTEXT_BYTES,
     DATA_KEY_BYTES,
     DEFAULT_ROTATION_DAYS,
     ENCRYPT_BYTES,
+    KEY_POLICY_NAME,
     LIST_KEYS_LIMIT,
     PENDING_WINDOW_DAYS,
     RANDOM_BYTES,
     RESERVED_ALIAS_PREFIX,
     ROTATION_PERIOD_DAYS,
 )
+
+
+def key_id_ref(call: AwsRequest, name: str = "KeyId") -> str:
+    """Key-only operations take a key id or key ARN: an alias names no key there (NotFoundException), as on AWS."""
+    value = call.text(name, required=True, max_chars=MAX_KEY_REF_CHARS)
+    ref = keystore_ref(value, call.account)
+    if not is_key_id(ref):
+        raise NotFound(f"Invalid keyId '{value}': {name} takes a key id or key ARN here, not an alias")
+    return ref
+
+
+async def _authorize(call: AwsCall, action: str, key_ref: str, context: dict[str, str] | None = None) -> None:
+    """A second key of a call (the pipeline authorised the first): the caller's key policy decision on it."""
+    if call.caller is None:
+        raise AccessDenied(f"{action} on key {key_ref!r} needs a signed-in principal")
+    await call.caller.authorize_action(action, call.backend, key_ref, account=call.account,
+                                       context=lambda: context or {})  # fmt: skip
 
 
 async def _usable_for_rotation(call: AwsCall, key_ref: str) -> KeyMetadata:
@@ -68,11 +94,14 @@ async def create_key(call: AwsCall) -> JsonObject:
         raise InvalidArgument(f"this server offers KeySpec {SYMMETRIC} with KeyUsage ENCRYPT_DECRYPT only")
     if call.text("Origin", default="AWS_KMS") != "AWS_KMS" or call.body.get("MultiRegion"):
         raise InvalidArgument("this server offers Origin AWS_KMS single-region keys only")
-    if call.body.get("Policy"):
-        raise InvalidArgument("key policies are not supported: authorization is by the server's principals")
+    document = call.text("Policy", max_chars=policies.grammar.MAX_POLICY_CHARS)
+    if document:
+        _check_policy(call, document, "", ())  # before the key exists: a refused policy leaves no key behind
     key = await call.backend.create_key(
         "", description=call.text("Description"), key_spec="AES_256", key_usage=usage, tags=tags_field(call)
     )
+    if document:
+        await call.backend.put_key_policy(key.key_id, document)
     return {"KeyMetadata": key_metadata(call, key)}
 
 
@@ -236,16 +265,105 @@ def decrypt_key_ref(call: AwsRequest) -> str:
 async def decrypt(call: AwsCall) -> JsonObject:
     call.check_algorithm()
     blob = call.blob("CiphertextBlob", CIPHERTEXT_BYTES)
-    made_by = ciphertext_format.parse(blob).key_id
-    key_ref = decrypt_key_ref(call)
-    if key_ref != made_by and present(await call.backend.describe_key(key_ref)).key_id != made_by:
-        raise IncorrectKey("The key ID in the request does not identify the key that encrypted the ciphertext.")
+    made_by = await _made_by(call, blob, decrypt_key_ref(call))
     plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=call.aad())
     return {
         "KeyId": call.key_arn(made_by),
         "Plaintext": base64.b64encode(plaintext).decode(),
         "EncryptionAlgorithm": SYMMETRIC,
     }
+
+
+def re_encrypt_source_ref(call: AwsRequest) -> str:
+    """ReEncrypt's SourceKeyId is optional, like Decrypt's KeyId: our ciphertext names its key."""
+    if call.body.get("SourceKeyId") is not None:
+        return call.key_ref("SourceKeyId")
+    return ciphertext_format.parse(call.blob("CiphertextBlob", CIPHERTEXT_BYTES)).key_id
+
+
+async def _made_by(call: AwsCall, blob: bytes, key_ref: str) -> str:
+    """The key that made ``blob``, after checking it is the one the request names (IncorrectKeyException)."""
+    made_by = ciphertext_format.parse(blob).key_id
+    if key_ref != made_by and present(await call.backend.describe_key(key_ref)).key_id != made_by:
+        raise IncorrectKey("The key ID in the request does not identify the key that encrypted the ciphertext.")
+    return made_by
+
+
+async def re_encrypt(call: AwsCall) -> JsonObject:
+    """Decrypt under the source key and context, encrypt under the destination's; the plaintext never leaves."""
+    for name in ("SourceEncryptionAlgorithm", "DestinationEncryptionAlgorithm"):
+        if call.text(name, default=SYMMETRIC) != SYMMETRIC:
+            raise InvalidArgument(f"{name} must be {SYMMETRIC} for a symmetric key")
+    blob = call.blob("CiphertextBlob", CIPHERTEXT_BYTES)
+    destination = call.key_ref("DestinationKeyId")
+    # the pipeline authorised the source (kms:ReEncryptFrom); the destination is authorised here
+    await _authorize(call, "kms:ReEncryptTo", destination, context_field(call, "DestinationEncryptionContext"))
+    made_by = await _made_by(call, blob, re_encrypt_source_ref(call))
+    source_aad = AwsRequest(call.account, call.region, {"EncryptionContext": call.body.get("SourceEncryptionContext")})
+    target_aad = AwsRequest(
+        call.account, call.region, {"EncryptionContext": call.body.get("DestinationEncryptionContext")}
+    )
+    plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=source_aad.aad())
+    data_key = await call.backend.encrypt_data_key(destination, plaintext, aad=target_aad.aad())
+    return {
+        "CiphertextBlob": base64.b64encode(data_key.ciphertext).decode(),
+        "SourceKeyId": call.key_arn(made_by),
+        "KeyId": call.key_arn(data_key.key_id),
+        "SourceEncryptionAlgorithm": SYMMETRIC,
+        "DestinationEncryptionAlgorithm": SYMMETRIC,
+    }
+
+
+def context_field(call: AwsRequest, name: str) -> dict[str, str]:
+    context = call.body.get(name)
+    return context if isinstance(context, dict) else {}
+
+
+# ------------------------------------------------------------------ key policies
+
+
+def _check_policy(call: AwsRequest, document: str, key_id: str, names: tuple[str, ...]) -> None:
+    """The grammar, then AWS's lockout safety check unless BypassPolicyLockoutSafetyCheck is true."""
+    try:
+        policies.parse_policy(document)
+    except policies.PolicyError as error:
+        raise MalformedPolicyDocument(str(error)) from None
+    bypass = call.body.get("BypassPolicyLockoutSafetyCheck", False)
+    if not isinstance(bypass, bool):
+        raise InvalidArgument("BypassPolicyLockoutSafetyCheck must be a boolean")
+    if bypass:
+        return
+    if call.caller is None or not call.caller.keeps_policy_control(document, key_id, names, call.account):
+        raise MalformedPolicyDocument(
+            "The new key policy will not allow you to update the key policy in the future "
+            "(set BypassPolicyLockoutSafetyCheck to apply it anyway)."
+        )
+
+
+def _policy_name(call: AwsRequest) -> None:
+    name = call.text("PolicyName", default=KEY_POLICY_NAME)
+    if name != KEY_POLICY_NAME:
+        raise NotFound(f"No such policy: {name!r}; a key has one policy, named {KEY_POLICY_NAME!r}")
+
+
+async def put_key_policy(call: AwsCall) -> JsonObject:
+    _policy_name(call)
+    document = call.text("Policy", required=True, max_chars=policies.grammar.MAX_POLICY_CHARS)
+    key = present(await call.backend.describe_key(key_id_ref(call)))
+    _check_policy(call, document, key.key_id, (key.key_id, key.alias, *key.aliases))
+    await call.backend.put_key_policy(key.key_id, document)
+    return {}
+
+
+async def get_key_policy(call: AwsCall) -> JsonObject:
+    _policy_name(call)
+    document = await call.backend.get_key_policy(present(await call.backend.describe_key(key_id_ref(call))).key_id)
+    return {"Policy": document or policies.default_policy(call.account), "PolicyName": KEY_POLICY_NAME}
+
+
+async def list_key_policies(call: AwsCall) -> JsonObject:
+    present(await call.backend.describe_key(key_id_ref(call)))
+    return paged([KEY_POLICY_NAME], call, "PolicyNames")
 
 
 # ------------------------------------------------------------------ aliases and tags
@@ -257,13 +375,28 @@ def alias_name(call: AwsRequest) -> str:
     if not name.startswith(ALIAS_PREFIX) or len(name) <= len(ALIAS_PREFIX):
         raise InvalidArgument("AliasName must begin with 'alias/' followed by a name")
     if name.startswith(RESERVED_ALIAS_PREFIX):
-        raise InvalidArgument("alias names beginning with 'alias/aws/' are reserved for AWS managed keys")
-    return name.removeprefix(ALIAS_PREFIX)
+        raise NotAuthorized("alias names beginning with 'alias/aws/' are reserved for AWS managed keys")
+    alias = name.removeprefix(ALIAS_PREFIX)
+    if not ALIAS_NAME_PATTERN.fullmatch(alias):
+        raise InvalidArgument(
+            "1 validation error detected: Value at 'aliasName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$ (and at most 256 characters)"
+        )
+    return alias
 
 
 async def create_alias(call: AwsCall) -> JsonObject:
-    key = present(await call.backend.describe_key(call.key_ref("TargetKeyId")))
+    key = present(await call.backend.describe_key(key_id_ref(call, "TargetKeyId")))
     await call.backend.create_alias(key.key_id, alias_name(call))
+    return {}
+
+
+async def update_alias(call: AwsCall) -> JsonObject:
+    """The pipeline authorised the alias's current key; the new target is authorised here (kms:UpdateAlias)."""
+    alias, target = alias_name(call), key_id_ref(call, "TargetKeyId")
+    await _authorize(call, "kms:UpdateAlias", target)
+    present(await call.backend.describe_key(alias))
+    await call.backend.update_alias(alias, present(await call.backend.describe_key(target)).key_id)
     return {}
 
 
@@ -347,16 +480,16 @@ OPERATIONS: dict[str, AwsOperation] = {
     "CreateKey": AwsOperation("create-key", KeyScope.ACCOUNT, create_key),
     "DescribeKey": AwsOperation("describe-key", KeyScope.KEY, describe_key),
     "ListKeys": AwsOperation("list-keys", KeyScope.ACCOUNT, list_keys),
-    "UpdateKeyDescription": AwsOperation("update-key-description", KeyScope.KEY, update_key_description),
-    "EnableKey": AwsOperation("enable-key", KeyScope.KEY, enable_key),
-    "DisableKey": AwsOperation("disable-key", KeyScope.KEY, disable_key),
-    "ScheduleKeyDeletion": AwsOperation("schedule-key-deletion", KeyScope.KEY, schedule_key_deletion),
-    "CancelKeyDeletion": AwsOperation("cancel-key-deletion", KeyScope.KEY, cancel_key_deletion),
-    "EnableKeyRotation": AwsOperation("enable-key-rotation", KeyScope.KEY, enable_key_rotation),
-    "DisableKeyRotation": AwsOperation("disable-key-rotation", KeyScope.KEY, disable_key_rotation),
-    "GetKeyRotationStatus": AwsOperation("get-key-rotation-status", KeyScope.KEY, get_key_rotation_status),
-    "ListKeyRotations": AwsOperation("get-key-rotation-status", KeyScope.KEY, list_key_rotations),
-    "RotateKeyOnDemand": AwsOperation("rotate-on-demand", KeyScope.KEY, rotate_key_on_demand),
+    "UpdateKeyDescription": AwsOperation("update-key-description", KeyScope.KEY, update_key_description, key_id_ref),
+    "EnableKey": AwsOperation("enable-key", KeyScope.KEY, enable_key, key_id_ref),
+    "DisableKey": AwsOperation("disable-key", KeyScope.KEY, disable_key, key_id_ref),
+    "ScheduleKeyDeletion": AwsOperation("schedule-key-deletion", KeyScope.KEY, schedule_key_deletion, key_id_ref),
+    "CancelKeyDeletion": AwsOperation("cancel-key-deletion", KeyScope.KEY, cancel_key_deletion, key_id_ref),
+    "EnableKeyRotation": AwsOperation("enable-key-rotation", KeyScope.KEY, enable_key_rotation, key_id_ref),
+    "DisableKeyRotation": AwsOperation("disable-key-rotation", KeyScope.KEY, disable_key_rotation, key_id_ref),
+    "GetKeyRotationStatus": AwsOperation("get-key-rotation-status", KeyScope.KEY, get_key_rotation_status, key_id_ref),
+    "ListKeyRotations": AwsOperation("get-key-rotation-status", KeyScope.KEY, list_key_rotations, key_id_ref),
+    "RotateKeyOnDemand": AwsOperation("rotate-on-demand", KeyScope.KEY, rotate_key_on_demand, key_id_ref),
     "GenerateRandom": AwsOperation("gen-random", KeyScope.NONE, generate_random),
     "GenerateDataKey": AwsOperation("create-datakey", KeyScope.KEY, generate_data_key),
     "GenerateDataKeyWithoutPlaintext": AwsOperation(
@@ -364,10 +497,15 @@ OPERATIONS: dict[str, AwsOperation] = {
     ),
     "Encrypt": AwsOperation("encrypt-datakey", KeyScope.KEY, encrypt),
     "Decrypt": AwsOperation("decrypt-datakey", KeyScope.KEY, decrypt, key_ref=decrypt_key_ref),
-    "CreateAlias": AwsOperation("create-alias", KeyScope.KEY, create_alias, key_ref=lambda c: c.key_ref("TargetKeyId")),
+    "ReEncrypt": AwsOperation("re-encrypt", KeyScope.KEY, re_encrypt, key_ref=re_encrypt_source_ref),
+    "CreateAlias": AwsOperation("create-alias", KeyScope.KEY, create_alias, lambda c: key_id_ref(c, "TargetKeyId")),
+    "UpdateAlias": AwsOperation("update-alias", KeyScope.KEY, update_alias, key_ref=alias_name),
     "DeleteAlias": AwsOperation("delete-alias", KeyScope.KEY, delete_alias, key_ref=alias_name),
     "ListAliases": AwsOperation("list-aliases", KeyScope.KEY, list_aliases, key_optional=True),
-    "TagResource": AwsOperation("batch-key-tags", KeyScope.KEY, tag_resource),
-    "UntagResource": AwsOperation("delete-key-tag", KeyScope.KEY, untag_resource),
-    "ListResourceTags": AwsOperation("list-key-tags", KeyScope.KEY, list_resource_tags),
+    "TagResource": AwsOperation("batch-key-tags", KeyScope.KEY, tag_resource, key_id_ref),
+    "UntagResource": AwsOperation("delete-key-tag", KeyScope.KEY, untag_resource, key_id_ref),
+    "ListResourceTags": AwsOperation("list-key-tags", KeyScope.KEY, list_resource_tags, key_id_ref),
+    "PutKeyPolicy": AwsOperation("put-key-policy", KeyScope.KEY, put_key_policy, key_id_ref),
+    "GetKeyPolicy": AwsOperation("get-key-policy", KeyScope.KEY, get_key_policy, key_id_ref),
+    "ListKeyPolicies": AwsOperation("list-key-policies", KeyScope.KEY, list_key_policies, key_id_ref),
 }

@@ -2,16 +2,25 @@
 
 Lookups are precomputed once at load time: the request path does dictionary and set
 lookups only. ``"*"`` in a list means every operation / key / project.
+
+A key's own policy (:mod:`kubekms.policies`) is evaluated with these permissions as AWS
+evaluates a key policy with IAM policies: an explicit Deny in the key policy refuses; an Allow
+naming the principal (or ``*``) allows; an Allow naming the account delegates to the ``keys``
+list here; nothing allowing refuses. A key without a policy of its own has the default policy
+(the account in control), which is exactly the ``keys`` list. The ``actions`` and ``projects``
+lists stay a ceiling on every call, whatever a key policy says.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubekms import policies
 from kubekms.backend import Backend
 from kubekms.errors import AccessDenied, NotFound, Reason
 from kubekms.yamlfile import read_yaml
@@ -77,21 +86,92 @@ class PrincipalGrant:
     def deny_key(self, operation: str, key_ref: str) -> AccessDenied:
         return AccessDenied(f"principal {self.name!r} may not call {operation} on key {key_ref!r}")
 
-    async def authorize_key(self, operation: str, backend: Backend, key_ref: str) -> None:
-        """Allow if the key list names the key by its id or any alias, whichever the request used (both wires)."""
-        if self.names_allowed_key((key_ref,)):
-            return
+    async def authorize_key(
+        self, operation: str, backend: Backend, key_ref: str, *, account: str, permission: str = "", body: bytes = b""
+    ) -> None:
+        """Allow if the key's policy and this principal's key list allow, by id or any alias (every wire).
+
+        ``permission`` (default: ``operation``) names the action the key policy sees; ``body`` holds
+        the request's encryption context, read only if a policy condition asks for it.
+        """
+        action = policies.policy_action(permission or operation)
+        await self.authorize_action(action, backend, key_ref, account=account, label=operation,
+                                    context=lambda: encryption_context(body))  # fmt: skip
+
+    async def authorize_action(
+        self,
+        action: str,
+        backend: Backend,
+        key_ref: str,
+        *,
+        account: str,
+        context: Callable[[], Mapping[str, str]] = dict,
+        label: str = "",
+    ) -> None:
+        """Allow ``action`` (``kms:Encrypt``) on the key, or raise AccessDenied naming ``label`` (or the action)."""
+        label = label or action
         try:
-            meta = await backend.describe_key(key_ref)
+            document = await backend.get_key_policy(key_ref)
         except NotFound:
-            raise self.deny_key(operation, key_ref) from None  # do not reveal which keys exist
-        if not self.names_allowed_key((meta.key_id, meta.alias, *meta.aliases)):
-            raise self.deny_key(operation, key_ref)
+            document = None  # the operation answers NotFound itself, or a denial below hides the key
+        if document is None:  # the default policy: the key list decides
+            if not self.names_allowed_key((key_ref,)) and not self.names_allowed_key(await _names(backend, key_ref)):
+                raise self.deny_key(label, key_ref)
+            return
+        key = await backend.describe_key(key_ref)
+        request = policies.PolicyRequest(self.name, account, action, key.key_id, encryption_context=context)
+        if not self._allowed_by(policies.parse_policy(document), request, (key.key_id, key.alias, *key.aliases)):
+            raise self.deny_key(label, key_ref)
+
+    def _allowed_by(self, policy: policies.KeyPolicy, request: policies.PolicyRequest, names: Iterable[str]) -> bool:
+        decision = policies.evaluate(policy, request)
+        if decision is policies.Decision.DELEGATED:
+            return self.names_allowed_key(names)
+        return decision is policies.Decision.ALLOW
+
+    def keeps_policy_control(self, document: str, key_id: str, names: Iterable[str], account: str) -> bool:
+        """AWS's lockout safety check: may this principal still call PutKeyPolicy on the key under ``document``?
+
+        ``names``: the key's id and aliases ("" for a key still to be created).
+        """
+        if self.actions is not None and "put-key-policy" not in self.actions:
+            return False
+        request = policies.PolicyRequest(self.name, account, "kms:PutKeyPolicy", key_id)
+        return self._allowed_by(policies.parse_policy(document), request, names)
 
     def deny_account_wide(self, operation: str) -> AccessDenied:
         return AccessDenied(
             f"principal {self.name!r} is limited to some keys and may not call the account-wide {operation}"
         )
+
+
+async def _names(backend: Backend, key_ref: str) -> tuple[str, ...]:
+    try:
+        meta = await backend.describe_key(key_ref)
+    except NotFound:
+        return ()  # do not reveal which keys exist: the caller denies
+    return (meta.key_id, meta.alias, *meta.aliases)
+
+
+_CONTEXT_FIELDS = ("EncryptionContext", "SourceEncryptionContext", "encryption_context")
+
+
+def encryption_context(body: bytes) -> Mapping[str, str]:
+    """The request's encryption context for policy conditions: the AWS wire's, ReEncrypt's source, the v1.0 wire's.
+
+    A body the wire would refuse yields none here: the operation refuses it before any key is used.
+    """
+    try:
+        fields = json.loads(body) if body else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(fields, dict):
+        return {}
+    for name in _CONTEXT_FIELDS:
+        context = fields.get(name)
+        if isinstance(context, dict) and all(isinstance(value, str) for value in context.values()):
+            return context
+    return {}
 
 
 class PrincipalDirectory:

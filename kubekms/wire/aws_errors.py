@@ -41,6 +41,17 @@ class IncorrectKey(InvalidCiphertext):
     """Decrypt named a key other than the one that made the ciphertext (AWS: IncorrectKeyException)."""
 
 
+class NotAuthorized(AccessDenied):
+    """A name reserved for AWS itself, such as an ``alias/aws/`` alias (AWS: NotAuthorizedException)."""
+
+
+class MalformedPolicyDocument(InvalidArgument):
+    """A key policy outside the grammar, or one that would lock its caller out.
+
+    AWS: MalformedPolicyDocumentException.
+    """
+
+
 # AWS error type -> our class. Types not listed fall back by HTTP status (see aws_error_class).
 AWS_ERROR_CLASSES: dict[str, type[KMSError]] = {
     "NotFoundException": NotFound,
@@ -62,6 +73,7 @@ AWS_ERROR_CLASSES: dict[str, type[KMSError]] = {
     "SerializationException": InvalidArgument,
     "UnknownOperationException": InvalidArgument,
     "AccessDeniedException": AccessDenied,
+    "NotAuthorizedException": AccessDenied,
     "UnrecognizedClientException": Unauthenticated,
     "InvalidSignatureException": Unauthenticated,
     "IncompleteSignature": Unauthenticated,
@@ -101,6 +113,8 @@ _AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
     (IncorrectKey, "IncorrectKeyException", 400),
     (UnknownOperation, "UnknownOperationException", 400),
     (MalformedBody, "SerializationException", 400),
+    (NotAuthorized, "NotAuthorizedException", 400),
+    (MalformedPolicyDocument, "MalformedPolicyDocumentException", 400),
     (Disabled, "DisabledException", 400),
     (PendingDeletion, "KMSInvalidStateException", 400),
     (InvalidState, "KMSInvalidStateException", 400),

@@ -21,4 +21,5 @@ LIST_LIMIT = (1, 100)  # Limit of the other List* operations
 CMK_QUOTA = 100_000
 ALIAS_PREFIX = "alias/"
 RESERVED_ALIAS_PREFIX = "alias/aws/"  # AWS managed keys' aliases
+KEY_POLICY_NAME = "default"  # the one policy of a key
 ALIAS_NAME_PATTERN = re.compile(r"[a-zA-Z0-9/_-]{1,250}")  # after "alias/", matched whole
