@@ -156,7 +156,8 @@ class Pipeline(Generic[RequestT, ResponseT]):
         principal.check_operation(exchange.permission, exchange.project_id)
         backend = await self.backend_for(exchange.project_id)  # after parsing: a bad body opens no keystore
         if scope is KeyScope.KEY:
-            await principal.authorize_key(exchange.operation, backend, exchange.key_ref)
+            await principal.authorize_key(exchange.operation, backend, exchange.key_ref, account=exchange.project_id,
+                                          permission=exchange.permission, body=exchange.body)  # fmt: skip
         elif scope is KeyScope.ACCOUNT and not principal.all_keys:
             raise principal.deny_account_wide(exchange.operation)
         answer = await call.run(backend)
