@@ -51,6 +51,6 @@ class Access:
         self.principal.check_operation(operation, self.project_id)
         scope = OPERATIONS[operation].scope
         if scope is KeyScope.KEY:
-            await self.principal.authorize_key(operation, backend, key_ref)
+            await self.principal.authorize_key(operation, backend, key_ref, account=self.project_id)
         elif scope is KeyScope.ACCOUNT and not self.principal.all_keys:
             raise self.principal.deny_account_wide(operation)
