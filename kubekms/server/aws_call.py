@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.errors import InvalidArgument, NotFound
@@ -34,13 +34,31 @@ AWS_STATE = {
 }
 
 
+class Caller(Protocol):
+    """The signed-in principal, for what an operation authorises itself (a second key, the policy lockout check)."""
+
+    async def authorize_action(
+        self,
+        action: str,
+        backend: Backend,
+        key_ref: str,
+        *,
+        account: str,
+        context: Callable[[], Mapping[str, str]] = ...,
+        label: str = "",
+    ) -> None: ...
+
+    def keeps_policy_control(self, document: str, key_id: str, names: Iterable[str], account: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class AwsRequest:
-    """One authenticated request: its JSON body, the tenant (the AWS account) and the signer's region."""
+    """One authenticated request: its JSON body, the tenant (the AWS account), the signer's region and principal."""
 
     account: str
     region: str
     body: Mapping[str, Any]
+    caller: Caller | None = field(default=None, kw_only=True)
 
     def key_arn(self, key_id: str) -> str:
         return f"arn:aws:kms:{self.region}:{self.account}:key/{key_id}"

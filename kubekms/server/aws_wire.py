@@ -45,7 +45,8 @@ class AwsBoundCall:
 
     async def run(self, backend: Backend) -> Any:
         request = self.request
-        call = AwsCall(account=request.account, region=request.region, body=request.body, backend=backend)
+        call = AwsCall(account=request.account, region=request.region, body=request.body, backend=backend,
+                       caller=request.caller)  # fmt: skip
         return await self.operation.handler(call)
 
 
@@ -56,6 +57,7 @@ class AwsWire:
     def __init__(self, principals: PrincipalDirectory, *, default_project: str = "default",
                  max_body_bytes: int = 64 * 1024) -> None:  # fmt: skip
         self._verifier = SigV4Verifier(principals.secret_for)
+        self._principals = principals
         self._default_project = default_project
         self._max_body_bytes = max_body_bytes
 
@@ -79,7 +81,10 @@ class AwsWire:
         operation = exchange.target
         assert isinstance(operation, AwsOperation), "accept routed the request"
         body = _json_object(exchange.body)
-        return AwsBoundCall(operation, AwsRequest(account=exchange.project_id, region=exchange.region, body=body))
+        caller = self._principals.get(exchange.access_key)
+        return AwsBoundCall(
+            operation, AwsRequest(account=exchange.project_id, region=exchange.region, body=body, caller=caller)
+        )
 
     def answer_key(self, answer: Any) -> str:
         return str(answer.get("KeyMetadata", {}).get("KeyId", ""))
