@@ -213,7 +213,7 @@ def test_aliases_and_tags(kms: Any) -> None:
         kms.create_alias(AliasName="alias/orders-db", TargetKeyId=new_key(kms))
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         kms.create_alias(AliasName="alias/aws/reserved", TargetKeyId=key_id)
-    assert error_code(raised) == "ValidationException"
+    assert error_code(raised) == "NotAuthorizedException"  # AWS reserves alias/aws/
     kms.delete_alias(AliasName="alias/orders-db")
     with pytest.raises(kms.exceptions.NotFoundException):
         kms.describe_key(KeyId="alias/orders-db")
@@ -351,8 +351,9 @@ def raw_call(server: KMSServer, target: str | None, body: bytes) -> tuple[int, d
         ("TrentService.Encrypt", b'{"KeyId": "alias/x", "Plaintext": "***"}', "ValidationException", "base64"),
         ("TrentService.CreateKey", b'{"Tags": [{"TagValue": "v"}]}', "ValidationException", "TagKey"),
         ("TrentService.CreateKey", b'{"KeySpec": "RSA_2048"}', "ValidationException", "SYMMETRIC_DEFAULT"),
-        ("TrentService.CreateKey", b'{"Policy": "{}"}', "ValidationException", "key policies are not supported"),
-        ("TrentService.ReEncrypt", b"{}", "UnknownOperationException", "unknown operation"),
+        ("TrentService.CreateKey", b'{"Policy": "{}"}', "MalformedPolicyDocumentException", "Version must be"),
+        ("TrentService.ReEncrypt", b"{}", "ValidationException", "'CiphertextBlob' must not be null"),
+        ("TrentService.CreateGrant", b"{}", "UnknownOperationException", "unknown operation"),
         (None, b"{}", "UnknownOperationException", "unknown operation"),
     ],
 )
