@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 import yaml
+from playwright.sync_api import BrowserContext, Page, expect
 
 from kubekms.devenv.kmsserver import KMSServer, Principal
 
@@ -24,13 +25,13 @@ PRINCIPALS = (
 )
 
 
-def start_server(state_dir: Path, **console: object) -> KMSServer:
-    """A server with the console settings ``console`` (written into the launcher's server.yaml before start)."""
+def start_server(state_dir: Path, server_config: dict[str, Any] | None = None, **console: object) -> KMSServer:
+    """A server with ``server_config`` and the console settings ``console`` in its server.yaml."""
     server = KMSServer(state_dir, principals=PRINCIPALS, project_id=PROJECT)
-    if console:
+    if console or server_config:
         config_path = state_dir / "server.yaml"
         config = yaml.safe_load(config_path.read_text())
-        config_path.write_text(yaml.safe_dump({**config, "console": console}))
+        config_path.write_text(yaml.safe_dump({**config, **(server_config or {}), "console": console}))
     server.start()
     return server
 
@@ -54,9 +55,12 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 class ConsoleHttp:
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, *, new_connections: bool = False) -> None:
+        """``new_connections``: a connection per request (so that requests reach every worker process)."""
         self.endpoint = endpoint
         self.session = requests.Session()
+        if new_connections:
+            self.session.headers["Connection"] = "close"
 
     def get(self, path: str, **kwargs: object) -> requests.Response:
         return self.session.get(self.endpoint + path, allow_redirects=False, timeout=10, **kwargs)
@@ -80,3 +84,21 @@ class ConsoleHttp:
         answer = client.sign_in(access_key, secret_key)
         assert answer.status_code == 303 and answer.headers["Location"] == "/console/", answer.text
         return client
+
+
+def sign_in(context: BrowserContext, server: KMSServer, principal: str = "admin") -> Page:
+    page = context.new_page()
+    page.goto(server.endpoint + "/console/")
+    expect(page).to_have_url(re.compile(r"/console/sign-in$"))
+    access_key, secret_key = credentials(server, principal)
+    page.get_by_label("Access key").fill(access_key)
+    page.get_by_label("Secret").fill(secret_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(rf"/console/p/{PROJECT}/keys$"))
+    return page
+
+
+def csrf_of(page: Page) -> str:
+    value = page.locator("input[name=csrf]").first.get_attribute("value")
+    assert value
+    return value

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from console_harness import ONLY_KEY, OTHER_KEY, PROJECT, api, credentials
+from console_harness import ONLY_KEY, OTHER_KEY, PROJECT, api, credentials, csrf_of, sign_in
 from playwright.sync_api import BrowserContext, Page, expect
 
 from kubekms.backend import KeyState
@@ -16,28 +16,10 @@ from kubekms.devenv.processes import wait_for
 from kubekms.errors import AccessDenied
 
 
-def sign_in(context: BrowserContext, server: KMSServer, principal: str = "admin") -> Page:
-    page = context.new_page()
-    page.goto(server.endpoint + "/console/")
-    expect(page).to_have_url(re.compile(r"/console/sign-in$"))
-    access_key, secret_key = credentials(server, principal)
-    page.get_by_label("Access key").fill(access_key)
-    page.get_by_label("Secret").fill(secret_key)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(rf"/console/p/{PROJECT}/keys$"))
-    return page
-
-
 def open_key(page: Page, alias: str) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Keys").click()
     page.get_by_role("link", name=alias, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(alias)
-
-
-def csrf_of(page: Page) -> str:
-    value = page.locator("input[name=csrf]").first.get_attribute("value")
-    assert value
-    return value
 
 
 def test_sign_in_create_rotate_disable_enable(context: BrowserContext, server: KMSServer, screenshots: Path) -> None:

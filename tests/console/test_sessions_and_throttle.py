@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from kubekms.server.console.sessions import SessionStore
+from kubekms.server.console.database import ConsoleDatabase
+from kubekms.server.console.sessions import MAX_NOTICES, SessionStore
 from kubekms.server.console.settings import ConsoleSettings
 from kubekms.server.console.throttle import Limit, SignInThrottle
 
@@ -17,13 +20,13 @@ class Clock:
         return self.now
 
 
-def test_a_session_ends_at_its_lifetime_and_on_close() -> None:
+def test_a_session_ends_at_its_lifetime_and_on_close(tmp_path: Path) -> None:
     clock = Clock()
-    store = SessionStore(60, clock=clock)
+    store = SessionStore(ConsoleDatabase(tmp_path / "sessions.db"), 60, clock=clock)
     token, session = store.open("AK1")
-    assert store.get(token) is session and store.get(token + "x") is None and store.get("") is None
+    assert store.get(token) == session and store.get(token + "x") is None and store.get("") is None
     clock.now += 59.9
-    assert store.get(token) is session
+    assert store.get(token) == session
     clock.now += 0.1
     assert store.get(token) is None and len(store) == 0
     token, _ = store.open("AK1")
@@ -31,17 +34,53 @@ def test_a_session_ends_at_its_lifetime_and_on_close() -> None:
     assert store.get(token) is None
 
 
+def test_the_file_holds_no_token_and_no_csrf_token(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    store = SessionStore(ConsoleDatabase(path), 60)
+    token, session = store.open("AK1")
+    assert len(token) >= 43 and session.csrf_token != token and oct(path.stat().st_mode & 0o777) == "0o600"
+    written = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"AK1" in written  # the row is there, but neither secret is
+    assert token.encode() not in written and session.csrf_token.encode() not in written
+
+
+def test_two_stores_on_one_file_share_sessions_and_notices(tmp_path: Path) -> None:
+    """Two worker processes open the file each; two connections in one process stand in for them here."""
+    one, two = (SessionStore(ConsoleDatabase(tmp_path / "s.db"), 60) for _ in range(2))
+    token, session = one.open("AK1")
+    assert two.get(token) == session
+    one.add_notice(session, "Key k created.")
+    assert two.get(token, take_notices=True).notices == ("Key k created.",)  # type: ignore[union-attr]
+    assert one.get(token, take_notices=True).notices == ()  # type: ignore[union-attr]  # shown once
+    two.close(token)
+    assert one.get(token) is None
+
+
+def test_notices_waiting_for_one_page_are_bounded(tmp_path: Path) -> None:
+    store = SessionStore(ConsoleDatabase(tmp_path / "s.db"), 60)
+    token, session = store.open("AK1")
+    for number in range(MAX_NOTICES + 5):
+        store.add_notice(session, f"notice {number}")
+    taken = store.get(token, take_notices=True)
+    assert taken is not None and taken.notices == tuple(f"notice {n}" for n in range(MAX_NOTICES))
+
+
 def test_tokens_are_unique_and_a_full_store_drops_the_oldest() -> None:
     clock = Clock()
-    store = SessionStore(60, clock=clock, capacity=3)
-    tokens = [store.open(f"AK{i}")[0] for i in range(4)]
+    store = SessionStore(ConsoleDatabase(None), 60, clock=clock, capacity=3)
+    tokens = []
+    for number in range(4):
+        tokens.append(store.open(f"AK{number}")[0])
+        clock.now += 1
     assert len(set(tokens)) == 4 and len(store) == 3
     assert store.get(tokens[0]) is None and all(store.get(token) for token in tokens[1:])
 
 
 def test_throttle_counts_failures_in_a_sliding_window() -> None:
     clock = Clock()
-    throttle = SignInThrottle(per_client=Limit(4, 100), per_access_key=Limit(2, 100), clock=clock)
+    throttle = SignInThrottle(
+        ConsoleDatabase(None), per_client=Limit(4, 100), per_access_key=Limit(2, 100), clock=clock
+    )
     throttle.failed("10.0.0.1", "AK1")
     assert throttle.retry_after("10.0.0.1", "AK1") == 0
     clock.now += 10
@@ -58,7 +97,9 @@ def test_throttle_counts_failures_in_a_sliding_window() -> None:
 
 def test_per_client_limit_spans_access_keys_and_success_clears_only_the_key() -> None:
     clock = Clock()
-    throttle = SignInThrottle(per_client=Limit(3, 100), per_access_key=Limit(2, 100), clock=clock)
+    throttle = SignInThrottle(
+        ConsoleDatabase(None), per_client=Limit(3, 100), per_access_key=Limit(2, 100), clock=clock
+    )
     for access_key in ("AK1", "AK2", "AK3"):
         throttle.failed("10.0.0.1", access_key)
     assert throttle.retry_after("10.0.0.1", "AK9") > 0 and throttle.retry_after("10.0.0.2", "AK9") == 0
@@ -68,8 +109,18 @@ def test_per_client_limit_spans_access_keys_and_success_clears_only_the_key() ->
     assert throttle.retry_after("10.0.0.3", "AK1") == 0 and throttle.retry_after("10.0.0.1", "AK1") > 0
 
 
+def test_two_throttles_on_one_file_count_failures_together(tmp_path: Path) -> None:
+    one, two = (SignInThrottle(ConsoleDatabase(tmp_path / "s.db"), per_access_key=Limit(2, 100)) for _ in range(2))
+    one.failed("10.0.0.1", "AK1")
+    assert two.retry_after("10.0.0.2", "AK1") == 0
+    two.failed("10.0.0.2", "AK1")
+    assert one.retry_after("10.0.0.3", "AK1") > 0 and two.retry_after("10.0.0.3", "AK1") > 0
+
+
 def test_throttle_memory_is_bounded() -> None:
-    throttle = SignInThrottle(per_client=Limit(1, 100), per_access_key=Limit(1, 100), clock=Clock(), capacity=10)
+    throttle = SignInThrottle(
+        ConsoleDatabase(None), per_client=Limit(1, 100), per_access_key=Limit(1, 100), clock=Clock(), capacity=10
+    )
     for number in range(1000):
         throttle.failed("10.0.0.1", f"AK{number}")
     assert throttle.retry_after("-", "AK999") > 0 and throttle.retry_after("-", "AK0") == 0  # the oldest forgotten
@@ -92,5 +143,5 @@ def test_console_settings_refuse_bad_values(data: object, message: str) -> None:
 
 
 def test_console_settings_defaults() -> None:
-    assert ConsoleSettings.from_config(None) == ConsoleSettings(enabled=True, session_seconds=1800)
+    assert ConsoleSettings.from_config(None) == ConsoleSettings(enabled=True, session_seconds=1800, sessions_file=None)
     assert ConsoleSettings.from_config({"enabled": False}).enabled is False

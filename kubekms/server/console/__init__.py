@@ -21,6 +21,7 @@ from kubekms.errors import KMSError, NotFound, Reason
 from kubekms.server.audit import AuditLog
 from kubekms.server.console import render
 from kubekms.server.console.audit_page import AuditPage
+from kubekms.server.console.database import ConsoleDatabase
 from kubekms.server.console.gate import PREFIX, BackendFor, Gate
 from kubekms.server.console.keys import KeyPages
 from kubekms.server.console.sessions import SessionStore
@@ -48,10 +49,11 @@ class Console:
         projects: Callable[[], Iterable[str]],
         project_id_pattern: re.Pattern[str],
         max_body_bytes: int,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.sessions = SessionStore(settings.session_seconds, clock=clock)
-        self.throttle = SignInThrottle(clock=clock)
+        database = ConsoleDatabase(settings.sessions_file)
+        self.sessions = SessionStore(database, settings.session_seconds, clock=clock)
+        self.throttle = SignInThrottle(database, clock=clock)
         self._gate = Gate(
             principals=principals,
             sessions=self.sessions,

@@ -13,6 +13,8 @@ from kubekms.backend import Backend, KeyState
 from kubekms.errors import InvalidArgument, Reason
 from kubekms.keystore.rules import PENDING_DAYS, ROTATION_DAYS
 from kubekms.server.console.forms import Form
+from kubekms.server.console.versions import set_version
+from kubekms.server.gcp_grpc import version_state_permission
 
 MANAGEABLE = frozenset({KeyState.ENABLED, KeyState.DISABLED})
 MAX_TAG_CHARS = 1024  # the keystore's own limits (128/255) refuse long tags with their precise message
@@ -104,6 +106,14 @@ async def _remove_tag(backend: Backend, key: str, form: Form) -> str:
     return f"Tag {tag_key} removed."
 
 
+async def _enable_version(backend: Backend, key: str, form: Form) -> str:
+    return await set_version(backend, key, form, enabled=True)
+
+
+async def _disable_version(backend: Backend, key: str, form: Form) -> str:
+    return await set_version(backend, key, form, enabled=False)
+
+
 ACTIONS: dict[str, KeyAction] = {
     "enable": KeyAction("enable-key", frozenset({KeyState.DISABLED}), _enable),
     "disable": KeyAction("disable-key", frozenset({KeyState.ENABLED}), _disable),
@@ -118,4 +128,6 @@ ACTIONS: dict[str, KeyAction] = {
     "remove-alias": KeyAction("delete-alias", MANAGEABLE, _remove_alias),
     "add-tag": KeyAction("create-key-tag", MANAGEABLE, _add_tag),
     "remove-tag": KeyAction("delete-key-tag", MANAGEABLE, _remove_tag),
+    "enable-version": KeyAction(version_state_permission(True), MANAGEABLE, _enable_version),
+    "disable-version": KeyAction(version_state_permission(False), MANAGEABLE, _disable_version),
 }

@@ -76,8 +76,16 @@ class AuditFilter:
         )
 
 
+@dataclass(frozen=True)
+class Creation:
+    principal: str
+    time: datetime
+
+
 def newest_entries(path: Path, project_id: str, wanted: AuditFilter) -> list[dict[str, Any]]:
     """The newest ``MAX_ROWS`` entries of ``project_id`` that match, newest first (blocking IO)."""
+    # the key id as the log writes it (json.dumps): lines without it are skipped unparsed
+    needle = f'"key_id":{json.dumps(wanted.key)}'.encode() if wanted.key else b""
     try:
         with path.open("rb") as handle:
             start = max(handle.seek(0, os.SEEK_END) - MAX_READ_BYTES, 0)
@@ -89,6 +97,8 @@ def newest_entries(path: Path, project_id: str, wanted: AuditFilter) -> list[dic
         lines = lines[1:]  # the first line read is cut
     found: list[dict[str, Any]] = []
     for line in reversed(lines):
+        if needle not in line:
+            continue
         try:
             entry = json.loads(line)
         except ValueError:
@@ -100,6 +110,21 @@ def newest_entries(path: Path, project_id: str, wanted: AuditFilter) -> list[dic
     return found
 
 
+def creation_of(path: Path, project_id: str, key_id: str) -> Creation | None:
+    """Who created ``key_id`` and when, if the newest part of the audit file still says so (blocking IO).
+
+    Only the console's create-key names the new key's id in its line (a wire's names none).
+    """
+    for entry in newest_entries(path, project_id, AuditFilter(key=key_id, operation="create-key")):
+        try:
+            moment = datetime.fromisoformat(str(entry.get("time")))
+        except ValueError:
+            continue
+        if entry.get("result") == "OK" and isinstance(entry.get("principal"), str):
+            return Creation(entry["principal"], moment)
+    return None
+
+
 class AuditPage:
     def __init__(self, gate: Gate) -> None:
         self._gate = gate
@@ -108,7 +133,7 @@ class AuditPage:
         router.add_get("/p/{project}/audit", self.show)
 
     async def show(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
         access = self._gate.access(visitor, project)
         if not access.may_read_audit():

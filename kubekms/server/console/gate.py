@@ -10,6 +10,7 @@ the page to show.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,10 @@ class Visitor:
     principal: PrincipalGrant
     session: Session
     token: str
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        return self.session.notices
 
 
 class Gate:
@@ -94,14 +99,21 @@ class Gate:
             samesite="Strict",
         )
 
-    def visitor(self, request: web.Request) -> Visitor:
-        """The signed-in principal; otherwise a redirect to the sign-in page (saying so when a session ended)."""
+    async def visitor(self, request: web.Request) -> Visitor:
+        """The signed-in principal; otherwise a redirect to the sign-in page (saying so when a session ended).
+
+        A GET takes the notices waiting for the session's next page.
+        """
         token = request.cookies.get(self.session_cookie(request))
-        session = self.sessions.get(token)
+        session = await asyncio.to_thread(self.sessions.get, token, take_notices=request.method == "GET")
         principal = None if session is None else self.principals.get(session.access_key)
         if token is None or session is None or principal is None:
             raise web.HTTPSeeOther(SIGN_IN_PATH + ("?ended=1" if token else ""))
         return Visitor(principal, session, token)
+
+    async def notify(self, visitor: Visitor, notice: str) -> None:
+        """Show ``notice`` on the visitor's next page (served by whichever worker)."""
+        await asyncio.to_thread(self.sessions.add_notice, visitor.session, notice)
 
     async def form(self, request: web.Request, visitor: Visitor) -> Form:
         form = await read_form(request, self._max_body_bytes)
@@ -112,7 +124,7 @@ class Gate:
 
     def page(self, visitor: Visitor | None, template: str, *, status: int = 200, **context: Any) -> web.Response:
         if visitor is not None:
-            context.setdefault("notices", visitor.session.take_notices())
+            context.setdefault("notices", list(visitor.notices))
             context.setdefault("principal", visitor.principal.name)
             context.setdefault("csrf", visitor.session.csrf_token)
             if context.get("project"):

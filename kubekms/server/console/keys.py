@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -11,7 +12,9 @@ from aiohttp import web
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.errors import AccessDenied, InvalidArgument, KMSError, NotFound, Reason
 from kubekms.server.console.actions import ACTIONS
+from kubekms.server.console.audit_page import creation_of
 from kubekms.server.console.gate import PREFIX, Gate, Visitor
+from kubekms.server.console.versions import VersionRow, version_rows
 from kubekms.wire import inputs
 from kubekms.wire.v1 import errors as v1_errors
 from kubekms.wire.v1.fields import key_ref_text
@@ -60,14 +63,14 @@ class KeyPages:
         return sorted(self._projects() if granted is None else granted)
 
     async def home(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         projects = self._projects_of(visitor)
         if len(projects) == 1:
             raise web.HTTPSeeOther(keys_url(projects[0]))
         raise web.HTTPSeeOther(PREFIX + "projects")
 
     async def project_list(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         wanted = request.query.get("open", "")
         if wanted:
             raise web.HTTPSeeOther(keys_url(self._gate.valid_project_id(wanted)))
@@ -81,7 +84,7 @@ class KeyPages:
     # ------------------------------------------------------------------ key list
 
     async def key_list(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
         access = self._gate.access(visitor, project)
         query = request.query
@@ -174,10 +177,21 @@ class KeyPages:
         )
 
     async def key_page(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
-        key = await self._describe(visitor, project, key_ref_text(request.match_info["key"], "key"))
+        key_ref = key_ref_text(request.match_info["key"], "key")
+
+        async def described(backend: Backend) -> tuple[KeyMetadata, list[VersionRow] | None]:
+            key = await backend.describe_key(key_ref)
+            alive = key.state is not KeyState.DESTROYED
+            return key, await version_rows(backend, key) if alive else None
+
+        key, versions = await self._gate.call(visitor, project, "describe-key", described, key_ref=key_ref)
         access = self._gate.access(visitor, project)
+        path = self._gate.audit_path
+        creation = None  # from the audit log: only for those who may read it, and only while it says so
+        if path is not None and access.may_read_audit():
+            creation = await asyncio.to_thread(creation_of, path, project, key.key_id)
         rotation = None
         if access.may_on("get-key-rotation-status", key) and key.state is not KeyState.DESTROYED:
             rotation = await self._gate.call(
@@ -197,6 +211,8 @@ class KeyPages:
             "key.html",
             project=project,
             key=key,
+            versions=versions,
+            creation=creation,
             rotation=rotation,
             offered=offered,
             show_aliases=access.may_on("list-aliases", key),
@@ -204,7 +220,7 @@ class KeyPages:
         )
 
     async def confirm_deletion(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
         key = await self._describe(visitor, project, key_ref_text(request.match_info["key"], "key"))
         if not self._gate.access(visitor, project).may_on("schedule-key-deletion", key):
@@ -212,7 +228,7 @@ class KeyPages:
         return self._gate.page(visitor, "delete.html", project=project, key=key)
 
     async def key_action(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
         action = ACTIONS.get(request.match_info["action"])
         if action is None:
@@ -226,20 +242,20 @@ class KeyPages:
             )
         except KMSError as error:
             return self._gate.error_page(visitor, error, back=back, project=project)
-        visitor.session.notices.append(notice)
+        await self._gate.notify(visitor, notice)
         raise web.HTTPSeeOther(back)
 
     # ------------------------------------------------------------------ create
 
     async def new_key(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
         if not self._gate.access(visitor, project).may("create-key"):
             raise visitor.principal.deny_account_wide("create-key")
         return self._gate.page(visitor, "new_key.html", project=project, alias="", description="", error=None)
 
     async def create_key(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
         form = await self._gate.form(request, visitor)
         alias = form.text("alias", max_chars=300).strip()
@@ -260,13 +276,13 @@ class KeyPages:
                 description=description,
                 error=error,
             )
-        visitor.session.notices.append(f"Key {alias} created.")
+        await self._gate.notify(visitor, f"Key {alias} created.")
         raise web.HTTPSeeOther(key_url(project, key.key_id))
 
     # ------------------------------------------------------------------ account
 
     async def account(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
         access = self._gate.access(visitor, project)
         if not (access.may("user-quotas") or access.may("user-instances")):

@@ -1,76 +1,133 @@
-"""Signed-in console sessions, held in memory: cookie token -> principal, CSRF token, expiry.
+"""Signed-in console sessions, shared by every worker process: one SQLite file in the state dir.
 
-The cookie carries only a random token; the store is keyed by the token's SHA-256, so the
-lookup compares digests, never the secret token itself. Sessions end at a fixed time after
-sign-in (no sliding renewal), on sign-out, and when the server restarts.
+The cookie carries a random token (256 bits); the table holds only its SHA-256, so the file
+holds nothing a browser could present. The form's CSRF token is an HMAC of the cookie token,
+computed again on each request, never stored. A session ends at a fixed wall-clock time after
+sign-in (the same clock for every worker; no sliding renewal) and on sign-out, which deletes
+its row: the next request on any worker finds no session. Notices ("Key x created.") wait in
+the row for the next page, whichever worker serves it.
+
+Calls block on SQLite (:mod:`.database`): the console runs them in a worker thread.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from kubekms.server.console.database import ConsoleDatabase
 
 MAX_SESSIONS = 10_000
+MAX_NOTICES = 10  # waiting for one page; more are dropped
+_CSRF_CONTEXT = b"kubekms-console-csrf"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS console_sessions (
+    digest BLOB PRIMARY KEY,
+    access_key TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    notices TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS console_sessions_by_expiry ON console_sessions (expires_at);
+"""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Session:
+    digest: bytes
     access_key: str
     csrf_token: str
-    expires_at: float  # on the store's clock
-    notices: list[str] = field(default_factory=list)  # shown once, on the next page
-
-    def take_notices(self) -> list[str]:
-        notices, self.notices = self.notices, []
-        return notices
+    expires_at: float  # on the store's clock (wall-clock seconds)
+    notices: tuple[str, ...] = ()  # taken from the store for the page being served
 
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
+def _csrf_token(token: str) -> str:
+    mac = hmac.new(token.encode("utf-8", "surrogatepass"), _CSRF_CONTEXT, hashlib.sha256)
+    return mac.hexdigest()
+
+
 class SessionStore:
     def __init__(
-        self, lifetime_seconds: float, *, clock: Callable[[], float] = time.monotonic, capacity: int = MAX_SESSIONS
+        self,
+        db: ConsoleDatabase,
+        lifetime_seconds: float,
+        *,
+        clock: Callable[[], float] = time.time,
+        capacity: int = MAX_SESSIONS,
     ) -> None:
         self.lifetime_seconds = lifetime_seconds
+        self._db = db
         self._clock = clock
         self._capacity = capacity
-        self._sessions: dict[bytes, Session] = {}
+        db.create(SCHEMA)
 
     def open(self, access_key: str) -> tuple[str, Session]:
         """A new session for ``access_key``: (cookie token, session)."""
-        if len(self._sessions) >= self._capacity:
-            self._evict()
         token = secrets.token_urlsafe(32)
-        session = Session(access_key, secrets.token_urlsafe(32), self._clock() + self.lifetime_seconds)
-        self._sessions[_digest(token)] = session
+        now = self._clock()
+        session = Session(_digest(token), access_key, _csrf_token(token), now + self.lifetime_seconds)
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (now,))
+            (count,) = db.execute("SELECT COUNT(*) FROM console_sessions").fetchone()
+            if count >= self._capacity:  # the oldest go (all sessions live equally long: the first to end)
+                db.execute(
+                    "DELETE FROM console_sessions WHERE digest IN"
+                    " (SELECT digest FROM console_sessions ORDER BY expires_at LIMIT ?)",
+                    (count - self._capacity + 1,),
+                )
+            db.execute(
+                "INSERT INTO console_sessions (digest, access_key, expires_at) VALUES (?, ?, ?)",
+                (session.digest, access_key, session.expires_at),
+            )
         return token, session
 
-    def get(self, token: str | None) -> Session | None:
+    def get(self, token: str | None, *, take_notices: bool = False) -> Session | None:
+        """The live session of ``token``, or None; ``take_notices``: with its waiting notices, now removed."""
         if not token:
             return None
-        key = _digest(token)
-        session = self._sessions.get(key)
-        if session is not None and session.expires_at <= self._clock():
-            del self._sessions[key]
-            return None
-        return session
+        digest = _digest(token)
+        with self._db.reading() as db:  # no write lock unless something changes
+            row = db.execute(
+                "SELECT access_key, expires_at, notices FROM console_sessions WHERE digest = ?", (digest,)
+            ).fetchone()
+            if row is None:
+                return None
+            access_key, expires_at, notices = row
+            if expires_at <= self._clock():
+                db.execute("DELETE FROM console_sessions WHERE digest = ?", (digest,))
+                return None
+            taken: tuple[str, ...] = ()
+            if take_notices and notices != "[]":
+                # compare and set: a notice added since the read stays for the page after
+                cleared = db.execute(
+                    "UPDATE console_sessions SET notices = '[]' WHERE digest = ? AND notices = ?", (digest, notices)
+                )
+                taken = tuple(json.loads(notices)) if cleared.rowcount == 1 else ()
+        return Session(digest, access_key, _csrf_token(token), expires_at, taken)
+
+    def add_notice(self, session: Session, notice: str) -> None:
+        """Show ``notice`` on the session's next page."""
+        with self._db.transaction() as db:
+            db.execute(
+                "UPDATE console_sessions SET notices = json_insert(notices, '$[#]', ?)"
+                " WHERE digest = ? AND json_array_length(notices) < ?",
+                (notice, session.digest, MAX_NOTICES),
+            )
 
     def close(self, token: str | None) -> None:
         if token:
-            self._sessions.pop(_digest(token), None)
+            with self._db.transaction() as db:
+                db.execute("DELETE FROM console_sessions WHERE digest = ?", (_digest(token),))
 
     def __len__(self) -> int:
-        return len(self._sessions)
-
-    def _evict(self) -> None:
-        """Drop expired sessions; if the store is still full, the oldest (insertion order = sign-in order)."""
-        now = self._clock()
-        for key in [key for key, session in self._sessions.items() if session.expires_at <= now]:
-            del self._sessions[key]
-        while len(self._sessions) >= self._capacity:
-            del self._sessions[next(iter(self._sessions))]
+        with self._db.reading() as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM console_sessions").fetchone()
+        return int(count)

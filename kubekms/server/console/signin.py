@@ -9,6 +9,7 @@ foreign page cannot sign a browser into someone else's session.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import math
@@ -100,7 +101,7 @@ class SignIn:
         form.check_csrf(request.cookies.get(SIGN_IN_COOKIE, ""))
         access_key = form.text("access_key", max_chars=MAX_ACCESS_KEY_CHARS, required=True)
         client = request.remote or "-"
-        wait = self._throttle.retry_after(client, access_key)
+        wait = await asyncio.to_thread(self._throttle.retry_after, client, access_key)
         if wait:
             self._gate.record("-", "-", SIGN_IN_OPERATION, "", v1_errors.CODE_BY_REASON[Reason.THROTTLED], 429)
             raise TooManyFailures(math.ceil(wait))
@@ -108,11 +109,11 @@ class SignIn:
         principal = self._gate.principals.get(access_key)
         expected = principal.secret_key.encode() if principal is not None else _UNUSED_SECRET
         if not hmac.compare_digest(secret.encode("utf-8", "surrogatepass"), expected) or principal is None:
-            self._throttle.failed(client, access_key)
+            await asyncio.to_thread(self._throttle.failed, client, access_key)
             self._gate.record("-", "-", SIGN_IN_OPERATION, "", v1_errors.CODE_BY_REASON[Reason.UNAUTHENTICATED], 401)
             raise Unauthenticated("the access key or the secret is wrong", reason=Reason.UNAUTHENTICATED)
-        self._throttle.succeeded(access_key)
-        token, _session = self._gate.sessions.open(access_key)
+        await asyncio.to_thread(self._throttle.succeeded, access_key)
+        token, _session = await asyncio.to_thread(self._gate.sessions.open, access_key)
         self._gate.record(principal.name, "-", SIGN_IN_OPERATION, "", "OK", 200)
         response = web.HTTPSeeOther(PREFIX)
         self._gate.set_session_cookie(response, request, token)
@@ -120,9 +121,9 @@ class SignIn:
         return response
 
     async def sign_out(self, request: web.Request) -> web.Response:
-        visitor = self._gate.visitor(request)
+        visitor = await self._gate.visitor(request)
         await self._gate.form(request, visitor)
-        self._gate.sessions.close(visitor.token)
+        await asyncio.to_thread(self._gate.sessions.close, visitor.token)
         self._gate.record(visitor.principal.name, "-", SIGN_OUT_OPERATION, "", "OK", 200)
         response = web.HTTPSeeOther(SIGN_IN_PATH + "?signed-out=1")
         self._gate.clear_session_cookie(response, request)

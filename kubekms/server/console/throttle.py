@@ -1,68 +1,37 @@
-"""Rate limit of failed console sign-ins, per client address and per access key.
+"""Rate limit of failed console sign-ins, per client address and per access key, for every worker.
 
-A client or an access key with too many failures inside the window is refused without
-its secret being checked until the oldest failure leaves the window. Memory is bounded:
-past ``capacity`` tracked names the least recently failed are forgotten.
+A client or an access key with too many failures inside the window is refused without its
+secret being checked until the oldest of those failures leaves the window. Failures are rows
+in the console's SQLite file (:mod:`.sessions` opens it), so N worker processes allow no more
+than one would. The table stays small: failures older than the window are deleted at every
+new failure, and past ``capacity`` rows the oldest go.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from kubekms.server.console.database import ConsoleDatabase
 
 WINDOW_SECONDS = 300.0
 FAILURES_PER_ACCESS_KEY = 5
 FAILURES_PER_CLIENT = 20
 CAPACITY = 100_000
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS console_sign_in_failures (kind TEXT NOT NULL, name TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS console_sign_in_failures_by_name ON console_sign_in_failures (kind, name, at);
+CREATE INDEX IF NOT EXISTS console_sign_in_failures_by_time ON console_sign_in_failures (at);
+"""
+CLIENT, ACCESS_KEY = "client", "access-key"
 
 
 @dataclass(frozen=True)
 class Limit:
     failures: int
     window_seconds: float
-
-
-class FailureCounter:
-    """Failure times per name within a sliding window."""
-
-    def __init__(self, limit: Limit, clock: Callable[[], float], capacity: int) -> None:
-        self._limit = limit
-        self._clock = clock
-        self._capacity = capacity
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def _recent(self, name: str) -> deque[float] | None:
-        times = self._failures.get(name)
-        if times is None:
-            return None
-        horizon = self._clock() - self._limit.window_seconds
-        while times and times[0] <= horizon:
-            times.popleft()
-        if not times:
-            del self._failures[name]
-            return None
-        return times
-
-    def retry_after(self, name: str) -> float:
-        """Seconds until ``name`` may try again; 0 when it may now."""
-        times = self._recent(name)
-        if times is None or len(times) < self._limit.failures:
-            return 0.0
-        return max(times[0] + self._limit.window_seconds - self._clock(), 0.001)
-
-    def fail(self, name: str) -> None:
-        times = self._recent(name)
-        if times is None:
-            times = self._failures[name] = deque(maxlen=self._limit.failures)
-            while len(self._failures) > self._capacity:
-                self._failures.popitem(last=False)
-        self._failures.move_to_end(name)
-        times.append(self._clock())
-
-    def forget(self, name: str) -> None:
-        self._failures.pop(name, None)
 
 
 CLIENT_LIMIT = Limit(FAILURES_PER_CLIENT, WINDOW_SECONDS)
@@ -72,22 +41,51 @@ ACCESS_KEY_LIMIT = Limit(FAILURES_PER_ACCESS_KEY, WINDOW_SECONDS)
 class SignInThrottle:
     def __init__(
         self,
+        db: ConsoleDatabase,
         *,
         per_client: Limit = CLIENT_LIMIT,
         per_access_key: Limit = ACCESS_KEY_LIMIT,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         capacity: int = CAPACITY,
     ) -> None:
-        self._clients = FailureCounter(per_client, clock, capacity)
-        self._access_keys = FailureCounter(per_access_key, clock, capacity)
+        self._db = db
+        db.create(SCHEMA)
+        self._limits = {CLIENT: per_client, ACCESS_KEY: per_access_key}
+        self._clock = clock
+        self._capacity = capacity
+
+    def _wait(self, db: sqlite3.Connection, kind: str, name: str, now: float) -> float:
+        limit = self._limits[kind]
+        rows = db.execute(
+            "SELECT at FROM console_sign_in_failures WHERE kind = ? AND name = ? AND at > ? ORDER BY at DESC LIMIT ?",
+            (kind, name, now - limit.window_seconds, limit.failures),
+        ).fetchall()
+        if len(rows) < limit.failures:
+            return 0.0
+        return max(float(rows[-1][0]) + limit.window_seconds - now, 0.001)
 
     def retry_after(self, client: str, access_key: str) -> float:
-        return max(self._clients.retry_after(client), self._access_keys.retry_after(access_key))
+        """Seconds until this client may try this access key again; 0 when it may now."""
+        now = self._clock()
+        with self._db.reading() as db:
+            return max(self._wait(db, CLIENT, client, now), self._wait(db, ACCESS_KEY, access_key, now))
 
     def failed(self, client: str, access_key: str) -> None:
-        self._clients.fail(client)
-        self._access_keys.fail(access_key)
+        now = self._clock()
+        horizon = now - max(limit.window_seconds for limit in self._limits.values())
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM console_sign_in_failures WHERE at <= ?", (horizon,))
+            db.executemany(
+                "INSERT INTO console_sign_in_failures (kind, name, at) VALUES (?, ?, ?)",
+                [(CLIENT, client, now), (ACCESS_KEY, access_key, now)],
+            )
+            db.execute(
+                "DELETE FROM console_sign_in_failures WHERE rowid IN (SELECT rowid FROM console_sign_in_failures"
+                " ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                (self._capacity,),
+            )
 
     def succeeded(self, access_key: str) -> None:
         """The access key's own failures are cleared; the client's stay (one good key does not vouch for others)."""
-        self._access_keys.forget(access_key)
+        with self._db.reading() as db:
+            db.execute("DELETE FROM console_sign_in_failures WHERE kind = ? AND name = ?", (ACCESS_KEY, access_key))
