@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubekms.server.console.settings import DEFAULTS as CONSOLE_DEFAULTS
-from kubekms.server.console.settings import ConsoleSettings
+from kubekms.server.console.settings import SESSIONS_FILE, ConsoleSettings
 from kubekms.server.gcp_settings import GcpSettings
 from kubekms.yamlfile import read_yaml_mapping
 
@@ -74,7 +74,7 @@ class ServerConfig:
         state_dir, principals_file = a_path("state_dir", required=True), a_path("principals_file", required=True)
         assert state_dir is not None and principals_file is not None
         try:
-            console = ConsoleSettings.from_config(data.get("console"))
+            console = ConsoleSettings.from_config(data.get("console"), sessions_file=state_dir / SESSIONS_FILE)
             gcp = GcpSettings.from_config(data.get("gcp"))
             if gcp is not None:
                 parse_listen(gcp.listen)
