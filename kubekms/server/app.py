@@ -101,6 +101,11 @@ class KMSApplication:
             )
         )
 
+    def project_ids(self) -> list[str]:
+        """Projects with a keystore directory (opened by whichever worker process) and those open here."""
+        on_disk = {d.name for d in self._state_dir.iterdir() if d.is_dir() and PROJECT_ID_PATTERN.fullmatch(d.name)}
+        return sorted(on_disk | set(self._backends))
+
     async def open_existing_projects(self) -> None:
         """Open every keystore already on disk, so a bad root key stops the server at start, not at first call."""
         for directory in sorted(self._state_dir.iterdir()):
@@ -148,7 +153,7 @@ class KMSApplication:
         app.router.add_route("*", "/v1.0/{project_id}/kms/{tail:[\\s\\S]*}", v1.handle)
         if self._console.enabled:  # the web console (issue 17) under /console/, same principals and audit log
             Console(settings=self._console, principals=self._principals, backend_for=self.backend_for,
-                    audit=self._audit, projects=lambda: sorted(self._backends), project_id_pattern=PROJECT_ID_PATTERN,
+                    audit=self._audit, projects=self.project_ids, project_id_pattern=PROJECT_ID_PATTERN,
                     max_body_bytes=self._max_body_bytes).mount(app)  # fmt: skip
         # the AWS KMS JSON 1.1 wire (POST / with X-Amz-Target) on the same keystores and principals
         aws = self._pipeline(AwsWire(self._principals, max_body_bytes=self._max_body_bytes))
