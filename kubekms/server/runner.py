@@ -76,14 +76,9 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
         config.state_dir.mkdir(mode=0o700, parents=True)
     principals = load_principals(config.principals_file)
     ssl_context = tls_context(config)
-    if worker is None and config.workers > 1:
-        if not config.console.enabled:
-            await supervise(config, init=init)
-            return
-        # the console keeps its sign-in sessions in the memory of one process: a session made by one worker
-        # would be unknown to the others (issue 15); until sessions are shared, the console means one process
-        log.info("the web console is enabled: serving with one process (set console.enabled: false for workers)",
-                    extra={"fields": {"workers": config.workers}})  # fmt: skip
+    if worker is None and config.workers > 1:  # console sessions are shared through the state dir (issue 17)
+        await supervise(config, init=init)
+        return
     leader = worker is None or worker.leader  # maintenance and the Cloud KMS listeners: one process only
     audit = AuditLog(config.audit_log, head_file=worker.audit_head if worker else None)
     database_url = config.database_url()

@@ -198,17 +198,3 @@ def test_auto_counts_the_cpus_the_server_may_use_not_the_hosts() -> None:
     pinned = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))  # fmt: skip
     assert pinned.stdout.strip() == "1"
-
-
-def test_with_the_console_enabled_one_process_serves(tmp_path: Path) -> None:
-    """Console sign-in sessions live in one process's memory: workers would lose them between requests."""
-    server = KMSServer(tmp_path / "kms")
-    config_path = tmp_path / "kms" / "server.yaml"
-    config_path.write_text(yaml.safe_dump({**yaml.safe_load(config_path.read_text()), "workers": WORKERS}))
-    server.start()
-    try:
-        with urllib.request.urlopen(f"{server.endpoint}/healthz", timeout=10) as answer:
-            assert WORKER_HEADER not in answer.headers  # answered by the server process itself, not a worker
-        assert "serving with one process" in server.log.read_text()
-    finally:
-        server.stop()
