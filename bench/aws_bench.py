@@ -44,7 +44,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from server_bench import cpu_seconds
 from wrk_load import PresignedRequest, add_generator_option, run_wrk, wrk_binary
 
-from kubekms.devenv.kmsserver import KMSServer, kms_server
+from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.motoserver import MotoServer, moto_server
 from kubekms.devenv.processes import ManagedProcess, free_port
 from kubekms.providers import Credentials
@@ -362,8 +362,12 @@ def report(results: Sequence[AwsFigures], ceilings: Mapping[int, float]) -> None
 
 @contextlib.contextmanager
 def own_server() -> Iterator[KMSServer]:
-    with tempfile.TemporaryDirectory(prefix="kubekms-bench-") as directory, kms_server(Path(directory)) as server:
-        yield server
+    """One server process, no console (the bench server of gcp_bench.py: same launcher, same settings)."""
+    from gcp_bench import gcp_bench_server
+
+    with tempfile.TemporaryDirectory(prefix="kubekms-bench-") as directory, \
+            gcp_bench_server(Path(directory), "1") as gcp:  # fmt: skip
+        yield gcp.server
 
 
 def main() -> None:
