@@ -1,0 +1,47 @@
+"""boto3 clients of a running kubekms server for the key policy and alias tests, and their error codes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+import yaml
+
+from kubekms.devenv.kmsserver import KMSServer
+
+REGION = "eu-west-1"
+
+
+def boto_kms(server: KMSServer, principal: str = "admin") -> Any:
+    credentials = yaml.safe_load(server.credentials_file(principal).read_text())
+    return boto3.client(
+        "kms",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=credentials["access_key"],
+        aws_secret_access_key=credentials["secret_key"],
+        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+
+
+def refused(raised: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> tuple[str, str]:
+    """The AWS error code and message of a refused call."""
+    error = raised.value.response["Error"]
+    return str(error["Code"]), str(error["Message"])
+
+
+def policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def account_root(account: str = "default") -> dict[str, Any]:
+    """The default policy's statement: the account, through each principal's own permissions, controls the key."""
+    return {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}
+
+
+def user(name: str, account: str = "default") -> dict[str, str]:
+    return {"AWS": f"arn:aws:iam::{account}:user/{name}"}

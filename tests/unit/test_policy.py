@@ -1,0 +1,117 @@
+"""The key policy grammar and its evaluation (kubekms.policies), without a server."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kubekms.policies import Decision, PolicyError, PolicyRequest, default_policy, evaluate, parse_policy, policy_action
+from kubekms.policies.actions import ACTION_BY_PERMISSION
+from kubekms.server.aws_operations import OPERATIONS as AWS_OPERATIONS
+from kubekms.server.operations import OPERATIONS as V1_OPERATIONS
+
+KEY = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+ROOT = {"AWS": "arn:aws:iam::acct:root"}
+
+
+def doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(principal: Any = ROOT, action: Any = "kms:*", resource: Any = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Principal": principal, "Action": action, "Resource": resource, **extra}
+
+
+def decide(document: str, action: str = "kms:Encrypt", principal: str = "app", **context: str) -> Decision:
+    request = PolicyRequest(principal, "acct", action, KEY, encryption_context=lambda: context)
+    return evaluate(parse_policy(document), request)
+
+
+def test_the_default_policy_delegates_everything_to_the_account() -> None:
+    assert decide(default_policy("acct"), "kms:PutKeyPolicy") is Decision.DELEGATED
+    assert decide(default_policy("other")) is Decision.NO_MATCH  # another account's root is not ours
+
+
+def test_explicit_deny_wins_over_any_allow() -> None:
+    deny = {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::acct:user/app"}, "Action": "kms:Encrypt",
+            "Resource": "*"}  # fmt: skip
+    document = doc(allow("*"), deny)
+    assert decide(document) is Decision.DENY
+    assert decide(document, principal="ops") is Decision.ALLOW
+    assert decide(document, action="kms:Decrypt") is Decision.ALLOW
+
+
+def test_principals_actions_and_resources() -> None:
+    named = doc(allow({"AWS": ["arn:aws:iam::acct:user/app", "acct"]}, ["kms:Generate*", "kms:Decrypt"]))
+    assert decide(named, "kms:GenerateDataKeyWithoutPlaintext") is Decision.ALLOW
+    assert decide(named, "kms:generatedatakey", principal="ops") is Decision.DELEGATED  # actions ignore case
+    assert decide(named, "kms:Encrypt") is Decision.NO_MATCH
+    assert decide(doc(allow("*", resource=f"arn:aws:kms:*:acct:key/{KEY}"))) is Decision.ALLOW
+    assert decide(doc(allow("*", resource=f"arn:aws:kms:eu-west-1:acct:key/{KEY}"))) is Decision.ALLOW
+    assert decide(doc(allow("*", resource="arn:aws:kms:*:acct:key/other"))) is Decision.NO_MATCH
+    assert decide(doc(allow({"Service": "logs.amazonaws.com"}))) is Decision.NO_MATCH
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "context", "expected"),
+    [
+        ("StringEquals", "blue", {"tenant": "blue"}, True),
+        ("StringEquals", "blue", {"tenant": "Blue"}, False),
+        ("StringEquals", "blue", {}, False),
+        ("StringEqualsIgnoreCase", "blue", {"TENANT": "BLUE"}, True),  # condition key names ignore case
+        ("StringNotEquals", "blue", {"tenant": "red"}, True),
+        ("StringNotEquals", "blue", {}, True),  # AWS: an absent key satisfies a negated operator
+        ("StringLike", "team-*", {"tenant": "team-7"}, True),
+        ("StringLike", "team-?", {"tenant": "team-77"}, False),
+        ("StringNotLike", "team-*", {"tenant": "team-7"}, False),
+        ("StringEqualsIfExists", "blue", {}, True),
+        ("StringEqualsIfExists", "blue", {"tenant": "red"}, False),
+    ],
+)
+def test_encryption_context_conditions(operator: str, value: str, context: dict[str, str], expected: bool) -> None:
+    condition = {operator: {"kms:EncryptionContext:tenant": value}}
+    document = doc(allow("*", Condition=condition))
+    assert (decide(document, **context) is Decision.ALLOW) is expected
+
+
+def test_other_condition_keys_and_null() -> None:
+    assert decide(doc(allow("*", Condition={"StringEquals": {"kms:CallerAccount": "acct"}}))) is Decision.ALLOW
+    assert decide(doc(allow("*", Condition={"StringEquals": {"kms:CallerAccount": "x"}}))) is Decision.NO_MATCH
+    assert decide(doc(allow("*", Condition={"StringEquals": {"kms:ViaService": "s3"}}))) is Decision.NO_MATCH
+    no_context = {"Null": {"kms:EncryptionContext:tenant": "true"}}
+    assert decide(doc(allow("*", Condition=no_context))) is Decision.ALLOW
+    assert decide(doc(allow("*", Condition=no_context)), tenant="x") is Decision.NO_MATCH
+    both = {"StringEquals": {"kms:EncryptionContext:a": "1", "kms:EncryptionContext:b": ["2", "3"]}}
+    assert decide(doc(allow("*", Condition=both)), a="1", b="3") is Decision.ALLOW
+    assert decide(doc(allow("*", Condition=both)), a="1") is Decision.NO_MATCH
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[]", "JSON object"),
+        ('{"Version": "2012-10-17", "Statement": []}', "non-empty list"),
+        ('{"Version": "2020-01-01", "Statement": {}}', "Version must be"),
+        (doc({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}), "Principal is required"),
+        (doc(allow(action="s3:GetObject")), "not a KMS action"),
+        (doc(allow(principal={"AWS": "arn:aws:iam::acct:group/x"})), "IAM root, user or role ARN"),
+        (doc(allow(resource=["arn:${aws:username}"])), "policy variables"),
+        (doc(allow(Condition={"DateGreaterThan": {"aws:CurrentTime": "x"}})), "operator 'DateGreaterThan'"),
+        (doc(allow(Condition={"Null": {"kms:CallerAccount": "maybe"}})), "'true' or 'false'"),
+        (doc({**allow(), "NotPrincipal": "*"}), "NotPrincipal not supported"),
+        ('{"Version": "2012-10-17", "Statement": {}, "Extra": 1}', "Extra not allowed"),
+    ],
+)
+def test_malformed_policies_are_refused_precisely(text: str, needle: str) -> None:
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(text)
+    assert needle in str(raised.value)
+
+
+def test_every_wire_permission_has_the_aws_action_of_the_same_effect() -> None:
+    permissions = {operation.permission for operation in AWS_OPERATIONS.values()} | set(V1_OPERATIONS)
+    assert permissions <= set(ACTION_BY_PERMISSION)
+    assert policy_action("create-datakey-without-plaintext") == "kms:GenerateDataKeyWithoutPlaintext"
+    assert policy_action("re-encrypt") == "kms:ReEncryptFrom"
