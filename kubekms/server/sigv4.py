@@ -82,6 +82,17 @@ class SigV4Authorization:
         return cls(parts[0], parts[1], parts[2], parts[3], tuple(names.split(";")), sig)
 
 
+class _SignedRequest(AWSRequest):
+    """An ``AWSRequest`` whose body is read as given: botocore's own prepares the whole request (headers and
+    body copied) each time the signer reads its body, a third of the signature check's time."""
+
+    @property
+    def body(self) -> bytes:  # type: ignore[override]  # botocore-stubs say str; AWSRequest's own gives bytes
+        data = self.data
+        assert isinstance(data, bytes), "built from the request's bytes"
+        return data
+
+
 @dataclass(frozen=True)
 class VerifiedRequest:
     access_key: str
@@ -139,8 +150,8 @@ class SigV4Verifier:
         secret_key = self._secret_for(authorization.access_key)
         if secret_key is None:
             raise Unauthenticated("The security token included in the request is invalid.")
-        request = AWSRequest(method=method, url=f"http://{signed_values['host']}{raw_path}", headers=signed_values,
-                             data=body)  # fmt: skip
+        request = _SignedRequest(method=method, url=f"http://{signed_values['host']}{raw_path}", headers=signed_values,
+                                 data=body)  # fmt: skip
         request.context["timestamp"] = amz_date
         signer = SigV4Auth(BotoCredentials(authorization.access_key, secret_key), SERVICE, authorization.region)
         to_sign = signer.string_to_sign(request, signer.canonical_request(request))
