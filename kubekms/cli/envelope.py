@@ -128,6 +128,9 @@ def _progress(source: BinaryIO, size: int | None, label: str) -> Iterator[Callab
 
 def _run(action: Callable[[], None]) -> None:
     from kubekms.envelope import EnvelopeError
+    from kubekms.envelope.allocator import keep_frame_buffers_on_heap
+
+    keep_frame_buffers_on_heap()  # this process's job is streaming: frame buffers reused, not page-faulted anew
 
     # The SDK logs expected failures (a key that cannot unwrap) with tracebacks; we report them ourselves.
     sdk_logger = logging.getLogger("aws_encryption_sdk")

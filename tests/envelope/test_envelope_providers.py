@@ -12,7 +12,6 @@ from envelope_fixtures import PROVIDERS, aws_arn, call, new_key
 
 from kubekms.envelope import (
     AWS_PROVIDER_ID,
-    FRAME_BYTES,
     PROVIDER_ID,
     ContextMismatch,
     Envelope,
@@ -25,6 +24,7 @@ from kubekms.envelope import (
 from kubekms.providers import BackendConfig
 
 CONTEXT = {"tenant": "acme", "purpose": "invoices"}
+FRAME = 256 * 1024  # the tampering and truncation tests' frames (not the default size)
 
 
 def header_of(message: bytes) -> object:
@@ -96,9 +96,9 @@ def sealed(configs: dict[str, BackendConfig]) -> tuple[BackendConfig, bytes, byt
     """A three-frame message under a kubekms key, and its plaintext."""
     config = configs["kubekms"]
     alias, _ = new_key(config)
-    plaintext = random.Random(18).randbytes(640_000)  # three frames of 256 KiB at most
+    plaintext = random.Random(18).randbytes(2 * FRAME + 115_712)
     with Keyring({"b": config}, [KeyRef("b", alias)]) as keyring:
-        return config, Envelope(keyring).encrypt(plaintext, CONTEXT), plaintext
+        return config, Envelope(keyring, frame_bytes=FRAME).encrypt(plaintext, CONTEXT), plaintext
 
 
 def flipped(message: bytes, at: int) -> bytes:
@@ -122,7 +122,7 @@ def test_tampered_header_body_and_context_rejected(sealed: tuple[BackendConfig, 
         sink = io.BytesIO()
         with pytest.raises(InvalidMessage, match="authentication failed"):
             envelope.decrypt_stream(io.BytesIO(flipped(message, len(message) // 2)), sink)
-        assert sink.getvalue() == plaintext[: FRAME_BYTES * (len(sink.getvalue()) // FRAME_BYTES)]
+        assert sink.getvalue() == plaintext[: FRAME * (len(sink.getvalue()) // FRAME)]
         assert len(sink.getvalue()) < len(message) // 2
         # the last byte of the final frame's tag
         with pytest.raises(InvalidMessage, match="authentication failed"):
@@ -131,7 +131,7 @@ def test_tampered_header_body_and_context_rejected(sealed: tuple[BackendConfig, 
 
 def test_truncated_message_rejected_at_every_cut(sealed: tuple[BackendConfig, bytes, bytes]) -> None:
     config, message, _ = sealed
-    frame_end = 256 * 1024 + 1000  # inside the second frame
+    frame_end = FRAME + 1000  # inside the second frame
     with Keyring({"b": config}) as keyring:
         envelope = Envelope(keyring)
         for cut in (10, 200, frame_end, len(message) - 17, len(message) - 1):

@@ -1,17 +1,20 @@
-"""Units without servers: the loop bridge, key references, the aad of an encryption context."""
+"""Units without servers: the loop bridge, key references, the aad of an encryption context, frame sizes."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from kubekms.envelope import InvalidRequest, KeyRef
+from kubekms.envelope import Envelope, InvalidRequest, KeyRef, Keyring
 from kubekms.envelope.keys import context_aad
 from kubekms.envelope.loop import LoopThread
+from kubekms.envelope.messages import MAX_FRAME_BYTES
 from kubekms.errors import NotFound, Unavailable
+from kubekms.providers import BackendConfig
 
 
 @pytest.fixture
@@ -85,3 +88,10 @@ def test_context_aad_is_canonical_bounded_and_injective() -> None:
     assert context_aad({"a": "1", "b": "2"}) != context_aad({"a": "12", "b": ""})
     assert context_aad({"ab": "c"}) != context_aad({"a": "bc"})
     assert len(context_aad({f"k{i}": "v" * 1000 for i in range(100)})) <= 128  # the v1.0 wire's limit
+
+
+@pytest.mark.parametrize("frame_bytes", [0, -16, 1000, MAX_FRAME_BYTES + 16])
+def test_frame_size_must_be_a_positive_multiple_of_16_up_to_the_bound(frame_bytes: int, tmp_path: Path) -> None:
+    unopened = Keyring({"l": BackendConfig(provider="local", state_dir=tmp_path)})  # no I/O until open()
+    with pytest.raises(InvalidRequest, match=f"frame size {frame_bytes}: a multiple of 16"):
+        Envelope(unopened, frame_bytes=frame_bytes)
