@@ -95,6 +95,29 @@ class Quota:
     limit: int
 
 
+@dataclass(frozen=True)
+class GrantTerms:
+    """What a grant allows: ``operations`` (AWS names: Encrypt, Decrypt, ...) to ``grantee`` (a principal ARN),
+    under an optional encryption-context constraint (exactly equal, or a subset of the call's context)."""
+
+    grantee: str
+    operations: tuple[str, ...]
+    retiring: str = ""
+    name: str = ""
+    context_equals: Mapping[str, str] | None = None
+    context_subset: Mapping[str, str] | None = None
+    issuing_account: str = ""
+
+
+@dataclass(frozen=True)
+class Grant:
+    grant_id: str
+    key_id: str
+    created_at: datetime
+    terms: GrantTerms
+    token: str = field(repr=False)  # names the grant in RetireGrant and GrantTokens; never logged
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Every operation of a cloud KMS that kubekms needs, for one project/tenant.
@@ -169,6 +192,19 @@ class Backend(Protocol):
         ...
 
     async def put_key_policy(self, key_id: str, document: str) -> None: ...
+
+    # grants: permissions on one key for one principal, effective at once
+    async def create_grant(self, key_id: str, terms: GrantTerms) -> Grant: ...
+
+    async def list_grants(self, key_id: str | None = None, *, retiring: str = "") -> list[Grant]:
+        """The key's grants (every key's if None), oldest first; ``retiring``: only those of that retiring principal."""
+        ...
+
+    async def find_grant(self, *, token: str = "", key_id: str = "", grant_id: str = "") -> Grant:
+        """The grant named by its token, or by key and grant id; NotFound otherwise."""
+        ...
+
+    async def delete_grant(self, key_id: str, grant_id: str) -> None: ...
 
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None: ...
 

@@ -55,6 +55,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (key_id, name)
     );
     """,
+    # 3: the SQLite schema's version 4: grants.
+    """
+    CREATE TABLE grants (
+        grant_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        token TEXT NOT NULL UNIQUE,
+        created_at DOUBLE PRECISION NOT NULL,
+        terms TEXT NOT NULL
+    );
+    CREATE INDEX grants_by_key ON grants (key_id, created_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

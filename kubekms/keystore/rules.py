@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubekms.backend import KEY_SPECS, KEY_USAGES, KeyState
+from kubekms.backend import KEY_SPECS, KEY_USAGES, GrantTerms, KeyState
 from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion, Reason
 from kubekms.naming import is_alias
 
@@ -22,6 +22,8 @@ MAX_TAG_VALUE = 255
 LIST_LIMIT = (1, 1000)
 KEY_POLICY_NAME = "default"  # AWS: every key has exactly one policy, named "default"
 MAX_KEY_POLICY_CHARS = 32768  # AWS's limit on a key policy document
+MAX_GRANTS_PER_KEY = 50_000  # AWS's quota
+MAX_GRANT_TEXT = 8192  # grantee, retiring principal, name, context keys and values
 
 
 def check_alias(alias: str) -> None:
@@ -37,6 +39,19 @@ def check_key_policy(name: str, document: str) -> None:
         raise InvalidArgument(f"a key has one policy, named {KEY_POLICY_NAME!r}; got {name!r}")
     if not isinstance(document, str) or not 1 <= len(document) <= MAX_KEY_POLICY_CHARS:
         raise InvalidArgument(f"a key policy is 1-{MAX_KEY_POLICY_CHARS} characters")
+
+
+def check_grant(terms: GrantTerms) -> None:
+    """Bounded text only: the AWS wire checks the grant's meaning (operations, principals) before."""
+    contexts = (terms.context_equals or {}, terms.context_subset or {})
+    texts = [terms.grantee, terms.retiring, terms.name, terms.issuing_account, *terms.operations]
+    texts += [text for context in contexts for pair in context.items() for text in pair]
+    if (
+        not terms.grantee
+        or not terms.operations
+        or not all(isinstance(t, str) and len(t) <= MAX_GRANT_TEXT for t in texts)
+    ):
+        raise InvalidArgument(f"a grant names a grantee and operations, each text at most {MAX_GRANT_TEXT} characters")
 
 
 def check_description(description: str) -> None:

@@ -56,6 +56,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (key_id, name)
     );
     """,
+    # 4: grants (AWS's): ``terms`` is the JSON of GrantTerms (grantee, operations, constraints, ...).
+    """
+    CREATE TABLE grants (
+        grant_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        token TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        terms TEXT NOT NULL
+    );
+    CREATE INDEX grants_by_key ON grants (key_id, created_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,7 +12,10 @@ is dropped whenever another connection committed (the engine's ``data_version``)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
+import secrets
 import threading
 import time
 import uuid
@@ -24,7 +27,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubekms import ciphertext
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.backend import DataKey, Grant, GrantTerms, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
 from kubekms.errors import (
     AlreadyExists,
     Disabled,
@@ -91,6 +94,16 @@ class _KeyRecord:
         if not self.rotation_enabled:
             return None
         return (self.last_rotation_at or self.created_at) + self.rotation_interval_days * _DAY
+
+
+def _terms_json(terms: GrantTerms) -> str:
+    return json.dumps(dataclasses.asdict(terms), sort_keys=True)
+
+
+def _grant(row: Row) -> Grant:
+    fields = json.loads(row["terms"])
+    terms = GrantTerms(**{**fields, "operations": tuple(fields["operations"])})
+    return Grant(row["grant_id"], row["key_id"], datetime.fromtimestamp(row["created_at"], UTC), terms, row["token"])
 
 
 @dataclass(frozen=True)
@@ -595,6 +608,55 @@ class Keystore:
                 " ON CONFLICT (key_id, name) DO UPDATE SET document = excluded.document",
                 (record.key_id, name, document),
             )
+
+    # --- grants -------------------------------------------------------------------------
+
+    def create_grant(self, key_ref: str, terms: GrantTerms) -> Grant:
+        rules.check_grant(terms)
+        grant_id, token = secrets.token_hex(32), secrets.token_urlsafe(48)
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_manageable(record.key_id, record.state)
+            (count,) = db.execute("SELECT COUNT(*) FROM grants WHERE key_id = ?", (record.key_id,)).fetchone()
+            if count >= rules.MAX_GRANTS_PER_KEY:
+                raise LimitExceeded(f"key {record.key_id} already has {count} grants, the limit")
+            now = self._clock()
+            db.execute(
+                "INSERT INTO grants (grant_id, key_id, token, created_at, terms) VALUES (?, ?, ?, ?, ?)",
+                (grant_id, record.key_id, token, now, _terms_json(terms)),
+            )
+        return Grant(grant_id, record.key_id, datetime.fromtimestamp(now, UTC), terms, token)
+
+    def list_grants(self, key_ref: str | None = None, *, retiring: str = "") -> list[Grant]:
+        with self._read():
+            if key_ref is None:
+                rows = self._db.execute("SELECT * FROM grants ORDER BY created_at, grant_id").fetchall()
+            else:
+                key_id = self._resolve(key_ref).key_id
+                rows = self._db.execute(
+                    "SELECT * FROM grants WHERE key_id = ? ORDER BY created_at, grant_id", (key_id,)
+                ).fetchall()
+        grants = [_grant(row) for row in rows]
+        return [grant for grant in grants if not retiring or grant.terms.retiring == retiring]
+
+    def find_grant(self, *, token: str = "", key_ref: str = "", grant_id: str = "") -> Grant:
+        with self._read():
+            if token:
+                row = self._db.execute("SELECT * FROM grants WHERE token = ?", (token,)).fetchone()
+            else:
+                key_id = self._resolve(key_ref).key_id
+                row = self._db.execute(
+                    "SELECT * FROM grants WHERE key_id = ? AND grant_id = ?", (key_id, grant_id)
+                ).fetchone()
+        if row is None:
+            raise NotFound("no such grant")  # neither the token nor the id is quoted back
+        return _grant(row)
+
+    def delete_grant(self, key_ref: str, grant_id: str) -> None:
+        with self._write() as db:
+            key_id = self._resolve(key_ref).key_id
+            if db.execute("DELETE FROM grants WHERE key_id = ? AND grant_id = ?", (key_id, grant_id)).rowcount == 0:
+                raise NotFound(f"key {key_id} has no grant {grant_id[:80]!r}")
 
     # --- account ------------------------------------------------------------------------
 

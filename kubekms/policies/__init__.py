@@ -8,14 +8,17 @@ The keystore stores a key's document as text; the server's authorisation
 from kubekms.policies.actions import policy_action
 from kubekms.policies.evaluation import Decision, PolicyRequest, evaluate
 from kubekms.policies.grammar import KeyPolicy, PolicyError, default_policy, parse_policy
+from kubekms.policies.grants import GRANT_OPERATIONS, grant_allows
 
 __all__ = [
+    "GRANT_OPERATIONS",
     "Decision",
     "KeyPolicy",
     "PolicyError",
     "PolicyRequest",
     "default_policy",
     "evaluate",
+    "grant_allows",
     "parse_policy",
     "policy_action",
 ]

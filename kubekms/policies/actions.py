@@ -43,6 +43,11 @@ ACTION_BY_PERMISSION: dict[str, str] = {
     "put-key-policy": "kms:PutKeyPolicy",
     "get-key-policy": "kms:GetKeyPolicy",
     "list-key-policies": "kms:ListKeyPolicies",
+    "create-grant": "kms:CreateGrant",
+    "list-grants": "kms:ListGrants",
+    "list-retirable-grants": "kms:ListRetirableGrants",
+    "retire-grant": "kms:RetireGrant",
+    "revoke-grant": "kms:RevokeGrant",
 }
 
 

@@ -50,7 +50,17 @@ from google.cloud import kms_v1
 from google.cloud.kms_v1.services.key_management_service.transports import KeyManagementServiceGrpcAsyncIOTransport
 from google.oauth2 import service_account
 
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus, not_offered
+from kubekms.backend import (
+    DataKey,
+    Grant,
+    GrantTerms,
+    KeyMetadata,
+    KeyPage,
+    KeyState,
+    Quota,
+    RotationStatus,
+    not_offered,
+)
 from kubekms.errors import (
     AccessDenied,
     AlreadyExists,
@@ -524,6 +534,18 @@ class GcpBackend:
 
     async def put_key_policy(self, key_id: str, document: str) -> None:
         raise not_offered("gcp", "key policies")
+
+    async def create_grant(self, key_id: str, terms: GrantTerms) -> Grant:
+        raise not_offered("gcp", "grants")
+
+    async def list_grants(self, key_id: str | None = None, *, retiring: str = "") -> list[Grant]:
+        raise not_offered("gcp", "grants")
+
+    async def find_grant(self, *, token: str = "", key_id: str = "", grant_id: str = "") -> Grant:
+        raise not_offered("gcp", "grants")
+
+    async def delete_grant(self, key_id: str, grant_id: str) -> None:
+        raise not_offered("gcp", "grants")
 
     @_calls_cloud_kms
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:

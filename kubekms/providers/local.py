@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.backend import DataKey, Grant, GrantTerms, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
 from kubekms.errors import InvalidArgument
 from kubekms.keystore import DueWork, Keystore
 from kubekms.providers import BackendConfig
@@ -114,6 +114,18 @@ class LocalBackend:
 
     async def put_key_policy(self, key_id: str, document: str) -> None:
         await asyncio.to_thread(self._store.put_key_policy, key_id, document)
+
+    async def create_grant(self, key_id: str, terms: GrantTerms) -> Grant:
+        return await asyncio.to_thread(self._store.create_grant, key_id, terms)
+
+    async def list_grants(self, key_id: str | None = None, *, retiring: str = "") -> list[Grant]:
+        return self._store.list_grants(key_id, retiring=retiring)
+
+    async def find_grant(self, *, token: str = "", key_id: str = "", grant_id: str = "") -> Grant:
+        return self._store.find_grant(token=token, key_ref=key_id, grant_id=grant_id)
+
+    async def delete_grant(self, key_id: str, grant_id: str) -> None:
+        await asyncio.to_thread(self._store.delete_grant, key_id, grant_id)
 
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
         await asyncio.to_thread(self._store.tag_key, key_id, tags)

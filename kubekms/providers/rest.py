@@ -38,7 +38,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus, not_offered
+from kubekms.backend import (
+    DataKey,
+    Grant,
+    GrantTerms,
+    KeyMetadata,
+    KeyPage,
+    KeyState,
+    Quota,
+    RotationStatus,
+    not_offered,
+)
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Reason, Unavailable
 from kubekms.naming import is_key_id
 from kubekms.providers import BackendConfig, Credentials
@@ -113,6 +123,7 @@ class RestBackend:
         retry: RetryPolicy | None = None,
         decrypt_length_hint: int | None = None,
         request_timeout: float = 30.0,
+        tags_at_creation: bool = False,
     ) -> None:
         self._wire = WireTransport(
             endpoint, project_id, credentials, ssl_context=ssl_context, retry=retry, request_timeout=request_timeout
@@ -120,6 +131,7 @@ class RestBackend:
         self.endpoint = self._wire.endpoint
         self.project_id = project_id
         self._decrypt_length_hint = decrypt_length_hint
+        self._tags_at_creation = tags_at_creation
         self._denied_reads: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -137,13 +149,23 @@ class RestBackend:
         # second key. Callers that need idempotency across their own retries (the operator) tag
         # the key with their own id (the KMSKey's UID) and look for it with find_keys_by_tag
         # before creating; the alias, unique per project, refuses a duplicate with AlreadyExists.
-        body = {"key_alias": alias, "key_spec": key_spec, "key_usage": key_usage, "key_description": description}
+        # A kubekms server takes the tags with the key (one transaction); Huawei's create-key has
+        # no tags, so there a caller that dies between the two calls leaves an untagged key.
+        body: dict[str, Any] = {
+            "key_alias": alias,
+            "key_spec": key_spec,
+            "key_usage": key_usage,
+            "key_description": description,
+        }
+        at_creation = bool(tags) and self._tags_at_creation
+        if at_creation:
+            body["tags"] = v1_answers.tag_items(tags or {})
         answer = await self._wire.request(CREATE_KEY, body)
         key_id = str((answer.get("key_info") or {}).get("key_id") or "")
         if not key_id:
             raise Unavailable("the KMS answered create-key without a key_id")
         self._wire.created(key_id, alias)
-        if tags:
+        if tags and not at_creation:
             await self.tag_key(key_id, tags)
         # a new key has exactly the alias and tags just written: one describe, not three reads
         return _replace(await self._details(key_id), tags=dict(tags or {}), aliases=(alias,) if alias else ())
@@ -300,6 +322,18 @@ class RestBackend:
     async def put_key_policy(self, key_id: str, document: str) -> None:
         raise not_offered(_PROVIDER, "key policies")
 
+    async def create_grant(self, key_id: str, terms: GrantTerms) -> Grant:
+        raise not_offered(_PROVIDER, "grants")
+
+    async def list_grants(self, key_id: str | None = None, *, retiring: str = "") -> list[Grant]:
+        raise not_offered(_PROVIDER, "grants")
+
+    async def find_grant(self, *, token: str = "", key_id: str = "", grant_id: str = "") -> Grant:
+        raise not_offered(_PROVIDER, "grants")
+
+    async def delete_grant(self, key_id: str, grant_id: str) -> None:
+        raise not_offered(_PROVIDER, "grants")
+
     async def _path_key_id(self, key_ref: str) -> str:
         """Tag calls name the key in the URL path, where only a key id fits (aliases may hold ``/``)."""
         return key_ref.lower() if is_key_id(key_ref) else (await self._details(key_ref)).key_id
@@ -381,7 +415,11 @@ def _ssl_context(config: BackendConfig) -> ssl.SSLContext | None:
 
 
 async def open_rest_backend(
-    config: BackendConfig, *, retry: RetryPolicy | None = None, decrypt_length_hint: int | None = None
+    config: BackendConfig,
+    *,
+    retry: RetryPolicy | None = None,
+    decrypt_length_hint: int | None = None,
+    tags_at_creation: bool = False,
 ) -> RestBackend:
     if not config.endpoint:
         raise InvalidArgument(f"provider {config.provider!r} needs an endpoint (http(s)://host:port)")
@@ -396,12 +434,13 @@ async def open_rest_backend(
         ssl_context=_ssl_context(config),
         retry=retry,
         decrypt_length_hint=decrypt_length_hint,
+        tags_at_creation=tags_at_creation,
     )
 
 
 async def open_kubekms_backend(config: BackendConfig) -> RestBackend:
-    """Our own ``kubekms server``; ``endpoint`` is required."""
-    return await open_rest_backend(config)
+    """Our own ``kubekms server``; ``endpoint`` is required. It takes a new key's tags with create-key."""
+    return await open_rest_backend(config, tags_at_creation=False)
 
 
 async def open_huaweicloud_backend(config: BackendConfig) -> RestBackend:

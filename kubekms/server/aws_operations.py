@@ -13,7 +13,9 @@ CancelKeyDeletion leaves the key Disabled. Key-only operations refuse an alias w
 ``alias/aws/`` is reserved (NotAuthorizedException). Key policies (one per key, named ``default``)
 are evaluated with the principals file by the pipeline (:mod:`kubekms.server.principals`); an
 operation that names a second key (ReEncrypt's destination, UpdateAlias's new target) authorises
-it itself. Grants and multi-region keys are not offered.
+it itself. Grants (CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant) are
+effective at once, so a grant token adds nothing and GrantTokens is accepted and not checked.
+Multi-region keys are not offered.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms import policies
-from kubekms.backend import DATA_KEY_SPECS, KeyMetadata, KeyState
+from kubekms.backend import DATA_KEY_SPECS, Grant, GrantTerms, KeyMetadata, KeyState
 from kubekms.errors import AccessDenied, Disabled, InvalidArgument, NotFound
 from kubekms.naming import is_key_id
 from kubekms.server.aws_call import (
@@ -51,9 +53,12 @@ from kubekms.wire.aws_rules import (
     DATA_KEY_BYTES,
     DEFAULT_ROTATION_DAYS,
     ENCRYPT_BYTES,
+    GRANT_NAME_CHARS,
+    GRANT_NAME_PATTERN,
     KEY_POLICY_NAME,
     LIST_KEYS_LIMIT,
     PENDING_WINDOW_DAYS,
+    PRINCIPAL_ARN,
     RANDOM_BYTES,
     RESERVED_ALIAS_PREFIX,
     ROTATION_PERIOD_DAYS,
@@ -366,6 +371,122 @@ async def list_key_policies(call: AwsCall) -> JsonObject:
     return paged([KEY_POLICY_NAME], call, "PolicyNames")
 
 
+# ------------------------------------------------------------------ grants
+
+
+def _principal_field(call: AwsRequest, name: str, *, required: bool = False) -> str:
+    value = call.text(name, required=required, max_chars=MAX_KEY_REF_CHARS)
+    if value and not PRINCIPAL_ARN.fullmatch(value):
+        raise InvalidArgument(f"{name} must be an IAM principal ARN (arn:aws:iam::<account>:user/<name>, role, root)")
+    return value
+
+
+def _context_constraints(call: AwsRequest) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    constraints = call.body.get("Constraints") or {}
+    names = ("EncryptionContextEquals", "EncryptionContextSubset")
+    if not isinstance(constraints, dict) or not set(constraints) <= set(names):
+        raise InvalidArgument("Constraints holds EncryptionContextEquals or EncryptionContextSubset")
+    found: list[dict[str, str] | None] = []
+    for name in names:
+        value = constraints.get(name)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+            raise InvalidArgument(f"Constraints.{name} must be a map of strings to strings")
+        found.append(value)
+    if found[0] is not None and found[1] is not None:
+        raise InvalidArgument("Constraints takes EncryptionContextEquals or EncryptionContextSubset, not both")
+    return found[0], found[1]
+
+
+def _grant_operations(call: AwsRequest) -> tuple[str, ...]:
+    operations = call.body.get("Operations")
+    if not isinstance(operations, list) or not operations or not all(isinstance(o, str) for o in operations):
+        raise InvalidArgument("Operations must be a non-empty list of grant operations")
+    unknown = sorted(set(operations) - set(policies.GRANT_OPERATIONS))
+    if unknown:
+        raise InvalidArgument(f"grant operations must be among {', '.join(policies.GRANT_OPERATIONS)}; got {unknown}")
+    return tuple(dict.fromkeys(operations))
+
+
+async def create_grant(call: AwsCall) -> JsonObject:
+    key = present(await call.backend.describe_key(key_id_ref(call)))
+    equals, subset = _context_constraints(call)
+    name = call.text("Name", max_chars=GRANT_NAME_CHARS)
+    if name and not GRANT_NAME_PATTERN.fullmatch(name):
+        raise InvalidArgument("Name must match ^[a-zA-Z0-9:/_-]+$")
+    terms = GrantTerms(
+        grantee=_principal_field(call, "GranteePrincipal", required=True),
+        operations=_grant_operations(call),
+        retiring=_principal_field(call, "RetiringPrincipal"),
+        name=name,
+        context_equals=equals,
+        context_subset=subset,
+        issuing_account=f"arn:aws:iam::{call.account}:root",
+    )
+    grant = await call.backend.create_grant(key.key_id, terms)
+    return {"GrantToken": grant.token, "GrantId": grant.grant_id}
+
+
+def _grant_entry(call: AwsRequest, grant: Grant) -> JsonObject:
+    terms = grant.terms
+    entry: JsonObject = {
+        "KeyId": call.key_arn(grant.key_id),
+        "GrantId": grant.grant_id,
+        "Name": terms.name,
+        "CreationDate": grant.created_at.timestamp(),
+        "GranteePrincipal": terms.grantee,
+        "IssuingAccount": terms.issuing_account,
+        "Operations": list(terms.operations),
+    }
+    if terms.retiring:
+        entry["RetiringPrincipal"] = terms.retiring
+    if terms.context_equals is not None:
+        entry["Constraints"] = {"EncryptionContextEquals": dict(terms.context_equals)}
+    if terms.context_subset is not None:
+        entry["Constraints"] = {"EncryptionContextSubset": dict(terms.context_subset)}
+    return entry
+
+
+async def list_grants(call: AwsCall) -> JsonObject:
+    grant_id, grantee = call.text("GrantId"), _principal_field(call, "GranteePrincipal")
+    grants = await call.backend.list_grants(present(await call.backend.describe_key(key_id_ref(call))).key_id)
+    chosen = [g for g in grants if grant_id in ("", g.grant_id) and grantee in ("", g.terms.grantee)]
+    return paged([_grant_entry(call, grant) for grant in chosen], call, "Grants")
+
+
+def _caller_arn(call: AwsRequest) -> str:
+    if call.caller is None:
+        raise AccessDenied("this operation needs a signed-in principal")
+    return f"arn:aws:iam::{call.account}:user/{call.caller.name}"
+
+
+async def list_retirable_grants(call: AwsCall) -> JsonObject:
+    """A principal lists the grants it may retire; another's only a principal of every key may list."""
+    retiring = _principal_field(call, "RetiringPrincipal", required=True)
+    if retiring != _caller_arn(call) and not (call.caller is not None and call.caller.all_keys):
+        raise AccessDenied(f"only {retiring} or a principal of every key may list the grants {retiring} may retire")
+    grants = await call.backend.list_grants(retiring=retiring)
+    return paged([_grant_entry(call, grant) for grant in grants], call, "Grants")
+
+
+async def revoke_grant(call: AwsCall) -> JsonObject:
+    await call.backend.delete_grant(key_id_ref(call), call.text("GrantId", required=True))
+    return {}
+
+
+async def retire_grant(call: AwsCall) -> JsonObject:
+    """By GrantToken or KeyId+GrantId; by its retiring principal, a grantee given RetireGrant, or as policy allows."""
+    token = call.text("GrantToken")
+    if token:
+        grant = await call.backend.find_grant(token=token)
+    else:
+        grant = await call.backend.find_grant(key_id=key_id_ref(call), grant_id=call.text("GrantId", required=True))
+    caller, terms = _caller_arn(call), grant.terms
+    if caller != terms.retiring and not (caller == terms.grantee and "RetireGrant" in terms.operations):
+        await _authorize(call, "kms:RetireGrant", grant.key_id)
+    await call.backend.delete_grant(grant.key_id, grant.grant_id)
+    return {}
+
+
 # ------------------------------------------------------------------ aliases and tags
 
 
@@ -508,4 +629,10 @@ OPERATIONS: dict[str, AwsOperation] = {
     "PutKeyPolicy": AwsOperation("put-key-policy", KeyScope.KEY, put_key_policy, key_id_ref),
     "GetKeyPolicy": AwsOperation("get-key-policy", KeyScope.KEY, get_key_policy, key_id_ref),
     "ListKeyPolicies": AwsOperation("list-key-policies", KeyScope.KEY, list_key_policies, key_id_ref),
+    "CreateGrant": AwsOperation("create-grant", KeyScope.KEY, create_grant, key_id_ref),
+    "ListGrants": AwsOperation("list-grants", KeyScope.KEY, list_grants, key_id_ref),
+    "RevokeGrant": AwsOperation("revoke-grant", KeyScope.KEY, revoke_grant, key_id_ref),
+    # authorised by their handlers: a retiring principal (or grantee) acts on grants no key list or policy names
+    "ListRetirableGrants": AwsOperation("list-retirable-grants", KeyScope.NONE, list_retirable_grants),
+    "RetireGrant": AwsOperation("retire-grant", KeyScope.NONE, retire_grant),
 }

@@ -114,14 +114,33 @@ class PrincipalGrant:
             document = await backend.get_key_policy(key_ref)
         except NotFound:
             document = None  # the operation answers NotFound itself, or a denial below hides the key
-        if document is None:  # the default policy: the key list decides
-            if not self.names_allowed_key((key_ref,)) and not self.names_allowed_key(await _names(backend, key_ref)):
+        if document is None:  # the default policy: the key list decides, then grants
+            if self.names_allowed_key((key_ref,)):
+                return
+            names = await _names(backend, key_ref)
+            if self.names_allowed_key(names):
+                return
+            if not names or not await self._granted(backend, action, names[0], account, context):
                 raise self.deny_key(label, key_ref)
             return
         key = await backend.describe_key(key_ref)
         request = policies.PolicyRequest(self.name, account, action, key.key_id, encryption_context=context)
-        if not self._allowed_by(policies.parse_policy(document), request, (key.key_id, key.alias, *key.aliases)):
+        decision = policies.evaluate(policies.parse_policy(document), request)
+        if decision is policies.Decision.DENY:
             raise self.deny_key(label, key_ref)
+        if decision is policies.Decision.ALLOW or (
+            decision is policies.Decision.DELEGATED and self.names_allowed_key((key.key_id, key.alias, *key.aliases))
+        ):
+            return
+        if not await self._granted(backend, action, key.key_id, account, context):
+            raise self.deny_key(label, key_ref)
+
+    async def _granted(
+        self, backend: Backend, action: str, key_id: str, account: str, context: Callable[[], Mapping[str, str]]
+    ) -> bool:
+        """A grant on the key allows the action to this principal (read only when nothing else allowed)."""
+        request = policies.PolicyRequest(self.name, account, action, key_id, encryption_context=context)
+        return any(policies.grant_allows(grant.terms, request) for grant in await backend.list_grants(key_id))
 
     def _allowed_by(self, policy: policies.KeyPolicy, request: policies.PolicyRequest, names: Iterable[str]) -> bool:
         decision = policies.evaluate(policy, request)

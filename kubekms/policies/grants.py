@@ -1,0 +1,36 @@
+"""Whether a grant allows a request: AWS's grant semantics, pure.
+
+A grant allows its operations on its key to its grantee principal; an encryption-context
+constraint must hold for the call (EncryptionContextEquals: the call's context is exactly that
+map; EncryptionContextSubset: it contains every pair). Key policy Deny statements still win
+(the caller checks them first).
+"""
+
+from __future__ import annotations
+
+from kubekms.backend import GrantTerms
+from kubekms.policies.evaluation import PolicyRequest
+
+# the operations a grant on a symmetric key may name (AWS's list, less what this server does not offer)
+GRANT_OPERATIONS = (
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "DescribeKey",
+    "CreateGrant",
+    "RetireGrant",
+)
+
+
+def grant_allows(terms: GrantTerms, request: PolicyRequest) -> bool:
+    if terms.grantee != request.principal_arn or request.action.removeprefix("kms:") not in terms.operations:
+        return False
+    if terms.context_equals is not None:
+        return dict(request.encryption_context()) == dict(terms.context_equals)
+    if terms.context_subset is not None:
+        context = request.encryption_context()
+        return all(context.get(key) == value for key, value in terms.context_subset.items())
+    return True
