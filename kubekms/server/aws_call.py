@@ -37,6 +37,12 @@ AWS_STATE = {
 class Caller(Protocol):
     """The signed-in principal, for what an operation authorises itself (a second key, the policy lockout check)."""
 
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def all_keys(self) -> bool: ...
+
     async def authorize_action(
         self,
         action: str,
