@@ -379,6 +379,7 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     database = sqlite3.connect(directory / "keystore.db")
     database.execute("ALTER TABLE key_versions DROP COLUMN enabled")
     database.execute("DROP TABLE key_policies")  # version 3
+    database.execute("DROP TABLE grants")  # version 4
     database.execute("PRAGMA user_version = 1")
     database.commit()
     database.close()
