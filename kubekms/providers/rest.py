@@ -440,7 +440,7 @@ async def open_rest_backend(
 
 async def open_kubekms_backend(config: BackendConfig) -> RestBackend:
     """Our own ``kubekms server``; ``endpoint`` is required. It takes a new key's tags with create-key."""
-    return await open_rest_backend(config, tags_at_creation=False)
+    return await open_rest_backend(config, tags_at_creation=True)
 
 
 async def open_huaweicloud_backend(config: BackendConfig) -> RestBackend:

@@ -18,7 +18,15 @@ from aiohttp import web
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
-from kubekms.server.operations import Call, KeyScope, Route, key_ref_of, resolve
+from kubekms.server.operations import (
+    CREATION_TAGS_FIELD,
+    TAGGING_PERMISSION,
+    Call,
+    KeyScope,
+    Route,
+    key_ref_of,
+    resolve,
+)
 from kubekms.server.pipeline import Exchange
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 from kubekms.wire import inputs
@@ -62,6 +70,7 @@ class V1Wire:
 
     def __init__(self, principals: PrincipalDirectory, *, max_body_bytes: int) -> None:
         self._verifier = SignatureVerifier(principals.secret_for)
+        self._principals = principals
         self._max_body_bytes = max_body_bytes
 
     def exchange(self, request: web.Request) -> Exchange:
@@ -89,6 +98,10 @@ class V1Wire:
         route = exchange.target
         assert isinstance(route, Route), "accept routed the request"
         fields = v1_fields.RequestFields(v1_fields.parse_json_object(exchange.body))
+        if route.operation.name == "create-key" and fields.has(CREATION_TAGS_FIELD):
+            grant = self._principals.get(exchange.access_key)
+            if grant is not None:  # the pipeline refuses an unknown access key itself
+                grant.check_operation(TAGGING_PERMISSION, exchange.project_id)
         return V1Call(route=route, fields=fields, query=request.query, project_id=exchange.project_id)
 
     def answer_key(self, answer: Any) -> str:
