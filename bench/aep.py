@@ -110,10 +110,9 @@ class AepProcess:
 
 @contextlib.contextmanager
 def aep_process(server: KMSServer, workdir: Path, name: str = "aep") -> Iterator[AepProcess | None]:
-    """A running AEP on ``server``'s AWS wire, or None (with the skip line printed) without AEP_BIN."""
+    """A running AEP on ``server``'s AWS wire, or None without AEP_BIN (the caller prints :data:`SKIPPED`)."""
     binary = aep_binary()
     if binary is None:
-        print(f"  {SKIPPED}")
         yield None
         return
     process = AepProcess(binary, server, workdir, name)
