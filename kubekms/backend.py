@@ -16,7 +16,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from kubekms.errors import InvalidArgument
 
@@ -227,3 +227,36 @@ class Backend(Protocol):
 def not_offered(provider: str, what: str) -> InvalidArgument:
     """The refusal of a provider whose cloud (or wire) lacks an operation of the protocol."""
     return InvalidArgument(f"provider {provider} does not offer {what}")
+
+
+class NoGrants:
+    """The grant operations of a provider that offers none through this protocol: each refuses."""
+
+    provider_label: ClassVar[str]
+
+    async def create_grant(self, key_id: str, terms: GrantTerms) -> Grant:
+        raise not_offered(self.provider_label, "grants")
+
+    async def list_grants(self, key_id: str | None = None, *, retiring: str = "") -> list[Grant]:
+        raise not_offered(self.provider_label, "grants")
+
+    async def find_grant(self, *, token: str = "", key_id: str = "", grant_id: str = "") -> Grant:
+        raise not_offered(self.provider_label, "grants")
+
+    async def delete_grant(self, key_id: str, grant_id: str) -> None:
+        raise not_offered(self.provider_label, "grants")
+
+
+class NoKeyPolicies:
+    """Key policies and alias moves of a provider whose cloud (or wire) has neither: each refuses."""
+
+    provider_label: ClassVar[str]
+
+    async def update_alias(self, alias: str, key_id: str) -> None:
+        raise not_offered(self.provider_label, "moving an alias (delete it, then create it on the other key)")
+
+    async def get_key_policy(self, key_id: str) -> str | None:
+        raise not_offered(self.provider_label, "key policies")
+
+    async def put_key_policy(self, key_id: str, document: str) -> None:
+        raise not_offered(self.provider_label, "key policies")

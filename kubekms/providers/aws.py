@@ -47,17 +47,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from kubekms.backend import (
-    DataKey,
-    Grant,
-    GrantTerms,
-    KeyMetadata,
-    KeyPage,
-    KeyState,
-    Quota,
-    RotationStatus,
-    not_offered,
-)
+from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, NoGrants, Quota, RotationStatus
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, NotFound, Reason, Unavailable
 from kubekms.providers import BackendConfig
 from kubekms.providers.aws_mapping import (
@@ -91,7 +81,9 @@ NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
 ROTATION_WAIT_SECONDS = 30.0
 
 
-class AwsBackend:
+class AwsBackend(NoGrants):
+    provider_label = "aws (through this protocol)"
+
     def __init__(self, client: Any, executor: ThreadPoolExecutor) -> None:
         self._client = client
         self._executor = executor
@@ -435,18 +427,6 @@ class AwsBackend:
 
     async def put_key_policy(self, key_id: str, document: str) -> None:
         await self._call("put_key_policy", KeyId=await self._key_id(key_id), PolicyName="default", Policy=document)
-
-    async def create_grant(self, key_id: str, terms: GrantTerms) -> Grant:
-        raise not_offered("aws (through this protocol)", "grants")
-
-    async def list_grants(self, key_id: str | None = None, *, retiring: str = "") -> list[Grant]:
-        raise not_offered("aws (through this protocol)", "grants")
-
-    async def find_grant(self, *, token: str = "", key_id: str = "", grant_id: str = "") -> Grant:
-        raise not_offered("aws (through this protocol)", "grants")
-
-    async def delete_grant(self, key_id: str, grant_id: str) -> None:
-        raise not_offered("aws (through this protocol)", "grants")
 
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
         resolved = await self._key_id(key_id)

@@ -52,14 +52,13 @@ from google.oauth2 import service_account
 
 from kubekms.backend import (
     DataKey,
-    Grant,
-    GrantTerms,
     KeyMetadata,
     KeyPage,
     KeyState,
+    NoGrants,
+    NoKeyPolicies,
     Quota,
     RotationStatus,
-    not_offered,
 )
 from kubekms.errors import (
     AccessDenied,
@@ -205,7 +204,9 @@ def _client(config: BackendConfig) -> kms_v1.KeyManagementServiceAsyncClient:
     return kms_v1.KeyManagementServiceAsyncClient(transport=transport)
 
 
-class GcpBackend:
+class GcpBackend(NoGrants, NoKeyPolicies):
+    provider_label = "gcp"
+
     def __init__(self, client: kms_v1.KeyManagementServiceAsyncClient, key_ring: str) -> None:
         self._client = client
         self._key_ring = key_ring
@@ -525,27 +526,6 @@ class GcpBackend:
 
     async def list_aliases(self, key_id: str) -> list[str]:
         return list((await self.describe_key(key_id)).aliases)
-
-    async def update_alias(self, alias: str, key_id: str) -> None:
-        raise not_offered("gcp", "moving an alias (delete it, then create it on the other key)")
-
-    async def get_key_policy(self, key_id: str) -> str | None:
-        raise not_offered("gcp", "key policies")
-
-    async def put_key_policy(self, key_id: str, document: str) -> None:
-        raise not_offered("gcp", "key policies")
-
-    async def create_grant(self, key_id: str, terms: GrantTerms) -> Grant:
-        raise not_offered("gcp", "grants")
-
-    async def list_grants(self, key_id: str | None = None, *, retiring: str = "") -> list[Grant]:
-        raise not_offered("gcp", "grants")
-
-    async def find_grant(self, *, token: str = "", key_id: str = "", grant_id: str = "") -> Grant:
-        raise not_offered("gcp", "grants")
-
-    async def delete_grant(self, key_id: str, grant_id: str) -> None:
-        raise not_offered("gcp", "grants")
 
     @_calls_cloud_kms
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:

@@ -38,17 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
-from kubekms.backend import (
-    DataKey,
-    Grant,
-    GrantTerms,
-    KeyMetadata,
-    KeyPage,
-    KeyState,
-    Quota,
-    RotationStatus,
-    not_offered,
-)
+from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, NoGrants, NoKeyPolicies, Quota, RotationStatus
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Reason, Unavailable
 from kubekms.naming import is_key_id
 from kubekms.providers import BackendConfig, Credentials
@@ -65,7 +55,6 @@ CLOUD_DATA_KEY_LENGTH = 32
 WIRE_DATA_KEY_BYTES = 1024  # datakey_cipher_length's range on the wire: 1 to 1024
 MAX_AAD_BYTES = v1_values.MAX_AAD_BYTES
 TAG_PAGE = 1000
-_PROVIDER = "kubekms/huaweicloud (the KMS v1.0 wire)"
 
 
 def _call(path: str, method: str = "POST", repeat: Repeat = Repeat.SAFE) -> WireCall:
@@ -106,12 +95,14 @@ def _tags_call(key_id: str, suffix: str = "", method: str = "POST") -> WireCall:
     return WireCall(f"{key_id}/tags{suffix}", method)
 
 
-class RestBackend:
+class RestBackend(NoGrants, NoKeyPolicies):
     """The backend protocol on one KMS v1.0 endpoint and project.
 
     Create it with :func:`open_kubekms_backend` / :func:`open_huaweicloud_backend`
     (or :func:`open_rest_backend` to choose the retry policy).
     """
+
+    provider_label = "kubekms/huaweicloud (the KMS v1.0 wire)"
 
     def __init__(
         self,
@@ -312,27 +303,6 @@ class RestBackend:
     async def list_aliases(self, key_id: str) -> list[str]:
         answer = await self._wire.request(LIST_ALIASES, query={"key_id": key_id}, key_ref=key_id)
         return v1_answers.aliases_from_wire(answer)
-
-    async def update_alias(self, alias: str, key_id: str) -> None:
-        raise not_offered(_PROVIDER, "moving an alias (delete it, then create it on the other key)")
-
-    async def get_key_policy(self, key_id: str) -> str | None:
-        raise not_offered(_PROVIDER, "key policies")
-
-    async def put_key_policy(self, key_id: str, document: str) -> None:
-        raise not_offered(_PROVIDER, "key policies")
-
-    async def create_grant(self, key_id: str, terms: GrantTerms) -> Grant:
-        raise not_offered(_PROVIDER, "grants")
-
-    async def list_grants(self, key_id: str | None = None, *, retiring: str = "") -> list[Grant]:
-        raise not_offered(_PROVIDER, "grants")
-
-    async def find_grant(self, *, token: str = "", key_id: str = "", grant_id: str = "") -> Grant:
-        raise not_offered(_PROVIDER, "grants")
-
-    async def delete_grant(self, key_id: str, grant_id: str) -> None:
-        raise not_offered(_PROVIDER, "grants")
 
     async def _path_key_id(self, key_ref: str) -> str:
         """Tag calls name the key in the URL path, where only a key id fits (aliases may hold ``/``)."""
