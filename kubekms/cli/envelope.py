@@ -128,9 +128,6 @@ def _progress(source: BinaryIO, size: int | None, label: str) -> Iterator[Callab
 
 def _run(action: Callable[[], None]) -> None:
     from kubekms.envelope import EnvelopeError
-    from kubekms.envelope.allocator import keep_frame_buffers_on_heap
-
-    keep_frame_buffers_on_heap()  # this process's job is streaming: frame buffers reused, not page-faulted anew
 
     # The SDK logs expected failures (a key that cannot unwrap) with tracebacks; we report them ourselves.
     sdk_logger = logging.getLogger("aws_encryption_sdk")
@@ -177,7 +174,11 @@ def encrypt(
     context = key_value_pairs(context_pairs, "--context")
 
     def action() -> None:
-        from kubekms.envelope import Envelope, KeyRef, Keyring
+        from kubekms.envelope import FRAME_BYTES, Envelope, KeyRef, Keyring
+        from kubekms.envelope.allocator import LARGE_FRAME_BYTES, keep_frame_buffers_on_heap
+
+        # this process's job is streaming: frame buffers reused, not page-faulted in anew, so larger frames pay
+        frame_bytes = LARGE_FRAME_BYTES if keep_frame_buffers_on_heap() else FRAME_BYTES
 
         named = _named_backends(named_backends)
         refs = [KeyRef.parse(key, {*named, DEFAULT_BACKEND}, DEFAULT_BACKEND) for key in keys]
@@ -190,7 +191,7 @@ def encrypt(
             _output(destination) as writer,
             _progress(reader, size, "encrypting") as progress,
         ):
-            Envelope(keyring, signed=signed).encrypt_stream(
+            Envelope(keyring, signed=signed, frame_bytes=frame_bytes).encrypt_stream(
                 reader, writer, context, source_length=size, progress=progress
             )
 
@@ -221,7 +222,9 @@ def decrypt(
 
     def action() -> None:
         from kubekms.envelope import Envelope, Keyring
+        from kubekms.envelope.allocator import keep_frame_buffers_on_heap
 
+        keep_frame_buffers_on_heap()  # as for encrypt (the frame size is the message's)
         configured = _with_default(_named_backends(named_backends), backend_config)
         with (
             Keyring(configured) as keyring,

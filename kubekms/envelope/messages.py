@@ -6,11 +6,13 @@ Policy, fixed here:
   ``signed=True`` (then a holder of a decrypting key cannot forge messages, at about half the
   throughput: ECDSA over a SHA-384 of the whole message); decryption accepts both.
 - frames of :data:`FRAME_BYTES` (or ``frame_bytes``); a stream is read and written one frame at a
-  time, so memory does not grow with the message. 1 MiB was chosen by measurement
-  (bench/envelope_bench.py ``--frames-kib``): the SDK's cost per frame (Python, a cipher context,
-  three copies) is what separates it from raw AES-GCM, and from 256 KiB to 1 MiB decryption gains
-  ~25%, encryption ~5%, for a few MiB more peak memory. A message holds at most
-  :data:`MAX_ENCRYPTED_DATA_KEYS` keys.
+  time, so memory does not grow with the message. Measured (bench/envelope_bench.py
+  ``--frames-kib``): the SDK's cost per frame (Python, a cipher context, three copies) is what
+  separates it from raw AES-GCM, so larger frames are faster, but only where glibc's allocator
+  keeps frame buffers on the heap (:mod:`kubekms.envelope.allocator`, a process-wide setting the
+  CLI makes, with :data:`~kubekms.envelope.allocator.LARGE_FRAME_BYTES`); without it, frames of
+  1 MiB and more make encryption page-fault its buffers in anew, ~3x slower. A message holds at
+  most :data:`MAX_ENCRYPTED_DATA_KEYS` keys.
 - the encryption context travels in the header (authenticated), is bound to every wrapped data
   key, and ``required_context`` on decryption must be a subset of it, checked before the first
   byte of plaintext is released.
@@ -45,7 +47,7 @@ from kubekms.envelope.errors import (
 from kubekms.envelope.keyring import Keyring
 from kubekms.envelope.keys import recording_failures
 
-FRAME_BYTES = 1024 * 1024
+FRAME_BYTES = 256 * 1024
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 MAX_ENCRYPTED_DATA_KEYS = 16
 RESERVED_CONTEXT_PREFIX = "aws-crypto-"

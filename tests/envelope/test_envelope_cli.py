@@ -7,8 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 from envelope_fixtures import KUBEKMS, call, new_key, run, write_yaml
 
+from kubekms.envelope.allocator import LARGE_FRAME_BYTES
 from kubekms.providers import BackendConfig
 
 
@@ -38,6 +40,8 @@ def test_two_backends_either_decrypts_and_errors_are_one_line(
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == b""  # no progress bar: stderr is not a terminal
+    with message.open("rb") as handle:  # the CLI fixed its allocator (glibc here), so it writes large frames
+        assert deserialize_header(handle)[0].frame_length == LARGE_FRAME_BYTES
 
     for backend in (["--backend-config", str(files["kubekms"])], ["--backend", f"x={files['aws']}"]):
         out = tmp_path / "out.bin"
