@@ -31,6 +31,7 @@ from kubekms_operator.diffbase import KeyStatusDiffBase, Progress, mark_handled
 from kubekms_operator.drift import DriftLoop
 from kubekms_operator.failures import Failure, classify
 from kubekms_operator.faults import with_faults
+from kubekms_operator.kopf_namespaces import serve_listed_namespaces
 from kubekms_operator.reconcile import Change, KeyReconciler
 from kubekms_operator.settings import OperatorSettings
 from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION, DesiredKey, InvalidSpec, parse_key
@@ -290,6 +291,7 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
     resolver = resolver or BackendResolver(with_faults(open_backend))
     keys = KeyHandlers(resolver, settings.drift_interval)
     reencryption_daemon.register(settings.reencryption)
+    serve_listed_namespaces()
 
     @kopf.on.startup()
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
