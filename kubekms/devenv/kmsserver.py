@@ -82,6 +82,9 @@ class KMSServer:
                     "audit_log": str(self.audit_log),
                     "cmk_limit": cmk_limit,
                     "maintenance_interval": maintenance_interval,
+                    # one process: tests read the audit log in call order, which several workers (each
+                    # flushing its own batches) do not keep; a test of workers sets more in server.yaml
+                    "workers": 1,
                 }
             )
         )
