@@ -197,8 +197,9 @@ def _best(previous: Figures | None, figures: Figures) -> Figures:
     }
 
 
-def grpc_benchmarks(workdir: Path, rounds: int) -> dict[str, dict[str, Figures]]:
-    """``{row: {variant: figures}}``, each figure the best of ``rounds`` interleaved rounds."""
+def grpc_benchmarks(workdir: Path, rounds: int) -> tuple[dict[str, dict[str, Figures]], dict[str, list[PluginWork]]]:
+    """``{row: {variant: figures}}``, each figure the best of ``rounds`` interleaved rounds, and
+    ``{row: [what the shipped plugin did in each round]}``."""
     from aep import aep_process
 
     from kubekms.devenv.kmsserver import kms_server
@@ -206,6 +207,7 @@ def grpc_benchmarks(workdir: Path, rounds: int) -> dict[str, dict[str, Figures]]
     from kubekms.devenv.processes import ManagedProcess
 
     results: dict[str, dict[str, Figures]] = {}
+    work: dict[str, list[PluginWork]] = {}
 
     def record(row: str, variant: str, figures: Figures) -> None:
         results.setdefault(row, {})[variant] = _best(results.get(row, {}).get(variant), figures)
@@ -251,28 +253,18 @@ def grpc_benchmarks(workdir: Path, rounds: int) -> dict[str, dict[str, Figures]]
                     record(row, CEILING, run_client(mode="status", socket=str(ceiling_socket),
                                                     concurrency=concurrency, calls=CALLS))  # fmt: skip
                     for variant, (warm, cold) in plugins.items():
-                        socket = str(warm.socket)
-                        record(row, variant, run_client(mode="status", socket=socket, concurrency=concurrency,
-                                                        calls=CALLS))  # fmt: skip
-                        record(
-                            f"Encrypt, {concurrency}",
-                            variant,
-                            run_client(mode="encrypt", socket=socket, concurrency=concurrency, calls=CALLS),
-                        )
-                        record(
-                            f"Decrypt warm, {concurrency}",
-                            variant,
-                            run_client(
-                                mode="decrypt",
-                                socket=socket,
-                                concurrency=concurrency,
-                                calls=CALLS,
-                                samples=warm_samples[variant],
-                            ),
-                        )
-                        record(f"Decrypt cold, {concurrency}", variant,
-                               run_client(mode="decrypt", socket=str(cold.socket), concurrency=concurrency,
-                                          calls=400, samples=cold_samples))  # fmt: skip
+                        for mode, name, plugin, calls, samples in (
+                            ("status", "Status", warm, CALLS, []),
+                            ("encrypt", "Encrypt", warm, CALLS, []),
+                            ("decrypt", "Decrypt warm", warm, CALLS, warm_samples[variant]),
+                            ("decrypt", "Decrypt cold", cold, 400, cold_samples),
+                        ):
+                            row = f"{name}, {concurrency}"
+                            before = plugin_work(plugin)
+                            record(row, variant, run_client(mode=mode, socket=str(plugin.socket),
+                                   concurrency=concurrency, calls=calls, samples=samples))  # fmt: skip
+                            if variant == SHIPPED:
+                                work.setdefault(row, []).append(plugin_work(plugin) - before)
                     if aep is not None:  # one KMS call per Encrypt and per Decrypt: its Decrypt is never warm
                         for mode, row in (("status", "Status"), ("encrypt", "Encrypt"), ("decrypt", "Decrypt warm")):
                             record(f"{row}, {concurrency}", AEP, run_client(mode=mode, socket=str(aep.socket),
@@ -280,7 +272,7 @@ def grpc_benchmarks(workdir: Path, rounds: int) -> dict[str, dict[str, Figures]]
         finally:
             for process in processes:
                 process.stop()
-    return results
+    return results, work
 
 
 # --- (b) a real kube-apiserver three ways --------------------------------------------------
@@ -386,17 +378,27 @@ def _timed_restart(plane: ControlPlane, secrets: int, prepare: Callable[[], None
     raise TimeoutError(f"the restarted apiserver did not list {secrets} Secrets within 600 s")
 
 
+WORK_SAMPLES = {  # the plugin's /metrics sample summed into each PluginWork field
+    "kubekms_plugin_calls_total": "calls",
+    "kubekms_plugin_call_seconds_sum": "handler_seconds",
+    "kubekms_plugin_backend_calls_total": "backend_calls",
+    "process_cpu_seconds_total": "cpu_seconds",
+    "python_gc_collections_total": "full_collections",
+}
+
+
 @dataclass
 class PluginWork:
     """What the plugin did, from its /metrics: calls answered, seconds in its handlers, backend calls."""
 
-    calls: float
-    handler_seconds: float
-    backend_calls: float
+    calls: float = 0.0
+    handler_seconds: float = 0.0  # inside the servicer methods: our code, gRPC's excluded
+    backend_calls: float = 0.0
+    cpu_seconds: float = 0.0  # the whole process: gRPC's C core and its poller thread included
+    full_collections: float = 0.0  # generation-2 garbage collections
 
     def __sub__(self, other: PluginWork) -> PluginWork:
-        return PluginWork(self.calls - other.calls, self.handler_seconds - other.handler_seconds,
-                          self.backend_calls - other.backend_calls)  # fmt: skip
+        return PluginWork(**{field: getattr(self, field) - getattr(other, field) for field in WORK_SAMPLES.values()})
 
 
 def plugin_work(plugin: PluginProcess) -> PluginWork:
@@ -404,15 +406,13 @@ def plugin_work(plugin: PluginProcess) -> PluginWork:
 
     with urllib.request.urlopen(f"{plugin.health_url}/metrics", timeout=5) as answer:
         text = answer.read().decode()
-    totals = {"calls": 0.0, "handler_seconds": 0.0, "backend_calls": 0.0}
+    totals = dict.fromkeys(WORK_SAMPLES.values(), 0.0)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "kubekms_plugin_calls_total":
-                totals["calls"] += sample.value
-            elif sample.name == "kubekms_plugin_call_seconds_sum":
-                totals["handler_seconds"] += sample.value
-            elif sample.name == "kubekms_plugin_backend_calls_total":
-                totals["backend_calls"] += sample.value
+            if sample.name == "python_gc_collections_total" and sample.labels["generation"] != "2":
+                continue
+            if sample.name in WORK_SAMPLES:
+                totals[WORK_SAMPLES[sample.name]] += sample.value
     return PluginWork(**totals)
 
 
@@ -511,12 +511,20 @@ def main() -> int:
                 print(f"  {SKIPPED}")
             print(f"  {'operation, callers':<20} {'variant':<26} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
                   f" {'calls/s vs baseline':>20}")  # fmt: skip
-            grpc_results = grpc_benchmarks(workdir, options.rounds)
+            grpc_results, grpc_work = grpc_benchmarks(workdir, options.rounds)
             for row, variants in grpc_results.items():
                 for variant, figures in variants.items():
                     ratio = figures["calls_per_s"] / variants[BASELINE]["calls_per_s"]
                     print(f"  {row:<20} {variant:<26} {figures['calls_per_s']:>8.0f} {figures['p50_ms']:>7.2f}"
                           f" {figures['p99_ms']:>7.2f} {ratio:>19.2f}x")  # fmt: skip
+            print(f"  where the time goes, {SHIPPED} (sums over the rounds, from its /metrics):")
+            for row, rounds_work in grpc_work.items():
+                calls = sum(one.calls for one in rounds_work)
+                cpu_us = sum(one.cpu_seconds for one in rounds_work) / calls * 1e6
+                handler_us = sum(one.handler_seconds for one in rounds_work) / calls * 1e6
+                full = sum(one.full_collections for one in rounds_work)
+                print(f"    {row:<18} {cpu_us:>5.0f} us of CPU per call (gRPC included), {handler_us:>6.0f} us "
+                      f"in our handler (wall, backend included); {full:.0f} full garbage collections")  # fmt: skip
             for callers, target in ((1, 1.0), (16, 10.0)):
                 p99 = grpc_results[f"Decrypt warm, {callers}"][SHIPPED]["p99_ms"]
                 verdicts.append(f"warm Decrypt p99 at {callers} caller(s) {p99:.2f} ms (<= {target:g} ms): "
