@@ -48,7 +48,8 @@ from kubekms.envelope.keyring import Keyring
 from kubekms.envelope.keys import recording_failures
 
 FRAME_BYTES = 256 * 1024
-MAX_FRAME_BYTES = 16 * 1024 * 1024
+MAX_FRAME_BYTES = 16 * 1024 * 1024  # also the largest frame (or unframed body) decrypted: the SDK holds one whole
+FRAME_MULTIPLE = 128  # the SDK's rule (it takes AES's block size in bits for bytes)
 MAX_ENCRYPTED_DATA_KEYS = 16
 RESERVED_CONTEXT_PREFIX = "aws-crypto-"
 UNSIGNED = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
@@ -124,8 +125,10 @@ class Envelope:
         signed: bool = False,
         frame_bytes: int = FRAME_BYTES,
     ) -> None:
-        if not 0 < frame_bytes <= MAX_FRAME_BYTES or frame_bytes % 16:
-            raise InvalidRequest(f"frame size {frame_bytes}: a multiple of 16 bytes up to {MAX_FRAME_BYTES}")
+        if not 0 < frame_bytes <= MAX_FRAME_BYTES or frame_bytes % FRAME_MULTIPLE:
+            raise InvalidRequest(
+                f"frame size {frame_bytes}: a multiple of {FRAME_MULTIPLE} bytes up to {MAX_FRAME_BYTES}"
+            )
         self._frame_bytes = frame_bytes
         self._client = aws_encryption_sdk.EncryptionSDKClient(
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
@@ -182,7 +185,9 @@ class Envelope:
         """
         required = check_context(required_context or {})
         with _sdk_errors(decrypting=True):
-            stream = self._client.stream(mode="d", source=source, materials_manager=self._manager)
+            stream = self._client.stream(
+                mode="d", source=source, materials_manager=self._manager, max_body_length=MAX_FRAME_BYTES
+            )
             actual = dict(stream.header.encryption_context)
             missing = _missing(required, actual)
             if missing:

@@ -6,7 +6,9 @@ import io
 import random
 import re
 
+import aws_encryption_sdk
 import pytest
+from aws_encryption_sdk import CommitmentPolicy
 from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 from envelope_fixtures import PROVIDERS, aws_arn, call, new_key
 
@@ -21,6 +23,7 @@ from kubekms.envelope import (
     KeyUnusable,
     NoKeyCanDecrypt,
 )
+from kubekms.envelope.messages import MAX_FRAME_BYTES
 from kubekms.providers import BackendConfig
 
 CONTEXT = {"tenant": "acme", "purpose": "invoices"}
@@ -153,3 +156,15 @@ def test_committing_suites_signed_on_request(configs: dict[str, BackendConfig], 
         if signed:  # the signature covers the whole message: its last byte is checked too
             with pytest.raises(InvalidMessage):
                 envelope.decrypt(flipped(message, len(message) - 1))
+
+
+def test_a_frame_larger_than_the_bound_is_refused_before_any_key_call(configs: dict[str, BackendConfig]) -> None:
+    """The SDK holds a whole frame in memory: a foreign message's frame size must not decide our memory."""
+    alias, _ = new_key(configs["local"])
+    sdk = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    with Keyring({"b": configs["local"]}, [KeyRef("b", alias)]) as keyring:
+        message, _ = sdk.encrypt(
+            source=b"small", materials_manager=keyring.materials_manager, frame_length=MAX_FRAME_BYTES + 128
+        )
+        with pytest.raises(InvalidMessage, match=f"{MAX_FRAME_BYTES + 128:d} > {MAX_FRAME_BYTES:d}"):
+            Envelope(keyring).decrypt(message)

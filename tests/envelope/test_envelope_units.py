@@ -90,8 +90,8 @@ def test_context_aad_is_canonical_bounded_and_injective() -> None:
     assert len(context_aad({f"k{i}": "v" * 1000 for i in range(100)})) <= 128  # the v1.0 wire's limit
 
 
-@pytest.mark.parametrize("frame_bytes", [0, -16, 1000, MAX_FRAME_BYTES + 16])
-def test_frame_size_must_be_a_positive_multiple_of_16_up_to_the_bound(frame_bytes: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("frame_bytes", [0, -128, 1000, 4096 + 16, MAX_FRAME_BYTES + 128])
+def test_frame_size_must_be_a_positive_multiple_of_128_up_to_the_bound(frame_bytes: int, tmp_path: Path) -> None:
     unopened = Keyring({"l": BackendConfig(provider="local", state_dir=tmp_path)})  # no I/O until open()
-    with pytest.raises(InvalidRequest, match=f"frame size {frame_bytes}: a multiple of 16"):
+    with pytest.raises(InvalidRequest, match=f"frame size {frame_bytes}: a multiple of 128"):
         Envelope(unopened, frame_bytes=frame_bytes)
