@@ -5,16 +5,20 @@ Fills one project of a fresh state directory with ``--keys`` keys through the lo
 HTTP and times GET of the key list: the first page (50 and 1,000 keys per page), the last page
 (deep paging), a find by alias and a key's page. Times are measured at the client on loopback
 (one connection, kept alive), so they include HTTP and are an upper bound of the server time.
+The audit log is filled first with ``--audit-mb`` of other keys' lines, so the key page's
+"created by" lookup reads the whole window it searches (8 MiB) and finds nothing: its worst case.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import yaml
@@ -26,6 +30,16 @@ from kubekms.providers.local import open_backend
 PROJECT = "bench"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "console"))
 from console_harness import ConsoleHttp  # noqa: E402
+
+
+def fill_audit_log(path: Path, megabytes: float) -> int:
+    """Lines of describe-key calls on other keys, as the server writes them; how many."""
+    line = json.dumps({"seq": 0, "prev": "0" * 64, "time": "2026-01-01T00:00:00.000Z", "principal": "admin",
+                       "project": PROJECT, "operation": "describe-key", "key_id": str(uuid.uuid4()), "result": "OK",
+                       "status": 200, "request_id": "0" * 32}, separators=(",", ":")).encode() + b"\n"  # fmt: skip
+    count = int(megabytes * 1024 * 1024 / len(line))
+    path.write_bytes(line * count)
+    return count
 
 
 async def fill(state_dir: Path, keys: int) -> str:
@@ -55,12 +69,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--audit-mb", type=float, default=8.0)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         server = KMSServer(Path(folder), project_id=PROJECT, cmk_limit=arguments.keys + 10)
         started = time.perf_counter()
         last_key = asyncio.run(fill(Path(folder) / "keystore" / PROJECT, arguments.keys))
         print(f"filled {arguments.keys} keys in {time.perf_counter() - started:.1f} s")
+        lines = fill_audit_log(server.audit_log, arguments.audit_mb)
+        print(f"audit log: {lines} lines ({arguments.audit_mb:g} MiB) of other keys")
         server.start()
         try:
             credentials = yaml.safe_load(server.credentials_file("admin").read_text())
