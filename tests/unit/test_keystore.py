@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kubekms.backend import KeyState
+from kubekms.backend import GrantTerms, KeyState
 from kubekms.errors import (
     AlreadyExists,
     Disabled,
@@ -390,3 +390,34 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     database = sqlite3.connect(directory / "keystore.db")
     assert database.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
     database.close()
+
+
+def test_key_policies_grants_and_alias_moves_are_stored(store: Keystore) -> None:
+    key, other = store.create_key("policy-key"), store.create_key("other-key")
+    assert store.get_key_policy(key.key_id) is None  # the default policy applies
+    store.put_key_policy("policy-key", '{"first": 1}')
+    store.put_key_policy(key.key_id, '{"second": 2}')
+    assert store.get_key_policy("policy-key") == '{"second": 2}'
+    with pytest.raises(InvalidArgument):
+        store.put_key_policy(key.key_id, "x" * 32769)
+
+    terms = GrantTerms(
+        "arn:aws:iam::p:user/app", ("Encrypt",), retiring="arn:aws:iam::p:user/ops", context_subset={"t": "1"}
+    )
+    grant = store.create_grant("policy-key", terms)
+    assert store.list_grants(key.key_id) == [grant] and store.list_grants(other.key_id) == []
+    assert store.list_grants(retiring="arn:aws:iam::p:user/ops") == [grant] and store.list_grants(retiring="x") == []
+    assert store.find_grant(token=grant.token) == grant == store.find_grant(key_ref=key.key_id, grant_id=grant.grant_id)
+    store.delete_grant(key.key_id, grant.grant_id)
+    with pytest.raises(NotFound):
+        store.find_grant(token=grant.token)
+    with pytest.raises(NotFound):
+        store.delete_grant(key.key_id, grant.grant_id)
+
+    store.create_alias(key.key_id, "moving")
+    store.update_alias("moving", other.key_id)
+    assert store.describe_key("moving").key_id == other.key_id
+    with pytest.raises(InvalidArgument):
+        store.update_alias("policy-key", other.key_id)  # a primary alias stays with its key
+    with pytest.raises(NotFound):
+        store.update_alias("absent", other.key_id)
