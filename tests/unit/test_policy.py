@@ -7,10 +7,21 @@ from typing import Any
 
 import pytest
 
-from kubekms.policies import Decision, PolicyError, PolicyRequest, default_policy, evaluate, parse_policy, policy_action
+from kubekms.backend import GrantTerms
+from kubekms.policies import (
+    Decision,
+    PolicyError,
+    PolicyRequest,
+    default_policy,
+    evaluate,
+    grant_allows,
+    parse_policy,
+    policy_action,
+)
 from kubekms.policies.actions import ACTION_BY_PERMISSION
 from kubekms.server.aws_operations import OPERATIONS as AWS_OPERATIONS
 from kubekms.server.operations import OPERATIONS as V1_OPERATIONS
+from kubekms.server.principals import encryption_context
 
 KEY = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 ROOT = {"AWS": "arn:aws:iam::acct:root"}
@@ -115,3 +126,32 @@ def test_every_wire_permission_has_the_aws_action_of_the_same_effect() -> None:
     assert permissions <= set(ACTION_BY_PERMISSION)
     assert policy_action("create-datakey-without-plaintext") == "kms:GenerateDataKeyWithoutPlaintext"
     assert policy_action("re-encrypt") == "kms:ReEncryptFrom"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"EncryptionContext": {"t": "1"}}', {"t": "1"}),  # AWS wire
+        (b'{"SourceEncryptionContext": {"t": "2"}, "DestinationEncryptionContext": {"t": "3"}}', {"t": "2"}),
+        (b'{"encryption_context": {"t": "4"}}', {"t": "4"}),  # KMS v1.0 wire
+        (b'{"EncryptionContext": {"t": 5}}', {}),  # refused by the operation itself
+        (b"\x08\x01binary", {}),  # the Cloud KMS wire's protobuf
+        (b"", {}),
+    ],
+)
+def test_the_encryption_context_a_policy_condition_sees(body: bytes, expected: dict[str, str]) -> None:
+    assert encryption_context(body) == expected
+
+
+def test_a_grant_allows_its_operations_to_its_grantee_under_its_constraint() -> None:
+    def allows(terms: GrantTerms, action: str = "kms:Decrypt", principal: str = "app", **context: str) -> bool:
+        return grant_allows(terms, PolicyRequest(principal, "acct", action, KEY, encryption_context=lambda: context))
+
+    app = "arn:aws:iam::acct:user/app"
+    assert allows(GrantTerms(app, ("Decrypt",)))
+    assert not allows(GrantTerms(app, ("Decrypt",)), principal="ops")
+    assert not allows(GrantTerms(app, ("Decrypt",)), action="kms:Encrypt")
+    subset = GrantTerms(app, ("Decrypt",), context_subset={"t": "1"})
+    assert allows(subset, t="1", extra="x") and not allows(subset, t="2") and not allows(subset)
+    equals = GrantTerms(app, ("Decrypt",), context_equals={"t": "1"})
+    assert allows(equals, t="1") and not allows(equals, t="1", extra="x")
