@@ -41,6 +41,7 @@ import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
+from load_support import timed_calls
 from server_bench import cpu_seconds
 from wrk_load import PresignedRequest, add_generator_option, run_wrk, wrk_binary
 
@@ -92,32 +93,16 @@ def signed_request(job: dict[str, Any]) -> tuple[dict[str, str], bytes]:
 
 
 async def drive(job: dict[str, Any]) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = sent = 0
     connector = aiohttp.TCPConnector(limit=job["clients"])
     async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.sleep(max(0.0, job["start_at"] - time.time()))  # every generator process starts together
-        measure_from = time.perf_counter() + job["warmup"]
-        measure_until = measure_from + job["duration"]
 
-        async def client() -> None:
-            nonlocal errors, sent
-            while True:
-                began = time.perf_counter()
-                if began >= measure_until:
-                    return
-                headers, body = signed_request(job)
-                async with session.post(job["endpoint"] + "/", data=body, headers=headers) as answer:
-                    await answer.read()
-                    status = answer.status
-                sent += 1
-                ended = time.perf_counter()
-                if measure_from <= began and ended <= measure_until:
-                    latencies.append(ended - began)
-                    errors += status != 200
+        async def call(index: int) -> bool:
+            headers, body = signed_request(job)
+            async with session.post(job["endpoint"] + "/", data=body, headers=headers) as answer:
+                await answer.read()
+                return answer.status == 200
 
-        await asyncio.gather(*(client() for _ in range(job["clients"])))
-    return {"latencies": latencies, "errors": errors, "sent": sent}
+        return await timed_calls(job["clients"], job["start_at"], job["warmup"], job["duration"], call)
 
 
 def worker_main() -> None:

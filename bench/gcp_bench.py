@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,25 +29,14 @@ import yaml
 from google.auth import crypt
 from google.auth import jwt as google_jwt
 from google.cloud import kms_v1
-from server_bench import cpu_seconds
+from load_support import timed_calls
+from server_bench import Figures, cpu_seconds
 
 from kubekms.devenv.gcpserver import GcpServer, start_gcp_server
-from kubekms.providers import open_backend
 
 SERVICE = "/google.cloud.kms.v1.KeyManagementService/"
 OPERATIONS = ("Encrypt", "Decrypt")
 SCOPE = "https://www.googleapis.com/auth/cloudkms"
-
-
-@dataclass(frozen=True)
-class GcpFigures:
-    operation: str
-    clients: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    server_cpu_us: float  # the whole server's CPU per call (the supervisor and every worker), warm-up included
 
 
 # ----------------------------------------------------------------------------- the generator (worker process)
@@ -66,34 +54,18 @@ def bearer_token(key_file: str) -> str:
 async def drive(job: dict[str, Any]) -> dict[str, Any]:
     metadata = (("authorization", f"Bearer {bearer_token(job['key_file'])}"),)
     request = bytes.fromhex(job["request"])
-    latencies: list[float] = []
-    errors = sent = 0
     async with grpc.aio.insecure_channel(job["target"]) as channel:
-        call = channel.unary_unary(SERVICE + job["operation"])  # bytes in, bytes out: no (de)serialization here
-        await call(request, metadata=metadata)  # connected before the clock starts
-        await asyncio.sleep(max(0.0, job["start_at"] - time.time()))
-        measure_from = time.perf_counter() + job["warmup"]
-        measure_until = measure_from + job["duration"]
+        rpc = channel.unary_unary(SERVICE + job["operation"])  # bytes in, bytes out: no (de)serialization here
+        await rpc(request, metadata=metadata)  # connected before the clock starts
 
-        async def client() -> None:
-            nonlocal errors, sent
-            while True:
-                began = time.perf_counter()
-                if began >= measure_until:
-                    return
-                sent += 1
-                try:
-                    await call(request, metadata=metadata)
-                    failed = False
-                except grpc.aio.AioRpcError:
-                    failed = True
-                ended = time.perf_counter()
-                if measure_from <= began and ended <= measure_until:
-                    latencies.append(ended - began)
-                    errors += failed
+        async def call(index: int) -> bool:
+            try:
+                await rpc(request, metadata=metadata)
+            except grpc.aio.AioRpcError:
+                return False
+            return True
 
-        await asyncio.gather(*(client() for _ in range(job["clients"])))
-    return {"latencies": latencies, "errors": errors, "sent": sent}
+        return await timed_calls(job["clients"], job["start_at"], job["warmup"], job["duration"], call)
 
 
 def worker_main() -> None:
@@ -111,7 +83,7 @@ def worker_main() -> None:
 
 
 def run_load(gcp: GcpServer, operation: str, request: bytes, clients: int, warmup: float, duration: float,
-             server_pid: int) -> GcpFigures:  # fmt: skip
+             server_pid: int) -> Figures:  # fmt: skip
     job = {"target": gcp.endpoint, "key_file": str(gcp.key_file()), "operation": operation, "request": request.hex(),
            "clients": clients, "start_at": time.time() + 1.0, "warmup": warmup, "duration": duration}  # fmt: skip
     cpu_before = cpu_seconds(server_pid)
@@ -125,31 +97,34 @@ def run_load(gcp: GcpServer, operation: str, request: bytes, clients: int, warmu
         raise SystemExit(f"gRPC {operation}: no call completed")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     server_cpu_us = (cpu_seconds(server_pid) - cpu_before) / max(figures["sent"], 1) * 1e6
-    return GcpFigures(operation, clients, len(latencies) / duration, cuts[49] * 1000, cuts[98] * 1000,
-                      figures["errors"], server_cpu_us)  # fmt: skip
+    return Figures(operation, clients, len(latencies) / duration, cuts[49] * 1000, cuts[98] * 1000,
+                   figures["errors"], server_cpu_us, generator_cpu_us=0.0)  # fmt: skip
 
 
 async def prepare(gcp: GcpServer) -> dict[str, bytes]:
-    """A crypto key made through provider gcp, a ciphertext of it; each operation's serialized request."""
-    config = gcp.backend_config()
-    backend = await open_backend(config)
-    try:
-        key = await backend.create_key("bench")
-    finally:
-        await backend.close()
-    name = f"projects/{config.project_id}/locations/global/keyRings/{config.key_ring}/cryptoKeys/{key.key_id}"
-    plaintext = os.urandom(32)
+    """A key ring, a crypto key and a ciphertext of it, made over the same gRPC API; each operation's request."""
+    location = f"projects/{gcp.server.project_id}/locations/global"
+    metadata = (("authorization", f"Bearer {bearer_token(str(gcp.key_file()))}"),)
     async with grpc.aio.insecure_channel(gcp.endpoint) as channel:
-        encrypt = channel.unary_unary(SERVICE + "Encrypt")
-        metadata = (("authorization", f"Bearer {bearer_token(str(gcp.key_file()))}"),)
-        encrypt_request = kms_v1.EncryptRequest.serialize(kms_v1.EncryptRequest(name=name, plaintext=plaintext))
-        answer = kms_v1.EncryptResponse.deserialize(await encrypt(encrypt_request, metadata=metadata))
-    decrypt_request = kms_v1.DecryptRequest(name=name, ciphertext=answer.ciphertext)
-    return {"Encrypt": encrypt_request, "Decrypt": kms_v1.DecryptRequest.serialize(decrypt_request)}
+
+        async def rpc(method: str, request: Any, answer_type: Any) -> Any:
+            answer = await channel.unary_unary(SERVICE + method)(type(request).serialize(request), metadata=metadata)
+            return answer_type.deserialize(answer)
+
+        ring = await rpc("CreateKeyRing", kms_v1.CreateKeyRingRequest(parent=location, key_ring_id="bench"),
+                         kms_v1.KeyRing)  # fmt: skip
+        purpose = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT
+        create = kms_v1.CreateCryptoKeyRequest(parent=ring.name, crypto_key_id="bench",
+                                               crypto_key=kms_v1.CryptoKey(purpose=purpose))  # fmt: skip
+        key = await rpc("CreateCryptoKey", create, kms_v1.CryptoKey)
+        encrypt = kms_v1.EncryptRequest(name=key.name, plaintext=os.urandom(32))
+        answer = await rpc("Encrypt", encrypt, kms_v1.EncryptResponse)
+    decrypt = kms_v1.DecryptRequest(name=key.name, ciphertext=answer.ciphertext)
+    return {"Encrypt": kms_v1.EncryptRequest.serialize(encrypt), "Decrypt": kms_v1.DecryptRequest.serialize(decrypt)}
 
 
 def run_gcp_section(gcp: GcpServer, server_pid: int, *, clients: Sequence[int] = (16, 64), warmup: float = 1.0,
-                    duration: float = 5.0) -> list[GcpFigures]:  # fmt: skip
+                    duration: float = 5.0) -> list[Figures]:  # fmt: skip
     requests = asyncio.run(prepare(gcp))
     results = []
     for operation in OPERATIONS:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from load_support import timed_calls
 from wrk_load import PresignedRequest, add_generator_option, run_wrk, wrk_binary
 
 from kubekms.devenv.kmsserver import KMSServer
@@ -145,31 +146,16 @@ async def drive(job: Job) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     credentials = Credentials(job.access_key, job.secret_key)
     connections = [(await loop.create_connection(HttpConnection, job.host, job.port))[1] for _ in range(job.clients)]
-    await asyncio.sleep(max(0.0, job.start_at - time.time()))  # every generator process starts together
     cpu_before = time.process_time()
-    measure_from = time.perf_counter() + job.warmup
-    measure_until = measure_from + job.duration
-    latencies: list[float] = []
-    errors = sent = 0
 
-    async def client(connection: HttpConnection) -> None:
-        nonlocal errors, sent
-        while True:
-            began = time.perf_counter()
-            if began >= measure_until:
-                return
-            sent += 1
-            status = await connection.send(request_bytes(job, credentials))
-            ended = time.perf_counter()
-            if measure_from <= began and ended <= measure_until:
-                latencies.append(ended - began)
-                errors += status != 200
+    async def call(index: int) -> bool:
+        return await connections[index].send(request_bytes(job, credentials)) == 200
 
-    await asyncio.gather(*(client(connection) for connection in connections))
+    result = await timed_calls(job.clients, job.start_at, job.warmup, job.duration, call)
     for connection in connections:
         assert connection.transport is not None
         connection.transport.close()
-    return {"latencies": latencies, "errors": errors, "sent": sent, "cpu": time.process_time() - cpu_before}
+    return {**result, "cpu": time.process_time() - cpu_before}
 
 
 def worker_main() -> None:
@@ -449,6 +435,7 @@ def main() -> None:
     )
     results: dict[str, list[Figures]] = {}
     ceilings: dict[str, dict[int, float]] = {}
+    met = True
     with contextlib.ExitStack() as stack:
         databases = PostgresDatabases(stack) if "postgres" in args.keystores else None
         for index, setting in enumerate(settings):
@@ -456,10 +443,8 @@ def main() -> None:
             peers = index == 0  # the AWS peers and the gRPC wire once, on the first setting
             url_file = databases.new_url_file() if databases and setting.keystore == "postgres" else None
             results[setting.label], ceilings[setting.label] = run_setting(args, setting, wrk, url_file, peers)
-    met = True
-    for setting in settings:
-        print(f"\n== {setting.label}")
-        met &= report(results[setting.label], ceilings[setting.label])
+            print(f"\n== {setting.label}")  # printed as soon as measured: a later failure loses nothing
+            met &= report(results[setting.label], ceilings[setting.label])
     if len(settings) > 1:
         compare([s.label for s in settings], results, ceilings)
     if args.profile_server:
