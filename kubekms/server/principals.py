@@ -23,6 +23,7 @@ from pathlib import Path
 from kubekms import policies
 from kubekms.backend import Backend
 from kubekms.errors import AccessDenied, NotFound, Reason
+from kubekms.naming import is_key_id
 from kubekms.yamlfile import read_yaml
 
 WILDCARD = "*"
@@ -123,16 +124,18 @@ class PrincipalGrant:
             if not names or not await self._granted(backend, action, names[0], account, context):
                 raise self.deny_key(label, key_ref)
             return
-        key = await backend.describe_key(key_ref)
-        request = policies.PolicyRequest(self.name, account, action, key.key_id, encryption_context=context)
+        key_id = key_ref.lower() if is_key_id(key_ref) else (await backend.describe_key(key_ref)).key_id
+        request = policies.PolicyRequest(self.name, account, action, key_id, encryption_context=context)
         decision = policies.evaluate(policies.parse_policy(document), request)
         if decision is policies.Decision.DENY:
             raise self.deny_key(label, key_ref)
-        if decision is policies.Decision.ALLOW or (
-            decision is policies.Decision.DELEGATED and self.names_allowed_key((key.key_id, key.alias, *key.aliases))
+        if decision is policies.Decision.ALLOW:
+            return
+        if decision is policies.Decision.DELEGATED and (
+            self.names_allowed_key((key_ref,)) or self.names_allowed_key(await _names(backend, key_id))
         ):
             return
-        if not await self._granted(backend, action, key.key_id, account, context):
+        if not await self._granted(backend, action, key_id, account, context):
             raise self.deny_key(label, key_ref)
 
     async def _granted(
