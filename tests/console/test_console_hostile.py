@@ -66,6 +66,12 @@ def test_malformed_bodies_are_refused_before_any_change(
         ("remove-alias", {"alias": "no-such-alias"}, "KMS."),
         ("remove-tag", {"tag_key": ""}, "KMS.0308"),
         ("description", {"description": "d" * 300}, "KMS.1103"),
+        ("disable-version", {}, "KMS.0308"),
+        ("disable-version", {"version": "0"}, "KMS.0308"),
+        ("disable-version", {"version": "1e3"}, "KMS.0308"),
+        ("disable-version", {"version": "99"}, "has no version 99"),
+        ("disable-version", {"version": "1"}, "is the current version"),
+        ("enable-version", {"version": str(2**40)}, "KMS.0308"),
     ],
 )
 def test_bad_values_get_a_precise_refusal(
