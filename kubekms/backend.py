@@ -135,7 +135,10 @@ class Backend(Protocol):
         key_spec: str = "AES_256",
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
-    ) -> KeyMetadata: ...
+        policy: str | None = None,
+    ) -> KeyMetadata:
+        """``policy``: the key's own policy document, stored with the key (None: the default policy)."""
+        ...
 
     async def list_keys(
         self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None

@@ -275,12 +275,15 @@ class Keystore:
         key_spec: str = "AES_256",
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
+        policy: str | None = None,
     ) -> KeyMetadata:
         if alias:  # the v1.0 wire always names one; the AWS wire creates keys without
             rules.check_alias(alias)
         rules.check_description(description)
         rules.check_key_spec(key_spec, key_usage)
         rules.check_tags(tags or {})
+        if policy is not None:
+            rules.check_key_policy(rules.KEY_POLICY_NAME, policy)
         key_id, now = str(uuid.uuid4()), self._clock()
         with self._write() as db:
             (used,) = db.execute("SELECT COUNT(*) FROM keys WHERE state != ?", (KeyState.DESTROYED.value,)).fetchone()
@@ -301,6 +304,11 @@ class Keystore:
                 "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?, ?, ?)",
                 [(key_id, k, v) for k, v in (tags or {}).items()],
             )
+            if policy is not None:
+                db.execute(
+                    "INSERT INTO key_policies (key_id, name, document) VALUES (?, ?, ?)",
+                    (key_id, rules.KEY_POLICY_NAME, policy),
+                )
         return self.describe_key(key_id)
 
     def describe_key(self, key_ref: str) -> KeyMetadata:

@@ -217,6 +217,7 @@ class AwsBackend(NoGrants):
         key_spec: str = "AES_256",
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
+        policy: str | None = None,
     ) -> KeyMetadata:
         if alias:
             check_alias(alias)
@@ -227,6 +228,8 @@ class AwsBackend(NoGrants):
             params["Description"] = description
         if tags:
             params["Tags"] = tags_to_aws(tags)
+        if policy is not None:
+            params["Policy"] = policy
         created = await self._call("create_key", **params)
         key_id = str(created["KeyMetadata"]["KeyId"])
         if alias:

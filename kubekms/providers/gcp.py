@@ -59,6 +59,7 @@ from kubekms.backend import (
     NoKeyPolicies,
     Quota,
     RotationStatus,
+    not_offered,
 )
 from kubekms.errors import (
     AccessDenied,
@@ -281,7 +282,10 @@ class GcpBackend(NoGrants, NoKeyPolicies):
         key_spec: str = "AES_256",
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
+        policy: str | None = None,
     ) -> KeyMetadata:
+        if policy is not None:
+            raise not_offered(self.provider_label, "key policies")
         if alias and (not KEY_ID.fullmatch(alias) or UUID_SHAPED.fullmatch(alias)):
             raise InvalidArgument(f"invalid alias {alias[:80]!r}: a Cloud KMS crypto key id ([a-zA-Z0-9_-]{{1,63}}, "
                                   "not a key id)", reason=Reason.ALIAS_INVALID)  # fmt: skip

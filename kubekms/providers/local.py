@@ -29,9 +29,16 @@ class LocalBackend:
         key_spec: str = "AES_256",
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
+        policy: str | None = None,
     ) -> KeyMetadata:
         return await asyncio.to_thread(
-            self._store.create_key, alias, description=description, key_spec=key_spec, key_usage=key_usage, tags=tags
+            self._store.create_key,
+            alias,
+            description=description,
+            key_spec=key_spec,
+            key_usage=key_usage,
+            tags=tags,
+            policy=policy,
         )
 
     async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:

@@ -38,7 +38,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, NoGrants, NoKeyPolicies, Quota, RotationStatus
+from kubekms.backend import (
+    DataKey,
+    KeyMetadata,
+    KeyPage,
+    KeyState,
+    NoGrants,
+    NoKeyPolicies,
+    Quota,
+    RotationStatus,
+    not_offered,
+)
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Reason, Unavailable
 from kubekms.naming import is_key_id
 from kubekms.providers import BackendConfig, Credentials
@@ -135,7 +145,10 @@ class RestBackend(NoGrants, NoKeyPolicies):
         key_spec: str = "AES_256",
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
+        policy: str | None = None,
     ) -> KeyMetadata:
+        if policy is not None:
+            raise not_offered(self.provider_label, "key policies")
         # create-key is never repeated once it may have reached the KMS: a repeat could make a
         # second key. Callers that need idempotency across their own retries (the operator) tag
         # the key with their own id (the KMSKey's UID) and look for it with find_keys_by_tag

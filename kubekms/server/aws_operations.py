@@ -99,14 +99,17 @@ async def create_key(call: AwsCall) -> JsonObject:
         raise InvalidArgument(f"this server offers KeySpec {SYMMETRIC} with KeyUsage ENCRYPT_DECRYPT only")
     if call.text("Origin", default="AWS_KMS") != "AWS_KMS" or call.body.get("MultiRegion"):
         raise InvalidArgument("this server offers Origin AWS_KMS single-region keys only")
-    document = call.text("Policy", max_chars=policies.grammar.MAX_POLICY_CHARS)
-    if document:
+    document = call.text("Policy", max_chars=policies.grammar.MAX_POLICY_CHARS) or None
+    if document is not None:
         _check_policy(call, document, "", ())  # before the key exists: a refused policy leaves no key behind
     key = await call.backend.create_key(
-        "", description=call.text("Description"), key_spec="AES_256", key_usage=usage, tags=tags_field(call)
+        "",
+        description=call.text("Description"),
+        key_spec="AES_256",
+        key_usage=usage,
+        tags=tags_field(call),
+        policy=document,  # stored with the key, in one transaction
     )
-    if document:
-        await call.backend.put_key_policy(key.key_id, document)
     return {"KeyMetadata": key_metadata(call, key)}
 
 
