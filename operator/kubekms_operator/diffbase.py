@@ -17,8 +17,8 @@ annotations (:class:`Progress`), written only while a handler is retried.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import kopf
 
@@ -61,6 +61,16 @@ class KeyStatusDiffBase(kopf.AnnotationsDiffBaseStorage):
 
     def __init__(self) -> None:
         super().__init__(prefix=PREFIX, key="last-handled-configuration")
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        """kopf's essence, from a copy of only what it keeps: kopf deep-copies the whole body first
+        (status and managedFields included), twice per event, and then drops most of it."""
+        if extra_fields:
+            return super().build(body=body, extra_fields=extra_fields)
+        meta = body.get("metadata") or {}
+        slim = {name: value for name, value in body.items() if name not in ("metadata", "status")}
+        slim["metadata"] = {name: meta[name] for name in ("labels", "annotations") if name in meta}
+        return super().build(body=kopf.Body(cast(kopf.RawBody, slim)))
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
         if body.get("kind") != KIND:

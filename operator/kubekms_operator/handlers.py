@@ -39,7 +39,7 @@ from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION, DesiredKey, In
 log = logging.getLogger("kubekms.operator")
 
 WORKER_LIMIT = 64  # objects handled at once per watched resource; enough to keep the backend and the apiserver busy
-WORKER_IDLE_SECONDS = 0.5
+WORKER_IDLE_SECONDS = 0.02  # see configure()
 EVENT_POSTER_LIMIT = 32  # Events posted at once
 EVENT_POSTER_IDLE_SECONDS = 0.1
 
@@ -306,8 +306,9 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
         # unlimited connection pool opens a TLS connection to the apiserver per concurrent request:
         # memory and handshakes then grow with the burst, not with the work (bench/operator_bench.py).
         settings.queueing.worker_limit = WORKER_LIMIT
-        # A worker keeps its slot while it waits for its object's next event: the follow-up events of
-        # our own patches come within milliseconds, and a later one starts a new worker.
+        # A worker keeps its slot while it waits for its object's next event, so the wait bounds the
+        # throughput: at kopf's 5 s (or 0.5 s) every KMSKey held one of the slots that long after its
+        # last event, 64 keys per wait at most in a burst. An event after the wait starts a new worker.
         settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
         settings.posting.worker_limit = EVENT_POSTER_LIMIT
         settings.posting.idle_timeout = EVENT_POSTER_IDLE_SECONDS  # one Event per object at a time, mostly
