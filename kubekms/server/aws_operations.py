@@ -14,7 +14,7 @@ CancelKeyDeletion leaves the key Disabled. Key-only operations refuse an alias w
 are evaluated with the principals file by the pipeline (:mod:`kubekms.server.principals`); an
 operation that names a second key (ReEncrypt's destination, UpdateAlias's new target) authorises
 it itself. Grants (CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant) are
-effective at once, so a grant token adds nothing and GrantTokens is accepted and not checked.
+effective at once: a grant token must name a grant this server issued, and adds no permission.
 Multi-region keys are not offered.
 """
 
@@ -45,7 +45,7 @@ from kubekms.server.aws_call import (
 )
 from kubekms.server.operations import KeyScope
 from kubekms.wire import inputs
-from kubekms.wire.aws_errors import IncorrectKey, MalformedPolicyDocument, NotAuthorized
+from kubekms.wire.aws_errors import IncorrectKey, InvalidGrantToken, MalformedPolicyDocument, NotAuthorized
 from kubekms.wire.aws_rules import (
     ALIAS_NAME_PATTERN,
     ALIAS_PREFIX,
@@ -57,6 +57,7 @@ from kubekms.wire.aws_rules import (
     GRANT_NAME_PATTERN,
     KEY_POLICY_NAME,
     LIST_KEYS_LIMIT,
+    MAX_GRANT_TOKENS,
     PENDING_WINDOW_DAYS,
     PRINCIPAL_ARN,
     RANDOM_BYTES,
@@ -584,6 +585,27 @@ async def list_resource_tags(call: AwsCall) -> JsonObject:
 Handler = Callable[[AwsCall], Awaitable[JsonObject]]
 
 
+def with_grant_tokens(handler: Handler) -> Handler:
+    """An operation that takes GrantTokens: each must name a grant this server issued (InvalidGrantTokenException).
+
+    Grants here are effective as soon as CreateGrant answers, so a valid token adds no permission.
+    """
+
+    async def checked(call: AwsCall) -> JsonObject:
+        tokens = call.body.get("GrantTokens")
+        if tokens is not None:
+            if not isinstance(tokens, list) or len(tokens) > MAX_GRANT_TOKENS:
+                raise InvalidArgument(f"GrantTokens must be a list of at most {MAX_GRANT_TOKENS} grant tokens")
+            for token in tokens:
+                try:
+                    await call.backend.find_grant(token=inputs.text(token, "GrantTokens[]", max_chars=MAX_TEXT_CHARS))
+                except NotFound:
+                    raise InvalidGrantToken("The grant token is not valid.") from None
+        return await handler(call)
+
+    return checked
+
+
 @dataclass(frozen=True)
 class AwsOperation:
     """``permission``: the v1.0 operation name principals grant; ``key_ref`` finds the key for KEY scope."""
@@ -602,7 +624,7 @@ class AwsOperation:
 
 OPERATIONS: dict[str, AwsOperation] = {
     "CreateKey": AwsOperation("create-key", KeyScope.ACCOUNT, create_key),
-    "DescribeKey": AwsOperation("describe-key", KeyScope.KEY, describe_key),
+    "DescribeKey": AwsOperation("describe-key", KeyScope.KEY, with_grant_tokens(describe_key)),
     "ListKeys": AwsOperation("list-keys", KeyScope.ACCOUNT, list_keys),
     "UpdateKeyDescription": AwsOperation("update-key-description", KeyScope.KEY, update_key_description, key_id_ref),
     "EnableKey": AwsOperation("enable-key", KeyScope.KEY, enable_key, key_id_ref),
@@ -615,13 +637,13 @@ OPERATIONS: dict[str, AwsOperation] = {
     "ListKeyRotations": AwsOperation("get-key-rotation-status", KeyScope.KEY, list_key_rotations, key_id_ref),
     "RotateKeyOnDemand": AwsOperation("rotate-on-demand", KeyScope.KEY, rotate_key_on_demand, key_id_ref),
     "GenerateRandom": AwsOperation("gen-random", KeyScope.NONE, generate_random),
-    "GenerateDataKey": AwsOperation("create-datakey", KeyScope.KEY, generate_data_key),
+    "GenerateDataKey": AwsOperation("create-datakey", KeyScope.KEY, with_grant_tokens(generate_data_key)),
     "GenerateDataKeyWithoutPlaintext": AwsOperation(
-        "create-datakey-without-plaintext", KeyScope.KEY, generate_data_key_without_plaintext
+        "create-datakey-without-plaintext", KeyScope.KEY, with_grant_tokens(generate_data_key_without_plaintext)
     ),
-    "Encrypt": AwsOperation("encrypt-datakey", KeyScope.KEY, encrypt),
-    "Decrypt": AwsOperation("decrypt-datakey", KeyScope.KEY, decrypt, key_ref=decrypt_key_ref),
-    "ReEncrypt": AwsOperation("re-encrypt", KeyScope.KEY, re_encrypt, key_ref=re_encrypt_source_ref),
+    "Encrypt": AwsOperation("encrypt-datakey", KeyScope.KEY, with_grant_tokens(encrypt)),
+    "Decrypt": AwsOperation("decrypt-datakey", KeyScope.KEY, with_grant_tokens(decrypt), key_ref=decrypt_key_ref),
+    "ReEncrypt": AwsOperation("re-encrypt", KeyScope.KEY, with_grant_tokens(re_encrypt), key_ref=re_encrypt_source_ref),
     "CreateAlias": AwsOperation("create-alias", KeyScope.KEY, create_alias, lambda c: key_id_ref(c, "TargetKeyId")),
     "UpdateAlias": AwsOperation("update-alias", KeyScope.KEY, update_alias, key_ref=alias_name),
     "DeleteAlias": AwsOperation("delete-alias", KeyScope.KEY, delete_alias, key_ref=alias_name),
@@ -632,10 +654,10 @@ OPERATIONS: dict[str, AwsOperation] = {
     "PutKeyPolicy": AwsOperation("put-key-policy", KeyScope.KEY, put_key_policy, key_id_ref),
     "GetKeyPolicy": AwsOperation("get-key-policy", KeyScope.KEY, get_key_policy, key_id_ref),
     "ListKeyPolicies": AwsOperation("list-key-policies", KeyScope.KEY, list_key_policies, key_id_ref),
-    "CreateGrant": AwsOperation("create-grant", KeyScope.KEY, create_grant, key_id_ref),
+    "CreateGrant": AwsOperation("create-grant", KeyScope.KEY, with_grant_tokens(create_grant), key_id_ref),
     "ListGrants": AwsOperation("list-grants", KeyScope.KEY, list_grants, key_id_ref),
     "RevokeGrant": AwsOperation("revoke-grant", KeyScope.KEY, revoke_grant, key_id_ref),
     # authorised by their handlers: a retiring principal (or grantee) acts on grants no key list or policy names
     "ListRetirableGrants": AwsOperation("list-retirable-grants", KeyScope.NONE, list_retirable_grants),
-    "RetireGrant": AwsOperation("retire-grant", KeyScope.NONE, retire_grant),
+    "RetireGrant": AwsOperation("retire-grant", KeyScope.NONE, with_grant_tokens(retire_grant)),
 }

@@ -45,6 +45,10 @@ class NotAuthorized(AccessDenied):
     """A name reserved for AWS itself, such as an ``alias/aws/`` alias (AWS: NotAuthorizedException)."""
 
 
+class InvalidGrantToken(InvalidArgument):
+    """A grant token this server never issued, or of a grant retired or revoked since (InvalidGrantTokenException)."""
+
+
 class MalformedPolicyDocument(InvalidArgument):
     """A key policy outside the grammar, or one that would lock its caller out.
 
@@ -114,6 +118,7 @@ _AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
     (UnknownOperation, "UnknownOperationException", 400),
     (MalformedBody, "SerializationException", 400),
     (NotAuthorized, "NotAuthorizedException", 400),
+    (InvalidGrantToken, "InvalidGrantTokenException", 400),
     (MalformedPolicyDocument, "MalformedPolicyDocumentException", 400),
     (Disabled, "DisabledException", 400),
     (PendingDeletion, "KMSInvalidStateException", 400),

@@ -24,5 +24,6 @@ RESERVED_ALIAS_PREFIX = "alias/aws/"  # AWS managed keys' aliases
 KEY_POLICY_NAME = "default"  # the one policy of a key
 ALIAS_NAME_PATTERN = re.compile(r"[a-zA-Z0-9/_-]{1,250}")  # after "alias/", matched whole
 GRANT_NAME_CHARS = 256
+MAX_GRANT_TOKENS = 10  # GrantTokens of one request
 GRANT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9:/_-]+")
 PRINCIPAL_ARN = re.compile(r"arn:aws:iam::[A-Za-z0-9_-]{1,64}:(root|(user|role)/[\w+=,.@/-]{1,512})")

@@ -66,6 +66,9 @@ def test_a_grant_allows_its_operations_under_its_constraint_until_revoked(server
 
     admin.revoke_grant(KeyId=key_id, GrantId=made["GrantId"])
     assert denied(scoped.encrypt, KeyId=key_id, Plaintext=b"x", EncryptionContext=blue)  # at once
+    for tokens in ([made["GrantToken"]], ["never-issued"]):
+        with pytest.raises(admin.exceptions.InvalidGrantTokenException):
+            admin.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext=blue, GrantTokens=tokens)
     assert admin.list_grants(KeyId=key_id)["Grants"] == []
     audited = [json.loads(line) for line in wait_for(lambda: revoke_audited(server), 10, "RevokeGrant audited")]
     assert {"aws:CreateGrant", "aws:RevokeGrant"} <= {e["operation"] for e in audited if e["key_id"] == key_id}
