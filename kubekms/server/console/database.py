@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 BUSY_SECONDS = 10.0
+WAL_PAGES = 64  # checkpoint the write-ahead log at this many pages (SQLite's default: 1000)
+WAL_BYTES = 512 * 1024  # and cut it back to this size after a checkpoint
 
 
 class ConsoleDatabase:
@@ -30,6 +32,9 @@ class ConsoleDatabase:
         self._connection.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
         self._connection.execute("PRAGMA journal_mode = WAL")
         self._connection.execute("PRAGMA synchronous = FULL")
+        # a small write-ahead log: the chart's state dir on PostgreSQL is a few MiB of memory
+        self._connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
+        self._connection.execute(f"PRAGMA journal_size_limit = {WAL_BYTES}")
 
     def create(self, schema: str) -> None:
         """Create tables and indexes (``IF NOT EXISTS``: every worker runs it)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from kubekms.server.console.database import ConsoleDatabase
 
-MAX_SESSIONS = 10_000
+MAX_SESSIONS = 5_000  # at most ~0.8 MB of rows
 MAX_NOTICES = 10  # waiting for one page; more are dropped
 _CSRF_CONTEXT = b"kubekms-console-csrf"
 SCHEMA = """

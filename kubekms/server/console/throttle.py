@@ -19,7 +19,7 @@ from kubekms.server.console.database import ConsoleDatabase
 WINDOW_SECONDS = 300.0
 FAILURES_PER_ACCESS_KEY = 5
 FAILURES_PER_CLIENT = 20
-CAPACITY = 100_000
+CAPACITY = 10_000  # rows (two per failure), at most ~1 MB
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS console_sign_in_failures (kind TEXT NOT NULL, name TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS console_sign_in_failures_by_name ON console_sign_in_failures (kind, name, at);
