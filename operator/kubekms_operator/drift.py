@@ -24,14 +24,22 @@ Check = Callable[[dict[str, Any]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class _Entry:
-    due: float  # time.monotonic()
+    due: float  # on the loop's clock (time.monotonic)
     namespace: str
     name: str
 
 
 class DriftLoop:
-    def __init__(self, interval: float, read: Reader, check: Check, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        interval: float,
+        read: Reader,
+        check: Check,
+        concurrency: int = 8,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._interval = interval
+        self._clock = clock
         self._read = read
         self._check = check
         self._concurrency = concurrency
@@ -44,7 +52,7 @@ class DriftLoop:
         The first call starts the loop, in the caller's context: a kopf handler's, where kopf's
         Event posting works (an operator startup handler's context has no Event queue yet).
         """
-        self._entries[uid] = _Entry(time.monotonic() + self._interval, namespace, name)
+        self._entries[uid] = _Entry(self._clock() + self._interval, namespace, name)
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name="drift checks")
 
@@ -66,7 +74,7 @@ class DriftLoop:
             await self.check_due()
 
     async def check_due(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         due = [(uid, entry) for uid, entry in self._entries.items() if entry.due <= now]
         for uid, entry in due:  # not due again while this round runs (a reconcile moves it further)
             self._entries[uid] = _Entry(now + self._interval, entry.namespace, entry.name)
