@@ -21,7 +21,7 @@ from kubekms.errors import KMSError, NotFound, Reason
 from kubekms.server.audit import AuditLog
 from kubekms.server.console import render
 from kubekms.server.console.audit_page import AuditPage
-from kubekms.server.console.database import ConsoleDatabase
+from kubekms.server.console.database import open_console_database
 from kubekms.server.console.gate import PREFIX, BackendFor, Gate
 from kubekms.server.console.keys import KeyPages
 from kubekms.server.console.sessions import SessionStore
@@ -50,8 +50,10 @@ class Console:
         project_id_pattern: re.Pattern[str],
         max_body_bytes: int,
         clock: Callable[[], float] = time.time,
+        database_url: str | None = None,
     ) -> None:
-        database = ConsoleDatabase(settings.sessions_file)
+        """``database_url``: the server's shared PostgreSQL database (sessions shared by its replicas)."""
+        database = open_console_database(settings.sessions_file, database_url)
         self.sessions = SessionStore(database, settings.session_seconds, clock=clock)
         self.throttle = SignInThrottle(database, clock=clock)
         self._gate = Gate(

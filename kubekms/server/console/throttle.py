@@ -1,29 +1,28 @@
-"""Rate limit of failed console sign-ins, per client address and per access key, for every worker.
+"""Rate limit of failed console sign-ins, per client address and per access key, for the whole server.
 
 A client or an access key with too many failures inside the window is refused without its
 secret being checked until the oldest of those failures leaves the window. Failures are rows
-in the console's SQLite file (:mod:`.sessions` opens it), so N worker processes allow no more
+in the console's database (:mod:`.database`), so N worker processes or replicas allow no more
 than one would. The table stays small: failures older than the window are deleted at every
 new failure, and past ``capacity`` rows the oldest go.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubekms.server.console.database import ConsoleDatabase
+from kubekms.server.console.database import ConsoleDatabase, Statements
 
 WINDOW_SECONDS = 300.0
 FAILURES_PER_ACCESS_KEY = 5
 FAILURES_PER_CLIENT = 20
 CAPACITY = 10_000  # rows (two per failure), at most ~1 MB
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS console_sign_in_failures (kind TEXT NOT NULL, name TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS console_sign_in_failures_by_name ON console_sign_in_failures (kind, name, at);
-CREATE INDEX IF NOT EXISTS console_sign_in_failures_by_time ON console_sign_in_failures (at);
+CREATE TABLE IF NOT EXISTS console_failure (kind TEXT NOT NULL, name TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS console_failure_by_name ON console_failure (kind, name, at);
+CREATE INDEX IF NOT EXISTS console_failure_by_time ON console_failure (at);
 """
 CLIENT, ACCESS_KEY = "client", "access-key"
 
@@ -54,10 +53,10 @@ class SignInThrottle:
         self._clock = clock
         self._capacity = capacity
 
-    def _wait(self, db: sqlite3.Connection, kind: str, name: str, now: float) -> float:
+    def _wait(self, db: Statements, kind: str, name: str, now: float) -> float:
         limit = self._limits[kind]
         rows = db.execute(
-            "SELECT at FROM console_sign_in_failures WHERE kind = ? AND name = ? AND at > ? ORDER BY at DESC LIMIT ?",
+            "SELECT at FROM console_failure WHERE kind = ? AND name = ? AND at > ? ORDER BY at DESC LIMIT ?",
             (kind, name, now - limit.window_seconds, limit.failures),
         ).fetchall()
         if len(rows) < limit.failures:
@@ -74,18 +73,16 @@ class SignInThrottle:
         now = self._clock()
         horizon = now - max(limit.window_seconds for limit in self._limits.values())
         with self._db.transaction() as db:
-            db.execute("DELETE FROM console_sign_in_failures WHERE at <= ?", (horizon,))
-            db.executemany(
-                "INSERT INTO console_sign_in_failures (kind, name, at) VALUES (?, ?, ?)",
-                [(CLIENT, client, now), (ACCESS_KEY, access_key, now)],
-            )
-            db.execute(
-                "DELETE FROM console_sign_in_failures WHERE rowid IN (SELECT rowid FROM console_sign_in_failures"
-                " ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+            db.execute("DELETE FROM console_failure WHERE at <= ?", (horizon,))
+            for kind, name in ((CLIENT, client), (ACCESS_KEY, access_key)):
+                db.execute("INSERT INTO console_failure (kind, name, at) VALUES (?, ?, ?)", (kind, name, now))
+            db.execute(  # past capacity, the oldest failures go
+                "DELETE FROM console_failure WHERE at <"
+                " (SELECT at FROM console_failure ORDER BY at DESC LIMIT 1 OFFSET ?)",
                 (self._capacity,),
             )
 
     def succeeded(self, access_key: str) -> None:
         """The access key's own failures are cleared; the client's stay (one good key does not vouch for others)."""
         with self._db.reading() as db:
-            db.execute("DELETE FROM console_sign_in_failures WHERE kind = ? AND name = ?", (ACCESS_KEY, access_key))
+            db.execute("DELETE FROM console_failure WHERE kind = ? AND name = ?", (ACCESS_KEY, access_key))
