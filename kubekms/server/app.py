@@ -154,7 +154,7 @@ class KMSApplication:
         if self._console.enabled:  # the web console (issue 17) under /console/, same principals and audit log
             Console(settings=self._console, principals=self._principals, backend_for=self.backend_for,
                     audit=self._audit, projects=self.project_ids, project_id_pattern=PROJECT_ID_PATTERN,
-                    max_body_bytes=self._max_body_bytes).mount(app)  # fmt: skip
+                    max_body_bytes=self._max_body_bytes, database_url=self._database_url).mount(app)  # fmt: skip
         # the AWS KMS JSON 1.1 wire (POST / with X-Amz-Target) on the same keystores and principals
         aws = self._pipeline(AwsWire(self._principals, max_body_bytes=self._max_body_bytes))
         app.router.add_post("/", aws.handle)  # before the catch-all route
