@@ -17,7 +17,8 @@ class ConsoleSettings:
     is done in it (default 1800, 1 to 86400).
 
     ``sessions_file``: where signed-in sessions are kept for every worker process (not a
-    setting of the file: ``state_dir``/console-sessions.db); None keeps them in memory.
+    setting of the file: ``state_dir``/console-sessions.db; a server with a shared PostgreSQL
+    database keeps them there instead); None keeps them in memory.
     """
 
     enabled: bool = True
