@@ -48,6 +48,13 @@ ACTION_BY_PERMISSION: dict[str, str] = {
     "list-retirable-grants": "kms:ListRetirableGrants",
     "retire-grant": "kms:RetireGrant",
     "revoke-grant": "kms:RevokeGrant",
+    "sign": "kms:Sign",
+    "verify": "kms:Verify",
+    "get-publickey": "kms:GetPublicKey",
+    "generate-mac": "kms:GenerateMac",
+    "verify-mac": "kms:VerifyMac",
+    "create-datakey-pair": "kms:GenerateDataKeyPair",
+    "create-datakey-pair-without-plaintext": "kms:GenerateDataKeyPairWithoutPlaintext",
 }
 
 
