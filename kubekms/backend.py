@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol, runtime_checkable
 
-from kubekms.errors import InvalidArgument
+from kubekms.errors import InvalidArgument, Reason
 
 
 class KeyState(enum.Enum):
@@ -32,9 +32,43 @@ class KeyState(enum.Enum):
     DESTROYED = "destroyed"
 
 
-KEY_SPECS = ("AES_256",)
-KEY_USAGES = ("ENCRYPT_DECRYPT",)
+SYMMETRIC_KEY_SPEC = "AES_256"  # AWS calls it SYMMETRIC_DEFAULT
+RSA_KEY_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096")
+ECC_KEY_SPECS = ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_SECG_P256K1")
+HMAC_KEY_SPECS = ("HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512")
+KEY_SPECS = (SYMMETRIC_KEY_SPEC, *RSA_KEY_SPECS, *ECC_KEY_SPECS, *HMAC_KEY_SPECS)
+KEY_USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC")
 DATA_KEY_SPECS = {"AES_256": 32, "AES_128": 16}
+DATA_KEY_PAIR_SPECS = (*RSA_KEY_SPECS, *ECC_KEY_SPECS)  # GenerateDataKeyPair's KeyPairSpec
+
+_RSA_SIGNING = tuple(f"RSASSA_{scheme}_SHA_{bits}" for scheme in ("PSS", "PKCS1_V1_5") for bits in (256, 384, 512))
+_ECC_SIGNING = {"ECC_NIST_P256": "ECDSA_SHA_256", "ECC_NIST_P384": "ECDSA_SHA_384", "ECC_SECG_P256K1": "ECDSA_SHA_256"}
+
+
+def key_usages(key_spec: str) -> tuple[str, ...]:
+    """The usages a key spec allows (AWS's table); empty for an unknown spec."""
+    if key_spec == SYMMETRIC_KEY_SPEC:
+        return ("ENCRYPT_DECRYPT",)
+    if key_spec in RSA_KEY_SPECS:
+        return ("ENCRYPT_DECRYPT", "SIGN_VERIFY")
+    if key_spec in ECC_KEY_SPECS:
+        return ("SIGN_VERIFY",)
+    if key_spec in HMAC_KEY_SPECS:
+        return ("GENERATE_VERIFY_MAC",)
+    return ()
+
+
+def key_algorithms(key_spec: str, key_usage: str) -> tuple[str, ...]:
+    """AWS's algorithm names a key of this spec and usage answers to: encryption, signing or MAC algorithms."""
+    if key_spec == SYMMETRIC_KEY_SPEC:
+        return ("SYMMETRIC_DEFAULT",)
+    if key_spec in RSA_KEY_SPECS:
+        return ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256") if key_usage == "ENCRYPT_DECRYPT" else _RSA_SIGNING
+    if key_spec in _ECC_SIGNING:
+        return (_ECC_SIGNING[key_spec],)
+    if key_spec in HMAC_KEY_SPECS:
+        return (key_spec.replace("HMAC_", "HMAC_SHA_"),)
+    return ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +120,28 @@ class DataKey:
     key_version: int
     ciphertext: bytes
     plaintext: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class KeyOutput:
+    """What one key made: a signature, a MAC, an asymmetric ciphertext or plaintext, with the key that made it."""
+
+    key_id: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DataKeyPair:
+    """A key pair (``pair_spec``) whose private key (PKCS #8 DER) is wrapped under a symmetric key.
+
+    ``public_key`` is DER SubjectPublicKeyInfo; ``private_plaintext`` is None for the without-plaintext variant.
+    """
+
+    key_id: str
+    pair_spec: str
+    public_key: bytes
+    private_ciphertext: bytes
+    private_plaintext: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -178,6 +234,33 @@ class Backend(Protocol):
 
     async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes: ...
 
+    # asymmetric and HMAC keys (``algorithm``: AWS's names, see :func:`key_algorithms`)
+    async def get_public_key(self, key_id: str) -> bytes:
+        """The public key of an asymmetric key, DER SubjectPublicKeyInfo."""
+        ...
+
+    async def sign(self, key_id: str, message: bytes, *, algorithm: str, digest: bool = False) -> KeyOutput:
+        """``digest``: ``message`` is already the digest of the algorithm's hash (AWS's MessageType DIGEST)."""
+        ...
+
+    async def verify(
+        self, key_id: str, message: bytes, signature: bytes, *, algorithm: str, digest: bool = False
+    ) -> bool: ...
+
+    async def encrypt_asymmetric(self, key_id: str, plaintext: bytes, *, algorithm: str) -> KeyOutput: ...
+
+    async def decrypt_asymmetric(self, key_id: str, ciphertext: bytes, *, algorithm: str) -> KeyOutput: ...
+
+    async def generate_mac(self, key_id: str, message: bytes, *, algorithm: str) -> KeyOutput: ...
+
+    async def verify_mac(self, key_id: str, message: bytes, mac: bytes, *, algorithm: str) -> bool: ...
+
+    async def create_data_key_pair(
+        self, key_id: str, pair_spec: str, *, aad: bytes = b"", with_plaintext: bool = True
+    ) -> DataKeyPair:
+        """A new key pair, its private key wrapped under the symmetric key ``key_id`` (as GenerateDataKey's)."""
+        ...
+
     # aliases and tags
     async def create_alias(self, key_id: str, alias: str) -> None: ...
 
@@ -227,9 +310,9 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
-def not_offered(provider: str, what: str) -> InvalidArgument:
+def not_offered(provider: str, what: str, reason: Reason = Reason.INVALID_ARGUMENT) -> InvalidArgument:
     """The refusal of a provider whose cloud (or wire) lacks an operation of the protocol."""
-    return InvalidArgument(f"provider {provider} does not offer {what}")
+    return InvalidArgument(f"provider {provider} does not offer {what}", reason=reason)
 
 
 class NoGrants:
@@ -263,3 +346,40 @@ class NoKeyPolicies:
 
     async def put_key_policy(self, key_id: str, document: str) -> None:
         raise not_offered(self.provider_label, "key policies")
+
+
+class NoKeyTypes:
+    """The asymmetric and HMAC operations of a provider that offers them not through this protocol: each refuses."""
+
+    provider_label: ClassVar[str]
+
+    def _refused(self, what: str) -> InvalidArgument:
+        return not_offered(self.provider_label, what, Reason.UNSUPPORTED_OPERATION)
+
+    async def get_public_key(self, key_id: str) -> bytes:
+        raise self._refused("asymmetric keys")
+
+    async def sign(self, key_id: str, message: bytes, *, algorithm: str, digest: bool = False) -> KeyOutput:
+        raise self._refused("asymmetric keys")
+
+    async def verify(
+        self, key_id: str, message: bytes, signature: bytes, *, algorithm: str, digest: bool = False
+    ) -> bool:
+        raise self._refused("asymmetric keys")
+
+    async def encrypt_asymmetric(self, key_id: str, plaintext: bytes, *, algorithm: str) -> KeyOutput:
+        raise self._refused("asymmetric keys")
+
+    async def decrypt_asymmetric(self, key_id: str, ciphertext: bytes, *, algorithm: str) -> KeyOutput:
+        raise self._refused("asymmetric keys")
+
+    async def generate_mac(self, key_id: str, message: bytes, *, algorithm: str) -> KeyOutput:
+        raise self._refused("HMAC keys")
+
+    async def verify_mac(self, key_id: str, message: bytes, mac: bytes, *, algorithm: str) -> bool:
+        raise self._refused("HMAC keys")
+
+    async def create_data_key_pair(
+        self, key_id: str, pair_spec: str, *, aad: bytes = b"", with_plaintext: bool = True
+    ) -> DataKeyPair:
+        raise self._refused("data key pairs")

@@ -59,6 +59,11 @@ class Reason(StrEnum):
     RANDOM_LENGTH_INVALID = "random_length_invalid"
     DATA_KEY_LENGTH_INVALID = "data_key_length_invalid"
     PLAINTEXT_LENGTH_INVALID = "plaintext_length_invalid"
+    # key types (asymmetric, HMAC)
+    KEY_USAGE_INVALID = "key_usage_invalid"  # the key's spec or usage does not allow the operation or algorithm
+    UNSUPPORTED_OPERATION = "unsupported_operation"  # not for this key type at all (e.g. rotating an RSA key)
+    SIGNATURE_INVALID = "signature_invalid"  # Verify: the signature does not match
+    MAC_INVALID = "mac_invalid"  # VerifyMac: the MAC does not match
 
 
 class KMSError(Exception):

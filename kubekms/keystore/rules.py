@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubekms.backend import KEY_SPECS, KEY_USAGES, GrantTerms, KeyState
+from kubekms.backend import KEY_SPECS, SYMMETRIC_KEY_SPEC, GrantTerms, KeyState, key_usages
 from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion, Reason
 from kubekms.naming import is_alias
 
@@ -64,8 +64,30 @@ def check_description(description: str) -> None:
 def check_key_spec(key_spec: str, key_usage: str) -> None:
     if key_spec not in KEY_SPECS:
         raise InvalidArgument(f"unsupported key_spec {key_spec!r}; supported: {', '.join(KEY_SPECS)}")
-    if key_usage not in KEY_USAGES:
-        raise InvalidArgument(f"unsupported key_usage {key_usage!r}; supported: {', '.join(KEY_USAGES)}")
+    if key_usage not in key_usages(key_spec):
+        raise InvalidArgument(
+            f"key_spec {key_spec} takes key_usage {' or '.join(key_usages(key_spec))}, not {key_usage!r}",
+            reason=Reason.KEY_USAGE_INVALID,
+        )
+
+
+def require_key_type(key_id: str, key_spec: str, key_usage: str, *, specs: tuple[str, ...], usage: str) -> None:
+    """An operation of one key type and usage refuses every other (InvalidKeyUsageException on AWS)."""
+    if key_spec not in specs or key_usage != usage:
+        raise InvalidArgument(
+            f"key {key_id} is a {key_spec} key for {key_usage}; this operation needs a {usage} key"
+            f" of spec {' or '.join(specs)}",
+            reason=Reason.KEY_USAGE_INVALID,
+        )
+
+
+def require_rotatable(key_id: str, key_spec: str) -> None:
+    """Only symmetric keys rotate (AWS: UnsupportedOperationException for the others)."""
+    if key_spec != SYMMETRIC_KEY_SPEC:
+        raise InvalidArgument(
+            f"key {key_id} is a {key_spec} key; only {SYMMETRIC_KEY_SPEC} keys rotate",
+            reason=Reason.UNSUPPORTED_OPERATION,
+        )
 
 
 def check_range(name: str, value: int, bounds: tuple[int, int], reason: Reason = Reason.INVALID_ARGUMENT) -> None:

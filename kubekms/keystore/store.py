@@ -27,7 +27,23 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubekms import ciphertext
-from kubekms.backend import DataKey, Grant, GrantTerms, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.backend import (
+    DATA_KEY_PAIR_SPECS,
+    ECC_KEY_SPECS,
+    HMAC_KEY_SPECS,
+    RSA_KEY_SPECS,
+    SYMMETRIC_KEY_SPEC,
+    DataKey,
+    DataKeyPair,
+    Grant,
+    GrantTerms,
+    KeyMetadata,
+    KeyOutput,
+    KeyPage,
+    KeyState,
+    Quota,
+    RotationStatus,
+)
 from kubekms.errors import (
     AlreadyExists,
     Disabled,
@@ -38,7 +54,7 @@ from kubekms.errors import (
     NotFound,
     Reason,
 )
-from kubekms.keystore import rules
+from kubekms.keystore import asymmetric, rules
 from kubekms.keystore.database import Database, Row
 from kubekms.keystore.rootkey import KeystoreSetupError, Sealer, key_version_context, load_root_key
 from kubekms.keystore.sqlite import DATABASE_FILE, SqliteDatabase
@@ -136,6 +152,7 @@ class Keystore:
         self._records: dict[str, _KeyRecord] = {}
         self._alias_ids: dict[str, str] = {}
         self._ciphers: dict[tuple[str, int], AESGCM] = {}
+        self._private_keys: dict[str, asymmetric.PrivateKey] = {}  # asymmetric keys have one version
         self._policies: dict[tuple[str, str], str | None] = {}  # every authorised call reads one
         self._db = self._open_database(directory, database_url)
         self._check_root_key()
@@ -187,6 +204,7 @@ class Keystore:
         self._records.clear()
         self._alias_ids.clear()
         self._ciphers.clear()
+        self._private_keys.clear()
         self._policies.clear()
 
     def _refresh_cache(self) -> None:
@@ -215,19 +233,36 @@ class Keystore:
             record = self._records[key_id] = _KeyRecord.from_row(row)
         return record
 
+    def _material(self, key_id: str, version: int) -> bytes:
+        """One version's key material, unsealed (caller holds the lock)."""
+        row = self._db.execute(
+            "SELECT sealed, enabled FROM key_versions WHERE key_id = ? AND version = ?", (key_id, version)
+        ).fetchone()
+        if row is None or row["sealed"] is None:
+            raise InvalidCiphertext(f"key {key_id} has no version {version}")
+        if not row["enabled"]:
+            raise Disabled(f"version {version} of key {key_id} is disabled")
+        return self._sealer.unseal(row["sealed"], key_version_context(key_id, version))
+
     def _cipher(self, key_id: str, version: int) -> AESGCM:
         cipher = self._ciphers.get((key_id, version))
         if cipher is None:
-            row = self._db.execute(
-                "SELECT sealed, enabled FROM key_versions WHERE key_id = ? AND version = ?", (key_id, version)
-            ).fetchone()
-            if row is None or row["sealed"] is None:
-                raise InvalidCiphertext(f"key {key_id} has no version {version}")
-            if not row["enabled"]:
-                raise Disabled(f"version {version} of key {key_id} is disabled")
-            material = self._sealer.unseal(row["sealed"], key_version_context(key_id, version))
-            cipher = self._ciphers[(key_id, version)] = AESGCM(material)
+            cipher = self._ciphers[(key_id, version)] = AESGCM(self._material(key_id, version))
         return cipher
+
+    def _private_key(self, record: _KeyRecord) -> asymmetric.PrivateKey:
+        private = self._private_keys.get(record.key_id)
+        if private is None:
+            material = self._material(record.key_id, record.current_version)
+            private = self._private_keys[record.key_id] = asymmetric.load_private(material)
+        return private
+
+    def _usable(self, key_ref: str, *, specs: tuple[str, ...], usage: str) -> _KeyRecord:
+        """The enabled key named, of one of ``specs`` and of ``usage`` (caller holds the lock)."""
+        record = self._resolve(key_ref)
+        rules.require_key_type(record.key_id, record.key_spec, record.key_usage, specs=specs, usage=usage)
+        rules.require_usable(record.key_id, record.state)
+        return record
 
     def _metadata(self, record: _KeyRecord) -> KeyMetadata:
         aliases = tuple(
@@ -258,8 +293,8 @@ class Keystore:
             origin=record.origin,
         )
 
-    def _add_version(self, db: Database, key_id: str, version: int, now: float) -> None:
-        sealed = self._sealer.seal(os.urandom(32), key_version_context(key_id, version))
+    def _add_version(self, db: Database, key_id: str, version: int, now: float, key_spec: str) -> None:
+        sealed = self._sealer.seal(asymmetric.new_material(key_spec), key_version_context(key_id, version))
         db.execute(
             "INSERT INTO key_versions (key_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
             (key_id, version, sealed, now),
@@ -297,7 +332,7 @@ class Keystore:
                 (key_id, alias, description, key_spec, key_usage, KeyState.ENABLED.value, now,
                  rules.DEFAULT_ROTATION_DAYS),
             )  # fmt: skip
-            self._add_version(db, key_id, 1, now)
+            self._add_version(db, key_id, 1, now, key_spec)
             if alias:
                 db.execute("INSERT INTO aliases (alias, key_id) VALUES (?, ?)", (alias, key_id))
             db.executemany(
@@ -409,6 +444,7 @@ class Keystore:
 
         def change(record: _KeyRecord) -> Mapping[str, object]:
             rules.require_manageable(record.key_id, record.state)
+            rules.require_rotatable(record.key_id, record.key_spec)
             columns: dict[str, object] = {"rotation_enabled": int(enabled)}
             if interval_days is not None:
                 columns["rotation_interval_days"] = interval_days
@@ -424,13 +460,14 @@ class Keystore:
     def rotate_key(self, key_ref: str) -> KeyMetadata:
         with self._write() as db:
             record = self._resolve(key_ref)
+            rules.require_rotatable(record.key_id, record.key_spec)
             rules.require_usable(record.key_id, record.state)
             self._rotate(db, record, self._clock())
         return self.describe_key(record.key_id)
 
     def _rotate(self, db: Database, record: _KeyRecord, now: float) -> None:
         version = record.current_version + 1
-        self._add_version(db, record.key_id, version, now)
+        self._add_version(db, record.key_id, version, now, record.key_spec)
         db.execute(
             "UPDATE keys SET current_version = ?, last_rotation_at = ?, number_of_rotations = number_of_rotations + 1"
             " WHERE key_id = ?",
@@ -495,8 +532,7 @@ class Keystore:
     def _seal_under_current(self, key_ref: str, plaintext: bytes, aad: bytes) -> DataKey:
         rules.check_aad(aad)
         with self._read():
-            record = self._resolve(key_ref)
-            rules.require_usable(record.key_id, record.state)
+            record = self._usable(key_ref, specs=(SYMMETRIC_KEY_SPEC,), usage="ENCRYPT_DECRYPT")
             cipher = self._cipher(record.key_id, record.current_version)
         sealed = ciphertext.seal(cipher, record.key_id, record.current_version, plaintext, aad)
         return DataKey(key_id=record.key_id, key_version=record.current_version, ciphertext=sealed)
@@ -525,11 +561,76 @@ class Keystore:
             record = self._resolve(key_ref)
             if envelope.key_id != record.key_id:
                 raise InvalidCiphertext(f"ciphertext was not made under key {record.key_id}")
-            rules.require_usable(record.key_id, record.state)
+            record = self._usable(record.key_id, specs=(SYMMETRIC_KEY_SPEC,), usage="ENCRYPT_DECRYPT")
             if not 1 <= envelope.key_version <= record.current_version:
                 raise InvalidCiphertext(f"ciphertext names version {envelope.key_version} that key does not have")
             cipher = self._cipher(record.key_id, envelope.key_version)
         return ciphertext.open_sealed(cipher, envelope, aad)
+
+    def create_data_key_pair(self, key_ref: str, pair_spec: str, *, aad: bytes = b"") -> DataKeyPair:
+        """A key pair whose private key (PKCS #8 DER) is sealed under the symmetric key, as a data key is."""
+        if pair_spec not in DATA_KEY_PAIR_SPECS:
+            raise InvalidArgument(f"KeyPairSpec must be one of {', '.join(DATA_KEY_PAIR_SPECS)}, got {pair_spec!r}")
+        private = asymmetric.new_material(pair_spec)
+        wrapped = self._seal_under_current(key_ref, private, aad)
+        public = asymmetric.public_der(asymmetric.load_private(private))
+        return DataKeyPair(wrapped.key_id, pair_spec, public, wrapped.ciphertext, private)
+
+    # --- asymmetric and HMAC keys -------------------------------------------------------
+
+    def get_public_key(self, key_ref: str) -> bytes:
+        """DER SubjectPublicKeyInfo; an enabled key only (AWS: DisabledException on a disabled one)."""
+        with self._read():
+            record = self._resolve(key_ref)
+            if record.key_spec not in (*RSA_KEY_SPECS, *ECC_KEY_SPECS):
+                raise InvalidArgument(
+                    f"key {record.key_id} is a {record.key_spec} key: it has no public key",
+                    reason=Reason.UNSUPPORTED_OPERATION,
+                )
+            rules.require_usable(record.key_id, record.state)
+            return asymmetric.public_der(self._private_key(record))
+
+    def _signing_key(self, key_ref: str, algorithm: str) -> tuple[str, asymmetric.PrivateKey]:
+        with self._read():
+            record = self._usable(key_ref, specs=(*RSA_KEY_SPECS, *ECC_KEY_SPECS), usage="SIGN_VERIFY")
+            asymmetric.check_algorithm(record.key_id, record.key_spec, record.key_usage, algorithm)
+            return record.key_id, self._private_key(record)
+
+    def sign(self, key_ref: str, message: bytes, *, algorithm: str, digest: bool = False) -> KeyOutput:
+        key_id, private = self._signing_key(key_ref, algorithm)
+        return KeyOutput(key_id, asymmetric.sign(private, algorithm, message, digest=digest))
+
+    def verify(self, key_ref: str, message: bytes, signature: bytes, *, algorithm: str, digest: bool = False) -> bool:
+        _, private = self._signing_key(key_ref, algorithm)
+        return asymmetric.verify(private.public_key(), algorithm, message, signature, digest=digest)
+
+    def _encryption_key(self, key_ref: str, algorithm: str) -> tuple[str, asymmetric.PrivateKey]:
+        with self._read():
+            record = self._usable(key_ref, specs=RSA_KEY_SPECS, usage="ENCRYPT_DECRYPT")
+            asymmetric.check_algorithm(record.key_id, record.key_spec, record.key_usage, algorithm)
+            return record.key_id, self._private_key(record)
+
+    def encrypt_asymmetric(self, key_ref: str, plaintext: bytes, *, algorithm: str) -> KeyOutput:
+        key_id, private = self._encryption_key(key_ref, algorithm)
+        return KeyOutput(key_id, asymmetric.encrypt(private.public_key(), algorithm, plaintext))
+
+    def decrypt_asymmetric(self, key_ref: str, blob: bytes, *, algorithm: str) -> KeyOutput:
+        key_id, private = self._encryption_key(key_ref, algorithm)
+        return KeyOutput(key_id, asymmetric.decrypt(private, algorithm, blob))
+
+    def _mac_key(self, key_ref: str, algorithm: str) -> tuple[str, bytes]:
+        with self._read():
+            record = self._usable(key_ref, specs=HMAC_KEY_SPECS, usage="GENERATE_VERIFY_MAC")
+            asymmetric.check_algorithm(record.key_id, record.key_spec, record.key_usage, algorithm)
+            return record.key_id, self._material(record.key_id, record.current_version)
+
+    def generate_mac(self, key_ref: str, message: bytes, *, algorithm: str) -> KeyOutput:
+        key_id, material = self._mac_key(key_ref, algorithm)
+        return KeyOutput(key_id, asymmetric.mac(material, algorithm, message))
+
+    def verify_mac(self, key_ref: str, message: bytes, mac: bytes, *, algorithm: str) -> bool:
+        _, material = self._mac_key(key_ref, algorithm)
+        return asymmetric.verify_mac(material, algorithm, message, mac)
 
     # --- aliases and tags ---------------------------------------------------------------
 

@@ -47,7 +47,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, NoGrants, Quota, RotationStatus
+from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, NoGrants, NoKeyTypes, Quota, RotationStatus
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, NotFound, Reason, Unavailable
 from kubekms.providers import BackendConfig
 from kubekms.providers.aws_mapping import (
@@ -81,7 +81,7 @@ NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
 ROTATION_WAIT_SECONDS = 30.0
 
 
-class AwsBackend(NoGrants):
+class AwsBackend(NoGrants, NoKeyTypes):
     provider_label = "aws (through this protocol)"
 
     def __init__(self, client: Any, executor: ThreadPoolExecutor) -> None:

@@ -57,6 +57,7 @@ from kubekms.backend import (
     KeyState,
     NoGrants,
     NoKeyPolicies,
+    NoKeyTypes,
     Quota,
     RotationStatus,
     not_offered,
@@ -205,7 +206,7 @@ def _client(config: BackendConfig) -> kms_v1.KeyManagementServiceAsyncClient:
     return kms_v1.KeyManagementServiceAsyncClient(transport=transport)
 
 
-class GcpBackend(NoGrants, NoKeyPolicies):
+class GcpBackend(NoGrants, NoKeyPolicies, NoKeyTypes):
     provider_label = "gcp"
 
     def __init__(self, client: kms_v1.KeyManagementServiceAsyncClient, key_ring: str) -> None:

@@ -10,7 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from kubekms.backend import DataKey, Grant, GrantTerms, KeyMetadata, KeyPage, KeyState, Quota, RotationStatus
+from kubekms.backend import (
+    DataKey,
+    DataKeyPair,
+    Grant,
+    GrantTerms,
+    KeyMetadata,
+    KeyOutput,
+    KeyPage,
+    KeyState,
+    Quota,
+    RotationStatus,
+)
 from kubekms.errors import InvalidArgument
 from kubekms.keystore import DueWork, Keystore
 from kubekms.providers import BackendConfig
@@ -102,6 +113,38 @@ class LocalBackend:
 
     async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes:
         return self._store.decrypt_data_key(key_id, ciphertext, aad=aad)
+
+    async def create_data_key_pair(
+        self, key_id: str, pair_spec: str, *, aad: bytes = b"", with_plaintext: bool = True
+    ) -> DataKeyPair:
+        pair = await asyncio.to_thread(self._store.create_data_key_pair, key_id, pair_spec, aad=aad)  # RSA: slow
+        if with_plaintext:
+            return pair
+        return DataKeyPair(pair.key_id, pair.pair_spec, pair.public_key, pair.private_ciphertext)
+
+    # asymmetric and HMAC keys (RSA private operations take milliseconds: a worker thread)
+    async def get_public_key(self, key_id: str) -> bytes:
+        return self._store.get_public_key(key_id)
+
+    async def sign(self, key_id: str, message: bytes, *, algorithm: str, digest: bool = False) -> KeyOutput:
+        return await asyncio.to_thread(self._store.sign, key_id, message, algorithm=algorithm, digest=digest)
+
+    async def verify(
+        self, key_id: str, message: bytes, signature: bytes, *, algorithm: str, digest: bool = False
+    ) -> bool:
+        return self._store.verify(key_id, message, signature, algorithm=algorithm, digest=digest)
+
+    async def encrypt_asymmetric(self, key_id: str, plaintext: bytes, *, algorithm: str) -> KeyOutput:
+        return self._store.encrypt_asymmetric(key_id, plaintext, algorithm=algorithm)
+
+    async def decrypt_asymmetric(self, key_id: str, ciphertext: bytes, *, algorithm: str) -> KeyOutput:
+        return await asyncio.to_thread(self._store.decrypt_asymmetric, key_id, ciphertext, algorithm=algorithm)
+
+    async def generate_mac(self, key_id: str, message: bytes, *, algorithm: str) -> KeyOutput:
+        return self._store.generate_mac(key_id, message, algorithm=algorithm)
+
+    async def verify_mac(self, key_id: str, message: bytes, mac: bytes, *, algorithm: str) -> bool:
+        return self._store.verify_mac(key_id, message, mac, algorithm=algorithm)
 
     # aliases and tags
     async def create_alias(self, key_id: str, alias: str) -> None:

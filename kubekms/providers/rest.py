@@ -45,6 +45,7 @@ from kubekms.backend import (
     KeyState,
     NoGrants,
     NoKeyPolicies,
+    NoKeyTypes,
     Quota,
     RotationStatus,
     not_offered,
@@ -105,7 +106,7 @@ def _tags_call(key_id: str, suffix: str = "", method: str = "POST") -> WireCall:
     return WireCall(f"{key_id}/tags{suffix}", method)
 
 
-class RestBackend(NoGrants, NoKeyPolicies):
+class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes):
     """The backend protocol on one KMS v1.0 endpoint and project.
 
     Create it with :func:`open_kubekms_backend` / :func:`open_huaweicloud_backend`

@@ -70,6 +70,8 @@ AWS_ERROR_CLASSES: dict[str, type[KMSError]] = {
     "InvalidArnException": InvalidArgument,
     "InvalidMarkerException": InvalidArgument,
     "InvalidKeyUsageException": InvalidArgument,
+    "KMSInvalidSignatureException": InvalidArgument,
+    "KMSInvalidMacException": InvalidArgument,
     "InvalidGrantTokenException": InvalidArgument,
     "MalformedPolicyDocumentException": InvalidArgument,
     "TagException": InvalidArgument,
@@ -135,10 +137,20 @@ _AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
 )
 
 
+# reasons whose AWS type is more precise than their class's
+_AWS_TYPE_BY_REASON: dict[Reason, str] = {
+    Reason.CREDENTIAL_MISSING: "MissingAuthenticationTokenException",
+    Reason.KEY_USAGE_INVALID: "InvalidKeyUsageException",
+    Reason.UNSUPPORTED_OPERATION: "UnsupportedOperationException",
+    Reason.SIGNATURE_INVALID: "KMSInvalidSignatureException",
+    Reason.MAC_INVALID: "KMSInvalidMacException",
+}
+
+
 def aws_error_type(error: KMSError) -> tuple[str, int]:
     """The ``__type`` and HTTP status AWS KMS answers for this error (AWS sends 4xx as 400)."""
-    if error.reason is Reason.CREDENTIAL_MISSING:
-        return "MissingAuthenticationTokenException", 400
+    if error.reason in _AWS_TYPE_BY_REASON:
+        return _AWS_TYPE_BY_REASON[error.reason], 400
     for error_class, error_type, status in _AWS_TYPE_BY_CLASS:
         if isinstance(error, error_class):
             return error_type, status

@@ -68,6 +68,10 @@ CODE_BY_REASON: dict[Reason, str] = {
     Reason.RANDOM_LENGTH_INVALID: "KMS.1801",
     Reason.DATA_KEY_LENGTH_INVALID: "KMS.1901",
     Reason.PLAINTEXT_LENGTH_INVALID: "KMS.2101",
+    Reason.KEY_USAGE_INVALID: "KMS.2301",
+    Reason.UNSUPPORTED_OPERATION: "KMS.2302",
+    Reason.SIGNATURE_INVALID: "KMS.2401",
+    Reason.MAC_INVALID: "KMS.2402",
 }
 
 # a code answered by a server -> its reason; where two share a code the later, more specific one wins (KMS.1301)
