@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from kubekms.backend import Backend, KeyMetadata, KeyState
+from kubekms.backend import SYMMETRIC_KEY_SPEC, Backend, KeyMetadata, KeyState, key_algorithms
 from kubekms.errors import InvalidArgument, NotFound
 from kubekms.naming import is_key_id
 from kubekms.wire import inputs
@@ -24,6 +24,13 @@ JsonObject = dict[str, Any]
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 MAX_TEXT_CHARS = 8192  # any string field; the keystore checks descriptions, aliases and tags tighter
 MAX_KEY_REF_CHARS = 2048  # AWS's limit on KeyId (key id, key ARN, alias name or alias ARN)
+
+# KeyMetadata's list of the algorithms a key answers to, by its usage
+ALGORITHMS_FIELD = {
+    "ENCRYPT_DECRYPT": "EncryptionAlgorithms",
+    "SIGN_VERIFY": "SigningAlgorithms",
+    "GENERATE_VERIFY_MAC": "MacAlgorithms",
+}
 
 AWS_STATE = {
     KeyState.ENABLED: "Enabled",
@@ -172,14 +179,19 @@ def key_metadata(call: AwsCall, key: KeyMetadata) -> JsonObject:
         "KeyState": AWS_STATE.get(key.state, "Unavailable"),
         "Origin": "AWS_KMS",
         "KeyManager": "CUSTOMER",
-        "CustomerMasterKeySpec": SYMMETRIC,
-        "KeySpec": SYMMETRIC,
-        "EncryptionAlgorithms": [SYMMETRIC],
+        "CustomerMasterKeySpec": aws_key_spec(key.key_spec),
+        "KeySpec": aws_key_spec(key.key_spec),
+        ALGORITHMS_FIELD.get(key.key_usage, "EncryptionAlgorithms"): list(key_algorithms(key.key_spec, key.key_usage)),
         "MultiRegion": False,
     }
     if key.deletion_date is not None:
         answer["DeletionDate"] = key.deletion_date.timestamp()
     return answer
+
+
+def aws_key_spec(key_spec: str) -> str:
+    """AWS's KeySpec for a keystore key spec: the symmetric one is SYMMETRIC_DEFAULT, the others keep their name."""
+    return SYMMETRIC if key_spec == SYMMETRIC_KEY_SPEC else key_spec
 
 
 def tags_field(call: AwsCall, name: str = "Tags") -> dict[str, str]:
