@@ -76,6 +76,9 @@ class AuditFilter:
         )
 
 
+CREATION_OPERATIONS = ("create-key", "aws:CreateKey")
+
+
 @dataclass(frozen=True)
 class Creation:
     principal: str
@@ -113,9 +116,15 @@ def newest_entries(path: Path, project_id: str, wanted: AuditFilter) -> list[dic
 def creation_of(path: Path, project_id: str, key_id: str) -> Creation | None:
     """Who created ``key_id`` and when, if the newest part of the audit file still says so (blocking IO).
 
-    Only the console's create-key names the new key's id in its line (a wire's names none).
+    The console's and the v1.0 wire's lines say ``create-key``, the AWS wire's ``aws:CreateKey``;
+    the Cloud KMS wire's name no key id (its keys have resource names).
     """
-    for entry in newest_entries(path, project_id, AuditFilter(key=key_id, operation="create-key")):
+    entries = (
+        entry
+        for operation in CREATION_OPERATIONS
+        for entry in newest_entries(path, project_id, AuditFilter(key=key_id, operation=operation))
+    )
+    for entry in entries:
         try:
             moment = datetime.fromisoformat(str(entry.get("time")))
         except ValueError:
