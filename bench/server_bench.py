@@ -337,21 +337,18 @@ def report(results: list[Figures], ceilings: dict[int, float]) -> bool:
 
 
 def compare(settings: list[str], results: dict[str, list[Figures]], ceilings: dict[str, dict[int, float]]) -> None:
-    """The worker settings side by side, each against the first and against its own /healthz ceiling."""
+    """The settings side by side, each against the first and against its own /healthz ceiling."""
     first = settings[0]
-    print(f"\nworker settings side by side (ratio: to workers={first}; vs healthz: each to its own ceiling):")
-    header = f"{'operation':<18}{'clients':>8}"
-    for setting in settings:
-        header += f"{f'w={setting} req/s':>16}{'p50':>7}{'p99':>7}{'vs hz':>7}"
-    print(header + "".join(f"{f'w={setting}/w={first}':>16}" for setting in settings[1:]))
+    width = max(len(setting) for setting in settings) + 2
+    print(f"\nsettings side by side (ratio: to {first}; vs healthz: each to its own ceiling):")
+    print(f"{'operation':<18}{'clients':>8}  {'setting':<{width}}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs hz':>7}"
+          f"{'CPU us':>8}{'ratio':>8}")  # fmt: skip
     for index, base in enumerate(results[first]):
-        line = f"{base.operation:<18}{base.clients:>8}"
         for setting in settings:
-            figures = results[setting][index]
-            line += f"{figures.rps:>16,.0f}{figures.p50_ms:>7.2f}{figures.p99_ms:>7.2f}"
-            line += f"{figures.rps / ceilings[setting][figures.clients]:>7.0%}"
-        line += "".join(f"{results[setting][index].rps / base.rps:>15.2f}x" for setting in settings[1:])
-        print(line)
+            f = results[setting][index]
+            share = f.rps / ceilings[setting][f.clients]
+            print(f"{f.operation:<18}{f.clients:>8}  {setting:<{width}}{f.rps:>9,.0f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}"
+                  f"{share:>7.0%}{f.server_cpu_us:>8.0f}{f.rps / base.rps:>7.2f}x")  # fmt: skip
 
 
 def print_breakdown(base: dict[str, Any], bodies: dict[str, dict[str, Any]], generators: int, server_pid: int) -> None:
