@@ -353,7 +353,7 @@ def raw_call(server: KMSServer, target: str | None, body: bytes) -> tuple[int, d
         ("TrentService.CreateKey", b'{"KeySpec": "RSA_2048"}', "ValidationException", "SYMMETRIC_DEFAULT"),
         ("TrentService.CreateKey", b'{"Policy": "{}"}', "MalformedPolicyDocumentException", "Version must be"),
         ("TrentService.ReEncrypt", b"{}", "ValidationException", "'CiphertextBlob' must not be null"),
-        ("TrentService.GetPublicKey", b"{}", "UnknownOperationException", "unknown operation"),
+        ("TrentService.ConnectCustomKeyStore", b"{}", "UnknownOperationException", "unknown operation"),
         (None, b"{}", "UnknownOperationException", "unknown operation"),
     ],
 )
