@@ -15,7 +15,10 @@ are evaluated with the principals file by the pipeline (:mod:`kubekms.server.pri
 operation that names a second key (ReEncrypt's destination, UpdateAlias's new target) authorises
 it itself. Grants (CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant) are
 effective at once: a grant token must name a grant this server issued, and adds no permission.
-Multi-region keys are not offered.
+Key types as AWS's: symmetric (SYMMETRIC_DEFAULT), RSA and ECC keys (Sign, Verify, GetPublicKey; RSA
+keys for SIGN_VERIFY or ENCRYPT_DECRYPT with OAEP) and HMAC keys (GenerateMac, VerifyMac); each refuses
+the others' operations with InvalidKeyUsageException, and only symmetric keys rotate. Multi-region keys
+are not offered.
 """
 
 from __future__ import annotations
@@ -26,16 +29,27 @@ from dataclasses import dataclass
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms import policies
-from kubekms.backend import DATA_KEY_SPECS, Grant, GrantTerms, KeyMetadata, KeyState
-from kubekms.errors import AccessDenied, Disabled, InvalidArgument, NotFound
+from kubekms.backend import (
+    DATA_KEY_SPECS,
+    KEY_SPECS,
+    SYMMETRIC_KEY_SPEC,
+    Grant,
+    GrantTerms,
+    KeyMetadata,
+    KeyState,
+    key_algorithms,
+)
+from kubekms.errors import AccessDenied, Disabled, InvalidArgument, NotFound, Reason
 from kubekms.naming import is_key_id
 from kubekms.server.aws_call import (
+    ALGORITHMS_FIELD,
     MAX_KEY_REF_CHARS,
     MAX_TEXT_CHARS,
     SYMMETRIC,
     AwsCall,
     AwsRequest,
     JsonObject,
+    aws_key_spec,
     key_metadata,
     keystore_ref,
     paged,
@@ -57,12 +71,17 @@ from kubekms.wire.aws_rules import (
     GRANT_NAME_PATTERN,
     KEY_POLICY_NAME,
     LIST_KEYS_LIMIT,
+    MAC_BYTES,
+    MAC_MESSAGE_BYTES,
     MAX_GRANT_TOKENS,
+    MESSAGE_TYPES,
     PENDING_WINDOW_DAYS,
     PRINCIPAL_ARN,
     RANDOM_BYTES,
     RESERVED_ALIAS_PREFIX,
     ROTATION_PERIOD_DAYS,
+    SIGN_MESSAGE_BYTES,
+    SIGNATURE_BYTES,
 )
 
 
@@ -96,8 +115,12 @@ async def _usable_for_rotation(call: AwsCall, key_ref: str) -> KeyMetadata:
 async def create_key(call: AwsCall) -> JsonObject:
     spec = call.text("KeySpec") or call.text("CustomerMasterKeySpec") or SYMMETRIC
     usage = call.text("KeyUsage", default="ENCRYPT_DECRYPT")
-    if spec != SYMMETRIC or usage != "ENCRYPT_DECRYPT":
-        raise InvalidArgument(f"this server offers KeySpec {SYMMETRIC} with KeyUsage ENCRYPT_DECRYPT only")
+    key_spec = SYMMETRIC_KEY_SPEC if spec == SYMMETRIC else spec
+    if key_spec not in KEY_SPECS or spec == SYMMETRIC_KEY_SPEC:  # AWS names no KeySpec AES_256
+        offered = ", ".join(aws_key_spec(name) for name in KEY_SPECS)
+        raise InvalidArgument(f"KeySpec {spec!r} is not offered; this server offers {offered}")
+    if spec != SYMMETRIC and call.body.get("KeyUsage") is None:
+        raise InvalidArgument(f"KeyUsage is required for a KeySpec other than {SYMMETRIC} (AWS's rule)")
     if call.text("Origin", default="AWS_KMS") != "AWS_KMS" or call.body.get("MultiRegion"):
         raise InvalidArgument("this server offers Origin AWS_KMS single-region keys only")
     document = call.text("Policy", max_chars=policies.grammar.MAX_POLICY_CHARS) or None
@@ -106,7 +129,7 @@ async def create_key(call: AwsCall) -> JsonObject:
     key = await call.backend.create_key(
         "",
         description=call.text("Description"),
-        key_spec="AES_256",
+        key_spec=key_spec,
         key_usage=usage,
         tags=tags_field(call),
         policy=document,  # stored with the key, in one transaction
@@ -253,9 +276,16 @@ async def generate_data_key_without_plaintext(call: AwsCall) -> JsonObject:
     }
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 async def encrypt(call: AwsCall) -> JsonObject:
-    call.check_algorithm()
+    algorithm = call.text("EncryptionAlgorithm", default=SYMMETRIC)
     plaintext = call.blob("Plaintext", ENCRYPT_BYTES)
+    if algorithm != SYMMETRIC:  # an RSA key's OAEP; the keystore refuses it on any other key
+        made = await call.backend.encrypt_asymmetric(call.key_ref(), plaintext, algorithm=algorithm)
+        return {"KeyId": call.key_arn(made.key_id), "CiphertextBlob": _b64(made.data), "EncryptionAlgorithm": algorithm}
     data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.aad())
     return {
         "KeyId": call.key_arn(data_key.key_id),
@@ -272,8 +302,11 @@ def decrypt_key_ref(call: AwsRequest) -> str:
 
 
 async def decrypt(call: AwsCall) -> JsonObject:
-    call.check_algorithm()
+    algorithm = call.text("EncryptionAlgorithm", default=SYMMETRIC)
     blob = call.blob("CiphertextBlob", CIPHERTEXT_BYTES)
+    if algorithm != SYMMETRIC:  # as on AWS, an asymmetric ciphertext needs its KeyId: it does not name its key
+        opened = await call.backend.decrypt_asymmetric(call.key_ref(), blob, algorithm=algorithm)
+        return {"KeyId": call.key_arn(opened.key_id), "Plaintext": _b64(opened.data), "EncryptionAlgorithm": algorithm}
     made_by = await _made_by(call, blob, decrypt_key_ref(call))
     plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=call.aad())
     return {
@@ -323,9 +356,90 @@ async def re_encrypt(call: AwsCall) -> JsonObject:
     }
 
 
+async def _data_key_pair(call: AwsCall, *, with_plaintext: bool) -> JsonObject:
+    """GenerateDataKeyPair(WithoutPlaintext): the private key (PKCS #8 DER) wrapped under a symmetric key."""
+    pair_spec = call.text("KeyPairSpec", required=True)
+    pair = await call.backend.create_data_key_pair(
+        call.key_ref(), pair_spec, aad=call.aad(), with_plaintext=with_plaintext
+    )
+    answer: JsonObject = {
+        "KeyId": call.key_arn(pair.key_id),
+        "KeyPairSpec": pair.pair_spec,
+        "PublicKey": _b64(pair.public_key),
+        "PrivateKeyCiphertextBlob": _b64(pair.private_ciphertext),
+    }
+    if pair.private_plaintext is not None:
+        answer["PrivateKeyPlaintext"] = _b64(pair.private_plaintext)
+    return answer
+
+
+async def generate_data_key_pair(call: AwsCall) -> JsonObject:
+    return await _data_key_pair(call, with_plaintext=True)
+
+
+async def generate_data_key_pair_without_plaintext(call: AwsCall) -> JsonObject:
+    return await _data_key_pair(call, with_plaintext=False)
+
+
 def context_field(call: AwsRequest, name: str) -> dict[str, str]:
     context = call.body.get(name)
     return context if isinstance(context, dict) else {}
+
+
+# ------------------------------------------------------------------ asymmetric and HMAC keys
+
+
+async def get_public_key(call: AwsCall) -> JsonObject:
+    key = present(await call.backend.describe_key(call.key_ref()))
+    public = await call.backend.get_public_key(key.key_id)
+    return {
+        "KeyId": call.key_arn(key.key_id),
+        "PublicKey": _b64(public),
+        "CustomerMasterKeySpec": aws_key_spec(key.key_spec),
+        "KeySpec": aws_key_spec(key.key_spec),
+        "KeyUsage": key.key_usage,
+        ALGORITHMS_FIELD[key.key_usage]: list(key_algorithms(key.key_spec, key.key_usage)),
+    }
+
+
+def _is_digest(call: AwsRequest) -> bool:
+    """MessageType: RAW (the server hashes the message) or DIGEST (the message is the digest)."""
+    kind = call.text("MessageType", default="RAW")
+    if kind not in MESSAGE_TYPES:
+        raise InvalidArgument(f"MessageType must be one of {', '.join(MESSAGE_TYPES)}")
+    return kind == "DIGEST"
+
+
+async def sign(call: AwsCall) -> JsonObject:
+    algorithm = call.text("SigningAlgorithm", required=True)
+    message = call.blob("Message", SIGN_MESSAGE_BYTES)
+    signed = await call.backend.sign(call.key_ref(), message, algorithm=algorithm, digest=_is_digest(call))
+    return {"KeyId": call.key_arn(signed.key_id), "Signature": _b64(signed.data), "SigningAlgorithm": algorithm}
+
+
+async def verify(call: AwsCall) -> JsonObject:
+    algorithm = call.text("SigningAlgorithm", required=True)
+    message, signature = call.blob("Message", SIGN_MESSAGE_BYTES), call.blob("Signature", SIGNATURE_BYTES)
+    key = present(await call.backend.describe_key(call.key_ref()))
+    if not await call.backend.verify(key.key_id, message, signature, algorithm=algorithm, digest=_is_digest(call)):
+        raise InvalidArgument("The signature is not valid for this message, key and algorithm.",
+                              reason=Reason.SIGNATURE_INVALID)  # fmt: skip
+    return {"KeyId": call.key_arn(key.key_id), "SignatureValid": True, "SigningAlgorithm": algorithm}
+
+
+async def generate_mac(call: AwsCall) -> JsonObject:
+    algorithm = call.text("MacAlgorithm", required=True)
+    made = await call.backend.generate_mac(call.key_ref(), call.blob("Message", MAC_MESSAGE_BYTES), algorithm=algorithm)
+    return {"KeyId": call.key_arn(made.key_id), "Mac": _b64(made.data), "MacAlgorithm": algorithm}
+
+
+async def verify_mac(call: AwsCall) -> JsonObject:
+    algorithm = call.text("MacAlgorithm", required=True)
+    message, mac = call.blob("Message", MAC_MESSAGE_BYTES), call.blob("Mac", MAC_BYTES)
+    key = present(await call.backend.describe_key(call.key_ref()))
+    if not await call.backend.verify_mac(key.key_id, message, mac, algorithm=algorithm):
+        raise InvalidArgument("The MAC is not valid for this message, key and algorithm.", reason=Reason.MAC_INVALID)
+    return {"KeyId": call.key_arn(key.key_id), "MacValid": True, "MacAlgorithm": algorithm}
 
 
 # ------------------------------------------------------------------ key policies
@@ -643,6 +757,17 @@ OPERATIONS: dict[str, AwsOperation] = {
     ),
     "Encrypt": AwsOperation("encrypt-datakey", KeyScope.KEY, with_grant_tokens(encrypt)),
     "Decrypt": AwsOperation("decrypt-datakey", KeyScope.KEY, with_grant_tokens(decrypt), key_ref=decrypt_key_ref),
+    "GenerateDataKeyPair": AwsOperation("create-datakey-pair", KeyScope.KEY, with_grant_tokens(generate_data_key_pair)),
+    "GenerateDataKeyPairWithoutPlaintext": AwsOperation(
+        "create-datakey-pair-without-plaintext",
+        KeyScope.KEY,
+        with_grant_tokens(generate_data_key_pair_without_plaintext),
+    ),
+    "GetPublicKey": AwsOperation("get-publickey", KeyScope.KEY, with_grant_tokens(get_public_key)),
+    "Sign": AwsOperation("sign", KeyScope.KEY, with_grant_tokens(sign)),
+    "Verify": AwsOperation("verify", KeyScope.KEY, with_grant_tokens(verify)),
+    "GenerateMac": AwsOperation("generate-mac", KeyScope.KEY, with_grant_tokens(generate_mac)),
+    "VerifyMac": AwsOperation("verify-mac", KeyScope.KEY, with_grant_tokens(verify_mac)),
     "ReEncrypt": AwsOperation("re-encrypt", KeyScope.KEY, with_grant_tokens(re_encrypt), key_ref=re_encrypt_source_ref),
     "CreateAlias": AwsOperation("create-alias", KeyScope.KEY, create_alias, lambda c: key_id_ref(c, "TargetKeyId")),
     "UpdateAlias": AwsOperation("update-alias", KeyScope.KEY, update_alias, key_ref=alias_name),

@@ -27,3 +27,8 @@ GRANT_NAME_CHARS = 256
 MAX_GRANT_TOKENS = 10  # GrantTokens of one request
 GRANT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9:/_-]+")
 PRINCIPAL_ARN = re.compile(r"arn:aws:iam::[A-Za-z0-9_-]{1,64}:(root|(user|role)/[\w+=,.@/-]{1,512})")
+SIGN_MESSAGE_BYTES = (1, 4096)  # Sign/Verify Message
+SIGNATURE_BYTES = (1, 6144)  # Verify Signature
+MAC_MESSAGE_BYTES = (1, 4096)  # GenerateMac/VerifyMac Message
+MAC_BYTES = (1, 6144)  # VerifyMac Mac
+MESSAGE_TYPES = ("RAW", "DIGEST")  # Sign/Verify MessageType
