@@ -9,9 +9,9 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.exceptions
 import pytest
-from aws_policy_support import boto_kms, refused
+from aws_key_types_support import refusal
+from aws_policy_support import boto_kms
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -37,12 +37,6 @@ def _key(kms: Any, spec: str, usage: str) -> str:
 
 def _public_key(kms: Any, key_id: str) -> Any:
     return serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
-
-
-def _refusal(call: Any, **fields: Any) -> str:
-    with pytest.raises(botocore.exceptions.ClientError) as raised:
-        call(**fields)
-    return refused(raised)[0]
 
 
 @pytest.mark.parametrize(
@@ -86,8 +80,8 @@ def test_rsa_signatures_raw_and_digest_and_a_tampered_one_fails_verify(kms: Any)
     tampered = bytes([pkcs1[0] ^ 1]) + pkcs1[1:]
     verify = kms.verify
     base = {"KeyId": key_id, "Message": MESSAGE, "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256"}
-    assert _refusal(verify, **base, Signature=tampered) == "KMSInvalidSignatureException"
-    assert _refusal(verify, **{**base, "Message": MESSAGE + b"!"}, Signature=pkcs1) == "KMSInvalidSignatureException"
+    assert refusal(verify, **base, Signature=tampered) == "KMSInvalidSignatureException"
+    assert refusal(verify, **{**base, "Message": MESSAGE + b"!"}, Signature=pkcs1) == "KMSInvalidSignatureException"
     assert verify(**base, Signature=pkcs1)["SignatureValid"] is True
 
 
@@ -106,12 +100,12 @@ def test_rsa_oaep_encrypt_decrypt_and_cryptography_encrypts_for_the_key(kms: Any
         b"offline"
     )
     decrypt = kms.decrypt
-    assert _refusal(decrypt, KeyId=key_id, CiphertextBlob=offline, EncryptionAlgorithm="RSAES_OAEP_SHA_256") == (
+    assert refusal(decrypt, KeyId=key_id, CiphertextBlob=offline, EncryptionAlgorithm="RSAES_OAEP_SHA_256") == (
         "InvalidCiphertextException"
     )
     too_long = b"x" * (384 - 2 * 32 - 1)  # one byte over OAEP-SHA-256's bound for a 3072-bit key
     encrypt = kms.encrypt
-    assert _refusal(encrypt, KeyId=key_id, Plaintext=too_long, EncryptionAlgorithm="RSAES_OAEP_SHA_256") == (
+    assert refusal(encrypt, KeyId=key_id, Plaintext=too_long, EncryptionAlgorithm="RSAES_OAEP_SHA_256") == (
         "ValidationException"
     )
 
@@ -121,23 +115,50 @@ def test_each_key_type_refuses_the_others_operations(kms: Any) -> None:
     encrypting = _key(kms, "RSA_2048", "ENCRYPT_DECRYPT")
     symmetric = str(kms.create_key()["KeyMetadata"]["KeyId"])
     usage = "InvalidKeyUsageException"
-    assert _refusal(kms.generate_data_key, KeyId=signing, KeySpec="AES_256") == usage
-    assert _refusal(kms.encrypt, KeyId=encrypting, Plaintext=b"m") == usage  # SYMMETRIC_DEFAULT on an RSA key
-    assert _refusal(kms.sign, KeyId=encrypting, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256") == usage
-    assert _refusal(kms.sign, KeyId=signing, Message=b"m", SigningAlgorithm="ECDSA_SHA_384") == usage
-    assert _refusal(kms.sign, KeyId=symmetric, Message=b"m", SigningAlgorithm="ECDSA_SHA_256") == usage
-    assert _refusal(kms.encrypt, KeyId=symmetric, Plaintext=b"m", EncryptionAlgorithm="RSAES_OAEP_SHA_1") == usage
-    assert _refusal(kms.get_public_key, KeyId=symmetric) == "UnsupportedOperationException"
-    assert _refusal(kms.enable_key_rotation, KeyId=signing) == "UnsupportedOperationException"
-    assert _refusal(kms.rotate_key_on_demand, KeyId=encrypting) == "UnsupportedOperationException"
-    assert _refusal(kms.create_key, KeySpec="ECC_NIST_P256", KeyUsage="ENCRYPT_DECRYPT") == usage
-    assert _refusal(kms.create_key, KeySpec="ECC_NIST_P999") == "ValidationException"
+    assert refusal(kms.generate_data_key, KeyId=signing, KeySpec="AES_256") == usage
+    assert refusal(kms.encrypt, KeyId=encrypting, Plaintext=b"m") == usage  # SYMMETRIC_DEFAULT on an RSA key
+    assert refusal(kms.sign, KeyId=encrypting, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256") == usage
+    assert refusal(kms.sign, KeyId=signing, Message=b"m", SigningAlgorithm="ECDSA_SHA_384") == usage
+    assert refusal(kms.sign, KeyId=symmetric, Message=b"m", SigningAlgorithm="ECDSA_SHA_256") == usage
+    assert refusal(kms.encrypt, KeyId=symmetric, Plaintext=b"m", EncryptionAlgorithm="RSAES_OAEP_SHA_1") == usage
+    assert refusal(kms.get_public_key, KeyId=symmetric) == "UnsupportedOperationException"
+    assert refusal(kms.enable_key_rotation, KeyId=signing) == "UnsupportedOperationException"
+    assert refusal(kms.rotate_key_on_demand, KeyId=encrypting) == "UnsupportedOperationException"
+    assert refusal(kms.create_key, KeySpec="ECC_NIST_P256", KeyUsage="ENCRYPT_DECRYPT") == usage
+    assert refusal(kms.create_key, KeySpec="ECC_NIST_P999") == "ValidationException"
     digest = {"KeyId": signing, "MessageType": "DIGEST", "SigningAlgorithm": "ECDSA_SHA_256"}
-    assert _refusal(kms.sign, **digest, Message=b"short") == usage  # a DIGEST is the hash's length
+    assert refusal(kms.sign, **digest, Message=b"short") == usage  # a DIGEST is the hash's length
 
 
 def test_a_disabled_asymmetric_key_neither_signs_nor_shows_its_public_key(kms: Any) -> None:
     key_id = _key(kms, "ECC_NIST_P256", "SIGN_VERIFY")
     kms.disable_key(KeyId=key_id)
-    assert _refusal(kms.sign, KeyId=key_id, Message=b"m", SigningAlgorithm="ECDSA_SHA_256") == "DisabledException"
-    assert _refusal(kms.get_public_key, KeyId=key_id) == "DisabledException"
+    assert refusal(kms.sign, KeyId=key_id, Message=b"m", SigningAlgorithm="ECDSA_SHA_256") == "DisabledException"
+    assert refusal(kms.get_public_key, KeyId=key_id) == "DisabledException"
+
+
+def test_a_data_key_pair_private_key_decrypts_under_its_symmetric_key_and_matches_the_public_key(kms: Any) -> None:
+    wrapping = str(kms.create_key()["KeyMetadata"]["KeyId"])
+    context = {"service": "signer"}
+    pair = kms.generate_data_key_pair(KeyId=wrapping, KeyPairSpec="ECC_NIST_P256", EncryptionContext=context)
+    assert pair["KeyPairSpec"] == "ECC_NIST_P256" and pair["KeyId"].endswith(wrapping)
+    unwrapped = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"], EncryptionContext=context)["Plaintext"]
+    assert unwrapped == pair["PrivateKeyPlaintext"]
+    private = serialization.load_der_private_key(unwrapped, password=None)  # PKCS #8 DER, as AWS
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    public = serialization.load_der_public_key(pair["PublicKey"])
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(private.sign(MESSAGE, ec.ECDSA(hashes.SHA256())), MESSAGE, ec.ECDSA(hashes.SHA256()))
+    bare = kms.generate_data_key_pair_without_plaintext(KeyId=wrapping, KeyPairSpec="RSA_2048")
+    assert "PrivateKeyPlaintext" not in bare
+    rsa_private = kms.decrypt(CiphertextBlob=bare["PrivateKeyCiphertextBlob"])["Plaintext"]
+    loaded = serialization.load_der_private_key(rsa_private, password=None)
+    assert isinstance(loaded, rsa.RSAPrivateKey)
+    assert (
+        loaded.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        == bare["PublicKey"]
+    )
+    signing = _key(kms, "ECC_NIST_P256", "SIGN_VERIFY")
+    usage = "InvalidKeyUsageException"
+    assert refusal(kms.generate_data_key_pair, KeyId=signing, KeyPairSpec="RSA_2048") == usage
+    assert refusal(kms.generate_data_key_pair, KeyId=wrapping, KeyPairSpec="RSA_1024") == "ValidationException"
