@@ -39,6 +39,10 @@ HMAC_KEY_SPECS = ("HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512")
 KEY_SPECS = (SYMMETRIC_KEY_SPEC, *RSA_KEY_SPECS, *ECC_KEY_SPECS, *HMAC_KEY_SPECS)
 KEY_USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC")
 DATA_KEY_SPECS = {"AES_256": 32, "AES_128": 16}
+ORIGIN_KMS = "kms"  # the key material was made by the KMS
+ORIGIN_EXTERNAL = "external"  # the key material is imported (BYOK)
+WRAPPING_KEY_SPECS = RSA_KEY_SPECS  # GetParametersForImport's WrappingKeySpec
+WRAPPING_ALGORITHMS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")  # how imported material is wrapped
 DATA_KEY_PAIR_SPECS = (*RSA_KEY_SPECS, *ECC_KEY_SPECS)  # GenerateDataKeyPair's KeyPairSpec
 
 _RSA_SIGNING = tuple(f"RSASSA_{scheme}_SHA_{bits}" for scheme in ("PSS", "PKCS1_V1_5") for bits in (256, 384, 512))
@@ -89,8 +93,9 @@ class KeyMetadata:
     deletion_date: datetime | None = None
     aliases: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
-    origin: str = "kms"
+    origin: str = ORIGIN_KMS
     project_id: str = ""
+    material_expires_at: datetime | None = None  # imported material with an expiration (ImportKeyMaterial ValidTo)
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,16 @@ class DataKeyPair:
 
 
 @dataclass(frozen=True)
+class ImportParameters:
+    """What wraps key material for import: an RSA public key (DER SubjectPublicKeyInfo) and the token naming it."""
+
+    key_id: str
+    public_key: bytes
+    import_token: bytes = field(repr=False)
+    valid_to: datetime
+
+
+@dataclass(frozen=True)
 class Quota:
     resource: str
     used: int
@@ -192,8 +207,12 @@ class Backend(Protocol):
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
         policy: str | None = None,
+        origin: str = ORIGIN_KMS,
     ) -> KeyMetadata:
-        """``policy``: the key's own policy document, stored with the key (None: the default policy)."""
+        """``policy``: the key's own policy document, stored with the key (None: the default policy).
+
+        ``origin`` :data:`ORIGIN_EXTERNAL`: a key without material, PENDING_IMPORT until its material is imported.
+        """
         ...
 
     async def list_keys(
@@ -260,6 +279,19 @@ class Backend(Protocol):
     ) -> DataKeyPair:
         """A new key pair, its private key wrapped under the symmetric key ``key_id`` (as GenerateDataKey's)."""
         ...
+
+    # imported key material (keys of origin ORIGIN_EXTERNAL)
+    async def get_parameters_for_import(
+        self, key_id: str, *, wrapping_algorithm: str, wrapping_key_spec: str
+    ) -> ImportParameters: ...
+
+    async def import_key_material(
+        self, key_id: str, import_token: bytes, encrypted_material: bytes, *, valid_to: datetime | None = None
+    ) -> None:
+        """Unwrap and seal the material; ``valid_to``: when it expires (None: never). The material never leaves."""
+        ...
+
+    async def delete_imported_key_material(self, key_id: str) -> None: ...
 
     # aliases and tags
     async def create_alias(self, key_id: str, alias: str) -> None: ...
@@ -383,3 +415,22 @@ class NoKeyTypes:
         self, key_id: str, pair_spec: str, *, aad: bytes = b"", with_plaintext: bool = True
     ) -> DataKeyPair:
         raise self._refused("data key pairs")
+
+
+class NoKeyImport:
+    """Key material import of a provider that offers it not through this protocol: each operation refuses."""
+
+    provider_label: ClassVar[str]
+
+    async def get_parameters_for_import(
+        self, key_id: str, *, wrapping_algorithm: str, wrapping_key_spec: str
+    ) -> ImportParameters:
+        raise not_offered(self.provider_label, "key material import", Reason.UNSUPPORTED_OPERATION)
+
+    async def import_key_material(
+        self, key_id: str, import_token: bytes, encrypted_material: bytes, *, valid_to: datetime | None = None
+    ) -> None:
+        raise not_offered(self.provider_label, "key material import", Reason.UNSUPPORTED_OPERATION)
+
+    async def delete_imported_key_material(self, key_id: str) -> None:
+        raise not_offered(self.provider_label, "key material import", Reason.UNSUPPORTED_OPERATION)

@@ -64,6 +64,10 @@ class Reason(StrEnum):
     UNSUPPORTED_OPERATION = "unsupported_operation"  # not for this key type at all (e.g. rotating an RSA key)
     SIGNATURE_INVALID = "signature_invalid"  # Verify: the signature does not match
     MAC_INVALID = "mac_invalid"  # VerifyMac: the MAC does not match
+    # imported key material
+    IMPORT_TOKEN_INVALID = "import_token_invalid"  # not issued for this key by GetParametersForImport
+    IMPORT_TOKEN_EXPIRED = "import_token_expired"
+    KEY_MATERIAL_INCORRECT = "key_material_incorrect"  # not the material imported before, or not a key of its spec
 
 
 class KMSError(Exception):

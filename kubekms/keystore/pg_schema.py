@@ -66,6 +66,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX grants_by_key ON grants (key_id, created_at);
     """,
+    # 4: the SQLite schema's version 5: imported key material.
+    """
+    ALTER TABLE keys ADD COLUMN material_expires_at DOUBLE PRECISION;
+    ALTER TABLE keys ADD COLUMN material_digest TEXT;
+    CREATE TABLE import_tokens (
+        token_hash TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        algorithm TEXT NOT NULL,
+        wrapping_key BYTEA NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX import_tokens_by_expiry ON import_tokens (expires_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

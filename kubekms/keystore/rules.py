@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubekms.backend import KEY_SPECS, SYMMETRIC_KEY_SPEC, GrantTerms, KeyState, key_usages
+from kubekms.backend import (
+    KEY_SPECS,
+    ORIGIN_EXTERNAL,
+    ORIGIN_KMS,
+    SYMMETRIC_KEY_SPEC,
+    WRAPPING_ALGORITHMS,
+    WRAPPING_KEY_SPECS,
+    GrantTerms,
+    KeyState,
+    key_usages,
+)
 from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion, Reason
 from kubekms.naming import is_alias
 
@@ -24,6 +34,8 @@ KEY_POLICY_NAME = "default"  # AWS: every key has exactly one policy, named "def
 MAX_KEY_POLICY_CHARS = 32768  # AWS's limit on a key policy document
 MAX_GRANTS_PER_KEY = 50_000  # AWS's quota
 MAX_GRANT_TEXT = 8192  # grantee, retiring principal, name, context keys and values
+IMPORT_TOKEN_SECONDS = 86400  # AWS: the wrapping key and import token are valid for 24 hours
+MAX_MATERIAL_VALID_SECONDS = 365 * 86400  # AWS: ValidTo at most 365 days ahead
 
 
 def check_alias(alias: str) -> None:
@@ -54,6 +66,26 @@ def check_grant(terms: GrantTerms) -> None:
         raise InvalidArgument(f"a grant names a grantee and operations, each text at most {MAX_GRANT_TEXT} characters")
 
 
+def check_origin(origin: str, key_spec: str) -> None:
+    if origin not in (ORIGIN_KMS, ORIGIN_EXTERNAL):
+        raise InvalidArgument(f"origin is {ORIGIN_KMS} or {ORIGIN_EXTERNAL}, not {origin!r}")
+    if origin == ORIGIN_EXTERNAL and key_spec != SYMMETRIC_KEY_SPEC:
+        raise InvalidArgument(f"imported key material is offered for {SYMMETRIC_KEY_SPEC} keys only, not {key_spec}",
+                              reason=Reason.UNSUPPORTED_OPERATION)  # fmt: skip
+
+
+def check_wrapping(algorithm: str, key_spec: str) -> None:
+    if algorithm not in WRAPPING_ALGORITHMS:
+        raise InvalidArgument(f"the wrapping algorithm is one of {', '.join(WRAPPING_ALGORITHMS)}, not {algorithm!r}")
+    if key_spec not in WRAPPING_KEY_SPECS:
+        raise InvalidArgument(f"the wrapping key spec is one of {', '.join(WRAPPING_KEY_SPECS)}, not {key_spec!r}")
+
+
+def check_material_expiry(valid_to: float | None, now: float) -> None:
+    if valid_to is not None and not now < valid_to <= now + MAX_MATERIAL_VALID_SECONDS:
+        raise InvalidArgument("ValidTo must be in the future, at most 365 days ahead")
+
+
 def check_description(description: str) -> None:
     if len(description) > MAX_DESCRIPTION:
         raise InvalidArgument(
@@ -81,13 +113,22 @@ def require_key_type(key_id: str, key_spec: str, key_usage: str, *, specs: tuple
         )
 
 
-def require_rotatable(key_id: str, key_spec: str) -> None:
-    """Only symmetric keys rotate (AWS: UnsupportedOperationException for the others)."""
-    if key_spec != SYMMETRIC_KEY_SPEC:
+def require_rotatable(key_id: str, key_spec: str, origin: str) -> None:
+    """Only symmetric keys of the KMS's own material rotate (AWS: UnsupportedOperationException for the others)."""
+    if key_spec != SYMMETRIC_KEY_SPEC or origin != ORIGIN_KMS:
         raise InvalidArgument(
-            f"key {key_id} is a {key_spec} key; only {SYMMETRIC_KEY_SPEC} keys rotate",
+            f"key {key_id} is a {key_spec} key of origin {origin}; only {SYMMETRIC_KEY_SPEC} keys of origin"
+            f" {ORIGIN_KMS} rotate",
             reason=Reason.UNSUPPORTED_OPERATION,
         )
+
+
+def require_importable(key_id: str, key_spec: str, origin: str, state: KeyState) -> None:
+    """Key material is imported into (and deleted from) live symmetric keys of origin external only."""
+    if origin != ORIGIN_EXTERNAL:
+        raise InvalidArgument(f"key {key_id} is of origin {origin}: it takes no imported material",
+                              reason=Reason.UNSUPPORTED_OPERATION)  # fmt: skip
+    require_manageable(key_id, state)
 
 
 def check_range(name: str, value: int, bounds: tuple[int, int], reason: Reason = Reason.INVALID_ARGUMENT) -> None:

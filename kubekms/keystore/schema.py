@@ -67,6 +67,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX grants_by_key ON grants (key_id, created_at);
     """,
+    # 5: imported key material (origin "external"): when it expires, a digest that a re-import must match, and
+    # the RSA wrapping keys (sealed) that GetParametersForImport handed out, each named by its import token's hash.
+    """
+    ALTER TABLE keys ADD COLUMN material_expires_at REAL;
+    ALTER TABLE keys ADD COLUMN material_digest TEXT;
+    CREATE TABLE import_tokens (
+        token_hash TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        algorithm TEXT NOT NULL,
+        wrapping_key BLOB NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX import_tokens_by_expiry ON import_tokens (expires_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

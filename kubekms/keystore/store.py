@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
@@ -31,12 +32,14 @@ from kubekms.backend import (
     DATA_KEY_PAIR_SPECS,
     ECC_KEY_SPECS,
     HMAC_KEY_SPECS,
+    ORIGIN_KMS,
     RSA_KEY_SPECS,
     SYMMETRIC_KEY_SPEC,
     DataKey,
     DataKeyPair,
     Grant,
     GrantTerms,
+    ImportParameters,
     KeyMetadata,
     KeyOutput,
     KeyPage,
@@ -64,6 +67,12 @@ ROOT_KEY_FILE = "root.key"
 __all__ = ["DATABASE_FILE", "ROOT_KEY_FILE", "DueWork", "Keystore"]
 _ROOT_CHECK = b"kubekms keystore root key check"
 _DAY = 86400.0
+_MATERIAL_BYTES = 32  # imported material: AES-256 keys only
+_DIGEST_PREFIX = b"kubekms imported key material digest\0"  # a re-import must bring the same material
+
+
+def _import_context(key_id: str, token_hash: str) -> str:
+    return f"kubekms/import-wrapping-key/{key_id}/{token_hash}"
 
 
 def _to_datetime(epoch: float | None) -> datetime | None:
@@ -86,6 +95,7 @@ class _KeyRecord:
     last_rotation_at: float | None
     number_of_rotations: int
     deletion_date: float | None
+    material_expires_at: float | None
 
     @classmethod
     def from_row(cls, row: Row) -> _KeyRecord:
@@ -104,6 +114,7 @@ class _KeyRecord:
             last_rotation_at=row["last_rotation_at"],
             number_of_rotations=row["number_of_rotations"],
             deletion_date=row["deletion_date"],
+            material_expires_at=row["material_expires_at"],
         )
 
     def next_rotation_at(self) -> float | None:
@@ -262,6 +273,8 @@ class Keystore:
         record = self._resolve(key_ref)
         rules.require_key_type(record.key_id, record.key_spec, record.key_usage, specs=specs, usage=usage)
         rules.require_usable(record.key_id, record.state)
+        if record.material_expires_at is not None and record.material_expires_at <= self._clock():
+            raise InvalidState(f"the imported key material of key {record.key_id} expired")  # before run_due_work
         return record
 
     def _metadata(self, record: _KeyRecord) -> KeyMetadata:
@@ -291,6 +304,7 @@ class Keystore:
             aliases=aliases,
             tags=tags,
             origin=record.origin,
+            material_expires_at=_to_datetime(record.material_expires_at),
         )
 
     def _add_version(self, db: Database, key_id: str, version: int, now: float, key_spec: str) -> None:
@@ -311,15 +325,18 @@ class Keystore:
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
         policy: str | None = None,
+        origin: str = ORIGIN_KMS,
     ) -> KeyMetadata:
         if alias:  # the v1.0 wire always names one; the AWS wire creates keys without
             rules.check_alias(alias)
         rules.check_description(description)
         rules.check_key_spec(key_spec, key_usage)
+        rules.check_origin(origin, key_spec)
         rules.check_tags(tags or {})
         if policy is not None:
             rules.check_key_policy(rules.KEY_POLICY_NAME, policy)
         key_id, now = str(uuid.uuid4()), self._clock()
+        state = KeyState.ENABLED if origin == ORIGIN_KMS else KeyState.PENDING_IMPORT
         with self._write() as db:
             (used,) = db.execute("SELECT COUNT(*) FROM keys WHERE state != ?", (KeyState.DESTROYED.value,)).fetchone()
             if used >= self._cmk_limit:
@@ -328,11 +345,14 @@ class Keystore:
                 raise AlreadyExists(f"alias {alias!r} is already in use")
             db.execute(
                 "INSERT INTO keys (key_id, alias, description, key_spec, key_usage, origin, state, created_at,"
-                " current_version, rotation_interval_days) VALUES (?, ?, ?, ?, ?, 'kms', ?, ?, 1, ?)",
-                (key_id, alias, description, key_spec, key_usage, KeyState.ENABLED.value, now,
+                " current_version, rotation_interval_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                (key_id, alias, description, key_spec, key_usage, origin, state.value, now,
                  rules.DEFAULT_ROTATION_DAYS),
             )  # fmt: skip
-            self._add_version(db, key_id, 1, now, key_spec)
+            if origin == ORIGIN_KMS:
+                self._add_version(db, key_id, 1, now, key_spec)
+            else:  # the material comes with ImportKeyMaterial
+                db.execute("INSERT INTO key_versions (key_id, version, created_at) VALUES (?, 1, ?)", (key_id, now))
             if alias:
                 db.execute("INSERT INTO aliases (alias, key_id) VALUES (?, ?)", (alias, key_id))
             db.executemany(
@@ -444,7 +464,7 @@ class Keystore:
 
         def change(record: _KeyRecord) -> Mapping[str, object]:
             rules.require_manageable(record.key_id, record.state)
-            rules.require_rotatable(record.key_id, record.key_spec)
+            rules.require_rotatable(record.key_id, record.key_spec, record.origin)
             columns: dict[str, object] = {"rotation_enabled": int(enabled)}
             if interval_days is not None:
                 columns["rotation_interval_days"] = interval_days
@@ -460,7 +480,7 @@ class Keystore:
     def rotate_key(self, key_ref: str) -> KeyMetadata:
         with self._write() as db:
             record = self._resolve(key_ref)
-            rules.require_rotatable(record.key_id, record.key_spec)
+            rules.require_rotatable(record.key_id, record.key_spec, record.origin)
             rules.require_usable(record.key_id, record.state)
             self._rotate(db, record, self._clock())
         return self.describe_key(record.key_id)
@@ -511,6 +531,11 @@ class Keystore:
                 if due is not None and due <= now:
                     self._rotate(db, record, now)
                     rotated.append(record.key_id)
+            for row in db.execute(
+                "SELECT key_id FROM keys WHERE material_expires_at <= ? AND state IN (?, ?)",
+                (now, KeyState.ENABLED.value, KeyState.DISABLED.value),
+            ).fetchall():
+                self._forget_material(db, row["key_id"])
             for row in db.execute(
                 "SELECT key_id FROM keys WHERE state = ? AND deletion_date <= ?",
                 (KeyState.PENDING_DELETION.value, now),
@@ -631,6 +656,81 @@ class Keystore:
     def verify_mac(self, key_ref: str, message: bytes, mac: bytes, *, algorithm: str) -> bool:
         _, material = self._mac_key(key_ref, algorithm)
         return asymmetric.verify_mac(material, algorithm, message, mac)
+
+    # --- imported key material ---------------------------------------------------------
+
+    def get_parameters_for_import(self, key_ref: str, *, wrapping_algorithm: str,
+                                  wrapping_key_spec: str) -> ImportParameters:  # fmt: skip
+        """A new RSA wrapping key (its private half sealed here) and the token that names it, valid 24 hours."""
+        rules.check_wrapping(wrapping_algorithm, wrapping_key_spec)
+        wrapping_key = asymmetric.new_material(wrapping_key_spec)
+        token = secrets.token_bytes(48)
+        token_hash = hashlib.sha256(token).hexdigest()
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_importable(record.key_id, record.key_spec, record.origin, record.state)
+            now = self._clock()
+            db.execute("DELETE FROM import_tokens WHERE expires_at <= ?", (now,))
+            sealed = self._sealer.seal(wrapping_key, _import_context(record.key_id, token_hash))
+            db.execute(
+                "INSERT INTO import_tokens (token_hash, key_id, algorithm, wrapping_key, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (token_hash, record.key_id, wrapping_algorithm, sealed, now + rules.IMPORT_TOKEN_SECONDS),
+            )
+        public = asymmetric.public_der(asymmetric.load_private(wrapping_key))
+        return ImportParameters(
+            record.key_id, public, token, datetime.fromtimestamp(now + rules.IMPORT_TOKEN_SECONDS, UTC)
+        )
+
+    def import_key_material(self, key_ref: str, import_token: bytes, encrypted_material: bytes, *,
+                            valid_to: float | None = None) -> None:  # fmt: skip
+        """Unwrap the material with the token's wrapping key and seal it as the key's version 1."""
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_importable(record.key_id, record.key_spec, record.origin, record.state)
+            rules.check_material_expiry(valid_to, self._clock())
+            material = self._unwrap(db, record.key_id, import_token, encrypted_material)
+            digest = hashlib.sha256(_DIGEST_PREFIX + material).hexdigest()
+            (previous,) = db.execute("SELECT material_digest FROM keys WHERE key_id = ?", (record.key_id,)).fetchone()
+            if len(material) != _MATERIAL_BYTES or previous not in (None, digest):
+                wanted = "the key material imported before" if previous else f"{_MATERIAL_BYTES} bytes"
+                raise InvalidArgument(f"the material is not {wanted}", reason=Reason.KEY_MATERIAL_INCORRECT)
+            db.execute(
+                "UPDATE key_versions SET sealed = ? WHERE key_id = ? AND version = 1",
+                (self._sealer.seal(material, key_version_context(record.key_id, 1)), record.key_id),
+            )
+            state = KeyState.ENABLED if record.state is KeyState.PENDING_IMPORT else record.state
+            db.execute(
+                "UPDATE keys SET state = ?, material_expires_at = ?, material_digest = ? WHERE key_id = ?",
+                (state.value, valid_to, digest, record.key_id),
+            )
+
+    def _unwrap(self, db: Database, key_id: str, import_token: bytes, encrypted_material: bytes) -> bytes:
+        token_hash = hashlib.sha256(import_token).hexdigest()
+        row = db.execute(
+            "SELECT * FROM import_tokens WHERE token_hash = ? AND key_id = ?", (token_hash, key_id)
+        ).fetchone()
+        if row is None:
+            raise InvalidArgument(f"the import token was not issued for key {key_id}",
+                                  reason=Reason.IMPORT_TOKEN_INVALID)  # fmt: skip
+        if row["expires_at"] <= self._clock():
+            raise InvalidArgument("the import token expired; get new parameters for import",
+                                  reason=Reason.IMPORT_TOKEN_EXPIRED)  # fmt: skip
+        sealed = self._sealer.unseal(row["wrapping_key"], _import_context(key_id, token_hash))
+        return asymmetric.decrypt(asymmetric.load_private(sealed), row["algorithm"], encrypted_material)
+
+    def delete_imported_key_material(self, key_ref: str) -> None:
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_importable(record.key_id, record.key_spec, record.origin, record.state)
+            self._forget_material(db, record.key_id)
+
+    @staticmethod
+    def _forget_material(db: Database, key_id: str) -> None:
+        """The imported material goes (deleted, or expired): the key waits for the same material again."""
+        db.execute("UPDATE key_versions SET sealed = NULL WHERE key_id = ?", (key_id,))
+        db.execute("UPDATE keys SET state = ?, material_expires_at = NULL WHERE key_id = ?",
+                   (KeyState.PENDING_IMPORT.value, key_id))  # fmt: skip
 
     # --- aliases and tags ---------------------------------------------------------------
 

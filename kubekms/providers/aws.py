@@ -47,7 +47,19 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from kubekms.backend import DataKey, KeyMetadata, KeyPage, KeyState, NoGrants, NoKeyTypes, Quota, RotationStatus
+from kubekms.backend import (
+    ORIGIN_KMS,
+    DataKey,
+    KeyMetadata,
+    KeyPage,
+    KeyState,
+    NoGrants,
+    NoKeyImport,
+    NoKeyTypes,
+    Quota,
+    RotationStatus,
+    not_offered,
+)
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, NotFound, Reason, Unavailable
 from kubekms.providers import BackendConfig
 from kubekms.providers.aws_mapping import (
@@ -81,7 +93,7 @@ NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
 ROTATION_WAIT_SECONDS = 30.0
 
 
-class AwsBackend(NoGrants, NoKeyTypes):
+class AwsBackend(NoGrants, NoKeyTypes, NoKeyImport):
     provider_label = "aws (through this protocol)"
 
     def __init__(self, client: Any, executor: ThreadPoolExecutor) -> None:
@@ -218,7 +230,10 @@ class AwsBackend(NoGrants, NoKeyTypes):
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
         policy: str | None = None,
+        origin: str = ORIGIN_KMS,
     ) -> KeyMetadata:
+        if origin != ORIGIN_KMS:
+            raise not_offered(self.provider_label, "keys for imported key material", Reason.UNSUPPORTED_OPERATION)
         if alias:
             check_alias(alias)
         if key_spec != "AES_256" or key_usage != "ENCRYPT_DECRYPT":

@@ -51,11 +51,13 @@ from google.cloud.kms_v1.services.key_management_service.transports import KeyMa
 from google.oauth2 import service_account
 
 from kubekms.backend import (
+    ORIGIN_KMS,
     DataKey,
     KeyMetadata,
     KeyPage,
     KeyState,
     NoGrants,
+    NoKeyImport,
     NoKeyPolicies,
     NoKeyTypes,
     Quota,
@@ -206,7 +208,7 @@ def _client(config: BackendConfig) -> kms_v1.KeyManagementServiceAsyncClient:
     return kms_v1.KeyManagementServiceAsyncClient(transport=transport)
 
 
-class GcpBackend(NoGrants, NoKeyPolicies, NoKeyTypes):
+class GcpBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
     provider_label = "gcp"
 
     def __init__(self, client: kms_v1.KeyManagementServiceAsyncClient, key_ring: str) -> None:
@@ -284,7 +286,10 @@ class GcpBackend(NoGrants, NoKeyPolicies, NoKeyTypes):
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
         policy: str | None = None,
+        origin: str = ORIGIN_KMS,
     ) -> KeyMetadata:
+        if origin != ORIGIN_KMS:
+            raise not_offered(self.provider_label, "keys for imported key material", Reason.UNSUPPORTED_OPERATION)
         if policy is not None:
             raise not_offered(self.provider_label, "key policies")
         if alias and (not KEY_ID.fullmatch(alias) or UUID_SHAPED.fullmatch(alias)):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from kubekms.backend import (
+    ORIGIN_KMS,
     DataKey,
     DataKeyPair,
     Grant,
     GrantTerms,
+    ImportParameters,
     KeyMetadata,
     KeyOutput,
     KeyPage,
@@ -41,6 +44,7 @@ class LocalBackend:
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
         policy: str | None = None,
+        origin: str = ORIGIN_KMS,
     ) -> KeyMetadata:
         return await asyncio.to_thread(
             self._store.create_key,
@@ -50,6 +54,7 @@ class LocalBackend:
             key_usage=key_usage,
             tags=tags,
             policy=policy,
+            origin=origin,
         )
 
     async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
@@ -121,6 +126,27 @@ class LocalBackend:
         if with_plaintext:
             return pair
         return DataKeyPair(pair.key_id, pair.pair_spec, pair.public_key, pair.private_ciphertext)
+
+    # imported key material
+    async def get_parameters_for_import(
+        self, key_id: str, *, wrapping_algorithm: str, wrapping_key_spec: str
+    ) -> ImportParameters:
+        return await asyncio.to_thread(
+            self._store.get_parameters_for_import,
+            key_id,
+            wrapping_algorithm=wrapping_algorithm,
+            wrapping_key_spec=wrapping_key_spec,
+        )
+
+    async def import_key_material(
+        self, key_id: str, import_token: bytes, encrypted_material: bytes, *, valid_to: datetime | None = None
+    ) -> None:
+        expires = None if valid_to is None else valid_to.timestamp()
+        await asyncio.to_thread(self._store.import_key_material, key_id, import_token, encrypted_material,
+                                valid_to=expires)  # fmt: skip
+
+    async def delete_imported_key_material(self, key_id: str) -> None:
+        await asyncio.to_thread(self._store.delete_imported_key_material, key_id)
 
     # asymmetric and HMAC keys (RSA private operations take milliseconds: a worker thread)
     async def get_public_key(self, key_id: str) -> bytes:

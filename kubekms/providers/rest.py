@@ -39,11 +39,13 @@ from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import (
+    ORIGIN_KMS,
     DataKey,
     KeyMetadata,
     KeyPage,
     KeyState,
     NoGrants,
+    NoKeyImport,
     NoKeyPolicies,
     NoKeyTypes,
     Quota,
@@ -106,7 +108,7 @@ def _tags_call(key_id: str, suffix: str = "", method: str = "POST") -> WireCall:
     return WireCall(f"{key_id}/tags{suffix}", method)
 
 
-class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes):
+class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
     """The backend protocol on one KMS v1.0 endpoint and project.
 
     Create it with :func:`open_kubekms_backend` / :func:`open_huaweicloud_backend`
@@ -147,7 +149,10 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes):
         key_usage: str = "ENCRYPT_DECRYPT",
         tags: Mapping[str, str] | None = None,
         policy: str | None = None,
+        origin: str = ORIGIN_KMS,
     ) -> KeyMetadata:
+        if origin != ORIGIN_KMS:
+            raise not_offered(self.provider_label, "keys for imported key material", Reason.UNSUPPORTED_OPERATION)
         if policy is not None:
             raise not_offered(self.provider_label, "key policies")
         # create-key is never repeated once it may have reached the KMS: a repeat could make a

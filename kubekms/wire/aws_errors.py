@@ -72,6 +72,9 @@ AWS_ERROR_CLASSES: dict[str, type[KMSError]] = {
     "InvalidKeyUsageException": InvalidArgument,
     "KMSInvalidSignatureException": InvalidArgument,
     "KMSInvalidMacException": InvalidArgument,
+    "InvalidImportTokenException": InvalidArgument,
+    "ExpiredImportTokenException": InvalidArgument,
+    "IncorrectKeyMaterialException": InvalidArgument,
     "InvalidGrantTokenException": InvalidArgument,
     "MalformedPolicyDocumentException": InvalidArgument,
     "TagException": InvalidArgument,
@@ -144,6 +147,9 @@ _AWS_TYPE_BY_REASON: dict[Reason, str] = {
     Reason.UNSUPPORTED_OPERATION: "UnsupportedOperationException",
     Reason.SIGNATURE_INVALID: "KMSInvalidSignatureException",
     Reason.MAC_INVALID: "KMSInvalidMacException",
+    Reason.IMPORT_TOKEN_INVALID: "InvalidImportTokenException",
+    Reason.IMPORT_TOKEN_EXPIRED: "ExpiredImportTokenException",
+    Reason.KEY_MATERIAL_INCORRECT: "IncorrectKeyMaterialException",
 }
 
 

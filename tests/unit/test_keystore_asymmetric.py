@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from kubekms.errors import InvalidArgument, Reason
+from kubekms.backend import KeyState
+from kubekms.errors import InvalidArgument, InvalidState, Reason
 from kubekms.keystore import Keystore
 
 
@@ -69,3 +72,44 @@ def test_each_key_type_refuses_the_others_work(store: Keystore) -> None:
     assert len(tag) == 32
     assert store.verify_mac(mac, b"m", tag, algorithm="HMAC_SHA_256")
     assert not store.verify_mac(mac, b"n", tag, algorithm="HMAC_SHA_256")
+
+
+def _wrap(public_der: bytes, material: bytes) -> bytes:
+    public = serialization.load_der_public_key(public_der)
+    assert isinstance(public, rsa.RSAPublicKey)
+    return public.encrypt(material, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+
+
+def test_imported_material_its_token_expiry_and_its_own_expiry(tmp_path: Path) -> None:
+    now = [time.time()]  # the keystore's clock, moved by the test: a token lives 24 hours
+    store = Keystore(tmp_path / "ks", init=True, clock=lambda: now[0])
+    key = store.create_key("", origin="external")
+    assert key.state is KeyState.PENDING_IMPORT
+    with pytest.raises(InvalidState):
+        store.encrypt_data_key(key.key_id, b"m")
+    material = os.urandom(32)
+    stale = store.get_parameters_for_import(key.key_id, wrapping_algorithm="RSAES_OAEP_SHA_256",
+                                            wrapping_key_spec="RSA_2048")  # fmt: skip
+    assert stale.valid_to.timestamp() == pytest.approx(now[0] + 86400)
+    now[0] += 86401
+    with pytest.raises(InvalidArgument) as raised:
+        store.import_key_material(key.key_id, stale.import_token, _wrap(stale.public_key, material))
+    assert raised.value.reason is Reason.IMPORT_TOKEN_EXPIRED
+    fresh = store.get_parameters_for_import(key.key_id, wrapping_algorithm="RSAES_OAEP_SHA_256",
+                                            wrapping_key_spec="RSA_2048")  # fmt: skip
+    store.import_key_material(key.key_id, fresh.import_token, _wrap(fresh.public_key, material), valid_to=now[0] + 60)
+    blob = store.encrypt_data_key(key.key_id, b"order 7").ciphertext
+    assert material not in (tmp_path / "ks" / "keystore.db").read_bytes()  # sealed like any key material
+    now[0] += 61  # the material expired: refused at once, and forgotten by the next maintenance pass
+    with pytest.raises(InvalidState):
+        store.decrypt_data_key(key.key_id, blob)
+    store.run_due_work()
+    assert store.describe_key(key.key_id).state is KeyState.PENDING_IMPORT
+    with pytest.raises(InvalidArgument) as raised:  # another material than the first is refused
+        store.import_key_material(key.key_id, fresh.import_token, _wrap(fresh.public_key, os.urandom(32)))
+    assert raised.value.reason is Reason.KEY_MATERIAL_INCORRECT
+    store.import_key_material(key.key_id, fresh.import_token, _wrap(fresh.public_key, material))
+    assert store.decrypt_data_key(key.key_id, blob) == b"order 7"
+    with pytest.raises(InvalidArgument) as raised:
+        store.import_key_material(store.create_key("").key_id, fresh.import_token, b"x")
+    assert raised.value.reason is Reason.UNSUPPORTED_OPERATION  # a key of origin kms takes no material

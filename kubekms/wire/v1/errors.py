@@ -72,6 +72,9 @@ CODE_BY_REASON: dict[Reason, str] = {
     Reason.UNSUPPORTED_OPERATION: "KMS.2302",
     Reason.SIGNATURE_INVALID: "KMS.2401",
     Reason.MAC_INVALID: "KMS.2402",
+    Reason.IMPORT_TOKEN_INVALID: "KMS.2501",
+    Reason.IMPORT_TOKEN_EXPIRED: "KMS.2502",
+    Reason.KEY_MATERIAL_INCORRECT: "KMS.2503",
 }
 
 # a code answered by a server -> its reason; where two share a code the later, more specific one wins (KMS.1301)
