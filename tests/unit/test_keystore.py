@@ -380,6 +380,9 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     database.execute("ALTER TABLE key_versions DROP COLUMN enabled")
     database.execute("DROP TABLE key_policies")  # version 3
     database.execute("DROP TABLE grants")  # version 4
+    database.execute("DROP TABLE import_tokens")  # version 5
+    database.execute("ALTER TABLE keys DROP COLUMN material_expires_at")
+    database.execute("ALTER TABLE keys DROP COLUMN material_digest")
     database.execute("PRAGMA user_version = 1")
     database.commit()
     database.close()
