@@ -55,6 +55,9 @@ ACTION_BY_PERMISSION: dict[str, str] = {
     "verify-mac": "kms:VerifyMac",
     "create-datakey-pair": "kms:GenerateDataKeyPair",
     "create-datakey-pair-without-plaintext": "kms:GenerateDataKeyPairWithoutPlaintext",
+    "get-parameters-for-import": "kms:GetParametersForImport",
+    "import-key-material": "kms:ImportKeyMaterial",
+    "delete-imported-key-material": "kms:DeleteImportedKeyMaterial",
 }
 
 
