@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from kubekms.backend import SYMMETRIC_KEY_SPEC, Backend, KeyMetadata, KeyState, key_algorithms
+from kubekms.backend import ORIGIN_EXTERNAL, SYMMETRIC_KEY_SPEC, Backend, KeyMetadata, KeyState, key_algorithms
 from kubekms.errors import InvalidArgument, NotFound
 from kubekms.naming import is_key_id
 from kubekms.wire import inputs
@@ -177,7 +177,7 @@ def key_metadata(call: AwsCall, key: KeyMetadata) -> JsonObject:
         "Description": key.description,
         "KeyUsage": key.key_usage,
         "KeyState": AWS_STATE.get(key.state, "Unavailable"),
-        "Origin": "AWS_KMS",
+        "Origin": "EXTERNAL" if key.origin == ORIGIN_EXTERNAL else "AWS_KMS",
         "KeyManager": "CUSTOMER",
         "CustomerMasterKeySpec": aws_key_spec(key.key_spec),
         "KeySpec": aws_key_spec(key.key_spec),
@@ -186,6 +186,11 @@ def key_metadata(call: AwsCall, key: KeyMetadata) -> JsonObject:
     }
     if key.deletion_date is not None:
         answer["DeletionDate"] = key.deletion_date.timestamp()
+    if key.origin == ORIGIN_EXTERNAL and key.state is not KeyState.PENDING_IMPORT:
+        expires = key.material_expires_at
+        answer["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE" if expires is None else "KEY_MATERIAL_EXPIRES"
+        if expires is not None:
+            answer["ValidTo"] = expires.timestamp()
     return answer
 
 
