@@ -26,12 +26,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms import policies
 from kubekms.backend import (
     DATA_KEY_SPECS,
     KEY_SPECS,
+    ORIGIN_EXTERNAL,
+    ORIGIN_KMS,
     SYMMETRIC_KEY_SPEC,
     Grant,
     GrantTerms,
@@ -69,6 +72,7 @@ from kubekms.wire.aws_rules import (
     ENCRYPT_BYTES,
     GRANT_NAME_CHARS,
     GRANT_NAME_PATTERN,
+    IMPORT_BLOB_BYTES,
     KEY_POLICY_NAME,
     LIST_KEYS_LIMIT,
     MAC_BYTES,
@@ -83,6 +87,10 @@ from kubekms.wire.aws_rules import (
     SIGN_MESSAGE_BYTES,
     SIGNATURE_BYTES,
 )
+
+ORIGINS = {"AWS_KMS": ORIGIN_KMS, "EXTERNAL": ORIGIN_EXTERNAL}  # CreateKey's Origin -> the keystore's
+DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+MAX_EPOCH_SECONDS = 253402300800  # year 10000
 
 
 def key_id_ref(call: AwsRequest, name: str = "KeyId") -> str:
@@ -121,8 +129,9 @@ async def create_key(call: AwsCall) -> JsonObject:
         raise InvalidArgument(f"KeySpec {spec!r} is not offered; this server offers {offered}")
     if spec != SYMMETRIC and call.body.get("KeyUsage") is None:
         raise InvalidArgument(f"KeyUsage is required for a KeySpec other than {SYMMETRIC} (AWS's rule)")
-    if call.text("Origin", default="AWS_KMS") != "AWS_KMS" or call.body.get("MultiRegion"):
-        raise InvalidArgument("this server offers Origin AWS_KMS single-region keys only")
+    origin = call.text("Origin", default="AWS_KMS")
+    if origin not in ORIGINS or call.body.get("MultiRegion"):
+        raise InvalidArgument(f"this server offers single-region keys of Origin {' or '.join(ORIGINS)} only")
     document = call.text("Policy", max_chars=policies.grammar.MAX_POLICY_CHARS) or None
     if document is not None:
         _check_policy(call, document, "", ())  # before the key exists: a refused policy leaves no key behind
@@ -133,6 +142,7 @@ async def create_key(call: AwsCall) -> JsonObject:
         key_usage=usage,
         tags=tags_field(call),
         policy=document,  # stored with the key, in one transaction
+        origin=ORIGINS[origin],
     )
     return {"KeyMetadata": key_metadata(call, key)}
 
@@ -440,6 +450,54 @@ async def verify_mac(call: AwsCall) -> JsonObject:
     if not await call.backend.verify_mac(key.key_id, message, mac, algorithm=algorithm):
         raise InvalidArgument("The MAC is not valid for this message, key and algorithm.", reason=Reason.MAC_INVALID)
     return {"KeyId": call.key_arn(key.key_id), "MacValid": True, "MacAlgorithm": algorithm}
+
+
+# ------------------------------------------------------------------ imported key material
+
+
+async def get_parameters_for_import(call: AwsCall) -> JsonObject:
+    key_id = key_id_ref(call)
+    parameters = await call.backend.get_parameters_for_import(
+        key_id,
+        wrapping_algorithm=call.text("WrappingAlgorithm", required=True),
+        wrapping_key_spec=call.text("WrappingKeySpec", required=True),
+    )
+    return {
+        "KeyId": call.key_arn(parameters.key_id),
+        "ImportToken": _b64(parameters.import_token),
+        "PublicKey": _b64(parameters.public_key),
+        "ParametersValidTo": parameters.valid_to.timestamp(),
+    }
+
+
+def _valid_to(call: AwsRequest) -> datetime | None:
+    """ValidTo with ExpirationModel as AWS pairs them: KEY_MATERIAL_EXPIRES needs it, DOES_NOT_EXPIRE forbids it."""
+    value = call.body.get("ValidTo")
+    model = call.text("ExpirationModel", default="KEY_MATERIAL_EXPIRES" if value is not None else DOES_NOT_EXPIRE)
+    if model not in (DOES_NOT_EXPIRE, "KEY_MATERIAL_EXPIRES") or (value is None) != (model == DOES_NOT_EXPIRE):
+        raise InvalidArgument(
+            f"ValidTo is required with ExpirationModel KEY_MATERIAL_EXPIRES, and absent with {DOES_NOT_EXPIRE}"
+        )
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < MAX_EPOCH_SECONDS:
+        raise InvalidArgument("ValidTo must be a timestamp (seconds since the epoch)")
+    return datetime.fromtimestamp(value, UTC)
+
+
+async def import_key_material(call: AwsCall) -> JsonObject:
+    await call.backend.import_key_material(
+        key_id_ref(call),
+        call.blob("ImportToken", IMPORT_BLOB_BYTES),
+        call.blob("EncryptedKeyMaterial", IMPORT_BLOB_BYTES),
+        valid_to=_valid_to(call),
+    )
+    return {}
+
+
+async def delete_imported_key_material(call: AwsCall) -> JsonObject:
+    await call.backend.delete_imported_key_material(key_id_ref(call))
+    return {}
 
 
 # ------------------------------------------------------------------ key policies
@@ -768,6 +826,13 @@ OPERATIONS: dict[str, AwsOperation] = {
     "Verify": AwsOperation("verify", KeyScope.KEY, with_grant_tokens(verify)),
     "GenerateMac": AwsOperation("generate-mac", KeyScope.KEY, with_grant_tokens(generate_mac)),
     "VerifyMac": AwsOperation("verify-mac", KeyScope.KEY, with_grant_tokens(verify_mac)),
+    "GetParametersForImport": AwsOperation(
+        "get-parameters-for-import", KeyScope.KEY, get_parameters_for_import, key_id_ref
+    ),
+    "ImportKeyMaterial": AwsOperation("import-key-material", KeyScope.KEY, import_key_material, key_id_ref),
+    "DeleteImportedKeyMaterial": AwsOperation(
+        "delete-imported-key-material", KeyScope.KEY, delete_imported_key_material, key_id_ref
+    ),
     "ReEncrypt": AwsOperation("re-encrypt", KeyScope.KEY, with_grant_tokens(re_encrypt), key_ref=re_encrypt_source_ref),
     "CreateAlias": AwsOperation("create-alias", KeyScope.KEY, create_alias, lambda c: key_id_ref(c, "TargetKeyId")),
     "UpdateAlias": AwsOperation("update-alias", KeyScope.KEY, update_alias, key_ref=alias_name),

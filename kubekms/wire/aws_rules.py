@@ -32,3 +32,4 @@ SIGNATURE_BYTES = (1, 6144)  # Verify Signature
 MAC_MESSAGE_BYTES = (1, 4096)  # GenerateMac/VerifyMac Message
 MAC_BYTES = (1, 6144)  # VerifyMac Mac
 MESSAGE_TYPES = ("RAW", "DIGEST")  # Sign/Verify MessageType
+IMPORT_BLOB_BYTES = (1, 6144)  # ImportKeyMaterial ImportToken, EncryptedKeyMaterial
