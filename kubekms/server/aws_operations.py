@@ -17,8 +17,9 @@ it itself. Grants (CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, Re
 effective at once: a grant token must name a grant this server issued, and adds no permission.
 Key types as AWS's: symmetric (SYMMETRIC_DEFAULT), RSA and ECC keys (Sign, Verify, GetPublicKey; RSA
 keys for SIGN_VERIFY or ENCRYPT_DECRYPT with OAEP) and HMAC keys (GenerateMac, VerifyMac); each refuses
-the others' operations with InvalidKeyUsageException, and only symmetric keys rotate. Multi-region keys
-are not offered.
+the others' operations with InvalidKeyUsageException, and only symmetric keys rotate. Keys of Origin
+EXTERNAL (symmetric) wait in PendingImport for material wrapped under GetParametersForImport's RSA key;
+the keystore seals it like its own and never hands it out. Multi-region keys are not offered.
 """
 
 from __future__ import annotations
