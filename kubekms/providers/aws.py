@@ -50,12 +50,13 @@ import botocore.exceptions
 from kubekms.backend import (
     ORIGIN_KMS,
     DataKey,
+    DataKeyPair,
     KeyMetadata,
+    KeyOutput,
     KeyPage,
     KeyState,
     NoGrants,
     NoKeyImport,
-    NoKeyTypes,
     Quota,
     RotationStatus,
     not_offered,
@@ -82,6 +83,9 @@ from kubekms.wire.aws_rules import (
     PENDING_WINDOW_DAYS,
     RANDOM_BYTES,
     ROTATION_PERIOD_DAYS,
+    SYMMETRIC,
+    aws_key_spec,
+    keystore_key_spec,
 )
 
 log = logging.getLogger("kubekms.providers.aws")
@@ -93,7 +97,7 @@ NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
 ROTATION_WAIT_SECONDS = 30.0
 
 
-class AwsBackend(NoGrants, NoKeyTypes, NoKeyImport):
+class AwsBackend(NoGrants, NoKeyImport):
     provider_label = "aws (through this protocol)"
 
     def __init__(self, client: Any, executor: ThreadPoolExecutor) -> None:
@@ -205,7 +209,7 @@ class AwsBackend(NoGrants, NoKeyTypes, NoKeyImport):
             key_id=key_id,
             alias=aliases[0] if aliases else "",
             description=str(aws_meta.get("Description", "")),
-            key_spec="AES_256",
+            key_spec=keystore_key_spec(str(aws_meta.get("KeySpec", SYMMETRIC))),
             key_usage=str(aws_meta.get("KeyUsage", "ENCRYPT_DECRYPT")),
             state=AWS_STATES.get(str(aws_meta.get("KeyState")), KeyState.DISABLED),
             created_at=utc(aws_meta.get("CreationDate")) or datetime.now(UTC),
@@ -236,9 +240,7 @@ class AwsBackend(NoGrants, NoKeyTypes, NoKeyImport):
             raise not_offered(self.provider_label, "keys for imported key material", Reason.UNSUPPORTED_OPERATION)
         if alias:
             check_alias(alias)
-        if key_spec != "AES_256" or key_usage != "ENCRYPT_DECRYPT":
-            raise InvalidArgument("provider 'aws' creates AES_256 ENCRYPT_DECRYPT keys (SYMMETRIC_DEFAULT) only")
-        params: dict[str, Any] = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
+        params: dict[str, Any] = {"KeySpec": aws_key_spec(key_spec), "KeyUsage": key_usage}
         if description:
             params["Description"] = description
         if tags:
@@ -415,6 +417,54 @@ class AwsBackend(NoGrants, NoKeyTypes, NoKeyImport):
         )
         return bytes(answer["Plaintext"])
 
+    # asymmetric and HMAC keys, passed through
+    async def get_public_key(self, key_id: str) -> bytes:
+        return bytes((await self._call("get_public_key", KeyId=aws_key_ref(key_id)))["PublicKey"])
+
+    async def sign(self, key_id: str, message: bytes, *, algorithm: str, digest: bool = False) -> KeyOutput:
+        answer = await self._call("sign", KeyId=aws_key_ref(key_id), Message=message,
+                                  MessageType="DIGEST" if digest else "RAW", SigningAlgorithm=algorithm)  # fmt: skip
+        return KeyOutput(key_id_of(str(answer["KeyId"])), bytes(answer["Signature"]))
+
+    async def verify(
+        self, key_id: str, message: bytes, signature: bytes, *, algorithm: str, digest: bool = False
+    ) -> bool:
+        call = self._call("verify", KeyId=aws_key_ref(key_id), Message=message, Signature=signature,
+                          MessageType="DIGEST" if digest else "RAW", SigningAlgorithm=algorithm)  # fmt: skip
+        return await _valid(call, Reason.SIGNATURE_INVALID)
+
+    async def encrypt_asymmetric(self, key_id: str, plaintext: bytes, *, algorithm: str) -> KeyOutput:
+        answer = await self._call("encrypt", KeyId=aws_key_ref(key_id), Plaintext=plaintext,
+                                  EncryptionAlgorithm=algorithm)  # fmt: skip
+        return KeyOutput(key_id_of(str(answer["KeyId"])), bytes(answer["CiphertextBlob"]))
+
+    async def decrypt_asymmetric(self, key_id: str, ciphertext: bytes, *, algorithm: str) -> KeyOutput:
+        answer = await self._call("decrypt", KeyId=aws_key_ref(key_id), CiphertextBlob=ciphertext,
+                                  EncryptionAlgorithm=algorithm)  # fmt: skip
+        return KeyOutput(key_id_of(str(answer["KeyId"])), bytes(answer["Plaintext"]))
+
+    async def generate_mac(self, key_id: str, message: bytes, *, algorithm: str) -> KeyOutput:
+        answer = await self._call("generate_mac", KeyId=aws_key_ref(key_id), Message=message, MacAlgorithm=algorithm)
+        return KeyOutput(key_id_of(str(answer["KeyId"])), bytes(answer["Mac"]))
+
+    async def verify_mac(self, key_id: str, message: bytes, mac: bytes, *, algorithm: str) -> bool:
+        call = self._call("verify_mac", KeyId=aws_key_ref(key_id), Message=message, Mac=mac, MacAlgorithm=algorithm)
+        return await _valid(call, Reason.MAC_INVALID)
+
+    async def create_data_key_pair(
+        self, key_id: str, pair_spec: str, *, aad: bytes = b"", with_plaintext: bool = True
+    ) -> DataKeyPair:
+        operation = "generate_data_key_pair" if with_plaintext else "generate_data_key_pair_without_plaintext"
+        answer = await self._call(operation, KeyId=aws_key_ref(key_id), KeyPairSpec=pair_spec, **_context_param(aad))
+        plaintext = answer.get("PrivateKeyPlaintext")
+        return DataKeyPair(
+            key_id_of(str(answer["KeyId"])),
+            pair_spec,
+            bytes(answer["PublicKey"]),
+            bytes(answer["PrivateKeyCiphertextBlob"]),
+            None if plaintext is None else bytes(plaintext),
+        )
+
     # aliases and tags
     async def create_alias(self, key_id: str, alias: str) -> None:
         check_alias(alias)
@@ -522,3 +572,14 @@ def _context_param(aad: bytes) -> dict[str, Any]:
     """The EncryptionContext parameter, only when the additional data gives one."""
     context = encryption_context(aad)
     return {"EncryptionContext": context} if context else {}
+
+
+async def _valid(call: Awaitable[Any], mismatch: Reason) -> bool:
+    """Verify/VerifyMac answer a mismatch with an error (KMSInvalidSignatureException, KMSInvalidMacException)."""
+    try:
+        await call
+    except InvalidArgument as error:
+        if error.reason is mismatch:
+            return False
+        raise
+    return True

@@ -49,11 +49,9 @@ from kubekms.server.aws_call import (
     ALGORITHMS_FIELD,
     MAX_KEY_REF_CHARS,
     MAX_TEXT_CHARS,
-    SYMMETRIC,
     AwsCall,
     AwsRequest,
     JsonObject,
-    aws_key_spec,
     key_metadata,
     keystore_ref,
     paged,
@@ -87,6 +85,8 @@ from kubekms.wire.aws_rules import (
     ROTATION_PERIOD_DAYS,
     SIGN_MESSAGE_BYTES,
     SIGNATURE_BYTES,
+    SYMMETRIC,
+    aws_key_spec,
 )
 
 ORIGINS = {"AWS_KMS": ORIGIN_KMS, "EXTERNAL": ORIGIN_EXTERNAL}  # CreateKey's Origin -> the keystore's

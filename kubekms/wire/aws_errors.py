@@ -153,6 +153,17 @@ _AWS_TYPE_BY_REASON: dict[Reason, str] = {
 }
 
 
+# AWS error type -> the reason our error carries (what a caller decides on: a refused Verify is a False)
+_REASON_BY_AWS_TYPE: dict[str, Reason] = {
+    error_type: reason for reason, error_type in _AWS_TYPE_BY_REASON.items() if reason is not Reason.CREDENTIAL_MISSING
+}
+
+
+def aws_error_reason(error_type: str) -> Reason | None:
+    """The precise reason of an AWS error type, where one exists beyond its class's."""
+    return _REASON_BY_AWS_TYPE.get(error_type)
+
+
 def aws_error_type(error: KMSError) -> tuple[str, int]:
     """The ``__type`` and HTTP status AWS KMS answers for this error (AWS sends 4xx as 400)."""
     if error.reason in _AWS_TYPE_BY_REASON:

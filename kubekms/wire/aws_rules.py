@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from kubekms.backend import SYMMETRIC_KEY_SPEC
+
 PENDING_WINDOW_DAYS = (7, 30)  # ScheduleKeyDeletion PendingWindowInDays
 ROTATION_PERIOD_DAYS = (90, 2560)  # EnableKeyRotation RotationPeriodInDays
 DEFAULT_ROTATION_DAYS = 365
@@ -33,3 +35,13 @@ MAC_MESSAGE_BYTES = (1, 4096)  # GenerateMac/VerifyMac Message
 MAC_BYTES = (1, 6144)  # VerifyMac Mac
 MESSAGE_TYPES = ("RAW", "DIGEST")  # Sign/Verify MessageType
 IMPORT_BLOB_BYTES = (1, 6144)  # ImportKeyMaterial ImportToken, EncryptedKeyMaterial
+SYMMETRIC = "SYMMETRIC_DEFAULT"  # AWS's KeySpec (and EncryptionAlgorithm) of the keystore's AES_256 keys
+
+
+def aws_key_spec(key_spec: str) -> str:
+    """AWS's KeySpec for a keystore key spec: the symmetric one is SYMMETRIC_DEFAULT, the others keep their name."""
+    return SYMMETRIC if key_spec == SYMMETRIC_KEY_SPEC else key_spec
+
+
+def keystore_key_spec(aws_spec: str) -> str:
+    return SYMMETRIC_KEY_SPEC if aws_spec == SYMMETRIC else aws_spec
