@@ -18,7 +18,7 @@ import botocore.exceptions
 from kubekms.backend import KeyState
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, Reason, Unauthenticated, Unavailable
 from kubekms.naming import is_alias, is_key_id
-from kubekms.wire.aws_errors import aws_error_class
+from kubekms.wire.aws_errors import aws_error_class, aws_error_reason
 from kubekms.wire.aws_rules import ALIAS_NAME_PATTERN
 
 AAD_CONTEXT_KEY = "kubekms:aad"
@@ -91,7 +91,8 @@ def map_client_error(operation: str, error: Exception) -> KMSError:
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
         text = f"AWS KMS {operation}: {error_type}" + (f": {message}" if message else "")
         error_class = aws_error_class(error_type, message, status)
-        return error_class(text, reason=STATE_REASONS.get(operation) if issubclass(error_class, InvalidState) else None)
+        in_state = issubclass(error_class, InvalidState)
+        return error_class(text, reason=STATE_REASONS.get(operation) if in_state else aws_error_reason(error_type))
     if isinstance(error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
         return Unauthenticated(f"AWS KMS {operation}: no AWS credentials found")
     if isinstance(error, botocore.exceptions.NoRegionError):
