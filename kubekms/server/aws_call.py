@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from kubekms.backend import ORIGIN_EXTERNAL, SYMMETRIC_KEY_SPEC, Backend, KeyMetadata, KeyState, key_algorithms
+from kubekms.backend import ORIGIN_EXTERNAL, Backend, KeyMetadata, KeyState, key_algorithms
 from kubekms.errors import InvalidArgument, NotFound
 from kubekms.naming import is_key_id
 from kubekms.wire import inputs
-from kubekms.wire.aws_rules import LIST_LIMIT
+from kubekms.wire.aws_rules import LIST_LIMIT, SYMMETRIC, aws_key_spec
 from kubekms.wire.v1.values import encryption_context_aad
 
 JsonObject = dict[str, Any]
-SYMMETRIC = "SYMMETRIC_DEFAULT"
 MAX_TEXT_CHARS = 8192  # any string field; the keystore checks descriptions, aliases and tags tighter
 MAX_KEY_REF_CHARS = 2048  # AWS's limit on KeyId (key id, key ARN, alias name or alias ARN)
 
@@ -192,11 +191,6 @@ def key_metadata(call: AwsCall, key: KeyMetadata) -> JsonObject:
         if expires is not None:
             answer["ValidTo"] = expires.timestamp()
     return answer
-
-
-def aws_key_spec(key_spec: str) -> str:
-    """AWS's KeySpec for a keystore key spec: the symmetric one is SYMMETRIC_DEFAULT, the others keep their name."""
-    return SYMMETRIC if key_spec == SYMMETRIC_KEY_SPEC else key_spec
 
 
 def tags_field(call: AwsCall, name: str = "Tags") -> dict[str, str]:
