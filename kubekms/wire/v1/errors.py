@@ -68,13 +68,14 @@ CODE_BY_REASON: dict[Reason, str] = {
     Reason.RANDOM_LENGTH_INVALID: "KMS.1801",
     Reason.DATA_KEY_LENGTH_INVALID: "KMS.1901",
     Reason.PLAINTEXT_LENGTH_INVALID: "KMS.2101",
-    Reason.KEY_USAGE_INVALID: "KMS.2301",
-    Reason.UNSUPPORTED_OPERATION: "KMS.2302",
-    Reason.SIGNATURE_INVALID: "KMS.2401",
-    Reason.MAC_INVALID: "KMS.2402",
-    Reason.IMPORT_TOKEN_INVALID: "KMS.2501",
-    Reason.IMPORT_TOKEN_EXPIRED: "KMS.2502",
-    Reason.KEY_MATERIAL_INCORRECT: "KMS.2503",
+    # OTC's own codes (KMS.23xx-25xx are its quota and grant codes, not these)
+    Reason.KEY_USAGE_INVALID: "KMS.0332",  # the key does not support the (signing) algorithm
+    Reason.UNSUPPORTED_OPERATION: "KMS.0325",  # not for this key type
+    Reason.SIGNATURE_INVALID: "KMS.0342",  # kubekms's: Huawei's verify answers signature_valid "false" instead
+    Reason.MAC_INVALID: "KMS.0343",  # kubekms's: Huawei's verify-mac answers mac_valid false instead
+    Reason.IMPORT_TOKEN_INVALID: "KMS.2605",
+    Reason.IMPORT_TOKEN_EXPIRED: "KMS.2601",
+    Reason.KEY_MATERIAL_INCORRECT: "KMS.2606",
 }
 
 # a code answered by a server -> its reason; where two share a code the later, more specific one wins (KMS.1301)
