@@ -543,7 +543,9 @@ def _session(config: BackendConfig) -> boto3.session.Session:
     )
 
 
-def _client(config: BackendConfig) -> Any:
+def kms_client(config: BackendConfig) -> Any:
+    """The boto3 KMS client this provider uses for ``config`` (region, credentials, endpoint, CA,
+    retries); public for kubekms.envelope, whose aws-kms master keys are the SDK's own on it."""
     client_config = botocore.config.Config(
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=POOL_SIZE,
@@ -564,7 +566,7 @@ def _client(config: BackendConfig) -> Any:
 
 
 async def open_backend(config: BackendConfig) -> AwsBackend:
-    client = await asyncio.to_thread(_client, config)
+    client = await asyncio.to_thread(kms_client, config)
     return AwsBackend(client, ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="kubekms-aws"))
 
 
