@@ -167,7 +167,7 @@ class Keyring:
 
 def _aws_client(name: str, config: BackendConfig) -> AwsClient:
     # The provider's own client factory: same region, credentials, endpoint, CA and retry rules.
-    from kubekms.providers.aws import _client as aws_kms_client
+    from kubekms.providers.aws import kms_client
 
-    client = aws_kms_client(config)
+    client = kms_client(config)
     return AwsClient(name=name, region=str(client.meta.region_name), client=client)
