@@ -46,6 +46,7 @@ import google_crc32c
 import grpc
 from google.api_core import exceptions as google_errors
 from google.auth import default as default_credentials
+from google.auth import exceptions as auth_errors
 from google.cloud import kms_v1
 from google.cloud.kms_v1.services.key_management_service.transports import KeyManagementServiceGrpcAsyncIOTransport
 from google.oauth2 import service_account
@@ -174,12 +175,26 @@ def _calls_cloud_kms(method: Callable[..., Awaitable[T]]) -> Callable[..., Await
 
 
 def _credentials(config: BackendConfig) -> Any:
-    if config.credentials_file is not None:
-        # google-auth leaves this classmethod unannotated
-        return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-            str(config.credentials_file), scopes=SCOPES
-        )
-    credentials, _ = default_credentials(scopes=SCOPES)
+    """The key file's service account, else ADC; either unusable is Unauthenticated, never the file's content."""
+    path = config.credentials_file
+    if path is not None:
+        try:
+            # google-auth leaves this classmethod unannotated
+            return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                str(path), scopes=SCOPES
+            )
+        except OSError as error:
+            raise Unauthenticated(f"gcp: cannot read {path}: {error.strerror}") from None
+        except auth_errors.MalformedError as error:  # names the missing fields, not values
+            raise Unauthenticated(f"gcp: {path} is not a usable service-account key JSON: {error}") from None
+        except ValueError:  # not JSON, or a private_key that is no PEM key: the library's text might quote it
+            raise Unauthenticated(f"gcp: {path} is not a usable service-account key JSON (not JSON, or its "
+                                  "private_key is not a PEM key)") from None  # fmt: skip
+    try:
+        credentials, _ = default_credentials(scopes=SCOPES)
+    except auth_errors.DefaultCredentialsError as error:
+        raise Unauthenticated(f"gcp: no credentials file, and Application Default Credentials are not usable: "
+                              f"{error}", reason=Reason.CREDENTIAL_MISSING) from None  # fmt: skip
     return credentials
 
 
