@@ -86,3 +86,17 @@ def test_location_is_refused_for_other_providers() -> None:
     refused = kubekms("key", "list", env=env)
     assert refused.returncode == 1
     assert "location is for provider gcp (instead of region); others take region" in refused.stderr
+
+
+def test_unusable_credentials_are_one_line_not_a_traceback(server: GcpServer, tmp_path: Path) -> None:
+    env = {"KUBEKMS_PROVIDER": "gcp", "KUBEKMS_ENDPOINT": f"http://{server.endpoint}", "KUBEKMS_PROJECT_ID": PROJECT,
+           "KUBEKMS_KEY_RING": "cli", "HOME": str(tmp_path), "NO_GCE_CHECK": "True"}  # fmt: skip
+    bad_key = tmp_path / "bad.json"
+    bad_key.write_text('{"type": "service_account", "private_key": "not-a-pem-key"}')
+    refused = kubekms("key", "list", env=env | {"KUBEKMS_CREDENTIALS_FILE": str(bad_key)})
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"{bad_key} is not a usable service-account key" in refused.stderr and "not-a-pem-key" not in refused.stderr
+
+    no_adc = kubekms("key", "list", env=env)  # no key file, no ADC (empty HOME, not on Google Cloud)
+    assert no_adc.returncode == 1 and "Traceback" not in no_adc.stderr
+    assert "no credentials file, and Application Default Credentials are not usable" in no_adc.stderr
