@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from kubekms.devenv.processes import free_port, kubekms_argv
 from kubekms_plugin.config import ConfigError, load_config
 
 GCP = {"provider": "gcp", "project_id": "my-project", "location": "europe-west1", "key_ring": "cluster-ring"}
@@ -71,3 +74,21 @@ def test_the_file_itself_is_refused_with_the_shared_loaders_errors(
         path.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_config(path, {})
+
+
+def test_a_key_file_that_is_no_service_account_key_stops_the_plugin_with_one_line(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text('{"type": "service_account", "private_key": "not-a-pem-key"}')
+    config = {
+        "socket": str(tmp_path / "plugin.sock"),
+        "key": "etcd",
+        "health_address": f"127.0.0.1:{free_port()}",
+        "backend": {**GCP, "endpoint": "http://127.0.0.1:1", "credentials_file": str(key_file)},
+    }
+    (tmp_path / "plugin.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run(kubekms_argv("plugin", "--config", str(tmp_path / "plugin.yaml")),
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    line = json.loads(done.stderr.strip().splitlines()[-1])
+    assert line["message"] == "cannot start" and "is not a usable service-account key JSON" in line["error"]
+    assert "not-a-pem-key" not in done.stderr and not (tmp_path / "plugin.sock").exists()
