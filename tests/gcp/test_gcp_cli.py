@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from kubekms.cli.backend_access import load_backend_config
 from kubekms.devenv.gcpserver import GcpServer, gcp_server
+from kubekms.errors import InvalidArgument
 
 KUBEKMS = shutil.which("kubekms") or str(Path(__file__).parents[2] / ".venv" / "bin" / "kubekms")
 PROJECT = "proj-cli"
@@ -82,10 +84,10 @@ def test_cli_with_provider_gcp(server: GcpServer, tmp_path: Path) -> None:
 
 
 def test_location_is_refused_for_other_providers() -> None:
-    env = {"KUBEKMS_PROVIDER": "aws", "KUBEKMS_LOCATION": "global"}
-    refused = kubekms("key", "list", env=env)
-    assert refused.returncode == 1
-    assert "location is for provider gcp (instead of region); others take region" in refused.stderr
+    with pytest.raises(InvalidArgument, match=r"location is for provider gcp \(instead of region\); others take"):
+        load_backend_config(None, {"KUBEKMS_PROVIDER": "aws", "KUBEKMS_LOCATION": "global"})
+    gcp = load_backend_config(None, {"KUBEKMS_PROVIDER": "gcp", "KUBEKMS_LOCATION": "eu", "KUBEKMS_KEY_RING": "r"})
+    assert (gcp.region, gcp.key_ring, gcp.endpoint) == ("eu", "r", "")
 
 
 def test_unusable_credentials_are_one_line_not_a_traceback(server: GcpServer, tmp_path: Path) -> None:
