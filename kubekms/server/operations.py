@@ -73,11 +73,12 @@ async def create_key(call: Call) -> JsonAnswer:
     origin = fields.text("origin", default="kms")
     if origin != "kms":
         raise InvalidArgument("only origin 'kms' is supported (no key import)", code="KMS.0308")
+    key_spec, key_usage = v1_fields.key_type_from_request(fields)
     meta = await call.backend.create_key(
         fields.identifier("key_alias", code="KMS.1101"),  # "" is as missing as no alias: the v1.0 wire names one
         description=fields.text("key_description", code="KMS.1103"),
-        key_spec=fields.text("key_spec", default="AES_256"),
-        key_usage=fields.text("key_usage", default="ENCRYPT_DECRYPT"),
+        key_spec=key_spec,
+        key_usage=key_usage,
         tags=creation_tags(fields),
     )
     return {"key_info": {"key_id": meta.key_id, "domain_id": call.project_id, "region_id": ""}}
@@ -204,6 +205,52 @@ async def decrypt_datakey(call: Call) -> JsonAnswer:
     if expected_length is not None and expected_length != len(plaintext):
         raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
     return v1_answers.decrypted_data_key_answer(plaintext)
+
+
+# --------------------------------------------------------------------- asymmetric and HMAC keys (Backend's crypto)
+
+
+async def get_publickey(call: Call) -> JsonAnswer:
+    key_id = (await call.backend.describe_key(call.key_ref())).key_id
+    return v1_answers.public_key_answer(key_id, await call.backend.get_public_key(key_id))
+
+
+async def sign(call: Call) -> JsonAnswer:
+    fields = call.fields
+    message = fields.base64_bytes("message", max_bytes=v1_values.SIGN_MESSAGE_BYTES)
+    algorithm = fields.text("signing_algorithm", required=True, max_chars=64)
+    digest = v1_fields.message_is_digest(fields)
+    return v1_answers.signature_answer(
+        await call.backend.sign(call.key_ref(), message, algorithm=algorithm, digest=digest)
+    )
+
+
+async def verify(call: Call) -> JsonAnswer:
+    fields = call.fields
+    message = fields.base64_bytes("message", max_bytes=v1_values.SIGN_MESSAGE_BYTES)
+    signature = fields.base64_bytes("signature", max_bytes=v1_values.SIGNATURE_BYTES)
+    algorithm = fields.text("signing_algorithm", required=True, max_chars=64)
+    digest = v1_fields.message_is_digest(fields)
+    key_id = (await call.backend.describe_key(call.key_ref())).key_id
+    valid = await call.backend.verify(key_id, message, signature, algorithm=algorithm, digest=digest)
+    return v1_answers.signature_valid_answer(key_id, valid)
+
+
+async def generate_mac(call: Call) -> JsonAnswer:
+    message = call.fields.base64_bytes("message", max_bytes=v1_values.SIGN_MESSAGE_BYTES)
+    algorithm = call.fields.text("mac_algorithm", required=True, max_chars=64)
+    return v1_answers.mac_answer(
+        await call.backend.generate_mac(call.key_ref(), message, algorithm=algorithm), algorithm
+    )
+
+
+async def verify_mac(call: Call) -> JsonAnswer:
+    message = call.fields.base64_bytes("message", max_bytes=v1_values.SIGN_MESSAGE_BYTES)
+    mac = call.fields.base64_bytes("mac", max_bytes=v1_values.SIGNATURE_BYTES)
+    algorithm = call.fields.text("mac_algorithm", required=True, max_chars=64)
+    key_id = (await call.backend.describe_key(call.key_ref())).key_id
+    valid = await call.backend.verify_mac(key_id, message, mac, algorithm=algorithm)
+    return v1_answers.mac_valid_answer(key_id, algorithm, valid)
 
 
 # --------------------------------------------------------------------- account
@@ -343,6 +390,11 @@ _KEY_OPERATIONS: dict[str, Handler] = {
     "create-datakey-without-plaintext": create_datakey_without_plaintext,
     "encrypt-datakey": encrypt_datakey,
     "decrypt-datakey": decrypt_datakey,
+    "get-publickey": get_publickey,
+    "sign": sign,
+    "verify": verify,
+    "generate-mac": generate_mac,
+    "verify-mac": verify_mac,
 }
 
 OPERATIONS: dict[str, Operation] = {

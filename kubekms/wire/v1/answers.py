@@ -6,16 +6,28 @@ kubekms adds three KeyDetails fields the cloud does not send (``current_version`
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
 from kubekms import ciphertext as ciphertext_format
-from kubekms.backend import DataKey, KeyMetadata, Quota, RotationStatus
+from kubekms.backend import DataKey, KeyMetadata, KeyOutput, Quota, RotationStatus
 from kubekms.errors import InvalidCiphertext, Unavailable
-from kubekms.wire.v1.values import JsonObject, from_bool, from_millis, key_state_from_wire, to_bool_text, to_millis
+from kubekms.wire.v1.values import (
+    JsonObject,
+    from_bool,
+    from_millis,
+    key_state_from_wire,
+    keystore_key_spec,
+    to_bool_text,
+    to_millis,
+    wire_key_spec,
+)
 
 
 def key_details(meta: KeyMetadata, *, project_id: str = "", realm: str = "") -> JsonObject:
@@ -24,7 +36,7 @@ def key_details(meta: KeyMetadata, *, project_id: str = "", realm: str = "") -> 
         "domain_id": meta.project_id or project_id,
         "key_alias": meta.alias,
         "realm": realm,
-        "key_spec": meta.key_spec,
+        "key_spec": wire_key_spec(meta.key_spec),
         "key_usage": meta.key_usage,
         "key_description": meta.description,
         "creation_date": to_millis(meta.created_at),
@@ -47,7 +59,7 @@ def key_metadata_from_wire(details: Mapping[str, Any], *, project_id: str = "") 
         key_id=str(details.get("key_id", "")),
         alias=str(details.get("key_alias", "")),
         description=str(details.get("key_description", "")),
-        key_spec=str(details.get("key_spec", "AES_256")),
+        key_spec=keystore_key_spec(str(details.get("key_spec", "AES_256"))),
         key_usage=str(details.get("key_usage", "ENCRYPT_DECRYPT")),
         state=key_state_from_wire(details.get("key_state", "")),
         created_at=created,
@@ -137,6 +149,31 @@ def data_key_plaintext_from_wire(body: Mapping[str, Any]) -> bytes:
     if digest and not hmac.compare_digest(hashlib.sha256(data_key).hexdigest(), str(digest).lower()):
         raise InvalidCiphertext("the decrypted data key does not match its digest", code="KMS.2203")
     return data_key
+
+
+def public_key_answer(key_id: str, public_der: bytes) -> JsonObject:
+    """get-publickey: the public key as PEM (SubjectPublicKeyInfo), as Huawei answers it."""
+    public = serialization.load_der_public_key(public_der)
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {"key_id": key_id, "public_key": pem.decode()}
+
+
+def signature_answer(signed: KeyOutput) -> JsonObject:
+    return {"key_id": signed.key_id, "signature": base64.b64encode(signed.data).decode()}
+
+
+def signature_valid_answer(key_id: str, valid: bool) -> JsonObject:
+    """verify: Huawei answers a wrong signature with ``signature_valid`` "false", not an error."""
+    return {"key_id": key_id, "signature_valid": to_bool_text(valid)}
+
+
+def mac_answer(made: KeyOutput, algorithm: str) -> JsonObject:
+    return {"key_id": made.key_id, "mac_algorithm": algorithm, "mac": base64.b64encode(made.data).decode()}
+
+
+def mac_valid_answer(key_id: str, algorithm: str, valid: bool) -> JsonObject:
+    """verify-mac: ``mac_valid`` is a JSON boolean (unlike verify's string)."""
+    return {"key_id": key_id, "mac_algorithm": algorithm, "mac_valid": valid}
 
 
 def random_answer(data: bytes) -> JsonObject:

@@ -6,12 +6,14 @@ create-datakey and gen-random lengths are **bits** while every other data-key le
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubekms.backend import DATA_KEY_SPECS, KeyState
+from kubekms.backend import DATA_KEY_SPECS, ECC_KEY_SPECS, KEY_SPECS, RSA_KEY_SPECS, KeyState, key_usages
 from kubekms.errors import InvalidArgument
 from kubekms.wire import inputs
 from kubekms.wire.v1.values import (
@@ -22,10 +24,13 @@ from kubekms.wire.v1.values import (
     MAX_HEX_CHARS,
     MAX_KEY_ID_LENGTH,
     MAX_TEXT_CHARS,
+    MESSAGE_TYPES,
     JsonObject,
     encryption_context_aad,
     invalid,
+    keystore_key_spec,
     parse_integer,
+    wire_key_spec,
 )
 
 
@@ -106,6 +111,17 @@ class RequestFields:
         except ValueError:
             raise InvalidArgument(f"{name} must be a hex string", code=code) from None
 
+    def base64_bytes(self, name: str, *, max_bytes: int, code: str = "KMS.0308") -> bytes:
+        """A required base64 field (sign, verify, MACs) of 1 to ``max_bytes`` bytes."""
+        value = self.text(name, required=True, code=code, max_chars=4 * max_bytes // 3 + 4)
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidArgument(f"{name} must be base64", code=code) from None
+        if not 1 <= len(data) <= max_bytes:
+            raise InvalidArgument(f"{name} must be 1 to {max_bytes} bytes, got {len(data)}", code=code)
+        return data
+
     def strings(self, name: str, *, code: str, max_chars: int = MAX_TEXT_CHARS) -> list[str]:
         """A required, non-empty list of strings."""
         value = self._data.get(name)
@@ -168,6 +184,27 @@ def data_key_length_from_request(fields: RequestFields) -> int:
     if spec not in DATA_KEY_SPECS:
         raise InvalidArgument("key_spec can only be AES_128 or AES_256", code="KMS.1902")
     return DATA_KEY_SPECS[spec]
+
+
+def key_type_from_request(fields: RequestFields) -> tuple[str, str]:
+    """create-key ``key_spec`` (Huawei's names, or the keystore's) and ``key_usage`` as the keystore names them.
+
+    Huawei's default usage is SIGN_VERIFY for asymmetric keys; an HMAC key's is GENERATE_VERIFY_MAC.
+    """
+    key_spec = keystore_key_spec(fields.text("key_spec", default="AES_256") or "AES_256")
+    if key_spec not in KEY_SPECS:
+        offered = ", ".join(wire_key_spec(spec) for spec in KEY_SPECS)
+        raise InvalidArgument(f"key_spec {fields.raw('key_spec')!r} is not offered; use one of {offered}")
+    default_usage = "SIGN_VERIFY" if key_spec in (*RSA_KEY_SPECS, *ECC_KEY_SPECS) else key_usages(key_spec)[0]
+    return key_spec, fields.text("key_usage", default=default_usage) or default_usage
+
+
+def message_is_digest(fields: RequestFields) -> bool:
+    """sign/verify ``message_type``: DIGEST (the default, as Huawei's) or RAW."""
+    kind = fields.text("message_type", default="DIGEST", max_chars=16) or "DIGEST"
+    if kind not in MESSAGE_TYPES:
+        raise InvalidArgument(f"message_type must be one of {', '.join(MESSAGE_TYPES)}")
+    return kind == "DIGEST"
 
 
 def random_length_from_request(fields: RequestFields) -> int:

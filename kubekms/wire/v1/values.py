@@ -87,3 +87,23 @@ def key_state_from_wire(value: object, *, code: str = "KMS.0308") -> KeyState:
     if value == KeyState.DESTROYED.value:
         return KeyState.DESTROYED
     raise InvalidArgument(f"key_state must be one of 1-5 or 7, got {str(value)[:16]!r}", code=code)
+
+
+# Huawei's key_spec names -> the keystore's (the same name where not listed). Huawei's SM4, SM2,
+# ED25519 and HMAC_SM3 keys have no keystore spec; the keystore's own names (ECC_NIST_P256, HMAC_224)
+# are accepted as well, a kubekms extension.
+KEY_SPECS_FROM_WIRE = {"EC_P256": "ECC_NIST_P256", "EC_P384": "ECC_NIST_P384", "SECP256K1": "ECC_SECG_P256K1"}
+WIRE_KEY_SPECS = {keystore: wire for wire, keystore in KEY_SPECS_FROM_WIRE.items()}
+SIGN_MESSAGE_BYTES = 4096  # sign/verify/generate-mac/verify-mac message: Huawei's limit
+SIGNATURE_BYTES = 6144  # verify signature, verify-mac mac
+MESSAGE_TYPES = ("DIGEST", "RAW")  # sign/verify message_type; Huawei's default is DIGEST (AWS's is RAW)
+
+
+def wire_key_spec(key_spec: str) -> str:
+    """The v1.0 wire's name of a keystore key spec: ECC_NIST_P256 is EC_P256, ..."""
+    return WIRE_KEY_SPECS.get(key_spec, key_spec)
+
+
+def keystore_key_spec(wire_spec: str) -> str:
+    """The keystore's name of a v1.0 wire key spec (the inverse of :func:`wire_key_spec`)."""
+    return KEY_SPECS_FROM_WIRE.get(wire_spec, wire_spec)
