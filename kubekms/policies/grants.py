@@ -11,23 +11,36 @@ from __future__ import annotations
 from kubekms.backend import GrantTerms
 from kubekms.policies.evaluation import PolicyRequest
 
-# the operations a grant on a symmetric key may name (AWS's list, less what this server does not offer)
+# the operations a grant may name (AWS's list, less DeriveSharedSecret, which this server does not offer)
 GRANT_OPERATIONS = (
     "Decrypt",
     "Encrypt",
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
     "ReEncryptFrom",
     "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "GenerateMac",
+    "VerifyMac",
     "DescribeKey",
     "CreateGrant",
     "RetireGrant",
 )
+# AWS applies no encryption-context constraint to these; every other operation under a constraint must meet it
+# (an operation without an encryption context, e.g. Sign, never does: AWS refuses such grants)
+UNCONSTRAINED_OPERATIONS = frozenset({"DescribeKey", "RetireGrant"})
 
 
 def grant_allows(terms: GrantTerms, request: PolicyRequest) -> bool:
-    if terms.grantee != request.principal_arn or request.action.removeprefix("kms:") not in terms.operations:
+    operation = request.action.removeprefix("kms:")
+    if terms.grantee != request.principal_arn or operation not in terms.operations:
         return False
+    if operation in UNCONSTRAINED_OPERATIONS:
+        return True
     if terms.context_equals is not None:
         return dict(request.encryption_context()) == dict(terms.context_equals)
     if terms.context_subset is not None:
