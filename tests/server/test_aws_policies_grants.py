@@ -102,7 +102,7 @@ def test_a_key_policy_deny_beats_a_grant_and_bad_grants_are_refused(server: KMSS
     admin.put_key_policy(KeyId=key_id, Policy=policy(account_root(), deny))
     assert denied(scoped.encrypt, KeyId=key_id, Plaintext=b"x")
     for fields, needle in (
-        ({"Operations": ["Sign"]}, "grant operations must be among"),
+        ({"Operations": ["DeriveSharedSecret"]}, "grant operations must be among"),
         ({"GranteePrincipal": "scoped"}, "IAM principal ARN"),
         ({"Constraints": {"EncryptionContextEquals": {"a": "1"}, "EncryptionContextSubset": {"a": "1"}}}, "not both"),
     ):
