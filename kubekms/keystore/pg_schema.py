@@ -79,6 +79,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX import_tokens_by_expiry ON import_tokens (expires_at);
     """,
+    # 5: the SQLite schema's version 6: the AWS region of a key ('' for none).
+    """
+    ALTER TABLE keys ADD COLUMN region TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -81,6 +81,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX import_tokens_by_expiry ON import_tokens (expires_at);
     """,
+    # 6: the AWS region a key was created in through the AWS wire; '' for keys of the other wires (and older keys),
+    # which belong to no region and are seen from every region.
+    """
+    ALTER TABLE keys ADD COLUMN region TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -96,6 +96,7 @@ class _KeyRecord:
     number_of_rotations: int
     deletion_date: float | None
     material_expires_at: float | None
+    region: str
 
     @classmethod
     def from_row(cls, row: Row) -> _KeyRecord:
@@ -115,6 +116,7 @@ class _KeyRecord:
             number_of_rotations=row["number_of_rotations"],
             deletion_date=row["deletion_date"],
             material_expires_at=row["material_expires_at"],
+            region=row["region"],
         )
 
     def next_rotation_at(self) -> float | None:
@@ -305,6 +307,7 @@ class Keystore:
             tags=tags,
             origin=record.origin,
             material_expires_at=_to_datetime(record.material_expires_at),
+            region=record.region,
         )
 
     def _add_version(self, db: Database, key_id: str, version: int, now: float, key_spec: str) -> None:
@@ -326,7 +329,9 @@ class Keystore:
         tags: Mapping[str, str] | None = None,
         policy: str | None = None,
         origin: str = ORIGIN_KMS,
+        region: str = "",
     ) -> KeyMetadata:
+        """``region``: the AWS region of a key made through the AWS wire; '' (the other wires) is no region."""
         if alias:  # the v1.0 wire always names one; the AWS wire creates keys without
             rules.check_alias(alias)
         rules.check_description(description)
@@ -345,9 +350,9 @@ class Keystore:
                 raise AlreadyExists(f"alias {alias!r} is already in use")
             db.execute(
                 "INSERT INTO keys (key_id, alias, description, key_spec, key_usage, origin, state, created_at,"
-                " current_version, rotation_interval_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                " current_version, rotation_interval_days, region) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 (key_id, alias, description, key_spec, key_usage, origin, state.value, now,
-                 rules.DEFAULT_ROTATION_DAYS),
+                 rules.DEFAULT_ROTATION_DAYS, region),
             )  # fmt: skip
             if origin == ORIGIN_KMS:
                 self._add_version(db, key_id, 1, now, key_spec)
@@ -370,7 +375,10 @@ class Keystore:
         with self._read():
             return self._metadata(self._resolve(key_ref))
 
-    def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
+    def list_keys(
+        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None, region: str | None = None
+    ) -> KeyPage:
+        """``region``: only the keys of that AWS region and those of no region (None: every key)."""
         rules.check_range("limit", limit, rules.LIST_LIMIT, reason=Reason.LIST_LIMIT_INVALID)
         offset = 0
         if marker:
@@ -381,6 +389,8 @@ class Keystore:
             where, params = "state != ?", [KeyState.DESTROYED.value]
         else:
             where, params = "state = ?", [state.value]
+        if region is not None:
+            where, params = f"{where} AND region IN (?, '')", [*params, region]
         with self._read():
             self._refresh_cache()
             (total,) = self._db.execute(f"SELECT COUNT(*) FROM keys WHERE {where}", params).fetchone()  # noqa: S608
