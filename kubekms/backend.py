@@ -96,6 +96,7 @@ class KeyMetadata:
     origin: str = ORIGIN_KMS
     project_id: str = ""
     material_expires_at: datetime | None = None  # imported material with an expiration (ImportKeyMaterial ValidTo)
+    region: str = ""  # the AWS region of a key made through the server's AWS wire; '' is none (every region)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class LocalBackend:
         tags: Mapping[str, str] | None = None,
         policy: str | None = None,
         origin: str = ORIGIN_KMS,
+        region: str = "",
     ) -> KeyMetadata:
         return await asyncio.to_thread(
             self._store.create_key,
@@ -55,10 +56,13 @@ class LocalBackend:
             tags=tags,
             policy=policy,
             origin=origin,
+            region=region,
         )
 
-    async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
-        return self._store.list_keys(limit=limit, marker=marker, state=state)
+    async def list_keys(
+        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None, region: str | None = None
+    ) -> KeyPage:
+        return self._store.list_keys(limit=limit, marker=marker, state=state, region=region)
 
     async def describe_key(self, key_id: str) -> KeyMetadata:
         return self._store.describe_key(key_id)
