@@ -383,6 +383,7 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     database.execute("DROP TABLE import_tokens")  # version 5
     database.execute("ALTER TABLE keys DROP COLUMN material_expires_at")
     database.execute("ALTER TABLE keys DROP COLUMN material_digest")
+    database.execute("ALTER TABLE keys DROP COLUMN region")  # version 6
     database.execute("PRAGMA user_version = 1")
     database.commit()
     database.close()
