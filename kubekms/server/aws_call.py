@@ -2,6 +2,12 @@
 
 Field parsing with AWS's validation messages, the key reference forms AWS accepts (key id, key
 ARN, ``alias/x``, alias ARN) mapped onto keystore references, and KeyMetadata as AWS's JSON.
+
+Regions as AWS's: a key made through this wire belongs to the region of the request's SigV4
+credential scope and does not exist from another region (NotFoundException), an ARN naming another
+region names no key here (NotFoundException) and one naming another account is refused
+(AccessDeniedException: keys are never shared across accounts here). Keys made through the v1.0 and
+Cloud KMS wires have no region and are seen from every region, with that region in their ARN.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from kubekms.backend import ORIGIN_EXTERNAL, Backend, KeyMetadata, KeyState, key_algorithms
-from kubekms.errors import InvalidArgument, NotFound
+from kubekms.errors import AccessDenied, InvalidArgument, NotFound
 from kubekms.naming import is_key_id
+from kubekms.providers.local import LocalBackend
 from kubekms.wire import inputs
 from kubekms.wire.aws_rules import LIST_LIMIT, SYMMETRIC, aws_key_spec
 from kubekms.wire.v1.values import encryption_context_aad
@@ -124,7 +131,7 @@ class AwsRequest:
 
     def key_ref(self, name: str = "KeyId") -> str:
         """The keystore reference (key id or alias) for a KeyId in any AWS form."""
-        return keystore_ref(self.text(name, required=True, max_chars=MAX_KEY_REF_CHARS), self.account)
+        return keystore_ref(self.text(name, required=True, max_chars=MAX_KEY_REF_CHARS), self.account, self.region)
 
 
 @dataclass(frozen=True)
@@ -134,15 +141,20 @@ class AwsCall(AwsRequest):
     backend: Backend
 
 
-def keystore_ref(value: str, account: str) -> str:
-    """key id, key ARN, ``alias/x`` or alias ARN -> keystore key id or alias ``x``."""
+def keystore_ref(value: str, account: str, region: str) -> str:
+    """key id, key ARN, ``alias/x`` or alias ARN of this account and region -> keystore key id or alias ``x``."""
     resource = value
     if value.startswith("arn:"):
         parts = value.split(":", 5)
         if len(parts) != 6 or parts[2] != "kms":
             raise NotFound(f"Invalid arn {value}")
-        if parts[4] != account:
-            raise NotFound(f"Key '{value}' does not exist")
+        if parts[4] != account:  # AWS's answer when no key policy of the other account lets this one in
+            raise AccessDenied(
+                f"account {account} is not authorized to use {value}: no resource-based policy allows access "
+                "from another account (this server shares no key across accounts)"
+            )
+        if parts[3] != region:  # each region is its own KMS: its keys are unknown here
+            raise NotFound(f"Invalid arn {value}: it names region {parts[3]!r}, this request is in {region!r}")
         resource = parts[5]
         if resource.startswith("key/"):
             resource = resource.removeprefix("key/")
@@ -154,6 +166,24 @@ def keystore_ref(value: str, account: str) -> str:
     if not is_key_id(resource):
         raise NotFound(f"Invalid keyId '{value}'")
     return resource
+
+
+async def check_region(call: AwsCall, key_ref: str) -> None:
+    """A key of another region does not exist from this one; a missing key is the operation's own answer."""
+    try:
+        key = await call.backend.describe_key(key_ref)
+    except NotFound:
+        return
+    if key.region and key.region != call.region:
+        named = call.key_arn(key_ref) if is_key_id(key_ref) else call.alias_arn(key_ref)
+        raise NotFound(f"Key '{named}' does not exist" if is_key_id(key_ref) else f"Alias '{named}' is not found.")
+
+
+def regional(backend: Backend) -> LocalBackend:
+    """The server's own keystore, which keeps each key's region (every project of the server has one)."""
+    if not isinstance(backend, LocalBackend):
+        raise InvalidArgument("the AWS wire keeps key regions in the server's own keystore only")
+    return backend
 
 
 def seconds(moment: datetime | None) -> float | None:
