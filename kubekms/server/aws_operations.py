@@ -52,10 +52,12 @@ from kubekms.server.aws_call import (
     AwsCall,
     AwsRequest,
     JsonObject,
+    check_region,
     key_metadata,
     keystore_ref,
     paged,
     present,
+    regional,
     seconds,
     tags_field,
 )
@@ -97,7 +99,7 @@ MAX_EPOCH_SECONDS = 253402300800  # year 10000
 def key_id_ref(call: AwsRequest, name: str = "KeyId") -> str:
     """Key-only operations take a key id or key ARN: an alias names no key there (NotFoundException), as on AWS."""
     value = call.text(name, required=True, max_chars=MAX_KEY_REF_CHARS)
-    ref = keystore_ref(value, call.account)
+    ref = keystore_ref(value, call.account, call.region)
     if not is_key_id(ref):
         raise NotFound(f"Invalid keyId '{value}': {name} takes a key id or key ARN here, not an alias")
     return ref
@@ -107,6 +109,7 @@ async def _authorize(call: AwsCall, action: str, key_ref: str, context: dict[str
     """A second key of a call (the pipeline authorised the first): the caller's key policy decision on it."""
     if call.caller is None:
         raise AccessDenied(f"{action} on key {key_ref!r} needs a signed-in principal")
+    await check_region(call, key_ref)
     await call.caller.authorize_action(action, call.backend, key_ref, account=call.account,
                                        context=lambda: context or {})  # fmt: skip
 
@@ -136,8 +139,9 @@ async def create_key(call: AwsCall) -> JsonObject:
     document = call.text("Policy", max_chars=policies.grammar.MAX_POLICY_CHARS) or None
     if document is not None:
         _check_policy(call, document, "", ())  # before the key exists: a refused policy leaves no key behind
-    key = await call.backend.create_key(
+    key = await regional(call.backend).create_key(
         "",
+        region=call.region,
         description=call.text("Description"),
         key_spec=key_spec,
         key_usage=usage,
@@ -155,7 +159,9 @@ async def describe_key(call: AwsCall) -> JsonObject:
 async def list_keys(call: AwsCall) -> JsonObject:
     limit = call.integer("Limit", LIST_KEYS_LIMIT, default=100) or 100
     marker = call.marker()
-    listed = await call.backend.list_keys(limit=limit, marker=None if marker is None else str(marker))
+    listed = await regional(call.backend).list_keys(
+        limit=limit, marker=None if marker is None else str(marker), region=call.region
+    )
     answer: JsonObject = {
         "Keys": [{"KeyId": key.key_id, "KeyArn": call.key_arn(key.key_id)} for key in listed.keys],
         "Truncated": listed.next_marker is not None,
@@ -711,7 +717,7 @@ async def list_aliases(call: AwsCall) -> JsonObject:
     else:
         keys, marker = [], None
         while True:
-            listed = await call.backend.list_keys(limit=LIST_KEYS_LIMIT[1], marker=marker)
+            listed = await regional(call.backend).list_keys(limit=LIST_KEYS_LIMIT[1], marker=marker, region=call.region)
             keys.extend(listed.keys)
             if listed.next_marker is None:
                 break
