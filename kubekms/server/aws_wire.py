@@ -18,7 +18,7 @@ from aiohttp import web
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
-from kubekms.server.aws_call import AwsCall, AwsRequest
+from kubekms.server.aws_call import AwsCall, AwsRequest, check_region
 from kubekms.server.aws_operations import OPERATIONS, AwsOperation
 from kubekms.server.operations import KeyScope
 from kubekms.server.pipeline import Exchange
@@ -47,6 +47,8 @@ class AwsBoundCall:
         request = self.request
         call = AwsCall(account=request.account, region=request.region, body=request.body, backend=backend,
                        caller=request.caller)  # fmt: skip
+        if self.scope() is KeyScope.KEY:
+            await check_region(call, self.key_ref())  # a key of another region is not found from this one
         return await self.operation.handler(call)
 
 
