@@ -228,8 +228,9 @@ def test_error_classes(aws_server: KMSServer, kms: Any) -> None:
         kms.describe_key(KeyId="11111111-2222-3333-4444-555555555555")
     with pytest.raises(kms.exceptions.NotFoundException):
         kms.generate_data_key(KeyId="alias/no-such-alias", KeySpec="AES_256")
-    with pytest.raises(kms.exceptions.NotFoundException):  # an ARN of another account (project)
-        kms.describe_key(KeyId=f"arn:aws:kms:{REGION}:other:key/{new_key(kms)}")
+    with pytest.raises(botocore.exceptions.ClientError) as raised:  # an ARN of another account (project): AWS's
+        kms.describe_key(KeyId=f"arn:aws:kms:{REGION}:other:key/{new_key(kms)}")  # answer when no policy lets it in
+    assert error_code(raised) == "AccessDeniedException"
 
     forged = kms_client(aws_server, secret_key="not-the-secret")
     with pytest.raises(botocore.exceptions.ClientError) as raised:
