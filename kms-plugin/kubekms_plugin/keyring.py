@@ -25,7 +25,7 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubekms import plugin_ciphertext
-from kubekms.backend import Backend, KeyState
+from kubekms.backend import SYMMETRIC_KEY_SPEC, Backend, KeyState
 from kubekms.errors import InvalidArgument, InvalidCiphertext, KMSError
 from kubekms.plugin_ciphertext import KEK_AAD, KEK_ANNOTATION
 from kubekms_plugin.config import KekPolicy
@@ -173,6 +173,12 @@ class Keyring:
         except KMSError as error:
             raise self._backend_failure("describe-key", error) from None
         self._metrics.backend_calls.labels("describe-key", "ok").inc()
+        if metadata.key_spec != SYMMETRIC_KEY_SPEC:
+            self.backend_error = (
+                f"key {metadata.key_id} is {metadata.key_spec} {metadata.key_usage}: "
+                f"the KMS v2 plugin uses {SYMMETRIC_KEY_SPEC} (symmetric) keys only"
+            )
+            raise BackendFailure(self.backend_error, retryable=False)
         self.backend_error = None
         self.key_id, self.key_state = metadata.key_id, metadata.state
         self.latest_version = max(self.latest_version, metadata.current_version)
