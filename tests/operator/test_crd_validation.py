@@ -103,3 +103,38 @@ def test_gcp_fields_belong_to_gcp_and_a_gcp_backend_needs_no_secret(cluster: Clu
         assert created["spec"]["location"] == "europe-west1" and "credentialsSecretRef" not in created["spec"]
     finally:
         cluster.objects.delete_cluster_custom_object(GROUP, VERSION, "kmsbackends", body["metadata"]["name"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"keySpec": "RSA_1024"}, "spec.keySpec"),
+        ({"keySpec": "HMAC_256"}, "HMAC keys need keyUsage GENERATE_VERIFY_MAC"),
+        ({"keySpec": "ECC_NIST_P256", "keyUsage": "ENCRYPT_DECRYPT"}, "ECC keys need keyUsage SIGN_VERIFY"),
+        ({"keySpec": "RSA_2048", "keyUsage": "GENERATE_VERIFY_MAC"}, "RSA keys need keyUsage ENCRYPT_DECRYPT or"),
+        ({"keyUsage": "SIGN_VERIFY"}, "keySpec AES_256 needs keyUsage ENCRYPT_DECRYPT"),
+        (
+            {"keySpec": "RSA_3072", "keyUsage": "SIGN_VERIFY", "rotation": {"enabled": True}},
+            "automatic rotation is for AES_256 keys only",
+        ),
+        (
+            {"keySpec": "ECC_SECG_P256K1", "keyUsage": "SIGN_VERIFY", "clusterEncryption": {"enabled": True}},
+            "clusterEncryption needs an AES_256 key",
+        ),
+        ({"policy": "{}"}, "spec.policy"),
+        ({"policy": {"Version": "2012-10-17"}}, "spec.policy.Statement"),
+        ({"policy": {"Version": "2012-10-18", "Statement": []}}, "spec.policy.Version"),
+    ],
+)
+def test_bad_key_types_and_policies_are_refused(cluster: Cluster, spec: dict[str, Any], expected: str) -> None:
+    assert expected in refusal(cluster.create_key, "bad", spec)
+
+
+def test_key_types_are_accepted_and_immutable(cluster: Cluster) -> None:
+    cluster.create_key("mac", {"keySpec": "HMAC_512", "keyUsage": "GENERATE_VERIFY_MAC"})
+    policy = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*"}}
+    cluster.create_key("signer", {"keySpec": "ECC_NIST_P384", "keyUsage": "SIGN_VERIFY", "policy": policy})
+    assert cluster.key("signer")["spec"]["policy"] == policy  # kept as written (unknown fields preserved)
+    assert "keySpec is immutable" in refusal(cluster.patch_key, "mac", {"spec": {"keySpec": "HMAC_256"}})
+    message = refusal(cluster.patch_key, "signer", {"spec": {"keyUsage": "ENCRYPT_DECRYPT"}})
+    assert "keyUsage is immutable" in message
