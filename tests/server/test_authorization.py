@@ -1,4 +1,5 @@
-"""Authorization matrix: each principal x each operation -> allowed, or exactly the configured KMS.03xx."""
+"""Authorization matrices: each principal x each operation -> allowed, or exactly the configured KMS.03xx (v1.0
+wire); each principal x key policy x grant -> allowed or AccessDeniedException (AWS wire, boto3)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 from collections.abc import Iterator
 
 import aiohttp
+import botocore.exceptions
 import pytest
+from aws_policy_support import account_root, boto_kms, policy, user
 
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 from kubekms.providers import Credentials
@@ -22,6 +25,9 @@ PRINCIPALS = (
     Principal("reader", actions=("describe-key", "list-keys")),
     Principal("key-admin", keys=(APP,)),  # every operation, but only on the app key
     Principal("tenant2", projects=("proj2",)),
+    Principal("allowed"),  # every operation on every key
+    Principal("limited", keys=("none",)),  # every operation, on no key of its own: only a policy or grant helps
+    Principal("denied", actions=("describe-key",)),  # Encrypt is beyond its operations, a ceiling nothing lifts
 )
 
 # operation -> (HTTP method, path after /kms/, body); "{app}" and "{cipher}" are filled in per run
@@ -115,3 +121,61 @@ async def test_denials_are_audited_with_the_principal_and_code(authz_server: KMS
     denied = [e for e in lines if e["principal"] == "plugin" and e["operation"] == "describe-key"]
     assert denied and denied[-1]["result"] == DENY_OPERATION and denied[-1]["status"] == 403
     assert denied[-1]["project"] == "proj1" and denied[-1]["key_id"] == APP and len(denied[-1]["request_id"]) == 32
+
+
+# --------------------------------------------------------------------- principals x key policies x grants (AWS wire)
+
+ACCOUNT = "default"  # the AWS account of principals of every project (the server's default_project)
+CALLERS = ("allowed", "limited", "denied")
+BLUE = {"tenant": "blue"}  # the encryption context of every Encrypt below
+CALLER_ARNS = {"AWS": [user(name, ACCOUNT)["AWS"] for name in CALLERS]}
+
+
+def _statement(effect: str) -> dict[str, object]:
+    return {"Effect": effect, "Principal": CALLER_ARNS, "Action": "kms:Encrypt", "Resource": "*"}
+
+
+KEY_POLICIES = {
+    "default": None,
+    "deny": policy(account_root(ACCOUNT), _statement("Deny")),
+    "allow-principal": policy(account_root(ACCOUNT), _statement("Allow")),
+}
+GRANTS = {"none": None, "matching": {"tenant": "blue"}, "constraint-mismatch": {"tenant": "red"}}
+ALLOWED, DENIED = "allow", "deny"
+
+
+def expected_decision(caller: str, key_policy: str, grant: str) -> str:
+    """AWS's evaluation: the principals file's operations are a ceiling; a key policy Deny wins; an Allow naming the
+    caller allows alone; the default policy delegates to the caller's key list; else only a grant whose constraint
+    holds allows."""
+    if caller == "denied" or key_policy == "deny":
+        return DENIED
+    if key_policy == "allow-principal" or caller == "allowed":
+        return ALLOWED
+    return ALLOWED if grant == "matching" else DENIED
+
+
+def test_principals_by_key_policies_by_grants(authz_server: KMSServer) -> None:
+    admin = boto_kms(authz_server)
+    clients = {name: boto_kms(authz_server, name) for name in CALLERS}
+    keys: dict[tuple[str, str], str] = {}
+    for key_policy, grant in itertools.product(KEY_POLICIES, GRANTS):
+        document = KEY_POLICIES[key_policy]
+        key_id = admin.create_key(**({"Policy": document} if document else {}))["KeyMetadata"]["KeyId"]
+        constraint = GRANTS[grant]
+        for caller in CALLERS if constraint is not None else ():
+            admin.create_grant(KeyId=key_id, GranteePrincipal=user(caller, ACCOUNT)["AWS"], Operations=["Encrypt"],
+                               Constraints={"EncryptionContextSubset": constraint})  # fmt: skip
+        keys[key_policy, grant] = key_id
+
+    mismatches = []
+    for caller, key_policy, grant in itertools.product(CALLERS, KEY_POLICIES, GRANTS):
+        try:
+            clients[caller].encrypt(KeyId=keys[key_policy, grant], Plaintext=b"x", EncryptionContext=BLUE)
+            got = ALLOWED
+        except botocore.exceptions.ClientError as error:
+            code = error.response["Error"]["Code"]
+            got = DENIED if code == "AccessDeniedException" else code
+        if got != expected_decision(caller, key_policy, grant):
+            mismatches.append(f"{caller} x policy {key_policy} x grant {grant}: got {got}")
+    assert not mismatches, "\n".join(mismatches)
