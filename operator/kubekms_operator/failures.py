@@ -24,8 +24,8 @@ from kubekms.errors import (
 )
 from kubekms_operator.backends import DependencyNotReady
 from kubekms_operator.kube import StatusNotWritten
-from kubekms_operator.reconcile import AliasInUse, KeyGone, OwnedByOther
-from kubekms_operator.spec import InvalidSpec
+from kubekms_operator.reconcile import AliasInUse, KeyGone, KeyTypeNotSupported, OwnedByOther, PolicyNotSupported
+from kubekms_operator.spec import InvalidSpec, NotForKeyType
 
 FIRST_DELAY = 5.0
 MAX_DELAY = 300.0
@@ -54,6 +54,8 @@ class Failure:
 
 def classify(error: Exception) -> Failure | None:
     """The Failure for an error the operator understands; None for a bug (kopf's own retry applies)."""
+    if isinstance(error, NotForKeyType):  # the key itself is fine: Ready stays as it is
+        return Failure("NotForKeyType", str(error), retryable=False, key_unusable=False)
     if isinstance(error, InvalidSpec):
         return Failure("InvalidSpec", str(error), retryable=False, key_unusable=True)
     if isinstance(error, DependencyNotReady):
@@ -65,6 +67,10 @@ def classify(error: Exception) -> Failure | None:
     if isinstance(error, AliasInUse):
         # Not retried on a timer of its own: the drift timer looks again, a spec change at once.
         return Failure("AliasInUse", str(error), retryable=False, key_unusable=True)
+    if isinstance(error, PolicyNotSupported):
+        return Failure("PolicyNotSupported", str(error), retryable=False, key_unusable=True)
+    if isinstance(error, KeyTypeNotSupported):
+        return Failure("KeyTypeNotSupported", str(error), retryable=False, key_unusable=True)
     if isinstance(error, KeyGone):
         return Failure("KeyGone", str(error), retryable=False, key_unusable=True)
     if isinstance(error, KMSError):

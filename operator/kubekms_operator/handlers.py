@@ -158,6 +158,8 @@ class KeyHandlers:
         finally:
             made += reconciler.made  # before the status write below, which may be refused
         facts = key_facts(converged.key)
+        if not status.get("publicKey") or str(status.get("keyId")) != converged.key.key_id:
+            facts["publicKey"] = await reconciler.public_key(converged.key)  # once: a public key never changes
         ready = converged.key.state.name == ("ENABLED" if desired.enabled else "DISABLED")
         conditions = merge_conditions(
             status.get("conditions"),

@@ -21,13 +21,23 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kubekms.backend import Backend, KeyMetadata, KeyState
+from cryptography.hazmat.primitives import serialization
+
+from kubekms.backend import ECC_KEY_SPECS, RSA_KEY_SPECS, Backend, KeyMetadata, KeyState, NoKeyPolicies, NoKeyTypes
 from kubekms.errors import AlreadyExists, NotFound
 from kubekms_operator.conditions import timestamp
-from kubekms_operator.spec import OPERATOR_TAG_PREFIX, OWNER_TAG, OWNER_UID_TAG, ROTATE_TAG, DesiredKey
+from kubekms_operator.spec import (
+    OPERATOR_TAG_PREFIX,
+    OWNER_TAG,
+    OWNER_UID_TAG,
+    ROTATE_TAG,
+    DesiredKey,
+    same_policy,
+)
 
 log = logging.getLogger("kubekms.operator.reconcile")
 
+ASYMMETRIC_KEY_SPECS = (*RSA_KEY_SPECS, *ECC_KEY_SPECS)
 OwnerAlive = Callable[[str, str], Awaitable[bool]]  # ("<ns>/<name>", uid) -> that object still exists
 KeyRecorder = Callable[[KeyMetadata], Awaitable[None]]
 
@@ -50,6 +60,32 @@ class AliasInUse(Exception):
     """An alias the spec wants already names a key this object does not own."""
 
 
+class PolicyNotSupported(Exception):
+    """spec.policy names a policy, and the backend's provider has no key policies."""
+
+
+class KeyTypeNotSupported(Exception):
+    """spec.keySpec is asymmetric or HMAC, and the backend's provider offers only symmetric keys."""
+
+
+def check_offered(backend: Backend, desired: DesiredKey) -> None:
+    """Refuse, before any call, what the backend's provider cannot do for this spec."""
+    label = getattr(backend, "provider_label", "of this backend")
+    if desired.policy is not None and isinstance(backend, NoKeyPolicies):
+        raise PolicyNotSupported(f"spec.policy: provider {label} has no key policies; remove spec.policy")
+    if not desired.symmetric and isinstance(backend, NoKeyTypes):
+        raise KeyTypeNotSupported(
+            f"spec.keySpec {desired.key_spec}: provider {label} offers AES_256 keys only through kubekms"
+        )
+
+
+def pem_public_key(der: bytes) -> str:
+    """A DER SubjectPublicKeyInfo as PEM, the form status.publicKey carries."""
+    key = serialization.load_der_public_key(der)
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode()
+
+
 @dataclass(frozen=True)
 class Converged:
     key: KeyMetadata
@@ -67,6 +103,7 @@ class KeyReconciler:
         self._record = record
         self._unrecorded: KeyMetadata | None = None
         self._made: list[Change] = []
+        self._policy_applied = False  # the key was created with spec.policy in this run: no need to read it back
 
     async def _chosen(self, key: KeyMetadata) -> None:
         """A key was just created or found: its id must reach status before the key changes again."""
@@ -88,6 +125,7 @@ class KeyReconciler:
         self._unrecorded = None
 
     async def find_or_create(self, known_key_id: str, *, may_exist: bool = True) -> tuple[KeyMetadata, list[Change]]:
+        check_offered(self._backend, self._desired)
         key, changes = await self._find_or_create(known_key_id, may_exist=may_exist)
         self._made += changes
         return key, changes
@@ -145,6 +183,7 @@ class KeyReconciler:
                 key_spec=desired.key_spec,
                 key_usage=desired.key_usage,
                 tags=desired.wanted_tags(),
+                policy=desired.policy,
             )
         except AlreadyExists:
             # Taken: before any check (may_exist=False) or since the check above (another KMSKey
@@ -154,6 +193,7 @@ class KeyReconciler:
                 raise
             return await self._taken(desired.primary_alias(), holder)
         await self._chosen(key)
+        self._policy_applied = desired.policy is not None
         return key, [Change("Created", f"created key {key.key_id} ({desired.primary_alias()})")]
 
     async def _check_known(self, key: KeyMetadata) -> None:
@@ -238,6 +278,7 @@ class KeyReconciler:
             changes.append(Change("RotationUpdated", f"automatic rotation of key {key_id}: {setting}"))
         await self._converge_aliases(key)
         await self._converge_tags(key)
+        await self._converge_policy(key)
         if not desired.enabled and key.state == KeyState.ENABLED:
             await self._before_change()
             await backend.disable_key(key_id)
@@ -281,6 +322,23 @@ class KeyReconciler:
             await self._before_change()
             await self._backend.delete_alias(key.key_id, alias)
             changes.append(Change("AliasRemoved", f"alias {alias} removed from key {key.key_id}"))
+
+    async def _converge_policy(self, key: KeyMetadata) -> None:
+        """spec.policy, when set, is the key's policy: a document changed elsewhere is put back."""
+        wanted = self._desired.policy
+        if wanted is None or self._policy_applied:
+            return
+        if same_policy(await self._backend.get_key_policy(key.key_id), wanted):
+            return
+        await self._before_change()
+        await self._backend.put_key_policy(key.key_id, wanted)
+        self._made.append(Change("PolicyUpdated", f"key policy of key {key.key_id} set to spec.policy"))
+
+    async def public_key(self, key: KeyMetadata) -> str | None:
+        """The PEM public key of an asymmetric key; None for symmetric and HMAC keys."""
+        if key.key_spec not in ASYMMETRIC_KEY_SPECS:
+            return None
+        return pem_public_key(await self._backend.get_public_key(key.key_id))
 
     async def _converge_tags(self, key: KeyMetadata) -> None:
         wanted = self._desired.wanted_tags()

@@ -7,9 +7,13 @@ it into :class:`InvalidSpec` with a precise message instead of a KeyError deep i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from kubekms.backend import KEY_SPECS, SYMMETRIC_KEY_SPEC, key_usages
+from kubekms.policies import PolicyError, parse_policy
 
 GROUP = "kubekms.io"
 VERSION = "v1alpha1"
@@ -28,6 +32,10 @@ AMBIENT_IDENTITY_PROVIDERS = frozenset({"aws", "gcp"})
 
 class InvalidSpec(ValueError):
     """The object says something the operator cannot do; retrying will not help."""
+
+
+class NotForKeyType(InvalidSpec):
+    """The object asks an asymmetric or HMAC key for what only a symmetric key does (rotation)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,11 @@ class DesiredKey:
     adopt: Adoption | None
     rotate_request: str = ""
     owner: Owner = field(default_factory=lambda: Owner("", "", ""))
+    policy: str | None = None  # spec.policy as JSON text (checked against the grammar); None: not managed
+
+    @property
+    def symmetric(self) -> bool:
+        return self.key_spec == SYMMETRIC_KEY_SPEC
 
     def primary_alias(self) -> str:
         """The alias given at creation: the first listed, else one derived from the object's name."""
@@ -118,25 +131,69 @@ def parse_key(
     aliases = _typed(spec.get("aliases"), list, "spec.aliases", [])
     if not all(isinstance(alias, str) and alias for alias in aliases):
         raise InvalidSpec("spec.aliases must be non-empty strings")
-    policy = _typed(spec.get("deletionPolicy"), str, "spec.deletionPolicy", "Delete")
-    if policy not in ("Delete", "Retain"):
-        raise InvalidSpec(f"spec.deletionPolicy must be Delete or Retain, got {policy!r}")
+    deletion_policy = _typed(spec.get("deletionPolicy"), str, "spec.deletionPolicy", "Delete")
+    if deletion_policy not in ("Delete", "Retain"):
+        raise InvalidSpec(f"spec.deletionPolicy must be Delete or Retain, got {deletion_policy!r}")
+    key_spec = _typed(spec.get("keySpec"), str, "spec.keySpec", SYMMETRIC_KEY_SPEC)
+    key_usage = _typed(spec.get("keyUsage"), str, "spec.keyUsage", "ENCRYPT_DECRYPT")
+    _check_key_type(spec, key_spec, key_usage, rotate_request=bool(annotations.get(ROTATE_ANNOTATION)))
     return DesiredKey(
         backend=_typed(backend_ref.get("name"), str, "spec.backendRef.name", None) or None,
         description=_typed(spec.get("description"), str, "spec.description", ""),
-        key_spec=_typed(spec.get("keySpec"), str, "spec.keySpec", "AES_256"),
-        key_usage=_typed(spec.get("keyUsage"), str, "spec.keyUsage", "ENCRYPT_DECRYPT"),
+        key_spec=key_spec,
+        key_usage=key_usage,
         enabled=_typed(spec.get("enabled"), bool, "spec.enabled", True),
         rotation_enabled=_typed(rotation.get("enabled"), bool, "spec.rotation.enabled", False),
         rotation_days=_typed(rotation.get("periodDays"), int, "spec.rotation.periodDays", 365),
         aliases=tuple(dict.fromkeys(aliases)),
         tags=dict(tags),
-        deletion_policy=policy,
+        deletion_policy=deletion_policy,
         pending_window_days=_typed(spec.get("pendingWindowDays"), int, "spec.pendingWindowDays", 30),
         adopt=adopt,
         rotate_request=str(annotations.get(ROTATE_ANNOTATION) or ""),
         owner=Owner(namespace, name, uid),
+        policy=_policy(spec.get("policy")),
     )
+
+
+def _check_key_type(spec: Mapping[str, Any], key_spec: str, key_usage: str, *, rotate_request: bool) -> None:
+    """A key type the backend protocol knows, a usage it allows, and no rotation unless it is symmetric."""
+    if key_spec not in KEY_SPECS:
+        raise InvalidSpec(f"spec.keySpec {key_spec!r} is not one of {', '.join(KEY_SPECS)}")
+    if key_usage not in key_usages(key_spec):
+        allowed = " or ".join(key_usages(key_spec))
+        raise InvalidSpec(f"spec.keyUsage {key_usage} does not suit keySpec {key_spec} (it takes {allowed})")
+    if key_spec == SYMMETRIC_KEY_SPEC:
+        return
+    if (spec.get("rotation") or {}).get("enabled"):
+        raise NotForKeyType(f"spec.rotation: automatic rotation is for {SYMMETRIC_KEY_SPEC} keys only, not {key_spec}")
+    if (spec.get("clusterEncryption") or {}).get("enabled"):
+        raise NotForKeyType(f"spec.clusterEncryption needs an {SYMMETRIC_KEY_SPEC} key, not {key_spec}")
+    if rotate_request:
+        raise NotForKeyType(f"{ROTATE_ANNOTATION}: only {SYMMETRIC_KEY_SPEC} keys rotate, not {key_spec}; remove it")
+
+
+def _policy(value: Any) -> str | None:
+    """spec.policy as the JSON text the backend stores, after the grammar's check."""
+    if value is None:
+        return None
+    document = _typed(value, dict, "spec.policy", None)
+    text = json.dumps(document, indent=2, sort_keys=True)
+    try:
+        parse_policy(text)
+    except PolicyError as error:
+        raise InvalidSpec(f"spec.policy: {error}") from None
+    return text
+
+
+def same_policy(stored: str | None, wanted: str) -> bool:
+    """Whether the backend's document says what spec.policy says (JSON equality, not text)."""
+    if stored is None:
+        return False
+    try:
+        return bool(json.loads(stored) == json.loads(wanted))
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
