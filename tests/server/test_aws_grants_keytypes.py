@@ -7,13 +7,13 @@ lets it use a key.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import botocore.exceptions
 import pytest
 from aws_policy_support import boto_kms, refused
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from test_aws_policies_grants import denied
 
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 
@@ -26,12 +26,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
     principals = (Principal("scoped", keys=("none",)),)
     with kms_server(tmp_path_factory.mktemp("kms-grant-types"), principals=principals, project_id="default") as running:
         yield running
-
-
-def denied(call: Any, **fields: Any) -> bool:
-    with pytest.raises(botocore.exceptions.ClientError) as raised:
-        call(**fields)
-    return refused(raised)[0] == "AccessDeniedException"
 
 
 def test_a_sign_grant_lets_the_grantee_sign_and_nothing_else(server: KMSServer) -> None:
