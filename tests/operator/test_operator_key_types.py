@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
-import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from key_types_support import boto_kms
 from operator_support import Cluster, operator_running
 
 from kubekms.devenv.controlplane import ControlPlane
@@ -30,17 +28,6 @@ NAMESPACE_PREFIX = "kt-"
 def operator(plane: ControlPlane, kms: KMSServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     with operator_running(plane, tmp_path_factory.mktemp("operator"), [f"{NAMESPACE_PREFIX}*"]) as process:
         yield process
-
-
-def boto_kms(server: KMSServer) -> Any:
-    credentials = yaml.safe_load(server.credentials_file("admin").read_text())
-    return boto3.client(
-        "kms",
-        endpoint_url=server.endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id=credentials["access_key"],
-        aws_secret_access_key=credentials["secret_key"],
-    )
 
 
 def test_an_rsa_signing_key_shows_its_public_key_and_refuses_rotation(

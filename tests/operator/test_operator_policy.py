@@ -11,9 +11,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-import yaml
+from key_types_support import boto_kms
 from operator_support import Cluster, operator_running
 
 from kubekms.devenv.controlplane import ControlPlane
@@ -43,17 +42,6 @@ POLICY = {
 def operator(plane: ControlPlane, kms: KMSServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     with operator_running(plane, tmp_path_factory.mktemp("operator"), [f"{NAMESPACE_PREFIX}*"], drift=2) as process:
         yield process
-
-
-def boto_kms(server: KMSServer) -> Any:
-    credentials = yaml.safe_load(server.credentials_file("admin").read_text())
-    return boto3.client(
-        "kms",
-        endpoint_url=server.endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id=credentials["access_key"],
-        aws_secret_access_key=credentials["secret_key"],
-    )
 
 
 def stored_policy(server: KMSServer, key_id: str) -> Any:
