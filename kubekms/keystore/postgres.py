@@ -7,14 +7,20 @@ deletion date, the CMK count and an alias check cannot interleave with another p
 (the alias primary key is the backstop). Each write bumps the ``changes`` counter, which
 every call reads to drop the in-memory cache when another process committed. TLS to the
 database is the URL's (``sslmode=verify-full&sslrootcert=...``).
+
+One round trip per read call: the pool does not probe a connection on checkout; the
+counter read that opens every session is the probe. A connection found broken there (the
+database restarted, the session was terminated) goes back to the pool, which drops it, the
+idle ones are checked (``ConnectionPool.check``) and the call starts again on another.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -27,6 +33,8 @@ from kubekms.keystore.rootkey import KeystoreSetupError
 POOL_SIZE = (1, 4)
 _CONNECT_TIMEOUT = 30.0
 _MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently
+_Connection = psycopg.Connection[Any]
+_T = TypeVar("_T")
 
 
 class _Row(tuple[Any, ...]):
@@ -40,10 +48,14 @@ class _Row(tuple[Any, ...]):
         return tuple.__getitem__(self, key)
 
 
+@functools.cache
+def _row_type(names: tuple[str, ...]) -> type[_Row]:
+    """One row class per column list (a class per statement would cost more than the statement)."""
+    return type("Row", (_Row,), {"_index": {name: i for i, name in enumerate(names)}})
+
+
 def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[_Row]:
-    names = {column.name: i for i, column in enumerate(cursor.description or ())}
-    row_type = type("Row", (_Row,), {"_index": names})
-    return lambda values: row_type(values)
+    return _row_type(tuple(column.name for column in cursor.description or ()))
 
 
 class _Result:
@@ -69,6 +81,13 @@ def _check_connection(url: str) -> None:
         psycopg.connect(url, connect_timeout=10).close()
     except psycopg.OperationalError as error:  # libpq's message names host and port, never the password
         raise KeystoreSetupError(f"cannot connect to the keystore database: {error}") from None
+
+
+def _read_counter(connection: _Connection) -> int:
+    row = connection.execute("SELECT counter FROM changes").fetchone()
+    if row is None:
+        raise RuntimeError("the keystore's changes row is missing")
+    return int(row[0])
 
 
 def _portable(statement: str) -> str:
@@ -98,8 +117,7 @@ class PostgresDatabase:
             min_size=POOL_SIZE[0],
             max_size=POOL_SIZE[1],
             kwargs={"autocommit": True, "row_factory": _row_factory},
-            configure=configure,
-            check=ConnectionPool.check_connection,
+            configure=configure,  # no check= on checkout: see _checkout
             timeout=_CONNECT_TIMEOUT,
             open=False,
             name=f"kubekms-keystore-{schema}",
@@ -133,14 +151,30 @@ class PostgresDatabase:
 
     # --- statements ----------------------------------------------------------------------
 
+    def _checkout(self, first: Callable[[_Connection], _T]) -> tuple[_Connection, _T]:
+        """A pooled connection and the answer to its first statement, which proves it alive."""
+        for attempt in range(2):
+            connection = self._pool.getconn()
+            try:
+                return connection, first(connection)
+            except BaseException as error:
+                self._pool.putconn(connection)  # a broken one is discarded and replaced
+                if attempt or not (isinstance(error, psycopg.OperationalError) and connection.broken):
+                    raise
+            self._pool.check()  # the others were likely cut too (a restart): replace them before the retry
+        raise AssertionError("unreachable")
+
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        held: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
-        if held is not None:  # inside this thread's write transaction
+    def _connection(self) -> Iterator[_Connection]:
+        held: _Connection | None = getattr(self._local, "connection", None)
+        if held is not None:  # inside this thread's session or write transaction
             yield held
             return
-        with self._pool.connection() as connection:
+        connection, _ = self._checkout(ConnectionPool.check_connection)
+        try:
             yield connection
+        finally:
+            self._pool.putconn(connection)
 
     def execute(self, statement: str, params: Sequence[object] = ()) -> _Result:
         with self._connection() as connection, connection.cursor() as cursor:
@@ -155,31 +189,39 @@ class PostgresDatabase:
             cursor.executemany(_portable(statement), rows)
 
     @contextlib.contextmanager
-    def _holding(self, connection: psycopg.Connection[Any]) -> Iterator[None]:
-        self._local.connection = connection
+    def _holding(self, connection: _Connection, counter: int | None) -> Iterator[None]:
+        self._local.connection, self._local.counter = connection, counter
         try:
             yield
         finally:
-            self._local.connection = None
+            self._local.connection = self._local.counter = None
+            self._pool.putconn(connection)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
         if getattr(self._local, "connection", None) is not None:
             yield
             return
-        with self._pool.connection() as connection, self._holding(connection):
+        # the change check and the liveness probe in one round trip, at the session's start
+        connection, counter = self._checkout(_read_counter)
+        with self._holding(connection, counter):
             yield
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._pool.connection() as connection, connection.transaction(), self._holding(connection):
+        connection, _ = self._checkout(ConnectionPool.check_connection)  # writes are rare: probe apart
+        with self._holding(connection, None), connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"kubekms-keystore/{self._schema}",))
             yield
             connection.execute("UPDATE changes SET counter = counter + 1")
 
     def data_version(self) -> int:
-        (counter,) = self.execute("SELECT counter FROM changes").fetchone()
-        return int(counter)
+        """The counter read when this call's session began; in a write transaction, read under its lock."""
+        counter: int | None = getattr(self._local, "counter", None)
+        if counter is not None:
+            return counter
+        with self._connection() as connection:
+            return _read_counter(connection)
 
     def close(self) -> None:
         self._pool.close()
