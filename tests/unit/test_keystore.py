@@ -396,6 +396,15 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     database.close()
 
 
+def test_a_keys_region_is_stored_and_lists_filter_by_it(store: Keystore) -> None:
+    east, west = store.create_key("", region="us-east-1"), store.create_key("", region="us-west-2")
+    anywhere = store.create_key("no-region")  # the v1.0 wire's keys: no region
+    assert store.describe_key(east.key_id).region == "us-east-1" and anywhere.region == ""
+    in_east = {key.key_id for key in store.list_keys(region="us-east-1").keys}
+    assert {east.key_id, anywhere.key_id} <= in_east and west.key_id not in in_east
+    assert {east.key_id, west.key_id, anywhere.key_id} <= {key.key_id for key in store.list_keys().keys}
+
+
 def test_key_policies_grants_and_alias_moves_are_stored(store: Keystore) -> None:
     key, other = store.create_key("policy-key"), store.create_key("other-key")
     assert store.get_key_policy(key.key_id) is None  # the default policy applies
