@@ -32,6 +32,7 @@ from kubekms_operator.spec import (
     OWNER_UID_TAG,
     ROTATE_TAG,
     DesiredKey,
+    check_convergeable,
     same_policy,
 )
 
@@ -125,6 +126,7 @@ class KeyReconciler:
         self._unrecorded = None
 
     async def find_or_create(self, known_key_id: str, *, may_exist: bool = True) -> tuple[KeyMetadata, list[Change]]:
+        check_convergeable(self._desired)
         check_offered(self._backend, self._desired)
         key, changes = await self._find_or_create(known_key_id, may_exist=may_exist)
         self._made += changes

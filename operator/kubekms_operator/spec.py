@@ -82,7 +82,8 @@ class DesiredKey:
     adopt: Adoption | None
     rotate_request: str = ""
     owner: Owner = field(default_factory=lambda: Owner("", "", ""))
-    policy: str | None = None  # spec.policy as JSON text (checked against the grammar); None: not managed
+    policy: str | None = None  # spec.policy as JSON text (see check_convergeable); None: not managed
+    cluster_encryption: bool = False
 
     @property
     def symmetric(self) -> bool:
@@ -134,14 +135,13 @@ def parse_key(
     deletion_policy = _typed(spec.get("deletionPolicy"), str, "spec.deletionPolicy", "Delete")
     if deletion_policy not in ("Delete", "Retain"):
         raise InvalidSpec(f"spec.deletionPolicy must be Delete or Retain, got {deletion_policy!r}")
-    key_spec = _typed(spec.get("keySpec"), str, "spec.keySpec", SYMMETRIC_KEY_SPEC)
-    key_usage = _typed(spec.get("keyUsage"), str, "spec.keyUsage", "ENCRYPT_DECRYPT")
-    _check_key_type(spec, key_spec, key_usage, rotate_request=bool(annotations.get(ROTATE_ANNOTATION)))
+    cluster_encryption = _typed(spec.get("clusterEncryption"), dict, "spec.clusterEncryption", {})
+    policy = _typed(spec.get("policy"), dict, "spec.policy", None)
     return DesiredKey(
         backend=_typed(backend_ref.get("name"), str, "spec.backendRef.name", None) or None,
         description=_typed(spec.get("description"), str, "spec.description", ""),
-        key_spec=key_spec,
-        key_usage=key_usage,
+        key_spec=_typed(spec.get("keySpec"), str, "spec.keySpec", SYMMETRIC_KEY_SPEC),
+        key_usage=_typed(spec.get("keyUsage"), str, "spec.keyUsage", "ENCRYPT_DECRYPT"),
         enabled=_typed(spec.get("enabled"), bool, "spec.enabled", True),
         rotation_enabled=_typed(rotation.get("enabled"), bool, "spec.rotation.enabled", False),
         rotation_days=_typed(rotation.get("periodDays"), int, "spec.rotation.periodDays", 365),
@@ -152,38 +152,34 @@ def parse_key(
         adopt=adopt,
         rotate_request=str(annotations.get(ROTATE_ANNOTATION) or ""),
         owner=Owner(namespace, name, uid),
-        policy=_policy(spec.get("policy")),
+        policy=None if policy is None else json.dumps(policy, indent=2, sort_keys=True),
+        cluster_encryption=bool(cluster_encryption.get("enabled")),
     )
 
 
-def _check_key_type(spec: Mapping[str, Any], key_spec: str, key_usage: str, *, rotate_request: bool) -> None:
-    """A key type the backend protocol knows, a usage it allows, and no rotation unless it is symmetric."""
+def check_convergeable(desired: DesiredKey) -> None:
+    """What the key's convergence needs beyond the parse, checked before it starts (never before a deletion,
+    which must go ahead): a key type the backend protocol knows with a usage it allows, no rotation unless the
+    key is symmetric, and a policy in the grammar of :mod:`kubekms.policies`."""
+    key_spec, key_usage = desired.key_spec, desired.key_usage
     if key_spec not in KEY_SPECS:
         raise InvalidSpec(f"spec.keySpec {key_spec!r} is not one of {', '.join(KEY_SPECS)}")
     if key_usage not in key_usages(key_spec):
         allowed = " or ".join(key_usages(key_spec))
         raise InvalidSpec(f"spec.keyUsage {key_usage} does not suit keySpec {key_spec} (it takes {allowed})")
-    if key_spec == SYMMETRIC_KEY_SPEC:
+    if desired.policy is not None:
+        try:
+            parse_policy(desired.policy)
+        except PolicyError as error:
+            raise InvalidSpec(f"spec.policy: {error}") from None
+    if desired.symmetric:
         return
-    if (spec.get("rotation") or {}).get("enabled"):
+    if desired.rotation_enabled:
         raise NotForKeyType(f"spec.rotation: automatic rotation is for {SYMMETRIC_KEY_SPEC} keys only, not {key_spec}")
-    if (spec.get("clusterEncryption") or {}).get("enabled"):
+    if desired.cluster_encryption:
         raise NotForKeyType(f"spec.clusterEncryption needs an {SYMMETRIC_KEY_SPEC} key, not {key_spec}")
-    if rotate_request:
+    if desired.rotate_request:
         raise NotForKeyType(f"{ROTATE_ANNOTATION}: only {SYMMETRIC_KEY_SPEC} keys rotate, not {key_spec}; remove it")
-
-
-def _policy(value: Any) -> str | None:
-    """spec.policy as the JSON text the backend stores, after the grammar's check."""
-    if value is None:
-        return None
-    document = _typed(value, dict, "spec.policy", None)
-    text = json.dumps(document, indent=2, sort_keys=True)
-    try:
-        parse_policy(text)
-    except PolicyError as error:
-        raise InvalidSpec(f"spec.policy: {error}") from None
-    return text
 
 
 def same_policy(stored: str | None, wanted: str) -> bool:

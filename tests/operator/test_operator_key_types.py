@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from key_types_support import boto_kms
 from operator_support import Cluster, operator_running
 
+from kubekms.backend import KeyState
 from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.processes import ManagedProcess, wait_for
@@ -55,3 +56,8 @@ def test_an_rsa_signing_key_shows_its_public_key_and_refuses_rotation(
     assert "only AES_256 keys rotate, not RSA_2048" in synced["message"]
     assert cluster.condition("signer", "Ready")["status"] == "True"  # the key itself is fine
     assert kms.call("describe_key", status["keyId"]).current_version == 1
+
+    cluster.delete_key("signer")  # the refused annotation does not stand in the way of deletionPolicy Delete
+    wait_for(
+        lambda: kms.call("describe_key", status["keyId"]).state == KeyState.PENDING_DELETION, 30, "deletion scheduled"
+    )
