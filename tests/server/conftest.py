@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -43,11 +45,12 @@ def client(server: KMSServer) -> KmsClient:
     return make_sdk_client(server)
 
 
+_NAMES = itertools.count()  # one per process: a per-test counter's id() is reused once it is freed
+
+
 @pytest.fixture
 def unique() -> Callable[[str], str]:
-    counter = iter(range(1_000_000))
-
     def make(prefix: str) -> str:
-        return f"{prefix}-{id(counter)}-{next(counter)}"
+        return f"{prefix}-{os.getpid()}-{next(_NAMES)}"
 
     return make
