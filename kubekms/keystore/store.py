@@ -375,6 +375,11 @@ class Keystore:
         with self._read():
             return self._metadata(self._resolve(key_ref))
 
+    def key_region(self, key_ref: str) -> str:
+        """The key's AWS region ('' for none): the AWS wire's check on every request, from the cached row."""
+        with self._read():
+            return self._resolve(key_ref).region
+
     def list_keys(
         self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None, region: str | None = None
     ) -> KeyPage:
