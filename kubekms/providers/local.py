@@ -67,6 +67,9 @@ class LocalBackend:
     async def describe_key(self, key_id: str) -> KeyMetadata:
         return self._store.describe_key(key_id)
 
+    async def key_region(self, key_id: str) -> str:
+        return self._store.key_region(key_id)
+
     async def find_keys_by_tag(self, tag_key: str, tag_value: str) -> list[KeyMetadata]:
         return self._store.find_keys_by_tag(tag_key, tag_value)
 
