@@ -171,10 +171,10 @@ def keystore_ref(value: str, account: str, region: str) -> str:
 async def check_region(call: AwsCall, key_ref: str) -> None:
     """A key of another region does not exist from this one; a missing key is the operation's own answer."""
     try:
-        key = await call.backend.describe_key(key_ref)
+        region = await regional(call.backend).key_region(key_ref)
     except NotFound:
         return
-    if key.region and key.region != call.region:
+    if region and region != call.region:
         named = call.key_arn(key_ref) if is_key_id(key_ref) else call.alias_arn(key_ref)
         raise NotFound(f"Key '{named}' does not exist" if is_key_id(key_ref) else f"Alias '{named}' is not found.")
 
