@@ -174,11 +174,14 @@ class Keyring:
             raise self._backend_failure("describe-key", error) from None
         self._metrics.backend_calls.labels("describe-key", "ok").inc()
         if metadata.key_spec != SYMMETRIC_KEY_SPEC:
-            self.backend_error = (
+            refusal = (
                 f"key {metadata.key_id} is {metadata.key_spec} {metadata.key_usage}: "
                 f"the KMS v2 plugin uses {SYMMETRIC_KEY_SPEC} (symmetric) keys only"
             )
-            raise BackendFailure(self.backend_error, retryable=False)
+            if self.backend_error != refusal:  # logged once, not at every poll
+                logger.error("unusable key", extra={"fields": {"reason": refusal}})
+            self.backend_error = refusal
+            return
         self.backend_error = None
         self.key_id, self.key_state = metadata.key_id, metadata.state
         self.latest_version = max(self.latest_version, metadata.current_version)
