@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 
 from plugin_support import stub
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.plugin import PluginProcess
@@ -29,5 +31,17 @@ def test_a_plugin_pointed_at_an_rsa_key_refuses_it_by_name(
 
     assert wait_for(answered, 15, "Status naming the key spec").healthz != "ok"
     assert not plugin.healthy()
-    assert expected in plugin.log.read_text()
-    assert "Traceback" not in plugin.log.read_text()
+    wait_for(lambda: describes(plugin) >= 3, 15, "three polls of the key")
+    log = plugin.log.read_text()
+    assert log.count(expected) == 1 and "Traceback" not in log  # one line, not one per poll
+
+
+def describes(plugin: PluginProcess) -> float:
+    with urllib.request.urlopen(f"{plugin.health_url}/metrics", timeout=5) as answer:
+        families = text_string_to_metric_families(answer.read().decode())
+    return sum(
+        sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == "kubekms_plugin_backend_calls_total" and sample.labels.get("operation") == "describe-key"
+    )
