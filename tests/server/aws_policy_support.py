@@ -16,12 +16,12 @@ from kubekms.devenv.kmsserver import KMSServer
 REGION = "eu-west-1"
 
 
-def boto_kms(server: KMSServer, principal: str = "admin") -> Any:
+def boto_kms(server: KMSServer, principal: str = "admin", region: str = REGION) -> Any:
     credentials = yaml.safe_load(server.credentials_file(principal).read_text())
     return boto3.client(
         "kms",
         endpoint_url=server.endpoint,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id=credentials["access_key"],
         aws_secret_access_key=credentials["secret_key"],
         config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 1}),
