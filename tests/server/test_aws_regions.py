@@ -10,29 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
-import botocore.config
 import botocore.exceptions
 import pytest
-import yaml
+from aws_policy_support import boto_kms
 from huaweicloudsdkkms.v2 import CreateKeyRequest, CreateKeyRequestBody
 
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 
 EAST, WEST = "us-east-1", "us-west-2"
 ACCOUNT = "default"
-
-
-def boto_kms(server: KMSServer, region: str) -> Any:
-    credentials = yaml.safe_load(server.credentials_file("admin").read_text())
-    return boto3.client(
-        "kms",
-        endpoint_url=server.endpoint,
-        region_name=region,
-        aws_access_key_id=credentials["access_key"],
-        aws_secret_access_key=credentials["secret_key"],
-        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 1}),
-    )
 
 
 def refused(call: Any, **fields: Any) -> tuple[str, str]:
@@ -50,12 +36,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
 
 @pytest.fixture(scope="module")
 def east(server: KMSServer) -> Any:
-    return boto_kms(server, EAST)
+    return boto_kms(server, region=EAST)
 
 
 @pytest.fixture(scope="module")
 def west(server: KMSServer) -> Any:
-    return boto_kms(server, WEST)
+    return boto_kms(server, region=WEST)
 
 
 def new_key(kms: Any, alias: str = "") -> str:
