@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import uuid
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,12 +31,10 @@ from huaweicloudsdkkms.v2 import (
 )
 from test_sdk_lifecycle import expect_error
 
+from kubekms.wire.v1.answers import key_metadata_from_wire
+
+KeyMaker = Callable[[str], str]
 MESSAGE = b"the release manifest, v1.2.3"
-
-
-def unique(prefix: str) -> str:
-    """An alias never used before (conftest's ``unique`` may repeat one: it names aliases by a reused object id)."""
-    return f"{prefix}-{uuid.uuid4().hex}"
 
 
 def b64(data: bytes) -> str:
@@ -81,11 +79,14 @@ def tampered(signature: bytes) -> bytes:
     [("RSA_2048", "RSA_2048", "RSASSA_PSS_SHA_256"), ("EC_P256", "ECC_NIST_P256", "ECDSA_SHA_256"),
      ("EC_P384", "ECC_NIST_P384", "ECDSA_SHA_384"), ("SECP256K1", "ECC_SECG_P256K1", "ECDSA_SHA_256")],
 )  # fmt: skip
-def test_sign_verify_and_public_key(client: KmsClient, huawei_spec: str, keystore_spec: str, algorithm: str) -> None:
+def test_sign_verify_and_public_key(
+    client: KmsClient, unique: KeyMaker, huawei_spec: str, keystore_spec: str, algorithm: str
+) -> None:
     alias = unique("signing")
     key_id = create_key(client, alias, huawei_spec)  # no key_usage: Huawei's default for asymmetric keys
     info = client.list_key_detail(ListKeyDetailRequest(body=OperateKeyRequestBody(key_id=key_id))).key_info
     assert (info.key_spec, info.key_usage) == (huawei_spec, "SIGN_VERIFY")
+    assert key_metadata_from_wire(info.to_dict()).key_spec == keystore_spec  # what the REST providers decode
 
     chosen = hashes.SHA384() if algorithm.endswith("384") else hashes.SHA256()
     digest = hashlib.new(chosen.name, MESSAGE).digest()
@@ -105,7 +106,7 @@ def test_sign_verify_and_public_key(client: KmsClient, huawei_spec: str, keystor
             public.verify(signature, MESSAGE, ec.ECDSA(chosen))
 
 
-def test_rsa_pkcs1_and_refusals(client: KmsClient) -> None:
+def test_rsa_pkcs1_and_refusals(client: KmsClient, unique: KeyMaker) -> None:
     key_id = create_key(client, unique("rsa"), "RSA_3072", "SIGN_VERIFY")
     signature = sign(client, key_id, b64(MESSAGE), "RSASSA_PKCS1_V1_5_SHA_512", "RAW")
     public = public_key(client, key_id)
@@ -124,14 +125,14 @@ def test_rsa_pkcs1_and_refusals(client: KmsClient) -> None:
     expect_error(lambda: sign(client, symmetric, b64(MESSAGE), "RSASSA_PSS_SHA_256", "RAW"), 400, "KMS.0332")
 
 
-def test_create_key_specs_huawei_does_not_offer_here(client: KmsClient) -> None:
+def test_create_key_specs_huawei_does_not_offer_here(client: KmsClient, unique: KeyMaker) -> None:
     for spec in ("SM2", "ED25519", "SM4", "HMAC_SM3"):
         error = expect_error(functools.partial(create_key, client, unique("unoffered"), spec), 400, "KMS.0308")
         assert "EC_P256" in error.error_msg  # the message names what is offered, in Huawei's names
     expect_error(lambda: create_key(client, unique("ecc-encrypt"), "EC_P256", "ENCRYPT_DECRYPT"), 400, "KMS.0332")
 
 
-def test_hmac_generate_and_verify_mac(client: KmsClient) -> None:
+def test_hmac_generate_and_verify_mac(client: KmsClient, unique: KeyMaker) -> None:
     key_id = create_key(client, unique("hmac"), "HMAC_256")
     info = client.list_key_detail(ListKeyDetailRequest(body=OperateKeyRequestBody(key_id=key_id))).key_info
     assert (info.key_spec, info.key_usage) == ("HMAC_256", "GENERATE_VERIFY_MAC")
