@@ -168,13 +168,18 @@ def keystore_ref(value: str, account: str, region: str) -> str:
     return resource
 
 
-async def check_region(call: AwsCall, key_ref: str) -> None:
-    """A key of another region does not exist from this one; a missing key is the operation's own answer."""
+async def of_region(call: AwsCall, key_ref: str) -> bool:
+    """Whether the key is seen from the call's region: its own or no region (a missing key: its operation answers)."""
     try:
         region = await regional(call.backend).key_region(key_ref)
     except NotFound:
-        return
-    if region and region != call.region:
+        return True
+    return region in ("", call.region)
+
+
+async def check_region(call: AwsCall, key_ref: str) -> None:
+    """A key of another region does not exist from this one."""
+    if not await of_region(call, key_ref):
         named = call.key_arn(key_ref) if is_key_id(key_ref) else call.alias_arn(key_ref)
         raise NotFound(f"Key '{named}' does not exist" if is_key_id(key_ref) else f"Alias '{named}' is not found.")
 
