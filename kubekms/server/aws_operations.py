@@ -55,6 +55,7 @@ from kubekms.server.aws_call import (
     check_region,
     key_metadata,
     keystore_ref,
+    of_region,
     paged,
     present,
     regional,
@@ -648,7 +649,8 @@ async def list_retirable_grants(call: AwsCall) -> JsonObject:
     if retiring != _caller_arn(call) and not (call.caller is not None and call.caller.all_keys):
         raise AccessDenied(f"only {retiring} or a principal of every key may list the grants {retiring} may retire")
     grants = await call.backend.list_grants(retiring=retiring)
-    return paged([_grant_entry(call, grant) for grant in grants], call, "Grants")
+    here = [grant for grant in grants if await of_region(call, grant.key_id)]  # the grants of this region's keys
+    return paged([_grant_entry(call, grant) for grant in here], call, "Grants")
 
 
 async def revoke_grant(call: AwsCall) -> JsonObject:
