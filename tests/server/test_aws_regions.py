@@ -118,3 +118,18 @@ def test_a_v1_key_has_no_region_and_is_seen_from_every_region(
             f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}"
         )
         assert key_id in {entry["KeyId"] for entry in kms.list_keys(Limit=1000)["Keys"]}
+
+
+def test_grants_are_listed_and_retired_in_their_keys_region(east: Any, west: Any) -> None:
+    retiring = f"arn:aws:iam::{ACCOUNT}:user/retirer"  # admin is a principal of every key: it may list anyone's
+    key_id = new_key(east)
+    granted = east.create_grant(KeyId=key_id, GranteePrincipal=retiring, RetiringPrincipal=retiring,
+                                Operations=["Encrypt"])  # fmt: skip
+    listed = east.list_retirable_grants(RetiringPrincipal=retiring)["Grants"]
+    assert [(grant["GrantId"], grant["KeyId"]) for grant in listed] == [
+        (granted["GrantId"], f"arn:aws:kms:{EAST}:{ACCOUNT}:key/{key_id}")
+    ]
+    assert west.list_retirable_grants(RetiringPrincipal=retiring)["Grants"] == []
+    assert refused(west.list_grants, KeyId=key_id)[0] == "NotFoundException"
+    assert refused(west.revoke_grant, KeyId=key_id, GrantId=granted["GrantId"])[0] == "NotFoundException"
+    assert east.list_grants(KeyId=key_id)["Grants"][0]["GrantId"] == granted["GrantId"]
