@@ -47,7 +47,11 @@ class Database(Protocol):
         ...
 
     def data_version(self) -> int:
-        """A number that changes whenever any connection committed a write."""
+        """A number that changes whenever any connection committed a write.
+
+        Within a session it may be the number read when the session began (one round trip per
+        call on PostgreSQL): a commit that completed before the call started is always seen.
+        """
         ...
 
     def close(self) -> None: ...
