@@ -15,12 +15,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg.conninfo import conninfo_to_dict
 
 from kubekms.devenv.kmsserver import ADMIN, KMSServer
 
 PROJECT = "replicated"
+
+
+def drop_connections(connection: psycopg.Connection[tuple[int]], database_url: str) -> int:
+    """pg_terminate_backend on every other session of the test database: the pools (and lock) of its users."""
+    row = connection.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (conninfo_to_dict(database_url)["dbname"],),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _configure(server: KMSServer, url_file: Path) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from replicas_support import drop_connections
 
 from kubekms.backend import KeyState
 from kubekms.devenv.pki import generate_pki
@@ -60,25 +61,16 @@ def test_the_connection_is_tls_with_the_server_verified(tmp_path: Path, database
         Keystore(tmp_path / "proj", database_url=database_url.replace(str(pg_server.ca_cert), str(foreign_ca)))
 
 
-def _terminate_sessions(database_url: str) -> int:
-    """pg_terminate_backend on every other session of the test database (the keystore's pool)."""
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        row = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def test_calls_after_the_pools_sessions_were_terminated_succeed(tmp_path: Path, database_url: str) -> None:
     """No probe on checkout: the counter read that opens a call finds the cut connection, and the call is retried."""
     store = Keystore(tmp_path / "proj", init=True, database_url=database_url)
     key = store.create_key("survives")
     data_key = store.create_data_key(key.key_id)  # cached: the next read's only statement is the counter read
-    assert _terminate_sessions(database_url) >= 1
-    assert store.decrypt_data_key(key.key_id, data_key.ciphertext) == data_key.plaintext
-    assert _terminate_sessions(database_url) >= 1
-    assert store.create_key("after-the-cut").state is KeyState.ENABLED  # a write transaction too
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        assert drop_connections(admin, database_url) >= 1
+        assert store.decrypt_data_key(key.key_id, data_key.ciphertext) == data_key.plaintext
+        assert drop_connections(admin, database_url) >= 1
+        assert store.create_key("after-the-cut").state is KeyState.ENABLED  # a write transaction too
     store.close()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import conninfo_to_dict
-from replicas_support import RoundRobinProxy, replicas
+from replicas_support import RoundRobinProxy, drop_connections, replicas
 
 from kubekms.backend import Backend
 from kubekms.devenv.kmsserver import KMSServer
@@ -22,15 +22,6 @@ from kubekms.providers import open_backend
 
 _CLIENTS = 4  # concurrent callers
 _BEFORE, _AFTER = 150, 150  # data keys acknowledged before the faults, then after them
-
-
-def _drop_connections(connection: psycopg.Connection[tuple[int]], database_url: str) -> int:
-    """pg_terminate_backend on every other session of the test database: each replica's pool and lock."""
-    row = connection.execute(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-        (conninfo_to_dict(database_url)["dbname"],),
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 async def _load(backend: Backend, key_id: str, acknowledged: dict[bytes, bytes], errors: list[str],
@@ -68,7 +59,7 @@ def test_kill_9_of_a_replica_and_dropped_database_connections_lose_no_key(tmp_pa
                 await asyncio.wait_for(before.wait(), 60)
                 assert await asyncio.to_thread(_served, victim) > 0  # the victim had its share of the load
                 victim.kill()
-                dropped = await asyncio.to_thread(_drop_connections, admin, database_url)
+                dropped = await asyncio.to_thread(drop_connections, admin, database_url)
                 started = time.monotonic()
                 await asyncio.wait_for(asyncio.gather(*load), 60)
                 after = time.monotonic() - started
@@ -105,7 +96,7 @@ def test_readiness_fails_while_the_database_refuses_and_liveness_does_not(tmp_pa
         assert _status(server, "/readyz") == 200
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')  # our own test database
         try:
-            _drop_connections(admin, database_url)  # and no new connection is accepted until allowed again
+            drop_connections(admin, database_url)  # and no new connection is accepted until allowed again
             wait_for(lambda: _status(server, "/readyz") == 503, 30, "/readyz failing")
             assert _status(server, "/healthz") == 200  # a database outage never restarts the pod
         finally:
