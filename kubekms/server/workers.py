@@ -62,6 +62,7 @@ class _Start:
     listen_fd: int
     ready_fd: int
     run_dir: str
+    supervisor_pid: int
 
 
 class WorkerStartError(RuntimeError):
@@ -91,7 +92,7 @@ class Supervisor:
     async def _start(self, index: int) -> asyncio.subprocess.Process:
         """Start worker ``index`` and wait until it serves (registered at once, so a stop reaches it too)."""
         read_end, write_end = os.pipe()
-        start = _Start(self._config, self._init, index, self._sock.fileno(), write_end, str(self._run_dir))
+        start = _Start(self._config, self._init, index, self._sock.fileno(), write_end, str(self._run_dir), os.getpid())
         env = {**os.environ, MULTIPROCESS_DIR_VARIABLE: str(self._run_dir / "metrics")}
         try:
             process = await asyncio.create_subprocess_exec(
@@ -188,8 +189,8 @@ def worker_main() -> None:
 
     _die_with_parent()
     start: _Start = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our own supervisor over a pipe
-    if os.getppid() == 1:  # the supervisor died before the parent-death signal was set
-        raise SystemExit(1)
+    if os.getppid() != start.supervisor_pid:  # it died before the parent-death signal was set (in a
+        raise SystemExit(1)  # container the supervisor is pid 1 itself: compare with its pid, not with 1)
     configure_json_logging()
     sock = socket.socket(fileno=start.listen_fd)
 

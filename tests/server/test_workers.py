@@ -29,7 +29,7 @@ from test_aws_wire import kms_client
 
 from kubekms.cli.main import cli
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.devenv.processes import wait_for
+from kubekms.devenv.processes import kubekms_argv, wait_for
 from kubekms.providers import Credentials
 from kubekms.server.workers import WORKER_HEADER
 from kubekms.wire.signing import sign_headers
@@ -198,3 +198,29 @@ def test_auto_counts_the_cpus_the_server_may_use_not_the_hosts() -> None:
     pinned = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))  # fmt: skip
     assert pinned.stdout.strip() == "1"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a new PID namespace (unshare --pid) needs root")
+def test_workers_start_when_the_server_is_pid_1_as_in_a_container(tmp_path: Path) -> None:
+    """In a container the server is pid 1: its workers, whose parent it is, must not take that for orphaned."""
+    server = KMSServer(tmp_path / "kms", project_id="default")
+    config_path = server.state_dir / "server.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config_path.write_text(yaml.safe_dump({**config, "workers": WORKERS}))
+    serve = kubekms_argv("server", "--config", str(config_path), "--init")
+    argv = ["unshare", "--pid", "--fork", "--kill-child", *serve]
+    with (server.state_dir / "pid1.log").open("wb") as log, subprocess.Popen(argv, stdout=log, stderr=log) as process:
+        try:
+            key = wait_for(lambda: process.poll() is None and _created(server), 60, "the pid-1 server serving")
+            assert len(serving_pids(server, key, WORKERS)) == WORKERS
+        finally:  # unshare does not pass SIGTERM on; killed, --kill-child kills the namespace's pid 1 and so all
+            process.kill()
+            process.wait(30)
+
+
+def _created(server: KMSServer) -> str:
+    """A new key's id once the server answers (empty while it does not)."""
+    try:
+        return str(server.call("create_key", "pid-one").key_id)
+    except Exception:  # not listening yet: the condition polls again
+        return ""
