@@ -1,0 +1,226 @@
+"""The AWS operations added with policies, grants, asymmetric/HMAC keys and import, attacked as a hostile client:
+wrong JSON types in every field, oversized values, unknown enum values and out-of-order calls earn a precise
+4xx error type, write nothing, and leave no traceback or secret in the server log."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from fuzz_checks import server_log, snapshot
+from fuzz_http import Connection
+from fuzz_requests import Operation, Target, encode
+
+from kubekms.devenv.kmsserver import KMSServer
+
+SECRET = b"TOPSECRET-new-ops-plaintext"
+PRECISE = {
+    "ValidationException",
+    "SerializationException",
+    "NotFoundException",
+    "MalformedPolicyDocumentException",
+    "InvalidGrantTokenException",
+    "InvalidKeyUsageException",
+    "InvalidImportTokenException",
+    "KMSInvalidSignatureException",
+    "KMSInvalidMacException",
+    "KMSInvalidStateException",
+    "DisabledException",
+    "UnsupportedOperationException",
+    "AlreadyExistsException",
+}
+WRONG_TYPES: list[Any] = [7, True, ["x"], {"a": 1}, "\ud800", 2**70]
+GRANTEE = "arn:aws:iam::fuzz:user/grantee"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def aws(connection: Connection, target: Target, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+    op = Operation("aws", name, lambda t: body, read_only=False)
+    answer = connection.send(encode(op, target, json.dumps(body).encode()))
+    return answer.status, answer.json()
+
+
+def created(connection: Connection, target: Target, body: dict[str, Any]) -> str:
+    status, answer = aws(connection, target, "CreateKey", body)
+    assert status == 200, answer
+    return str(answer["KeyMetadata"]["KeyId"])
+
+
+def refused(connection: Connection, target: Target, name: str, body: dict[str, Any]) -> str:
+    status, answer = aws(connection, target, name, body)
+    assert 400 <= status < 500, (name, body, status, answer)
+    assert isinstance(answer, dict) and answer.get("__type") in PRECISE and answer.get("message"), (name, answer)
+    return str(answer["__type"])
+
+
+def valid_bodies(target: Target, keys: dict[str, str]) -> dict[str, dict[str, Any]]:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}],
+    }
+    return {
+        "PutKeyPolicy": {"KeyId": target.key_id, "PolicyName": "default", "Policy": json.dumps(policy)},
+        "GetKeyPolicy": {"KeyId": target.key_id, "PolicyName": "default"},
+        "ListKeyPolicies": {"KeyId": target.key_id, "Limit": 10},
+        "CreateKey": {
+            "KeySpec": "HMAC_256",
+            "KeyUsage": "GENERATE_VERIFY_MAC",
+            "Policy": json.dumps(policy),
+            "Tags": [{"TagKey": "a", "TagValue": "b"}],
+        },
+        "CreateGrant": {
+            "KeyId": target.key_id,
+            "GranteePrincipal": GRANTEE,
+            "Operations": ["Encrypt"],
+            "Name": "n",
+            "Constraints": {"EncryptionContextEquals": {"a": "b"}},
+            "RetiringPrincipal": GRANTEE,
+        },
+        "ListGrants": {"KeyId": target.key_id, "Limit": 10, "GrantId": "x", "GranteePrincipal": GRANTEE},
+        "ListRetirableGrants": {"RetiringPrincipal": GRANTEE, "Limit": 10},
+        "RetireGrant": {"KeyId": target.key_id, "GrantId": "abc", "GrantToken": "tok"},
+        "RevokeGrant": {"KeyId": target.key_id, "GrantId": "abc"},
+        "UpdateAlias": {"AliasName": f"alias/{target.alias}", "TargetKeyId": target.key_id},
+        "ReEncrypt": {
+            "CiphertextBlob": b64(target.ciphertext),
+            "DestinationKeyId": target.key_id,
+            "SourceKeyId": target.key_id,
+            "SourceEncryptionContext": {},
+            "GrantTokens": [],
+            "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        },
+        "Sign": {
+            "KeyId": keys["sign"],
+            "Message": b64(SECRET),
+            "MessageType": "RAW",
+            "SigningAlgorithm": "ECDSA_SHA_256",
+        },
+        "Verify": {
+            "KeyId": keys["sign"],
+            "Message": b64(SECRET),
+            "Signature": b64(b"s" * 70),
+            "MessageType": "RAW",
+            "SigningAlgorithm": "ECDSA_SHA_256",
+        },
+        "GetPublicKey": {"KeyId": keys["sign"], "GrantTokens": []},
+        "GenerateMac": {"KeyId": keys["hmac"], "Message": b64(SECRET), "MacAlgorithm": "HMAC_SHA_256"},
+        "VerifyMac": {
+            "KeyId": keys["hmac"],
+            "Message": b64(SECRET),
+            "Mac": b64(b"x" * 32),
+            "MacAlgorithm": "HMAC_SHA_256",
+        },
+        "GenerateDataKeyPair": {"KeyId": target.key_id, "KeyPairSpec": "ECC_NIST_P256", "EncryptionContext": {}},
+        "GenerateDataKeyPairWithoutPlaintext": {"KeyId": target.key_id, "KeyPairSpec": "ECC_NIST_P256"},
+        "GetParametersForImport": {
+            "KeyId": keys["external"],
+            "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+            "WrappingKeySpec": "RSA_2048",
+        },
+        "ImportKeyMaterial": {
+            "KeyId": keys["external"],
+            "ImportToken": b64(b"t" * 100),
+            "EncryptedKeyMaterial": b64(b"e" * 256),
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        },
+        "DeleteImportedKeyMaterial": {"KeyId": keys["external"]},
+        "Encrypt": {"KeyId": target.key_id, "Plaintext": b64(SECRET), "GrantTokens": []},
+    }
+
+
+def grants(connection: Connection, target: Target) -> Any:
+    status, answer = aws(connection, target, "ListGrants", {"KeyId": target.key_id})
+    assert status == 200, answer
+    return answer["Grants"]
+
+
+def test_new_operations_refuse_hostile_input_precisely_and_change_nothing(
+    fuzz_server: KMSServer, target: Target, connection: Connection
+) -> None:
+    keys = {
+        "sign": created(connection, target, {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}),
+        "hmac": created(connection, target, {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+        "external": created(connection, target, {"Origin": "EXTERNAL"}),
+    }
+    before, grants_before = snapshot(connection, target, [target.key_id]), grants(connection, target)
+    seen: set[str] = set()
+    for name, body in valid_bodies(target, keys).items():
+        for field in body:
+            for value in WRONG_TYPES:
+                if type(value) is type(body[field]):
+                    continue  # a number for a number field is no wrong type (its range is the fuzzer's)
+                seen.add(refused(connection, target, name, {**body, field: value}))
+    oversized = {
+        ("PutKeyPolicy", "Policy"): "{" * 40_000,
+        ("CreateKey", "KeySpec"): "RSA_" + "9" * 50_000,
+        ("Sign", "Message"): b64(b"m" * 5000),
+        ("GenerateMac", "Message"): b64(b"m" * 5000),
+        ("Sign", "SigningAlgorithm"): "ECDSA_SHA_256" * 4000,
+        ("RevokeGrant", "GrantId"): "g" * 50_000,
+        ("Encrypt", "GrantTokens"): ["t" * 10_000],
+    }
+    for (name, field), value in oversized.items():
+        assert refused(connection, target, name, {**valid_bodies(target, keys)[name], field: value}) in (
+            "ValidationException",
+            "MalformedPolicyDocumentException",
+        )
+    bodies = valid_bodies(target, keys)
+    expected = [
+        ("CreateGrant", {**bodies["CreateGrant"], "Operations": ["Encrypt"] * 10_000}, "ValidationException"),
+        ("CreateGrant", {**bodies["CreateGrant"], "Operations": ["Nope"]}, "ValidationException"),
+        ("Encrypt", {**bodies["Encrypt"], "GrantTokens": ["a"] * 11}, "ValidationException"),
+        ("Encrypt", {**bodies["Encrypt"], "GrantTokens": ["forged"]}, "InvalidGrantTokenException"),
+        ("PutKeyPolicy", {**bodies["PutKeyPolicy"], "Policy": "not json"}, "MalformedPolicyDocumentException"),
+        ("PutKeyPolicy", {**bodies["PutKeyPolicy"], "Policy": "{}"}, "MalformedPolicyDocumentException"),
+        ("PutKeyPolicy", {**bodies["PutKeyPolicy"], "PolicyName": "other"}, "NotFoundException"),
+        ("CreateKey", {"Policy": '{"Statement": []}'}, "MalformedPolicyDocumentException"),
+        ("CreateKey", {"KeySpec": "HMAC_256", "KeyUsage": "ENCRYPT_DECRYPT"}, "InvalidKeyUsageException"),
+        ("CreateKey", {"KeySpec": "ECC_NIST_P999", "KeyUsage": "SIGN_VERIFY"}, "ValidationException"),
+        ("Sign", {**bodies["Sign"], "KeyId": target.key_id}, "InvalidKeyUsageException"),
+        ("Sign", {**bodies["Sign"], "SigningAlgorithm": "RSASSA_PSS_SHA_256"}, "InvalidKeyUsageException"),
+        ("Sign", {**bodies["Sign"], "Message": "not base64!!"}, "ValidationException"),
+        ("Sign", {**bodies["Sign"], "MessageType": "HASHED"}, "ValidationException"),
+        ("Verify", bodies["Verify"], "KMSInvalidSignatureException"),
+        ("GenerateMac", {**bodies["GenerateMac"], "KeyId": keys["sign"]}, "InvalidKeyUsageException"),
+        ("VerifyMac", bodies["VerifyMac"], "KMSInvalidMacException"),
+        ("GenerateDataKeyPair", {**bodies["GenerateDataKeyPair"], "KeyPairSpec": "SM2"}, "ValidationException"),
+        ("GenerateDataKeyPair", {**bodies["GenerateDataKeyPair"], "KeyId": keys["sign"]}, "InvalidKeyUsageException"),
+        ("ReEncrypt", {**bodies["ReEncrypt"], "DestinationKeyId": keys["sign"]}, "InvalidKeyUsageException"),
+        ("ImportKeyMaterial", bodies["ImportKeyMaterial"], "InvalidImportTokenException"),  # no GetParametersForImport
+        (
+            "GetParametersForImport",
+            {**bodies["GetParametersForImport"], "KeyId": target.key_id},
+            "UnsupportedOperationException",
+        ),
+        ("UpdateAlias", {**bodies["UpdateAlias"], "AliasName": "alias/nope"}, "NotFoundException"),
+        ("RevokeGrant", bodies["RevokeGrant"], "NotFoundException"),
+    ]
+    for name, body, error in expected:
+        assert refused(connection, target, name, body) == error, (name, body)
+    assert snapshot(connection, target, [target.key_id]) == before
+    assert grants(connection, target) == grants_before
+    assert seen >= {"ValidationException", "SerializationException"}, seen
+
+    # out of order: a token for another key, a grant retired twice, a disabled and a pending-deletion key
+    status, params = aws(connection, target, "GetParametersForImport", bodies["GetParametersForImport"])
+    assert status == 200, params
+    other = created(connection, target, {"Origin": "EXTERNAL"})
+    wrong_key = {**bodies["ImportKeyMaterial"], "KeyId": other, "ImportToken": params["ImportToken"]}
+    assert refused(connection, target, "ImportKeyMaterial", wrong_key) == "InvalidImportTokenException"
+    status, grant = aws(connection, target, "CreateGrant", bodies["CreateGrant"])
+    assert status == 200, grant
+    assert aws(connection, target, "RetireGrant", {"GrantToken": grant["GrantToken"]})[0] == 200
+    assert refused(connection, target, "RetireGrant", {"GrantToken": grant["GrantToken"]}) == "NotFoundException"
+    assert aws(connection, target, "DisableKey", {"KeyId": keys["sign"]})[0] == 200
+    assert refused(connection, target, "Sign", bodies["Sign"]) == "DisabledException"
+    assert aws(connection, target, "ScheduleKeyDeletion", {"KeyId": keys["hmac"], "PendingWindowInDays": 7})[0] == 200
+    assert refused(connection, target, "GenerateMac", bodies["GenerateMac"]) == "KMSInvalidStateException"
+
+    assert fuzz_server.running
+    log = server_log(fuzz_server)
+    assert "Traceback" not in log and '"level": "error"' not in log
+    assert SECRET.decode() not in log and b64(SECRET) not in log
