@@ -560,7 +560,7 @@ async def list_key_policies(call: AwsCall) -> JsonObject:
 
 def _principal_field(call: AwsRequest, name: str, *, required: bool = False) -> str:
     value = call.text(name, required=required, max_chars=MAX_KEY_REF_CHARS)
-    if value and not PRINCIPAL_ARN.fullmatch(value):
+    if (value or required) and not PRINCIPAL_ARN.fullmatch(value):  # a required "" names no principal
         raise InvalidArgument(f"{name} must be an IAM principal ARN (arn:aws:iam::<account>:user/<name>, role, root)")
     return value
 

@@ -224,3 +224,17 @@ def test_new_operations_refuse_hostile_input_precisely_and_change_nothing(
     log = server_log(fuzz_server)
     assert "Traceback" not in log and '"level": "error"' not in log
     assert SECRET.decode() not in log and b64(SECRET) not in log
+
+
+def test_an_empty_retiring_principal_is_refused_not_read_as_every_grant(target: Target, connection: Connection) -> None:
+    status, grant = aws(
+        connection,
+        target,
+        "CreateGrant",
+        {"KeyId": target.key_id, "GranteePrincipal": GRANTEE, "Operations": ["Encrypt"], "RetiringPrincipal": GRANTEE},
+    )
+    assert status == 200, grant
+    # was 200 with every grant of the account: "" passed the ARN check and filtered nothing
+    assert refused(connection, target, "ListRetirableGrants", {"RetiringPrincipal": ""}) == "ValidationException"
+    no_grantee = {"KeyId": target.key_id, "GranteePrincipal": "", "Operations": ["Encrypt"]}
+    assert refused(connection, target, "CreateGrant", no_grantee) == "ValidationException"
