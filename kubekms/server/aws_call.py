@@ -237,7 +237,7 @@ def tags_field(call: AwsCall, name: str = "Tags") -> dict[str, str]:
         if not isinstance(item, dict):
             raise InvalidArgument(f"every entry of {name} must be an object with TagKey and TagValue")
         tag_key = inputs.text(item.get("TagKey"), "TagKey", max_chars=MAX_TEXT_CHARS)
-        tags[tag_key] = inputs.text(item.get("TagValue", ""), "TagValue", max_chars=MAX_TEXT_CHARS)
+        tags[tag_key] = inputs.text(item.get("TagValue"), "TagValue", max_chars=MAX_TEXT_CHARS)  # required, as on AWS
     return tags
 
 

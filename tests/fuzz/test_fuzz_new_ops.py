@@ -238,3 +238,16 @@ def test_an_empty_retiring_principal_is_refused_not_read_as_every_grant(target: 
     assert refused(connection, target, "ListRetirableGrants", {"RetiringPrincipal": ""}) == "ValidationException"
     no_grantee = {"KeyId": target.key_id, "GranteePrincipal": "", "Operations": ["Encrypt"]}
     assert refused(connection, target, "CreateGrant", no_grantee) == "ValidationException"
+
+
+def test_a_tag_without_its_required_tag_value_is_refused_and_writes_nothing(
+    target: Target, connection: Connection
+) -> None:
+    before = snapshot(connection, target)
+    for name, body in (
+        ("CreateKey", {"Tags": [{"TagKey": "team"}]}),  # was 200: a new key tagged team=""
+        ("TagResource", {"KeyId": target.key_id, "Tags": [{"TagKey": "team"}]}),
+        ("CreateKey", {"Tags": [{"TagKey": "team", "TagValue": None}]}),
+    ):
+        assert refused(connection, target, name, body) == "ValidationException", (name, body)
+    assert snapshot(connection, target) == before
