@@ -219,6 +219,32 @@ V1_OPERATIONS: tuple[Operation, ...] = (
         path="{key}/tags/action",
     ),
     Operation("v1", "delete-key-tag", lambda t: {}, False, method="DELETE", path="{key}/tags/fuzz"),
+    # asymmetric and HMAC operations: the fixture key refuses them, so only their defects run here
+    Operation(
+        "v1",
+        "sign",
+        lambda t: {**_k(t), "message": base64.b64encode(b"m" * 32).decode(), "signing_algorithm": "ECDSA_SHA_256"},
+        False,
+        path="sign",
+        key_fields=("key_id",),
+    ),
+    Operation("v1", "get-publickey", _k, False, path="get-publickey", key_fields=("key_id",)),
+    Operation(
+        "v1",
+        "verify-mac",
+        lambda t: {**_k(t), "message": "bQ==", "mac": "bQ==", "mac_algorithm": "HMAC_SHA_256"},
+        False,
+        path="verify-mac",
+        key_fields=("key_id",),
+    ),
+    Operation(
+        "v1",
+        "create-key-with-tags",
+        lambda t: {"key_alias": "fuzz-tagged", "tags": [{"key": "k", "value": "v"}]},
+        False,
+        path="create-key",
+        alias_fields=("key_alias",),
+    ),
 )
 
 
@@ -228,6 +254,12 @@ def _kid(t: Target) -> dict[str, Any]:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+_OPEN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}],
+}
 
 
 AWS_OPERATIONS: tuple[Operation, ...] = (
@@ -313,6 +345,101 @@ AWS_OPERATIONS: tuple[Operation, ...] = (
         key_fields=("KeyId",),
     ),
     Operation("aws", "UntagResource", lambda t: {**_kid(t), "TagKeys": ["fuzz"]}, False, key_fields=("KeyId",)),
+    # policies, grants, key pairs, re-encryption: valid on the fixture key
+    Operation("aws", "GetKeyPolicy", lambda t: {**_kid(t), "PolicyName": "default"}, True, key_fields=("KeyId",)),
+    Operation(
+        "aws",
+        "ListKeyPolicies",
+        lambda t: {**_kid(t), "Limit": 10},
+        True,
+        integers=("Limit",),
+        markers=("Marker",),
+        key_fields=("KeyId",),
+    ),
+    Operation(
+        "aws",
+        "ListGrants",
+        lambda t: {**_kid(t), "Limit": 10},
+        True,
+        integers=("Limit",),
+        markers=("Marker",),
+        key_fields=("KeyId",),
+    ),
+    Operation(
+        "aws",
+        "ListRetirableGrants",
+        lambda t: {"RetiringPrincipal": f"arn:aws:iam::{t.project_id}:user/fuzzer", "Limit": 10},
+        True,
+        integers=("Limit",),
+        markers=("Marker",),
+    ),
+    Operation(
+        "aws",
+        "GenerateDataKeyPairWithoutPlaintext",
+        lambda t: {**_kid(t), "KeyPairSpec": "ECC_NIST_P256", "GrantTokens": []},
+        True,
+        key_fields=("KeyId",),
+    ),
+    Operation(
+        "aws",
+        "ReEncrypt",
+        lambda t: {"CiphertextBlob": _b64(t.ciphertext), "DestinationKeyId": t.key_id},
+        True,
+        key_fields=("DestinationKeyId",),
+    ),
+    Operation(
+        "aws",
+        "PutKeyPolicy",
+        lambda t: {**_kid(t), "PolicyName": "default", "Policy": json.dumps(_OPEN_POLICY)},
+        False,
+        key_fields=("KeyId",),
+    ),
+    Operation(
+        "aws",
+        "CreateGrant",
+        lambda t: {**_kid(t), "GranteePrincipal": "arn:aws:iam::fuzz:user/g", "Operations": ["Encrypt"]},
+        False,
+        key_fields=("KeyId",),
+    ),
+    Operation("aws", "RevokeGrant", lambda t: {**_kid(t), "GrantId": "0" * 64}, False, key_fields=("KeyId",)),
+    Operation("aws", "RetireGrant", lambda t: {**_kid(t), "GrantId": "0" * 64}, False, key_fields=("KeyId",)),
+    Operation(
+        "aws",
+        "UpdateAlias",
+        lambda t: {"AliasName": "alias/fuzz-aws", "TargetKeyId": t.key_id},
+        False,
+        key_fields=("TargetKeyId",),
+    ),
+    # asymmetric, HMAC and import operations: the fixture key refuses them, so only their defects run here
+    Operation(
+        "aws",
+        "Sign",
+        lambda t: {**_kid(t), "Message": _b64(b"m"), "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"},
+        False,
+        key_fields=("KeyId",),
+    ),
+    Operation("aws", "GetPublicKey", _kid, False, key_fields=("KeyId",)),
+    Operation(
+        "aws",
+        "GenerateMac",
+        lambda t: {**_kid(t), "Message": _b64(b"m"), "MacAlgorithm": "HMAC_SHA_256"},
+        False,
+        key_fields=("KeyId",),
+    ),
+    Operation(
+        "aws",
+        "GetParametersForImport",
+        lambda t: {**_kid(t), "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"},
+        False,
+        key_fields=("KeyId",),
+    ),
+    Operation(
+        "aws",
+        "ImportKeyMaterial",
+        lambda t: {**_kid(t), "ImportToken": _b64(b"t" * 64), "EncryptedKeyMaterial": _b64(b"e" * 256)},
+        False,
+        key_fields=("KeyId",),
+    ),
 )
 
 OPERATIONS = V1_OPERATIONS + AWS_OPERATIONS
