@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 from fuzz_checks import server_log, snapshot
@@ -29,6 +30,7 @@ PRECISE = {
     "DisabledException",
     "UnsupportedOperationException",
     "AlreadyExistsException",
+    "AccessDeniedException",
 }
 WRONG_TYPES: list[Any] = [7, True, ["x"], {"a": 1}, "\ud800", 2**70]
 GRANTEE = "arn:aws:iam::fuzz:user/grantee"
@@ -251,3 +253,29 @@ def test_a_tag_without_its_required_tag_value_is_refused_and_writes_nothing(
     ):
         assert refused(connection, target, name, body) == "ValidationException", (name, body)
     assert snapshot(connection, target) == before
+
+
+def test_a_backtracking_wildcard_in_a_key_policy_does_not_hang_the_server(
+    target: Target, connection: Connection
+) -> None:
+    # was a hang: each "*" compiled to ".*", so "*a*a...*b" against "aaa...a" backtracked exponentially
+    pattern = "*a" * 30 + "b"
+    statement = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {**statement, "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"]},
+            {
+                **statement,
+                "Action": "kms:Encrypt",
+                "Condition": {"StringLike": {"kms:EncryptionContext:team": pattern}},
+            },
+        ],
+    }
+    key_id = created(connection, target, {"Policy": json.dumps(policy)})
+    started = time.monotonic()
+    body = {"KeyId": key_id, "Plaintext": b64(b"x"), "EncryptionContext": {"team": "a" * 2000}}
+    assert refused(connection, target, "Encrypt", body) == "AccessDeniedException"
+    assert time.monotonic() - started < 5
+    status, answer = aws(connection, target, "Encrypt", {**body, "EncryptionContext": {"team": "a" * 2000 + "b"}})
+    assert status == 200, answer
