@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any
 
-from fuzz_checks import server_log, snapshot
+from fuzz_checks import V1_CODE, server_log, snapshot
 from fuzz_http import Connection
 from fuzz_requests import Operation, Target, encode
 
@@ -245,14 +245,14 @@ def test_an_empty_retiring_principal_is_refused_not_read_as_every_grant(target: 
 def test_a_tag_without_its_required_tag_value_is_refused_and_writes_nothing(
     target: Target, connection: Connection
 ) -> None:
-    before = snapshot(connection, target)
+    before = snapshot(connection, target, [target.key_id])
     for name, body in (
         ("CreateKey", {"Tags": [{"TagKey": "team"}]}),  # was 200: a new key tagged team=""
         ("TagResource", {"KeyId": target.key_id, "Tags": [{"TagKey": "team"}]}),
         ("CreateKey", {"Tags": [{"TagKey": "team", "TagValue": None}]}),
     ):
         assert refused(connection, target, name, body) == "ValidationException", (name, body)
-    assert snapshot(connection, target) == before
+    assert snapshot(connection, target, [target.key_id]) == before
 
 
 def test_a_backtracking_wildcard_in_a_key_policy_does_not_hang_the_server(
@@ -279,3 +279,39 @@ def test_a_backtracking_wildcard_in_a_key_policy_does_not_hang_the_server(
     assert time.monotonic() - started < 5
     status, answer = aws(connection, target, "Encrypt", {**body, "EncryptionContext": {"team": "a" * 2000 + "b"}})
     assert status == 200, answer
+
+
+def test_new_v1_operations_refuse_wrong_types_with_a_wire_code_and_write_nothing(
+    target: Target, connection: Connection
+) -> None:
+    def v1(path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        op = Operation("v1", path, lambda t: body, read_only=False, path=path)
+        answer = connection.send(encode(op, target, json.dumps(body).encode()))
+        return answer.status, answer.json()
+
+    status, answer = v1("create-key", {"key_alias": "fuzz-v1-signer", "key_spec": "EC_P256"})
+    assert status == 200, answer
+    signer = answer["key_info"]["key_id"]
+    bodies = {
+        "sign": {"key_id": signer, "message": b64(SECRET), "signing_algorithm": "ECDSA_SHA_256", "message_type": "RAW"},
+        "verify": {
+            "key_id": signer,
+            "message": b64(SECRET),
+            "signature": b64(b"s" * 70),
+            "signing_algorithm": "ECDSA_SHA_256",
+            "message_type": "RAW",
+        },
+        "get-publickey": {"key_id": signer},
+        "generate-mac": {"key_id": signer, "message": b64(SECRET), "mac_algorithm": "HMAC_SHA_256"},
+        "verify-mac": {"key_id": signer, "message": b64(SECRET), "mac": b64(b"m"), "mac_algorithm": "HMAC_SHA_256"},
+        "create-key": {"key_alias": "fuzz-v1-new", "key_spec": "HMAC_256", "tags": [{"key": "k", "value": "v"}]},
+    }
+    before = snapshot(connection, target, [target.key_id])
+    for path, body in bodies.items():
+        for field in body:
+            for value in [*WRONG_TYPES, "x" * 20_000]:
+                status, answer = v1(path, {**body, field: value})
+                error = answer.get("error") if isinstance(answer, dict) else None
+                assert status == 400 and isinstance(error, dict), (path, field, value, status, answer)
+                assert V1_CODE.fullmatch(str(error.get("error_code"))), (path, field, answer)
+    assert snapshot(connection, target, [target.key_id]) == before
