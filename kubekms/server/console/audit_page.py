@@ -76,7 +76,15 @@ class AuditFilter:
         )
 
 
-CREATION_OPERATIONS = ("create-key", "aws:CreateKey")
+CREATION_OPERATIONS = frozenset({"create-key", "aws:CreateKey"})
+
+
+@dataclass(frozen=True)
+class _CreationFilter(AuditFilter):
+    """A key's creation lines, from the console or any wire that names the new key: one pass over the file."""
+
+    def matches(self, entry: Mapping[str, Any]) -> bool:
+        return entry.get("operation") in CREATION_OPERATIONS and super().matches(entry)
 
 
 @dataclass(frozen=True)
@@ -119,12 +127,7 @@ def creation_of(path: Path, project_id: str, key_id: str) -> Creation | None:
     The console's and the v1.0 wire's lines say ``create-key``, the AWS wire's ``aws:CreateKey``;
     the Cloud KMS wire's name no key id (its keys have resource names).
     """
-    entries = (
-        entry
-        for operation in CREATION_OPERATIONS
-        for entry in newest_entries(path, project_id, AuditFilter(key=key_id, operation=operation))
-    )
-    for entry in entries:
+    for entry in newest_entries(path, project_id, _CreationFilter(key=key_id)):
         try:
             moment = datetime.fromisoformat(str(entry.get("time")))
         except ValueError:
