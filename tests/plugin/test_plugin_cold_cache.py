@@ -59,6 +59,7 @@ async def test_a_cancelled_waiter_leaves_the_unwrap_to_the_others(backend: Backe
     first = asyncio.create_task(keyring.decrypt(one.ciphertext, one.key_id, one.wrapped_kek))
     second = asyncio.create_task(keyring.decrypt(one.ciphertext, one.key_id, one.wrapped_kek))
     await asyncio.sleep(0)  # both tasks run up to their wait for the backend's answer
+    assert len(keyring._unwrapping) == 1  # one unwrap in flight, shared: what the cancellation must not end
     first.cancel()  # its caller's deadline
     assert await second == SEEDS[0]
     assert first.cancelled()
