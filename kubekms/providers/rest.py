@@ -163,7 +163,7 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
         # no tags, so there a caller that dies between the two calls leaves an untagged key.
         body: dict[str, Any] = {
             "key_alias": alias,
-            "key_spec": key_spec,
+            "key_spec": v1_values.wire_key_spec(key_spec),  # Huawei's names: EC_P256, not ECC_NIST_P256
             "key_usage": key_usage,
             "key_description": description,
         }

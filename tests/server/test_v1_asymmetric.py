@@ -130,6 +130,13 @@ def test_create_key_specs_huawei_does_not_offer_here(client: KmsClient, unique: 
         error = expect_error(functools.partial(create_key, client, unique("unoffered"), spec), 400, "KMS.0308")
         assert "EC_P256" in error.error_msg  # the message names what is offered, in Huawei's names
     expect_error(lambda: create_key(client, unique("ecc-encrypt"), "EC_P256", "ENCRYPT_DECRYPT"), 400, "KMS.0332")
+    # AWS's names for the curves are not Huawei's: refused here as Huawei refuses them
+    for spec in ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_SECG_P256K1"):
+        error = expect_error(functools.partial(create_key, client, unique("aws-name"), spec), 400, "KMS.0308")
+        assert "EC_P256" in error.error_msg
+    long_spec = "RSA_" + "9" * 5000  # refused without being echoed back
+    error = expect_error(functools.partial(create_key, client, unique("long-spec"), long_spec), 400, "KMS.0308")
+    assert len(error.error_msg) < 300 and "9" * 64 not in error.error_msg
 
 
 def test_hmac_generate_and_verify_mac(client: KmsClient, unique: KeyMaker) -> None:

@@ -25,6 +25,7 @@ from kubekms.wire.v1.values import (
     MAX_KEY_ID_LENGTH,
     MAX_TEXT_CHARS,
     MESSAGE_TYPES,
+    WIRE_KEY_SPECS,
     JsonObject,
     encryption_context_aad,
     invalid,
@@ -32,6 +33,8 @@ from kubekms.wire.v1.values import (
     parse_integer,
     wire_key_spec,
 )
+
+KEY_SPEC_CHARS = 32  # longer than any key spec name: a longer value is refused without being echoed
 
 
 def parse_json_object(raw: bytes) -> JsonObject:
@@ -187,14 +190,17 @@ def data_key_length_from_request(fields: RequestFields) -> int:
 
 
 def key_type_from_request(fields: RequestFields) -> tuple[str, str]:
-    """create-key ``key_spec`` (Huawei's names, or the keystore's) and ``key_usage`` as the keystore names them.
+    """create-key ``key_spec`` (Huawei's names) and ``key_usage`` as the keystore names them.
 
     Huawei's default usage is SIGN_VERIFY for asymmetric keys; an HMAC key's is GENERATE_VERIFY_MAC.
+    A keystore name that Huawei spells otherwise (ECC_NIST_P256 for EC_P256) is refused as Huawei
+    refuses it, so a client that works here works against Huawei too.
     """
-    key_spec = keystore_key_spec(fields.text("key_spec", default="AES_256") or "AES_256")
-    if key_spec not in KEY_SPECS:
+    named = fields.text("key_spec", default="AES_256", max_chars=KEY_SPEC_CHARS) or "AES_256"
+    key_spec = keystore_key_spec(named)
+    if key_spec not in KEY_SPECS or named in WIRE_KEY_SPECS:
         offered = ", ".join(wire_key_spec(spec) for spec in KEY_SPECS)
-        raise InvalidArgument(f"key_spec {fields.raw('key_spec')!r} is not offered; use one of {offered}")
+        raise InvalidArgument(f"key_spec {named!r} is not offered; use one of {offered}")
     default_usage = "SIGN_VERIFY" if key_spec in (*RSA_KEY_SPECS, *ECC_KEY_SPECS) else key_usages(key_spec)[0]
     return key_spec, fields.text("key_usage", default=default_usage) or default_usage
 
