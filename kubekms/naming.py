@@ -7,17 +7,15 @@ the wires parse key references with them; the wire-specific error each side rais
 from __future__ import annotations
 
 import re
-import uuid
 
 ALIAS_PATTERN = re.compile(r"[a-zA-Z0-9:/_-]{1,255}")  # matched whole: "$" would allow a trailing newline
+# what str(uuid.UUID(value)) == value.lower() accepts, in a tenth of its time (every request asks, several times)
+_KEY_ID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def is_key_id(value: str) -> bool:
     """A key id is a UUID in its canonical form (any case)."""
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
+    return _KEY_ID_PATTERN.fullmatch(value) is not None
 
 
 def is_alias(alias: object) -> bool:
