@@ -1,0 +1,451 @@
+"""The server's HTTP/1.x front: an asyncio protocol on httptools (llhttp), measured 1.3-1.5x aiohttp's req/s.
+
+One :class:`HttpConnection` per client connection parses requests (keep-alive, ``Connection:
+close``, HTTP/1.0, chunked bodies, pipelined requests answered in order, ``Expect:
+100-continue``, HEAD) and hands each whole request to the server's handler. Limits: the target
+and each header field at most 8190 bytes (as aiohttp), a bounded number of headers and head
+bytes, the body at most ``max_body_bytes`` (larger: the request reaches the handler marked
+``body_too_large``, unread, and the connection closes after the answer); a request must arrive
+within ``request_timeout`` of its first byte (slowloris), an idle connection closes after
+``keepalive_timeout``. Malformed HTTP is answered 400 with a plain reason and closed, and
+counted as a refusal (one rate-limited line per client). Reading pauses while answers are
+pending or the transport's buffer is full.
+
+A request whose target starts with the ``handoff_prefix`` (the web console, still on aiohttp)
+gives its connection to the aiohttp protocol made by ``handoff``: that request and everything
+after it on the connection are replayed to aiohttp as parsed (httptools tells no byte offsets),
+and once the parser rests between two requests the transport is handed over for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+from ssl import SSLContext
+from typing import cast
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from kubekms.server.http_messages import HttpRequest, HttpResponse
+from kubekms.server.logs import RefusalLog
+
+log = logging.getLogger("kubekms.server")
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_target_bytes: int = 8190  # the request target (aiohttp's max_line_size)
+    max_field_bytes: int = 8190  # one header: name and value
+    max_headers: int = 128
+    max_head_bytes: int = 64 * 1024  # target and headers together
+    max_body_bytes: int = 64 * 1024
+    request_timeout: float = 30.0  # from a request's first byte to its last
+    keepalive_timeout: float = 75.0  # an idle connection (aiohttp's default)
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+class _StopParsing(Exception):
+    """Raised from a parser callback: the rest of the connection's input is not read."""
+
+
+@dataclass
+class _Pending:
+    request: HttpRequest | None  # None: ``response`` is already known (a refusal)
+    response: HttpResponse | None
+    keep_alive: bool
+    http10: bool = False
+    head: bool = False
+
+
+@dataclass
+class HttpFront:
+    """The protocol factory, its listener and its connections (for a graceful stop)."""
+
+    handler: Handler
+    refusals: RefusalLog
+    limits: HttpLimits = HttpLimits()
+    extra_headers: dict[str, str] = field(default_factory=dict)  # on every answer (the worker's pid)
+    handoff: Callable[[], asyncio.Protocol] | None = None  # aiohttp's protocol factory (web.Server)
+    handoff_prefix: str = "/console"
+    connections: set[HttpConnection] = field(default_factory=set)
+    _server: asyncio.Server | None = None
+    _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __call__(self) -> HttpConnection:
+        return HttpConnection(self)
+
+    async def listen(self, *, host: str | None = None, port: int = 0, sock: socket.socket | None = None,
+                     ssl: SSLContext | None = None) -> asyncio.Server:  # fmt: skip
+        """Accept on ``host``:``port``, or on ``sock`` (a worker's inherited listener)."""
+        loop = asyncio.get_running_loop()
+        if sock is not None:
+            self._server = await loop.create_server(self, sock=sock, ssl=ssl, backlog=1024)
+        else:
+            self._server = await loop.create_server(self, host, port, ssl=ssl, backlog=1024)
+        return self._server
+
+    def forget(self, connection: HttpConnection) -> None:
+        self.connections.discard(connection)
+        if not self.connections:
+            self._all_closed.set()
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop accepting, let every connection finish the requests it has, close the rest after ``grace``."""
+        if self._server is not None:
+            self._server.close()
+        if self.connections:
+            self._all_closed.clear()
+            for connection in list(self.connections):
+                connection.shutdown()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), grace)
+        for connection in list(self.connections):
+            connection.abort()
+
+
+class HttpConnection(asyncio.Protocol):
+    def __init__(self, front: HttpFront) -> None:
+        self._front = front
+        self._limits = front.limits
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._remote: str | None = None
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._serving: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._in_message = self._in_head = self._answered_here = False
+        self._discarding = self._stopping = False
+        self._reading_paused = self._writing_paused = False
+        self._continue_wanted = False
+        self._relay: asyncio.Protocol | None = None  # the aiohttp protocol this connection goes to
+        self._relay_out = bytearray()
+        self._relay_connected = self._relay_chunked = False
+        self._reset_message()
+
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+
+    # ------------------------------------------------------------------ transport events
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        peer = transport.get_extra_info("peername")
+        self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        self._front.connections.add(self)
+        self._set_timer(self._limits.keepalive_timeout, self._idle_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._front.forget(self)
+        self._cancel_timer()
+        self._transport = None
+        if self._relay is not None and self._relay_connected:
+            self._relay.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._pause_reading()
+        if self._relay is not None and self._relay_connected:
+            self._relay.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._maybe_resume_reading()
+        if self._relay is not None and self._relay_connected:
+            self._relay.resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding or self._transport is None:
+            return
+        if not self._in_message:
+            self._cancel_timer()
+        self._answered_here = False  # a request completed in this read: its bytes are not the head's
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # Upgrade (h2c, websocket) is not offered: answer, then close
+            if self._queue:
+                self._queue[-1].keep_alive = False
+            self._discarding = True
+        except httptools.HttpParserCallbackError as error:
+            cause = error.__context__
+            if isinstance(cause, _Refusal):
+                self._refuse(cause.status, cause.reason, cause.message)
+            elif not isinstance(cause, _StopParsing):
+                raise
+        except httptools.HttpParserError as error:
+            reason = "HTTP.BadHttpMethod" if isinstance(error, httptools.HttpParserInvalidMethodError) else (
+                "HTTP.BadHttpMessage")  # fmt: skip
+            self._refuse(400, reason, f"malformed HTTP request ({error})")
+        if self._in_head and not self._answered_here and not self._discarding:
+            self._head_bytes += len(data)  # a head split over reads: what httptools holds for us is bounded too
+            if self._head_bytes > self._limits.max_head_bytes:
+                self._refuse(431, "HTTP.HeadersTooLarge", "request head too large")
+        if self._relay is not None:
+            self._flush_relay()
+        if len(self._queue) > 1:
+            self._pause_reading()
+
+    def eof_received(self) -> bool | None:
+        if self._relay is not None and self._relay_connected:
+            return self._relay.eof_received()
+        return None  # close our side once the answers in flight are written (the transport does)
+
+    # ------------------------------------------------------------------ parser callbacks
+
+    def on_message_begin(self) -> None:
+        self._in_message = self._in_head = True
+        self._reset_message()
+        if self._relay is None:
+            self._set_timer(self._limits.request_timeout, self._request_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._limits.max_target_bytes:
+            raise _Refusal(414, "HTTP.LineTooLong", f"request target longer than {self._limits.max_target_bytes} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = len(name) + len(value)
+        if size > self._limits.max_field_bytes:
+            raise _Refusal(431, "HTTP.LineTooLong", f"header field longer than {self._limits.max_field_bytes} bytes")
+        self._headers.append((name, value))
+        if len(self._headers) > self._limits.max_headers:
+            raise _Refusal(431, "HTTP.TooManyHeaders", f"more than {self._limits.max_headers} header fields")
+        self._head_bytes += size
+        if self._head_bytes > self._limits.max_head_bytes:
+            raise _Refusal(431, "HTTP.HeadersTooLarge", "request head too large")
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        if self._relay is not None or (self._front.handoff is not None
+                                       and self._url.startswith(self._front.handoff_prefix.encode())):  # fmt: skip
+            self._relay_head()
+            return
+        declared = self._header(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._limits.max_body_bytes:
+            self._enqueue_too_large()
+            raise _StopParsing
+        expect = self._header(b"expect")
+        if expect is not None and expect.lower() == b"100-continue":
+            if self._queue or self._serving is not None:
+                self._continue_wanted = True  # after the answers before it
+            elif self._transport is not None:
+                self._transport.write(CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        if self._relay is not None:
+            if self._relay_chunked:
+                self._relay_out += b"%x\r\n" % len(body) + body + b"\r\n"
+            else:
+                self._relay_out += body
+            return
+        self._body_bytes += len(body)
+        if self._body_bytes > self._limits.max_body_bytes:  # chunked: stop at the limit
+            self._enqueue_too_large()
+            raise _StopParsing
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_message = self._continue_wanted = False
+        self._answered_here = True
+        if self._relay is not None:
+            if self._relay_chunked:
+                self._relay_out += b"0\r\n\r\n"
+            return
+        self._cancel_timer()
+        request = self._request(b"".join(self._body), too_large=False)
+        http10 = self._parser.get_http_version() == "1.0"
+        self._enqueue(_Pending(request, None, self._parser.should_keep_alive(), http10, request.method == "HEAD"))
+
+    # ------------------------------------------------------------------ requests and answers
+
+    def _header(self, name: bytes) -> bytes | None:
+        for key, value in self._headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def _request(self, body: bytes, *, too_large: bool) -> HttpRequest:
+        headers = CIMultiDict((n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in self._headers)
+        return HttpRequest(self._parser.get_method().decode("ascii"), self._url.decode("latin-1"),
+                           CIMultiDictProxy(headers), body, self._remote, too_large)  # fmt: skip
+
+    def _enqueue_too_large(self) -> None:
+        """The wire refuses it (413, its error body, audited); the rest of the body is never read."""
+        self._cancel_timer()
+        self._discarding = True
+        self._enqueue(_Pending(self._request(b"", too_large=True), None, keep_alive=False))
+
+    def _refuse(self, status: int, reason: str, message: str) -> None:
+        self._front.refusals.refused(client=self._remote or "-", wire="http", reason=reason, status=status,
+                                     operation="-", request_id="-")  # fmt: skip
+        self._discarding = True
+        self._cancel_timer()
+        if self._relay is not None:  # the stream given to aiohttp is broken: nothing sensible to answer
+            self.abort()
+            return
+        self._enqueue(_Pending(None, HttpResponse.text(status, message), keep_alive=False))
+
+    def _enqueue(self, pending: _Pending) -> None:
+        self._queue.append(pending)
+        if self._serving is None:
+            self._serving = asyncio.get_running_loop().create_task(self._serve())
+
+    async def _serve(self) -> None:
+        while self._queue:
+            pending = self._queue[0]
+            response = pending.response
+            if response is None:
+                assert pending.request is not None
+                try:
+                    response = await self._front.handler(pending.request)
+                except Exception:
+                    log.exception("unexpected error answering a request")
+                    response = HttpResponse.text(500, "internal error", {})
+            self._queue.popleft()
+            if self._transport is None or self._transport.is_closing():
+                break
+            close = response.close or not pending.keep_alive or (self._stopping and not self._queue)
+            self._transport.write(self._encode(response, pending, close))
+            if close:
+                self._transport.close()
+                break
+            self._maybe_resume_reading()
+        self._serving = None
+        self._after_answers()
+
+    def _encode(self, response: HttpResponse, pending: _Pending, close: bool) -> bytes:
+        status = response.status
+        lines = [f"HTTP/1.1 {status} {_reason(status)}\r\n"]
+        lines.extend(f"{name}: {value}\r\n" for name, value in response.headers.items())
+        lines.extend(f"{name}: {value}\r\n" for name, value in self._front.extra_headers.items())
+        lines.append(f"Content-Length: {len(response.body)}\r\nDate: {_date()}\r\n")
+        if close:
+            lines.append("Connection: close\r\n")
+        elif pending.http10:
+            lines.append("Connection: keep-alive\r\n")
+        head = "".join(lines).encode("latin-1") + b"\r\n"
+        return head if pending.head else head + response.body
+
+    def _after_answers(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._stopping and not self._in_message:
+            transport.close()
+        elif self._relay is not None:
+            self._flush_relay()
+        elif self._continue_wanted:
+            self._continue_wanted = False
+            transport.write(CONTINUE)
+        elif not self._in_message:
+            self._set_timer(self._limits.keepalive_timeout, self._idle_timeout)
+
+    # ------------------------------------------------------------------ the console's connections (aiohttp)
+
+    def _relay_head(self) -> None:
+        if self._relay is None:
+            assert self._front.handoff is not None
+            self._relay = self._front.handoff()
+            self._cancel_timer()  # aiohttp keeps its own time from here
+        version = self._parser.get_http_version()
+        encoding = self._header(b"transfer-encoding")
+        self._relay_chunked = encoding is not None and b"chunked" in encoding.lower()
+        self._relay_out += self._parser.get_method() + b" " + self._url + f" HTTP/{version}\r\n".encode()
+        self._relay_out += b"".join(name + b": " + value + b"\r\n" for name, value in self._headers) + b"\r\n"
+
+    def _flush_relay(self) -> None:
+        """Give aiohttp what was parsed for it, once every answer of ours before it is written."""
+        transport, relay = self._transport, self._relay
+        if transport is None or relay is None or self._queue or self._serving is not None:
+            return
+        if not self._relay_connected:
+            self._relay_connected = True
+            self._front.forget(self)  # aiohttp's runner stops it from here
+            relay.connection_made(transport)
+        if self._relay_out:
+            data, self._relay_out = bytes(self._relay_out), bytearray()
+            relay.data_received(data)
+        if not self._in_message and not self._discarding and not transport.is_closing():
+            transport.set_protocol(relay)  # between two requests: the raw stream is aiohttp's from here
+            if self._reading_paused:
+                self._reading_paused = False
+                transport.resume_reading()
+
+    # ------------------------------------------------------------------ flow control, timers, stopping
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None and not self._transport.is_closing():
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _maybe_resume_reading(self) -> None:
+        if self._reading_paused and not self._writing_paused and len(self._queue) <= 1 and self._transport:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    def _set_timer(self, delay: float, action: Callable[[], None]) -> None:
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(delay, action)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _idle_timeout(self) -> None:
+        self._timer = None
+        if self._transport is not None and not self._queue and self._serving is None:
+            self._transport.close()
+
+    def _request_timeout(self) -> None:
+        self._timer = None
+        self._refuse(408, "HTTP.RequestTimeout", "request not received in time")
+
+    def shutdown(self) -> None:
+        """The server stops: answer what was received, then close."""
+        self._stopping = True
+        if self._serving is None and self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _date() -> str:
+    """The Date header, formatted once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]

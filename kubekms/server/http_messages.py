@@ -1,0 +1,95 @@
+"""The request and response of the server's HTTP front (:mod:`kubekms.server.http_front`).
+
+What the wires read of a request and write as an answer, nothing of a server framework: the
+front fills an :class:`HttpRequest` from the httptools parser, the console's aiohttp
+connections from an aiohttp request (:func:`from_aiohttp`), and both write the
+:class:`HttpResponse` the wire rendered.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Final
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy
+from yarl import URL
+
+from kubekms.wire import inputs
+
+TEXT_PLAIN: Final = "text/plain; charset=utf-8"
+
+
+@dataclass(eq=False)
+class HttpRequest:
+    """One request as received: the target as sent, the headers (case-insensitive), the whole body.
+
+    ``body_too_large``: the body was longer than the front's limit (declared or chunked); it was
+    not read, ``body`` is empty and the wire refuses the request (:func:`kubekms.wire.inputs.received_body`).
+    """
+
+    method: str
+    raw_path: str  # the request target as sent: path and query, percent-encoded
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    remote: str | None
+    body_too_large: bool = False
+
+    @functools.cached_property
+    def url(self) -> URL:
+        path, _, query = self.raw_path.partition("?")
+        return URL.build(path=path, query_string=query, encoded=True)
+
+    @property
+    def path(self) -> str:
+        """The path, percent-decoded except ``%2F`` and ``%25`` (aiohttp's routing form: segments stay segments)."""
+        target = self.raw_path
+        if "?" not in target and "%" not in target:
+            return target  # the common case, without building a URL
+        return self.url.path_safe
+
+    @property
+    def query_string(self) -> str:
+        """The query, percent-decoded (as aiohttp's ``request.query_string``)."""
+        return self.url.query_string
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        return self.url.query
+
+
+def unquote_segment(value: str) -> str:
+    """A routing segment of :attr:`HttpRequest.path` decoded the rest of the way (``%2F``, ``%25``)."""
+    return value.replace("%2F", "/").replace("%25", "%") if "%" in value else value
+
+
+@dataclass(eq=False)
+class HttpResponse:
+    """An answer: ``close`` closes the connection once it is written (a body left unread)."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+
+    @classmethod
+    def text(cls, status: int, text: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        return cls(status, text.encode(), {"Content-Type": TEXT_PLAIN, **(headers or {})})
+
+
+async def from_aiohttp(request: web.BaseRequest, max_body_bytes: int) -> HttpRequest:
+    """An aiohttp request (a console connection's) as the front's, its body read within ``max_body_bytes``."""
+    try:
+        body, too_large = await inputs.read_body(request, max_body_bytes), False
+    except inputs.BodyTooLarge:
+        body, too_large = b"", True
+    return HttpRequest(request.method, request.raw_path, CIMultiDictProxy(CIMultiDict(request.headers)), body,
+                       request.remote, too_large)  # fmt: skip
+
+
+def to_aiohttp(response: HttpResponse) -> web.Response:
+    answer = web.Response(status=response.status, body=response.body, headers=response.headers)
+    if response.close:
+        answer.force_close()
+    return answer
