@@ -6,11 +6,15 @@ Against a real ``kubekms server`` on loopback, in one run:
     SDK on the same wire (StrictAwsKmsMasterKeyProvider, same suite and frame size; it decrypts the very
     message ours wrote, and its encrypt is timed on its own message) and (ii) raw AES-256-GCM
     (``cryptography``'s AESGCM over frame-sized chunks, no framing, no key management). The 1 MiB
-    figures include the data-key round trip (no cache). All do the same I/O, in memory (a disk would
-    measure the disk): plaintext from a generator stream; each message is sealed once, untimed, and kept
+    figures include the data-key round trip (no cache). All three do the same I/O, on two media:
+    ``memory``: plaintext from a generator stream; each message is sealed once, untimed, and kept
     as the chunks written; timed passes write to a counting sink (none pays for fresh memory); each
-    read of these sources copies once, as a file read does. Two large messages are held in memory
-    (ours and raw AES-GCM's: about 2 GiB).
+    read of these sources copies once, as a file read does. This is the strictest comparison: no
+    I/O cost hides the SDK's own copies. Two large messages are held in memory (about 2 GiB).
+    ``file`` (large message only): what ``kubekms encrypt IN OUT``/``decrypt`` do, file to file:
+    a plaintext file, each message sealed once to a file, timed passes read a file and write a new
+    one (buffered binary files as the CLI opens them; no fsync, which would time the disk), in
+    ``--file-dir`` (default: the bench's temporary directory; about 4 large files).
     glibc's allocator is set, and the frame size chosen, as ``kubekms encrypt``/``decrypt`` do
     (``--default-malloc``: neither, the library's defaults). ``--frames-kib`` repeats the
     large-message rows for other frame sizes (how the frame sizes were chosen).
@@ -20,23 +24,26 @@ Against a real ``kubekms server`` on loopback, in one run:
     a large file (streaming: it does not grow with the size).
 
 Target (issue 18): large-message throughput >= 0.7x raw AES-GCM. Machines here are shared and
-noisy: by default MB/s are per CPU second of this process (``time.process_time``: what another
-process takes from our core is not counted, and the 1 MiB rows count our side of the data-key call,
-not the server's or the wait: ``--clock wall`` for that); the three pipelines take turns within each
-of ``--repeat`` rounds and each figure is the best of its rounds; compare the ratios of one run.
+noisy: every pass is timed on two clocks, MB per CPU second of this process (``time.process_time``,
+kernel time of its reads and writes included; what another process takes from our core is not
+counted, and the 1 MiB rows count our side of the data-key call, not the server's or the wait)
+and MB per wall-clock second; the three pipelines take turns within each of ``--repeat`` rounds
+and each figure is the best of its rounds; compare the ratios of one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import aws_encryption_sdk
 from aws_encryption_sdk import CommitmentPolicy, StrictAwsKmsMasterKeyProvider
@@ -53,7 +60,6 @@ from kubekms.envelope.allocator import LARGE_FRAME_BYTES, keep_frame_buffers_on_
 from kubekms.envelope.messages import UNSIGNED
 
 BLOCK = os.urandom(4 * MiB)  # the plaintext pattern; a read returns at most up to its end
-Speeds = tuple[float, float]  # MB/s encrypt, decrypt
 
 
 class PatternSource(io.RawIOBase):
@@ -120,18 +126,106 @@ class CountingSink(io.RawIOBase):
         return len(data)
 
 
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
-clock = CLOCKS["cpu"]
+Seconds = tuple[float, float]  # of CPU (this process), of wall clock
 
 
-def timed(action: Callable[[], None]) -> float:
-    started = clock()
+def timed(action: Callable[[], None]) -> Seconds:
+    cpu, wall = time.process_time(), time.perf_counter()
     action()
-    return clock() - started
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
-Sealer = Callable[[io.RawIOBase, io.RawIOBase, int], None]  # plaintext source, sink, plaintext size
-Opener = Callable[[io.RawIOBase, io.RawIOBase], None]  # message source, plaintext sink
+class Memory:
+    """The ``memory`` medium: plaintext from a generator, messages kept as chunks, output counted."""
+
+    name = "memory"
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._kept: dict[str, list[bytes]] = {}
+
+    @contextlib.contextmanager
+    def plaintext(self) -> Iterator[BinaryIO]:
+        yield PatternSource(self.size)  # type: ignore[misc]
+
+    @contextlib.contextmanager
+    def keep(self, name: str) -> Iterator[BinaryIO]:
+        sink = ChunkSink()
+        yield sink  # type: ignore[misc]
+        self._kept[name] = sink.chunks
+
+    @contextlib.contextmanager
+    def kept(self, name: str) -> Iterator[BinaryIO]:
+        yield ChunkSource(self._kept[name])  # type: ignore[misc]
+
+    @contextlib.contextmanager
+    def output(self, expected: int | None) -> Iterator[BinaryIO]:
+        sink = CountingSink()
+        yield sink  # type: ignore[misc]
+        assert expected is None or sink.count == expected, (sink.count, expected)
+
+
+class Files:
+    """The ``file`` medium: what ``kubekms encrypt IN OUT`` does, buffered binary files in ``directory``."""
+
+    name = "file"
+
+    def __init__(self, size: int, directory: Path) -> None:
+        self.size = size
+        self._directory = directory
+        with self.keep("plaintext") as sink:
+            source = PatternSource(size)
+            while piece := source.read(len(BLOCK)):
+                sink.write(piece)
+
+    def _path(self, name: str) -> Path:
+        return self._directory / f"envelope-bench-{name}"
+
+    @contextlib.contextmanager
+    def plaintext(self) -> Iterator[BinaryIO]:
+        with self.kept("plaintext") as source:
+            yield source
+
+    @contextlib.contextmanager
+    def keep(self, name: str) -> Iterator[BinaryIO]:
+        with self._path(name).open("wb") as sink:
+            yield sink
+
+    @contextlib.contextmanager
+    def kept(self, name: str) -> Iterator[BinaryIO]:
+        with self._path(name).open("rb") as source:
+            yield source
+
+    @contextlib.contextmanager
+    def output(self, expected: int | None) -> Iterator[BinaryIO]:
+        with self.keep("output") as sink:  # a new file each pass, as the CLI's temporary file
+            yield sink
+        written = self._path("output").stat().st_size
+        assert expected is None or written == expected, (written, expected)
+
+    def remove(self) -> None:
+        for path in self._directory.glob("envelope-bench-*"):
+            path.unlink()
+
+
+Medium = Memory | Files
+Sealer = Callable[[BinaryIO, BinaryIO, int], None]  # plaintext source, sink, plaintext size
+Opener = Callable[[BinaryIO, BinaryIO], None]  # message source, plaintext sink
+
+
+@dataclass(frozen=True)
+class Speeds:
+    """MB/s encrypting and decrypting, per CPU second and per wall-clock second."""
+
+    cpu: tuple[float, float]
+    wall: tuple[float, float]
+
+    @staticmethod
+    def best(rounds: list[Speeds]) -> Speeds:
+        return Speeds(
+            cpu=(max(r.cpu[0] for r in rounds), max(r.cpu[1] for r in rounds)),
+            wall=(max(r.wall[0] for r in rounds), max(r.wall[1] for r in rounds)),
+        )
 
 
 @dataclass(frozen=True)
@@ -139,33 +233,41 @@ class Pipeline:
     encrypt: Sealer
     decrypt: Opener
 
-    def seal(self, size: int) -> list[bytes]:
-        """A message of ``size`` bytes of plaintext, as chunks in memory (untimed)."""
-        sink = ChunkSink()
-        self.encrypt(PatternSource(size), sink, size)
-        return sink.chunks
+    def seal(self, medium: Medium, name: str) -> None:
+        """A message of the medium's plaintext, kept under ``name`` (untimed)."""
+        with medium.plaintext() as source, medium.keep(name) as sink:
+            self.encrypt(source, sink, medium.size)
 
-    def speeds(self, size: int, message: list[bytes]) -> Speeds:
-        """MB/s encrypting ``size`` bytes and decrypting ``message``, both to a counting sink: no timed pass
-        writes to fresh memory (page faults would measure the kernel, and vary with the machine's load)."""
-        encrypting = timed(lambda: self.encrypt(PatternSource(size), CountingSink(), size))
-        plain = CountingSink()
-        decrypting = timed(lambda: self.decrypt(ChunkSource(message), plain))
-        assert plain.count == size
-        return size / encrypting / 1e6, size / decrypting / 1e6
+    def speeds(self, medium: Medium, message: str) -> Speeds:
+        """Encrypting the medium's plaintext and decrypting the kept ``message``, each to a new output."""
+
+        def encrypt() -> None:
+            with medium.plaintext() as source, medium.output(None) as sink:
+                self.encrypt(source, sink, medium.size)
+
+        def decrypt() -> None:
+            with medium.kept(message) as source, medium.output(medium.size) as sink:
+                self.decrypt(source, sink)
+
+        (encrypt_cpu, encrypt_wall), (decrypt_cpu, decrypt_wall) = timed(encrypt), timed(decrypt)
+        megabytes = medium.size / 1e6
+        return Speeds(
+            cpu=(megabytes / encrypt_cpu, megabytes / decrypt_cpu),
+            wall=(megabytes / encrypt_wall, megabytes / decrypt_wall),
+        )
 
 
 def raw_aes_gcm(frame: int) -> Pipeline:
     """AES-256-GCM alone in chunks of ``frame`` bytes, counter nonces: no framing, no key management."""
     cipher = AESGCM(AESGCM.generate_key(bit_length=256))
 
-    def encrypt(source: io.RawIOBase, sink: io.RawIOBase, size: int) -> None:
+    def encrypt(source: BinaryIO, sink: BinaryIO, size: int) -> None:
         index = 0
         while chunk := source.read(frame):
             sink.write(cipher.encrypt(index.to_bytes(12, "big"), chunk, None))
             index += 1
 
-    def decrypt(source: io.RawIOBase, sink: io.RawIOBase) -> None:
+    def decrypt(source: BinaryIO, sink: BinaryIO) -> None:
         index = 0
         while chunk := source.read(frame + 16):
             sink.write(cipher.decrypt(index.to_bytes(12, "big"), chunk, None))
@@ -175,11 +277,11 @@ def raw_aes_gcm(frame: int) -> Pipeline:
 
 
 def ours(envelope: Envelope) -> Pipeline:
-    def encrypt(source: io.RawIOBase, sink: io.RawIOBase, size: int) -> None:
-        envelope.encrypt_stream(source, sink, {"bench": "envelope"}, source_length=size)  # type: ignore[arg-type]
+    def encrypt(source: BinaryIO, sink: BinaryIO, size: int) -> None:
+        envelope.encrypt_stream(source, sink, {"bench": "envelope"}, source_length=size)
 
-    def decrypt(source: io.RawIOBase, sink: io.RawIOBase) -> None:
-        envelope.decrypt_stream(source, sink)  # type: ignore[arg-type]
+    def decrypt(source: BinaryIO, sink: BinaryIO) -> None:
+        envelope.decrypt_stream(source, sink)
 
     return Pipeline(encrypt, decrypt)
 
@@ -188,36 +290,47 @@ def plain_sdk(provider: StrictAwsKmsMasterKeyProvider, frame: int) -> Pipeline:
     """The plain AWS Encryption SDK as an AWS application uses it, one frame per read()."""
     client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
 
-    def pump(sink: io.RawIOBase, **options: object) -> None:
+    def pump(sink: BinaryIO, **options: object) -> None:
         with client.stream(key_provider=provider, **options) as stream:
             while chunk := stream.read(frame):
                 sink.write(chunk)
 
-    def encrypt(source: io.RawIOBase, sink: io.RawIOBase, size: int) -> None:
+    def encrypt(source: BinaryIO, sink: BinaryIO, size: int) -> None:
         pump(sink, mode="e", source=source, source_length=size, frame_length=frame, algorithm=UNSIGNED,
              encryption_context={"bench": "plain-sdk"})  # fmt: skip
 
-    def decrypt(source: io.RawIOBase, sink: io.RawIOBase) -> None:
+    def decrypt(source: BinaryIO, sink: BinaryIO) -> None:
         pump(sink, mode="d", source=source)
 
     return Pipeline(encrypt, decrypt)
 
 
-def throughput(mine: Pipeline, sdk: Pipeline, raw: Pipeline, size: int, rounds: int) -> tuple[Speeds, ...]:
+def throughput(mine: Pipeline, sdk: Pipeline, raw: Pipeline, medium: Medium, rounds: int) -> tuple[Speeds, ...]:
     """Best of ``rounds`` rounds, taking turns, of ours, the plain SDK (it decrypts our message) and raw AES-GCM."""
-    message, raw_message = mine.seal(size), raw.seal(size)
+    mine.seal(medium, "envelope")
+    raw.seal(medium, "aes-gcm")
     results = [
-        (mine.speeds(size, message), sdk.speeds(size, message), raw.speeds(size, raw_message)) for _ in range(rounds)
+        (mine.speeds(medium, "envelope"), sdk.speeds(medium, "envelope"), raw.speeds(medium, "aes-gcm"))
+        for _ in range(rounds)
     ]
-    return tuple((max(r[i][0] for r in results), max(r[i][1] for r in results)) for i in range(3))
+    return tuple(Speeds.best([result[index] for result in results]) for index in range(3))
 
 
-def print_rows(label: str, frame: int, figures: tuple[Speeds, ...]) -> None:
+HEADER = (
+    "  message  frame medium       op |   CPU MB/s: envelope plain SDK AES-GCM  env/AES SDK/AES env/SDK"
+    " | wall MB/s: envelope AES-GCM env/AES"
+)
+
+
+def print_rows(label: str, frame: int, medium: str, figures: tuple[Speeds, ...]) -> None:
+    mine, sdk, aes = figures
     for index, operation in enumerate(("encrypt", "decrypt")):
-        mine, sdk, aes = (figure[index] for figure in figures)
+        cpu = mine.cpu[index], sdk.cpu[index], aes.cpu[index]
+        wall = mine.wall[index], aes.wall[index]
         print(
-            f"{label:>9} {frame // 1024:>6} {operation:>8} {mine:>9.0f} {sdk:>9.0f} {aes:>8.0f}"
-            f" {mine / aes:>8.2f} {sdk / aes:>7.2f} {mine / sdk:>8.2f}"
+            f"{label:>9} {frame // 1024:>4}Ki {medium:>6} {operation:>8} |"
+            f" {cpu[0]:>20.0f} {cpu[1]:>9.0f} {cpu[2]:>7.0f} {cpu[0] / cpu[2]:>8.2f} {cpu[1] / cpu[2]:>7.2f}"
+            f" {cpu[0] / cpu[1]:>7.2f} | {wall[0]:>20.0f} {wall[1]:>7.0f} {wall[0] / wall[1]:>7.2f}"
         )
 
 
@@ -234,12 +347,6 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1000, help="number of small messages for (b)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of each measurement; the best is shown")
     parser.add_argument(
-        "--clock",
-        choices=sorted(CLOCKS),
-        default="cpu",
-        help="cpu: MB per CPU second of this process (default: robust on a shared machine); wall: MB per second",
-    )
-    parser.add_argument(
         "--default-malloc",
         action="store_true",
         help="leave glibc's thresholds alone (kubekms encrypt/decrypt fix them: kubekms.envelope.allocator)",
@@ -247,9 +354,8 @@ def main() -> None:
     parser.add_argument(
         "--frames-kib", default="", help="other frame sizes (KiB, comma-separated) for the large message"
     )
+    parser.add_argument("--file-dir", type=Path, help="directory of the file medium's files (default: a temporary one)")
     arguments = parser.parse_args()
-    global clock
-    clock = CLOCKS[arguments.clock]
     tuned = not arguments.default_malloc and keep_frame_buffers_on_heap()  # as the CLI does
     frame_bytes = LARGE_FRAME_BYTES if tuned else FRAME_BYTES  # and the CLI's frame size then
     large = arguments.large_mib * MiB
@@ -259,15 +365,27 @@ def main() -> None:
         os.environ["AWS_ENDPOINT_URL_KMS"] = server.endpoint  # for the plain SDK's botocore
         aws_key = server.call("create_key", "bench-envelope-aws")
         provider = plain_sdk_provider(server, aws_key.key_id)
+        files = Files(large, arguments.file_dir or Path(directory))
+        large_label = f"{arguments.large_mib} MiB"
+        rows: list[tuple[str, Medium, int]] = [
+            ("1 MiB", Memory(MiB), frame_bytes),
+            (large_label, Memory(large), frame_bytes),
+        ]
+        rows += [(large_label, files, frame_bytes)]
+        rows += [(large_label, Memory(large), frame) for frame in other_frames]
+        rows += [(large_label, files, frame) for frame in other_frames]
         with Keyring({"aws": aws_config(server)}, [KeyRef("aws", "bench-envelope-aws")]) as keyring:
-            print("  message  frame       op  envelope     plain  AES-GCM envelope     SDK envelope")
-            print("             KiB               MB/s  SDK MB/s     MB/s     /AES    /AES     /SDK")
-            rows = [("1 MiB", MiB, frame_bytes), (f"{arguments.large_mib} MiB", large, frame_bytes)]
-            rows += [(f"{arguments.large_mib} MiB", large, frame) for frame in other_frames]
-            for label, size, frame in rows:
-                pipelines = ours(Envelope(keyring, frame_bytes=frame)), plain_sdk(provider, frame), raw_aes_gcm(frame)
-                figures = throughput(*pipelines, size, arguments.repeat)
-                print_rows(label, frame, figures)
+            print(HEADER)
+            try:
+                for label, medium, frame in rows:
+                    pipelines = (
+                        ours(Envelope(keyring, frame_bytes=frame)),
+                        plain_sdk(provider, frame),
+                        raw_aes_gcm(frame),
+                    )
+                    print_rows(label, frame, medium.name, throughput(*pipelines, medium, arguments.repeat))
+            finally:
+                files.remove()
         calls_with_and_without_cache(server, arguments.small)
         baseline, encrypting, decrypting = streaming_peak_rss(Path(directory), large)
         print(
