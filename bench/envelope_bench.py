@@ -14,7 +14,9 @@ Against a real ``kubekms server`` on loopback, in one run:
     ``file`` (large message only): what ``kubekms encrypt IN OUT``/``decrypt`` do, file to file:
     a plaintext file, each message sealed once to a file, timed passes read a file and write a new
     one (buffered binary files as the CLI opens them; no fsync, which would time the disk), in
-    ``--file-dir`` (default: the bench's temporary directory; about 4 large files).
+    ``--file-dir`` (default ``/dev/shm``, a tmpfs: a file's writes cost the writing process the same
+    there as in a disk's page cache, but a disk's writeback and evictions, not the pipelines, would
+    decide the figures on this shared machine; about 4 large files).
     glibc's allocator is set, and the frame size chosen, as ``kubekms encrypt``/``decrypt`` do
     (``--default-malloc``: neither, the library's defaults). ``--frames-kib`` repeats the
     large-message rows for other frame sizes (how the frame sizes were chosen).
@@ -37,6 +39,7 @@ import argparse
 import contextlib
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -170,16 +173,16 @@ class Files:
 
     name = "file"
 
-    def __init__(self, size: int, directory: Path) -> None:
+    def __init__(self, size: int, parent: Path) -> None:
         self.size = size
-        self._directory = directory
+        self._directory = Path(tempfile.mkdtemp(prefix="kubekms-envelope-bench-", dir=parent))
         with self.keep("plaintext") as sink:
             source = PatternSource(size)
             while piece := source.read(len(BLOCK)):
                 sink.write(piece)
 
     def _path(self, name: str) -> Path:
-        return self._directory / f"envelope-bench-{name}"
+        return self._directory / name
 
     @contextlib.contextmanager
     def plaintext(self) -> Iterator[BinaryIO]:
@@ -204,8 +207,7 @@ class Files:
         assert expected is None or written == expected, (written, expected)
 
     def remove(self) -> None:
-        for path in self._directory.glob("envelope-bench-*"):
-            path.unlink()
+        shutil.rmtree(self._directory)
 
 
 Medium = Memory | Files
@@ -354,7 +356,7 @@ def main() -> None:
     parser.add_argument(
         "--frames-kib", default="", help="other frame sizes (KiB, comma-separated) for the large message"
     )
-    parser.add_argument("--file-dir", type=Path, help="directory of the file medium's files (default: a temporary one)")
+    parser.add_argument("--file-dir", type=Path, help="directory of the file medium's files (default: /dev/shm)")
     arguments = parser.parse_args()
     tuned = not arguments.default_malloc and keep_frame_buffers_on_heap()  # as the CLI does
     frame_bytes = LARGE_FRAME_BYTES if tuned else FRAME_BYTES  # and the CLI's frame size then
@@ -365,19 +367,21 @@ def main() -> None:
         os.environ["AWS_ENDPOINT_URL_KMS"] = server.endpoint  # for the plain SDK's botocore
         aws_key = server.call("create_key", "bench-envelope-aws")
         provider = plain_sdk_provider(server, aws_key.key_id)
-        files = Files(large, arguments.file_dir or Path(directory))
+        files = Files(large, arguments.file_dir or default_file_directory(Path(directory)))
         large_label = f"{arguments.large_mib} MiB"
-        rows: list[tuple[str, Medium, int]] = [
-            ("1 MiB", Memory(MiB), frame_bytes),
-            (large_label, Memory(large), frame_bytes),
+        # media made when their row comes, so that no two large in-memory messages are held at once
+        rows: list[tuple[str, Callable[[], Medium], int]] = [
+            ("1 MiB", lambda: Memory(MiB), frame_bytes),
+            (large_label, lambda: Memory(large), frame_bytes),
+            (large_label, lambda: files, frame_bytes),
         ]
-        rows += [(large_label, files, frame_bytes)]
-        rows += [(large_label, Memory(large), frame) for frame in other_frames]
-        rows += [(large_label, files, frame) for frame in other_frames]
+        rows += [(large_label, lambda: Memory(large), frame) for frame in other_frames]
+        rows += [(large_label, lambda: files, frame) for frame in other_frames]
         with Keyring({"aws": aws_config(server)}, [KeyRef("aws", "bench-envelope-aws")]) as keyring:
             print(HEADER)
             try:
-                for label, medium, frame in rows:
+                for label, medium_of_row, frame in rows:
+                    medium = medium_of_row()
                     pipelines = (
                         ours(Envelope(keyring, frame_bytes=frame)),
                         plain_sdk(provider, frame),
@@ -394,6 +398,11 @@ def main() -> None:
             f"{encrypting / MiB:.0f} / {decrypting / MiB:.0f} MiB"
         )
     sys.stdout.flush()
+
+
+def default_file_directory(fallback: Path) -> Path:
+    shared_memory = Path("/dev/shm")
+    return shared_memory if shared_memory.is_dir() and os.access(shared_memory, os.W_OK) else fallback
 
 
 def calls_with_and_without_cache(server: KMSServer, messages: int) -> None:
