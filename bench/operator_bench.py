@@ -10,8 +10,14 @@ the apiserver's own request counter: patches of the object, status patches, Even
 operator's peak resident memory (VmHWM), its resident memory before the first KMSKey (the
 imports: the kubernetes client alone is ~65 MB) and CPU per key. A second baseline applies the
 same KMSKeys in a namespace the operator does not serve: the apiserver's own cost for this CRD.
+The chart's MutatingAdmissionPolicy (kubekms_operator.finalizer_policy) puts the finalizer on
+each KMSKey of the served namespace as it is created, as in a Helm install; ``--no-finalizer-policy``
+leaves it out (kopf then adds the finalizer in a patch of its own: the A/B of that policy).
 ``--profile FILE`` runs the operator under cProfile (its event loop thread) and writes the
-stats to FILE (slower: for where the time goes, not for the figures).
+stats to FILE (slower: for where the time goes, not for the figures). ``--py-spy FILE`` samples
+the operator with py-spy (``pip install py-spy``; the thread holding the GIL, little overhead) during the KMSKey
+phase and writes collapsed stacks to FILE. Watch events per key are the apiserver's count of
+KMSKey events sent to watchers: the operator's and the bench's own watch.
 
 Targets (issue 15): 500 KMSKeys Ready <= 3x 500 ConfigMaps, <= 3 backend calls per key,
 peak RSS <= 150 MB; 5,000 KMSKeys (``--keys 5000``) <= 300 MB.
@@ -23,12 +29,15 @@ import argparse
 import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,7 @@ from kubekms.devenv.controlplane import ControlPlane, control_plane
 from kubekms.devenv.kmsserver import kms_server
 from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv, wait_for
 from kubekms.devenv.stack import apply_crds
+from kubekms_operator import finalizer_policy
 
 NAMESPACE = "bench"
 IDLE_NAMESPACE = "bench-unserved"
@@ -91,18 +101,50 @@ def audit_lines(path: Path) -> int:
 
 
 def apiserver_requests(plane: ControlPlane) -> Counter[tuple[str, str, str]]:
-    """kube-apiserver's own count of the requests it served, by (resource, subresource, verb)."""
+    """kube-apiserver's own count of the requests it served, by (resource, subresource, verb), and of
+    the watch events it sent, by ("watch events", kind, "")."""
     status, text = plane.api_get("/metrics")
     assert status == 200, text[:200]
     counts: Counter[tuple[str, str, str]] = Counter()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            labels = sample.labels
             if sample.name == "apiserver_request_total":
-                labels = sample.labels
                 counts[labels.get("resource", ""), labels.get("subresource", ""), labels.get("verb", "")] += int(
                     sample.value
                 )
+            elif sample.name == "apiserver_watch_events_total":
+                counts["watch events", labels.get("kind", labels.get("resource", "")), ""] += int(sample.value)
     return counts
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, output: Path | None) -> Iterator[None]:
+    """Sample ``pid`` with py-spy into ``output`` (collapsed stacks) for the duration; nothing without output."""
+    if output is None:
+        yield
+        return
+    binary = Path(sys.executable).with_name("py-spy")  # installed beside the interpreter
+    argv = [
+        str(binary),
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "200",
+        "--gil",
+        "--format",
+        "raw",
+        "--output",
+        str(output),
+    ]
+    sampler = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # py-spy attaches; it has no readiness signal
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        sampler.wait(timeout=60)
 
 
 class ReadyWatch:
@@ -149,12 +191,16 @@ class ReadyWatch:
         return self.all_ready_at
 
 
-def run(keys: int, workdir: Path, profile: Path | None = None) -> dict[str, Any]:
+def run(
+    keys: int, workdir: Path, profile: Path | None = None, sampled: Path | None = None, policy: bool = True
+) -> dict[str, Any]:
     with control_plane() as plane, kms_server(workdir / "kms", cmk_limit=max(1000, keys + 100)) as server:
         api = config.new_client_from_config(config_file=str(plane.kubeconfig))
         core, objects = client.CoreV1Api(api), client.CustomObjectsApi(api)
         apply_crds(api)
         core.create_namespace({"metadata": {"name": NAMESPACE}})
+        if policy:
+            finalizer_policy.install(api, (NAMESPACE,), NAMESPACE)
         credentials = yaml.safe_load(server.credentials_file("admin").read_text())
         core.create_namespaced_secret(NAMESPACE, {"metadata": {"name": "kms"}, "stringData": credentials})
         objects.create_cluster_custom_object(
@@ -205,19 +251,28 @@ def run(keys: int, workdir: Path, profile: Path | None = None) -> dict[str, Any]
 
             calls_before = audit_lines(server.audit_log)
             assert operator.process is not None and server.pid is not None
-            cpu_before = cpu_seconds(operator.process.pid), cpu_seconds(server.pid), control_plane_cpu(plane)
+            cpu_before = (
+                cpu_seconds(operator.process.pid),
+                cpu_seconds(server.pid),
+                control_plane_cpu(plane),
+                time.process_time(),
+            )
             rss_before = rss_mb(operator.process.pid, "VmRSS")  # imports and the idle operator, no KMSKey yet
             ready = ReadyWatch(objects, keys)
             requests_before = apiserver_requests(plane)
-            started = time.perf_counter()
-            for index in range(keys):
-                objects.create_namespaced_custom_object("kubekms.io", "v1alpha1", NAMESPACE, "kmskeys", key_body(index))
-            applied_seconds = time.perf_counter() - started
-            keys_seconds = ready.wait(stall=120.0) - started
+            with py_spy(operator.process.pid, sampled):
+                started = time.perf_counter()
+                for index in range(keys):
+                    objects.create_namespaced_custom_object(
+                        "kubekms.io", "v1alpha1", NAMESPACE, "kmskeys", key_body(index)
+                    )
+                applied_seconds = time.perf_counter() - started
+                keys_seconds = ready.wait(stall=120.0) - started
             peak = rss_mb(operator.process.pid)
             operator_cpu = cpu_seconds(operator.process.pid) - cpu_before[0]
             server_cpu = cpu_seconds(server.pid) - cpu_before[1]
             keys_plane_cpu = control_plane_cpu(plane) - cpu_before[2]
+            bench_cpu = time.process_time() - cpu_before[3]
             # kopf posts Events from a queue, after the status said Ready: one "Created" per key.
             posted = ("events", "", "POST")
             with contextlib.suppress(TimeoutError):  # the counts below then show how far posting got
@@ -249,6 +304,9 @@ def run(keys: int, workdir: Path, profile: Path | None = None) -> dict[str, Any]
         "server_cpu_ms_per_key": round(server_cpu * 1000 / keys, 1),
         "apiserver_etcd_cpu_ms_per_kmskey": round(keys_plane_cpu * 1000 / keys, 1),
         "apiserver_etcd_cpu_ms_per_configmap": round(configmaps_plane_cpu * 1000 / keys, 1),
+        # this process alone: its creates and its watch of Ready
+        "bench_client_cpu_ms_per_key": round(bench_cpu * 1000 / keys, 1),
+        "finalizer_policy": policy,
     }
 
 
@@ -256,11 +314,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=500, help="KMSKeys (and ConfigMaps) to create, e.g. 5000")
     parser.add_argument("--profile", type=Path, help="write the operator's cProfile stats to this file")
+    parser.add_argument("--py-spy", type=Path, help="write py-spy's collapsed stacks of the operator to this file")
+    parser.add_argument(
+        "--no-finalizer-policy", action="store_true", help="leave the finalizer to kopf (no MutatingAdmissionPolicy)"
+    )
     args = parser.parse_args()
     if not 1 <= args.keys <= 99_999:
         parser.error("--keys must be between 1 and 99999")
     with tempfile.TemporaryDirectory(prefix="kubekms-operator-bench-") as workdir:
-        figures = run(args.keys, Path(workdir), args.profile.resolve() if args.profile else None)
+        profile, sampled = (path.resolve() if path else None for path in (args.profile, args.py_spy))
+        figures = run(args.keys, Path(workdir), profile, sampled, policy=not args.no_finalizer_policy)
     print(json.dumps(figures, indent=2))
     rss_target = RSS_TARGET_MB[min(RSS_TARGET_MB, key=lambda n: abs(n - args.keys))]
     print(

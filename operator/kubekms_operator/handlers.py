@@ -31,6 +31,7 @@ from kubekms_operator.diffbase import KeyStatusDiffBase, Progress, mark_handled
 from kubekms_operator.drift import DriftLoop
 from kubekms_operator.failures import Failure, classify
 from kubekms_operator.faults import with_faults
+from kubekms_operator.finalizer_policy import FINALIZER
 from kubekms_operator.kopf_namespaces import serve_listed_namespaces
 from kubekms_operator.reconcile import Change, KeyReconciler
 from kubekms_operator.settings import OperatorSettings
@@ -297,7 +298,7 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
 
     @kopf.on.startup()
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.finalizer = FINALIZER  # also written by finalizer_policy at creation
         # kopf leaves annotations under its own prefix out of the diff: a sub-domain, so that
         # kubekms.io/rotate still counts as a change.
         settings.persistence.progress_storage = Progress()
