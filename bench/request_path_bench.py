@@ -66,6 +66,7 @@ class PlainRequest:
     headers: CIMultiDict[str]
     body: bytes
     remote: str | None = "127.0.0.1"
+    body_too_large: bool = False  # the HTTP layer read the whole body
 
     @property
     def content_length(self) -> int:

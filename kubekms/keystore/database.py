@@ -49,8 +49,9 @@ class Database(Protocol):
     def data_version(self) -> int:
         """A number that changes whenever any connection committed a write.
 
-        Within a session it may be the number read when the session began (one round trip per
-        call on PostgreSQL): a commit that completed before the call started is always seen.
+        Within a session it may be the number read when the session took its connection (one
+        round trip per call on PostgreSQL): a commit that completed before the call started is
+        always seen.
         """
         ...
 

@@ -8,8 +8,9 @@ deletion date, the CMK count and an alias check cannot interleave with another p
 every call reads to drop the in-memory cache when another process committed. TLS to the
 database is the URL's (``sslmode=verify-full&sslrootcert=...``).
 
-One round trip per read call: the pool does not probe a connection on checkout; the
-counter read that opens every session is the probe. A connection found broken there (the
+At most one round trip per read call: the pool does not probe a connection on checkout; a
+session takes its connection at its first statement or change check, and the counter read
+there is the probe (a call answered from the keystore's cache makes none). A connection found broken there (the
 database restarted, the session was terminated) goes back to the pool, which drops it, the
 idle ones are checked (``ConnectionPool.check``) and the call starts again on another.
 """
@@ -170,6 +171,9 @@ class PostgresDatabase:
         if held is not None:  # inside this thread's session or write transaction
             yield held
             return
+        if getattr(self._local, "session", False):  # the session's first statement: its connection from now on
+            yield self._session_connection()
+            return
         connection, _ = self._checkout(ConnectionPool.check_connection)
         try:
             yield connection
@@ -199,13 +203,26 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
-        if getattr(self._local, "connection", None) is not None:
+        """A connection is taken at the first statement or change check, not before: a call the
+        keystore's cache answers whole needs no round trip."""
+        if getattr(self._local, "connection", None) is not None or getattr(self._local, "session", False):
             yield
             return
-        # the change check and the liveness probe in one round trip, at the session's start
-        connection, counter = self._checkout(_read_counter)
-        with self._holding(connection, counter):
+        self._local.session = True
+        try:
             yield
+        finally:
+            self._local.session = False
+            connection: _Connection | None = getattr(self._local, "connection", None)
+            if connection is not None:
+                self._local.connection = self._local.counter = None
+                self._pool.putconn(connection)
+
+    def _session_connection(self) -> _Connection:
+        """Check out the session's connection: the change check and the liveness probe in one round trip."""
+        connection, counter = self._checkout(_read_counter)
+        self._local.connection, self._local.counter = connection, counter
+        return connection
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -219,6 +236,11 @@ class PostgresDatabase:
         """The counter read when this call's session began; in a write transaction, read under its lock."""
         counter: int | None = getattr(self._local, "counter", None)
         if counter is not None:
+            return counter
+        if getattr(self._local, "session", False) and getattr(self._local, "connection", None) is None:
+            self._session_connection()
+            counter = self._local.counter
+            assert counter is not None
             return counter
         with self._connection() as connection:
             return _read_counter(connection)

@@ -57,7 +57,7 @@ from kubekms.errors import (
     NotFound,
     Reason,
 )
-from kubekms.keystore import asymmetric, rules
+from kubekms.keystore import asymmetric, request_scope, rules
 from kubekms.keystore.database import Database, Row
 from kubekms.keystore.rootkey import KeystoreSetupError, Sealer, key_version_context, load_root_key
 from kubekms.keystore.sqlite import DATABASE_FILE, SqliteDatabase
@@ -200,8 +200,14 @@ class Keystore:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[None]:
-        """One call's reads: this process's lock, on one database connection."""
+        """One call's reads: this process's lock, on one database connection, after a look for others' commits.
+
+        Inside a server request (:mod:`~kubekms.keystore.request_scope`) only its first call looks.
+        """
         with self._lock, self._db.session():
+            if not request_scope.looked(self):
+                self._refresh_cache()
+                request_scope.mark_looked(self)
             yield
 
     @contextlib.contextmanager
@@ -209,6 +215,7 @@ class Keystore:
         with self._lock:
             try:
                 with self._db.transaction():
+                    self._refresh_cache()  # always: the write's checks run on rows as they are now
                     yield self._db
             finally:
                 self._drop_cache()
@@ -231,7 +238,6 @@ class Keystore:
         """The key named by id or alias (caller holds the lock)."""
         if not isinstance(key_ref, str) or not key_ref:
             raise InvalidArgument("key_id is required", reason=Reason.PARAMETER_MISSING)
-        self._refresh_cache()
         key_id = key_ref.lower() if is_key_id(key_ref) else self._alias_ids.get(key_ref)
         if key_id is None:
             row = self._db.execute("SELECT key_id FROM aliases WHERE alias = ?", (key_ref,)).fetchone()
@@ -397,7 +403,6 @@ class Keystore:
         if region is not None:
             where, params = f"{where} AND region IN (?, '')", [*params, region]
         with self._read():
-            self._refresh_cache()
             (total,) = self._db.execute(f"SELECT COUNT(*) FROM keys WHERE {where}", params).fetchone()  # noqa: S608
             rows = self._db.execute(
                 f"SELECT * FROM keys WHERE {where} ORDER BY created_at, {self._db.insertion_order} LIMIT ? OFFSET ?",  # noqa: S608

@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from kubekms.backend import Backend
 from kubekms.errors import KMSError, Reason, Unauthenticated
+from kubekms.keystore.request_scope import one_look_per_request
 from kubekms.server.audit import AuditLog
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
@@ -119,7 +120,8 @@ class Pipeline(Generic[RequestT, ResponseT]):
         started = time.perf_counter()
         exchange = self.wire.exchange(request)
         try:
-            answer = await self._serve(request, exchange)
+            with one_look_per_request():  # the keystore looks for other workers' commits once per request
+                answer = await self._serve(request, exchange)
             response, result = self.wire.render(answer, exchange), "OK"
         except KMSError as error:
             response, result = self.wire.render_error(error, exchange), v1_errors.error_code(error)

@@ -22,7 +22,8 @@ from kubekms.errors import (
     PendingDeletion,
     Reason,
 )
-from kubekms.keystore import Keystore, KeystoreSetupError
+from kubekms.keystore import Keystore, KeystoreSetupError, request_scope
+from kubekms.keystore.request_scope import one_look_per_request
 from kubekms.keystore.schema import SCHEMA_VERSION
 
 DAY = 86400.0
@@ -345,6 +346,33 @@ def test_two_processes_see_each_others_writes(store: Keystore, tmp_path: Path, d
     _other_process(directory, url, "disable", mine.key_id)
     with pytest.raises(Disabled):  # the cached enabled state was dropped
         store.create_data_key(mine.key_id)
+
+
+def test_a_request_looks_for_other_processes_commits_once_and_writes_always(
+    store: Keystore, tmp_path: Path, database_url: str | None
+) -> None:
+    """Inside one server request the keystore looks once (its first call); the next request sees every commit."""
+    directory, url = tmp_path / "ks", database_url
+    key = store.create_key("scoped")
+    with one_look_per_request():
+        store.create_data_key(key.key_id)  # the request's look; the key is cached
+        _other_process(directory, url, "disable", key.key_id)
+        store.create_data_key(key.key_id)  # same request: what its first call saw
+        with pytest.raises(Disabled):  # a write reads the rows as they are now, request or not
+            store.rotate_key(key.key_id)
+    with one_look_per_request(), pytest.raises(Disabled):  # the next request: at once
+        store.create_data_key(key.key_id)
+    assert store.describe_key(key.key_id).state is KeyState.DISABLED  # outside a request: every call looks
+
+
+def test_the_request_scope_ends_with_its_request(store: Keystore) -> None:
+    with one_look_per_request():
+        assert not request_scope.looked(store)
+        store.instance_count()
+        assert request_scope.looked(store)
+    assert not request_scope.looked(store)
+    request_scope.mark_looked(store)  # outside a request there is nothing to mark
+    assert not request_scope.looked(store)
 
 
 def test_a_key_may_be_created_without_alias(store: Keystore) -> None:
