@@ -6,13 +6,18 @@ Policy, fixed here:
   ``signed=True`` (then a holder of a decrypting key cannot forge messages, at about half the
   throughput: ECDSA over a SHA-384 of the whole message); decryption accepts both.
 - frames of :data:`FRAME_BYTES` (or ``frame_bytes``); a stream is read and written one frame at a
-  time, so memory does not grow with the message. Measured (bench/envelope_bench.py
-  ``--frames-kib``): the SDK's cost per frame (Python, a cipher context, three copies) is what
-  separates it from raw AES-GCM, so larger frames are faster, but only where glibc's allocator
-  keeps frame buffers on the heap (:mod:`kubekms.envelope.allocator`, a process-wide setting the
-  CLI makes, with :data:`~kubekms.envelope.allocator.LARGE_FRAME_BYTES`); without it, frames of
-  1 MiB and more make encryption page-fault its buffers in anew, ~3x slower. A message holds at
-  most :data:`MAX_ENCRYPTED_DATA_KEYS` keys.
+  time, so memory does not grow with the message. Measured (bench/envelope_bench.py, profiles
+  of 1 GiB in 1 MiB frames): what separates the SDK from raw AES-GCM is its copies of every frame,
+  beside the source's read that both make: decrypting three (its reader's BytesIO, the frame's
+  ``struct.unpack``, ``read()``'s BytesIO), encrypting four (its reader's BytesIO, the frame's
+  ``struct.pack``, ``read()``'s slice and its BytesIO; a fifth, the concatenation onto a
+  remainder, is avoided by :func:`_read_size`), then Python per frame. Frames of 1 MiB beat
+  256 KiB (less Python per byte), 2-4 MiB are within a few percent of 1 MiB, 8 MiB is ~35%
+  slower; all of it only where glibc's allocator keeps frame buffers on the heap
+  (:mod:`kubekms.envelope.allocator`, a process-wide setting the CLI makes, with
+  :data:`~kubekms.envelope.allocator.LARGE_FRAME_BYTES`); without it, frames of 1 MiB and more
+  make encryption page-fault its buffers in anew, ~3x slower. A message holds at most
+  :data:`MAX_ENCRYPTED_DATA_KEYS` keys.
 - the encryption context travels in the header (authenticated), is bound to every wrapped data
   key, and ``required_context`` on decryption must be a subset of it, checked before the first
   byte of plaintext is released.
