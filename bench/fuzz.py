@@ -77,6 +77,7 @@ def main() -> int:
         target = prepare_target(server)
         probe = Connection(target.host, target.port)
         before = snapshot(probe, target)
+        probe.close()  # idle through the run, longer than the server's 75 s keep-alive: a fresh one after
         share = -(-args.requests // args.workers)
         jobs = [(target, min(share, args.requests - i * share), args.seed + i) for i in range(args.workers)]
         started = time.monotonic()
