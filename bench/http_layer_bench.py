@@ -1,19 +1,18 @@
-"""aiohttp against leaner HTTP servers on our real request path: ``python bench/http_layer_bench.py``.
+"""The server's HTTP front against aiohttp and others on our real request path: ``python bench/http_layer_bench.py``.
 
-The same request path (our AWS wire's Pipeline: SigV4, principals, keystore, audit, metrics) is
-served by each HTTP layer in turn, one process each with uvloop, and driven by wrk replaying a
-pre-signed ``TrentService.Decrypt`` and ``GET /healthz`` at 16 and 64 connections:
+The same request path (:meth:`KMSApplication.handler`: the AWS wire's Pipeline with SigV4,
+principals, keystore, audit, metrics, and the ``/healthz`` route) is served by each HTTP layer in
+turn, one process each with uvloop, and driven by wrk replaying a pre-signed
+``TrentService.Decrypt`` and ``GET /healthz`` at 16 and 64 connections:
 
-- ``aiohttp``: the server as it runs (:meth:`KMSApplication.build`);
-- ``httptools``: a bare asyncio protocol with the httptools parser (the parser uvicorn uses);
+- ``front``: the server as it runs (:mod:`kubekms.server.http_front`, httptools);
+- ``aiohttp``: aiohttp's server, each request adapted to the front's types (as the console's
+  connections are; before the front, the wires read aiohttp's requests directly);
 - ``uvicorn``: uvicorn with httptools, an ASGI adapter;
 - ``granian``: granian's Rust HTTP server embedded in the loop, the same ASGI adapter.
 
-The non-aiohttp layers hand the wire a :class:`PlainRequest` holding what the wire reads of an
-aiohttp request (method, raw path, headers, body, peer) and write back the aiohttp Response the
-wire rendered, so the request path is the server's own, not a copy. A layer that is not installed
-(``pip install uvicorn httptools granian``) is skipped with a message. Prints req/s, p50, p99 and
-server CPU per request, and each layer's ratio to aiohttp's.
+A layer that is not installed (``pip install uvicorn granian``) is skipped with a message. Prints
+req/s, p50, p99 and server CPU per request, and each layer's ratio to aiohttp's.
 """
 
 from __future__ import annotations
@@ -25,124 +24,48 @@ import contextlib
 import dataclasses
 import functools
 import importlib.util
-import os
 import signal
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
-LAYERS = ("aiohttp", "httptools", "uvicorn", "granian")
-NEEDS = {"httptools": "httptools", "uvicorn": "uvicorn", "granian": "granian"}
+from kubekms.server.http_front import Handler, HttpFront
+from kubekms.server.http_messages import HttpRequest, from_aiohttp, to_aiohttp
 
-Handler = Callable[["PlainRequest"], Awaitable[web.Response]]
+LAYERS = ("aiohttp", "front", "uvicorn", "granian")
+NEEDS = {"uvicorn": "uvicorn", "granian": "granian"}
 
 
 # ----------------------------------------------------------------------------- the served side
 
 
-@dataclasses.dataclass
-class PlainRequest:
-    """What the wires read of an aiohttp request, filled in by another server's parser."""
-
-    method: str
-    raw_path: str
-    headers: CIMultiDict[str]
-    body: bytes
-    remote: str | None
-
-    @property
-    def content_length(self) -> int:
-        return len(self.body)
-
-    async def read(self) -> bytes:
-        return self.body
-
-
-def response_head(response: web.Response) -> tuple[int, list[tuple[str, str]], bytes]:
-    body = response.body if isinstance(response.body, bytes) else b""
-    headers = [(name, value) for name, value in response.headers.items() if name.lower() != "content-length"]
-    return response.status, [*headers, ("Content-Length", str(len(body)))], body
-
-
-def build_application(state: Path) -> tuple[Any, web.Application, Handler]:
-    """Our KMSApplication on the launcher's state, its aiohttp app, and the AWS wire's handler for other layers."""
+def build_application(state: Path) -> tuple[Any, Handler]:
+    """Our KMSApplication on the launcher's state and its request handler."""
     from kubekms.server.app import KMSApplication
     from kubekms.server.audit import AuditLog
-    from kubekms.server.aws_wire import AwsWire
     from kubekms.server.console.settings import DEFAULTS
-    from kubekms.server.pipeline import Pipeline
     from kubekms.server.principals import load_principals
 
     principals = load_principals(state / "principals.yaml")
     audit = AuditLog(str(state / "audit.log"))
     application = KMSApplication(state_dir=state / "keystore", principals=principals, audit=audit,
                                  console=dataclasses.replace(DEFAULTS, enabled=False))  # fmt: skip
-    pipeline = Pipeline(wire=AwsWire(principals), principals=principals, backend_for=application.backend_for,
-                        audit=audit, metrics=application.metrics,
-                        refusals=application.refusals)  # type: ignore[arg-type]  # fmt: skip
-
-    async def handle(request: PlainRequest) -> web.Response:
-        if request.method == "GET" and request.raw_path == "/healthz":
-            return web.Response(text="ok", headers={"X-Request-Id": os.urandom(16).hex()})
-        return await pipeline.handle(request)  # type: ignore[arg-type]
-
-    return application, application.build(), handle
+    return application, application.handler()
 
 
-class HttpToolsProtocol(asyncio.Protocol):
-    """A bare keep-alive HTTP/1.1 server on httptools' parser; one request at a time per connection."""
+def aiohttp_app(handle: Handler) -> web.Application:
+    async def adapt(request: web.Request) -> web.Response:
+        return to_aiohttp(await handle(await from_aiohttp(request, 64 * 1024)))
 
-    def __init__(self, handle: Handler) -> None:
-        import httptools
-
-        self._handle = handle
-        self._parser = httptools.HttpRequestParser(self)
-        self._transport: asyncio.Transport | None = None
-        self._url = b""
-        self._headers: CIMultiDict[str] = CIMultiDict()
-        self._body: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        import httptools
-
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            assert self._transport is not None
-            self._transport.close()
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
-
-    def on_body(self, body: bytes) -> None:
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        assert self._transport is not None
-        peer = self._transport.get_extra_info("peername")
-        request = PlainRequest(self._parser.get_method().decode(), self._url.decode("latin-1"), self._headers,
-                               b"".join(self._body), peer[0] if peer else None)  # fmt: skip
-        self._url, self._headers, self._body = b"", CIMultiDict(), []
-        asyncio.get_running_loop().create_task(self._answer(request))
-
-    async def _answer(self, request: PlainRequest) -> None:
-        status, headers, body = response_head(await self._handle(request))
-        lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
-        assert self._transport is not None
-        self._transport.write(f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n{lines}\r\n".encode() + body)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", adapt)
+    return app
 
 
 def asgi_app(handle: Handler) -> Callable[..., Awaitable[None]]:
@@ -158,20 +81,21 @@ def asgi_app(handle: Handler) -> Callable[..., Awaitable[None]]:
         path = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             path += b"?" + scope["query_string"]
-        headers: CIMultiDict[str] = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+        headers = CIMultiDictProxy(CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]))
         client = scope.get("client")
-        request = PlainRequest(scope["method"], path.decode("latin-1"), headers, b"".join(chunks),
-                               client[0] if client else None)  # fmt: skip
-        status, answer_headers, body = response_head(await handle(request))
-        await send({"type": "http.response.start", "status": status,
+        request = HttpRequest(scope["method"], path.decode("latin-1"), headers, b"".join(chunks),
+                              client[0] if client else None)  # fmt: skip
+        response = await handle(request)
+        answer_headers = [*response.headers.items(), ("Content-Length", str(len(response.body)))]
+        await send({"type": "http.response.start", "status": response.status,
                     "headers": [(k.encode(), v.encode()) for k, v in answer_headers]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": response.body})
 
     return app
 
 
 async def serve(layer: str, state: Path, port: int) -> None:
-    application, aiohttp_app, handle = build_application(state)
+    application, handle = build_application(state)
     await application.open_existing_projects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -184,15 +108,16 @@ async def serve(layer: str, state: Path, port: int) -> None:
 
     flusher = asyncio.create_task(flush_audit())
     if layer == "aiohttp":
-        runner = web.AppRunner(aiohttp_app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(aiohttp_app(handle), access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
         await stop.wait()
         await runner.cleanup()
-    elif layer == "httptools":
-        server = await loop.create_server(lambda: HttpToolsProtocol(handle), "127.0.0.1", port, backlog=1024)
+    elif layer == "front":
+        front = HttpFront(handle, application.refusals)
+        await front.listen(host="127.0.0.1", port=port)
         await stop.wait()
-        server.close()
+        await front.stop()
     elif layer == "uvicorn":
         import uvicorn
 

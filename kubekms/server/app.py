@@ -1,4 +1,4 @@
-"""The aiohttp application: the project keystores, the routes of both wires, health and metrics.
+"""The server application: the project keystores, the routes of both wires, health and metrics, the console.
 
 Each wire (:mod:`~kubekms.server.v1_wire`, :mod:`~kubekms.server.aws_wire`) runs in one
 :class:`~kubekms.server.pipeline.Pipeline` that authorises, audits and measures its requests.
@@ -27,12 +27,14 @@ from kubekms.server.audit import AuditLog
 from kubekms.server.aws_wire import AwsWire
 from kubekms.server.console import Console, ConsoleSettings
 from kubekms.server.console.settings import DEFAULTS as CONSOLE_DEFAULTS
+from kubekms.server.http_front import Handler
+from kubekms.server.http_messages import HttpRequest, HttpResponse, from_aiohttp, to_aiohttp
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.pipeline import Pipeline
 from kubekms.server.principals import PrincipalDirectory
 from kubekms.server.shared_database import SharedDatabase
-from kubekms.server.v1_wire import BAD_PATH_CODE, PROJECT_ID_PATTERN, V1Wire, error_response
+from kubekms.server.v1_wire import BAD_PATH_CODE, PROJECT_ID_PATTERN, V1Wire, error_response, v1_path
 
 log = logging.getLogger("kubekms.server")
 
@@ -144,43 +146,67 @@ class KMSApplication:
 
     # ------------------------------------------------------------------ HTTP
 
-    def build(self) -> web.Application:
-        app = web.Application(client_max_size=self._max_body_bytes)
-        app.router.add_get("/healthz", self.handle_health)
-        app.router.add_get("/readyz", self.handle_ready)
-        app.router.add_get("/metrics", self.handle_metrics)
+    def handler(self) -> Handler:
+        """The server's requests, routed: health, readiness, metrics, the v1.0 wire, the AWS wire, else 404."""
         v1 = self._pipeline(V1Wire(self._principals, max_body_bytes=self._max_body_bytes))
-        app.router.add_route("*", "/v1.0/{project_id}/kms/{tail:[\\s\\S]*}", v1.handle)
-        if self._console.enabled:  # the web console (issue 17) under /console/, same principals and audit log
-            Console(settings=self._console, principals=self._principals, backend_for=self.backend_for,
-                    audit=self._audit, projects=self.project_ids, project_id_pattern=PROJECT_ID_PATTERN,
-                    max_body_bytes=self._max_body_bytes, database_url=self._database_url).mount(app)  # fmt: skip
-        # the AWS KMS JSON 1.1 wire (POST / with X-Amz-Target) on the same keystores and principals
         aws = self._pipeline(AwsWire(self._principals, max_body_bytes=self._max_body_bytes))
-        app.router.add_post("/", aws.handle)  # before the catch-all route
-        app.router.add_route("*", "/{tail:[\\s\\S]*}", self.handle_unknown)  # [\s\S]: "." stops at a newline
+        fixed: dict[tuple[str, str], Handler] = {
+            ("GET", "/healthz"): self.handle_health,
+            ("GET", "/readyz"): self.handle_ready,
+            ("GET", "/metrics"): self.handle_metrics,
+        }
+        fixed.update({("HEAD", path): answer for (_, path), answer in fixed.items()})
+
+        async def route(request: HttpRequest) -> HttpResponse:
+            if request.method == "POST" and request.raw_path.startswith("/") and request.path == "/":
+                return await aws.handle(request)
+            answer = fixed.get((request.method, request.raw_path))
+            if answer is not None:
+                return await answer(request)
+            if v1_path(request) is not None:
+                return await v1.handle(request)
+            return self.handle_unknown(request)
+
+        return route
+
+    def console_app(self, handler: Handler) -> web.Application | None:
+        """The web console's aiohttp application (issue 17), or None when disabled.
+
+        The front gives aiohttp the connections that ask for ``/console``; whatever else such a
+        connection asks later is passed back to ``handler`` (the same routes as the front's).
+        """
+        if not self._console.enabled:
+            return None
+        app = web.Application(client_max_size=self._max_body_bytes)
+        Console(settings=self._console, principals=self._principals, backend_for=self.backend_for, audit=self._audit,
+                projects=self.project_ids, project_id_pattern=PROJECT_ID_PATTERN, max_body_bytes=self._max_body_bytes,
+                database_url=self._database_url).mount(app)  # fmt: skip
+        max_body_bytes = self._max_body_bytes
+
+        async def elsewhere(request: web.Request) -> web.Response:
+            return to_aiohttp(await handler(await from_aiohttp(request, max_body_bytes)))
+
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", elsewhere)  # [\s\S]: "." stops at a newline
         return app
 
-    async def handle_health(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok", headers={"X-Request-Id": os.urandom(16).hex()})
+    async def handle_health(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse.text(200, "ok", {"X-Request-Id": os.urandom(16).hex()})
 
-    async def handle_ready(self, request: web.Request) -> web.Response:
+    async def handle_ready(self, request: HttpRequest) -> HttpResponse:
         """Ready when the shared database answers a round trip (liveness, /healthz, never asks it)."""
         headers = {"X-Request-Id": os.urandom(16).hex()}
         if self._shared_database is not None:
             try:
                 await self._shared_database.ping()
             except Exception as error:  # psycopg.Error, OSError, TimeoutError: the reason's class, never the URL
-                return web.Response(status=503, text=f"database unreachable ({type(error).__name__})", headers=headers)
-        return web.Response(text="ok", headers=headers)
+                return HttpResponse.text(503, f"database unreachable ({type(error).__name__})", headers)
+        return HttpResponse.text(200, "ok", headers)
 
-    async def handle_metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=self.metrics.render(),
-            headers={"Content-Type": self.metrics.content_type, "X-Request-Id": os.urandom(16).hex()},
-        )
+    async def handle_metrics(self, request: HttpRequest) -> HttpResponse:
+        headers = {"Content-Type": self.metrics.content_type, "X-Request-Id": os.urandom(16).hex()}
+        return HttpResponse(200, self.metrics.render(), headers)
 
-    async def handle_unknown(self, request: web.Request) -> web.Response:
+    def handle_unknown(self, request: HttpRequest) -> HttpResponse:
         request_id = os.urandom(16).hex()
         error = InvalidArgument("unknown request path", code=BAD_PATH_CODE)
         response = error_response(error, request_id)
@@ -188,6 +214,6 @@ class KMSApplication:
                               operation="unknown", request_id=request_id)  # fmt: skip
         return response
 
-    def _pipeline(self, wire: V1Wire | AwsWire) -> Pipeline[web.Request, web.Response]:
+    def _pipeline(self, wire: V1Wire | AwsWire) -> Pipeline[HttpRequest, HttpResponse]:
         return Pipeline(wire=wire, principals=self._principals, backend_for=self.backend_for, audit=self._audit,
                         metrics=self.metrics, refusals=self.refusals)  # fmt: skip

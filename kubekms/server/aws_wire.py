@@ -14,12 +14,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
 from kubekms.server.aws_call import AwsCall, AwsRequest, check_region
 from kubekms.server.aws_operations import OPERATIONS, AwsOperation
+from kubekms.server.http_messages import HttpRequest, HttpResponse
 from kubekms.server.operations import KeyScope
 from kubekms.server.pipeline import Exchange
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
@@ -63,14 +62,14 @@ class AwsWire:
         self._default_project = default_project
         self._max_body_bytes = max_body_bytes
 
-    def exchange(self, request: web.Request) -> Exchange:
+    def exchange(self, request: HttpRequest) -> Exchange:
         return Exchange(request_id=str(uuid.uuid4()), client=request.remote or "-", project_id=NO_PROJECT)
 
-    async def accept(self, request: web.Request, exchange: Exchange) -> None:
+    async def accept(self, request: HttpRequest, exchange: Exchange) -> None:
         inputs.request_target(request.raw_path, error=InvalidArgument)
         exchange.operation, operation = self._operation(request)
         exchange.permission, exchange.target = operation.permission, operation
-        exchange.body = await inputs.read_body(request, self._max_body_bytes)
+        exchange.body = inputs.received_body(request, self._max_body_bytes)
         verified = self._verifier.verify(request.method, request.raw_path, request.headers, exchange.body)
         exchange.access_key, exchange.region = verified.access_key, verified.region
 
@@ -79,7 +78,7 @@ class AwsWire:
             return next(iter(principal.projects))
         return self._default_project
 
-    def bind(self, exchange: Exchange, request: web.Request) -> AwsBoundCall:
+    def bind(self, exchange: Exchange, request: HttpRequest) -> AwsBoundCall:
         operation = exchange.target
         assert isinstance(operation, AwsOperation), "accept routed the request"
         body = _json_object(exchange.body)
@@ -91,29 +90,27 @@ class AwsWire:
     def answer_key(self, answer: Any) -> str:
         return str(answer.get("KeyMetadata", {}).get("KeyId", ""))
 
-    def render(self, answer: Any, exchange: Exchange) -> web.Response:
+    def render(self, answer: Any, exchange: Exchange) -> HttpResponse:
         headers = {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": exchange.request_id}
-        return web.Response(body=json.dumps(answer, separators=(",", ":")).encode(), headers=headers)
+        return HttpResponse(200, json.dumps(answer, separators=(",", ":")).encode(), headers)
 
-    def render_error(self, error: KMSError, exchange: Exchange) -> web.Response:
+    def render_error(self, error: KMSError, exchange: Exchange) -> HttpResponse:
         error_type, status = aws_error_type(error)
-        response = web.Response(
-            status=status,
-            body=json.dumps({"__type": error_type, "message": error.message}).encode(),
-            headers={"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": exchange.request_id},
+        return HttpResponse(
+            status,
+            json.dumps({"__type": error_type, "message": error.message}).encode(),
+            {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": exchange.request_id},
+            close=isinstance(error, inputs.BodyTooLarge),  # the rest of the body is not read: close, not drain
         )
-        if isinstance(error, inputs.BodyTooLarge):
-            response.force_close()  # the rest of the body is not read: close instead of draining it
-        return response
 
-    def status_of(self, response: web.Response) -> int:
+    def status_of(self, response: HttpResponse) -> int:
         return response.status
 
     def refusal_reason(self, error: KMSError) -> str:
         return aws_error_type(error)[0]
 
     @staticmethod
-    def _operation(request: web.Request) -> tuple[str, AwsOperation]:
+    def _operation(request: HttpRequest) -> tuple[str, AwsOperation]:
         target = inputs.header(request.headers, "X-Amz-Target", error=UnknownOperation) or ""
         name = target.removeprefix(TARGET_PREFIX)
         operation = OPERATIONS.get(name) if target.startswith(TARGET_PREFIX) else None

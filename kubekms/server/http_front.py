@@ -103,20 +103,24 @@ class HttpFront:
 
     def forget(self, connection: HttpConnection) -> None:
         self.connections.discard(connection)
-        if not self.connections:
+        self.check_settled()
+
+    def check_settled(self) -> None:
+        """Wake :meth:`stop` once no connection has a request to answer (closing ones may wait for TLS)."""
+        if all(connection.settled for connection in self.connections):
             self._all_closed.set()
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop accepting, let every connection finish the requests it has, close the rest after ``grace``."""
         if self._server is not None:
             self._server.close()
-        if self.connections:
-            self._all_closed.clear()
-            for connection in list(self.connections):
-                connection.shutdown()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_closed.wait(), grace)
+        self._all_closed.clear()
         for connection in list(self.connections):
+            connection.shutdown()
+        self.check_settled()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_closed.wait(), grace)
+        for connection in list(self.connections):  # a TLS close_notify the client never answers need not hold us
             connection.abort()
 
 
@@ -332,6 +336,8 @@ class HttpConnection(asyncio.Protocol):
             self._maybe_resume_reading()
         self._serving = None
         self._after_answers()
+        if self._stopping:
+            self._front.check_settled()
 
     def _encode(self, response: HttpResponse, pending: _Pending, close: bool) -> bytes:
         status = response.status
@@ -350,7 +356,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if self._stopping and not self._in_message:
+        if self._stopping:  # a request still arriving is dropped: the client sends it again elsewhere
             transport.close()
         elif self._relay is not None:
             self._flush_relay()
@@ -420,6 +426,11 @@ class HttpConnection(asyncio.Protocol):
     def _request_timeout(self) -> None:
         self._timer = None
         self._refuse(408, "HTTP.RequestTimeout", "request not received in time")
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to answer and the transport closed or closing."""
+        return self._serving is None and (self._transport is None or self._transport.is_closing())
 
     def shutdown(self) -> None:
         """The server stops: answer what was received, then close."""

@@ -83,8 +83,10 @@ class _ClientWindow:
 class MalformedHttpFilter(logging.Filter):
     """Turns aiohttp's traceback per malformed HTTP request into one rate-limited refusal line.
 
-    aiohttp logs "Error handling request" with the parser's exception on ``aiohttp.server``;
-    an exception that is not an HTTP parsing error (a bug) keeps its traceback.
+    Only the console's connections reach aiohttp (the HTTP front refuses its own malformed
+    requests with the same reasons and log). aiohttp logs "Error handling request" with the
+    parser's exception on ``aiohttp.server``; an exception that is not an HTTP parsing error (a
+    bug) keeps its traceback.
     """
 
     def __init__(self, refusals: RefusalLog) -> None:

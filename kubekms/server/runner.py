@@ -17,6 +17,7 @@ from kubekms.server.app import KMSApplication
 from kubekms.server.audit import AuditLog
 from kubekms.server.config import ServerConfig
 from kubekms.server.gcp_listener import CloudKmsListener, cloud_kms_listener
+from kubekms.server.http_front import HttpFront, HttpLimits
 from kubekms.server.logs import MalformedHttpFilter
 from kubekms.server.principals import load_principals
 from kubekms.server.shared_database import SharedDatabase
@@ -68,6 +69,28 @@ async def _name_the_worker(request: web.Request, response: web.StreamResponse) -
     response.headers[WORKER_HEADER] = str(os.getpid())
 
 
+async def _console_runner(application: KMSApplication, front: HttpFront, *, named: bool) -> web.AppRunner | None:
+    """The web console's aiohttp server (no listener of its own): the front hands it ``/console`` connections."""
+    app = application.console_app(front.handler)
+    if app is None:
+        return None
+    if named:
+        app.on_response_prepare.append(_name_the_worker)
+    malformed_http = MalformedHttpFilter(application.refusals)
+    logging.getLogger("aiohttp.server").addFilter(malformed_http)
+    app.on_cleanup.append(lambda _: _remove_filter(malformed_http))
+    # lingering_time=0: a body the server did not read (refused as too large) closes the connection, not drained
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, lingering_time=0)
+    await runner.setup()
+    assert runner.server is not None
+    front.handoff = runner.server
+    return runner
+
+
+async def _remove_filter(malformed_http: MalformedHttpFilter) -> None:
+    logging.getLogger("aiohttp.server").removeFilter(malformed_http)
+
+
 async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | None = None) -> None:
     """One process serving; with ``workers`` > 1 the supervisor of that many (``worker``: one of them)."""
     if not config.state_dir.is_dir():
@@ -95,20 +118,15 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
         shared_database=shared_database,
     )
     await application.open_existing_projects()
-    malformed_http = MalformedHttpFilter(application.refusals)
-    logging.getLogger("aiohttp.server").addFilter(malformed_http)
-    # lingering_time=0: a body the server did not read (refused as too large) closes the connection, not drained
-    app = application.build()
+    front = HttpFront(application.handler(), application.refusals,
+                      HttpLimits(max_body_bytes=config.max_body_bytes))  # fmt: skip
     if worker is not None:
-        app.on_response_prepare.append(_name_the_worker)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, lingering_time=0)
-    await runner.setup()
-    site: web.BaseSite
+        front.extra_headers[WORKER_HEADER] = str(os.getpid())
+    console = await _console_runner(application, front, named=worker is not None)
     if worker is None:
-        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context, backlog=1024)
+        await front.listen(host=config.host, port=config.port, ssl=ssl_context)
     else:
-        site = web.SockSite(runner, worker.sock, ssl_context=ssl_context)
-    await site.start()
+        await front.listen(sock=worker.sock, ssl=ssl_context)
     cloud_kms: CloudKmsListener | None = None
     if config.gcp is not None and leader:  # the Cloud KMS API (issue 16): same keystores, principals, audit log
         cloud_kms = cloud_kms_listener(config, principals, application, audit, ssl_context)
@@ -146,11 +164,12 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await runner.cleanup()
+        await front.stop()
+        if console is not None:
+            await console.cleanup()
         if cloud_kms is not None:
             await cloud_kms.stop()
         await application.close()
         if shared_database is not None:
             await shared_database.close()
-        logging.getLogger("aiohttp.server").removeFilter(malformed_http)
         log.info("kubekms server stopped")

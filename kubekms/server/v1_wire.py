@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
+from kubekms.server.http_messages import HttpRequest, HttpResponse, unquote_segment
 from kubekms.server.operations import (
     CREATION_TAGS_FIELD,
     TAGGING_PERMISSION,
@@ -39,6 +38,13 @@ MAX_PATH_CHARS = 1024
 JSON_CONTENT_TYPE = "application/json"
 BAD_PATH_CODE = "KMS.0201"
 NO_PROJECT = "-"  # in the audit log, never an unchecked path segment
+_V1_PATH = re.compile(r"/v1\.0/([^{}/]+)/kms/([\s\S]*)")  # [\s\S]: "." stops at a newline
+
+
+def v1_path(request: HttpRequest) -> tuple[str, str] | None:
+    """The project id and the path after ``kms/`` of a v1.0 request (decoded, unchecked), or None."""
+    match = _V1_PATH.fullmatch(request.path)
+    return None if match is None else (unquote_segment(match[1]), unquote_segment(match[2]))
 
 
 def bad_path(message: str) -> InvalidArgument:
@@ -73,28 +79,29 @@ class V1Wire:
         self._principals = principals
         self._max_body_bytes = max_body_bytes
 
-    def exchange(self, request: web.Request) -> Exchange:
-        project_id = request.match_info["project_id"]
+    def exchange(self, request: HttpRequest) -> Exchange:
+        project_id = _parts(request)[0]
         return Exchange(request_id=os.urandom(16).hex(), client=request.remote or "-",
                         project_id=project_id if PROJECT_ID_PATTERN.fullmatch(project_id) else NO_PROJECT)  # fmt: skip
 
-    async def accept(self, request: web.Request, exchange: Exchange) -> None:
+    async def accept(self, request: HttpRequest, exchange: Exchange) -> None:
         inputs.request_target(request.raw_path, error=bad_path)
-        project_id = inputs.identifier(request.match_info["project_id"], "project id in the request path",
-                                       PROJECT_ID_PATTERN, error=bad_path)  # fmt: skip
+        raw_project, raw_tail = _parts(request)
+        project_id = inputs.identifier(raw_project, "project id in the request path", PROJECT_ID_PATTERN,
+                                       error=bad_path)  # fmt: skip
         exchange.project_id = project_id
-        tail = inputs.text(request.match_info["tail"], "request path", max_chars=MAX_PATH_CHARS, error=bad_path)
+        tail = inputs.text(raw_tail, "request path", max_chars=MAX_PATH_CHARS, error=bad_path)
         route = resolve(request.method, tail)
         exchange.operation = exchange.permission = route.operation.name
         exchange.target = route
-        exchange.body = await inputs.read_body(request, self._max_body_bytes)
+        exchange.body = inputs.received_body(request, self._max_body_bytes)
         exchange.access_key = self._verifier.verify(request.method, request.raw_path.split("?", 1)[0],
                                                     request.query_string, request.headers, exchange.body)  # fmt: skip
 
     def project_of(self, principal: PrincipalGrant, exchange: Exchange) -> str:
         return exchange.project_id
 
-    def bind(self, exchange: Exchange, request: web.Request) -> V1Call:
+    def bind(self, exchange: Exchange, request: HttpRequest) -> V1Call:
         route = exchange.target
         assert isinstance(route, Route), "accept routed the request"
         fields = v1_fields.RequestFields(v1_fields.parse_json_object(exchange.body))
@@ -107,27 +114,30 @@ class V1Wire:
     def answer_key(self, answer: Any) -> str:
         return str((answer.get("key_info") or {}).get("key_id", "")) if isinstance(answer, dict) else ""
 
-    def render(self, answer: Any, exchange: Exchange) -> web.Response:
-        return web.Response(body=json.dumps(answer, separators=(",", ":")).encode(), content_type=JSON_CONTENT_TYPE,
-                            headers={"X-Request-Id": exchange.request_id})  # fmt: skip
+    def render(self, answer: Any, exchange: Exchange) -> HttpResponse:
+        return HttpResponse(200, json.dumps(answer, separators=(",", ":")).encode(),
+                            {"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": exchange.request_id})  # fmt: skip
 
-    def render_error(self, error: KMSError, exchange: Exchange) -> web.Response:
+    def render_error(self, error: KMSError, exchange: Exchange) -> HttpResponse:
         return error_response(error, exchange.request_id)
 
-    def status_of(self, response: web.Response) -> int:
+    def status_of(self, response: HttpResponse) -> int:
         return response.status
 
     def refusal_reason(self, error: KMSError) -> str:
         return v1_errors.error_code(error)
 
 
-def error_response(error: KMSError, request_id: str) -> web.Response:
-    response = web.Response(
-        status=v1_errors.error_status(error),
-        body=json.dumps(v1_errors.error_body(error)).encode(),
-        content_type=JSON_CONTENT_TYPE,
-        headers={"X-Request-Id": request_id},
+def error_response(error: KMSError, request_id: str) -> HttpResponse:
+    return HttpResponse(
+        v1_errors.error_status(error),
+        json.dumps(v1_errors.error_body(error)).encode(),
+        {"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": request_id},
+        close=isinstance(error, inputs.BodyTooLarge),  # the rest of the body is not read: close instead of draining it
     )
-    if isinstance(error, inputs.BodyTooLarge):
-        response.force_close()  # the rest of the body is not read: close instead of draining it
-    return response
+
+
+def _parts(request: HttpRequest) -> tuple[str, str]:
+    parts = v1_path(request)
+    assert parts is not None, "the application routes only v1.0 paths here"
+    return parts

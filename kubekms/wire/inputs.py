@@ -12,7 +12,7 @@ Why each rule exists:
   ``"\\ud800"`` into a ``str`` that cannot be encoded back to UTF-8 (SQLite, HMAC, logs fail);
 - ``int()`` accepts any Unicode digit (``"²"``.isdigit() is True, ``int("²")`` fails,
   ``int("٣")`` is 3) and refuses strings of more than 4,300 digits with a ValueError;
-- aiohttp decodes header bytes that are not UTF-8 into lone surrogates, and
+- aiohttp and the server's front decode header bytes that are not UTF-8 into lone surrogates, and
   ``hmac.compare_digest`` refuses non-ASCII strings with a TypeError;
 - ``re.match(r"^...$")`` accepts a trailing newline: identifiers use ``fullmatch``.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -228,8 +228,25 @@ class BodyTooLarge(InvalidArgument):
     default_reason = Reason.BODY_TOO_LARGE
 
 
+class ReceivedBody(Protocol):
+    """What the HTTP front tells of a request's body (:class:`kubekms.server.http_messages.HttpRequest`)."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def body_too_large(self) -> bool: ...
+
+
+def received_body(request: ReceivedBody, max_bytes: int) -> bytes:
+    """The whole body the front read, at most ``max_bytes`` whether declared (Content-Length) or chunked."""
+    if request.body_too_large or len(request.body) > max_bytes:
+        raise BodyTooLarge(f"request body larger than {max_bytes} bytes")
+    return request.body
+
+
 async def read_body(request: web.BaseRequest, max_bytes: int) -> bytes:
-    """The whole body, at most ``max_bytes`` whether declared (Content-Length) or chunked."""
+    """The whole body of an aiohttp request (the console's), at most ``max_bytes`` (declared or chunked)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise BodyTooLarge(f"request body larger than {max_bytes} bytes")
     try:
