@@ -17,17 +17,19 @@ import binascii
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import ORIGIN_EXTERNAL, Backend, KeyMetadata, KeyState, key_algorithms
 from kubekms.errors import AccessDenied, InvalidArgument, NotFound
 from kubekms.naming import is_key_id
 from kubekms.providers.local import LocalBackend
 from kubekms.wire import inputs
-from kubekms.wire.aws_rules import LIST_LIMIT, SYMMETRIC, aws_key_spec
+from kubekms.wire.aws_rules import CIPHERTEXT_BYTES, LIST_LIMIT, SYMMETRIC, aws_key_spec
 from kubekms.wire.v1.values import encryption_context_aad
 
 JsonObject = dict[str, Any]
+_T = TypeVar("_T")
 MAX_TEXT_CHARS = 8192  # any string field; the keystore checks descriptions, aliases and tags tighter
 MAX_KEY_REF_CHARS = 2048  # AWS's limit on KeyId (key id, key ARN, alias name or alias ARN)
 
@@ -78,6 +80,21 @@ class AwsRequest:
     region: str
     body: Mapping[str, Any]
     caller: Caller | None = field(default=None, kw_only=True)
+    # fields parsed once per request: the pipeline, the region check and the operation each ask for the key
+    # (Decrypt's from its ciphertext); shared with the request's AwsCall (on)
+    _parsed: dict[tuple[object, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def on(self, backend: Backend) -> AwsCall:
+        """This request with the backend of its account, keeping what was parsed of it."""
+        call = AwsCall(account=self.account, region=self.region, body=self.body, backend=backend, caller=self.caller)
+        object.__setattr__(call, "_parsed", self._parsed)
+        return call
+
+    def _once(self, field_key: tuple[object, ...], parse: Callable[[], _T]) -> _T:
+        if field_key in self._parsed:
+            return self._parsed[field_key]  # type: ignore[no-any-return]
+        value = self._parsed[field_key] = parse()
+        return value
 
     def key_arn(self, key_id: str) -> str:
         return f"arn:aws:kms:{self.region}:{self.account}:key/{key_id}"
@@ -106,6 +123,9 @@ class AwsRequest:
         return inputs.marker(self.body.get("Marker"), "Marker")
 
     def blob(self, name: str, bounds: tuple[int, int]) -> bytes:
+        return self._once(("blob", name, bounds), lambda: self._blob(name, bounds))
+
+    def _blob(self, name: str, bounds: tuple[int, int]) -> bytes:
         value = self.text(name, required=True)
         try:
             data = base64.b64decode(value, validate=True)
@@ -131,7 +151,14 @@ class AwsRequest:
 
     def key_ref(self, name: str = "KeyId") -> str:
         """The keystore reference (key id or alias) for a KeyId in any AWS form."""
+        return self._once(("key_ref", name), lambda: self._key_ref(name))
+
+    def _key_ref(self, name: str) -> str:
         return keystore_ref(self.text(name, required=True, max_chars=MAX_KEY_REF_CHARS), self.account, self.region)
+
+    def envelope(self, name: str = "CiphertextBlob") -> ciphertext_format.Envelope:
+        """The header of one of our data-key ciphertexts (which names its key), from a base64 field."""
+        return self._once(("envelope", name), lambda: ciphertext_format.parse(self.blob(name, CIPHERTEXT_BYTES)))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kubekms import ciphertext as ciphertext_format
 from kubekms import policies
 from kubekms.backend import (
     DATA_KEY_SPECS,
@@ -316,7 +315,7 @@ def decrypt_key_ref(call: AwsRequest) -> str:
     """Decrypt's KeyId is optional: our ciphertext names its key."""
     if call.body.get("KeyId") is not None:
         return call.key_ref()
-    return ciphertext_format.parse(call.blob("CiphertextBlob", CIPHERTEXT_BYTES)).key_id
+    return call.envelope().key_id
 
 
 async def decrypt(call: AwsCall) -> JsonObject:
@@ -325,7 +324,7 @@ async def decrypt(call: AwsCall) -> JsonObject:
     if algorithm != SYMMETRIC:  # as on AWS, an asymmetric ciphertext needs its KeyId: it does not name its key
         opened = await call.backend.decrypt_asymmetric(call.key_ref(), blob, algorithm=algorithm)
         return {"KeyId": call.key_arn(opened.key_id), "Plaintext": _b64(opened.data), "EncryptionAlgorithm": algorithm}
-    made_by = await _made_by(call, blob, decrypt_key_ref(call))
+    made_by = await _made_by(call, decrypt_key_ref(call))
     plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=call.aad())
     return {
         "KeyId": call.key_arn(made_by),
@@ -338,12 +337,12 @@ def re_encrypt_source_ref(call: AwsRequest) -> str:
     """ReEncrypt's SourceKeyId is optional, like Decrypt's KeyId: our ciphertext names its key."""
     if call.body.get("SourceKeyId") is not None:
         return call.key_ref("SourceKeyId")
-    return ciphertext_format.parse(call.blob("CiphertextBlob", CIPHERTEXT_BYTES)).key_id
+    return call.envelope().key_id
 
 
-async def _made_by(call: AwsCall, blob: bytes, key_ref: str) -> str:
-    """The key that made ``blob``, after checking it is the one the request names (IncorrectKeyException)."""
-    made_by = ciphertext_format.parse(blob).key_id
+async def _made_by(call: AwsCall, key_ref: str) -> str:
+    """The key that made the CiphertextBlob, after checking it is the one the request names (IncorrectKeyException)."""
+    made_by = call.envelope().key_id
     if key_ref != made_by and present(await call.backend.describe_key(key_ref)).key_id != made_by:
         raise IncorrectKey("The key ID in the request does not identify the key that encrypted the ciphertext.")
     return made_by
@@ -358,7 +357,7 @@ async def re_encrypt(call: AwsCall) -> JsonObject:
     destination = call.key_ref("DestinationKeyId")
     # the pipeline authorised the source (kms:ReEncryptFrom); the destination is authorised here
     await _authorize(call, "kms:ReEncryptTo", destination, context_field(call, "DestinationEncryptionContext"))
-    made_by = await _made_by(call, blob, re_encrypt_source_ref(call))
+    made_by = await _made_by(call, re_encrypt_source_ref(call))
     source_aad = AwsRequest(call.account, call.region, {"EncryptionContext": call.body.get("SourceEncryptionContext")})
     target_aad = AwsRequest(
         call.account, call.region, {"EncryptionContext": call.body.get("DestinationEncryptionContext")}
