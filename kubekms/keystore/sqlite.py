@@ -11,6 +11,7 @@ from pathlib import Path
 from kubekms.keystore.schema import migrate
 
 DATABASE_FILE = "keystore.db"
+_ONE_CONNECTION_ALREADY = contextlib.nullcontext()  # a session: every statement is on the one connection
 
 
 class SqliteDatabase:
@@ -35,9 +36,8 @@ class SqliteDatabase:
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         self._connection.executemany(sql, rows)
 
-    @contextlib.contextmanager
-    def session(self) -> Iterator[None]:
-        yield  # one connection already
+    def session(self) -> contextlib.nullcontext[None]:
+        return _ONE_CONNECTION_ALREADY
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

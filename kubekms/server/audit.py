@@ -151,6 +151,7 @@ class AuditLog:
         ``head_file``: for ``-`` written by several processes, where they share the chain's head.
         """
         self._pending: list[dict[str, Any]] = []
+        self._second, self._second_formatted = -1, ""
         self._max_bytes = max_bytes
         self._path: Path | None
         self._head_file = head_file if destination == "-" else None
@@ -228,7 +229,7 @@ class AuditLog:
         now = time.time()
         self._pending.append(
             {
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+                "time": f"{self._second_text(now)}.{int(now * 1000) % 1000:03d}Z",
                 "principal": principal,
                 "project": project_id,
                 "operation": operation,
@@ -238,6 +239,13 @@ class AuditLog:
                 "request_id": request_id,
             }
         )
+
+    def _second_text(self, now: float) -> str:
+        """``now``'s UTC second as text, formatted once per second (every record asks)."""
+        second = int(now)
+        if second != self._second:
+            self._second, self._second_formatted = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return self._second_formatted
 
     def _chain(self, entries: Iterable[dict[str, Any]]) -> bytes:
         lines = []
