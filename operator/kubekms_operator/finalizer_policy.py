@@ -112,9 +112,15 @@ def install(api: client.ApiClient, namespaces: tuple[str, ...], probe_namespace:
     }
     deadline = time.monotonic() + timeout
     while True:
-        created = objects.create_namespaced_custom_object(GROUP, VERSION, probe_namespace, KEYS, probe, dry_run="All")
-        if FINALIZER in (created["metadata"].get("finalizers") or []):
-            return
+        try:
+            created = objects.create_namespaced_custom_object(
+                GROUP, VERSION, probe_namespace, KEYS, probe, dry_run="All"
+            )
+            if FINALIZER in (created["metadata"].get("finalizers") or []):
+                return
+        except ApiException as error:
+            if error.status not in (404, 429, 503):  # a CRD just created answers these for a while
+                raise
         if time.monotonic() > deadline:
             raise TimeoutError(f"the apiserver did not apply {NAME} within {timeout:.0f} s")
         time.sleep(0.2)  # polling interval of a condition with a deadline
