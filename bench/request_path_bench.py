@@ -7,6 +7,7 @@ signs) go through the server's own pieces on a real LocalBackend keystore in a t
 - sigv4           the SigV4 check of the headers and body (SigV4Verifier.verify)
 - json body       the body parsed by the strict parser (inputs.json_object)
 - authorise       principal lookup, its operation check and the key's policy / key list / grants
+- ... by alias    the same for a principal whose key list names the key by its alias
 - region          the AWS wire's check that the key is seen from the request's region
 - operation       the operation's handler on the backend (fields, base64, AES-GCM, keystore read)
 - render          the answer as JSON bytes
@@ -52,6 +53,7 @@ REGION = "us-east-1"
 ACCOUNT = "default"
 HOST = "127.0.0.1:8443"
 TARGETS = ("GenerateDataKey", "Decrypt")
+KEY_ALIAS = "bench"
 AUDIT_FLUSH_EVERY = 200  # records per flush in the audit stage (the server flushes every 0.2 s)
 
 Stage = Callable[[int], Awaitable[None]]  # runs a batch of n calls
@@ -182,6 +184,7 @@ class RequestPath:
 async def stages_of(path: RequestPath, target: str, request: PlainRequest) -> dict[str, Stage]:
     from kubekms.server.aws_call import AwsCall, AwsRequest, check_region
     from kubekms.server.aws_operations import OPERATIONS
+    from kubekms.server.principals import PrincipalGrant
     from kubekms.wire import inputs
 
     operation = OPERATIONS[target]
@@ -213,6 +216,13 @@ async def stages_of(path: RequestPath, target: str, request: PlainRequest) -> di
             grant.check_operation(operation.permission, ACCOUNT)
             await grant.authorize_key(target, backend, key_ref, account=ACCOUNT, permission=operation.permission,
                                       body=request.body)  # fmt: skip
+
+    limited = PrincipalGrant.build("app", "AKIABENCHLIMITED", SECRET_KEY, keys=[KEY_ALIAS])
+
+    async def authorise_by_alias(n: int) -> None:  # a principal whose key list names the key by its alias
+        for _ in range(n):
+            await limited.authorize_key(target, backend, key_ref, account=ACCOUNT, permission=operation.permission,
+                                        body=request.body)  # fmt: skip
 
     async def region(n: int) -> None:
         for _ in range(n):
@@ -254,6 +264,7 @@ async def stages_of(path: RequestPath, target: str, request: PlainRequest) -> di
         "sigv4": sigv4,
         "json body": json_body,
         "authorise": authorise,
+        "authorise by alias": authorise_by_alias,
         "region": region,
         "operation": run_operation,
         "render": render,
@@ -270,7 +281,7 @@ def print_table(results: dict[str, Timings]) -> None:
     print(f"\n{'stage (µs per call, median)':<28}" + "".join(f"{t:>18}" for t in targets))
     for name in names:
         print(f"{name:<28}" + "".join(f"{results[t].median(name):>18.1f}" for t in targets))
-    parts = [n for n in names if n not in ("pipeline", "metrics")]
+    parts = [n for n in names if n not in ("pipeline", "metrics", "authorise by alias")]  # the pipeline's stages
     print(f"{'sum of the stages (mp)':<28}" + "".join(f"{sum(results[t].median(n) for n in parts):>18.1f}"
                                                       for t in targets))  # fmt: skip
 
@@ -293,6 +304,7 @@ def profile(path: RequestPath, request: PlainRequest, seconds: float, out: str) 
 async def measure(path: RequestPath, rounds: int, batch: int) -> tuple[dict[str, Timings], PlainRequest]:
     created = await path.call(signed_request("CreateKey", {"Description": "request path bench"}))
     key_id = created["KeyMetadata"]["KeyId"]
+    await (await path.backend_for(ACCOUNT)).create_alias(key_id, KEY_ALIAS)
     generate = signed_request("GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"})
     blob = (await path.call(generate))["CiphertextBlob"]
     decrypt = signed_request("Decrypt", {"CiphertextBlob": blob})

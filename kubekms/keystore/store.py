@@ -167,6 +167,7 @@ class Keystore:
         self._ciphers: dict[tuple[str, int], AESGCM] = {}
         self._private_keys: dict[str, asymmetric.PrivateKey] = {}  # asymmetric keys have one version
         self._policies: dict[tuple[str, str], str | None] = {}  # every authorised call reads one
+        self._names: dict[str, tuple[str, ...]] = {}  # a principal limited to some keys names them by alias
         self._db = self._open_database(directory, database_url)
         self._check_root_key()
 
@@ -226,6 +227,7 @@ class Keystore:
         self._ciphers.clear()
         self._private_keys.clear()
         self._policies.clear()
+        self._names.clear()
 
     def _refresh_cache(self) -> None:
         """Drop cached rows when another connection (process) committed since we looked."""
@@ -380,6 +382,16 @@ class Keystore:
     def describe_key(self, key_ref: str) -> KeyMetadata:
         with self._read():
             return self._metadata(self._resolve(key_ref))
+
+    def key_names(self, key_ref: str) -> tuple[str, ...]:
+        """The key's id, name and aliases: what a principal's key list may name it by (cached, as rows are)."""
+        with self._read():
+            record = self._resolve(key_ref)
+            names = self._names.get(record.key_id)
+            if names is None:
+                rows = self._db.execute("SELECT alias FROM aliases WHERE key_id = ? ORDER BY alias", (record.key_id,))
+                names = self._names[record.key_id] = (record.key_id, record.alias, *(row["alias"] for row in rows))
+            return names
 
     def key_region(self, key_ref: str) -> str:
         """The key's AWS region ('' for none): the AWS wire's check on every request, from the cached row."""

@@ -67,6 +67,9 @@ class LocalBackend:
     async def describe_key(self, key_id: str) -> KeyMetadata:
         return self._store.describe_key(key_id)
 
+    async def key_names(self, key_id: str) -> tuple[str, ...]:
+        return self._store.key_names(key_id)
+
     async def key_region(self, key_id: str) -> str:
         return self._store.key_region(key_id)
 

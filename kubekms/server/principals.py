@@ -24,6 +24,7 @@ from kubekms import policies
 from kubekms.backend import Backend
 from kubekms.errors import AccessDenied, NotFound, Reason
 from kubekms.naming import is_key_id
+from kubekms.providers.local import LocalBackend
 from kubekms.yamlfile import read_yaml
 
 WILDCARD = "*"
@@ -169,6 +170,8 @@ class PrincipalGrant:
 
 async def _names(backend: Backend, key_ref: str) -> tuple[str, ...]:
     try:
+        if isinstance(backend, LocalBackend):  # the server's own keystore keeps them cached
+            return await backend.key_names(key_ref)
         meta = await backend.describe_key(key_ref)
     except NotFound:
         return ()  # do not reveal which keys exist: the caller denies

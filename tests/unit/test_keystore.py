@@ -322,6 +322,8 @@ elif command == "disable":
     store.disable_key(argument)
 elif command == "decrypt":
     print(store.decrypt_data_key(argument, bytes.fromhex(sys.argv[5])).hex())
+elif command == "alias":
+    store.create_alias(argument, sys.argv[5])
 """
 
 
@@ -363,6 +365,22 @@ def test_a_request_looks_for_other_processes_commits_once_and_writes_always(
     with one_look_per_request(), pytest.raises(Disabled):  # the next request: at once
         store.create_data_key(key.key_id)
     assert store.describe_key(key.key_id).state is KeyState.DISABLED  # outside a request: every call looks
+
+
+def test_key_names_follow_alias_changes_of_this_and_other_processes(
+    store: Keystore, tmp_path: Path, database_url: str | None
+) -> None:
+    """What a principal's key list may name a key by, cached between calls like the key's row."""
+    key = store.create_key("named")
+    assert set(store.key_names("named")) == {key.key_id, "named"}
+    store.create_alias(key.key_id, "second")
+    assert set(store.key_names(key.key_id)) == {key.key_id, "named", "second"}
+    _other_process(tmp_path / "ks", database_url, "alias", key.key_id, "third")
+    assert set(store.key_names(key.key_id)) == {key.key_id, "named", "second", "third"}
+    store.delete_alias(key.key_id, "second")
+    assert set(store.key_names("third")) == {key.key_id, "named", "third"}
+    with pytest.raises(NotFound):
+        store.key_names("second")
 
 
 def test_the_request_scope_ends_with_its_request(store: Keystore) -> None:
