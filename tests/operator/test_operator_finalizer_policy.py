@@ -8,8 +8,12 @@ deleted while no operator runs still gets its key's deletion scheduled. Without 
 
 from __future__ import annotations
 
+import json
+import ssl
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from operator_support import GROUP, VERSION, Cluster, operator_running
@@ -72,7 +76,7 @@ def test_a_key_is_created_without_a_finalizer_patch_and_deleted_while_the_operat
 def test_kmskeys_outside_the_served_namespaces_get_no_finalizer(cluster: Cluster, policy: None) -> None:
     other = f"other-{cluster.namespace}"
     cluster.core.create_namespace({"metadata": {"name": other}})
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "KMSKey", "metadata": {"name": "x"}, "spec": {}}
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "KMSKey", "metadata": {"name": "x"}}
     body["spec"] = {"backendRef": {"name": "none"}}
     created = cluster.objects.create_namespaced_custom_object(GROUP, VERSION, other, "kmskeys", body, dry_run="All")
     assert "finalizers" not in created["metadata"]
@@ -81,3 +85,35 @@ def test_kmskeys_outside_the_served_namespaces_get_no_finalizer(cluster: Cluster
     )
     assert served["metadata"]["finalizers"] == [FINALIZER]
     cluster.core.delete_namespace(other)
+
+
+@pytest.mark.e2e
+def test_a_server_side_apply_of_the_manifest_keeps_the_finalizer(
+    plane: ControlPlane, cluster: Cluster, policy: None
+) -> None:
+    """The finalizer written in admission belongs to no field manager: a GitOps tool re-applying the
+    manifest (which never lists it) with server-side apply does not remove it."""
+    manifest = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "KMSKey", "metadata": {"name": "applied"}}
+    manifest["spec"] = {"backendRef": {"name": "none"}, "description": "first"}
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{cluster.namespace}/kmskeys/applied?fieldManager=gitops"
+    first = server_side_apply(plane, path, manifest)
+    assert first["metadata"]["finalizers"] == [FINALIZER]
+    manifest["spec"]["description"] = "second"
+    again = server_side_apply(plane, path, manifest)
+    assert again["spec"]["description"] == "second" and again["metadata"]["finalizers"] == [FINALIZER]
+    cluster.patch_key("applied", {"metadata": {"finalizers": None}})  # no operator serves it here
+
+
+def server_side_apply(plane: ControlPlane, path: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH with content type apply-patch+yaml, as `kubectl apply --server-side` sends it."""
+    context = ssl.create_default_context(cafile=str(plane.pki.ca_cert))
+    context.load_cert_chain(str(plane.pki.admin_cert), str(plane.pki.admin_key))
+    request = urllib.request.Request(
+        f"{plane.apiserver_url}{path}",
+        data=json.dumps(manifest).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/apply-patch+yaml"},
+    )
+    with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+        applied: dict[str, Any] = json.loads(answer.read())
+        return applied
