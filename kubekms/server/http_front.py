@@ -431,6 +431,11 @@ class HttpConnection(asyncio.Protocol):
         self._refuse(408, "HTTP.RequestTimeout", "request not received in time")
 
     @property
+    def reading_paused(self) -> bool:
+        """Backpressure: answers are pending or the transport's write buffer is full."""
+        return self._reading_paused
+
+    @property
     def settled(self) -> bool:
         """Nothing left to answer and the transport closed or closing."""
         return self._serving is None and (self._transport is None or self._transport.is_closing())

@@ -166,6 +166,24 @@ async def test_a_slow_head_and_an_idle_connection_are_closed() -> None:
         writer.close()
 
 
+async def test_a_client_that_does_not_read_its_answers_stops_the_server_reading() -> None:
+    async def big(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, b"a" * 256 * 1024)
+
+    async with running_front(big) as front:
+        reader, writer = await connect(front)
+        body = b"b" * 60 * 1024
+        request = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        writer.write(request * 200)  # 12 MB of requests, 50 MB of answers: more than any socket buffer holds
+        async with asyncio.timeout(10):
+            while not any(c.reading_paused for c in front.front.connections):  # noqa: ASYNC110 - polled, deadline
+                await asyncio.sleep(0.01)
+        for _ in range(200):  # reading the answers resumes it: every request is answered, in order
+            answer = await read_answer(reader)
+            assert (answer.status, len(answer.body)) == (200, 256 * 1024)
+        writer.close()
+
+
 async def test_a_graceful_stop_answers_the_requests_in_flight_then_closes() -> None:
     entered, release = asyncio.Event(), asyncio.Event()
 
