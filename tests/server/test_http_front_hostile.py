@@ -493,3 +493,16 @@ async def test_the_real_server_keeps_the_console_hand_off_in_order_and_refuses_s
     answers = split_answers(received)
     assert [answer.status for answer in answers] == [400] and b"smuggled" not in answers[0].body
     assert tracebacks(server) == before
+
+
+async def test_the_real_server_answers_a_flood_of_pipelined_requests_in_order_beside_silent_connections(
+    server: KMSServer,
+) -> None:
+    silent = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(200)]
+    paths = [b"/healthz" if n % 3 else b"/nowhere-%d" % n for n in range(3000)]
+    requests = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path for path in paths)
+    received = await exchange(server.port, requests + b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", within=30)
+    statuses = [answer.status for answer in split_answers(received)]
+    assert statuses == [200 if path == b"/healthz" else 400 for path in paths] + [200]
+    for _, writer in silent:
+        writer.close()
