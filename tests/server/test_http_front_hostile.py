@@ -276,10 +276,12 @@ async def test_a_client_reset_mid_body_or_while_its_answer_is_computed_leaves_th
         ),
         (b"GET / HTTP/2.0\r\nHost: x", "/"),
         (b"GET /", "/"),  # HTTP/0.9: no version, no headers
+        (b"GET /closing HTTP/1.1\r\nHost: x\r\nConnection: close", "/closing"),
+        (b"GET /old HTTP/1.0\r\nHost: x", "/old"),
     ],
-    ids=["connect", "websocket", "h2c", "http2-line", "http09"],
+    ids=["connect", "websocket", "h2c", "http2-line", "http09", "connection-close", "http10"],
 )
-async def test_a_tunnel_or_protocol_switch_is_answered_once_then_closed_and_the_bytes_after_it_are_never_read(
+async def test_a_tunnel_protocol_switch_or_last_request_is_answered_once_then_closed_and_nothing_after_it_read(
     request_line: bytes, target: str
 ) -> None:
     handler = Recorder()
