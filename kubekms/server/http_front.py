@@ -27,18 +27,16 @@ import collections
 import contextlib
 import logging
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.utils import formatdate
-from http import HTTPStatus
 from ssl import SSLContext
 from typing import cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from kubekms.server.http_messages import HttpRequest, HttpResponse
+from kubekms.server.http_handoff import Relay
+from kubekms.server.http_messages import HttpRequest, HttpResponse, encode_response
 from kubekms.server.logs import RefusalLog
 
 log = logging.getLogger("kubekms.server")
@@ -141,9 +139,7 @@ class HttpConnection(asyncio.Protocol):
         self._discarding = self._stopping = False
         self._reading_paused = self._writing_paused = False
         self._continue_wanted = False
-        self._relay: asyncio.Protocol | None = None  # the aiohttp protocol this connection goes to
-        self._relay_out = bytearray()
-        self._relay_connected = self._relay_chunked = False
+        self._relay: Relay | None = None  # this connection goes to aiohttp (the console)
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -166,20 +162,20 @@ class HttpConnection(asyncio.Protocol):
         self._front.forget(self)
         self._cancel_timer()
         self._transport = None
-        if self._relay is not None and self._relay_connected:
-            self._relay.connection_lost(exc)
+        if self._relay is not None and self._relay.connected:
+            self._relay.protocol.connection_lost(exc)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
         self._pause_reading()
-        if self._relay is not None and self._relay_connected:
-            self._relay.pause_writing()
+        if self._relay is not None and self._relay.connected:
+            self._relay.protocol.pause_writing()
 
     def resume_writing(self) -> None:
         self._writing_paused = False
         self._maybe_resume_reading()
-        if self._relay is not None and self._relay_connected:
-            self._relay.resume_writing()
+        if self._relay is not None and self._relay.connected:
+            self._relay.protocol.resume_writing()
 
     def data_received(self, data: bytes) -> None:
         if self._discarding or self._transport is None:
@@ -213,8 +209,8 @@ class HttpConnection(asyncio.Protocol):
             self._pause_reading()
 
     def eof_received(self) -> bool | None:
-        if self._relay is not None and self._relay_connected:
-            return self._relay.eof_received()
+        if self._relay is not None and self._relay.connected:
+            return self._relay.protocol.eof_received()
         return None  # close our side once the answers in flight are written (the transport does)
 
     # ------------------------------------------------------------------ parser callbacks
@@ -245,7 +241,11 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = False
         if self._relay is not None or (self._front.handoff is not None
                                        and self._url.startswith(self._front.handoff_prefix.encode())):  # fmt: skip
-            self._relay_head()
+            if self._relay is None:
+                assert self._front.handoff is not None
+                self._relay = Relay(self._front.handoff())
+                self._cancel_timer()  # aiohttp keeps its own time from here
+            self._relay.head(self._parser.get_method(), self._url, self._parser.get_http_version(), self._headers)
             return
         declared = self._header(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._limits.max_body_bytes:
@@ -260,10 +260,7 @@ class HttpConnection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self._relay is not None:
-            if self._relay_chunked:
-                self._relay_out += b"%x\r\n" % len(body) + body + b"\r\n"
-            else:
-                self._relay_out += body
+            self._relay.body(body)
             return
         self._body_bytes += len(body)
         if self._body_bytes > self._limits.max_body_bytes:  # chunked: stop at the limit
@@ -275,8 +272,7 @@ class HttpConnection(asyncio.Protocol):
         self._in_message = self._continue_wanted = False
         self._answered_here = True
         if self._relay is not None:
-            if self._relay_chunked:
-                self._relay_out += b"0\r\n\r\n"
+            self._relay.complete()
             return
         self._cancel_timer()
         request = self._request(b"".join(self._body), too_large=False)
@@ -332,7 +328,8 @@ class HttpConnection(asyncio.Protocol):
             if self._transport is None or self._transport.is_closing():
                 break
             close = response.close or not pending.keep_alive or (self._stopping and not self._queue)
-            self._transport.write(self._encode(response, pending, close))
+            connection = "close" if close else "keep-alive" if pending.http10 else None
+            self._transport.write(encode_response(response, self._front.extra_headers, connection, pending.head))
             if close:
                 self._transport.close()
                 break
@@ -341,19 +338,6 @@ class HttpConnection(asyncio.Protocol):
         self._after_answers()
         if self._stopping:
             self._front.check_settled()
-
-    def _encode(self, response: HttpResponse, pending: _Pending, close: bool) -> bytes:
-        status = response.status
-        lines = [f"HTTP/1.1 {status} {_reason(status)}\r\n"]
-        lines.extend(f"{name}: {value}\r\n" for name, value in response.headers.items())
-        lines.extend(f"{name}: {value}\r\n" for name, value in self._front.extra_headers.items())
-        lines.append(f"Content-Length: {len(response.body)}\r\nDate: {_date()}\r\n")
-        if close:
-            lines.append("Connection: close\r\n")
-        elif pending.http10:
-            lines.append("Connection: keep-alive\r\n")
-        head = "".join(lines).encode("latin-1") + b"\r\n"
-        return head if pending.head else head + response.body
 
     def _after_answers(self) -> None:
         transport = self._transport
@@ -371,33 +355,15 @@ class HttpConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ the console's connections (aiohttp)
 
-    def _relay_head(self) -> None:
-        if self._relay is None:
-            assert self._front.handoff is not None
-            self._relay = self._front.handoff()
-            self._cancel_timer()  # aiohttp keeps its own time from here
-        version = self._parser.get_http_version()
-        encoding = self._header(b"transfer-encoding")
-        self._relay_chunked = encoding is not None and b"chunked" in encoding.lower()
-        self._relay_out += self._parser.get_method() + b" " + self._url + f" HTTP/{version}\r\n".encode()
-        self._relay_out += b"".join(name + b": " + value + b"\r\n" for name, value in self._headers) + b"\r\n"
-
     def _flush_relay(self) -> None:
         """Give aiohttp what was parsed for it, once every answer of ours before it is written."""
         transport, relay = self._transport, self._relay
         if transport is None or relay is None or self._queue or self._serving is not None:
             return
-        if not self._relay_connected:
-            self._relay_connected = True
-            self._front.forget(self)  # aiohttp's runner stops it from here
-            relay.connection_made(transport)
-        if self._relay_out:
-            data, self._relay_out = bytes(self._relay_out), bytearray()
-            relay.data_received(data)
-        if not self._in_message and not self._discarding and not transport.is_closing():
-            transport.set_protocol(relay)  # between two requests: the raw stream is aiohttp's from here
+        self._front.forget(self)  # aiohttp's runner stops it from here
+        if relay.give(transport, between_requests=not self._in_message and not self._discarding):
+            self._transport = None  # the raw stream is aiohttp's from here
             if self._reading_paused:
-                self._reading_paused = False
                 transport.resume_reading()
 
     # ------------------------------------------------------------------ flow control, timers, stopping
@@ -449,22 +415,3 @@ class HttpConnection(asyncio.Protocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _date() -> str:
-    """The Date header, formatted once a second."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
-    return _date_cache[1]

@@ -9,7 +9,10 @@ connections from an aiohttp request (:func:`from_aiohttp`), and both write the
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
 from typing import Final
 
 from aiohttp import web
@@ -93,3 +96,37 @@ def to_aiohttp(response: HttpResponse) -> web.Response:
     if response.close:
         answer.force_close()
     return answer
+
+
+def encode_response(response: HttpResponse, extra: dict[str, str], connection: str | None, head: bool) -> bytes:
+    """The answer as HTTP/1.1 bytes, with Content-Length, Date, ``extra`` headers and ``Connection``.
+
+    ``head``: the answer to a HEAD request (its length, never its body).
+    """
+    lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}\r\n"]
+    lines.extend(f"{name}: {value}\r\n" for name, value in response.headers.items())
+    lines.extend(f"{name}: {value}\r\n" for name, value in extra.items())
+    lines.append(f"Content-Length: {len(response.body)}\r\nDate: {_date()}\r\n")
+    if connection is not None:
+        lines.append(f"Connection: {connection}\r\n")
+    encoded = "".join(lines).encode("latin-1") + b"\r\n"
+    return encoded if head else encoded + response.body
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _date() -> str:
+    """The Date header, formatted once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
