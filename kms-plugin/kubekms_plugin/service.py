@@ -7,7 +7,7 @@ never raise: grpc.aio answers a deserializer's exception with UNKNOWN and a pars
 message; a malformed message is the caller's error and gets INVALID_ARGUMENT here instead.
 
 The call path allocates only what the answer needs: label children are bound once, the
-Status answer is rebuilt only when it changes, and a well-formed annotation map is read in
+Status answer is serialised only when it changes, and a well-formed annotation map is read in
 place.
 """
 
@@ -154,7 +154,8 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         self._metrics = metrics
         self._calls: dict[tuple[str, grpc.StatusCode], Counter] = {}
         self._latency = {method: metrics.latency.labels(method) for method in ("Status", "Encrypt", "Decrypt")}
-        self._status = api_pb2.StatusResponse(version=API_VERSION)
+        # (healthz, key_id, the StatusResponse serialised): serialised again only when one changes.
+        self._status: tuple[str, str, bytes] = ("", "", b"")
         self._healthy: bool | None = None
 
     def _record(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
@@ -165,17 +166,17 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         self._latency[method].observe(seconds)
 
     @_observed("Status")
-    async def Status(self, request: api_pb2.StatusRequest, context: Context) -> api_pb2.StatusResponse:
+    async def Status(self, request: api_pb2.StatusRequest, context: Context) -> bytes:
         healthz, key_id = self._keyring.health(), self._keyring.announce()
         answer = self._status
-        if answer.healthz != healthz or answer.key_id != key_id:
-            # A new object, not an update in place: the previous one may still be being serialised.
-            answer = self._status = api_pb2.StatusResponse(version=API_VERSION, healthz=healthz, key_id=key_id)
+        if answer[0] != healthz or answer[1] != key_id:
+            serialised = api_pb2.StatusResponse(version=API_VERSION, healthz=healthz, key_id=key_id).SerializeToString()
+            answer = self._status = (healthz, key_id, serialised)
         healthy = healthz == "ok"
         if healthy is not self._healthy:
             self._healthy = healthy
             self._metrics.healthy.set(1 if healthy else 0)
-        return answer
+        return answer[2]
 
     @_observed("Encrypt")
     async def Encrypt(self, request: api_pb2.EncryptRequest, context: Context) -> api_pb2.EncryptResponse:
@@ -195,14 +196,12 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
 def rpc_handler(service: KeyManagementService) -> grpc.GenericRpcHandler:
     """The service's three methods for ``server.add_generic_rpc_handlers``, with lenient parsing."""
     methods: dict[str, Any] = {}
-    for name, request, reply in (
-        ("Status", api_pb2.StatusRequest, api_pb2.StatusResponse),
-        ("Encrypt", api_pb2.EncryptRequest, api_pb2.EncryptResponse),
-        ("Decrypt", api_pb2.DecryptRequest, api_pb2.DecryptResponse),
+    for name, request, serialize in (
+        ("Status", api_pb2.StatusRequest, None),  # Status answers bytes, serialised when the answer changed
+        ("Encrypt", api_pb2.EncryptRequest, api_pb2.EncryptResponse.SerializeToString),
+        ("Decrypt", api_pb2.DecryptRequest, api_pb2.DecryptResponse.SerializeToString),
     ):
         methods[name] = grpc.unary_unary_rpc_method_handler(
-            getattr(service, name),
-            request_deserializer=_lenient(request.FromString),
-            response_serializer=reply.SerializeToString,
+            getattr(service, name), request_deserializer=_lenient(request.FromString), response_serializer=serialize
         )
     return grpc.method_handlers_generic_handler(SERVICE, methods)
