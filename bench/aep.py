@@ -83,6 +83,11 @@ class AepProcess:
     def endpoint(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None and self._process.process is not None, "not started"
+        return self._process.process.pid
+
     def healthy(self) -> bool:
         url = f"http://127.0.0.1:{self.health_port}/healthz"
         with urllib.request.urlopen(url, timeout=5) as answer:
