@@ -145,7 +145,9 @@ class HttpConnection(asyncio.Protocol):
     def _reset_message(self) -> None:
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._head_bytes = 0
+        self._head_bytes = 0  # header fields as parsed
+        self._read_head_bytes = 0  # bytes read while the head or the trailer section was unfinished
+        self._in_trailers = False  # after a chunk header and before its data: maybe the last chunk's trailers
         self._body: list[bytes] = []
         self._body_bytes = 0
 
@@ -180,9 +182,8 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discarding or self._transport is None:
             return
-        if not self._in_message:
-            self._cancel_timer()
         self._answered_here = False  # a request completed in this read: its bytes are not the head's
+        was_in_trailers = self._in_trailers
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # Upgrade (h2c, websocket) is not offered: answer, then close
@@ -199,19 +200,26 @@ class HttpConnection(asyncio.Protocol):
             reason = "HTTP.BadHttpMethod" if isinstance(error, httptools.HttpParserInvalidMethodError) else (
                 "HTTP.BadHttpMessage")  # fmt: skip
             self._refuse(400, reason, f"malformed HTTP request ({error})")
-        if self._in_head and not self._answered_here and not self._discarding:
-            self._head_bytes += len(data)  # a head split over reads: what httptools holds for us is bounded too
-            if self._head_bytes > self._limits.max_head_bytes:
+        in_trailers = was_in_trailers and self._in_trailers  # this read was trailer bytes only
+        if (self._in_head or in_trailers) and not self._answered_here and not self._discarding:
+            self._read_head_bytes += len(data)  # a head split over reads: what httptools holds for us is bounded too
+            if self._read_head_bytes > self._limits.max_head_bytes:
                 self._refuse(431, "HTTP.HeadersTooLarge", "request head too large")
         if self._relay is not None:
             self._flush_relay()
+            if not self._relay.connected:  # held until our answers before it are written: read no more meanwhile
+                self._pause_reading()
         if len(self._queue) > 1:
             self._pause_reading()
 
     def eof_received(self) -> bool | None:
         if self._relay is not None and self._relay.connected:
             return self._relay.protocol.eof_received()
-        return None  # close our side once the answers in flight are written (the transport does)
+        tls = self._transport is not None and self._transport.get_extra_info("sslcontext") is not None
+        if (self._queue or self._serving is not None) and not tls:
+            self._stopping = True  # a half-closed client still gets the answers to what it sent, then the close
+            return True  # keep our side open (asyncio ignores this on TLS, where a client's close_notify ends it)
+        return None
 
     # ------------------------------------------------------------------ parser callbacks
 
@@ -228,6 +236,11 @@ class HttpConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value)
+        if not self._in_head:  # a trailer field of a chunked body: counted, never taken for a request header
+            self._head_bytes += size
+            if self._head_bytes > self._limits.max_head_bytes:
+                raise _Refusal(431, "HTTP.HeadersTooLarge", "request trailer section too large")
+            return
         if size > self._limits.max_field_bytes:
             raise _Refusal(431, "HTTP.LineTooLong", f"header field longer than {self._limits.max_field_bytes} bytes")
         self._headers.append((name, value))
@@ -258,7 +271,14 @@ class HttpConnection(asyncio.Protocol):
             elif self._transport is not None:
                 self._transport.write(CONTINUE)
 
+    def on_chunk_header(self) -> None:
+        self._in_trailers = True  # until data follows: a last chunk's trailer section comes next
+
+    def on_chunk_complete(self) -> None:
+        self._in_trailers = False
+
     def on_body(self, body: bytes) -> None:
+        self._in_trailers = False
         if self._relay is not None:
             self._relay.body(body)
             return
@@ -358,13 +378,15 @@ class HttpConnection(asyncio.Protocol):
     def _flush_relay(self) -> None:
         """Give aiohttp what was parsed for it, once every answer of ours before it is written."""
         transport, relay = self._transport, self._relay
-        if transport is None or relay is None or self._queue or self._serving is not None:
+        if transport is None or relay is None or self._queue or self._serving is not None or transport.is_closing():
             return
         self._front.forget(self)  # aiohttp's runner stops it from here
         if relay.give(transport, between_requests=not self._in_message and not self._discarding):
             self._transport = None  # the raw stream is aiohttp's from here
             if self._reading_paused:
                 transport.resume_reading()
+        else:
+            self._maybe_resume_reading()
 
     # ------------------------------------------------------------------ flow control, timers, stopping
 

@@ -508,3 +508,131 @@ async def test_the_real_server_answers_a_flood_of_pipelined_requests_in_order_be
     assert statuses == [200 if path == b"/healthz" else 400 for path in paths] + [200]
     for _, writer in silent:
         writer.close()
+
+
+async def test_a_half_closed_client_still_gets_its_answer_then_the_close() -> None:
+    release = asyncio.Event()
+
+    async def slow(request: HttpRequest) -> HttpResponse:
+        await release.wait()
+        return HttpResponse.text(200, f"answered {request.raw_path}")
+
+    async with running_front(slow) as front:
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        writer.write(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write_eof()  # the client has said everything: shutdown(SHUT_WR)
+        # the front has read the end of input while the answer is pending (its private flag: nothing public shows it)
+        await condition(lambda: any(connection._stopping for connection in front.front.connections))
+        release.set()
+        async with asyncio.timeout(5):
+            answers = split_answers(await reader.read())  # EOF after the last answer
+        assert [answer.body for answer in answers] == [b"answered /first"]
+        assert answers[-1].headers["connection"] == "close"
+        writer.close()
+
+
+async def test_blank_lines_do_not_keep_an_idle_connection_open_past_the_keep_alive_timeout() -> None:
+    async with running_front(Recorder(), limits=HttpLimits(keepalive_timeout=0.3)) as front:
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        writer.write(b"\r\n")  # llhttp skips it: no request begins, so the idle timer must keep running
+        assert await closed_or_reset(reader, within=3)
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        writer.write(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await asyncio.wait_for(read_answer(reader), 5)).status == 200
+        writer.write(b"\r\n")  # after an answer, the same
+        assert await closed_or_reset(reader, within=3)
+        writer.close()
+
+
+CHUNKED_HEAD = b"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n"
+
+
+async def test_trailer_fields_never_become_request_headers() -> None:
+    handler = Recorder()
+    async with running_front(handler) as front:
+        received = await exchange(front.port, CHUNKED_HEAD + b"0\r\nX-Amz-Target: TrentService.Evil\r\n\r\n")
+        assert [answer.status for answer in split_answers(received)] == [200]
+        assert len(handler.requests) == 1 and "X-Amz-Target" not in handler.requests[0].headers
+        assert handler.requests[0].body == b"{}"
+
+
+async def test_a_never_ending_trailer_is_refused_at_the_head_limit_while_others_are_served() -> None:
+    handler = Recorder()
+    limits = HttpLimits(max_head_bytes=16 * 1024)
+    async with running_front(handler, limits=limits) as front:
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        writer.write(CHUNKED_HEAD + b"0\r\nX-T: ")
+        for _ in range(64):  # 64 KiB of one trailer value, 1 KiB a write: refused once past 16 KiB
+            if reader.at_eof() or len(reader._buffer) > 0:
+                break
+            writer.write(b"a" * 1024)
+            await writer.drain()
+        answer = await asyncio.wait_for(read_answer(reader), 5)
+        assert answer.status == 431 and front.refused("HTTP.HeadersTooLarge") == 1
+        assert await served(front) and handler.targets == ["/other"]
+        writer.close()
+
+
+async def test_a_head_within_the_limit_is_accepted_however_it_is_split_over_reads() -> None:
+    handler = Recorder()
+    async with running_front(handler, limits=HttpLimits(max_head_bytes=64 * 1024)) as front:
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        head = b"GET /big HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-F%d: %s\r\n" % (n, b"v" * 1000) for n in range(40))
+        for offset in range(0, len(head), 1024):  # 40 kB in 1 kB writes: each byte counted once
+            writer.write(head[offset : offset + 1024])
+            await writer.drain()
+            await condition(lambda: not reader.at_eof(), within=1)
+        writer.write(b"\r\n")
+        answer = await asyncio.wait_for(read_answer(reader), 5)
+        assert answer.status == 200 and handler.targets == ["/big"]
+        writer.close()
+
+
+async def test_a_malformed_request_behind_a_console_request_closes_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiohttp import web
+
+    async def page(request: web.BaseRequest) -> web.Response:
+        return web.Response(text="console")
+
+    console = web.Server(page)
+    async with running_front(Recorder(), handoff=console) as front:
+        received = await exchange(
+            front.port, b"GET /console/ HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nBad Line\r\n\r\n"
+        )
+        assert b"200 OK" not in received or b"console" in received  # the broken stream may be cut: never garbage
+        assert front.refused("HTTP.BadHttpMessage") == 1
+        assert await served(front)
+    await console.shutdown()
+    assert not [record for record in caplog.records if record.exc_info or "never retrieved" in record.getMessage()]
+
+
+async def test_console_bytes_waiting_behind_a_slow_answer_pause_reading() -> None:
+    from aiohttp import web
+
+    release = asyncio.Event()
+
+    async def slow(request: HttpRequest) -> HttpResponse:
+        await release.wait()
+        return HttpResponse.text(200, "slow")
+
+    async def page(request: web.BaseRequest) -> web.Response:
+        return web.Response(text="console")
+
+    console = web.Server(page)
+    async with running_front(slow, handoff=console) as front:
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /console/x HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 9000000000\r\n\r\n")  # fmt: skip
+        await condition(lambda: any(connection.reading_paused for connection in front.front.connections))
+        for _ in range(64):  # 64 MiB offered: the front holds little of it, the rest waits in the sockets
+            writer.write(bytes(1024 * 1024))
+            if writer.transport.get_write_buffer_size() > 16 * 1024 * 1024:
+                break
+        assert writer.transport.get_write_buffer_size() > 16 * 1024 * 1024  # the front stopped reading
+        release.set()
+        assert (await asyncio.wait_for(read_answer(reader), 5)).body == b"slow"
+        reset(writer)
+    await console.shutdown()
