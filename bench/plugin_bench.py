@@ -11,7 +11,7 @@ run; without it they print a skip line for that column.
     Same run, interleaved: the plugin as shipped (``kubekms plugin``: uvloop, start-up heap
     frozen, gRPC's older listener), the baseline (the same code on asyncio's loop, heap not
     frozen, gRPC's defaults: the launch before issue 15), for Status a bare grpc.aio server
-    answering a constant (the framework's ceiling, gRPC's defaults),
+    answering a constant (the framework's ceiling, with the plugin's gRPC settings),
     and aws-encryption-provider (one KMS call per Encrypt and per Decrypt). Every row also
     gives the CPU per call of the server (all its threads, from /proc) and of the client (one
     client for all servers: its CPU shows whether it, not the server, was the limit; on 2 cores
@@ -191,7 +191,11 @@ asyncio.run(serve(load_config(Path(sys.argv[1]), {})))
 
 
 def ceiling_main(socket: str) -> None:
-    """grpc.aio on uvloop answering Status with a constant: what the framework costs per call."""
+    """grpc.aio on uvloop answering Status with a constant: what the framework costs per call,
+    with the gRPC settings ``kubekms plugin`` makes (read when gRPC loads)."""
+    from kubekms.cli.plugin import GRPC_EXPERIMENTS
+
+    os.environ.setdefault("GRPC_EXPERIMENTS", GRPC_EXPERIMENTS)
     import grpc
     import uvloop
 
