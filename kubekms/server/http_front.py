@@ -1,7 +1,7 @@
 """The server's HTTP/1.x front: an asyncio protocol on httptools (llhttp), leaner than aiohttp on our path.
 
-Measured (``bench/http_layer_bench.py``, three runs): 0.58-0.81x aiohttp's server CPU per AWS-wire
-Decrypt (mostly ~0.75x), 0.56-0.67x per ``/healthz``.
+Measured (``bench/http_layer_bench.py``, four runs): 0.58-0.81x aiohttp's server CPU per AWS-wire
+Decrypt (mostly 0.65-0.75x), 0.52-0.67x per ``/healthz``.
 
 One :class:`HttpConnection` per client connection parses requests (keep-alive, ``Connection:
 close``, HTTP/1.0, chunked bodies, pipelined requests answered in order, ``Expect:
