@@ -49,9 +49,15 @@ def render(
     release: str = "test",
     namespace: str = "kubekms",
     include_crds: bool = False,
+    api_versions: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """``helm template`` of the chart; the documents it renders (empty ones dropped)."""
+    """``helm template`` of the chart; the documents it renders (empty ones dropped).
+
+    ``api_versions``: what the target cluster offers beyond helm's defaults (``--api-versions``).
+    """
     args = ["template", release, str(CHART), "--namespace", namespace]
+    for api_version in api_versions:
+        args += ["--api-versions", api_version]
     if values is not None:
         args += ["-f", str(write_values(tmp_path, values, f"values-{release}.yaml"))]
     if include_crds:

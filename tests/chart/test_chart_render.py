@@ -17,6 +17,7 @@ from chart_support import CHART, CRD_DIR, FULL_VALUES, by_kind, helm, one, rende
 
 from kubekms.server.config import ServerConfig
 from kubekms.server.principals import parse_principals
+from kubekms_operator import finalizer_policy
 
 
 def rules_for(role: dict[str, Any], resource: str) -> list[dict[str, Any]]:
@@ -257,3 +258,28 @@ def test_server_replicas_on_postgresql_render_a_deployment_with_a_budget(tmp_pat
 def test_unsafe_replica_settings_are_refused(tmp_path: Path, values: dict[str, Any], complaint: str) -> None:
     result = helm("template", "test", str(CHART), "-f", str(write_values(tmp_path, values)))
     assert result.returncode != 0 and complaint in result.stderr
+
+
+MUTATING_POLICY_API = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
+
+
+def test_the_finalizer_policy_is_rendered_where_the_cluster_offers_it_and_only_for_served_namespaces(
+    tmp_path: Path,
+) -> None:
+    assert not by_kind(render(tmp_path), "MutatingAdmissionPolicy")  # an older cluster: kopf adds the finalizer
+    everywhere = render(tmp_path, api_versions=(MUTATING_POLICY_API,))
+    policy = one(everywhere, "MutatingAdmissionPolicy")
+    assert one(everywhere, "MutatingAdmissionPolicyBinding")["spec"]["policyName"] == policy["metadata"]["name"]
+    assert policy["spec"]["failurePolicy"] == "Ignore" and "matchConditions" not in policy["spec"]
+    assert policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"] == ["CREATE"]
+    assert '["kubekms.io/finalizer"]' in policy["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+    assert policy["spec"] == finalizer_policy.manifests(())[0]["spec"]  # the policy the bench and tests install
+    served = render(
+        tmp_path, {"operator": {"watchNamespaces": ["team-a", "team-b"]}}, api_versions=(MUTATING_POLICY_API,)
+    )
+    (condition,) = one(served, "MutatingAdmissionPolicy")["spec"]["matchConditions"]
+    assert condition["expression"] == 'request.namespace in ["team-a","team-b"]'
+    off = render(
+        tmp_path, {"operator": {"enabled": False}, "server": {"enabled": True}}, api_versions=(MUTATING_POLICY_API,)
+    )
+    assert not by_kind(off, "MutatingAdmissionPolicy")
