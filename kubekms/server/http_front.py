@@ -187,7 +187,11 @@ class HttpConnection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # Upgrade (h2c, websocket) is not offered: answer, then close
-            if self._queue:
+            upgrading = self._queue[-1].request if self._queue else None
+            if upgrading is not None and _declares_body(upgrading):  # llhttp stops before the body: never guess it
+                self._queue.pop()  # enqueued by this very read: not being served yet
+                self._refuse(400, "HTTP.BadHttpMessage", "a request asking for a protocol upgrade may not carry a body")
+            elif self._queue:
                 self._queue[-1].keep_alive = False
             self._discarding = True
         except httptools.HttpParserCallbackError as error:
@@ -437,3 +441,8 @@ class HttpConnection(asyncio.Protocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+
+def _declares_body(request: HttpRequest) -> bool:
+    length = request.headers.get("Content-Length", "0")
+    return "Transfer-Encoding" in request.headers or length.strip() not in ("", "0")

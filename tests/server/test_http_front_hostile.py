@@ -636,3 +636,16 @@ async def test_console_bytes_waiting_behind_a_slow_answer_pause_reading() -> Non
         assert (await asyncio.wait_for(read_answer(reader), 5)).body == b"slow"
         reset(writer)
     await console.shutdown()
+
+
+@pytest.mark.parametrize(
+    "framing", [b"Content-Length: 2\r\n\r\n{}", b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"]
+)
+async def test_an_upgrade_request_with_a_body_is_refused_never_answered_as_if_it_had_none(framing: bytes) -> None:
+    handler = Recorder()
+    async with running_front(handler) as front:
+        received = await exchange(
+            front.port, b"POST /u HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n" + framing
+        )
+        assert [answer.status for answer in split_answers(received)] == [400]
+        assert handler.requests == [] and front.refused("HTTP.BadHttpMessage") == 1
