@@ -256,6 +256,7 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._check_version_and_host()
         if self._relay is not None or (self._front.handoff is not None
                                        and self._url.startswith(self._front.handoff_prefix.encode())):  # fmt: skip
             if self._relay is None:
@@ -280,6 +281,16 @@ class HttpConnection(asyncio.Protocol):
 
     def on_chunk_complete(self) -> None:
         self._in_trailers = False
+
+    def _check_version_and_host(self) -> None:
+        """HTTP/1.0 and 1.1 only (505); an HTTP/1.1 request names exactly one Host (RFC 9112 3.2; its value is the
+        wires' to judge: a SigV4 signature covers it)."""
+        version = self._parser.get_http_version()
+        if version not in ("1.0", "1.1"):
+            raise _Refusal(505, "HTTP.VersionNotSupported", f"HTTP/{version[:8]} is not supported: use HTTP/1.1")
+        hosts = [value for name, value in self._headers if name.lower() == b"host"]
+        if version == "1.1" and len(hosts) != 1:
+            raise _Refusal(400, "HTTP.BadHttpMessage", "an HTTP/1.1 request needs exactly one Host header")
 
     def on_body(self, body: bytes) -> None:
         self._in_trailers = False

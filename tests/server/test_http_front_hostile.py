@@ -274,12 +274,10 @@ async def test_a_client_reset_mid_body_or_while_its_answer_is_computed_leaves_th
             b"GET /h2 HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AA",
             "/h2",
         ),
-        (b"GET / HTTP/2.0\r\nHost: x", "/"),
-        (b"GET /", "/"),  # HTTP/0.9: no version, no headers
         (b"GET /closing HTTP/1.1\r\nHost: x\r\nConnection: close", "/closing"),
         (b"GET /old HTTP/1.0\r\nHost: x", "/old"),
     ],
-    ids=["connect", "websocket", "h2c", "http2-line", "http09", "connection-close", "http10"],
+    ids=["connect", "websocket", "h2c", "connection-close", "http10"],
 )
 async def test_a_tunnel_protocol_switch_or_last_request_is_answered_once_then_closed_and_nothing_after_it_read(
     request_line: bytes, target: str
@@ -310,7 +308,7 @@ async def test_non_utf8_header_values_reach_the_handler_escaped_never_decoded_in
     handler = Recorder()
     async with running_front(handler) as front:
         answers = split_answers(
-            await exchange(front.port, b"GET / HTTP/1.1\r\nX-A: a\xff\xc3\xa9\r\nConnection: close\r\n\r\n")
+            await exchange(front.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\xff\xc3\xa9\r\nConnection: close\r\n\r\n")
         )
         assert [answer.status for answer in answers] == [200]
         assert handler.requests[0].headers["X-A"] == "a\udcff\u00e9"  # é decoded; the stray byte kept as a surrogate
@@ -348,7 +346,7 @@ async def test_oversized_header_names_counts_and_heads_get_431(header: bytes, st
         assert [answer.status for answer in answers] == [status] and front.refused(reason) == 1
         assert handler.requests == []
         reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
-        writer.write(b"GET / HTTP/1.1\r\n" + b"a" * 8189 + b":x\r\n\r\n")  # name and value at the limit: read
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"a" * 8189 + b":x\r\n\r\n")  # name and value at the limit
         assert (await read_answer(reader)).status == 200
         writer.close()
 
@@ -376,7 +374,7 @@ async def test_hundreds_of_silent_connections_do_not_stop_the_front_serving_othe
         silent = [await asyncio.open_connection("127.0.0.1", front.port) for _ in range(300)]
         half_heads = silent[:100]
         for _, writer in half_heads:
-            writer.write(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab")  # and a hundred stuck mid-body
+            writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")  # and a hundred stuck mid-body
         assert await served(front)
         assert len(front.front.connections) >= 300  # all still open (the one served may not be forgotten yet)
         for _, writer in silent:
@@ -503,7 +501,9 @@ async def test_the_real_server_answers_a_flood_of_pipelined_requests_in_order_be
     silent = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(200)]
     paths = [b"/healthz" if n % 3 else b"/nowhere-%d" % n for n in range(3000)]
     requests = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path for path in paths)
-    received = await exchange(server.port, requests + b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", within=30)
+    received = await exchange(
+        server.port, requests + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", within=30
+    )
     statuses = [answer.status for answer in split_answers(received)]
     assert statuses == [200 if path == b"/healthz" else 400 for path in paths] + [200]
     for _, writer in silent:
@@ -649,3 +649,24 @@ async def test_an_upgrade_request_with_a_body_is_refused_never_answered_as_if_it
         )
         assert [answer.status for answer in split_answers(received)] == [400]
         assert handler.requests == [] and front.refused("HTTP.BadHttpMessage") == 1
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "reason"),
+    [
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP.VersionNotSupported"),
+        (b"GET /\r\n\r\n", 505, "HTTP.VersionNotSupported"),  # HTTP/0.9: no version, no headers
+        (b"GET / HTTP/1.1\r\n\r\n", 400, "HTTP.BadHttpMessage"),  # no Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "HTTP.BadHttpMessage"),
+    ],
+    ids=["http2-line", "http09", "no-host", "two-hosts"],
+)
+async def test_other_http_versions_get_505_and_http11_needs_exactly_one_host(
+    request_bytes: bytes, status: int, reason: str
+) -> None:
+    handler = Recorder()
+    async with running_front(handler) as front:
+        answers = split_answers(await exchange(front.port, request_bytes + SMUGGLED))
+        assert [answer.status for answer in answers] == [status] and handler.requests == []
+        assert front.refused(reason) == 1
+        assert (await exchange(front.port, b"GET /old HTTP/1.0\r\n\r\n")).startswith(b"HTTP/1.1 200")  # 1.0: no Host
