@@ -270,7 +270,7 @@ class HttpConnection(asyncio.Protocol):
             self._enqueue_too_large()
             raise _StopParsing
         expect = self._header(b"expect")
-        if expect is not None and expect.lower() == b"100-continue":
+        if expect is not None and expect.lower() == b"100-continue" and self._parser.get_http_version() == "1.1":
             if self._queue or self._serving is not None:
                 self._continue_wanted = True  # after the answers before it
             elif self._transport is not None:

@@ -670,3 +670,11 @@ async def test_other_http_versions_get_505_and_http11_needs_exactly_one_host(
         assert [answer.status for answer in answers] == [status] and handler.requests == []
         assert front.refused(reason) == 1
         assert (await exchange(front.port, b"GET /old HTTP/1.0\r\n\r\n")).startswith(b"HTTP/1.1 200")  # 1.0: no Host
+
+
+async def test_an_http10_client_gets_no_100_continue() -> None:
+    async with running_front(Recorder()) as front:
+        received = await exchange(
+            front.port, b"POST /p HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}", within=5
+        )
+        assert received.startswith(b"HTTP/1.1 200") and b"100 Continue" not in received
