@@ -16,7 +16,7 @@ from typing import Any
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
-from kubekms.server.aws_call import AwsCall, AwsRequest, check_region
+from kubekms.server.aws_call import AwsRequest, check_region
 from kubekms.server.aws_operations import OPERATIONS, AwsOperation
 from kubekms.server.http_messages import HttpRequest, HttpResponse
 from kubekms.server.operations import KeyScope
@@ -43,9 +43,7 @@ class AwsBoundCall:
         return self.operation.key_ref(self.request)
 
     async def run(self, backend: Backend) -> Any:
-        request = self.request
-        call = AwsCall(account=request.account, region=request.region, body=request.body, backend=backend,
-                       caller=request.caller)  # fmt: skip
+        call = self.request.on(backend)  # keeps the key and ciphertext the pipeline's key_ref() already parsed
         if self.scope() is KeyScope.KEY:
             await check_region(call, self.key_ref())  # a key of another region is not found from this one
         return await self.operation.handler(call)
