@@ -153,6 +153,12 @@ class SigV4Verifier:
         claimed_digest = inputs.header(headers, "X-Amz-Content-SHA256", error=InvalidSignature)
         if claimed_digest is not None and claimed_digest != hashlib.sha256(body).hexdigest():
             raise InvalidSignature("X-Amz-Content-SHA256 does not match the body")
+        # AWS: "the host header and any x-amz-* headers" are signed; unsigned, X-Amz-Target (the operation) could
+        # be changed on a captured request. Every SDK signs them all.
+        unsigned = next((name for name in headers if name.lower().startswith("x-amz-")
+                         and name.lower() not in signed_names), None)  # fmt: skip
+        if unsigned is not None:
+            raise InvalidSignature(f"header {unsigned[:64]!r} must be signed, as host and every x-amz-* header")
         secret_key = self._secret_for(authorization.access_key)
         if secret_key is None:
             raise Unauthenticated("The security token included in the request is invalid.")

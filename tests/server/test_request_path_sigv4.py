@@ -66,3 +66,18 @@ def test_a_signed_header_with_inner_blanks_verifies_and_a_changed_one_fails() ->
         verifier.verify("POST", "/", headers, BODY)
     with pytest.raises(InvalidSignature):
         verifier.verify("PUT", "/", signed(), BODY)  # the method is signed: PUT takes botocore's builder and fails
+
+
+@pytest.mark.parametrize("header", ["X-Amz-Target", "x-amz-content-sha256", "X-Amz-Anything"])
+def test_an_unsigned_x_amz_header_is_refused(header: str) -> None:
+    """AWS: the host header and any x-amz-* header must be signed. Unsigned, X-Amz-Target (the operation)
+    could be swapped on a captured request within the 15 minutes (a GenerateDataKey replayed as a DisableKey)."""
+    request = AWSRequest(method="POST", url=f"http://{HOST}/", data=BODY)
+    SigV4Auth(BotoCredentials("AKALICE", SECRETS["AKALICE"]), "kms", "eu-west-1").add_auth(request)
+    headers = CIMultiDict(request.headers.items())
+    headers["Host"] = HOST
+    verifier = SigV4Verifier(SECRETS.get)
+    assert verifier.verify("POST", "/", headers, BODY).access_key == "AKALICE"  # signed as it is: verifies
+    headers[header] = hashlib.sha256(BODY).hexdigest() if header.endswith("sha256") else "TrentService.DisableKey"
+    with pytest.raises(InvalidSignature, match="must be signed"):
+        verifier.verify("POST", "/", headers, BODY)
