@@ -304,8 +304,11 @@ class AuditLog:
 
 
 def _read_head_file(path: Path) -> ChainHead:
+    """The shared head; anything but ``<seq> <64 hex>`` is none (the digest goes into the next line unescaped)."""
     try:
         seq, digest = path.read_text().split()
+        if not seq.isascii() or _HEX64.fullmatch(digest) is None:
+            raise ValueError("not a chain head")
         return ChainHead(int(seq), digest)
     except (FileNotFoundError, ValueError):
         return ChainHead(0, GENESIS)
