@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -179,7 +180,7 @@ def test_a_worker_killed_with_sigkill_is_replaced_and_the_chain_still_verifies(
         served = serving_pids(server, key_id, WORKERS)
         victim = next(iter(served))
         os.kill(int(victim), signal.SIGKILL)
-        for _ in range(20):  # new connections go to the workers still alive: every call answered
+        for _ in range(20):  # every call answered: one reaching the dead worker's socket waits for its successor
             assert describe(server, key_id)[0] == 200
         replaced = serving_pids(server, key_id, WORKERS)
         assert victim not in replaced  # a new worker serves in its place
@@ -224,3 +225,30 @@ def _created(server: KMSServer) -> str:
         return str(server.call("create_key", "pid-one").key_id)
     except Exception:  # not listening yet: the condition polls again
         return ""
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(server: KMSServer) -> None:
+    """16 keep-alive connections opened together: every worker gets some (one shared socket gave one worker all 16)."""
+    connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(16)]
+    try:
+        for connection in connections:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        workers = [_answering_worker(connection) for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+    spread = {pid: workers.count(pid) for pid in set(workers)}
+    assert len(spread) == WORKERS, spread
+
+
+def _answering_worker(connection: socket.socket) -> str:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = connection.recv(4096)
+        assert chunk, "the server closed the connection"
+        head += chunk
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == WORKER_HEADER.lower().encode():
+            return value.strip().decode()
+    raise AssertionError(f"no {WORKER_HEADER} header in {head!r}")
