@@ -435,9 +435,12 @@ def main() -> None:
     met = True
     with contextlib.ExitStack() as stack:
         databases = PostgresDatabases(stack) if "postgres" in args.keystores else None
-        for index, setting in enumerate(settings):
+        # the AWS peers and the gRPC wire once: on the first setting that runs as deployed (workers auto,
+        # the default: local-kms uses both cores too), else on the first setting
+        peers_setting = next((setting for setting in settings if setting.workers == "auto"), settings[0])
+        for setting in settings:
             print(f"{setting.label}:")
-            peers = index == 0  # the AWS peers and the gRPC wire once, on the first setting
+            peers = setting is peers_setting
             url_file = databases.new_url_file() if databases and setting.keystore == "postgres" else None
             results[setting.label], ceilings[setting.label] = run_setting(args, setting, wrk, url_file, peers)
             print(f"\n== {setting.label}")  # printed as soon as measured: a later failure loses nothing
