@@ -40,6 +40,7 @@ from kubekms.devenv.controlplane import ControlPlane, control_plane, encryption_
 from kubekms.devenv.kmsserver import ADMIN, KMSServer, Principal, kms_server
 from kubekms.devenv.plugin import PROVIDER_NAME, PluginProcess, kms_provider, kubekms_backend_settings
 from kubekms.devenv.processes import ManagedProcess, kubekms_argv, wait_for
+from kubekms_operator.finalizer_policy import install as install_finalizer_policy
 from kubekms_plugin import BACKEND_ACTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -308,6 +309,7 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
             )
             api = config.new_client_from_config(config_file=str(plane.kubeconfig))
             apply_crds(api)
+            install_finalizer_policy(api, (), probe_namespace="default")  # what the chart installs
             point_backend_at(api, server)
             say("operator")
             children["operator"] = start_operator(plane, paths)
@@ -315,8 +317,9 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
             say("etcd + kube-apiserver (first run: encryption is switched on once the key exists)")
             plane = exits.enter_context(control_plane(workdir=paths.cluster))
             api = config.new_client_from_config(config_file=str(plane.kubeconfig))
-            say("CRDs")
+            say("CRDs, and the policy that writes the operator's finalizer at creation (as the chart does)")
             apply_crds(api)
+            install_finalizer_policy(api, (), probe_namespace="default")
             say("operator")
             children["operator"] = start_operator(plane, paths)
             say(f"KMSBackend {BACKEND_NAME} and KMSKey {NAMESPACE}/{KEY_NAME}")

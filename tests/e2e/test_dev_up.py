@@ -31,6 +31,8 @@ def test_dev_up_shows_the_evidence_and_a_second_run_keeps_everything(tmp_path: P
     assert "prefix k8s:enc:kms:v2:kubekms:: yes" in first.stdout
     assert "in etcd: no" in first.stdout
     assert "check passed" in first.stdout
+    # installed, and proven applied by the apiserver (a dry-run KMSKey came back with the finalizer)
+    assert "the policy that writes the operator's finalizer at creation" in first.stdout
     key_line = next(line for line in first.stdout.splitlines() if "key in the kubekms server" in line)
     assert_client_env_reaches_the_server(state, first.stdout)
 
