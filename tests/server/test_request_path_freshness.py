@@ -24,7 +24,7 @@ from aws_policy_support import REGION, account_root, boto_kms, policy, user
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
-from test_workers import start_with_workers
+from test_workers import running_with_workers
 
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.server.workers import WORKER_HEADER
@@ -41,11 +41,8 @@ class Answer:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
-    running = start_with_workers(tmp_path_factory.mktemp("kms-freshness"))
-    try:
+    with running_with_workers(tmp_path_factory.mktemp("kms-freshness")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def call(server: KMSServer, target: str, body: dict[str, Any]) -> Answer:

@@ -3,6 +3,7 @@ aggregate their metrics, write one audit chain from both wires, and survive a wo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,13 +50,19 @@ def start_with_workers(state_dir: Path) -> KMSServer:
     return server
 
 
+@contextlib.contextmanager
+def running_with_workers(state_dir: Path) -> Iterator[KMSServer]:
+    server = start_with_workers(state_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
-    running = start_with_workers(tmp_path_factory.mktemp("kms-workers"))
-    try:
+    with running_with_workers(tmp_path_factory.mktemp("kms-workers")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def describe(server: KMSServer, key_id: str) -> tuple[int, str]:
