@@ -252,6 +252,19 @@ def _kid(t: Target) -> dict[str, Any]:
     return {"KeyId": t.key_id}
 
 
+def _key_listing(name: str) -> Operation:
+    """A read-only, paged AWS listing of the fixture key's things (rotations, tags, policies, grants)."""
+    return Operation(
+        "aws",
+        name,
+        lambda t: {**_kid(t), "Limit": 10},
+        True,
+        integers=("Limit",),
+        markers=("Marker",),
+        key_fields=("KeyId",),
+    )
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -265,15 +278,7 @@ _OPEN_POLICY = {
 AWS_OPERATIONS: tuple[Operation, ...] = (
     Operation("aws", "DescribeKey", lambda t: {"KeyId": f"alias/{t.alias}"}, True, key_fields=("KeyId",)),
     Operation("aws", "GetKeyRotationStatus", _kid, True, key_fields=("KeyId",)),
-    Operation(
-        "aws",
-        "ListKeyRotations",
-        lambda t: {**_kid(t), "Limit": 10},
-        True,
-        integers=("Limit",),
-        markers=("Marker",),
-        key_fields=("KeyId",),
-    ),
+    _key_listing("ListKeyRotations"),
     Operation(
         "aws",
         "GenerateDataKey",
@@ -294,15 +299,7 @@ AWS_OPERATIONS: tuple[Operation, ...] = (
     Operation("aws", "GenerateRandom", lambda t: {"NumberOfBytes": 16}, True, integers=("NumberOfBytes",)),
     Operation("aws", "ListKeys", lambda t: {"Limit": 10}, True, integers=("Limit",), markers=("Marker",)),
     Operation("aws", "ListAliases", lambda t: {"Limit": 10}, True, integers=("Limit",), markers=("Marker",)),
-    Operation(
-        "aws",
-        "ListResourceTags",
-        lambda t: {**_kid(t), "Limit": 10},
-        True,
-        integers=("Limit",),
-        markers=("Marker",),
-        key_fields=("KeyId",),
-    ),
+    _key_listing("ListResourceTags"),
     Operation("aws", "CreateKey", lambda t: {"Description": "new"}, False),
     Operation(
         "aws", "UpdateKeyDescription", lambda t: {**_kid(t), "Description": "changed"}, False, key_fields=("KeyId",)
@@ -347,24 +344,8 @@ AWS_OPERATIONS: tuple[Operation, ...] = (
     Operation("aws", "UntagResource", lambda t: {**_kid(t), "TagKeys": ["fuzz"]}, False, key_fields=("KeyId",)),
     # policies, grants, key pairs, re-encryption: valid on the fixture key
     Operation("aws", "GetKeyPolicy", lambda t: {**_kid(t), "PolicyName": "default"}, True, key_fields=("KeyId",)),
-    Operation(
-        "aws",
-        "ListKeyPolicies",
-        lambda t: {**_kid(t), "Limit": 10},
-        True,
-        integers=("Limit",),
-        markers=("Marker",),
-        key_fields=("KeyId",),
-    ),
-    Operation(
-        "aws",
-        "ListGrants",
-        lambda t: {**_kid(t), "Limit": 10},
-        True,
-        integers=("Limit",),
-        markers=("Marker",),
-        key_fields=("KeyId",),
-    ),
+    _key_listing("ListKeyPolicies"),
+    _key_listing("ListGrants"),
     Operation(
         "aws",
         "ListRetirableGrants",
