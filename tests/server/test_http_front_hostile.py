@@ -602,7 +602,7 @@ async def test_a_malformed_request_behind_a_console_request_closes_without_a_tra
         received = await exchange(
             front.port, b"GET /console/ HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nBad Line\r\n\r\n"
         )
-        assert b"200 OK" not in received or b"console" in received  # the broken stream may be cut: never garbage
+        assert received == b""  # the stream given to aiohttp is broken: cut, nothing half-answered
         assert front.refused("HTTP.BadHttpMessage") == 1
         assert await served(front)
     await console.shutdown()
