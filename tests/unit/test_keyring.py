@@ -170,7 +170,8 @@ async def test_backend_failures_are_domain_errors_and_health_reports_them(backen
     with pytest.raises(BadCiphertext, match="format or length"):
         await keyring.decrypt(b"\x02" + sealed.ciphertext[1:], sealed.key_id, sealed.wrapped_kek)
     with pytest.raises(BadCiphertext, match="not a KEK wrapped by this key"):
-        await keyring.decrypt(sealed.ciphertext, sealed.key_id, sealed.wrapped_kek[:-1] + b"\x00")
+        tampered = sealed.wrapped_kek[:-1] + bytes([sealed.wrapped_kek[-1] ^ 1])  # "+ b'\x00'" was a no-op 1 in 256
+        await keyring.decrypt(sealed.ciphertext, sealed.key_id, tampered)
     assert keyring.health() == "ok"  # the caller's bad annotation is not a backend failure
 
     await backend.disable_key((await backend.describe_key(ALIAS)).key_id)
