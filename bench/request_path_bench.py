@@ -37,7 +37,6 @@ import pstats
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +188,7 @@ class RequestPath:
 async def stages_of(path: RequestPath, target: str, request: PlainRequest) -> dict[str, Stage]:
     from kubekms.server.aws_call import AwsCall, AwsRequest, check_region
     from kubekms.server.aws_operations import OPERATIONS
+    from kubekms.server.pipeline import REQUEST_IDS
     from kubekms.server.principals import PrincipalGrant
     from kubekms.wire import inputs
 
@@ -204,7 +204,7 @@ async def stages_of(path: RequestPath, target: str, request: PlainRequest) -> di
 
     async def request_id(n: int) -> None:
         for _ in range(n):
-            str(uuid.uuid4())
+            REQUEST_IDS.uuid()
 
     async def sigv4(n: int) -> None:
         for _ in range(n):

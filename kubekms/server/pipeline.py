@@ -14,7 +14,9 @@ account-wide access) authorised; last the operation itself.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +38,41 @@ UNAUTHENTICATED = "-"
 UNKNOWN_OPERATION = "unknown"
 
 RequestT = TypeVar("RequestT", contravariant=True)
+
+
+class RequestIds:
+    """Request ids: a random prefix per process and a counter (uuid4 per request cost 2 µs, a tenth of this path).
+
+    Unique across workers, replicas and restarts without coordination: each process (a forked child too)
+    draws 74 random bits of prefix, and its counter does not repeat within 2**48 requests. The ids are
+    not secret and need not be unpredictable: they name a request in answers, logs and the audit log.
+    """
+
+    def __init__(self) -> None:
+        self._hex_prefix = self._uuid_prefix = ""
+        self._counter: itertools.count[int] = itertools.count()
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        """A new prefix and counter (at start and in a forked child, which must not repeat its parent's ids)."""
+        random = int.from_bytes(os.urandom(10))  # 80 bits: the first 20 hex digits
+        # the layout of a version 4 UUID (8-4-4-4-12, version nibble 4, variant 10xx) for the AWS wire's answers
+        prefix = f"{random & ~(0xF << 28) & ~(0x3 << 14) | 0x4 << 28 | 0x2 << 14:020x}"
+        self._hex_prefix = prefix
+        self._uuid_prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:]}-"
+        self._counter = itertools.count()
+
+    def uuid(self) -> str:
+        """An id in UUID form (the AWS wire's ``x-amzn-RequestId``)."""
+        return f"{self._uuid_prefix}{next(self._counter):012x}"
+
+    def hex(self) -> str:
+        """An id of 32 hexadecimal digits (the v1.0 wire's)."""
+        return f"{self._hex_prefix}{next(self._counter):012x}"
+
+
+REQUEST_IDS = RequestIds()
 ResponseT = TypeVar("ResponseT")
 
 

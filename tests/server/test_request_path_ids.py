@@ -1,0 +1,40 @@
+"""Request ids: UUID-shaped on the AWS wire, 32 hex digits on the v1.0 wire, never repeated across processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+from kubekms.server.pipeline import REQUEST_IDS, RequestIds
+
+HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def test_ids_are_version_4_uuids_and_32_hex_digits_never_repeated() -> None:
+    ids = RequestIds()
+    made = [ids.uuid() for _ in range(1000)] + [ids.hex() for _ in range(1000)]
+    for value in made[:1000]:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert all(HEX32.fullmatch(value) for value in made[1000:])
+    assert len({value.replace("-", "") for value in made}) == len(made)
+
+
+def test_two_processes_draw_different_prefixes() -> None:
+    assert RequestIds().hex()[:20] != RequestIds().hex()[:20]  # a restarted worker: a new prefix
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    read_end, write_end = os.pipe()
+    parent_next = REQUEST_IDS.hex()
+    pid = os.fork()
+    if pid == 0:  # the child: the same counter position as the parent, a prefix of its own
+        os.write(write_end, REQUEST_IDS.hex().encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert HEX32.fullmatch(child_id)
+    assert child_id[:20] != parent_next[:20] and child_id != REQUEST_IDS.hex()
