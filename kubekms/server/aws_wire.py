@@ -10,7 +10,6 @@ is its principal's project when the principal is limited to exactly one, otherwi
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from kubekms.server.aws_call import AwsRequest, check_region
 from kubekms.server.aws_operations import OPERATIONS, AwsOperation
 from kubekms.server.http_messages import HttpRequest, HttpResponse
 from kubekms.server.operations import KeyScope
-from kubekms.server.pipeline import Exchange
+from kubekms.server.pipeline import REQUEST_IDS, Exchange
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 from kubekms.server.sigv4 import SigV4Verifier
 from kubekms.wire import inputs
@@ -61,7 +60,7 @@ class AwsWire:
         self._max_body_bytes = max_body_bytes
 
     def exchange(self, request: HttpRequest) -> Exchange:
-        return Exchange(request_id=str(uuid.uuid4()), client=request.remote or "-", project_id=NO_PROJECT)
+        return Exchange(request_id=REQUEST_IDS.uuid(), client=request.remote or "-", project_id=NO_PROJECT)
 
     async def accept(self, request: HttpRequest, exchange: Exchange) -> None:
         inputs.request_target(request.raw_path, error=InvalidArgument)

@@ -8,7 +8,6 @@ project in the path, the route (:mod:`kubekms.server.operations`), SDK-HMAC-SHA2
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from kubekms.server.operations import (
     key_ref_of,
     resolve,
 )
-from kubekms.server.pipeline import Exchange
+from kubekms.server.pipeline import REQUEST_IDS, Exchange
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 from kubekms.wire import inputs
 from kubekms.wire.signing import SignatureVerifier
@@ -81,7 +80,7 @@ class V1Wire:
 
     def exchange(self, request: HttpRequest) -> Exchange:
         project_id = _parts(request)[0]
-        return Exchange(request_id=os.urandom(16).hex(), client=request.remote or "-",
+        return Exchange(request_id=REQUEST_IDS.hex(), client=request.remote or "-",
                         project_id=project_id if PROJECT_ID_PATTERN.fullmatch(project_id) else NO_PROJECT)  # fmt: skip
 
     async def accept(self, request: HttpRequest, exchange: Exchange) -> None:
