@@ -101,6 +101,9 @@ class JwtVerifier:
         account = self._accounts.get(issuer) if isinstance(issuer, str) else None
         if account is None:
             raise Unauthenticated("Request had invalid authentication credentials: unknown service account.")
+        if not all(type(claimed.get(claim)) is int for claim in ("iat", "exp")):  # bool is an int, but not a time
+            # google-auth would add them to ints and raise TypeError
+            raise Unauthenticated("Request had invalid authentication credentials: JWT iat and exp must be integers.")
         try:
             payload = google_jwt.decode(  # type: ignore[no-untyped-call]  # google-auth: unannotated
                 token, certs=account.public_key_pem, clock_skew_in_seconds=CLOCK_SKEW_SECONDS

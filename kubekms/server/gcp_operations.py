@@ -22,7 +22,7 @@ import asyncio
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any
 
 import google_crc32c
 from google.cloud import kms_v1
@@ -45,6 +45,9 @@ MAX_ROTATION_SECONDS = 100 * 365 * DAY
 PAGE_SIZE = (1, 1000)
 DEFAULT_PAGE_SIZE = 1000
 RANDOM_BYTES = (8, 1024)
+TIMESTAMP_SECONDS = (-62135596800, 253402300799)  # 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (timestamp.proto)
+DURATION_SECONDS = 315576000000  # about 10,000 years (duration.proto)
+NANOS = 1_000_000_000
 MAX_LABELS = 64
 LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
@@ -89,9 +92,26 @@ def _time(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
-def _epoch(field: object) -> float:
-    """A Timestamp field read through proto-plus, which gives a datetime (its hint says Timestamp)."""
-    return cast(datetime, field).timestamp()
+def _raw(message: kms_v1.CryptoKey, field: str) -> Any:
+    """A field's protobuf value itself: proto-plus converts Timestamps and Durations to datetime and timedelta,
+    which raise OverflowError on values a hostile client can send (any int64 of seconds)."""
+    return getattr(kms_v1.CryptoKey.pb(message), field)
+
+
+def _timestamp(message: kms_v1.CryptoKey, field: str) -> float:
+    """A Timestamp field as epoch seconds, within protobuf's range (years 1 to 9999), else InvalidArgument."""
+    value = _raw(message, field)
+    if not TIMESTAMP_SECONDS[0] <= value.seconds <= TIMESTAMP_SECONDS[1] or not 0 <= value.nanos < NANOS:
+        raise InvalidArgument(f"{field} is not a valid Timestamp (years 1 to 9999)")
+    return float(value.seconds) + float(value.nanos) / NANOS
+
+
+def _duration(message: kms_v1.CryptoKey, field: str) -> float:
+    """A Duration field in seconds, within protobuf's range (10,000 years), else InvalidArgument."""
+    value = _raw(message, field)
+    if abs(value.seconds) > DURATION_SECONDS or abs(value.nanos) >= NANOS or value.seconds * value.nanos < 0:
+        raise InvalidArgument(f"{field} is not a valid Duration (at most 10,000 years)")
+    return float(value.seconds) + float(value.nanos) / NANOS
 
 
 def page_window(page_size: int, page_token: str) -> tuple[int, int]:
@@ -188,11 +208,11 @@ def _labels(labels: dict[str, str]) -> dict[str, str]:
 def _rotation(key: kms_v1.CryptoKey, now: float) -> tuple[int | None, float | None]:
     period = None
     if "rotation_period" in key:
-        seconds = cast(timedelta, key.rotation_period).total_seconds()  # proto-plus: a timedelta
+        seconds = _duration(key, "rotation_period")
         if not MIN_ROTATION_SECONDS <= seconds <= MAX_ROTATION_SECONDS:
             raise InvalidArgument("rotation_period must be at least one day and at most 100 years")
         period = int(seconds)
-    next_rotation = _epoch(key.next_rotation_time) if "next_rotation_time" in key else None
+    next_rotation = _timestamp(key, "next_rotation_time") if "next_rotation_time" in key else None
     if period is not None and next_rotation is None:
         raise InvalidArgument("next_rotation_time is required when rotation_period is set")
     if next_rotation is not None and next_rotation < now:
@@ -203,7 +223,7 @@ def _rotation(key: kms_v1.CryptoKey, now: float) -> tuple[int | None, float | No
 def _destroy_days(key: kms_v1.CryptoKey) -> int:
     if "destroy_scheduled_duration" not in key:
         return DEFAULT_DESTROY_DAYS
-    seconds = cast(timedelta, key.destroy_scheduled_duration).total_seconds()  # proto-plus: a timedelta
+    seconds = _duration(key, "destroy_scheduled_duration")
     low, high = DESTROY_DAYS
     if seconds % DAY or not low * DAY <= seconds <= high * DAY:
         raise InvalidArgument(f"destroy_scheduled_duration must be whole days from {low} to {high} on this server")
@@ -373,7 +393,7 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
         if "rotation_period" in paths:
             record = replace(record, rotation_period=period, next_rotation=next_rotation)
         elif "next_rotation_time" in paths:
-            next_rotation = _epoch(wanted.next_rotation_time) if "next_rotation_time" in wanted else None
+            next_rotation = _timestamp(wanted, "next_rotation_time") if "next_rotation_time" in wanted else None
             if next_rotation is not None and next_rotation < call.epoch:
                 raise InvalidArgument("next_rotation_time must not be in the past")
             record = replace(record, next_rotation=next_rotation)

@@ -22,6 +22,7 @@ from google.protobuf import json_format
 
 from kubekms.errors import InvalidArgument
 from kubekms.server.gcp_grpc import METHODS, CloudKmsService, GcpMethod, GcpRequest
+from kubekms.wire import inputs
 
 # the generated REST transport's per-method HTTP rules (the service descriptor is not in the package)
 _RULES = rest_base._BaseKeyManagementServiceRestTransport
@@ -78,13 +79,8 @@ def transcode(route: Route, path_values: tuple[str, ...], query: Mapping[str, st
     """The route's request message from the HTTP request; InvalidArgument names what is wrong."""
     data: dict[str, Any] = {}
     if route.body is not None and body:
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidArgument("the request body is not valid JSON") from None
+        payload = inputs.json_object(body)  # every body is a message: depth, size and text limits of the other wires
         if route.body == "*":
-            if not isinstance(payload, dict):
-                raise InvalidArgument("the request body must be a JSON object")
             data.update(payload)
         else:
             data[route.body] = payload
