@@ -109,15 +109,19 @@ class PrincipalGrant:
         account: str,
         context: Callable[[], Mapping[str, str]] = dict,
         label: str = "",
+        also_named: tuple[str, ...] = (),
     ) -> None:
-        """Allow ``action`` (``kms:Encrypt``) on the key, or raise AccessDenied naming ``label`` (or the action)."""
+        """Allow ``action`` (``kms:Encrypt``) on the key, or raise AccessDenied naming ``label`` (or the action).
+
+        ``also_named``: names the key list may give the key besides its id and aliases (a Cloud KMS resource name).
+        """
         label = label or action
         try:
             document = await backend.get_key_policy(key_ref)
         except NotFound:
             document = None  # the operation answers NotFound itself, or a denial below hides the key
         if document is None:  # the default policy: the key list decides, then grants
-            if self.names_allowed_key((key_ref,)):
+            if self.names_allowed_key((key_ref, *also_named)):
                 return
             names = await _names(backend, key_ref)
             if self.names_allowed_key(names):
@@ -133,7 +137,7 @@ class PrincipalGrant:
         if decision is policies.Decision.ALLOW:
             return
         if decision is policies.Decision.DELEGATED and (
-            self.names_allowed_key((key_ref,)) or self.names_allowed_key(await _names(backend, key_id))
+            self.names_allowed_key((key_ref, *also_named)) or self.names_allowed_key(await _names(backend, key_id))
         ):
             return
         if not await self._granted(backend, action, key_id, account, context):
