@@ -43,6 +43,7 @@ log = logging.getLogger("kubekms.server")
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+PARSE_SLICE = 4096  # bytes parsed at a time: the pipelining bound is checked between slices
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class HttpLimits:
     max_headers: int = 128
     max_head_bytes: int = 64 * 1024  # target and headers together
     max_body_bytes: int = 64 * 1024
+    max_pending: int = 16  # requests read ahead of their answers on one connection (pipelining); then reading stops
     request_timeout: float = 30.0  # from a request's first byte to its last
     keepalive_timeout: float = 75.0  # an idle connection (aiohttp's default)
 
@@ -66,7 +68,7 @@ class _StopParsing(Exception):
     """Raised from a parser callback: the rest of the connection's input is not read."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     request: HttpRequest | None  # None: ``response`` is already known (a refusal)
     response: HttpResponse | None
@@ -82,15 +84,21 @@ class HttpFront:
     handler: Handler
     refusals: RefusalLog
     limits: HttpLimits = HttpLimits()
-    extra_headers: dict[str, str] = field(default_factory=dict)  # on every answer (the worker's pid)
+    extra_headers: dict[str, str] = field(default_factory=dict)  # on every answer (the pid); set before serving
     handoff: Callable[[], asyncio.Protocol] | None = None  # aiohttp's protocol factory (web.Server)
     handoff_prefix: str = "/console"
     connections: set[HttpConnection] = field(default_factory=set)
     _server: asyncio.Server | None = None
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    _extra_lines: str | None = None  # extra_headers as header lines, formatted once
 
     def __call__(self) -> HttpConnection:
         return HttpConnection(self)
+
+    def encode(self, response: HttpResponse, connection: str | None, head: bool) -> bytes:
+        if self._extra_lines is None:
+            self._extra_lines = "".join(f"{name}: {value}\r\n" for name, value in self.extra_headers.items())
+        return encode_response(response, self._extra_lines, connection, head)
 
     async def listen(self, *, host: str | None = None, port: int = 0, sock: socket.socket | None = None,
                      ssl: SSLContext | None = None) -> asyncio.Server:  # fmt: skip
@@ -129,12 +137,16 @@ class HttpConnection(asyncio.Protocol):
     def __init__(self, front: HttpFront) -> None:
         self._front = front
         self._limits = front.limits
+        self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._remote: str | None = None
         self._queue: collections.deque[_Pending] = collections.deque()
+        self._unparsed = b""  # read but not parsed yet: max_pending answers are pending
         self._serving: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # fires at _timer_at, at or before _deadline
+        self._timer_at = self._deadline = 0.0
+        self._on_deadline: Callable[[], None] | None = None
         self._in_message = self._in_head = self._answered_here = False
         self._discarding = self._stopping = False
         self._reading_paused = self._writing_paused = False
@@ -150,6 +162,7 @@ class HttpConnection(asyncio.Protocol):
         self._in_trailers = False  # after a chunk header and before its data: maybe the last chunk's trailers
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._fields: CIMultiDict[str] | None = None  # the head's fields, decoded once complete
 
     # ------------------------------------------------------------------ transport events
 
@@ -162,8 +175,12 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._front.forget(self)
-        self._cancel_timer()
+        self._on_deadline = None
+        if self._timer is not None:  # it would keep this connection alive until it fires
+            self._timer.cancel()
+            self._timer = None
         self._transport = None
+        self._unparsed = b""
         if self._relay is not None and self._relay.connected:
             self._relay.protocol.connection_lost(exc)
 
@@ -182,7 +199,37 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discarding or self._transport is None:
             return
-        self._answered_here = False  # a request completed in this read: its bytes are not the head's
+        if self._unparsed:  # reading is paused while bytes wait; keep what a transport still delivers behind them
+            self._unparsed += data
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data`` a slice at a time; once ``max_pending`` requests wait for answers, keep the rest unparsed.
+
+        A slice holds at most ``PARSE_SLICE`` bytes, so at most that many bytes' worth of requests (a minimal one
+        is 18 bytes) join the pending ones beyond the limit; reading resumes once the kept bytes are parsed.
+        """
+        if len(data) <= PARSE_SLICE:
+            self._parse(data)
+        else:
+            view = memoryview(data)
+            for start in range(0, len(data), PARSE_SLICE):
+                if len(self._queue) >= self._limits.max_pending:
+                    self._unparsed = bytes(view[start:])
+                    break
+                self._parse(view[start : start + PARSE_SLICE])
+                if self._discarding or self._transport is None:
+                    break
+        if self._relay is not None:
+            self._flush_relay()
+            if not self._relay.connected:  # held until our answers before it are written: read no more meanwhile
+                self._pause_reading()
+        if len(self._queue) > 1 or self._unparsed:
+            self._pause_reading()
+
+    def _parse(self, data: bytes | memoryview) -> None:
+        self._answered_here = False  # a request completed in this slice: its bytes are not the head's
         was_in_trailers = self._in_trailers
         try:
             self._parser.feed_data(data)
@@ -194,6 +241,7 @@ class HttpConnection(asyncio.Protocol):
             elif self._queue:
                 self._queue[-1].keep_alive = False
             self._discarding = True
+            self._unparsed = b""
         except httptools.HttpParserCallbackError as error:
             cause = error.__context__
             if isinstance(cause, _Refusal):
@@ -204,17 +252,11 @@ class HttpConnection(asyncio.Protocol):
             reason = "HTTP.BadHttpMethod" if isinstance(error, httptools.HttpParserInvalidMethodError) else (
                 "HTTP.BadHttpMessage")  # fmt: skip
             self._refuse(400, reason, f"malformed HTTP request ({error})")
-        in_trailers = was_in_trailers and self._in_trailers  # this read was trailer bytes only
+        in_trailers = was_in_trailers and self._in_trailers  # this slice was trailer bytes only
         if (self._in_head or in_trailers) and not self._answered_here and not self._discarding:
             self._read_head_bytes += len(data)  # a head split over reads: what httptools holds for us is bounded too
             if self._read_head_bytes > self._limits.max_head_bytes:
                 self._refuse(431, "HTTP.HeadersTooLarge", "request head too large")
-        if self._relay is not None:
-            self._flush_relay()
-            if not self._relay.connected:  # held until our answers before it are written: read no more meanwhile
-                self._pause_reading()
-        if len(self._queue) > 1:
-            self._pause_reading()
 
     def eof_received(self) -> bool | None:
         if self._relay is not None and self._relay.connected:
@@ -240,8 +282,8 @@ class HttpConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value)
+        self._head_bytes += size
         if not self._in_head:  # a trailer field of a chunked body: counted, never taken for a request header
-            self._head_bytes += size
             if self._head_bytes > self._limits.max_head_bytes:
                 raise _Refusal(431, "HTTP.HeadersTooLarge", "request trailer section too large")
             return
@@ -250,27 +292,30 @@ class HttpConnection(asyncio.Protocol):
         self._headers.append((name, value))
         if len(self._headers) > self._limits.max_headers:
             raise _Refusal(431, "HTTP.TooManyHeaders", f"more than {self._limits.max_headers} header fields")
-        self._head_bytes += size
         if self._head_bytes > self._limits.max_head_bytes:
             raise _Refusal(431, "HTTP.HeadersTooLarge", "request head too large")
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._check_version_and_host()
+        fields = self._fields = CIMultiDict(
+            [(name.decode("latin-1"), value.decode("utf-8", "surrogateescape")) for name, value in self._headers]
+        )
+        version = self._parser.get_http_version()
+        self._check_version_and_host(version, fields)
         if self._relay is not None or (self._front.handoff is not None
                                        and self._url.startswith(self._front.handoff_prefix.encode())):  # fmt: skip
             if self._relay is None:
                 assert self._front.handoff is not None
                 self._relay = Relay(self._front.handoff())
-                self._cancel_timer()  # aiohttp keeps its own time from here
-            self._relay.head(self._parser.get_method(), self._url, self._parser.get_http_version(), self._headers)
+                self._on_deadline = None  # aiohttp keeps its own time from here
+            self._relay.head(self._parser.get_method(), self._url, version, self._headers)
             return
-        declared = self._header(b"content-length")
+        declared = fields.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._limits.max_body_bytes:
             self._enqueue_too_large()
             raise _StopParsing
-        expect = self._header(b"expect")
-        if expect is not None and expect.lower() == b"100-continue" and self._parser.get_http_version() == "1.1":
+        expect = fields.get("expect")
+        if expect is not None and expect.lower() == "100-continue" and version == "1.1":
             if self._queue or self._serving is not None:
                 self._continue_wanted = True  # after the answers before it
             elif self._transport is not None:
@@ -282,14 +327,13 @@ class HttpConnection(asyncio.Protocol):
     def on_chunk_complete(self) -> None:
         self._in_trailers = False
 
-    def _check_version_and_host(self) -> None:
+    @staticmethod
+    def _check_version_and_host(version: str, fields: CIMultiDict[str]) -> None:
         """HTTP/1.0 and 1.1 only (505); an HTTP/1.1 request names exactly one Host (RFC 9112 3.2; its value is the
         wires' to judge: a SigV4 signature covers it)."""
-        version = self._parser.get_http_version()
         if version not in ("1.0", "1.1"):
             raise _Refusal(505, "HTTP.VersionNotSupported", f"HTTP/{version[:8]} is not supported: use HTTP/1.1")
-        hosts = [value for name, value in self._headers if name.lower() == b"host"]
-        if version == "1.1" and len(hosts) != 1:
+        if version == "1.1" and len(fields.getall("host", ())) != 1:
             raise _Refusal(400, "HTTP.BadHttpMessage", "an HTTP/1.1 request needs exactly one Host header")
 
     def on_body(self, body: bytes) -> None:
@@ -309,35 +353,32 @@ class HttpConnection(asyncio.Protocol):
         if self._relay is not None:
             self._relay.complete()
             return
-        self._cancel_timer()
-        request = self._request(b"".join(self._body), too_large=False)
+        self._on_deadline = None
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        request = self._request(body, too_large=False)
         http10 = self._parser.get_http_version() == "1.0"
         self._enqueue(_Pending(request, None, self._parser.should_keep_alive(), http10, request.method == "HEAD"))
 
     # ------------------------------------------------------------------ requests and answers
 
-    def _header(self, name: bytes) -> bytes | None:
-        for key, value in self._headers:
-            if key.lower() == name:
-                return value
-        return None
-
     def _request(self, body: bytes, *, too_large: bool) -> HttpRequest:
-        headers = CIMultiDict((n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in self._headers)
+        assert self._fields is not None, "called once the head is complete"
         return HttpRequest(self._parser.get_method().decode("ascii"), self._url.decode("latin-1"),
-                           CIMultiDictProxy(headers), body, self._remote, too_large)  # fmt: skip
+                           CIMultiDictProxy(self._fields), body, self._remote, too_large)  # fmt: skip
 
     def _enqueue_too_large(self) -> None:
         """The wire refuses it (413, its error body, audited); the rest of the body is never read."""
-        self._cancel_timer()
+        self._on_deadline = None
         self._discarding = True
+        self._unparsed = b""
         self._enqueue(_Pending(self._request(b"", too_large=True), None, keep_alive=False))
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
         self._front.refusals.refused(client=self._remote or "-", wire="http", reason=reason, status=status,
                                      operation="-", request_id="-")  # fmt: skip
         self._discarding = True
-        self._cancel_timer()
+        self._unparsed = b""
+        self._on_deadline = None
         if self._relay is not None:  # the stream given to aiohttp is broken: nothing sensible to answer
             self.abort()
             return
@@ -346,7 +387,7 @@ class HttpConnection(asyncio.Protocol):
     def _enqueue(self, pending: _Pending) -> None:
         self._queue.append(pending)
         if self._serving is None:
-            self._serving = asyncio.get_running_loop().create_task(self._serve())
+            self._serving = self._loop.create_task(self._serve())
 
     async def _serve(self) -> None:
         while self._queue:
@@ -360,11 +401,15 @@ class HttpConnection(asyncio.Protocol):
                     log.exception("unexpected error answering a request")
                     response = HttpResponse.text(500, "internal error", {})
             self._queue.popleft()
+            if self._unparsed and len(self._queue) < self._limits.max_pending:  # room again: parse what waits
+                data, self._unparsed = self._unparsed, b""
+                self._feed(data)
             if self._transport is None or self._transport.is_closing():
                 break
-            close = response.close or not pending.keep_alive or (self._stopping and not self._queue)
+            last = self._stopping and not self._queue and not self._unparsed
+            close = response.close or not pending.keep_alive or last
             connection = "close" if close else "keep-alive" if pending.http10 else None
-            self._transport.write(encode_response(response, self._front.extra_headers, connection, pending.head))
+            self._transport.write(self._front.encode(response, connection, pending.head))
             if close:
                 self._transport.close()
                 break
@@ -396,7 +441,8 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or relay is None or self._queue or self._serving is not None or transport.is_closing():
             return
         self._front.forget(self)  # aiohttp's runner stops it from here
-        if relay.give(transport, between_requests=not self._in_message and not self._discarding):
+        between_requests = not self._in_message and not self._discarding and not self._unparsed
+        if relay.give(transport, between_requests=between_requests):
             self._transport = None  # the raw stream is aiohttp's from here
             if self._reading_paused:
                 transport.resume_reading()
@@ -411,32 +457,51 @@ class HttpConnection(asyncio.Protocol):
             self._transport.pause_reading()
 
     def _maybe_resume_reading(self) -> None:
-        if self._reading_paused and not self._writing_paused and len(self._queue) <= 1 and self._transport:
+        if (self._reading_paused and not self._writing_paused and len(self._queue) <= 1 and not self._unparsed
+                and self._transport):  # fmt: skip
             self._reading_paused = False
             self._transport.resume_reading()
 
     def _set_timer(self, delay: float, action: Callable[[], None]) -> None:
-        self._cancel_timer()
-        self._timer = asyncio.get_running_loop().call_later(delay, action)
+        """``action`` in ``delay`` seconds, replacing the one set before. One timer handle per connection is
+        re-armed only when it would fire too late; firing early, it waits again for the rest (two handles per
+        request otherwise)."""
+        self._deadline = self._loop.time() + delay
+        self._on_deadline = action
+        if self._timer is None or self._timer_at > self._deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = self._deadline
+            self._timer = self._loop.call_at(self._deadline, self._timer_fired)
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _timer_fired(self) -> None:
+        self._timer = None
+        action = self._on_deadline
+        if action is None:
+            return
+        if self._loop.time() < self._deadline:  # re-set since this handle was armed: wait for the rest
+            self._timer_at = self._deadline
+            self._timer = self._loop.call_at(self._deadline, self._timer_fired)
+            return
+        self._on_deadline = None
+        action()
 
     def _idle_timeout(self) -> None:
-        self._timer = None
         if self._transport is not None and not self._queue and self._serving is None:
             self._transport.close()
 
     def _request_timeout(self) -> None:
-        self._timer = None
         self._refuse(408, "HTTP.RequestTimeout", "request not received in time")
 
     @property
     def reading_paused(self) -> bool:
         """Backpressure: answers are pending or the transport's write buffer is full."""
         return self._reading_paused
+
+    @property
+    def pending(self) -> int:
+        """Requests read and not answered yet."""
+        return len(self._queue)
 
     @property
     def settled(self) -> bool:

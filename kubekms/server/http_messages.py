@@ -98,26 +98,31 @@ def to_aiohttp(response: HttpResponse) -> web.Response:
     return answer
 
 
-def encode_response(response: HttpResponse, extra: dict[str, str], connection: str | None, head: bool) -> bytes:
-    """The answer as HTTP/1.1 bytes, with Content-Length, Date, ``extra`` headers and ``Connection``.
+def encode_response(response: HttpResponse, extra: str, connection: str | None, head: bool) -> bytes:
+    """The answer as HTTP/1.1 bytes, with Content-Length, Date, ``extra`` and ``Connection``.
 
-    ``head``: the answer to a HEAD request (its length, never its body).
+    ``extra``: header lines already formatted (``Name: value\r\n`` each). ``head``: the answer to a HEAD request
+    (its length, never its body).
     """
-    lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}\r\n"]
-    lines.extend(f"{name}: {value}\r\n" for name, value in response.headers.items())
-    lines.extend(f"{name}: {value}\r\n" for name, value in extra.items())
-    lines.append(f"Content-Length: {len(response.body)}\r\nDate: {_date()}\r\n")
-    if connection is not None:
-        lines.append(f"Connection: {connection}\r\n")
-    encoded = "".join(lines).encode("latin-1") + b"\r\n"
+    headers = "".join([f"{name}: {value}\r\n" for name, value in response.headers.items()])
+    connection_line = "" if connection is None else f"Connection: {connection}\r\n"
+    encoded = (f"{_status_line(response.status)}{headers}{extra}Content-Length: {len(response.body)}\r\n"
+               f"Date: {_date()}\r\n{connection_line}\r\n").encode("latin-1")  # fmt: skip
     return encoded if head else encoded + response.body
 
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+_status_lines: dict[int, str] = {}
+
+
+def _status_line(status: int) -> str:
+    line = _status_lines.get(status)
+    if line is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        line = _status_lines[status] = f"HTTP/1.1 {status} {reason}\r\n"  # a few dozen statuses at most
+    return line
 
 
 _date_cache: tuple[int, str] = (0, "")

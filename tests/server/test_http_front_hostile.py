@@ -18,7 +18,7 @@ from http_front_support import Front, closed_by_server, read_answer, running_fro
 from http_hostile_support import closed_or_reset, condition, exchange, reset, split_answers
 
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.server.http_front import HttpLimits
+from kubekms.server.http_front import PARSE_SLICE, HttpLimits
 from kubekms.server.http_messages import HttpRequest, HttpResponse
 
 SMALL = HttpLimits(max_body_bytes=1024)
@@ -197,6 +197,30 @@ async def test_thousands_of_pipelined_requests_in_one_write_are_each_answered_on
             answers = split_answers(await reader.read())  # the last request closes the connection
         assert [answer.body for answer in answers] == [b"GET /%d 0" % n for n in range(count)] + [b"GET /last 0"]
         assert len(handler.requests) == count + 1
+        writer.close()
+
+
+async def test_a_pipelining_client_gets_a_bounded_number_of_requests_read_ahead_of_its_answers() -> None:
+    count, release, pending_seen = 5000, asyncio.Event(), []
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        await release.wait()
+        pending_seen.append(max(connection.pending for connection in front.front.connections))
+        return HttpResponse.text(200, request.raw_path)
+
+    async with running_front(handler) as front:
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        requests = [b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(count)]
+        writer.write(b"".join(requests))  # 150 kB: one or two reads of the server
+        await writer.drain()
+        writer.write_eof()  # half-closed: every request sent still gets its answer, then the close
+        await condition(lambda: any(connection.reading_paused for connection in front.front.connections))
+        release.set()
+        async with asyncio.timeout(30):
+            answers = split_answers(await reader.read())
+        assert [answer.body for answer in answers] == [b"/%d" % n for n in range(count)]
+        # was the whole read (~5,000 requests, ~3 MiB of request objects); now the limit and one parsed slice at most
+        assert max(pending_seen) <= HttpLimits().max_pending + PARSE_SLICE // len(requests[0])
         writer.close()
 
 
