@@ -1,26 +1,86 @@
-"""The embedded engine: one SQLite file in WAL mode, writes serialised by ``BEGIN IMMEDIATE``."""
+"""The embedded engine: one SQLite file in WAL mode, writes serialised by ``BEGIN IMMEDIATE``.
+
+Other processes' commits are seen through a change counter beside the database
+(``keystore.db-changes``, 8 bytes mapped into every process that opens the keystore) rather than
+``PRAGMA data_version``: that pragma starts a read transaction (WAL index header, shared-memory
+locks by ``fcntl``) and was the costliest step of a request served from the keystore's cache
+(3 µs); reading the mapped counter costs a tenth of it.
+
+The counter is a sequence lock: a writer, holding an exclusive ``flock`` on the counter's file
+for its whole transaction, makes it odd before its first statement and even (and larger) after
+its COMMIT, before the write call returns. So a commit acknowledged to its caller has always
+made the counter even and larger than any value a reader could have cached rows under. While
+it is odd (a write under way, or a writer killed between its two steps) :meth:`data_version`
+falls back to the pragma, whose values are kept apart from the counter's (negative), so a
+reader keeps no cache across that window; the next write makes it even again. Every writer of
+the file must be this engine (the keystore's processes are): a writer that does not bump the
+counter would not be seen by the others' caches.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import mmap
 import os
 import sqlite3
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from kubekms.keystore.schema import migrate
 
 DATABASE_FILE = "keystore.db"
+CHANGES_SUFFIX = "-changes"
 _ONE_CONNECTION_ALREADY = contextlib.nullcontext()  # a session: every statement is on the one connection
+_COUNTER = struct.Struct("<Q")
+
+
+def _create_private(path: Path) -> None:
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+class ChangeCounter:
+    """The keystore's change counter, shared by every process through a mapped file (see the module)."""
+
+    def __init__(self, path: Path) -> None:
+        _create_private(path)
+        self._fd = os.open(path, os.O_RDWR)
+        if os.fstat(self._fd).st_size < _COUNTER.size:  # never shrinks a counter another process wrote
+            os.ftruncate(self._fd, _COUNTER.size)
+        self._map = mmap.mmap(self._fd, _COUNTER.size)
+
+    def value(self) -> int:
+        (value,) = _COUNTER.unpack_from(self._map)
+        return int(value)
+
+    def _store(self, value: int) -> None:
+        _COUNTER.pack_into(self._map, 0, value)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around one write transaction: odd while it runs, even and larger once it committed (or rolled back)."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            value = self.value()
+            self._store(value + 1 if value % 2 == 0 else value + 2)  # odd, larger: a killed writer left it odd
+            yield
+            self._store(self.value() + 1)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)  # an exception leaves it odd: readers look at the pragma
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
 
 
 class SqliteDatabase:
     insertion_order = "rowid"
 
     def __init__(self, path: Path) -> None:
-        if not path.exists():
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        _create_private(path)
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA journal_mode = WAL")
@@ -29,6 +89,7 @@ class SqliteDatabase:
         connection.execute("PRAGMA busy_timeout = 30000")
         migrate(connection)
         self._connection = connection
+        self._changes = ChangeCounter(path.with_name(path.name + CHANGES_SUFFIX))
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         return self._connection.execute(sql, params)
@@ -41,17 +102,22 @@ class SqliteDatabase:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        self._connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+        with self._changes.writing():
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
 
     def data_version(self) -> int:
-        (version,) = self._connection.execute("PRAGMA data_version").fetchone()
-        return int(version)
+        counter = self._changes.value()
+        if counter % 2 == 0:
+            return counter
+        (version,) = self._connection.execute("PRAGMA data_version").fetchone()  # a write under way, or killed
+        return -1 - int(version)
 
     def close(self) -> None:
         self._connection.close()
+        self._changes.close()
