@@ -40,7 +40,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ import grpc
 from google.cloud import kms_v1
 from google.protobuf.message import DecodeError
 
+from kubekms import policies
 from kubekms.backend import Backend
 from kubekms.errors import (
     AccessDenied,
@@ -218,6 +219,8 @@ class GcpBoundCall:
     method: GcpMethod
     message: Any
     target: Target
+    principal: PrincipalGrant
+    exchange: Exchange
 
     def scope(self) -> KeyScope:
         return self.method.scope
@@ -226,7 +229,14 @@ class GcpBoundCall:
         return str(self.target)  # principals name crypto keys by resource name
 
     async def run(self, backend: Backend) -> Any:
-        return await self.method.handler(self.service.gcp_call(self.target.project, backend), self.message)
+        action, exchange = policies.policy_action(self.exchange.permission), self.exchange
+
+        async def authorize(keystore_key_id: str) -> None:  # the version's key policy; its key list by resource name
+            await self.principal.authorize_action(action, backend, keystore_key_id, account=exchange.project_id,
+                                                  label=exchange.operation, also_named=(self.key_ref(),))  # fmt: skip
+
+        call = self.service.gcp_call(self.target.project, backend)
+        return await self.method.handler(replace(call, authorize=authorize), self.message)
 
 
 @dataclass(frozen=True)
@@ -267,7 +277,9 @@ class GcpWire:
 
     def bind(self, exchange: Exchange, request: GcpRequest) -> GcpBoundCall:
         routed = _routed(exchange)
-        return GcpBoundCall(self._service, request.method, routed.message, routed.target)
+        principal = self._service.principals.get(exchange.access_key)
+        assert principal is not None, "the pipeline binds a call only for a principal of the directory"
+        return GcpBoundCall(self._service, request.method, routed.message, routed.target, principal, exchange)
 
     def answer_key(self, answer: Any) -> str:
         return ""
@@ -302,6 +314,7 @@ class CloudKmsService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._state_dir = state_dir
+        self.principals = principals
         self.verifier = verifier
         self._backend_for = backend_for
         self._metrics = metrics

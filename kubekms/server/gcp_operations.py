@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,14 +62,23 @@ STATE_OF = {
 }
 
 
+async def no_key_policy(keystore_key_id: str) -> None:
+    """The maintenance pass acts for no principal: no key policy applies."""
+
+
 @dataclass(frozen=True)
 class GcpCall:
-    """One authorised request's tenant: the project's keystore, its Cloud KMS records and their write lock."""
+    """One authorised request's tenant: the project's keystore, its Cloud KMS records and their write lock.
+
+    ``authorize`` applies the key policy of the keystore key holding the version a call acts on (the
+    pipeline authorised the crypto key by resource name; a version's policy may still deny).
+    """
 
     backend: Backend
     store: GcpStore
     lock: asyncio.Lock
     now: datetime
+    authorize: Callable[[str], Awaitable[None]] = no_key_policy
 
     @property
     def epoch(self) -> float:
@@ -269,6 +279,7 @@ async def _version_key(call: GcpCall, name: names.CryptoKeyName, version: int) -
 async def _version_meta(call: GcpCall, name: names.CryptoKeyVersionName) -> tuple[VersionRecord, KeyMetadata]:
     call.store.crypto_key(name.location, name.ring, name.key)
     record = call.store.version(name.location, name.ring, name.key, name.version)
+    await call.authorize(record.keystore_key_id)
     return record, await call.backend.describe_key(record.keystore_key_id)
 
 
@@ -540,6 +551,7 @@ async def decrypt(call: GcpCall, request: kms_v1.DecryptRequest) -> kms_v1.Decry
     if record is None or (record.location, record.ring, record.key) != (name.location, name.ring, name.key):
         raise InvalidArgument(DECRYPTION_FAILED)
     version = name.version(record.version)
+    await call.authorize(record.keystore_key_id)
     _require_enabled(version, await call.backend.describe_key(record.keystore_key_id))
     try:
         plaintext = await call.backend.decrypt_data_key(record.keystore_key_id, blob, aad=aad)

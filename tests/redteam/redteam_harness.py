@@ -24,12 +24,12 @@ def bearer(gcp: GcpServer, principal: str = "admin", **claims: Any) -> str:
     return google_jwt.encode(crypt.RSASigner.from_service_account_info(info), payload).decode()
 
 
-def raw_call(gcp: GcpServer, method: str, body: bytes, token: str) -> tuple[grpc.StatusCode, str]:
-    """One unary call with a hand-serialized request; its status code and details."""
+def raw_call(gcp: GcpServer, method: str, body: bytes, token: str) -> tuple[grpc.StatusCode, bytes | str]:
+    """One unary call with a hand-serialized request: (OK, the answer's bytes) or (its status code, details)."""
     with grpc.insecure_channel(gcp.endpoint) as channel:
+        call = channel.unary_unary(f"{SERVICE}/{method}")
         try:
-            channel.unary_unary(f"{SERVICE}/{method}")(body, metadata=(("authorization", f"Bearer {token}"),),
-                                                        timeout=10)  # fmt: skip
+            answer: bytes = call(body, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
         except grpc.RpcError as error:
             return error.code(), error.details() or ""
-    return grpc.StatusCode.OK, ""
+    return grpc.StatusCode.OK, answer
