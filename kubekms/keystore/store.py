@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import secrets
+import sys
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -143,6 +145,44 @@ class DueWork:
     destroyed: tuple[str, ...]
 
 
+_NO_SESSION = contextlib.nullcontext()
+
+
+class _Reading:
+    """:meth:`Keystore._read` as a plain context manager (a generator-based one cost 1 µs per call, 3 per request)."""
+
+    __slots__ = ("_session", "_store")
+
+    def __init__(self, store: Keystore) -> None:
+        self._store = store
+        self._session: contextlib.AbstractContextManager[None] = _NO_SESSION
+
+    def __enter__(self) -> None:
+        store = self._store
+        store._lock.acquire()
+        try:
+            self._session = store._db.session()
+            self._session.__enter__()
+        except BaseException:
+            store._lock.release()
+            raise
+        try:
+            if not request_scope.looked(store):
+                store._refresh_cache()
+                request_scope.mark_looked(store)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            self._session.__exit__(kind, error, trace)
+        finally:
+            self._store._lock.release()
+
+
 class Keystore:
     def __init__(
         self,
@@ -199,17 +239,12 @@ class Keystore:
 
     # --- transactions and cache -------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[None]:
+    def _read(self) -> _Reading:
         """One call's reads: this process's lock, on one database connection, after a look for others' commits.
 
         Inside a server request (:mod:`~kubekms.keystore.request_scope`) only its first call looks.
         """
-        with self._lock, self._db.session():
-            if not request_scope.looked(self):
-                self._refresh_cache()
-                request_scope.mark_looked(self)
-            yield
+        return _Reading(self)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Database]:
@@ -240,6 +275,9 @@ class Keystore:
         """The key named by id or alias (caller holds the lock)."""
         if not isinstance(key_ref, str) or not key_ref:
             raise InvalidArgument("key_id is required", reason=Reason.PARAMETER_MISSING)
+        cached = self._records.get(key_ref)  # only a key id (lower case) names a cached row
+        if cached is not None:
+            return cached
         key_id = key_ref.lower() if is_key_id(key_ref) else self._alias_ids.get(key_ref)
         if key_id is None:
             row = self._db.execute("SELECT key_id FROM aliases WHERE alias = ?", (key_ref,)).fetchone()
