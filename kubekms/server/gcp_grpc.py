@@ -126,6 +126,8 @@ class GcpMethod:
     permission: Callable[[Any], str]
     scope: KeyScope
     target: Callable[[Any], Target]
+    # permissions the call needs besides ``permission`` (the pipeline checks that one), on the same key
+    also: Callable[[Any], tuple[str, ...]] = lambda request: ()
 
 
 def _fixed(permission: str) -> Callable[[Any], str]:
@@ -135,6 +137,12 @@ def _fixed(permission: str) -> Callable[[Any], str]:
 def _key_update_permission(request: kms_v1.UpdateCryptoKeyRequest) -> str:
     paths = set(request.update_mask.paths)
     return "batch-key-tags" if paths == {"labels"} else "update-key-rotation-interval"
+
+
+def _key_update_also(request: kms_v1.UpdateCryptoKeyRequest) -> tuple[str, ...]:
+    """Labels beside rotation fields need batch-key-tags too (the labels carry the operator's ownership)."""
+    paths = set(request.update_mask.paths)
+    return ("batch-key-tags",) if "labels" in paths and paths != {"labels"} else ()
 
 
 def version_state_permission(enabling: bool) -> str:
@@ -168,7 +176,8 @@ METHODS: dict[str, GcpMethod] = {
                               lambda r: names.crypto_key_name(r.name, "name")),
     "UpdateCryptoKey": GcpMethod(T.UpdateCryptoKeyRequest, T.CryptoKey, ops.update_crypto_key,
                                  _key_update_permission, KEY,
-                                 lambda r: names.crypto_key_name(r.crypto_key.name, "crypto_key.name")),
+                                 lambda r: names.crypto_key_name(r.crypto_key.name, "crypto_key.name"),
+                                 also=_key_update_also),
     "CreateCryptoKeyVersion": GcpMethod(T.CreateCryptoKeyVersionRequest, T.CryptoKeyVersion,
                                         ops.create_crypto_key_version, _fixed("rotate-on-demand"), KEY,
                                         lambda r: names.crypto_key_name(r.parent, "parent")),
@@ -235,6 +244,10 @@ class GcpBoundCall:
             await self.principal.authorize_action(action, backend, keystore_key_id, account=exchange.project_id,
                                                   label=exchange.operation, also_named=(self.key_ref(),))  # fmt: skip
 
+        for permission in self.method.also(self.message):
+            self.principal.check_operation(permission, exchange.project_id)
+            await self.principal.authorize_key(exchange.operation, backend, self.key_ref(),
+                                               account=exchange.project_id, permission=permission)  # fmt: skip
         call = self.service.gcp_call(self.target.project, backend)
         return await self.method.handler(replace(call, authorize=authorize), self.message)
 
