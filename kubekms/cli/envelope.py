@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -126,8 +127,16 @@ def _progress(source: BinaryIO, size: int | None, label: str) -> Iterator[Callab
         yield advance
 
 
+def _terminated(signal_number: int, frame: object) -> None:
+    raise SystemExit(128 + signal_number)  # unwinds _output, which removes its temporary file
+
+
 def _run(action: Callable[[], None]) -> None:
     from kubekms.envelope import EnvelopeError
+
+    # Python's default for SIGTERM and SIGHUP ends the process on the spot, leaving a partial OUT (plaintext)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _terminated)
 
     # The SDK logs expected failures (a key that cannot unwrap) with tracebacks; we report them ourselves.
     sdk_logger = logging.getLogger("aws_encryption_sdk")

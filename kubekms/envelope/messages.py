@@ -199,6 +199,9 @@ class Envelope:
                 raise ContextMismatch(f"encryption context does not match: {', '.join(missing)}")
             _pump(stream, sink, stream.header.frame_length or FRAME_BYTES, progress)
             stream.close()  # checks that the message ended where it says (and its signature, if signed)
+            if source.read(1):  # the SDK reads exactly the message: more is a second message or appended bytes
+                raise InvalidMessage("data follows after the end of the message (two messages concatenated, or "
+                                     "bytes appended); only one message per input is decrypted")  # fmt: skip
         return {key: value for key, value in actual.items() if not key.startswith(RESERVED_CONTEXT_PREFIX)}
 
     def encrypt(self, plaintext: bytes, context: Mapping[str, str]) -> bytes:
