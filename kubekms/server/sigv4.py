@@ -27,9 +27,10 @@ import functools
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -55,6 +56,20 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+@functools.lru_cache(maxsize=64)  # the clients of one second send the same X-Amz-Date; bounded whatever they send
+def _signing_time(amz_date: str) -> float:
+    """``YYYYMMDDTHHMMSSZ`` (the same as SDK-HMAC's X-Sdk-Date) as epoch seconds; ValueError otherwise."""
+    return parse_sdk_date(amz_date).timestamp()
+
+
+@functools.lru_cache(maxsize=64)  # a client signs the same headers on every request; bounded whatever they send
+def _check_signable(names: tuple[str, ...]) -> None:
+    """SignedHeaders as AWS takes them: lower-case, sorted and signable."""
+    unsignable = [name for name in names if name in SIGNED_HEADERS_BLACKLIST or name != name.lower()]
+    if unsignable or list(names) != sorted(names):
+        raise InvalidSignature("SignedHeaders must be lower-case, sorted and signable")
 
 
 def _missing_auth(message: str) -> Unauthenticated:
@@ -110,7 +125,7 @@ class SigV4Verifier:
 
     def __init__(self, secret_for: Callable[[str], str | None], *, max_skew: timedelta = MAX_SKEW) -> None:
         self._secret_for = secret_for
-        self._max_skew = max_skew
+        self._max_skew_seconds = max_skew.total_seconds()
 
     def verify(
         self,
@@ -127,21 +142,19 @@ class SigV4Verifier:
             raise InvalidSignature(f"credential scope names service {authorization.service!r}, not {SERVICE!r}")
         amz_date = inputs.header(headers, DATE_HEADER, error=_missing_auth) or ""
         try:
-            signed_at = parse_sdk_date(amz_date)  # the same YYYYMMDDTHHMMSSZ as SDK-HMAC's X-Sdk-Date
+            signed_at = _signing_time(amz_date)
         except ValueError:
             raise Unauthenticated(f"{DATE_HEADER} must be YYYYMMDDTHHMMSSZ", reason=Reason.CREDENTIAL_MISSING) from None
         if amz_date[:8] != authorization.date:
             raise InvalidSignature("credential scope date does not match X-Amz-Date")
-        if abs((now or datetime.now(UTC)) - signed_at) > self._max_skew:
+        if abs((time.time() if now is None else now.timestamp()) - signed_at) > self._max_skew_seconds:
             raise InvalidSignature("Signature expired: X-Amz-Date is outside the allowed clock skew")
         signed_names = authorization.signed_headers
         if "host" not in signed_names or DATE_HEADER.lower() not in signed_names:
             raise InvalidSignature("host and x-amz-date must be signed")
         if inputs.header(headers, "X-Amz-Security-Token", error=InvalidSignature):
             raise Unauthenticated("session tokens are not issued by this server")
-        unsignable = [name for name in signed_names if name in SIGNED_HEADERS_BLACKLIST or name != name.lower()]
-        if unsignable or list(signed_names) != sorted(signed_names):
-            raise InvalidSignature("SignedHeaders must be lower-case, sorted and signable")
+        _check_signable(signed_names)
         signed_values: dict[str, str] = {}
         for name in signed_names:
             value = inputs.header(headers, name, error=InvalidSignature)
@@ -155,10 +168,10 @@ class SigV4Verifier:
             raise InvalidSignature("X-Amz-Content-SHA256 does not match the body")
         # AWS: "the host header and any x-amz-* headers" are signed; unsigned, X-Amz-Target (the operation) could
         # be changed on a captured request. Every SDK signs them all.
-        unsigned = next((name for name in headers if name.lower().startswith("x-amz-")
-                         and name.lower() not in signed_names), None)  # fmt: skip
-        if unsigned is not None:
-            raise InvalidSignature(f"header {unsigned[:64]!r} must be signed, as host and every x-amz-* header")
+        for name in headers:
+            lowered = name.lower()
+            if lowered.startswith("x-amz-") and lowered not in signed_values:
+                raise InvalidSignature(f"header {name[:64]!r} must be signed, as host and every x-amz-* header")
         secret_key = self._secret_for(authorization.access_key)
         if secret_key is None:
             raise Unauthenticated("The security token included in the request is invalid.")
