@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 
 from aiohttp import web
@@ -31,7 +30,7 @@ from kubekms.server.http_front import Handler
 from kubekms.server.http_messages import HttpRequest, HttpResponse, from_aiohttp, to_aiohttp
 from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
-from kubekms.server.pipeline import Pipeline
+from kubekms.server.pipeline import REQUEST_IDS, Pipeline
 from kubekms.server.principals import PrincipalDirectory
 from kubekms.server.shared_database import SharedDatabase
 from kubekms.server.v1_wire import BAD_PATH_CODE, PROJECT_ID_PATTERN, V1Wire, error_response, v1_path
@@ -190,11 +189,11 @@ class KMSApplication:
         return app
 
     async def handle_health(self, request: HttpRequest) -> HttpResponse:
-        return HttpResponse.text(200, "ok", {"X-Request-Id": os.urandom(16).hex()})
+        return HttpResponse.text(200, "ok", {"X-Request-Id": REQUEST_IDS.hex()})
 
     async def handle_ready(self, request: HttpRequest) -> HttpResponse:
         """Ready when the shared database answers a round trip (liveness, /healthz, never asks it)."""
-        headers = {"X-Request-Id": os.urandom(16).hex()}
+        headers = {"X-Request-Id": REQUEST_IDS.hex()}
         if self._shared_database is not None:
             try:
                 await self._shared_database.ping()
@@ -203,11 +202,11 @@ class KMSApplication:
         return HttpResponse.text(200, "ok", headers)
 
     async def handle_metrics(self, request: HttpRequest) -> HttpResponse:
-        headers = {"Content-Type": self.metrics.content_type, "X-Request-Id": os.urandom(16).hex()}
+        headers = {"Content-Type": self.metrics.content_type, "X-Request-Id": REQUEST_IDS.hex()}
         return HttpResponse(200, self.metrics.render(), headers)
 
     def handle_unknown(self, request: HttpRequest) -> HttpResponse:
-        request_id = os.urandom(16).hex()
+        request_id = REQUEST_IDS.hex()
         error = InvalidArgument("unknown request path", code=BAD_PATH_CODE)
         response = error_response(error, request_id)
         self.refusals.refused(client=request.remote or "-", wire="v1", reason=BAD_PATH_CODE, status=response.status,

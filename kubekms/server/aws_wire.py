@@ -17,7 +17,7 @@ from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
 from kubekms.server.aws_call import AwsRequest, check_region
 from kubekms.server.aws_operations import OPERATIONS, AwsOperation
-from kubekms.server.http_messages import HttpRequest, HttpResponse
+from kubekms.server.http_messages import COMPACT_JSON, HttpRequest, HttpResponse
 from kubekms.server.operations import KeyScope
 from kubekms.server.pipeline import REQUEST_IDS, Exchange
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
@@ -89,7 +89,7 @@ class AwsWire:
 
     def render(self, answer: Any, exchange: Exchange) -> HttpResponse:
         headers = {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": exchange.request_id}
-        return HttpResponse(200, json.dumps(answer, separators=(",", ":")).encode(), headers)
+        return HttpResponse(200, COMPACT_JSON(answer).encode(), headers)
 
     def render_error(self, error: KMSError, exchange: Exchange) -> HttpResponse:
         error_type, status = aws_error_type(error)

@@ -9,6 +9,7 @@ connections from an aiohttp request (:func:`from_aiohttp`), and both write the
 from __future__ import annotations
 
 import functools
+import json
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -22,6 +23,8 @@ from yarl import URL
 from kubekms.wire import inputs
 
 TEXT_PLAIN: Final = "text/plain; charset=utf-8"
+# json.dumps(answer, separators=(",", ":")) without building an encoder per call
+COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(eq=False)

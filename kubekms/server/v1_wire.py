@@ -15,7 +15,7 @@ from typing import Any
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
-from kubekms.server.http_messages import HttpRequest, HttpResponse, unquote_segment
+from kubekms.server.http_messages import COMPACT_JSON, HttpRequest, HttpResponse, unquote_segment
 from kubekms.server.operations import (
     CREATION_TAGS_FIELD,
     TAGGING_PERMISSION,
@@ -114,7 +114,7 @@ class V1Wire:
         return str((answer.get("key_info") or {}).get("key_id", "")) if isinstance(answer, dict) else ""
 
     def render(self, answer: Any, exchange: Exchange) -> HttpResponse:
-        return HttpResponse(200, json.dumps(answer, separators=(",", ":")).encode(),
+        return HttpResponse(200, COMPACT_JSON(answer).encode(),
                             {"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": exchange.request_id})  # fmt: skip
 
     def render_error(self, error: KMSError, exchange: Exchange) -> HttpResponse:
