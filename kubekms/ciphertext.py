@@ -37,10 +37,7 @@ class Envelope:
     sealed: bytes
 
     def header(self) -> bytes:
-        key_id = self.key_id.encode()
-        return (
-            MAGIC + bytes([FORMAT_VERSION, len(key_id)]) + key_id + _VERSION_FIELD.pack(self.key_version) + self.nonce
-        )
+        return _header(self.key_id.encode(), self.key_version, self.nonce)
 
     def encode(self) -> bytes:
         return self.header() + self.sealed
@@ -65,13 +62,18 @@ def parse(blob: bytes) -> Envelope:
     return Envelope(key_id=key_id, key_version=key_version, nonce=nonce, sealed=blob[sealed_start:])
 
 
+def _header(key_id: bytes, key_version: int, nonce: bytes) -> bytes:
+    return MAGIC + bytes([FORMAT_VERSION, len(key_id)]) + key_id + _VERSION_FIELD.pack(key_version) + nonce
+
+
 def seal(cipher: AESGCM, key_id: str, key_version: int, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt ``plaintext`` under one key version; returns the encoded ciphertext."""
-    if len(key_id.encode()) > MAX_KEY_ID_LENGTH:
+    encoded_id = key_id.encode()
+    if len(encoded_id) > MAX_KEY_ID_LENGTH:
         raise ValueError("key id too long for the ciphertext format")
-    envelope = Envelope(key_id=key_id, key_version=key_version, nonce=os.urandom(NONCE_SIZE), sealed=b"")
-    sealed = cipher.encrypt(envelope.nonce, plaintext, envelope.header() + aad)
-    return envelope.header() + sealed
+    nonce = os.urandom(NONCE_SIZE)
+    header = _header(encoded_id, key_version, nonce)  # built once: it is also the start of the additional data
+    return header + cipher.encrypt(nonce, plaintext, header + aad)
 
 
 def open_sealed(cipher: AESGCM, envelope: Envelope, aad: bytes) -> bytes:

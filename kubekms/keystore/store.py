@@ -624,13 +624,15 @@ class Keystore:
         rules.check_range("random length (bytes)", length, rules.RANDOM_BYTES, reason=Reason.RANDOM_LENGTH_INVALID)
         return os.urandom(length)
 
-    def _seal_under_current(self, key_ref: str, plaintext: bytes, aad: bytes) -> DataKey:
+    def _seal_under_current(self, key_ref: str, plaintext: bytes, aad: bytes, *, answer_plaintext: bool) -> DataKey:
+        """``plaintext`` sealed under the key's current version; ``answer_plaintext``: the answer carries it too."""
         rules.check_aad(aad)
         with self._read():
             record = self._usable(key_ref, specs=(SYMMETRIC_KEY_SPEC,), usage="ENCRYPT_DECRYPT")
             cipher = self._cipher(record.key_id, record.current_version)
         sealed = ciphertext.seal(cipher, record.key_id, record.current_version, plaintext, aad)
-        return DataKey(key_id=record.key_id, key_version=record.current_version, ciphertext=sealed)
+        return DataKey(key_id=record.key_id, key_version=record.current_version, ciphertext=sealed,
+                       plaintext=plaintext if answer_plaintext else None)  # fmt: skip
 
     def encrypt_data_key(self, key_ref: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
         rules.check_range(
@@ -639,15 +641,13 @@ class Keystore:
             rules.ENCRYPT_PLAINTEXT_BYTES,
             reason=Reason.PLAINTEXT_LENGTH_INVALID,
         )
-        return self._seal_under_current(key_ref, plaintext, aad)
+        return self._seal_under_current(key_ref, plaintext, aad, answer_plaintext=False)
 
-    def create_data_key(self, key_ref: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
+    def create_data_key(
+        self, key_ref: str, *, length: int = 32, aad: bytes = b"", with_plaintext: bool = True
+    ) -> DataKey:
         rules.check_data_key_length(length)
-        plaintext = os.urandom(length)
-        wrapped = self._seal_under_current(key_ref, plaintext, aad)
-        return DataKey(
-            key_id=wrapped.key_id, key_version=wrapped.key_version, ciphertext=wrapped.ciphertext, plaintext=plaintext
-        )
+        return self._seal_under_current(key_ref, os.urandom(length), aad, answer_plaintext=with_plaintext)
 
     def decrypt_data_key(self, key_ref: str, blob: bytes, *, aad: bytes = b"") -> bytes:
         rules.check_aad(aad)
@@ -667,7 +667,7 @@ class Keystore:
         if pair_spec not in DATA_KEY_PAIR_SPECS:
             raise InvalidArgument(f"KeyPairSpec must be one of {', '.join(DATA_KEY_PAIR_SPECS)}, got {pair_spec!r}")
         private = asymmetric.new_material(pair_spec)
-        wrapped = self._seal_under_current(key_ref, private, aad)
+        wrapped = self._seal_under_current(key_ref, private, aad, answer_plaintext=False)
         public = asymmetric.public_der(asymmetric.load_private(private))
         return DataKeyPair(wrapped.key_id, pair_spec, public, wrapped.ciphertext, private)
 

@@ -120,8 +120,7 @@ class LocalBackend:
         return self._store.create_data_key(key_id, length=length, aad=aad)
 
     async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
-        data_key = self._store.create_data_key(key_id, length=length, aad=aad)
-        return DataKey(key_id=data_key.key_id, key_version=data_key.key_version, ciphertext=data_key.ciphertext)
+        return self._store.create_data_key(key_id, length=length, aad=aad, with_plaintext=False)
 
     async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
         return self._store.encrypt_data_key(key_id, plaintext, aad=aad)
