@@ -155,8 +155,24 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise MalformedJson("the request body is not valid JSON (UTF-8, integers of at most 20 digits)") from None
     if not isinstance(data, dict):
         raise MalformedJson("the request body must be a JSON object")
-    _check_tree(data)
+    if not _within_limits_by_its_bytes(raw):
+        _check_tree(data)
     return data
+
+
+def _within_limits_by_its_bytes(raw: bytes) -> bool:
+    """True when the raw body alone proves what :func:`_check_tree` checks (the SDKs' small flat bodies).
+
+    ASCII without a ``\\u`` escape decodes to ASCII strings only (no lone surrogate); nesting cannot
+    exceed the count of ``{`` and ``[`` (those inside strings only count too many); every value takes
+    at least one byte and a separator, so a body shorter than twice the node limit holds fewer values.
+    """
+    return (
+        len(raw) < 2 * MAX_JSON_NODES
+        and raw.isascii()
+        and b"\\u" not in raw
+        and raw.count(b"{") + raw.count(b"[") <= MAX_JSON_DEPTH
+    )
 
 
 def _check_tree(root: object) -> None:
