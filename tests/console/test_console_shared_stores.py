@@ -71,5 +71,5 @@ def test_failures_through_both_connections_add_up(connect: Connect) -> None:
     assert two.retry_after("10.0.0.2", "AK1") == 0
     two.failed("10.0.0.2", "AK1")
     assert one.retry_after("10.0.0.3", "AK1") > 0 and two.retry_after("10.0.0.3", "AK1") > 0
-    one.succeeded("AK1")
+    one.succeeded("10.0.0.3", "AK1")
     assert two.retry_after("10.0.0.3", "AK1") == 0

@@ -93,7 +93,7 @@ def test_per_client_limit_spans_access_keys_and_success_clears_only_the_key() ->
     assert throttle.retry_after("10.0.0.1", "AK9") > 0 and throttle.retry_after("10.0.0.2", "AK9") == 0
     throttle.failed("10.0.0.2", "AK1")
     assert throttle.retry_after("10.0.0.3", "AK1") > 0
-    throttle.succeeded("AK1")
+    throttle.succeeded("10.0.0.3", "AK1")
     assert throttle.retry_after("10.0.0.3", "AK1") == 0 and throttle.retry_after("10.0.0.1", "AK1") > 0
 
 

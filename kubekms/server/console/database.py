@@ -132,6 +132,8 @@ class PostgresConsoleDatabase:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Statements]:
         with self._pool.connection() as connection, connection.transaction():
+            # one writer at a time, as SQLite's BEGIN IMMEDIATE: a read-then-write (the sign-in throttle) is atomic
+            connection.execute("SELECT pg_advisory_xact_lock(hashtext('kubekms-console-write'))")
             yield _PgStatements(connection)
 
 

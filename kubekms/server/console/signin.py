@@ -100,19 +100,18 @@ class SignIn:
         form = await read_form(request, MAX_SECRET_CHARS * 4)
         form.check_csrf(request.cookies.get(SIGN_IN_COOKIE, ""))
         access_key = form.text("access_key", max_chars=MAX_ACCESS_KEY_CHARS, required=True)
+        secret = form.text("secret_key", max_chars=MAX_SECRET_CHARS, required=True)
         client = request.remote or "-"
-        wait = await asyncio.to_thread(self._throttle.retry_after, client, access_key)
+        wait = await asyncio.to_thread(self._throttle.attempt, client, access_key)  # counted as failed until it is not
         if wait:
             self._gate.record("-", "-", SIGN_IN_OPERATION, "", v1_errors.CODE_BY_REASON[Reason.THROTTLED], 429)
             raise TooManyFailures(math.ceil(wait))
-        secret = form.text("secret_key", max_chars=MAX_SECRET_CHARS, required=True)
         principal = self._gate.principals.get(access_key)
         expected = principal.secret_key.encode() if principal is not None else _UNUSED_SECRET
         if not hmac.compare_digest(secret.encode("utf-8", "surrogatepass"), expected) or principal is None:
-            await asyncio.to_thread(self._throttle.failed, client, access_key)
             self._gate.record("-", "-", SIGN_IN_OPERATION, "", v1_errors.CODE_BY_REASON[Reason.UNAUTHENTICATED], 401)
             raise Unauthenticated("the access key or the secret is wrong", reason=Reason.UNAUTHENTICATED)
-        await asyncio.to_thread(self._throttle.succeeded, access_key)
+        await asyncio.to_thread(self._throttle.succeeded, client, access_key)
         token, _session = await asyncio.to_thread(self._gate.sessions.open, access_key)
         self._gate.record(principal.name, "-", SIGN_IN_OPERATION, "", "OK", 200)
         response = web.HTTPSeeOther(PREFIX)

@@ -63,26 +63,49 @@ class SignInThrottle:
             return 0.0
         return max(float(rows[-1][0]) + limit.window_seconds - now, 0.001)
 
+    def _waiting(self, db: Statements, client: str, access_key: str, now: float) -> float:
+        return max(self._wait(db, CLIENT, client, now), self._wait(db, ACCESS_KEY, access_key, now))
+
     def retry_after(self, client: str, access_key: str) -> float:
         """Seconds until this client may try this access key again; 0 when it may now."""
         now = self._clock()
         with self._db.reading() as db:
-            return max(self._wait(db, CLIENT, client, now), self._wait(db, ACCESS_KEY, access_key, now))
+            return self._waiting(db, client, access_key, now)
+
+    def attempt(self, client: str, access_key: str) -> float:
+        """Seconds to wait, or 0 once this attempt is recorded as a failure (until :meth:`succeeded` clears it).
+
+        Check and record are one write transaction: a burst of concurrent attempts, in any worker or
+        replica, gets no more secret checks than the limit (checked, then recorded, it got 16 of 40).
+        """
+        now = self._clock()
+        with self._db.transaction() as db:
+            wait = self._waiting(db, client, access_key, now)
+            if not wait:
+                self._record(db, client, access_key, now)
+        return wait
 
     def failed(self, client: str, access_key: str) -> None:
-        now = self._clock()
-        horizon = now - max(limit.window_seconds for limit in self._limits.values())
         with self._db.transaction() as db:
-            db.execute("DELETE FROM console_failure WHERE at <= ?", (horizon,))
-            for kind, name in ((CLIENT, client), (ACCESS_KEY, access_key)):
-                db.execute("INSERT INTO console_failure (kind, name, at) VALUES (?, ?, ?)", (kind, name, now))
-            db.execute(  # past capacity, the oldest failures go
-                "DELETE FROM console_failure WHERE at <"
-                " (SELECT at FROM console_failure ORDER BY at DESC LIMIT 1 OFFSET ?)",
-                (self._capacity,),
-            )
+            self._record(db, client, access_key, self._clock())
 
-    def succeeded(self, access_key: str) -> None:
-        """The access key's own failures are cleared; the client's stay (one good key does not vouch for others)."""
-        with self._db.reading() as db:
+    def _record(self, db: Statements, client: str, access_key: str, now: float) -> None:
+        horizon = now - max(limit.window_seconds for limit in self._limits.values())
+        db.execute("DELETE FROM console_failure WHERE at <= ?", (horizon,))
+        for kind, name in ((CLIENT, client), (ACCESS_KEY, access_key)):
+            db.execute("INSERT INTO console_failure (kind, name, at) VALUES (?, ?, ?)", (kind, name, now))
+        db.execute(  # past capacity, the oldest failures go
+            "DELETE FROM console_failure WHERE at < (SELECT at FROM console_failure ORDER BY at DESC LIMIT 1 OFFSET ?)",
+            (self._capacity,),
+        )
+
+    def succeeded(self, client: str, access_key: str) -> None:
+        """After :meth:`attempt`: the access key's failures are cleared, and the client's newest one (this
+        attempt's); the client's others stay (one good key does not vouch for others)."""
+        with self._db.transaction() as db:
             db.execute("DELETE FROM console_failure WHERE kind = ? AND name = ?", (ACCESS_KEY, access_key))
+            db.execute(
+                "DELETE FROM console_failure WHERE kind = ? AND name = ? AND at ="
+                " (SELECT MAX(at) FROM console_failure WHERE kind = ? AND name = ?)",
+                (CLIENT, client, CLIENT, client),
+            )
