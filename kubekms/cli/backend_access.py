@@ -26,6 +26,7 @@ import click
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
 from kubekms.providers import BackendConfig, open_backend
+from kubekms.wire import inputs
 from kubekms.yamlfile import read_yaml_mapping
 
 P = ParamSpec("P")
@@ -121,6 +122,26 @@ output_option = click.option(
 )
 
 
+def utf8_arguments(function: Callable[P, T]) -> Callable[P, T]:
+    """Refuse a command's arguments that are not valid UTF-8 (usage error naming the parameter).
+
+    The shell passes any bytes; Python keeps undecodable ones as lone surrogates, which every
+    later ``encode()`` (a request, the keystore, the SDK) would fail on with a traceback.
+    """
+
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> T:
+        context = click.get_current_context()
+        for parameter in context.command.params:
+            value = context.params.get(parameter.name or "")
+            values = value if isinstance(value, tuple | list) else (value,)
+            if any(isinstance(item, str) and not inputs.is_clean_text(item) for item in values):
+                raise click.BadParameter("is not valid UTF-8", ctx=context, param=parameter)
+        return function(*args, **kwargs)
+
+    return checked
+
+
 def client_command(function: Callable[P, T]) -> Callable[P, T]:
-    """Add ``--backend-config`` and ``-o`` to a subcommand."""
-    return functools.wraps(function)(backend_config_option(output_option(function)))
+    """Add ``--backend-config`` and ``-o`` to a subcommand, whose arguments must be UTF-8."""
+    return functools.wraps(function)(backend_config_option(output_option(utf8_arguments(function))))

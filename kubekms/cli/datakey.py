@@ -23,12 +23,12 @@ aad_option = click.option(
 def _read_hex(source: str, what: str) -> bytes:
     """Hex text from a file, or from stdin for ``-``."""
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as error:
         raise click.BadParameter(f"cannot read {source}: {error.strerror}") from None
     try:
-        return bytes.fromhex("".join(text.split()))
-    except ValueError:
+        return bytes.fromhex("".join(raw.decode("ascii").split()))
+    except ValueError:  # UnicodeDecodeError is one
         raise click.BadParameter(f"{what} in {source} must be hex text") from None
 
 

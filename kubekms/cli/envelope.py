@@ -24,7 +24,13 @@ from typing import BinaryIO
 
 import click
 
-from kubekms.cli.backend_access import ENVIRONMENT, backend_config_option, fail, load_backend_config
+from kubekms.cli.backend_access import (
+    ENVIRONMENT,
+    backend_config_option,
+    fail,
+    load_backend_config,
+    utf8_arguments,
+)
 from kubekms.cli.pairs import key_value_pairs
 from kubekms.errors import KMSError
 from kubekms.providers import BackendConfig
@@ -170,6 +176,7 @@ def _run(action: Callable[[], None]) -> None:
 @click.option("--signed", is_flag=True, help="Sign the message (ECDSA P-384): slower, unforgeable by decrypters.")
 @backend_option
 @backend_config_option
+@utf8_arguments
 def encrypt(
     source: str,
     destination: str,
@@ -213,6 +220,7 @@ def encrypt(
 @context_option
 @backend_option
 @backend_config_option
+@utf8_arguments
 def decrypt(
     source: str,
     destination: str,
