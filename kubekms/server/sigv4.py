@@ -29,8 +29,8 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -46,6 +46,12 @@ SERVICE = "kms"
 DATE_HEADER = "X-Amz-Date"
 MAX_SKEW = timedelta(minutes=15)  # AWS's own window
 # what botocore can rebuild a URL from: a DNS name or IPv4, or a bracketed IPv6, and an optional port
+# the Authorization header as every SDK writes it: no value holds "/", ",", "=" or a blank; anything else
+# (other spacing, order, duplicates, empty parts) goes through the general parse
+_SDK_AUTHORIZATION = re.compile(
+    ALGORITHM + r" Credential=([^/,= ]+)/([^/,= ]+)/([^/,= ]+)/([^/,= ]+)/aws4_request,"
+    r" ?SignedHeaders=([^/,= ]+), ?Signature=([^/,= ]+)"
+)
 HOST_PATTERN = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
@@ -83,8 +89,7 @@ def _missing_auth(message: str) -> Unauthenticated:
     return Unauthenticated(message, reason=Reason.CREDENTIAL_MISSING)
 
 
-@dataclass(frozen=True)
-class SigV4Authorization:
+class SigV4Authorization(NamedTuple):  # a tuple: a third of a frozen dataclass's construction, once per request
     access_key: str
     date: str
     region: str
@@ -94,6 +99,16 @@ class SigV4Authorization:
 
     @classmethod
     def parse(cls, headers: Mapping[str, str]) -> SigV4Authorization:
+        value = inputs.header(headers, "Authorization", error=_missing_auth)
+        sdk_form = _SDK_AUTHORIZATION.fullmatch(value) if value else None
+        if sdk_form is not None:  # the general parse below would find the same fields, in three times the time
+            access_key, date, region, service, names, signature = sdk_form.groups()
+            return cls(access_key, date, region, service, tuple(names.split(";")), signature)
+        return cls.parse_any_form(headers)
+
+    @classmethod
+    def parse_any_form(cls, headers: Mapping[str, str]) -> SigV4Authorization:
+        """The general parse: any spacing and order of the fields, a precise error for each way to be wrong."""
         fields = {
             name: value.strip() for name, value in inputs.authorization(headers, ALGORITHM, error=_missing_auth).items()
         }
@@ -121,8 +136,7 @@ class _SignedRequest(AWSRequest):
         return data
 
 
-@dataclass(frozen=True)
-class VerifiedRequest:
+class VerifiedRequest(NamedTuple):
     access_key: str
     region: str
 
