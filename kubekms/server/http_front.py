@@ -12,7 +12,9 @@ bytes, the body at most ``max_body_bytes`` (larger: the request reaches the hand
 within ``request_timeout`` of its first byte (slowloris), an idle connection closes after
 ``keepalive_timeout``. Malformed HTTP is answered 400 with a plain reason and closed, and
 counted as a refusal (one rate-limited line per client). Reading pauses while answers are
-pending or the transport's buffer is full.
+pending or the transport's buffer is full, and a pipelining client gets at most ``max_pending``
+requests parsed ahead of their answers (plus what one 4 KiB slice holds): the rest of a read waits
+unparsed until answers go out.
 
 A request whose target starts with the ``handoff_prefix`` (the web console, still on aiohttp)
 gives its connection to the aiohttp protocol made by ``handoff``: that request and everything
