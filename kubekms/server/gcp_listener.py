@@ -36,7 +36,16 @@ class CloudKmsListener:
         self._rest: web.AppRunner | None = None
 
     async def start(self) -> None:
+        from kubekms.server.runner import is_loopback  # runner imports this module
+
         host, port = parse_listen(self._settings.listen)
+        listens = (self._settings.listen, *filter(None, [self._settings.rest_listen]))
+        beyond = [address for address in listens if not is_loopback(parse_listen(address)[0])]
+        if self._tls is None and beyond:
+            # OSError: the start failure the server (and each worker) reports and exits on
+            raise OSError(f"the Cloud KMS API in plaintext beyond loopback ({', '.join(beyond)}) would carry bearer "
+                          "tokens, replayable for up to an hour, in clear text: configure tls_cert and tls_key, or "
+                          "listen on loopback")  # fmt: skip
         server = grpc.aio.server(
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
