@@ -12,7 +12,8 @@ signs) go through the server's own pieces on a real LocalBackend keystore in a t
 - operation       the operation's handler on the backend (fields, base64, AES-GCM, keystore read)
 - render          the answer as JSON bytes
 - audit           one audit record, plus its share of a flush of 200 records (hash chain, write)
-- metrics         one observe (request counter + latency histogram), prometheus_client single-process
+- metrics         one observe (request counter + latency histogram) with its share of a flush,
+                  prometheus_client single-process
 - metrics mp      the same in multiprocess mode (what ``workers: auto`` runs: mmap'd value files)
 - pipeline        the whole Pipeline.handle (the server's request path below HTTP), multiprocess metrics
 
@@ -252,17 +253,21 @@ async def stages_of(path: RequestPath, target: str, request: PlainRequest) -> di
     async def metrics(n: int) -> None:
         for _ in range(n):
             path.metrics.observe("aws:" + target, "OK", 0.0002)
+        path.metrics.flush()  # the server flushes every 0.2 s
 
     async def metrics_mp(n: int) -> None:
         for _ in range(n):
             path.metrics_mp.observe("aws:" + target, "OK", 0.0002)
+        path.metrics_mp.flush()
 
     async def pipeline(n: int) -> None:
         for index in range(n):
             await path.pipeline.handle(request)
             if index % AUDIT_FLUSH_EVERY == AUDIT_FLUSH_EVERY - 1:
                 path.audit.flush()
+                path.metrics_mp.flush()
         path.audit.flush()
+        path.metrics_mp.flush()
 
     return {
         "request id": request_id,

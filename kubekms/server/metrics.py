@@ -4,11 +4,22 @@ With several workers (issue 15) the supervisor sets ``PROMETHEUS_MULTIPROC_DIR``
 its own per run) before a worker starts: prometheus_client then keeps every value in a file
 there, and :meth:`ServerMetrics.render` aggregates the files of all workers, dead ones included
 (counters do not go back when a worker is restarted).
+
+Requests are counted in memory first and put into the shared values at most :data:`FLUSH_SECONDS`
+later, all of a batch in one tight loop: prometheus_client's multiprocess update (a lock, a
+``getpid`` and an mmap write per value, three values a request) cost 7 µs of a request amid the
+rest of its work, a third of that in a loop of its own. So a scrape counts every request this
+worker answered (it flushes first) and every request another worker answered more than
+FLUSH_SECONDS before; a worker killed with SIGKILL loses what it had not flushed, as its audit
+records (a worker that exits normally flushes).
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
+import weakref
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -16,6 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
+FLUSH_SECONDS = 0.2  # the longest a request waits in memory before the shared values count it
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -63,24 +75,49 @@ class ServerMetrics:
         # label lookups are the costly part of a prometheus_client update: cache the children
         self._request_children: dict[tuple[str, str], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
+        self._unrecorded: list[tuple[str, str, float]] = []
+        atexit.register(_flush_if_alive, weakref.ref(self))
 
     def observe(self, operation: str, code: str, seconds: float) -> None:
-        counter = self._request_children.get((operation, code))
-        if counter is None:
-            counter = self._request_children[(operation, code)] = self._requests.labels(operation, code)
-        counter.inc()
-        histogram = self._latency_children.get(operation)
-        if histogram is None:
-            histogram = self._latency_children[operation] = self._latency.labels(operation)
-        histogram.observe(seconds)
+        """One answered request: counted by the next :meth:`flush`, at most FLUSH_SECONDS from now."""
+        self._unrecorded.append((operation, code, seconds))
+        if len(self._unrecorded) == 1:
+            try:
+                asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+            except RuntimeError:  # no event loop to flush later: at once
+                self.flush()
+
+    def flush(self) -> None:
+        """Put the requests observed since the last flush into the (shared) values."""
+        unrecorded, self._unrecorded = self._unrecorded, []
+        counts: dict[tuple[str, str], int] = {}
+        for operation, code, seconds in unrecorded:
+            counts[(operation, code)] = counts.get((operation, code), 0) + 1
+            histogram = self._latency_children.get(operation)
+            if histogram is None:
+                histogram = self._latency_children[operation] = self._latency.labels(operation)
+            histogram.observe(seconds)
+        for (operation, code), count in counts.items():
+            counter = self._request_children.get((operation, code))
+            if counter is None:
+                counter = self._request_children[(operation, code)] = self._requests.labels(operation, code)
+            counter.inc(count)
 
     def refused(self, wire: str, reason: str) -> None:
         self._refused.labels(wire, reason).inc()
 
     def render(self) -> bytes:
+        self.flush()
         directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
         if directory is None:
             return generate_latest(self.registry)
         every_worker = CollectorRegistry()
         MultiProcessCollector(every_worker, path=directory)  # type: ignore[no-untyped-call]  # unannotated upstream
         return generate_latest(every_worker)
+
+
+def _flush_if_alive(metrics: weakref.ref[ServerMetrics]) -> None:
+    """At interpreter exit: what a worker observed last still counts (a weak reference: tests make many)."""
+    alive = metrics()
+    if alive is not None:
+        alive.flush()
