@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from kubekms.backend import Backend
+from kubekms.cli.output import printable
 from kubekms.errors import InvalidArgument, KMSError
 from kubekms.providers import BackendConfig, open_backend
 from kubekms.wire import inputs
@@ -83,7 +84,7 @@ def load_backend_config(path: Path | None, environ: Mapping[str, str] | None = N
 
 
 def fail(error: KMSError) -> None:
-    click.echo(f"error: {error.identifier}: {error.message}", err=True)
+    click.echo(printable(f"error: {error.identifier}: {error.message}"), err=True)  # the message may quote input
     raise SystemExit(1)
 
 

@@ -31,6 +31,7 @@ from kubekms.cli.backend_access import (
     load_backend_config,
     utf8_arguments,
 )
+from kubekms.cli.output import printable
 from kubekms.cli.pairs import key_value_pairs
 from kubekms.errors import KMSError
 from kubekms.providers import BackendConfig
@@ -153,7 +154,7 @@ def _run(action: Callable[[], None]) -> None:
     except KMSError as error:
         fail(error)
     except (EnvelopeError, _FileProblem) as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(printable(f"error: {error}"), err=True)  # reasons quote backends' answers
         raise SystemExit(1) from None
     except OSError as error:  # a full disk, a closed pipe: the temporary file is already gone
         click.echo(f"error: input/output failed: {error.strerror or error}", err=True)

@@ -62,16 +62,26 @@ def quota_record(quota: Quota) -> dict[str, Any]:
     return {"resource": quota.resource, "used": quota.used, "limit": quota.limit}
 
 
+# C0, DEL and C1 control characters: anyone who may set a description or a tag would otherwise write escape
+# sequences (retitle, clear, move the cursor, hide text behind a carriage return) to the reader's terminal
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters shown as ``\\xNN`` (for people; JSON output escapes them itself)."""
+    return text.translate(_CONTROLS)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Mapping):
-        return ",".join(f"{k}={v}" for k, v in value.items()) or "-"
+        return printable(",".join(f"{k}={v}" for k, v in value.items())) or "-"
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value) or "-"
-    return str(value) if value != "" else "-"
+        return printable(",".join(str(v) for v in value)) or "-"
+    return printable(str(value)) if value != "" else "-"
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
