@@ -112,7 +112,10 @@ class SqliteDatabase:
             self._connection.execute("COMMIT")
 
     def data_version(self) -> int:
-        counter = self._changes.value()
+        try:
+            counter = self._changes.value()
+        except ValueError:  # closed: the pragma raises what any statement on a closed database raises
+            counter = 1
         if counter % 2 == 0:
             return counter
         (version,) = self._connection.execute("PRAGMA data_version").fetchone()  # a write under way, or killed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -107,3 +108,10 @@ def test_a_counter_file_another_process_wrote_is_never_shrunk(tmp_path: Path) ->
     assert second.value() == first.value() == 2
     first.close()
     second.close()
+
+
+def test_a_closed_keystore_refuses_reads_as_a_closed_database_does(tmp_path: Path) -> None:
+    store = Keystore(tmp_path / "closed", init=True)
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.instance_count()
