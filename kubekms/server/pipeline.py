@@ -76,7 +76,7 @@ REQUEST_IDS = RequestIds()
 ResponseT = TypeVar("ResponseT")
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """What is known of one request so far; the audit record is written from it, whatever failed."""
 

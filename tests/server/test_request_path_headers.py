@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from kubekms.errors import InvalidArgument
 from kubekms.wire import inputs
 
 RULE = re.compile(r"[\x20-\x7e\t]*")  # printable ASCII and tabs
@@ -20,3 +21,16 @@ def test_values_longer_than_the_limit_are_refused() -> None:
     assert inputs.is_printable_ascii("a" * inputs.MAX_HEADER_CHARS)
     assert not inputs.is_printable_ascii("a" * (inputs.MAX_HEADER_CHARS + 1))
     assert inputs.is_printable_ascii("")
+
+
+def test_request_targets_are_judged_as_by_the_rule() -> None:
+    for code in range(0x110000):
+        target = f"/a{chr(code)}"
+        expected = RULE.fullmatch(target) is not None and " " not in target
+        try:
+            inputs.request_target(target, error=InvalidArgument)
+            accepted = True
+        except InvalidArgument:
+            accepted = False
+        assert accepted == expected, hex(code)
+    assert inputs.request_target("/" + "a" * 20_000, error=InvalidArgument)  # no length limit here
