@@ -266,13 +266,22 @@ async def add_version(call: GcpCall, name: names.CryptoKeyName, *, make_primary:
 async def _version_key(call: GcpCall, name: names.CryptoKeyName, version: int) -> VersionRecord:
     """The keystore key that holds ``version`` (new, or adopted when an earlier attempt stopped after making it)."""
     alias = name.version(version).keystore_alias
+    claim = (name.location, name.ring, name.key, version)
+    claimed_before = await asyncio.to_thread(call.store.claim_version, *claim, call.epoch)
     try:
         meta = await call.backend.create_key(alias, description="Cloud KMS CryptoKeyVersion")
     except AlreadyExists:
-        # a crash between the keystore's write and ours left the keystore key: adopt it
         meta = await call.backend.describe_key(alias)
-        if call.store.version_of_keystore_key(meta.key_id) is not None:
-            raise
+        # adopt only what a crash between the keystore's write and ours left: a key claimed by an earlier attempt
+        if not claimed_before or call.store.version_of_keystore_key(meta.key_id) is not None:
+            await asyncio.to_thread(call.store.release_version, *claim)
+            raise InvalidState(
+                f"the keystore alias {alias} already names key {meta.key_id}, which this Cloud KMS "
+                f"API did not make for it: remove that alias to add version {version}"
+            ) from None
+    except BaseException:
+        await asyncio.to_thread(call.store.release_version, *claim)  # no keystore key was made
+        raise
     return VersionRecord(name.location, name.ring, name.key, version, meta.key_id, call.epoch)
 
 

@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS versions (
     keystore_key_id TEXT NOT NULL UNIQUE,
     created_at REAL NOT NULL,
     PRIMARY KEY (location, ring, key, version)
+);
+CREATE TABLE IF NOT EXISTS version_claims (
+    location TEXT NOT NULL, ring TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL,
+    claimed_at REAL NOT NULL,
+    PRIMARY KEY (location, ring, key, version)
 )
 """
 
@@ -176,6 +181,32 @@ class GcpStore:
             "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
             (record.location, record.ring, record.key, record.version, record.keystore_key_id, record.created_at),
         )
+        db.execute(
+            "DELETE FROM version_claims WHERE location = ? AND ring = ? AND key = ? AND version = ?",
+            (record.location, record.ring, record.key, record.version),
+        )
+
+    # --- claims: which keystore keys this API may have made without recording them (a crash in between) ----
+
+    def claim_version(self, location: str, ring: str, key: str, version: int, now: float) -> bool:
+        """Note that a keystore key is about to be made for this version; True if an earlier attempt had noted it.
+
+        Only then may a keystore key already holding the version's alias be adopted: otherwise anyone
+        allowed to create an alias could plant a key of theirs as a future version of someone's crypto key.
+        """
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO version_claims VALUES (?, ?, ?, ?, ?)", (location, ring, key, version, now)
+            )
+        return cursor.rowcount == 0
+
+    def release_version(self, location: str, ring: str, key: str, version: int) -> None:
+        """The attempt made no keystore key: forget its claim."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM version_claims WHERE location = ? AND ring = ? AND key = ? AND version = ?",
+                (location, ring, key, version),
+            )
 
     def crypto_key(self, location: str, ring: str, key: str) -> CryptoKeyRecord:
         with self._lock:

@@ -1,0 +1,99 @@
+"""A keystore alias ``gcp/<location>/<ring>/<key>/<version>`` planted by another principal (CreateAlias on a key
+of theirs, through the AWS wire) must not make their key the next version of someone's crypto key: it was adopted,
+and the victim then encrypted under a key the planter decrypts. A crash's leftover is still adopted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import grpc
+import pytest
+import yaml
+from google.cloud import kms_v1
+from redteam_harness import bearer, raw_call
+
+from kubekms.devenv.gcpserver import GcpServer, gcp_server
+from kubekms.devenv.kmsserver import Principal
+from kubekms.providers import BackendConfig, open_backend
+from kubekms.server import gcp_names
+from kubekms.server import gcp_operations as ops
+from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore
+
+PROJECT = "proj-plant"
+LOCATION = f"projects/{PROJECT}/locations/global"
+RING = f"{LOCATION}/keyRings/r"
+MALLORY = Principal("mallory", actions=("create-alias", "decrypt-datakey", "describe-key"), keys=("mallory-key",),
+                    projects=(PROJECT,))  # fmt: skip
+OWNER = Principal("owner", projects=(PROJECT,))  # its AWS account is the project
+
+
+@pytest.fixture(scope="module")
+def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
+    with gcp_server(tmp_path_factory.mktemp("red-plant"), principals=(MALLORY, OWNER), project_id=PROJECT) as running:
+        yield running
+
+
+def _aws(gcp: GcpServer, principal: str) -> Any:
+    credentials = yaml.safe_load(gcp.server.credentials_file(principal).read_text())
+    return boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
+                        aws_access_key_id=credentials["access_key"],
+                        aws_secret_access_key=credentials["secret_key"])  # fmt: skip
+
+
+def _call(gcp: GcpServer, method: str, request: Any) -> tuple[grpc.StatusCode, bytes | str]:
+    return raw_call(gcp, method, type(request).serialize(request), bearer(gcp))
+
+
+def test_a_planted_alias_is_refused_not_adopted(gcp: GcpServer) -> None:
+    owner, mallory = _aws(gcp, "owner"), _aws(gcp, "mallory")
+    theirs = owner.create_key()["KeyMetadata"]["KeyId"]
+    owner.create_alias(AliasName="alias/mallory-key", TargetKeyId=theirs)
+    purpose = kms_v1.CryptoKey(purpose=kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT)
+    ok, refused = grpc.StatusCode.OK, grpc.StatusCode.FAILED_PRECONDITION
+    assert _call(gcp, "CreateKeyRing", kms_v1.CreateKeyRingRequest(parent=LOCATION, key_ring_id="r"))[0] is ok
+    created = kms_v1.CreateCryptoKeyRequest(parent=RING, crypto_key_id="k", crypto_key=purpose)
+    assert _call(gcp, "CreateCryptoKey", created)[0] is ok
+
+    mallory.create_alias(AliasName="alias/gcp/global/r/k/2", TargetKeyId=theirs)  # the next version of k
+    mallory.create_alias(AliasName="alias/gcp/global/r/later/1", TargetKeyId=theirs)  # a crypto key to come
+    new_version = kms_v1.CreateCryptoKeyVersionRequest(parent=f"{RING}/cryptoKeys/k")
+    code, details = _call(gcp, "CreateCryptoKeyVersion", new_version)
+    assert code is refused and "gcp/global/r/k/2" in str(details), details
+    later = kms_v1.CreateCryptoKeyRequest(parent=RING, crypto_key_id="later", crypto_key=purpose)
+    assert _call(gcp, "CreateCryptoKey", later)[0] is refused
+    assert _call(gcp, "GetCryptoKey", kms_v1.GetCryptoKeyRequest(name=f"{RING}/cryptoKeys/later"))[0] is (
+        grpc.StatusCode.NOT_FOUND
+    )
+
+    owner.delete_alias(AliasName="alias/gcp/global/r/k/2")
+    code, answer = _call(gcp, "CreateCryptoKeyVersion", new_version)
+    assert code is ok and isinstance(answer, bytes)
+    assert owner.describe_key(KeyId="alias/gcp/global/r/k/2")["KeyMetadata"]["KeyId"] != theirs
+
+
+def test_a_crash_leftover_is_still_adopted(tmp_path: Path) -> None:
+    """The first half of an attempt (claim, then the keystore key) is run by hand: a crash after it is the fault."""
+
+    async def scenario() -> None:
+        backend = await open_backend(BackendConfig(provider="local", state_dir=tmp_path / "keystore", init=True))
+        store = GcpStore(tmp_path)
+        try:
+            now = datetime.now(UTC)
+            store.create_key_ring("global", "r", now.timestamp())
+            store.create_crypto_key(CryptoKeyRecord("global", "r", "k", now.timestamp(), 30), None)
+            call = ops.GcpCall(backend=backend, store=store, lock=asyncio.Lock(), now=now)
+            name = gcp_names.CryptoKeyName(PROJECT, "global", "r", "k")
+            assert not store.claim_version("global", "r", "k", 1, now.timestamp())
+            left = await backend.create_key(name.version(1).keystore_alias, description="Cloud KMS CryptoKeyVersion")
+            adopted = await ops.add_version(call, name, make_primary=True)
+            assert adopted.keystore_key_id == left.key_id and adopted.version == 1
+        finally:
+            store.close()
+            await backend.close()
+
+    asyncio.run(scenario())
