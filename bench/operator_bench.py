@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, config, watch
+from kubernetes import client, config
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubekms.devenv.controlplane import ControlPlane, control_plane
@@ -90,10 +91,33 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(child) for child in children)
 
 
-def control_plane_cpu(plane: ControlPlane) -> float:
-    """CPU seconds of kube-apiserver and etcd (the devenv keeps their processes private)."""
-    processes = (plane._apiserver, plane._etcd)
-    return sum(cpu_seconds(p.process.pid) for p in processes if p is not None and p.process is not None)
+def control_plane_cpu(plane: ControlPlane, which: str = "both") -> float:
+    """CPU seconds of kube-apiserver and etcd, or of one of them (the devenv keeps their processes private)."""
+    processes = {"apiserver": (plane._apiserver,), "etcd": (plane._etcd,), "both": (plane._apiserver, plane._etcd)}
+    return sum(cpu_seconds(p.process.pid) for p in processes[which] if p is not None and p.process is not None)
+
+
+@contextlib.contextmanager
+def apiserver_pprof(plane: ControlPlane, output: Path | None, seconds: int) -> Iterator[None]:
+    """A Go CPU profile of kube-apiserver over the first ``seconds`` of the block, into ``output``
+    (``go tool pprof -top FILE``); nothing without output."""
+    if output is None:
+        yield
+        return
+    context = ssl.create_default_context(cafile=str(plane.pki.ca_cert))
+    context.load_cert_chain(str(plane.pki.admin_cert), str(plane.pki.admin_key))
+    url = f"{plane.apiserver_url}/debug/pprof/profile?seconds={seconds}"
+
+    def fetch() -> None:
+        with urllib.request.urlopen(url, context=context, timeout=seconds + 30) as answer:
+            output.write_bytes(answer.read())
+
+    profiler = threading.Thread(target=fetch, daemon=True)
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.join(seconds + 60)
 
 
 def audit_lines(path: Path) -> int:
@@ -155,32 +179,56 @@ class ReadyWatch:
         self._ready: set[str] = set()
         self._progress_at = time.perf_counter()
         self.all_ready_at: float | None = None
+        self.cpu_seconds = 0.0  # of the watching thread
         listed = objects.list_namespaced_custom_object("kubekms.io", "v1alpha1", NAMESPACE, "kmskeys", limit=1)
         self._version = listed["metadata"]["resourceVersion"]
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        started = time.thread_time()
+        try:
+            self._watch()
+        finally:
+            self.cpu_seconds = time.thread_time() - started
+
+    def _watch(self) -> None:
         while self.all_ready_at is None:  # a watch the apiserver closes is opened again where it stopped
-            stream = watch.Watch().stream(
-                self._objects.list_namespaced_custom_object,
+            # The raw stream, a JSON line per event: the client's own watch helper cost this process
+            # twice its creates in CPU (0.8 ms per KMSKey), taken from the cores the run measures.
+            answer = self._objects.list_namespaced_custom_object(
                 "kubekms.io",
                 "v1alpha1",
                 NAMESPACE,
                 "kmskeys",
+                watch=True,
                 resource_version=self._version,
                 timeout_seconds=300,
+                _preload_content=False,
             )
-            for event in stream:
-                item = event["object"]
-                self._version = item["metadata"]["resourceVersion"]
-                conditions = (item.get("status") or {}).get("conditions") or []
-                if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
-                    self._ready.add(item["metadata"]["name"])
-                    self._progress_at = time.perf_counter()
-                if len(self._ready) == self._expected:
-                    self.all_ready_at = time.perf_counter()
-                    return
+            pending = b""
+            try:
+                for chunk in answer.stream(1 << 16):
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for line in lines:
+                        if line and self._seen(json.loads(line)):
+                            return
+            finally:
+                answer.close()  # never back to the pool: a watch left open would answer the next request
+
+    def _seen(self, event: dict[str, Any]) -> bool:
+        """Note one watch event; True once all are Ready."""
+        item = event["object"]
+        if event["type"] == "ERROR":
+            raise RuntimeError(f"the watch of KMSKeys failed: {item}")
+        self._version = item["metadata"]["resourceVersion"]
+        conditions = (item.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            self._ready.add(item["metadata"]["name"])
+            self._progress_at = time.perf_counter()
+        if len(self._ready) == self._expected:
+            self.all_ready_at = time.perf_counter()
+        return self.all_ready_at is not None
 
     def wait(self, stall: float) -> float:
         """When all were Ready; TimeoutError once no KMSKey became Ready for ``stall`` seconds."""
@@ -200,7 +248,12 @@ def create_configmaps(core: client.CoreV1Api, plane: ControlPlane, indexes: rang
 
 
 def run(
-    keys: int, workdir: Path, profile: Path | None = None, sampled: Path | None = None, policy: bool = True
+    keys: int,
+    workdir: Path,
+    profile: Path | None = None,
+    sampled: Path | None = None,
+    policy: bool = True,
+    pprof: Path | None = None,
 ) -> dict[str, Any]:
     with control_plane() as plane, kms_server(workdir / "kms", cmk_limit=max(1000, keys + 100)) as server:
         api = config.new_client_from_config(config_file=str(plane.kubeconfig))
@@ -245,12 +298,13 @@ def run(
             # The same KMSKeys in a namespace the operator does not serve: what the apiserver alone
             # costs for this CRD (schema defaults, CEL rules), to tell it apart from the operator's share.
             core.create_namespace({"metadata": {"name": IDLE_NAMESPACE}})
-            started = time.perf_counter()
+            started, client_cpu = time.perf_counter(), time.process_time()
             for index in range(keys):
                 objects.create_namespaced_custom_object(
                     "kubekms.io", "v1alpha1", IDLE_NAMESPACE, "kmskeys", key_body(index)
                 )
             unserved_seconds = time.perf_counter() - started
+            unserved_client_cpu = time.process_time() - client_cpu
 
             calls_before = audit_lines(server.audit_log)
             assert operator.process is not None and server.pid is not None
@@ -259,11 +313,13 @@ def run(
                 cpu_seconds(server.pid),
                 control_plane_cpu(plane),
                 time.process_time(),
+                control_plane_cpu(plane, "etcd"),
             )
             rss_before = rss_mb(operator.process.pid, "VmRSS")  # imports and the idle operator, no KMSKey yet
             ready = ReadyWatch(objects, keys)
             requests_before = apiserver_requests(plane)
-            with py_spy(operator.process.pid, sampled):
+            pprof_seconds = max(2, keys // 100)  # about the KMSKey phase
+            with py_spy(operator.process.pid, sampled), apiserver_pprof(plane, pprof, pprof_seconds):
                 started = time.perf_counter()
                 for index in range(keys):
                     objects.create_namespaced_custom_object(
@@ -276,6 +332,7 @@ def run(
             server_cpu = cpu_seconds(server.pid) - cpu_before[1]
             keys_plane_cpu = control_plane_cpu(plane) - cpu_before[2]
             bench_cpu = time.process_time() - cpu_before[3]
+            etcd_cpu = control_plane_cpu(plane, "etcd") - cpu_before[4]
             # kopf posts Events from a queue, after the status said Ready: one "Created" per key.
             posted = ("events", "", "POST")
             with contextlib.suppress(TimeoutError):  # the counts below then show how far posting got
@@ -308,9 +365,13 @@ def run(
         "operator_cpu_ms_per_key": round(operator_cpu * 1000 / keys, 1),
         "server_cpu_ms_per_key": round(server_cpu * 1000 / keys, 1),
         "apiserver_etcd_cpu_ms_per_kmskey": round(keys_plane_cpu * 1000 / keys, 1),
+        "etcd_cpu_ms_per_kmskey": round(etcd_cpu * 1000 / keys, 1),
         "apiserver_etcd_cpu_ms_per_configmap": round(configmaps_plane_cpu * 1000 / keys, 1),
         # this process alone: its creates and its watch of Ready
         "bench_client_cpu_ms_per_key": round(bench_cpu * 1000 / keys, 1),
+        # of which its creates alone (the same creates in the unserved namespace); the rest is its watch
+        "bench_client_create_cpu_ms_per_key": round(unserved_client_cpu * 1000 / keys, 1),
+        "bench_client_watch_cpu_ms_per_key": round(ready.cpu_seconds * 1000 / keys, 1),
         # all of the above: on a shared machine the ratio of times follows everyone else's load,
         # the CPU spent per KMSKey much less (the figure to compare two versions by)
         "cpu_ms_per_kmskey_all": round((operator_cpu + server_cpu + keys_plane_cpu + bench_cpu) * 1000 / keys, 1),
@@ -324,14 +385,17 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write the operator's cProfile stats to this file")
     parser.add_argument("--py-spy", type=Path, help="write py-spy's collapsed stacks of the operator to this file")
     parser.add_argument(
+        "--pprof", type=Path, help="write a Go CPU profile of kube-apiserver during the KMSKey phase to this file"
+    )
+    parser.add_argument(
         "--no-finalizer-policy", action="store_true", help="leave the finalizer to kopf (no MutatingAdmissionPolicy)"
     )
     args = parser.parse_args()
     if not 1 <= args.keys <= 99_999:
         parser.error("--keys must be between 1 and 99999")
     with tempfile.TemporaryDirectory(prefix="kubekms-operator-bench-") as workdir:
-        profile, sampled = (path.resolve() if path else None for path in (args.profile, args.py_spy))
-        figures = run(args.keys, Path(workdir), profile, sampled, policy=not args.no_finalizer_policy)
+        profile, sampled, pprof = (path.resolve() if path else None for path in (args.profile, args.py_spy, args.pprof))
+        figures = run(args.keys, Path(workdir), profile, sampled, policy=not args.no_finalizer_policy, pprof=pprof)
     print(json.dumps(figures, indent=2))
     rss_target = RSS_TARGET_MB[min(RSS_TARGET_MB, key=lambda n: abs(n - args.keys))]
     print(
