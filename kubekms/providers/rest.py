@@ -171,14 +171,18 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
         if at_creation:
             body["tags"] = v1_answers.tag_items(tags or {})
         answer = await self._wire.request(CREATE_KEY, body)
-        key_id = str((answer.get("key_info") or {}).get("key_id") or "")
+        info = answer.get("key_info") or {}
+        key_id = str(info.get("key_id") or "")
         if not key_id:
             raise Unavailable("the KMS answered create-key without a key_id")
         self._wire.created(key_id, alias)
         if tags and not at_creation:
             await self.tag_key(key_id, tags)
-        # a new key has exactly the alias and tags just written: one describe, not three reads
-        return _replace(await self._details(key_id), tags=dict(tags or {}), aliases=(alias,) if alias else ())
+        # A new key has exactly the alias and tags just written: one describe, not three reads; none
+        # where the answer carries the key's details (a kubekms server's extension, as tags at creation).
+        described = self._tags_at_creation and "key_state" in info
+        meta = self._metadata(info) if described else await self._details(key_id)
+        return _replace(meta, tags=dict(tags or {}), aliases=(alias,) if alias else ())
 
     async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
         body: dict[str, str] = {"limit": str(limit)}

@@ -81,7 +81,9 @@ async def create_key(call: Call) -> JsonAnswer:
         key_usage=key_usage,
         tags=creation_tags(fields),
     )
-    return {"key_info": {"key_id": meta.key_id, "domain_id": call.project_id, "region_id": ""}}
+    # Huawei answers key_id and domain_id; the key's other details are a kubekms extension, so that a
+    # kubekms client needs no describe-key after creating (the operator: one backend call per new KMSKey).
+    return {"key_info": {**v1_answers.key_details(meta, project_id=call.project_id), "region_id": ""}}
 
 
 def creation_tags(fields: RequestFields) -> dict[str, str]:

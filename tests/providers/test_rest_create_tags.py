@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from kubekms.backend import KeyState
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 from kubekms.errors import AccessDenied, InvalidArgument, Reason
 from kubekms.providers import open_backend
@@ -58,8 +59,14 @@ async def test_a_key_and_its_tags_are_written_by_one_create_key(server: KMSServe
     assert await _call(server, "list_tags", key.key_id) == {"owner-uid": "u-1", "team": "a"}
     # the read above is audited after the creation: had tagging been a second call, it would sit between
     operations = _audit_operations(server, key.key_id, "list-key-tags")
-    assert operations[0] == "create-key" and operations[-1] == "list-key-tags"
-    assert "batch-key-tags" not in operations
+    # neither a tagging call nor a describe-key: create-key's answer carries the key's details
+    assert operations == ["create-key", "list-key-tags"]
+
+
+async def test_the_created_key_is_described_by_create_keys_answer(server: KMSServer) -> None:
+    key = await _call(server, "create_key", "described-at-birth", description="from the answer")
+    assert key == await _call(server, "describe_key", key.key_id)
+    assert (key.state, key.current_version, key.description) == (KeyState.ENABLED, 1, "from the answer")
 
 
 async def test_tags_at_creation_need_the_tagging_permission_and_a_refusal_creates_nothing(server: KMSServer) -> None:
