@@ -177,10 +177,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._front.forget(self)
-        self._on_deadline = None
-        if self._timer is not None:  # it would keep this connection alive until it fires
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         self._transport = None
         self._unparsed = b""
         if self._relay is not None and self._relay.connected:
@@ -309,7 +306,7 @@ class HttpConnection(asyncio.Protocol):
             if self._relay is None:
                 assert self._front.handoff is not None
                 self._relay = Relay(self._front.handoff())
-                self._on_deadline = None  # aiohttp keeps its own time from here
+                self._stop_timer()  # aiohttp keeps its own time from here
             self._relay.head(self._parser.get_method(), self._url, version, self._headers)
             return
         declared = fields.get("content-length")
@@ -475,6 +472,13 @@ class HttpConnection(asyncio.Protocol):
                 self._timer.cancel()
             self._timer_at = self._deadline
             self._timer = self._loop.call_at(self._deadline, self._timer_fired)
+
+    def _stop_timer(self) -> None:
+        """No more deadlines for this connection (a pending handle would keep it alive until it fires)."""
+        self._on_deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _timer_fired(self) -> None:
         self._timer = None
