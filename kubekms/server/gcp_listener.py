@@ -24,6 +24,10 @@ from kubekms.server.principals import PrincipalDirectory
 
 log = logging.getLogger("kubekms.server.gcp")
 
+# aiohttp closes a connection idle this long, also one whose request head has not arrived whole (its default,
+# an hour, let idle and slowloris connections pile up in the worker that serves every wire); as the HTTP front
+IDLE_SECONDS = 75.0
+
 
 class CloudKmsListener:
     def __init__(self, service: CloudKmsService, settings: GcpSettings, tls: tuple[Path, Path] | None,
@@ -67,7 +71,8 @@ class CloudKmsListener:
         log.info("Cloud KMS gRPC API listening", extra={"fields": fields})
         if self._settings.rest_listen:
             rest_host, rest_port = parse_listen(self._settings.rest_listen)
-            self._rest = web.AppRunner(CloudKmsRest(self.service).build(), access_log=None, handle_signals=False)
+            self._rest = web.AppRunner(CloudKmsRest(self.service).build(), access_log=None, handle_signals=False,
+                                       keepalive_timeout=IDLE_SECONDS)  # fmt: skip
             await self._rest.setup()
             await web.TCPSite(self._rest, rest_host, rest_port, ssl_context=self._ssl_context).start()
             rest_fields = {"listen": self._settings.rest_listen, "tls": self._ssl_context is not None}

@@ -10,6 +10,7 @@ error body ``{"error": {"code", "message", "status"}}`` with the matching HTTP s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from kubekms.wire import inputs
 # the generated REST transport's per-method HTTP rules (the service descriptor is not in the package)
 _RULES = rest_base._BaseKeyManagementServiceRestTransport
 MAX_BODY_BYTES = 256 * 1024
+REQUEST_SECONDS = 30.0  # a body must arrive whole within this (the HTTP front's limit for a whole request)
 JSON_TYPE = "application/json"
 _VARIABLE = re.compile(r"\{([a-z_.]+)(?:=([^}]+))?\}")
 
@@ -101,6 +103,13 @@ def _json_response(status: int, payload: object) -> web.Response:
     return web.Response(status=status, body=json.dumps(payload).encode(), content_type=JSON_TYPE)
 
 
+def _refused(status: int, message: str, code: str) -> web.Response:
+    """An error before the body was read whole: the connection closes instead of draining the rest."""
+    refused = _json_response(status, {"error": {"code": status, "message": message, "status": code}})
+    refused.force_close()
+    return refused
+
+
 class CloudKmsRest:
     """The aiohttp application of the REST mapping over one :class:`CloudKmsService`."""
 
@@ -122,12 +131,15 @@ class CloudKmsRest:
                      "status": "NOT_FOUND"}  # fmt: skip
             return _json_response(404, {"error": error})
         try:
-            body = await request.read()
+            async with asyncio.timeout(REQUEST_SECONDS):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             message = f"Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes."
-            refused = _json_response(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})
-            refused.force_close()  # the rest of the body is not read: close instead of draining it
-            return refused
+            return _refused(400, message, "INVALID_ARGUMENT")
+        except TimeoutError:
+            return _refused(
+                408, f"The request body did not arrive within {REQUEST_SECONDS:.0f} s.", "DEADLINE_EXCEEDED"
+            )
         values = match.groups()
         call = GcpRequest(route.name, route.method, request.headers.get("Authorization"),
                           lambda: transcode(route, values, request.query, body), request.remote or "-")  # fmt: skip
