@@ -359,10 +359,13 @@ class CloudKmsService:
             if not names.PROJECT_PATTERN.fullmatch(project):
                 continue
             call = self.gcp_call(project, await self._backend_for(project))
-            rotated = await ops.rotate_due_keys(call, project)
+            rotated, refused = await ops.rotate_due_keys(call, project)
             if rotated:
                 self._metrics.keys_rotated.inc(len(rotated))
                 log.info("Cloud KMS automatic rotation", extra={"fields": {"project": project, "rotated": rotated}})
+            if refused:
+                log.warning("Cloud KMS automatic rotation refused", extra={"fields": {"project": project,
+                                                                                      "refused": refused}})  # fmt: skip
 
     def rpc_handler(self) -> grpc.GenericRpcHandler:
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {

@@ -30,7 +30,7 @@ from google.cloud import kms_v1
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import Backend, KeyMetadata, KeyState
-from kubekms.errors import AlreadyExists, InvalidArgument, InvalidCiphertext, InvalidState, NotFound
+from kubekms.errors import AlreadyExists, InvalidArgument, InvalidCiphertext, InvalidState, KMSError, NotFound
 from kubekms.server import gcp_names as names
 from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
 
@@ -591,13 +591,21 @@ async def generate_random_bytes(
 # ------------------------------------------------------------------ automatic rotation
 
 
-async def rotate_due_keys(call: GcpCall, project: str) -> list[str]:
-    """Add a primary version to every crypto key whose next_rotation_time passed; the names rotated."""
-    rotated = []
+async def rotate_due_keys(call: GcpCall, project: str) -> tuple[list[str], dict[str, str]]:
+    """Add a primary version to every crypto key whose next_rotation_time passed.
+
+    Returns the names rotated, and the names refused with why (e.g. a foreign key holding the next
+    version's alias): one refused key does not stop the others, and it is tried again next pass.
+    """
+    rotated, refused = [], {}
     async with call.lock:
         for key in call.store.due_for_rotation(call.epoch):
             name = names.CryptoKeyName(project, key.location, key.ring, key.key)
-            await add_version(call, name, make_primary=True)
+            try:
+                await add_version(call, name, make_primary=True)
+            except KMSError as error:
+                refused[str(name)] = error.message
+                continue
             next_rotation = key.next_rotation
             if key.rotation_period is None or next_rotation is None:
                 next_rotation = None
@@ -607,4 +615,4 @@ async def rotate_due_keys(call: GcpCall, project: str) -> list[str]:
             rotated_key = replace(call.store.crypto_key(key.location, key.ring, key.key), next_rotation=next_rotation)
             await asyncio.to_thread(call.store.update_crypto_key, rotated_key)
             rotated.append(str(name))
-    return rotated
+    return rotated, refused

@@ -97,3 +97,29 @@ def test_a_crash_leftover_is_still_adopted(tmp_path: Path) -> None:
             await backend.close()
 
     asyncio.run(scenario())
+
+
+def test_one_refused_rotation_does_not_stop_the_others(tmp_path: Path) -> None:
+    """Automatic rotation: a planted alias refuses one key's new version; the other due keys still rotate."""
+
+    async def scenario() -> None:
+        backend = await open_backend(BackendConfig(provider="local", state_dir=tmp_path / "keystore", init=True))
+        store = GcpStore(tmp_path)
+        try:
+            now = datetime.now(UTC)
+            store.create_key_ring("global", "r", now.timestamp())
+            for key in ("a", "b"):  # both due now, "a" sorts first
+                due = CryptoKeyRecord("global", "r", key, now.timestamp(), 30, rotation_period=86400,
+                                      next_rotation=now.timestamp() - 1)  # fmt: skip
+                store.create_crypto_key(due, None)
+            await backend.create_key("gcp/global/r/a/1")  # planted before the first version of "a"
+            call = ops.GcpCall(backend=backend, store=store, lock=asyncio.Lock(), now=now)
+            rotated, refused = await ops.rotate_due_keys(call, PROJECT)
+            assert rotated == [f"{RING}/cryptoKeys/b"]
+            assert list(refused) == [f"{RING}/cryptoKeys/a"] and "gcp/global/r/a/1" in refused[f"{RING}/cryptoKeys/a"]
+            assert store.crypto_key("global", "r", "b").primary_version == 1
+        finally:
+            store.close()
+            await backend.close()
+
+    asyncio.run(scenario())
