@@ -10,12 +10,18 @@ id>:v<version>``), so the key_id changes on every rotation and never returns to 
 
 Pure domain: no gRPC here. Failures are the :class:`KeyringError` subclasses below; the
 gRPC service checks request limits and maps these classes to status codes.
+
+Threads: the async methods run on the plugin's event loop; :meth:`Keyring.health`,
+:meth:`Keyring.announce`, :meth:`Keyring.encrypt_now` and :meth:`Keyring.decrypt_now` (the calls
+that need no backend) may run on any thread. What those share with the loop (KEK use counts, the
+cache's order) changes only under one lock, held for a few dictionary operations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -102,6 +108,7 @@ class Keyring:
         self._cache_hit = metrics.kek_cache.labels("hit")  # label children bound once, not per call
         self._cache_miss = metrics.kek_cache.labels("miss")
         self._new_kek_lock = asyncio.Lock()
+        self._lock = threading.Lock()  # KEK use counts and the cache, changed from several threads
         self.key_id: str | None = None  # the backend key's id (the configured ref may be an alias)
         self.latest_version = 0
         self.key_state: KeyState | None = None
@@ -222,33 +229,63 @@ class Keyring:
             return kek
 
     def _remember(self, wrapped: bytes, cipher: AESGCM) -> None:
-        self._cache[wrapped] = cipher
-        self._cache.move_to_end(wrapped)
-        while len(self._cache) > self._policy.cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[wrapped] = cipher
+            self._cache.move_to_end(wrapped)
+            while len(self._cache) > self._policy.cache_size:
+                self._cache.popitem(last=False)
 
     # --- the two crypto calls ------------------------------------------------------------
 
-    async def encrypt(self, seed: bytes) -> Sealed:
+    def encrypt_now(self, seed: bytes) -> Sealed | None:
+        """Seal under a usable KEK, any thread; None when a new KEK is needed (:meth:`encrypt`)."""
         if self.key_state is not None and self.key_state is not KeyState.ENABLED:
             raise KeyNotEnabled(self.health())
-        kek = self._kek_for_encrypt() or await self._new_kek()
-        kek.uses += 1
+        with self._lock:  # the use is counted with the check: never past max_encryptions
+            kek = self._kek_for_encrypt()
+            if kek is None:
+                return None
+            kek.uses += 1
+        return self._seal(kek, seed)
+
+    async def encrypt(self, seed: bytes) -> Sealed:
+        sealed = self.encrypt_now(seed)
+        if sealed is not None:
+            return sealed
+        kek = await self._new_kek()
+        with self._lock:
+            kek.uses += 1
+        return self._seal(kek, seed)
+
+    @staticmethod
+    def _seal(kek: Kek, seed: bytes) -> Sealed:
         return Sealed(plugin_ciphertext.seal(kek.cipher, seed, kek.key_id_bytes), kek.key_id, kek.wrapped)
 
-    async def decrypt(self, ciphertext: bytes, key_id: str, wrapped_kek: bytes) -> bytes:
+    def decrypt_now(self, ciphertext: bytes, key_id: str, wrapped_kek: bytes) -> bytes | None:
+        """Open with a cached KEK, any thread; None on a cache miss (:meth:`decrypt`)."""
         try:
             plugin_ciphertext.check_layout(ciphertext)
         except InvalidCiphertext as error:
             raise BadCiphertext(error.message) from None
         self._check_key_id(key_id)
-        cipher = self._cache.get(wrapped_kek)
-        if cipher is not None:
-            self._cache_hit.inc()
-            self._cache.move_to_end(wrapped_kek)
-        else:
-            self._cache_miss.inc()
-            cipher = await self._unwrap_once(wrapped_kek)
+        with self._lock:
+            cipher = self._cache.get(wrapped_kek)
+            if cipher is not None:
+                self._cache.move_to_end(wrapped_kek)
+        if cipher is None:
+            return None
+        self._cache_hit.inc()
+        return self._open(cipher, ciphertext, key_id)
+
+    async def decrypt(self, ciphertext: bytes, key_id: str, wrapped_kek: bytes) -> bytes:
+        plaintext = self.decrypt_now(ciphertext, key_id, wrapped_kek)
+        if plaintext is not None:
+            return plaintext
+        self._cache_miss.inc()
+        return self._open(await self._unwrap_once(wrapped_kek), ciphertext, key_id)
+
+    @staticmethod
+    def _open(cipher: AESGCM, ciphertext: bytes, key_id: str) -> bytes:
         try:
             return plugin_ciphertext.open_sealed(cipher, ciphertext, key_id.encode())
         except InvalidCiphertext as error:

@@ -2,6 +2,11 @@
 
 SIGTERM or SIGINT stops accepting calls, lets in-flight calls finish (drain timeout)
 and removes the socket. :func:`run` serves on uvloop with the start-up heap frozen.
+
+gRPC is its threaded server, not grpc.aio: grpc.aio hands each of a call's 4 completions from
+gRPC's polling thread to the event loop through a socket write and a wake-up, most of a Status
+call's cost (``bench/plugin_bench.py``). Calls run on gRPC's threads (Status on threads of its
+own); the event loop runs the backend calls, the poller and the health server.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import os
 import signal
 import socket
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import grpc
 import uvloop
@@ -23,6 +30,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubekms.providers import BackendConfig, open_backend
+from kubekms_plugin.call_threads import CallThreads
 from kubekms_plugin.config import PluginConfig
 from kubekms_plugin.keyring import Keyring, KeyringError
 from kubekms_plugin.metrics import PluginMetrics
@@ -32,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE = 64 * 1024  # far above any valid call (1 KiB ciphertext + 32 KiB annotations)
 FIRST_POLL_RETRY = 1.0
+CALL_THREADS = 4  # Encrypt and Decrypt, plus one per call waiting for the backend (call_threads.py)
+STATUS_THREADS = 4  # Status on threads of its own: it never waits behind Encrypt or Decrypt
 
 
 class SocketInUse(RuntimeError):
@@ -105,14 +115,18 @@ async def serve(config: PluginConfig, *, stop: asyncio.Event | None = None) -> N
     metrics = PluginMetrics()
     keyring = Keyring(backend, config.key, config.kek, metrics, backend_name=backend_name(config.backend))
     prepare_socket(config.socket)
-    server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
+    calls = CallThreads(CALL_THREADS, "grpc-call")
+    server = grpc.server(
+        cast(ThreadPoolExecutor, calls),  # typed as one; gRPC only submits to it
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)],
     )
-    server.add_generic_rpc_handlers((rpc_handler(KeyManagementService(keyring, metrics)),))
+    status_threads = ThreadPoolExecutor(STATUS_THREADS, thread_name_prefix="grpc-status")
+    service = KeyManagementService(keyring, metrics, loop, calls)
+    server.add_generic_rpc_handlers((rpc_handler(service, status_threads),))
     previous_umask = os.umask(0o177)  # the socket is born 0600: no window with wider access
     try:
         server.add_insecure_port(f"unix://{config.socket}")
-        await server.start()
+        server.start()
     finally:
         os.umask(previous_umask)
     config.socket.chmod(0o600)
@@ -139,7 +153,8 @@ async def serve(config: PluginConfig, *, stop: asyncio.Event | None = None) -> N
         await stop.wait()
     finally:
         logger.info("stopping: draining in-flight calls", extra={"fields": {"grace_seconds": config.drain_timeout}})
-        await server.stop(grace=config.drain_timeout)
+        # Waited for on a thread: the calls being drained may still need the loop (the backend).
+        await asyncio.to_thread(server.stop(grace=config.drain_timeout).wait)
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poller

@@ -1,10 +1,13 @@
-"""``v2.KeyManagementService`` on grpc.aio: the gRPC adapter over the :class:`Keyring`.
+"""``v2.KeyManagementService`` on gRPC's threaded server: the gRPC adapter over the :class:`Keyring`.
 
 It owns what belongs to the transport: the request limits of the KMS v2 API, the
-annotation map, and the status code of every refusal (:data:`STATUS_OF`). Status is
-answered from memory. Requests are parsed by :func:`rpc_handler`'s deserializers, which
-never raise: grpc.aio answers a deserializer's exception with UNKNOWN and a parser's
-message; a malformed message is the caller's error and gets INVALID_ARGUMENT here instead.
+annotation map, and the status code of every refusal (:data:`STATUS_OF`). Its methods run on
+gRPC's call threads: Status is answered from memory, and Encrypt and Decrypt seal and open
+there when a usable or cached KEK exists; only a call that needs the backend (a new KEK, a
+cache miss) hands its work to the event loop and waits for it (:meth:`KeyManagementService._on_loop`).
+Requests are parsed by :func:`rpc_handler`'s deserializers, which never raise: gRPC answers a
+deserializer's exception with INTERNAL; a malformed message is the caller's error and gets
+INVALID_ARGUMENT here instead.
 
 The call path allocates only what the answer needs: label children are bound once, the
 Status answer is serialised only when it changes, and a well-formed annotation map is read in
@@ -13,9 +16,13 @@ place.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
@@ -23,6 +30,7 @@ from google.protobuf.message import DecodeError, Message
 from prometheus_client.metrics import Counter
 
 from kubekms.plugin_ciphertext import KEK_ANNOTATION
+from kubekms_plugin.call_threads import CallThreads
 from kubekms_plugin.keyring import (
     BackendFailure,
     BadCiphertext,
@@ -48,9 +56,9 @@ STATUS_OF: dict[type[KeyringError], grpc.StatusCode] = {
     KeyNotEnabled: grpc.StatusCode.FAILED_PRECONDITION,
 }
 Request = TypeVar("Request", bound=Message)
-Reply = TypeVar("Reply", bound=Message)
-Context = grpc.aio.ServicerContext[Any, Any]
-Handler = Callable[[Any, Any, Context], Awaitable[Any]]
+Result = TypeVar("Result")
+Context = grpc.ServicerContext
+Handler = Callable[[Any, Any, Context], Any]
 SERVICE = api_pb2.DESCRIPTOR.services_by_name["KeyManagementService"].full_name
 
 
@@ -121,25 +129,23 @@ def _observed(method: str) -> Callable[[Handler], Handler]:
     """Metrics, logging and the status code of a refusal, once for the three methods."""
 
     def wrap(handler: Handler) -> Handler:
-        async def call(self: KeyManagementService, request: Any, context: Context) -> Any:
+        def call(self: KeyManagementService, request: Any, context: Context) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
                 if isinstance(request, Malformed):
                     raise Refused(INVALID, f"the request is not a valid {method}Request")
-                return await handler(self, request, context)
+                return handler(self, request, context)
             except (Refused, KeyringError) as error:
                 code = error.code if isinstance(error, Refused) else status_of(error)
                 logger.warning(
                     "call refused", extra={"fields": {"method": method, "code": code.name, "reason": error.message}}
                 )
-                await context.abort(code, error.message)
-                raise  # abort raises; this line is never reached
+                context.abort(code, error.message)
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 logger.exception("call failed", extra={"fields": {"method": method}})
-                await context.abort(code, "internal error in the kubekms plugin (see its log)")
-                raise
+                context.abort(code, "internal error in the kubekms plugin (see its log)")
             finally:
                 self._record(method, code, time.perf_counter() - started)
 
@@ -149,9 +155,16 @@ def _observed(method: str) -> Callable[[Handler], Handler]:
 
 
 class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
-    def __init__(self, keyring: Keyring, metrics: PluginMetrics) -> None:
+    """The three methods, called on gRPC's threads (Encrypt and Decrypt on ``threads``); ``loop``
+    runs the keyring's backend calls."""
+
+    def __init__(
+        self, keyring: Keyring, metrics: PluginMetrics, loop: asyncio.AbstractEventLoop, threads: CallThreads
+    ) -> None:
         self._keyring = keyring
         self._metrics = metrics
+        self._loop = loop
+        self._threads = threads
         self._calls: dict[tuple[str, grpc.StatusCode], Counter] = {}
         self._latency = {method: metrics.latency.labels(method) for method in ("Status", "Encrypt", "Decrypt")}
         # (healthz, key_id, the StatusResponse serialised): serialised again only when one changes.
@@ -165,8 +178,18 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         counter.inc()
         self._latency[method].observe(seconds)
 
+    def _on_loop(self, work: Coroutine[Any, Any, Result], context: Context) -> Result:
+        """Run keyring work that needs the backend on the event loop; this call's thread waits."""
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        try:
+            with self._threads.waiting():
+                return future.result(min(context.time_remaining(), threading.TIMEOUT_MAX))
+        except TimeoutError:
+            future.cancel()  # the caller has gone: its deadline passed
+            raise Refused(grpc.StatusCode.DEADLINE_EXCEEDED, "the backend did not answer within the deadline") from None
+
     @_observed("Status")
-    async def Status(self, request: api_pb2.StatusRequest, context: Context) -> bytes:
+    def Status(self, request: api_pb2.StatusRequest, context: Context) -> bytes:
         healthz, key_id = self._keyring.health(), self._keyring.announce()
         answer = self._status
         if answer[0] != healthz or answer[1] != key_id:
@@ -179,29 +202,38 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         return answer[2]
 
     @_observed("Encrypt")
-    async def Encrypt(self, request: api_pb2.EncryptRequest, context: Context) -> api_pb2.EncryptResponse:
+    def Encrypt(self, request: api_pb2.EncryptRequest, context: Context) -> api_pb2.EncryptResponse:
         check_plaintext(request.plaintext)
-        sealed = await self._keyring.encrypt(request.plaintext)
+        sealed = self._keyring.encrypt_now(request.plaintext)
+        if sealed is None:  # a new KEK first: the backend
+            sealed = self._on_loop(self._keyring.encrypt(request.plaintext), context)
         return api_pb2.EncryptResponse(
             ciphertext=sealed.ciphertext, key_id=sealed.key_id, annotations={KEK_ANNOTATION: sealed.wrapped_kek}
         )
 
     @_observed("Decrypt")
-    async def Decrypt(self, request: api_pb2.DecryptRequest, context: Context) -> api_pb2.DecryptResponse:
+    def Decrypt(self, request: api_pb2.DecryptRequest, context: Context) -> api_pb2.DecryptResponse:
         wrapped = check_decrypt(request)
-        plaintext = await self._keyring.decrypt(request.ciphertext, request.key_id, wrapped)
+        plaintext = self._keyring.decrypt_now(request.ciphertext, request.key_id, wrapped)
+        if plaintext is None:  # a KEK not in the cache: the backend unwraps it
+            plaintext = self._on_loop(self._keyring.decrypt(request.ciphertext, request.key_id, wrapped), context)
         return api_pb2.DecryptResponse(plaintext=plaintext)
 
 
-def rpc_handler(service: KeyManagementService) -> grpc.GenericRpcHandler:
-    """The service's three methods for ``server.add_generic_rpc_handlers``, with lenient parsing."""
+def rpc_handler(service: KeyManagementService, status_threads: ThreadPoolExecutor) -> grpc.GenericRpcHandler:
+    """The service's three methods for ``server.add_generic_rpc_handlers``, with lenient parsing;
+    Status runs on ``status_threads``, the others on the server's own pool."""
+    status = functools.partial(service.Status)
+    # gRPC's threaded server runs a behaviour that carries this attribute on that pool (grpc._server):
+    # Status, answered from memory, never waits behind calls that wait for the backend.
+    setattr(status, "experimental_thread_pool", status_threads)  # noqa: B010 (not a declared attribute)
     methods: dict[str, Any] = {}
-    for name, request, serialize in (
-        ("Status", api_pb2.StatusRequest, None),  # Status answers bytes, serialised when the answer changed
-        ("Encrypt", api_pb2.EncryptRequest, api_pb2.EncryptResponse.SerializeToString),
-        ("Decrypt", api_pb2.DecryptRequest, api_pb2.DecryptResponse.SerializeToString),
+    for behaviour, request, serialize in (
+        (status, api_pb2.StatusRequest, None),  # Status answers bytes, serialised when the answer changed
+        (service.Encrypt, api_pb2.EncryptRequest, api_pb2.EncryptResponse.SerializeToString),
+        (service.Decrypt, api_pb2.DecryptRequest, api_pb2.DecryptResponse.SerializeToString),
     ):
-        methods[name] = grpc.unary_unary_rpc_method_handler(
-            getattr(service, name), request_deserializer=_lenient(request.FromString), response_serializer=serialize
+        methods[request.__name__.removesuffix("Request")] = grpc.unary_unary_rpc_method_handler(
+            behaviour, request_deserializer=_lenient(request.FromString), response_serializer=serialize
         )
     return grpc.method_handlers_generic_handler(SERVICE, methods)
