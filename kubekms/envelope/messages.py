@@ -182,11 +182,14 @@ class Envelope:
         *,
         required_context: Mapping[str, str] | None = None,
         progress: Progress | None = None,
+        whole_source: bool = True,
     ) -> dict[str, str]:
         """Write the plaintext of the message in ``source`` to ``sink``; return its encryption context.
 
         Plaintext is written frame by frame as each frame authenticates; an error (tampering,
         truncation) raises after part of it was written, so write to a place you can discard.
+        ``whole_source``: the source holds this one message, and bytes after it are refused
+        (InvalidMessage); False leaves the source just after the message (a stream of several).
         """
         required = check_context(required_context or {})
         with _sdk_errors(decrypting=True):
@@ -199,7 +202,7 @@ class Envelope:
                 raise ContextMismatch(f"encryption context does not match: {', '.join(missing)}")
             _pump(stream, sink, stream.header.frame_length or FRAME_BYTES, progress)
             stream.close()  # checks that the message ended where it says (and its signature, if signed)
-            if source.read(1):  # the SDK reads exactly the message: more is a second message or appended bytes
+            if whole_source and source.read(1):  # the SDK reads exactly the message: more is another or appended
                 raise InvalidMessage("data follows after the end of the message (two messages concatenated, or "
                                      "bytes appended); only one message per input is decrypted")  # fmt: skip
         return {key: value for key, value in actual.items() if not key.startswith(RESERVED_CONTEXT_PREFIX)}

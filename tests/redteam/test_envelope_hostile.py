@@ -3,6 +3,7 @@ not silently dropped; a decrypt stopped by SIGTERM leaves neither OUT nor its pa
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -54,6 +55,10 @@ def test_bytes_after_the_message_are_refused(config: Path, tmp_path: Path) -> No
         for trailing in (first + second, first + b"\x00"):
             with pytest.raises(InvalidMessage, match="after the end"):
                 Envelope(keyring).decrypt(trailing)
+        stream, sink = io.BytesIO(first + second), io.BytesIO()  # a stream of messages, read one at a time
+        for _ in range(2):
+            Envelope(keyring).decrypt_stream(stream, sink, whole_source=False)
+        assert sink.getvalue() == b"first " * 1000 + b"second " * 1000
     joined = tmp_path / "joined.enc"
     joined.write_bytes(first + second)
     done = _decrypt(config, joined, tmp_path / "out")
