@@ -8,11 +8,12 @@ run; without it they print a skip line for that column.
     process (grpc.aio), at 1 and 16 concurrent callers: calls/s, p50, p99. Decrypt "warm"
     finds the KEK in the plugin's cache; "cold" needs the backend every time (a plugin
     whose KEK cache holds one entry decrypts seeds sealed under many different KEKs).
-    Same run, interleaved: the plugin as shipped (``kubekms plugin``: uvloop, start-up heap
-    frozen, gRPC's older listener), the baseline (the same code on asyncio's loop, heap not
-    frozen, gRPC's defaults: the launch before issue 15), for Status a bare grpc.aio server
-    answering a constant (the framework's ceiling, with the plugin's gRPC settings),
-    and aws-encryption-provider (one KMS call per Encrypt and per Decrypt). Every row also
+    Same run, interleaved: the plugin as shipped (``kubekms plugin``: gRPC's threaded server,
+    uvloop, start-up heap frozen, gRPC's older listener), the baseline (the same code on
+    asyncio's loop, heap not frozen, gRPC's defaults), for Status two bare servers answering a
+    constant with the plugin's gRPC settings: gRPC's threaded server as the plugin runs it (the
+    framework's ceiling) and grpc.aio on uvloop (the framework the plugin used before), and
+    aws-encryption-provider (one KMS call per Encrypt and per Decrypt). Every row also
     gives the CPU per call of the server (all its threads, from /proc) and of the client (one
     client for all servers: its CPU shows whether it, not the server, was the limit; on 2 cores
     the two share the machine). Then where the shipped plugin's time goes, from its /metrics:
@@ -64,7 +65,8 @@ CALLS = 2000
 SEED = os.urandom(32)
 SHIPPED = "kubekms plugin"
 BASELINE = "asyncio, heap not frozen"
-CEILING = "bare grpc.aio"
+CEILING = "bare grpc.server"
+AIO_CEILING = "bare grpc.aio"
 AEP = "aws-encryption-provider"
 COLD_PLUGIN = "kubekms, plugin restarted"
 VARIANTS = (SHIPPED, BASELINE)
@@ -176,8 +178,8 @@ def measured(pid: int, **arguments: Any) -> Figures:
     return figures
 
 
-# The plugin as launched before issue 15 (asyncio's own loop, start-up heap not frozen): the
-# baseline of (a), run in the same run as the shipped launch (``kubekms plugin``: uvloop, frozen).
+# The plugin on asyncio's own loop, start-up heap not frozen, gRPC's defaults (how it was launched
+# before issue 15): the baseline of (a), in the same run as ``kubekms plugin`` (uvloop, frozen).
 BASELINE_LAUNCH = """
 import asyncio, gc, sys
 from pathlib import Path
@@ -190,32 +192,42 @@ asyncio.run(serve(load_config(Path(sys.argv[1]), {})))
 """
 
 
-def ceiling_main(socket: str) -> None:
-    """grpc.aio on uvloop answering Status with a constant: what the framework costs per call,
-    with the gRPC settings ``kubekms plugin`` makes (read when gRPC loads)."""
+def ceiling_main(socket: str, framework: str) -> None:
+    """A server answering Status with constant bytes: what the framework costs per call, with the
+    gRPC settings ``kubekms plugin`` makes (read when gRPC loads). ``framework``: ``threaded``
+    (gRPC's threaded server with the plugin's Status threads) or ``aio`` (grpc.aio on uvloop)."""
     from kubekms.cli.plugin import GRPC_EXPERIMENTS
 
     os.environ.setdefault("GRPC_EXPERIMENTS", GRPC_EXPERIMENTS)
     import grpc
     import uvloop
 
+    from kubekms_plugin.server import STATUS_THREADS
     from kubekms_plugin.service import SERVICE
     from kubekms_plugin.v2 import api_pb2
 
-    answer = api_pb2.StatusResponse(version="v2", healthz="ok", key_id="ceiling:v1")
+    answer = api_pb2.StatusResponse(version="v2", healthz="ok", key_id="ceiling:v1").SerializeToString()
 
-    async def status(request: bytes, context: object) -> api_pb2.StatusResponse:
+    def status(request: bytes, context: object) -> bytes:
         return answer
 
-    async def serve() -> None:
-        server = grpc.aio.server()
-        handler = grpc.unary_unary_rpc_method_handler(
-            status, response_serializer=api_pb2.StatusResponse.SerializeToString
-        )
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Status": handler}),))
+    async def status_aio(request: bytes, context: object) -> bytes:
+        return answer
+
+    handler = grpc.unary_unary_rpc_method_handler(status if framework == "threaded" else status_aio)
+    handlers = [grpc.method_handlers_generic_handler(SERVICE, {"Status": handler})]
+    if framework == "threaded":
+        server = grpc.server(ThreadPoolExecutor(STATUS_THREADS), handlers)
         server.add_insecure_port(f"unix://{socket}")
-        await server.start()
-        await server.wait_for_termination()
+        server.start()
+        server.wait_for_termination()
+        return
+
+    async def serve() -> None:
+        aio_server = grpc.aio.server(handlers=handlers)
+        aio_server.add_insecure_port(f"unix://{socket}")
+        await aio_server.start()
+        await aio_server.wait_for_termination()
 
     uvloop.run(serve())
 
@@ -251,7 +263,8 @@ def grpc_benchmarks(workdir: Path, rounds: int) -> tuple[dict[str, dict[str, Fig
         plugins: dict[str, tuple[PluginProcess, PluginProcess]] = {}  # variant: (warm, cold)
         pids: dict[Path, int] = {}  # socket: the process serving it
         processes: list[ManagedProcess] = []
-        ceiling_socket = workdir / "run" / "ceiling.sock"
+        ceilings = {CEILING: "threaded", AIO_CEILING: "aio"}
+        ceiling_pids: dict[str, int] = {}
         try:
             for variant in VARIANTS:
                 pair = []
@@ -270,11 +283,14 @@ def grpc_benchmarks(workdir: Path, rounds: int) -> tuple[dict[str, dict[str, Fig
                 plugins[variant] = (pair[0], pair[1])
             many_keks = PluginProcess(workdir, {**settings, "kek": {"max_encryptions": 1}}, name="many-keks")
             many_keks.start()
-            ceiling = ManagedProcess("ceiling", [sys.executable, __file__, "--ceiling", str(ceiling_socket)],
-                                     workdir / "ceiling.log")  # fmt: skip
-            processes.append(ceiling)
-            ceiling.start()
-            ceiling.wait_until(ceiling_socket.exists, 30, "listening")
+            for ceiling, framework in ceilings.items():
+                ceiling_socket = workdir / "run" / f"ceiling-{framework}.sock"
+                process = ManagedProcess(f"ceiling-{framework}", [sys.executable, __file__, "--ceiling", framework,
+                                         str(ceiling_socket)], workdir / f"ceiling-{framework}.log")  # fmt: skip
+                processes.append(process)
+                process.start()
+                process.wait_until(ceiling_socket.exists, 30, "listening")
+                ceiling_pids[ceiling] = pid_of(process)
             try:
                 cold_samples = run_client(mode="seal", socket=str(many_keks.socket), calls=200)
             finally:
@@ -285,8 +301,10 @@ def grpc_benchmarks(workdir: Path, rounds: int) -> tuple[dict[str, dict[str, Fig
             for _ in range(rounds):
                 for concurrency in (1, 16):
                     row = f"Status, {concurrency}"
-                    record(row, CEILING, measured(pid_of(ceiling), mode="status", socket=str(ceiling_socket),
-                                                  concurrency=concurrency, calls=CALLS))  # fmt: skip
+                    for ceiling, framework in ceilings.items():
+                        ceiling_socket = workdir / "run" / f"ceiling-{framework}.sock"
+                        record(row, ceiling, measured(ceiling_pids[ceiling], mode="status", concurrency=concurrency,
+                                                      socket=str(ceiling_socket), calls=CALLS))  # fmt: skip
                     for variant, (warm, cold) in plugins.items():
                         for mode, name, plugin, calls, samples in (
                             ("status", "Status", warm, CALLS, []),
@@ -525,13 +543,13 @@ def main() -> int:
     parser.add_argument("--cold-seeds", type=int, default=5, help="DEK seeds in (c) (default 5; the issue's: 50)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: a, b, c")
     parser.add_argument("--client", help=argparse.SUPPRESS)
-    parser.add_argument("--ceiling", help=argparse.SUPPRESS)
+    parser.add_argument("--ceiling", nargs=2, help=argparse.SUPPRESS)  # FRAMEWORK SOCKET
     options = parser.parse_args()
     if options.client:
         client_main(json.loads(options.client))
         return 0
     if options.ceiling:
-        ceiling_main(options.ceiling)
+        ceiling_main(options.ceiling[1], options.ceiling[0])
         return 0
     skip = set(options.skip.split(","))
     verdicts: list[str] = []
@@ -540,7 +558,7 @@ def main() -> int:
         if "a" not in skip:
             print(
                 f"(a) the plugin over its Unix socket, client in a separate process, best of {options.rounds} "
-                f"interleaved rounds; baseline: the same plugin on {BASELINE} (the launch before issue 15)"
+                f"interleaved rounds; baseline: the same plugin on {BASELINE}, gRPC's defaults"
             )
             if aep_binary() is None:
                 print(f"  {SKIPPED}")
@@ -567,7 +585,8 @@ def main() -> int:
                                 f"{'met' if p99 <= target else 'NOT met'}")  # fmt: skip
             status = {variant: figures["calls_per_s"] for variant, figures in grpc_results["Status, 16"].items()}
             verdicts.append(f"Status at 16 callers: {status[SHIPPED]:.0f}/s, {status[SHIPPED] / status[BASELINE]:.2f}x "
-                            f"the baseline, {status[SHIPPED] / status[CEILING]:.2f}x bare grpc.aio")  # fmt: skip
+                            f"the baseline, {status[SHIPPED] / status[CEILING]:.2f}x {CEILING}, "
+                            f"{status[SHIPPED] / status[AIO_CEILING]:.2f}x {AIO_CEILING}")  # fmt: skip
             if AEP in status:
                 print(f"  kubekms plugin / {AEP} (its Decrypt calls the KMS every time; ours is warm):")
                 for row, variants in grpc_results.items():
