@@ -37,6 +37,9 @@ def main(argv: list[str]) -> int:
     except FileExistsError:
         print(f"{key_file} exists; choose another path", file=sys.stderr)
         return 1
+    except OSError as error:  # no such directory, a directory, no permission
+        print(f"cannot write {key_file}: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 
