@@ -142,6 +142,7 @@ def _no_constant(name: str) -> float:
 
 
 # one decoder for every body: json.loads with keyword arguments builds a new one per call (3.5 vs 1.8 µs)
+_JSON_WHITESPACE = " \t\n\r"  # JSON's whitespace (decode() allows it around the value; no other kind)
 _DECODER = json.JSONDecoder(parse_int=_bounded_int, parse_constant=_no_constant)
 
 
@@ -150,7 +151,13 @@ def json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        if text.startswith("{"):  # the SDKs' bodies: decode() without its two whitespace matches (0.9 -> 0.4 µs)
+            data, end = _DECODER.raw_decode(text)
+            if text[end:].strip(_JSON_WHITESPACE):
+                raise ValueError("extra data after the JSON object")
+        else:
+            data = _DECODER.decode(text)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise MalformedJson("the request body is not valid JSON (UTF-8, integers of at most 20 digits)") from None
     if not isinstance(data, dict):

@@ -59,3 +59,21 @@ def test_sdk_bodies_parse_as_before() -> None:
         inputs.json_object(HOSTILE[0])
     with pytest.raises(inputs.MalformedJson, match="deeper"):
         inputs.json_object(HOSTILE[1])
+
+
+AROUND = [b'{"a":1}', b'{"a":1} ', b'{"a":1}\n\t\r ', b'{"a":1}\x0b', b'{"a":1}\xc2\xa0', b'{"a":1}x', b'{"a":1}{}',
+          b' {"a":1}', b'{"a":', b"{", b"{}", b'{"a":1}\x00', b'{"a":NaN}', b'{"a":' + b"1" * 25 + b"}",
+          b'\xef\xbb\xbf{"a":1}', '{"a":1}\u2003'.encode(), b'{"a":1}\x1c']  # fmt: skip
+
+
+@pytest.mark.parametrize("body", AROUND, ids=range(len(AROUND)))
+def test_a_body_is_taken_or_refused_as_the_strict_decoder_takes_it(body: bytes) -> None:
+    try:
+        expected: object = inputs._DECODER.decode(body.decode("utf-8"))  # the whole text, JSON whitespace around
+    except ValueError:
+        expected = None
+    try:
+        parsed: object = inputs.json_object(body)
+    except inputs.MalformedJson:
+        parsed = None
+    assert parsed == expected
