@@ -16,8 +16,9 @@ leaves it out (kopf then adds the finalizer in a patch of its own: the A/B of th
 ``--profile FILE`` runs the operator under cProfile (its event loop thread) and writes the
 stats to FILE (slower: for where the time goes, not for the figures). ``--py-spy FILE`` samples
 the operator with py-spy (``pip install py-spy``; the thread holding the GIL, little overhead) during the KMSKey
-phase and writes collapsed stacks to FILE. Watch events per key are the apiserver's count of
-KMSKey events sent to watchers: the operator's and the bench's own watch.
+phase and writes collapsed stacks to FILE. ``--pprof FILE`` takes a Go CPU profile of kube-apiserver
+(its /debug/pprof) over about the KMSKey phase (``go tool pprof -top FILE``). Watch events per key are
+the apiserver's count of KMSKey events sent to watchers: the operator's and the bench's own watch.
 
 Targets (issue 15): 500 KMSKeys Ready <= 3x 500 ConfigMaps, <= 3 backend calls per key,
 peak RSS <= 150 MB; 5,000 KMSKeys (``--keys 5000``) <= 300 MB.
