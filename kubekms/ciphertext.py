@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -29,8 +29,7 @@ MAX_KEY_ID_LENGTH = 255
 _VERSION_FIELD = struct.Struct(">I")
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(NamedTuple):  # a tuple: a third of a frozen dataclass's construction (every Decrypt parses one)
     key_id: str
     key_version: int
     nonce: bytes
