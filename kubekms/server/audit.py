@@ -257,12 +257,15 @@ class AuditLog:
         return self._second_formatted
 
     def _chain(self, entries: Iterable[str]) -> bytes:
+        seq, digest = self._head.seq, self._head.digest
         lines = []
         for entry in entries:
-            line = f'{{"seq":{self._head.seq + 1},"prev":"{self._head.digest}",{entry}'.encode()
-            self._head = ChainHead(self._head.seq + 1, line_digest(line))
-            lines.append(line + b"\n")
-        return b"".join(lines)
+            seq += 1
+            line = f'{{"seq":{seq},"prev":"{digest}",{entry}'.encode()
+            digest = line_digest(line)
+            lines.append(line)
+        self._head = ChainHead(seq, digest)
+        return b"\n".join(lines) + b"\n" if lines else b""
 
     def flush(self) -> None:
         """Write the buffered records; on a failed write they stay buffered and nothing of them stays on disk."""
