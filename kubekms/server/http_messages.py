@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Final
 
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from kubekms.wire import inputs
@@ -58,11 +58,14 @@ class HttpRequest:
     @property
     def query_string(self) -> str:
         """The query, percent-decoded (as aiohttp's ``request.query_string``)."""
-        return self.url.query_string
+        return self.url.query_string if "?" in self.raw_path else ""  # the common case, without building a URL
 
     @property
     def query(self) -> MultiDictProxy[str]:
-        return self.url.query
+        return self.url.query if "?" in self.raw_path else _NO_QUERY
+
+
+_NO_QUERY: Final = MultiDictProxy(MultiDict[str]())  # read-only: one for every request without a query
 
 
 def unquote_segment(value: str) -> str:

@@ -79,13 +79,15 @@ class V1Wire:
         self._max_body_bytes = max_body_bytes
 
     def exchange(self, request: HttpRequest) -> Exchange:
-        project_id = _parts(request)[0]
-        return Exchange(request_id=REQUEST_IDS.hex(), client=request.remote or "-",
-                        project_id=project_id if PROJECT_ID_PATTERN.fullmatch(project_id) else NO_PROJECT)  # fmt: skip
+        parts = _parts(request)  # kept as the exchange's target until accept routes the request
+        project_id = parts[0] if PROJECT_ID_PATTERN.fullmatch(parts[0]) else NO_PROJECT
+        return Exchange(request_id=REQUEST_IDS.hex(), client=request.remote or "-", project_id=project_id, target=parts)
 
     async def accept(self, request: HttpRequest, exchange: Exchange) -> None:
         inputs.request_target(request.raw_path, error=bad_path)
-        raw_project, raw_tail = _parts(request)
+        parts = exchange.target
+        assert isinstance(parts, tuple), "exchange() kept the path's parts"
+        raw_project, raw_tail = parts
         project_id = inputs.identifier(raw_project, "project id in the request path", PROJECT_ID_PATTERN,
                                        error=bad_path)  # fmt: skip
         exchange.project_id = project_id
