@@ -75,6 +75,7 @@ from kubekms.providers.aws_mapping import (
     tags_to_aws,
     utc,
 )
+from kubekms.providers.credential_headers import check_header_safe
 from kubekms.wire.aws_rules import (
     CMK_QUOTA,
     DATA_KEY_BYTES,
@@ -535,6 +536,7 @@ def _session(config: BackendConfig) -> boto3.session.Session:
     if config.credentials is None and config.credentials_file is None:
         return boto3.session.Session(region_name=region)
     credentials = config.load_credentials()
+    check_header_safe(credentials)
     return boto3.session.Session(
         aws_access_key_id=credentials.access_key,
         aws_secret_access_key=credentials.secret_key,

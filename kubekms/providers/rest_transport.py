@@ -22,7 +22,8 @@ import aiohttp
 from yarl import URL
 
 from kubekms.credentials import Credentials
-from kubekms.errors import KMSError, Reason, Unauthenticated, Unavailable
+from kubekms.errors import KMSError, Unavailable
+from kubekms.providers.credential_headers import header_problem, unusable_credential
 from kubekms.providers.retry import Failure, RecentKeys, Repeat, RetryPolicy
 from kubekms.wire.signing import sign_headers
 from kubekms.wire.v1 import errors as v1_errors
@@ -40,21 +41,6 @@ class WireCall:
     path: str
     method: str = "POST"
     repeat: Repeat = Repeat.SAFE
-
-
-def header_problem(credentials: Credentials) -> str | None:
-    """Why the access key or token cannot travel in a request header, or None; never the value itself.
-
-    A Secret made with ``echo KEY | base64`` holds a trailing newline: aiohttp would refuse the
-    header with a bare ValueError, and other control characters would reach the server.
-    """
-    for name, value in (("access_key", credentials.access_key), ("security_token", credentials.security_token)):
-        if not all("!" <= char <= "~" for char in value):
-            return (
-                f"the credential's {name} must be printable ASCII without spaces or control characters "
-                f"(a trailing newline, as `echo` leaves one?): it cannot be sent in a request header"
-            )
-    return None
 
 
 class WireTransport:
@@ -102,7 +88,7 @@ class WireTransport:
         ``key_ref`` names the key the call is about (for the eventual-consistency window).
         """
         if self._credential_problem is not None:
-            raise Unauthenticated(self._credential_problem, reason=Reason.CREDENTIAL_MISSING)
+            raise unusable_credential(self._credential_problem)
         raw_body = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         url = self._base + call.path
         if query:
