@@ -129,10 +129,12 @@ class WireTransport:
             self._credentials,
         )
         try:
+            # never follow a redirect: the body may hold key material (encrypt-datakey's plaintext)
             async with self._session.request(
-                method, URL(url, encoded=True), data=raw_body or None, headers=headers
+                method, URL(url, encoded=True), data=raw_body or None, headers=headers, allow_redirects=False
             ) as response:
                 status, payload = response.status, await response.read()
+                location = response.headers.get("Location", "")
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as error:
             # not transient: repeating cannot make an untrusted certificate trusted
             raise Unavailable(
@@ -150,6 +152,11 @@ class WireTransport:
             ) from None
         if status >= 400:
             raise _AttemptFailed(v1_errors.error_from_wire(status, payload), Failure.ANSWERED)
+        if 300 <= status < 400:  # not transient: a repeat is redirected the same way
+            raise Unavailable(
+                f"the KMS at {self.endpoint} answered HTTP {status}, a redirect to {location[:200]!r}: requests "
+                f"carrying key material are not sent elsewhere; set the endpoint to the KMS's own URL"
+            )
         if not payload.strip():
             return {}
         try:
