@@ -13,6 +13,13 @@ turn, one process each with uvloop, and driven by wrk replaying a pre-signed
 
 A layer that is not installed (``pip install uvicorn granian``) is skipped with a message. Prints
 req/s, p50, p99 and server CPU per request, and each layer's ratio to aiohttp's.
+
+``--in-process N`` measures instead the server's own front and request path in this one process,
+without sockets, wrk or the kernel: ``N`` requests one after another on one connection whose
+transport is in memory (each answer written sends the next request), CPU per request for
+``/healthz``, AWS-wire GenerateDataKey and Decrypt. Steadier than wrk on a busy machine: run it
+from two checkouts (``PYTHONPATH=<checkout>``), interleaved, for an A/B of a change to the front or
+the wires.
 """
 
 from __future__ import annotations
@@ -148,6 +155,71 @@ def serve_main(layer: str, state: Path, port: int) -> None:
     uvloop.run(serve(layer, state, port))
 
 
+class MemoryTransport(asyncio.Transport):
+    """One client connection in memory: each answer written sends ``request`` again, ``count`` answers in all."""
+
+    def __init__(self, protocol: asyncio.Protocol, request: bytes, count: int) -> None:
+        super().__init__()
+        self._protocol, self._request, self._left = protocol, request, count
+        self.done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._left -= 1
+        if self._left > 0:
+            asyncio.get_running_loop().call_soon(self._protocol.data_received, self._request)
+        elif not self.done.done():
+            self.done.set_result(bytes(data))  # the last answer
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if not self.done.done():
+            self.done.set_exception(RuntimeError("the front closed the connection"))
+
+
+async def in_process(state: Path, requests: dict[str, bytes], count: int, rounds: int) -> dict[str, list[float]]:
+    """CPU µs per request of each request, ``rounds`` runs of ``count`` after one unmeasured run."""
+    application, handle = build_application(state)
+    await application.open_existing_projects()
+    front = HttpFront(handle, application.refusals)
+    results: dict[str, list[float]] = {name: [] for name in requests}
+    for round_number in range(rounds + 1):
+        for name, request in requests.items():
+            connection = front()
+            transport = MemoryTransport(connection, request, count)
+            connection.connection_made(transport)
+            started = time.process_time()
+            connection.data_received(request)
+            last = await transport.done
+            elapsed = time.process_time() - started
+            if not last.startswith(b"HTTP/1.1 200 "):
+                raise SystemExit(f"{name}: {last[:300]!r}")
+            if round_number > 0:
+                results[name].append(elapsed / count * 1e6)
+            connection.connection_lost(None)
+            application.flush_audit()
+    await application.close()
+    return results
+
+
+def request_bytes(request: Any) -> bytes:
+    """A :class:`wrk_load.PresignedRequest` as the bytes a client sends."""
+    head = f"{request.method} {request.path} HTTP/1.1\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in request.headers.items() if name.lower() != "content-length"
+    )
+    return f"{head}Content-Length: {len(request.body)}\r\n\r\n".encode() + request.body
+
+
 # ----------------------------------------------------------------------------- the conductor
 
 
@@ -180,6 +252,21 @@ def _answers(port: int) -> bool:
         return bool(answer.status == 200)
 
 
+def run_in_process(args: argparse.Namespace, state: Path, target: Any, key_id: str, body: dict[str, str]) -> None:
+    import uvloop
+    from aws_bench import presigned
+
+    requests = {
+        "healthz": b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\n\r\n",
+        "GenerateDataKey": request_bytes(presigned(target, "GenerateDataKey", {"KeyId": key_id, "NumberOfBytes": 32})),
+        "Decrypt": request_bytes(presigned(target, "Decrypt", body)),
+    }
+    results = uvloop.run(in_process(state, requests, args.in_process, args.rounds))
+    print(f"\nin process, no sockets: CPU us per request ({args.in_process:,} requests a run)")
+    for name, runs in results.items():
+        print(f"  {name:<16}{min(runs):>7.1f}  (runs: {', '.join(f'{run:.1f}' for run in runs)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", choices=LAYERS, help=argparse.SUPPRESS)
@@ -189,6 +276,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="Unmeasured seconds first (default 1).")
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 64], help="Concurrent connections (16 64).")
     parser.add_argument("--layers", nargs="+", default=list(LAYERS), choices=LAYERS)
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Measure the server's front in this process without sockets, N requests a run.",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="Measured runs with --in-process (default 3).")
     args = parser.parse_args()
     if args.serve:
         serve_main(args.serve, args.state, args.port)
@@ -225,6 +320,10 @@ def run(args: argparse.Namespace) -> None:
         blob = kms.generate_data_key(KeyId=key_id, NumberOfBytes=32)["CiphertextBlob"]
         launcher.stop()
         body = {"KeyId": key_id, "CiphertextBlob": base64.b64encode(blob).decode()}
+        if args.in_process:
+            run_in_process(args, state, Target("front", launcher.endpoint, credentials.access_key,
+                                               credentials.secret_key, 0), key_id, body)  # fmt: skip
+            return
         for layer in layers:
             port = free_port()
             endpoint = f"http://127.0.0.1:{port}"
