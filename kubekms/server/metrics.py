@@ -76,19 +76,23 @@ class ServerMetrics:
         self._request_children: dict[tuple[str, str], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
         self._unrecorded: list[tuple[str, str, float]] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # where the next flush is scheduled
         atexit.register(_flush_if_alive, weakref.ref(self))
 
     def observe(self, operation: str, code: str, seconds: float) -> None:
         """One answered request: counted by the next :meth:`flush`, at most FLUSH_SECONDS from now."""
         self._unrecorded.append((operation, code, seconds))
-        if len(self._unrecorded) == 1:
+        if self._flush_loop is None or self._flush_loop.is_closed():  # a closed loop never runs its timer
             try:
-                asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+                self._flush_loop = asyncio.get_running_loop()
             except RuntimeError:  # no event loop to flush later: at once
                 self.flush()
+                return
+            self._flush_loop.call_later(FLUSH_SECONDS, self.flush)
 
     def flush(self) -> None:
         """Put the requests observed since the last flush into the (shared) values."""
+        self._flush_loop = None
         unrecorded, self._unrecorded = self._unrecorded, []
         counts: dict[tuple[str, str], int] = {}
         for operation, code, seconds in unrecorded:

@@ -68,3 +68,22 @@ def test_without_an_event_loop_an_observation_counts_at_once() -> None:
     metrics.observe("describe-key", "OK", 0.001)
     labels = {"operation": "describe-key", "code": "OK"}
     assert metrics.registry.get_sample_value("kubekms_server_requests_total", labels) == 1
+
+
+def test_observations_left_by_a_closed_event_loop_are_flushed_from_the_next_one() -> None:
+    metrics = ServerMetrics()
+    labels = {"operation": "describe-key", "code": "OK"}
+
+    async def observe() -> None:
+        metrics.observe("describe-key", "OK", 0.001)
+
+    asyncio.run(observe())  # its loop closes before the flush it scheduled
+
+    async def observe_then_wait() -> None:
+        await observe()
+        started = time.monotonic()
+        while metrics.registry.get_sample_value("kubekms_server_requests_total", labels) != 2:
+            assert time.monotonic() - started < FLUSH_SECONDS + 5, "never flushed"
+            await asyncio.sleep(0.01)  # polling interval of a condition with a deadline
+
+    asyncio.run(observe_then_wait())
