@@ -32,6 +32,7 @@ log = logging.getLogger("kubekms.providers.rest")
 
 CONNECTION_POOL = 100
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # far above any answer (list-keys of 1,000 keys is under 1 MiB)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class WireTransport:
             async with self._session.request(
                 method, URL(url, encoded=True), data=raw_body or None, headers=headers, allow_redirects=False
             ) as response:
-                status, payload = response.status, await response.read()
+                status, payload = response.status, await _bounded_answer(response)
                 location = response.headers.get("Location", "")
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as error:
             # not transient: repeating cannot make an untrusted certificate trusted
@@ -168,6 +169,19 @@ class WireTransport:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+async def _bounded_answer(response: aiohttp.ClientResponse) -> bytes:
+    """The answer's body, refused unread past :data:`MAX_ANSWER_BYTES` (not transient: not repeated)."""
+    body = bytearray()
+    if (response.content_length or 0) <= MAX_ANSWER_BYTES:
+        async for chunk in response.content.iter_any():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                break
+        else:
+            return bytes(body)
+    raise Unavailable(f"the KMS at {response.url.origin()} answered more than {MAX_ANSWER_BYTES:,} bytes")
 
 
 class _AttemptFailed(Exception):
