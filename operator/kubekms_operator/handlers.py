@@ -95,7 +95,7 @@ class KeyHandlers:
             try:
                 desired = parse(body)
                 may_exist = self._may_have_a_key(meta)
-                async with self._resolver.using(desired.backend) as resolved:
+                async with self._resolver.using(backend_of(desired, status)) as resolved:
                     await self._sync(resolved, desired, body, status, may_exist, unwritten, made)
             except Exception as error:
                 post_changes(body, made, drift=drift)
@@ -216,13 +216,14 @@ class KeyHandlers:
                     body, [Change("Retained", f"key {key} left untouched (deletionPolicy Retain)")], drift=False
                 )
                 return
+            backend = backend_of(desired, status)
             try:
-                async with self._resolver.using(desired.backend, require_ready=False) as resolved:
+                async with self._resolver.using(backend, require_ready=False) as resolved:
                     changes = await KeyReconciler(resolved.backend, desired, owner_alive).schedule_deletion(
                         str(status.get("keyId") or "")
                     )
             except DependencyNotReady as error:
-                if desired.backend and await kube.get_backend(desired.backend) is None:
+                if backend and await kube.get_backend(backend) is None:
                     kopf.warn(body, reason="KeyNotDeleted", message=f"{error}; the key is left as it is")
                     return
                 raise classify(error).for_kopf(retry) from None  # type: ignore[union-attr]
@@ -233,6 +234,12 @@ class KeyHandlers:
                 raise failure.for_kopf(retry) from None
         self._forget(meta["uid"])
         post_changes(body, changes, drift=False)
+
+
+def backend_of(desired: DesiredKey, status: Mapping[str, Any]) -> str | None:
+    """The KMSBackend of the object's key: spec.backendRef, else the one its key was made in (status.backend).
+    The default KMSBackend decides only for a key not made yet: a later change of the default moves no key."""
+    return desired.backend or str(status.get("backend") or "") or None
 
 
 def parse(body: kopf.Body) -> DesiredKey:

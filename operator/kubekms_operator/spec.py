@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubekms.backend import KEY_SPECS, SYMMETRIC_KEY_SPEC, key_usages
+from kubekms.naming import is_alias
 from kubekms.policies import PolicyError, parse_policy
 
 GROUP = "kubekms.io"
@@ -91,13 +92,19 @@ class DesiredKey:
 
     def primary_alias(self) -> str:
         """The alias given at creation: the first listed, else one derived from the object's name."""
-        return self.aliases[0] if self.aliases else f"k8s/{self.owner.namespace}/{self.owner.name}"
+        return self.aliases[0] if self.aliases else derived_alias(self.owner.namespace, self.owner.name)
 
     def wanted_aliases(self) -> set[str]:
         return set(self.aliases) or {self.primary_alias()}
 
     def wanted_tags(self) -> dict[str, str]:
         return {**self.tags, **self.owner.tags()}
+
+
+def derived_alias(namespace: str, name: str) -> str:
+    """``k8s/<namespace>/<name>`` with the name's dots as colons: an alias takes no dot and a Kubernetes
+    name no colon, so no two objects derive the same alias."""
+    return f"k8s/{namespace}/{name.replace('.', ':')}"
 
 
 def _typed(value: Any, kind: type, where: str, default: Any) -> Any:
@@ -162,6 +169,12 @@ def check_convergeable(desired: DesiredKey) -> None:
     which must go ahead): a key type the backend protocol knows with a usage it allows, no rotation unless the
     key is symmetric, and a policy in the grammar of :mod:`kubekms.policies`."""
     key_spec, key_usage = desired.key_spec, desired.key_usage
+    if not desired.aliases and not is_alias(desired.primary_alias()):
+        alias = desired.primary_alias()
+        raise InvalidSpec(
+            f"the alias derived from the object's name ({len(alias)} characters, k8s/<namespace>/<name>) is not a"
+            " valid alias (1-255 of [a-zA-Z0-9:/_-], not ending in /default): set spec.aliases"
+        )
     if key_spec not in KEY_SPECS:
         raise InvalidSpec(f"spec.keySpec {key_spec!r} is not one of {', '.join(KEY_SPECS)}")
     if key_usage not in key_usages(key_spec):

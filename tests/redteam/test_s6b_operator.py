@@ -98,7 +98,6 @@ def make_backend(api: client.ApiClient, kms: KMSServer, name: str, *, default: b
     return name
 
 
-@pytest.mark.xfail(strict=False, reason="h7-findings.md #3, routed to the operator's owner (spec.primary_alias)")
 def test_a_dotted_name_gets_its_key(namespace: tuple[Namespace, str]) -> None:
     space, backend = namespace
     space.create_key("payments.v2", {"backendRef": {"name": backend}})
@@ -106,7 +105,6 @@ def test_a_dotted_name_gets_its_key(namespace: tuple[Namespace, str]) -> None:
     assert synced["status"] == "True", synced
 
 
-@pytest.mark.xfail(strict=False, reason="h7-findings.md #3, routed to the operator's owner (spec.primary_alias)")
 def test_a_name_no_alias_can_hold_is_an_invalid_spec(namespace: tuple[Namespace, str]) -> None:
     space, backend = namespace
     space.create_key("a" * 253, {"backendRef": {"name": backend}})
@@ -123,7 +121,6 @@ def backend_ready(api: client.ApiClient, name: str) -> bool:
     )
 
 
-@pytest.mark.xfail(strict=False, reason="h7-findings.md #6, routed to the operator's owner (backends.resolve)")
 def test_a_key_stays_with_the_backend_it_was_made_in_when_the_default_changes(setup: Setup) -> None:
     objects = client.CustomObjectsApi(setup.api)
     first = make_backend(setup.api, setup.kms, f"s6b-old-{uuid.uuid4().hex[:6]}", default=True)
