@@ -7,6 +7,9 @@ it: once per wrapped KEK however many Decrypts wait for it (a restarted kube-api
 its DEK seeds at once, most of them under the same KEK). A poller keeps the backend key's
 version current; a new version means a new KEK and a new key_id (``<backend key
 id>:v<version>``), so the key_id changes on every rotation and never returns to an earlier value.
+A configured alias that comes to name another backend key is followed the same way (a new KEK
+under the new key, a new key_id); Decrypt keeps opening what any earlier key wrapped, since a KEK
+is unwrapped under the backend key its key_id names, which the backend authorises.
 
 Pure domain: no gRPC here. Failures are the :class:`KeyringError` subclasses below; the
 gRPC service checks request limits and maps these classes to status codes.
@@ -38,6 +41,7 @@ from kubekms_plugin.config import KekPolicy
 from kubekms_plugin.metrics import PluginMetrics
 
 logger = logging.getLogger(__name__)
+KEK_BYTES = 32  # every KEK is an AES-256 key
 
 
 class KeyringError(Exception):
@@ -54,7 +58,8 @@ class BadCiphertext(KeyringError):
 
 
 class ForeignKeyId(KeyringError):
-    """The key_id was not issued by this keyring: another key, or a version the key does not have yet."""
+    """The key_id was not issued by this keyring: a key the backend does not unwrap this KEK under, or a
+    version the key does not have yet."""
 
 
 class KeyNotEnabled(KeyringError):
@@ -80,6 +85,7 @@ class Kek:
     cipher: AESGCM
     wrapped: bytes
     version: int
+    backend_key_id: str  # the backend key that wrapped it
     key_id: str  # the plugin key_id Encrypt reports for seeds sealed under this KEK
     key_id_bytes: bytes  # its UTF-8 form, the seal's associated data (encoded once, not per call)
     created_at: float
@@ -104,12 +110,17 @@ class Keyring:
         self._backend_name = backend_name
         self._clock = clock
         self._cache: OrderedDict[bytes, AESGCM] = OrderedDict()
-        self._unwrapping: dict[bytes, asyncio.Task[AESGCM]] = {}  # one backend call per wrapped KEK in flight
+        self._unwrapping: dict[
+            tuple[str, bytes], asyncio.Task[AESGCM]
+        ] = {}  # one backend call per wrapped KEK in flight
         self._cache_hit = metrics.kek_cache.labels("hit")  # label children bound once, not per call
         self._cache_miss = metrics.kek_cache.labels("miss")
         self._new_kek_lock = asyncio.Lock()
         self._lock = threading.Lock()  # KEK use counts and the cache, changed from several threads
         self.key_id: str | None = None  # the backend key's id (the configured ref may be an alias)
+        # Every backend key the configured ref has named in this process, or whose KEK the backend unwrapped:
+        # their key_ids open from the cache; any other key_id goes to the backend first.
+        self._known_keys: set[str] = set()
         self.latest_version = 0
         self.key_state: KeyState | None = None
         self.current: Kek | None = None
@@ -129,7 +140,12 @@ class Keyring:
         )
 
     def _kek_usable(self, kek: Kek | None) -> bool:
-        return kek is not None and self._kek_fresh(kek) and kek.version >= self.latest_version
+        return (
+            kek is not None
+            and self._kek_fresh(kek)
+            and kek.backend_key_id == (self.key_id or kek.backend_key_id)
+            and kek.version >= self.latest_version
+        )
 
     def health(self) -> str:
         """``ok`` exactly when an Encrypt would succeed now; otherwise a short reason."""
@@ -151,10 +167,10 @@ class Keyring:
         if (
             announced is not None
             and current is not None
-            and announced.version != current.version
+            and announced.key_id != current.key_id
             and self._kek_fresh(announced)
         ):
-            return announced  # a rotation the apiserver has not heard of yet
+            return announced  # a rotation (or an alias moved) the apiserver has not heard of yet
         return current if self._kek_usable(current) else None
 
     def reported_key_id(self) -> str:
@@ -190,6 +206,14 @@ class Keyring:
             self.backend_error = refusal
             return
         self.backend_error = None
+        if metadata.key_id != self.key_id:  # the first poll, or the configured alias names another key now
+            if self.key_id is not None:
+                logger.warning(
+                    "configured key names another backend key",
+                    extra={"fields": {"key": self._key_ref, "was": self.key_id, "now": metadata.key_id}},
+                )
+            self.latest_version = 0  # versions count per backend key
+            self._known_keys.add(metadata.key_id)
         self.key_id, self.key_state = metadata.key_id, metadata.state
         self.latest_version = max(self.latest_version, metadata.current_version)
         if metadata.state is KeyState.ENABLED and not self._kek_usable(self.current):
@@ -202,7 +226,7 @@ class Keyring:
                 return self.current
             key_ref = self.key_id or self._key_ref
             try:
-                data_key = await self._backend.create_data_key(key_ref, length=32, aad=KEK_AAD)
+                data_key = await self._backend.create_data_key(key_ref, length=KEK_BYTES, aad=KEK_AAD)
             except KMSError as error:
                 raise self._backend_failure("create-datakey", error) from None
             self._metrics.backend_calls.labels("create-datakey", "ok").inc()
@@ -210,12 +234,14 @@ class Keyring:
             assert data_key.plaintext is not None
             cipher = AESGCM(data_key.plaintext)
             self.key_id = data_key.key_id
+            self._known_keys.add(data_key.key_id)
             self.latest_version = max(self.latest_version, data_key.key_version)
             key_id = plugin_ciphertext.key_id(data_key.key_id, data_key.key_version)
             kek = Kek(
                 cipher=cipher,
                 wrapped=data_key.ciphertext,
                 version=data_key.key_version,
+                backend_key_id=data_key.key_id,
                 key_id=key_id,
                 key_id_bytes=key_id.encode(),
                 created_at=self._clock(),
@@ -224,7 +250,7 @@ class Keyring:
             previous = self.current
             self.current = kek
             self._metrics.set_current_key(key_id)
-            if previous is None or previous.version != kek.version:
+            if previous is None or previous.key_id != kek.key_id:
                 logger.info("new key_id", extra={"fields": {"key_id": key_id}})
             return kek
 
@@ -267,7 +293,8 @@ class Keyring:
             plugin_ciphertext.check_layout(ciphertext)
         except InvalidCiphertext as error:
             raise BadCiphertext(error.message) from None
-        self._check_key_id(key_id)
+        if self._check_key_id(key_id) not in self._known_keys:
+            return None  # the backend decides whether it unwraps this KEK under that key (decrypt)
         with self._lock:
             cipher = self._cache.get(wrapped_kek)
             if cipher is not None:
@@ -282,7 +309,8 @@ class Keyring:
         if plaintext is not None:
             return plaintext
         self._cache_miss.inc()
-        return self._open(await self._unwrap_once(wrapped_kek), ciphertext, key_id)
+        backend_key_id = self._check_key_id(key_id)
+        return self._open(await self._unwrap_once(backend_key_id, wrapped_kek), ciphertext, key_id)
 
     @staticmethod
     def _open(cipher: AESGCM, ciphertext: bytes, key_id: str) -> bytes:
@@ -291,38 +319,53 @@ class Keyring:
         except InvalidCiphertext as error:
             raise BadCiphertext(error.message) from None
 
-    def _check_key_id(self, key_id: str) -> None:
+    def _check_key_id(self, key_id: str) -> str:
+        """The backend key id a well-formed key_id names; ForeignKeyId for one the plugin cannot have issued."""
         parsed = plugin_ciphertext.parse_key_id(key_id)
-        if parsed is None or (self.key_id is not None and parsed[0] != self.key_id):
-            raise ForeignKeyId(
-                f"key_id {key_id[:80]!r} was not issued by this plugin (configured key {self.key_id or self._key_ref})"
-            )
-        if parsed[1] > self.latest_version and self.key_id is not None:
-            raise ForeignKeyId(
-                f"key_id names version {parsed[1]} but the key's latest version is {self.latest_version}"
-            )
+        if parsed is None:
+            raise ForeignKeyId(self._not_issued(key_id))
+        backend_key_id, version = parsed
+        if backend_key_id == self.key_id and version > self.latest_version:
+            raise ForeignKeyId(f"key_id names version {version} but the key's latest version is {self.latest_version}")
+        return backend_key_id
 
-    def _unwrap_once(self, wrapped: bytes) -> asyncio.Future[AESGCM]:
-        """The unwrap of ``wrapped`` in flight, started if none is: every waiter shares its answer.
+    def _not_issued(self, key_id: str) -> str:
+        return f"key_id {key_id[:80]!r} was not issued by this plugin (configured key {self.key_id or self._key_ref})"
+
+    def _unwrap_once(self, backend_key_id: str, wrapped: bytes) -> asyncio.Future[AESGCM]:
+        """The unwrap of ``wrapped`` under that key in flight, started if none is: every waiter shares its answer.
 
         Shielded: a caller that gives up (its deadline) does not cancel the call for the others."""
-        task = self._unwrapping.get(wrapped)
+        call = (backend_key_id, wrapped)
+        task = self._unwrapping.get(call)
         if task is None:
-            task = self._unwrapping[wrapped] = asyncio.create_task(self._unwrap(wrapped))
-            task.add_done_callback(lambda _: self._unwrapping.pop(wrapped, None))
+            task = self._unwrapping[call] = asyncio.create_task(self._unwrap(backend_key_id, wrapped))
+            task.add_done_callback(lambda _: self._unwrapping.pop(call, None))
         return asyncio.shield(task)
 
-    async def _unwrap(self, wrapped: bytes) -> AESGCM:
+    async def _unwrap(self, backend_key_id: str, wrapped: bytes) -> AESGCM:
+        """The KEK ``wrapped`` holds, unwrapped by the backend under the key its key_id names."""
+        known = backend_key_id in self._known_keys
         try:
-            plaintext = await self._backend.decrypt_data_key(self.key_id or self._key_ref, wrapped, aad=KEK_AAD)
+            plaintext = await self._backend.decrypt_data_key(backend_key_id, wrapped, aad=KEK_AAD)
         except (InvalidCiphertext, InvalidArgument) as error:
             self._metrics.backend_calls.labels("decrypt-datakey", "error").inc()
+            if not known:
+                raise ForeignKeyId(f"{self._not_issued(backend_key_id)}: {error.message}") from None
             raise BadCiphertext(
                 f"annotation {KEK_ANNOTATION} is not a KEK wrapped by this key: {error.message}"
             ) from None
         except KMSError as error:
+            if not known and not error.retryable:  # e.g. no such key, or not one this plugin may use
+                self._metrics.backend_calls.labels("decrypt-datakey", "error").inc()
+                raise ForeignKeyId(f"{self._not_issued(backend_key_id)}: {error.message}") from None
             raise self._backend_failure("decrypt-datakey", error) from None
         self._metrics.backend_calls.labels("decrypt-datakey", "ok").inc()
+        if len(plaintext) != KEK_BYTES:
+            raise BadCiphertext(
+                f"annotation {KEK_ANNOTATION} unwraps to {len(plaintext)} bytes, not a {KEK_BYTES}-byte KEK"
+            )
+        self._known_keys.add(backend_key_id)
         cipher = AESGCM(plaintext)
         self._remember(wrapped, cipher)
         return cipher

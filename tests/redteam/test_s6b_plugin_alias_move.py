@@ -41,7 +41,6 @@ def polls(plugin: PluginProcess) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(POLLS))
 
 
-@pytest.mark.xfail(strict=False, reason="h7-findings.md #8, routed to the plugin's owner (keyring.refresh)")
 def test_data_encrypted_before_the_alias_moved_still_decrypts(server: KMSServer, tmp_path: Path) -> None:
     first, second = server.call("create_key", "key-one"), server.call("create_key", "key-two")
     server.call("create_alias", first.key_id, ALIAS)

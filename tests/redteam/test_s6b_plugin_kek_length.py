@@ -40,7 +40,6 @@ def plugin(server: KMSServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
     process.stop()
 
 
-@pytest.mark.xfail(strict=False, reason="h7-findings.md #2, routed to the plugin's owner (keyring._unwrap)")
 @pytest.mark.parametrize("length", [8, 33, 64])
 def test_a_wrapped_kek_of_the_wrong_size_is_a_bad_annotation(
     server: KMSServer, plugin: PluginProcess, length: int
