@@ -59,6 +59,7 @@ def test_data_encrypted_before_the_alias_moved_still_decrypts(server: KMSServer,
                                              annotations=dict(sealed.annotations))  # fmt: skip
             assert stub.Decrypt(request, timeout=10).plaintext == b"s" * 32
             reported = stub.Status(api_pb2.StatusRequest(), timeout=10).key_id
+            assert reported.startswith(f"{second.key_id}:"), reported  # new Secrets go under the alias's new key
             fresh = stub.Encrypt(api_pb2.EncryptRequest(plaintext=b"t" * 32, uid="new"), timeout=10)
             assert fresh.key_id == reported
             again = api_pb2.DecryptRequest(ciphertext=fresh.ciphertext, uid="new", key_id=fresh.key_id,
@@ -66,3 +67,11 @@ def test_data_encrypted_before_the_alias_moved_still_decrypts(server: KMSServer,
             assert stub.Decrypt(again, timeout=10).plaintext == b"t" * 32
     finally:
         plugin.stop()
+    restarted = PluginProcess(tmp_path / "restarted", settings)  # no memory of the old key: the backend decides
+    restarted.start()
+    try:
+        with grpc.insecure_channel(restarted.endpoint) as channel:
+            stub = api_pb2_grpc.KeyManagementServiceStub(channel)
+            assert stub.Decrypt(request, timeout=10).plaintext == b"s" * 32
+    finally:
+        restarted.stop()
