@@ -77,7 +77,7 @@ def chain_fields(line: bytes) -> tuple[int, str] | None:
     """``(seq, prev)`` of a well-formed audit line, or None."""
     try:
         entry = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a hostile line nested thousands deep
         return None
     if not isinstance(entry, dict):
         return None

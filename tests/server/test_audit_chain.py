@@ -224,3 +224,11 @@ def test_stdout_writers_share_the_head_through_the_head_file(tmp_path: Path, cap
     result = verify(written)
     assert result.exit_code == 0, result.output
     assert "sequence 1..4" in result.output
+
+
+def test_a_line_nested_thousands_deep_is_named_not_a_crash(log: Path) -> None:
+    rewrite(log, lambda lines: [*lines[:3], b"[" * 100_000 + b"\n", *lines[3:]])
+    result = verify(log)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "audit.log:4: not a chained audit line" in result.output, result.output
