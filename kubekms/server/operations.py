@@ -144,8 +144,11 @@ async def update_key_description(call: Call) -> JsonAnswer:
 # --------------------------------------------------------------------- rotation
 
 
+ROTATION_INTERVAL_DAYS = (30, 365)  # Huawei's bounds on this wire (the keystore takes 1-3650 for the other wires)
+
+
 async def enable_key_rotation(call: Call) -> JsonAnswer:
-    interval = call.fields.integer("rotation_interval", code="KMS.3001")
+    interval = call.fields.integer("rotation_interval", code="KMS.3001", bounds=ROTATION_INTERVAL_DAYS)
     await call.backend.set_rotation(call.key_ref(), enabled=True, interval_days=interval)
     return {}
 
@@ -160,7 +163,7 @@ async def get_key_rotation_status(call: Call) -> JsonAnswer:
 
 
 async def update_key_rotation_interval(call: Call) -> JsonAnswer:
-    interval = call.fields.required_integer("rotation_interval", code="KMS.3001")
+    interval = call.fields.required_integer("rotation_interval", code="KMS.3001", bounds=ROTATION_INTERVAL_DAYS)
     key_ref = call.key_ref()
     status = await call.backend.get_rotation_status(key_ref)
     await call.backend.set_rotation(key_ref, enabled=status.enabled, interval_days=interval)

@@ -116,7 +116,6 @@ async def _list_through_provider(server: KMSServer) -> list[KeyMetadata]:
         await backend.close()
 
 
-@pytest.mark.xfail(strict=False, reason=ROUTED)
 @pytest.mark.parametrize("days", [29, 366])
 def test_rotation_interval_outside_30_to_365_days_is_kms_3001(sdk: KmsClient, keys: dict[str, str], days: int) -> None:
     body = UpdateKeyRotationIntervalRequestBody(key_id=keys["AES_256"], rotation_interval=days)
