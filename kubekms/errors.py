@@ -50,6 +50,7 @@ class Reason(StrEnum):
     DESCRIPTION_INVALID = "description_invalid"
     TAG_COUNT_EXCEEDED = "tag_count_exceeded"
     TAG_KEY_INVALID = "tag_key_invalid"
+    TAG_KEY_RESERVED = "tag_key_reserved"  # a prefix kept for the cloud's own tags (aws:)
     TAG_VALUE_INVALID = "tag_value_invalid"
     LIST_LIMIT_INVALID = "list_limit_invalid"
     MARKER_INVALID = "marker_invalid"
