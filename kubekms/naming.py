@@ -1,4 +1,4 @@
-"""Naming rules every layer shares: what a key id is and what an alias may look like.
+"""Naming rules every layer shares: what a key id is, what an alias may look like, which text is storable.
 
 The keystore enforces them, the providers check them before a call leaves the process and
 the wires parse key references with them; the wire-specific error each side raises is its own.
@@ -26,3 +26,14 @@ def is_alias(alias: object) -> bool:
         and not alias.endswith("/default")
         and not is_key_id(alias)
     )
+
+
+def is_clean_text(value: str) -> bool:
+    """True when ``value`` encodes to UTF-8: no lone surrogates (what aiohttp and json make of bad input)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from kubekms.errors import InvalidArgument, KMSError, Reason
+from kubekms.naming import is_clean_text as is_clean_text  # re-exported: the wires and the CLI check with it
 
 MAX_JSON_DEPTH = 8  # the deepest request of either wire nests 3 levels (tags: body -> list -> object)
 MAX_JSON_NODES = 20_000  # values in one body (a 64 KiB body of "[0,0,...]" holds ~32,000)
@@ -46,17 +47,6 @@ class MalformedJson(InvalidArgument):
 
 
 # ---------------------------------------------------------------------------- text
-
-
-def is_clean_text(value: str) -> bool:
-    """True when ``value`` encodes to UTF-8: no lone surrogates (what aiohttp and json make of bad input)."""
-    if value.isascii():
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def text(
