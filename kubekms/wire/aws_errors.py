@@ -150,12 +150,17 @@ _AWS_TYPE_BY_REASON: dict[Reason, str] = {
     Reason.IMPORT_TOKEN_INVALID: "InvalidImportTokenException",
     Reason.IMPORT_TOKEN_EXPIRED: "ExpiredImportTokenException",
     Reason.KEY_MATERIAL_INCORRECT: "IncorrectKeyMaterialException",
+    Reason.TAG_KEY_RESERVED: "TagException",
+    Reason.TAG_COUNT_EXCEEDED: "LimitExceededException",  # AWS's TagResource: the 50-tag quota
 }
 
 
+# reasons whose AWS type AWS also answers for other refusals (any quota, any bad tag): not read back
+_SHARED_AWS_TYPES = (Reason.CREDENTIAL_MISSING, Reason.TAG_KEY_RESERVED, Reason.TAG_COUNT_EXCEEDED)
+
 # AWS error type -> the reason our error carries (what a caller decides on: a refused Verify is a False)
 _REASON_BY_AWS_TYPE: dict[str, Reason] = {
-    error_type: reason for reason, error_type in _AWS_TYPE_BY_REASON.items() if reason is not Reason.CREDENTIAL_MISSING
+    error_type: reason for reason, error_type in _AWS_TYPE_BY_REASON.items() if reason not in _SHARED_AWS_TYPES
 }
 
 
