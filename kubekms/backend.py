@@ -167,6 +167,12 @@ class Quota:
     limit: int
 
 
+def check_encryption_context(context: Mapping[str, str]) -> None:
+    """A call's encryption context or a grant's constraint names no empty key (AWS: ValidationException)."""
+    if "" in context:
+        raise InvalidArgument("encryption context keys must not be empty", reason=Reason.AAD_INVALID)
+
+
 @dataclass(frozen=True)
 class GrantTerms:
     """What a grant allows: ``operations`` (AWS names: Encrypt, Decrypt, ...) to ``grantee`` (a principal ARN),
@@ -217,8 +223,10 @@ class Backend(Protocol):
         ...
 
     async def list_keys(
-        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None
-    ) -> KeyPage: ...
+        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None, key_spec: str | None = None
+    ) -> KeyPage:
+        """Keys of ``state`` and ``key_spec`` (a keystore spec name; None: every spec), filtered before paging."""
+        ...
 
     async def describe_key(self, key_id: str) -> KeyMetadata: ...
 

@@ -13,12 +13,14 @@ from kubekms.backend import (
     WRAPPING_KEY_SPECS,
     GrantTerms,
     KeyState,
+    check_encryption_context,
     key_usages,
 )
 from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion, Reason
-from kubekms.naming import is_alias
+from kubekms.naming import is_alias, is_clean_text
 
 MAX_DESCRIPTION = 255
+CLOUD_KMS_ALIAS_PREFIX = "gcp/"  # gcp/<location>/<ring>/<key>/<version>: a Cloud KMS key version's keystore key
 PENDING_DAYS = (7, 1096)
 ROTATION_DAYS = (1, 3650)
 DEFAULT_ROTATION_DAYS = 365
@@ -29,6 +31,7 @@ MAX_AAD_BYTES = 8192
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 255
+RESERVED_TAG_PREFIX = "aws:"  # AWS's own tags (TagException), on every wire: a key tagged here is readable on all
 LIST_LIMIT = (1, 1000)
 KEY_POLICY_NAME = "default"  # AWS: every key has exactly one policy, named "default"
 MAX_KEY_POLICY_CHARS = 32768  # AWS's limit on a key policy document
@@ -36,6 +39,12 @@ MAX_GRANTS_PER_KEY = 50_000  # AWS's quota
 MAX_GRANT_TEXT = 8192  # grantee, retiring principal, name, context keys and values
 IMPORT_TOKEN_SECONDS = 86400  # AWS: the wrapping key and import token are valid for 24 hours
 MAX_MATERIAL_VALID_SECONDS = 365 * 86400  # AWS: ValidTo at most 365 days ahead
+
+
+def check_text(value: str, what: str, reason: Reason = Reason.INVALID_ARGUMENT) -> None:
+    """Stored text must encode to UTF-8: a lone surrogate (from bad input) is refused, not a database error."""
+    if not is_clean_text(value):
+        raise InvalidArgument(f"{what} is not valid Unicode text (it holds a lone surrogate)", reason=reason)
 
 
 def check_alias(alias: str) -> None:
@@ -46,16 +55,24 @@ def check_alias(alias: str) -> None:
         )
 
 
+def is_reserved_alias(alias: str) -> bool:
+    """An alias under ``gcp/``: only the Cloud KMS API makes those (its versions' keys); the other wires refuse them."""
+    return alias.startswith(CLOUD_KMS_ALIAS_PREFIX)
+
+
 def check_key_policy(name: str, document: str) -> None:
     if name != KEY_POLICY_NAME:
         raise InvalidArgument(f"a key has one policy, named {KEY_POLICY_NAME!r}; got {name!r}")
     if not isinstance(document, str) or not 1 <= len(document) <= MAX_KEY_POLICY_CHARS:
         raise InvalidArgument(f"a key policy is 1-{MAX_KEY_POLICY_CHARS} characters")
+    check_text(document, "the key policy")
 
 
 def check_grant(terms: GrantTerms) -> None:
     """Bounded text only: the AWS wire checks the grant's meaning (operations, principals) before."""
     contexts = (terms.context_equals or {}, terms.context_subset or {})
+    for context in contexts:
+        check_encryption_context(context)
     texts = [terms.grantee, terms.retiring, terms.name, terms.issuing_account, *terms.operations]
     texts += [text for context in contexts for pair in context.items() for text in pair]
     if (
@@ -64,6 +81,8 @@ def check_grant(terms: GrantTerms) -> None:
         or not all(isinstance(t, str) and len(t) <= MAX_GRANT_TEXT for t in texts)
     ):
         raise InvalidArgument(f"a grant names a grantee and operations, each text at most {MAX_GRANT_TEXT} characters")
+    for text in texts:
+        check_text(text, "a grant's text")
 
 
 def check_origin(origin: str, key_spec: str) -> None:
@@ -91,6 +110,7 @@ def check_description(description: str) -> None:
         raise InvalidArgument(
             f"key description longer than {MAX_DESCRIPTION} characters", reason=Reason.DESCRIPTION_INVALID
         )
+    check_text(description, "the key description", Reason.DESCRIPTION_INVALID)
 
 
 def check_key_spec(key_spec: str, key_usage: str) -> None:
@@ -156,10 +176,17 @@ def check_tags(tags: Mapping[str, str], existing: int = 0) -> None:
             raise InvalidArgument(
                 f"tag keys are 1-{MAX_TAG_KEY} characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
             )
+        check_text(tag_key, "a tag key", Reason.TAG_KEY_INVALID)
+        if tag_key[: len(RESERVED_TAG_PREFIX)].lower() == RESERVED_TAG_PREFIX:
+            raise InvalidArgument(
+                f"tag keys beginning with {RESERVED_TAG_PREFIX!r} (any case) are reserved, got {tag_key!r}",
+                reason=Reason.TAG_KEY_RESERVED,
+            )
         if not isinstance(tag_value, str) or len(tag_value) > MAX_TAG_VALUE:
             raise InvalidArgument(
                 f"tag {tag_key!r}: values are at most {MAX_TAG_VALUE} characters", reason=Reason.TAG_VALUE_INVALID
             )
+        check_text(tag_value, f"the value of tag {tag_key!r}", Reason.TAG_VALUE_INVALID)
 
 
 def require_usable(key_id: str, state: KeyState) -> None:

@@ -437,7 +437,13 @@ class Keystore:
             return self._resolve(key_ref).region
 
     def list_keys(
-        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None, region: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        marker: str | None = None,
+        state: KeyState | None = None,
+        key_spec: str | None = None,
+        region: str | None = None,
     ) -> KeyPage:
         """``region``: only the keys of that AWS region and those of no region (None: every key)."""
         rules.check_range("limit", limit, rules.LIST_LIMIT, reason=Reason.LIST_LIMIT_INVALID)
@@ -450,6 +456,8 @@ class Keystore:
             where, params = "state != ?", [KeyState.DESTROYED.value]
         else:
             where, params = "state = ?", [state.value]
+        if key_spec is not None:
+            where, params = f"{where} AND key_spec = ?", [*params, key_spec]
         if region is not None:
             where, params = f"{where} AND region IN (?, '')", [*params, region]
         with self._read():

@@ -260,18 +260,20 @@ class AwsBackend(NoGrants, NoKeyImport):
         described = await self._call("describe_key", KeyId=key_id, retry_not_found=True)
         return await self._metadata(described["KeyMetadata"])
 
-    async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
-        """Markers are offsets into AWS's key order. AWS neither counts nor filters by state: ``total``
-        pages through every key id, and a state filter describes every key (O(keys) calls)."""
+    async def list_keys(
+        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None, key_spec: str | None = None
+    ) -> KeyPage:
+        """Markers are offsets into AWS's key order. AWS neither counts nor filters by state or spec: ``total``
+        pages through every key id, and a state or spec filter describes every key (O(keys) calls)."""
         check_range("list limit", limit, (1, 1000), reason=Reason.LIST_LIMIT_INVALID)
         if marker and not marker.isdigit():
             raise InvalidArgument(f"invalid marker {marker!r}", reason=Reason.MARKER_INVALID)
         offset = int(marker) if marker else 0
         ids = await self._customer_key_ids()
-        if state is not None:
+        if state is not None or key_spec is not None:
             described = await asyncio.gather(*(self._call("describe_key", KeyId=key_id) for key_id in ids))
             ids = [key_id for key_id, answer in zip(ids, described, strict=True)
-                   if AWS_STATES.get(str(answer["KeyMetadata"].get("KeyState"))) is state]  # fmt: skip
+                   if _listed(answer["KeyMetadata"], state, key_spec)]  # fmt: skip
         page = await asyncio.gather(*(self.describe_key(key_id) for key_id in ids[offset : offset + limit]))
         next_marker = str(offset + limit) if offset + limit < len(ids) else None
         return KeyPage(keys=list(page), next_marker=next_marker, total=len(ids))
@@ -523,6 +525,13 @@ class AwsBackend(NoGrants, NoKeyImport):
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._client.close)
         self._executor.shutdown(wait=False)
+
+
+def _listed(aws_meta: Mapping[str, Any], state: KeyState | None, key_spec: str | None) -> bool:
+    """A described key passes list_keys's filters (None: any)."""
+    return (state is None or AWS_STATES.get(str(aws_meta.get("KeyState"))) is state) and (
+        key_spec is None or keystore_key_spec(str(aws_meta.get("KeySpec", SYMMETRIC))) == key_spec
+    )
 
 
 def _session(config: BackendConfig) -> boto3.session.Session:

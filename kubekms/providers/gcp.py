@@ -334,12 +334,13 @@ class GcpBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
 
     @_calls_cloud_kms
     async def list_keys(self, *, limit: int = 100, marker: str | None = None,
-                        state: KeyState | None = None) -> KeyPage:  # fmt: skip
+                        state: KeyState | None = None, key_spec: str | None = None) -> KeyPage:  # fmt: skip
         check_range("limit", limit, LIST_LIMIT, reason=Reason.LIST_LIMIT_INVALID)
         if marker and (not marker.isdigit() or len(marker) > 18):
             raise InvalidArgument(f"invalid marker {marker[:40]!r}", reason=Reason.MARKER_INVALID)
         keys = [self._metadata(key) for key in await self._all_keys()]
         keys = [key for key in keys if key.state is state or (state is None and key.state is not KeyState.DESTROYED)]
+        keys = [key for key in keys if key_spec is None or key.key_spec == key_spec]
         keys.sort(key=lambda key: key.created_at)
         offset = int(marker or 0)
         page = keys[offset : offset + limit]

@@ -60,9 +60,15 @@ class LocalBackend:
         )
 
     async def list_keys(
-        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None, region: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        marker: str | None = None,
+        state: KeyState | None = None,
+        key_spec: str | None = None,
+        region: str | None = None,
     ) -> KeyPage:
-        return self._store.list_keys(limit=limit, marker=marker, state=state, region=region)
+        return self._store.list_keys(limit=limit, marker=marker, state=state, key_spec=key_spec, region=region)
 
     async def describe_key(self, key_id: str) -> KeyMetadata:
         return self._store.describe_key(key_id)

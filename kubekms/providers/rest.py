@@ -80,7 +80,6 @@ def _call(path: str, method: str = "POST", repeat: Repeat = Repeat.SAFE) -> Wire
 # as the operator re-read the key and see the state they asked for.
 CREATE_KEY = _call("create-key", repeat=Repeat.UNSAFE)
 LIST_KEYS = _call("list-keys")
-LIST_EVERY_KEY_SPEC = "ALL"
 DESCRIBE_KEY = _call("describe-key")
 UPDATE_DESCRIPTION = _call("update-key-description")
 ENABLE_KEY = _call("enable-key")
@@ -185,10 +184,13 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
         meta = self._metadata(info) if described else await self._details(key_id)
         return _replace(meta, tags=dict(tags or {}), aliases=(alias,) if alias else ())
 
-    async def list_keys(self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None) -> KeyPage:
+    async def list_keys(
+        self, *, limit: int = 100, marker: str | None = None, state: KeyState | None = None, key_spec: str | None = None
+    ) -> KeyPage:
         # Huawei lists only AES_256 keys unless key_spec is ALL (its ListKeysRequestBody: "to query all keys,
         # asymmetric ones included, specify ALL")
-        body: dict[str, str] = {"limit": str(limit), "key_spec": LIST_EVERY_KEY_SPEC}
+        spec = v1_values.LIST_EVERY_KEY_SPEC if key_spec is None else v1_values.wire_key_spec(key_spec)
+        body: dict[str, str] = {"limit": str(limit), "key_spec": spec}
         if marker:
             body["marker"] = marker
         if state is not None:

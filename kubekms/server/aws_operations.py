@@ -43,6 +43,7 @@ from kubekms.backend import (
     key_algorithms,
 )
 from kubekms.errors import AccessDenied, Disabled, InvalidArgument, NotFound, Reason
+from kubekms.keystore import rules
 from kubekms.naming import is_key_id
 from kubekms.server.aws_call import (
     ALGORITHMS_FIELD,
@@ -690,15 +691,26 @@ def alias_name(call: AwsRequest) -> str:
     return alias
 
 
+def new_alias_name(call: AwsRequest) -> str:
+    """An alias this wire may create or point: not one of the Cloud KMS API's (reserved as AWS reserves its own)."""
+    alias = alias_name(call)
+    if rules.is_reserved_alias(alias):
+        raise NotAuthorized(
+            f"alias names beginning with '{ALIAS_PREFIX}{rules.CLOUD_KMS_ALIAS_PREFIX}' are reserved"
+            " for the Cloud KMS API's key versions"
+        )
+    return alias
+
+
 async def create_alias(call: AwsCall) -> JsonObject:
     key = present(await call.backend.describe_key(key_id_ref(call, "TargetKeyId")))
-    await call.backend.create_alias(key.key_id, alias_name(call))
+    await call.backend.create_alias(key.key_id, new_alias_name(call))
     return {}
 
 
 async def update_alias(call: AwsCall) -> JsonObject:
     """The pipeline authorised the alias's current key; the new target is authorised here (kms:UpdateAlias)."""
-    alias, target = alias_name(call), key_id_ref(call, "TargetKeyId")
+    alias, target = new_alias_name(call), key_id_ref(call, "TargetKeyId")
     await _authorize(call, "kms:UpdateAlias", target)
     present(await call.backend.describe_key(alias))
     await call.backend.update_alias(alias, present(await call.backend.describe_key(target)).key_id)

@@ -14,6 +14,7 @@ from typing import Any
 
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, InvalidCiphertext
+from kubekms.keystore import rules
 from kubekms.wire.v1 import answers as v1_answers
 from kubekms.wire.v1 import fields as v1_fields
 from kubekms.wire.v1 import values as v1_values
@@ -75,7 +76,7 @@ async def create_key(call: Call) -> JsonAnswer:
         raise InvalidArgument("only origin 'kms' is supported (no key import)", code="KMS.0308")
     key_spec, key_usage = v1_fields.key_type_from_request(fields)
     meta = await call.backend.create_key(
-        fields.identifier("key_alias", code="KMS.1101"),  # "" is as missing as no alias: the v1.0 wire names one
+        _new_alias(fields.identifier("key_alias", code="KMS.1101")),  # "": no alias
         description=fields.text("key_description", code="KMS.1103"),
         key_spec=key_spec,
         key_usage=key_usage,
@@ -99,9 +100,10 @@ async def list_keys(call: Call) -> JsonAnswer:
     limit = fields.integer("limit", code="KMS.1601", default=100)
     marker_value = fields.marker("marker", code="KMS.1602")
     state = v1_fields.key_state_filter_from_request(fields)
+    key_spec = v1_fields.key_spec_filter_from_request(fields)
     assert limit is not None
     page = await call.backend.list_keys(
-        limit=limit, marker=None if marker_value is None else str(marker_value), state=state
+        limit=limit, marker=None if marker_value is None else str(marker_value), state=state, key_spec=key_spec
     )
     return {
         "keys": [meta.key_id for meta in page.keys],
@@ -272,8 +274,18 @@ async def user_quotas(call: Call) -> JsonAnswer:
 # --------------------------------------------------------------------- aliases
 
 
+def _new_alias(alias: str) -> str:
+    """An alias this wire may create: none under the Cloud KMS API's prefix (KMS.1101, as Huawei's reserved names)."""
+    if rules.is_reserved_alias(alias):
+        raise InvalidArgument(
+            f"aliases beginning with {rules.CLOUD_KMS_ALIAS_PREFIX!r} are reserved for Cloud KMS API key versions",
+            code="KMS.1101",
+        )
+    return alias
+
+
 async def create_alias(call: Call) -> JsonAnswer:
-    alias = call.fields.text("alias", required=True, code="KMS.1101")
+    alias = _new_alias(call.fields.text("alias", required=True, code="KMS.1101"))
     key_ref = call.key_ref()
     await call.backend.create_alias(key_ref, alias)
     key_id = (await call.backend.describe_key(key_ref)).key_id

@@ -162,3 +162,18 @@ async def test_list_limit_out_of_range(backend: Backend, limit: int) -> None:
     with pytest.raises(InvalidArgument) as refused:
         await backend.list_keys(limit=limit)
     assert refused.value.reason is Reason.LIST_LIMIT_INVALID
+
+
+async def test_list_filters_by_key_spec_before_paging(backend: Backend, alias: Callable[[str], str]) -> None:
+    symmetric = [await backend.create_key(alias(f"aes{i}")) for i in range(2)]
+    try:
+        rsa = [(await backend.create_key(alias("rsa"), key_spec="RSA_2048", key_usage="SIGN_VERIFY")).key_id]
+    except InvalidArgument:  # provider gcp offers AES_256 keys only: its RSA list is empty
+        rsa = []
+    only_rsa = await backend.list_keys(limit=1, key_spec="RSA_2048")
+    assert ([meta.key_id for meta in only_rsa.keys], only_rsa.next_marker, only_rsa.total) == (rsa, None, len(rsa))
+    first = await backend.list_keys(limit=1, key_spec="AES_256")
+    rest = await backend.list_keys(limit=1, key_spec="AES_256", marker=first.next_marker)
+    assert (first.total, rest.next_marker) == (2, None)
+    assert [meta.key_id for meta in first.keys + rest.keys] == [meta.key_id for meta in symmetric]
+    assert (await backend.list_keys()).total == 2 + len(rsa)

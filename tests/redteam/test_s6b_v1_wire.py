@@ -17,11 +17,14 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import (
     BatchCreateKmsTagsRequest,
     BatchCreateKmsTagsRequestBody,
+    CreateAliasRequest,
+    CreateAliasRequestBody,
     CreateKeyRequest,
     CreateKeyRequestBody,
     CreateKmsTagRequest,
     CreateKmsTagRequestBody,
     KmsClient,
+    ListAliasesRequest,
     ListKeysRequest,
     ListKeysRequestBody,
     ShowKmsTagsRequest,
@@ -33,8 +36,6 @@ from huaweicloudsdkkms.v2 import (
 from kubekms.backend import KeyMetadata
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 from kubekms.providers import open_backend
-
-ROUTED = "h7-findings.md #5, routed to the owner of server/operations.py"
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +93,26 @@ def listed(sdk: KmsClient, key_spec: str | None) -> set[str]:
     return set(sdk.list_keys(ListKeysRequest(body=body)).keys)
 
 
-@pytest.mark.xfail(strict=False, reason=ROUTED)
 @pytest.mark.parametrize("key_spec", ["RSA_2048", "AES_256", None])
 def test_list_keys_filters_by_key_spec(sdk: KmsClient, keys: dict[str, str], key_spec: str | None) -> None:
     assert listed(sdk, key_spec) == {keys[key_spec or "AES_256"]}
+
+
+@pytest.mark.parametrize("key_spec", ["ECC_NIST_P256", "RSA_9999", "all"])
+def test_list_keys_refuses_a_key_spec_it_does_not_offer(sdk: KmsClient, keys: dict[str, str], key_spec: str) -> None:
+    request = ListKeysRequest(body=ListKeysRequestBody(limit="10", key_spec=key_spec))
+    assert refusal(lambda: sdk.list_keys(request)) == (400, "KMS.0308")
+
+
+def test_list_keys_pages_over_the_filtered_keys(sdk: KmsClient, keys: dict[str, str]) -> None:
+    """The filter applies before paging: one RSA key is one page of one, counted as one, whatever else exists."""
+    answer = sdk.list_keys(ListKeysRequest(body=ListKeysRequestBody(limit="1", key_spec="RSA_2048")))
+    assert (answer.keys, answer.truncated, answer.total) == ([keys["RSA_2048"]], "false", 1)
+    first = sdk.list_keys(ListKeysRequest(body=ListKeysRequestBody(limit="1", key_spec="ALL")))
+    second = ListKeysRequestBody(limit="1", key_spec="ALL", marker=first.next_marker)
+    rest = sdk.list_keys(ListKeysRequest(body=second))
+    assert (first.truncated, rest.truncated, first.total) == ("true", "false", 2)
+    assert set(first.keys + rest.keys) == set(keys.values())
 
 
 def test_list_keys_all_lists_every_key(sdk: KmsClient, keys: dict[str, str]) -> None:
@@ -121,3 +138,15 @@ def test_rotation_interval_outside_30_to_365_days_is_kms_3001(sdk: KmsClient, ke
     body = UpdateKeyRotationIntervalRequestBody(key_id=keys["AES_256"], rotation_interval=days)
     request = UpdateKeyRotationIntervalRequest(body=body)
     assert refusal(lambda: sdk.update_key_rotation_interval(request)) == (400, "KMS.3001")
+
+
+@pytest.mark.parametrize("alias", ["gcp/global/ring/key/1", "gcp/x"])
+def test_cloud_kms_aliases_cannot_be_planted(sdk: KmsClient, keys: dict[str, str], alias: str) -> None:
+    """gcp/ names the Cloud KMS API's key versions: refused as a name Huawei reserves is (KMS.1101)."""
+    create = CreateAliasRequest(body=CreateAliasRequestBody(key_id=keys["AES_256"], alias=alias))
+    assert refusal(lambda: sdk.create_alias(create)) == (400, "KMS.1101")
+    new_key = CreateKeyRequest(body=CreateKeyRequestBody(key_alias=alias))
+    assert refusal(lambda: sdk.create_key(new_key)) == (400, "KMS.1101")
+    assert listed(sdk, "ALL") == set(keys.values())
+    pages = sdk.list_aliases(ListAliasesRequest(key_id=keys["AES_256"])).body or []
+    assert [entry.alias for page in pages for entry in page.aliases or []] == ["s6b-aes_256"]

@@ -59,6 +59,7 @@ CODE_BY_REASON: dict[Reason, str] = {
     Reason.ALIAS_INVALID: "KMS.1101",
     Reason.DESCRIPTION_INVALID: "KMS.1103",
     Reason.TAG_COUNT_EXCEEDED: "KMS.0409",
+    Reason.TAG_KEY_RESERVED: "KMS.0411",  # before TAG_KEY_INVALID: a server's KMS.0411 reads as that
     Reason.TAG_KEY_INVALID: "KMS.0411",
     Reason.TAG_VALUE_INVALID: "KMS.0410",
     Reason.LIST_LIMIT_INVALID: "KMS.1601",

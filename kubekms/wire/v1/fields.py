@@ -13,13 +13,22 @@ import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubekms.backend import DATA_KEY_SPECS, ECC_KEY_SPECS, KEY_SPECS, RSA_KEY_SPECS, KeyState, key_usages
+from kubekms.backend import (
+    DATA_KEY_SPECS,
+    ECC_KEY_SPECS,
+    KEY_SPECS,
+    RSA_KEY_SPECS,
+    SYMMETRIC_KEY_SPEC,
+    KeyState,
+    key_usages,
+)
 from kubekms.errors import InvalidArgument
 from kubekms.wire import inputs
 from kubekms.wire.v1.values import (
     DIGEST_SIZE,
     INT_BOUNDS,
     KEY_STATES_FROM_WIRE,
+    LIST_EVERY_KEY_SPEC,
     MAX_AAD_BYTES,
     MAX_HEX_CHARS,
     MAX_KEY_ID_LENGTH,
@@ -203,6 +212,18 @@ def key_type_from_request(fields: RequestFields) -> tuple[str, str]:
         raise InvalidArgument(f"key_spec {named!r} is not offered; use one of {offered}")
     default_usage = "SIGN_VERIFY" if key_spec in (*RSA_KEY_SPECS, *ECC_KEY_SPECS) else key_usages(key_spec)[0]
     return key_spec, fields.text("key_usage", default=default_usage) or default_usage
+
+
+def key_spec_filter_from_request(fields: RequestFields) -> str | None:
+    """list-keys ``key_spec``: absent lists AES_256 keys only (Huawei's default), ALL every key (None)."""
+    named = fields.text("key_spec", default=SYMMETRIC_KEY_SPEC, max_chars=KEY_SPEC_CHARS) or SYMMETRIC_KEY_SPEC
+    if named == LIST_EVERY_KEY_SPEC:
+        return None
+    key_spec = keystore_key_spec(named)
+    if key_spec not in KEY_SPECS or named in WIRE_KEY_SPECS:
+        offered = ", ".join((LIST_EVERY_KEY_SPEC, *(wire_key_spec(spec) for spec in KEY_SPECS)))
+        raise InvalidArgument(f"key_spec {named!r} is not a list filter; use one of {offered}", code="KMS.0308")
+    return key_spec
 
 
 def message_is_digest(fields: RequestFields) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from kubekms.backend import KeyState
+from kubekms.backend import KeyState, check_encryption_context
 from kubekms.errors import InvalidArgument
 from kubekms.wire import inputs
 
@@ -61,6 +61,7 @@ def invalid(code: str) -> inputs.ErrorFactory:
 
 def encryption_context_aad(context: Mapping[str, str]) -> bytes:
     """One canonical byte string per context, whatever the key order the client sent."""
+    check_encryption_context(context)
     return json.dumps(dict(context), sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -96,6 +97,7 @@ KEY_SPECS_FROM_WIRE = {"EC_P256": "ECC_NIST_P256", "EC_P384": "ECC_NIST_P384", "
 WIRE_KEY_SPECS = {keystore: wire for wire, keystore in KEY_SPECS_FROM_WIRE.items()}
 SIGN_MESSAGE_BYTES = 4096  # sign/verify/generate-mac/verify-mac message: Huawei's limit
 SIGNATURE_BYTES = 6144  # verify signature, verify-mac mac
+LIST_EVERY_KEY_SPEC = "ALL"  # list-keys key_spec: every key, asymmetric ones included
 MESSAGE_TYPES = ("DIGEST", "RAW")  # sign/verify message_type; Huawei's default is DIGEST (AWS's is RAW)
 
 
