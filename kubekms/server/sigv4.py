@@ -45,13 +45,13 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "kms"
 DATE_HEADER = "X-Amz-Date"
 MAX_SKEW = timedelta(minutes=15)  # AWS's own window
-# what botocore can rebuild a URL from: a DNS name or IPv4, or a bracketed IPv6, and an optional port
-# the Authorization header as every SDK writes it: no value holds "/", ",", "=" or a blank; anything else
-# (other spacing, order, duplicates, empty parts) goes through the general parse
+# the Authorization header as every SDK writes it: no value holds "/", ",", "=", a space or a tab (the general
+# parse strips both around a value); anything else (other spacing, order, duplicates, empty parts) goes through it
 _SDK_AUTHORIZATION = re.compile(
-    ALGORITHM + r" Credential=([^/,= ]+)/([^/,= ]+)/([^/,= ]+)/([^/,= ]+)/aws4_request,"
-    r" ?SignedHeaders=([^/,= ]+), ?Signature=([^/,= ]+)"
+    ALGORITHM + r" Credential=([^/,= \t]+)/([^/,= \t]+)/([^/,= \t]+)/([^/,= \t]+)/aws4_request,"
+    r" ?SignedHeaders=([^/,= \t]+), ?Signature=([^/,= \t]+)"
 )
+# what botocore can rebuild a URL from: a DNS name or IPv4, or a bracketed IPv6, and an optional port
 HOST_PATTERN = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 

@@ -17,9 +17,9 @@ SIGNATURE = "a" * 64
 PIECES = {
     "credential": [CREDENTIAL, "AK=X/20261201/eu-west-1/kms/aws4_request", "AKALICE//eu-west-1/kms/aws4_request",
                    "AKALICE/20261201/eu-west-1/kms/aws4_request/x", "AK ALICE/20261201/eu-west-1/kms/aws4_request",
-                   "AKALICE/20261201/eu-west-1/kms/aws4_requestx", ""],
-    "names": [NAMES, "host", "host;;x-amz-date", "", "a=b"],
-    "signature": [SIGNATURE, "", "ab,cd", "=="],
+                   "AKALICE/20261201/eu-west-1/kms/aws4_requestx", "", "\t" + CREDENTIAL],
+    "names": [NAMES, "host", "host;;x-amz-date", "", "a=b", "\t" + NAMES, NAMES + "\t"],
+    "signature": [SIGNATURE, "", "ab,cd", "==", SIGNATURE + "\t"],
     "separator": [", ", ",", " , ", ",  "],
 }  # fmt: skip
 
