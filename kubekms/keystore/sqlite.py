@@ -61,7 +61,10 @@ class ChangeCounter:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
-        """Around one write transaction: odd while it runs, even and larger once it committed (or rolled back)."""
+        """Around one write transaction: odd while it runs, even and larger once it committed; an exception leaves
+        it odd (readers then ask the database)."""
+        if self._fd < 0:  # closed: refused as any statement on a closed database is
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             value = self.value()
@@ -72,8 +75,11 @@ class ChangeCounter:
             fcntl.flock(self._fd, fcntl.LOCK_UN)  # an exception leaves it odd: readers look at the pragma
 
     def close(self) -> None:
+        """Idempotent: the descriptor's number may belong to a file opened since (another keystore's counter)."""
         self._map.close()
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class SqliteDatabase:

@@ -115,3 +115,16 @@ def test_a_closed_keystore_refuses_reads_as_a_closed_database_does(tmp_path: Pat
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):
         store.instance_count()
+
+
+def test_a_closed_keystore_refuses_writes_and_leaves_the_descriptors_of_later_ones_alone(tmp_path: Path) -> None:
+    closed = Keystore(tmp_path / "closed", init=True)
+    closed.close()
+    later = Keystore(tmp_path / "later", init=True)  # may be given the closed keystore's descriptor numbers
+    with pytest.raises(sqlite3.ProgrammingError):
+        closed.create_key("after-close")
+    closed.close()  # a second close closes nothing of the later keystore's
+    key = later.create_key("still-writable")
+    with one_look_per_request():
+        assert later.describe_key(key.key_id).state is KeyState.ENABLED
+    later.close()
