@@ -297,6 +297,17 @@ def test_paging_with_markers_and_state_filter(store: Keystore) -> None:
     assert refused.value.reason is Reason.MARKER_INVALID
 
 
+def test_key_spec_filter_applies_before_paging(store: Keystore) -> None:
+    symmetric = [store.create_key(f"aes-{index}").key_id for index in range(2)]
+    rsa = store.create_key("rsa", key_spec="RSA_2048", key_usage="SIGN_VERIFY").key_id
+    first = store.list_keys(limit=1, key_spec="AES_256")
+    rest = store.list_keys(limit=1, key_spec="AES_256", marker=first.next_marker)
+    assert (first.total, first.next_marker, rest.next_marker) == (2, "1", None)
+    assert [k.key_id for k in [*first.keys, *rest.keys]] == symmetric
+    only = store.list_keys(key_spec="RSA_2048", state=KeyState.ENABLED)
+    assert ([k.key_id for k in only.keys], only.total) == ([rsa], 1)
+
+
 @pytest.mark.parametrize("length", [0, 1025])
 def test_data_key_and_random_lengths(store: Keystore, length: int) -> None:
     key = store.create_key("lengths")
