@@ -279,8 +279,11 @@ async def _version_key(call: GcpCall, name: names.CryptoKeyName, version: int) -
                 f"the keystore alias {alias} already names key {meta.key_id}, which this Cloud KMS "
                 f"API did not make for it: remove that alias to add version {version}"
             ) from None
-    except BaseException:
-        await asyncio.to_thread(call.store.release_version, *claim)  # no keystore key was made
+    # Only a refusal releases the claim. Anything else (a call cancelled by its client's deadline, an outage
+    # mid-commit) keeps it: the keystore may still make or have made the key, and only a claimed key is adopted.
+    except KMSError as error:
+        if not error.retryable:
+            await asyncio.to_thread(call.store.release_version, *claim)
         raise
     return VersionRecord(name.location, name.ring, name.key, version, meta.key_id, call.epoch)
 
