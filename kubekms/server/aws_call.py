@@ -137,13 +137,14 @@ class AwsRequest:
             raise InvalidArgument(f"{name} must be {low} to {high} bytes long, got {len(data)}")
         return data
 
-    def aad(self) -> bytes:
+    def aad(self, *, opening: bool = False) -> bytes:
+        """The EncryptionContext as associated data; ``opening``: for a decrypt (see encryption_context_aad)."""
         context = self.body.get("EncryptionContext")
         if context in (None, {}):
             return b""
         if not isinstance(context, dict) or not all(isinstance(v, str) for v in context.values()):
             raise InvalidArgument("EncryptionContext must be a map of strings to strings")
-        return encryption_context_aad(context)
+        return encryption_context_aad(context, opening=opening)
 
     def check_algorithm(self) -> None:
         algorithm = self.text("EncryptionAlgorithm", default=SYMMETRIC)

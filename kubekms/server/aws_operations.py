@@ -326,7 +326,7 @@ async def decrypt(call: AwsCall) -> JsonObject:
         opened = await call.backend.decrypt_asymmetric(call.key_ref(), blob, algorithm=algorithm)
         return {"KeyId": call.key_arn(opened.key_id), "Plaintext": _b64(opened.data), "EncryptionAlgorithm": algorithm}
     made_by = await _made_by(call, decrypt_key_ref(call))
-    plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=call.aad())
+    plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=call.aad(opening=True))
     return {
         "KeyId": call.key_arn(made_by),
         "Plaintext": base64.b64encode(plaintext).decode(),
@@ -363,7 +363,7 @@ async def re_encrypt(call: AwsCall) -> JsonObject:
     target_aad = AwsRequest(
         call.account, call.region, {"EncryptionContext": call.body.get("DestinationEncryptionContext")}
     )
-    plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=source_aad.aad())
+    plaintext = await call.backend.decrypt_data_key(made_by, blob, aad=source_aad.aad(opening=True))
     data_key = await call.backend.encrypt_data_key(destination, plaintext, aad=target_aad.aad())
     return {
         "CiphertextBlob": base64.b64encode(data_key.ciphertext).decode(),

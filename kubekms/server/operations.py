@@ -208,7 +208,7 @@ async def encrypt_datakey(call: Call) -> JsonAnswer:
 async def decrypt_datakey(call: Call) -> JsonAnswer:
     ciphertext = call.fields.hex_bytes("cipher_text", code="KMS.2201")
     expected_length = v1_fields.cipher_length_from_request(call.fields)
-    plaintext = await call.backend.decrypt_data_key(call.key_ref(), ciphertext, aad=call.fields.aad())
+    plaintext = await call.backend.decrypt_data_key(call.key_ref(), ciphertext, aad=call.fields.aad(opening=True))
     if expected_length is not None and expected_length != len(plaintext):
         raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
     return v1_answers.decrypted_data_key_answer(plaintext)

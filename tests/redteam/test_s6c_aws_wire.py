@@ -84,7 +84,6 @@ def test_an_empty_encryption_context_key_is_a_validation_error(kms: Any, key_id:
         lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext=empty),
         lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=empty),
         lambda: kms.generate_data_key_without_plaintext(KeyId=key_id, KeySpec="AES_256", EncryptionContext=empty),
-        lambda: kms.decrypt(CiphertextBlob=blob, EncryptionContext=empty),
         lambda: kms.re_encrypt(
             CiphertextBlob=blob,
             SourceEncryptionContext=fine,
@@ -107,6 +106,16 @@ def test_an_empty_encryption_context_key_is_a_validation_error(kms: Any, key_id:
     assert [refused(call) for call in calls] == ["ValidationException"] * len(calls)
     assert kms.list_grants(KeyId=key_id)["Grants"] == []
     assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=fine)["Plaintext"] == b"x"
+    assert refused(lambda: kms.decrypt(CiphertextBlob=blob, EncryptionContext=empty)) == "InvalidCiphertextException"
+
+
+def test_what_an_empty_context_key_sealed_before_the_rule_still_decrypts(
+    server: KMSServer, kms: Any, key_id: str
+) -> None:
+    """Sealed as the server allowed until the rule came (the same associated data, through the backend API):
+    refusing to seal more must not make that data unreadable."""
+    sealed = server.call("create_data_key", key_id, length=32, aad=b'{"":"b"}')
+    assert kms.decrypt(CiphertextBlob=sealed.ciphertext, EncryptionContext={"": "b"})["Plaintext"] == sealed.plaintext
 
 
 @pytest.mark.parametrize("name", ["alias/gcp/global/ring/key/1", "alias/gcp/x"])

@@ -159,8 +159,9 @@ class RequestFields:
             raise InvalidArgument(f"{name} must be an object", code=code)
         return value
 
-    def aad(self) -> bytes:
-        """``additional_authenticated_data`` (Huawei SDK, a string) or ``encryption_context`` (otcextensions)."""
+    def aad(self, *, opening: bool = False) -> bytes:
+        """``additional_authenticated_data`` (Huawei SDK, a string) or ``encryption_context`` (otcextensions);
+        ``opening``: for a decrypt (see :func:`encryption_context_aad`)."""
         text = self._data.get("additional_authenticated_data")
         if text not in (None, ""):
             if not isinstance(text, str) or len(text.encode()) > MAX_AAD_BYTES:
@@ -173,7 +174,7 @@ class RequestFields:
             return b""
         if not isinstance(context, dict) or not all(isinstance(v, str) for v in context.values()):
             raise InvalidArgument("encryption_context must be an object of strings", code="KMS.0208")
-        return encryption_context_aad(context)
+        return encryption_context_aad(context, opening=opening)
 
 
 def key_ref_text(value: object, name: str = "key_id") -> str:
