@@ -60,6 +60,16 @@ def is_reserved_alias(alias: str) -> bool:
     return alias.startswith(CLOUD_KMS_ALIAS_PREFIX)
 
 
+def check_not_reserved_alias(alias: str) -> str:
+    """An alias a client may create (v1.0 wire, console): none under the Cloud KMS API's prefix."""
+    if is_reserved_alias(alias):
+        raise InvalidArgument(
+            f"aliases beginning with {CLOUD_KMS_ALIAS_PREFIX!r} are reserved for Cloud KMS API key versions",
+            reason=Reason.ALIAS_INVALID,
+        )
+    return alias
+
+
 def check_key_policy(name: str, document: str) -> None:
     if name != KEY_POLICY_NAME:
         raise InvalidArgument(f"a key has one policy, named {KEY_POLICY_NAME!r}; got {name!r}")

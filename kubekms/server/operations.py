@@ -76,7 +76,7 @@ async def create_key(call: Call) -> JsonAnswer:
         raise InvalidArgument("only origin 'kms' is supported (no key import)", code="KMS.0308")
     key_spec, key_usage = v1_fields.key_type_from_request(fields)
     meta = await call.backend.create_key(
-        _new_alias(fields.identifier("key_alias", code="KMS.1101")),  # "": no alias
+        rules.check_not_reserved_alias(fields.identifier("key_alias", code="KMS.1101")),  # "": no alias
         description=fields.text("key_description", code="KMS.1103"),
         key_spec=key_spec,
         key_usage=key_usage,
@@ -274,18 +274,8 @@ async def user_quotas(call: Call) -> JsonAnswer:
 # --------------------------------------------------------------------- aliases
 
 
-def _new_alias(alias: str) -> str:
-    """An alias this wire may create: none under the Cloud KMS API's prefix (KMS.1101, as Huawei's reserved names)."""
-    if rules.is_reserved_alias(alias):
-        raise InvalidArgument(
-            f"aliases beginning with {rules.CLOUD_KMS_ALIAS_PREFIX!r} are reserved for Cloud KMS API key versions",
-            code="KMS.1101",
-        )
-    return alias
-
-
 async def create_alias(call: Call) -> JsonAnswer:
-    alias = _new_alias(call.fields.text("alias", required=True, code="KMS.1101"))
+    alias = rules.check_not_reserved_alias(call.fields.text("alias", required=True, code="KMS.1101"))
     key_ref = call.key_ref()
     await call.backend.create_alias(key_ref, alias)
     key_id = (await call.backend.describe_key(key_ref)).key_id

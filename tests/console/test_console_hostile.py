@@ -61,6 +61,7 @@ def test_malformed_bodies_are_refused_before_any_change(
         ("add-alias", {"alias": "bad alias\x00"}, "KMS.1101"),
         ("add-alias", {"alias": "a" * 5000}, "KMS.0308"),
         ("add-alias", {"alias": ""}, "KMS.0308"),
+        ("add-alias", {"alias": "gcp/global/ring/key/1"}, "reserved for Cloud KMS"),
         ("add-tag", {"tag_key": "k" * 129, "tag_value": "v"}, "KMS.04"),
         ("add-tag", {"tag_key": "", "tag_value": "v"}, "KMS.0308"),
         ("remove-alias", {"alias": "no-such-alias"}, "KMS."),
@@ -175,3 +176,11 @@ def test_markup_in_values_is_shown_as_text(admin_http: ConsoleHttp, server: KMSS
     assert "<script>" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     api(server, "update_description", key_id, "")
+
+
+def test_a_key_cannot_be_created_under_a_cloud_kms_alias(admin_http: ConsoleHttp, server: KMSServer) -> None:
+    keys_before = api(server, "list_keys").total
+    data = {"csrf": admin_http.csrf(), "alias": "gcp/global/ring/key/1", "description": ""}
+    answer = admin_http.post(f"/console/p/{PROJECT}/keys", data=data)
+    assert 400 <= answer.status_code < 500 and "reserved for Cloud KMS" in answer.text, answer.status_code
+    assert api(server, "list_keys").total == keys_before

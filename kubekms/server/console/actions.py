@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from kubekms.backend import Backend, KeyState
 from kubekms.errors import InvalidArgument, Reason
-from kubekms.keystore.rules import PENDING_DAYS, ROTATION_DAYS
+from kubekms.keystore.rules import PENDING_DAYS, ROTATION_DAYS, check_not_reserved_alias
 from kubekms.server.console.forms import Form
 from kubekms.server.console.versions import set_version
 from kubekms.server.gcp_grpc import version_state_permission
@@ -83,7 +83,7 @@ async def _describe(backend: Backend, key: str, form: Form) -> str:
 
 
 async def _add_alias(backend: Backend, key: str, form: Form) -> str:
-    alias = form.text("alias", max_chars=300, required=True).strip()
+    alias = check_not_reserved_alias(form.text("alias", max_chars=300, required=True).strip())
     await backend.create_alias(key, alias)
     return f"Alias {alias} added."
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.errors import AccessDenied, InvalidArgument, KMSError, NotFound, Reason
+from kubekms.keystore.rules import check_not_reserved_alias
 from kubekms.server.console.actions import ACTIONS
 from kubekms.server.console.audit_page import creation_of
 from kubekms.server.console.gate import PREFIX, Gate, Visitor
@@ -263,6 +264,7 @@ class KeyPages:
         try:
             if not alias:
                 raise InvalidArgument("a key needs an alias", reason=Reason.ALIAS_INVALID)
+            check_not_reserved_alias(alias)
             key = await self._gate.call(
                 visitor, project, "create-key", lambda backend: backend.create_key(alias, description=description)
             )
