@@ -14,7 +14,6 @@ account-wide access) authorised; last the operation itself.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
@@ -41,35 +40,35 @@ RequestT = TypeVar("RequestT", contravariant=True)
 
 
 class RequestIds:
-    """Request ids: a random prefix per process and a counter (uuid4 per request cost 2 µs, a tenth of this path).
+    """Random request ids (version 4 UUIDs, or their 32 hex digits), as uuid4 makes them, at a fraction of its cost.
 
-    Unique across workers, replicas and restarts without coordination: each process (a forked child too)
-    draws 74 random bits of prefix, and its counter does not repeat within 2**48 requests. The ids are
-    not secret and need not be unpredictable: they name a request in answers, logs and the audit log.
+    uuid4 reads 16 bytes from the kernel per call (2 µs, a tenth of this path); here one read serves
+    :data:`IDS_PER_READ` ids. Random, not a counter: an id must not tell anyone who sees two of them
+    (``/healthz`` answers one) how many requests the worker served in between. A forked child drops its
+    parent's unused bytes, so it never repeats the parent's ids.
     """
 
-    def __init__(self) -> None:
-        self._hex_prefix = self._uuid_prefix = ""
-        self._counter: itertools.count[int] = itertools.count()
-        self.renew()
-        os.register_at_fork(after_in_child=self.renew)
+    IDS_PER_READ = 256
 
-    def renew(self) -> None:
-        """A new prefix and counter (at start and in a forked child, which must not repeat its parent's ids)."""
-        random = int.from_bytes(os.urandom(10))  # 80 bits: the first 20 hex digits
-        # the layout of a version 4 UUID (8-4-4-4-12, version nibble 4, variant 10xx) for the AWS wire's answers
-        prefix = f"{random & ~(0xF << 28) & ~(0x3 << 14) | 0x4 << 28 | 0x2 << 14:020x}"
-        self._hex_prefix = prefix
-        self._uuid_prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:]}-"
-        self._counter = itertools.count()
+    def __init__(self) -> None:
+        self._pool: list[int] = []
+        os.register_at_fork(after_in_child=self._pool.clear)
+
+    def _next(self) -> int:
+        if not self._pool:
+            batch = os.urandom(16 * self.IDS_PER_READ)
+            self._pool.extend(int.from_bytes(batch[i : i + 16]) for i in range(0, len(batch), 16))
+        # the version (4) and variant (10xx) bits of a version 4 UUID
+        return self._pool.pop() & ~(0xF << 76) & ~(0x3 << 62) | 0x4 << 76 | 0x2 << 62
 
     def uuid(self) -> str:
         """An id in UUID form (the AWS wire's ``x-amzn-RequestId``)."""
-        return f"{self._uuid_prefix}{next(self._counter):012x}"
+        value = f"{self._next():032x}"
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
     def hex(self) -> str:
         """An id of 32 hexadecimal digits (the v1.0 wire's)."""
-        return f"{self._hex_prefix}{next(self._counter):012x}"
+        return f"{self._next():032x}"
 
 
 REQUEST_IDS = RequestIds()
