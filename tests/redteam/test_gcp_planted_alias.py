@@ -5,7 +5,8 @@ and the victim then encrypted under a key the planter decrypts. A crash's leftov
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import yaml
 from google.cloud import kms_v1
 from redteam_harness import bearer, raw_call
 
+from kubekms.backend import Backend
 from kubekms.devenv.gcpserver import GcpServer, gcp_server
 from kubekms.devenv.kmsserver import Principal
 from kubekms.providers import BackendConfig, open_backend
@@ -74,15 +76,25 @@ def test_a_planted_alias_is_refused_not_adopted(gcp: GcpServer) -> None:
     assert owner.describe_key(KeyId="alias/gcp/global/r/k/2")["KeyMetadata"]["KeyId"] != theirs
 
 
+@contextlib.asynccontextmanager
+async def local_ring(tmp_path: Path) -> AsyncIterator[tuple[Backend, GcpStore, datetime]]:
+    """A local keystore and a Cloud KMS store holding key ring ``r``: the API's operations called in-process."""
+    backend = await open_backend(BackendConfig(provider="local", state_dir=tmp_path / "keystore", init=True))
+    store = GcpStore(tmp_path)
+    try:
+        now = datetime.now(UTC)
+        store.create_key_ring("global", "r", now.timestamp())
+        yield backend, store, now
+    finally:
+        store.close()
+        await backend.close()
+
+
 def test_a_crash_leftover_is_still_adopted(tmp_path: Path) -> None:
     """The first half of an attempt (claim, then the keystore key) is run by hand: a crash after it is the fault."""
 
     async def scenario() -> None:
-        backend = await open_backend(BackendConfig(provider="local", state_dir=tmp_path / "keystore", init=True))
-        store = GcpStore(tmp_path)
-        try:
-            now = datetime.now(UTC)
-            store.create_key_ring("global", "r", now.timestamp())
+        async with local_ring(tmp_path) as (backend, store, now):
             store.create_crypto_key(CryptoKeyRecord("global", "r", "k", now.timestamp(), 30), None)
             call = ops.GcpCall(backend=backend, store=store, lock=asyncio.Lock(), now=now)
             name = gcp_names.CryptoKeyName(PROJECT, "global", "r", "k")
@@ -90,9 +102,6 @@ def test_a_crash_leftover_is_still_adopted(tmp_path: Path) -> None:
             left = await backend.create_key(name.version(1).keystore_alias, description="Cloud KMS CryptoKeyVersion")
             adopted = await ops.add_version(call, name, make_primary=True)
             assert adopted.keystore_key_id == left.key_id and adopted.version == 1
-        finally:
-            store.close()
-            await backend.close()
 
     asyncio.run(scenario())
 
@@ -101,11 +110,7 @@ def test_one_refused_rotation_does_not_stop_the_others(tmp_path: Path) -> None:
     """Automatic rotation: a planted alias refuses one key's new version; the other due keys still rotate."""
 
     async def scenario() -> None:
-        backend = await open_backend(BackendConfig(provider="local", state_dir=tmp_path / "keystore", init=True))
-        store = GcpStore(tmp_path)
-        try:
-            now = datetime.now(UTC)
-            store.create_key_ring("global", "r", now.timestamp())
+        async with local_ring(tmp_path) as (backend, store, now):
             for key in ("a", "b"):  # both due now, "a" sorts first
                 due = CryptoKeyRecord("global", "r", key, now.timestamp(), 30, rotation_period=86400,
                                       next_rotation=now.timestamp() - 1)  # fmt: skip
@@ -116,8 +121,5 @@ def test_one_refused_rotation_does_not_stop_the_others(tmp_path: Path) -> None:
             assert rotated == [f"{RING}/cryptoKeys/b"]
             assert list(refused) == [f"{RING}/cryptoKeys/a"] and "gcp/global/r/a/1" in refused[f"{RING}/cryptoKeys/a"]
             assert store.crypto_key("global", "r", "b").primary_version == 1
-        finally:
-            store.close()
-            await backend.close()
 
     asyncio.run(scenario())
