@@ -15,13 +15,29 @@ from kubekms.devenv.kmsserver import KMSServer, kms_server
 from kubekms.devenv.processes import wait_for
 from kubekms.devenv.stack import apply_crds
 
+_PLANES: list[ControlPlane] = []  # the session's plane, once a test asked for it
+
 
 @pytest.fixture(scope="session")
 def plane() -> Iterator[ControlPlane]:
     """A control plane of the operator tests' own: cluster-scoped objects other tests leave in the
     shared one (e.g. the chart's default KMSBackend) would change which backend is the default."""
     with control_plane() as own:
+        _PLANES.append(own)
         yield _with_crds(own)
+        _PLANES.clear()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_kmsbackends_left_behind() -> Iterator[None]:
+    """After each module, its KMSBackends go: their servers stopped with the module, and every later
+    module's operator would health-check each dead one every 2 s (with ~14 of them, a KMSBackend or a
+    KMSKey created later waited over a minute for its first handling)."""
+    yield
+    for plane in _PLANES:
+        objects = client.CustomObjectsApi(api_client(plane))
+        for backend in objects.list_cluster_custom_object(GROUP, VERSION, "kmsbackends")["items"]:
+            objects.delete_cluster_custom_object(GROUP, VERSION, "kmsbackends", backend["metadata"]["name"])
 
 
 def _with_crds(control_plane: ControlPlane) -> ControlPlane:
