@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.config
 import yaml
 
 from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv
@@ -122,6 +124,25 @@ class KMSServer:
             endpoint=self.endpoint,
             project_id=self.project_id,
             credentials_file=self.credentials_file(principal),
+        )
+
+    def aws_client(
+        self, principal: str = ADMIN, *, region: str = "eu-west-1", max_attempts: int | None = 1, validate: bool = True
+    ) -> Any:
+        """A boto3 KMS client on the AWS wire as ``principal`` (its account is the server's project).
+
+        ``max_attempts=1`` makes every refusal reach the caller at once (None: botocore's retries);
+        ``validate=False`` turns off botocore's client-side checks so that the server's own are tested.
+        """
+        credentials = yaml.safe_load(self.credentials_file(principal).read_text())
+        retries: Any = {"mode": "standard", "max_attempts": max_attempts} if max_attempts is not None else None
+        return boto3.client(
+            "kms",
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=credentials["access_key"],
+            aws_secret_access_key=credentials["secret_key"],
+            config=botocore.config.Config(retries=retries, parameter_validation=validate),
         )
 
     def call(self, operation: str, *args: Any, principal: str = ADMIN, **kwargs: Any) -> Any:

@@ -8,10 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import grpc
 import pytest
-import yaml
 from google.cloud import kms_v1
 from redteam_harness import bearer, raw_call
 
@@ -57,10 +55,7 @@ def test_a_key_policy_deny_applies_on_the_cloud_kms_wire(gcp: GcpServer) -> None
     decrypt = kms_v1.DecryptRequest(name=KEY, ciphertext=answer.ciphertext)
     encrypt = kms_v1.EncryptRequest(name=KEY, plaintext=b"after")
     get_version = kms_v1.GetCryptoKeyVersionRequest(name=f"{KEY}/cryptoKeyVersions/1")
-    credentials = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
-    aws = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
-                       aws_access_key_id=credentials["access_key"],
-                       aws_secret_access_key=credentials["secret_key"])  # fmt: skip
+    aws = gcp.server.aws_client("owner", region="us-east-1", max_attempts=None)
     version_key = aws.describe_key(KeyId="alias/gcp/global/r/k/1")["KeyMetadata"]["KeyId"]
 
     deny_app = {"Sid": "no-app", "Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:user/app"},

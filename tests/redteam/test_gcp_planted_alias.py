@@ -11,11 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import grpc
 import pytest
-import yaml
 from google.cloud import kms_v1
 from redteam_harness import bearer, raw_call
 
@@ -42,10 +40,7 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
 
 
 def _aws(gcp: GcpServer, principal: str) -> Any:
-    credentials = yaml.safe_load(gcp.server.credentials_file(principal).read_text())
-    return boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
-                        aws_access_key_id=credentials["access_key"],
-                        aws_secret_access_key=credentials["secret_key"])  # fmt: skip
+    return gcp.server.aws_client(principal, region="us-east-1", max_attempts=None)
 
 
 def _call(gcp: GcpServer, method: str, request: Any) -> tuple[grpc.StatusCode, bytes | str]:

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
-import yaml
 
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 
@@ -28,15 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
 
 @pytest.fixture(scope="module")
 def kms(server: KMSServer) -> Any:
-    credentials = yaml.safe_load(server.credentials_file("admin").read_text())
-    return boto3.client(
-        "kms",
-        endpoint_url=server.endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id=credentials["access_key"],
-        aws_secret_access_key=credentials["secret_key"],
-        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 1}),
-    )
+    return server.aws_client()
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import boto3
 import botocore.exceptions
 import pytest
-import yaml
 
 from kubekms.devenv.gcpserver import GcpServer, gcp_server
 from kubekms.devenv.kmsserver import Principal
@@ -29,10 +27,7 @@ def test_a_version_alias_cannot_be_repointed(tmp_path: Path) -> None:
     owner = Principal("owner", projects=("proj-s6c",))  # its AWS account is the project
     with gcp_server(tmp_path / "kms", principals=(owner,), project_id="proj-s6c") as gcp:
         asyncio.run(_crypto_key(gcp))
-        credentials = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
-        kms = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
-                           aws_access_key_id=credentials["access_key"],
-                           aws_secret_access_key=credentials["secret_key"])  # fmt: skip
+        kms = gcp.server.aws_client("owner", region="us-east-1", max_attempts=None)
         version_alias = "alias/gcp/global/kubekms/k/1"
         version_key = kms.describe_key(KeyId=version_alias)["KeyMetadata"]["KeyId"]
         other = kms.create_key()["KeyMetadata"]["KeyId"]

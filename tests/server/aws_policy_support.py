@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
-import botocore.config
 import botocore.exceptions
 import pytest
-import yaml
 
 from kubekms.devenv.kmsserver import KMSServer
 
@@ -17,15 +14,7 @@ REGION = "eu-west-1"
 
 
 def boto_kms(server: KMSServer, principal: str = "admin", region: str = REGION) -> Any:
-    credentials = yaml.safe_load(server.credentials_file(principal).read_text())
-    return boto3.client(
-        "kms",
-        endpoint_url=server.endpoint,
-        region_name=region,
-        aws_access_key_id=credentials["access_key"],
-        aws_secret_access_key=credentials["secret_key"],
-        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 1}),
-    )
+    return server.aws_client(principal, region=region)
 
 
 def refused(raised: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> tuple[str, str]:
