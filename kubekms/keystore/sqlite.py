@@ -9,10 +9,12 @@ locks by ``fcntl``) and was the costliest step of a request served from the keys
 The counter is a sequence lock: a writer, holding an exclusive ``flock`` on the counter's file
 for its whole transaction, makes it odd before its first statement and even (and larger) after
 its COMMIT, before the write call returns. So a commit acknowledged to its caller has always
-made the counter even and larger than any value a reader could have cached rows under. While
-it is odd (a write under way, or a writer killed between its two steps) :meth:`data_version`
-falls back to the pragma, whose values are kept apart from the counter's (negative), so a
-reader keeps no cache across that window; the next write makes it even again. Every writer of
+made the counter even and larger than any value a reader could have cached rows under. A write
+refused inside its transaction (rolled back) makes it even and larger too: nothing is under way
+any more. While it is odd (a write under way, a writer killed between its two steps, or a COMMIT
+or ROLLBACK that failed) :meth:`data_version` falls back to the pragma, whose values are kept
+apart from the counter's (negative), so a reader keeps no cache across that window; the next
+write makes it even again. Every writer of
 the file must be this engine (the keystore's processes are): a writer that does not bump the
 counter would not be seen by the others' caches.
 """
@@ -42,6 +44,19 @@ def _create_private(path: Path) -> None:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+class WriteOutcome:
+    """Whether a write transaction left the database in a known state (committed, or rolled back whole)."""
+
+    __slots__ = ("settled",)
+
+    def __init__(self) -> None:
+        self.settled = False
+
+    def undone(self) -> None:
+        """The transaction was rolled back (or never began): the database is as it was."""
+        self.settled = True
+
+
 class ChangeCounter:
     """The keystore's change counter, shared by every process through a mapped file (see the module)."""
 
@@ -60,19 +75,25 @@ class ChangeCounter:
         _COUNTER.pack_into(self._map, 0, value)
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Around one write transaction: odd while it runs, even and larger once it committed; an exception leaves
-        it odd (readers then ask the database)."""
+    def writing(self) -> Iterator[WriteOutcome]:
+        """Around one write transaction: odd while it runs, even and larger once it committed, or once an exception
+        left the database as it was (the caller says so: :meth:`WriteOutcome.undone`); any other exception leaves it
+        odd (readers then ask the database)."""
         if self._fd < 0:  # closed: refused as any statement on a closed database is
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             value = self.value()
             self._store(value + 1 if value % 2 == 0 else value + 2)  # odd, larger: a killed writer left it odd
-            yield
-            self._store(self.value() + 1)
+            outcome = WriteOutcome()
+            try:
+                yield outcome
+                outcome.settled = True
+            finally:
+                if outcome.settled:
+                    self._store(self.value() + 1)
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)  # an exception leaves it odd: readers look at the pragma
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Idempotent: the descriptor's number may belong to a file opened since (another keystore's counter)."""
@@ -108,12 +129,13 @@ class SqliteDatabase:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._changes.writing():
+        with self._changes.writing() as outcome:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                self._connection.execute("ROLLBACK")
+                self._connection.execute("ROLLBACK")  # when this raises too, the counter stays odd
+                outcome.undone()
                 raise
             self._connection.execute("COMMIT")
 
