@@ -35,10 +35,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s://%s.%s.svc:%d" (ternary "https" "http" (ne .Values.server.tls.secretName "")) (include "kubekms.serverName" .) .Release.Namespace (int .Values.server.port) -}}
 {{- end -}}
 
-{{/* Secrets in the release namespace the operator may get; empty = any. */}}
+{{/* Secrets in the release namespace the operator may get: operator.credentialSecrets and the default
+backend's. Empty without the chart's server: any Secret there (get only). Never any beside the server:
+its root key and principals live there. */}}
 {{- define "kubekms.credentialSecretNames" -}}
 {{- $names := .Values.operator.credentialSecrets -}}
-{{- if and $names .Values.defaultBackend.enabled -}}
+{{- if .Values.defaultBackend.enabled -}}
 {{- $names = append $names .Values.defaultBackend.credentialsSecret -}}
 {{- with .Values.server.tls.secretName }}{{ $names = append $names . }}{{ end -}}
 {{- end -}}
