@@ -159,6 +159,7 @@ def _crypto_key_of(value: str, field: str) -> names.CryptoKeyName:
     return target.crypto_key if isinstance(target, names.CryptoKeyVersionName) else target
 
 
+DESCRIBE = policies.policy_action("describe-key")
 KEY, ACCOUNT, NONE = KeyScope.KEY, KeyScope.ACCOUNT, KeyScope.NONE
 T = kms_v1
 METHODS: dict[str, GcpMethod] = {
@@ -240,16 +241,26 @@ class GcpBoundCall:
     async def run(self, backend: Backend) -> Any:
         action, exchange = policies.policy_action(self.exchange.permission), self.exchange
 
-        async def authorize(keystore_key_id: str) -> None:  # the version's key policy; its key list by resource name
-            await self.principal.authorize_action(action, backend, keystore_key_id, account=exchange.project_id,
-                                                  label=exchange.operation, also_named=(self.key_ref(),))  # fmt: skip
+        def version_policy(action: str) -> Callable[[str], Awaitable[None]]:
+            async def authorize(keystore_key_id: str) -> None:  # the version's key policy; key list by resource name
+                await self.principal.authorize_action(
+                    action,
+                    backend,
+                    keystore_key_id,
+                    account=exchange.project_id,
+                    label=exchange.operation,
+                    also_named=(self.key_ref(),),
+                )
+
+            return authorize
 
         for permission in self.method.also(self.message):
             self.principal.check_operation(permission, exchange.project_id)
             await self.principal.authorize_key(exchange.operation, backend, self.key_ref(),
                                                account=exchange.project_id, permission=permission)  # fmt: skip
         call = self.service.gcp_call(self.target.project, backend)
-        return await self.method.handler(replace(call, authorize=authorize), self.message)
+        call = replace(call, authorize=version_policy(action), may_describe=version_policy(DESCRIBE))
+        return await self.method.handler(call, self.message)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,8 @@ class GcpCall:
     """One authorised request's tenant: the project's keystore, its Cloud KMS records and their write lock.
 
     ``authorize`` applies the key policy of the keystore key holding the version a call acts on (the
-    pipeline authorised the crypto key by resource name; a version's policy may still deny).
+    pipeline authorised the crypto key by resource name; a version's policy may still deny);
+    ``may_describe`` the same policy for ``kms:DescribeKey``, before an answer describes a version.
     """
 
     backend: Backend
@@ -79,6 +80,7 @@ class GcpCall:
     lock: asyncio.Lock
     now: datetime
     authorize: Callable[[str], Awaitable[None]] = no_key_policy
+    may_describe: Callable[[str], Awaitable[None]] = no_key_policy
 
     @property
     def epoch(self) -> float:
@@ -153,6 +155,7 @@ def key_ring_message(project: str, record: KeyRingRecord) -> kms_v1.KeyRing:
 async def version_message(
     call: GcpCall, name: names.CryptoKeyVersionName, record: VersionRecord
 ) -> kms_v1.CryptoKeyVersion:
+    await call.may_describe(record.keystore_key_id)
     meta = await call.backend.describe_key(record.keystore_key_id)
     return version_message_of(name, record, meta)
 
@@ -199,6 +202,13 @@ async def crypto_key_message(call: GcpCall, project: str, record: CryptoKeyRecor
         version = call.store.version(record.location, record.ring, record.key, record.primary_version)
         message.primary = await version_message(call, name.version(record.primary_version), version)
     return message
+
+
+async def _may_describe_primary(call: GcpCall, record: CryptoKeyRecord) -> None:
+    """Before a write whose answer describes the primary version: refused then, the write is not made."""
+    if record.primary_version is not None:
+        version = call.store.version(record.location, record.ring, record.key, record.primary_version)
+        await call.may_describe(version.keystore_key_id)
 
 
 # ------------------------------------------------------------------ checks of request fields
@@ -411,6 +421,7 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
     period, next_rotation = _rotation(wanted, call.epoch) if "rotation_period" in paths else (None, None)
     async with call.lock:
         record = call.store.crypto_key(name.location, name.ring, name.key)
+        await _may_describe_primary(call, record)
         if "labels" in paths:
             record = replace(record, labels=_labels(dict(wanted.labels)))
         if "rotation_period" in paths:
@@ -494,6 +505,7 @@ async def update_crypto_key_primary_version(
         record, meta = await _version_meta(call, version)
         _require_enabled(version, meta)
         key = replace(call.store.crypto_key(name.location, name.ring, name.key), primary_version=record.version)
+        await _may_describe_primary(call, key)
         await asyncio.to_thread(call.store.update_crypto_key, key)
     return await crypto_key_message(call, name.project, key)
 
