@@ -1,0 +1,124 @@
+"""The operator through a real kube-apiserver, driven by a tenant who may only manage KMSKeys in its own namespace.
+
+The operator acts with its own credential, which can do anything to any key of a KMSBackend; every
+namespace may point a KMSKey at every KMSBackend. Whatever a tenant writes into its KMSKey must therefore
+never give it power over a key it was not given.
+
+Adoption. ``spec.adopt`` takes over any key no other existing KMSKey manages: a key made with the CLI,
+the console or a wire, e.g. the node's ``kubekms/cluster-secrets`` of ``deploy/kind`` (adopted by the
+admin's KMSKey only after install). A tenant adopting it first can disable it at once (``enabled:
+false``: the cluster's Secrets can no longer be written), put a policy on it, move its aliases, and by
+deleting its KMSKey (deletionPolicy Delete, the default) schedule its deletion.
+
+Status. ``status.keyId`` is the operator's record of "the object's key" and is trusted when the key
+carries no owner tag: a user allowed to write ``kmskeys/status`` (e.g. a namespace role on
+``kubekms.io`` ``*``) points it at any untagged key and deletes the KMSKey: that key is scheduled for
+deletion.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from kubekms.backend import KeyState
+from kubekms.devenv.controlplane import ControlPlane, control_plane
+from kubekms.devenv.kmsserver import KMSServer, kms_server
+from kubekms.devenv.processes import wait_for
+from kubekms.devenv.stack import apply_crds
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+from operator_support import GROUP, VERSION, Cluster, api_client, operator_running
+
+from kubekms_operator.spec import OWNER_UID_TAG
+
+pytestmark = pytest.mark.e2e
+PREFIX = "s7k-"
+ROUTED = "routed to H1 (operator): see /work/notes/s7/h5-findings.md"
+
+
+@dataclass(frozen=True)
+class Setup:
+    plane: ControlPlane
+    kms: KMSServer
+    backend: str  # a KMSBackend the cluster admin made, its credentials in the admin's namespace
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    root = tmp_path_factory.mktemp("s7k-operator")
+    with control_plane() as plane, kms_server(root / "kms") as kms:
+        api = api_client(plane)
+        apply_crds(api)
+        objects = client.CustomObjectsApi(api)
+        for plural in ("kmskeys", "kmsbackends"):  # a new CRD may answer 429 for a moment
+            wait_for(lambda p=plural: objects.list_cluster_custom_object(GROUP, VERSION, p) is not None, 60, plural)
+        admin = Cluster(plane, f"{PREFIX}admin")
+        backend = admin.backend(kms, f"{PREFIX}backend")
+        with operator_running(plane, root, [f"{PREFIX}*"]):
+            yield Setup(plane, kms, backend)
+
+
+@pytest.fixture
+def tenant(setup: Setup) -> Cluster:
+    return Cluster(setup.plane, f"{PREFIX}tenant-{uuid.uuid4().hex[:6]}")
+
+
+def synced(tenant: Cluster, name: str) -> dict[str, Any]:
+    """The Synced condition of the current generation, once the operator has written one."""
+
+    def written() -> dict[str, Any] | None:
+        found = tenant.key(name) or {}
+        current = (found.get("status") or {}).get("observedGeneration") == found["metadata"]["generation"]
+        condition = tenant.condition(name, "Synced")
+        return condition if condition.get("status") in ("True", "False") and current else None
+
+    return wait_for(written, 60, f"KMSKey {tenant.namespace}/{name} Synced")
+
+
+def deleted(tenant: Cluster, name: str) -> None:
+    tenant.delete_key(name)
+    wait_for(lambda: tenant.key(name) is None, 60, f"KMSKey {tenant.namespace}/{name} gone")
+
+
+def someone_elses_key(kms: KMSServer) -> str:
+    """A key made outside Kubernetes (CLI, console, a wire): no KMSKey manages it."""
+    alias = f"kubekms/cluster-secrets-{uuid.uuid4().hex[:6]}"
+    return str(kms.call("create_key", alias, description="encrypts the cluster's Secrets").key_id)
+
+
+def untouched(kms: KMSServer, key_id: str) -> None:
+    key = kms.call("describe_key", key_id)
+    assert key.state is KeyState.ENABLED, f"the tenant changed key {key_id}: {key.state}"
+    assert OWNER_UID_TAG not in key.tags, f"the tenant's KMSKey took key {key_id} over: {key.tags}"
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ROUTED} #2: any namespace may spec.adopt any unmanaged key")
+def test_a_tenant_cannot_adopt_a_key_it_was_not_given(setup: Setup, tenant: Cluster) -> None:
+    key_id = someone_elses_key(setup.kms)
+    alias = setup.kms.call("describe_key", key_id).alias
+    tenant.create_key("grab", {"backendRef": {"name": setup.backend}, "adopt": {"alias": alias}, "enabled": False})
+    condition = synced(tenant, "grab")
+    untouched(setup.kms, key_id)
+    assert condition["status"] == "False", condition
+    deleted(tenant, "grab")  # deletionPolicy Delete
+    untouched(setup.kms, key_id)
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ROUTED} #3: a status.keyId written by the user is trusted")
+def test_a_key_id_written_into_status_by_the_user_is_not_deleted(setup: Setup, tenant: Cluster) -> None:
+    tenant.create_key("own", {"backendRef": {"name": setup.backend}})
+    tenant.wait_ready("own")
+    key_id = someone_elses_key(setup.kms)
+    tenant.objects.patch_namespaced_custom_object_status(
+        GROUP, VERSION, tenant.namespace, "kmskeys", "own", {"status": {"keyId": key_id}}
+    )
+    deleted(tenant, "own")  # deletionPolicy Delete
+    untouched(setup.kms, key_id)
