@@ -37,3 +37,11 @@ def is_clean_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode's Cc: C0, DEL and C1
+
+
+def has_control_character(value: str) -> bool:
+    """True when ``value`` holds a control character (a tag may not: AWS's and Huawei's rule, and a terminal's)."""
+    return _CONTROL_CHARACTER.search(value) is not None
