@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from dataclasses import dataclass
+import resource
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubekms.server.console.settings import DEFAULTS as CONSOLE_DEFAULTS
@@ -36,13 +37,15 @@ class ServerConfig:
     # keystore rows in PostgreSQL instead of state_dir's SQLite files (root keys stay in state_dir);
     # the URL is a secret (password), so only the file naming it is configured, never logged
     database_url_file: Path | None = None
+    # HTTP connections open at once in each worker; one more is closed at once (the file's default: "auto")
+    max_connections: int = field(default_factory=lambda: connection_cap())
 
     @classmethod
     def load(cls, path: Path) -> ServerConfig:
         data = read_yaml_mapping(path, "config file", error=ServerConfigError)
         known = {"listen", "state_dir", "principals_file", "audit_log", "tls_cert", "tls_key", "cmk_limit",
                  "maintenance_interval", "max_body_bytes", "console", "gcp", "workers",
-                 "database_url_file"}  # fmt: skip
+                 "database_url_file", "max_connections"}  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise ServerConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
@@ -95,6 +98,7 @@ class ServerConfig:
             gcp=gcp,
             workers=parse_workers(data.get("workers", "auto"), path),
             database_url_file=a_path("database_url_file", required=False),
+            max_connections=parse_max_connections(data.get("max_connections", "auto"), path),
         )
 
     def database_url(self) -> str | None:
@@ -117,6 +121,25 @@ def parse_workers(value: object, path: Path) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ServerConfigError(f"config file {path}: workers must be 'auto' or a whole number >= 1")
     return value
+
+
+def parse_max_connections(value: object, path: Path) -> int:
+    """``auto`` (from the process's descriptor limit: :func:`connection_cap`) or a whole number >= 1."""
+    if value == "auto":
+        return connection_cap()
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ServerConfigError(f"config file {path}: max_connections must be 'auto' or a whole number >= 1")
+    return value
+
+
+def connection_cap() -> int:
+    """Three quarters of the descriptors a process may open (RLIMIT_NOFILE's soft limit, as the container or the
+    service manager set it): the rest stays for its keystores' files, the audit log, the metrics files, the Cloud
+    KMS listener and the console's connections, which the cap does not count."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 65536
+    return max(1, soft * 3 // 4)
 
 
 def available_cpus() -> int:

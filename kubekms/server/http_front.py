@@ -10,7 +10,12 @@ and each header field at most 8190 bytes (as aiohttp), a bounded number of heade
 bytes, the body at most ``max_body_bytes`` (larger: the request reaches the handler marked
 ``body_too_large``, unread, and the connection closes after the answer); a request must arrive
 within ``request_timeout`` of its first byte (slowloris), an idle connection closes after
-``keepalive_timeout``. Malformed HTTP is answered 400 with a plain reason and closed, and
+``keepalive_timeout``. At most ``max_connections`` connections are open at once (the config's
+``max_connections``, per worker): one beyond is closed at once (a reset, nothing read from it),
+counted and logged as a refusal (``HTTP.TooManyConnections``, one rate-limited line per client),
+so a client opening connections cannot take the descriptors the process needs for its keystores,
+log and the connections it already serves; a connection handed to the console no longer counts.
+Malformed HTTP is answered 400 with a plain reason and closed, and
 counted as a refusal (one rate-limited line per client). Reading pauses while answers are
 pending or the transport's buffer is full, and a pipelining client gets at most ``max_pending``
 requests parsed ahead of their answers (plus what one 4 KiB slice holds): the rest of a read waits
@@ -58,6 +63,7 @@ class HttpLimits:
     max_pending: int = 16  # requests read ahead of their answers on one connection (pipelining); then reading stops
     request_timeout: float = 30.0  # from a request's first byte to its last
     keepalive_timeout: float = 75.0  # an idle connection (aiohttp's default)
+    max_connections: int = 1024  # open at once; one more is closed at once (the config's default: from RLIMIT_NOFILE)
 
 
 class _Refusal(Exception):
@@ -91,6 +97,7 @@ class HttpFront:
     handoff_prefix: str = "/console"
     connections: set[HttpConnection] = field(default_factory=set)
     _server: asyncio.Server | None = None
+    _stopping: bool = False
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
     _extra_lines: str | None = None  # extra_headers as header lines, formatted once
 
@@ -116,15 +123,22 @@ class HttpFront:
         self.connections.discard(connection)
         self.check_settled()
 
+    def refuse_connection(self, transport: asyncio.Transport, client: str | None) -> None:
+        """One connection beyond ``max_connections``: closed at once, nothing read from it."""
+        self.refusals.refused(client=client or "-", wire="http", reason="HTTP.TooManyConnections", status=503,
+                              operation="-", request_id="-")  # fmt: skip
+        transport.abort()
+
     def check_settled(self) -> None:
         """Wake :meth:`stop` once no connection has a request to answer (closing ones may wait for TLS)."""
-        if all(connection.settled for connection in self.connections):
-            self._all_closed.set()
+        if self._stopping and all(connection.settled for connection in self.connections):  # a look at every one:
+            self._all_closed.set()  # only while a stop waits
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop accepting, let every connection finish the requests it has, close the rest after ``grace``."""
         if self._server is not None:
             self._server.close()
+        self._stopping = True
         self._all_closed.clear()
         for connection in list(self.connections):
             connection.shutdown()
@@ -169,9 +183,13 @@ class HttpConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
-        peer = transport.get_extra_info("peername")
+        stream = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        peer = stream.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        if len(self._front.connections) >= self._limits.max_connections:
+            self._front.refuse_connection(stream, self._remote)
+            return
+        self._transport = stream
         self._front.connections.add(self)
         self._set_timer(self._limits.keepalive_timeout, self._idle_timeout)
 

@@ -63,7 +63,8 @@ class ServerMetrics:
         )  # fmt: skip
         self._refused = Counter(
             "kubekms_server_refused_requests",
-            "Requests refused with a 4xx, by wire (v1, aws, http: unparsable HTTP) and reason (the wire's error code)",
+            "Requests refused with a 4xx, by wire (v1, aws, http: unparsable HTTP) and reason (the wire's error code); "
+            "connections closed beyond max_connections count as wire http, reason HTTP.TooManyConnections",
             ("wire", "reason"),
             registry=self.registry,
         )

@@ -119,7 +119,8 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
     )
     await application.open_existing_projects()
     front = HttpFront(application.handler(), application.refusals,
-                      HttpLimits(max_body_bytes=config.max_body_bytes))  # fmt: skip
+                      HttpLimits(max_body_bytes=config.max_body_bytes,
+                                 max_connections=config.max_connections))  # fmt: skip
     if worker is not None:
         front.extra_headers[WORKER_HEADER] = str(os.getpid())
     console = await _console_runner(application, front, named=worker is not None)
