@@ -17,7 +17,7 @@ from kubekms.backend import (
     key_usages,
 )
 from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion, Reason
-from kubekms.naming import is_alias, is_clean_text
+from kubekms.naming import has_control_character, is_alias, is_clean_text
 
 MAX_DESCRIPTION = 255
 CLOUD_KMS_ALIAS_PREFIX = "gcp/"  # gcp/<location>/<ring>/<key>/<version>: a Cloud KMS key version's keystore key
@@ -182,21 +182,34 @@ def check_tags(tags: Mapping[str, str], existing: int = 0) -> None:
     if existing + len(tags) > MAX_TAGS:
         raise InvalidArgument(f"a key holds at most {MAX_TAGS} tags", reason=Reason.TAG_COUNT_EXCEEDED)
     for tag_key, tag_value in tags.items():
-        if not isinstance(tag_key, str) or not 1 <= len(tag_key) <= MAX_TAG_KEY:
-            raise InvalidArgument(
-                f"tag keys are 1-{MAX_TAG_KEY} characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
-            )
-        check_text(tag_key, "a tag key", Reason.TAG_KEY_INVALID)
-        if tag_key[: len(RESERVED_TAG_PREFIX)].lower() == RESERVED_TAG_PREFIX:
-            raise InvalidArgument(
-                f"tag keys beginning with {RESERVED_TAG_PREFIX!r} (any case) are reserved, got {tag_key!r}",
-                reason=Reason.TAG_KEY_RESERVED,
-            )
+        check_tag_key(tag_key)
         if not isinstance(tag_value, str) or len(tag_value) > MAX_TAG_VALUE:
             raise InvalidArgument(
                 f"tag {tag_key!r}: values are at most {MAX_TAG_VALUE} characters", reason=Reason.TAG_VALUE_INVALID
             )
         check_text(tag_value, f"the value of tag {tag_key!r}", Reason.TAG_VALUE_INVALID)
+        if has_control_character(tag_value):
+            raise InvalidArgument(
+                f"tag {tag_key!r}: values cannot hold control characters", reason=Reason.TAG_VALUE_INVALID
+            )
+
+
+def check_tag_key(tag_key: str) -> None:
+    """A tag key one may set or remove: 1-128 characters, no control character, not under ``aws:``."""
+    if not isinstance(tag_key, str) or not 1 <= len(tag_key) <= MAX_TAG_KEY:
+        raise InvalidArgument(
+            f"tag keys are 1-{MAX_TAG_KEY} characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
+        )
+    check_text(tag_key, "a tag key", Reason.TAG_KEY_INVALID)
+    if has_control_character(tag_key):
+        raise InvalidArgument(
+            f"tag keys cannot hold control characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
+        )
+    if tag_key[: len(RESERVED_TAG_PREFIX)].lower() == RESERVED_TAG_PREFIX:
+        raise InvalidArgument(
+            f"tag keys beginning with {RESERVED_TAG_PREFIX!r} (any case) are reserved, got {tag_key!r}",
+            reason=Reason.TAG_KEY_RESERVED,
+        )
 
 
 def require_usable(key_id: str, state: KeyState) -> None:

@@ -151,12 +151,15 @@ _AWS_TYPE_BY_REASON: dict[Reason, str] = {
     Reason.IMPORT_TOKEN_EXPIRED: "ExpiredImportTokenException",
     Reason.KEY_MATERIAL_INCORRECT: "IncorrectKeyMaterialException",
     Reason.TAG_KEY_RESERVED: "TagException",
+    Reason.TAG_KEY_INVALID: "TagException",  # AWS: "one or more tags are not valid"
+    Reason.TAG_VALUE_INVALID: "TagException",
     Reason.TAG_COUNT_EXCEEDED: "LimitExceededException",  # AWS's TagResource: the 50-tag quota
 }
 
 
 # reasons whose AWS type AWS also answers for other refusals (any quota, any bad tag): not read back
-_SHARED_AWS_TYPES = (Reason.CREDENTIAL_MISSING, Reason.TAG_KEY_RESERVED, Reason.TAG_COUNT_EXCEEDED)
+_SHARED_AWS_TYPES = (Reason.CREDENTIAL_MISSING, Reason.TAG_KEY_RESERVED, Reason.TAG_KEY_INVALID,
+                     Reason.TAG_VALUE_INVALID, Reason.TAG_COUNT_EXCEEDED)  # fmt: skip
 
 # AWS error type -> the reason our error carries (what a caller decides on: a refused Verify is a False)
 _REASON_BY_AWS_TYPE: dict[str, Reason] = {

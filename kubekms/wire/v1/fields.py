@@ -23,6 +23,7 @@ from kubekms.backend import (
     key_usages,
 )
 from kubekms.errors import InvalidArgument
+from kubekms.naming import has_control_character
 from kubekms.wire import inputs
 from kubekms.wire.v1.values import (
     DIGEST_SIZE,
@@ -278,7 +279,8 @@ def key_state_filter_from_request(fields: RequestFields) -> KeyState | None:
 
 
 def tags_from_wire(items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Tag items ``{key, value}``; Huawei refuses the non-printing characters ASCII 0-31 in both.
+    """Tag items ``{key, value}``; Huawei refuses the non-printing characters ASCII 0-31 in both (and so
+    the C1 controls and DEL: the keystore's rule, :func:`kubekms.naming.has_control_character`).
 
     Huawei's lengths (keys 36, values 43 characters) are not applied: the keystore's (128, 255) hold
     the operator's owner tags, whose values (``<namespace>/<name>``) are longer.
@@ -288,17 +290,11 @@ def tags_from_wire(items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         tag_key, tag_value = item.get("key"), item.get("value", "")
         if not isinstance(tag_key, str) or not tag_key:
             raise InvalidArgument("every tag needs a non-empty string key", code="KMS.0406")
-        if _has_control_character(tag_key):
-            raise InvalidArgument("tag keys cannot hold the control characters ASCII 0-31", code="KMS.0406")
+        if has_control_character(tag_key):
+            raise InvalidArgument("tag keys cannot hold control characters", code="KMS.0406")
         if not isinstance(tag_value, str):
             raise InvalidArgument(f"tag {tag_key[:64]!r}: the value must be a string", code="KMS.0405")
-        if _has_control_character(tag_value):
-            raise InvalidArgument(
-                f"tag {tag_key[:64]!r}: values cannot hold the control characters ASCII 0-31", code="KMS.0405"
-            )
+        if has_control_character(tag_value):
+            raise InvalidArgument(f"tag {tag_key[:64]!r}: values cannot hold control characters", code="KMS.0405")
         tags[tag_key] = tag_value
     return tags
-
-
-def _has_control_character(text: str) -> bool:
-    return any(char < " " for char in text)
