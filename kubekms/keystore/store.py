@@ -906,6 +906,12 @@ class Keystore:
         with self._write() as db:
             record = self._resolve(key_ref)
             rules.require_manageable(record.key_id, record.state)
+            if terms.name:  # AWS: a retry with the same Name and identical terms returns the grant made first
+                row = db.execute(
+                    "SELECT * FROM grants WHERE key_id = ? AND terms = ?", (record.key_id, _terms_json(terms))
+                ).fetchone()
+                if row is not None:
+                    return _grant(row)
             (count,) = db.execute("SELECT COUNT(*) FROM grants WHERE key_id = ?", (record.key_id,)).fetchone()
             if count >= rules.MAX_GRANTS_PER_KEY:
                 raise LimitExceeded(f"key {record.key_id} already has {count} grants, the limit")

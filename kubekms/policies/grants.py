@@ -8,7 +8,7 @@ map; EncryptionContextSubset: it contains every pair). Key policy Deny statement
 
 from __future__ import annotations
 
-from kubekms.backend import GrantTerms
+from kubekms.backend import SYMMETRIC_KEY_SPEC, GrantTerms
 from kubekms.policies.evaluation import PolicyRequest
 
 # the operations a grant may name (AWS's list, less DeriveSharedSecret, which this server does not offer)
@@ -30,6 +30,23 @@ GRANT_OPERATIONS = (
     "CreateGrant",
     "RetireGrant",
 )
+_ANY_KEY = ("CreateGrant", "RetireGrant", "DescribeKey")
+_DATA_KEYS = ("GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
+              "GenerateDataKeyPairWithoutPlaintext")  # fmt: skip
+_ENCRYPTION = ("Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo")
+
+
+def grant_operations_for(key_spec: str, key_usage: str) -> frozenset[str]:
+    """The operations a grant on such a key may name (AWS's table of grant operations by key type)."""
+    if key_usage == "SIGN_VERIFY":
+        return frozenset((*_ANY_KEY, "Sign", "Verify", "GetPublicKey"))
+    if key_usage == "GENERATE_VERIFY_MAC":
+        return frozenset((*_ANY_KEY, "GenerateMac", "VerifyMac"))
+    if key_spec == SYMMETRIC_KEY_SPEC:
+        return frozenset((*_ANY_KEY, *_ENCRYPTION, *_DATA_KEYS))
+    return frozenset((*_ANY_KEY, *_ENCRYPTION, "GetPublicKey"))
+
+
 # AWS applies no encryption-context constraint to these; every other operation under a constraint must meet it
 # (an operation without an encryption context, e.g. Sign, never does: AWS refuses such grants)
 UNCONSTRAINED_OPERATIONS = frozenset({"DescribeKey", "RetireGrant"})

@@ -581,13 +581,17 @@ def _context_constraints(call: AwsRequest) -> tuple[dict[str, str] | None, dict[
     return found[0], found[1]
 
 
-def _grant_operations(call: AwsRequest) -> tuple[str, ...]:
+def _grant_operations(call: AwsRequest, key: KeyMetadata) -> tuple[str, ...]:
     operations = call.body.get("Operations")
     if not isinstance(operations, list) or not operations or not all(isinstance(o, str) for o in operations):
         raise InvalidArgument("Operations must be a non-empty list of grant operations")
     unknown = sorted(set(operations) - set(policies.GRANT_OPERATIONS))
     if unknown:
         raise InvalidArgument(f"grant operations must be among {', '.join(policies.GRANT_OPERATIONS)}; got {unknown}")
+    unfit = sorted(set(operations) - policies.grant_operations_for(key.key_spec, key.key_usage))
+    if unfit:
+        raise InvalidArgument(f"a grant on a {aws_key_spec(key.key_spec)} key for {key.key_usage} cannot allow "
+                              f"{', '.join(unfit)}")  # fmt: skip
     return tuple(dict.fromkeys(operations))
 
 
@@ -599,7 +603,7 @@ async def create_grant(call: AwsCall) -> JsonObject:
         raise InvalidArgument("Name must match ^[a-zA-Z0-9:/_-]+$")
     terms = GrantTerms(
         grantee=_principal_field(call, "GranteePrincipal", required=True),
-        operations=_grant_operations(call),
+        operations=_grant_operations(call, key),
         retiring=_principal_field(call, "RetiringPrincipal"),
         name=name,
         context_equals=equals,
