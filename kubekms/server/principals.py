@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubekms import policies
-from kubekms.backend import Backend
+from kubekms.backend import Backend, GrantTerms
 from kubekms.errors import AccessDenied, NotFound, Reason
 from kubekms.naming import is_key_id
 from kubekms.providers.local import LocalBackend
@@ -110,10 +110,12 @@ class PrincipalGrant:
         context: Callable[[], Mapping[str, str]] = dict,
         label: str = "",
         also_named: tuple[str, ...] = (),
+        grant_filter: Callable[[GrantTerms], bool] | None = None,
     ) -> None:
         """Allow ``action`` (``kms:Encrypt``) on the key, or raise AccessDenied naming ``label`` (or the action).
 
-        ``also_named``: names the key list may give the key besides its id and aliases (a Cloud KMS resource name).
+        ``also_named``: names the key list may give the key besides its id and aliases (a Cloud KMS resource name);
+        ``grant_filter``: the only grants that may allow it (CreateGrant: those whose operations cover the new one's).
         """
         label = label or action
         try:
@@ -126,7 +128,7 @@ class PrincipalGrant:
             names = await _names(backend, key_ref)
             if self.names_allowed_key(names):
                 return
-            if not names or not await self._granted(backend, action, names[0], account, context):
+            if not names or not await self._granted(backend, action, names[0], account, context, grant_filter):
                 raise self.deny_key(label, key_ref)
             return
         key_id = key_ref.lower() if is_key_id(key_ref) else (await backend.describe_key(key_ref)).key_id
@@ -140,15 +142,24 @@ class PrincipalGrant:
             self.names_allowed_key((key_ref, *also_named)) or self.names_allowed_key(await _names(backend, key_id))
         ):
             return
-        if not await self._granted(backend, action, key_id, account, context):
+        if not await self._granted(backend, action, key_id, account, context, grant_filter):
             raise self.deny_key(label, key_ref)
 
     async def _granted(
-        self, backend: Backend, action: str, key_id: str, account: str, context: Callable[[], Mapping[str, str]]
+        self,
+        backend: Backend,
+        action: str,
+        key_id: str,
+        account: str,
+        context: Callable[[], Mapping[str, str]],
+        grant_filter: Callable[[GrantTerms], bool] | None = None,
     ) -> bool:
         """A grant on the key allows the action to this principal (read only when nothing else allowed)."""
         request = policies.PolicyRequest(self.name, account, action, key_id, encryption_context=context)
-        return any(policies.grant_allows(grant.terms, request) for grant in await backend.list_grants(key_id))
+        return any(
+            policies.grant_allows(grant.terms, request) and (grant_filter is None or grant_filter(grant.terms))
+            for grant in await backend.list_grants(key_id)
+        )
 
     def _allowed_by(self, policy: policies.KeyPolicy, request: policies.PolicyRequest, names: Iterable[str]) -> bool:
         decision = policies.evaluate(policy, request)
