@@ -75,9 +75,9 @@ def synced(tenant: Cluster, name: str) -> dict[str, Any]:
     """The Synced condition of the current generation, once the operator has written one."""
 
     def written() -> dict[str, Any] | None:
-        found = tenant.key(name) or {}
-        current = (found.get("status") or {}).get("observedGeneration") == found["metadata"]["generation"]
+        generation = (tenant.key(name) or {})["metadata"]["generation"]
         condition = tenant.condition(name, "Synced")
+        current = condition.get("observedGeneration") == generation
         return condition if condition.get("status") in ("True", "False") and current else None
 
     return wait_for(written, 60, f"KMSKey {tenant.namespace}/{name} Synced")
@@ -122,3 +122,17 @@ def test_a_key_id_written_into_status_by_the_user_is_not_deleted(setup: Setup, t
     )
     deleted(tenant, "own")  # deletionPolicy Delete
     untouched(setup.kms, key_id)
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ROUTED} #4: spec.aliases may take another namespace's k8s/<ns>/ names")
+def test_a_tenant_cannot_take_the_alias_another_namespaces_key_derives(setup: Setup, tenant: Cluster) -> None:
+    victim = Cluster(setup.plane, f"{PREFIX}victim-{uuid.uuid4().hex[:6]}")
+    squatted = f"k8s/{victim.namespace}/payments"  # what victim's KMSKey "payments" is named in the KMS
+    tenant.create_key("squatter", {"backendRef": {"name": setup.backend}, "aliases": [squatted]})
+    squatter = synced(tenant, "squatter")
+    victim.create_key("payments", {"backendRef": {"name": setup.backend}})
+    payments = synced(victim, "payments")
+    # Today: the squatter's key holds the victim's name (victim's apps encrypt under it) and the victim's
+    # KMSKey is AliasInUse for good.
+    assert (squatter["status"], payments["status"]) == ("False", "True"), (squatter, payments)
+    assert setup.kms.call("describe_key", squatted).key_id == victim.status("payments")["keyId"]
