@@ -108,9 +108,10 @@ class BackendResolver:
             yield ResolvedBackend(backend_name, backend)
 
     async def _default_backend(self) -> dict[str, Any] | None:
-        defaults = [b for b in self._watched.values() if (b.get("spec") or {}).get("default")]
-        if len(defaults) != 1:  # the watch may lag a change made a moment ago: ask the apiserver
-            defaults = [b for b in await kube.list_backends() if (b.get("spec") or {}).get("default")]
+        # Read afresh, never from the watch: a key placed by the default stays there (status.backend),
+        # and the watch may not show yet a KMSBackend made default just before the KMSKey was created
+        # (one default seen of two, the key was made in it instead of being refused).
+        defaults = [b for b in await kube.list_backends() if (b.get("spec") or {}).get("default")]
         if len(defaults) > 1:
             names = ", ".join(sorted(b["metadata"]["name"] for b in defaults))
             raise DependencyNotReady(f"more than one default KMSBackend ({names}); name one in spec.backendRef")

@@ -104,12 +104,6 @@ def test_backend_down_reports_backs_off_and_recovers(
         assert cluster.condition("before", "Ready").get("status") == "True"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (session 6 note): after test_backend_down_reports_backs_off_and_recovers, in the full suite, the "
-    "operator handled neither the new KMSBackends nor the new KMSKey for 60 s (2 CI rehearsals out of 2, 2 local "
-    "runs out of 6); cause not found",
-)
 def test_two_default_backends_block_keys(cluster: Cluster, kms: KMSServer, operator: ManagedProcess) -> None:
     """The schema cannot see other objects, so the operator reports two defaults on the keys that need one."""
     names = [cluster.backend(kms, f"dr-default-{uuid.uuid4().hex[:8]}") for _ in range(2)]
