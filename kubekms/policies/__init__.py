@@ -8,7 +8,7 @@ The keystore stores a key's document as text; the server's authorisation
 from kubekms.policies.actions import policy_action
 from kubekms.policies.evaluation import Decision, PolicyRequest, evaluate
 from kubekms.policies.grammar import KeyPolicy, PolicyError, default_policy, parse_policy
-from kubekms.policies.grants import GRANT_OPERATIONS, grant_allows, grant_operations_for
+from kubekms.policies.grants import GRANT_OPERATIONS, grant_allows, grant_may_create, grant_operations_for
 
 __all__ = [
     "GRANT_OPERATIONS",
@@ -19,6 +19,7 @@ __all__ = [
     "default_policy",
     "evaluate",
     "grant_allows",
+    "grant_may_create",
     "grant_operations_for",
     "parse_policy",
     "policy_action",

@@ -52,6 +52,22 @@ def grant_operations_for(key_spec: str, key_usage: str) -> frozenset[str]:
 UNCONSTRAINED_OPERATIONS = frozenset({"DescribeKey", "RetireGrant"})
 
 
+def grant_may_create(parent: GrantTerms, child: GrantTerms) -> bool:
+    """A grant allowing CreateGrant makes only grants of its operations or fewer, under a constraint as strict.
+
+    As strict: the parent's EncryptionContextEquals exactly; for its EncryptionContextSubset, a child
+    constraint (either kind) holding every pair of it.
+    """
+    if not set(child.operations) <= set(parent.operations):
+        return False
+    if parent.context_equals is not None:
+        return child.context_equals is not None and dict(child.context_equals) == dict(parent.context_equals)
+    if parent.context_subset is not None:
+        constraint = child.context_equals if child.context_equals is not None else child.context_subset
+        return constraint is not None and all(constraint.get(k) == v for k, v in parent.context_subset.items())
+    return True
+
+
 def grant_allows(terms: GrantTerms, request: PolicyRequest) -> bool:
     operation = request.action.removeprefix("kms:")
     if terms.grantee != request.principal_arn or operation not in terms.operations:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from kubekms import ciphertext as ciphertext_format
-from kubekms.backend import ORIGIN_EXTERNAL, Backend, KeyMetadata, KeyState, key_algorithms
+from kubekms.backend import ORIGIN_EXTERNAL, Backend, GrantTerms, KeyMetadata, KeyState, key_algorithms
 from kubekms.errors import AccessDenied, InvalidArgument, NotFound
 from kubekms.naming import is_key_id
 from kubekms.providers.local import LocalBackend
@@ -68,6 +68,7 @@ class Caller(Protocol):
         account: str,
         context: Callable[[], Mapping[str, str]] = ...,
         label: str = "",
+        grant_filter: Callable[[GrantTerms], bool] | None = None,
     ) -> None: ...
 
     def keeps_policy_control(self, document: str, key_id: str, names: Iterable[str], account: str) -> bool: ...

@@ -610,6 +610,15 @@ async def create_grant(call: AwsCall) -> JsonObject:
         context_subset=subset,
         issuing_account=f"arn:aws:iam::{call.account}:root",
     )
+    if call.caller is not None:  # allowed through a grant (not its key list or the policy)? then by one that covers it
+        await call.caller.authorize_action(
+            policies.policy_action("create-grant"),
+            call.backend,
+            key.key_id,
+            account=call.account,
+            label="CreateGrant",
+            grant_filter=lambda parent: policies.grant_may_create(parent, terms),
+        )
     grant = await call.backend.create_grant(key.key_id, terms)
     return {"GrantToken": grant.token, "GrantId": grant.grant_id}
 
