@@ -6,8 +6,8 @@ import pytest
 from kubekms.cli.pairs import key_value_pairs
 
 
-def test_pairs_keep_empty_values_and_the_last_of_a_repeated_key() -> None:
-    assert key_value_pairs(["a=1", "b=", "a=x=y"], "--tag") == {"a": "x=y", "b": ""}
+def test_pairs_keep_empty_values_and_equals_signs_in_values() -> None:
+    assert key_value_pairs(["a=x=y", "b="], "--tag") == {"a": "x=y", "b": ""}
 
 
 @pytest.mark.parametrize("value", ["novalue", "=1", ""])
