@@ -25,6 +25,7 @@ OWNER_UID_TAG = f"{GROUP}/owner-uid"
 OWNER_TAG = f"{GROUP}/owner"
 ROTATE_TAG = f"{GROUP}/rotate-request"  # the last kubekms.io/rotate value acted on, see reconcile
 OPERATOR_TAG_PREFIX = f"{GROUP}/"
+DERIVED_ALIAS_PREFIX = "k8s/"  # then the KMSKey's namespace: see derived_alias
 
 
 # providers whose KMSBackend may leave out credentialsSecretRef: the operator pod's own cloud identity
@@ -104,7 +105,7 @@ class DesiredKey:
 def derived_alias(namespace: str, name: str) -> str:
     """``k8s/<namespace>/<name>`` with the name's dots as colons: an alias takes no dot and a Kubernetes
     name no colon, so no two objects derive the same alias."""
-    return f"k8s/{namespace}/{name.replace('.', ':')}"
+    return f"{DERIVED_ALIAS_PREFIX}{namespace}/{name.replace('.', ':')}"
 
 
 def _typed(value: Any, kind: type, where: str, default: Any) -> Any:
@@ -169,6 +170,7 @@ def check_convergeable(desired: DesiredKey) -> None:
     which must go ahead): a key type the backend protocol knows with a usage it allows, no rotation unless the
     key is symmetric, and a policy in the grammar of :mod:`kubekms.policies`."""
     key_spec, key_usage = desired.key_spec, desired.key_usage
+    check_namespace_aliases(desired)
     if not desired.aliases and not is_alias(desired.primary_alias()):
         alias = desired.primary_alias()
         raise InvalidSpec(
@@ -193,6 +195,19 @@ def check_convergeable(desired: DesiredKey) -> None:
         raise NotForKeyType(f"spec.clusterEncryption needs an {SYMMETRIC_KEY_SPEC} key, not {key_spec}")
     if desired.rotate_request:
         raise NotForKeyType(f"{ROTATE_ANNOTATION}: only {SYMMETRIC_KEY_SPEC} keys rotate, not {key_spec}; remove it")
+
+
+def check_namespace_aliases(desired: DesiredKey) -> None:
+    """Aliases under ``k8s/`` are the namespaces' (:func:`derived_alias`): a KMSKey may list only its own
+    namespace's, so that no namespace takes the name another namespace's KMSKey is made under. Any case
+    (a backend may compare aliases regardless of case)."""
+    own = derived_alias(desired.owner.namespace, "")
+    for index, alias in enumerate(desired.aliases):
+        if alias.lower().startswith(DERIVED_ALIAS_PREFIX) and not alias.startswith(own):
+            raise InvalidSpec(
+                f"spec.aliases[{index}] {alias!r}: aliases under {DERIVED_ALIAS_PREFIX}<namespace>/ belong to that "
+                f"namespace's KMSKeys; this one may use {own}..."
+            )
 
 
 def same_policy(stored: str | None, wanted: str) -> bool:
