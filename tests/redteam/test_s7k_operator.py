@@ -124,7 +124,6 @@ def test_a_key_id_written_into_status_by_the_user_is_not_deleted(setup: Setup, t
     untouched(setup.kms, key_id)
 
 
-@pytest.mark.xfail(strict=True, reason=f"{ROUTED} #4: spec.aliases may take another namespace's k8s/<ns>/ names")
 def test_a_tenant_cannot_take_the_alias_another_namespaces_key_derives(setup: Setup, tenant: Cluster) -> None:
     victim = Cluster(setup.plane, f"{PREFIX}victim-{uuid.uuid4().hex[:6]}")
     squatted = f"k8s/{victim.namespace}/payments"  # what victim's KMSKey "payments" is named in the KMS
@@ -132,7 +131,7 @@ def test_a_tenant_cannot_take_the_alias_another_namespaces_key_derives(setup: Se
     squatter = synced(tenant, "squatter")
     victim.create_key("payments", {"backendRef": {"name": setup.backend}})
     payments = synced(victim, "payments")
-    # Today: the squatter's key holds the victim's name (victim's apps encrypt under it) and the victim's
-    # KMSKey is AliasInUse for good.
+    # Before the fix: the squatter's key held the victim's name (victim's apps encrypted under it) and the
+    # victim's KMSKey was AliasInUse for good.
     assert (squatter["status"], payments["status"]) == ("False", "True"), (squatter, payments)
     assert setup.kms.call("describe_key", squatted).key_id == victim.status("payments")["keyId"]
