@@ -90,6 +90,7 @@ from kubekms.wire.aws_rules import (
     SIGNATURE_BYTES,
     SYMMETRIC,
     aws_key_spec,
+    key_type,
 )
 
 ORIGINS = {"AWS_KMS": ORIGIN_KMS, "EXTERNAL": ORIGIN_EXTERNAL}  # CreateKey's Origin -> the keystore's
@@ -725,8 +726,12 @@ async def update_alias(call: AwsCall) -> JsonObject:
     """The pipeline authorised the alias's current key; the new target is authorised here (kms:UpdateAlias)."""
     alias, target = new_alias_name(call), key_id_ref(call, "TargetKeyId")
     await _authorize(call, "kms:UpdateAlias", target)
-    present(await call.backend.describe_key(alias))
-    await call.backend.update_alias(alias, present(await call.backend.describe_key(target)).key_id)
+    current, new = present(await call.backend.describe_key(alias)), present(await call.backend.describe_key(target))
+    if (key_type(current.key_spec), current.key_usage) != (key_type(new.key_spec), new.key_usage):
+        raise InvalidArgument(f"alias/{alias} names a {key_type(current.key_spec)} key for {current.key_usage}; "
+                              f"it can move only to a key of that type and usage, not to a "
+                              f"{key_type(new.key_spec)} key for {new.key_usage}")  # fmt: skip
+    await call.backend.update_alias(alias, new.key_id)
     return {}
 
 

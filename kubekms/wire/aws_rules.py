@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from kubekms.backend import SYMMETRIC_KEY_SPEC
+from kubekms.backend import HMAC_KEY_SPECS, SYMMETRIC_KEY_SPEC
 
 PENDING_WINDOW_DAYS = (7, 30)  # ScheduleKeyDeletion PendingWindowInDays
 ROTATION_PERIOD_DAYS = (90, 2560)  # EnableKeyRotation RotationPeriodInDays
@@ -45,3 +45,10 @@ def aws_key_spec(key_spec: str) -> str:
 
 def keystore_key_spec(aws_spec: str) -> str:
     return SYMMETRIC_KEY_SPEC if aws_spec == SYMMETRIC else aws_spec
+
+
+def key_type(key_spec: str) -> str:
+    """AWS's three key types (UpdateAlias keeps an alias within one, and within one key usage)."""
+    if key_spec == SYMMETRIC_KEY_SPEC:
+        return "symmetric"
+    return "HMAC" if key_spec in HMAC_KEY_SPECS else "asymmetric"
