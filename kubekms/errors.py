@@ -69,6 +69,8 @@ class Reason(StrEnum):
     IMPORT_TOKEN_INVALID = "import_token_invalid"  # not issued for this key by GetParametersForImport
     IMPORT_TOKEN_EXPIRED = "import_token_expired"
     KEY_MATERIAL_INCORRECT = "key_material_incorrect"  # not the material imported before, or not a key of its spec
+    # custom key stores (CloudHSM, external): none exist here
+    CUSTOM_KEY_STORE_NOT_FOUND = "custom_key_store_not_found"
 
 
 class KMSError(Exception):
