@@ -16,7 +16,7 @@ from kubekms.backend import (
     check_encryption_context,
     key_usages,
 )
-from kubekms.errors import Disabled, InvalidArgument, InvalidState, NotFound, PendingDeletion, Reason
+from kubekms.errors import Disabled, InvalidArgument, InvalidState, LimitExceeded, NotFound, PendingDeletion, Reason
 from kubekms.naming import has_control_character, is_alias, is_clean_text
 
 MAX_DESCRIPTION = 255
@@ -29,6 +29,7 @@ ENCRYPT_PLAINTEXT_BYTES = (1, 4096)  # AWS Encrypt's limit; the v1.0 wire is str
 RANDOM_BYTES = (1, 1024)
 MAX_AAD_BYTES = 8192
 MAX_TAGS = 50
+MAX_ALIASES_PER_KEY = 50  # AWS's quota
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 255
 RESERVED_TAG_PREFIX = "aws:"  # AWS's own tags (TagException), on every wire: a key tagged here is readable on all
@@ -53,6 +54,12 @@ def check_alias(alias: str) -> None:
             f"invalid alias {alias!r}: 1-255 of [a-zA-Z0-9:/_-], not ending in /default, not a key id",
             reason=Reason.ALIAS_INVALID,
         )
+
+
+def check_alias_count(key_id: str, aliases: int) -> None:
+    """Before one more alias names the key, which holds ``aliases`` already."""
+    if aliases >= MAX_ALIASES_PER_KEY:
+        raise LimitExceeded(f"key {key_id} already has {aliases} aliases, the limit")
 
 
 def is_reserved_alias(alias: str) -> bool:

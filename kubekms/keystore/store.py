@@ -819,7 +819,13 @@ class Keystore:
             rules.require_manageable(record.key_id, record.state)
             if db.execute("SELECT 1 FROM aliases WHERE alias = ?", (alias,)).fetchone():
                 raise AlreadyExists(f"alias {alias!r} is already in use")
+            rules.check_alias_count(record.key_id, self._alias_count(db, record.key_id))
             db.execute("INSERT INTO aliases (alias, key_id) VALUES (?, ?)", (alias, record.key_id))
+
+    @staticmethod
+    def _alias_count(db: Database, key_id: str) -> int:
+        (count,) = db.execute("SELECT COUNT(*) FROM aliases WHERE key_id = ?", (key_id,)).fetchone()
+        return int(count)
 
     def delete_alias(self, key_ref: str, alias: str) -> None:
         with self._write() as db:
@@ -842,6 +848,8 @@ class Keystore:
             rules.require_manageable(current.key_id, current.state)
             if current.alias == alias:
                 raise InvalidArgument(f"{alias!r} is the primary alias (key_alias) of key {current.key_id}")
+            if current.key_id != record.key_id:
+                rules.check_alias_count(record.key_id, self._alias_count(db, record.key_id))
             db.execute("UPDATE aliases SET key_id = ? WHERE alias = ?", (record.key_id, alias))
 
     def list_aliases(self, key_ref: str) -> list[str]:

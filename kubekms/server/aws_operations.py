@@ -126,7 +126,15 @@ async def _usable_for_rotation(call: AwsCall, key_ref: str) -> KeyMetadata:
 # ------------------------------------------------------------------ lifecycle
 
 
+def _no_custom_key_store(call: AwsRequest) -> None:
+    if call.body.get("CustomKeyStoreId") is not None:
+        key_store = call.text("CustomKeyStoreId", max_chars=64)
+        raise NotFound(f"custom key store {key_store!r} does not exist: this server has none",
+                       reason=Reason.CUSTOM_KEY_STORE_NOT_FOUND)  # fmt: skip
+
+
 async def create_key(call: AwsCall) -> JsonObject:
+    _no_custom_key_store(call)
     spec = call.text("KeySpec") or call.text("CustomerMasterKeySpec") or SYMMETRIC
     usage = call.text("KeyUsage", default="ENCRYPT_DECRYPT")
     key_spec = SYMMETRIC_KEY_SPEC if spec == SYMMETRIC else spec
@@ -257,6 +265,7 @@ async def rotate_key_on_demand(call: AwsCall) -> JsonObject:
 
 
 async def generate_random(call: AwsCall) -> JsonObject:
+    _no_custom_key_store(call)
     length = call.integer("NumberOfBytes", RANDOM_BYTES)
     if length is None:
         raise InvalidArgument("NumberOfBytes is required")

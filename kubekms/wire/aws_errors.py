@@ -150,6 +150,7 @@ _AWS_TYPE_BY_REASON: dict[Reason, str] = {
     Reason.IMPORT_TOKEN_INVALID: "InvalidImportTokenException",
     Reason.IMPORT_TOKEN_EXPIRED: "ExpiredImportTokenException",
     Reason.KEY_MATERIAL_INCORRECT: "IncorrectKeyMaterialException",
+    Reason.CUSTOM_KEY_STORE_NOT_FOUND: "CustomKeyStoreNotFoundException",
     Reason.TAG_KEY_RESERVED: "TagException",
     Reason.TAG_KEY_INVALID: "TagException",  # AWS: "one or more tags are not valid"
     Reason.TAG_VALUE_INVALID: "TagException",

@@ -47,10 +47,13 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
     with gcp_server(tmp_path_factory.mktemp("red-reads"), principals=(APP, LISTER, OWNER),
                     project_id=PROJECT) as running:  # fmt: skip
         purpose = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT
-        assert _call(running, "admin", "CreateKeyRing", kms_v1.CreateKeyRingRequest(parent=LOCATION,
-                                                                                     key_ring_id="r"))[0] is OK
-        created = kms_v1.CreateCryptoKeyRequest(parent=RING, crypto_key_id="k",
-                                                crypto_key=kms_v1.CryptoKey(purpose=purpose, labels={"a": "1"}))
+        assert (
+            _call(running, "admin", "CreateKeyRing", kms_v1.CreateKeyRingRequest(parent=LOCATION, key_ring_id="r"))[0]
+            is OK
+        )
+        created = kms_v1.CreateCryptoKeyRequest(
+            parent=RING, crypto_key_id="k", crypto_key=kms_v1.CryptoKey(purpose=purpose, labels={"a": "1"})
+        )
         assert _call(running, "admin", "CreateCryptoKey", created)[0] is OK
         version = kms_v1.CreateCryptoKeyVersionRequest(parent=KEY)
         assert _call(running, "admin", "CreateCryptoKeyVersion", version)[0] is OK  # version 2, not primary

@@ -77,6 +77,7 @@ CODE_BY_REASON: dict[Reason, str] = {
     Reason.IMPORT_TOKEN_INVALID: "KMS.2605",
     Reason.IMPORT_TOKEN_EXPIRED: "KMS.2601",
     Reason.KEY_MATERIAL_INCORRECT: "KMS.2606",
+    Reason.CUSTOM_KEY_STORE_NOT_FOUND: "KMS.0207",  # the AWS wire's; as any missing resource
 }
 
 # a code answered by a server -> its reason; where two share a code the later, more specific one wins (KMS.1301)
