@@ -218,6 +218,14 @@ def encrypt(
 @click.command("decrypt")
 @click.argument("source", metavar="IN")
 @click.argument("destination", metavar="OUT")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="[NAME:]KEY",
+    help="Accept only a data key wrapped under this key (as for encrypt; repeatable). Without --key, any key "
+    "of the message that the credentials may use decrypts it.",
+)
 @context_option
 @backend_option
 @backend_config_option
@@ -225,13 +233,16 @@ def encrypt(
 def decrypt(
     source: str,
     destination: str,
+    keys: Sequence[str],
     context_pairs: Sequence[str],
     named_backends: Sequence[str],
     backend_config: Path | None,
 ) -> None:
     """Decrypt the message IN to OUT ('-': stdin/stdout) with any configured backend that holds one of its keys.
 
-    Every --context pair must be in the message's encryption context, or nothing is written.
+    With --key, only under those keys: a message someone else made under another key the
+    credentials may use is refused. Every --context pair must be in the message's encryption
+    context, or nothing is written.
     To a file, OUT appears only once the whole message verified. To stdout ('-'), plaintext is
     written frame by frame as each frame authenticates: on a truncated or tampered message the
     exit status is 1 and what was already written is incomplete and must be discarded.
@@ -239,13 +250,14 @@ def decrypt(
     required = key_value_pairs(context_pairs, "--context")
 
     def action() -> None:
-        from kubekms.envelope import Envelope, Keyring
+        from kubekms.envelope import Envelope, KeyRef, Keyring
         from kubekms.envelope.allocator import keep_frame_buffers_on_heap
 
         keep_frame_buffers_on_heap()  # as for encrypt (the frame size is the message's)
         configured = _with_default(_named_backends(named_backends), backend_config)
+        refs = [KeyRef.parse(key, configured, DEFAULT_BACKEND) for key in keys]
         with (
-            Keyring(configured) as keyring,
+            Keyring(configured, refs, strict=bool(refs)) as keyring,
             _input(source) as (reader, size),
             _output(destination) as writer,
             _progress(reader, size, "decrypting") as progress,

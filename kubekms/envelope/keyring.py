@@ -10,7 +10,9 @@ Encryption: the first key makes the data key, every other key wraps the same dat
 message decrypts with any one of them. Decryption: every configured backend is a candidate for
 the message's keys of its provider (``kubekms`` key info ``<provider>:<key id>``, or an aws-kms
 key ARN on the aws backend of the ARN's region); the credentials' permissions are the limit,
-as with the SDK's discovery providers.
+as with the SDK's discovery providers. ``strict=True`` accepts only data keys wrapped under the
+given keys (resolved to key ids / ARNs at ``open()``), as the SDK's strict providers do: a message
+naming any other key, even one the credentials may use, does not decrypt.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import botocore.exceptions
 from aws_encryption_sdk.key_providers.base import MasterKey
 from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
 from aws_encryption_sdk.materials_managers.default import DefaultCryptoMaterialsManager
@@ -34,11 +37,12 @@ from kubekms.envelope.keys import (
     ProtocolMasterKey,
     aws_master_key,
     encryption_keys,
+    key_failure,
 )
 from kubekms.envelope.loop import LoopThread
 from kubekms.errors import KMSError
 from kubekms.providers import BackendConfig, open_backend
-from kubekms.providers.aws_mapping import aws_key_ref
+from kubekms.providers.aws_mapping import aws_key_ref, map_client_error
 
 CALL_TIMEOUT = 60.0  # seconds one backend call may take, retries included
 
@@ -87,8 +91,13 @@ class Keyring:
         backends: Mapping[str, BackendConfig],
         keys: Sequence[KeyRef] = (),
         *,
+        strict: bool = False,
         call_timeout: float = CALL_TIMEOUT,
     ) -> None:
+        """``strict``: decrypt only data keys wrapped under ``keys`` (the SDK's strict mode), not under
+        whatever key a message names that the credentials may use (discovery)."""
+        if strict and not keys:
+            raise InvalidRequest("strict decryption needs at least one key")
         if not backends:
             raise InvalidRequest("no backend configured")
         for ref in keys:
@@ -97,6 +106,7 @@ class Keyring:
                 raise InvalidRequest(f"key {ref}: no backend named {ref.backend!r} (configured: {known})")
         self._configs = dict(backends)
         self._keys = tuple(keys)
+        self._strict = strict
         self._timeout = call_timeout
         self._loop: LoopThread | None = None
         self._protocol: dict[str, OpenBackend] = {}
@@ -120,16 +130,35 @@ class Keyring:
 
     def _master_key(self, ref: KeyRef) -> MasterKey:
         if ref.backend in self._aws:
-            key = ref.key if ref.key.startswith("alias/") else aws_key_ref(ref.key)
-            return aws_master_key(self._aws[ref.backend], key)
+            return aws_master_key(self._aws[ref.backend], _aws_key(ref))
         backend = self._protocol[ref.backend]
         return ProtocolMasterKey(key_id=str(ref).encode(), key_ref=ref.key, candidates=(backend,))
 
+    def _accepted(self) -> frozenset[str]:
+        """What a message's data keys must be wrapped under: each key's id (an alias may move), by backend."""
+        accepted = set()
+        for ref in self._keys:
+            if ref.backend in self._aws:
+                try:
+                    answer = self._aws[ref.backend].client.describe_key(KeyId=_aws_key(ref))
+                except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+                    raise key_failure(f"key {ref}", map_client_error("DescribeKey", error)) from None
+                accepted.add(str(answer["KeyMetadata"]["Arn"]))
+                continue
+            backend = self._protocol[ref.backend]
+            try:
+                key = backend.call(backend.backend.describe_key(ref.key))
+            except KMSError as error:
+                raise key_failure(f"key {ref}", error) from None
+            accepted.add(f"{ref.backend}:{key.key_id}")
+        return frozenset(accepted)
+
     def _build_materials(self) -> _Materials:
         encrypting = encryption_keys([self._master_key(ref) for ref in self._keys]) if self._keys else None
-        decrypting = ProtocolKeys(backends=tuple(self._protocol.values()))
+        accepted = self._accepted() if self._strict else None
+        decrypting = ProtocolKeys(backends=tuple(self._protocol.values()), accepted=accepted)
         if self._aws:
-            decrypting.add_master_key_provider(AwsKeys(clients=tuple(self._aws.values())))
+            decrypting.add_master_key_provider(AwsKeys(clients=tuple(self._aws.values()), accepted=accepted))
         return _Materials(encrypting, decrypting)
 
     @property
@@ -163,6 +192,10 @@ class Keyring:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _aws_key(ref: KeyRef) -> str:
+    return ref.key if ref.key.startswith("alias/") else aws_key_ref(ref.key)
 
 
 def _aws_client(name: str, config: BackendConfig) -> AwsClient:

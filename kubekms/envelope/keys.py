@@ -181,7 +181,16 @@ class ProtocolMasterKey(MasterKey):  # type: ignore[misc]
 
 @attr.s(hash=True)
 class ProtocolKeysConfig(MasterKeyProviderConfig):  # type: ignore[misc]
+    """``accepted``: None tries every key a message names (discovery); else only these
+    ``<backend name>:<key id>`` (the SDK's strict mode)."""
+
     backends: tuple[OpenBackend, ...] = attr.ib(hash=False, eq=False, converter=tuple)
+    accepted: frozenset[str] | None = attr.ib(default=None, hash=False, eq=False)
+
+
+def _refuse_unaccepted(key_info: str) -> None:
+    _record(f"{key_info}: not one of the keys this decryption accepts (--key)")
+    raise InvalidKeyIdError("key not accepted")
 
 
 class ProtocolKeys(MasterKeyProvider):  # type: ignore[misc]
@@ -199,7 +208,14 @@ class ProtocolKeys(MasterKeyProvider):  # type: ignore[misc]
         if not separator or not ref:
             _record(f"kubekms key info {key_id!r} is not <provider>:<key id>")
             raise InvalidKeyIdError("malformed key info")
-        candidates = tuple(backend for backend in self.config.backends if backend.provider == provider)
+        accepted = self.config.accepted
+        candidates = tuple(
+            backend
+            for backend in self.config.backends
+            if backend.provider == provider and (accepted is None or f"{backend.name}:{ref}" in accepted)
+        )
+        if accepted is not None and not candidates:
+            _refuse_unaccepted(f"{provider}:{ref}")
         return ProtocolMasterKey(key_id=key_id, key_ref=ref, candidates=candidates)
 
 
@@ -253,7 +269,10 @@ class AwsClient:
 
 @attr.s(hash=True)
 class AwsKeysConfig(MasterKeyProviderConfig):  # type: ignore[misc]
+    """``accepted``: None tries every key ARN a message names (discovery); else only these ARNs."""
+
     clients: tuple[AwsClient, ...] = attr.ib(hash=False, eq=False, converter=tuple)
+    accepted: frozenset[str] | None = attr.ib(default=None, hash=False, eq=False)
 
 
 class AwsKeys(MasterKeyProvider):  # type: ignore[misc]
@@ -267,6 +286,8 @@ class AwsKeys(MasterKeyProvider):  # type: ignore[misc]
 
     def _new_master_key(self, key_id: bytes) -> AwsMasterKey:
         arn = key_id.decode(errors="replace")
+        if self.config.accepted is not None and arn not in self.config.accepted:
+            _refuse_unaccepted(f"aws-kms {arn}")
         parts = arn.split(":")
         region = parts[3] if arn.startswith("arn:") and len(parts) > 5 else ""
         for entry in self.config.clients:
