@@ -199,14 +199,32 @@ class KeyReconciler:
         return key, [Change("Created", f"created key {key.key_id} ({desired.primary_alias()})")]
 
     async def _check_known(self, key: KeyMetadata) -> None:
-        """The key in status is ours unless it carries another object's UID (e.g. this object was
-        restored from a backup with a new UID): then only spec.adopt may take it over."""
-        owner_uid = key.tags.get(OWNER_UID_TAG)
-        if not owner_uid or owner_uid == self._desired.owner.uid:
+        """The key in status is ours if it carries this object's UID; else only as spec.adopt's key (e.g.
+        this object was restored from a backup with a new UID). status.keyId alone proves nothing: whoever
+        may write kmskeys/status could name any key of the backend there."""
+        if await self._is_ours(key):
             return
-        await self._check_adoptable(key)  # another living KMSKey manages it: OwnedByOther
-        if self._desired.adopt is None:
+        if key.tags.get(OWNER_UID_TAG):
+            await self._check_adoptable(key)  # another living KMSKey manages it: OwnedByOther
             raise OwnedByOther(f"key {key.key_id} was {_former_owner(key)}; {_left_untouched(key)}")
+        raise OwnedByOther(f"key {key.key_id} {_not_tagged_ours(key)}; {_left_untouched(key)}")
+
+    async def _is_ours(self, key: KeyMetadata) -> bool:
+        """Tagged with this object's UID, or spec.adopt's key and adoptable (OwnedByOther if another living
+        KMSKey manages it)."""
+        if key.tags.get(OWNER_UID_TAG) == self._desired.owner.uid:
+            return True
+        adopt = self._desired.adopt
+        if adopt is None:
+            return False
+        if adopt.target not in (key.key_id, key.alias, *key.aliases):
+            try:  # another spelling of the same key (an ARN, an alias/ prefix)
+                if (await self._backend.describe_key(adopt.target)).key_id != key.key_id:
+                    return False
+            except NotFound:
+                return False
+        await self._check_adoptable(key)
+        return True
 
     async def _check_adoptable(self, key: KeyMetadata) -> None:
         owner_uid = key.tags.get(OWNER_UID_TAG)
@@ -370,8 +388,12 @@ class KeyReconciler:
         for key in keys:
             if key.state in (KeyState.PENDING_DELETION, KeyState.DESTROYED):
                 continue
-            if key.tags.get(OWNER_UID_TAG, desired.owner.uid) != desired.owner.uid:
+            owner_uid = key.tags.get(OWNER_UID_TAG)
+            if owner_uid and owner_uid != desired.owner.uid:
                 continue  # never delete a key another object manages
+            if not owner_uid and not await self._is_ours(key):  # named only by status.keyId
+                changes.append(Change("KeyNotDeleted", f"key {key.key_id} {_not_tagged_ours(key)}; left untouched"))
+                continue
             scheduled = await self._backend.schedule_key_deletion(key.key_id, desired.pending_window_days)
             when = timestamp(scheduled.deletion_date) or f"in {desired.pending_window_days} days"
             changes.append(Change("DeletionScheduled", f"key {key.key_id} scheduled for deletion on {when}"))
@@ -381,6 +403,10 @@ class KeyReconciler:
 def _former_owner(key: KeyMetadata) -> str:
     owner, uid = key.tags.get(OWNER_TAG, ""), key.tags.get(OWNER_UID_TAG)
     return f"created for KMSKey {owner} (uid {uid}), which no longer exists"
+
+
+def _not_tagged_ours(key: KeyMetadata) -> str:
+    return f"carries no {OWNER_UID_TAG} tag of this KMSKey and is not its spec.adopt key"
 
 
 def _left_untouched(key: KeyMetadata) -> str:
