@@ -112,7 +112,6 @@ def test_a_tenant_cannot_adopt_a_key_it_was_not_given(setup: Setup, tenant: Clus
     untouched(setup.kms, key_id)
 
 
-@pytest.mark.xfail(strict=True, reason=f"{ROUTED} #3: a status.keyId written by the user is trusted")
 def test_a_key_id_written_into_status_by_the_user_is_not_deleted(setup: Setup, tenant: Cluster) -> None:
     tenant.create_key("own", {"backendRef": {"name": setup.backend}})
     tenant.wait_ready("own")
