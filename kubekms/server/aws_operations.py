@@ -687,7 +687,12 @@ async def retire_grant(call: AwsCall) -> JsonObject:
     if token:
         grant = await call.backend.find_grant(token=token)
     else:
-        grant = await call.backend.find_grant(key_id=key_id_ref(call), grant_id=call.text("GrantId", required=True))
+        key_ref = key_id_ref(call)
+        try:
+            grant = await call.backend.find_grant(key_id=key_ref, grant_id=call.text("GrantId", required=True))
+        except NotFound:  # no key, or no such grant: said only to who may retire grants of the key
+            await _authorize(call, "kms:RetireGrant", key_ref)
+            raise
     caller, terms = _caller_arn(call), grant.terms
     if caller != terms.retiring and not (caller == terms.grantee and "RetireGrant" in terms.operations):
         await _authorize(call, "kms:RetireGrant", grant.key_id)
