@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
+import fnmatch
 import json
 import logging
 import os
@@ -55,6 +56,17 @@ class DependencyNotReady(Exception):
 class ResolvedBackend:
     name: str
     backend: Backend
+    adoption_namespaces: tuple[str, ...] = ()
+
+    def check_adoption(self, namespace: str) -> None:
+        """DependencyNotReady (AdoptionNotAllowed) unless the KMSBackend lets this namespace's KMSKeys take
+        over its existing keys: the operator acts with the backend's credentials, whoever writes the KMSKey."""
+        if not any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.adoption_namespaces):
+            raise DependencyNotReady(
+                f"KMSBackend {self.name} does not let KMSKeys of namespace {namespace} adopt its keys (spec.adopt):"
+                " an administrator may add the namespace to the KMSBackend's spec.adoption.namespaces",
+                "AdoptionNotAllowed",
+            )
 
 
 Opener = Callable[[BackendConfig], Awaitable[Backend]]
@@ -65,6 +77,7 @@ class _Client:
     """One opened backend and how many handlers are using it right now."""
 
     generation: int
+    spec: BackendSpec
     backend: Backend
     users: int = 0
     retired: bool = False  # no new borrower; closed when the last one returns it
@@ -104,8 +117,8 @@ class BackendResolver:
             ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
             reason = "AccessDenied" if ready.get("reason") == "AccessDenied" else "DependencyNotReady"
             raise DependencyNotReady(f"KMSBackend {backend_name} is not ready: {ready.get('message', '')}", reason)
-        async with self.lease(obj) as backend:
-            yield ResolvedBackend(backend_name, backend)
+        async with self._borrow(obj) as client:
+            yield ResolvedBackend(backend_name, client.backend, client.spec.adoption_namespaces)
 
     async def _default_backend(self) -> dict[str, Any] | None:
         # Read afresh, never from the watch: a key placed by the default stays there (status.backend),
@@ -122,9 +135,14 @@ class BackendResolver:
     @contextlib.asynccontextmanager
     async def lease(self, obj: dict[str, Any]) -> AsyncIterator[Backend]:
         """The open client of a KMSBackend object, borrowed for the block."""
+        async with self._borrow(obj) as client:
+            yield client.backend
+
+    @contextlib.asynccontextmanager
+    async def _borrow(self, obj: dict[str, Any]) -> AsyncIterator[_Client]:
         client = await self._acquire(obj)
         try:
-            yield client.backend
+            yield client
         finally:
             client.users -= 1
             if client.retired and client.users == 0:
@@ -140,7 +158,7 @@ class BackendResolver:
                 except InvalidSpec as error:
                     raise DependencyNotReady(f"KMSBackend {obj['metadata']['name']}: {error}") from None
                 async with self._config(obj["metadata"]["name"], uid, spec) as config:
-                    opened = _Client(generation, await self._opener(config))
+                    opened = _Client(generation, spec, await self._opener(config))
                 if client is not None:
                     await _retire(client)
                 client = self._open[uid] = opened

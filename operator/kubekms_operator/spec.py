@@ -243,6 +243,7 @@ class BackendSpec:
     ca: SecretKeyRef | None
     ca_key: str
     default: bool
+    adoption_namespaces: tuple[str, ...] = ()  # globs of the namespaces whose KMSKeys may spec.adopt its keys
 
 
 def _secret_ref(ref: Mapping[str, Any], where: str) -> SecretKeyRef:
@@ -265,6 +266,10 @@ def parse_backend(spec: Mapping[str, Any]) -> BackendSpec:
     if provider == "gcp" and not key_ring:
         raise InvalidSpec("spec.keyRing is required for provider gcp")
     location = _typed(spec.get("location"), str, "spec.location", "global")
+    adoption = _typed(spec.get("adoption"), dict, "spec.adoption", {})
+    adopters = _typed(adoption.get("namespaces"), list, "spec.adoption.namespaces", [])
+    if not all(isinstance(pattern, str) and pattern for pattern in adopters):
+        raise InvalidSpec("spec.adoption.namespaces must be non-empty strings")
     return BackendSpec(
         provider=provider,
         endpoint=_typed(spec.get("endpoint"), str, "spec.endpoint", ""),
@@ -281,4 +286,5 @@ def parse_backend(spec: Mapping[str, Any]) -> BackendSpec:
         ca=_secret_ref(ca, "spec.caSecretRef") if ca else None,
         ca_key=_typed((ca or {}).get("key"), str, "spec.caSecretRef.key", "ca.crt"),
         default=_typed(spec.get("default"), bool, "spec.default", False),
+        adoption_namespaces=tuple(adopters),
     )

@@ -90,10 +90,12 @@ class Cluster:
         provider: str = "kubekms",
         credentials_secret: bool = True,
         secret_key: str | None = None,
+        adoption: tuple[str, ...] = (),
     ) -> str:
         """``provider="aws"``: the same server through its AWS KMS wire (the account is the project "default");
         without ``credentials_secret`` the operator uses its own (ambient) AWS identity; ``secret_key``
-        replaces the principal's secret in the Secret (a wrong credential)."""
+        replaces the principal's secret in the Secret (a wrong credential); ``adoption``: the namespaces
+        (globs) whose KMSKeys may spec.adopt its keys."""
         credentials = yaml.safe_load(server.credentials_file(principal).read_text())
         secret = f"{name}-credentials"
         self.core.create_namespaced_secret(
@@ -123,6 +125,7 @@ class Cluster:
                         else {}
                     ),
                     **({"region": "eu-west-1"} if provider == "aws" else {"projectId": server.project_id}),
+                    **({"adoption": {"namespaces": list(adoption)}} if adoption else {}),
                 },
             },
         )

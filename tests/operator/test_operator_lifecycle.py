@@ -29,7 +29,9 @@ def operator(plane: ControlPlane, kms: KMSServer, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(params=["kubekms", "aws"])
 def backend(request: pytest.FixtureRequest, cluster: Cluster, kms: KMSServer, operator: ManagedProcess) -> str:
-    return cluster.backend(kms, f"lc-{uuid.uuid4().hex[:8]}", provider=request.param)
+    return cluster.backend(
+        kms, f"lc-{uuid.uuid4().hex[:8]}", provider=request.param, adoption=(f"{NAMESPACE_PREFIX}*",)
+    )
 
 
 def wait_event(cluster: Cluster, name: str, reason: str) -> None:

@@ -35,7 +35,7 @@ def operator(plane: ControlPlane, kms: KMSServer, tmp_path_factory: pytest.TempP
 
 @pytest.fixture
 def backend(cluster: Cluster, kms: KMSServer, operator: ManagedProcess) -> str:
-    return cluster.backend(kms, f"own-{uuid.uuid4().hex[:8]}")
+    return cluster.backend(kms, f"own-{uuid.uuid4().hex[:8]}", adoption=(cluster.namespace,))
 
 
 def synced_false(cluster: Cluster, name: str, reason: str, timeout: float = 60) -> dict[str, Any]:
@@ -216,3 +216,25 @@ def test_refused_credentials_are_reported_without_a_crash(
         key_id = cluster.wait_ready(key, timeout=90)["keyId"]
         assert kms.call("describe_key", key_id).tags[OWNER_UID] == cluster.key(key)["metadata"]["uid"]
     assert "Session is closed" not in operator.log_path.read_text(errors="replace")
+
+
+def test_adoption_needs_the_backends_consent(cluster: Cluster, kms: KMSServer, operator: ManagedProcess) -> None:
+    """Without spec.adoption naming the namespace, a KMSKey cannot take over a key of the KMSBackend."""
+    name = cluster.backend(kms, f"own-closed-{uuid.uuid4().hex[:8]}")
+    existing = kms.call("create_key", f"own/legacy-{uuid.uuid4().hex[:8]}", description="made with the CLI")
+    cluster.create_key("taker", {"backendRef": {"name": name}, "adopt": {"keyId": existing.key_id}, "enabled": False})
+    synced = synced_false(cluster, "taker", "AdoptionNotAllowed")
+    assert f"KMSBackend {name} does not let KMSKeys of namespace {cluster.namespace} adopt" in synced["message"]
+    assert "spec.adoption.namespaces" in synced["message"]
+    # What a status writer might add: the key named there is still not taken, nor deleted with the object.
+    cluster.objects.patch_namespaced_custom_object_status(
+        GROUP, VERSION, cluster.namespace, "kmskeys", "taker", {"status": {"keyId": existing.key_id}}
+    )
+    delete_and_wait(cluster, "taker")
+    assert_untouched(kms, existing)
+
+    cluster.objects.patch_cluster_custom_object(
+        GROUP, VERSION, "kmsbackends", name, {"spec": {"adoption": {"namespaces": ["own-*"]}}}
+    )
+    cluster.create_key("taker", {"backendRef": {"name": name}, "adopt": {"keyId": existing.key_id}})
+    assert cluster.wait_ready("taker")["keyId"] == existing.key_id
