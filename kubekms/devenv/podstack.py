@@ -199,6 +199,7 @@ def cluster_key_objects(running: Node) -> list[dict[str, Any]]:
                 "projectId": "default",
                 "default": False,  # the chart's embedded server is the default
                 "credentialsSecretRef": {"namespace": NAMESPACE, "name": NODE_CREDENTIALS},
+                "adoption": {"namespaces": [NAMESPACE]},  # the KMSKey below adopts the cluster's key
             },
         },
         {
