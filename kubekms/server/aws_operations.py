@@ -82,6 +82,7 @@ from kubekms.wire.aws_rules import (
     MAX_GRANT_TOKENS,
     MESSAGE_TYPES,
     PENDING_WINDOW_DAYS,
+    POLICY_TEXT,
     PRINCIPAL_ARN,
     RANDOM_BYTES,
     RESERVED_ALIAS_PREFIX,
@@ -522,7 +523,12 @@ async def delete_imported_key_material(call: AwsCall) -> JsonObject:
 
 
 def _check_policy(call: AwsRequest, document: str, key_id: str, names: tuple[str, ...]) -> None:
-    """The grammar, then AWS's lockout safety check unless BypassPolicyLockoutSafetyCheck is true."""
+    """AWS's character set, the grammar, then AWS's lockout safety check unless BypassPolicyLockoutSafetyCheck."""
+    if not POLICY_TEXT.fullmatch(document):
+        raise InvalidArgument(
+            "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must "
+            "satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"
+        )
     try:
         policies.parse_policy(document)
     except policies.PolicyError as error:

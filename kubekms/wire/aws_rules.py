@@ -24,6 +24,7 @@ CMK_QUOTA = 100_000
 ALIAS_PREFIX = "alias/"
 RESERVED_ALIAS_PREFIX = "alias/aws/"  # AWS managed keys' aliases
 KEY_POLICY_NAME = "default"  # the one policy of a key
+POLICY_TEXT = re.compile(r"[\t\n\r\x20-\xff]+")  # botocore's PolicyType pattern, matched whole
 ALIAS_NAME_PATTERN = re.compile(r"[a-zA-Z0-9/_-]{1,250}")  # after "alias/", matched whole
 GRANT_NAME_CHARS = 256
 MAX_GRANT_TOKENS = 10  # GrantTokens of one request
