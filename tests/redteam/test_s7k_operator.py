@@ -100,7 +100,6 @@ def untouched(kms: KMSServer, key_id: str) -> None:
     assert OWNER_UID_TAG not in key.tags, f"the tenant's KMSKey took key {key_id} over: {key.tags}"
 
 
-@pytest.mark.xfail(strict=True, reason=f"{ROUTED} #2: any namespace may spec.adopt any unmanaged key")
 def test_a_tenant_cannot_adopt_a_key_it_was_not_given(setup: Setup, tenant: Cluster) -> None:
     key_id = someone_elses_key(setup.kms)
     alias = setup.kms.call("describe_key", key_id).alias
