@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chart"))
-from chart_support import by_kind, render
+from chart_support import CHART, by_kind, helm, render, write_values
+
+from kubekms.devenv.controlplane import ControlPlane
+from kubekms.devenv.stack import apply_crds
 
 
 def secret_rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -57,3 +61,27 @@ def test_the_operator_cannot_read_the_servers_root_key_or_principals(tmp_path: P
 def test_without_the_server_an_empty_list_still_means_any_secret_of_the_namespace(tmp_path: Path) -> None:
     (rule,) = secret_rules(render(tmp_path))
     assert rule["verbs"] == ["get"] and "resourceNames" not in rule
+
+
+@pytest.mark.parametrize(
+    ("values", "said"),
+    [
+        (
+            {"server": {"enabled": True}, "defaultBackend": {"enabled": True}},
+            "only the Secrets kubekms-operator-credentials",
+        ),
+        ({"server": {"enabled": True}}, "no Secret in kms"),
+        ({}, "any Secret in kms"),
+    ],
+    ids=["default-backend", "server-only", "no-server"],
+)
+def test_the_install_notes_say_which_secrets_the_operator_reads(
+    tmp_path: Path, control_plane: ControlPlane, values: dict[str, Any], said: str
+) -> None:
+    apply_crds(config.new_client_from_config(config_file=str(control_plane.kubeconfig)))  # the default KMSBackend
+    result = helm(
+        "install", "notes", str(CHART), "--dry-run=server", "--namespace", "kms", "--kubeconfig",
+        str(control_plane.kubeconfig), "-f", str(write_values(tmp_path, values)),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"It may read {said}" in result.stdout.split("NOTES:", 1)[1]
