@@ -447,6 +447,12 @@ async def create_crypto_key_version(
     wanted = request.crypto_key_version
     if wanted.state not in (State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED, State.ENABLED):
         raise InvalidArgument("a new CryptoKeyVersion starts ENABLED")
+    if wanted.algorithm not in (Algorithm.CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED,
+                                Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION):  # fmt: skip
+        raise InvalidArgument(f"algorithm {Algorithm(wanted.algorithm).name} does not suit {parent} "
+                              "(purpose ENCRYPT_DECRYPT, GOOGLE_SYMMETRIC_ENCRYPTION)")  # fmt: skip
+    if "external_protection_level_options" in wanted:
+        raise InvalidArgument("external key versions are not supported by this server")
     async with call.lock:
         key = call.store.crypto_key(parent.location, parent.ring, parent.key)
         # Cloud KMS: a new symmetric version becomes primary only if the key has none
