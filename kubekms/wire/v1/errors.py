@@ -32,6 +32,7 @@ from kubekms.wire.v1.values import JsonObject
 CODE_BY_REASON: dict[Reason, str] = {
     Reason.INTERNAL: "KMS.0101",
     Reason.INVALID_ARGUMENT: "KMS.0308",
+    Reason.CUSTOM_KEY_STORE_NOT_FOUND: "KMS.0207",  # the AWS wire's; before NOT_FOUND: a KMS.0207 reads as that
     Reason.NOT_FOUND: "KMS.0207",
     Reason.ALREADY_EXISTS: "KMS.1104",
     Reason.LIMIT_EXCEEDED: "KMS.1105",
@@ -77,7 +78,6 @@ CODE_BY_REASON: dict[Reason, str] = {
     Reason.IMPORT_TOKEN_INVALID: "KMS.2605",
     Reason.IMPORT_TOKEN_EXPIRED: "KMS.2601",
     Reason.KEY_MATERIAL_INCORRECT: "KMS.2606",
-    Reason.CUSTOM_KEY_STORE_NOT_FOUND: "KMS.0207",  # the AWS wire's; as any missing resource
 }
 
 # a code answered by a server -> its reason; where two share a code the later, more specific one wins (KMS.1301)
