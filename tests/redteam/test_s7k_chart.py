@@ -58,6 +58,18 @@ def test_the_operator_cannot_read_the_servers_root_key_or_principals(tmp_path: P
         assert readable(rules, listed)
 
 
+def test_with_a_ca_secret_of_its_own_the_operator_cannot_read_the_servers_tls_key(tmp_path: Path) -> None:
+    tls = {"secretName": "kms-tls", "caSecretName": "kms-ca"}
+    objects = render(tmp_path, {"server": {"enabled": True, "tls": tls}, "defaultBackend": {"enabled": True}})
+    rules = secret_rules(objects)
+    assert not readable(rules, "kms-tls")
+    assert readable(rules, "kms-ca")
+    (backend,) = by_kind(objects, "KMSBackend")
+    assert backend["spec"]["caSecretRef"] == {"namespace": "kubekms", "name": "kms-ca", "key": "ca.crt"}
+    server = by_kind(objects, "StatefulSet")[0]["spec"]["template"]["spec"]
+    assert {"name": "tls", "secret": {"secretName": "kms-tls", "defaultMode": 0o440}} in server["volumes"]
+
+
 def test_without_the_server_an_empty_list_still_means_any_secret_of_the_namespace(tmp_path: Path) -> None:
     (rule,) = secret_rules(render(tmp_path))
     assert rule["verbs"] == ["get"] and "resourceNames" not in rule

@@ -42,7 +42,7 @@ its root key and principals live there. */}}
 {{- $names := .Values.operator.credentialSecrets -}}
 {{- if .Values.defaultBackend.enabled -}}
 {{- $names = append $names .Values.defaultBackend.credentialsSecret -}}
-{{- with .Values.server.tls.secretName }}{{ $names = append $names . }}{{ end -}}
+{{- if .Values.server.tls.secretName }}{{ $names = append $names (.Values.server.tls.caSecretName | default .Values.server.tls.secretName) }}{{ end -}}
 {{- end -}}
 {{- toJson (uniq $names) -}}
 {{- end -}}
