@@ -39,6 +39,10 @@ from kubekms_operator.spec import BackendSpec, InvalidSpec, SecretKeyRef, parse_
 
 log = logging.getLogger("kubekms.operator.backends")
 
+# KMSKeys of one KMSBackend handled at once: enough to keep a backend and the apiserver busy, and per
+# backend, so that one that hangs or fails holds only its own KMSKeys.
+BACKEND_CONCURRENCY = 64
+
 
 class DependencyNotReady(Exception):
     """The KMSBackend, its Secret or the backend's health is not there yet; retry later.
@@ -89,6 +93,7 @@ class BackendResolver:
         self._open: dict[str, _Client] = {}  # KMSBackend uid -> its current client
         self._watched: dict[str, dict[str, Any]] = {}  # name -> latest KMSBackend object
         self._locks: dict[str, asyncio.Lock] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}  # KMSBackend name -> its KMSKeys' turns
         self._ca_dir = ca_dir  # made on first use: no I/O in the constructor
 
     def seen(self, obj: Mapping[str, Any], *, deleted: bool) -> None:
@@ -101,8 +106,8 @@ class BackendResolver:
 
     @contextlib.asynccontextmanager
     async def using(self, name: str | None, *, require_ready: bool = True) -> AsyncIterator[ResolvedBackend]:
-        """The backend a KMSKey names (or the default one), borrowed for the block; DependencyNotReady
-        if it cannot be used yet."""
+        """The backend a KMSKey names (or the default one), borrowed for the block (one of its
+        BACKEND_CONCURRENCY turns); DependencyNotReady if it cannot be used yet."""
         if name:
             obj = self._watched.get(name) or await kube.get_backend(name)
         else:
@@ -117,7 +122,8 @@ class BackendResolver:
             ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
             reason = "AccessDenied" if ready.get("reason") == "AccessDenied" else "DependencyNotReady"
             raise DependencyNotReady(f"KMSBackend {backend_name} is not ready: {ready.get('message', '')}", reason)
-        async with self._borrow(obj) as client:
+        slots = self._slots.setdefault(backend_name, asyncio.Semaphore(BACKEND_CONCURRENCY))
+        async with slots, self._borrow(obj) as client:
             yield ResolvedBackend(backend_name, client.backend, client.spec.adoption_namespaces)
 
     async def _default_backend(self) -> dict[str, Any] | None:

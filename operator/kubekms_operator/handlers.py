@@ -39,7 +39,6 @@ from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION, DesiredKey, In
 
 log = logging.getLogger("kubekms.operator")
 
-WORKER_LIMIT = 64  # objects handled at once per watched resource; enough to keep the backend and the apiserver busy
 WORKER_IDLE_SECONDS = 0.02  # see configure()
 EVENT_POSTER_LIMIT = 32  # Events posted at once
 EVENT_POSTER_IDLE_SECONDS = 0.1
@@ -315,14 +314,14 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
         settings.persistence.progress_storage = Progress()
         settings.persistence.diffbase_storage = KeyStatusDiffBase()
         settings.posting.level = logging.WARNING  # explicit Events per change; kopf's own only for problems
-        # Bounded concurrency. Unbounded, a burst of thousands of KMSKeys starts a worker per object at
-        # once, each waiting for the few status-write threads with its body in memory, and kopf's
-        # unlimited connection pool opens a TLS connection to the apiserver per concurrent request:
-        # memory and handshakes then grow with the burst, not with the work (bench/operator_bench.py).
-        settings.queueing.worker_limit = WORKER_LIMIT
-        # A worker keeps its slot while it waits for its object's next event, so the wait bounds the
-        # throughput: at kopf's 5 s (or 0.5 s) every KMSKey held one of the slots that long after its
-        # last event, 64 keys per wait at most in a burst. An event after the wait starts a new worker.
+        # No limit on kopf's workers: a worker keeps its slot while its handler waits on a backend and
+        # while kopf sleeps out its retry delay, so with a limit (64 was set here) that many KMSKeys of a
+        # hung or failing backend held every slot and no new KMSKey of any backend was handled for as long
+        # as 30 s (a request timeout) to 300 s (a retry delay). The work is bounded per KMSBackend instead
+        # (backends.BACKEND_CONCURRENCY), status writes by the worker threads, Events below.
+        settings.queueing.worker_limit = None
+        # A worker lingers this long after its object's last event (kopf's 5 s kept a task per KMSKey of a
+        # burst alive for that long); an event after the wait starts a new worker.
         settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
         settings.posting.worker_limit = EVENT_POSTER_LIMIT
         settings.posting.idle_timeout = EVENT_POSTER_IDLE_SECONDS  # one Event per object at a time, mostly
