@@ -11,6 +11,9 @@ the page to show.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -79,10 +82,12 @@ class Gate:
     def session_cookie(request: web.Request) -> str:
         return SECURE_COOKIE if request.secure else PLAIN_COOKIE
 
-    def set_session_cookie(self, response: web.StreamResponse, request: web.Request, token: str) -> None:
+    def set_session_cookie(
+        self, response: web.StreamResponse, request: web.Request, token: str, principal: PrincipalGrant
+    ) -> None:
         response.set_cookie(
             self.session_cookie(request),
-            token,
+            f"{token}.{_secret_binding(token, principal)}",
             max_age=int(self.sessions.lifetime_seconds),
             path="/" if request.secure else PREFIX,
             secure=request.secure,
@@ -104,11 +109,14 @@ class Gate:
 
         A GET takes the notices waiting for the session's next page.
         """
-        token = request.cookies.get(self.session_cookie(request))
-        session = await asyncio.to_thread(self.sessions.get, token, take_notices=request.method == "GET")
+        cookie = request.cookies.get(self.session_cookie(request))
+        token, _, binding = (cookie or "").partition(".")
+        session = await asyncio.to_thread(self.sessions.get, token or None, take_notices=request.method == "GET")
         principal = None if session is None else self.principals.get(session.access_key)
-        if token is None or session is None or principal is None:
-            raise web.HTTPSeeOther(SIGN_IN_PATH + ("?ended=1" if token else ""))
+        # A session ends with the secret it was opened with: rotating a leaked secret (same access key,
+        # new secret, restart) must not leave the leaker signed in until the session's end.
+        if session is None or principal is None or not hmac.compare_digest(binding, _secret_binding(token, principal)):
+            raise web.HTTPSeeOther(SIGN_IN_PATH + ("?ended=1" if cookie else ""))
         return Visitor(principal, session, token)
 
     async def notify(self, visitor: Visitor, notice: str) -> None:
@@ -202,3 +210,9 @@ class Gate:
             request_id=request_id or os.urandom(16).hex(),
             status=status,
         )
+
+
+def _secret_binding(token: str, principal: PrincipalGrant) -> str:
+    """What ties a session cookie to the secret its principal signed in with (and has now)."""
+    digest = hmac.new(principal.secret_key.encode(), b"kubekms console session:" + token.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")

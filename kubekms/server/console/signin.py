@@ -115,7 +115,7 @@ class SignIn:
         token, _session = await asyncio.to_thread(self._gate.sessions.open, access_key)
         self._gate.record(principal.name, "-", SIGN_IN_OPERATION, "", "OK", 200)
         response = web.HTTPSeeOther(PREFIX)
-        self._gate.set_session_cookie(response, request, token)
+        self._gate.set_session_cookie(response, request, token, principal)
         response.del_cookie(SIGN_IN_COOKIE, path=PREFIX)
         return response
 
