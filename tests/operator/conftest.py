@@ -31,8 +31,8 @@ def plane() -> Iterator[ControlPlane]:
 @pytest.fixture(scope="module", autouse=True)
 def no_kmsbackends_left_behind() -> Iterator[None]:
     """After each module, its KMSBackends go: their servers stopped with the module, and every later
-    module's operator would health-check each dead one every 2 s (with ~14 of them, a KMSBackend or a
-    KMSKey created later waited over a minute for its first handling)."""
+    module's operator would health-check each dead one every 2 s (and a leftover default one would
+    change which backend is the default)."""
     yield
     for plane in _PLANES:
         objects = client.CustomObjectsApi(api_client(plane))
