@@ -20,7 +20,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import conninfo_to_dict
 
-from kubekms.devenv.kmsserver import ADMIN, KMSServer
+from kubekms.devenv.kmsserver import ADMIN, KMSServer, Principal
 
 PROJECT = "replicated"
 
@@ -42,27 +42,41 @@ def _configure(server: KMSServer, url_file: Path) -> None:
 
 @contextmanager
 def replicas(
-    base: Path, database_url: str, *, count: int = 3, maintenance_interval: float = 10.0
+    base: Path,
+    database_url: str,
+    *,
+    count: int = 3,
+    maintenance_interval: float = 10.0,
+    cmk_limit: int = 1000,
+    projects: tuple[str, ...] = (PROJECT,),
+    principals: tuple[Principal, ...] = (),
 ) -> Iterator[list[KMSServer]]:
-    """``count`` servers on ``database_url``, started; the first one creates the root key (--init)."""
+    """``count`` servers on ``database_url``, started, each holding one root key for every one of ``projects``
+    (the AWS wire's account of the admin, whose projects are "*", is "default")."""
     url_file = base / "database-url"
     url_file.write_text(database_url + "\n")
     url_file.chmod(0o600)
     root_key = os.urandom(32)  # the chart's Secret: one root key for every replica
-    first = KMSServer(base / "replica-0", project_id=PROJECT, maintenance_interval=maintenance_interval)
+
+    def make(state_dir: Path) -> KMSServer:
+        return KMSServer(state_dir, project_id=PROJECT, maintenance_interval=maintenance_interval,
+                         cmk_limit=cmk_limit, principals=principals)  # fmt: skip
+
+    first = make(base / "replica-0")
     servers: list[KMSServer] = []
     try:
         for number in range(count):
             state_dir = base / f"replica-{number}"
             (state_dir / "credentials").mkdir(mode=0o700, parents=True, exist_ok=True)
             if number:  # the same principals everywhere (the chart's principals Secret)
-                shutil.copy2(first.credentials_file(ADMIN), state_dir / "credentials" / f"{ADMIN}.yaml")
-            project = state_dir / "keystore" / PROJECT
-            project.mkdir(mode=0o700, parents=True)
-            (project / "root.key").write_bytes(root_key)
-            (project / "root.key").chmod(0o600)
-            server = first if not number else KMSServer(state_dir, project_id=PROJECT,
-                                                        maintenance_interval=maintenance_interval)  # fmt: skip
+                for name in (ADMIN, *(principal.name for principal in principals)):
+                    shutil.copy2(first.credentials_file(name), state_dir / "credentials" / f"{name}.yaml")
+            for name in projects:
+                project = state_dir / "keystore" / name
+                project.mkdir(mode=0o700, parents=True)
+                (project / "root.key").write_bytes(root_key)
+                (project / "root.key").chmod(0o600)
+            server = first if not number else make(state_dir)
             _configure(server, url_file)
             servers.append(server)
             server.start()
