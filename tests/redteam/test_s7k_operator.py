@@ -18,6 +18,7 @@ deletion.
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import Iterator
@@ -133,3 +134,35 @@ def test_a_tenant_cannot_take_the_alias_another_namespaces_key_derives(setup: Se
     # victim's KMSKey was AliasInUse for good.
     assert (squatter["status"], payments["status"]) == ("False", "True"), (squatter, payments)
     assert setup.kms.call("describe_key", squatted).key_id == victim.status("payments")["keyId"]
+
+
+def deep_policy_key(api: client.ApiClient, namespace: str, backend: str, depth: int) -> int:
+    """POST a KMSKey whose spec.policy nests ``depth`` objects deep (the apiserver takes up to ~10,000);
+    sent as raw JSON, since the Python client's own encoder stops at its recursion limit."""
+    statement = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*", "Condition": "@"}
+    spec = {"backendRef": {"name": backend}, "policy": {"Version": "2012-10-17", "Statement": [statement]}}
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "KMSKey", "metadata": {"name": "deep"}, "spec": spec}
+    deep = '{"a":' * depth + "{}" + "}" * depth
+    text = json.dumps(body, separators=(",", ":")).replace('"@"', deep)
+    url = f"{api.configuration.host}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/kmskeys"
+    answer = api.rest_client.pool_manager.request(
+        "POST", url, headers={"Content-Type": "application/json"}, body=text.encode()
+    )
+    return int(answer.status)
+
+
+@pytest.mark.xfail(strict=True, reason=f"{ROUTED} #12: a deeply nested spec.policy kills kopf's watcher")
+def test_a_deeply_nested_policy_neither_stops_the_operator_nor_goes_unanswered(setup: Setup, tmp_path: Path) -> None:
+    # An operator of its own (prefix outside PREFIX): today this test stops the operator that serves it.
+    prefix = "deep7k-"
+    with operator_running(setup.plane, tmp_path, [f"{prefix}*"]):
+        tenant = Cluster(setup.plane, f"{prefix}{uuid.uuid4().hex[:6]}")
+        assert deep_policy_key(tenant.api, tenant.namespace, setup.backend, 9000) == 201
+        tenant.create_key("after", {"backendRef": {"name": setup.backend}})
+        # every other KMSKey is still served (today: "Watcher for kmskeys ... has failed: maximum recursion depth")
+        tenant.wait_ready("after", timeout=30)
+        raw = tenant.api.rest_client.pool_manager.request(
+            "GET", f"{tenant.api.configuration.host}/apis/{GROUP}/{VERSION}/namespaces/{tenant.namespace}/kmskeys/deep"
+        )
+        status = raw.data.decode()  # the object itself is beyond the Python client's decoder
+        assert '"reason":"InvalidSpec"' in status, status[-600:]
