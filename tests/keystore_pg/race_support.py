@@ -9,12 +9,15 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
 from botocore.exceptions import ClientError
 
 from kubekms.devenv import postgres
+from kubekms.devenv.kmsserver import KMSServer, Principal
 
 TIMEOUT = 30.0  # seconds for every racer to finish
 _databases = itertools.count()
@@ -57,3 +60,19 @@ def fresh_database(server: postgres.Postgres) -> Iterator[str]:
     with psycopg.connect(server.url, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")  # our own counter, not input
     yield server.database_url(name)
+
+
+@contextmanager
+def workers(
+    state_dir: Path, *, count: int = 2, cmk_limit: int = 1000, principals: tuple[Principal, ...] = ()
+) -> Iterator[KMSServer]:
+    """One server of ``count`` worker processes on its SQLite keystore (project "default", the AWS wire's)."""
+    server = KMSServer(state_dir, cmk_limit=cmk_limit, principals=principals)
+    config_path = state_dir / "server.yaml"  # written by KMSServer
+    config = yaml.safe_load(config_path.read_text())
+    config_path.write_text(yaml.safe_dump({**config, "workers": count, "console": {"enabled": False}}))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,4 +1,5 @@
-"""Races across server replicas on one PostgreSQL database: requests fired together at different replicas.
+"""Races across processes: requests fired together at two replicas on one PostgreSQL database, and at
+the two worker processes of one server on SQLite (the kernel spreads new connections over them).
 
 Every check here is one a single request cannot make: a quota, a uniqueness rule or an idempotency
 that holds for requests one after another must hold for requests that overlap on two processes;
@@ -12,6 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import pytest
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "keystore_pg"))
-from race_support import aws_error, fire, fresh_database
+from race_support import aws_error, fire, fresh_database, workers
 from replicas_support import PROJECT, replicas
 
 from kubekms.devenv import postgres
@@ -37,18 +39,36 @@ def pg() -> Iterator[postgres.Postgres]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def pair(pg: postgres.Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[KMSServer]]:
-    """Two replicas on one database, a key limit of 1000 (the tests of the limit start their own)."""
+KINDS = ("replicas", "workers")
+
+
+@contextmanager
+def two_processes(
+    kind: str, pg: postgres.Postgres, base: Path, *, cmk_limit: int = 1000, principals: tuple[Principal, ...] = ()
+) -> Iterator[list[KMSServer]]:
+    """Two replicas on one fresh database, or a server of two workers (listed twice: the kernel picks)."""
+    if kind == "workers":
+        with workers(base, cmk_limit=cmk_limit, principals=principals) as server:
+            yield [server, server]
+        return
     with (
         fresh_database(pg) as url,
-        replicas(tmp_path_factory.mktemp("pair"), url, count=2, projects=PROJECTS) as servers,
+        replicas(base, url, count=2, projects=PROJECTS, cmk_limit=cmk_limit, principals=principals) as servers,
     ):
         yield servers
 
 
+@pytest.fixture(scope="module", params=KINDS)
+def pair(
+    request: pytest.FixtureRequest, pg: postgres.Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[KMSServer]]:
+    """A key limit of 1000 (the tests of the limit start their own)."""
+    with two_processes(request.param, pg, tmp_path_factory.mktemp(request.param)) as servers:
+        yield servers
+
+
 def clients(servers: list[KMSServer], count: int) -> list[Any]:
-    """``count`` boto3 clients, alternating over the replicas (one client per thread)."""
+    """``count`` boto3 clients, alternating over the servers (one client per thread)."""
     return [servers[number % len(servers)].aws_client() for number in range(count)]
 
 
@@ -56,9 +76,12 @@ def new_key(server: KMSServer) -> str:
     return str(server.aws_client().create_key(Description="race")["KeyMetadata"]["KeyId"])
 
 
-def test_the_key_limit_holds_against_creates_fired_at_two_replicas(pg: postgres.Postgres, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_key_limit_holds_against_creates_fired_at_two_processes(
+    kind: str, pg: postgres.Postgres, tmp_path: Path
+) -> None:
     limit = 4
-    with fresh_database(pg) as url, replicas(tmp_path, url, count=2, cmk_limit=limit, projects=PROJECTS) as servers:
+    with two_processes(kind, pg, tmp_path, cmk_limit=limit) as servers:
         racers = clients(servers, 10)
         outcomes = [aws_error(o) for o in fire([lambda c=c: c.create_key(Description="quota") for c in racers])]
         assert outcomes.count("") == limit, outcomes
@@ -176,11 +199,12 @@ def test_data_keys_made_while_another_replica_rotates_all_decrypt(pair: list[KMS
         assert makers[number % 2].decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
 
 
-def test_a_grant_revoked_through_one_replica_no_longer_allows_on_the_other(
-    pg: postgres.Postgres, tmp_path: Path
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_grant_revoked_through_one_process_no_longer_allows_on_the_other(
+    kind: str, pg: postgres.Postgres, tmp_path: Path
 ) -> None:
     grantee = Principal("grantee", keys=())  # no key of its own: only a grant lets it in
-    with fresh_database(pg) as url, replicas(tmp_path, url, count=2, projects=PROJECTS, principals=(grantee,)) as pair:
+    with two_processes(kind, pg, tmp_path, principals=(grantee,)) as pair:
         key = new_key(pair[0])
         grantee_arn = f"arn:aws:iam::{ACCOUNT}:user/grantee"
         on_second = pair[1].aws_client("grantee")
