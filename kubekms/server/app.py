@@ -196,8 +196,8 @@ class KMSApplication:
         """Ready when the shared database answers a round trip (liveness, /healthz, never asks it)."""
         headers = {"X-Request-Id": REQUEST_IDS.hex()}
         if self._shared_database is not None:
-            try:
-                await self._shared_database.ping()
+            try:  # in a task of its own: asyncio.timeout needs one, and the front starts handlers without
+                await asyncio.create_task(self._shared_database.ping())  # (kubekms.server.http_front)
             except Exception as error:  # psycopg.Error, OSError, TimeoutError: the reason's class, never the URL
                 return HttpResponse.text(503, f"database unreachable ({type(error).__name__})", headers)
         return HttpResponse.text(200, "ok", headers)
