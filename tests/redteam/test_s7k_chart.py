@@ -75,6 +75,7 @@ def test_without_the_server_an_empty_list_still_means_any_secret_of_the_namespac
     assert rule["verbs"] == ["get"] and "resourceNames" not in rule
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("values", "said"),
     [
