@@ -27,6 +27,7 @@ from replicas_support import PROJECT, replicas
 
 from kubekms.devenv import postgres
 from kubekms.devenv.kmsserver import KMSServer, Principal
+from kubekms.errors import AlreadyExists
 
 ROUNDS = 3  # races per uniqueness check: one overlap could come out right by luck
 ACCOUNT = "default"  # the AWS wire's account of the admin principal (its projects are "*")
@@ -277,3 +278,39 @@ def test_a_new_project_opened_at_once_on_two_replicas_gets_one_root_key(pg: post
     assert "KMSInternalException" not in outcomes + later, (outcomes, later)
     files = [tmp_path / f"replica-{n}" / "keystore" / ACCOUNT / "root.key" for n in range(2)]
     assert len({file.read_bytes() for file in files if file.exists()}) <= 1, "two root keys for one project"
+
+
+def test_a_v1_create_key_of_one_alias_fired_at_two_processes_makes_one_key(pair: list[KMSServer]) -> None:
+    """The operator's create is idempotent by its alias (the KMSKey's): one key, every other create AlreadyExists."""
+    for round_ in range(ROUNDS):
+        alias = f"operator-{round_}-{time.monotonic_ns()}"
+        outcomes = fire([lambda s=s, a=alias: s.call("create_key", a) for s in pair * 3])
+        made = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+        assert len(made) == 1, outcomes
+        assert all(isinstance(o, AlreadyExists) for o in outcomes if o is not made[0]), outcomes
+        assert {server.call("describe_key", alias).key_id for server in pair} == {made[0].key_id}
+
+
+def test_lifecycle_calls_fired_together_leave_one_state_and_every_data_key_open(pair: list[KMSServer]) -> None:
+    key = new_key(pair[0])
+    made: list[dict[str, Any]] = []
+    racers = clients(pair, 6)
+    for _ in range(ROUNDS):
+        outcomes = fire([
+            lambda: racers[0].schedule_key_deletion(KeyId=key, PendingWindowInDays=7),
+            lambda: racers[1].cancel_key_deletion(KeyId=key),
+            lambda: racers[2].disable_key(KeyId=key),
+            *(lambda c=c: c.generate_data_key(KeyId=key, NumberOfBytes=32) for c in racers[3:]),
+        ])  # fmt: skip
+        errors = [aws_error(outcome) for outcome in outcomes]
+        assert set(errors) <= {"", "KMSInvalidStateException", "DisabledException"}, errors
+        made += [outcome for outcome, error in zip(outcomes[3:], errors[3:], strict=True) if not error]
+        states = {server.aws_client().describe_key(KeyId=key)["KeyMetadata"]["KeyState"] for server in pair}
+        assert len(states) == 1, states  # both processes see the one outcome at their next request
+        if states == {"PendingDeletion"}:
+            assert errors[0] == ""  # only a schedule that succeeded leaves the key pending
+            pair[1].aws_client().cancel_key_deletion(KeyId=key)
+        pair[0].aws_client().enable_key(KeyId=key)
+    for number, answer in enumerate(made):
+        opened = pair[number % 2].aws_client().decrypt(CiphertextBlob=answer["CiphertextBlob"])
+        assert opened["Plaintext"] == answer["Plaintext"]
