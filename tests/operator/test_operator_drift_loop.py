@@ -47,3 +47,37 @@ def test_each_key_is_checked_once_per_interval_and_forgotten_when_gone() -> None
             loop.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_check_that_never_ends_holds_up_no_other_key() -> None:
+    """A backend that does not answer makes its keys' checks hang (up to a request timeout)."""
+    hung = asyncio.Event()  # never set
+    started: list[str] = []
+    checked: list[str] = []
+
+    async def read(namespace: str, name: str) -> dict[str, Any] | None:
+        return {"metadata": {"uid": name, "namespace": namespace, "name": name}}
+
+    async def check(body: dict[str, Any]) -> None:
+        started.append(body["metadata"]["name"])
+        if body["metadata"]["name"].startswith("hung"):
+            await hung.wait()
+        checked.append(body["metadata"]["name"])
+
+    async def scenario() -> None:
+        now = [0.0]
+        loop = DriftLoop(300, read, check, concurrency=1, clock=lambda: now[0], patience=0.05)
+        for name in ("ok", "hung-1", "hung-2"):  # checked last first
+            loop.reconciled(name, "ns", name)
+        now[0] += 300
+        try:
+            await asyncio.wait_for(loop.check_due(), timeout=10)  # the old loop waited for every check
+            assert checked == ["ok"] and sorted(started) == ["hung-1", "hung-2", "ok"]
+            now[0] += 300
+            await asyncio.wait_for(loop.check_due(), timeout=10)
+            assert checked == ["ok", "ok"], "the next round checks the others again"
+            assert sorted(started) == ["hung-1", "hung-2", "ok", "ok"], "a check still running is not started twice"
+        finally:
+            loop.stop()
+
+    asyncio.run(scenario())
