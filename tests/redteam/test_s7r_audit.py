@@ -1,9 +1,9 @@
-"""The audit log of two worker processes under concurrent load, one of them killed with SIGKILL mid-load.
+"""Two worker processes under concurrent reads and writes, one of them killed with SIGKILL mid-load.
 
 Every worker appends to the one log under a file lock (README, Worker processes): whatever the
 overlap and the kill, the file must stay one hash chain of whole lines that ``kubekms audit verify``
 accepts, holding every call answered after the kill had been replaced, and the records of the
-survivors from before it.
+survivors from before it; and a change made after the kill still holds in every worker at once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "keystore_pg"))
-from race_support import fire, workers
+from race_support import aws_error, fire, workers
 
 from kubekms.cli.main import cli
 from kubekms.devenv.processes import wait_for
@@ -43,9 +43,12 @@ def test_the_chain_verifies_after_a_worker_is_killed_mid_load(tmp_path: Path) ->
         stop = threading.Event()
 
         def load(number: int) -> int:
+            """Reads and writes: a worker killed inside a write transaction leaves the change counter odd."""
             while not stop.is_set():
                 clients[number].encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"n": str(number)})
                 answered[number] += 1
+                if number % 2:
+                    clients[number].tag_resource(KeyId=key, Tags=[{"TagKey": f"t{number}", "TagValue": "v"}])
             return answered[number]
 
         def kill_one() -> int:
@@ -62,6 +65,9 @@ def test_the_chain_verifies_after_a_worker_is_killed_mid_load(tmp_path: Path) ->
         outcomes: list[Any] = fire([kill_one, *(lambda n=n: load(n) for n in range(THREADS))])
         stop.set()
         assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+        server.aws_client().disable_key(KeyId=key)  # then every worker, the new one too, refuses at once
+        refusals = fire([lambda: server.aws_client().encrypt(KeyId=key, Plaintext=b"x") for _ in range(8)])
+        assert {aws_error(refusal) for refusal in refusals} == {"DisabledException"}, refusals
     # stopped with SIGTERM: the survivors flushed everything
     lines = server.audit_log.read_bytes().splitlines()
     records = [json.loads(line) for line in lines]  # whole lines only: one torn or interleaved line fails here
