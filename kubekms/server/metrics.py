@@ -8,16 +8,19 @@ there, and :meth:`ServerMetrics.render` aggregates the files of all workers, dea
 Requests are counted in memory first and put into the shared values at most :data:`FLUSH_SECONDS`
 later, all of a batch in one tight loop: prometheus_client's multiprocess update (a lock, a
 ``getpid`` and an mmap write per value, three values a request) cost 7 µs of a request amid the
-rest of its work, a third of that in a loop of its own. So a scrape counts every request this
-worker answered (it flushes first) and every request another worker answered more than
-FLUSH_SECONDS before; a worker killed with SIGKILL loses what it had not flushed, as its audit
-records (a worker that exits normally flushes).
+rest of its work, a third of that in a loop of its own. A batch is added up first (requests by
+operation and code, latencies by operation into the histogram's buckets and sum), then each value
+is updated once (a flush cost 1.8 µs a request when each latency was observed on its own, 0.24
+µs added up). So a scrape counts every request this worker answered (it flushes first) and every
+request another worker answered more than FLUSH_SECONDS before; a worker killed with SIGKILL loses
+what it had not flushed, as its audit records (a worker that exits normally flushes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import bisect
 import os
 import weakref
 
@@ -96,12 +99,18 @@ class ServerMetrics:
         self._flush_loop = None
         unrecorded, self._unrecorded = self._unrecorded, []
         counts: dict[tuple[str, str], int] = {}
+        latencies: dict[str, _Latencies] = {}
         for operation, code, seconds in unrecorded:
             counts[(operation, code)] = counts.get((operation, code), 0) + 1
+            latency = latencies.get(operation)
+            if latency is None:
+                latency = latencies[operation] = _Latencies()
+            latency.add(seconds)
+        for operation, latency in latencies.items():
             histogram = self._latency_children.get(operation)
             if histogram is None:
                 histogram = self._latency_children[operation] = self._latency.labels(operation)
-            histogram.observe(seconds)
+            latency.add_to(histogram)
         for (operation, code), count in counts.items():
             counter = self._request_children.get((operation, code))
             if counter is None:
@@ -119,6 +128,29 @@ class ServerMetrics:
         every_worker = CollectorRegistry()
         MultiProcessCollector(every_worker, path=directory)  # type: ignore[no-untyped-call]  # unannotated upstream
         return generate_latest(every_worker)
+
+
+class _Latencies:
+    """One operation's latencies of a batch, by bucket as :meth:`prometheus_client.Histogram.observe` counts them (the
+    first bucket whose upper bound is at least the value; the last is +Inf)."""
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def add_to(self, histogram: Histogram) -> None:
+        """prometheus_client has no observe for many values: the child's own values, updated as ``observe`` does
+        (held to it, bucket bounds included, by tests/server/test_request_path_metrics*.py)."""
+        histogram._sum.inc(self.total)
+        for index, count in enumerate(self.buckets):
+            if count:
+                histogram._buckets[index].inc(count)
 
 
 def _flush_if_alive(metrics: weakref.ref[ServerMetrics]) -> None:
