@@ -13,6 +13,13 @@ session takes its connection at its first statement or change check, and the cou
 there is the probe (a call answered from the keystore's cache makes none). A connection found broken there (the
 database restarted, the session was terminated) goes back to the pool, which drops it, the
 idle ones are checked (``ConnectionPool.check``) and the call starts again on another.
+
+A write transaction holds the project's lock for every replica: a process that stops answering
+inside one (frozen, or its host cut off without a FIN, which PostgreSQL would notice only by TCP
+keepalive, two hours by default) would stall every replica's writes of the project, and with
+them their reads, which wait behind their own process's writer. The database ends a session
+idle inside a transaction for :data:`IDLE_IN_TRANSACTION_SECONDS`, which frees the lock; the
+frozen write is rolled back and was never acknowledged.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from kubekms.keystore.pg_schema import MIGRATIONS, SCHEMA_VERSION
 from kubekms.keystore.rootkey import KeystoreSetupError
 
 POOL_SIZE = (1, 4)
+# far above the longest pause of a write between its statements (RSA 4096 generation: up to ~2 s loaded)
+IDLE_IN_TRANSACTION_SECONDS = 10
 _CONNECT_TIMEOUT = 30.0
 _MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently
 _Connection = psycopg.Connection[Any]
@@ -108,9 +117,13 @@ class PostgresDatabase:
         self._local = threading.local()
         _check_connection(url)
         search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
+        idle_limit = sql.SQL("SET idle_in_transaction_session_timeout = {}").format(
+            sql.Literal(f"{IDLE_IN_TRANSACTION_SECONDS}s")
+        )
 
         def configure(connection: psycopg.Connection[Any]) -> None:
             connection.execute(search_path)
+            connection.execute(idle_limit)
             connection.commit()
 
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
