@@ -92,7 +92,9 @@ class Keystore(RuleBasedStateMachine):
         call(self.connection, self.on(key), "cancel-key-deletion")
         self.states[key] = DISABLED  # as on AWS and Huawei: back, but disabled
 
-    @rule(key=keys, tag_key=st.sampled_from(["team", "env", "ünï"]), value=st.text(max_size=20))
+    # a valid tag value holds no control character (Unicode Cc: refused on every wire since 38773ca, as AWS does)
+    @rule(key=keys, tag_key=st.sampled_from(["team", "env", "ünï"]),
+          value=st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=20))  # fmt: skip
     def tag(self, key: str, tag_key: str, value: str) -> None:
         if self.states[key] == PENDING_DELETION:
             return
