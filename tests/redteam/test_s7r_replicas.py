@@ -314,3 +314,22 @@ def test_lifecycle_calls_fired_together_leave_one_state_and_every_data_key_open(
     for number, answer in enumerate(made):
         opened = pair[number % 2].aws_client().decrypt(CiphertextBlob=answer["CiphertextBlob"])
         assert opened["Plaintext"] == answer["Plaintext"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_alias_moved_through_one_process_moves_a_limited_principal_on_the_other(
+    kind: str, pg: postgres.Postgres, tmp_path: Path
+) -> None:
+    """A principal whose ``keys`` name a key by alias follows the alias at once, wherever it was moved."""
+    limited = Principal("limited", keys=("moving",))  # the AWS wire's alias/moving
+    with two_processes(kind, pg, tmp_path, principals=(limited,)) as pair:
+        admin, on_second = pair[0].aws_client(), pair[1].aws_client("limited")
+        keys = [new_key(pair[0]) for _ in range(2)]
+        admin.create_alias(AliasName="alias/moving", TargetKeyId=keys[0])
+        for round_ in range(ROUNDS * 2):
+            named, other = keys[round_ % 2], keys[(round_ + 1) % 2]
+            allowed = fire([lambda k=named: on_second.encrypt(KeyId=k, Plaintext=b"x")])[0]  # warms the names
+            assert aws_error(allowed) == "", round_
+            admin.update_alias(AliasName="alias/moving", TargetKeyId=other)
+            refused = fire([lambda k=named: on_second.encrypt(KeyId=k, Plaintext=b"x")])[0]
+            assert aws_error(refused) == "AccessDeniedException", round_
