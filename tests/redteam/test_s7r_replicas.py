@@ -9,6 +9,8 @@ made while the key rotates elsewhere must all decrypt.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import sys
 import time
@@ -28,6 +30,7 @@ from replicas_support import PROJECT, replicas
 from kubekms.devenv import postgres
 from kubekms.devenv.kmsserver import KMSServer, Principal
 from kubekms.errors import AlreadyExists
+from kubekms.providers import open_backend
 
 ROUNDS = 3  # races per uniqueness check: one overlap could come out right by luck
 ACCOUNT = "default"  # the AWS wire's account of the admin principal (its projects are "*")
@@ -333,3 +336,34 @@ def test_an_alias_moved_through_one_process_moves_a_limited_principal_on_the_oth
             admin.update_alias(AliasName="alias/moving", TargetKeyId=other)
             refused = fire([lambda k=named: on_second.encrypt(KeyId=k, Plaintext=b"x")])[0]
             assert aws_error(refused) == "AccessDeniedException", round_
+
+
+def _create_in(server: KMSServer, project_id: str, alias: str) -> None:
+    """A v1.0 create-key in ``project_id`` (a tenant the admin's projects "*" may open)."""
+
+    async def run() -> None:
+        backend = await open_backend(dataclasses.replace(server.backend_config(), project_id=project_id))
+        try:
+            await backend.create_key(alias)
+        finally:
+            await backend.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: one connection pool per project in kubekms/keystore/postgres.py")
+def test_a_replica_holds_a_bounded_number_of_database_connections_whatever_its_projects(
+    pg: postgres.Postgres, tmp_path: Path
+) -> None:
+    """Each project's keystore had its own pool (min 1): every replica kept one connection per project open for
+    ever, so replicas x projects reached PostgreSQL's max_connections (100 by default: ~30 projects on 3
+    replicas), and the next project's first request failed with "too many clients"."""
+    projects = 8
+    with fresh_database(pg) as url, replicas(tmp_path, url, count=1) as (server,):
+        for number in range(projects):
+            _create_in(server, f"tenant{number}", "first")
+        with psycopg.connect(url, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+    assert row is not None and row[0] <= 4, f"{row} connections for {projects} projects"
