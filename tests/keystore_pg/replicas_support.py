@@ -50,9 +50,11 @@ def replicas(
     cmk_limit: int = 1000,
     projects: tuple[str, ...] = (PROJECT,),
     principals: tuple[Principal, ...] = (),
+    together: bool = False,
 ) -> Iterator[list[KMSServer]]:
     """``count`` servers on ``database_url``, started, each holding one root key for every one of ``projects``
-    (the AWS wire's account of the admin, whose projects are "*", is "default")."""
+    (the AWS wire's account of the admin, whose projects are "*", is "default"); ``together``: all started at
+    once (as a Deployment's pods start), else one after another."""
     url_file = base / "database-url"
     url_file.write_text(database_url + "\n")
     url_file.chmod(0o600)
@@ -64,6 +66,7 @@ def replicas(
 
     first = make(base / "replica-0")
     servers: list[KMSServer] = []
+    done = threading.Event()
     try:
         for number in range(count):
             state_dir = base / f"replica-{number}"
@@ -79,11 +82,34 @@ def replicas(
             server = first if not number else make(state_dir)
             _configure(server, url_file)
             servers.append(server)
-            server.start()
+            if not together:
+                server.start()
+        if together:
+            _start_together(servers, done)
         yield servers
     finally:
         for server in servers:
             server.stop()
+        done.set()
+
+
+def _start_together(servers: list[KMSServer], done: threading.Event) -> None:
+    """Start every server from a thread of its own, which lives until ``done``: a server dies with the thread
+    that started it (PR_SET_PDEATHSIG follows the forking thread)."""
+    started = [threading.Event() for _ in servers]
+
+    def run(server: KMSServer, ready: threading.Event) -> None:
+        try:
+            server.start()
+        finally:
+            ready.set()
+        done.wait()
+
+    for server, ready in zip(servers, started, strict=True):
+        threading.Thread(target=run, args=(server, ready), daemon=True).start()
+    for ready in started:
+        ready.wait(120)
+    assert all(server.running for server in servers), "a replica did not start"
 
 
 def metric(server: KMSServer, name: str) -> float:

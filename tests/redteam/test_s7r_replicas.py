@@ -367,3 +367,15 @@ def test_a_replica_holds_a_bounded_number_of_database_connections_whatever_its_p
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
             ).fetchone()
     assert row is not None and row[0] <= 4, f"{row} connections for {projects} projects"
+
+
+def test_replicas_started_at_once_on_an_empty_database_share_one_keystore(
+    pg: postgres.Postgres, tmp_path: Path
+) -> None:
+    """Schema creation and migration, the root check and the console schema race on the first start."""
+    with fresh_database(pg) as url, replicas(tmp_path, url, count=3, projects=PROJECTS, together=True) as servers:
+        made = fire([lambda s=s: s.aws_client().create_key(Description="first") for s in servers])
+        assert [aws_error(outcome) for outcome in made] == ["", "", ""]
+        for server in servers:
+            listed = {key["KeyId"] for key in server.aws_client().list_keys()["Keys"]}
+            assert listed == {outcome["KeyMetadata"]["KeyId"] for outcome in made}
