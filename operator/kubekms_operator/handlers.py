@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -42,6 +43,11 @@ log = logging.getLogger("kubekms.operator")
 WORKER_IDLE_SECONDS = 0.02  # see configure()
 EVENT_POSTER_LIMIT = 32  # Events posted at once
 EVENT_POSTER_IDLE_SECONDS = 0.1
+# kube-apiserver stores objects nested up to ~10,000 levels (a KMSKey's spec.policy is free-form), and kopf
+# decodes, walks and compares whole objects recursively: at Python's default limit (1,000) one such KMSKey
+# made kopf's watcher fail (RecursionError) and no KMSKey was served any more. Threads have 8 MiB stacks,
+# enough for that depth; spec.parse_key then refuses the policy for its depth.
+RECURSION_LIMIT = 25_000
 
 
 async def owner_alive(reference: str, uid: str) -> bool:
@@ -300,7 +306,9 @@ async def check_backend(resolver: BackendResolver, body: kopf.Body, patch: kopf.
 
 
 def register(settings: OperatorSettings, resolver: BackendResolver | None = None) -> None:
-    """Add the KMSKey and KMSBackend handlers to kopf's default registry."""
+    """Add the KMSKey and KMSBackend handlers to kopf's default registry (and allow objects as deep as
+    the apiserver stores them: RECURSION_LIMIT)."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     resolver = resolver or BackendResolver(with_faults(open_backend))
     keys = KeyHandlers(resolver, settings.drift_interval)
     reencryption_daemon.register(settings.reencryption)

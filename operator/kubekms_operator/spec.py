@@ -26,6 +26,7 @@ OWNER_TAG = f"{GROUP}/owner"
 ROTATE_TAG = f"{GROUP}/rotate-request"  # the last kubekms.io/rotate value acted on, see reconcile
 OPERATOR_TAG_PREFIX = f"{GROUP}/"
 DERIVED_ALIAS_PREFIX = "k8s/"  # then the KMSKey's namespace: see derived_alias
+MAX_POLICY_DEPTH = 32  # AWS's policy grammar needs 5 levels; the apiserver takes ~10,000
 
 
 # providers whose KMSBackend may leave out credentialsSecretRef: the operator pod's own cloud identity
@@ -145,6 +146,8 @@ def parse_key(
         raise InvalidSpec(f"spec.deletionPolicy must be Delete or Retain, got {deletion_policy!r}")
     cluster_encryption = _typed(spec.get("clusterEncryption"), dict, "spec.clusterEncryption", {})
     policy = _typed(spec.get("policy"), dict, "spec.policy", None)
+    if policy is not None and _deeper_than(policy, MAX_POLICY_DEPTH):
+        raise InvalidSpec(f"spec.policy nests deeper than {MAX_POLICY_DEPTH} levels")
     return DesiredKey(
         backend=_typed(backend_ref.get("name"), str, "spec.backendRef.name", None) or None,
         description=_typed(spec.get("description"), str, "spec.description", ""),
@@ -163,6 +166,18 @@ def parse_key(
         policy=None if policy is None else json.dumps(policy, indent=2, sort_keys=True),
         cluster_encryption=bool(cluster_encryption.get("enabled")),
     )
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and lists nest deeper than ``limit`` in ``value`` (without recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def check_convergeable(desired: DesiredKey) -> None:
