@@ -151,7 +151,6 @@ def deep_policy_key(api: client.ApiClient, namespace: str, backend: str, depth: 
     return int(answer.status)
 
 
-@pytest.mark.xfail(strict=True, reason=f"{ROUTED} #12: a deeply nested spec.policy kills kopf's watcher")
 def test_a_deeply_nested_policy_neither_stops_the_operator_nor_goes_unanswered(setup: Setup, tmp_path: Path) -> None:
     # An operator of its own (prefix outside PREFIX): today this test stops the operator that serves it.
     prefix = "deep7k-"
