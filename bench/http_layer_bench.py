@@ -17,9 +17,10 @@ req/s, p50, p99 and server CPU per request, and each layer's ratio to aiohttp's.
 ``--in-process N`` measures instead the server's own front and request path in this one process,
 without sockets, wrk or the kernel: ``N`` requests one after another on one connection whose
 transport is in memory (each answer written sends the next request), CPU per request for
-``/healthz``, AWS-wire GenerateDataKey and Decrypt. Steadier than wrk on a busy machine: run it
-from two checkouts (``PYTHONPATH=<checkout>``), interleaved, for an A/B of a change to the front or
-the wires.
+``/healthz``, AWS-wire GenerateDataKey and Decrypt, with the metrics in multiprocess mode as a
+worker of the server keeps them (a fresh ``PROMETHEUS_MULTIPROC_DIR`` unless one is set).
+Steadier than wrk on a busy machine: run it from two checkouts (``PYTHONPATH=<checkout>``, from a
+directory outside both), interleaved, for an A/B of a change to the front or the wires.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ import contextlib
 import dataclasses
 import functools
 import importlib.util
+import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +47,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from kubekms.server.http_front import Handler, HttpFront
 from kubekms.server.http_messages import HttpRequest, from_aiohttp, to_aiohttp
+from kubekms.server.metrics import MULTIPROCESS_DIR_VARIABLE
 
 LAYERS = ("aiohttp", "front", "uvicorn", "granian")
 NEEDS = {"uvicorn": "uvicorn", "granian": "granian"}
@@ -285,6 +289,11 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="Measured runs with --in-process (default 3).")
     args = parser.parse_args()
+    if args.in_process and MULTIPROCESS_DIR_VARIABLE not in os.environ:
+        # prometheus_client chooses its multiprocess values when it is imported: run again with the directory set
+        with tempfile.TemporaryDirectory(prefix="kubekms-metrics-") as directory:
+            environment = {**os.environ, MULTIPROCESS_DIR_VARIABLE: directory}
+            raise SystemExit(subprocess.call([sys.executable, __file__, *sys.argv[1:]], env=environment))
     if args.serve:
         serve_main(args.serve, args.state, args.port)
         return
