@@ -114,8 +114,15 @@ class Gate:
         session = await asyncio.to_thread(self.sessions.get, token or None, take_notices=request.method == "GET")
         principal = None if session is None else self.principals.get(session.access_key)
         # A session ends with the secret it was opened with: rotating a leaked secret (same access key,
-        # new secret, restart) must not leave the leaker signed in until the session's end.
-        if session is None or principal is None or not hmac.compare_digest(binding, _secret_binding(token, principal)):
+        # new secret, restart) must not leave the leaker signed in until the session's end. Compared as
+        # bytes: compare_digest raises on a str holding a non-ASCII character, which any client can send.
+        if (
+            session is None
+            or principal is None
+            or not hmac.compare_digest(
+                binding.encode(errors="surrogateescape"), _secret_binding(token, principal).encode()
+            )
+        ):
             raise web.HTTPSeeOther(SIGN_IN_PATH + ("?ended=1" if cookie else ""))
         return Visitor(principal, session, token)
 
