@@ -30,6 +30,11 @@ import click
 )
 @click.option("--renew-deadline", type=float, default=10.0, show_default=True, help="Seconds a leader tries to renew.")
 @click.option("--retry-period", type=float, default=2.0, show_default=True, help="Seconds between Lease attempts.")
+@click.option(
+    "--credentials-namespace",
+    default="",
+    help="Read KMSBackends' credentials and CA Secrets only in this namespace (default: any).",
+)
 def operator(
     namespaces: tuple[str, ...],
     all_namespaces: bool,
@@ -43,6 +48,7 @@ def operator(
     lease_duration: float,
     renew_deadline: float,
     retry_period: float,
+    credentials_namespace: str,
 ) -> None:
     """Reconcile KMSKeys and KMSBackends against the KMS (kubeconfig or in-cluster credentials)."""
     import kopf
@@ -69,6 +75,7 @@ def operator(
             liveness=liveness,
             metrics_port=metrics_port,
             reencryption=ReencryptionSettings.from_environment(os.environ),
+            credentials_namespace=credentials_namespace,
             leader_election=LeaderElectionSettings(
                 namespace=leader_election_namespace or os.environ.get("POD_NAMESPACE") or "default",
                 # unique per process: a restarted container must not count as the holder it replaced
