@@ -88,8 +88,11 @@ class _Client:
 
 
 class BackendResolver:
-    def __init__(self, opener: Opener = open_backend, ca_dir: Path | None = None) -> None:
+    def __init__(
+        self, opener: Opener = open_backend, ca_dir: Path | None = None, credentials_namespace: str = ""
+    ) -> None:
         self._opener = opener
+        self._credentials_namespace = credentials_namespace  # the only one Secrets are read from; "" any
         self._open: dict[str, _Client] = {}  # KMSBackend uid -> its current client
         self._watched: dict[str, dict[str, Any]] = {}  # name -> latest KMSBackend object
         self._locks: dict[str, asyncio.Lock] = {}
@@ -190,6 +193,7 @@ class BackendResolver:
     @contextlib.asynccontextmanager
     async def _config(self, name: str, uid: str, spec: BackendSpec) -> AsyncIterator[BackendConfig]:
         """The config to open the backend with, valid for the block (a gcp key file is removed after it)."""
+        self._check_secret_namespaces(name, spec)
         ca_file = await self._ca_file(name, uid, spec) if spec.ca else None
         config = BackendConfig(
             provider=spec.provider,
@@ -210,6 +214,18 @@ class BackendResolver:
                 key_file.unlink(missing_ok=True)
         else:
             yield dataclasses.replace(config, credentials=await self._credentials(name, spec))
+
+    def _check_secret_namespaces(self, name: str, spec: BackendSpec) -> None:
+        """With a credentials namespace, a KMSBackend naming a Secret elsewhere gets nothing read: whoever
+        may write a KMSBackend would otherwise have any Secret the operator can read sent to an endpoint
+        of their choice as a credential."""
+        allowed = self._credentials_namespace
+        for what, ref in (("credentials", spec.credentials), ("CA", spec.ca)):
+            if allowed and ref is not None and ref.namespace != allowed:
+                raise DependencyNotReady(
+                    f"KMSBackend {name}: {what} Secret {ref.namespace}/{ref.name} is not read: this operator reads"
+                    f" Secrets only in namespace {allowed} (--credentials-namespace)"
+                )
 
     def _private_dir(self) -> Path:
         if self._ca_dir is None:

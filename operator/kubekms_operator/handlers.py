@@ -309,7 +309,9 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
     """Add the KMSKey and KMSBackend handlers to kopf's default registry (and allow objects as deep as
     the apiserver stores them: RECURSION_LIMIT)."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
-    resolver = resolver or BackendResolver(with_faults(open_backend))
+    resolver = resolver or BackendResolver(
+        with_faults(open_backend), credentials_namespace=settings.credentials_namespace
+    )
     keys = KeyHandlers(resolver, settings.drift_interval)
     reencryption_daemon.register(settings.reencryption)
     serve_listed_namespaces()

@@ -80,6 +80,7 @@ class OperatorSettings:
     metrics_port: port of the Prometheus /metrics endpoint, 0 for none.
     reencryption: the re-encryption daemon's settings.
     leader_election: the Lease that elects one reconciling replica; None: standalone (one replica).
+    credentials_namespace: the only namespace KMSBackends' Secrets are read from; empty: any.
     """
 
     drift_interval: float = 300.0
@@ -90,3 +91,4 @@ class OperatorSettings:
     metrics_port: int = 0
     reencryption: ReencryptionSettings = field(default_factory=ReencryptionSettings)
     leader_election: LeaderElectionSettings | None = None
+    credentials_namespace: str = ""
