@@ -50,6 +50,9 @@ def grant_operations_for(key_spec: str, key_usage: str) -> frozenset[str]:
 # AWS applies no encryption-context constraint to these; every other operation under a constraint must meet it
 # (an operation without an encryption context, e.g. Sign, never does: AWS refuses such grants)
 UNCONSTRAINED_OPERATIONS = frozenset({"DescribeKey", "RetireGrant"})
+# a CreateGrant grant's constraint bounds the grants it makes (grant_may_create), not the CreateGrant call,
+# which carries no encryption context: the AWS wire's CreateGrant checks it on the new grant
+BOUNDING_OPERATIONS = frozenset({"CreateGrant"})
 
 
 def grant_may_create(parent: GrantTerms, child: GrantTerms) -> bool:
@@ -72,7 +75,7 @@ def grant_allows(terms: GrantTerms, request: PolicyRequest) -> bool:
     operation = request.action.removeprefix("kms:")
     if terms.grantee != request.principal_arn or operation not in terms.operations:
         return False
-    if operation in UNCONSTRAINED_OPERATIONS:
+    if operation in UNCONSTRAINED_OPERATIONS or operation in BOUNDING_OPERATIONS:
         return True
     if terms.context_equals is not None:
         return dict(request.encryption_context()) == dict(terms.context_equals)

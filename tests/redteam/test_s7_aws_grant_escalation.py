@@ -69,3 +69,18 @@ def test_a_constrained_parent_makes_only_grants_as_strict() -> None:
     exact = GrantTerms(BOB, ("CreateGrant", "Decrypt"), context_equals={"app": "a"})
     assert grant_may_create(exact, GrantTerms(CAROL, ("Decrypt",), context_equals={"app": "a"}))
     assert not grant_may_create(exact, GrantTerms(CAROL, ("Decrypt",), context_subset={"app": "a"}))
+
+
+def test_a_constrained_create_grant_grant_makes_grants_as_strict(server: KMSServer) -> None:
+    admin, bob = server.aws_client(), server.aws_client("bob", validate=False)
+    key_id = admin.create_key()["KeyMetadata"]["KeyId"]
+    admin.create_grant(KeyId=key_id, GranteePrincipal=BOB, Operations=["CreateGrant", "Decrypt"],
+                       Constraints={"EncryptionContextSubset": {"app": "a"}})  # fmt: skip
+    stricter = {"EncryptionContextSubset": {"app": "a", "part": "1"}}
+    made = bob.create_grant(KeyId=key_id, GranteePrincipal=CAROL, Operations=["Decrypt"], Constraints=stricter)
+    for constraints in ({}, {"EncryptionContextSubset": {"app": "b"}}, {"EncryptionContextSubset": {"part": "1"}}):
+        looser = functools.partial(bob.create_grant, KeyId=key_id, GranteePrincipal=CAROL, Operations=["Decrypt"],
+                                   Constraints=constraints)  # fmt: skip
+        assert refused(looser) == "AccessDeniedException"
+    grants = admin.list_grants(KeyId=key_id)["Grants"]
+    assert len(grants) == 2 and made["GrantId"] in {g["GrantId"] for g in grants}
