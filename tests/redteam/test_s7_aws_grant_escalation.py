@@ -9,10 +9,10 @@ A principal whose key list or the key's policy allows CreateGrant is not limited
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import botocore.exceptions
 import pytest
+from aws_refusal_support import refused
 
 from kubekms.backend import GrantTerms
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
@@ -27,12 +27,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
     principals = (Principal("bob", actions=ACTIONS, keys=("own",)), Principal("carol", actions=ACTIONS, keys=("own",)))
     with kms_server(tmp_path_factory.mktemp("kms"), principals=principals, project_id="default") as running:
         yield running
-
-
-def refused(call: Callable[[], object]) -> str:
-    with pytest.raises(botocore.exceptions.ClientError) as raised:
-        call()
-    return str(raised.value.response["Error"]["Code"])
 
 
 def test_a_create_grant_grant_cannot_widen_the_operations(server: KMSServer) -> None:

@@ -9,11 +9,11 @@ Name makes a new grant.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import botocore.exceptions
 import pytest
+from aws_refusal_support import refused
 
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 
@@ -29,12 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
 @pytest.fixture(scope="module")
 def kms(server: KMSServer) -> Any:
     return server.aws_client(validate=False)
-
-
-def refused(call: Callable[[], object]) -> str:
-    with pytest.raises(botocore.exceptions.ClientError) as raised:
-        call()
-    return str(raised.value.response["Error"]["Code"])
 
 
 KEYS = {

@@ -7,11 +7,11 @@ rule; the v1.0 wire answers KMS.0406 / KMS.0405). UntagResource cannot name an `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import botocore.exceptions
 import pytest
+from aws_refusal_support import refused
 
 from kubekms.devenv.kmsserver import kms_server
 
@@ -20,12 +20,6 @@ from kubekms.devenv.kmsserver import kms_server
 def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with kms_server(tmp_path_factory.mktemp("kms"), project_id="default") as running:
         yield running.aws_client()
-
-
-def refused(call: Callable[[], object]) -> str:
-    with pytest.raises(botocore.exceptions.ClientError) as raised:
-        call()
-    return str(raised.value.response["Error"]["Code"])
 
 
 HOSTILE = [("a\x00b", "v"), ("esc\x1b", "v"), ("k", "\x1b]0;title\x07"), ("k", "line\nbreak"), ("del\x7f", "v"),
