@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from kubernetes import client, config
@@ -182,7 +182,50 @@ class Cluster:
         return list(events.items)
 
 
-class CountingProxy:
+class LoopbackServer:
+    """A TCP server on a free loopback port, its connections handled by ``_handle`` on an asyncio loop
+    in a thread of its own; ``with`` starts it and stops it (its open connections cut)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class CountingProxy(LoopbackServer):
     """A TCP proxy in front of the kubekms server that counts connections and can play dead.
 
     A fault injector, and the only one here: a stopped server cannot count the attempts
@@ -191,18 +234,11 @@ class CountingProxy:
     """
 
     def __init__(self, target_port: int) -> None:
+        super().__init__()
         self.target_port = target_port
-        self.port = free_port()
         self.up = True
         self.connections = 0
         self._open: set[asyncio.StreamWriter] = set()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def go_down(self) -> None:
         """Refuse new connections and cut the open ones (the client's keep-alive pool too)."""
@@ -214,21 +250,9 @@ class CountingProxy:
 
         self._loop.call_soon_threadsafe(cut)
 
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
     def __exit__(self, *_: object) -> None:
         self.go_down()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
-        self._ready.set()
-        self._loop.run_forever()
+        super().__exit__()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1

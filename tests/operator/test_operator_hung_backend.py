@@ -9,16 +9,15 @@ a KMSKey of a healthy backend created meanwhile must not wait for them.
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from operator_support import Cluster, operator_running
+from operator_support import Cluster, LoopbackServer, operator_running
 
 from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.devenv.processes import ManagedProcess, free_port, wait_for
+from kubekms.devenv.processes import ManagedProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 NAMESPACE_PREFIX = "hung-"
@@ -31,46 +30,14 @@ def operator(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> I
         yield process
 
 
-class SilentServer:
+class SilentServer(LoopbackServer):
     """Accepts TCP connections and never answers; counts the connections open."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.open = 0
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.Server | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> SilentServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._hold, "127.0.0.1", self.port))
-        self._ready.set()
-        self._loop.run_forever()
-
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        holders = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in holders:
-            task.cancel()
-        await asyncio.gather(*holders, return_exceptions=True)
-
-    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
         try:
             while await reader.read(65536):
