@@ -283,3 +283,13 @@ def test_the_finalizer_policy_is_rendered_where_the_cluster_offers_it_and_only_f
         tmp_path, {"operator": {"enabled": False}, "server": {"enabled": True}}, api_versions=(MUTATING_POLICY_API,)
     )
     assert not by_kind(off, "MutatingAdmissionPolicy")
+
+
+def test_default_backend_allows_adoption_only_from_the_listed_namespaces(tmp_path: Path) -> None:
+    """Without defaultBackend.adoptionNamespaces the KMSBackend names no namespace, so none may spec.adopt."""
+    embedded = {"server": {"enabled": True}, "defaultBackend": {"enabled": True}}
+    backend = one(render(tmp_path, embedded), "KMSBackend")
+    assert "adoption" not in backend["spec"]
+    embedded["defaultBackend"]["adoptionNamespaces"] = ["kube-system", "team-*"]
+    backend = one(render(tmp_path, embedded, release="adopting"), "KMSBackend")
+    assert backend["spec"]["adoption"] == {"namespaces": ["kube-system", "team-*"]}
