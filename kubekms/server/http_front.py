@@ -14,7 +14,7 @@ within ``request_timeout`` of its first byte (slowloris), an idle connection clo
 ``max_connections``, per worker): one beyond is closed at once (a reset, nothing read from it),
 counted and logged as a refusal (``HTTP.TooManyConnections``, one rate-limited line per client),
 so a client opening connections cannot take the descriptors the process needs for its keystores,
-log and the connections it already serves; a connection handed to the console no longer counts.
+log and the connections it already serves; a connection handed to the console counts until it ends.
 Malformed HTTP is answered 400 with a plain reason and closed, and
 counted as a refusal (one rate-limited line per client). Reading pauses while answers are
 pending or the transport's buffer is full, and a pipelining client gets at most ``max_pending``
@@ -104,7 +104,8 @@ class HttpFront:
     extra_headers: dict[str, str] = field(default_factory=dict)  # on every answer (the pid); set before serving
     handoff: Callable[[], asyncio.Protocol] | None = None  # aiohttp's protocol factory (web.Server)
     handoff_prefix: str = "/console"
-    connections: set[HttpConnection] = field(default_factory=set)
+    connections: set[HttpConnection] = field(default_factory=set)  # the front's own (a graceful stop waits for them)
+    open_connections: int = 0  # accepted and not ended, the console's included: max_connections applies to these
     _server: asyncio.Server | None = None
     _stopping: bool = False
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -178,6 +179,7 @@ class HttpConnection(asyncio.Protocol):
         self._reading_paused = self._writing_paused = False
         self._continue_wanted = False
         self._relay: Relay | None = None  # this connection goes to aiohttp (the console)
+        self._counted = False  # in the front's open_connections until the connection ends
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -196,20 +198,29 @@ class HttpConnection(asyncio.Protocol):
         stream = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         peer = stream.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
-        if len(self._front.connections) >= self._limits.max_connections:
+        if self._front.open_connections >= self._limits.max_connections:
             self._front.refuse_connection(stream, self._remote)
             return
+        self._front.open_connections += 1
+        self._counted = True
         self._transport = stream
         self._front.connections.add(self)
         self._set_timer(self._limits.keepalive_timeout, self._idle_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
         self._front.forget(self)
         self._stop_timer()
         self._transport = None
         self._unparsed = b""
         if self._relay is not None and self._relay.connected:
             self._relay.protocol.connection_lost(exc)
+
+    def _release(self) -> None:
+        """The connection ended (its transport here, or aiohttp's after the hand-over): no longer counted."""
+        if self._counted:
+            self._counted = False
+            self._front.open_connections -= 1
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -489,7 +500,7 @@ class HttpConnection(asyncio.Protocol):
             return
         self._front.forget(self)  # aiohttp's runner stops it from here
         between_requests = not self._in_message and not self._discarding and not self._unparsed
-        if relay.give(transport, between_requests=between_requests):
+        if relay.give(transport, between_requests=between_requests, on_lost=self._release):
             self._transport = None  # the raw stream is aiohttp's from here
             if self._reading_paused:
                 transport.resume_reading()

@@ -11,6 +11,7 @@ of the way.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 
 class Relay:
@@ -35,8 +36,9 @@ class Relay:
         if self._chunked:
             self._pending += b"0\r\n\r\n"  # trailers are not replayed
 
-    def give(self, transport: asyncio.Transport, *, between_requests: bool) -> bool:
-        """Give aiohttp what was parsed; hand it the transport when ``between_requests`` (True: handed over)."""
+    def give(self, transport: asyncio.Transport, *, between_requests: bool, on_lost: Callable[[], None]) -> bool:
+        """Give aiohttp what was parsed; hand it the transport when ``between_requests`` (True: handed over), then
+        ``on_lost`` once the connection ends."""
         if not self.connected:
             self.connected = True
             self.protocol.connection_made(transport)
@@ -44,6 +46,32 @@ class Relay:
             data, self._pending = bytes(self._pending), bytearray()
             self.protocol.data_received(data)
         if between_requests and not transport.is_closing():
-            transport.set_protocol(self.protocol)
+            transport.set_protocol(_Handed(self.protocol, on_lost))
             return True
         return False
+
+
+class _Handed(asyncio.Protocol):
+    """aiohttp's protocol on a connection handed over: its events passed on; ``on_lost`` once it ends (the front
+    counts the connection against ``max_connections`` until then)."""
+
+    def __init__(self, protocol: asyncio.Protocol, on_lost: Callable[[], None]) -> None:
+        self._protocol, self._on_lost = protocol, on_lost
+
+    def data_received(self, data: bytes) -> None:
+        self._protocol.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._protocol.eof_received()
+
+    def pause_writing(self) -> None:
+        self._protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._protocol.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._on_lost()

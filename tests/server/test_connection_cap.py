@@ -22,18 +22,26 @@ BEYOND = 40  # connections opened past the cap
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: kms\r\n\r\n"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
-    state_dir = tmp_path_factory.mktemp("kms-cap")
+def _capped_server(state_dir: Path, *, console: bool) -> Iterator[KMSServer]:
     server = KMSServer(state_dir)
     config_path = state_dir / "server.yaml"  # written by KMSServer; documented in kubekms.devenv.kmsserver
     config = yaml.safe_load(config_path.read_text())
-    config_path.write_text(yaml.safe_dump({**config, "max_connections": CAP, "console": {"enabled": False}}))
+    config_path.write_text(yaml.safe_dump({**config, "max_connections": CAP, "console": {"enabled": console}}))
     server.start()  # workers: 1 (KMSServer's setting): the server process itself serves
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
+    yield from _capped_server(tmp_path_factory.mktemp("kms-cap"), console=False)
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
+    yield from _capped_server(tmp_path_factory.mktemp("kms-cap-console"), console=True)
 
 
 def _served(server: KMSServer) -> socket.socket:
@@ -120,3 +128,23 @@ def test_max_connections_in_the_config_file(tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump({**base, "max_connections": wrong}))
         with pytest.raises(ServerConfigError, match="max_connections must be 'auto' or a whole number >= 1"):
             ServerConfig.load(path)
+
+
+def test_connections_handed_to_the_console_count_until_they_end(console_server: KMSServer) -> None:
+    wait_for(lambda: _healthz(console_server), 10, "/healthz before the test")
+    console = []
+    try:
+        for _ in range(CAP):
+            sock = socket.create_connection(("127.0.0.1", console_server.port), timeout=10)
+            console.append(sock)
+            sock.sendall(b"GET /console/sign-in HTTP/1.1\r\nHost: kms\r\n\r\n")  # aiohttp answers, keeps it open
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+        beyond = socket.create_connection(("127.0.0.1", console_server.port), timeout=10)
+        try:
+            assert _closed_unanswered(beyond)  # the console's connections fill the cap
+        finally:
+            beyond.close()
+    finally:
+        for sock in console:
+            sock.close()
+    wait_for(lambda: _healthz(console_server), 10, "/healthz once the console's connections ended")
