@@ -55,7 +55,6 @@ def _asked_console(server: KMSServer) -> socket.socket:
     return sock
 
 
-@pytest.mark.xfail(strict=True, reason="routed: console connections leave the front's count (H2, http_front)")
 def test_console_connections_do_not_escape_the_cap(server: KMSServer) -> None:
     assert server.pid is not None
     before = len(os.listdir(f"/proc/{server.pid}/fd"))
