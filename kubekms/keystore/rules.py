@@ -202,16 +202,25 @@ def check_tags(tags: Mapping[str, str], existing: int = 0) -> None:
 
 
 def check_tag_key(tag_key: str) -> None:
-    """A tag key one may set or remove: 1-128 characters, no control character, not under ``aws:``."""
+    """A tag key one may set: 1-128 characters, no control character, not under ``aws:``."""
+    check_removable_tag_key(tag_key)
+    if has_control_character(tag_key):
+        raise InvalidArgument(
+            f"tag keys cannot hold control characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
+        )
+
+
+def check_removable_tag_key(tag_key: str) -> None:
+    """A tag key one may remove: 1-128 characters, not under ``aws:`` (AWS's UntagResource refuses those).
+
+    Control characters are allowed: keystores written before that setting rule hold such tags, and their
+    owners must be able to remove them.
+    """
     if not isinstance(tag_key, str) or not 1 <= len(tag_key) <= MAX_TAG_KEY:
         raise InvalidArgument(
             f"tag keys are 1-{MAX_TAG_KEY} characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
         )
     check_text(tag_key, "a tag key", Reason.TAG_KEY_INVALID)
-    if has_control_character(tag_key):
-        raise InvalidArgument(
-            f"tag keys cannot hold control characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
-        )
     if tag_key[: len(RESERVED_TAG_PREFIX)].lower() == RESERVED_TAG_PREFIX:
         raise InvalidArgument(
             f"tag keys beginning with {RESERVED_TAG_PREFIX!r} (any case) are reserved, got {tag_key!r}",

@@ -874,7 +874,7 @@ class Keystore:
             record = self._resolve(key_ref)
             rules.require_manageable(record.key_id, record.state)
             for tag_key in tag_keys:
-                rules.check_tag_key(tag_key)
+                rules.check_removable_tag_key(tag_key)
             db.executemany("DELETE FROM tags WHERE key_id = ? AND tag_key = ?", [(record.key_id, k) for k in tag_keys])
 
     def list_tags(self, key_ref: str) -> dict[str, str]:
