@@ -28,7 +28,6 @@ def store(tmp_path: Path) -> Iterator[Keystore]:
     keystore.close()
 
 
-@pytest.mark.xfail(strict=True, reason="routed to H4: untag_key applies the setting rule to existing tags")
 def test_a_tag_set_before_the_control_character_rule_can_still_be_removed(store: Keystore, tmp_path: Path) -> None:
     key_id = store.create_key("legacy", description="tagged by an older server").key_id
     with sqlite3.connect(tmp_path / "ks" / "keystore.db") as db:  # what an older server's TagResource stored
