@@ -305,12 +305,20 @@ async def _version_meta(call: GcpCall, name: names.CryptoKeyVersionName) -> tupl
     return record, await call.backend.describe_key(record.keystore_key_id)
 
 
+def _enum_name(enum: Any, value: int) -> str:
+    """The name of an enum value from the wire: proto3 enums are open, so a client may send a number none names."""
+    try:
+        return str(enum(value).name)
+    except ValueError:
+        return f"{value} (no {enum.__name__} value)"
+
+
 def _require_state(
     name: names.CryptoKeyVersionName, meta: KeyMetadata, allowed: tuple[KeyState, ...], wanted: str
 ) -> None:
     if meta.state not in allowed:
         state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
-        raise InvalidState(f"{name} is not {wanted}, current state is: {State(state).name}.")
+        raise InvalidState(f"{name} is not {wanted}, current state is: {_enum_name(State, state)}.")
 
 
 def _require_enabled(name: names.CryptoKeyVersionName, meta: KeyMetadata) -> None:
@@ -449,7 +457,7 @@ async def create_crypto_key_version(
         raise InvalidArgument("a new CryptoKeyVersion starts ENABLED")
     if wanted.algorithm not in (Algorithm.CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED,
                                 Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION):  # fmt: skip
-        raise InvalidArgument(f"algorithm {Algorithm(wanted.algorithm).name} does not suit {parent} "
+        raise InvalidArgument(f"algorithm {_enum_name(Algorithm, wanted.algorithm)} does not suit {parent} "
                               "(purpose ENCRYPT_DECRYPT, GOOGLE_SYMMETRIC_ENCRYPTION)")  # fmt: skip
     if "external_protection_level_options" in wanted:
         raise InvalidArgument("external key versions are not supported by this server")
