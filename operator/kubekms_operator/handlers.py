@@ -148,9 +148,10 @@ class KeyHandlers:
             status.update(key_facts(key), backend=resolved.name)
             await kube.patch_key_status(namespace, name, {**key_facts(key), "backend": resolved.name})
 
-        if desired.adopt is not None:
-            resolved.check_adoption(namespace)
-        reconciler = KeyReconciler(resolved.backend, desired, owner_alive, record)
+        # Consent is asked at the take-over only: a key already tagged with this object's UID is its own.
+        reconciler = KeyReconciler(
+            resolved.backend, desired, owner_alive, record, consent=lambda: resolved.check_adoption(namespace)
+        )
         try:
             key, _ = await reconciler.find_or_create(str(status.get("keyId") or ""), may_exist=may_exist)
             # status.lastRotateRequest may lag (a refused status write): the key's own rotation tag decides.
@@ -226,11 +227,13 @@ class KeyHandlers:
             backend = backend_of(desired, status)
             try:
                 async with self._resolver.using(backend, require_ready=False) as resolved:
-                    if desired.adopt is not None:  # else status.keyId could name the key to delete
-                        resolved.check_adoption(meta["namespace"])
-                    changes = await KeyReconciler(resolved.backend, desired, owner_alive).schedule_deletion(
-                        str(status.get("keyId") or "")
+                    reconciler = KeyReconciler(
+                        resolved.backend,
+                        desired,
+                        owner_alive,
+                        consent=lambda: resolved.check_adoption(meta["namespace"]),
                     )
+                    changes = await reconciler.schedule_deletion(str(status.get("keyId") or ""))
             except DependencyNotReady as error:
                 if error.reason == "AdoptionNotAllowed" or (backend and await kube.get_backend(backend) is None):
                     kopf.warn(body, reason="KeyNotDeleted", message=f"{error}; the key is left as it is")

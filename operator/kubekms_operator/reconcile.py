@@ -8,16 +8,20 @@ Where no earlier attempt can have made a key (the caller says so), the search is
 the primary alias, which the backend refuses twice, stands guard instead: one call fewer per
 key, and one fewer again for the alias check before creating.
 
-Ownership: a KMSKey changes or deletes only the key in its status, a key tagged with its
-own UID, or the key its ``spec.adopt`` names (and that one only if no other existing KMSKey
-manages it). A key found any other way (under a wanted alias, in the status of an object
-restored with a new UID) is reported and never touched.
+Ownership: a KMSKey changes or deletes only a key tagged with its own UID, or the key its
+``spec.adopt`` names. Taking that one over needs the KMSBackend's consent and no other existing
+KMSKey managing it, and tags it with the UID before anything else: from then on the tag alone makes
+it the object's (no consent asked again, e.g. after an upgrade that added the consent). A key found
+any other way (under a wanted alias, in the status of an object restored with a new UID) is
+reported and never touched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -41,6 +45,33 @@ log = logging.getLogger("kubekms.operator.reconcile")
 ASYMMETRIC_KEY_SPECS = (*RSA_KEY_SPECS, *ECC_KEY_SPECS)
 OwnerAlive = Callable[[str, str], Awaitable[bool]]  # ("<ns>/<name>", uid) -> that object still exists
 KeyRecorder = Callable[[KeyMetadata], Awaitable[None]]
+AdoptionConsent = Callable[[], None]  # raises unless the KMSBackend lets this KMSKey take over its keys
+
+
+def _no_consent_rule() -> None:
+    """The default consent: the caller has no rule to apply (the operator always passes its KMSBackend's)."""
+
+
+def owns(key: KeyMetadata, uid: str) -> bool:
+    """The key is the object's: it carries the object's UID (written at creation or at the take-over)."""
+    return key.tags.get(OWNER_UID_TAG) == uid
+
+
+class _TakeOvers:
+    """One take-over of a key at a time in this process (one operator replica leads): of two KMSKeys
+    adopting one key at once, the second then finds the first's owner tag instead of overwriting it."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock(self, key_id: str) -> asyncio.Lock:
+        lock = self._locks.get(key_id)
+        if lock is None:
+            lock = self._locks[key_id] = asyncio.Lock()
+        return lock
+
+
+_TAKE_OVERS = _TakeOvers()
 
 
 @dataclass(frozen=True)
@@ -96,9 +127,16 @@ class Converged:
 
 class KeyReconciler:
     def __init__(
-        self, backend: Backend, desired: DesiredKey, owner_alive: OwnerAlive, record: KeyRecorder | None = None
+        self,
+        backend: Backend,
+        desired: DesiredKey,
+        owner_alive: OwnerAlive,
+        record: KeyRecorder | None = None,
+        *,
+        consent: AdoptionConsent = _no_consent_rule,
     ) -> None:
         self._backend = backend
+        self._consent = consent
         self._desired = desired
         self._owner_alive = owner_alive
         self._record = record
@@ -149,13 +187,17 @@ class KeyReconciler:
                 key = await self._backend.describe_key(known_key_id)
             except NotFound:
                 raise KeyGone(f"key {known_key_id} no longer exists in the backend") from None
-            await self._check_known(key)
-            return key, []
+            if owns(key, desired.owner.uid):
+                return key, []
+            return await self._check_known(key)
         if desired.adopt is not None:
             key = await self._backend.describe_key(desired.adopt.target)
-            await self._check_adoptable(key)
+            if owns(key, desired.owner.uid):  # taken over earlier; its id did not reach status
+                await self._chosen(key)
+                return key, [Change("Found", f"found key {key.key_id} adopted earlier by this object")]
+            key = await self._take_over(key)
             await self._chosen(key)
-            return key, [Change("Adopted", f"adopted existing key {key.key_id} ({desired.adopt.target})")]
+            return key, [self._adopted(key)]
         found = []
         if may_exist:
             found = [
@@ -198,22 +240,42 @@ class KeyReconciler:
         self._policy_applied = desired.policy is not None
         return key, [Change("Created", f"created key {key.key_id} ({desired.primary_alias()})")]
 
-    async def _check_known(self, key: KeyMetadata) -> None:
-        """The key in status is ours if it carries this object's UID; else only as spec.adopt's key (e.g.
-        this object was restored from a backup with a new UID). status.keyId alone proves nothing: whoever
-        may write kmskeys/status could name any key of the backend there."""
-        if await self._is_ours(key):
-            return
+    async def _check_known(self, key: KeyMetadata) -> tuple[KeyMetadata, list[Change]]:
+        """The key in status, not tagged with this object's UID: ours only as spec.adopt's key, taken over
+        now (e.g. this object was restored from a backup with a new UID). status.keyId alone proves nothing:
+        whoever may write kmskeys/status could name any key of the backend there."""
+        if await self._is_adopt_target(key):
+            key = await self._take_over(key)
+            return key, [self._adopted(key)]
         if key.tags.get(OWNER_UID_TAG):
             await self._check_adoptable(key)  # another living KMSKey manages it: OwnedByOther
             raise OwnedByOther(f"key {key.key_id} was {_former_owner(key)}; {_left_untouched(key)}")
         raise OwnedByOther(f"key {key.key_id} {_not_tagged_ours(key)}; {_left_untouched(key)}")
 
-    async def _is_ours(self, key: KeyMetadata) -> bool:
-        """Tagged with this object's UID, or spec.adopt's key and adoptable (OwnedByOther if another living
-        KMSKey manages it)."""
-        if key.tags.get(OWNER_UID_TAG) == self._desired.owner.uid:
-            return True
+    def _adopted(self, key: KeyMetadata) -> Change:
+        target = self._desired.adopt.target if self._desired.adopt is not None else key.key_id
+        return Change("Adopted", f"adopted existing key {key.key_id} ({target})")
+
+    async def _take_over(self, key: KeyMetadata) -> KeyMetadata:
+        """spec.adopt's key, not tagged with this object's UID yet: with the KMSBackend's consent and no other
+        living owner, tag it ours before anything else, then read it back. Another KMSKey's take-over may
+        have written its tag last (another operator process): then OwnedByOther, nothing else changed."""
+        owner = self._desired.owner
+        async with _TAKE_OVERS.lock(key.key_id):
+            key = await self._backend.describe_key(key.key_id)
+            if owns(key, owner.uid):
+                return key
+            self._consent()
+            await self._check_adoptable(key)
+            await self._backend.tag_key(key.key_id, owner.tags())
+            key = await self._backend.describe_key(key.key_id)
+        if not owns(key, owner.uid):
+            await self._check_adoptable(key)
+            raise OwnedByOther(f"key {key.key_id} was taken over by another KMSKey at the same time")
+        return key
+
+    async def _is_adopt_target(self, key: KeyMetadata) -> bool:
+        """The key spec.adopt names (under any spelling)."""
         adopt = self._desired.adopt
         if adopt is None:
             return False
@@ -223,7 +285,6 @@ class KeyReconciler:
                     return False
             except NotFound:
                 return False
-        await self._check_adoptable(key)
         return True
 
     async def _check_adoptable(self, key: KeyMetadata) -> None:
@@ -391,9 +452,11 @@ class KeyReconciler:
             owner_uid = key.tags.get(OWNER_UID_TAG)
             if owner_uid and owner_uid != desired.owner.uid:
                 continue  # never delete a key another object manages
-            if not owner_uid and not await self._is_ours(key):  # named only by status.keyId
-                changes.append(Change("KeyNotDeleted", f"key {key.key_id} {_not_tagged_ours(key)}; left untouched"))
-                continue
+            if not owner_uid:  # named only by status.keyId: spec.adopt's key, with consent, or left alone
+                if not await self._is_adopt_target(key):
+                    changes.append(Change("KeyNotDeleted", f"key {key.key_id} {_not_tagged_ours(key)}; left untouched"))
+                    continue
+                self._consent()
             scheduled = await self._backend.schedule_key_deletion(key.key_id, desired.pending_window_days)
             when = timestamp(scheduled.deletion_date) or f"in {desired.pending_window_days} days"
             changes.append(Change("DeletionScheduled", f"key {key.key_id} scheduled for deletion on {when}"))

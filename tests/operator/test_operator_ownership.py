@@ -238,3 +238,40 @@ def test_adoption_needs_the_backends_consent(cluster: Cluster, kms: KMSServer, o
     )
     cluster.create_key("taker", {"backendRef": {"name": name}, "adopt": {"keyId": existing.key_id}})
     assert cluster.wait_ready("taker")["keyId"] == existing.key_id
+
+
+def test_a_key_taken_over_is_managed_without_consent_after(cluster: Cluster, kms: KMSServer, backend: str) -> None:
+    """Consent is for the take-over: once the key carries the KMSKey's UID, removing spec.adoption (the state
+    of a KMSBackend made before the field existed) stops neither changes nor deletionPolicy Delete."""
+    existing = kms.call("create_key", f"own/adopted-{uuid.uuid4().hex[:8]}", description="before")
+    cluster.create_key("kept", {"backendRef": {"name": backend}, "adopt": {"keyId": existing.key_id}})
+    assert cluster.wait_ready("kept")["keyId"] == existing.key_id
+    cluster.objects.patch_cluster_custom_object(GROUP, VERSION, "kmsbackends", backend, {"spec": {"adoption": None}})
+    cluster.patch_key("kept", {"spec": {"description": "after"}})
+    wait_for(lambda: kms.call("describe_key", existing.key_id).description == "after", 30, "the description applied")
+    delete_and_wait(cluster, "kept")
+    assert kms.call("describe_key", existing.key_id).state == KeyState.PENDING_DELETION
+
+
+def both_answered(cluster: Cluster, names: tuple[str, str]) -> list[dict[str, Any]] | None:
+    synced = [cluster.condition(name, "Synced") for name in names]
+    return synced if all(s.get("status") in ("True", "False") for s in synced) else None
+
+
+def test_two_kmskeys_adopting_one_key_at_once(cluster: Cluster, kms: KMSServer, backend: str) -> None:
+    """Both may adopt; exactly one takes the key, the other is OwnedByOther with no key in its status and
+    changed nothing (each wants its own description)."""
+    for round_ in range(3):
+        existing = kms.call("create_key", f"own/shared-{uuid.uuid4().hex[:8]}", description="made with the CLI")
+        names = (f"first-{round_}", f"second-{round_}")
+        for name in names:  # back to back
+            spec = {"backendRef": {"name": backend}, "adopt": {"keyId": existing.key_id}, "description": name}
+            cluster.create_key(name, spec)
+
+        synced = wait_for(lambda names=names: both_answered(cluster, names), 60, "both KMSKeys Synced")
+        assert sorted(s["status"] for s in synced) == ["False", "True"], synced
+        winner, loser = names if synced[0]["status"] == "True" else names[::-1]
+        assert cluster.condition(loser, "Synced")["reason"] == "OwnedByOther"
+        assert "keyId" not in ((cluster.key(loser) or {}).get("status") or {})
+        key = kms.call("describe_key", existing.key_id)
+        assert key.tags[OWNER_UID] == cluster.key(winner)["metadata"]["uid"] and key.description == winner
