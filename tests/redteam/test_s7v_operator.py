@@ -66,7 +66,6 @@ def synced(cluster: Cluster, name: str) -> dict[str, Any]:
     return wait_for(written, 60, f"KMSKey {cluster.namespace}/{name} Synced")
 
 
-@pytest.mark.xfail(strict=True, reason="routed to H1: consent checked on every reconcile, not only the take-over")
 def test_a_key_adopted_before_the_upgrade_stays_managed_by_its_kmskey(setup: Setup) -> None:
     admin, kms = setup.admin, setup.kms
     backend = admin.backend(kms, f"{PREFIX}b-{uuid.uuid4().hex[:6]}", adoption=(admin.namespace,))
