@@ -21,6 +21,13 @@ from kubekms.naming import has_control_character, is_alias, is_clean_text
 
 MAX_DESCRIPTION = 255
 CLOUD_KMS_ALIAS_PREFIX = "gcp/"  # gcp/<location>/<ring>/<key>/<version>: a Cloud KMS key version's keystore key
+AWS_MANAGED_ALIAS_PREFIX = "aws/"  # the keystore form of the AWS wire's alias/aws/
+# Aliases no client makes, on any wire: only the Cloud KMS API makes gcp/ ones (its versions' keys), and the AWS
+# wire shows aws/ ones as alias/aws/..., AWS's managed keys' aliases, which AWS applications trust by name.
+RESERVED_ALIAS_PREFIXES = {
+    CLOUD_KMS_ALIAS_PREFIX: "Cloud KMS API key versions",
+    AWS_MANAGED_ALIAS_PREFIX: "AWS managed keys",
+}
 PENDING_DAYS = (7, 1096)
 ROTATION_DAYS = (1, 3650)
 DEFAULT_ROTATION_DAYS = 365
@@ -62,16 +69,21 @@ def check_alias_count(key_id: str, aliases: int) -> None:
         raise LimitExceeded(f"key {key_id} already has {aliases} aliases, the limit")
 
 
+def reserved_alias_prefix(alias: str) -> str | None:
+    """The reserved prefix ``alias`` begins with (see RESERVED_ALIAS_PREFIXES), None when a client may make it."""
+    return next((prefix for prefix in RESERVED_ALIAS_PREFIXES if alias.startswith(prefix)), None)
+
+
 def is_reserved_alias(alias: str) -> bool:
-    """An alias under ``gcp/``: only the Cloud KMS API makes those (its versions' keys); the other wires refuse them."""
-    return alias.startswith(CLOUD_KMS_ALIAS_PREFIX)
+    return reserved_alias_prefix(alias) is not None
 
 
 def check_not_reserved_alias(alias: str) -> str:
-    """An alias a client may create (v1.0 wire, console): none under the Cloud KMS API's prefix."""
-    if is_reserved_alias(alias):
+    """An alias a client may create (v1.0 wire, console): none under a reserved prefix."""
+    prefix = reserved_alias_prefix(alias)
+    if prefix is not None:
         raise InvalidArgument(
-            f"aliases beginning with {CLOUD_KMS_ALIAS_PREFIX!r} are reserved for Cloud KMS API key versions",
+            f"aliases beginning with {prefix!r} are reserved for {RESERVED_ALIAS_PREFIXES[prefix]}",
             reason=Reason.ALIAS_INVALID,
         )
     return alias

@@ -726,13 +726,12 @@ def alias_name(call: AwsRequest) -> str:
 
 
 def new_alias_name(call: AwsRequest) -> str:
-    """An alias this wire may create or point: not one of the Cloud KMS API's (reserved as AWS reserves its own)."""
+    """An alias this wire may create or point: none under a keystore-reserved prefix (rules.RESERVED_ALIAS_PREFIXES)."""
     alias = alias_name(call)
-    if rules.is_reserved_alias(alias):
-        raise NotAuthorized(
-            f"alias names beginning with '{ALIAS_PREFIX}{rules.CLOUD_KMS_ALIAS_PREFIX}' are reserved"
-            " for the Cloud KMS API's key versions"
-        )
+    prefix = rules.reserved_alias_prefix(alias)  # gcp/: alias_name refused alias/aws/ already
+    if prefix is not None:
+        owner = rules.RESERVED_ALIAS_PREFIXES[prefix]
+        raise NotAuthorized(f"alias names beginning with '{ALIAS_PREFIX}{prefix}' are reserved for {owner}")
     return alias
 
 
