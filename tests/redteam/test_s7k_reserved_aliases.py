@@ -26,7 +26,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
         yield running
 
 
-@pytest.mark.xfail(strict=True, reason="routed (kubekms/keystore/rules.py is_reserved_alias): h5-findings.md #11")
 @pytest.mark.parametrize("alias", ["aws/s3", "aws/secretsmanager"])
 def test_the_v1_wire_refuses_what_the_aws_wire_reserves(server: KMSServer, alias: str) -> None:
     with pytest.raises(KMSError, match="reserved"):
