@@ -1,5 +1,11 @@
 """The shared engine: a project's keystore rows in one PostgreSQL schema, through a connection pool.
 
+One pool per database URL serves every project of the process (a pool per project kept one
+connection per project open in every replica: replicas x projects reached max_connections). A
+connection belongs to no project: each checkout's first statement sets its ``search_path`` to the
+project's schema (``set_config``, in the same round trip as the probe or the counter read, which
+names its table with the schema), so every later statement of the checkout runs in that schema.
+
 Several server processes may use the same database. Every write transaction first takes
 the project's transaction-level advisory lock, so writers are serialised as SQLite's
 ``BEGIN IMMEDIATE`` serialises them: a read-check-write of a key's state, version or
@@ -38,7 +44,7 @@ from psycopg_pool import ConnectionPool
 from kubekms.keystore.pg_schema import MIGRATIONS, SCHEMA_VERSION
 from kubekms.keystore.rootkey import KeystoreSetupError
 
-POOL_SIZE = (1, 4)
+POOL_SIZE = (1, 16)  # per database URL, shared by the projects of the process (a project uses one at a time)
 # far above the longest pause of a write between its statements (RSA 4096 generation: up to ~2 s loaded)
 IDLE_IN_TRANSACTION_SECONDS = 10
 _CONNECT_TIMEOUT = 30.0
@@ -93,11 +99,47 @@ def _check_connection(url: str) -> None:
         raise KeystoreSetupError(f"cannot connect to the keystore database: {error}") from None
 
 
-def _read_counter(connection: _Connection) -> int:
-    row = connection.execute("SELECT counter FROM changes").fetchone()
-    if row is None:
-        raise RuntimeError("the keystore's changes row is missing")
-    return int(row[0])
+_IDLE_LIMIT = sql.SQL("SET idle_in_transaction_session_timeout = {}").format(
+    sql.Literal(f"{IDLE_IN_TRANSACTION_SECONDS}s")
+)
+_pools: dict[str, tuple[ConnectionPool[_Connection], int]] = {}  # URL: the pool and how many keystores use it
+_pools_lock = threading.Lock()
+
+
+def _configure(connection: _Connection) -> None:
+    connection.execute(_IDLE_LIMIT)
+    connection.commit()
+
+
+def _take_pool(url: str) -> ConnectionPool[_Connection]:
+    """The process's pool of ``url``, opened by its first user."""
+    with _pools_lock:
+        pool, users = _pools.get(url, (None, 0))
+        if pool is None:
+            pool = ConnectionPool(
+                url,
+                min_size=POOL_SIZE[0],
+                max_size=POOL_SIZE[1],
+                kwargs={"autocommit": True, "row_factory": _row_factory},
+                configure=_configure,  # no check= on checkout: see PostgresDatabase._checkout
+                timeout=_CONNECT_TIMEOUT,
+                open=False,
+                name="kubekms-keystore",
+            )
+            pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+        _pools[url] = (pool, users + 1)
+        return pool
+
+
+def _give_back_pool(url: str) -> None:
+    """Closed when its last user is."""
+    with _pools_lock:
+        pool, users = _pools[url]
+        if users > 1:
+            _pools[url] = (pool, users - 1)
+            return
+        del _pools[url]
+    pool.close()
 
 
 def _portable(statement: str) -> str:
@@ -114,33 +156,22 @@ class PostgresDatabase:
                 f"project {schema!r} cannot name a PostgreSQL schema (at most 63 bytes, not starting with pg_)"
             )
         self._schema = schema
+        self._url = url
         self._local = threading.local()
+        # the checkout's first statement, for the statements after it; composed once (composing costs per call)
+        path = sql.Literal(sql.Identifier(schema).as_string(None))
+        self._enter = sql.SQL("SELECT set_config('search_path', {}, false)").format(path).as_string(None)
+        self._enter_reading = (
+            sql.SQL("SELECT set_config('search_path', {}, false), counter FROM {}.changes")
+            .format(path, sql.Identifier(schema))
+            .as_string(None)
+        )
         _check_connection(url)
-        search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
-        idle_limit = sql.SQL("SET idle_in_transaction_session_timeout = {}").format(
-            sql.Literal(f"{IDLE_IN_TRANSACTION_SECONDS}s")
-        )
-
-        def configure(connection: psycopg.Connection[Any]) -> None:
-            connection.execute(search_path)
-            connection.execute(idle_limit)
-            connection.commit()
-
-        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            url,
-            min_size=POOL_SIZE[0],
-            max_size=POOL_SIZE[1],
-            kwargs={"autocommit": True, "row_factory": _row_factory},
-            configure=configure,  # no check= on checkout: see _checkout
-            timeout=_CONNECT_TIMEOUT,
-            open=False,
-            name=f"kubekms-keystore-{schema}",
-        )
+        self._pool = _take_pool(url)
         try:
-            self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
             self._migrate()
         except BaseException:
-            self._pool.close()
+            _give_back_pool(url)
             raise
 
     # --- schema --------------------------------------------------------------------------
@@ -151,6 +182,7 @@ class PostgresDatabase:
             # one migrator at a time across processes; the others then find it done
             connection.execute("SELECT pg_advisory_xact_lock(hashtext('kubekms-keystore-migrate'))")
             connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
+            self._enter_schema(connection)
             connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = connection.execute("SELECT version FROM schema_version").fetchone()
             current = 0 if row is None else int(row[0])
@@ -164,6 +196,16 @@ class PostgresDatabase:
                 connection.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
 
     # --- statements ----------------------------------------------------------------------
+
+    def _enter_schema(self, connection: _Connection) -> None:
+        connection.execute(self._enter)
+
+    def _read_counter(self, connection: _Connection) -> int:
+        """Enter the schema and read its change counter, in one round trip."""
+        row = connection.execute(self._enter_reading).fetchone()
+        if row is None:
+            raise RuntimeError("the keystore's changes row is missing")
+        return int(row[1])
 
     def _checkout(self, first: Callable[[_Connection], _T]) -> tuple[_Connection, _T]:
         """A pooled connection and the answer to its first statement, which proves it alive."""
@@ -187,7 +229,7 @@ class PostgresDatabase:
         if getattr(self._local, "session", False):  # the session's first statement: its connection from now on
             yield self._session_connection()
             return
-        connection, _ = self._checkout(ConnectionPool.check_connection)
+        connection, _ = self._checkout(self._enter_schema)
         try:
             yield connection
         finally:
@@ -233,13 +275,13 @@ class PostgresDatabase:
 
     def _session_connection(self) -> _Connection:
         """Check out the session's connection: the change check and the liveness probe in one round trip."""
-        connection, counter = self._checkout(_read_counter)
+        connection, counter = self._checkout(self._read_counter)
         self._local.connection, self._local.counter = connection, counter
         return connection
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        connection, _ = self._checkout(ConnectionPool.check_connection)  # writes are rare: probe apart
+        connection, _ = self._checkout(self._enter_schema)  # writes are rare: probe apart
         with self._holding(connection, None), connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"kubekms-keystore/{self._schema}",))
             yield
@@ -256,7 +298,7 @@ class PostgresDatabase:
             assert counter is not None
             return counter
         with self._connection() as connection:
-            return _read_counter(connection)
+            return self._read_counter(connection)
 
     def close(self) -> None:
-        self._pool.close()
+        _give_back_pool(self._url)

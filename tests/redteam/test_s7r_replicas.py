@@ -266,7 +266,6 @@ def test_a_cancel_racing_the_destruction_pass_never_loses_a_key_it_acknowledged(
                 assert aws_error(destroyed) == "NotFoundException", key
 
 
-@pytest.mark.xfail(strict=True, reason="routed: kubekms/server/app.py (H2) / keystore/store.py (H4), see h6-findings")
 def test_a_new_project_opened_at_once_on_two_replicas_gets_one_root_key(pg: postgres.Postgres, tmp_path: Path) -> None:
     """The AWS account "default" has no root key on either replica (the chart installs only server.projectId's).
 
@@ -351,13 +350,12 @@ def _create_in(server: KMSServer, project_id: str, alias: str) -> None:
     asyncio.run(run())
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: one connection pool per project in kubekms/keystore/postgres.py")
 def test_a_replica_holds_a_bounded_number_of_database_connections_whatever_its_projects(
     pg: postgres.Postgres, tmp_path: Path
 ) -> None:
     """Each project's keystore had its own pool (min 1): every replica kept one connection per project open for
-    ever, so replicas x projects reached PostgreSQL's max_connections (100 by default: ~30 projects on 3
-    replicas), and the next project's first request failed with "too many clients"."""
+    ever (10 for 8 projects), so replicas x projects reached PostgreSQL's max_connections (100 by default: ~30
+    projects on 3 replicas), and the next project's first request failed with "too many clients"."""
     projects = 8
     with fresh_database(pg) as url, replicas(tmp_path, url, count=1) as (server,):
         for number in range(projects):
