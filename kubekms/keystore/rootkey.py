@@ -9,6 +9,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kubekms.errors import AccessDenied, Reason
+
 ROOT_KEY_SIZE = 32
 _NONCE_SIZE = 12
 
@@ -17,31 +19,43 @@ class KeystoreSetupError(RuntimeError):
     """The keystore cannot start (missing or unsafe root key, foreign database...)."""
 
 
-def load_root_key(path: Path, *, init: bool) -> bytes:
-    """Read the root key, creating it (mode 0600) only when ``init`` is set."""
+class RootKeyNotInstalled(AccessDenied, KeystoreSetupError):
+    """The project's keystore (in a shared database) was made with a root key this server does not hold.
+
+    A refusal of the project's requests when it is opened on demand (403, not an internal error), and a setup
+    error at start.
+    """
+
+    default_reason = Reason.PROJECT_DENIED
+
+
+def load_root_key(path: Path, *, init: bool) -> tuple[bytes, bool]:
+    """Read the root key, creating it (mode 0600) only when ``init`` is set; also whether this call created it."""
+    created = False
     if not path.exists():
         if not init:
             raise KeystoreSetupError(f"root key {path} does not exist; start once with --init to create it")
-        _create_root_key(path)
+        created = _create_root_key(path)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise KeystoreSetupError(f"root key {path} has mode {mode:04o}; it must be readable by its owner only (0600)")
     material = path.read_bytes()
     if len(material) != ROOT_KEY_SIZE:
         raise KeystoreSetupError(f"root key {path} must hold exactly {ROOT_KEY_SIZE} bytes")
-    return material
+    return material, created
 
 
-def _create_root_key(path: Path) -> None:
+def _create_root_key(path: Path) -> bool:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return  # another process created it first; it is read back by the caller
+        return False  # another process created it first; it is read back by the caller
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(os.urandom(ROOT_KEY_SIZE))
         handle.flush()
         os.fsync(handle.fileno())
+    return True
 
 
 class Sealer:

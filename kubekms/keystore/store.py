@@ -61,7 +61,13 @@ from kubekms.errors import (
 )
 from kubekms.keystore import asymmetric, request_scope, rules
 from kubekms.keystore.database import Database, Row
-from kubekms.keystore.rootkey import KeystoreSetupError, Sealer, key_version_context, load_root_key
+from kubekms.keystore.rootkey import (
+    KeystoreSetupError,
+    RootKeyNotInstalled,
+    Sealer,
+    key_version_context,
+    load_root_key,
+)
 from kubekms.keystore.sqlite import DATABASE_FILE, SqliteDatabase
 from kubekms.naming import is_key_id
 
@@ -193,11 +199,13 @@ class Keystore:
         clock: Callable[[], float] = time.time,
         database_url: str | None = None,
     ) -> None:
+        made_directory = init and not directory.exists()
         if init:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         elif not directory.is_dir():
             raise KeystoreSetupError(f"keystore directory {directory} does not exist; start once with --init")
-        self._sealer = Sealer(load_root_key(directory / ROOT_KEY_FILE, init=init))
+        root_key, created = load_root_key(directory / ROOT_KEY_FILE, init=init)
+        self._sealer = Sealer(root_key)
         self._cmk_limit = cmk_limit
         self._clock = clock
         self._lock = threading.RLock()
@@ -209,7 +217,22 @@ class Keystore:
         self._policies: dict[tuple[str, str], str | None] = {}  # every authorised call reads one
         self._names: dict[str, tuple[str, ...]] = {}  # a principal limited to some keys names them by alias
         self._db = self._open_database(directory, database_url)
-        self._check_root_key()
+        try:
+            self._check_root_key()
+        except KeystoreSetupError:
+            self._db.close()
+            if not created:
+                raise
+            # Another server (a replica on the same database) made this project's keystore first, with its own
+            # root key: the one just made can never open it, so it must not stay to fail every later request.
+            (directory / ROOT_KEY_FILE).unlink(missing_ok=True)
+            if made_directory:
+                with contextlib.suppress(OSError):  # not empty: something else lives there
+                    directory.rmdir()
+            raise RootKeyNotInstalled(
+                f"project {directory.name!r} is not served by this server: its keystore was made with a root key"
+                " not installed here (every replica needs the project's root.key)"
+            ) from None
 
     # --- setup -------------------------------------------------------------------------
 
