@@ -76,6 +76,12 @@ class ResolvedBackend:
 Opener = Callable[[BackendConfig], Awaitable[Backend]]
 
 
+def key_backend(backend_ref: str | None, status: Mapping[str, Any]) -> str | None:
+    """The KMSBackend of a KMSKey's key: spec.backendRef, else the one its key was made in (status.backend).
+    The default KMSBackend decides only for a key not made yet: a later change of the default moves no key."""
+    return backend_ref or str(status.get("backend") or "") or None
+
+
 @dataclass
 class _Client:
     """One opened backend and how many handlers are using it right now."""

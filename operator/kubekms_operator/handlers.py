@@ -26,7 +26,7 @@ from kubekms.backend import KeyMetadata
 from kubekms.errors import KMSError
 from kubekms.providers import open_backend
 from kubekms_operator import kube, metrics, reencryption_daemon
-from kubekms_operator.backends import BackendResolver, DependencyNotReady, ResolvedBackend
+from kubekms_operator.backends import BackendResolver, DependencyNotReady, ResolvedBackend, key_backend
 from kubekms_operator.conditions import Condition, key_facts, merge_conditions, now
 from kubekms_operator.diffbase import KeyStatusDiffBase, Progress, mark_handled
 from kubekms_operator.drift import DriftLoop
@@ -100,7 +100,7 @@ class KeyHandlers:
             try:
                 desired = parse(body)
                 may_exist = self._may_have_a_key(meta)
-                async with self._resolver.using(backend_of(desired, status)) as resolved:
+                async with self._resolver.using(key_backend(desired.backend, status)) as resolved:
                     await self._sync(resolved, desired, body, status, may_exist, unwritten, made)
             except Exception as error:
                 post_changes(body, made, drift=drift)
@@ -224,7 +224,7 @@ class KeyHandlers:
                     body, [Change("Retained", f"key {key} left untouched (deletionPolicy Retain)")], drift=False
                 )
                 return
-            backend = backend_of(desired, status)
+            backend = key_backend(desired.backend, status)
             try:
                 async with self._resolver.using(backend, require_ready=False) as resolved:
                     reconciler = KeyReconciler(
@@ -246,12 +246,6 @@ class KeyHandlers:
                 raise failure.for_kopf(retry) from None
         self._forget(meta["uid"])
         post_changes(body, changes, drift=False)
-
-
-def backend_of(desired: DesiredKey, status: Mapping[str, Any]) -> str | None:
-    """The KMSBackend of the object's key: spec.backendRef, else the one its key was made in (status.backend).
-    The default KMSBackend decides only for a key not made yet: a later change of the default moves no key."""
-    return desired.backend or str(status.get("backend") or "") or None
 
 
 def parse(body: kopf.Body) -> DesiredKey:
@@ -316,7 +310,7 @@ def register(settings: OperatorSettings, resolver: BackendResolver | None = None
         with_faults(open_backend), credentials_namespace=settings.credentials_namespace
     )
     keys = KeyHandlers(resolver, settings.drift_interval)
-    reencryption_daemon.register(settings.reencryption)
+    reencryption_daemon.register(settings.reencryption, resolver)
     serve_listed_namespaces()
 
     @kopf.on.startup()

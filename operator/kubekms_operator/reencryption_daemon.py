@@ -1,11 +1,16 @@
 """The kopf daemon that finishes rotations of the key that encrypts the cluster's Secrets.
 
 It runs for every KMSKey with ``spec.clusterEncryption.enabled: true``. Whenever the
-key's ``status.currentVersion`` has no finished ``status.reencryption`` (a rotation by
+key's current version has no finished ``status.reencryption`` (a rotation by
 annotation, by schedule or by anyone else, or the first time encryption is switched
 on), it waits until kube-apiserver writes under the new key_id, then rewrites every
 Secret through the API (see :mod:`kubekms_operator.reencryption`), saving progress in
 the status after every page so that a restarted operator resumes where it stopped.
+
+Only the object's own key is finished: ``status.keyId`` is read in the backend and must carry
+the object's owner-uid tag (:func:`~kubekms_operator.reconcile.owns`), and the version is the
+backend's. Whoever may write ``kmskeys/status`` could otherwise name the cluster's key there, have
+every Secret of the cluster rewritten at will and read other namespaces' Secret names in the progress.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from typing import Any
 import kopf
 
 from kubekms import plugin_ciphertext
+from kubekms.errors import KMSError, NotFound
 from kubekms.providers.retry import RetryPolicy
 from kubekms_operator import kube
+from kubekms_operator.backends import BackendResolver, DependencyNotReady, key_backend
+from kubekms_operator.reconcile import owns
 from kubekms_operator.reencryption import (
     Progress,
     Rewriter,
@@ -56,16 +64,54 @@ def _wait_for_adoption(
     return False
 
 
+async def _own_key_version(
+    resolver: BackendResolver, body: kopf.Body, status: dict[str, Any], refused: set[str]
+) -> int | None:
+    """The current version of the key in status if the key is the object's own, else None (a Warning the
+    first time: ``refused`` holds the key ids already reported)."""
+    key_id, uid = str(status.get("keyId")), body["metadata"]["uid"]
+    backend_ref = ((body.get("spec") or {}).get("backendRef") or {}).get("name")
+    try:
+        async with resolver.using(key_backend(backend_ref, status), require_ready=False) as resolved:
+            key = await resolved.backend.describe_key(key_id)
+    except NotFound:
+        key = None
+    except (DependencyNotReady, KMSError) as error:  # the reconciler reports it; looked at again next time
+        log.warning(
+            "re-encryption: the key could not be read",
+            extra={"fields": {"key": key_id, "error": f"{type(error).__name__}: {error}"}},
+        )
+        return None
+    if key is None or not owns(key, uid):
+        if key_id not in refused:
+            refused.add(key_id)
+            kopf.warn(
+                body,
+                reason="ReencryptionRefused",
+                message=f"key {key_id} in status is not this KMSKey's own key: no Secret is rewritten for it",
+            )
+        return None
+    return key.current_version
+
+
 async def _finish_current_version(
-    rewriter: Rewriter, body: kopf.Body, should_stop: Callable[[], bool], settings: ReencryptionSettings
+    resolver: BackendResolver,
+    rewriter: Rewriter,
+    body: kopf.Body,
+    should_stop: Callable[[], bool],
+    settings: ReencryptionSettings,
+    refused: set[str],
 ) -> None:
     """One look at the key: if its current version has no finished pass, wait for adoption and run it."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     current = await kube.get_key(namespace, name)
     status: dict[str, Any] = (current or {}).get("status") or {}  # gone: being deleted, the daemon stops
-    key_id, version = status.get("keyId"), status.get("currentVersion")
+    key_id = status.get("keyId")
+    if not key_id or current is None or current["metadata"].get("uid") != body["metadata"]["uid"]:
+        return
+    version = await _own_key_version(resolver, body, status, refused)
     progress = Progress.from_status(status.get("reencryption"))
-    if not key_id or not version or (progress is not None and progress.keyVersion == version and progress.finished):
+    if not version or (progress is not None and progress.keyVersion == version and progress.finished):
         return
     if progress is None or progress.keyVersion != version:
         progress = Progress(keyVersion=version)
@@ -97,7 +143,7 @@ async def _finish_current_version(
         )
 
 
-def register(settings: ReencryptionSettings) -> None:
+def register(settings: ReencryptionSettings, resolver: BackendResolver) -> None:
     """Add the daemon to kopf's default registry: one per KMSKey with clusterEncryption enabled."""
 
     @kopf.daemon(GROUP, VERSION, KEYS, when=_cluster_encryption_enabled, cancellation_timeout=30)
@@ -111,9 +157,10 @@ def register(settings: ReencryptionSettings) -> None:
             return bool(stopped)
 
         failures = 0
+        refused: set[str] = set()  # status key ids not this object's own, each reported once
         while not stopped:
             try:
-                await _finish_current_version(rewriter, body, should_stop, settings)
+                await _finish_current_version(resolver, rewriter, body, should_stop, settings, refused)
             except Exception as error:
                 # An apiserver restart (e.g. switching encryption on) must not end the daemon: kopf
                 # would start it again only a minute later. The pass resumes from its saved progress.
