@@ -27,7 +27,6 @@ TENANT, OTHER = "s7k-tenant", "zz-payroll"  # OTHER sorts last: the page's last 
 CHECKS = 20.0  # the stack's operator looks every 5 s (KUBEKMS_REENCRYPTION_INTERVAL): four looks
 
 
-@pytest.mark.xfail(strict=True, reason="routed to H1 (operator): /work/notes/s7/h5-findings.md #8")
 def test_a_tenant_status_cannot_steer_the_reencryption_pass(tmp_path: Path) -> None:
     with running_stack(tmp_path / "state") as stack:
         core, objects = client.CoreV1Api(stack.api), client.CustomObjectsApi(stack.api)
