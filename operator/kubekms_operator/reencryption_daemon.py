@@ -11,6 +11,8 @@ Only the object's own key is finished: ``status.keyId`` is read in the backend a
 the object's owner-uid tag (:func:`~kubekms_operator.reconcile.owns`), and the version is the
 backend's. Whoever may write ``kmskeys/status`` could otherwise name the cluster's key there, have
 every Secret of the cluster rewritten at will and read other namespaces' Secret names in the progress.
+With ``KUBEKMS_REENCRYPTION_NAMESPACE`` set (the chart sets its release namespace), a KMSKey elsewhere
+gets one Warning and nothing else: no probe Secret, no look at the apiserver's metrics.
 """
 
 from __future__ import annotations
@@ -151,6 +153,14 @@ def register(settings: ReencryptionSettings, resolver: BackendResolver) -> None:
         name: str, namespace: str | None, body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any
     ) -> None:
         assert namespace is not None, "KMSKey is a namespaced resource"  # kopf's None is for cluster-scoped ones
+        if settings.namespace and namespace != settings.namespace:
+            kopf.warn(
+                body,
+                reason="ReencryptionRefused",
+                message=f"spec.clusterEncryption is honoured only for KMSKeys of namespace {settings.namespace}",
+            )
+            await stopped.wait()
+            return
         rewriter = Rewriter(kube.api_client(), provider_name=settings.provider_name, probe_namespace=namespace)
 
         def should_stop() -> bool:

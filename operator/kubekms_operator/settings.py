@@ -15,12 +15,14 @@ class ReencryptionSettings:
     check_interval: seconds between looks at the key, default 10.
     adoption_timeout: seconds to wait for kube-apiserver to write under a new key version, default 300.
     max_rate: Secrets rewritten per second, 0 for no limit, default 100.
+    namespace: the only namespace whose KMSKeys' spec.clusterEncryption is honoured; empty: any (default).
     """
 
     provider_name: str = "kubekms"
     check_interval: float = 10.0
     adoption_timeout: float = 300.0
     max_rate: float = 100.0
+    namespace: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> ReencryptionSettings:
@@ -36,6 +38,7 @@ class ReencryptionSettings:
                 environ, "KUBEKMS_REENCRYPTION_ADOPTION_TIMEOUT", defaults.adoption_timeout, positive=True
             ),
             max_rate=_number(environ, "KUBEKMS_REENCRYPTION_MAX_RATE", defaults.max_rate, positive=False),
+            namespace=environ.get("KUBEKMS_REENCRYPTION_NAMESPACE", defaults.namespace),
         )
 
 
