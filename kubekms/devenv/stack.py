@@ -95,7 +95,12 @@ class StatePaths:
 
 
 def start_operator(plane: ControlPlane, paths: StatePaths) -> ManagedProcess:
-    env = dict(os.environ, KUBECONFIG=str(plane.kubeconfig), KUBEKMS_REENCRYPTION_INTERVAL="5")
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(plane.kubeconfig),
+        KUBEKMS_REENCRYPTION_INTERVAL="5",
+        KUBEKMS_REENCRYPTION_NAMESPACE=NAMESPACE,  # spec.clusterEncryption only for the stack's own KMSKey
+    )
     operator = ManagedProcess(
         "kubekms operator",
         kubekms_argv("operator", "--all-namespaces"),
