@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -26,6 +25,7 @@ from kubekms.devenv.processes import wait_for
 from kubekms.devenv.stack import apply_crds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+from kmskey_support import synced
 from operator_support import GROUP, VERSION, Cluster, api_client, operator_running
 
 from kubekms_operator.spec import OWNER_UID_TAG
@@ -52,18 +52,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             wait_for(lambda p=plural: objects.list_cluster_custom_object(GROUP, VERSION, p) is not None, 60, plural)
         with operator_running(plane, root, [f"{PREFIX}*"]):
             yield Setup(plane, kms, Cluster(plane, f"{PREFIX}admin"))
-
-
-def synced(cluster: Cluster, name: str) -> dict[str, Any]:
-    """The Synced condition of the current generation, once the operator has written one."""
-
-    def written() -> dict[str, Any] | None:
-        generation = (cluster.key(name) or {})["metadata"]["generation"]
-        condition = cluster.condition(name, "Synced")
-        current = condition.get("observedGeneration") == generation
-        return condition if condition.get("status") in ("True", "False") and current else None
-
-    return wait_for(written, 60, f"KMSKey {cluster.namespace}/{name} Synced")
 
 
 def test_a_key_adopted_before_the_upgrade_stays_managed_by_its_kmskey(setup: Setup) -> None:
