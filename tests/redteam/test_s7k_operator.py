@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -36,6 +35,7 @@ from kubekms.devenv.processes import wait_for
 from kubekms.devenv.stack import apply_crds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+from kmskey_support import synced
 from operator_support import GROUP, VERSION, Cluster, api_client, operator_running
 
 from kubekms_operator.spec import OWNER_UID_TAG
@@ -70,18 +70,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 @pytest.fixture
 def tenant(setup: Setup) -> Cluster:
     return Cluster(setup.plane, f"{PREFIX}tenant-{uuid.uuid4().hex[:6]}")
-
-
-def synced(tenant: Cluster, name: str) -> dict[str, Any]:
-    """The Synced condition of the current generation, once the operator has written one."""
-
-    def written() -> dict[str, Any] | None:
-        generation = (tenant.key(name) or {})["metadata"]["generation"]
-        condition = tenant.condition(name, "Synced")
-        current = condition.get("observedGeneration") == generation
-        return condition if condition.get("status") in ("True", "False") and current else None
-
-    return wait_for(written, 60, f"KMSKey {tenant.namespace}/{name} Synced")
 
 
 def deleted(tenant: Cluster, name: str) -> None:
