@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 from google.auth import crypt
 from google.auth import jwt as google_jwt
+from google.cloud import kms_v1
 
-from kubekms.devenv.gcpserver import GcpServer
+from kubekms.devenv.gcpserver import GcpServer, gcp_server
 
 SERVICE = "/google.cloud.kms.v1.KeyManagementService"
 AUDIENCE = "https://cloudkms.googleapis.com/"
@@ -33,3 +37,22 @@ def raw_call(gcp: GcpServer, method: str, body: bytes, token: str) -> tuple[grpc
         except grpc.RpcError as error:
             return error.code(), error.details() or ""
     return grpc.StatusCode.OK, answer
+
+
+def message_call(gcp: GcpServer, method: str, request: Any) -> tuple[grpc.StatusCode, bytes | str]:
+    """:func:`raw_call` of a proto-plus request message, as the admin."""
+    return raw_call(gcp, method, type(request).serialize(request), bearer(gcp))
+
+
+@contextlib.contextmanager
+def with_crypto_key(root: Path, project: str) -> Iterator[GcpServer]:
+    """A Cloud KMS server whose project holds key ring ``r`` with the ENCRYPT_DECRYPT crypto key ``k`` (version 1)."""
+    location = f"projects/{project}/locations/global"
+    with gcp_server(root, project_id=project) as running:
+        ring = kms_v1.CreateKeyRingRequest(parent=location, key_ring_id="r")
+        assert message_call(running, "CreateKeyRing", ring)[0] is grpc.StatusCode.OK
+        purpose = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT
+        key = kms_v1.CreateCryptoKeyRequest(parent=f"{location}/keyRings/r", crypto_key_id="k",
+                                            crypto_key=kms_v1.CryptoKey(purpose=purpose))  # fmt: skip
+        assert message_call(running, "CreateCryptoKey", key)[0] is grpc.StatusCode.OK
+        yield running
