@@ -9,14 +9,13 @@ an INTERNAL error with a traceback in the server's log), and nothing is made.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import grpc
 import pytest
 from google.cloud import kms_v1
-from redteam_harness import bearer, raw_call
+from redteam_harness import message_call, with_crypto_key
 
-from kubekms.devenv.gcpserver import GcpServer, gcp_server
+from kubekms.devenv.gcpserver import GcpServer
 
 PROJECT = "proj-s7v"
 LOCATION = f"projects/{PROJECT}/locations/global"
@@ -24,19 +23,9 @@ KEY = f"{LOCATION}/keyRings/r/cryptoKeys/k"
 OK = grpc.StatusCode.OK
 
 
-def _call(gcp: GcpServer, method: str, request: Any) -> tuple[grpc.StatusCode, bytes | str]:
-    return raw_call(gcp, method, type(request).serialize(request), bearer(gcp))
-
-
 @pytest.fixture(scope="module")
 def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
-    with gcp_server(tmp_path_factory.mktemp("s7v-gcp"), project_id=PROJECT) as running:
-        ring = kms_v1.CreateKeyRingRequest(parent=LOCATION, key_ring_id="r")
-        assert _call(running, "CreateKeyRing", ring)[0] is OK
-        purpose = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT
-        key = kms_v1.CreateCryptoKeyRequest(parent=f"{LOCATION}/keyRings/r", crypto_key_id="k",
-                                            crypto_key=kms_v1.CryptoKey(purpose=purpose))  # fmt: skip
-        assert _call(running, "CreateCryptoKey", key)[0] is OK
+    with with_crypto_key(tmp_path_factory.mktemp("s7v-gcp"), PROJECT) as running:
         yield running
 
 
@@ -44,9 +33,9 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
 def test_an_algorithm_number_no_enum_names_is_invalid_argument(gcp: GcpServer) -> None:
     version = kms_v1.CryptoKeyVersion(algorithm=9999)  # proto3 enums are open: the wire carries any number
     request = kms_v1.CreateCryptoKeyVersionRequest(parent=KEY, crypto_key_version=version)
-    code, details = _call(gcp, "CreateCryptoKeyVersion", request)
+    code, details = message_call(gcp, "CreateCryptoKeyVersion", request)
     assert code is grpc.StatusCode.INVALID_ARGUMENT, (code, details)
-    code, answer = _call(gcp, "ListCryptoKeyVersions", kms_v1.ListCryptoKeyVersionsRequest(parent=KEY))
+    code, answer = message_call(gcp, "ListCryptoKeyVersions", kms_v1.ListCryptoKeyVersionsRequest(parent=KEY))
     assert code is OK and isinstance(answer, bytes)
     versions = kms_v1.ListCryptoKeyVersionsResponse.deserialize(answer).crypto_key_versions
     assert [v.name for v in versions] == [f"{KEY}/cryptoKeyVersions/1"]
