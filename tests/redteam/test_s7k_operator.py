@@ -29,14 +29,13 @@ import pytest
 from kubernetes import client
 
 from kubekms.backend import KeyState
-from kubekms.devenv.controlplane import ControlPlane, control_plane
-from kubekms.devenv.kmsserver import KMSServer, kms_server
+from kubekms.devenv.controlplane import ControlPlane
+from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.processes import wait_for
-from kubekms.devenv.stack import apply_crds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
-from kmskey_support import synced
-from operator_support import GROUP, VERSION, Cluster, api_client, operator_running
+from kmskey_support import cluster_with_crds, synced
+from operator_support import GROUP, VERSION, Cluster, operator_running
 
 from kubekms_operator.spec import OWNER_UID_TAG
 
@@ -55,12 +54,7 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("s7k-operator")
-    with control_plane() as plane, kms_server(root / "kms") as kms:
-        api = api_client(plane)
-        apply_crds(api)
-        objects = client.CustomObjectsApi(api)
-        for plural in ("kmskeys", "kmsbackends"):  # a new CRD may answer 429 for a moment
-            wait_for(lambda p=plural: objects.list_cluster_custom_object(GROUP, VERSION, p) is not None, 60, plural)
+    with cluster_with_crds(root) as (plane, kms):
         admin = Cluster(plane, f"{PREFIX}admin")
         backend = admin.backend(kms, f"{PREFIX}backend")
         with operator_running(plane, root, [f"{PREFIX}*"]):
