@@ -8,11 +8,14 @@ a root key that was already there is never removed.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "keystore_pg"))
+from race_support import fresh_database
 
 from kubekms.devenv import postgres
 from kubekms.errors import AccessDenied, Reason
@@ -22,10 +25,8 @@ from kubekms.keystore.rootkey import RootKeyNotInstalled
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    with postgres.postgres() as server:
-        with psycopg.connect(server.url, autocommit=True) as connection:
-            connection.execute("CREATE DATABASE s7w_root_key")
-        yield server.database_url("s7w_root_key")
+    with postgres.postgres() as server, fresh_database(server) as url:
+        yield url
 
 
 def test_the_second_replica_to_open_a_project_removes_the_root_key_it_made(database_url: str, tmp_path: Path) -> None:
