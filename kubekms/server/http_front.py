@@ -19,7 +19,8 @@ Malformed HTTP is answered 400 with a plain reason and closed, and
 counted as a refusal (one rate-limited line per client). Reading pauses while answers are
 pending or the transport's buffer is full, and a pipelining client gets at most ``max_pending``
 requests parsed ahead of their answers (plus what one 4 KiB slice holds): the rest of a read waits
-unparsed until answers go out.
+unparsed until answers go out. While the transport's buffer is full (the client reads no answers), nothing
+more is parsed: parsing resumes, in order, when writing does.
 
 Requests are answered eagerly: once a read is parsed, the answering loop runs at once, in the
 read's callback, and becomes a task only if the handler waits for something (a keystore write in
@@ -230,6 +231,9 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        if self._unparsed and self._serving is None and self._transport is not None:  # parsing stopped for it
+            data, self._unparsed = self._unparsed, b""
+            self._feed(data)
         self._maybe_resume_reading()
         if self._relay is not None and self._relay.connected:
             self._relay.protocol.resume_writing()
@@ -459,7 +463,8 @@ class HttpConnection(asyncio.Protocol):
                     log.exception("unexpected error answering a request")
                     response = HttpResponse.text(500, "internal error", {})
             self._queue.popleft()
-            if self._unparsed and len(self._queue) < self._limits.max_pending:  # room again: parse what waits
+            if self._unparsed and len(self._queue) < self._limits.max_pending and not self._writing_paused:
+                # room again, and the client reads its answers: parse what waits (else resume_writing does)
                 data, self._unparsed = self._unparsed, b""
                 self._feed(data)
             if self._transport is None or self._transport.is_closing():
