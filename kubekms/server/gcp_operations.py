@@ -19,24 +19,36 @@ bytes, additional authenticated data up to 8192 bytes, no list filters or orderi
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import google_crc32c
 from google.cloud import kms_v1
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import Backend, KeyMetadata, KeyState
-from kubekms.errors import AlreadyExists, InvalidArgument, InvalidCiphertext, InvalidState, KMSError, NotFound
+from kubekms.errors import (
+    AccessDenied,
+    AlreadyExists,
+    InvalidArgument,
+    InvalidCiphertext,
+    InvalidState,
+    KMSError,
+    NotFound,
+)
 from kubekms.server import gcp_names as names
 from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
 
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
 Purpose = kms_v1.CryptoKey.CryptoKeyPurpose
 Algorithm = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
+R = TypeVar("R")
+M = TypeVar("M")
+
 SOFTWARE = kms_v1.ProtectionLevel.SOFTWARE
 DAY = 86400
 DESTROY_DAYS = (7, 120)
@@ -202,6 +214,19 @@ async def crypto_key_message(call: GcpCall, project: str, record: CryptoKeyRecor
         version = call.store.version(record.location, record.ring, record.key, record.primary_version)
         message.primary = await version_message(call, name.version(record.primary_version), version)
     return message
+
+
+async def _visible(records: Sequence[R], message_of: Callable[[R], Awaitable[M]]) -> list[M]:
+    """A list page's messages, leaving out those whose version the caller may not describe (AIP-211: a list
+    omits what the caller may not read, so one key policy cannot break a listing for everyone it denies).
+    The page token still counts them: a page may come back shorter, and the next one starts after them."""
+    shown = []
+    for record in records:
+        try:
+            shown.append(await message_of(record))
+        except AccessDenied:
+            continue
+    return shown
 
 
 async def _may_describe_primary(call: GcpCall, record: CryptoKeyRecord) -> None:
@@ -401,7 +426,7 @@ async def list_crypto_keys(call: GcpCall, request: kms_v1.ListCryptoKeysRequest)
     call.store.key_ring(parent.location, parent.ring)
     keys, total = call.store.crypto_keys(parent.location, parent.ring, offset, limit)
     return kms_v1.ListCryptoKeysResponse(
-        crypto_keys=[await crypto_key_message(call, parent.project, key) for key in keys],
+        crypto_keys=await _visible(keys, functools.partial(crypto_key_message, call, parent.project)),
         next_page_token=next_token(offset, len(keys), total),
         total_size=total,
     )
@@ -483,7 +508,7 @@ async def list_crypto_key_versions(
     call.store.crypto_key(parent.location, parent.ring, parent.key)
     versions, total = call.store.versions(parent.location, parent.ring, parent.key, offset, limit)
     return kms_v1.ListCryptoKeyVersionsResponse(
-        crypto_key_versions=[await version_message(call, parent.version(v.version), v) for v in versions],
+        crypto_key_versions=await _visible(versions, lambda v: version_message(call, parent.version(v.version), v)),
         next_page_token=next_token(offset, len(versions), total),
         total_size=total,
     )
