@@ -265,8 +265,12 @@ class KeyReconciler:
             key = await self._backend.describe_key(key.key_id)
             if owns(key, owner.uid):
                 return key
+            if key.state == KeyState.DESTROYED:
+                raise KeyGone(f"key {key.key_id} was destroyed")
             self._consent()
             await self._check_adoptable(key)
+            if key.state == KeyState.PENDING_DELETION:  # such a key takes no tags
+                await self._cancel_deletion(key.key_id)
             await self._backend.tag_key(key.key_id, owner.tags())
             key = await self._backend.describe_key(key.key_id)
         if not owns(key, owner.uid):
@@ -330,9 +334,7 @@ class KeyReconciler:
         if key.state == KeyState.DESTROYED:
             raise KeyGone(f"key {key_id} was destroyed")
         if key.state == KeyState.PENDING_DELETION:
-            await self._before_change()
-            key = await backend.cancel_key_deletion(key_id)
-            changes.append(Change("DeletionCancelled", f"cancelled the scheduled deletion of key {key_id}"))
+            key = await self._cancel_deletion(key_id)
         if desired.enabled and key.state == KeyState.DISABLED:
             await self._before_change()
             key = await backend.enable_key(key_id)
@@ -367,6 +369,12 @@ class KeyReconciler:
         if len(changes) > first:
             key = await backend.describe_key(key_id)
         return Converged(key, changes[first:], rotate_request)
+
+    async def _cancel_deletion(self, key_id: str) -> KeyMetadata:
+        await self._before_change()
+        key = await self._backend.cancel_key_deletion(key_id)
+        self._made.append(Change("DeletionCancelled", f"cancelled the scheduled deletion of key {key_id}"))
+        return key
 
     async def _rotate_once(self, key: KeyMetadata, request: str) -> tuple[KeyMetadata, bool]:
         """Rotate for ``request`` unless that was done already, even if no status write ever said so.
