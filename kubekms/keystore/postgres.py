@@ -241,11 +241,15 @@ class PostgresDatabase:
             return _Result(cursor)
 
     def executemany(self, statement: str, rows: Iterable[Sequence[object]]) -> None:
-        rows = list(rows)
+        """One statement per row (at most a key's 50 tags), not psycopg's pipelined ``executemany``: after a
+        pipeline the session idles in its transaction without ``idle_in_transaction_session_timeout`` (measured),
+        so a process frozen there would hold the project's write lock for ever."""
+        rows, statement = list(rows), _portable(statement)
         if not rows:
             return
         with self._connection() as connection, connection.cursor() as cursor:
-            cursor.executemany(_portable(statement), rows)
+            for row in rows:
+                cursor.execute(statement, row)
 
     @contextlib.contextmanager
     def _holding(self, connection: _Connection, counter: int | None) -> Iterator[None]:
