@@ -56,3 +56,55 @@ async def test_a_key_tagged_with_the_objects_uid_is_deleted(backend: Backend) ->
     changes = await KeyReconciler(backend, desired({}), never_alive).schedule_deletion(own.key_id)
     assert [change.reason for change in changes] == ["DeletionScheduled"]
     assert (await backend.describe_key(own.key_id)).state is KeyState.PENDING_DELETION
+
+
+def refuse() -> None:
+    raise PermissionError("no consent")
+
+
+async def test_consent_is_asked_at_the_take_over_only(backend: Backend) -> None:
+    untagged = await backend.create_key("team/untagged")
+    taker = KeyReconciler(backend, desired({"adopt": {"keyId": untagged.key_id}}), never_alive, consent=refuse)
+    with pytest.raises(PermissionError):
+        await taker.find_or_create("")
+    assert OWNER_UID_TAG not in (await backend.describe_key(untagged.key_id)).tags
+    own = await backend.create_key("team/adopted", tags={OWNER_UID_TAG: "uid-1"})  # taken over before
+    spec = desired({"adopt": {"keyId": own.key_id}})
+    key, _ = await KeyReconciler(backend, spec, never_alive, consent=refuse).find_or_create(own.key_id)
+    assert key.key_id == own.key_id
+    changes = await KeyReconciler(backend, spec, never_alive, consent=refuse).schedule_deletion(own.key_id)
+    assert [change.reason for change in changes] == ["DeletionScheduled"]
+
+
+class OtherProcessTagsLast:
+    """Fake for a fault a single operator cannot cause (its take-overs of one key are serialised): another
+    operator process's take-over writes its owner tag right after ours."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    async def tag_key(self, key_id: str, tags: dict[str, str]) -> None:
+        await self._backend.tag_key(key_id, tags)
+        await self._backend.tag_key(key_id, {OWNER_UID_TAG: "uid-other", "kubekms.io/owner": "other/app"})
+
+
+async def test_a_take_over_lost_to_another_process_changes_nothing_and_records_nothing(backend: Backend) -> None:
+    shared = await backend.create_key("team/shared", description="as it was")
+    recorded = []
+
+    async def record(key: Any) -> None:
+        recorded.append(key.key_id)
+
+    async def alive(reference: str, uid: str) -> bool:
+        return uid == "uid-other"
+
+    spec = desired({"adopt": {"keyId": shared.key_id}, "description": "mine", "enabled": False})
+    reconciler = KeyReconciler(OtherProcessTagsLast(backend), spec, alive, record)  # type: ignore[arg-type]
+    with pytest.raises(OwnedByOther, match="managed by KMSKey other/app"):
+        await reconciler.find_or_create("")
+    key = await backend.describe_key(shared.key_id)
+    assert (key.description, key.state, key.tags[OWNER_UID_TAG]) == ("as it was", KeyState.ENABLED, "uid-other")
+    assert recorded == [] and reconciler.unrecorded is None and reconciler.made == []
