@@ -91,42 +91,52 @@ class KeyHandlers:
 
     async def reconcile(self, trigger: str, body: kopf.Body, retry: int, patch: kopf.Patch | None = None) -> None:
         """Converge the object's key and write its status; ``patch`` is kopf's (none for a drift check)."""
+        async with self.lock(body["metadata"]["uid"]):
+            await self._reconcile(trigger, body, retry, patch)
+
+    async def _reconcile(self, trigger: str, body: kopf.Body, retry: int, patch: kopf.Patch | None) -> None:
+        """:meth:`reconcile` under the object's lock."""
         meta, status = body["metadata"], dict(body.get("status") or {})
         started = time.monotonic()
         unwritten: dict[str, Any] = {}  # status fields the failure report must carry
         made: list[Change] = []  # what changed in the backend, each an Event whether or not status says so
         drift = trigger == "drift"
-        async with self.lock(meta["uid"]):
-            try:
-                desired = parse(body)
-                may_exist = self._may_have_a_key(meta)
-                async with self._resolver.using(key_backend(desired.backend, status)) as resolved:
-                    await self._sync(resolved, desired, body, status, may_exist, unwritten, made)
-            except Exception as error:
-                post_changes(body, made, drift=drift)
-                failure = classify(error)
-                if failure is None:
-                    raise
-                await self._report(body, status, failure, unwritten)
-                metrics.RECONCILES.labels(trigger, failure.reason).inc()
-                if not failure.retryable and patch is not None:
-                    mark_handled(body, patch)  # no retry: only a further change runs the handlers again
-                raise failure.for_kopf(retry) from None
-            finally:
-                metrics.RECONCILE_SECONDS.labels(trigger).observe(time.monotonic() - started)
-                self.drift.reconciled(meta["uid"], meta["namespace"], meta["name"])
+        try:
+            desired = parse(body)
+            may_exist = self._may_have_a_key(meta)
+            async with self._resolver.using(key_backend(desired.backend, status)) as resolved:
+                await self._sync(resolved, desired, body, status, may_exist, unwritten, made)
+        except Exception as error:
+            post_changes(body, made, drift=drift)
+            failure = classify(error)
+            if failure is None:
+                raise
+            await self._report(body, status, failure, unwritten)
+            metrics.RECONCILES.labels(trigger, failure.reason).inc()
+            if not failure.retryable and patch is not None:
+                mark_handled(body, patch)  # no retry: only a further change runs the handlers again
+            raise failure.for_kopf(retry) from None
+        finally:
+            metrics.RECONCILE_SECONDS.labels(trigger).observe(time.monotonic() - started)
+            self.drift.reconciled(meta["uid"], meta["namespace"], meta["name"])
         metrics.RECONCILES.labels(trigger, "synced").inc()
         post_changes(body, made, drift=drift)
 
     async def check_drift(self, raw: dict[str, Any]) -> None:
-        """The drift loop's check of one KMSKey, read afresh."""
-        body = kopf.Body(cast(kopf.RawBody, raw))
-        meta, status = body["metadata"], body.get("status") or {}
-        synced: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Synced"), {})
-        if meta.get("deletionTimestamp") or synced.get("observedGeneration") != meta.get("generation"):
-            return  # being deleted, or a spec the change handlers have not handled yet: not drift
-        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):  # reported; the next check retries
-            await self.reconcile("drift", body, retry=0)
+        """The drift loop's check of one KMSKey, ``raw`` as the loop read it.
+
+        That read came before the object's lock: a change handler may have run since (a spec change
+        just applied), so the check reconciles the object as read again under the lock, never ``raw``.
+        """
+        uid, namespace, name = raw["metadata"]["uid"], raw["metadata"]["namespace"], raw["metadata"]["name"]
+        if not _is_drift_check_due(raw):
+            return
+        async with self.lock(uid):
+            fresh = await kube.get_key(namespace, name)
+            if fresh is None or fresh["metadata"].get("uid") != uid or not _is_drift_check_due(fresh):
+                return
+            with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):  # reported; the next check retries
+                await self._reconcile("drift", kopf.Body(cast(kopf.RawBody, fresh)), retry=0, patch=None)
 
     async def _sync(
         self,
@@ -246,6 +256,13 @@ class KeyHandlers:
                 raise failure.for_kopf(retry) from None
         self._forget(meta["uid"])
         post_changes(body, changes, drift=False)
+
+
+def _is_drift_check_due(raw: Mapping[str, Any]) -> bool:
+    """False while the object is being deleted or holds a spec the change handlers have not handled yet."""
+    meta, status = raw["metadata"], raw.get("status") or {}
+    synced: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Synced"), {})
+    return not meta.get("deletionTimestamp") and synced.get("observedGeneration") == meta.get("generation")
 
 
 def parse(body: kopf.Body) -> DesiredKey:
