@@ -45,6 +45,9 @@ def test_immutable_fields_cannot_change(cluster: Cluster) -> None:
         ({"adopt": {}}, "adopt needs exactly one of keyId and alias"),
         ({"tags": {"kubekms.io/owner": "me"}}, "must not start with kubekms.io/"),
         ({"aliases": ["a/default"]}, "aliases ending in /default are reserved"),
+        ({"aliases": ["mine", "aws/ebs"]}, "aliases under aws/ (AWS managed keys) and gcp/"),
+        ({"aliases": ["AWS/ebs"]}, "aliases under aws/ (AWS managed keys) and gcp/"),
+        ({"aliases": ["Gcp/global/ring/key/1"]}, "aliases under aws/ (AWS managed keys) and gcp/"),
         ({"rotation": {"enabled": True, "periodDays": 7}}, "spec.rotation.periodDays"),
         ({"deletionPolicy": "Destroy"}, "spec.deletionPolicy"),
     ],
@@ -138,3 +141,9 @@ def test_key_types_are_accepted_and_immutable(cluster: Cluster) -> None:
     assert "keySpec is immutable" in refusal(cluster.patch_key, "mac", {"spec": {"keySpec": "HMAC_256"}})
     message = refusal(cluster.patch_key, "signer", {"spec": {"keyUsage": "ENCRYPT_DECRYPT"}})
     assert "keyUsage is immutable" in message
+
+
+def test_aliases_only_naming_aws_or_gcp_elsewhere_pass(cluster: Cluster) -> None:
+    aliases = ["team/aws/x", "awsome", "gcpx/y", "apps/gcp/"]
+    cluster.create_key("named", {"aliases": aliases})
+    assert cluster.key("named")["spec"]["aliases"] == aliases
