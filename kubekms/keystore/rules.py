@@ -39,6 +39,9 @@ MAX_TAGS = 50
 MAX_ALIASES_PER_KEY = 50  # AWS's quota
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 255
+# the operator's ownership tags (kubekms.io/owner-uid): it deletes the keys a KMSKey's tag names, so changing
+# one on an existing key is authorised as a deletion too (PrincipalGrant.authorize_tag_change)
+OWNERSHIP_TAG_PREFIX = "kubekms.io/"
 RESERVED_TAG_PREFIX = "aws:"  # AWS's own tags (TagException), on every wire: a key tagged here is readable on all
 LIST_LIMIT = (1, 1000)
 KEY_POLICY_NAME = "default"  # AWS: every key has exactly one policy, named "default"
@@ -220,6 +223,11 @@ def check_tag_key(tag_key: str) -> None:
         raise InvalidArgument(
             f"tag keys cannot hold control characters, got {tag_key!r}", reason=Reason.TAG_KEY_INVALID
         )
+
+
+def is_ownership_tag(tag_key: str) -> bool:
+    """A tag under ``kubekms.io/``, in any case (as ``aws:`` is reserved in any case)."""
+    return tag_key[: len(OWNERSHIP_TAG_PREFIX)].lower() == OWNERSHIP_TAG_PREFIX
 
 
 def check_removable_tag_key(tag_key: str) -> None:

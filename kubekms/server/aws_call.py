@@ -73,6 +73,10 @@ class Caller(Protocol):
 
     def keeps_policy_control(self, document: str, key_id: str, names: Iterable[str], account: str) -> bool: ...
 
+    async def authorize_tag_change(
+        self, backend: Backend, key_ref: str, tag_keys: Iterable[str], *, account: str
+    ) -> None: ...
+
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's construction costs three times as much, twice a request
 class AwsRequest:

@@ -25,7 +25,7 @@ the keystore seals it like its own and never hands it out. Multi-region keys are
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -790,8 +790,15 @@ async def tag_resource(call: AwsCall) -> JsonObject:
     tags = tags_field(call)
     if not tags:
         raise InvalidArgument("Tags must not be empty")
+    await _authorize_tag_change(call, tags)
     await call.backend.tag_key(call.key_ref(), tags)
     return {}
+
+
+async def _authorize_tag_change(call: AwsCall, tag_keys: Iterable[str]) -> None:
+    if call.caller is None:
+        raise AccessDenied("this operation needs a signed-in principal")
+    await call.caller.authorize_tag_change(call.backend, call.key_ref(), tag_keys, account=call.account)
 
 
 async def untag_resource(call: AwsCall) -> JsonObject:
@@ -799,6 +806,7 @@ async def untag_resource(call: AwsCall) -> JsonObject:
     if not isinstance(tag_keys, list) or not tag_keys:
         raise InvalidArgument("TagKeys must be a non-empty list of strings")
     tag_keys = [inputs.text(tag_key, "TagKeys[]", max_chars=MAX_TEXT_CHARS) for tag_key in tag_keys]
+    await _authorize_tag_change(call, tag_keys)
     await call.backend.untag_key(call.key_ref(), tag_keys)
     return {}
 

@@ -8,13 +8,14 @@ states) is the keystore's; the wire's field parsers check types, units and the w
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kubekms.backend import Backend
-from kubekms.errors import InvalidArgument, InvalidCiphertext
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext
 from kubekms.keystore import rules
+from kubekms.server.principals import PrincipalGrant
 from kubekms.wire.v1 import answers as v1_answers
 from kubekms.wire.v1 import fields as v1_fields
 from kubekms.wire.v1 import values as v1_values
@@ -41,9 +42,15 @@ class Call:
     query: Mapping[str, str]
     path_key_id: str = ""
     path_tag_key: str = ""
+    caller: PrincipalGrant | None = None  # the signed-in principal, for what a handler authorises itself
 
     def key_ref(self) -> str:
         return key_ref_of(self.path_key_id, self.query, self.fields)
+
+    async def authorize_tag_change(self, tag_keys: Iterable[str]) -> None:
+        if self.caller is None:
+            raise AccessDenied("this operation needs a signed-in principal")
+        await self.caller.authorize_tag_change(self.backend, self.key_ref(), tag_keys, account=self.project_id)
 
 
 def key_ref_of(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
@@ -307,8 +314,9 @@ async def list_key_tags(call: Call) -> JsonAnswer:
 
 
 async def create_key_tag(call: Call) -> JsonAnswer:
-    tag = call.fields.object("tag", code="KMS.0414")
-    await call.backend.tag_key(call.key_ref(), v1_fields.tags_from_wire([tag]))
+    tags = v1_fields.tags_from_wire([call.fields.object("tag", code="KMS.0414")])
+    await call.authorize_tag_change(tags)
+    await call.backend.tag_key(call.key_ref(), tags)
     return {}
 
 
@@ -317,16 +325,18 @@ async def batch_key_tags(call: Call) -> JsonAnswer:
     tags = v1_fields.tags_from_wire(call.fields.objects("tags", code="KMS.0412"))
     if not tags:
         raise InvalidArgument("tag list cannot be empty", code="KMS.0401")
+    if action not in ("create", "delete"):
+        raise InvalidArgument("action must be 'create' or 'delete'", code="KMS.0404")
+    await call.authorize_tag_change(tags)
     if action == "create":
         await call.backend.tag_key(call.key_ref(), tags)
-    elif action == "delete":
-        await call.backend.untag_key(call.key_ref(), list(tags))
     else:
-        raise InvalidArgument("action must be 'create' or 'delete'", code="KMS.0404")
+        await call.backend.untag_key(call.key_ref(), list(tags))
     return {}
 
 
 async def delete_key_tag(call: Call) -> JsonAnswer:
+    await call.authorize_tag_change([call.path_tag_key])
     await call.backend.untag_key(call.key_ref(), [call.path_tag_key])
     return {}
 

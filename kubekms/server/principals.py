@@ -23,11 +23,13 @@ from pathlib import Path
 from kubekms import policies
 from kubekms.backend import Backend, GrantTerms
 from kubekms.errors import AccessDenied, NotFound, Reason
+from kubekms.keystore import rules
 from kubekms.naming import is_key_id
 from kubekms.providers.local import LocalBackend
 from kubekms.yamlfile import read_yaml
 
 WILDCARD = "*"
+DELETION = "schedule-key-deletion"
 
 
 class PrincipalsFileError(ValueError):
@@ -176,6 +178,24 @@ class PrincipalGrant:
             return False
         request = policies.PolicyRequest(self.name, account, "kms:PutKeyPolicy", key_id)
         return self._allowed_by(policies.parse_policy(document), request, names)
+
+    async def authorize_tag_change(self, backend: Backend, key_ref: str, tag_keys: Iterable[str], *,
+                                   account: str) -> None:  # fmt: skip
+        """Setting or removing ownership tags (``kubekms.io/``) on an existing key: the operator deletes the keys
+        a KMSKey's tag names, so that also needs ScheduleKeyDeletion on the key (else "tag" would grant "delete").
+        Every wire's tag operations call this after their own authorisation; CreateKey's tags need nothing more."""
+        if not any(rules.is_ownership_tag(tag_key) for tag_key in tag_keys):
+            return
+        try:
+            self.check_operation(DELETION, account)
+            await self.authorize_action(policies.policy_action(DELETION), backend, key_ref, account=account)
+        except AccessDenied:
+            raise AccessDenied(
+                f"tags beginning with {rules.OWNERSHIP_TAG_PREFIX!r} (any case) are reserved: they name the KMSKey "
+                f"owning the key, so changing one also needs {DELETION} (kms:ScheduleKeyDeletion) on key "
+                f"{key_ref!r}, which principal {self.name!r} may not call",
+                reason=Reason.OPERATION_DENIED,
+            ) from None
 
     def deny_account_wide(self, operation: str) -> AccessDenied:
         return AccessDenied(

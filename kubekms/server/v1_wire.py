@@ -56,6 +56,7 @@ class V1Call:
     fields: v1_fields.RequestFields
     query: Mapping[str, str]
     project_id: str
+    caller: PrincipalGrant | None
 
     def scope(self) -> KeyScope:
         return self.route.operation.scope
@@ -65,7 +66,8 @@ class V1Call:
 
     async def run(self, backend: Backend) -> Any:
         call = Call(backend=backend, project_id=self.project_id, fields=self.fields, query=self.query,
-                    path_key_id=self.route.path_key_id, path_tag_key=self.route.path_tag_key)  # fmt: skip
+                    path_key_id=self.route.path_key_id, path_tag_key=self.route.path_tag_key,
+                    caller=self.caller)  # fmt: skip
         return await self.route.operation.handler(call)
 
 
@@ -106,11 +108,11 @@ class V1Wire:
         route = exchange.target
         assert isinstance(route, Route), "accept routed the request"
         fields = v1_fields.RequestFields(v1_fields.parse_json_object(exchange.body))
-        if route.operation.name == "create-key" and fields.has(CREATION_TAGS_FIELD):
-            grant = self._principals.get(exchange.access_key)
-            if grant is not None:  # the pipeline refuses an unknown access key itself
-                grant.check_operation(TAGGING_PERMISSION, exchange.project_id)
-        return V1Call(route=route, fields=fields, query=request.query, project_id=exchange.project_id)
+        grant = self._principals.get(exchange.access_key)
+        # the pipeline refuses an unknown access key itself
+        if route.operation.name == "create-key" and fields.has(CREATION_TAGS_FIELD) and grant is not None:
+            grant.check_operation(TAGGING_PERMISSION, exchange.project_id)
+        return V1Call(route=route, fields=fields, query=request.query, project_id=exchange.project_id, caller=grant)
 
     def answer_key(self, answer: Any) -> str:
         return str((answer.get("key_info") or {}).get("key_id", "")) if isinstance(answer, dict) else ""

@@ -25,6 +25,7 @@ class KeyAction:
     operation: str
     states: frozenset[KeyState]  # the key states in which the page offers it
     run: Callable[[Backend, str, Form], Awaitable[str]]  # returns the notice shown after it
+    tag_keys: Callable[[Form], list[str]] | None = None  # a tag change: the tag keys it sets or removes
 
 
 async def _enable(backend: Backend, key: str, form: Form) -> str:
@@ -94,14 +95,18 @@ async def _remove_alias(backend: Backend, key: str, form: Form) -> str:
     return f"Alias {alias} removed."
 
 
+def _tag_keys(form: Form) -> list[str]:
+    return [form.text("tag_key", max_chars=MAX_TAG_CHARS, required=True)]
+
+
 async def _add_tag(backend: Backend, key: str, form: Form) -> str:
-    tag_key = form.text("tag_key", max_chars=MAX_TAG_CHARS, required=True)
+    [tag_key] = _tag_keys(form)
     await backend.tag_key(key, {tag_key: form.text("tag_value", max_chars=MAX_TAG_CHARS)})
     return f"Tag {tag_key} saved."
 
 
 async def _remove_tag(backend: Backend, key: str, form: Form) -> str:
-    tag_key = form.text("tag_key", max_chars=MAX_TAG_CHARS, required=True)
+    [tag_key] = _tag_keys(form)
     await backend.untag_key(key, [tag_key])
     return f"Tag {tag_key} removed."
 
@@ -126,8 +131,8 @@ ACTIONS: dict[str, KeyAction] = {
     "description": KeyAction("update-key-description", MANAGEABLE, _describe),
     "add-alias": KeyAction("create-alias", MANAGEABLE, _add_alias),
     "remove-alias": KeyAction("delete-alias", MANAGEABLE, _remove_alias),
-    "add-tag": KeyAction("create-key-tag", MANAGEABLE, _add_tag),
-    "remove-tag": KeyAction("delete-key-tag", MANAGEABLE, _remove_tag),
+    "add-tag": KeyAction("create-key-tag", MANAGEABLE, _add_tag, _tag_keys),
+    "remove-tag": KeyAction("delete-key-tag", MANAGEABLE, _remove_tag, _tag_keys),
     "enable-version": KeyAction(version_state_permission(True), MANAGEABLE, _enable_version),
     "disable-version": KeyAction(version_state_permission(False), MANAGEABLE, _disable_version),
 }

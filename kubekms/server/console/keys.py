@@ -238,9 +238,14 @@ class KeyPages:
         back = key_url(project, key_ref)
         try:
             form = await self._gate.form(request, visitor)
-            notice = await self._gate.call(
-                visitor, project, action.operation, lambda backend: action.run(backend, key_ref, form), key_ref=key_ref
-            )
+
+            async def act(backend: Backend) -> str:
+                if action.tag_keys is not None:
+                    await visitor.principal.authorize_tag_change(backend, key_ref, action.tag_keys(form),
+                                                                 account=project)  # fmt: skip
+                return await action.run(backend, key_ref, form)
+
+            notice = await self._gate.call(visitor, project, action.operation, act, key_ref=key_ref)
         except KMSError as error:
             return self._gate.error_page(visitor, error, back=back, project=project)
         await self._gate.notify(visitor, notice)
