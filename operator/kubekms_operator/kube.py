@@ -73,6 +73,17 @@ async def list_backends() -> list[dict[str, Any]]:
     return items
 
 
+async def list_keys(namespace: str) -> list[dict[str, Any]]:
+    """Every KMSKey of ``namespace``; of the cluster when it is empty."""
+    objects = _objects()
+    if namespace:
+        answer = await asyncio.to_thread(objects.list_namespaced_custom_object, GROUP, VERSION, namespace, KEYS)
+    else:
+        answer = await asyncio.to_thread(objects.list_cluster_custom_object, GROUP, VERSION, KEYS)
+    items: list[dict[str, Any]] = answer.get("items") or []
+    return items
+
+
 def read_key(namespace: str, name: str) -> dict[str, Any] | None:
     """A KMSKey, or None if it does not exist (blocking: for worker threads such as the re-encryption pass)."""
     found: dict[str, Any] | None = _absent_as_none(

@@ -12,7 +12,9 @@ the object's owner-uid tag (:func:`~kubekms_operator.reconcile.owns`), and the v
 backend's. Whoever may write ``kmskeys/status`` could otherwise name the cluster's key there, have
 every Secret of the cluster rewritten at will and read other namespaces' Secret names in the progress.
 With ``KUBEKMS_REENCRYPTION_NAMESPACE`` set (the chart sets its release namespace), a KMSKey elsewhere
-gets one Warning and nothing else: no probe Secret, no look at the apiserver's metrics.
+gets one Warning and nothing else: no probe Secret, no look at the apiserver's metrics. One KMSKey holds
+clusterEncryption (the first created, then by namespace/name): a later one gets a Warning and is ignored while
+the first exists (looked at again every check interval).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -47,8 +49,46 @@ log = logging.getLogger(__name__)
 APISERVER_BACKOFF = RetryPolicy(base_delay=0.5, max_delay=5.0)
 
 
-def _cluster_encryption_enabled(spec: kopf.Spec, **_: Any) -> bool:
+def _cluster_encryption_enabled(spec: Mapping[str, Any], **_: Any) -> bool:
     return bool((spec.get("clusterEncryption") or {}).get("enabled"))
+
+
+async def _earlier_holder(body: kopf.Body, scope: str) -> str | None:
+    """``namespace/name`` of the KMSKey that holds spec.clusterEncryption instead of this one, None if this one
+    does. One per cluster (per ``scope``, the namespace it is honoured in, when set): the first created, then by
+    namespace and name; a KMSKey being deleted holds it no more."""
+    holders = [
+        key
+        for key in await kube.list_keys(scope)
+        if _cluster_encryption_enabled(key.get("spec") or {}) and not key["metadata"].get("deletionTimestamp")
+    ]
+    first = min(holders, key=_creation_order, default=None)
+    if first is None or first["metadata"]["uid"] == body["metadata"]["uid"]:
+        return None
+    return f"{first['metadata']['namespace']}/{first['metadata']['name']}"
+
+
+def _creation_order(key: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = key["metadata"]  # creationTimestamps are RFC 3339 in UTC, whole seconds: ordered as text
+    return (str(meta.get("creationTimestamp") or ""), meta["namespace"], meta["name"])
+
+
+async def _yields_to_an_earlier_key(body: kopf.Body, scope: str, reported: set[str]) -> bool:
+    """True while another KMSKey holds spec.clusterEncryption (a Warning once per holder): the daemon then
+    leaves the cluster's Secrets to that KMSKey's daemon, and takes over once it is gone."""
+    holder = await _earlier_holder(body, scope)
+    if holder is None:
+        reported.clear()
+        return False
+    if holder not in reported:
+        reported.add(holder)
+        kopf.warn(
+            body,
+            reason="ReencryptionRefused",
+            message=f"KMSKey {holder}, created first, holds spec.clusterEncryption (one per cluster): this one is"
+            " ignored while it exists",
+        )
+    return True
 
 
 def _wait_for_adoption(
@@ -168,9 +208,11 @@ def register(settings: ReencryptionSettings, resolver: BackendResolver) -> None:
 
         failures = 0
         refused: set[str] = set()  # status key ids not this object's own, each reported once
+        yielded_to: set[str] = set()  # the earlier KMSKey holding clusterEncryption, reported once
         while not stopped:
             try:
-                await _finish_current_version(resolver, rewriter, body, should_stop, settings, refused)
+                if not await _yields_to_an_earlier_key(body, settings.namespace, yielded_to):
+                    await _finish_current_version(resolver, rewriter, body, should_stop, settings, refused)
             except Exception as error:
                 # An apiserver restart (e.g. switching encryption on) must not end the daemon: kopf
                 # would start it again only a minute later. The pass resumes from its saved progress.

@@ -55,3 +55,33 @@ def test_cluster_encryption_is_honoured_only_in_its_namespace(
         # In its namespace the daemon goes on to its probe (the apiserver here has no KMS plugin: it waits).
         wait_for(lambda: has_probe(cluster), 30, "the probe Secret in the allowed namespace")
         assert not has_probe(tenant)
+
+
+def test_a_second_cluster_encryption_key_is_ignored_until_the_first_is_gone(
+    cluster: Cluster, plane: ControlPlane, kms: KMSServer, tmp_path: Path
+) -> None:
+    env = {
+        "KUBEKMS_REENCRYPTION_NAMESPACE": cluster.namespace,
+        "KUBEKMS_REENCRYPTION_INTERVAL": "1",
+        "KUBEKMS_REENCRYPTION_ADOPTION_TIMEOUT": "1",  # no KMS plugin here: each pass Warns ReencryptionWaiting
+    }
+    with operator_running(plane, tmp_path, [cluster.namespace], env=env):
+        backend = cluster.backend(kms, f"rescope-{uuid.uuid4().hex[:8]}")
+        for name in ("first", "second"):  # created in this order: the first holds clusterEncryption
+            cluster.create_key(name, {**SPEC, "backendRef": {"name": backend}})
+            cluster.wait_ready(name)
+
+        def reasons(name: str) -> set[str]:
+            return {str(e.reason) for e in cluster.events(name)}
+
+        def refused() -> str | None:
+            found = [e.message for e in cluster.events("second") if e.reason == "ReencryptionRefused"]
+            return found[0] if found else None
+
+        assert "KMSKey " + cluster.namespace + "/first, created first" in wait_for(refused, 30, "second's Warning")
+        wait_for(lambda: "ReencryptionWaiting" in reasons("first"), 30, "the first's daemon at work")
+        assert "ReencryptionWaiting" not in reasons("second"), "the second's daemon waited for the plugin too"
+        assert "ReencryptionRefused" not in reasons("first")
+
+        cluster.delete_key("first")
+        wait_for(lambda: "ReencryptionWaiting" in reasons("second"), 30, "the second taking over")
