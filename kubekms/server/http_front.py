@@ -14,7 +14,8 @@ within ``request_timeout`` of its first byte (slowloris), an idle connection clo
 ``max_connections``, per worker): one beyond is closed at once (a reset, nothing read from it),
 counted and logged as a refusal (``HTTP.TooManyConnections``, one rate-limited line per client),
 so a client opening connections cannot take the descriptors the process needs for its keystores,
-log and the connections it already serves; a connection handed to the console counts until it ends.
+log and the connections it already serves; a connection handed to the console counts until it ends, a TLS
+connection from its accept (its handshake included: up to 60 s, the loops' ``ssl_handshake_timeout``).
 Malformed HTTP is answered 400 with a plain reason and closed, and
 counted as a refusal (one rate-limited line per client). Reading pauses while answers are
 pending or the transport's buffer is full, and a pipelining client gets at most ``max_pending``
@@ -42,12 +43,13 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import functools
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from ssl import SSLContext
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -108,6 +110,7 @@ class HttpFront:
     connections: set[HttpConnection] = field(default_factory=set)  # the front's own (a graceful stop waits for them)
     open_connections: int = 0  # accepted and not ended, the console's included: max_connections applies to these
     _server: asyncio.Server | None = None
+    _handshakes: set[asyncio.Task[None]] = field(default_factory=set)  # TLS connections in their handshake
     _stopping: bool = False
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
     _extra_lines: str | None = None  # extra_headers as header lines, formatted once
@@ -124,10 +127,11 @@ class HttpFront:
                      ssl: SSLContext | None = None) -> asyncio.Server:  # fmt: skip
         """Accept on ``host``:``port``, or on ``sock`` (a worker's inherited listener)."""
         loop = asyncio.get_running_loop()
+        factory: Callable[[], asyncio.Protocol] = self if ssl is None else functools.partial(_TlsAccept, self, ssl)
         if sock is not None:
-            self._server = await loop.create_server(self, sock=sock, ssl=ssl, backlog=1024)
+            self._server = await loop.create_server(factory, sock=sock, backlog=1024)
         else:
-            self._server = await loop.create_server(self, host, port, ssl=ssl, backlog=1024)
+            self._server = await loop.create_server(factory, host, port, backlog=1024)
         return self._server
 
     def forget(self, connection: HttpConnection) -> None:
@@ -151,6 +155,8 @@ class HttpFront:
             self._server.close()
         self._stopping = True
         self._all_closed.clear()
+        for handshake in list(self._handshakes):  # nothing asked yet: closed (start_tls closes the transport)
+            handshake.cancel()
         for connection in list(self.connections):
             connection.shutdown()
         self.check_settled()
@@ -197,13 +203,8 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         stream = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
-        peer = stream.get_extra_info("peername")
-        self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
-        if self._front.open_connections >= self._limits.max_connections:
-            self._front.refuse_connection(stream, self._remote)
+        if not self._counted and not self._admit(stream):  # (a TLS connection was counted at its accept)
             return
-        self._front.open_connections += 1
-        self._counted = True
         self._transport = stream
         self._front.connections.add(self)
         self._set_timer(self._limits.keepalive_timeout, self._idle_timeout)
@@ -216,6 +217,17 @@ class HttpConnection(asyncio.Protocol):
         self._unparsed = b""
         if self._relay is not None and self._relay.connected:
             self._relay.protocol.connection_lost(exc)
+
+    def _admit(self, transport: asyncio.Transport) -> bool:
+        """Count this connection in the front's open_connections, or refuse it (closed at once) over the cap."""
+        peer = transport.get_extra_info("peername")
+        self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        if self._front.open_connections >= self._limits.max_connections:
+            self._front.refuse_connection(transport, self._remote)
+            return False
+        self._front.open_connections += 1
+        self._counted = True
+        return True
 
     def _release(self) -> None:
         """The connection ended (its transport here, or aiohttp's after the hand-over): no longer counted."""
@@ -589,17 +601,104 @@ class HttpConnection(asyncio.Protocol):
             self._transport.abort()
 
 
+class _TlsAccept(asyncio.Protocol):
+    """A TLS connection from its accept to the end of its handshake, then its :class:`HttpConnection`'s.
+
+    ``create_server(ssl=...)`` shows a protocol nothing until the handshake is done (up to asyncio's and uvloop's
+    ``ssl_handshake_timeout``, 60 s), so silent connections would escape ``max_connections``. This one counts the raw
+    connection at its accept (or refuses it there, before any handshake), runs the handshake with ``start_tls``
+    (itself the interim protocol) and then gives the TLS transport to the connection. What the TLS layer delivers
+    before that (``start_tls`` returns a turn of the loop after the handshake: a request sent with the client's last
+    handshake flight) is kept and given to the connection after its ``connection_made``.
+    """
+
+    def __init__(self, front: HttpFront, context: SSLContext) -> None:
+        self._front, self._context = front, context
+        self._connection = HttpConnection(front)
+        self._handed_over = self._lost = self._eof = self._writing_paused = False
+        self._early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        raw = cast(asyncio.Transport, transport)
+        if not self._connection._admit(raw):
+            return
+        loop = asyncio.get_running_loop()
+        # start_tls's first step now, not in a task a turn later: it gives the raw transport to the TLS layer before
+        # uvloop (which starts reading once connection_made returns) can deliver the client's first bytes here
+        starting = loop.start_tls(raw, self, self._context, server_side=True)
+        handshake = loop.create_task(self._handshake(_Resumed(starting, starting.send(None))))
+        self._front._handshakes.add(handshake)
+        handshake.add_done_callback(self._front._handshakes.discard)
+
+    async def _handshake(self, started: _Resumed[asyncio.Transport | None]) -> None:
+        tls: asyncio.Transport | None = None
+        try:
+            tls = await started
+        except OSError:  # the handshake failed or timed out, or the client left: start_tls closed the transport
+            return
+        finally:
+            if tls is None:  # (also: the server stops, or asyncio's start_tls found the connection already lost)
+                self._connection._release()
+        if tls is None or self._lost:
+            return
+        self._handed_over = True
+        tls.set_protocol(self._connection)
+        self._connection.connection_made(tls)
+        if self._writing_paused:
+            self._connection.pause_writing()
+        for data in self._early:
+            self._connection.data_received(data)
+        self._early.clear()
+        if self._eof:
+            self._connection.eof_received()
+
+    # What the TLS layer calls before the hand-over is kept; a call it scheduled before then arrives here after it.
+
+    def data_received(self, data: bytes) -> None:
+        if self._handed_over:
+            self._connection.data_received(data)
+        else:
+            self._early.append(data)
+
+    def eof_received(self) -> bool | None:
+        if self._handed_over:
+            return self._connection.eof_received()
+        self._eof = True
+        return None
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        if self._handed_over:
+            self._connection.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._handed_over:
+            self._connection.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._handed_over:
+            self._connection.connection_lost(exc)
+        else:
+            self._lost = True
+            self._connection._release()
+
+
 _EAGERLY = object()  # HttpConnection._serving while the answering loop runs in a read's callback
 
 
-class _Resumed:
-    """Awaiting it carries on a coroutine that already ran up to its first wait (it yielded ``waiting_on``): what
-    the task it runs in is sent or thrown goes to that coroutine, as ``await`` would have passed it."""
+_T = TypeVar("_T")
 
-    def __init__(self, coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+
+class _Resumed(Generic[_T]):
+    """Awaiting it carries on a coroutine that already ran up to its first wait (it yielded ``waiting_on``): what
+    the task it runs in is sent or thrown goes to that coroutine, as ``await`` would have passed it, and the
+    coroutine's result is the await's."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, _T], waiting_on: Any) -> None:
         self._coroutine, self._waiting_on = coroutine, waiting_on
 
-    def __await__(self) -> Generator[Any, Any, None]:
+    def __await__(self) -> Generator[Any, Any, _T]:
         waiting_on = self._waiting_on
         while True:
             try:
@@ -607,13 +706,13 @@ class _Resumed:
             except BaseException as error:  # cancellation, GeneratorExit: the coroutine handles it
                 try:
                     waiting_on = self._coroutine.throw(error)
-                except StopIteration:
-                    return
+                except StopIteration as done:
+                    return cast(_T, done.value)
             else:
                 try:
                     waiting_on = self._coroutine.send(sent)
-                except StopIteration:
-                    return
+                except StopIteration as done:
+                    return cast(_T, done.value)
 
 
 async def _carry_on(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:
