@@ -76,7 +76,6 @@ async def _ok(request: HttpRequest) -> HttpResponse:
     return HttpResponse.text(200, "ok", {})
 
 
-@pytest.mark.xfail(strict=True, reason="routed: TLS connections in their handshake escape the cap (H2, http_front)")
 async def test_tls_connections_still_in_their_handshake_do_not_escape_the_cap(tmp_path: Path) -> None:
     server_tls, client_tls = tls_contexts(tmp_path)
     async with running_front(_ok, limits=HttpLimits(max_connections=CAP), tls=server_tls) as front:
