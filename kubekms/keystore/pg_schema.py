@@ -83,6 +83,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE keys ADD COLUMN region TEXT NOT NULL DEFAULT '';
     """,
+    # 6: the SQLite schema's version 7: versions made by on-demand rotations.
+    """
+    ALTER TABLE key_versions ADD COLUMN on_demand INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
