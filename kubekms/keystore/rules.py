@@ -30,6 +30,7 @@ RESERVED_ALIAS_PREFIXES = {
 }
 PENDING_DAYS = (7, 1096)
 ROTATION_DAYS = (1, 3650)
+ON_DEMAND_ROTATIONS = 25  # per key, as AWS's RotateKeyOnDemand (automatic rotations do not count)
 DEFAULT_ROTATION_DAYS = 365
 DATA_KEY_BYTES = (1, 1024)
 ENCRYPT_PLAINTEXT_BYTES = (1, 4096)  # AWS Encrypt's limit; the v1.0 wire is stricter

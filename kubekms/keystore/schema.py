@@ -86,6 +86,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE keys ADD COLUMN region TEXT NOT NULL DEFAULT '';
     """,
+    # 7: whether a version came from an on-demand rotation (their number per key is limited, as AWS's 25);
+    # versions made before are counted as automatic.
+    """
+    ALTER TABLE key_versions ADD COLUMN on_demand INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

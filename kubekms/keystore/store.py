@@ -379,11 +379,13 @@ class Keystore:
             region=record.region,
         )
 
-    def _add_version(self, db: Database, key_id: str, version: int, now: float, key_spec: str) -> None:
+    def _add_version(
+        self, db: Database, key_id: str, version: int, now: float, key_spec: str, *, on_demand: bool = False
+    ) -> None:
         sealed = self._sealer.seal(asymmetric.new_material(key_spec), key_version_context(key_id, version))
         db.execute(
-            "INSERT INTO key_versions (key_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
-            (key_id, version, sealed, now),
+            "INSERT INTO key_versions (key_id, version, sealed, created_at, on_demand) VALUES (?, ?, ?, ?, ?)",
+            (key_id, version, sealed, now, int(on_demand)),
         )
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -583,12 +585,20 @@ class Keystore:
             record = self._resolve(key_ref)
             rules.require_rotatable(record.key_id, record.key_spec, record.origin)
             rules.require_usable(record.key_id, record.state)
-            self._rotate(db, record, self._clock())
+            (done,) = db.execute(
+                "SELECT COUNT(*) FROM key_versions WHERE key_id = ? AND on_demand = 1", (record.key_id,)
+            ).fetchone()
+            if done >= rules.ON_DEMAND_ROTATIONS:
+                raise LimitExceeded(
+                    f"key {record.key_id} already had {rules.ON_DEMAND_ROTATIONS} on-demand rotations, the limit "
+                    "(automatic rotation goes on)"
+                )
+            self._rotate(db, record, self._clock(), on_demand=True)
         return self.describe_key(record.key_id)
 
-    def _rotate(self, db: Database, record: _KeyRecord, now: float) -> None:
+    def _rotate(self, db: Database, record: _KeyRecord, now: float, *, on_demand: bool = False) -> None:
         version = record.current_version + 1
-        self._add_version(db, record.key_id, version, now, record.key_spec)
+        self._add_version(db, record.key_id, version, now, record.key_spec, on_demand=on_demand)
         db.execute(
             "UPDATE keys SET current_version = ?, last_rotation_at = ?, number_of_rotations = number_of_rotations + 1"
             " WHERE key_id = ?",

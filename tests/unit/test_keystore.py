@@ -22,7 +22,7 @@ from kubekms.errors import (
     PendingDeletion,
     Reason,
 )
-from kubekms.keystore import Keystore, KeystoreSetupError, request_scope
+from kubekms.keystore import Keystore, KeystoreSetupError, request_scope, rules
 from kubekms.keystore.request_scope import one_look_per_request
 from kubekms.keystore.schema import SCHEMA_VERSION
 
@@ -196,6 +196,22 @@ def test_rotation_adds_versions_and_old_ones_keep_decrypting(store: Keystore) ->
     status = store.get_rotation_status(key.key_id)
     assert status.number_of_rotations == 1
     assert status.last_rotation_at is not None
+
+
+def test_only_on_demand_rotations_count_against_their_quota(store: Keystore, clock: Clock) -> None:
+    key = store.create_key("quota")
+    store.set_rotation(key.key_id, enabled=True, interval_days=1)
+    for _ in range(3):  # automatic rotations: not counted
+        clock.now += DAY
+        assert store.run_due_work().rotated == (key.key_id,)
+    for _ in range(rules.ON_DEMAND_ROTATIONS):
+        store.rotate_key(key.key_id)
+    with pytest.raises(LimitExceeded, match="on-demand rotations"):
+        store.rotate_key(key.key_id)
+    assert store.describe_key(key.key_id).current_version == 4 + rules.ON_DEMAND_ROTATIONS  # nothing written
+    clock.now += DAY
+    assert store.run_due_work().rotated == (key.key_id,)  # automatic rotation goes on past the quota
+    assert store.get_rotation_status(key.key_id).number_of_rotations == 4 + rules.ON_DEMAND_ROTATIONS
 
 
 def test_automatic_rotation_happens_when_the_interval_elapsed(store: Keystore, clock: Clock) -> None:
@@ -441,6 +457,7 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     database.execute("ALTER TABLE keys DROP COLUMN material_expires_at")
     database.execute("ALTER TABLE keys DROP COLUMN material_digest")
     database.execute("ALTER TABLE keys DROP COLUMN region")  # version 6
+    database.execute("ALTER TABLE key_versions DROP COLUMN on_demand")  # version 7
     database.execute("PRAGMA user_version = 1")
     database.commit()
     database.close()
@@ -450,6 +467,27 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     store.close()
     database = sqlite3.connect(directory / "keystore.db")
     assert database.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    database.close()
+
+
+def test_rotations_made_before_version_7_count_as_automatic(tmp_path: Path) -> None:
+    directory = tmp_path / "ks"
+    store = Keystore(directory, init=True)
+    key_id = store.create_key("rotated-before").key_id
+    store.rotate_key(key_id)
+    store.close()
+    database = sqlite3.connect(directory / "keystore.db")
+    database.execute("ALTER TABLE key_versions DROP COLUMN on_demand")
+    database.execute("PRAGMA user_version = 6")
+    database.commit()
+    database.close()
+    store = Keystore(directory)
+    assert store.describe_key(key_id).current_version == 2
+    store.rotate_key(key_id)
+    store.close()
+    database = sqlite3.connect(directory / "keystore.db")
+    rows = database.execute("SELECT version, on_demand FROM key_versions ORDER BY version").fetchall()
+    assert rows == [(1, 0), (2, 0), (3, 1)]
     database.close()
 
 
