@@ -14,6 +14,7 @@ from kubekms.devenv.controlplane import ControlPlane, control_plane
 from kubekms.devenv.kmsserver import KMSServer, kms_server
 from kubekms.devenv.processes import wait_for
 from kubekms.devenv.stack import apply_crds
+from kubekms_operator import kube
 
 _PLANES: list[ControlPlane] = []  # the session's plane, once a test asked for it
 
@@ -61,6 +62,16 @@ def kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
 def cluster(plane: ControlPlane, request: pytest.FixtureRequest) -> Cluster:
     """A fresh namespace named with the test module's NAMESPACE_PREFIX (its operator serves that pattern)."""
     return Cluster(plane, f"{request.module.NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def operator_kube_client(plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The operator's own Kubernetes client (kubekms_operator.kube), pointed at the session's plane, for tests
+    that run the operator's code in their own process."""
+    client = api_client(plane)
+    monkeypatch.setattr(kube, "_api_client", client)
+    yield
+    client.close()
 
 
 @pytest.fixture

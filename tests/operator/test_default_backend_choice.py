@@ -8,26 +8,15 @@ operator process and no KMS server: the chosen backend is only opened, never cal
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from operator_support import GROUP, VERSION, Cluster, api_client
+from operator_support import GROUP, VERSION, Cluster
 
-from kubekms.devenv.controlplane import ControlPlane
-from kubekms_operator import kube
 from kubekms_operator.backends import BackendResolver, DependencyNotReady
 
+pytestmark = pytest.mark.usefixtures("operator_kube_client")  # the operator's own client, on this plane
 NAMESPACE_PREFIX = "dflt-"
-
-
-@pytest.fixture(autouse=True)
-def kube_client_of_the_plane(plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The operator's own Kubernetes client (kubekms_operator.kube), pointed at the session's plane."""
-    client = api_client(plane)
-    monkeypatch.setattr(kube, "_api_client", client)
-    yield
-    client.close()
 
 
 def make_backend(cluster: Cluster, default: bool) -> dict[str, Any]:

@@ -10,30 +10,19 @@ that window: the test makes the window certain instead of waiting for it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any, cast
 
 import kopf
 import pytest
 from kopf._core.engines.posting import settings_var  # kopf's handler context, here only to silence Events
-from operator_support import Cluster, api_client
+from operator_support import Cluster
 
-from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms_operator import kube
 from kubekms_operator.backends import BackendResolver
 from kubekms_operator.handlers import KeyHandlers
 
+pytestmark = pytest.mark.usefixtures("operator_kube_client")  # the operator's own client, on this plane
 NAMESPACE_PREFIX = "dsc-"
-
-
-@pytest.fixture(autouse=True)
-def kube_client_of_the_plane(plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The operator's own Kubernetes client (kubekms_operator.kube), pointed at the session's plane."""
-    client = api_client(plane)
-    monkeypatch.setattr(kube, "_api_client", client)
-    yield
-    client.close()
 
 
 def body(raw: dict[str, Any] | None) -> kopf.Body:
