@@ -10,14 +10,12 @@ version: test_s7x_gcp_listing). An update refused for that reason writes nothing
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import grpc
 import pytest
-import yaml
+from gcp_policy_support import deny_version
 from google.cloud import kms_v1
 from google.protobuf import field_mask_pb2
 from redteam_harness import bearer, raw_call
@@ -61,24 +59,6 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
         yield running
 
 
-def _put_deny(gcp: GcpServer, version: int) -> None:
-    """Deny app and lister everything on ``version``'s keystore key (owner keeps the key)."""
-    credentials = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
-    aws = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
-                       aws_access_key_id=credentials["access_key"],
-                       aws_secret_access_key=credentials["secret_key"])  # fmt: skip
-    key_id = aws.describe_key(KeyId=f"alias/gcp/global/r/k/{version}")["KeyMetadata"]["KeyId"]
-    owner = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:user/owner"}, "Action": "kms:*",
-             "Resource": "*"}  # fmt: skip
-    account = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:root"}, "Action": "kms:*",
-               "Resource": "*"}  # fmt: skip
-    deny = {"Effect": "Deny", "Principal": {"AWS": [f"arn:aws:iam::{PROJECT}:user/app",
-                                                    f"arn:aws:iam::{PROJECT}:user/lister"]},
-            "Action": "kms:*", "Resource": "*"}  # fmt: skip
-    policy = {"Version": "2012-10-17", "Statement": [owner, account, deny]}
-    aws.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
-
-
 def test_a_denied_version_is_refused_on_every_single_read_that_describes_it(gcp: GcpServer) -> None:
     get_key = kms_v1.GetCryptoKeyRequest(name=KEY)
     list_versions = kms_v1.ListCryptoKeyVersionsRequest(parent=KEY)
@@ -87,7 +67,7 @@ def test_a_denied_version_is_refused_on_every_single_read_that_describes_it(gcp:
     assert code is OK and len(versions.crypto_key_versions) == 2
     assert _call(gcp, "lister", "ListCryptoKeys", list_keys)[0] is OK
 
-    _put_deny(gcp, 2)  # not the primary
+    deny_version(gcp, PROJECT, "r/k", 2, ["app", "lister"])  # not the primary
     code, key = _call(gcp, "app", "GetCryptoKey", get_key)
     assert code is OK and key.primary.name.endswith("/cryptoKeyVersions/1")
     assert _call(gcp, "lister", "ListCryptoKeys", list_keys)[0] is OK
@@ -100,7 +80,7 @@ def test_a_denied_version_is_refused_on_every_single_read_that_describes_it(gcp:
     assert code is OK and [v.name[-1] for v in page.crypto_key_versions] == ["1"]
     assert _call(gcp, "owner", "ListCryptoKeyVersions", list_versions)[0] is OK
 
-    _put_deny(gcp, 1)  # the primary
+    deny_version(gcp, PROJECT, "r/k", 1, ["app", "lister"])  # the primary
     assert _call(gcp, "app", "GetCryptoKey", get_key)[0] is DENIED
     code, keys = _call(gcp, "lister", "ListCryptoKeys", list_keys)
     assert code is OK and not keys.crypto_keys  # left out, not refused

@@ -8,14 +8,12 @@ read of a denied one (GetCryptoKey, GetCryptoKeyVersion) stays PERMISSION_DENIED
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import grpc
 import pytest
-import yaml
+from gcp_policy_support import deny_version
 from google.cloud import kms_v1
 from redteam_harness import bearer, raw_call
 
@@ -38,21 +36,6 @@ def _call(gcp: GcpServer, principal: str, method: str, request: Any) -> tuple[gr
     return code, response.deserialize(answer) if response is not None and isinstance(answer, bytes) else answer
 
 
-def _deny_lister(gcp: GcpServer, key: str, version: int) -> None:
-    """The owner of ``key``'s ``version`` denies lister everything on it."""
-    credentials = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
-    aws = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
-                       aws_access_key_id=credentials["access_key"],
-                       aws_secret_access_key=credentials["secret_key"])  # fmt: skip
-    key_id = aws.describe_key(KeyId=f"alias/gcp/global/r/{key}/{version}")["KeyMetadata"]["KeyId"]
-    account = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:root"}, "Action": "kms:*",
-               "Resource": "*"}  # fmt: skip
-    deny = {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:user/lister"}, "Action": "kms:*",
-            "Resource": "*"}  # fmt: skip
-    aws.put_key_policy(KeyId=key_id, PolicyName="default",
-                       Policy=json.dumps({"Version": "2012-10-17", "Statement": [account, deny]}))  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
     with gcp_server(tmp_path_factory.mktemp("red-listing"), principals=(LISTER, OTHER, OWNER),
@@ -67,8 +50,8 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
         for _ in range(2):  # a: versions 1 (primary), 2, 3
             version = kms_v1.CreateCryptoKeyVersionRequest(parent=f"{RING}/cryptoKeys/a")
             assert _call(running, "admin", "CreateCryptoKeyVersion", version)[0] is OK
-        _deny_lister(running, "b", 1)  # b's primary
-        _deny_lister(running, "a", 2)  # not a's primary
+        deny_version(running, PROJECT, "r/b", 1, ["lister"])  # b's primary
+        deny_version(running, PROJECT, "r/a", 2, ["lister"])  # not a's primary
         yield running
 
 
