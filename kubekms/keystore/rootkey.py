@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -46,15 +47,29 @@ def load_root_key(path: Path, *, init: bool) -> tuple[bytes, bool]:
 
 
 def _create_root_key(path: Path) -> bool:
+    """Write a new root key whole, then link it into place, so no reader ever sees a short file.
+
+    A process killed mid-write leaves only its temporary file; of two processes creating it at once the
+    link of the second fails and it reads the first one's key.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False  # another process created it first; it is read back by the caller
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(os.urandom(ROOT_KEY_SIZE))
-        handle.flush()
-        os.fsync(handle.fileno())
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(os.urandom(ROOT_KEY_SIZE))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False  # another process created it first; it is read back by the caller
+    finally:
+        os.unlink(temporary)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return True
 
 
