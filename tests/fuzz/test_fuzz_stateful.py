@@ -123,7 +123,7 @@ class Keystore(RuleBasedStateMachine):
 def test_refusals_change_nothing_in_any_state(target: Target, connection: Connection) -> None:
     Keystore.target, Keystore.connection = target, connection
     sample = settings(
-        max_examples=30,
+        max_examples=50,  # hostile steps land on random states; at 30, one CI run saw no DISABLED key
         stateful_step_count=25,
         derandomize=True,
         deadline=None,
