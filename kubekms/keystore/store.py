@@ -88,6 +88,15 @@ def _to_datetime(epoch: float | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class KeyVersion:
+    """One version of a key's material: when it was made, and whether by an on-demand rotation."""
+
+    version: int
+    created_at: datetime
+    on_demand: bool
+
+
+@dataclass(frozen=True)
 class _KeyRecord:
     key_id: str
     alias: str
@@ -627,6 +636,19 @@ class Keystore:
                 "SELECT version FROM key_versions WHERE key_id = ? AND enabled = 0", (record.key_id,)
             ).fetchall()
         return frozenset(int(row["version"]) for row in rows)
+
+    def key_versions(self, key_ref: str) -> list[KeyVersion]:
+        """Every version of a key, oldest first (the AWS wire lists the rotations that made them)."""
+        with self._read():
+            record = self._resolve(key_ref)
+            rows = self._db.execute(
+                "SELECT version, created_at, on_demand FROM key_versions WHERE key_id = ? ORDER BY version",
+                (record.key_id,),
+            ).fetchall()
+        return [
+            KeyVersion(int(row["version"]), datetime.fromtimestamp(row["created_at"], UTC), bool(row["on_demand"]))
+            for row in rows
+        ]
 
     def run_due_work(self) -> DueWork:
         """Rotate keys whose interval elapsed and destroy keys whose pending window ended."""
