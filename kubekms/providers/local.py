@@ -27,6 +27,7 @@ from kubekms.backend import (
 )
 from kubekms.errors import InvalidArgument
 from kubekms.keystore import DueWork, Keystore
+from kubekms.keystore.store import KeyVersion
 from kubekms.providers import BackendConfig
 
 
@@ -110,6 +111,9 @@ class LocalBackend:
     # one version of a key (the web console; no other provider has them, so not in the Backend protocol)
     async def disabled_versions(self, key_id: str) -> frozenset[int]:
         return self._store.disabled_versions(key_id)
+
+    async def key_versions(self, key_id: str) -> list[KeyVersion]:
+        return self._store.key_versions(key_id)
 
     async def set_version_enabled(self, key_id: str, version: int, *, enabled: bool) -> None:
         await asyncio.to_thread(self._store.set_version_enabled, key_id, version, enabled=enabled)
