@@ -275,9 +275,11 @@ def tags_field(call: AwsCall, name: str = "Tags") -> dict[str, str]:
     return tags
 
 
-def paged(items: list[Any], call: AwsCall, result_key: str) -> JsonObject:
-    """AWS-style paging over a list computed in full (aliases, tags: small per key)."""
-    limit = call.integer("Limit", LIST_LIMIT, default=50) or 50
+def paged(
+    items: list[Any], call: AwsCall, result_key: str, *, limits: tuple[int, int] = LIST_LIMIT, default_limit: int = 50
+) -> JsonObject:
+    """AWS-style paging over a list computed in full (aliases, tags, rotations: small per key)."""
+    limit = call.integer("Limit", limits, default=default_limit) or default_limit
     start = call.marker() or 0
     page = items[start : start + limit]
     answer: JsonObject = {result_key: page, "Truncated": start + limit < len(items)}

@@ -87,6 +87,7 @@ from kubekms.wire.aws_rules import (
     RANDOM_BYTES,
     RESERVED_ALIAS_PREFIX,
     ROTATION_PERIOD_DAYS,
+    ROTATIONS_LIMIT,
     SIGN_MESSAGE_BYTES,
     SIGNATURE_BYTES,
     SYMMETRIC,
@@ -96,6 +97,7 @@ from kubekms.wire.aws_rules import (
 
 ORIGINS = {"AWS_KMS": ORIGIN_KMS, "EXTERNAL": ORIGIN_EXTERNAL}  # CreateKey's Origin -> the keystore's
 DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+ROTATIONS_ONLY, ALL_KEY_MATERIAL = "ROTATIONS_ONLY", "ALL_KEY_MATERIAL"  # ListKeyRotations' IncludeKeyMaterial
 MAX_EPOCH_SECONDS = 253402300800  # year 10000
 
 
@@ -247,13 +249,25 @@ async def get_key_rotation_status(call: AwsCall) -> JsonObject:
 
 
 async def list_key_rotations(call: AwsCall) -> JsonObject:
-    """One entry per completed rotation (version 2 onwards); the keystore keeps the date of the last only."""
+    """One entry per completed rotation, oldest first; ALL_KEY_MATERIAL adds the original material, undated."""
+    include = call.text("IncludeKeyMaterial", default=ROTATIONS_ONLY)
+    if include not in (ROTATIONS_ONLY, ALL_KEY_MATERIAL):
+        raise InvalidArgument(f"IncludeKeyMaterial must be {ROTATIONS_ONLY} or {ALL_KEY_MATERIAL}")
     key = present(await call.backend.describe_key(call.key_ref()))
-    status = await call.backend.get_rotation_status(key.key_id)
-    rotations: list[JsonObject] = [{"KeyId": call.key_arn(key.key_id)} for _ in range(status.number_of_rotations)]
-    if rotations and status.last_rotation_at is not None:
-        rotations[-1]["RotationDate"] = status.last_rotation_at.timestamp()
-    return paged(rotations, call, "Rotations")
+    versions = await regional(call.backend).key_versions(key.key_id)
+    entries: list[JsonObject] = []
+    for version in versions:
+        entry: JsonObject = {
+            "KeyId": call.key_arn(key.key_id),
+            "KeyMaterialState": "CURRENT" if version.version == key.current_version else "NON_CURRENT",
+        }
+        if version.version > 1:
+            entry["RotationDate"] = version.created_at.timestamp()
+            entry["RotationType"] = "ON_DEMAND" if version.on_demand else "AUTOMATIC"
+        elif include == ROTATIONS_ONLY:
+            continue
+        entries.append(entry)
+    return paged(entries, call, "Rotations", limits=ROTATIONS_LIMIT, default_limit=100)
 
 
 async def rotate_key_on_demand(call: AwsCall) -> JsonObject:
