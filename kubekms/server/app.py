@@ -193,8 +193,11 @@ class KMSApplication:
         return HttpResponse.text(200, "ok", {"X-Request-Id": REQUEST_IDS.hex()})
 
     async def handle_ready(self, request: HttpRequest) -> HttpResponse:
-        """Ready when the shared database answers a round trip (liveness, /healthz, never asks it)."""
+        """Ready when the last audit write succeeded and the shared database answers a round trip (liveness,
+        /healthz, never asks either): a server that cannot write its audit log (a full disk) leaves the rotation."""
         headers = {"X-Request-Id": REQUEST_IDS.hex()}
+        if (audit_error := self._audit.write_error) is not None:  # the reason's class and text, never the path
+            return HttpResponse.text(503, f"audit log cannot be written ({audit_error})", headers)
         if self._shared_database is not None:
             try:  # in a task of its own: asyncio.timeout needs one, and the front starts handlers without
                 await asyncio.create_task(self._shared_database.ping())  # (kubekms.server.http_front)

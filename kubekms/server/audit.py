@@ -167,6 +167,7 @@ class AuditLog:
         self._path: Path | None
         self._head_file = head_file if destination == "-" else None
         self._head = ChainHead(0, GENESIS)
+        self._write_error: str | None = None
         if destination == "-":
             self._path, self._fd = None, 1
         else:
@@ -181,9 +182,20 @@ class AuditLog:
         """The current file (None: standard output); readers such as the web console's audit page use it."""
         return self._path
 
+    @property
+    def write_error(self) -> str | None:
+        """Why the last flush failed (``OSError: [Errno 28] No space left on device``); None once one succeeds."""
+        return self._write_error
+
+    @property
+    def pending(self) -> int:
+        """Records not yet written."""
+        return len(self._pending)
+
     def _open(self) -> int:
         assert self._path is not None
-        return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a symlink planted at the path (audit.log -> /etc/...) is refused (ELOOP), never appended to
+        return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -192,7 +204,7 @@ class AuditLog:
             if self._head_file is None:
                 yield
                 return
-            head_fd = os.open(self._head_file, os.O_RDWR | os.O_CREAT, 0o600)
+            head_fd = os.open(self._head_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(head_fd, fcntl.LOCK_EX)
                 self._head = _read_head_file(self._head_file)
@@ -279,6 +291,14 @@ class AuditLog:
         """Write the buffered records; on a failed write they stay buffered and nothing of them stays on disk."""
         if not self._pending:
             return
+        try:
+            self._write_pending()
+        except OSError as error:
+            self._write_error = f"{type(error).__name__}: {error.strerror or error}"
+            raise
+        self._write_error = None
+
+    def _write_pending(self) -> None:
         entries = [self._entry(record) for record in self._pending]
         with self._locked():
             written_seq = self._head.seq
