@@ -64,6 +64,8 @@ from kubekms.errors import (
     Unauthenticated,
     Unavailable,
 )
+from kubekms.keystore import rules
+from kubekms.providers.gcp import labels_to_tags
 from kubekms.server import gcp_names as names
 from kubekms.server import gcp_operations as ops
 from kubekms.server.audit import AuditLog
@@ -73,7 +75,7 @@ from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
 from kubekms.server.pipeline import Exchange, Pipeline
-from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+from kubekms.server.principals import DELETION, PrincipalDirectory, PrincipalGrant
 
 log = logging.getLogger("kubekms.server.gcp")
 
@@ -140,9 +142,15 @@ def _key_update_permission(request: kms_v1.UpdateCryptoKeyRequest) -> str:
 
 
 def _key_update_also(request: kms_v1.UpdateCryptoKeyRequest) -> tuple[str, ...]:
-    """Labels beside rotation fields need batch-key-tags too (the labels carry the operator's ownership)."""
+    """Labels beside rotation fields need batch-key-tags too (the labels carry the operator's ownership); a label
+    holding an ownership tag (the gcp provider's encoding) also needs schedule-key-deletion, as on the other wires
+    (PrincipalGrant.authorize_tag_change): the operator deletes the keys a KMSKey's tag names."""
     paths = set(request.update_mask.paths)
-    return ("batch-key-tags",) if "labels" in paths and paths != {"labels"} else ()
+    if "labels" not in paths:
+        return ()
+    tags = labels_to_tags(request.crypto_key.labels)
+    owning = (DELETION,) if any(rules.is_ownership_tag(tag_key) for tag_key in tags) else ()
+    return ("batch-key-tags", *owning) if paths != {"labels"} else owning
 
 
 def version_state_permission(enabling: bool) -> str:
