@@ -5,10 +5,11 @@ clients) signs a short-lived RS256 JWT with the service account's private key an
 ``authorization: Bearer <jwt>``; no token endpoint is involved. The server holds each
 principal's public key (``gcp_service_account`` in the principals file) and accepts a token when:
 the signature verifies under the key of the service account named by ``iss`` (= ``sub``);
-``iat``/``exp`` are valid now (``google.auth.jwt.decode``, 30 s clock skew) and the lifetime is
-at most one hour; and either ``aud`` is one of the accepted audiences (by default
-``https://cloudkms.googleapis.com/``, what the client sends whatever its endpoint) or, for a
-scoped token without ``aud`` (AIP-4111), ``scope`` includes a Cloud KMS scope.
+``iat``/``exp`` are valid now (``google.auth.jwt.decode``, 30 s clock skew), so is ``nbf`` when
+present, and the lifetime is at most one hour; the header carries no ``crit`` extension; and
+either ``aud`` is one of the accepted audiences (by default ``https://cloudkms.googleapis.com/``,
+what the client sends whatever its endpoint) or, for a scoped token without ``aud`` (AIP-4111),
+``scope`` includes a Cloud KMS scope.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ class JwtVerifier:
         if not all(type(claimed.get(claim)) is int for claim in ("iat", "exp")):  # bool is an int, but not a time
             # google-auth would add them to ints and raise TypeError
             raise Unauthenticated("Request had invalid authentication credentials: JWT iat and exp must be integers.")
+        if "nbf" in claimed and type(claimed["nbf"]) is not int:  # google-auth ignores nbf: checked below
+            raise Unauthenticated("Request had invalid authentication credentials: JWT nbf must be an integer.")
+        header = google_jwt.decode_header(token)  # type: ignore[no-untyped-call]  # google-auth: unannotated
+        if not isinstance(header, dict) or "crit" in header:  # RFC 7515 4.1.11: no extension is understood here
+            raise Unauthenticated("Request had invalid authentication credentials: JWT crit header not supported.")
         try:
             payload = google_jwt.decode(  # type: ignore[no-untyped-call]  # google-auth: unannotated
                 token, certs=account.public_key_pem, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
@@ -118,6 +124,9 @@ class JwtVerifier:
         return account.principal
 
     def _check_claims(self, payload: dict[str, object], account: _Account) -> None:
+        not_before = payload.get("nbf")
+        if isinstance(not_before, int) and not_before > self._clock() + CLOCK_SKEW_SECONDS:
+            raise Unauthenticated("Request had invalid authentication credentials: JWT expired or not yet valid.")
         issued, expires = payload.get("iat"), payload.get("exp")
         if not isinstance(issued, int) or not isinstance(expires, int) or expires - issued > MAX_LIFETIME_SECONDS:
             raise Unauthenticated("Request had invalid authentication credentials: JWT lifetime over one hour.")
