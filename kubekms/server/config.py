@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import resource
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,10 +108,15 @@ class ServerConfig:
             return None
         try:
             url = self.database_url_file.read_text().strip()
+            mode = stat.S_IMODE(os.stat(self.database_url_file).st_mode)
         except OSError as error:
             raise ServerConfigError(f"database_url_file {self.database_url_file}: {error.strerror}") from None
         if not url.startswith(("postgresql://", "postgres://")):
             raise ServerConfigError(f"database_url_file {self.database_url_file} must hold a postgresql:// URL")
+        if mode & 0o007:  # its group may read it: a Secret volume's 0440 (the chart's) is kept from other users
+            raise ServerConfigError(
+                f"database_url_file {self.database_url_file} has mode {mode:04o}; it holds a password: chmod 600 it"
+            )
         return url
 
 
