@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubekms.backend import Backend
-from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext
+from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, Reason
 from kubekms.keystore import rules
+from kubekms.server.http_messages import unquote_segment
 from kubekms.server.principals import PrincipalGrant
 from kubekms.wire.v1 import answers as v1_answers
 from kubekms.wire.v1 import fields as v1_fields
@@ -102,13 +103,19 @@ def creation_tags(fields: RequestFields) -> dict[str, str]:
     return v1_fields.tags_from_wire(fields.objects(CREATION_TAGS_FIELD, code="KMS.0412"))
 
 
+def page_request(fields: RequestFields) -> tuple[int, int | None]:
+    """``limit`` and ``marker`` (an offset) of a v1 list call: list-keys and list-aliases share the rules."""
+    limit = fields.integer("limit", code="KMS.1601", default=100)
+    assert limit is not None
+    rules.check_range("limit", limit, rules.LIST_LIMIT, reason=Reason.LIST_LIMIT_INVALID)
+    return limit, fields.marker("marker", code="KMS.1602")
+
+
 async def list_keys(call: Call) -> JsonAnswer:
     fields = call.fields
-    limit = fields.integer("limit", code="KMS.1601", default=100)
-    marker_value = fields.marker("marker", code="KMS.1602")
+    limit, marker_value = page_request(fields)
     state = v1_fields.key_state_filter_from_request(fields)
     key_spec = v1_fields.key_spec_filter_from_request(fields)
-    assert limit is not None
     page = await call.backend.list_keys(
         limit=limit, marker=None if marker_value is None else str(marker_value), state=state, key_spec=key_spec
     )
@@ -302,8 +309,12 @@ def _alias_list(fields: RequestFields) -> list[str]:
 
 
 async def list_aliases(call: Call) -> JsonAnswer:
+    limit, marker_value = page_request(RequestFields(call.query))  # a GET: key_id, limit and marker in the query
+    start = marker_value or 0
     meta = await call.backend.describe_key(call.key_ref())
-    return v1_answers.aliases_answer(meta.key_id, await call.backend.list_aliases(meta.key_id), call.project_id)
+    aliases = await call.backend.list_aliases(meta.key_id)
+    next_marker = str(start + limit) if start + limit < len(aliases) else ""
+    return v1_answers.aliases_answer(meta.key_id, aliases[start : start + limit], call.project_id, next_marker)
 
 
 # --------------------------------------------------------------------- tags
@@ -455,11 +466,15 @@ class Route:
 
 
 def resolve(method: str, tail: str) -> Route:
-    """``tail`` is the path after ``/v1.0/{project_id}/kms/``; unknown paths KMS.0201, wrong methods KMS.0215."""
+    """``tail`` is the path after ``/v1.0/{project_id}/kms/``; unknown paths KMS.0201, wrong methods KMS.0215.
+
+    ``tail`` is in routing form (:attr:`HttpRequest.path`: ``%2F`` and ``%25`` still encoded): it is split on
+    its real slashes first and each segment decoded after, so a tag key may hold an encoded ``/``.
+    """
     methods = _FIXED_ROUTES.get(tail)
     path_key_id = path_tag_key = ""
     if methods is None:
-        parts = tail.split("/")
+        parts = [unquote_segment(part) for part in tail.split("/")]
         if len(parts) == 2 and parts[1] == "tags" and parts[0]:
             methods = {"GET": OPERATIONS["list-key-tags"], "POST": OPERATIONS["create-key-tag"]}
         elif len(parts) == 3 and parts[1] == "tags" and parts[2] == "action" and parts[0]:

@@ -41,9 +41,13 @@ _V1_PATH = re.compile(r"/v1\.0/([^{}/]+)/kms/([\s\S]*)")  # [\s\S]: "." stops at
 
 
 def v1_path(request: HttpRequest) -> tuple[str, str] | None:
-    """The project id and the path after ``kms/`` of a v1.0 request (decoded, unchecked), or None."""
+    """The project id (decoded) and the path after ``kms/`` of a v1.0 request, unchecked, or None.
+
+    The path stays in routing form (``%2F`` and ``%25`` still encoded) so that an encoded slash in a tag key
+    does not split its segment: :func:`~kubekms.server.operations.resolve` decodes each segment it routes on.
+    """
     match = _V1_PATH.fullmatch(request.path)
-    return None if match is None else (unquote_segment(match[1]), unquote_segment(match[2]))
+    return None if match is None else (unquote_segment(match[1]), match[2])
 
 
 def bad_path(message: str) -> InvalidArgument:

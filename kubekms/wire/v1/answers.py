@@ -216,10 +216,10 @@ def alias_entity(key_id: str, alias: str, project_id: str) -> JsonObject:
     }
 
 
-def aliases_answer(key_id: str, aliases: Sequence[str], project_id: str) -> list[JsonObject]:
-    """list-aliases answers a JSON **array** of pages (the SDK's ListAliasesResponse.body)."""
+def aliases_answer(key_id: str, aliases: Sequence[str], project_id: str, next_marker: str = "") -> list[JsonObject]:
+    """list-aliases answers a JSON **array** of pages (the SDK's ListAliasesResponse.body): one page here."""
     entities = [alias_entity(key_id, alias, project_id) for alias in aliases]
-    return [{"aliases": entities, "page_info": {"next_marker": "", "current_count": len(entities)}}]
+    return [{"aliases": entities, "page_info": {"next_marker": next_marker, "current_count": len(entities)}}]
 
 
 def aliases_from_wire(body: object) -> list[str]:
