@@ -198,6 +198,19 @@ class _Reading:
             self._store._lock.release()
 
 
+def _not_installed(directory: Path) -> RootKeyNotInstalled:
+    return RootKeyNotInstalled(
+        f"project {directory.name!r} is not served by this server: its keystore was made with a root key"
+        " not installed here (every replica needs the project's root.key)"
+    )
+
+
+def _remove_if_made(directory: Path, made_directory: bool) -> None:
+    if made_directory:
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            directory.rmdir()
+
+
 class Keystore:
     def __init__(
         self,
@@ -213,7 +226,7 @@ class Keystore:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         elif not directory.is_dir():
             raise KeystoreSetupError(f"keystore directory {directory} does not exist; start once with --init")
-        root_key, created = load_root_key(directory / ROOT_KEY_FILE, init=init)
+        root_key, created, shared = self._load_root_key(directory, init, made_directory, database_url)
         self._sealer = Sealer(root_key)
         self._cmk_limit = cmk_limit
         self._clock = clock
@@ -225,7 +238,7 @@ class Keystore:
         self._private_keys: dict[str, asymmetric.PrivateKey] = {}  # asymmetric keys have one version
         self._policies: dict[tuple[str, str], str | None] = {}  # every authorised call reads one
         self._names: dict[str, tuple[str, ...]] = {}  # a principal limited to some keys names them by alias
-        self._db = self._open_database(directory, database_url)
+        self._db = shared if shared is not None else self._open_database(directory, database_url)
         try:
             self._check_root_key()
         except KeystoreSetupError:
@@ -235,15 +248,33 @@ class Keystore:
             # Another server (a replica on the same database) made this project's keystore first, with its own
             # root key: the one just made can never open it, so it must not stay to fail every later request.
             (directory / ROOT_KEY_FILE).unlink(missing_ok=True)
-            if made_directory:
-                with contextlib.suppress(OSError):  # not empty: something else lives there
-                    directory.rmdir()
-            raise RootKeyNotInstalled(
-                f"project {directory.name!r} is not served by this server: its keystore was made with a root key"
-                " not installed here (every replica needs the project's root.key)"
-            ) from None
+            _remove_if_made(directory, made_directory)
+            raise _not_installed(directory) from None
 
     # --- setup -------------------------------------------------------------------------
+
+    @classmethod
+    def _load_root_key(
+        cls, directory: Path, init: bool, made_directory: bool, database_url: str | None
+    ) -> tuple[bytes, bool, Database | None]:
+        """The root key, whether this call made it, and the shared database when it was opened first.
+
+        A shared database is read before a root key is made: a project another replica made is refused with
+        nothing written here. (A root key made first and left by a database failure was no longer "made here"
+        at the next open: the project refused with a 500 for ever, and the server's start with it.)
+        """
+        root_file, shared = directory / ROOT_KEY_FILE, None
+        try:
+            if database_url is not None and init and not root_file.exists():
+                shared = cls._open_database(directory, database_url)
+                if shared.execute("SELECT 1 FROM meta WHERE name = 'root_check'").fetchone() is not None:
+                    raise _not_installed(directory)
+            return (*load_root_key(root_file, init=init), shared)
+        except BaseException:
+            if shared is not None:
+                shared.close()
+            _remove_if_made(directory, made_directory)
+            raise
 
     @staticmethod
     def _open_database(directory: Path, database_url: str | None) -> Database:
