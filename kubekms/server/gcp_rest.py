@@ -122,9 +122,12 @@ class CloudKmsRest:
         return app
 
     async def handle(self, request: web.Request) -> web.Response:
+        # request.path is percent-decoded: an encoded slash (r%2FcryptoKeys%2Fk) would become a separator and
+        # reach a resource a path-matching proxy or audit rule never saw; no Cloud KMS id holds a slash
+        encoded_slash = "%2f" in request.rel_url.raw_path.lower()
         for route in ROUTES:
             match = route.path.fullmatch(request.path) if route.verb == request.method else None
-            if match is not None:
+            if match is not None and not encoded_slash:
                 break
         else:
             error = {"code": 404, "message": f"no Cloud KMS method at {request.method} {request.path[:200]}",
