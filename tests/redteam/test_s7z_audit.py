@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.server.audit import AuditLog
+from kubekms.server.audit import AuditLog, verify_chain
 
 
 def one_record(audit: AuditLog) -> None:
@@ -66,3 +67,19 @@ def test_the_audit_log_reports_a_failing_write_until_one_succeeds(tmp_path: Path
         audit.flush()
     assert audit.write_error is not None and "No space left" in audit.write_error
     assert audit.pending == 1  # kept for the next flush, not dropped
+
+
+def test_a_principal_cannot_forge_an_audit_line_through_any_field(tmp_path: Path) -> None:
+    forged = '"}\n{"seq":2,"prev":"' + "0" * 64 + '","principal":"admin"}\r\u2028\x1b[2J'
+    path = tmp_path / "audit.log"
+    audit = AuditLog(str(path))
+    audit.record(principal=forged, project_id=forged, operation=forged, key_id=forged, result=forged,
+                 request_id=forged, status=200)  # fmt: skip
+    audit.close()
+    data = path.read_bytes()
+    assert data.count(b"\n") == 1 and data.isascii() and b"\x1b" not in data
+    entry = json.loads(data)
+    assert [entry[name] for name in ("principal", "project", "operation", "key_id", "result", "request_id")] == [
+        forged
+    ] * 6
+    assert verify_chain([path]).ok
