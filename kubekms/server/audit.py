@@ -44,6 +44,8 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import BinaryIO
 
+from kubekms.errors import Unavailable
+
 log = logging.getLogger("kubekms.server.audit")
 
 GENESIS = "0" * 64
@@ -51,6 +53,9 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _ROTATED_SUFFIX = re.compile(r"\.([0-9]{12,})")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TAIL_CHUNK = 4096
+# records kept while the file cannot be written (a full disk); calls are refused then (check_writable), so only
+# the records of those refusals, past this many, are counted instead of kept
+MAX_PENDING = 100_000
 
 
 _text = encode_basestring_ascii  # a JSON string as json.dumps writes it by default (ASCII, the rest escaped)
@@ -168,6 +173,7 @@ class AuditLog:
         self._head_file = head_file if destination == "-" else None
         self._head = ChainHead(0, GENESIS)
         self._write_error: str | None = None
+        self._dropped = 0  # records not kept (MAX_PENDING), reported once a write succeeds
         if destination == "-":
             self._path, self._fd = None, 1
         else:
@@ -191,6 +197,16 @@ class AuditLog:
     def pending(self) -> int:
         """Records not yet written."""
         return len(self._pending)
+
+    @property
+    def dropped(self) -> int:
+        """Records not kept while the file could not be written, since the last successful write."""
+        return self._dropped
+
+    def check_writable(self) -> None:
+        """Unavailable (retryable) while the last write failed: no call is served that its record may not follow."""
+        if self._write_error is not None:
+            raise Unavailable("the server cannot write its audit log; calls are refused until it can")
 
     def _open(self) -> int:
         assert self._path is not None
@@ -251,6 +267,9 @@ class AuditLog:
     ) -> None:
         # the fields only: the line is written by flush, all of a batch in one loop (formatting them here, amid
         # the rest of a request, cost twice as much)
+        if len(self._pending) >= MAX_PENDING:
+            self._dropped += 1
+            return
         self._pending.append((time.time(), principal, project_id, operation, key_id, result, int(status), request_id))
 
     def _entry(self, record: _Record) -> str:
@@ -297,6 +316,10 @@ class AuditLog:
             self._write_error = f"{type(error).__name__}: {error.strerror or error}"
             raise
         self._write_error = None
+        if self._dropped:
+            log.error("audit records of calls refused while the audit log could not be written were not kept",
+                      extra={"fields": {"records": self._dropped}})  # fmt: skip
+            self._dropped = 0
 
     def _write_pending(self) -> None:
         entries = [self._entry(record) for record in self._pending]

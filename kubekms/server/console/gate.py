@@ -185,6 +185,7 @@ class Gate:
         request_id = os.urandom(16).hex()
         result, status, key_id = INTERNAL_ERROR, 500, key_ref
         try:
+            self._audit.check_writable()
             backend = await self._backend_for(project_id)
             await self.access(visitor, project_id).authorize(operation, backend, key_ref)
             answer = await run(backend)
