@@ -181,6 +181,7 @@ class Pipeline(Generic[RequestT, ResponseT]):
         return response
 
     async def _serve(self, request: RequestT, exchange: Exchange) -> Any:
+        self.audit.check_writable()
         await self.wire.accept(request, exchange)
         principal = self.principals.get(exchange.access_key)
         if principal is None:  # a wire accepts only signatures by access keys of this directory
