@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from kubekms.devenv.kmsserver import KMSServer
+from kubekms.errors import KMSError
+from kubekms.server import audit as audit_module
 from kubekms.server.audit import AuditLog, verify_chain
 
 
@@ -39,7 +41,7 @@ def readiness(endpoint: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def test_a_full_disk_under_the_audit_log_makes_the_server_unready_and_no_record_is_dropped(tmp_path: Path) -> None:
+def test_a_full_disk_under_the_audit_log_makes_the_server_unready_and_refuse_calls(tmp_path: Path) -> None:
     # /dev/full: every write fails with ENOSPC, a real full disk without filling one
     server = KMSServer(tmp_path / "kms", project_id="proj1")
     config_path = tmp_path / "kms" / "server.yaml"
@@ -55,6 +57,9 @@ def test_a_full_disk_under_the_audit_log_makes_the_server_unready_and_no_record_
             time.sleep(0.05)
         assert answer[0] == 503
         assert "audit log cannot be written" in answer[1] and "No space left" in answer[1]
+        with pytest.raises(KMSError, match="audit log") as refused:  # no call served that leaves no record
+            server.call("create_key", "unaudited")
+        assert refused.value.retryable
     finally:
         server.stop()
 
@@ -83,3 +88,11 @@ def test_a_principal_cannot_forge_an_audit_line_through_any_field(tmp_path: Path
         forged
     ] * 6
     assert verify_chain([path]).ok
+
+
+def test_records_kept_while_the_audit_log_cannot_be_written_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_module, "MAX_PENDING", 3)
+    audit = AuditLog("/dev/full")
+    for _ in range(5):
+        one_record(audit)
+    assert audit.pending == 3 and audit.dropped == 2
