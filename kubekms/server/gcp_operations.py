@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -40,6 +40,7 @@ from kubekms.errors import (
     KMSError,
     NotFound,
 )
+from kubekms.providers.gcp import labels_to_tags
 from kubekms.server import gcp_names as names
 from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
 
@@ -78,13 +79,19 @@ async def no_key_policy(keystore_key_id: str) -> None:
     """The maintenance pass acts for no principal: no key policy applies."""
 
 
+async def no_tag_rule(tag_keys: Iterable[str]) -> None:
+    """The maintenance pass changes no labels."""
+
+
 @dataclass(frozen=True)
 class GcpCall:
     """One authorised request's tenant: the project's keystore, its Cloud KMS records and their write lock.
 
     ``authorize`` applies the key policy of the keystore key holding the version a call acts on (the
     pipeline authorised the crypto key by resource name; a version's policy may still deny);
-    ``may_describe`` the same policy for ``kms:DescribeKey``, before an answer describes a version.
+    ``may_describe`` the same policy for ``kms:DescribeKey``, before an answer describes a version;
+    ``authorize_tag_change`` the rule on ownership tags (PrincipalGrant.authorize_tag_change) for the tag keys
+    a label update sets, changes or removes.
     """
 
     backend: Backend
@@ -93,6 +100,7 @@ class GcpCall:
     now: datetime
     authorize: Callable[[str], Awaitable[None]] = no_key_policy
     may_describe: Callable[[str], Awaitable[None]] = no_key_policy
+    authorize_tag_change: Callable[[Iterable[str]], Awaitable[None]] = no_tag_rule
 
     @property
     def epoch(self) -> float:
@@ -447,6 +455,13 @@ def update_mask_paths(request: kms_v1.UpdateCryptoKeyRequest | kms_v1.UpdateCryp
     return paths
 
 
+def _changed_tags(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """The tag keys a label update sets, changes or removes, labels read as the gcp provider writes tags (the
+    operator's ownership tags among them)."""
+    old, new = labels_to_tags(before), labels_to_tags(after)
+    return [key for key in old.keys() | new.keys() if old.get(key) != new.get(key)]
+
+
 async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyRequest) -> kms_v1.CryptoKey:
     name = names.crypto_key_name(request.crypto_key.name, "crypto_key.name")
     paths = update_mask_paths(request, UPDATABLE_KEY_FIELDS)
@@ -456,7 +471,9 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
         record = call.store.crypto_key(name.location, name.ring, name.key)
         await _may_describe_primary(call, record)
         if "labels" in paths:
-            record = replace(record, labels=_labels(dict(wanted.labels)))
+            labels = _labels(dict(wanted.labels))
+            await call.authorize_tag_change(_changed_tags(record.labels, labels))
+            record = replace(record, labels=labels)
         if "rotation_period" in paths:
             record = replace(record, rotation_period=period, next_rotation=next_rotation)
         elif "next_rotation_time" in paths:
