@@ -39,7 +39,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,8 +64,6 @@ from kubekms.errors import (
     Unauthenticated,
     Unavailable,
 )
-from kubekms.keystore import rules
-from kubekms.providers.gcp import labels_to_tags
 from kubekms.server import gcp_names as names
 from kubekms.server import gcp_operations as ops
 from kubekms.server.audit import AuditLog
@@ -75,7 +73,7 @@ from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
 from kubekms.server.pipeline import Exchange, Pipeline
-from kubekms.server.principals import DELETION, PrincipalDirectory, PrincipalGrant
+from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 
 log = logging.getLogger("kubekms.server.gcp")
 
@@ -142,15 +140,9 @@ def _key_update_permission(request: kms_v1.UpdateCryptoKeyRequest) -> str:
 
 
 def _key_update_also(request: kms_v1.UpdateCryptoKeyRequest) -> tuple[str, ...]:
-    """Labels beside rotation fields need batch-key-tags too (the labels carry the operator's ownership); a label
-    holding an ownership tag (the gcp provider's encoding) also needs schedule-key-deletion, as on the other wires
-    (PrincipalGrant.authorize_tag_change): the operator deletes the keys a KMSKey's tag names."""
+    """Labels beside rotation fields need batch-key-tags too (the labels carry the operator's ownership)."""
     paths = set(request.update_mask.paths)
-    if "labels" not in paths:
-        return ()
-    tags = labels_to_tags(request.crypto_key.labels)
-    owning = (DELETION,) if any(rules.is_ownership_tag(tag_key) for tag_key in tags) else ()
-    return ("batch-key-tags", *owning) if paths != {"labels"} else owning
+    return ("batch-key-tags",) if "labels" in paths and paths != {"labels"} else ()
 
 
 def version_state_permission(enabling: bool) -> str:
@@ -267,7 +259,12 @@ class GcpBoundCall:
             await self.principal.authorize_key(exchange.operation, backend, self.key_ref(),
                                                account=exchange.project_id, permission=permission)  # fmt: skip
         call = self.service.gcp_call(self.target.project, backend)
-        call = replace(call, authorize=version_policy(action), may_describe=version_policy(DESCRIBE))
+
+        async def tag_change(tag_keys: Iterable[str]) -> None:
+            await self.principal.authorize_tag_change(backend, self.key_ref(), tag_keys, account=exchange.project_id)
+
+        call = replace(call, authorize=version_policy(action), may_describe=version_policy(DESCRIBE),
+                       authorize_tag_change=tag_change)  # fmt: skip
         return await self.method.handler(call, self.message)
 
 
