@@ -1,6 +1,7 @@
 """Cloud KMS labels carry the operator's ownership tags (``kk`` + base32hex of ``kubekms.io/owner-uid``, the
 gcp provider's encoding), so UpdateCryptoKey setting one is the "tag turns into delete" escalation the other
-wires close (test_s7x_owner_tags): it also needs schedule-key-deletion on the key; ordinary labels do not."""
+wires close (test_s7x_owner_tags): setting, changing or removing one also needs schedule-key-deletion on the
+key; ordinary labels do not, on an owned key either (its ownership labels sent back unchanged)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,15 @@ def test_a_principal_that_may_delete_the_key_sets_an_ownership_label(gcp: GcpSer
     assert _set_labels(gcp, "manager", owned) is grpc.StatusCode.OK
     assert _labels(gcp) == owned
     assert _set_labels(gcp, "manager", ORIGINAL) is grpc.StatusCode.OK
+
+
+def test_a_label_only_principal_cannot_remove_an_ownership_label_but_edits_the_others(gcp: GcpServer) -> None:
+    owned = {**ORIGINAL, **tags_to_labels({"kubekms.io/owner-uid": "the-kmskey-uid"})}
+    assert _set_labels(gcp, "manager", owned) is grpc.StatusCode.OK
+    try:
+        assert _set_labels(gcp, "labeller", ORIGINAL) is grpc.StatusCode.PERMISSION_DENIED  # ownership dropped
+        assert _labels(gcp) == owned
+        assert _set_labels(gcp, "labeller", {**owned, "team": "b"}) is grpc.StatusCode.OK
+        assert _labels(gcp) == {**owned, "team": "b"}
+    finally:
+        assert _set_labels(gcp, "manager", ORIGINAL) is grpc.StatusCode.OK
