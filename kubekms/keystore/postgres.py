@@ -168,6 +168,7 @@ class PostgresDatabase:
         )
         _check_connection(url)
         self._pool = _take_pool(url)
+        self._closed = False
         try:
             self._migrate()
         except BaseException:
@@ -305,4 +306,7 @@ class PostgresDatabase:
             return self._read_counter(connection)
 
     def close(self) -> None:
-        _give_back_pool(self._url)
+        """Idempotent, as SQLite's: a second close must not give back another project's use of the pool."""
+        if not self._closed:
+            self._closed = True
+            _give_back_pool(self._url)
