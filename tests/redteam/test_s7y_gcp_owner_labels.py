@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from gcp_key_support import crypto_key_labels
 from google.cloud import kms_v1
 from google.protobuf import field_mask_pb2
 from redteam_harness import bearer, raw_call
@@ -38,10 +39,7 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
 
 
 def _labels(gcp: GcpServer) -> dict[str, str]:
-    get = kms_v1.GetCryptoKeyRequest(name=KEY)
-    code, answer = raw_call(gcp, "GetCryptoKey", kms_v1.GetCryptoKeyRequest.serialize(get), bearer(gcp))
-    assert isinstance(answer, bytes), (code, answer)
-    return dict(kms_v1.CryptoKey.deserialize(answer).labels)
+    return crypto_key_labels(gcp, KEY)
 
 
 def _set_labels(gcp: GcpServer, principal: str, labels: dict[str, str]) -> grpc.StatusCode:
