@@ -1,10 +1,15 @@
-"""A replica opening a project another replica made, while the shared database fails for a moment.
+"""The PostgreSQL keystore shared by the projects of a process, and by replicas.
 
-The root key used to be made before the database was opened: a database error then left that key on disk,
-and the next open (the directory now existing, so no longer "made here") failed the root check with the
-key kept, for ever: a 500 at each request, and the server refused to start (it opens every project on
-disk at start). Now a shared database is read before any root key is made: the project another replica
-made is refused with nothing written, and an open that fails leaves no key behind.
+A replica opening a project another replica made, while the shared database fails for a moment: the root key
+used to be made before the database was opened, so a database error left that key on disk, and the next open
+(the directory now existing, so no longer "made here") failed the root check with the key kept, for ever: a
+500 at each request, and the server refused to start (it opens every project on disk at start). Now a shared
+database is read before any root key is made: the project another replica made is refused with nothing
+written, and an open that fails leaves no key behind.
+
+One pool serves every project of a process, counted by its users: a keystore closed twice (as a SQLite
+keystore may be, its close is idempotent) must not give the pool back twice, closing it under the other
+projects or failing on a pool already gone.
 """
 
 from __future__ import annotations
@@ -58,3 +63,17 @@ def test_a_project_another_replica_made_is_refused_before_any_root_key_is_made(s
         with pytest.raises(RootKeyNotInstalled):
             Keystore(second, init=True, database_url=url)
         assert second.is_dir() and not (second / "root.key").exists()
+
+
+def test_a_keystore_closed_twice_leaves_the_shared_pool_to_the_others(server: postgres.Postgres,
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    with fresh_database(server) as url:
+        closed_twice = Keystore(tmp_path / "alpha", init=True, database_url=url)
+        other = Keystore(tmp_path / "beta", init=True, database_url=url)
+        try:
+            closed_twice.close()
+            closed_twice.close()
+            assert other.describe_key(other.create_key("still-served").key_id).description == ""
+        finally:
+            other.close()
+        other.close()  # the last user: nothing left to give back, no error
