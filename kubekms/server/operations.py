@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubekms.backend import Backend
+from kubekms.backend import Backend, KeyMetadata
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, Reason
 from kubekms.keystore import rules
 from kubekms.server.http_messages import unquote_segment
@@ -72,6 +72,12 @@ class Operation:
     method: str
     scope: KeyScope
     handler: Handler
+    key_optional: bool = False  # without a key_id the call is account-wide (list-aliases)
+
+    def scope_of(self, query: Mapping[str, str]) -> KeyScope:
+        if self.key_optional and not query.get("key_id"):
+            return KeyScope.ACCOUNT
+        return self.scope
 
 
 # --------------------------------------------------------------------- lifecycle
@@ -309,12 +315,28 @@ def _alias_list(fields: RequestFields) -> list[str]:
 
 
 async def list_aliases(call: Call) -> JsonAnswer:
+    """One key's aliases, or without ``key_id`` (as Huawei) every alias of the project, key by key."""
     limit, marker_value = page_request(RequestFields(call.query))  # a GET: key_id, limit and marker in the query
     start = marker_value or 0
-    meta = await call.backend.describe_key(call.key_ref())
-    aliases = await call.backend.list_aliases(meta.key_id)
-    next_marker = str(start + limit) if start + limit < len(aliases) else ""
-    return v1_answers.aliases_answer(meta.key_id, aliases[start : start + limit], call.project_id, next_marker)
+    if call.query.get("key_id"):
+        keys = [await call.backend.describe_key(call.key_ref())]
+    else:
+        keys = await _all_keys(call.backend)
+    entries = [(meta.key_id, alias) for meta in keys for alias in meta.aliases]
+    next_marker = str(start + limit) if start + limit < len(entries) else ""
+    return v1_answers.aliases_answer(entries[start : start + limit], call.project_id, next_marker)
+
+
+async def _all_keys(backend: Backend) -> list[KeyMetadata]:
+    """Every key of the project, whatever its state and spec."""
+    keys: list[KeyMetadata] = []
+    marker: str | None = None
+    while True:
+        page = await backend.list_keys(limit=rules.LIST_LIMIT[1], marker=marker)
+        keys.extend(page.keys)
+        if page.next_marker is None:
+            return keys
+        marker = page.next_marker
 
 
 # --------------------------------------------------------------------- tags
@@ -434,7 +456,7 @@ OPERATIONS: dict[str, Operation] = {
     "user-quotas": Operation("user-quotas", "GET", KeyScope.ACCOUNT, user_quotas),
     "create-alias": Operation("create-alias", "POST", KeyScope.KEY, create_alias),
     "delete-alias": Operation("delete-alias", "DELETE", KeyScope.KEY, delete_alias),
-    "list-aliases": Operation("list-aliases", "GET", KeyScope.KEY, list_aliases),
+    "list-aliases": Operation("list-aliases", "GET", KeyScope.KEY, list_aliases, key_optional=True),
     "list-key-tags": Operation("list-key-tags", "GET", KeyScope.KEY, list_key_tags),
     "create-key-tag": Operation("create-key-tag", "POST", KeyScope.KEY, create_key_tag),
     "batch-key-tags": Operation("batch-key-tags", "POST", KeyScope.KEY, batch_key_tags),

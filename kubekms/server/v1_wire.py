@@ -63,7 +63,7 @@ class V1Call:
     caller: PrincipalGrant | None
 
     def scope(self) -> KeyScope:
-        return self.route.operation.scope
+        return self.route.operation.scope_of(self.query)
 
     def key_ref(self) -> str:
         return key_ref_of(self.route.path_key_id, self.query, self.fields)

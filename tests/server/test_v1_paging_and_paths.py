@@ -1,9 +1,10 @@
-"""The real Huawei SDK against our server's v1.0 wire: list-aliases pages as Huawei's does, and a tag key holding an
-encoded "/" can be deleted by its path while no other path changes meaning (dot segments, double encoding)."""
+"""The real Huawei SDK against our server's v1.0 wire: list-aliases pages as Huawei's does (one key's, or without
+key_id the whole project's), and a tag key holding an encoded "/" can be deleted by its path while no other path
+changes meaning (dot segments, double encoding)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import pytest
@@ -23,11 +24,19 @@ from huaweicloudsdkkms.v2 import (
 )
 from test_sdk_lifecycle import create_key, expect_error
 
-from kubekms.devenv.kmsserver import KMSServer
+from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
 from kubekms.providers import Credentials
 from kubekms.wire.signing import sign_headers
 
 KeyMaker = Callable[[str], str]
+ONE_KEY = "one-key-only"  # the alias principal "one-key" is limited to
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
+    with kms_server(tmp_path_factory.mktemp("kms"), project_id="proj1",
+                    principals=[Principal("one-key", keys=(ONE_KEY,))]) as running:  # fmt: skip
+        yield running
 
 
 def aliased_key(client: KmsClient, unique: KeyMaker, count: int) -> tuple[str, list[str]]:
@@ -57,6 +66,44 @@ def test_list_aliases_pages_with_limit_and_marker(client: KmsClient, unique: Key
     assert whole.page_info.current_count == 5 and whole.page_info.next_marker == ""
     (past,) = client.list_aliases(ListAliasesRequest(key_id=key_id, marker="99")).body
     assert past.aliases == [] and past.page_info.next_marker == ""
+
+
+def all_aliases(client: KmsClient, limit: str) -> dict[str, str]:
+    """alias -> key id, every page of list-aliases without key_id."""
+    found: dict[str, str] = {}
+    marker: str | None = None
+    while True:
+        (page,) = client.list_aliases(ListAliasesRequest(limit=limit, marker=marker)).body
+        assert page.page_info.current_count == len(page.aliases) <= int(limit)
+        for entity in page.aliases:
+            assert entity.alias not in found, "an alias listed twice across pages"
+            found[entity.alias] = entity.key_id
+        if not page.page_info.next_marker:
+            return found
+        marker = page.page_info.next_marker
+
+
+def test_list_aliases_without_key_id_pages_every_alias_of_the_project(client: KmsClient, unique: KeyMaker) -> None:
+    first_id, first_aliases = aliased_key(client, unique, 3)
+    second_id, second_aliases = aliased_key(client, unique, 2)
+    found = all_aliases(client, "2")
+    assert {alias: found.get(alias) for alias in first_aliases} == dict.fromkeys(first_aliases, first_id)
+    assert {alias: found.get(alias) for alias in second_aliases} == dict.fromkeys(second_aliases, second_id)
+    assert found == all_aliases(client, "1000")  # the same set, whatever the page size
+    (entity, *_) = client.list_aliases(ListAliasesRequest(limit="1")).body[0].aliases
+    assert entity.alias_urn == f"kms:proj1:alias/{entity.alias}" and entity.domain_id == "proj1"
+
+
+def test_a_principal_limited_to_some_keys_lists_only_its_keys_aliases(
+    server: KMSServer, client: KmsClient, sdk_client: Callable[..., KmsClient], unique: KeyMaker
+) -> None:
+    own_id = create_key(client, ONE_KEY)
+    aliased_key(client, unique, 2)  # aliases of a key it may not describe
+    limited = sdk_client(server, "one-key")
+    # the whole project's aliases are account-wide, as list-keys: refused rather than filtered
+    expect_error(lambda: limited.list_aliases(ListAliasesRequest()), 403, "KMS.0306")
+    (page,) = limited.list_aliases(ListAliasesRequest(key_id=own_id)).body
+    assert [(entity.key_id, entity.alias) for entity in page.aliases] == [(own_id, ONE_KEY)]
 
 
 @pytest.mark.parametrize(

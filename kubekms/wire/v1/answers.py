@@ -216,9 +216,11 @@ def alias_entity(key_id: str, alias: str, project_id: str) -> JsonObject:
     }
 
 
-def aliases_answer(key_id: str, aliases: Sequence[str], project_id: str, next_marker: str = "") -> list[JsonObject]:
-    """list-aliases answers a JSON **array** of pages (the SDK's ListAliasesResponse.body): one page here."""
-    entities = [alias_entity(key_id, alias, project_id) for alias in aliases]
+def aliases_answer(entries: Sequence[tuple[str, str]], project_id: str, next_marker: str = "") -> list[JsonObject]:
+    """list-aliases answers a JSON **array** of pages (the SDK's ListAliasesResponse.body): one page here.
+
+    ``entries``: (key id, alias) pairs."""
+    entities = [alias_entity(key_id, alias, project_id) for key_id, alias in entries]
     return [{"aliases": entities, "page_info": {"next_marker": next_marker, "current_count": len(entities)}}]
 
 
