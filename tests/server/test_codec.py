@@ -197,7 +197,7 @@ def test_rotation_quotas_tags_aliases_round_trip() -> None:
     quotas = [Quota("CMK", 3, 1000)]
     assert v1_answers.quotas_from_wire(v1_answers.quotas_answer(quotas)) == quotas
     assert v1_answers.tags_from_answer(v1_answers.tags_answer({"a": "1", "b": ""})) == {"a": "1", "b": ""}
-    assert v1_answers.aliases_from_wire(v1_answers.aliases_answer("k", ["x", "y"], "p")) == ["x", "y"]
+    assert v1_answers.aliases_from_wire(v1_answers.aliases_answer([("k", "x"), ("k", "y")], "p")) == ["x", "y"]
 
 
 @pytest.mark.parametrize(
