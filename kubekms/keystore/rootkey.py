@@ -11,6 +11,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubekms.errors import AccessDenied, Reason
+from kubekms.private_files import open_private, refuse_links
 
 ROOT_KEY_SIZE = 32
 _NONCE_SIZE = 12
@@ -33,14 +34,21 @@ class RootKeyNotInstalled(AccessDenied, KeystoreSetupError):
 def load_root_key(path: Path, *, init: bool) -> tuple[bytes, bool]:
     """Read the root key, creating it (mode 0600) only when ``init`` is set; also whether this call created it."""
     created = False
+    refuse_links(path)  # a dangling link too: os.link would not replace it, and the read would follow it
     if not path.exists():
         if not init:
             raise KeystoreSetupError(f"root key {path} does not exist; start once with --init to create it")
         created = _create_root_key(path)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise KeystoreSetupError(f"root key {path} has mode {mode:04o}; it must be readable by its owner only (0600)")
-    material = path.read_bytes()
+    with os.fdopen(open_private(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:  # a FIFO must not block it
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise KeystoreSetupError(f"root key {path} is not a regular file")
+        mode = stat.S_IMODE(status.st_mode)
+        if mode & 0o077:
+            raise KeystoreSetupError(
+                f"root key {path} has mode {mode:04o}; it must be readable by its owner only (0600)"
+            )
+        material = handle.read(ROOT_KEY_SIZE + 1)
     if len(material) != ROOT_KEY_SIZE:
         raise KeystoreSetupError(f"root key {path} must hold exactly {ROOT_KEY_SIZE} bytes")
     return material, created
