@@ -31,17 +31,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from kubekms.keystore.schema import migrate
+from kubekms.private_files import create_private_database, open_private
 
 DATABASE_FILE = "keystore.db"
 CHANGES_SUFFIX = "-changes"
 _ONE_CONNECTION_ALREADY = contextlib.nullcontext()  # a session: every statement is on the one connection
 _COUNTER = struct.Struct("<Q")
-
-
-def _create_private(path: Path) -> None:
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class WriteOutcome:
@@ -61,8 +56,7 @@ class ChangeCounter:
     """The keystore's change counter, shared by every process through a mapped file (see the module)."""
 
     def __init__(self, path: Path) -> None:
-        _create_private(path)
-        self._fd = os.open(path, os.O_RDWR)
+        self._fd = open_private(path, os.O_RDWR | os.O_CREAT)
         if os.fstat(self._fd).st_size < _COUNTER.size:  # never shrinks a counter another process wrote
             os.ftruncate(self._fd, _COUNTER.size)
         self._map = mmap.mmap(self._fd, _COUNTER.size)
@@ -107,7 +101,7 @@ class SqliteDatabase:
     insertion_order = "rowid"
 
     def __init__(self, path: Path) -> None:
-        _create_private(path)
+        create_private_database(path)
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA journal_mode = WAL")
