@@ -15,12 +15,13 @@ connection pool, autocommit, the schema created once under an advisory lock.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+
+from kubekms.private_files import create_private_database
 
 BUSY_SECONDS = 10.0
 WAL_PAGES = 64  # checkpoint the write-ahead log at this many pages (SQLite's default: 1000)
@@ -46,9 +47,8 @@ class ConsoleDatabase(Protocol):
 
 class SqliteConsoleDatabase:
     def __init__(self, path: Path | None) -> None:
-        if path is not None and not path.exists():
-            with contextlib.suppress(FileExistsError):  # another worker made it first
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        if path is not None:
+            create_private_database(path)  # another worker may have made it first
         self._lock = threading.Lock()
         self._connection = sqlite3.connect(
             ":memory:" if path is None else path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
