@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from kubekms.private_files import refuse_shared_directory
 from kubekms.server.app import KMSApplication
 from kubekms.server.audit import AuditLog
 from kubekms.server.config import ServerConfig
@@ -106,6 +107,7 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
         if not init:
             raise ServerSetupError(f"state_dir {config.state_dir} does not exist; start once with --init")
         config.state_dir.mkdir(mode=0o700, parents=True)
+    refuse_shared_directory(config.state_dir, "state_dir")
     principals = load_principals(config.principals_file)
     ssl_context = tls_context(config)
     if worker is None and config.workers > 1:  # console sessions are shared through the state dir (issue 17)
