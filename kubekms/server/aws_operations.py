@@ -254,6 +254,9 @@ async def list_key_rotations(call: AwsCall) -> JsonObject:
     if include not in (ROTATIONS_ONLY, ALL_KEY_MATERIAL):
         raise InvalidArgument(f"IncludeKeyMaterial must be {ROTATIONS_ONLY} or {ALL_KEY_MATERIAL}")
     key = present(await call.backend.describe_key(call.key_ref()))
+    if key.key_spec != SYMMETRIC_KEY_SPEC:  # as AWS: asymmetric and HMAC keys have no key material rotations at all
+        raise InvalidArgument(f"{call.key_arn(key.key_id)} is a {key.key_spec} key: only {SYMMETRIC} keys have key"
+                              " material rotations to list", reason=Reason.UNSUPPORTED_OPERATION)  # fmt: skip
     versions = await regional(call.backend).key_versions(key.key_id)
     entries: list[JsonObject] = []
     for version in versions:
