@@ -129,7 +129,10 @@ async def serve(config: PluginConfig, *, stop: asyncio.Event | None = None) -> N
         server.start()
     finally:
         os.umask(previous_umask)
-    config.socket.chmod(0o600)
+    # checked, not chmod-ed: chmod follows a link someone may have put at the path since the bind
+    bound = config.socket.lstat()
+    if not stat.S_ISSOCK(bound.st_mode) or stat.S_IMODE(bound.st_mode) != 0o600:
+        raise SocketInUse(f"{config.socket} is not this plugin's 0600 socket any more; refusing to serve on it")
 
     runner = web.AppRunner(health_app(keyring, metrics), access_log=None)
     await runner.setup()
