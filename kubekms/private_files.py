@@ -49,6 +49,13 @@ def create_private(path: Path) -> None:
         refuse_links(path)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` as the whole of ``path``, mode 0600 (an existing file's too); a link at it is refused."""
+    with os.fdopen(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # O_TRUNC keeps an existing file's mode
+        handle.write(data)
+
+
 def create_private_database(path: Path) -> None:
     """A SQLite database file, created 0600 if missing; refused when it, or a file SQLite opens beside it, is a link."""
     create_private(path)
@@ -56,8 +63,13 @@ def create_private_database(path: Path) -> None:
 
 
 def refuse_shared_directory(path: Path, what: str) -> None:
-    """Refuse a directory that group or others may write: anyone there could plant links in it."""
-    mode = stat.S_IMODE(path.stat().st_mode)
+    """Refuse a directory that another user owns, or that group or others may write: they could plant links in it."""
+    status = path.stat()
+    if status.st_uid != os.geteuid():
+        raise UnsafePathError(
+            errno.EPERM, f"{what} {path} is owned by uid {status.st_uid}, not this server's uid {os.geteuid()}"
+        )
+    mode = stat.S_IMODE(status.st_mode)
     if mode & 0o022:
         raise UnsafePathError(
             errno.EPERM, f"{what} {path} has mode {mode:04o}; others could plant links in it: chmod 700 it"
