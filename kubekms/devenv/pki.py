@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubekms.private_files import write_private
+
 _VALIDITY = datetime.timedelta(days=30)
 
 
@@ -44,11 +46,6 @@ class NodeCerts:
     client_key: Path
     serving_cert: Path
     serving_key: Path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.touch(mode=0o600)
-    path.write_bytes(data)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -105,7 +102,7 @@ def _client(
 
 def _write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(key_path, _key_pem(key))
+    write_private(key_path, _key_pem(key))
 
 
 def generate_pki(directory: Path) -> PkiFiles:
@@ -153,7 +150,7 @@ def generate_pki(directory: Path) -> PkiFiles:
     _write_pair(files.kubelet_client_cert, files.kubelet_client_key, kubelet_client_cert, kubelet_client_key)
     _write_pair(files.serving_cert, files.serving_key, serving_cert, serving_key)
     _write_pair(files.admin_cert, files.admin_key, admin_cert, admin_key)
-    _write_private(files.service_account_key, _key_pem(sa_key))
+    write_private(files.service_account_key, _key_pem(sa_key))
     files.service_account_pub.write_bytes(
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
