@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -29,6 +28,7 @@ import botocore.config
 import yaml
 
 from kubekms.devenv.processes import ManagedProcess, free_port, kubekms_argv
+from kubekms.private_files import write_private
 from kubekms.providers import BackendConfig, open_backend
 
 ADMIN = "admin"
@@ -43,13 +43,6 @@ class Principal:
     actions: Sequence[str] = ("*",)
     keys: Sequence[str] = ("*",)
     projects: Sequence[str] = ("*",)
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 class KMSServer:
@@ -100,7 +93,7 @@ class KMSServer:
                 credentials = yaml.safe_load(credentials_path.read_text())
             else:
                 credentials = {"access_key": "AK" + secrets.token_hex(10).upper(), "secret_key": secrets.token_hex(20)}
-                _write_private(credentials_path, yaml.safe_dump(credentials))
+                write_private(credentials_path, yaml.safe_dump(credentials).encode())
             entries.append(
                 {
                     "name": principal.name,
@@ -111,7 +104,7 @@ class KMSServer:
                     "projects": list(principal.projects),
                 }
             )
-        _write_private(self.state_dir / "principals.yaml", yaml.safe_dump(entries))
+        write_private(self.state_dir / "principals.yaml", yaml.safe_dump(entries).encode())
 
     def credentials_file(self, name: str) -> Path:
         """YAML with access_key and secret_key of principal ``name`` (mode 0600)."""
