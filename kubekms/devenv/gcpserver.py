@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
@@ -21,14 +20,9 @@ import yaml
 
 from kubekms.devenv.kmsserver import ADMIN, START_TIMEOUT, KMSServer, Principal
 from kubekms.devenv.processes import free_port
+from kubekms.private_files import write_private
 from kubekms.providers import BackendConfig
 from kubekms.server.gcp_auth import new_service_account_key
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 @dataclass
@@ -80,9 +74,9 @@ def start_gcp_server(
     for entry in entries:
         email = f"{entry['name']}@{project_id}.iam.gserviceaccount.com"
         key_json, public_pem = new_service_account_key(email, project_id)
-        _write_private(keys_dir / f"{entry['name']}.json", json.dumps(key_json))
+        write_private(keys_dir / f"{entry['name']}.json", json.dumps(key_json).encode())
         entry["gcp_service_account"] = {"client_email": email, "public_key": public_pem}
-    _write_private(principals_path, yaml.safe_dump(entries))
+    write_private(principals_path, yaml.safe_dump(entries).encode())
     server.start()
     for port in (grpc_port, rest_port):  # /healthz may answer just before these listeners are up
         _wait_for_port(port, START_TIMEOUT)
