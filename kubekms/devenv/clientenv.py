@@ -7,11 +7,11 @@ runs; ``kubekms dev env`` prints them for ``eval``.
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 
 from kubekms.devenv.kmsserver import ADMIN, KMSServer
+from kubekms.private_files import write_private
 
 CLIENT_ENV = "client.env"
 
@@ -28,9 +28,7 @@ def client_exports(server: KMSServer) -> str:
 
 def write_client_env(state_dir: Path, server: KMSServer) -> Path:
     path = state_dir / CLIENT_ENV
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(client_exports(server))
+    write_private(path, client_exports(server).encode())
     return path
 
 
