@@ -66,17 +66,31 @@ def test_a_link_planted_at_the_console_sessions_database_is_refused(tmp_path: Pa
     assert victim.read_bytes() == VICTIM_BYTES
 
 
+def server_config(tmp_path: Path, state: Path) -> Path:
+    """A config naming ``state``; the server refuses it before reading anything else."""
+    config_file = tmp_path / "server.yaml"
+    config_file.write_text(f"state_dir: {state}\nprincipals_file: principals.yaml\nlisten: 127.0.0.1:1\n")
+    return config_file
+
+
 @pytest.mark.parametrize("mode", [0o777, 0o770, 0o702, 0o720])
 def test_a_state_dir_others_may_write_is_refused_at_start(tmp_path: Path, mode: int) -> None:
     state = tmp_path / "state"
     state.mkdir()
     state.chmod(mode)
-    config_file = tmp_path / "server.yaml"
-    (tmp_path / "principals.yaml").write_text("principals: []\n")
-    config_file.write_text(f"state_dir: {state}\nprincipals_file: principals.yaml\nlisten: 127.0.0.1:1\n")
     with pytest.raises(OSError, match=f"state_dir {state} has mode {mode:04o}"):
-        asyncio.run(serve(ServerConfig.load(config_file), init=False))
+        asyncio.run(serve(ServerConfig.load(server_config(tmp_path, state)), init=False))
     assert os.listdir(state) == []
+
+
+def test_a_state_dir_another_user_owns_is_refused_at_start(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a directory to another user needs root")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 65534, 65534)  # nobody: could plant links in it
+    with pytest.raises(OSError, match=f"state_dir {state} is owned by uid 65534"):
+        asyncio.run(serve(ServerConfig.load(server_config(tmp_path, state)), init=False))
 
 
 def test_a_new_state_dir_and_project_dir_are_private(tmp_path: Path) -> None:
