@@ -661,12 +661,13 @@ def _grant_entry(call: AwsRequest, grant: Grant) -> JsonObject:
     entry: JsonObject = {
         "KeyId": call.key_arn(grant.key_id),
         "GrantId": grant.grant_id,
-        "Name": terms.name,
         "CreationDate": grant.created_at.timestamp(),
         "GranteePrincipal": terms.grantee,
         "IssuingAccount": terms.issuing_account,
         "Operations": list(terms.operations),
     }
+    if terms.name:  # AWS's GrantNameType is 1-256 characters: an unnamed grant has no Name
+        entry["Name"] = terms.name
     if terms.retiring:
         entry["RetiringPrincipal"] = terms.retiring
     if terms.context_equals is not None:
