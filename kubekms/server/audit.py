@@ -178,7 +178,8 @@ class AuditLog:
             self._path, self._fd = None, 1
         else:
             self._path = Path(destination)
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            # made private like state_dir: the log names keys and principals
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._fd = self._open()
             with self._locked():
                 pass  # cuts a torn last line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import time
 import urllib.error
 import urllib.request
@@ -96,3 +97,12 @@ def test_records_kept_while_the_audit_log_cannot_be_written_are_bounded(monkeypa
     for _ in range(5):
         one_record(audit)
     assert audit.pending == 3 and audit.dropped == 2
+
+
+def test_a_directory_made_for_the_audit_log_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "kubekms" / "audit.log"
+    audit = AuditLog(str(path))
+    try:
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    finally:
+        audit.close()
