@@ -8,8 +8,8 @@ the signature verifies under the key of the service account named by ``iss`` (= 
 ``iat``/``exp`` are valid now (``google.auth.jwt.decode``, 30 s clock skew), so is ``nbf`` when
 present, and the lifetime is at most one hour; the header carries no ``crit`` extension; and
 either ``aud`` is one of the accepted audiences (by default ``https://cloudkms.googleapis.com/``,
-what the client sends whatever its endpoint) or, for a scoped token without ``aud`` (AIP-4111),
-``scope`` includes a Cloud KMS scope.
+what the client sends whatever its endpoint) or, for a scoped token without ``aud`` (AIP-4111; an
+empty ``aud``, as Go's libraries send, counts as none), ``scope`` includes a Cloud KMS scope.
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ class JwtVerifier:
         if payload.get("sub", payload.get("iss")) != payload.get("iss"):
             raise Unauthenticated("Request had invalid authentication credentials: JWT sub differs from iss.")
         audience = payload.get("aud")
-        if audience is not None:
+        # Go's scoped self-signed JWT sends "aud": "" (its claim set has no omitempty): no audience, the scope decides
+        if audience is not None and audience != "":
             if not isinstance(audience, str) or audience not in self._audiences:
                 raise Unauthenticated("Request had invalid authentication credentials: JWT audience not accepted.")
             return

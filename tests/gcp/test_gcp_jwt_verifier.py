@@ -52,3 +52,18 @@ def test_unusable_public_keys_stop_the_start() -> None:
     twice = [PrincipalGrant.build(name, name, "SK", gcp_service_account=(EMAIL, public_pem)) for name in ("a", "b")]
     with pytest.raises(GcpAccountError, match="twice"):
         JwtVerifier(twice)
+
+
+def test_an_empty_audience_with_a_kms_scope_is_a_scoped_token() -> None:
+    """Go's self-signed JWT with scopes (cloud.google.com/go/auth, golang.org/x/oauth2/jws) carries ``"aud": ""``:
+    its claim set's aud has no omitempty. An empty aud names no audience, so the scope decides."""
+    info, public_pem = new_service_account_key(EMAIL, "proj")
+    principal = PrincipalGrant.build("unit", "AK", "SK", gcp_service_account=(EMAIL, public_pem))
+    verifier = JwtVerifier([principal])
+    now = int(time.time())
+    scoped = _token(info, now, aud="", scope="https://www.googleapis.com/auth/cloud-platform")
+    assert verifier.verify(f"Bearer {scoped}") is principal
+    for claims in ({"aud": ""}, {"aud": "", "scope": "https://www.googleapis.com/auth/devstorage"},
+                   {"aud": "https://storage.googleapis.com/", "scope": "https://www.googleapis.com/auth/cloudkms"}):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(f"Bearer {_token(info, now, **claims)}")
