@@ -63,7 +63,10 @@ def test_an_empty_audience_with_a_kms_scope_is_a_scoped_token() -> None:
     now = int(time.time())
     scoped = _token(info, now, aud="", scope="https://www.googleapis.com/auth/cloud-platform")
     assert verifier.verify(f"Bearer {scoped}") is principal
-    for claims in ({"aud": ""}, {"aud": "", "scope": "https://www.googleapis.com/auth/devstorage"},
-                   {"aud": "https://storage.googleapis.com/", "scope": "https://www.googleapis.com/auth/cloudkms"}):
+    for claims in (
+        {"aud": ""},
+        {"aud": "", "scope": "https://www.googleapis.com/auth/devstorage"},
+        {"aud": "https://storage.googleapis.com/", "scope": "https://www.googleapis.com/auth/cloudkms"},
+    ):
         with pytest.raises(Unauthenticated):
             verifier.verify(f"Bearer {_token(info, now, **claims)}")
