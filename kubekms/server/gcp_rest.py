@@ -3,9 +3,11 @@
 Each method's HTTP rule (verb, URI template, body field) is the one the official package's
 generated REST transport uses; a request becomes the method's message by the standard
 transcoding: path variables, then the body (``*``: the whole message, or one field), then the
-query parameters (``$``-prefixed system parameters such as ``$alt`` ignored), parsed with
-protobuf's JSON parser. Answers are the messages as protobuf JSON; errors are Google's JSON
-error body ``{"error": {"code", "message", "status"}}`` with the matching HTTP status.
+query parameters (``$``-prefixed system parameters ignored, but for ``$alt=json;enum-encoding=int``:
+enums answered as numbers), parsed with protobuf's JSON parser. A single-field body of ``""`` or
+``null`` sets nothing (google-gax's REST transport sends ``""`` for a field it was not given).
+Answers are the messages as protobuf JSON; errors are Google's JSON error body
+``{"error": {"code", "message", "status"}}`` with the matching HTTP status.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ MAX_BODY_BYTES = 256 * 1024
 REQUEST_SECONDS = 30.0  # a body must arrive whole within this (the HTTP front's limit for a whole request)
 JSON_TYPE = "application/json"
 _VARIABLE = re.compile(r"\{([a-z_.]+)(?:=([^}]+))?\}")
+# google-gax's REST transport (Node's fallback) sends '""' as the body of a field it was not given
+UNSET_BODIES = (b'""', b"null")
+# the query parameter with which a client asks for enums as numbers (Node's fallback always does)
+NUMERIC_ENUMS = "enum-encoding=int"
 
 
 @dataclass(frozen=True)
@@ -43,18 +49,18 @@ class Route:
     body: str | None
 
 
-def _segment_pattern(template: str) -> str:
+def _segment_pattern(template: str, segment: str) -> str:
     parts = []
-    for segment in template.split("/"):
-        parts.append({"*": "[^/]+", "**": ".+"}.get(segment, re.escape(segment)))
+    for part in template.split("/"):
+        parts.append({"*": segment, "**": ".+"}.get(part, re.escape(part)))
     return "/".join(parts)
 
 
-def compile_route(name: str, method: GcpMethod, rule: Mapping[str, str]) -> Route:
+def compile_route(name: str, method: GcpMethod, rule: Mapping[str, str], segment: str = "[^/]+") -> Route:
     uri, pattern, fields, position = rule["uri"], "", [], 0
     for match in _VARIABLE.finditer(uri):
         pattern += re.escape(uri[position : match.start()])
-        pattern += f"({_segment_pattern(match.group(2) or '*')})"
+        pattern += f"({_segment_pattern(match.group(2) or '*', segment)})"
         fields.append(match.group(1))
         position = match.end()
     pattern += re.escape(uri[position:])
@@ -65,6 +71,20 @@ ROUTES = tuple(
     compile_route(name, method, getattr(_RULES, f"_Base{name}")._get_http_options()[0])
     for name, method in METHODS.items()
 )
+# the service's other methods (MAC, asymmetric keys, import jobs, IAM, locations...): UNIMPLEMENTED, as over gRPC;
+# checked first, with ids that hold no ":" (no Cloud KMS id does), so keyRings/r:getIamPolicy is no GetKeyRing
+NOT_OFFERED = tuple(
+    (name.removeprefix("_Base"), rule["method"].upper(), compile_route(name, METHODS["Encrypt"], rule, "[^/:]+").path)
+    for name in dir(_RULES)
+    if name.startswith("_Base") and name.removeprefix("_Base") not in METHODS
+    for rule in getattr(_RULES, name)._get_http_options()
+)
+FIELD_MASKS = frozenset({"updateMask", "update_mask"})
+
+
+def _camel_paths(mask: str) -> str:
+    """A FieldMask's query form with snake_case paths (Google's front end takes them) as protobuf's JSON wants."""
+    return ",".join(re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), path) for path in mask.split(","))
 
 
 def _put(data: dict[str, Any], field_path: str, value: Any) -> None:
@@ -80,6 +100,8 @@ def _put(data: dict[str, Any], field_path: str, value: Any) -> None:
 def transcode(route: Route, path_values: tuple[str, ...], query: Mapping[str, str], body: bytes) -> Any:
     """The route's request message from the HTTP request; InvalidArgument names what is wrong."""
     data: dict[str, Any] = {}
+    if route.body not in (None, "*") and body.strip() in UNSET_BODIES:
+        body = b""
     if route.body is not None and body:
         payload = inputs.json_object(body)  # every body is a message: depth, size and text limits of the other wires
         if route.body == "*":
@@ -88,7 +110,7 @@ def transcode(route: Route, path_values: tuple[str, ...], query: Mapping[str, st
             data[route.body] = payload
     for key, value in query.items():
         if not key.startswith("$"):
-            _put(data, key, value)
+            _put(data, key, _camel_paths(value) if key.rsplit(".", 1)[-1] in FIELD_MASKS else value)
     for field_path, value in zip(route.fields, path_values, strict=True):
         _put(data, field_path, value)
     message = route.method.request_type.pb()()
@@ -110,6 +132,14 @@ def _refused(status: int, message: str, code: str) -> web.Response:
     return refused
 
 
+def _not_offered(verb: str, path: str) -> web.Response | None:
+    for name, rule_verb, pattern in NOT_OFFERED:
+        if rule_verb == verb and pattern.fullmatch(path):
+            error = {"code": 501, "message": f"{name} is not implemented by this server", "status": "UNIMPLEMENTED"}
+            return _json_response(501, {"error": error})
+    return None
+
+
 class CloudKmsRest:
     """The aiohttp application of the REST mapping over one :class:`CloudKmsService`."""
 
@@ -125,6 +155,8 @@ class CloudKmsRest:
         # request.path is percent-decoded: an encoded slash (r%2FcryptoKeys%2Fk) would become a separator and
         # reach a resource a path-matching proxy or audit rule never saw; no Cloud KMS id holds a slash
         encoded_slash = "%2f" in request.rel_url.raw_path.lower()
+        if not encoded_slash and (not_offered := _not_offered(request.method, request.path)) is not None:
+            return not_offered
         for route in ROUTES:
             match = route.path.fullmatch(request.path) if route.verb == request.method else None
             if match is not None and not encoded_slash:
@@ -150,4 +182,8 @@ class CloudKmsRest:
         if outcome.http_status != 200:
             error = {"code": outcome.http_status, "message": outcome.message, "status": outcome.code.name}
             return _json_response(outcome.http_status, {"error": error})
-        return _json_response(200, json_format.MessageToDict(route.method.response_type.pb(outcome.answer)))
+        numeric = NUMERIC_ENUMS in request.query.get("$alt", "").split(";")
+        answer = json_format.MessageToDict(
+            route.method.response_type.pb(outcome.answer), use_integers_for_enums=numeric
+        )
+        return _json_response(200, answer)

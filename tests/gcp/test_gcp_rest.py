@@ -90,7 +90,8 @@ def test_hostile_http_gets_google_json_errors(gcp: GcpServer) -> None:
         ("GET", f"/v1/{LOCATION}/keyRings?pageToken=zzz", None, 400, "INVALID_ARGUMENT"),
         ("GET", "/v1/projects/proj-gcp/locations/global/keyRings/x%2Fy", None, 404, "NOT_FOUND"),  # no such path
         ("GET", "/v1/projects/proj-gcp/locations/global/keyRings/x%0A", None, 400, "INVALID_ARGUMENT"),
-        ("DELETE", key_path, None, 404, "NOT_FOUND"),
+        ("DELETE", key_path, None, 501, "UNIMPLEMENTED"),  # DeleteCryptoKey: a method not offered
+        ("PUT", key_path, None, 404, "NOT_FOUND"),
         ("GET", "/v2/anything", None, 404, "NOT_FOUND"),
     ]:
         code, answer = _raw(gcp, method, path, body, token if status != "UNAUTHENTICATED" else None)
@@ -99,3 +100,54 @@ def test_hostile_http_gets_google_json_errors(gcp: GcpServer) -> None:
     assert (code, answer["error"]["status"]) == (400, "INVALID_ARGUMENT") and "exceeds" in answer["error"]["message"]
     code, answer = _raw(gcp, "GET", f"/v1/{LOCATION}/keyRings/rest", None, token)
     assert code == 200 and answer["name"] == f"{LOCATION}/keyRings/rest"
+
+
+def _token(gcp: GcpServer) -> str:
+    creds = credentials(gcp, "admin").with_always_use_jwt_access(True)
+    creds._create_self_signed_jwt("https://cloudkms.googleapis.com/")
+    creds.refresh(None)
+    token: str = creds.token
+    return token
+
+
+def test_what_the_node_rest_fallback_sends(gcp: GcpServer) -> None:
+    """@google-cloud/kms with ``fallback: true`` (google-gax's REST transport) sends the JSON string ``""`` as the
+    body of a method whose body field it was not given (CreateKeyRing without key_ring), and asks
+    ``$alt=json;enum-encoding=int``: enums in the answer as numbers, as Google's front end gives them."""
+    token, numeric = _token(gcp), "%24alt=json%3Benum-encoding=int"
+    code, ring = _raw(gcp, "POST", f"/v1/{LOCATION}/keyRings?keyRingId=fallback&{numeric}", b'""', token)
+    assert code == 200 and ring["name"] == f"{LOCATION}/keyRings/fallback", ring
+    code, key = _raw(gcp, "POST", f"/v1/{LOCATION}/keyRings/fallback/cryptoKeys?cryptoKeyId=k&{numeric}",
+                     b'{"purpose": 1}', token)  # fmt: skip
+    assert code == 200 and key["purpose"] == 1 and key["primary"]["state"] == 1, key
+    assert key["primary"]["algorithm"] == 1 and key["versionTemplate"]["protectionLevel"] == 1
+    code, named = _raw(gcp, "GET", f"/v1/{LOCATION}/keyRings/fallback/cryptoKeys/k", None, token)
+    assert code == 200 and named["purpose"] == "ENCRYPT_DECRYPT" and named["primary"]["state"] == "ENABLED"
+    code, answer = _raw(gcp, "POST", f"/v1/{LOCATION}/keyRings?keyRingId=other", b'"text"', token)
+    assert (code, answer["error"]["status"]) == (400, "INVALID_ARGUMENT")
+
+
+def test_update_mask_paths_in_snake_case_and_methods_not_offered(gcp: GcpServer) -> None:
+    """Node's fallback puts update_mask in the query as the caller wrote its paths (snake_case, as Google's
+    samples do), which Google's front end takes; protobuf's JSON parser alone wants lowerCamelCase. A Cloud KMS
+    method this server does not offer is UNIMPLEMENTED over REST as over gRPC, not a 404 a client reads as a
+    missing key."""
+    token = _token(gcp)
+    assert _raw(gcp, "POST", f"/v1/{LOCATION}/keyRings?keyRingId=masks", b"{}", token)[0] == 200
+    key = f"/v1/{LOCATION}/keyRings/masks/cryptoKeys/masked"
+    code, _ = _raw(gcp, "POST", f"/v1/{LOCATION}/keyRings/masks/cryptoKeys?cryptoKeyId=masked",
+                   b'{"purpose": "ENCRYPT_DECRYPT"}', token)  # fmt: skip
+    assert code == 200
+    body = json.dumps({"labels": {"team": "risk"}, "rotationPeriod": "86400s",
+                       "nextRotationTime": "2099-01-01T00:00:00Z"}).encode()  # fmt: skip
+    for mask in ("labels,rotation_period,next_rotation_time", "labels,rotationPeriod,nextRotationTime"):
+        code, updated = _raw(gcp, "PATCH", f"{key}?updateMask={mask}", body, token)
+        assert code == 200 and updated["rotationPeriod"] == "86400s" and updated["labels"] == {"team": "risk"}, updated
+    code, refused = _raw(gcp, "PATCH", f"{key}?updateMask=purpose", body, token)
+    assert (code, refused["error"]["status"]) == (400, "INVALID_ARGUMENT") and "purpose" in refused["error"]["message"]
+    version = f"{key}/cryptoKeyVersions/1"
+    for method, path in (("POST", f"{version}:macSign"), ("GET", f"{version}/publicKey"),
+                         ("GET", f"/v1/{LOCATION}/keyRings/masks:getIamPolicy")):  # fmt: skip
+        code, answer = _raw(gcp, method, path, b"{}" if method == "POST" else None, token)
+        assert (code, answer["error"]["status"]) == (501, "UNIMPLEMENTED"), (path, answer)
+    assert _raw(gcp, "GET", f"{key}/cryptoKeyVersions/1/elsewhere", None, token)[0] == 404
