@@ -80,6 +80,7 @@ def _run_build(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = N
 def go_binary(module_dir: Path) -> Path:
     """The main package of ``module_dir`` (go.mod + go.sum committed there) built with ``go build -trimpath``."""
     go = _tool("go")
+    module_dir = module_dir.resolve()
     entry = CACHE / "go" / _sha256_of_tree(module_dir)
     binary = entry / module_dir.name
     with _locked(entry):
@@ -95,6 +96,7 @@ def go_binary(module_dir: Path) -> Path:
 def node_modules(project_dir: Path) -> Path:
     """``npm ci`` of ``project_dir``'s package.json + package-lock.json; the node_modules dir (for NODE_PATH)."""
     npm = _tool("npm")
+    project_dir = project_dir.resolve()
     lock_file = project_dir / "package-lock.json"
     entry = CACHE / "node" / _sha256_of_file(lock_file)
     modules = entry / "node_modules"
@@ -114,6 +116,7 @@ def node_modules(project_dir: Path) -> Path:
 def java_classpath(pom_dir: Path) -> str:
     """The dependency classpath of ``pom_dir``'s pom.xml (``mvn dependency:build-classpath``)."""
     mvn = _tool("mvn")
+    pom_dir = pom_dir.resolve()
     pom = pom_dir / "pom.xml"
     entry = CACHE / "java" / _sha256_of_file(pom)
     classpath = entry / "classpath.txt"
