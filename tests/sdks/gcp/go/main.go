@@ -1,0 +1,262 @@
+// The official Go Cloud KMS client (cloud.google.com/go/kms/apiv1, gRPC) against a kubekms server,
+// configured as a user would: the endpoint, Application Default Credentials (a service-account key
+// file: self-signed JWTs) and the server's CA as the system's trust (SSL_CERT_FILE).
+// Prints one JSON line per step; tests/sdks/test_gcp_sdks.py asserts on them.
+//
+// Environment: KMS_ENDPOINT (host:port), KMS_LOCATION (projects/P/locations/L), KMS_RING (a new key
+// ring id), GOOGLE_APPLICATION_CREDENTIALS (may do everything), KMS_READER_CREDENTIALS (a key file of
+// a principal that may only read).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"strings"
+	"time"
+
+	kms "cloud.google.com/go/kms/apiv1"
+	"cloud.google.com/go/kms/apiv1/kmspb"
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crc(data []byte) *wrapperspb.Int64Value {
+	return wrapperspb.Int64(int64(crc32.Checksum(data, castagnoli)))
+}
+
+// emit prints one step: its fields, or the error's gRPC status code and message.
+func emit(step string, fields map[string]any, err error) {
+	line := map[string]any{"step": step}
+	if err != nil {
+		line["code"] = status.Code(err).String()
+		line["message"] = status.Convert(err).Message()
+	} else {
+		line["code"] = "OK"
+		for k, v := range fields {
+			line[k] = v
+		}
+	}
+	out, _ := json.Marshal(line)
+	fmt.Println(string(out))
+}
+
+func fatal(what string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: %v\n", what, err)
+	os.Exit(1)
+}
+
+func newClient(ctx context.Context, credentialsFile string, extra ...option.ClientOption) *kms.KeyManagementClient {
+	opts := []option.ClientOption{option.WithEndpoint(os.Getenv("KMS_ENDPOINT"))}
+	if credentialsFile != "" {
+		opts = append(opts, option.WithCredentialsFile(credentialsFile))
+	}
+	client, err := kms.NewKeyManagementClient(ctx, append(opts, extra...)...)
+	if err != nil {
+		fatal("client", err)
+	}
+	return client
+}
+
+func main() {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	client := newClient(ctx, "") // Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS
+	defer client.Close()
+	location, ringID := os.Getenv("KMS_LOCATION"), os.Getenv("KMS_RING")
+
+	ring, err := client.CreateKeyRing(ctx, &kmspb.CreateKeyRingRequest{Parent: location, KeyRingId: ringID})
+	if err != nil {
+		fatal("CreateKeyRing", err)
+	}
+	emit("CreateKeyRing", map[string]any{"name": ring.GetName(), "create_time": ring.GetCreateTime().AsTime().Unix()}, nil)
+
+	symmetric := &kmspb.CryptoKey{
+		Purpose:         kmspb.CryptoKey_ENCRYPT_DECRYPT,
+		VersionTemplate: &kmspb.CryptoKeyVersionTemplate{Algorithm: kmspb.CryptoKeyVersion_GOOGLE_SYMMETRIC_ENCRYPTION},
+		Labels:          map[string]string{"team": "payments"},
+	}
+	key, err := client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "sym", CryptoKey: symmetric})
+	if err != nil {
+		fatal("CreateCryptoKey", err)
+	}
+	emit("CreateCryptoKey", map[string]any{"name": key.GetName(), "purpose": key.GetPurpose().String(),
+		"primary": key.GetPrimary().GetName(), "state": key.GetPrimary().GetState().String(),
+		"labels": key.GetLabels(), "destroy_days": key.GetDestroyScheduledDuration().AsDuration().Hours() / 24}, nil)
+
+	sign := &kmspb.CryptoKey{Purpose: kmspb.CryptoKey_ASYMMETRIC_SIGN,
+		VersionTemplate: &kmspb.CryptoKeyVersionTemplate{Algorithm: kmspb.CryptoKeyVersion_EC_SIGN_P256_SHA256}}
+	_, err = client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "sign", CryptoKey: sign})
+	emit("CreateCryptoKey.sign", nil, err)
+	mac := &kmspb.CryptoKey{Purpose: kmspb.CryptoKey_MAC,
+		VersionTemplate: &kmspb.CryptoKeyVersionTemplate{Algorithm: kmspb.CryptoKeyVersion_HMAC_SHA256}}
+	_, err = client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "mac", CryptoKey: mac})
+	emit("CreateCryptoKey.mac", nil, err)
+	version1 := key.GetName() + "/cryptoKeyVersions/1"
+	_, err = client.AsymmetricSign(ctx, &kmspb.AsymmetricSignRequest{Name: version1,
+		Digest: &kmspb.Digest{Digest: &kmspb.Digest_Sha256{Sha256: make([]byte, 32)}}})
+	emit("AsymmetricSign", nil, err)
+	_, err = client.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: version1})
+	emit("GetPublicKey", nil, err)
+	_, err = client.MacSign(ctx, &kmspb.MacSignRequest{Name: version1, Data: []byte("data")})
+	emit("MacSign", nil, err)
+	_, err = client.MacVerify(ctx, &kmspb.MacVerifyRequest{Name: version1, Data: []byte("data"), Mac: make([]byte, 32)})
+	emit("MacVerify", nil, err)
+
+	got, err := client.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: key.GetName()})
+	emit("GetCryptoKey", map[string]any{"name": got.GetName(), "primary": got.GetPrimary().GetName(),
+		"algorithm": got.GetPrimary().GetAlgorithm().String(), "protection_level": got.GetPrimary().GetProtectionLevel().String()}, err)
+
+	for i := 0; i < 4; i++ {
+		_, err = client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(),
+			CryptoKeyId: fmt.Sprintf("more-%d", i), CryptoKey: &kmspb.CryptoKey{Purpose: kmspb.CryptoKey_ENCRYPT_DECRYPT}})
+		if err != nil {
+			fatal("CreateCryptoKey more", err)
+		}
+	}
+	listed, pages, totalSize := []string{}, 0, int32(-1)
+	it := client.ListCryptoKeys(ctx, &kmspb.ListCryptoKeysRequest{Parent: ring.GetName(), PageSize: 2})
+	for {
+		item, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			emit("ListCryptoKeys", nil, err)
+			break
+		}
+		listed = append(listed, item.GetName()[strings.LastIndex(item.GetName(), "/")+1:])
+		if response, ok := it.Response.(*kmspb.ListCryptoKeysResponse); ok {
+			totalSize = response.GetTotalSize()
+		}
+	}
+	// the pager page by page, as a caller resuming from a stored token would
+	pager := iterator.NewPager(client.ListCryptoKeys(ctx, &kmspb.ListCryptoKeysRequest{Parent: ring.GetName()}), 2, "")
+	for {
+		var page []*kmspb.CryptoKey
+		token, err := pager.NextPage(&page)
+		if err != nil {
+			fatal("ListCryptoKeys pager", err)
+		}
+		pages++
+		if token == "" {
+			break
+		}
+	}
+	emit("ListCryptoKeys", map[string]any{"names": listed, "total_size": totalSize, "pages": pages}, nil)
+
+	plaintext, aad := []byte("attack at dawn"), []byte("order=42")
+	encrypted, err := client.Encrypt(ctx, &kmspb.EncryptRequest{Name: key.GetName(), Plaintext: plaintext,
+		AdditionalAuthenticatedData: aad, PlaintextCrc32C: crc(plaintext), AdditionalAuthenticatedDataCrc32C: crc(aad)})
+	if err != nil {
+		fatal("Encrypt", err)
+	}
+	emit("Encrypt", map[string]any{"name": encrypted.GetName(), "verified_plaintext_crc32c": encrypted.GetVerifiedPlaintextCrc32C(),
+		"verified_aad_crc32c":  encrypted.GetVerifiedAdditionalAuthenticatedDataCrc32C(),
+		"ciphertext_crc32c_ok": encrypted.GetCiphertextCrc32C().GetValue() == crc(encrypted.GetCiphertext()).GetValue(),
+		"protection_level":     encrypted.GetProtectionLevel().String()}, nil)
+	decrypted, err := client.Decrypt(ctx, &kmspb.DecryptRequest{Name: key.GetName(), Ciphertext: encrypted.GetCiphertext(),
+		AdditionalAuthenticatedData: aad, CiphertextCrc32C: crc(encrypted.GetCiphertext()), AdditionalAuthenticatedDataCrc32C: crc(aad)})
+	emit("Decrypt", map[string]any{"plaintext": string(decrypted.GetPlaintext()), "used_primary": decrypted.GetUsedPrimary(),
+		"plaintext_crc32c_ok": decrypted.GetPlaintextCrc32C().GetValue() == crc(decrypted.GetPlaintext()).GetValue()}, err)
+	_, err = client.Decrypt(ctx, &kmspb.DecryptRequest{Name: key.GetName(), Ciphertext: encrypted.GetCiphertext(),
+		AdditionalAuthenticatedData: []byte("order=43")})
+	emit("Decrypt.wrong_aad", nil, err)
+	_, err = client.Encrypt(ctx, &kmspb.EncryptRequest{Name: key.GetName(), Plaintext: plaintext,
+		PlaintextCrc32C: wrapperspb.Int64(crc(plaintext).GetValue() ^ 1)})
+	emit("Encrypt.bad_crc32c", nil, err)
+
+	// the largest plaintext the server takes, sent gzip-compressed (grpc-encoding: gzip)
+	large := make([]byte, 4096)
+	for i := range large {
+		large[i] = byte(i % 251)
+	}
+	compressed, err := client.Encrypt(ctx, &kmspb.EncryptRequest{Name: key.GetName(), Plaintext: large},
+		gax.WithGRPCOptions(grpc.UseCompressor(gzip.Name)))
+	if err == nil {
+		var back *kmspb.DecryptResponse
+		back, err = client.Decrypt(ctx, &kmspb.DecryptRequest{Name: key.GetName(), Ciphertext: compressed.GetCiphertext()},
+			gax.WithGRPCOptions(grpc.UseCompressor(gzip.Name)))
+		emit("Encrypt.gzip", map[string]any{"round_trip": err == nil && string(back.GetPlaintext()) == string(large)}, err)
+	} else {
+		emit("Encrypt.gzip", nil, err)
+	}
+
+	version2, err := client.CreateCryptoKeyVersion(ctx, &kmspb.CreateCryptoKeyVersionRequest{Parent: key.GetName(),
+		CryptoKeyVersion: &kmspb.CryptoKeyVersion{}})
+	emit("CreateCryptoKeyVersion", map[string]any{"name": version2.GetName(), "state": version2.GetState().String()}, err)
+	primary, err := client.UpdateCryptoKeyPrimaryVersion(ctx, &kmspb.UpdateCryptoKeyPrimaryVersionRequest{Name: key.GetName(),
+		CryptoKeyVersionId: "2"})
+	emit("UpdateCryptoKeyPrimaryVersion", map[string]any{"primary": primary.GetPrimary().GetName()}, err)
+
+	next := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	update := &kmspb.CryptoKey{Name: key.GetName(), Labels: map[string]string{"team": "risk", "env": "prod"},
+		RotationSchedule: &kmspb.CryptoKey_RotationPeriod{RotationPeriod: durationpb.New(30 * 24 * time.Hour)},
+		NextRotationTime: timestamppb.New(next)}
+	updated, err := client.UpdateCryptoKey(ctx, &kmspb.UpdateCryptoKeyRequest{CryptoKey: update,
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels", "rotation_period", "next_rotation_time"}}})
+	emit("UpdateCryptoKey", map[string]any{"labels": updated.GetLabels(),
+		"rotation_period_s":  int64(updated.GetRotationPeriod().AsDuration().Seconds()),
+		"next_rotation_time": updated.GetNextRotationTime().AsTime().Unix(), "expected_next": next.Unix()}, err)
+	_, err = client.UpdateCryptoKey(ctx, &kmspb.UpdateCryptoKeyRequest{CryptoKey: update,
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"purpose"}}})
+	emit("UpdateCryptoKey.bad_mask", nil, err)
+
+	disabled, err := client.UpdateCryptoKeyVersion(ctx, &kmspb.UpdateCryptoKeyVersionRequest{
+		CryptoKeyVersion: &kmspb.CryptoKeyVersion{Name: version1, State: kmspb.CryptoKeyVersion_DISABLED},
+		UpdateMask:       &fieldmaskpb.FieldMask{Paths: []string{"state"}}})
+	emit("UpdateCryptoKeyVersion", map[string]any{"state": disabled.GetState().String()}, err)
+	_, err = client.Decrypt(ctx, &kmspb.DecryptRequest{Name: key.GetName(), Ciphertext: encrypted.GetCiphertext(),
+		AdditionalAuthenticatedData: aad})
+	emit("Decrypt.disabled", nil, err)
+	destroyed, err := client.DestroyCryptoKeyVersion(ctx, &kmspb.DestroyCryptoKeyVersionRequest{Name: version1})
+	emit("DestroyCryptoKeyVersion", map[string]any{"state": destroyed.GetState().String(),
+		"destroy_in_days": destroyed.GetDestroyTime().AsTime().Sub(time.Now()).Hours() / 24}, err)
+	restored, err := client.RestoreCryptoKeyVersion(ctx, &kmspb.RestoreCryptoKeyVersionRequest{Name: version1})
+	emit("RestoreCryptoKeyVersion", map[string]any{"state": restored.GetState().String()}, err)
+
+	versions := []string{}
+	versionIt := client.ListCryptoKeyVersions(ctx, &kmspb.ListCryptoKeyVersionsRequest{Parent: key.GetName(), PageSize: 1})
+	for {
+		item, err := versionIt.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			emit("ListCryptoKeyVersions", nil, err)
+			break
+		}
+		versions = append(versions, item.GetName()[strings.LastIndex(item.GetName(), "/")+1:]+"="+item.GetState().String())
+	}
+	emit("ListCryptoKeyVersions", map[string]any{"versions": versions}, nil)
+
+	random, err := client.GenerateRandomBytes(ctx, &kmspb.GenerateRandomBytesRequest{Location: location, LengthBytes: 32,
+		ProtectionLevel: kmspb.ProtectionLevel_HSM})
+	emit("GenerateRandomBytes", map[string]any{"length": len(random.GetData()),
+		"crc32c_ok": random.GetDataCrc32C().GetValue() == crc(random.GetData()).GetValue()}, err)
+
+	_, err = client.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: ring.GetName() + "/cryptoKeys/absent"})
+	emit("GetCryptoKey.absent", nil, err)
+	_, err = client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "not valid!",
+		CryptoKey: &kmspb.CryptoKey{Purpose: kmspb.CryptoKey_ENCRYPT_DECRYPT}})
+	emit("CreateCryptoKey.bad_id", nil, err)
+
+	reader := newClient(ctx, os.Getenv("KMS_READER_CREDENTIALS"))
+	defer reader.Close()
+	seen, err := reader.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: key.GetName()})
+	emit("reader.GetCryptoKey", map[string]any{"name": seen.GetName()}, err)
+	_, err = reader.Encrypt(ctx, &kmspb.EncryptRequest{Name: key.GetName(), Plaintext: plaintext})
+	emit("reader.Encrypt", nil, err)
+}
