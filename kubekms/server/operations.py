@@ -497,12 +497,15 @@ def resolve(method: str, tail: str) -> Route:
     path_key_id = path_tag_key = ""
     if methods is None:
         parts = [unquote_segment(part) for part in tail.split("/")]
+        # Huawei's Go and Java SDKs send a tag key's "/" as it is: on DELETE, every segment after tags/ is the
+        # tag key's (the key and the operation are decided before, by the first segments and the method)
+        tag_key = "/".join(parts[2:])
         if len(parts) == 2 and parts[1] == "tags" and parts[0]:
             methods = {"GET": OPERATIONS["list-key-tags"], "POST": OPERATIONS["create-key-tag"]}
-        elif len(parts) == 3 and parts[1] == "tags" and parts[2] == "action" and parts[0]:
-            methods = {"POST": OPERATIONS["batch-key-tags"]}
-        elif len(parts) == 3 and parts[1] == "tags" and parts[0] and parts[2]:
-            methods, path_tag_key = {"DELETE": OPERATIONS["delete-key-tag"]}, parts[2]
+        elif len(parts) >= 3 and parts[1] == "tags" and parts[0] and tag_key:
+            methods, path_tag_key = {"DELETE": OPERATIONS["delete-key-tag"]}, tag_key
+            if tag_key == "action":
+                methods["POST"] = OPERATIONS["batch-key-tags"]
         else:
             raise InvalidArgument(f"unknown request path .../kms/{tail}", code="KMS.0201")
         path_key_id = parts[0]
