@@ -25,12 +25,14 @@ from kubekms.wire.v1.fields import RequestFields
 JsonAnswer = dict[str, Any] | list[Any]
 CREATION_TAGS_FIELD = "tags"
 TAGGING_PERMISSION = "batch-key-tags"  # what create-key with tags needs beside create-key, as AWS asks TagResource
+LIST_ALIASES = "list-aliases"
 
 
 class KeyScope(enum.Enum):
     NONE = "none"  # needs no key permission (gen-random)
     ACCOUNT = "account"  # sees or creates keys account-wide: only principals allowed every key
     KEY = "key"  # names one key
+    LISTED = "listed"  # lists keys account-wide, leaving out those the caller may not see (the handler checks each)
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,11 @@ class Operation:
     method: str
     scope: KeyScope
     handler: Handler
-    key_optional: bool = False  # without a key_id the call is account-wide (list-aliases)
+    key_optional: bool = False  # without a key_id the call lists every key the caller may see (list-aliases)
 
     def scope_of(self, query: Mapping[str, str]) -> KeyScope:
         if self.key_optional and not query.get("key_id"):
-            return KeyScope.ACCOUNT
+            return KeyScope.LISTED
         return self.scope
 
 
@@ -315,16 +317,31 @@ def _alias_list(fields: RequestFields) -> list[str]:
 
 
 async def list_aliases(call: Call) -> JsonAnswer:
-    """One key's aliases, or without ``key_id`` (as Huawei) every alias of the project, key by key."""
+    """One key's aliases, or without ``key_id`` (as Huawei) every alias of the project, key by key: those of the
+    keys the caller may list aliases of. Markers count what the caller sees (the others are left out first)."""
     limit, marker_value = page_request(RequestFields(call.query))  # a GET: key_id, limit and marker in the query
     start = marker_value or 0
     if call.query.get("key_id"):
         keys = [await call.backend.describe_key(call.key_ref())]
     else:
-        keys = await _all_keys(call.backend)
+        keys = [meta for meta in await _all_keys(call.backend) if await _may_list_aliases(call, meta)]
     entries = [(meta.key_id, alias) for meta in keys for alias in meta.aliases]
     next_marker = str(start + limit) if start + limit < len(entries) else ""
     return v1_answers.aliases_answer(entries[start : start + limit], call.project_id, next_marker)
+
+
+async def _may_list_aliases(call: Call, meta: KeyMetadata) -> bool:
+    """As list-aliases with this key's ``key_id`` is authorised (key list, key policy, grants)."""
+    caller = call.caller
+    if caller is None or caller.all_keys:
+        return True
+    if not meta.aliases:
+        return False  # nothing of it would be listed: no need to authorise
+    try:
+        await caller.authorize_key(LIST_ALIASES, call.backend, meta.key_id, account=call.project_id)
+    except AccessDenied:
+        return False
+    return True
 
 
 async def _all_keys(backend: Backend) -> list[KeyMetadata]:
@@ -456,7 +473,7 @@ OPERATIONS: dict[str, Operation] = {
     "user-quotas": Operation("user-quotas", "GET", KeyScope.ACCOUNT, user_quotas),
     "create-alias": Operation("create-alias", "POST", KeyScope.KEY, create_alias),
     "delete-alias": Operation("delete-alias", "DELETE", KeyScope.KEY, delete_alias),
-    "list-aliases": Operation("list-aliases", "GET", KeyScope.KEY, list_aliases, key_optional=True),
+    LIST_ALIASES: Operation(LIST_ALIASES, "GET", KeyScope.KEY, list_aliases, key_optional=True),
     "list-key-tags": Operation("list-key-tags", "GET", KeyScope.KEY, list_key_tags),
     "create-key-tag": Operation("create-key-tag", "POST", KeyScope.KEY, create_key_tag),
     "batch-key-tags": Operation("batch-key-tags", "POST", KeyScope.KEY, batch_key_tags),

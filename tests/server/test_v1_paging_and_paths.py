@@ -98,12 +98,17 @@ def test_a_principal_limited_to_some_keys_lists_only_its_keys_aliases(
     server: KMSServer, client: KmsClient, sdk_client: Callable[..., KmsClient], unique: KeyMaker
 ) -> None:
     own_id = create_key(client, ONE_KEY)
-    aliased_key(client, unique, 2)  # aliases of a key it may not describe
+    second = unique("one-key-second")
+    client.create_alias(CreateAliasRequest(body=CreateAliasRequestBody(key_id=own_id, alias=second)))
+    other_id, _ = aliased_key(client, unique, 2)  # aliases of a key it may not see
     limited = sdk_client(server, "one-key")
-    # the whole project's aliases are account-wide, as list-keys: refused rather than filtered
-    expect_error(lambda: limited.list_aliases(ListAliasesRequest()), 403, "KMS.0306")
+    # without key_id: the aliases of the keys it may list, the others left out (as the Cloud KMS lists do),
+    # paged over what it may see
+    assert all_aliases(limited, "1") == {ONE_KEY: own_id, second: own_id}
+    assert other_id in all_aliases(client, "1000").values()  # the admin still sees every key's
     (page,) = limited.list_aliases(ListAliasesRequest(key_id=own_id)).body
-    assert [(entity.key_id, entity.alias) for entity in page.aliases] == [(own_id, ONE_KEY)]
+    assert [(entity.key_id, entity.alias) for entity in page.aliases] == [(own_id, ONE_KEY), (own_id, second)]
+    expect_error(lambda: limited.list_aliases(ListAliasesRequest(key_id=other_id)), 403, "KMS.0306")
 
 
 @pytest.mark.parametrize(
