@@ -58,6 +58,7 @@ MIN_ROTATION_SECONDS = DAY
 MAX_ROTATION_SECONDS = 100 * 365 * DAY
 PAGE_SIZE = (1, 1000)
 DEFAULT_PAGE_SIZE = 1000
+ALL = -1  # SQLite's LIMIT -1: every row (a list filters what the caller may see before it pages)
 RANDOM_BYTES = (8, 1024)
 TIMESTAMP_SECONDS = (-62135596800, 253402300799)  # 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (timestamp.proto)
 DURATION_SECONDS = 315576000000  # about 10,000 years (duration.proto)
@@ -224,17 +225,32 @@ async def crypto_key_message(call: GcpCall, project: str, record: CryptoKeyRecor
     return message
 
 
-async def _visible(records: Sequence[R], message_of: Callable[[R], Awaitable[M]]) -> list[M]:
-    """A list page's messages, leaving out those whose version the caller may not describe (AIP-211: a list
-    omits what the caller may not read, so one key policy cannot break a listing for everyone it denies).
-    The page token still counts them: a page may come back shorter, and the next one starts after them."""
-    shown = []
+async def _visible_page(
+    records: Sequence[R],
+    may_see: Callable[[R], Awaitable[None]],
+    message_of: Callable[[R], Awaitable[M]],
+    offset: int,
+    limit: int,
+) -> tuple[list[M], str, int]:
+    """(messages, next_page_token, total_size) of a list page over the records the caller may see.
+
+    AIP-211: a list omits what the caller may not read (so one key policy cannot break a listing for everyone
+    it denies); AIP-158: total_size and the page offsets count only those, so neither a count nor a short
+    page tells the caller that hidden resources exist or where they sit."""
+    visible = []
     for record in records:
         try:
+            await may_see(record)
+        except AccessDenied:
+            continue
+        visible.append(record)
+    shown = []
+    for record in visible[offset : offset + limit]:
+        try:  # a policy changed since may_see: still never described
             shown.append(await message_of(record))
         except AccessDenied:
             continue
-    return shown
+    return shown, next_token(offset, min(limit, max(len(visible) - offset, 0)), len(visible)), len(visible)
 
 
 async def _may_describe_primary(call: GcpCall, record: CryptoKeyRecord) -> None:
@@ -432,12 +448,11 @@ async def list_crypto_keys(call: GcpCall, request: kms_v1.ListCryptoKeysRequest)
     _no_filter(request)
     offset, limit = page_window(request.page_size, request.page_token)
     call.store.key_ring(parent.location, parent.ring)
-    keys, total = call.store.crypto_keys(parent.location, parent.ring, offset, limit)
-    return kms_v1.ListCryptoKeysResponse(
-        crypto_keys=await _visible(keys, functools.partial(crypto_key_message, call, parent.project)),
-        next_page_token=next_token(offset, len(keys), total),
-        total_size=total,
-    )
+    keys, _ = call.store.crypto_keys(parent.location, parent.ring, 0, ALL)
+    shown, token, total = await _visible_page(keys, functools.partial(_may_describe_primary, call),
+                                              functools.partial(crypto_key_message, call, parent.project),
+                                              offset, limit)  # fmt: skip
+    return kms_v1.ListCryptoKeysResponse(crypto_keys=shown, next_page_token=token, total_size=total)
 
 
 UPDATABLE_KEY_FIELDS = frozenset({"labels", "rotation_period", "next_rotation_time"})
@@ -523,12 +538,11 @@ async def list_crypto_key_versions(
     _no_filter(request)
     offset, limit = page_window(request.page_size, request.page_token)
     call.store.crypto_key(parent.location, parent.ring, parent.key)
-    versions, total = call.store.versions(parent.location, parent.ring, parent.key, offset, limit)
-    return kms_v1.ListCryptoKeyVersionsResponse(
-        crypto_key_versions=await _visible(versions, lambda v: version_message(call, parent.version(v.version), v)),
-        next_page_token=next_token(offset, len(versions), total),
-        total_size=total,
-    )
+    versions, _ = call.store.versions(parent.location, parent.ring, parent.key, 0, ALL)
+    shown, token, total = await _visible_page(versions, lambda v: call.may_describe(v.keystore_key_id),
+                                              lambda v: version_message(call, parent.version(v.version), v),
+                                              offset, limit)  # fmt: skip
+    return kms_v1.ListCryptoKeyVersionsResponse(crypto_key_versions=shown, next_page_token=token, total_size=total)
 
 
 async def update_crypto_key_version(

@@ -1,0 +1,92 @@
+"""Lists count only what the caller may see (AIP-158, AIP-211): total_size, page sizes and page tokens.
+
+A crypto key whose primary version's key policy denies the caller kms:DescribeKey (and a version so denied)
+is left out of its lists; total_size must not count it (a count of hidden keys is itself a disclosure) and a
+page must hold page_size visible items while more remain, so page boundaries do not reveal where hidden ones sit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from gcp_harness import client
+from google.cloud import kms_v1
+
+from kubekms.devenv.gcpserver import GcpServer, gcp_server
+from kubekms.devenv.kmsserver import Principal
+
+PROJECT = "proj-visible"
+LOCATION = f"projects/{PROJECT}/locations/global"
+RING = f"{LOCATION}/keyRings/r"
+LISTER = Principal("lister", actions=("list-keys", "describe-key"), projects=(PROJECT,))
+OWNER = Principal("owner", projects=(PROJECT,))  # its AWS wire calls act in PROJECT
+KEYS = ("a", "b", "c", "d", "e")
+
+
+def _deny(gcp: GcpServer, key: str, version: int, denied: str) -> None:
+    """A key policy on the version's keystore key (through the AWS wire) denying ``denied`` everything."""
+    credentials = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
+    aws = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=credentials["access_key"],
+                       aws_secret_access_key=credentials["secret_key"])  # fmt: skip
+    key_id = aws.describe_key(KeyId=f"alias/gcp/global/r/{key}/{version}")["KeyMetadata"]["KeyId"]
+    statements = [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:user/{denied}"}, "Action": "kms:*",
+         "Resource": "*"},
+    ]  # fmt: skip
+    aws.put_key_policy(KeyId=key_id, PolicyName="default",
+                       Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
+    with gcp_server(tmp_path_factory.mktemp("kms-visible"), principals=(LISTER, OWNER), project_id=PROJECT) as running:
+        admin = client(running, "admin")
+        admin.create_key_ring(request={"parent": LOCATION, "key_ring_id": "r"})
+        for key in KEYS:
+            admin.create_crypto_key(request={"parent": RING, "crypto_key_id": key, "crypto_key": {
+                "purpose": kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT}})  # fmt: skip
+        for _ in range(3):  # a: versions 1 (primary) to 4
+            admin.create_crypto_key_version(request={"parent": f"{RING}/cryptoKeys/a", "crypto_key_version": {}})
+        _deny(running, "b", 1, "lister")  # b's primary
+        _deny(running, "c", 1, "lister")
+        _deny(running, "a", 2, "lister")  # not a's primary
+        _deny(running, "a", 3, "lister")
+        yield running
+
+
+def _pages(gcp: GcpServer, principal: str, method: str, parent: str, page_size: int) -> list[tuple[list[str], int]]:
+    """(names, total_size) of every page, following next_page_token."""
+    kms = client(gcp, principal)
+    list_method: Any
+    if method == "ListCryptoKeys":
+        list_method, field = kms.list_crypto_keys, "crypto_keys"
+    else:
+        list_method, field = kms.list_crypto_key_versions, "crypto_key_versions"
+    pages, token = [], ""
+    for _ in range(20):
+        page = list_method(request={"parent": parent, "page_size": page_size, "page_token": token}).pages
+        response = next(iter(page)).raw_page  # this one page only: the pager would follow the token itself
+        pages.append(([item.name.rsplit("/", 1)[1] for item in getattr(response, field)], response.total_size))
+        token = response.next_page_token
+        if not token:
+            return pages
+    raise AssertionError("the page tokens never ended")
+
+
+def test_total_size_and_pages_count_only_the_crypto_keys_the_caller_may_see(gcp: GcpServer) -> None:
+    assert _pages(gcp, "lister", "ListCryptoKeys", RING, 2) == [(["a", "d"], 3), (["e"], 3)]
+    assert _pages(gcp, "lister", "ListCryptoKeys", RING, 0) == [(["a", "d", "e"], 3)]
+    assert _pages(gcp, "admin", "ListCryptoKeys", RING, 2) == [(["a", "b"], 5), (["c", "d"], 5), (["e"], 5)]
+
+
+def test_total_size_and_pages_count_only_the_versions_the_caller_may_see(gcp: GcpServer) -> None:
+    key = f"{RING}/cryptoKeys/a"
+    assert _pages(gcp, "lister", "ListCryptoKeyVersions", key, 1) == [(["1"], 2), (["4"], 2)]
+    assert _pages(gcp, "admin", "ListCryptoKeyVersions", key, 3) == [(["1", "2", "3"], 4), (["4"], 4)]
