@@ -43,34 +43,38 @@ class RequestIds:
     """Random request ids (version 4 UUIDs, or their 32 hex digits), as uuid4 makes them, at a fraction of its cost.
 
     uuid4 reads 16 bytes from the kernel per call (2 µs, a tenth of this path); here one read serves
-    :data:`IDS_PER_READ` ids. Random, not a counter: an id must not tell anyone who sees two of them
-    (``/healthz`` answers one) how many requests the worker served in between. A forked child drops its
-    parent's unused bytes, so it never repeats the parent's ids.
+    :data:`IDS_PER_READ` ids, turned into hex digits with their version and variant set all at once
+    (an id then costs a pop, and the UUID form a format: 0.88 -> 0.5 µs, 0.51 -> 0.29 µs for the hex form).
+    Random, not a counter: an id must not tell anyone who sees two of them (``/healthz`` answers one) how many
+    requests the worker served in between. A forked child drops its parent's unused ids, so it never repeats them.
     """
 
     IDS_PER_READ = 256
 
     def __init__(self) -> None:
-        self._pool: list[int] = []
+        self._pool: list[str] = []
         os.register_at_fork(after_in_child=self._pool.clear)
 
-    def _next(self) -> int:
-        if not self._pool:
-            batch = os.urandom(16 * self.IDS_PER_READ)
-            self._pool.extend(int.from_bytes(batch[i : i + 16]) for i in range(0, len(batch), 16))
-        # the version (4) and variant (10xx) bits of a version 4 UUID
-        return self._pool.pop() & ~(0xF << 76) & ~(0x3 << 62) | 0x4 << 76 | 0x2 << 62
+    def _refill(self) -> list[str]:
+        digits = os.urandom(16 * self.IDS_PER_READ).hex()
+        # the version (4) digit and the variant (10xx) bits of a version 4 UUID, the other bits random
+        self._pool.extend(
+            f"{digits[i : i + 12]}4{digits[i + 13 : i + 16]}{_VARIANT_DIGIT[digits[i + 16]]}{digits[i + 17 : i + 32]}"
+            for i in range(0, len(digits), 32)
+        )
+        return self._pool
 
     def uuid(self) -> str:
         """An id in UUID form (the AWS wire's ``x-amzn-RequestId``)."""
-        value = f"{self._next():032x}"
+        value = (self._pool or self._refill()).pop()
         return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
     def hex(self) -> str:
         """An id of 32 hexadecimal digits (the v1.0 wire's)."""
-        return f"{self._next():032x}"
+        return (self._pool or self._refill()).pop()
 
 
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # 10xx: two random bits kept
 REQUEST_IDS = RequestIds()
 ResponseT = TypeVar("ResponseT")
 

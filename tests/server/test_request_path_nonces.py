@@ -1,0 +1,63 @@
+"""Data-key ciphertexts' nonces, drawn a batch at a time: never repeated in a process, its threads or a forked child."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kubekms import ciphertext
+
+CIPHER = AESGCM(os.urandom(32))
+
+
+def _nonce_of(blob: bytes) -> bytes:
+    return ciphertext.parse(blob).nonce
+
+
+def test_nonces_never_repeat_over_many_batches_and_every_sealed_key_opens() -> None:
+    count = 3 * ciphertext.NONCES_PER_READ + 7  # several refills
+    blobs = [ciphertext.seal(CIPHER, "key-1", 1, bytes([i % 256]) * 32, b"aad") for i in range(count)]
+    assert len({_nonce_of(blob) for blob in blobs}) == count
+    for i, blob in enumerate(blobs):
+        assert ciphertext.open_sealed(CIPHER, ciphertext.parse(blob), b"aad") == bytes([i % 256]) * 32
+
+
+def test_threads_sealing_at_once_never_share_a_nonce() -> None:
+    results: list[list[bytes]] = [[] for _ in range(4)]
+    start = threading.Barrier(4)
+
+    def seal_many(out: list[bytes]) -> None:
+        start.wait()
+        out.extend(_nonce_of(ciphertext.seal(CIPHER, "k", 1, b"x" * 32, b"")) for _ in range(2000))
+
+    threads = [threading.Thread(target=seal_many, args=(out,)) for out in results]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [nonce for out in results for nonce in out]
+    assert len(every) == 8000 and len(set(every)) == 8000
+
+
+def test_a_forked_child_never_uses_its_parents_unused_nonces() -> None:
+    ciphertext.seal(CIPHER, "k", 1, b"x" * 32, b"")  # the parent holds a batch now, most of it unused
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child = b"".join(_nonce_of(ciphertext.seal(CIPHER, "k", 1, b"x" * 32, b"")) for _ in range(8))
+        os.write(write_end, child)
+        os._exit(0)
+    os.close(write_end)
+    child_nonces = b""
+    while len(child_nonces) < 8 * ciphertext.NONCE_SIZE:
+        chunk = os.read(read_end, 4096)
+        assert chunk, "the child wrote its nonces"
+        child_nonces += chunk
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent = {_nonce_of(ciphertext.seal(CIPHER, "k", 1, b"x" * 32, b"")) for _ in range(ciphertext.NONCES_PER_READ)}
+    size = ciphertext.NONCE_SIZE
+    from_child = {child_nonces[i : i + size] for i in range(0, len(child_nonces), size)}
+    assert not parent & from_child
