@@ -1,0 +1,393 @@
+// Huawei's official Go SDK (services/kms/v2), unchanged, against a kubekms server's v1.0 wire.
+//
+// Endpoint and credentials come from the environment (KMS_ENDPOINT, KMS_PROJECT_ID, KMS_ACCESS_KEY, KMS_SECRET_KEY,
+// KMS_PREFIX for unique aliases). Each step prints one JSON line: {"step": ..., "ok": {...}} or
+// {"step": ..., "error": {...}}; the Python test asserts on them. No key material is printed: data keys
+// are compared here and only the outcome is printed.
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
+	kms "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/kms/v2"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/kms/v2/model"
+)
+
+type result = map[string]any
+
+func emit(name string, ok result, err error) {
+	line := result{"step": name}
+	if err != nil {
+		var service *sdkerr.ServiceResponseError
+		if errors.As(err, &service) {
+			line["error"] = result{"type": "ServiceResponseError", "status": service.StatusCode,
+				"code": service.ErrorCode, "message": service.ErrorMessage, "request_id": service.RequestId}
+		} else {
+			line["error"] = result{"type": fmt.Sprintf("%T", err), "message": err.Error()}
+		}
+	} else {
+		line["ok"] = ok
+	}
+	out, _ := json.Marshal(line)
+	fmt.Println(string(out))
+}
+
+func step(name string, run func() (result, error)) {
+	ok, err := run()
+	emit(name, ok, err)
+}
+
+func client(ak, sk string) *kms.KmsClient {
+	credentials, err := basic.NewCredentialsBuilder().WithAk(ak).WithSk(sk).
+		WithProjectId(os.Getenv("KMS_PROJECT_ID")).SafeBuild()
+	if err != nil {
+		panic(err)
+	}
+	hc, err := kms.KmsClientBuilder().WithEndpoints([]string{os.Getenv("KMS_ENDPOINT")}).
+		WithCredential(credentials).SafeBuild()
+	if err != nil {
+		panic(err)
+	}
+	return kms.NewKmsClient(hc)
+}
+
+func str(value string) *string { return &value }
+
+func deref(value *string) string {
+	if value == nil {
+		return ""
+	}
+	return *value
+}
+
+func keyBody(keyID string) *model.OperateKeyRequestBody {
+	return &model.OperateKeyRequestBody{KeyId: keyID}
+}
+
+func main() {
+	c := client(os.Getenv("KMS_ACCESS_KEY"), os.Getenv("KMS_SECRET_KEY"))
+	prefix := os.Getenv("KMS_PREFIX")
+	var keyIDs []string
+
+	for _, suffix := range []string{"a", "b", "c"} {
+		step("create-key-"+suffix, func() (result, error) {
+			body := &model.CreateKeyRequestBody{KeyAlias: prefix + "-" + suffix, KeyDescription: str("made by the Go SDK")}
+			answer, err := c.CreateKey(&model.CreateKeyRequest{Body: body})
+			if err != nil {
+				return nil, err
+			}
+			keyIDs = append(keyIDs, deref(answer.KeyInfo.KeyId))
+			return result{"key_id": deref(answer.KeyInfo.KeyId), "domain_id": deref(answer.KeyInfo.DomainId),
+				"status": answer.HttpStatusCode}, nil
+		})
+	}
+	if len(keyIDs) != 3 {
+		os.Exit(1)
+	}
+	keyID := keyIDs[0]
+
+	step("list-keys-paged", func() (result, error) {
+		var pages []result
+		var listed []string
+		marker := ""
+		for len(pages) < 100 {
+			body := &model.ListKeysRequestBody{Limit: str("2")}
+			if marker != "" {
+				body.Marker = str(marker)
+			}
+			answer, err := c.ListKeys(&model.ListKeysRequest{Body: body})
+			if err != nil {
+				return nil, err
+			}
+			listed = append(listed, *answer.Keys...)
+			details := 0
+			if answer.KeyDetails != nil {
+				details = len(*answer.KeyDetails)
+			}
+			pages = append(pages, result{"keys": len(*answer.Keys), "details": details,
+				"truncated": answer.Truncated.Value(), "total": *answer.Total})
+			if answer.Truncated.Value() != "true" {
+				break
+			}
+			marker = deref(answer.NextMarker)
+		}
+		return result{"pages": pages, "listed": listed}, nil
+	})
+
+	step("describe-key", func() (result, error) {
+		answer, err := c.ListKeyDetail(&model.ListKeyDetailRequest{Body: keyBody(prefix + "-a")})
+		if err != nil {
+			return nil, err
+		}
+		info := answer.KeyInfo
+		return result{"key_id": deref(info.KeyId), "key_alias": deref(info.KeyAlias), "key_state": deref(info.KeyState),
+			"key_spec": info.KeySpec.Value(), "key_usage": info.KeyUsage.Value(), "origin": info.Origin.Value(),
+			"key_description": deref(info.KeyDescription), "creation_date": deref(info.CreationDate),
+			"key_rotation_enabled": deref(info.KeyRotationEnabled)}, nil
+	})
+
+	var dataKey []byte
+	var dataKeyCipher string
+	step("create-datakey", func() (result, error) {
+		body := &model.CreateDatakeyRequestBody{KeyId: keyID, DatakeyLength: str("256")}
+		answer, err := c.CreateDatakey(&model.CreateDatakeyRequest{Body: body})
+		if err != nil {
+			return nil, err
+		}
+		dataKey, err = hex.DecodeString(deref(answer.PlainText))
+		if err != nil {
+			return nil, err
+		}
+		dataKeyCipher = deref(answer.CipherText)
+		return result{"key_id": deref(answer.KeyId), "plain_bytes": len(dataKey), "cipher_text_set": dataKeyCipher != ""}, nil
+	})
+
+	step("create-datakey-without-plaintext", func() (result, error) {
+		spec := model.GetCreateDatakeyRequestBodyKeySpecEnum().AES_128
+		body := &model.CreateDatakeyRequestBody{KeyId: keyID, KeySpec: &spec}
+		answer, err := c.CreateDatakeyWithoutPlaintext(&model.CreateDatakeyWithoutPlaintextRequest{Body: body})
+		if err != nil {
+			return nil, err
+		}
+		return result{"key_id": deref(answer.KeyId), "cipher_text_set": deref(answer.CipherText) != ""}, nil
+	})
+
+	step("decrypt-datakey", func() (result, error) {
+		body := &model.DecryptDatakeyRequestBody{KeyId: keyID, CipherText: dataKeyCipher, DatakeyCipherLength: "32"}
+		answer, err := c.DecryptDatakey(&model.DecryptDatakeyRequest{Body: body})
+		if err != nil {
+			return nil, err
+		}
+		plain, err := hex.DecodeString(deref(answer.DataKey))
+		return result{"matches": err == nil && bytes.Equal(plain, dataKey), "datakey_length": deref(answer.DatakeyLength)}, nil
+	})
+
+	step("encrypt-decrypt-datakey", func() (result, error) {
+		own := make([]byte, 32)
+		if _, err := rand.Read(own); err != nil {
+			return nil, err
+		}
+		digest := sha256.Sum256(own)
+		aad := str("tenant=go")
+		encrypted, err := c.EncryptDatakey(&model.EncryptDatakeyRequest{Body: &model.EncryptDatakeyRequestBody{
+			KeyId: keyID, PlainText: hex.EncodeToString(append(append([]byte{}, own...), digest[:]...)),
+			DatakeyPlainLength: "32", AdditionalAuthenticatedData: aad}})
+		if err != nil {
+			return nil, err
+		}
+		decrypted, err := c.DecryptDatakey(&model.DecryptDatakeyRequest{Body: &model.DecryptDatakeyRequestBody{
+			KeyId: keyID, CipherText: deref(encrypted.CipherText), DatakeyCipherLength: "32", AdditionalAuthenticatedData: aad}})
+		if err != nil {
+			return nil, err
+		}
+		plain, _ := hex.DecodeString(deref(decrypted.DataKey))
+		_, wrongAad := c.DecryptDatakey(&model.DecryptDatakeyRequest{Body: &model.DecryptDatakeyRequestBody{
+			KeyId: keyID, CipherText: deref(encrypted.CipherText), DatakeyCipherLength: "32",
+			AdditionalAuthenticatedData: str("tenant=other")}})
+		var service *sdkerr.ServiceResponseError
+		wrongAadCode := ""
+		if errors.As(wrongAad, &service) {
+			wrongAadCode = service.ErrorCode
+		}
+		return result{"encrypt_datakey_length": deref(encrypted.DatakeyLength), "matches": bytes.Equal(plain, own),
+			"digest_matches": deref(decrypted.DatakeyDgst) == hex.EncodeToString(digest[:]),
+			"wrong_aad_code": wrongAadCode}, nil
+	})
+
+	step("encrypt-decrypt-data", func() (result, error) {
+		encrypted, err := c.EncryptData(&model.EncryptDataRequest{Body: &model.EncryptDataRequestBody{
+			KeyId: keyID, PlainText: "hello from Go", AdditionalAuthenticatedData: str("ctx")}})
+		if err != nil {
+			return nil, err
+		}
+		_, decodeErr := base64.StdEncoding.DecodeString(deref(encrypted.CipherText))
+		decrypted, err := c.DecryptData(&model.DecryptDataRequest{Body: &model.DecryptDataRequestBody{
+			CipherText: deref(encrypted.CipherText), AdditionalAuthenticatedData: str("ctx")}})
+		if err != nil {
+			return nil, err
+		}
+		return result{"key_id": deref(decrypted.KeyId), "plain_text": deref(decrypted.PlainText),
+			"plain_text_base64": deref(decrypted.PlainTextBase64), "cipher_is_base64": decodeErr == nil}, nil
+	})
+
+	step("gen-random", func() (result, error) {
+		answer, err := c.CreateRandom(&model.CreateRandomRequest{Body: &model.GenRandomRequestBody{RandomDataLength: "256"}})
+		if err != nil {
+			return nil, err
+		}
+		_, decodeErr := hex.DecodeString(deref(answer.RandomData))
+		return result{"hex_chars": len(deref(answer.RandomData)), "is_hex": decodeErr == nil}, nil
+	})
+
+	step("disable-key", func() (result, error) {
+		answer, err := c.DisableKey(&model.DisableKeyRequest{Body: keyBody(keyID)})
+		if err != nil {
+			return nil, err
+		}
+		return result{"key_state": deref(answer.KeyInfo.KeyState)}, nil
+	})
+	step("datakey-on-disabled-key", func() (result, error) {
+		_, err := c.CreateDatakey(&model.CreateDatakeyRequest{Body: &model.CreateDatakeyRequestBody{KeyId: keyID}})
+		return result{}, err
+	})
+	step("enable-key", func() (result, error) {
+		answer, err := c.EnableKey(&model.EnableKeyRequest{Body: keyBody(keyID)})
+		if err != nil {
+			return nil, err
+		}
+		return result{"key_state": deref(answer.KeyInfo.KeyState)}, nil
+	})
+
+	doomed := keyIDs[2]
+	step("schedule-key-deletion", func() (result, error) {
+		answer, err := c.DeleteKey(&model.DeleteKeyRequest{Body: &model.ScheduleKeyDeletionRequestBody{KeyId: doomed, PendingDays: "7"}})
+		if err != nil {
+			return nil, err
+		}
+		described, err := c.ListKeyDetail(&model.ListKeyDetailRequest{Body: keyBody(doomed)})
+		if err != nil {
+			return nil, err
+		}
+		return result{"key_state": deref(answer.KeyState), "described_state": deref(described.KeyInfo.KeyState),
+			"scheduled_deletion_date": deref(described.KeyInfo.ScheduledDeletionDate)}, nil
+	})
+	step("cancel-key-deletion", func() (result, error) {
+		answer, err := c.CancelKeyDeletion(&model.CancelKeyDeletionRequest{Body: keyBody(doomed)})
+		if err != nil {
+			return nil, err
+		}
+		return result{"key_state": deref(answer.KeyState)}, nil
+	})
+
+	rotationStatus := func() (result, error) {
+		answer, err := c.ShowKeyRotationStatus(&model.ShowKeyRotationStatusRequest{Body: keyBody(keyID)})
+		if err != nil {
+			return nil, err
+		}
+		status := result{"enabled": *answer.KeyRotationEnabled}
+		if answer.RotationInterval != nil {
+			status["interval"] = *answer.RotationInterval
+		}
+		if answer.NumberOfRotations != nil {
+			status["rotations"] = *answer.NumberOfRotations
+		}
+		return status, nil
+	}
+	step("enable-key-rotation", func() (result, error) {
+		_, err := c.EnableKeyRotation(&model.EnableKeyRotationRequest{Body: keyBody(keyID)})
+		if err != nil {
+			return nil, err
+		}
+		return rotationStatus()
+	})
+	step("update-key-rotation-interval", func() (result, error) {
+		_, err := c.UpdateKeyRotationInterval(&model.UpdateKeyRotationIntervalRequest{
+			Body: &model.UpdateKeyRotationIntervalRequestBody{KeyId: keyID, RotationInterval: 90}})
+		if err != nil {
+			return nil, err
+		}
+		return rotationStatus()
+	})
+	step("disable-key-rotation", func() (result, error) {
+		_, err := c.DisableKeyRotation(&model.DisableKeyRotationRequest{Body: keyBody(keyID)})
+		if err != nil {
+			return nil, err
+		}
+		return rotationStatus()
+	})
+
+	listTags := func() (result, error) {
+		answer, err := c.ShowKmsTags(&model.ShowKmsTagsRequest{KeyId: keyID})
+		if err != nil {
+			return nil, err
+		}
+		tags := map[string]string{}
+		for _, tag := range *answer.Tags {
+			tags[tag.Key] = deref(tag.Value)
+		}
+		return result{"tags": tags}, nil
+	}
+	step("create-kms-tag", func() (result, error) {
+		for key, value := range map[string]string{"team": "blue", "a/b:c": "slash"} {
+			_, err := c.CreateKmsTag(&model.CreateKmsTagRequest{KeyId: keyID,
+				Body: &model.CreateKmsTagRequestBody{Tag: &model.TagItem{Key: key, Value: str(value)}}})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return listTags()
+	})
+	step("delete-tag", func() (result, error) {
+		for _, key := range []string{"team", "a/b:c"} {
+			if _, err := c.DeleteTag(&model.DeleteTagRequest{KeyId: keyID, Key: key}); err != nil {
+				return nil, err
+			}
+		}
+		return listTags()
+	})
+
+	alias := prefix + "-second"
+	step("create-alias", func() (result, error) {
+		_, err := c.CreateAlias(&model.CreateAliasRequest{Body: &model.CreateAliasRequestBody{KeyId: keyID, Alias: alias}})
+		if err != nil {
+			return nil, err
+		}
+		answer, err := c.ListAliases(&model.ListAliasesRequest{KeyId: str(keyID), Limit: str("10")})
+		if err != nil {
+			return nil, err
+		}
+		var aliases []string
+		for _, page := range *answer.Body {
+			for _, entity := range page.Aliases {
+				aliases = append(aliases, entity.Alias)
+			}
+		}
+		return result{"aliases": aliases}, nil
+	})
+	step("delete-alias", func() (result, error) {
+		_, err := c.DeleteAlias(&model.DeleteAliasRequest{Body: &model.DeleteAliasRequestBody{KeyId: keyID, Aliases: []string{alias}}})
+		return result{}, err
+	})
+
+	step("user-instances", func() (result, error) {
+		answer, err := c.ShowUserInstances(&model.ShowUserInstancesRequest{})
+		if err != nil {
+			return nil, err
+		}
+		return result{"instance_num": *answer.InstanceNum}, nil
+	})
+	step("user-quotas", func() (result, error) {
+		answer, err := c.ShowUserQuotas(&model.ShowUserQuotasRequest{})
+		if err != nil {
+			return nil, err
+		}
+		quotas := map[string]result{}
+		for _, resource := range *answer.Quotas.Resources {
+			quotas[resource.Type.Value()] = result{"used": *resource.Used, "quota": *resource.Quota}
+		}
+		return result{"quotas": quotas}, nil
+	})
+
+	step("unknown-key", func() (result, error) {
+		_, err := c.ListKeyDetail(&model.ListKeyDetailRequest{Body: keyBody("0d0466b0-e727-4d9c-b35d-f84bb474a37f")})
+		return result{}, err
+	})
+	step("wrong-secret-key", func() (result, error) {
+		_, err := client(os.Getenv("KMS_ACCESS_KEY"), os.Getenv("KMS_SECRET_KEY")+"x").ListKeys(&model.ListKeysRequest{Body: &model.ListKeysRequestBody{}})
+		return result{}, err
+	})
+	step("unknown-access-key", func() (result, error) {
+		_, err := client("AKUNKNOWN0000000000", os.Getenv("KMS_SECRET_KEY")).ListKeys(&model.ListKeysRequest{Body: &model.ListKeysRequestBody{}})
+		return result{}, err
+	})
+}

@@ -1,0 +1,302 @@
+// Huawei's official Java SDK (com.huaweicloud.sdk:huaweicloud-sdk-kms), unchanged, against a kubekms server.
+//
+// Run as a single source file: java -cp <pom's classpath> Scenario.java. Endpoint and credentials come from
+// the environment (KMS_ENDPOINT, KMS_PROJECT_ID, KMS_ACCESS_KEY, KMS_SECRET_KEY, KMS_PREFIX). Each step prints one JSON line:
+// {"step": ..., "ok": {...}} or {"step": ..., "error": {...}}, the same steps as the Go program. No key
+// material is printed: data keys are compared here and only the outcome is printed.
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.huaweicloud.sdk.core.auth.BasicCredentials;
+import com.huaweicloud.sdk.core.exception.ServiceResponseException;
+import com.huaweicloud.sdk.kms.v2.KmsClient;
+import com.huaweicloud.sdk.kms.v2.model.*;
+
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+public class Scenario {
+    interface Step {
+        Map<String, Object> run() throws Exception;
+    }
+
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final HexFormat HEX = HexFormat.of();
+
+    static void step(String name, Step body) throws Exception {
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("step", name);
+        try {
+            line.put("ok", body.run());
+        } catch (ServiceResponseException e) {
+            line.put("error", Map.of("type", e.getClass().getSimpleName(), "status", e.getHttpStatusCode(),
+                    "code", String.valueOf(e.getErrorCode()), "message", String.valueOf(e.getErrorMsg()),
+                    "request_id", String.valueOf(e.getRequestId())));
+        } catch (RuntimeException e) {
+            line.put("error", Map.of("type", e.getClass().getSimpleName(), "message", String.valueOf(e.getMessage())));
+        }
+        System.out.println(JSON.writeValueAsString(line));
+        System.out.flush();
+    }
+
+    static KmsClient client(String ak, String sk) {
+        BasicCredentials credentials = new BasicCredentials().withAk(ak).withSk(sk)
+                .withProjectId(System.getenv("KMS_PROJECT_ID"));
+        return KmsClient.newBuilder().withCredential(credentials).withEndpoints(List.of(System.getenv("KMS_ENDPOINT")))
+                .build();
+    }
+
+    static OperateKeyRequestBody keyBody(String keyId) {
+        return new OperateKeyRequestBody().withKeyId(keyId);
+    }
+
+    static String errorCode(Step body) throws Exception {
+        try {
+            body.run();
+            return "";
+        } catch (ServiceResponseException e) {
+            return e.getErrorCode();
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        KmsClient c = client(System.getenv("KMS_ACCESS_KEY"), System.getenv("KMS_SECRET_KEY"));
+        String prefix = System.getenv("KMS_PREFIX");
+        List<String> keyIds = new ArrayList<>();
+
+        for (String suffix : List.of("a", "b", "c")) {
+            step("create-key-" + suffix, () -> {
+                CreateKeyResponse answer = c.createKey(new CreateKeyRequest().withBody(new CreateKeyRequestBody()
+                        .withKeyAlias(prefix + "-" + suffix).withKeyDescription("made by the Java SDK")));
+                keyIds.add(answer.getKeyInfo().getKeyId());
+                return Map.of("key_id", answer.getKeyInfo().getKeyId(), "domain_id", answer.getKeyInfo().getDomainId(),
+                        "status", answer.getHttpStatusCode());
+            });
+        }
+        if (keyIds.size() != 3) {
+            System.exit(1);
+        }
+        String keyId = keyIds.get(0);
+
+        step("list-keys-paged", () -> {
+            List<Object> pages = new ArrayList<>();
+            List<String> listed = new ArrayList<>();
+            String marker = null;
+            while (pages.size() < 100) {
+                ListKeysResponse answer = c.listKeys(new ListKeysRequest().withBody(
+                        new ListKeysRequestBody().withLimit("2").withMarker(marker)));
+                listed.addAll(answer.getKeys());
+                int details = answer.getKeyDetails() == null ? 0 : answer.getKeyDetails().size();
+                pages.add(Map.of("keys", answer.getKeys().size(), "details", details,
+                        "truncated", answer.getTruncated().getValue(), "total", answer.getTotal()));
+                if (!"true".equals(answer.getTruncated().getValue())) {
+                    break;
+                }
+                marker = answer.getNextMarker();
+            }
+            return Map.of("pages", pages, "listed", listed);
+        });
+
+        step("describe-key", () -> {
+            KeyDetails info = c.listKeyDetail(new ListKeyDetailRequest().withBody(keyBody(prefix + "-a"))).getKeyInfo();
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("key_id", info.getKeyId());
+            out.put("key_alias", info.getKeyAlias());
+            out.put("key_state", info.getKeyState());
+            out.put("key_spec", info.getKeySpec().getValue());
+            out.put("key_usage", info.getKeyUsage().getValue());
+            out.put("origin", info.getOrigin().getValue());
+            out.put("key_description", info.getKeyDescription());
+            out.put("creation_date", info.getCreationDate());
+            out.put("key_rotation_enabled", info.getKeyRotationEnabled());
+            return out;
+        });
+
+        byte[][] dataKey = new byte[1][];
+        String[] dataKeyCipher = new String[1];
+        step("create-datakey", () -> {
+            CreateDatakeyResponse answer = c.createDatakey(new CreateDatakeyRequest().withBody(
+                    new CreateDatakeyRequestBody().withKeyId(keyId).withDatakeyLength("256")));
+            dataKey[0] = HEX.parseHex(answer.getPlainText());
+            dataKeyCipher[0] = answer.getCipherText();
+            return Map.of("key_id", answer.getKeyId(), "plain_bytes", dataKey[0].length,
+                    "cipher_text_set", !dataKeyCipher[0].isEmpty());
+        });
+
+        step("create-datakey-without-plaintext", () -> {
+            CreateDatakeyWithoutPlaintextResponse answer = c.createDatakeyWithoutPlaintext(
+                    new CreateDatakeyWithoutPlaintextRequest().withBody(new CreateDatakeyRequestBody().withKeyId(keyId)
+                            .withKeySpec(CreateDatakeyRequestBody.KeySpecEnum.AES_128)));
+            return Map.of("key_id", answer.getKeyId(), "cipher_text_set", !answer.getCipherText().isEmpty());
+        });
+
+        step("decrypt-datakey", () -> {
+            DecryptDatakeyResponse answer = c.decryptDatakey(new DecryptDatakeyRequest().withBody(
+                    new DecryptDatakeyRequestBody().withKeyId(keyId).withCipherText(dataKeyCipher[0])
+                            .withDatakeyCipherLength("32")));
+            return Map.of("matches", Arrays.equals(HEX.parseHex(answer.getDataKey()), dataKey[0]),
+                    "datakey_length", answer.getDatakeyLength());
+        });
+
+        step("encrypt-decrypt-datakey", () -> {
+            byte[] own = new byte[32];
+            new SecureRandom().nextBytes(own);
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(own);
+            byte[] withDigest = Arrays.copyOf(own, 64);
+            System.arraycopy(digest, 0, withDigest, 32, 32);
+            EncryptDatakeyResponse encrypted = c.encryptDatakey(new EncryptDatakeyRequest().withBody(
+                    new EncryptDatakeyRequestBody().withKeyId(keyId).withPlainText(HEX.formatHex(withDigest))
+                            .withDatakeyPlainLength("32").withAdditionalAuthenticatedData("tenant=java")));
+            DecryptDatakeyResponse decrypted = c.decryptDatakey(new DecryptDatakeyRequest().withBody(
+                    new DecryptDatakeyRequestBody().withKeyId(keyId).withCipherText(encrypted.getCipherText())
+                            .withDatakeyCipherLength("32").withAdditionalAuthenticatedData("tenant=java")));
+            String wrongAad = errorCode(() -> {
+                c.decryptDatakey(new DecryptDatakeyRequest().withBody(new DecryptDatakeyRequestBody()
+                        .withKeyId(keyId).withCipherText(encrypted.getCipherText()).withDatakeyCipherLength("32")
+                        .withAdditionalAuthenticatedData("tenant=other")));
+                return null;
+            });
+            return Map.of("encrypt_datakey_length", encrypted.getDatakeyLength(),
+                    "matches", Arrays.equals(HEX.parseHex(decrypted.getDataKey()), own),
+                    "digest_matches", HEX.formatHex(digest).equals(decrypted.getDatakeyDgst()),
+                    "wrong_aad_code", wrongAad);
+        });
+
+        step("encrypt-decrypt-data", () -> {
+            EncryptDataResponse encrypted = c.encryptData(new EncryptDataRequest().withBody(new EncryptDataRequestBody()
+                    .withKeyId(keyId).withPlainText("hello from Java").withAdditionalAuthenticatedData("ctx")));
+            boolean isBase64;
+            try {
+                Base64.getDecoder().decode(encrypted.getCipherText());
+                isBase64 = true;
+            } catch (IllegalArgumentException e) {
+                isBase64 = false;
+            }
+            DecryptDataResponse decrypted = c.decryptData(new DecryptDataRequest().withBody(new DecryptDataRequestBody()
+                    .withCipherText(encrypted.getCipherText()).withAdditionalAuthenticatedData("ctx")));
+            return Map.of("key_id", decrypted.getKeyId(), "plain_text", decrypted.getPlainText(),
+                    "plain_text_base64", decrypted.getPlainTextBase64(), "cipher_is_base64", isBase64);
+        });
+
+        step("gen-random", () -> {
+            String data = c.createRandom(new CreateRandomRequest().withBody(
+                    new GenRandomRequestBody().withRandomDataLength("256"))).getRandomData();
+            boolean isHex = data.chars().allMatch(ch -> Character.digit(ch, 16) >= 0);
+            return Map.of("hex_chars", data.length(), "is_hex", isHex);
+        });
+
+        step("disable-key", () -> Map.of("key_state",
+                c.disableKey(new DisableKeyRequest().withBody(keyBody(keyId))).getKeyInfo().getKeyState()));
+        step("datakey-on-disabled-key", () -> {
+            c.createDatakey(new CreateDatakeyRequest().withBody(new CreateDatakeyRequestBody().withKeyId(keyId)));
+            return Map.of();
+        });
+        step("enable-key", () -> Map.of("key_state",
+                c.enableKey(new EnableKeyRequest().withBody(keyBody(keyId))).getKeyInfo().getKeyState()));
+
+        String doomed = keyIds.get(2);
+        step("schedule-key-deletion", () -> {
+            DeleteKeyResponse answer = c.deleteKey(new DeleteKeyRequest().withBody(
+                    new ScheduleKeyDeletionRequestBody().withKeyId(doomed).withPendingDays("7")));
+            KeyDetails described = c.listKeyDetail(new ListKeyDetailRequest().withBody(keyBody(doomed))).getKeyInfo();
+            return Map.of("key_state", answer.getKeyState(), "described_state", described.getKeyState(),
+                    "scheduled_deletion_date", described.getScheduledDeletionDate());
+        });
+        step("cancel-key-deletion", () -> Map.of("key_state",
+                c.cancelKeyDeletion(new CancelKeyDeletionRequest().withBody(keyBody(doomed))).getKeyState()));
+
+        Step rotationStatus = () -> {
+            ShowKeyRotationStatusResponse answer = c.showKeyRotationStatus(
+                    new ShowKeyRotationStatusRequest().withBody(keyBody(keyId)));
+            Map<String, Object> status = new LinkedHashMap<>();
+            status.put("enabled", answer.getKeyRotationEnabled());
+            status.put("interval", answer.getRotationInterval());
+            status.put("rotations", answer.getNumberOfRotations());
+            return status;
+        };
+        step("enable-key-rotation", () -> {
+            c.enableKeyRotation(new EnableKeyRotationRequest().withBody(keyBody(keyId)));
+            return rotationStatus.run();
+        });
+        step("update-key-rotation-interval", () -> {
+            c.updateKeyRotationInterval(new UpdateKeyRotationIntervalRequest().withBody(
+                    new UpdateKeyRotationIntervalRequestBody().withKeyId(keyId).withRotationInterval(90)));
+            return rotationStatus.run();
+        });
+        step("disable-key-rotation", () -> {
+            c.disableKeyRotation(new DisableKeyRotationRequest().withBody(keyBody(keyId)));
+            return rotationStatus.run();
+        });
+
+        Step listTags = () -> {
+            Map<String, Object> tags = new LinkedHashMap<>();
+            for (TagItem tag : c.showKmsTags(new ShowKmsTagsRequest().withKeyId(keyId)).getTags()) {
+                tags.put(tag.getKey(), tag.getValue());
+            }
+            return Map.of("tags", tags);
+        };
+        Map<String, String> tags = Map.of("team", "blue", "a/b:c", "slash");
+        step("create-kms-tag", () -> {
+            for (Map.Entry<String, String> tag : tags.entrySet()) {
+                c.createKmsTag(new CreateKmsTagRequest().withKeyId(keyId).withBody(new CreateKmsTagRequestBody()
+                        .withTag(new TagItem().withKey(tag.getKey()).withValue(tag.getValue()))));
+            }
+            return listTags.run();
+        });
+        step("delete-tag", () -> {
+            for (String key : tags.keySet()) {
+                c.deleteTag(new DeleteTagRequest().withKeyId(keyId).withKey(key));
+            }
+            return listTags.run();
+        });
+
+        String alias = prefix + "-second";
+        step("create-alias", () -> {
+            c.createAlias(new CreateAliasRequest().withBody(new CreateAliasRequestBody().withKeyId(keyId).withAlias(alias)));
+            List<String> aliases = new ArrayList<>();
+            for (ListAliasResponseBody page : c.listAliases(
+                    new ListAliasesRequest().withKeyId(keyId).withLimit("10")).getBody()) {
+                for (AliasEntity entity : page.getAliases()) {
+                    aliases.add(entity.getAlias());
+                }
+            }
+            return Map.of("aliases", aliases);
+        });
+        step("delete-alias", () -> {
+            c.deleteAlias(new DeleteAliasRequest().withBody(
+                    new DeleteAliasRequestBody().withKeyId(keyId).withAliases(List.of(alias))));
+            return Map.of();
+        });
+
+        step("user-instances", () -> Map.of("instance_num",
+                c.showUserInstances(new ShowUserInstancesRequest()).getInstanceNum()));
+        step("user-quotas", () -> {
+            Map<String, Object> quotas = new LinkedHashMap<>();
+            for (Resources resource : c.showUserQuotas(new ShowUserQuotasRequest()).getQuotas().getResources()) {
+                quotas.put(resource.getType().getValue(), Map.of("used", resource.getUsed(), "quota", resource.getQuota()));
+            }
+            return Map.of("quotas", quotas);
+        });
+
+        step("unknown-key", () -> {
+            c.listKeyDetail(new ListKeyDetailRequest().withBody(keyBody("0d0466b0-e727-4d9c-b35d-f84bb474a37f")));
+            return Map.of();
+        });
+        step("wrong-secret-key", () -> {
+            client(System.getenv("KMS_ACCESS_KEY"), System.getenv("KMS_SECRET_KEY") + "x").listKeys(
+                    new ListKeysRequest().withBody(new ListKeysRequestBody()));
+            return Map.of();
+        });
+        step("unknown-access-key", () -> {
+            client("AKUNKNOWN0000000000", System.getenv("KMS_SECRET_KEY")).listKeys(
+                    new ListKeysRequest().withBody(new ListKeysRequestBody()));
+            return Map.of();
+        });
+    }
+}

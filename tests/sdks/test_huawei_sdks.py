@@ -1,0 +1,196 @@
+"""Huawei's official KMS SDKs of Go and Java, unchanged, against the server's v1.0 wire.
+
+Each SDK is configured as a user would (README "The kubekms server"): AK/SK basic credentials with a project id,
+the endpoint overridden to the server, the SDK's own HTTP client, retries and SDK-HMAC-SHA256 signing. Programs:
+tests/sdks/huawei/go (github.com/huaweicloud/huaweicloud-sdk-go-v3, services/kms/v2) and tests/sdks/huawei/java
+(com.huaweicloud.sdk:huaweicloud-sdk-kms, run as a single source file); each runs the same steps and prints one
+JSON line per step, asserted here. Huawei's Node.js KMS package is not on the npm registry (only its core is).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import toolchains
+
+from kubekms.devenv.kmsserver import KMSServer
+from kubekms.devenv.processes import wait_for
+
+pytestmark = pytest.mark.sdks
+
+PROGRAMS = Path(__file__).parent / "huawei"
+PROJECT = "proj-hw"
+PREFIX = "sdk"
+RUN_SECONDS = 180.0
+REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+DAY_MS = 86_400_000
+
+
+def _go_argv() -> list[str]:
+    return [str(toolchains.go_binary(PROGRAMS / "go"))]
+
+
+def _java_argv() -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        pytest.skip("`java` is not installed")
+    classpath = toolchains.java_classpath(PROGRAMS / "java")
+    return [java, "-cp", classpath, str(PROGRAMS / "java" / "Scenario.java")]
+
+
+@dataclass(frozen=True)
+class Sdk:
+    name: str
+    argv: Callable[[], list[str]]
+    client_error: str  # the SDK's error class for a 4xx answer
+
+
+SDKS = {
+    "go": Sdk("go", _go_argv, "ServiceResponseError"),  # the Go SDK has one class for every answered error
+    "java": Sdk("java", _java_argv, "ClientRequestException"),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    sdk: Sdk
+    server: KMSServer
+    steps: dict[str, dict[str, Any]]
+    started_ms: int
+    ended_ms: int
+
+    def ok(self, step: str) -> dict[str, Any]:
+        line = self.steps.get(step)
+        assert line is not None, f"{self.sdk.name}: step {step} did not run"
+        assert "ok" in line, f"{self.sdk.name}: step {step} failed: {line.get('error')}"
+        answer: dict[str, Any] = line["ok"]
+        return answer
+
+    def refused(self, step: str, status: int, code: str) -> dict[str, Any]:
+        line = self.steps.get(step)
+        assert line is not None, f"{self.sdk.name}: step {step} did not run"
+        error: dict[str, Any] | None = line.get("error")
+        assert error is not None, f"{self.sdk.name}: step {step} succeeded: {line.get('ok')}"
+        assert (error["type"], error["status"], error["code"]) == (self.sdk.client_error, status, code), error
+        assert REQUEST_ID.fullmatch(error["request_id"]), error  # X-Request-Id reaches the SDK's error
+        return error
+
+
+@pytest.fixture(scope="module", params=sorted(SDKS))
+def run(request: pytest.FixtureRequest, kms_server_factory: Any, sdk_env: Any) -> Iterator[Run]:
+    """One SDK's whole scenario on a server of its own (list-keys totals and quotas are then exact)."""
+    sdk = SDKS[request.param]
+    argv = sdk.argv()
+    server = kms_server_factory(project_id=PROJECT)
+    started_ms = int(time.time() * 1000)
+    lines = toolchains.run_json_lines(argv, {**sdk_env(server), "KMS_PREFIX": PREFIX}, timeout=RUN_SECONDS)
+    steps = {line["step"]: line for line in lines}
+    assert len(steps) == len(lines), "a step printed twice"
+    yield Run(sdk, server, steps, started_ms, int(time.time() * 1000))
+
+
+def test_keys_are_created_listed_in_pages_and_described(run: Run) -> None:
+    created = [run.ok(f"create-key-{suffix}") for suffix in "abc"]
+    assert all(answer["domain_id"] == PROJECT and answer["status"] == 200 for answer in created)
+    key_ids = [answer["key_id"] for answer in created]
+    assert run.ok("list-keys-paged") == {
+        "listed": key_ids,
+        "pages": [
+            {"keys": 2, "details": 2, "truncated": "true", "total": 3},
+            {"keys": 1, "details": 1, "truncated": "false", "total": 3},
+        ],
+    }
+    described = run.ok("describe-key")  # by alias
+    creation = int(described.pop("creation_date"))
+    assert run.started_ms - 5000 <= creation <= run.ended_ms + 5000  # epoch milliseconds
+    assert described == {
+        "key_id": key_ids[0],
+        "key_alias": f"{PREFIX}-a",
+        "key_state": "2",
+        "key_spec": "AES_256",
+        "key_usage": "ENCRYPT_DECRYPT",
+        "origin": "kms",
+        "key_description": f"made by the {'Go' if run.sdk.name == 'go' else 'Java'} SDK",
+        "key_rotation_enabled": "false",
+    }
+
+
+def test_data_keys_round_trip(run: Run) -> None:
+    key_id = run.ok("create-key-a")["key_id"]
+    assert run.ok("create-datakey") == {"key_id": key_id, "plain_bytes": 32, "cipher_text_set": True}
+    assert run.ok("create-datakey-without-plaintext") == {"key_id": key_id, "cipher_text_set": True}
+    assert run.ok("decrypt-datakey") == {"matches": True, "datakey_length": "32"}
+    assert run.ok("encrypt-decrypt-datakey") == {
+        "encrypt_datakey_length": "32",
+        "matches": True,
+        "digest_matches": True,  # datakey_dgst: hex SHA-256 of the data key
+        "wrong_aad_code": "KMS.2201",
+    }
+    assert run.ok("gen-random") == {"hex_chars": 64, "is_hex": True}  # 256 bits
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="routed to lead: encrypt-data/decrypt-data are ready in /work/notes/s8/h3-encrypt-data.patch; they need "
+    "ACTION_BY_PERMISSION entries (kubekms/policies/actions.py) or test_policy's check to read Operation.granted_as",
+)
+def test_small_data_round_trips(run: Run) -> None:
+    key_id = run.ok("create-key-a")["key_id"]
+    answer = run.ok("encrypt-decrypt-data")
+    text = f"hello from {'Go' if run.sdk.name == 'go' else 'Java'}"
+    assert answer["key_id"] == key_id and answer["plain_text"] == text and answer["cipher_is_base64"] is True
+
+
+def test_states_deletion_and_the_typed_error_of_a_disabled_key(run: Run) -> None:
+    key_id = run.ok("create-key-a")["key_id"]
+    assert run.ok("disable-key") == {"key_state": "3"}
+    error = run.refused("datakey-on-disabled-key", 400, "KMS.0209")
+    assert error["message"] == f"key {key_id} is disabled"
+    assert run.ok("enable-key") == {"key_state": "2"}
+
+    scheduled = run.ok("schedule-key-deletion")
+    deletion = int(scheduled.pop("scheduled_deletion_date"))
+    assert scheduled == {"key_state": "4", "described_state": "4"}
+    assert run.started_ms + 7 * DAY_MS - 5000 <= deletion <= run.ended_ms + 7 * DAY_MS + 5000
+    assert run.ok("cancel-key-deletion") == {"key_state": "3"}  # back, disabled
+
+
+def test_rotation_settings(run: Run) -> None:
+    assert run.ok("enable-key-rotation") == {"enabled": True, "interval": 365, "rotations": 0}
+    assert run.ok("update-key-rotation-interval") == {"enabled": True, "interval": 90, "rotations": 0}
+    assert run.ok("disable-key-rotation") == {"enabled": False, "interval": 90, "rotations": 0}
+
+
+def test_tags_aliases_and_account_calls(run: Run) -> None:
+    # "a/b:c": the Go and Java SDKs send a path parameter's "/" and ":" as they are
+    assert run.ok("create-kms-tag") == {"tags": {"team": "blue", "a/b:c": "slash"}}
+    assert run.ok("delete-tag") == {"tags": {}}
+    assert run.ok("create-alias") == {"aliases": [f"{PREFIX}-a", f"{PREFIX}-second"]}
+    assert run.ok("delete-alias") == {}
+    assert run.ok("user-instances") == {"instance_num": 3}
+    assert run.ok("user-quotas") == {"quotas": {"CMK": {"used": 3, "quota": 1000}}}
+
+
+def test_refusals_reach_the_sdk_as_its_typed_errors(run: Run) -> None:
+    unknown = run.refused("unknown-key", 404, "KMS.0207")
+    assert unknown["message"] == "key 0d0466b0-e727-4d9c-b35d-f84bb474a37f does not exist"
+    for step in ("wrong-secret-key", "unknown-access-key"):
+        assert "signature does not match" in run.refused(step, 401, "KMS.0302")["message"]
+    # the request id the SDK reports is the one the audit log holds for that call
+
+    def audited() -> list[dict[str, Any]]:
+        records = [json.loads(line) for line in run.server.audit_log.read_text().splitlines()]
+        return [record for record in records if record["request_id"] == unknown["request_id"]]
+
+    found = wait_for(audited, 10, "the refused call's audit record")
+    assert [(record["operation"], record["result"], record["status"]) for record in found] == [
+        ("describe-key", "KMS.0207", 404)
+    ]
