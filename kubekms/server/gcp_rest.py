@@ -3,8 +3,10 @@
 Each method's HTTP rule (verb, URI template, body field) is the one the official package's
 generated REST transport uses; a request becomes the method's message by the standard
 transcoding: path variables, then the body (``*``: the whole message, or one field), then the
-query parameters (``$``-prefixed system parameters ignored, but for ``$alt=json;enum-encoding=int``:
-enums answered as numbers), parsed with protobuf's JSON parser. A single-field body of ``""`` or
+query parameters, each read as its field's type (booleans, enum numbers, FieldMask paths in either
+case; ``$``-prefixed system parameters ignored, but for ``$alt=json;enum-encoding=int``: enums
+answered as numbers), parsed with protobuf's JSON parser. A POST may name its method in
+``X-HTTP-Method-Override`` (Java's transport sends PATCH so). A single-field body of ``""`` or
 ``null`` sets nothing (google-gax's REST transport sends ``""`` for a field it was not given).
 Answers are the messages as protobuf JSON; errors are Google's JSON error body
 ``{"error": {"code", "message", "status"}}`` with the matching HTTP status.
@@ -22,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from google.cloud.kms_v1.services.key_management_service.transports import rest_base
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from kubekms.errors import InvalidArgument
 from kubekms.server.gcp_grpc import METHODS, CloudKmsService, GcpMethod, GcpRequest
@@ -37,6 +40,7 @@ _VARIABLE = re.compile(r"\{([a-z_.]+)(?:=([^}]+))?\}")
 UNSET_BODIES = (b'""', b"null")
 # the query parameter with which a client asks for enums as numbers (Node's fallback always does)
 NUMERIC_ENUMS = "enum-encoding=int"
+METHOD_OVERRIDE = "X-HTTP-Method-Override"
 
 
 @dataclass(frozen=True)
@@ -79,12 +83,34 @@ NOT_OFFERED = tuple(
     if name.startswith("_Base") and name.removeprefix("_Base") not in METHODS
     for rule in getattr(_RULES, name)._get_http_options()
 )
-FIELD_MASKS = frozenset({"updateMask", "update_mask"})
 
 
 def _camel_paths(mask: str) -> str:
     """A FieldMask's query form with snake_case paths (Google's front end takes them) as protobuf's JSON wants."""
     return ",".join(re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), path) for path in mask.split(","))
+
+
+def _typed(descriptor: Descriptor, field_path: str, value: str) -> Any:
+    """A query parameter as its field's JSON value: booleans and enum numbers are text in a query, and a
+    FieldMask's paths may be snake_case there; anything else (or an unknown field) as it came, for the parser."""
+    message: Descriptor | None = descriptor
+    field = None
+    for part in field_path.split("."):
+        field = (
+            None if message is None else message.fields_by_camelcase_name.get(part) or message.fields_by_name.get(part)
+        )
+        if field is None:
+            return value
+        message = field.message_type
+    if field is None:
+        return value
+    if field.type == FieldDescriptor.TYPE_BOOL and value in ("true", "false"):
+        return value == "true"
+    if field.enum_type is not None and value.isascii() and value.isdigit():
+        return int(value)
+    if field.message_type is not None and field.message_type.full_name == "google.protobuf.FieldMask":
+        return _camel_paths(value)
+    return value
 
 
 def _put(data: dict[str, Any], field_path: str, value: Any) -> None:
@@ -108,9 +134,10 @@ def transcode(route: Route, path_values: tuple[str, ...], query: Mapping[str, st
             data.update(payload)
         else:
             data[route.body] = payload
+    request_type = route.method.request_type.pb()
     for key, value in query.items():
         if not key.startswith("$"):
-            _put(data, key, _camel_paths(value) if key.rsplit(".", 1)[-1] in FIELD_MASKS else value)
+            _put(data, key, _typed(request_type.DESCRIPTOR, key, value))
     for field_path, value in zip(route.fields, path_values, strict=True):
         _put(data, field_path, value)
     message = route.method.request_type.pb()()
@@ -130,6 +157,13 @@ def _refused(status: int, message: str, code: str) -> web.Response:
     refused = _json_response(status, {"error": {"code": status, "message": message, "status": code}})
     refused.force_close()
     return refused
+
+
+def _verb(request: web.Request) -> str:
+    """The HTTP method, or the one a POST names in X-HTTP-Method-Override: Java's REST transport sends PATCH so
+    (HttpURLConnection has no PATCH), and Google's front end takes it."""
+    override = request.headers.get(METHOD_OVERRIDE, "").upper()
+    return override if request.method == "POST" and override else request.method
 
 
 def _not_offered(verb: str, path: str) -> web.Response | None:
@@ -155,14 +189,15 @@ class CloudKmsRest:
         # request.path is percent-decoded: an encoded slash (r%2FcryptoKeys%2Fk) would become a separator and
         # reach a resource a path-matching proxy or audit rule never saw; no Cloud KMS id holds a slash
         encoded_slash = "%2f" in request.rel_url.raw_path.lower()
-        if not encoded_slash and (not_offered := _not_offered(request.method, request.path)) is not None:
+        verb = _verb(request)
+        if not encoded_slash and (not_offered := _not_offered(verb, request.path)) is not None:
             return not_offered
         for route in ROUTES:
-            match = route.path.fullmatch(request.path) if route.verb == request.method else None
+            match = route.path.fullmatch(request.path) if route.verb == verb else None
             if match is not None and not encoded_slash:
                 break
         else:
-            error = {"code": 404, "message": f"no Cloud KMS method at {request.method} {request.path[:200]}",
+            error = {"code": 404, "message": f"no Cloud KMS method at {verb[:16]} {request.path[:200]}",
                      "status": "NOT_FOUND"}  # fmt: skip
             return _json_response(404, {"error": error})
         try:

@@ -151,3 +151,51 @@ def test_update_mask_paths_in_snake_case_and_methods_not_offered(gcp: GcpServer)
         code, answer = _raw(gcp, method, path, b"{}" if method == "POST" else None, token)
         assert (code, answer["error"]["status"]) == (501, "UNIMPLEMENTED"), (path, answer)
     assert _raw(gcp, "GET", f"{key}/cryptoKeyVersions/1/elsewhere", None, token)[0] == 404
+
+
+def test_query_parameters_take_their_fields_types(gcp: GcpServer) -> None:
+    """Query parameters are text; HTTP transcoding reads each as its field's type. Java's REST transport sends
+    skipInitialVersionCreation=false on every CreateCryptoKey (was 400: protobuf's JSON wants a bool), and
+    enums may come as numbers (Node's fallback asks enum-encoding=int) or names."""
+    token = _token(gcp)
+    assert _raw(gcp, "POST", f"/v1/{LOCATION}/keyRings?keyRingId=typed", b"{}", token)[0] == 200
+    keys = f"/v1/{LOCATION}/keyRings/typed/cryptoKeys"
+    body = b'{"purpose": "ENCRYPT_DECRYPT"}'
+    code, with_version = _raw(gcp, "POST", f"{keys}?cryptoKeyId=a&skipInitialVersionCreation=false", body, token)
+    assert code == 200 and with_version["primary"]["name"].endswith("/a/cryptoKeyVersions/1"), with_version
+    code, bare = _raw(gcp, "POST", f"{keys}?cryptoKeyId=b&skip_initial_version_creation=true", body, token)
+    assert code == 200 and "primary" not in bare, bare
+    for view in ("1", "FULL", "CRYPTO_KEY_VERSION_VIEW_UNSPECIFIED"):
+        code, listed = _raw(gcp, "GET", f"{keys}?versionView={view}&pageSize=1", None, token)
+        assert code == 200 and listed["totalSize"] == 2, (view, listed)
+    code, refused = _raw(gcp, "POST", f"{keys}?cryptoKeyId=c&skipInitialVersionCreation=maybe", body, token)
+    assert (code, refused["error"]["status"]) == (400, "INVALID_ARGUMENT")
+
+
+def test_a_patch_sent_as_post_with_a_method_override(gcp: GcpServer) -> None:
+    """Java's REST transport (google-http-client over HttpURLConnection, which has no PATCH) sends
+    UpdateCryptoKey and UpdateCryptoKeyVersion as POST with ``X-HTTP-Method-Override: PATCH``, as Google's front
+    end takes them (was 404: no POST route at a crypto key's path)."""
+    token = _token(gcp)
+    assert _raw(gcp, "POST", f"/v1/{LOCATION}/keyRings?keyRingId=override", b"{}", token)[0] == 200
+    key = f"/v1/{LOCATION}/keyRings/override/cryptoKeys/k"
+    assert _raw(gcp, "POST", f"/v1/{LOCATION}/keyRings/override/cryptoKeys?cryptoKeyId=k",
+                b'{"purpose": "ENCRYPT_DECRYPT"}', token)[0] == 200  # fmt: skip
+
+    def post(path: str, body: bytes, override: str) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(f"{gcp.rest_endpoint}{path}", data=body, method="POST")
+        for header, value in (("Authorization", f"Bearer {token}"), ("Content-Type", "application/json"),
+                              ("X-HTTP-Method-Override", override)):  # fmt: skip
+            request.add_header(header, value)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    code, updated = post(f"{key}?updateMask=labels", b'{"labels": {"via": "override"}}', "PATCH")
+    assert code == 200 and updated["labels"] == {"via": "override"}, updated
+    code, version = post(f"{key}/cryptoKeyVersions/1?updateMask=state", b'{"state": "DISABLED"}', "patch")
+    assert code == 200 and version["state"] == "DISABLED", version
+    code, missing = post(f"{key}?updateMask=labels", b"{}", "BREW")
+    assert (code, missing["error"]["status"]) == (404, "NOT_FOUND")
