@@ -219,4 +219,4 @@ class KMSApplication:
 
     def _pipeline(self, wire: V1Wire | AwsWire) -> Pipeline[HttpRequest, HttpResponse]:
         return Pipeline(wire=wire, principals=self._principals, backend_for=self.backend_for, audit=self._audit,
-                        metrics=self.metrics, refusals=self.refusals)  # fmt: skip
+                        metrics=self.metrics, refusals=self.refusals, open_backends=self._backends)  # fmt: skip

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from kubekms.backend import Backend
@@ -155,6 +155,8 @@ class Pipeline(Generic[RequestT, ResponseT]):
     audit: AuditLog
     metrics: ServerMetrics
     refusals: RefusalLog
+    # the keystores open so far (backend_for's own): a look-up here instead of a coroutine per request
+    open_backends: Mapping[str, Backend] = field(default_factory=dict)
 
     async def handle(self, request: RequestT) -> ResponseT:
         started = time.perf_counter()
@@ -197,7 +199,9 @@ class Pipeline(Generic[RequestT, ResponseT]):
         if scope is KeyScope.KEY:
             exchange.key_ref = call.key_ref()  # before the operation check: a denial's audit record names the key
         principal.check_operation(exchange.permission, exchange.project_id)
-        backend = await self.backend_for(exchange.project_id)  # after parsing: a bad body opens no keystore
+        backend = self.open_backends.get(exchange.project_id)
+        if backend is None:
+            backend = await self.backend_for(exchange.project_id)  # after parsing: a bad body opens no keystore
         if scope is KeyScope.KEY:
             await principal.authorize_key(exchange.operation, backend, exchange.key_ref, account=exchange.project_id,
                                           permission=exchange.permission, body=exchange.body)  # fmt: skip
