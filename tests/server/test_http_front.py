@@ -245,3 +245,22 @@ async def test_pipelined_requests_around_a_console_request_keep_their_order() ->
         assert bodies == [b"GET /first - 0", b"aiohttp POST /console/c 2", b"aiohttp GET /third 0"]
         writer.close()
     await aiohttp_server.shutdown(1)
+
+
+async def test_header_names_are_read_as_sent_beyond_the_bounded_cache_of_decoded_names() -> None:
+    """The front keeps at most HEADER_NAMES_KEPT decoded names (a client chooses them): names past that bound are
+    still read, case-insensitively, and the cache does not grow."""
+    from kubekms.server import http_front
+
+    async def named(request: HttpRequest) -> HttpResponse:
+        wanted = request.headers.get("X-Wanted-Name", "")
+        return HttpResponse.text(200, f"{request.headers.get(wanted, '-')} {request.headers.get('x-thing', '-')}")
+
+    async with running_front(named) as front:
+        reader, writer = await connect(front)
+        for n in range(http_front.HEADER_NAMES_KEPT + 20):
+            writer.write(f"GET / HTTP/1.1\r\nHost: x\r\nX-Wanted-Name: X-Name-{n}\r\nx-NAME-{n}: v{n}\r\n"
+                         f"X-THING: t{n}\r\n\r\n".encode())  # fmt: skip
+            assert (await read_answer(reader)).body == f"v{n} t{n}".encode()
+        assert len(http_front._header_names) == http_front.HEADER_NAMES_KEPT
+        writer.close()
