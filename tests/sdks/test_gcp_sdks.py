@@ -4,7 +4,7 @@ Each client is configured as a user would (README "Google Cloud KMS"): the endpo
 Credentials from a service-account key file (the clients then send self-signed JWTs), and the server's CA
 as the process's trust (Go: SSL_CERT_FILE; Node: NODE_EXTRA_CA_CERTS for HTTPS, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH
 for grpc-js). Go's and Node's gRPC clients send the JWT only over TLS, so the server here has the dev PKI's
-serving certificate. Programs: tests/sdks/gcp/go (cloud.google.com/go/kms/apiv1, gRPC), tests/sdks/gcp/node
+serving certificate. Programs: tests/sdks/gcp/go (cloud.google.com/go/kms/apiv1, gRPC and REST), tests/sdks/gcp/node
 (@google-cloud/kms over gRPC, and over its REST fallback ``fallback: true``) and tests/sdks/gcp/java
 (com.google.cloud:google-cloud-kms over gRPC and over HTTP/JSON); each prints one JSON line per step.
 """
@@ -117,9 +117,9 @@ def _steps(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _check_scenario(steps: dict[str, dict[str, Any]], ring: str, *, code_from_http_status: bool = False) -> None:
     """What every client must see, whatever its language and transport.
 
-    ``code_from_http_status``: Java's REST transport (gax-httpjson) makes its exception from the HTTP status
-    alone, so FAILED_PRECONDITION (HTTP 400, as on Google) reaches it as INVALID_ARGUMENT, the body's status
-    in the message."""
+    ``code_from_http_status``: the REST transports of Go (gax-go apierror) and Java (gax-httpjson) make their
+    error's code from the HTTP status alone, so FAILED_PRECONDITION (HTTP 400, as on Google) reaches them as
+    INVALID_ARGUMENT, with the server's message."""
 
     def ok(step: str) -> dict[str, Any]:
         assert steps[step]["code"] == "OK", steps[step]
@@ -162,7 +162,7 @@ def _check_scenario(steps: dict[str, dict[str, Any]], ring: str, *, code_from_ht
     refused("UpdateCryptoKey.bad_mask", "INVALID_ARGUMENT", "purpose")
     assert ok("UpdateCryptoKeyVersion")["state"] == "DISABLED"
     if code_from_http_status:
-        refused("Decrypt.disabled", "INVALID_ARGUMENT", "DISABLED", "FAILED_PRECONDITION")
+        refused("Decrypt.disabled", "INVALID_ARGUMENT", "is not enabled", "DISABLED")
     else:
         refused("Decrypt.disabled", "FAILED_PRECONDITION", "DISABLED")
     destroyed = ok("DestroyCryptoKeyVersion")
@@ -177,11 +177,14 @@ def _check_scenario(steps: dict[str, dict[str, Any]], ring: str, *, code_from_ht
     refused("reader.Encrypt", "PERMISSION_DENIED", "encrypt-datakey")
 
 
-def test_the_official_go_client(server: TlsGcpServer) -> None:
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_the_official_go_client(server: TlsGcpServer, transport: str) -> None:
     binary = toolchains.go_binary(PROGRAMS / "go")
-    env = {**server.client_env("go"), "KMS_ENDPOINT": f"127.0.0.1:{server.grpc_port}",
+    port = server.grpc_port if transport == "grpc" else server.rest_port
+    env = {**server.client_env(f"go-{transport}"), "KMS_TRANSPORT": transport, "KMS_ENDPOINT": f"127.0.0.1:{port}",
            "SSL_CERT_FILE": str(server.ca_file)}  # fmt: skip
-    _check_scenario(_steps(toolchains.run_json_lines([str(binary)], env, timeout=RUN_SECONDS)), "go")
+    lines = toolchains.run_json_lines([str(binary)], env, timeout=RUN_SECONDS)
+    _check_scenario(_steps(lines), f"go-{transport}", code_from_http_status=transport == "rest")
 
 
 @pytest.mark.parametrize("transport", ["grpc", "rest"])

@@ -1,9 +1,9 @@
-// The official Go Cloud KMS client (cloud.google.com/go/kms/apiv1, gRPC) against a kubekms server,
+// The official Go Cloud KMS client (cloud.google.com/go/kms/apiv1, gRPC or REST) against a kubekms server,
 // configured as a user would: the endpoint, Application Default Credentials (a service-account key
 // file: self-signed JWTs) and the server's CA as the system's trust (SSL_CERT_FILE).
 // Prints one JSON line per step; tests/sdks/test_gcp_sdks.py asserts on them.
 //
-// Environment: KMS_ENDPOINT (host:port), KMS_LOCATION (projects/P/locations/L), KMS_RING (a new key
+// Environment: KMS_TRANSPORT (grpc | rest), KMS_ENDPOINT (host:port), KMS_LOCATION (projects/P/locations/L), KMS_RING (a new key
 // ring id), GOOGLE_APPLICATION_CREDENTIALS (may do everything), KMS_READER_CREDENTIALS (a key file of
 // a principal that may only read).
 package main
@@ -20,6 +20,7 @@ import (
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/googleapis/gax-go/v2"
+	"golang.org/x/oauth2/google"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -58,12 +59,35 @@ func fatal(what string, err error) {
 	os.Exit(1)
 }
 
-func newClient(ctx context.Context, credentialsFile string, extra ...option.ClientOption) *kms.KeyManagementClient {
-	opts := []option.ClientOption{option.WithEndpoint(os.Getenv("KMS_ENDPOINT"))}
-	if credentialsFile != "" {
+func rest() bool {
+	return os.Getenv("KMS_TRANSPORT") == "rest"
+}
+
+func newClient(ctx context.Context, credentialsFile string) *kms.KeyManagementClient {
+	newKms, endpoint := kms.NewKeyManagementClient, os.Getenv("KMS_ENDPOINT")
+	if rest() {
+		newKms, endpoint = kms.NewKeyManagementRESTClient, "https://"+endpoint
+	}
+	opts := []option.ClientOption{option.WithEndpoint(endpoint)}
+	if rest() {
+		// the REST client's default credentials would call the key file's token_uri (Google's OAuth endpoint);
+		// the server takes the service account's self-signed JWT, as the gRPC client sends it by default
+		if credentialsFile == "" {
+			credentialsFile = os.Getenv("GOOGLE_APPLICATION_CREDENTIALS")
+		}
+		keyJSON, err := os.ReadFile(credentialsFile)
+		if err != nil {
+			fatal("key file", err)
+		}
+		tokens, err := google.JWTAccessTokenSourceWithScope(keyJSON, "https://www.googleapis.com/auth/cloudkms")
+		if err != nil {
+			fatal("key file", err)
+		}
+		opts = append(opts, option.WithTokenSource(tokens))
+	} else if credentialsFile != "" {
 		opts = append(opts, option.WithCredentialsFile(credentialsFile))
 	}
-	client, err := kms.NewKeyManagementClient(ctx, append(opts, extra...)...)
+	client, err := newKms(ctx, opts...)
 	if err != nil {
 		fatal("client", err)
 	}
@@ -183,15 +207,18 @@ func main() {
 	for i := range large {
 		large[i] = byte(i % 251)
 	}
-	compressed, err := client.Encrypt(ctx, &kmspb.EncryptRequest{Name: key.GetName(), Plaintext: large},
-		gax.WithGRPCOptions(grpc.UseCompressor(gzip.Name)))
+	step, callOptions := "Encrypt.gzip", []gax.CallOption{gax.WithGRPCOptions(grpc.UseCompressor(gzip.Name))}
+	if rest() {
+		step, callOptions = "Encrypt.large", nil
+	}
+	compressed, err := client.Encrypt(ctx, &kmspb.EncryptRequest{Name: key.GetName(), Plaintext: large}, callOptions...)
 	if err == nil {
 		var back *kmspb.DecryptResponse
 		back, err = client.Decrypt(ctx, &kmspb.DecryptRequest{Name: key.GetName(), Ciphertext: compressed.GetCiphertext()},
-			gax.WithGRPCOptions(grpc.UseCompressor(gzip.Name)))
-		emit("Encrypt.gzip", map[string]any{"round_trip": err == nil && string(back.GetPlaintext()) == string(large)}, err)
+			callOptions...)
+		emit(step, map[string]any{"round_trip": err == nil && string(back.GetPlaintext()) == string(large)}, err)
 	} else {
-		emit("Encrypt.gzip", nil, err)
+		emit(step, nil, err)
 	}
 
 	version2, err := client.CreateCryptoKeyVersion(ctx, &kmspb.CreateCryptoKeyVersionRequest{Parent: key.GetName(),
