@@ -71,6 +71,7 @@ def tls_gcp_server(directory: Path) -> Iterator[TlsGcpServer]:
     entries = []
     for name, actions in (("admin", ("*",)), ("reader", READER_ACTIONS)):
         key_json, public_pem = new_service_account_key(f"{name}@{PROJECT}.iam.gserviceaccount.com", PROJECT)
+        key_json["quota_project_id"] = PROJECT  # the clients then send x-goog-user-project too
         write_private(keys_dir / f"{name}.json", json.dumps(key_json).encode())
         account = {"client_email": key_json["client_email"], "public_key": public_pem}
         entries.append({"name": name, "access_key": "AK" + secrets.token_hex(8).upper(),
