@@ -209,3 +209,15 @@ async def test_the_maintenance_loop_runs_on_its_interval(tmp_path) -> None:
             passes = float(match.group(1)) if match else 0.0
             await asyncio.sleep(0.1)  # polling the counter, with a deadline
         assert "kubekms_server_keys_destroyed_total 0.0" in payload["raw"]
+
+
+async def test_an_error_answer_names_its_code_at_the_top_level_too(server: KMSServer, admin: Credentials) -> None:
+    """Huawei's Node.js SDK core reads ``error_code``/``error_msg`` at the top level (or ``error.code``/
+    ``error.message``), the Go, Java and Python SDKs ``error.error_code`` too: both forms, the same values."""
+    body = json.dumps({"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f"}).encode()
+    status, payload, _ = await send(server, "POST", "/v1.0/proj1/kms/describe-key", body, credentials=admin)
+    message = "key 0d0466b0-e727-4d9c-b35d-f84bb474a37f does not exist"
+    assert (status, payload) == (
+        404,
+        {"error": {"error_code": "KMS.0207", "error_msg": message}, "error_code": "KMS.0207", "error_msg": message},
+    )

@@ -111,7 +111,10 @@ def error_status(error: KMSError) -> int:
 
 
 def error_body(error: KMSError) -> JsonObject:
-    return {"error": {"error_code": error_code(error), "error_msg": error.message}}
+    """Huawei's ``{"error": {"error_code", "error_msg"}}``, and the same two fields at the top level: Huawei's
+    Node.js SDK core reads only those (or ``error.code``/``error.message``), its API gateway's form."""
+    code = error_code(error)
+    return {"error": {"error_code": code, "error_msg": error.message}, "error_code": code, "error_msg": error.message}
 
 
 # wire code -> our class, for codes whose class is not decided by the HTTP status alone
