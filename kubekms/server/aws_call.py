@@ -33,6 +33,8 @@ _UNPARSED = object()
 _T = TypeVar("_T")
 MAX_TEXT_CHARS = 8192  # any string field; the keystore checks descriptions, aliases and tags tighter
 MAX_KEY_REF_CHARS = 2048  # AWS's limit on KeyId (key id, key ARN, alias name or alias ARN)
+IGNORE_CIPHERTEXT = "IGNORE_CIPHERTEXT"
+DRY_RUN_MODIFIERS = (IGNORE_CIPHERTEXT,)
 
 # KeyMetadata's list of the algorithms a key answers to, by its usage
 ALGORITHMS_FIELD = {
@@ -155,6 +157,25 @@ class AwsRequest:
         algorithm = self.text("EncryptionAlgorithm", default=SYMMETRIC)
         if algorithm != SYMMETRIC:
             raise InvalidArgument(f"EncryptionAlgorithm must be {SYMMETRIC} for a symmetric key")
+
+    def dry_run(self) -> bool:
+        """``DryRun``: check the call as if it were made, then refuse it (DryRunOperationException) undone."""
+        return self._once(("dry_run",), self._dry_run)
+
+    def _dry_run(self) -> bool:
+        value = self.body.get("DryRun", False)
+        if not isinstance(value, bool):
+            raise InvalidArgument("DryRun must be a boolean")
+        return value
+
+    def ignores_ciphertext(self) -> bool:
+        """A dry run with DryRunModifiers IGNORE_CIPHERTEXT: only the permission on the named key is checked."""
+        modifiers = self.body.get("DryRunModifiers")
+        if modifiers is None:
+            return False
+        if not isinstance(modifiers, list) or not set(modifiers) <= set(DRY_RUN_MODIFIERS):
+            raise InvalidArgument(f"DryRunModifiers must be a list of {', '.join(DRY_RUN_MODIFIERS)}")
+        return self.dry_run() and IGNORE_CIPHERTEXT in modifiers
 
     def key_ref(self, name: str = "KeyId") -> str:
         """The keystore reference (key id or alias) for a KeyId in any AWS form."""

@@ -64,7 +64,13 @@ from kubekms.server.aws_call import (
 )
 from kubekms.server.operations import KeyScope
 from kubekms.wire import inputs
-from kubekms.wire.aws_errors import IncorrectKey, InvalidGrantToken, MalformedPolicyDocument, NotAuthorized
+from kubekms.wire.aws_errors import (
+    DryRunOperation,
+    IncorrectKey,
+    InvalidGrantToken,
+    MalformedPolicyDocument,
+    NotAuthorized,
+)
 from kubekms.wire.aws_rules import (
     ALIAS_NAME_PATTERN,
     ALIAS_PREFIX,
@@ -341,13 +347,15 @@ async def encrypt(call: AwsCall) -> JsonObject:
 
 
 def decrypt_key_ref(call: AwsRequest) -> str:
-    """Decrypt's KeyId is optional: our ciphertext names its key."""
-    if call.body.get("KeyId") is not None:
+    """Decrypt's KeyId is optional: our ciphertext names its key (but a dry run that ignores it needs KeyId)."""
+    if call.body.get("KeyId") is not None or call.ignores_ciphertext():
         return call.key_ref()
     return call.envelope().key_id
 
 
 async def decrypt(call: AwsCall) -> JsonObject:
+    if call.ignores_ciphertext():  # the pipeline authorised the KeyId: all such a dry run checks
+        raise DryRunOperation("Decrypt")
     algorithm = call.text("EncryptionAlgorithm", default=SYMMETRIC)
     blob = call.blob("CiphertextBlob", CIPHERTEXT_BYTES)
     if algorithm != SYMMETRIC:  # as on AWS, an asymmetric ciphertext needs its KeyId: it does not name its key
@@ -364,7 +372,7 @@ async def decrypt(call: AwsCall) -> JsonObject:
 
 def re_encrypt_source_ref(call: AwsRequest) -> str:
     """ReEncrypt's SourceKeyId is optional, like Decrypt's KeyId: our ciphertext names its key."""
-    if call.body.get("SourceKeyId") is not None:
+    if call.body.get("SourceKeyId") is not None or call.ignores_ciphertext():
         return call.key_ref("SourceKeyId")
     return call.envelope().key_id
 
@@ -382,10 +390,13 @@ async def re_encrypt(call: AwsCall) -> JsonObject:
     for name in ("SourceEncryptionAlgorithm", "DestinationEncryptionAlgorithm"):
         if call.text(name, default=SYMMETRIC) != SYMMETRIC:
             raise InvalidArgument(f"{name} must be {SYMMETRIC} for a symmetric key")
-    blob = call.blob("CiphertextBlob", CIPHERTEXT_BYTES)
+    ignore_ciphertext = call.ignores_ciphertext()
+    blob = b"" if ignore_ciphertext else call.blob("CiphertextBlob", CIPHERTEXT_BYTES)
     destination = call.key_ref("DestinationKeyId")
     # the pipeline authorised the source (kms:ReEncryptFrom); the destination is authorised here
     await _authorize(call, "kms:ReEncryptTo", destination, context_field(call, "DestinationEncryptionContext"))
+    if ignore_ciphertext:  # a dry run of the permissions on both keys only
+        raise DryRunOperation("ReEncrypt")
     made_by = await _made_by(call, re_encrypt_source_ref(call))
     source_aad = AwsRequest(call.account, call.region, {"EncryptionContext": call.body.get("SourceEncryptionContext")})
     target_aad = AwsRequest(
@@ -652,6 +663,8 @@ async def create_grant(call: AwsCall) -> JsonObject:
             label="CreateGrant",
             grant_filter=lambda parent: policies.grant_may_create(parent, terms),
         )
+    if call.dry_run():
+        raise DryRunOperation("CreateGrant")
     grant = await call.backend.create_grant(key.key_id, terms)
     return {"GrantToken": grant.token, "GrantId": grant.grant_id}
 
@@ -701,7 +714,11 @@ async def list_retirable_grants(call: AwsCall) -> JsonObject:
 
 
 async def revoke_grant(call: AwsCall) -> JsonObject:
-    await call.backend.delete_grant(key_id_ref(call), call.text("GrantId", required=True))
+    key_ref, grant_id = key_id_ref(call), call.text("GrantId", required=True)
+    if call.dry_run():
+        await call.backend.find_grant(key_id=key_ref, grant_id=grant_id)  # NotFoundException, as the call would
+        raise DryRunOperation("RevokeGrant")
+    await call.backend.delete_grant(key_ref, grant_id)
     return {}
 
 
@@ -720,6 +737,8 @@ async def retire_grant(call: AwsCall) -> JsonObject:
     caller, terms = _caller_arn(call), grant.terms
     if caller != terms.retiring and not (caller == terms.grantee and "RetireGrant" in terms.operations):
         await _authorize(call, "kms:RetireGrant", grant.key_id)
+    if call.dry_run():
+        raise DryRunOperation("RetireGrant")
     await call.backend.delete_grant(grant.key_id, grant.grant_id)
     return {}
 
@@ -861,6 +880,23 @@ def with_grant_tokens(handler: Handler) -> Handler:
     return checked
 
 
+def with_dry_run(name: str, handler: Handler) -> Handler:
+    """An operation that takes DryRun, as on AWS: checked as if made, then refused with DryRunOperationException.
+
+    The handlers that write (the grant operations) stop before their write; the others only compute, and what they
+    computed is dropped.
+    """
+
+    async def checked(call: AwsCall) -> JsonObject:
+        dry_run = call.dry_run()
+        answer = await handler(call)
+        if dry_run:
+            raise DryRunOperation(name)
+        return answer
+
+    return checked
+
+
 @dataclass(frozen=True)
 class AwsOperation:
     """``permission``: the v1.0 operation name principals grant; ``key_ref`` finds the key for KEY scope."""
@@ -892,23 +928,37 @@ OPERATIONS: dict[str, AwsOperation] = {
     "ListKeyRotations": AwsOperation("get-key-rotation-status", KeyScope.KEY, list_key_rotations, key_id_ref),
     "RotateKeyOnDemand": AwsOperation("rotate-on-demand", KeyScope.KEY, rotate_key_on_demand, key_id_ref),
     "GenerateRandom": AwsOperation("gen-random", KeyScope.NONE, generate_random),
-    "GenerateDataKey": AwsOperation("create-datakey", KeyScope.KEY, with_grant_tokens(generate_data_key)),
-    "GenerateDataKeyWithoutPlaintext": AwsOperation(
-        "create-datakey-without-plaintext", KeyScope.KEY, with_grant_tokens(generate_data_key_without_plaintext)
+    "GenerateDataKey": AwsOperation(
+        "create-datakey", KeyScope.KEY, with_dry_run("GenerateDataKey", with_grant_tokens(generate_data_key))
     ),
-    "Encrypt": AwsOperation("encrypt-datakey", KeyScope.KEY, with_grant_tokens(encrypt)),
-    "Decrypt": AwsOperation("decrypt-datakey", KeyScope.KEY, with_grant_tokens(decrypt), key_ref=decrypt_key_ref),
-    "GenerateDataKeyPair": AwsOperation("create-datakey-pair", KeyScope.KEY, with_grant_tokens(generate_data_key_pair)),
+    "GenerateDataKeyWithoutPlaintext": AwsOperation(
+        "create-datakey-without-plaintext",
+        KeyScope.KEY,
+        with_dry_run("GenerateDataKeyWithoutPlaintext", with_grant_tokens(generate_data_key_without_plaintext)),
+    ),
+    "Encrypt": AwsOperation("encrypt-datakey", KeyScope.KEY, with_dry_run("Encrypt", with_grant_tokens(encrypt))),
+    "Decrypt": AwsOperation(
+        "decrypt-datakey", KeyScope.KEY, with_dry_run("Decrypt", with_grant_tokens(decrypt)), key_ref=decrypt_key_ref
+    ),
+    "GenerateDataKeyPair": AwsOperation(
+        "create-datakey-pair",
+        KeyScope.KEY,
+        with_dry_run("GenerateDataKeyPair", with_grant_tokens(generate_data_key_pair)),
+    ),
     "GenerateDataKeyPairWithoutPlaintext": AwsOperation(
         "create-datakey-pair-without-plaintext",
         KeyScope.KEY,
-        with_grant_tokens(generate_data_key_pair_without_plaintext),
+        with_dry_run(
+            "GenerateDataKeyPairWithoutPlaintext", with_grant_tokens(generate_data_key_pair_without_plaintext)
+        ),
     ),
     "GetPublicKey": AwsOperation("get-publickey", KeyScope.KEY, with_grant_tokens(get_public_key)),
-    "Sign": AwsOperation("sign", KeyScope.KEY, with_grant_tokens(sign)),
-    "Verify": AwsOperation("verify", KeyScope.KEY, with_grant_tokens(verify)),
-    "GenerateMac": AwsOperation("generate-mac", KeyScope.KEY, with_grant_tokens(generate_mac)),
-    "VerifyMac": AwsOperation("verify-mac", KeyScope.KEY, with_grant_tokens(verify_mac)),
+    "Sign": AwsOperation("sign", KeyScope.KEY, with_dry_run("Sign", with_grant_tokens(sign))),
+    "Verify": AwsOperation("verify", KeyScope.KEY, with_dry_run("Verify", with_grant_tokens(verify))),
+    "GenerateMac": AwsOperation(
+        "generate-mac", KeyScope.KEY, with_dry_run("GenerateMac", with_grant_tokens(generate_mac))
+    ),
+    "VerifyMac": AwsOperation("verify-mac", KeyScope.KEY, with_dry_run("VerifyMac", with_grant_tokens(verify_mac))),
     "GetParametersForImport": AwsOperation(
         "get-parameters-for-import", KeyScope.KEY, get_parameters_for_import, key_id_ref
     ),
@@ -916,7 +966,12 @@ OPERATIONS: dict[str, AwsOperation] = {
     "DeleteImportedKeyMaterial": AwsOperation(
         "delete-imported-key-material", KeyScope.KEY, delete_imported_key_material, key_id_ref
     ),
-    "ReEncrypt": AwsOperation("re-encrypt", KeyScope.KEY, with_grant_tokens(re_encrypt), key_ref=re_encrypt_source_ref),
+    "ReEncrypt": AwsOperation(
+        "re-encrypt",
+        KeyScope.KEY,
+        with_dry_run("ReEncrypt", with_grant_tokens(re_encrypt)),
+        key_ref=re_encrypt_source_ref,
+    ),
     "CreateAlias": AwsOperation("create-alias", KeyScope.KEY, create_alias, lambda c: key_id_ref(c, "TargetKeyId")),
     "UpdateAlias": AwsOperation("update-alias", KeyScope.KEY, update_alias, key_ref=alias_name),
     "DeleteAlias": AwsOperation("delete-alias", KeyScope.KEY, delete_alias, key_ref=alias_name),
@@ -927,10 +982,14 @@ OPERATIONS: dict[str, AwsOperation] = {
     "PutKeyPolicy": AwsOperation("put-key-policy", KeyScope.KEY, put_key_policy, key_id_ref),
     "GetKeyPolicy": AwsOperation("get-key-policy", KeyScope.KEY, get_key_policy, key_id_ref),
     "ListKeyPolicies": AwsOperation("list-key-policies", KeyScope.KEY, list_key_policies, key_id_ref),
-    "CreateGrant": AwsOperation("create-grant", KeyScope.KEY, with_grant_tokens(create_grant), key_id_ref),
+    "CreateGrant": AwsOperation(
+        "create-grant", KeyScope.KEY, with_dry_run("CreateGrant", with_grant_tokens(create_grant)), key_id_ref
+    ),
     "ListGrants": AwsOperation("list-grants", KeyScope.KEY, list_grants, key_id_ref),
-    "RevokeGrant": AwsOperation("revoke-grant", KeyScope.KEY, revoke_grant, key_id_ref),
+    "RevokeGrant": AwsOperation("revoke-grant", KeyScope.KEY, with_dry_run("RevokeGrant", revoke_grant), key_id_ref),
     # authorised by their handlers: a retiring principal (or grantee) acts on grants no key list or policy names
     "ListRetirableGrants": AwsOperation("list-retirable-grants", KeyScope.NONE, list_retirable_grants),
-    "RetireGrant": AwsOperation("retire-grant", KeyScope.NONE, with_grant_tokens(retire_grant)),
+    "RetireGrant": AwsOperation(
+        "retire-grant", KeyScope.NONE, with_dry_run("RetireGrant", with_grant_tokens(retire_grant))
+    ),
 }

@@ -29,6 +29,16 @@ class InvalidSignature(Unauthenticated):
     """The SigV4 signature is wrong or expired (AWS: InvalidSignatureException)."""
 
 
+class DryRunOperation(KMSError):
+    """A call with ``DryRun: true`` passed every check and was not done (AWS: DryRunOperationException, 412)."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(
+            f"The request would have succeeded; {operation} was not done because DryRun was set.",
+            code="DryRunOperationException",  # the audit record's result: a dry run, not an internal error
+        )
+
+
 class UnknownOperation(InvalidArgument):
     """X-Amz-Target names no operation this server offers (AWS: UnknownOperationException)."""
 
@@ -118,6 +128,7 @@ def aws_error_class(error_type: str, message: str, http_status: int) -> type[KMS
 
 # Our class -> (AWS __type, HTTP status); most specific class first (PendingDeletion before InvalidState).
 _AWS_TYPE_BY_CLASS: tuple[tuple[type[KMSError], str, int], ...] = (
+    (DryRunOperation, "DryRunOperationException", 412),
     (InvalidSignature, "InvalidSignatureException", 400),
     (IncorrectKey, "IncorrectKeyException", 400),
     (UnknownOperation, "UnknownOperationException", 400),
@@ -174,7 +185,7 @@ def aws_error_reason(error_type: str) -> Reason | None:
 
 
 def aws_error_type(error: KMSError) -> tuple[str, int]:
-    """The ``__type`` and HTTP status AWS KMS answers for this error (AWS sends 4xx as 400)."""
+    """The ``__type`` and HTTP status AWS KMS answers for this error (AWS sends 4xx as 400, but a dry run's 412)."""
     if error.reason in _AWS_TYPE_BY_REASON:
         return _AWS_TYPE_BY_REASON[error.reason], 400
     for error_class, error_type, status in _AWS_TYPE_BY_CLASS:
