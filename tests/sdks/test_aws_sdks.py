@@ -243,6 +243,14 @@ def test_errors_surface_as_the_sdks_typed_exceptions(run: Run, step: str, error_
         assert error["retryable"] is False
 
 
+def test_a_dry_run_is_the_sdks_typed_dry_run_exception_and_makes_no_grant(run: Run) -> None:
+    dry_run = run.steps["dry_run"]
+    assert dry_run["typed"] is True, dry_run
+    assert _code(run, dry_run) == "DryRunOperationException"
+    assert dry_run["status"] == 412
+    assert dry_run["grants"] == 0
+
+
 @pytest.mark.parametrize(
     ("step", "error_type"),
     [("wrong_secret", "InvalidSignatureException"), ("unknown_access_key", "UnrecognizedClientException")],

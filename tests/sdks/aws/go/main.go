@@ -250,6 +250,15 @@ func main() {
 		"old_ciphertext_opens": bytes.Equal(afterRotation.Plaintext, message),
 	})
 
+	_, dryRunErr := c.CreateGrant(ctx, &kms.CreateGrantInput{
+		KeyId: aws.String(symmetric), GranteePrincipal: aws.String("arn:aws:iam::default:user/someone"),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}, DryRun: aws.Bool(true),
+	})
+	var dryRun *types.DryRunOperationException
+	dryRunFields := errorFields(dryRunErr, errors.As(dryRunErr, &dryRun))
+	dryRunFields["grants"] = len(must(c.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(symmetric)})).Grants)
+	emit("dry_run", dryRunFields)
+
 	must(c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(second)}))
 	_, disabledErr := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(second), Plaintext: message})
 	var disabled *types.DisabledException

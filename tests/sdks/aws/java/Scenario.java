@@ -141,6 +141,12 @@ public final class Scenario {
                 "next_rotation_date", epoch(status.nextRotationDate()), "rotation_types", rotationTypes,
                 "truncated", rotations.truncated(), "old_ciphertext_opens", afterRotation.plaintext().equals(message));
 
+        Map<String, Object> dryRun = expectError(DryRunOperationException.class,
+                () -> c.createGrant(b -> b.keyId(symmetric).granteePrincipal("arn:aws:iam::default:user/someone")
+                        .operations(GrantOperation.ENCRYPT).dryRun(true)));
+        dryRun.put("grants", c.listGrants(b -> b.keyId(symmetric)).grants().size());
+        emitMap("dry_run", dryRun);
+
         c.disableKey(b -> b.keyId(second));
         emitMap("disabled", expectError(DisabledException.class, () -> c.encrypt(b -> b.keyId(second).plaintext(message))));
         c.enableKey(b -> b.keyId(second));

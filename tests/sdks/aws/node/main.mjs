@@ -197,6 +197,19 @@ async function main() {
     old_ciphertext_opens: equal(afterRotation.Plaintext, message),
   });
 
+  const dryRun = await expectError(
+    () =>
+      send(kms.CreateGrantCommand, {
+        KeyId: symmetric,
+        GranteePrincipal: "arn:aws:iam::default:user/someone",
+        Operations: ["Encrypt"],
+        DryRun: true,
+      }),
+    "DryRunOperationException",
+  );
+  dryRun.grants = (await send(kms.ListGrantsCommand, { KeyId: symmetric })).Grants.length;
+  emit("dry_run", dryRun);
+
   await send(kms.DisableKeyCommand, { KeyId: second });
   emit(
     "disabled",
