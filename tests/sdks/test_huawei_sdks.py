@@ -1,10 +1,12 @@
-"""Huawei's official KMS SDKs of Go and Java, unchanged, against the server's v1.0 wire.
+"""Huawei's official KMS SDKs of Go, Java and Node.js, unchanged, against the server's v1.0 wire.
 
 Each SDK is configured as a user would (README "The kubekms server"): AK/SK basic credentials with a project id,
 the endpoint overridden to the server, the SDK's own HTTP client, retries and SDK-HMAC-SHA256 signing. Programs:
-tests/sdks/huawei/go (github.com/huaweicloud/huaweicloud-sdk-go-v3, services/kms/v2) and tests/sdks/huawei/java
-(com.huaweicloud.sdk:huaweicloud-sdk-kms, run as a single source file); each runs the same steps and prints one
-JSON line per step, asserted here. Huawei's Node.js KMS package is not on the npm registry (only its core is).
+tests/sdks/huawei/go (github.com/huaweicloud/huaweicloud-sdk-go-v3, services/kms/v2), tests/sdks/huawei/java
+(com.huaweicloud.sdk:huaweicloud-sdk-kms, run as a single source file) and tests/sdks/huawei/node
+(@huaweicloud/huaweicloud-sdk-core: Huawei's KMS package for Node.js is not on the npm registry, so the program
+hands the core's client each request as that package builds it). Each runs the same steps and prints one JSON
+line per step, asserted here.
 """
 
 from __future__ import annotations
@@ -34,28 +36,40 @@ REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 DAY_MS = 86_400_000
 
 
-def _go_argv() -> list[str]:
-    return [str(toolchains.go_binary(PROGRAMS / "go"))]
+Command = tuple[list[str], dict[str, str]]  # argv and the environment it needs beside the server's
 
 
-def _java_argv() -> list[str]:
+def _go_command() -> Command:
+    return [str(toolchains.go_binary(PROGRAMS / "go"))], {}
+
+
+def _node_command() -> Command:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("`node` is not installed")
+    modules = toolchains.node_modules(PROGRAMS / "node")
+    return [node, str(PROGRAMS / "node" / "main.js")], {"NODE_PATH": str(modules)}
+
+
+def _java_command() -> Command:
     java = shutil.which("java")
     if java is None:
         pytest.skip("`java` is not installed")
     classpath = toolchains.java_classpath(PROGRAMS / "java")
-    return [java, "-cp", classpath, str(PROGRAMS / "java" / "Scenario.java")]
+    return [java, "-cp", classpath, str(PROGRAMS / "java" / "Scenario.java")], {}
 
 
 @dataclass(frozen=True)
 class Sdk:
-    name: str
-    argv: Callable[[], list[str]]
+    label: str  # as the program names itself in key descriptions and plaintexts
+    command: Callable[[], Command]
     client_error: str  # the SDK's error class for a 4xx answer
 
 
 SDKS = {
-    "go": Sdk("go", _go_argv, "ServiceResponseError"),  # the Go SDK has one class for every answered error
-    "java": Sdk("java", _java_argv, "ClientRequestException"),
+    "go": Sdk("Go", _go_command, "ServiceResponseError"),  # the Go SDK has one class for every answered error
+    "java": Sdk("Java", _java_command, "ClientRequestException"),
+    "node": Sdk("Node.js", _node_command, "ClientRequestException"),
 }
 
 
@@ -69,16 +83,16 @@ class Run:
 
     def ok(self, step: str) -> dict[str, Any]:
         line = self.steps.get(step)
-        assert line is not None, f"{self.sdk.name}: step {step} did not run"
-        assert "ok" in line, f"{self.sdk.name}: step {step} failed: {line.get('error')}"
+        assert line is not None, f"{self.sdk.label}: step {step} did not run"
+        assert "ok" in line, f"{self.sdk.label}: step {step} failed: {line.get('error')}"
         answer: dict[str, Any] = line["ok"]
         return answer
 
     def refused(self, step: str, status: int, code: str) -> dict[str, Any]:
         line = self.steps.get(step)
-        assert line is not None, f"{self.sdk.name}: step {step} did not run"
+        assert line is not None, f"{self.sdk.label}: step {step} did not run"
         error: dict[str, Any] | None = line.get("error")
-        assert error is not None, f"{self.sdk.name}: step {step} succeeded: {line.get('ok')}"
+        assert error is not None, f"{self.sdk.label}: step {step} succeeded: {line.get('ok')}"
         assert (error["type"], error["status"], error["code"]) == (self.sdk.client_error, status, code), error
         assert REQUEST_ID.fullmatch(error["request_id"]), error  # X-Request-Id reaches the SDK's error
         return error
@@ -88,10 +102,10 @@ class Run:
 def run(request: pytest.FixtureRequest, kms_server_factory: Any, sdk_env: Any) -> Iterator[Run]:
     """One SDK's whole scenario on a server of its own (list-keys totals and quotas are then exact)."""
     sdk = SDKS[request.param]
-    argv = sdk.argv()
+    argv, env = sdk.command()
     server = kms_server_factory(project_id=PROJECT)
     started_ms = int(time.time() * 1000)
-    lines = toolchains.run_json_lines(argv, {**sdk_env(server), "KMS_PREFIX": PREFIX}, timeout=RUN_SECONDS)
+    lines = toolchains.run_json_lines(argv, {**sdk_env(server), **env, "KMS_PREFIX": PREFIX}, timeout=RUN_SECONDS)
     steps = {line["step"]: line for line in lines}
     assert len(steps) == len(lines), "a step printed twice"
     yield Run(sdk, server, steps, started_ms, int(time.time() * 1000))
@@ -118,7 +132,7 @@ def test_keys_are_created_listed_in_pages_and_described(run: Run) -> None:
         "key_spec": "AES_256",
         "key_usage": "ENCRYPT_DECRYPT",
         "origin": "kms",
-        "key_description": f"made by the {'Go' if run.sdk.name == 'go' else 'Java'} SDK",
+        "key_description": f"made by the {run.sdk.label} SDK",
         "key_rotation_enabled": "false",
     }
 
@@ -145,7 +159,7 @@ def test_data_keys_round_trip(run: Run) -> None:
 def test_small_data_round_trips(run: Run) -> None:
     key_id = run.ok("create-key-a")["key_id"]
     answer = run.ok("encrypt-decrypt-data")
-    text = f"hello from {'Go' if run.sdk.name == 'go' else 'Java'}"
+    text = f"hello from {run.sdk.label}"
     assert answer["key_id"] == key_id and answer["plain_text"] == text and answer["cipher_is_base64"] is True
 
 
