@@ -288,7 +288,18 @@ async def rotate_key_on_demand(call: AwsCall) -> JsonObject:
 # ------------------------------------------------------------------ randomness and data keys
 
 
+def _no_recipient(call: AwsRequest) -> None:
+    """Recipient (a Nitro Enclaves attestation document): AWS then answers the secret only sealed to the enclave's
+    key. This server verifies no attestation, so it refuses the call rather than answer the secret in the clear."""
+    if call.body.get("Recipient") is not None:
+        raise InvalidArgument(
+            "Recipient (a Nitro Enclaves attestation document) is not supported by this server; the call is refused "
+            "rather than answered with the plaintext in the clear"
+        )
+
+
 async def generate_random(call: AwsCall) -> JsonObject:
+    _no_recipient(call)
     _no_custom_key_store(call)
     length = call.integer("NumberOfBytes", RANDOM_BYTES)
     if length is None:
@@ -309,6 +320,7 @@ def _data_key_length(call: AwsCall) -> int:
 
 
 async def generate_data_key(call: AwsCall) -> JsonObject:
+    _no_recipient(call)
     length = _data_key_length(call)
     data_key = await call.backend.create_data_key(call.key_ref(), length=length, aad=call.aad())
     assert data_key.plaintext is not None
@@ -354,6 +366,7 @@ def decrypt_key_ref(call: AwsRequest) -> str:
 
 
 async def decrypt(call: AwsCall) -> JsonObject:
+    _no_recipient(call)
     if call.ignores_ciphertext():  # the pipeline authorised the KeyId: all such a dry run checks
         raise DryRunOperation("Decrypt")
     algorithm = call.text("EncryptionAlgorithm", default=SYMMETRIC)
@@ -415,6 +428,7 @@ async def re_encrypt(call: AwsCall) -> JsonObject:
 
 async def _data_key_pair(call: AwsCall, *, with_plaintext: bool) -> JsonObject:
     """GenerateDataKeyPair(WithoutPlaintext): the private key (PKCS #8 DER) wrapped under a symmetric key."""
+    _no_recipient(call)
     pair_spec = call.text("KeyPairSpec", required=True)
     pair = await call.backend.create_data_key_pair(
         call.key_ref(), pair_spec, aad=call.aad(), with_plaintext=with_plaintext
