@@ -81,7 +81,9 @@ func main() {
 
 	for _, suffix := range []string{"a", "b", "c"} {
 		step("create-key-"+suffix, func() (result, error) {
-			body := &model.CreateKeyRequestBody{KeyAlias: prefix + "-" + suffix, KeyDescription: str("made by the Go SDK")}
+			// sequence: a field of Huawei's the server ignores, as every unknown one
+			body := &model.CreateKeyRequestBody{KeyAlias: prefix + "-" + suffix, KeyDescription: str("made by the Go SDK"),
+				Sequence: str("919c82d4-8046-4722-9094-35c3c6524cff")}
 			answer, err := c.CreateKey(&model.CreateKeyRequest{Body: body})
 			if err != nil {
 				return nil, err
