@@ -10,6 +10,11 @@ present, and the lifetime is at most one hour; the header carries no ``crit`` ex
 either ``aud`` is one of the accepted audiences (by default ``https://cloudkms.googleapis.com/``,
 what the client sends whatever its endpoint) or, for a scoped token without ``aud`` (AIP-4111; an
 empty ``aud``, as Go's libraries send, counts as none), ``scope`` includes a Cloud KMS scope.
+
+Clients that ask a token endpoint instead (OAuth's JWT-bearer grant, RFC 7523: Go's REST client, any
+client whose key file's ``token_uri`` names the server's ``/token``) get the same JWT back as their
+access token from :meth:`JwtVerifier.exchange` when its ``aud`` is one of ``token_audiences``; such a
+token needs a Cloud KMS scope.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from kubekms.errors import Unauthenticated
 from kubekms.server.principals import PrincipalGrant, PrincipalsFileError
 
 DEFAULT_AUDIENCES = ("https://cloudkms.googleapis.com/",)
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 KMS_SCOPES = frozenset({"https://www.googleapis.com/auth/cloudkms", "https://www.googleapis.com/auth/cloud-platform"})
 CLOCK_SKEW_SECONDS = 30
 MAX_LIFETIME_SECONDS = 3600
@@ -55,8 +61,10 @@ class JwtVerifier:
         principals: Iterable[PrincipalGrant],
         audiences: Sequence[str] = DEFAULT_AUDIENCES,
         clock: Callable[[], float] = time.time,
+        token_audiences: Sequence[str] = (),
     ) -> None:
         self._audiences = frozenset(audiences)
+        self._token_audiences = frozenset(token_audiences)
         self._clock = clock
         # a client sends the same JWT until it nearly expires: remember the verified ones (token -> principal, exp)
         self._verified: dict[str, tuple[PrincipalGrant, int]] = {}
@@ -78,11 +86,31 @@ class JwtVerifier:
     def __len__(self) -> int:
         return len(self._accounts)
 
+    @property
+    def token_audiences(self) -> frozenset[str]:
+        return self._token_audiences
+
+    def exchange(self, assertion: str) -> tuple[str, int]:
+        """OAuth's JWT-bearer grant (RFC 7523) at the server's token endpoint: (access token, seconds it lasts).
+
+        The assertion is the service account's JWT for a token endpoint (``aud`` one of ``token_audiences``,
+        the key file's ``token_uri``) with a Cloud KMS scope. Its access token is the assertion itself, which
+        :meth:`verify` accepts as a bearer for as long as it is valid: no state, so any worker process takes it.
+        """
+        self._principal_of(assertion)
+        claimed = google_jwt.decode(assertion, verify=False)  # type: ignore[no-untyped-call]  # google-auth: unannotated
+        if claimed.get("aud") not in self._token_audiences:
+            raise Unauthenticated("invalid_grant: the assertion's aud is not this server's token endpoint.")
+        return assertion, max(0, int(claimed["exp"]) - int(self._clock()))
+
     def verify(self, authorization: str | None) -> PrincipalGrant:
         """The principal of a valid ``authorization: Bearer <jwt>``; Unauthenticated otherwise."""
         if not authorization or not authorization[: len(BEARER)].lower() == BEARER:
             raise Unauthenticated("Request is missing required authentication credential (a Bearer JWT).")
-        token = authorization[len(BEARER) :].strip()
+        return self._principal_of(authorization[len(BEARER) :].strip())
+
+    def _principal_of(self, token: str) -> PrincipalGrant:
+        """The principal whose valid JWT ``token`` is; Unauthenticated otherwise."""
         if not token:
             raise Unauthenticated("Request is missing required authentication credential (a Bearer JWT).")
         if len(token) > MAX_TOKEN_CHARS or not token.isascii():
@@ -133,8 +161,9 @@ class JwtVerifier:
         if payload.get("sub", payload.get("iss")) != payload.get("iss"):
             raise Unauthenticated("Request had invalid authentication credentials: JWT sub differs from iss.")
         audience = payload.get("aud")
-        # Go's scoped self-signed JWT sends "aud": "" (its claim set has no omitempty): no audience, the scope decides
-        if audience is not None and audience != "":
+        # Go's scoped self-signed JWT sends "aud": "" (its claim set has no omitempty): no audience, the scope decides;
+        # so does the token endpoint's audience (an access token from exchange(), which needs a Cloud KMS scope)
+        if audience is not None and audience != "" and audience not in self._token_audiences:
             if not isinstance(audience, str) or audience not in self._audiences:
                 raise Unauthenticated("Request had invalid authentication credentials: JWT audience not accepted.")
             return

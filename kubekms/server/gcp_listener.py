@@ -98,7 +98,7 @@ def cloud_kms_listener(
     service = CloudKmsService(
         state_dir=config.state_dir,
         principals=principals,
-        verifier=JwtVerifier(principals, config.gcp.audiences),
+        verifier=JwtVerifier(principals, config.gcp.audiences, token_audiences=config.gcp.token_audiences),
         backend_for=application.backend_for,
         audit=audit,
         metrics=application.metrics,

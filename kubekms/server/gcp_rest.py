@@ -27,6 +27,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from kubekms.errors import InvalidArgument
+from kubekms.server import gcp_token
 from kubekms.server.gcp_grpc import METHODS, CloudKmsService, GcpMethod, GcpRequest
 from kubekms.wire import inputs
 
@@ -182,6 +183,8 @@ class CloudKmsRest:
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
+        if self._service.verifier.token_audiences:
+            app.router.add_route("POST", gcp_token.PATH, gcp_token.token_handler(self._service.verifier))
         app.router.add_route("*", "/{tail:[\\s\\S]*}", self.handle)
         return app
 

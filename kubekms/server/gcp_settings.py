@@ -1,10 +1,10 @@
-"""The ``gcp:`` section of the server's config file: the Cloud KMS gRPC listener (off unless set)."""
+"""The ``gcp:`` section of the server's config file: the Cloud KMS gRPC listener (off unless set), REST, tokens."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubekms.server.gcp_auth import DEFAULT_AUDIENCES
+from kubekms.server.gcp_auth import DEFAULT_AUDIENCES, GOOGLE_TOKEN_URI
 
 
 @dataclass(frozen=True)
@@ -15,11 +15,21 @@ class GcpSettings:
 
     ``audiences``: JWT ``aud`` values accepted (default ``https://cloudkms.googleapis.com/``,
     what Google's client libraries send whatever endpoint they are pointed at).
+
+    ``token_uri``: the URL by which clients reach ``POST /token`` on ``rest_listen`` (the ``token_uri`` to
+    put in their key files); the token endpoint is off unless set.
     """
 
     listen: str
     rest_listen: str | None = None
     audiences: tuple[str, ...] = DEFAULT_AUDIENCES
+    token_uri: str | None = None
+
+    @property
+    def token_audiences(self) -> tuple[str, ...]:
+        """The ``aud`` of assertions the token endpoint takes: Go's clients send the key file's token_uri, Google's
+        Python and Java libraries Google's token URL whatever the token_uri."""
+        return (self.token_uri, GOOGLE_TOKEN_URI) if self.token_uri else ()
 
     @classmethod
     def from_config(cls, data: object) -> GcpSettings | None:
@@ -27,8 +37,8 @@ class GcpSettings:
         if data is None:
             return None
         if not isinstance(data, dict):
-            raise ValueError("gcp must be a mapping (listen, rest_listen, audiences)")
-        unknown = sorted(set(data) - {"listen", "rest_listen", "audiences"})
+            raise ValueError("gcp must be a mapping (listen, rest_listen, audiences, token_uri)")
+        unknown = sorted(set(data) - {"listen", "rest_listen", "audiences", "token_uri"})
         if unknown:
             raise ValueError(f"gcp: unknown settings {', '.join(map(str, unknown))}")
         listen = data.get("listen")
@@ -40,4 +50,13 @@ class GcpSettings:
         audiences = data.get("audiences", list(DEFAULT_AUDIENCES))
         if not isinstance(audiences, list) or not audiences or not all(isinstance(a, str) and a for a in audiences):
             raise ValueError("gcp.audiences must be a non-empty list of strings")
-        return cls(listen=listen, rest_listen=rest_listen, audiences=tuple(audiences))
+        token_uri = data.get("token_uri")
+        if token_uri is not None and (
+            not isinstance(token_uri, str) or not token_uri.startswith(("https://", "http://"))
+        ):
+            raise ValueError(
+                "gcp.token_uri must be the URL of the token endpoint, e.g. https://kms.internal:9444/token"
+            )
+        if token_uri and not rest_listen:
+            raise ValueError("gcp.token_uri needs gcp.rest_listen: the token endpoint is served there")
+        return cls(listen=listen, rest_listen=rest_listen, audiences=tuple(audiences), token_uri=token_uri)

@@ -70,3 +70,27 @@ def test_an_empty_audience_with_a_kms_scope_is_a_scoped_token() -> None:
     ):
         with pytest.raises(Unauthenticated):
             verifier.verify(f"Bearer {_token(info, now, **claims)}")
+
+
+TOKEN_URI = "https://kms.example:9444/token"
+SCOPE = "https://www.googleapis.com/auth/cloudkms"
+
+
+def test_the_token_endpoint_exchanges_a_scoped_assertion_for_an_access_token() -> None:
+    """Clients that use OAuth's JWT-bearer grant (Go's REST client, any key file whose token_uri is the server's)
+    sign an assertion with aud = token_uri and a scope; the access token answered is accepted as a bearer."""
+    info, public_pem = new_service_account_key(EMAIL, "proj")
+    principal = PrincipalGrant.build("unit", "AK", "SK", gcp_service_account=(EMAIL, public_pem))
+    now = int(time.time())
+    verifier = JwtVerifier([principal], token_audiences=(TOKEN_URI,), clock=lambda: now)
+    access_token, expires_in = verifier.exchange(_token(info, now, lifetime=3600, aud=TOKEN_URI, scope=SCOPE))
+    assert expires_in == 3600 and verifier.verify(f"Bearer {access_token}") is principal
+    for claims in ({"aud": TOKEN_URI}, {"aud": TOKEN_URI, "scope": "https://www.googleapis.com/auth/devstorage"},
+                   {"aud": "https://oauth2.googleapis.com/token", "scope": SCOPE},
+                   {"aud": gcp_auth.DEFAULT_AUDIENCES[0], "scope": SCOPE}, {"aud": "", "scope": SCOPE}):  # fmt: skip
+        with pytest.raises(Unauthenticated):
+            verifier.exchange(_token(info, now, **claims))
+    with pytest.raises(Unauthenticated):
+        verifier.verify(f"Bearer {_token(info, now, aud=TOKEN_URI)}")  # no scope: not a bearer either
+    with pytest.raises(Unauthenticated):
+        JwtVerifier([principal], clock=lambda: now).exchange(_token(info, now, aud=TOKEN_URI, scope=SCOPE))
