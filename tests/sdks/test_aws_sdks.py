@@ -271,6 +271,15 @@ def test_a_skewed_client_clock_is_corrected_from_the_date_header(run: Run) -> No
     assert skew["attempts"] == 2  # refused once, then accepted after the SDK's correction
 
 
+def test_parallel_calls_on_one_client_all_succeed_on_kept_connections(run: Run) -> None:
+    if run.language == "java":
+        pytest.skip("the Java scenario is sequential")
+    concurrent = run.steps["concurrent"]
+    assert concurrent["failures"] == 0
+    assert concurrent["round_trips"] >= 64
+    assert 1 < concurrent["dials"] <= concurrent["workers"]  # parallel connections, none redialled
+
+
 def test_schedule_and_cancel_key_deletion(run: Run) -> None:
     deletion = run.steps["deletion"]
     assert deletion["key_state"] == "PendingDeletion"
@@ -284,7 +293,8 @@ def test_the_sdks_connection_pool_keeps_its_connection(run: Run) -> None:
     """HTTP/1.1 keep-alive: every client of the program opens one connection, refusals included (a 400 must not
     close it), and every request carries its body by Content-Length."""
     clients = {"go": 3, "node": 5, "java": 5}[run.language]  # the main client and one per error/clock client
-    assert run.relay.connections == clients
+    pooled = run.steps["concurrent"]["dials"] if "concurrent" in run.steps else 0
+    assert run.relay.connections == clients + pooled
     heads = run.relay.request_heads()
     assert len(heads) >= 30
     assert all(head[""] == "POST / HTTP/1.1" for head in heads)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -94,6 +95,37 @@ func newTransport() *countingTransport {
 	}
 	t.base = base
 	return t
+}
+
+// concurrent runs 16 goroutines of Encrypt/Decrypt round trips on one client: the SDK's pool opens parallel
+// connections, which the server must serve and keep alive.
+func concurrent(ctx context.Context, keyID string) {
+	const workers, rounds = 16, 8
+	transport := newTransport()
+	transport.base.MaxIdleConnsPerHost = workers // the default (2) would close and redial the rest
+	c := client(os.Getenv("KMS_ACCESS_KEY"), os.Getenv("KMS_SECRET_KEY"), transport)
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				text := []byte(fmt.Sprintf("worker %d round %d", w, i))
+				sealed, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(keyID), Plaintext: text})
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				opened, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: sealed.CiphertextBlob})
+				if err != nil || !bytes.Equal(opened.Plaintext, text) {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	emit("concurrent", fields{"round_trips": workers * rounds, "failures": failures.Load(), "dials": transport.dials.Load(), "workers": workers})
 }
 
 func epoch(t *time.Time) float64 {
@@ -287,5 +319,6 @@ func main() {
 		"state_after_cancel": string(afterCancel.KeyState),
 	})
 
+	concurrent(ctx, symmetric)
 	emit("connections", fields{"dials": transport.dials.Load()})
 }

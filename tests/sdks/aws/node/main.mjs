@@ -17,8 +17,8 @@ function emit(step, fields) {
 
 // An http.Agent that counts new TCP connections: the SDK's keep-alive pool must reuse them.
 class CountingAgent extends http.Agent {
-  constructor() {
-    super({ keepAlive: true, maxSockets: 50 });
+  constructor(maxSockets = 50) {
+    super({ keepAlive: true, maxSockets });
     this.dials = 0;
   }
   createConnection(options, callback) {
@@ -260,6 +260,26 @@ async function main() {
     cancelled_key_id: cancelled.KeyId,
     state_after_cancel: afterCancel.KeyState,
   });
+
+  // 64 Encrypt/Decrypt round trips at once on one client whose pool holds 16 sockets: parallel connections,
+  // each kept alive for the queued requests
+  const poolAgent = new CountingAgent(16);
+  const pooled = client(env.KMS_ACCESS_KEY, env.KMS_SECRET_KEY, poolAgent);
+  const results = await Promise.allSettled(
+    Array.from({ length: 64 }, async (_, i) => {
+      const text = new TextEncoder().encode(`round trip ${i}`);
+      const sealedOne = await pooled.send(new kms.EncryptCommand({ KeyId: symmetric, Plaintext: text }));
+      const openedOne = await pooled.send(new kms.DecryptCommand({ CiphertextBlob: sealedOne.CiphertextBlob }));
+      if (!equal(openedOne.Plaintext, text)) throw new Error("round trip changed the plaintext");
+    }),
+  );
+  emit("concurrent", {
+    round_trips: results.length,
+    failures: results.filter((result) => result.status === "rejected").length,
+    dials: poolAgent.dials,
+    workers: 16,
+  });
+  poolAgent.destroy();
 
   emit("connections", { dials: agent.dials });
   agent.destroy();
