@@ -9,6 +9,7 @@ retries and paginators.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import shutil
 import socket
@@ -29,6 +30,9 @@ pytestmark = pytest.mark.sdks
 PROGRAMS = Path(__file__).parent / "aws"
 REGION = "eu-west-1"
 UNKNOWN_KEY = "11111111-2222-3333-4444-555555555555"
+# the same in each scenario (non-ASCII, characters JSON encoders escape differently, keys in any order)
+INTEROP_CONTEXT = {"tenant": "ünïcødé ключ 😀", "b<&>": '"quoted" \\ slash', "zeta": "last", "alpha": "first"}
+INTEROP_TEXT = "sealed by boto3 ✓"
 
 
 @dataclass
@@ -131,7 +135,16 @@ def run(request: pytest.FixtureRequest, kms_server_factory: Any, sdk_env: Any) -
     server: KMSServer = kms_server_factory()
     relay = Relay(("127.0.0.1", server.port))
     relay.start()
-    env = {**sdk_env(server, region=REGION), "KMS_ENDPOINT": relay.endpoint, **extra}
+    boto = server.aws_client(region=REGION)
+    interop_key = boto.create_key()["KeyMetadata"]["KeyId"]
+    sealed = boto.encrypt(KeyId=interop_key, Plaintext=INTEROP_TEXT.encode(), EncryptionContext=INTEROP_CONTEXT)
+    env = {
+        **sdk_env(server, region=REGION),
+        "KMS_ENDPOINT": relay.endpoint,
+        "KMS_INTEROP_KEY": interop_key,
+        "KMS_INTEROP_CIPHERTEXT": base64.b64encode(sealed["CiphertextBlob"]).decode(),
+        **extra,
+    }
     started = time.time()
     try:
         lines = run_json_lines(argv, env, timeout=300)
@@ -172,9 +185,10 @@ def test_keys_are_created_and_described(run: Run) -> None:
 def test_the_sdk_paginator_walks_list_keys_one_key_a_page(run: Run) -> None:
     listing = run.steps["list_keys"]
     made = {run.steps[step]["key_id"] for step in ("create_symmetric", "create_hmac", "create_ecc")}
-    assert len(listing["key_ids"]) == len(set(listing["key_ids"])) == 4  # the three and the ReEncrypt target
+    # the three, the ReEncrypt target and the interop key boto3 made
+    assert len(listing["key_ids"]) == len(set(listing["key_ids"])) == 5
     assert made <= set(listing["key_ids"])
-    assert listing["pages"] == 4
+    assert listing["pages"] == 5
 
 
 def test_aliases_and_tags(run: Run) -> None:
@@ -209,6 +223,19 @@ def test_data_keys_encrypt_decrypt_and_reencrypt(run: Run) -> None:
     assert reencrypted["key_id"] != arn
     assert reencrypted["round_trip"] is True
     assert steps["random"]["len"] == 32
+
+
+def test_an_encryption_context_binds_the_same_across_sdks(run: Run) -> None:
+    """boto3 seals, the SDK opens and seals again, boto3 opens: the context is bound as the same canonical bytes
+    whatever each SDK's JSON encoder does with non-ASCII, escapes and key order."""
+    interop = run.steps["interop"]
+    assert interop["plaintext"] == INTEROP_TEXT
+    boto = run.server.aws_client(region=REGION)
+    opened = boto.decrypt(CiphertextBlob=base64.b64decode(interop["ciphertext"]), EncryptionContext=INTEROP_CONTEXT)
+    assert opened["Plaintext"].decode() == INTEROP_TEXT
+    other = {**INTEROP_CONTEXT, "tenant": "ünïcødé ключ 😁"}
+    with pytest.raises(boto.exceptions.InvalidCiphertextException):
+        boto.decrypt(CiphertextBlob=base64.b64decode(interop["ciphertext"]), EncryptionContext=other)
 
 
 def test_sign_verify_and_mac(run: Run) -> None:

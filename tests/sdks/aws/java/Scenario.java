@@ -8,6 +8,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -182,6 +183,16 @@ public final class Scenario {
         } finally {
             SdkGlobalTime.setGlobalTimeOffset(0);
         }
+
+        // the same context in every scenario and in the Python test (see the Go scenario)
+        Map<String, String> interopContext = Map.of("tenant", "ünïcødé ключ \uD83D\uDE00", "b<&>", "\"quoted\" \\ slash",
+                "zeta", "last", "alpha", "first");
+        DecryptResponse fromBoto = c.decrypt(b -> b.ciphertextBlob(SdkBytes.fromByteArray(
+                Base64.getDecoder().decode(ENV.get("KMS_INTEROP_CIPHERTEXT")))).encryptionContext(interopContext));
+        EncryptResponse forBoto = c.encrypt(b -> b.keyId(ENV.get("KMS_INTEROP_KEY")).plaintext(fromBoto.plaintext())
+                .encryptionContext(interopContext));
+        emit("interop", "plaintext", fromBoto.plaintext().asUtf8String(),
+                "ciphertext", Base64.getEncoder().encodeToString(forBoto.ciphertextBlob().asByteArray()));
 
         ScheduleKeyDeletionResponse scheduled = c.scheduleKeyDeletion(b -> b.keyId(second).pendingWindowInDays(7));
         CancelKeyDeletionResponse cancelled = c.cancelKeyDeletion(b -> b.keyId(second));

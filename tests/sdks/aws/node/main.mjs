@@ -281,6 +281,22 @@ async function main() {
   });
   poolAgent.destroy();
 
+  // the same context in every scenario and in the Python test (see the Go scenario)
+  const interopContext = { tenant: "ünïcødé ключ 😀", "b<&>": '"quoted" \\ slash', zeta: "last", alpha: "first" };
+  const fromBoto = await send(kms.DecryptCommand, {
+    CiphertextBlob: Buffer.from(env.KMS_INTEROP_CIPHERTEXT, "base64"),
+    EncryptionContext: interopContext,
+  });
+  const forBoto = await send(kms.EncryptCommand, {
+    KeyId: env.KMS_INTEROP_KEY,
+    Plaintext: fromBoto.Plaintext,
+    EncryptionContext: interopContext,
+  });
+  emit("interop", {
+    plaintext: Buffer.from(fromBoto.Plaintext).toString("utf8"),
+    ciphertext: Buffer.from(forBoto.CiphertextBlob).toString("base64"),
+  });
+
   emit("connections", { dials: agent.dials });
   agent.destroy();
 }
