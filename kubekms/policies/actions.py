@@ -30,6 +30,8 @@ ACTION_BY_PERMISSION: dict[str, str] = {
     "create-datakey-without-plaintext": "kms:GenerateDataKeyWithoutPlaintext",
     "encrypt-datakey": "kms:Encrypt",
     "decrypt-datakey": "kms:Decrypt",
+    "encrypt-data": "kms:Encrypt",
+    "decrypt-data": "kms:Decrypt",
     "create-alias": "kms:CreateAlias",
     "delete-alias": "kms:DeleteAlias",
     "list-aliases": "kms:ListAliases",
