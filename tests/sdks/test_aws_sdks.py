@@ -246,6 +246,25 @@ def test_sign_verify_and_mac(run: Run) -> None:
     assert run.steps["mac"] == {"step": "mac", "len": 32, "valid": True}
 
 
+def test_public_keys_and_signatures_work_with_the_languages_own_crypto(run: Run) -> None:
+    if run.language != "go":
+        pytest.skip("checked with Go's crypto only")
+    public_keys = run.steps["public_keys"]
+    assert public_keys["ecdsa_local_verify"] is True  # KMS's ECDSA signature is DER, verified by crypto/ecdsa
+    assert public_keys["rsa_oaep_round_trip"] is True  # crypto/rsa's OAEP SHA-256 opens in KMS
+    assert public_keys["rsa_encryption_algorithms"] == ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+
+
+def test_key_material_import_with_a_valid_to_timestamp(run: Run) -> None:
+    if run.language != "go":
+        pytest.skip("imported with Go's crypto only")
+    imported = run.steps["import"]
+    assert (imported["key_state"], imported["origin"], imported["round_trip"]) == ("Enabled", "EXTERNAL", True)
+    assert imported["expiration_model"] == "KEY_MATERIAL_EXPIRES"
+    assert imported["valid_to"] == pytest.approx(imported["sent_valid_to"], abs=0.001)
+    assert imported["parameters_valid_to"] == pytest.approx(run.started + 86400, abs=120)
+
+
 def test_rotation(run: Run) -> None:
     rotation = run.steps["rotation"]
     assert rotation["enabled"] is True
@@ -304,7 +323,9 @@ def test_parallel_calls_on_one_client_all_succeed_on_kept_connections(run: Run) 
     concurrent = run.steps["concurrent"]
     assert concurrent["failures"] == 0
     assert concurrent["round_trips"] >= 64
-    assert 1 < concurrent["dials"] <= concurrent["workers"]  # parallel connections, none redialled
+    # parallel connections, reused: a server closing them would show one per call (2 calls a round trip); Go's
+    # transport may dial a few more than its workers (a dial raced by a connection coming back to its pool)
+    assert 1 < concurrent["dials"] <= 2 * concurrent["workers"]
 
 
 def test_schedule_and_cancel_key_deletion(run: Run) -> None:

@@ -7,6 +7,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -115,6 +120,61 @@ func interop(ctx context.Context, c *kms.Client) {
 		KeyId: aws.String(os.Getenv("KMS_INTEROP_KEY")), Plaintext: opened.Plaintext, EncryptionContext: interopContext,
 	}))
 	emit("interop", fields{"plaintext": string(opened.Plaintext), "ciphertext": base64.StdEncoding.EncodeToString(sealed.CiphertextBlob)})
+}
+
+// publicKeys checks KMS's public keys and signatures with Go's own crypto: the ECDSA signature made above
+// verifies locally, and what Go seals with an RSA key's public key (OAEP SHA-256) KMS opens.
+func publicKeys(ctx context.Context, c *kms.Client, eccKey string, message, signature []byte) {
+	der := must(c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(eccKey)})).PublicKey
+	parsed := must(x509.ParsePKIXPublicKey(der))
+	ecdsaKey, ok := parsed.(*ecdsa.PublicKey)
+	digest := sha256.Sum256(message)
+	localVerify := ok && ecdsa.VerifyASN1(ecdsaKey, digest[:], signature)
+
+	rsaKey := must(c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt}))
+	rsaDer := must(c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: rsaKey.KeyMetadata.KeyId}))
+	rsaPublic, ok := must(x509.ParsePKIXPublicKey(rsaDer.PublicKey)).(*rsa.PublicKey)
+	if !ok {
+		fail("public_keys", errors.New("the RSA key's public key is not RSA"))
+	}
+	sealed := must(rsa.EncryptOAEP(sha256.New(), rand.Reader, rsaPublic, message, nil))
+	opened := must(c.Decrypt(ctx, &kms.DecryptInput{
+		KeyId: rsaKey.KeyMetadata.KeyId, CiphertextBlob: sealed, EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256,
+	}))
+	emit("public_keys", fields{
+		"ecdsa_local_verify": localVerify, "rsa_oaep_round_trip": bytes.Equal(opened.Plaintext, message),
+		"rsa_encryption_algorithms": rsaDer.EncryptionAlgorithms,
+	})
+}
+
+// importMaterial imports 32 bytes wrapped with Go's RSA-OAEP under GetParametersForImport's public key, with a
+// ValidTo the SDK encodes as an epoch-seconds timestamp.
+func importMaterial(ctx context.Context, c *kms.Client) {
+	key := must(c.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})).KeyMetadata
+	parameters := must(c.GetParametersForImport(ctx, &kms.GetParametersForImportInput{
+		KeyId: key.KeyId, WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048,
+	}))
+	wrapping, ok := must(x509.ParsePKIXPublicKey(parameters.PublicKey)).(*rsa.PublicKey)
+	if !ok {
+		fail("import", errors.New("the wrapping key is not RSA"))
+	}
+	material := make([]byte, 32)
+	must(rand.Read(material))
+	wrapped := must(rsa.EncryptOAEP(sha256.New(), rand.Reader, wrapping, material, nil))
+	validTo := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	must(c.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{
+		KeyId: key.KeyId, ImportToken: parameters.ImportToken, EncryptedKeyMaterial: wrapped,
+		ExpirationModel: types.ExpirationModelTypeKeyMaterialExpires, ValidTo: aws.Time(validTo),
+	}))
+	described := must(c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: key.KeyId})).KeyMetadata
+	sealed := must(c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("imported")}))
+	opened := must(c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: sealed.CiphertextBlob}))
+	emit("import", fields{
+		"key_state": string(described.KeyState), "origin": string(described.Origin),
+		"expiration_model": string(described.ExpirationModel), "valid_to": epoch(described.ValidTo),
+		"sent_valid_to": epoch(&validTo), "parameters_valid_to": epoch(parameters.ParametersValidTo),
+		"round_trip": string(opened.Plaintext) == "imported",
+	})
 }
 
 // concurrent runs 16 goroutines of Encrypt/Decrypt round trips on one client: the SDK's pool opens parallel
@@ -341,5 +401,7 @@ func main() {
 
 	concurrent(ctx, symmetric)
 	interop(ctx, c)
+	publicKeys(ctx, c, *signing.KeyId, message, signature.Signature)
+	importMaterial(ctx, c)
 	emit("connections", fields{"dials": transport.dials.Load()})
 }
