@@ -88,7 +88,9 @@ def go_binary(module_dir: Path) -> Path:
             return binary
         entry.mkdir(parents=True, exist_ok=True)
         partial = entry / f".{module_dir.name}.partial"
-        _run_build([go, "build", "-trimpath", "-o", str(partial), "."], module_dir, {"GOFLAGS": "-mod=readonly"})
+        # -buildvcs=false: no `git status` of the checkout (which fails on a repository another user owns)
+        flags = {"GOFLAGS": "-mod=readonly -buildvcs=false"}
+        _run_build([go, "build", "-trimpath", "-o", str(partial), "."], module_dir, flags)
         partial.replace(binary)
     return binary
 
