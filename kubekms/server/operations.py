@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import Backend, KeyMetadata
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, Reason
 from kubekms.keystore import rules
@@ -35,6 +36,18 @@ class KeyScope(enum.Enum):
     LISTED = "listed"  # lists keys account-wide, leaving out those the caller may not see (the handler checks each)
 
 
+def key_ref_of(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
+    """The key a request names: in the path (tags), the query (list-aliases) or the body; bounded valid text."""
+    if path_key_id:
+        return v1_fields.key_ref_text(path_key_id)
+    if query.get("key_id"):
+        return v1_fields.key_ref_text(query.get("key_id"))
+    return fields.key_id()
+
+
+KeyRefOf = Callable[[str, Mapping[str, str], RequestFields], str]  # (path key id, query, fields) -> key ref
+
+
 @dataclass(frozen=True)
 class Call:
     """One authenticated, parsed request as a handler sees it."""
@@ -46,23 +59,15 @@ class Call:
     path_key_id: str = ""
     path_tag_key: str = ""
     caller: PrincipalGrant | None = None  # the signed-in principal, for what a handler authorises itself
+    names_key: KeyRefOf = key_ref_of  # how the operation names its key (Operation.key_ref)
 
     def key_ref(self) -> str:
-        return key_ref_of(self.path_key_id, self.query, self.fields)
+        return self.names_key(self.path_key_id, self.query, self.fields)
 
     async def authorize_tag_change(self, tag_keys: Iterable[str]) -> None:
         if self.caller is None:
             raise AccessDenied("this operation needs a signed-in principal")
         await self.caller.authorize_tag_change(self.backend, self.key_ref(), tag_keys, account=self.project_id)
-
-
-def key_ref_of(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
-    """The key a request names: in the path (tags), the query (list-aliases) or the body; bounded valid text."""
-    if path_key_id:
-        return v1_fields.key_ref_text(path_key_id)
-    if query.get("key_id"):
-        return v1_fields.key_ref_text(query.get("key_id"))
-    return fields.key_id()
 
 
 Handler = Callable[[Call], Awaitable[JsonAnswer]]
@@ -75,6 +80,7 @@ class Operation:
     scope: KeyScope
     handler: Handler
     key_optional: bool = False  # without a key_id the call lists every key the caller may see (list-aliases)
+    key_ref: KeyRefOf = key_ref_of  # the key the call names (decrypt-data: its ciphertext's, without key_id)
 
     def scope_of(self, query: Mapping[str, str]) -> KeyScope:
         if self.key_optional and not query.get("key_id"):
@@ -234,6 +240,54 @@ async def decrypt_datakey(call: Call) -> JsonAnswer:
     if expected_length is not None and expected_length != len(plaintext):
         raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
     return v1_answers.decrypted_data_key_answer(plaintext)
+
+
+# --------------------------------------------------------------------- data (Huawei's encrypt-data, decrypt-data)
+
+SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+ENCRYPTION_ALGORITHMS = (SYMMETRIC_DEFAULT, "RSAES_OAEP_SHA_256")  # Huawei's SM2_ENCRYPT: no SM2 keys here
+DATA_CIPHERTEXT_BYTES = 6144
+
+
+def _encryption_algorithm(fields: RequestFields) -> str:
+    algorithm = fields.text("encryption_algorithm", default=SYMMETRIC_DEFAULT, max_chars=32) or SYMMETRIC_DEFAULT
+    if algorithm not in ENCRYPTION_ALGORITHMS:
+        raise InvalidArgument(f"encryption_algorithm must be one of {', '.join(ENCRYPTION_ALGORITHMS)}")
+    return algorithm
+
+
+def _data_ciphertext(fields: RequestFields) -> bytes:
+    return fields.base64_bytes("cipher_text", max_bytes=DATA_CIPHERTEXT_BYTES, code="KMS.2201")
+
+
+def data_key_ref(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
+    """decrypt-data's ``key_id`` is optional, as on Huawei: our symmetric ciphertext names its key (which the
+    caller must then be allowed to use, as if it had named it)."""
+    if fields.has("key_id") or _encryption_algorithm(fields) != SYMMETRIC_DEFAULT:
+        return fields.key_id()
+    return ciphertext_format.parse(_data_ciphertext(fields)).key_id
+
+
+async def encrypt_data(call: Call) -> JsonAnswer:
+    """``plain_text`` (text, 1-4096 bytes as UTF-8) sealed as the AWS wire's Encrypt seals; ``cipher_text`` base64."""
+    algorithm = _encryption_algorithm(call.fields)
+    plaintext = call.fields.text("plain_text", required=True, code="KMS.2101",
+                                 max_chars=rules.ENCRYPT_PLAINTEXT_BYTES[1]).encode()  # fmt: skip
+    if algorithm != SYMMETRIC_DEFAULT:
+        made = await call.backend.encrypt_asymmetric(call.key_ref(), plaintext, algorithm=algorithm)
+        return v1_answers.encrypted_data_answer(made.key_id, made.data)
+    data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.fields.aad())
+    return v1_answers.encrypted_data_answer(data_key.key_id, data_key.ciphertext)
+
+
+async def decrypt_data(call: Call) -> JsonAnswer:
+    algorithm = _encryption_algorithm(call.fields)
+    blob = _data_ciphertext(call.fields)
+    if algorithm != SYMMETRIC_DEFAULT:
+        opened = await call.backend.decrypt_asymmetric(call.key_ref(), blob, algorithm=algorithm)
+        return v1_answers.decrypted_data_answer(opened.key_id, opened.data)
+    plaintext = await call.backend.decrypt_data_key(call.key_ref(), blob, aad=call.fields.aad(opening=True))
+    return v1_answers.decrypted_data_answer(ciphertext_format.parse(blob).key_id, plaintext)
 
 
 # --------------------------------------------------------------------- asymmetric and HMAC keys (Backend's crypto)
@@ -470,6 +524,8 @@ OPERATIONS: dict[str, Operation] = {
     "list-keys": Operation("list-keys", "POST", KeyScope.ACCOUNT, list_keys),
     "gen-random": Operation("gen-random", "POST", KeyScope.NONE, gen_random),
     "user-instances": Operation("user-instances", "GET", KeyScope.ACCOUNT, user_instances),
+    "encrypt-data": Operation("encrypt-data", "POST", KeyScope.KEY, encrypt_data),
+    "decrypt-data": Operation("decrypt-data", "POST", KeyScope.KEY, decrypt_data, key_ref=data_key_ref),
     "user-quotas": Operation("user-quotas", "GET", KeyScope.ACCOUNT, user_quotas),
     "create-alias": Operation("create-alias", "POST", KeyScope.KEY, create_alias),
     "delete-alias": Operation("delete-alias", "DELETE", KeyScope.KEY, delete_alias),

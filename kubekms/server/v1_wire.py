@@ -22,7 +22,6 @@ from kubekms.server.operations import (
     Call,
     KeyScope,
     Route,
-    key_ref_of,
     resolve,
 )
 from kubekms.server.pipeline import REQUEST_IDS, Exchange
@@ -66,12 +65,12 @@ class V1Call:
         return self.route.operation.scope_of(self.query)
 
     def key_ref(self) -> str:
-        return key_ref_of(self.route.path_key_id, self.query, self.fields)
+        return self.route.operation.key_ref(self.route.path_key_id, self.query, self.fields)
 
     async def run(self, backend: Backend) -> Any:
         call = Call(backend=backend, project_id=self.project_id, fields=self.fields, query=self.query,
                     path_key_id=self.route.path_key_id, path_tag_key=self.route.path_tag_key,
-                    caller=self.caller)  # fmt: skip
+                    caller=self.caller, names_key=self.route.operation.key_ref)  # fmt: skip
         return await self.route.operation.handler(call)
 
 

@@ -165,11 +165,6 @@ def test_data_keys_round_trip(run: Run) -> None:
     assert run.ok("gen-random") == {"hex_chars": 64, "is_hex": True}  # 256 bits
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="routed to lead: encrypt-data/decrypt-data wait for their ACTION_BY_PERMISSION entries (kubekms/policies/"
-    "actions.py; test_policy requires one for every v1.0 operation): /work/notes/s8/h3-encrypt-data.patch adds both",
-)
 def test_small_data_round_trips(run: Run) -> None:
     key_id = run.ok("create-key-a")["key_id"]
     answer = run.ok("encrypt-decrypt-data")

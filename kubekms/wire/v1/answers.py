@@ -151,6 +151,21 @@ def data_key_plaintext_from_wire(body: Mapping[str, Any]) -> bytes:
     return data_key
 
 
+def encrypted_data_answer(key_id: str, ciphertext: bytes) -> JsonObject:
+    """encrypt-data: the ciphertext base64, as Huawei answers it (its SDK models say hex; their decrypt-data
+    takes base64)."""
+    return {"key_id": key_id, "cipher_text": base64.b64encode(ciphertext).decode()}
+
+
+def decrypted_data_answer(key_id: str, plaintext: bytes) -> JsonObject:
+    """decrypt-data: ``plain_text`` as text and ``plain_text_base64``, exact when the plaintext is not UTF-8 text."""
+    return {
+        "key_id": key_id,
+        "plain_text": plaintext.decode(errors="replace"),
+        "plain_text_base64": base64.b64encode(plaintext).decode(),
+    }
+
+
 def public_key_answer(key_id: str, public_der: bytes) -> JsonObject:
     """get-publickey: the public key as PEM (SubjectPublicKeyInfo), as Huawei answers it."""
     public = serialization.load_der_public_key(public_der)
