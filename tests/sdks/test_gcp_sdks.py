@@ -1,7 +1,8 @@
 """The official Cloud KMS clients of Go and Node.js, unchanged, against the server's Cloud KMS wire.
 
 Each client is configured as a user would (README "Google Cloud KMS"): the endpoint, Application Default
-Credentials from a service-account key file (the clients then send self-signed JWTs), and the server's CA
+Credentials from a service-account key file (self-signed JWTs; Go's REST client asks the key file's token_uri,
+the server's ``/token``, for access tokens), and the server's CA
 as the process's trust (Go: SSL_CERT_FILE; Node: NODE_EXTRA_CA_CERTS for HTTPS, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH
 for grpc-js). Go's and Node's gRPC clients send the JWT only over TLS, so the server here has the dev PKI's
 serving certificate. Programs: tests/sdks/gcp/go (cloud.google.com/go/kms/apiv1, gRPC and REST), tests/sdks/gcp/node
@@ -68,22 +69,24 @@ def tls_gcp_server(directory: Path) -> Iterator[TlsGcpServer]:
     pki = generate_pki(directory / "pki")
     keys_dir = directory / "gcp-keys"
     keys_dir.mkdir(mode=0o700)
+    grpc_port, rest_port = free_port(), free_port()
+    token_uri = f"https://127.0.0.1:{rest_port}/token"
     entries = []
     for name, actions in (("admin", ("*",)), ("reader", READER_ACTIONS)):
         key_json, public_pem = new_service_account_key(f"{name}@{PROJECT}.iam.gserviceaccount.com", PROJECT)
         key_json["quota_project_id"] = PROJECT  # the clients then send x-goog-user-project too
+        key_json["token_uri"] = token_uri  # clients that fetch access tokens (Go's REST client) ask the server
         write_private(keys_dir / f"{name}.json", json.dumps(key_json).encode())
         account = {"client_email": key_json["client_email"], "public_key": public_pem}
         entries.append({"name": name, "access_key": "AK" + secrets.token_hex(8).upper(),
                         "secret_key": secrets.token_hex(16), "actions": list(actions), "keys": ["*"],
                         "projects": [PROJECT], "gcp_service_account": account})  # fmt: skip
     write_private(directory / "principals.yaml", yaml.safe_dump(entries).encode())
-    grpc_port, rest_port = free_port(), free_port()
     config = {
         "listen": f"127.0.0.1:{free_port()}", "state_dir": str(directory / "state"), "workers": 1,
         "principals_file": str(directory / "principals.yaml"), "audit_log": str(directory / "audit.log"),
         "tls_cert": str(pki.serving_cert), "tls_key": str(pki.serving_key),
-        "gcp": {"listen": f"127.0.0.1:{grpc_port}", "rest_listen": f"127.0.0.1:{rest_port}"},
+        "gcp": {"listen": f"127.0.0.1:{grpc_port}", "rest_listen": f"127.0.0.1:{rest_port}", "token_uri": token_uri},
     }  # fmt: skip
     (directory / "server.yaml").write_text(yaml.safe_dump(config))
     log_path = directory / "server.log"

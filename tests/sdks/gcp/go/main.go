@@ -1,6 +1,7 @@
 // The official Go Cloud KMS client (cloud.google.com/go/kms/apiv1, gRPC or REST) against a kubekms server,
 // configured as a user would: the endpoint, Application Default Credentials (a service-account key
-// file: self-signed JWTs) and the server's CA as the system's trust (SSL_CERT_FILE).
+// file: self-signed JWTs over gRPC; over REST, access tokens from the key file's token_uri, the
+// server's /token) and the server's CA as the system's trust (SSL_CERT_FILE).
 // Prints one JSON line per step; tests/sdks/test_gcp_sdks.py asserts on them.
 //
 // Environment: KMS_TRANSPORT (grpc | rest), KMS_ENDPOINT (host:port), KMS_LOCATION (projects/P/locations/L), KMS_RING (a new key
@@ -20,7 +21,6 @@ import (
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/googleapis/gax-go/v2"
-	"golang.org/x/oauth2/google"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -69,22 +69,7 @@ func newClient(ctx context.Context, credentialsFile string) *kms.KeyManagementCl
 		newKms, endpoint = kms.NewKeyManagementRESTClient, "https://"+endpoint
 	}
 	opts := []option.ClientOption{option.WithEndpoint(endpoint)}
-	if rest() {
-		// the REST client's default credentials would call the key file's token_uri (Google's OAuth endpoint);
-		// the server takes the service account's self-signed JWT, as the gRPC client sends it by default
-		if credentialsFile == "" {
-			credentialsFile = os.Getenv("GOOGLE_APPLICATION_CREDENTIALS")
-		}
-		keyJSON, err := os.ReadFile(credentialsFile)
-		if err != nil {
-			fatal("key file", err)
-		}
-		tokens, err := google.JWTAccessTokenSourceWithScope(keyJSON, "https://www.googleapis.com/auth/cloudkms")
-		if err != nil {
-			fatal("key file", err)
-		}
-		opts = append(opts, option.WithTokenSource(tokens))
-	} else if credentialsFile != "" {
+	if credentialsFile != "" {
 		opts = append(opts, option.WithCredentialsFile(credentialsFile))
 	}
 	client, err := newKms(ctx, opts...)

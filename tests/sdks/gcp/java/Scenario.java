@@ -1,6 +1,7 @@
 // Google's official Java Cloud KMS client (com.google.cloud:google-cloud-kms) against a kubekms server,
 // configured as a user would: the endpoint, Application Default Credentials (a service-account key file:
-// self-signed JWTs) and the server's CA (the gRPC channel's or the HTTP transport's trust).
+// self-signed JWTs), a second key file's credentials (access tokens from its token_uri, the server's /token)
+// and the server's CA (the gRPC channel's or the HTTP transport's trust).
 // Prints one JSON line per step; tests/sdks/test_gcp_sdks.py asserts on them.
 //
 // Environment: KMS_TRANSPORT (grpc | rest), KMS_HOST, KMS_PORT, KMS_CA_FILE, KMS_LOCATION (projects/P/locations/L),
@@ -12,7 +13,7 @@ import com.google.api.gax.core.FixedCredentialsProvider;
 import com.google.api.gax.grpc.InstantiatingGrpcChannelProvider;
 import com.google.api.gax.httpjson.InstantiatingHttpJsonChannelProvider;
 import com.google.api.gax.rpc.ApiException;
-import com.google.auth.oauth2.ServiceAccountCredentials;
+import com.google.auth.oauth2.GoogleCredentials;
 import com.google.cloud.kms.v1.AsymmetricSignRequest;
 import com.google.cloud.kms.v1.CreateCryptoKeyRequest;
 import com.google.cloud.kms.v1.CreateKeyRingRequest;
@@ -94,12 +95,12 @@ public class Scenario {
   static KeyManagementServiceClient newClient(String keyFile) throws Exception {
     String endpoint = System.getenv("KMS_HOST") + ":" + System.getenv("KMS_PORT");
     File ca = new File(System.getenv("KMS_CA_FILE"));
+    NetHttpTransport transport; // HTTPS trusting the server's CA: the REST calls', and the token requests'
+    try (InputStream pem = new FileInputStream(ca)) {
+      transport = new NetHttpTransport.Builder().trustCertificatesFromStream(pem).build();
+    }
     KeyManagementServiceSettings.Builder settings;
     if ("rest".equals(System.getenv("KMS_TRANSPORT"))) {
-      NetHttpTransport transport;
-      try (InputStream pem = new FileInputStream(ca)) {
-        transport = new NetHttpTransport.Builder().trustCertificatesFromStream(pem).build();
-      }
       settings = KeyManagementServiceSettings.newHttpJsonBuilder()
           .setTransportChannelProvider(InstantiatingHttpJsonChannelProvider.newBuilder()
               .setEndpoint("https://" + endpoint).setHttpTransport(transport).build());
@@ -119,10 +120,10 @@ public class Scenario {
     settings.setEndpoint(endpoint);
     if (keyFile != null) { // else Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS)
       try (InputStream in = new FileInputStream(keyFile)) {
-        // self-signed JWTs as the default provider makes them from ADC (no token endpoint is called)
-        ServiceAccountCredentials account = ServiceAccountCredentials.fromStream(in).createWithUseJwtAccessWithScope(true);
-        settings.setCredentialsProvider(
-            FixedCredentialsProvider.create(account.createScoped("https://www.googleapis.com/auth/cloudkms")));
+        // credentials of a key file as such: access tokens from its token_uri (the server's /token), whereas the
+        // default provider (ADC) makes self-signed JWTs
+        settings.setCredentialsProvider(FixedCredentialsProvider.create(
+            GoogleCredentials.fromStream(in, () -> transport).createScoped("https://www.googleapis.com/auth/cloudkms")));
       }
     }
     return KeyManagementServiceClient.create(settings.build());
