@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,14 @@ def test_keygen_writes_a_private_key_file_and_prints_the_principal_entry(tmp_pat
     again = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
     assert again.returncode == 1 and "exists" in again.stderr
     assert key_file.read_bytes() == first  # not overwritten
+
+
+def test_keygen_writes_the_servers_token_uri_when_given(tmp_path: Path) -> None:
+    key_file = tmp_path / "ops.json"
+    token_uri = "https://kms.internal:9444/token"
+    argv = [sys.executable, "-m", "kubekms.server.gcp_keygen", EMAIL, "proj-gcp", str(key_file), token_uri]
+    subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(key_file.read_text())["token_uri"] == token_uri
+    bad = subprocess.run([*argv[:-2], str(tmp_path / "other.json"), "kms.internal/token"], capture_output=True,
+                         text=True, check=False, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and not (tmp_path / "other.json").exists()
