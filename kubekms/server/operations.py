@@ -18,6 +18,7 @@ from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, Rea
 from kubekms.keystore import rules
 from kubekms.server.http_messages import unquote_segment
 from kubekms.server.principals import PrincipalGrant
+from kubekms.wire.aws_rules import key_type
 from kubekms.wire.v1 import answers as v1_answers
 from kubekms.wire.v1 import fields as v1_fields
 from kubekms.wire.v1 import values as v1_values
@@ -27,6 +28,7 @@ JsonAnswer = dict[str, Any] | list[Any]
 CREATION_TAGS_FIELD = "tags"
 TAGGING_PERMISSION = "batch-key-tags"  # what create-key with tags needs beside create-key, as AWS asks TagResource
 LIST_ALIASES = "list-aliases"
+UPDATE_ALIAS = "update-alias"  # alias/associate: the AWS wire's permission for the same move
 
 
 class KeyScope(enum.Enum):
@@ -80,7 +82,7 @@ class Operation:
     scope: KeyScope
     handler: Handler
     key_optional: bool = False  # without a key_id the call lists every key the caller may see (list-aliases)
-    key_ref: KeyRefOf = key_ref_of  # the key the call names (decrypt-data: its ciphertext's, without key_id)
+    key_ref: KeyRefOf = key_ref_of  # the key it names (decrypt-data: its ciphertext's; alias/associate: the alias's)
 
     def scope_of(self, query: Mapping[str, str]) -> KeyScope:
         if self.key_optional and not query.get("key_id"):
@@ -358,6 +360,29 @@ async def create_alias(call: Call) -> JsonAnswer:
     return v1_answers.alias_entity(key_id, alias, call.project_id)
 
 
+def moved_alias_ref(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
+    """alias/associate names the key its alias points at now by that ``alias``."""
+    return v1_fields.key_ref_text(fields.raw("alias"), "alias")
+
+
+async def associate_alias(call: Call) -> JsonAnswer:
+    """Huawei's alias/associate moves ``alias`` to ``target_key_id``: AWS's UpdateAlias, with its permission
+    (update-alias) on both keys — the pipeline authorised the alias's current key, the target is authorised here —
+    and its rule: the alias stays with keys of one type and usage, as on the AWS wire (one keystore)."""
+    alias = rules.check_not_reserved_alias(call.key_ref())
+    target = call.fields.key_id("target_key_id")
+    if call.caller is None:
+        raise AccessDenied("this operation needs a signed-in principal")
+    await call.caller.authorize_key(UPDATE_ALIAS, call.backend, target, account=call.project_id)
+    current, new = await call.backend.describe_key(alias), await call.backend.describe_key(target)
+    if (key_type(current.key_spec), current.key_usage) != (key_type(new.key_spec), new.key_usage):
+        raise InvalidArgument(f"alias {alias!r} names a {key_type(current.key_spec)} key for {current.key_usage}; "
+                              f"it can move only to a key of that type and usage, not to a "
+                              f"{key_type(new.key_spec)} key for {new.key_usage}", code="KMS.1101")  # fmt: skip
+    await call.backend.update_alias(alias, new.key_id)
+    return v1_answers.alias_entity(new.key_id, alias, call.project_id)
+
+
 async def delete_alias(call: Call) -> JsonAnswer:
     aliases = _alias_list(call.fields)
     key_ref = call.key_ref()
@@ -529,6 +554,7 @@ OPERATIONS: dict[str, Operation] = {
     "user-quotas": Operation("user-quotas", "GET", KeyScope.ACCOUNT, user_quotas),
     "create-alias": Operation("create-alias", "POST", KeyScope.KEY, create_alias),
     "delete-alias": Operation("delete-alias", "DELETE", KeyScope.KEY, delete_alias),
+    UPDATE_ALIAS: Operation(UPDATE_ALIAS, "POST", KeyScope.KEY, associate_alias, key_ref=moved_alias_ref),
     LIST_ALIASES: Operation(LIST_ALIASES, "GET", KeyScope.KEY, list_aliases, key_optional=True),
     "list-key-tags": Operation("list-key-tags", "GET", KeyScope.KEY, list_key_tags),
     "create-key-tag": Operation("create-key-tag", "POST", KeyScope.KEY, create_key_tag),
@@ -538,8 +564,8 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 # path after /kms/ -> method -> operation, for the fixed paths (key tags are matched by pattern)
-_PATTERN_ROUTED = {"create-alias", "delete-alias", "list-aliases", "list-key-tags", "create-key-tag", "batch-key-tags",
-                   "delete-key-tag", "list-keys-by-tags"}  # fmt: skip
+_PATTERN_ROUTED = {"create-alias", "delete-alias", "list-aliases", UPDATE_ALIAS, "list-key-tags", "create-key-tag",
+                   "batch-key-tags", "delete-key-tag", "list-keys-by-tags"}  # fmt: skip
 _FIXED_ROUTES: dict[str, dict[str, Operation]] = {
     operation.name: {operation.method: operation}
     for operation in OPERATIONS.values()
@@ -550,6 +576,7 @@ _FIXED_ROUTES["aliases"] = {
     "DELETE": OPERATIONS["delete-alias"],
     "GET": OPERATIONS["list-aliases"],
 }
+_FIXED_ROUTES["alias/associate"] = {"POST": OPERATIONS[UPDATE_ALIAS]}
 _FIXED_ROUTES["resource_instances/action"] = {"POST": OPERATIONS["list-keys-by-tags"]}
 
 
