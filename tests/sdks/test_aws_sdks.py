@@ -247,11 +247,9 @@ def test_sign_verify_and_mac(run: Run) -> None:
 
 
 def test_public_keys_and_signatures_work_with_the_languages_own_crypto(run: Run) -> None:
-    if run.language != "go":
-        pytest.skip("checked with Go's crypto only")
     public_keys = run.steps["public_keys"]
-    assert public_keys["ecdsa_local_verify"] is True  # KMS's ECDSA signature is DER, verified by crypto/ecdsa
-    assert public_keys["rsa_oaep_round_trip"] is True  # crypto/rsa's OAEP SHA-256 opens in KMS
+    assert public_keys["ecdsa_local_verify"] is True  # KMS's ECDSA signature is DER: crypto/ecdsa, node, JCA verify it
+    assert public_keys["rsa_oaep_round_trip"] is True  # the language's own OAEP SHA-256 (MGF1 SHA-256) opens in KMS
     assert public_keys["rsa_encryption_algorithms"] == ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
 
 

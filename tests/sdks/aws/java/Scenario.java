@@ -5,6 +5,15 @@
 // Run as a single source file: java -cp <the pom's classpath> Scenario.java
 
 import java.net.URI;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.security.spec.MGF1ParameterSpec;
+import java.security.spec.X509EncodedKeySpec;
+import javax.crypto.Cipher;
+import javax.crypto.spec.OAEPParameterSpec;
+import javax.crypto.spec.PSource;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -193,6 +202,30 @@ public final class Scenario {
                 .encryptionContext(interopContext));
         emit("interop", "plaintext", fromBoto.plaintext().asUtf8String(),
                 "ciphertext", Base64.getEncoder().encodeToString(forBoto.ciphertextBlob().asByteArray()));
+
+        // KMS's public keys with Java's own crypto: the ECDSA signature (DER) verifies; RSAES_OAEP_SHA_256 is OAEP
+        // with SHA-256 for both the label hash and MGF1 (Java's "OAEPWithSHA-256AndMGF1Padding" alone means MGF1
+        // SHA-1, which KMS would not open)
+        try {
+            PublicKey eccKey = KeyFactory.getInstance("EC").generatePublic(new X509EncodedKeySpec(
+                    c.getPublicKey(b -> b.keyId(signing.keyId())).publicKey().asByteArray()));
+            Signature verifier = Signature.getInstance("SHA256withECDSA");
+            verifier.initVerify(eccKey);
+            verifier.update(message.asByteArray());
+            boolean localVerify = verifier.verify(signature.signature().asByteArray());
+            String rsaKeyId = c.createKey(b -> b.keySpec(KeySpec.RSA_2048).keyUsage(KeyUsageType.ENCRYPT_DECRYPT)).keyMetadata().keyId();
+            GetPublicKeyResponse rsaDer = c.getPublicKey(b -> b.keyId(rsaKeyId));
+            PublicKey rsaKey = KeyFactory.getInstance("RSA").generatePublic(new X509EncodedKeySpec(rsaDer.publicKey().asByteArray()));
+            Cipher oaep = Cipher.getInstance("RSA/ECB/OAEPPadding");
+            oaep.init(Cipher.ENCRYPT_MODE, rsaKey, new OAEPParameterSpec("SHA-256", "MGF1", MGF1ParameterSpec.SHA256, PSource.PSpecified.DEFAULT));
+            SdkBytes rsaSealed = SdkBytes.fromByteArray(oaep.doFinal(message.asByteArray()));
+            DecryptResponse rsaOpened = c.decrypt(b -> b.keyId(rsaKeyId).ciphertextBlob(rsaSealed)
+                    .encryptionAlgorithm(EncryptionAlgorithmSpec.RSAES_OAEP_SHA_256));
+            emit("public_keys", "ecdsa_local_verify", localVerify, "rsa_oaep_round_trip", rsaOpened.plaintext().equals(message),
+                    "rsa_encryption_algorithms", rsaDer.encryptionAlgorithmsAsStrings());
+        } catch (GeneralSecurityException error) {
+            throw new IllegalStateException(error);
+        }
 
         ScheduleKeyDeletionResponse scheduled = c.scheduleKeyDeletion(b -> b.keyId(second).pendingWindowInDays(7));
         CancelKeyDeletionResponse cancelled = c.cancelKeyDeletion(b -> b.keyId(second));

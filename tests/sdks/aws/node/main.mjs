@@ -2,6 +2,7 @@
 //
 // Reads KMS_ENDPOINT, KMS_ACCESS_KEY, KMS_SECRET_KEY and KMS_REGION from the environment; the Python test
 // (tests/sdks/test_aws_sdks.py) asserts on what it prints. An unexpected error ends the program (exit 1).
+import crypto from "node:crypto";
 import http from "node:http";
 import { createRequire } from "node:module";
 
@@ -295,6 +296,29 @@ async function main() {
   emit("interop", {
     plaintext: Buffer.from(fromBoto.Plaintext).toString("utf8"),
     ciphertext: Buffer.from(forBoto.CiphertextBlob).toString("base64"),
+  });
+
+  // KMS's public keys with Node's own crypto: the ECDSA signature (DER) verifies, OAEP SHA-256 opens in KMS
+  const eccPublic = (await send(kms.GetPublicKeyCommand, { KeyId: signing.KeyId })).PublicKey;
+  const eccKey = crypto.createPublicKey({ key: Buffer.from(eccPublic), format: "der", type: "spki" });
+  const localVerify = crypto.verify("sha256", message, eccKey, Buffer.from(signature.Signature));
+  const rsaKeyId = (await send(kms.CreateKeyCommand, { KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT" })).KeyMetadata
+    .KeyId;
+  const rsaDer = await send(kms.GetPublicKeyCommand, { KeyId: rsaKeyId });
+  const rsaKey = crypto.createPublicKey({ key: Buffer.from(rsaDer.PublicKey), format: "der", type: "spki" });
+  const rsaSealed = crypto.publicEncrypt(
+    { key: rsaKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+    message,
+  );
+  const rsaOpened = await send(kms.DecryptCommand, {
+    KeyId: rsaKeyId,
+    CiphertextBlob: rsaSealed,
+    EncryptionAlgorithm: "RSAES_OAEP_SHA_256",
+  });
+  emit("public_keys", {
+    ecdsa_local_verify: localVerify,
+    rsa_oaep_round_trip: equal(rsaOpened.Plaintext, message),
+    rsa_encryption_algorithms: rsaDer.EncryptionAlgorithms,
   });
 
   emit("connections", { dials: agent.dials });
