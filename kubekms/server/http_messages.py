@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import json
 import time
+from _json import make_encoder
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
+from json.encoder import encode_basestring_ascii
 from typing import Final
 
 from aiohttp import web
@@ -23,8 +25,19 @@ from yarl import URL
 from kubekms.wire import inputs
 
 TEXT_PLAIN: Final = "text/plain; charset=utf-8"
-# json.dumps(answer, separators=(",", ":")) without building an encoder per call
-COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":")).encode
+# json's own C encoder as json.dumps(answer, separators=(",", ":")) makes it, made once: JSONEncoder.encode makes
+# one (and a closure) per call, half of its 2.2 µs for a data-key answer. No circular-reference check (markers
+# None): answers are trees built per request (a cycle would be a RecursionError, a 500, not a ValueError, a 500).
+_COMPACT_ENCODER: Final = make_encoder(
+    None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",", False, False, True
+)
+
+
+def _compact_json(value: object) -> str:
+    return "".join(_COMPACT_ENCODER(value, 0))
+
+
+COMPACT_JSON: Final = _compact_json  # json.dumps(value, separators=(",", ":")), the same text
 
 
 @dataclass(eq=False)
