@@ -339,12 +339,8 @@ func main() {
 	})
 
 	alias := prefix + "-second"
-	step("create-alias", func() (result, error) {
-		_, err := c.CreateAlias(&model.CreateAliasRequest{Body: &model.CreateAliasRequestBody{KeyId: keyID, Alias: alias}})
-		if err != nil {
-			return nil, err
-		}
-		answer, err := c.ListAliases(&model.ListAliasesRequest{KeyId: str(keyID), Limit: str("10")})
+	aliasesOf := func(id string) (result, error) {
+		answer, err := c.ListAliases(&model.ListAliasesRequest{KeyId: str(id), Limit: str("10")})
 		if err != nil {
 			return nil, err
 		}
@@ -355,10 +351,34 @@ func main() {
 			}
 		}
 		return result{"aliases": aliases}, nil
+	}
+	step("create-alias", func() (result, error) {
+		_, err := c.CreateAlias(&model.CreateAliasRequest{Body: &model.CreateAliasRequestBody{KeyId: keyID, Alias: alias}})
+		if err != nil {
+			return nil, err
+		}
+		return aliasesOf(keyID)
+	})
+	step("associate-alias", func() (result, error) {
+		answer, err := c.AssociateAlias(&model.AssociateAliasRequest{
+			Body: &model.AssociateAliasRequestBody{Alias: alias, TargetKeyId: keyIDs[1]}})
+		if err != nil {
+			return nil, err
+		}
+		listed, err := aliasesOf(keyIDs[1])
+		if err != nil {
+			return nil, err
+		}
+		listed["key_id"] = deref(answer.KeyId)
+		return listed, nil
 	})
 	step("delete-alias", func() (result, error) {
-		_, err := c.DeleteAlias(&model.DeleteAliasRequest{Body: &model.DeleteAliasRequestBody{KeyId: keyID, Aliases: []string{alias}}})
-		return result{}, err
+		_, err := c.DeleteAlias(&model.DeleteAliasRequest{
+			Body: &model.DeleteAliasRequestBody{KeyId: keyIDs[1], Aliases: []string{alias}}})
+		if err != nil {
+			return nil, err
+		}
+		return aliasesOf(keyIDs[1])
 	})
 
 	step("user-instances", func() (result, error) {

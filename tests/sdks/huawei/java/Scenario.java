@@ -257,21 +257,29 @@ public class Scenario {
         });
 
         String alias = prefix + "-second";
-        step("create-alias", () -> {
-            c.createAlias(new CreateAliasRequest().withBody(new CreateAliasRequestBody().withKeyId(keyId).withAlias(alias)));
+        java.util.function.Function<String, List<String>> aliasesOf = id -> {
             List<String> aliases = new ArrayList<>();
             for (ListAliasResponseBody page : c.listAliases(
-                    new ListAliasesRequest().withKeyId(keyId).withLimit("10")).getBody()) {
+                    new ListAliasesRequest().withKeyId(id).withLimit("10")).getBody()) {
                 for (AliasEntity entity : page.getAliases()) {
                     aliases.add(entity.getAlias());
                 }
             }
-            return Map.of("aliases", aliases);
+            return aliases;
+        };
+        step("create-alias", () -> {
+            c.createAlias(new CreateAliasRequest().withBody(new CreateAliasRequestBody().withKeyId(keyId).withAlias(alias)));
+            return Map.of("aliases", aliasesOf.apply(keyId));
+        });
+        step("associate-alias", () -> {
+            AssociateAliasResponse answer = c.associateAlias(new AssociateAliasRequest().withBody(
+                    new AssociateAliasRequestBody().withAlias(alias).withTargetKeyId(keyIds.get(1))));
+            return Map.of("key_id", answer.getKeyId(), "aliases", aliasesOf.apply(keyIds.get(1)));
         });
         step("delete-alias", () -> {
             c.deleteAlias(new DeleteAliasRequest().withBody(
-                    new DeleteAliasRequestBody().withKeyId(keyId).withAliases(List.of(alias))));
-            return Map.of();
+                    new DeleteAliasRequestBody().withKeyId(keyIds.get(1)).withAliases(List.of(alias))));
+            return Map.of("aliases", aliasesOf.apply(keyIds.get(1)));
         });
 
         step("user-instances", () -> Map.of("instance_num",

@@ -218,16 +218,24 @@ async function main() {
   });
 
   const alias = `${prefix}-second`;
-  await step("create-alias", async () => {
-    await call(c, "POST", "aliases", { body: { key_id: keyId, alias }, contentType: "application/json" });
-    const pages = await call(c, "GET", "aliases", { query: { key_id: keyId, limit: "10" }, contentType: "application/json" });
+  const aliasesOf = async (id) => {
+    const pages = await call(c, "GET", "aliases", { query: { key_id: id, limit: "10" }, contentType: "application/json" });
     // the answer is a JSON array: the core hands it over as it is
     const list = Array.isArray(pages) ? pages : pages.body || [];
     return { aliases: list.flatMap((page) => page.aliases.map((entity) => entity.alias)) };
+  };
+  await step("create-alias", async () => {
+    await call(c, "POST", "aliases", { body: { key_id: keyId, alias }, contentType: "application/json" });
+    return aliasesOf(keyId);
+  });
+  await step("associate-alias", async () => {
+    const answer = await call(c, "POST", "alias/associate", { body: { alias, target_key_id: keyIds[1] },
+                                                             contentType: "application/json" });
+    return { key_id: answer.key_id, ...(await aliasesOf(keyIds[1])) };
   });
   await step("delete-alias", async () => {
-    await call(c, "DELETE", "aliases", { body: { key_id: keyId, aliases: [alias] }, contentType: "application/json" });
-    return {};
+    await call(c, "DELETE", "aliases", { body: { key_id: keyIds[1], aliases: [alias] }, contentType: "application/json" });
+    return aliasesOf(keyIds[1]);
   });
 
   await step("user-instances", async () => ({
