@@ -191,6 +191,20 @@ def test_the_sdk_paginator_walks_list_keys_one_key_a_page(run: Run) -> None:
     assert listing["pages"] == 5
 
 
+def test_every_sdk_paginator_walks_one_item_a_page(run: Run) -> None:
+    if run.language != "go":
+        pytest.skip("walked with the Go SDK's paginators only")
+    walked = {name: tuple(counts) for name, counts in run.steps["paging"].items() if name != "step"}
+    assert walked == {  # (pages, items, items of one unpaged call)
+        "ListAliases": (3, 3, 3),
+        "ListGrants": (3, 3, 3),
+        "ListRetirableGrants": (3, 3, 3),
+        "ListKeyPolicies": (1, 1, 1),
+        "ListKeyRotations": (3, 3, 3),
+        "ListResourceTags": (3, 3, 3),
+    }
+
+
 def test_aliases_and_tags(run: Run) -> None:
     aliases = run.steps["aliases"]
     assert aliases["names"] == [aliases["alias"]]

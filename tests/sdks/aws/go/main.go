@@ -103,6 +103,58 @@ func newTransport() *countingTransport {
 	return t
 }
 
+// paging walks every paginator the SDK has for an operation offered here, one item a page, and compares with one
+// unpaged call: a Truncated or NextMarker out of step shows as an extra or a missing page.
+func paging(ctx context.Context, c *kms.Client, keyID, suffix string) {
+	admin := "arn:aws:iam::default:user/admin"
+	for i := 0; i < 2; i++ {
+		must(c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(fmt.Sprintf("alias/go-page-%s-%d", suffix, i)), TargetKeyId: aws.String(keyID)}))
+		must(c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(keyID)}))
+	}
+	for i := 0; i < 3; i++ {
+		must(c.CreateGrant(ctx, &kms.CreateGrantInput{
+			KeyId: aws.String(keyID), GranteePrincipal: aws.String(admin), RetiringPrincipal: aws.String(admin),
+			Operations: []types.GrantOperation{types.GrantOperationDecrypt}, Name: aws.String(fmt.Sprintf("page-%d", i)),
+		}))
+	}
+	must(c.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(keyID), Tags: []types.Tag{{TagKey: aws.String("third"), TagValue: aws.String("3")}}}))
+	key, one := aws.String(keyID), aws.Int32(1)
+	walked := fields{}
+	count := func(name string, pages, items, unpaged int) { walked[name] = []int{pages, items, unpaged} }
+
+	pages, items := 0, 0
+	for p := kms.NewListAliasesPaginator(c, &kms.ListAliasesInput{KeyId: key, Limit: one}); p.HasMorePages(); pages++ {
+		items += len(must(p.NextPage(ctx)).Aliases)
+	}
+	count("ListAliases", pages, items, len(must(c.ListAliases(ctx, &kms.ListAliasesInput{KeyId: key})).Aliases))
+	pages, items = 0, 0
+	for p := kms.NewListGrantsPaginator(c, &kms.ListGrantsInput{KeyId: key, Limit: one}); p.HasMorePages(); pages++ {
+		items += len(must(p.NextPage(ctx)).Grants)
+	}
+	count("ListGrants", pages, items, len(must(c.ListGrants(ctx, &kms.ListGrantsInput{KeyId: key})).Grants))
+	pages, items = 0, 0
+	for p := kms.NewListRetirableGrantsPaginator(c, &kms.ListRetirableGrantsInput{RetiringPrincipal: aws.String(admin), Limit: one}); p.HasMorePages(); pages++ {
+		items += len(must(p.NextPage(ctx)).Grants)
+	}
+	count("ListRetirableGrants", pages, items, len(must(c.ListRetirableGrants(ctx, &kms.ListRetirableGrantsInput{RetiringPrincipal: aws.String(admin)})).Grants))
+	pages, items = 0, 0
+	for p := kms.NewListKeyPoliciesPaginator(c, &kms.ListKeyPoliciesInput{KeyId: key, Limit: one}); p.HasMorePages(); pages++ {
+		items += len(must(p.NextPage(ctx)).PolicyNames)
+	}
+	count("ListKeyPolicies", pages, items, len(must(c.ListKeyPolicies(ctx, &kms.ListKeyPoliciesInput{KeyId: key})).PolicyNames))
+	pages, items = 0, 0
+	for p := kms.NewListKeyRotationsPaginator(c, &kms.ListKeyRotationsInput{KeyId: key, Limit: one}); p.HasMorePages(); pages++ {
+		items += len(must(p.NextPage(ctx)).Rotations)
+	}
+	count("ListKeyRotations", pages, items, len(must(c.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: key})).Rotations))
+	pages, items = 0, 0
+	for p := kms.NewListResourceTagsPaginator(c, &kms.ListResourceTagsInput{KeyId: key, Limit: one}); p.HasMorePages(); pages++ {
+		items += len(must(p.NextPage(ctx)).Tags)
+	}
+	count("ListResourceTags", pages, items, len(must(c.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: key})).Tags))
+	emit("paging", walked)
+}
+
 // interopContext is the same in every scenario and in the Python test: non-ASCII, characters JSON encoders
 // escape differently (Go escapes <, > and &), and keys each language orders its own way.
 var interopContext = map[string]string{
@@ -370,6 +422,8 @@ func main() {
 	dryRunFields := errorFields(dryRunErr, errors.As(dryRunErr, &dryRun))
 	dryRunFields["grants"] = len(must(c.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(symmetric)})).Grants)
 	emit("dry_run", dryRunFields)
+
+	paging(ctx, c, symmetric, suffix)
 
 	must(c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(second)}))
 	_, disabledErr := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(second), Plaintext: message})
