@@ -197,8 +197,8 @@ def test_tags_aliases_and_account_calls(run: Run) -> None:
     assert run.ok("create-kms-tag") == {"tags": {"team": "blue", "a/b:c": "slash"}}
     assert run.ok("delete-tag") == {"tags": {}}
     key_ids = [run.ok(f"create-key-{suffix}")["key_id"] for suffix in "ab"]
-    assert run.ok("create-alias") == {"aliases": [f"{PREFIX}-a", f"{PREFIX}-second"]}
-    assert run.ok("associate-alias") == {"key_id": key_ids[1], "aliases": [f"{PREFIX}-b", f"{PREFIX}-second"]}
+    assert run.ok("create-alias") == {"aliases": [f"{PREFIX}-a", f"{PREFIX}/second:x"]}
+    assert run.ok("associate-alias") == {"key_id": key_ids[1], "aliases": [f"{PREFIX}-b", f"{PREFIX}/second:x"]}
     assert run.ok("delete-alias") == {"aliases": [f"{PREFIX}-b"]}
     assert run.ok("user-instances") == {"instance_num": 3}
     assert run.ok("user-quotas") == {"quotas": {"CMK": {"used": 3, "quota": 1000}}}

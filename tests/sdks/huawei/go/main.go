@@ -338,7 +338,7 @@ func main() {
 		return listTags()
 	})
 
-	alias := prefix + "-second"
+	alias := prefix + "/second:x" // "/" and ":" in a body, then in list-aliases' query
 	aliasesOf := func(id string) (result, error) {
 		answer, err := c.ListAliases(&model.ListAliasesRequest{KeyId: str(id), Limit: str("10")})
 		if err != nil {
@@ -365,7 +365,7 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		listed, err := aliasesOf(keyIDs[1])
+		listed, err := aliasesOf(alias) // the key it names now, by the alias in the query
 		if err != nil {
 			return nil, err
 		}

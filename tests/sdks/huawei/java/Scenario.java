@@ -256,7 +256,7 @@ public class Scenario {
             return listTags.run();
         });
 
-        String alias = prefix + "-second";
+        String alias = prefix + "/second:x"; // "/" and ":" in a body, then in list-aliases' query
         java.util.function.Function<String, List<String>> aliasesOf = id -> {
             List<String> aliases = new ArrayList<>();
             for (ListAliasResponseBody page : c.listAliases(
@@ -274,7 +274,7 @@ public class Scenario {
         step("associate-alias", () -> {
             AssociateAliasResponse answer = c.associateAlias(new AssociateAliasRequest().withBody(
                     new AssociateAliasRequestBody().withAlias(alias).withTargetKeyId(keyIds.get(1))));
-            return Map.of("key_id", answer.getKeyId(), "aliases", aliasesOf.apply(keyIds.get(1)));
+            return Map.of("key_id", answer.getKeyId(), "aliases", aliasesOf.apply(alias));
         });
         step("delete-alias", () -> {
             c.deleteAlias(new DeleteAliasRequest().withBody(

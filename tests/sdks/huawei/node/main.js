@@ -217,7 +217,7 @@ async function main() {
     return listTags();
   });
 
-  const alias = `${prefix}-second`;
+  const alias = `${prefix}/second:x`; // "/" and ":" in a body, then in list-aliases' query
   const aliasesOf = async (id) => {
     const pages = await call(c, "GET", "aliases", { query: { key_id: id, limit: "10" }, contentType: "application/json" });
     // the answer is a JSON array: the core hands it over as it is
@@ -231,7 +231,7 @@ async function main() {
   await step("associate-alias", async () => {
     const answer = await call(c, "POST", "alias/associate", { body: { alias, target_key_id: keyIds[1] },
                                                              contentType: "application/json" });
-    return { key_id: answer.key_id, ...(await aliasesOf(keyIds[1])) };
+    return { key_id: answer.key_id, ...(await aliasesOf(alias)) };
   });
   await step("delete-alias", async () => {
     await call(c, "DELETE", "aliases", { body: { key_id: keyIds[1], aliases: [alias] }, contentType: "application/json" });
