@@ -103,6 +103,7 @@ from kubekms.wire.aws_rules import (
 
 ORIGINS = {"AWS_KMS": ORIGIN_KMS, "EXTERNAL": ORIGIN_EXTERNAL}  # CreateKey's Origin -> the keystore's
 DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+RESOURCE_OWNERS = ("SELF", "OTHER_ACCOUNTS_VIA_RAM")  # ListKeys ResourceOwners
 ROTATIONS_ONLY, ALL_KEY_MATERIAL = "ROTATIONS_ONLY", "ALL_KEY_MATERIAL"  # ListKeyRotations' IncludeKeyMaterial
 MAX_EPOCH_SECONDS = 253402300800  # year 10000
 
@@ -178,6 +179,12 @@ async def describe_key(call: AwsCall) -> JsonObject:
 async def list_keys(call: AwsCall) -> JsonObject:
     limit = call.integer("Limit", LIST_KEYS_LIMIT, default=100) or 100
     marker = call.marker()
+    owners = call.body.get("ResourceOwners")
+    if owners is not None:
+        if not isinstance(owners, list) or not 1 <= len(owners) <= 2 or not set(owners) <= set(RESOURCE_OWNERS):
+            raise InvalidArgument(f"ResourceOwners must hold one or two of {', '.join(RESOURCE_OWNERS)}")
+        if "SELF" not in owners:  # keys other accounts share through RAM: none, no key is shared across accounts
+            return {"Keys": [], "Truncated": False}
     listed = await regional(call.backend).list_keys(
         limit=limit, marker=None if marker is None else str(marker), region=call.region
     )
@@ -653,7 +660,16 @@ def _grant_operations(call: AwsRequest, key: KeyMetadata) -> tuple[str, ...]:
     return tuple(dict.fromkeys(operations))
 
 
+def _no_service_principal(call: AwsRequest, *names: str) -> None:
+    """AWS's service-principal grants and filters: none here (callers are the principals file's users); refused,
+    not ignored (an ignored filter would list every grant, an ignored RetiringServicePrincipal make another grant)."""
+    for name in names:
+        if call.body.get(name) is not None:
+            raise InvalidArgument(f"{name}: this server has no service principals, only the principals file's users")
+
+
 async def create_grant(call: AwsCall) -> JsonObject:
+    _no_service_principal(call, "GranteeServicePrincipal", "RetiringServicePrincipal")
     key = present(await call.backend.describe_key(key_id_ref(call)))
     equals, subset = _context_constraints(call)
     name = call.text("Name", max_chars=GRANT_NAME_CHARS)
@@ -705,6 +721,7 @@ def _grant_entry(call: AwsRequest, grant: Grant) -> JsonObject:
 
 
 async def list_grants(call: AwsCall) -> JsonObject:
+    _no_service_principal(call, "GranteeServicePrincipal")
     grant_id, grantee = call.text("GrantId"), _principal_field(call, "GranteePrincipal")
     grants = await call.backend.list_grants(present(await call.backend.describe_key(key_id_ref(call))).key_id)
     chosen = [g for g in grants if grant_id in ("", g.grant_id) and grantee in ("", g.terms.grantee)]
@@ -719,6 +736,7 @@ def _caller_arn(call: AwsRequest) -> str:
 
 async def list_retirable_grants(call: AwsCall) -> JsonObject:
     """A principal lists the grants it may retire; another's only a principal of every key may list."""
+    _no_service_principal(call, "RetiringServicePrincipal")
     retiring = _principal_field(call, "RetiringPrincipal", required=True)
     if retiring != _caller_arn(call) and not (call.caller is not None and call.caller.all_keys):
         raise AccessDenied(f"only {retiring} or a principal of every key may list the grants {retiring} may retire")
