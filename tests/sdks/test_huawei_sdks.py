@@ -204,6 +204,12 @@ def test_tags_aliases_and_account_calls(run: Run) -> None:
     assert run.ok("user-quotas") == {"quotas": {"CMK": {"used": 3, "quota": 1000}}}
 
 
+def test_signatures_and_macs(run: Run) -> None:
+    # an EC_P256 key signs a SHA-256 digest (message_type DIGEST); the SDK's language verifies it with the public key
+    assert run.ok("sign-verify") == {"signature_valid": "true", "tampered_valid": "false", "local_valid": True}
+    assert run.ok("mac") == {"mac_valid": True, "tampered_valid": False, "mac_bytes": 32}  # HMAC_256, HMAC_SHA_256
+
+
 def test_refusals_reach_the_sdk_as_its_typed_errors(run: Run) -> None:
     unknown = run.refused("unknown-key", 404, "KMS.0207")
     assert unknown["message"] == "key 0d0466b0-e727-4d9c-b35d-f84bb474a37f does not exist"
@@ -222,7 +228,7 @@ def test_refusals_reach_the_sdk_as_its_typed_errors(run: Run) -> None:
 
 
 def test_the_sdk_keeps_its_connections_alive(run: Run) -> None:
-    """About 45 requests from three clients (the scenario's, the wrong secret's, the unknown access key's): each
+    """About 55 requests from three clients (the scenario's, the wrong secret's, the unknown access key's): each
     client's pool keeps its connection, the server closes none (2 to 4 connections were seen per SDK)."""
     if run.closed_connections is None:
         pytest.skip("`ss` is not installed")

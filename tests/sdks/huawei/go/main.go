@@ -8,11 +8,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -398,6 +401,95 @@ func main() {
 			quotas[resource.Type.Value()] = result{"used": *resource.Used, "quota": *resource.Quota}
 		}
 		return result{"quotas": quotas}, nil
+	})
+
+	// after the account calls: these keys are not AES_256 ones, but they count as instances
+	step("sign-verify", func() (result, error) {
+		spec, usage := model.GetCreateKeyRequestBodyKeySpecEnum().EC_P256, model.GetCreateKeyRequestBodyKeyUsageEnum().SIGN_VERIFY
+		created, err := c.CreateKey(&model.CreateKeyRequest{Body: &model.CreateKeyRequestBody{
+			KeyAlias: prefix + "-ec", KeySpec: &spec, KeyUsage: &usage}})
+		if err != nil {
+			return nil, err
+		}
+		ecKey := deref(created.KeyInfo.KeyId)
+		digest := sha256.Sum256([]byte("signed by the Go SDK"))
+		digestType := model.GetSignRequestBodyMessageTypeEnum().DIGEST
+		signed, err := c.Sign(&model.SignRequest{Body: &model.SignRequestBody{KeyId: ecKey,
+			Message: base64.StdEncoding.EncodeToString(digest[:]), MessageType: &digestType,
+			SigningAlgorithm: model.GetSignRequestBodySigningAlgorithmEnum().ECDSA_SHA_256}})
+		if err != nil {
+			return nil, err
+		}
+		verify := func(message []byte) (string, error) {
+			verifyType := model.GetVerifyRequestBodyMessageTypeEnum().DIGEST
+			answer, err := c.ValidateSignature(&model.ValidateSignatureRequest{Body: &model.VerifyRequestBody{
+				KeyId: ecKey, Message: base64.StdEncoding.EncodeToString(message), MessageType: &verifyType,
+				Signature:        deref(signed.Signature),
+				SigningAlgorithm: model.GetVerifyRequestBodySigningAlgorithmEnum().ECDSA_SHA_256}})
+			if err != nil {
+				return "", err
+			}
+			return deref(answer.SignatureValid), nil
+		}
+		valid, err := verify(digest[:])
+		if err != nil {
+			return nil, err
+		}
+		other := sha256.Sum256([]byte("not what was signed"))
+		tampered, err := verify(other[:])
+		if err != nil {
+			return nil, err
+		}
+		public, err := c.ShowPublicKey(&model.ShowPublicKeyRequest{Body: keyBody(ecKey)})
+		if err != nil {
+			return nil, err
+		}
+		localValid := false
+		if block, _ := pem.Decode([]byte(deref(public.PublicKey))); block != nil {
+			if parsed, err := x509.ParsePKIXPublicKey(block.Bytes); err == nil {
+				if key, ok := parsed.(*ecdsa.PublicKey); ok {
+					signature, _ := base64.StdEncoding.DecodeString(deref(signed.Signature))
+					localValid = ecdsa.VerifyASN1(key, digest[:], signature)
+				}
+			}
+		}
+		return result{"signature_valid": valid, "tampered_valid": tampered, "local_valid": localValid}, nil
+	})
+	step("mac", func() (result, error) {
+		// the Go SDK's key spec enum has no HMAC names: its JSON decoding takes any
+		var spec model.CreateKeyRequestBodyKeySpec
+		if err := spec.UnmarshalJSON([]byte(`"HMAC_256"`)); err != nil {
+			return nil, err
+		}
+		created, err := c.CreateKey(&model.CreateKeyRequest{Body: &model.CreateKeyRequestBody{
+			KeyAlias: prefix + "-hmac", KeySpec: &spec}})
+		if err != nil {
+			return nil, err
+		}
+		hmacKey, message := deref(created.KeyInfo.KeyId), base64.StdEncoding.EncodeToString([]byte("mac me"))
+		made, err := c.GenerateMac(&model.GenerateMacRequest{Body: &model.GenerateMacRequestBody{KeyId: hmacKey,
+			MacAlgorithm: model.GetGenerateMacRequestBodyMacAlgorithmEnum().HMAC_SHA_256, Message: message}})
+		if err != nil {
+			return nil, err
+		}
+		verify := func(mac string) (bool, error) {
+			answer, err := c.VerifyMac(&model.VerifyMacRequest{Body: &model.VerifyMacRequestBody{KeyId: hmacKey,
+				MacAlgorithm: model.GetVerifyMacRequestBodyMacAlgorithmEnum().HMAC_SHA_256, Message: message, Mac: mac}})
+			if err != nil {
+				return false, err
+			}
+			return *answer.MacValid, nil
+		}
+		valid, err := verify(deref(made.Mac))
+		if err != nil {
+			return nil, err
+		}
+		tampered, err := verify(base64.StdEncoding.EncodeToString(make([]byte, 32)))
+		if err != nil {
+			return nil, err
+		}
+		mac, _ := base64.StdEncoding.DecodeString(deref(made.Mac))
+		return result{"mac_valid": valid, "tampered_valid": tampered, "mac_bytes": len(mac)}, nil
 	})
 
 	step("unknown-key", func() (result, error) {

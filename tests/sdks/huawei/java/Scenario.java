@@ -11,8 +11,11 @@ import com.huaweicloud.sdk.core.exception.ServiceResponseException;
 import com.huaweicloud.sdk.kms.v2.KmsClient;
 import com.huaweicloud.sdk.kms.v2.model.*;
 
+import java.security.KeyFactory;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
+import java.security.Signature;
+import java.security.spec.X509EncodedKeySpec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -290,6 +293,47 @@ public class Scenario {
                 quotas.put(resource.getType().getValue(), Map.of("used", resource.getUsed(), "quota", resource.getQuota()));
             }
             return Map.of("quotas", quotas);
+        });
+
+        // after the account calls: these keys are not AES_256 ones, but they count as instances
+        step("sign-verify", () -> {
+            String ecKey = c.createKey(new CreateKeyRequest().withBody(new CreateKeyRequestBody()
+                    .withKeyAlias(prefix + "-ec").withKeySpec(CreateKeyRequestBody.KeySpecEnum.EC_P256)
+                    .withKeyUsage(CreateKeyRequestBody.KeyUsageEnum.SIGN_VERIFY))).getKeyInfo().getKeyId();
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest("signed by the Java SDK".getBytes());
+            String signature = c.sign(new SignRequest().withBody(new SignRequestBody().withKeyId(ecKey)
+                    .withMessage(Base64.getEncoder().encodeToString(digest))
+                    .withMessageType(SignRequestBody.MessageTypeEnum.DIGEST)
+                    .withSigningAlgorithm(SignRequestBody.SigningAlgorithmEnum.ECDSA_SHA_256))).getSignature();
+            java.util.function.Function<byte[], String> verify = message -> c.validateSignature(
+                    new ValidateSignatureRequest().withBody(new VerifyRequestBody().withKeyId(ecKey)
+                            .withMessage(Base64.getEncoder().encodeToString(message)).withSignature(signature)
+                            .withMessageType(VerifyRequestBody.MessageTypeEnum.DIGEST)
+                            .withSigningAlgorithm(VerifyRequestBody.SigningAlgorithmEnum.ECDSA_SHA_256)))
+                    .getSignatureValid();
+            String pem = c.showPublicKey(new ShowPublicKeyRequest().withBody(keyBody(ecKey))).getPublicKey();
+            byte[] der = Base64.getMimeDecoder().decode(pem.replaceAll("-----[A-Z ]+-----", ""));
+            Signature local = Signature.getInstance("NONEwithECDSA");
+            local.initVerify(KeyFactory.getInstance("EC").generatePublic(new X509EncodedKeySpec(der)));
+            local.update(digest);
+            return Map.of("signature_valid", verify.apply(digest),
+                    "tampered_valid", verify.apply(MessageDigest.getInstance("SHA-256").digest("not signed".getBytes())),
+                    "local_valid", local.verify(Base64.getDecoder().decode(signature)));
+        });
+        step("mac", () -> {
+            // the SDK's key spec enum has no HMAC names: fromValue makes one
+            String hmacKey = c.createKey(new CreateKeyRequest().withBody(new CreateKeyRequestBody()
+                    .withKeyAlias(prefix + "-hmac").withKeySpec(CreateKeyRequestBody.KeySpecEnum.fromValue("HMAC_256"))))
+                    .getKeyInfo().getKeyId();
+            String message = Base64.getEncoder().encodeToString("mac me".getBytes());
+            String mac = c.generateMac(new GenerateMacRequest().withBody(new GenerateMacRequestBody().withKeyId(hmacKey)
+                    .withMacAlgorithm(GenerateMacRequestBody.MacAlgorithmEnum.HMAC_SHA_256).withMessage(message))).getMac();
+            java.util.function.Function<String, Boolean> verify = candidate -> c.verifyMac(new VerifyMacRequest()
+                    .withBody(new VerifyMacRequestBody().withKeyId(hmacKey).withMessage(message).withMac(candidate)
+                            .withMacAlgorithm(VerifyMacRequestBody.MacAlgorithmEnum.HMAC_SHA_256))).getMacValid();
+            return Map.of("mac_valid", verify.apply(mac),
+                    "tampered_valid", verify.apply(Base64.getEncoder().encodeToString(new byte[32])),
+                    "mac_bytes", Base64.getDecoder().decode(mac).length);
         });
 
         step("unknown-key", () -> {

@@ -245,6 +245,36 @@ async function main() {
     return { quotas: Object.fromEntries(answer.quotas.resources.map((r) => [r.type, { used: r.used, quota: r.quota }])) };
   });
 
+  // after the account calls: these keys are not AES_256 ones, but they count as instances
+  await step("sign-verify", async () => {
+    const ecKey = (await call(c, "POST", "create-key", { body: {
+      key_alias: `${prefix}-ec`, key_spec: "EC_P256", key_usage: "SIGN_VERIFY" } })).key_info.key_id;
+    const digest = crypto.createHash("sha256").update("signed by the Node.js SDK").digest();
+    const signature = (await call(c, "POST", "sign", { body: {
+      key_id: ecKey, message: digest.toString("base64"), message_type: "DIGEST", signing_algorithm: "ECDSA_SHA_256" } }))
+      .signature;
+    const verify = async (message) => (await call(c, "POST", "verify", { body: {
+      key_id: ecKey, message: message.toString("base64"), signature, message_type: "DIGEST",
+      signing_algorithm: "ECDSA_SHA_256" } })).signature_valid;
+    const pem = (await call(c, "POST", "get-publickey", keyBody(ecKey))).public_key;
+    const localValid = crypto.createVerify("SHA256").update("signed by the Node.js SDK")
+      .verify(pem, Buffer.from(signature, "base64"));
+    return { signature_valid: await verify(digest),
+             tampered_valid: await verify(crypto.createHash("sha256").update("not signed").digest()),
+             local_valid: localValid };
+  });
+  await step("mac", async () => {
+    const hmacKey = (await call(c, "POST", "create-key", { body: { key_alias: `${prefix}-hmac`, key_spec: "HMAC_256" } }))
+      .key_info.key_id;
+    const message = Buffer.from("mac me").toString("base64");
+    const mac = (await call(c, "POST", "generate-mac", { body: {
+      key_id: hmacKey, mac_algorithm: "HMAC_SHA_256", message } })).mac;
+    const verify = async (candidate) => (await call(c, "POST", "verify-mac", { body: {
+      key_id: hmacKey, mac_algorithm: "HMAC_SHA_256", message, mac: candidate } })).mac_valid;
+    return { mac_valid: await verify(mac), tampered_valid: await verify(Buffer.alloc(32).toString("base64")),
+             mac_bytes: Buffer.from(mac, "base64").length };
+  });
+
   await step("unknown-key", async () => {
     await call(c, "POST", "describe-key", keyBody("0d0466b0-e727-4d9c-b35d-f84bb474a37f"));
     return {};
