@@ -104,6 +104,9 @@ from kubekms.wire.aws_rules import (
 ORIGINS = {"AWS_KMS": ORIGIN_KMS, "EXTERNAL": ORIGIN_EXTERNAL}  # CreateKey's Origin -> the keystore's
 DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 RESOURCE_OWNERS = ("SELF", "OTHER_ACCOUNTS_VIA_RAM")  # ListKeys ResourceOwners
+NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
+PENDING = KeyState.PENDING_IMPORT
+IMPORT_TYPES = (NEW_KEY_MATERIAL, "EXISTING_KEY_MATERIAL")  # ImportKeyMaterial ImportType
 ROTATIONS_ONLY, ALL_KEY_MATERIAL = "ROTATIONS_ONLY", "ALL_KEY_MATERIAL"  # ListKeyRotations' IncludeKeyMaterial
 MAX_EPOCH_SECONDS = 253402300800  # year 10000
 
@@ -154,7 +157,7 @@ async def create_key(call: AwsCall) -> JsonObject:
     if spec != SYMMETRIC and call.body.get("KeyUsage") is None:
         raise InvalidArgument(f"KeyUsage is required for a KeySpec other than {SYMMETRIC} (AWS's rule)")
     origin = call.text("Origin", default="AWS_KMS")
-    if origin not in ORIGINS or call.body.get("MultiRegion"):
+    if origin not in ORIGINS or call.body.get("MultiRegion") or call.body.get("XksKeyId") is not None:
         raise InvalidArgument(f"this server offers single-region keys of Origin {' or '.join(ORIGINS)} only")
     document = call.text("Policy", max_chars=policies.grammar.MAX_POLICY_CHARS) or None
     if document is not None:
@@ -553,9 +556,27 @@ def _valid_to(call: AwsRequest) -> datetime | None:
     return datetime.fromtimestamp(value, UTC)
 
 
+def _no_key_material_id(call: AwsRequest) -> None:
+    """AWS names each material of a key (KeyMaterialId) since keys of imported material rotate; here a key keeps
+    one material and names none, so an id names nothing here (refused: ignoring it could act on another)."""
+    if call.body.get("KeyMaterialId") is not None:
+        raise InvalidArgument("KeyMaterialId: this server keeps one material per key and names none")
+
+
 async def import_key_material(call: AwsCall) -> JsonObject:
+    _no_key_material_id(call)
+    key_ref = key_id_ref(call)
+    import_type = call.text("ImportType")
+    if import_type and import_type not in IMPORT_TYPES:
+        raise InvalidArgument(f"ImportType must be one of {', '.join(IMPORT_TYPES)}")
+    # new material for a key that has its material would be AWS's material for an on-demand rotation
+    if import_type == NEW_KEY_MATERIAL and present(await call.backend.describe_key(key_ref)).state is not PENDING:
+        raise InvalidArgument(
+            "new key material for an on-demand rotation is not offered: a key keeps the material imported first",
+            reason=Reason.UNSUPPORTED_OPERATION,
+        )
     await call.backend.import_key_material(
-        key_id_ref(call),
+        key_ref,
         call.blob("ImportToken", IMPORT_BLOB_BYTES),
         call.blob("EncryptedKeyMaterial", IMPORT_BLOB_BYTES),
         valid_to=_valid_to(call),
@@ -564,6 +585,7 @@ async def import_key_material(call: AwsCall) -> JsonObject:
 
 
 async def delete_imported_key_material(call: AwsCall) -> JsonObject:
+    _no_key_material_id(call)
     await call.backend.delete_imported_key_material(key_id_ref(call))
     return {}
 

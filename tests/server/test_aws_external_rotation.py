@@ -1,4 +1,5 @@
-"""On-demand rotation of a key of imported material (Origin EXTERNAL), as AWS KMS now offers it.
+"""On-demand rotation of a key of imported material (Origin EXTERNAL), as AWS KMS now offers it, and the request
+members that come with it (ImportType, KeyMaterialId).
 
 AWS (RotateKeyOnDemand, ImportKeyMaterial ImportType, ListKeyRotations KeyMaterialState): new material imported
 with ``ImportType: NEW_KEY_MATERIAL`` waits as PENDING_ROTATION; RotateKeyOnDemand makes it CURRENT, the old
@@ -73,3 +74,40 @@ def test_an_external_key_without_pending_material_does_not_rotate(kms: Any) -> N
         "UnsupportedOperationException",  # here today
         "KMSInvalidStateException",  # AWS's answer when no material is PENDING_ROTATION
     )
+
+
+def test_new_key_material_is_the_first_import_only(kms: Any) -> None:
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    _import(kms, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")  # AWS's default for a first import
+    sealed = kms.encrypt(KeyId=key_id, Plaintext=b"first")["CiphertextBlob"]
+    with pytest.raises(kms.exceptions.UnsupportedOperationException):  # not "incorrect material": not offered
+        _import(kms, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    with pytest.raises(kms.exceptions.ClientError) as raised:
+        _import(kms, key_id, os.urandom(32), ImportType="ROTATE_PLEASE")
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"first"
+
+
+def test_a_key_material_id_names_no_material_here(kms: Any) -> None:
+    """This server names no material: an id is refused, not ignored (DeleteImportedKeyMaterial would have deleted
+    the key's only material whatever the id)."""
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    _import(kms, key_id, material)
+    some_id = "a" * 64
+    for call, fields in (
+        (kms.delete_imported_key_material, {"KeyId": key_id, "KeyMaterialId": some_id}),
+        (_import, {"kms": kms, "key_id": key_id, "material": material, "KeyMaterialId": some_id}),
+    ):
+        with pytest.raises(kms.exceptions.ClientError) as raised:
+            call(**fields)
+        assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_an_external_key_store_key_id_is_refused(kms: Any) -> None:
+    before = len(kms.list_keys(Limit=1000)["Keys"])
+    with pytest.raises(kms.exceptions.ClientError) as raised:
+        kms.create_key(XksKeyId="ext-key-1")
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert len(kms.list_keys(Limit=1000)["Keys"]) == before
