@@ -8,7 +8,7 @@ import click
 
 from kubekms.backend import Backend, KeyMetadata, KeyState
 from kubekms.cli.backend_access import client_command, run_with_backend
-from kubekms.cli.output import STATE_NAMES, emit, fields, key_record, rotation_record, table
+from kubekms.cli.output import STATE_NAMES, emit, fields, key_record, listed_key_record, rotation_record, table
 from kubekms.cli.pairs import key_value_pairs
 
 LIST_COLUMNS = ("key_id", "alias", "state", "current_version", "rotation_enabled", "created_at", "description")
@@ -62,7 +62,7 @@ def list_command(
                 return keys, next_marker, page.total
 
     keys, next_marker, total = run_with_backend(backend_config, collect)
-    records = [key_record(meta) for meta in keys]
+    records = [listed_key_record(meta) for meta in keys]
     human = table(records, LIST_COLUMNS)
     if next_marker:
         human += f"\n\n{len(records)} of {total} keys; NEXT MARKER: {next_marker}"

@@ -37,6 +37,14 @@ def key_record(meta: KeyMetadata) -> dict[str, Any]:
     }
 
 
+def listed_key_record(meta: KeyMetadata) -> dict[str, Any]:
+    """A key as a listing shows it: no ``aliases`` and ``tags``, which list calls do not return (an empty
+    list and map there read as "none"); ``kubekms key describe`` shows them."""
+    record = key_record(meta)
+    del record["aliases"], record["tags"]
+    return record
+
+
 def rotation_record(status: RotationStatus) -> dict[str, Any]:
     return {
         "enabled": status.enabled,

@@ -95,6 +95,17 @@ def test_list_pages_and_state_filter(env: dict[str, str]) -> None:
     assert [k["key_id"] for k in disabled["keys"]] == [ids[1]]
 
 
+def test_list_never_claims_a_key_has_no_tags_or_aliases(env: dict[str, str]) -> None:
+    """List calls return neither: the listing leaves the fields out rather than show ``[]`` and ``{}``."""
+    as_json(kubekms(env, "key", "create", "tagged", "--tag", "team=pay", "-o", "json"))
+    (listed,) = as_json(kubekms(env, "key", "list", "-o", "json"))["keys"]
+    assert listed.get("tags", {"team": "pay"}) == {"team": "pay"}
+    assert listed.get("aliases", ["tagged"]) == ["tagged"]
+    assert listed["alias"] == "tagged"
+    described = as_json(kubekms(env, "key", "describe", "tagged", "-o", "json"))
+    assert (described["tags"], described["aliases"]) == ({"team": "pay"}, ["tagged"])
+
+
 def test_data_keys(env: dict[str, str], tmp_path: Path) -> None:
     kubekms(env, "key", "create", "dk")
     made = as_json(kubekms(env, "datakey", "create", "dk", "--length", "16", "--aad", "ns=a", "-o", "json"))
