@@ -200,6 +200,23 @@ def test_tags_aliases_and_account_calls(run: Run) -> None:
     assert run.ok("create-alias") == {"aliases": [f"{PREFIX}-a", f"{PREFIX}/second:x"]}
     assert run.ok("associate-alias") == {"key_id": key_ids[1], "aliases": [f"{PREFIX}-b", f"{PREFIX}/second:x"]}
     assert run.ok("delete-alias") == {"aliases": [f"{PREFIX}-b"]}
+    grants = run.ok("grants")
+    assert grants == {
+        "grants": [
+            {
+                "grant_id_matches": True,
+                "grantee": "grantee1",
+                "type": "user",
+                # decrypt-datakey and decrypt-data are one grant operation (kms:Decrypt): both are listed
+                "operations": ["create-datakey", "decrypt-datakey", "decrypt-data"],
+                "name": f"{run.sdk.label.lower().removesuffix('.js')}-grant",
+                "retiring": "grantee2",
+            }
+        ],
+        "total": 1,
+        "truncated": "false",
+        "total_after_revoke": 0,
+    }
     assert run.ok("user-instances") == {"instance_num": 3}
     assert run.ok("user-quotas") == {"quotas": {"CMK": {"used": 3, "quota": 1000}}}
 

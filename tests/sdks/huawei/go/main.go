@@ -384,6 +384,39 @@ func main() {
 		return aliasesOf(keyIDs[1])
 	})
 
+	step("grants", func() (result, error) {
+		created, err := c.CreateGrant(&model.CreateGrantRequest{Body: &model.CreateGrantRequestBody{KeyId: keyID,
+			GranteePrincipal: "grantee1", Operations: []string{"create-datakey", "decrypt-datakey"},
+			Name: str("go-grant"), RetiringPrincipal: str("grantee2")}})
+		if err != nil {
+			return nil, err
+		}
+		listGrants := func() (*model.ListGrantsResponse, error) {
+			return c.ListGrants(&model.ListGrantsRequest{Body: &model.ListGrantsRequestBody{KeyId: keyID}})
+		}
+		listed, err := listGrants()
+		if err != nil {
+			return nil, err
+		}
+		var grants []result
+		for _, entry := range *listed.Grants {
+			grants = append(grants, result{"grant_id_matches": deref(entry.GrantId) == deref(created.GrantId),
+				"grantee": deref(entry.GranteePrincipal), "type": entry.GranteePrincipalType.Value(),
+				"operations": *entry.Operations, "name": deref(entry.Name), "retiring": deref(entry.RetiringPrincipal)})
+		}
+		_, err = c.CancelGrant(&model.CancelGrantRequest{Body: &model.RevokeGrantRequestBody{KeyId: keyID,
+			GrantId: deref(created.GrantId)}})
+		if err != nil {
+			return nil, err
+		}
+		after, err := listGrants()
+		if err != nil {
+			return nil, err
+		}
+		return result{"grants": grants, "total": *listed.Total, "truncated": listed.Truncated.Value(),
+			"total_after_revoke": *after.Total}, nil
+	})
+
 	step("user-instances", func() (result, error) {
 		answer, err := c.ShowUserInstances(&model.ShowUserInstancesRequest{})
 		if err != nil {

@@ -285,6 +285,27 @@ public class Scenario {
             return Map.of("aliases", aliasesOf.apply(keyIds.get(1)));
         });
 
+        step("grants", () -> {
+            String grantId = c.createGrant(new CreateGrantRequest().withBody(new CreateGrantRequestBody().withKeyId(keyId)
+                    .withGranteePrincipal("grantee1").withOperations(List.of("create-datakey", "decrypt-datakey"))
+                    .withName("java-grant").withRetiringPrincipal("grantee2"))).getGrantId();
+            ListGrantsResponse listed = c.listGrants(new ListGrantsRequest().withBody(
+                    new ListGrantsRequestBody().withKeyId(keyId)));
+            List<Object> grants = new ArrayList<>();
+            for (Grants entry : listed.getGrants()) {
+                grants.add(Map.of("grant_id_matches", grantId.equals(entry.getGrantId()),
+                        "grantee", entry.getGranteePrincipal(), "type", entry.getGranteePrincipalType().getValue(),
+                        "operations", entry.getOperations(), "name", entry.getName(),
+                        "retiring", entry.getRetiringPrincipal()));
+            }
+            c.cancelGrant(new CancelGrantRequest().withBody(
+                    new RevokeGrantRequestBody().withKeyId(keyId).withGrantId(grantId)));
+            int after = c.listGrants(new ListGrantsRequest().withBody(new ListGrantsRequestBody().withKeyId(keyId)))
+                    .getTotal();
+            return Map.of("grants", grants, "total", listed.getTotal(), "truncated", listed.getTruncated().getValue(),
+                    "total_after_revoke", after);
+        });
+
         step("user-instances", () -> Map.of("instance_num",
                 c.showUserInstances(new ShowUserInstancesRequest()).getInstanceNum()));
         step("user-quotas", () -> {

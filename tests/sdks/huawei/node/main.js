@@ -238,6 +238,20 @@ async function main() {
     return aliasesOf(keyIds[1]);
   });
 
+  await step("grants", async () => {
+    const created = await call(c, "POST", "create-grant", { body: {
+      key_id: keyId, grantee_principal: "grantee1", operations: ["create-datakey", "decrypt-datakey"],
+      name: "node-grant", retiring_principal: "grantee2" } });
+    const listed = await call(c, "POST", "list-grants", { body: { key_id: keyId } });
+    const grants = listed.grants.map((entry) => ({
+      grant_id_matches: entry.grant_id === created.grant_id, grantee: entry.grantee_principal,
+      type: entry.grantee_principal_type, operations: entry.operations, name: entry.name,
+      retiring: entry.retiring_principal }));
+    await call(c, "POST", "revoke-grant", { body: { key_id: keyId, grant_id: created.grant_id } });
+    const after = await call(c, "POST", "list-grants", { body: { key_id: keyId } });
+    return { grants, total: listed.total, truncated: listed.truncated, total_after_revoke: after.total };
+  });
+
   await step("user-instances", async () => ({
     instance_num: (await call(c, "GET", "user-instances", { contentType: "application/json" })).instance_num }));
   await step("user-quotas", async () => {
