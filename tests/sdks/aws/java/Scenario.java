@@ -1,6 +1,7 @@
 // The AWS SDK for Java v2 against the kubekms server's AWS JSON 1.1 wire: one JSON line per step on stdout.
 //
-// Reads KMS_ENDPOINT, KMS_ACCESS_KEY, KMS_SECRET_KEY and KMS_REGION from the environment; the Python test
+// Reads KMS_ENDPOINT, KMS_ACCESS_KEY, KMS_SECRET_KEY, KMS_REGION, and KMS_INTEROP_KEY with KMS_INTEROP_CIPHERTEXT
+// (a key and a ciphertext boto3 made) from the environment; the Python test
 // (tests/sdks/test_aws_sdks.py) asserts on what it prints. An unexpected error ends the program (exit 1).
 // Run as a single source file: java -cp <the pom's classpath> Scenario.java
 
