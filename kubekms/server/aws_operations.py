@@ -105,7 +105,7 @@ ORIGINS = {"AWS_KMS": ORIGIN_KMS, "EXTERNAL": ORIGIN_EXTERNAL}  # CreateKey's Or
 DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 RESOURCE_OWNERS = ("SELF", "OTHER_ACCOUNTS_VIA_RAM")  # ListKeys ResourceOwners
 NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
-PENDING = KeyState.PENDING_IMPORT
+AWAITING_MATERIAL = KeyState.PENDING_IMPORT  # an EXTERNAL key before its (first) import
 IMPORT_TYPES = (NEW_KEY_MATERIAL, "EXISTING_KEY_MATERIAL")  # ImportKeyMaterial ImportType
 ROTATIONS_ONLY, ALL_KEY_MATERIAL = "ROTATIONS_ONLY", "ALL_KEY_MATERIAL"  # ListKeyRotations' IncludeKeyMaterial
 MAX_EPOCH_SECONDS = 253402300800  # year 10000
@@ -570,7 +570,10 @@ async def import_key_material(call: AwsCall) -> JsonObject:
     if import_type and import_type not in IMPORT_TYPES:
         raise InvalidArgument(f"ImportType must be one of {', '.join(IMPORT_TYPES)}")
     # new material for a key that has its material would be AWS's material for an on-demand rotation
-    if import_type == NEW_KEY_MATERIAL and present(await call.backend.describe_key(key_ref)).state is not PENDING:
+    if (
+        import_type == NEW_KEY_MATERIAL
+        and present(await call.backend.describe_key(key_ref)).state is not AWAITING_MATERIAL
+    ):
         raise InvalidArgument(
             "new key material for an on-demand rotation is not offered: a key keeps the material imported first",
             reason=Reason.UNSUPPORTED_OPERATION,
