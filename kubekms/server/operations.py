@@ -10,11 +10,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms import policies
-from kubekms.backend import Backend, Grant, GrantTerms, KeyMetadata
+from kubekms.backend import ORIGIN_EXTERNAL, ORIGIN_KMS, Backend, Grant, GrantTerms, KeyMetadata
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Reason
 from kubekms.keystore import rules
 from kubekms.server.http_messages import unquote_segment
@@ -97,9 +98,9 @@ class Operation:
 
 async def create_key(call: Call) -> JsonAnswer:
     fields = call.fields
-    origin = fields.text("origin", default="kms")
-    if origin != "kms":
-        raise InvalidArgument("only origin 'kms' is supported (no key import)", code="KMS.0308")
+    origin = fields.text("origin", default=ORIGIN_KMS, max_chars=16) or ORIGIN_KMS
+    if origin not in (ORIGIN_KMS, ORIGIN_EXTERNAL):
+        raise InvalidArgument("origin must be 'kms' or 'external' (key material imported later)", code="KMS.0308")
     key_spec, key_usage = v1_fields.key_type_from_request(fields)
     meta = await call.backend.create_key(
         rules.check_not_reserved_alias(fields.identifier("key_alias", code="KMS.1101")),  # "": no alias
@@ -107,6 +108,7 @@ async def create_key(call: Call) -> JsonAnswer:
         key_spec=key_spec,
         key_usage=key_usage,
         tags=creation_tags(fields),
+        origin=origin,
     )
     # Huawei answers key_id and domain_id; the key's other details are a kubekms extension, so that a
     # kubekms client needs no describe-key after creating (the operator: one backend call per new KMSKey).
@@ -437,6 +439,43 @@ async def _all_keys(backend: Backend) -> list[KeyMetadata]:
         marker = page.next_marker
 
 
+# --------------------------------------------------------------------- imported key material (origin external)
+
+IMPORT_WRAPPING = ("RSAES_OAEP_SHA_256", "RSA_2048")  # Huawei's (its SM2_ENCRYPT: no SM2 here); 256-byte wraps
+IMPORT_BLOB_BYTES = 6144
+MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+async def get_parameters_for_import(call: Call) -> JsonAnswer:
+    algorithm = call.fields.text("wrapping_algorithm", required=True, max_chars=32)
+    if algorithm != IMPORT_WRAPPING[0]:
+        raise InvalidArgument(f"wrapping_algorithm must be {IMPORT_WRAPPING[0]}", code="KMS.0308")
+    parameters = await call.backend.get_parameters_for_import(
+        call.key_ref(), wrapping_algorithm=algorithm, wrapping_key_spec=IMPORT_WRAPPING[1]
+    )
+    return v1_answers.import_parameters_answer(parameters)
+
+
+async def import_key_material(call: Call) -> JsonAnswer:
+    """``expiration_time`` (epoch seconds, optional): when the material expires. Symmetric material only."""
+    fields = call.fields
+    if fields.has("encrypted_privatekey"):
+        raise InvalidArgument("importing an asymmetric key's private key is not offered", code="KMS.0308")
+    expires = fields.integer("expiration_time", code="KMS.0308", bounds=(1, MAX_EPOCH_SECONDS))
+    await call.backend.import_key_material(
+        call.key_ref(),
+        fields.base64_bytes("import_token", max_bytes=IMPORT_BLOB_BYTES),
+        fields.base64_bytes("encrypted_key_material", max_bytes=IMPORT_BLOB_BYTES),
+        valid_to=None if expires is None else datetime.fromtimestamp(expires, UTC),
+    )
+    return {}
+
+
+async def delete_imported_key_material(call: Call) -> JsonAnswer:
+    await call.backend.delete_imported_key_material(call.key_ref())
+    return {}
+
+
 # --------------------------------------------------------------------- grants (the keystore's, as the AWS wire's)
 
 
@@ -654,6 +693,13 @@ OPERATIONS: dict[str, Operation] = {
     "batch-key-tags": Operation("batch-key-tags", "POST", KeyScope.KEY, batch_key_tags),
     "delete-key-tag": Operation("delete-key-tag", "DELETE", KeyScope.KEY, delete_key_tag),
     "list-keys-by-tags": Operation("list-keys-by-tags", "POST", KeyScope.ACCOUNT, list_keys_by_tags),
+    "get-parameters-for-import": Operation(
+        "get-parameters-for-import", "POST", KeyScope.KEY, get_parameters_for_import
+    ),
+    "import-key-material": Operation("import-key-material", "POST", KeyScope.KEY, import_key_material),
+    "delete-imported-key-material": Operation(
+        "delete-imported-key-material", "POST", KeyScope.KEY, delete_imported_key_material
+    ),
     "create-grant": Operation("create-grant", "POST", KeyScope.KEY, create_grant),
     "list-grants": Operation("list-grants", "POST", KeyScope.KEY, list_grants),
     "revoke-grant": Operation("revoke-grant", "POST", KeyScope.KEY, revoke_grant),

@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from kubekms import ciphertext as ciphertext_format
-from kubekms.backend import DataKey, KeyMetadata, KeyOutput, Quota, RotationStatus
+from kubekms.backend import DataKey, ImportParameters, KeyMetadata, KeyOutput, Quota, RotationStatus
 from kubekms.errors import InvalidCiphertext, Unavailable
 from kubekms.wire.v1.values import (
     JsonObject,
@@ -44,7 +44,7 @@ def key_details(meta: KeyMetadata, *, project_id: str = "", realm: str = "") -> 
         "key_state": meta.state.value,
         "default_key_flag": "0",
         "key_type": "1",
-        "expiration_time": "",
+        "expiration_time": to_millis(meta.material_expires_at),  # imported material's; "" when it never expires
         "origin": meta.origin,
         "key_rotation_enabled": to_bool_text(meta.rotation_enabled),
         "current_version": str(meta.current_version),
@@ -149,6 +149,17 @@ def data_key_plaintext_from_wire(body: Mapping[str, Any]) -> bytes:
     if digest and not hmac.compare_digest(hashlib.sha256(data_key).hexdigest(), str(digest).lower()):
         raise InvalidCiphertext("the decrypted data key does not match its digest", code="KMS.2203")
     return data_key
+
+
+def import_parameters_answer(parameters: ImportParameters) -> JsonObject:
+    """get-parameters-for-import: the wrapping public key (DER SubjectPublicKeyInfo) and the token base64,
+    ``expiration_time`` in epoch **seconds**, as Huawei answers them."""
+    return {
+        "key_id": parameters.key_id,
+        "import_token": base64.b64encode(parameters.import_token).decode(),
+        "expiration_time": int(parameters.valid_to.timestamp()),
+        "public_key": base64.b64encode(parameters.public_key).decode(),
+    }
 
 
 def encrypted_data_answer(key_id: str, ciphertext: bytes) -> JsonObject:
