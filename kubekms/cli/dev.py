@@ -72,9 +72,15 @@ def env_command(state_dir: Path | None) -> None:
 def up_command(state_dir: Path | None, check: bool, pods: bool) -> None:
     """Run the whole stack: kubekms server, etcd + kube-apiserver encrypting Secrets via the plugin, the operator."""
     from kubekms.devenv import stack  # imports the kubernetes client: only when asked
+    from kubekms.devenv.processes import StartError
 
     if pods:
         from kubekms.devenv import podstack
 
         sys.exit(podstack.run(state_dir or stack.default_state_dir().with_name("dev-pods"), check=check))
-    sys.exit(stack.run(state_dir or stack.default_state_dir(), check=check))
+    try:
+        sys.exit(stack.run(state_dir or stack.default_state_dir(), check=check))
+    except (binaries.BuildError, stack.StateDirInUse, StartError, TimeoutError) as error:
+        # what the user must act on (no Go, a busy state dir, a piece that did not start: its log's tail)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)

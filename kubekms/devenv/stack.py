@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import functools
 import json
 import os
+import shlex
+import shutil
+import signal
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,6 +60,13 @@ SAMPLE_SECRET = "hello"
 SAMPLE_VALUE = "kubekms-demo-plaintext-0451"
 STORED_PREFIX = f"k8s:enc:kms:v2:{PROVIDER_NAME}:".encode()
 READY_TIMEOUT = 180.0
+# the operator's default (300 s) would keep a change made behind its back for minutes; the dev stack
+# holds a handful of keys, so checking them often costs nothing and shows the drift correction at once
+DRIFT_INTERVAL_SECONDS = 15
+
+
+class StateDirInUse(RuntimeError):
+    """Another ``kubekms dev up`` runs on the same state directory."""
 
 
 def default_state_dir() -> Path:
@@ -90,6 +102,10 @@ class StatePaths:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def lock(self) -> Path:
+        return self.root / "dev-up.lock"
+
 
 # --- the pieces --------------------------------------------------------------------------
 
@@ -103,7 +119,7 @@ def start_operator(plane: ControlPlane, paths: StatePaths) -> ManagedProcess:
     )
     operator = ManagedProcess(
         "kubekms operator",
-        kubekms_argv("operator", "--all-namespaces"),
+        kubekms_argv("operator", "--all-namespaces", "--drift-interval", str(DRIFT_INTERVAL_SECONDS)),
         paths.logs / "operator.log",
         env=env,
     )
@@ -285,10 +301,40 @@ class Stack:
 
 
 @contextlib.contextmanager
+def state_dir_lock(paths: StatePaths) -> Iterator[None]:
+    """Hold the state directory for this run: a second stack on it would share its etcd data and plugin socket.
+
+    The kernel drops the lock with the process, so a killed run never leaves a stale one.
+    """
+    descriptor = os.open(paths.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise StateDirInUse(
+                f"another `kubekms dev up` (pid {holder}) is running on {paths.root}: use that stack "
+                f"(`kubekms dev env`), stop it with Ctrl-C, or give this one another --state-dir"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
 def running_stack(state_dir: Path) -> Iterator[Stack]:
     paths = StatePaths(state_dir)
     paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    paths.logs.mkdir(exist_ok=True)
+    with state_dir_lock(paths):
+        paths.logs.mkdir(exist_ok=True)
+        with _started(paths) as stack:
+            yield stack
+
+
+@contextlib.contextmanager
+def _started(paths: StatePaths) -> Iterator[Stack]:
     say("control-plane binaries (the first run builds them from source: a few minutes)")
     binaries.ensure_binaries()
     known: dict[str, str] = json.loads(paths.stack_file.read_text()) if paths.stack_file.exists() else {}
@@ -299,7 +345,7 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
     with contextlib.ExitStack() as exits:
         say(f"kubekms server (state in {paths.kms})")
         server = exits.enter_context(kms_server(paths.kms, principals=principals))
-        say(f"  serving the KMS v1.0 REST wire on {server.endpoint}")
+        say(f"  serving the KMS v1.0 REST wire and the AWS KMS wire on {server.endpoint}")
         children: dict[str, ManagedProcess | PluginProcess] = {}
         exits.callback(lambda: [child.stop() for child in children.values()])
         if "key_id" in known:
@@ -316,7 +362,7 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
             apply_crds(api)
             install_finalizer_policy(api, (), probe_namespace="default")  # what the chart installs
             point_backend_at(api, server)
-            say("operator")
+            say(f"operator (drift check every {DRIFT_INTERVAL_SECONDS} s)")
             children["operator"] = start_operator(plane, paths)
         else:
             say("etcd + kube-apiserver (first run: encryption is switched on once the key exists)")
@@ -325,7 +371,7 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
             say("CRDs, and the policy that writes the operator's finalizer at creation (as the chart does)")
             apply_crds(api)
             install_finalizer_policy(api, (), probe_namespace="default")
-            say("operator")
+            say(f"operator (drift check every {DRIFT_INTERVAL_SECONDS} s)")
             children["operator"] = start_operator(plane, paths)
             say(f"KMSBackend {BACKEND_NAME} and KMSKey {NAMESPACE}/{KEY_NAME}")
             apply_objects(api, bootstrap_objects(server))
@@ -339,13 +385,43 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
         yield Stack(paths=paths, server=server, plane=plane, key_id=key_id, children=children)
 
 
+def stop_on_signals() -> None:
+    """SIGTERM (``kill``, a service manager) and SIGHUP (the terminal closed) stop the stack as Ctrl-C does.
+
+    Without this, either ended the process at once: its children died with it (SIGKILL, see
+    ``processes``), etcd and the server without a clean shutdown.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+
+
+def cli_hint(state_dir: Path) -> str:
+    """The shell line that points the CLI at this stack, runnable as printed.
+
+    ``scripts/dev-up`` runs ``.venv/bin/kubekms``, which is on no one's PATH on a fresh machine: the
+    line then puts that directory on the PATH first.
+    """
+    ours = shutil.which("kubekms", path=str(Path(sys.executable).parent))
+    on_path = shutil.which("kubekms")
+    prefix = ""
+    if ours is not None and (on_path is None or Path(on_path).resolve() != Path(ours).resolve()):
+        prefix = f'export PATH={shlex.quote(str(Path(ours).parent))}:"$PATH"; '
+    option = "" if state_dir == default_state_dir() else f" --state-dir {shlex.quote(str(state_dir))}"
+    return f'{prefix}eval "$(kubekms dev env{option})"; kubekms key list'
+
+
 def run(state_dir: Path, *, check: bool) -> int:
     started = time.monotonic()
+    stop_on_signals()
     with running_stack(state_dir) as stack:
         write_client_env(state_dir, stack.server)
         say(f"web console: {stack.server.endpoint}/console/ (sign in with the access_key and secret_key in "
             f"{stack.server.credentials_file(ADMIN)})")  # fmt: skip
-        say(f'CLI: eval "$(kubekms dev env --state-dir {state_dir})"; kubekms key list')
+        say(f"CLI: {cli_hint(state_dir)}")
         hint = f"kubectl --kubeconfig {stack.plane.kubeconfig} get kmskeys -A"
         return show_evidence(stack.plane, stack.api, read_key_status(stack.api), started, check=check, hint=hint)
 

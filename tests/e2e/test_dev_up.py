@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from kubekms.devenv.processes import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -55,3 +58,82 @@ def assert_client_env_reaches_the_server(state: Path, output: str) -> None:
     assert credentials.is_file() and credentials.stat().st_mode & 0o077 == 0
     assert (state / "client.env").stat().st_mode & 0o777 == 0o600
     assert "secret_key" not in env.stdout  # a path to the credentials, never the secret itself
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (from /proc: each process's parent)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_dev_up_as_a_user_runs_it(tmp_path: Path) -> None:
+    """Stays up: the printed CLI line works from a shell without .venv on its PATH; a key changed behind the
+    operator's back is put back within seconds; a second run on the same state is refused in one line; SIGTERM
+    stops everything cleanly (exit 0), as Ctrl-C does."""
+    assert KUBEKMS
+    state = tmp_path / "state"
+    log = tmp_path / "dev-up.log"
+    with log.open("wb") as out:
+        stack = subprocess.Popen(
+            [KUBEKMS, "dev", "up", "--state-dir", str(state)], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for(lambda: "press Ctrl-C" in log.read_text() or stack.poll() is not None, 300, "the stack to be up")
+        output = log.read_text()
+        assert stack.poll() is None, output
+
+        # the CLI line as printed, in a shell that has never heard of .venv
+        line = next(line for line in output.splitlines() if "] CLI: " in line).split("] CLI: ", 1)[1]
+        bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        printed = subprocess.run(["bash", "-c", line], capture_output=True, text=True, env=bare, timeout=60)
+        assert printed.returncode == 0, line + "\n" + printed.stderr
+        assert "kubekms/cluster-secrets" in printed.stdout
+
+        def cli(*args: str) -> str:
+            shell = f"{line.split('; kubekms key list')[0]}; kubekms {' '.join(args)}"
+            done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=bare, timeout=60)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        # drift: disabled by hand, enabled again by the operator well before its default 300 s
+        assert "state:                  disabled" in cli("key", "disable", "kubekms/cluster-secrets")
+        wait_for(lambda: "state:                  enabled" in cli("key", "describe", "kubekms/cluster-secrets"),
+                 60, "the operator to correct the drift")  # fmt: skip
+
+        second = subprocess.run([KUBEKMS, "dev", "up", "--check", "--state-dir", str(state)],
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert second.returncode == 1
+        assert "Traceback" not in second.stderr
+        assert f"another `kubekms dev up` (pid {stack.pid}) is running on {state}" in second.stderr
+        assert stack.poll() is None
+        assert "kubekms/cluster-secrets" in cli("key", "list")  # the first stack is untouched
+
+        children = descendants(stack.pid)
+        assert len(children) >= 5  # server, etcd, kube-apiserver, operator, plugin
+        stack.send_signal(signal.SIGTERM)
+        assert stack.wait(timeout=60) == 0
+        assert "[kubekms dev] stopping" in log.read_text()
+        assert not [pid for pid in children if alive(pid)]
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+            stack.wait()
