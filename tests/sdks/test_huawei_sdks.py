@@ -227,6 +227,20 @@ def test_signatures_and_macs(run: Run) -> None:
     assert run.ok("mac") == {"mac_valid": True, "tampered_valid": False, "mac_bytes": 32}  # HMAC_256, HMAC_SHA_256
 
 
+def test_key_material_is_imported(run: Run) -> None:
+    # a key of origin external waits for its material ("5"), wrapped with RSAES_OAEP_SHA_256 by the SDK's language
+    imported = dict(run.ok("import"))
+    assert 86_400 - 120 <= imported.pop("token_expires_in_seconds") <= 86_400  # the token's 24 h, in epoch seconds
+    assert imported == {
+        "pending_state": "5",
+        "origin": "external",
+        "public_key_bits": 2048,
+        "state": "2",
+        "expiration_matches": True,  # KeyDetails expiration_time: the material's, in milliseconds
+        "datakey": True,
+    }
+
+
 def test_refusals_reach_the_sdk_as_its_typed_errors(run: Run) -> None:
     unknown = run.refused("unknown-key", 404, "KMS.0207")
     assert unknown["message"] == "key 0d0466b0-e727-4d9c-b35d-f84bb474a37f does not exist"

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
@@ -523,6 +525,66 @@ func main() {
 		}
 		mac, _ := base64.StdEncoding.DecodeString(deref(made.Mac))
 		return result{"mac_valid": valid, "tampered_valid": tampered, "mac_bytes": len(mac)}, nil
+	})
+
+	step("import", func() (result, error) {
+		origin := model.GetCreateKeyRequestBodyOriginEnum().EXTERNAL
+		created, err := c.CreateKey(&model.CreateKeyRequest{Body: &model.CreateKeyRequestBody{
+			KeyAlias: prefix + "-byok", Origin: &origin}})
+		if err != nil {
+			return nil, err
+		}
+		byok := deref(created.KeyInfo.KeyId)
+		pending, err := c.ListKeyDetail(&model.ListKeyDetailRequest{Body: keyBody(byok)})
+		if err != nil {
+			return nil, err
+		}
+		params, err := c.CreateParametersForImport(&model.CreateParametersForImportRequest{
+			Body: &model.GetParametersForImportRequestBody{KeyId: byok,
+				WrappingAlgorithm: model.GetGetParametersForImportRequestBodyWrappingAlgorithmEnum().RSAES_OAEP_SHA_256}})
+		if err != nil {
+			return nil, err
+		}
+		der, err := base64.StdEncoding.DecodeString(deref(params.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		parsed, err := x509.ParsePKIXPublicKey(der)
+		if err != nil {
+			return nil, err
+		}
+		public, ok := parsed.(*rsa.PublicKey)
+		if !ok {
+			return nil, errors.New("the wrapping key is not an RSA key")
+		}
+		material := make([]byte, 32)
+		if _, err := rand.Read(material); err != nil {
+			return nil, err
+		}
+		wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, public, material, nil)
+		if err != nil {
+			return nil, err
+		}
+		expires := time.Now().Add(30 * 24 * time.Hour).Unix()
+		_, err = c.ImportKeyMaterial(&model.ImportKeyMaterialRequest{Body: &model.ImportKeyMaterialRequestBody{
+			KeyId: byok, ImportToken: deref(params.ImportToken),
+			EncryptedKeyMaterial: base64.StdEncoding.EncodeToString(wrapped), ExpirationTime: &expires}})
+		if err != nil {
+			return nil, err
+		}
+		imported, err := c.ListKeyDetail(&model.ListKeyDetailRequest{Body: keyBody(byok)})
+		if err != nil {
+			return nil, err
+		}
+		made, err := c.CreateDatakey(&model.CreateDatakeyRequest{Body: &model.CreateDatakeyRequestBody{KeyId: byok}})
+		if err != nil {
+			return nil, err
+		}
+		return result{"pending_state": deref(pending.KeyInfo.KeyState), "origin": pending.KeyInfo.Origin.Value(),
+			"public_key_bits": public.N.BitLen(), "token_expires_in_seconds": *params.ExpirationTime - time.Now().Unix(),
+			"state":              deref(imported.KeyInfo.KeyState),
+			"expiration_matches": deref(imported.KeyInfo.ExpirationTime) == fmt.Sprint(expires*1000),
+			"datakey":            deref(made.KeyId) == byok}, nil
 	})
 
 	step("unknown-key", func() (result, error) {

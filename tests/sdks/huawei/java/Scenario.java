@@ -15,7 +15,12 @@ import java.security.KeyFactory;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.security.Signature;
+import java.security.spec.MGF1ParameterSpec;
 import java.security.spec.X509EncodedKeySpec;
+import java.security.interfaces.RSAPublicKey;
+import javax.crypto.Cipher;
+import javax.crypto.spec.OAEPParameterSpec;
+import javax.crypto.spec.PSource;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -355,6 +360,42 @@ public class Scenario {
             return Map.of("mac_valid", verify.apply(mac),
                     "tampered_valid", verify.apply(Base64.getEncoder().encodeToString(new byte[32])),
                     "mac_bytes", Base64.getDecoder().decode(mac).length);
+        });
+
+        step("import", () -> {
+            String byok = c.createKey(new CreateKeyRequest().withBody(new CreateKeyRequestBody()
+                    .withKeyAlias(prefix + "-byok").withOrigin(CreateKeyRequestBody.OriginEnum.EXTERNAL)))
+                    .getKeyInfo().getKeyId();
+            KeyDetails pending = c.listKeyDetail(new ListKeyDetailRequest().withBody(keyBody(byok))).getKeyInfo();
+            CreateParametersForImportResponse params = c.createParametersForImport(
+                    new CreateParametersForImportRequest().withBody(new GetParametersForImportRequestBody()
+                            .withKeyId(byok)
+                            .withWrappingAlgorithm(GetParametersForImportRequestBody.WrappingAlgorithmEnum.RSAES_OAEP_SHA_256)));
+            RSAPublicKey wrapping = (RSAPublicKey) KeyFactory.getInstance("RSA").generatePublic(
+                    new X509EncodedKeySpec(Base64.getDecoder().decode(params.getPublicKey())));
+            byte[] material = new byte[32];
+            new SecureRandom().nextBytes(material);
+            // RSAES_OAEP_SHA_256: SHA-256 for MGF1 too (Java's OAEPWithSHA-256AndMGF1Padding alone uses SHA-1 there)
+            Cipher oaep = Cipher.getInstance("RSA/ECB/OAEPPadding");
+            oaep.init(Cipher.ENCRYPT_MODE, wrapping, new OAEPParameterSpec("SHA-256", "MGF1", MGF1ParameterSpec.SHA256,
+                    PSource.PSpecified.DEFAULT));
+            long expires = System.currentTimeMillis() / 1000 + 30L * 86400;
+            c.importKeyMaterial(new ImportKeyMaterialRequest().withBody(new ImportKeyMaterialRequestBody().withKeyId(byok)
+                    .withImportToken(params.getImportToken())
+                    .withEncryptedKeyMaterial(Base64.getEncoder().encodeToString(oaep.doFinal(material)))
+                    .withExpirationTime(expires)));
+            KeyDetails imported = c.listKeyDetail(new ListKeyDetailRequest().withBody(keyBody(byok))).getKeyInfo();
+            String made = c.createDatakey(new CreateDatakeyRequest().withBody(new CreateDatakeyRequestBody().withKeyId(byok)))
+                    .getKeyId();
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("pending_state", pending.getKeyState());
+            out.put("origin", pending.getOrigin().getValue());
+            out.put("public_key_bits", wrapping.getModulus().bitLength());
+            out.put("token_expires_in_seconds", params.getExpirationTime() - System.currentTimeMillis() / 1000);
+            out.put("state", imported.getKeyState());
+            out.put("expiration_matches", imported.getExpirationTime().equals(String.valueOf(expires * 1000)));
+            out.put("datakey", made.equals(byok));
+            return out;
         });
 
         step("unknown-key", () -> {

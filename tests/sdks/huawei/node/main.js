@@ -289,6 +289,28 @@ async function main() {
              mac_bytes: Buffer.from(mac, "base64").length };
   });
 
+  await step("import", async () => {
+    const byok = (await call(c, "POST", "create-key", { body: { key_alias: `${prefix}-byok`, origin: "external" } }))
+      .key_info.key_id;
+    const pending = (await call(c, "POST", "describe-key", keyBody(byok))).key_info;
+    const params = await call(c, "POST", "get-parameters-for-import", { body: {
+      key_id: byok, wrapping_algorithm: "RSAES_OAEP_SHA_256" } });
+    const wrapping = crypto.createPublicKey({ key: Buffer.from(params.public_key, "base64"), format: "der", type: "spki" });
+    const wrapped = crypto.publicEncrypt({ key: wrapping, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+                                         crypto.randomBytes(32));
+    const expires = Math.floor(Date.now() / 1000) + 30 * 86400;
+    await call(c, "POST", "import-key-material", { body: {
+      key_id: byok, import_token: params.import_token, encrypted_key_material: wrapped.toString("base64"),
+      expiration_time: expires } });
+    const imported = (await call(c, "POST", "describe-key", keyBody(byok))).key_info;
+    const made = await call(c, "POST", "create-datakey", keyBody(byok));
+    return { pending_state: pending.key_state, origin: pending.origin,
+             public_key_bits: wrapping.asymmetricKeyDetails.modulusLength,
+             token_expires_in_seconds: params.expiration_time - Math.floor(Date.now() / 1000),
+             state: imported.key_state, expiration_matches: imported.expiration_time === String(expires * 1000),
+             datakey: made.key_id === byok };
+  });
+
   await step("unknown-key", async () => {
     await call(c, "POST", "describe-key", keyBody("0d0466b0-e727-4d9c-b35d-f84bb474a37f"));
     return {};
