@@ -1,4 +1,4 @@
-"""``kubekms server``: serve the KMS v1.0 REST wire from the embedded keystore."""
+"""``kubekms server``: serve the KMS wires (Huawei/OTC v1.0, AWS KMS, Cloud KMS) from the embedded keystore."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ from kubekms.server.runner import ServerSetupError, serve
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="YAML file: listen, state_dir, principals_file, audit_log, tls_cert, tls_key, cmk_limit, "
-    "maintenance_interval.",
+    "maintenance_interval, workers, max_connections, max_body_bytes, database_url_file, console, gcp "
+    "(relative paths are read from the file's directory).",
 )
 @click.option("--init", is_flag=True, help="Create the state directory and root keys if missing (first start).")
 def server(config_path: Path, init: bool) -> None:
-    """Serve the Huawei/OTC KMS v1.0 REST wire (AK/SK signed) from the embedded keystore."""
+    """Serve the embedded keystore: the Huawei Cloud / OTC KMS v1.0 REST wire and the AWS KMS JSON 1.1 wire on
+    one listener, the web console at /console/ and, with gcp.listen, the Google Cloud KMS API."""
     configure_json_logging()
     try:
         config = ServerConfig.load(config_path)
