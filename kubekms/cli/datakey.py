@@ -41,9 +41,24 @@ def datakey() -> None:
 @click.argument("key_ref", metavar="KEY")
 @click.option("--length", type=int, default=32, show_default=True, help="Data key length in bytes.")
 @click.option("--no-plaintext", is_flag=True, help="Return only the ciphertext.")
+@click.option(
+    "--ciphertext-out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also write the ciphertext (hex) to FILE, for `datakey decrypt --ciphertext-file FILE`.",
+)
 @aad_option
 @client_command
-def create(key_ref: str, length: int, no_plaintext: bool, aad: str, backend_config: Path | None, output: str) -> None:
+def create(
+    key_ref: str,
+    length: int,
+    no_plaintext: bool,
+    ciphertext_out: Path | None,
+    aad: str,
+    backend_config: Path | None,
+    output: str,
+) -> None:
     """Create a data key under KEY: its ciphertext (and plaintext, hex)."""
 
     async def make(backend: Backend) -> DataKey:
@@ -52,6 +67,11 @@ def create(key_ref: str, length: int, no_plaintext: bool, aad: str, backend_conf
         return await backend.create_data_key(key_ref, length=length, aad=aad.encode())
 
     record = data_key_record(run_with_backend(backend_config, make))
+    if ciphertext_out is not None:
+        try:
+            ciphertext_out.write_text(record["ciphertext"] + "\n")  # not secret: the plaintext never goes there
+        except OSError as error:
+            raise click.FileError(str(ciphertext_out), error.strerror) from None
     emit(output, record, fields(record))
 
 

@@ -106,6 +106,17 @@ def test_list_never_claims_a_key_has_no_tags_or_aliases(env: dict[str, str]) -> 
     assert (described["tags"], described["aliases"]) == ({"team": "pay"}, ["tagged"])
 
 
+def test_data_key_ciphertext_file_round_trip_as_the_readme_shows(env: dict[str, str], tmp_path: Path) -> None:
+    kubekms(env, "key", "create", "payments")
+    dk = tmp_path / "dk.hex"
+    made = kubekms(env, "datakey", "create", "payments", "--aad", "ns=prod", "--ciphertext-out", str(dk))
+    assert made.exit_code == 0, made.output
+    plaintext = made.stdout.split("plaintext:")[1].strip()
+    assert dk.read_text().strip() in made.stdout and plaintext not in dk.read_text()
+    opened = kubekms(env, "datakey", "decrypt", "payments", "--ciphertext-file", str(dk), "--aad", "ns=prod")
+    assert (opened.exit_code, opened.stdout.strip()) == (0, plaintext)
+
+
 def test_data_keys(env: dict[str, str], tmp_path: Path) -> None:
     kubekms(env, "key", "create", "dk")
     made = as_json(kubekms(env, "datakey", "create", "dk", "--length", "16", "--aad", "ns=a", "-o", "json"))
