@@ -41,9 +41,10 @@ class Envelope(NamedTuple):  # a tuple: a third of a frozen dataclass's construc
     key_version: int
     nonce: bytes
     sealed: bytes
+    raw_header: bytes = b""  # the header's bytes as parsed (the same as header() builds: every Decrypt asks)
 
     def header(self) -> bytes:
-        return _header(self.key_id.encode(), self.key_version, self.nonce)
+        return self.raw_header or _header(self.key_id.encode(), self.key_version, self.nonce)
 
     def encode(self) -> bytes:
         return self.header() + self.sealed
@@ -65,7 +66,7 @@ def parse(blob: bytes) -> Envelope:
         raise InvalidCiphertext("ciphertext names an invalid key id") from None
     (key_version,) = _VERSION_FIELD.unpack_from(blob, key_id_end)
     nonce = blob[key_id_end + _VERSION_FIELD.size : sealed_start]
-    return Envelope(key_id=key_id, key_version=key_version, nonce=nonce, sealed=blob[sealed_start:])
+    return Envelope(key_id, key_version, nonce, blob[sealed_start:], blob[:sealed_start])
 
 
 def _header(key_id: bytes, key_version: int, nonce: bytes) -> bytes:

@@ -61,3 +61,14 @@ def test_a_forked_child_never_uses_its_parents_unused_nonces() -> None:
     size = ciphertext.NONCE_SIZE
     from_child = {child_nonces[i : i + size] for i in range(0, len(child_nonces), size)}
     assert not parent & from_child
+
+
+def test_a_parsed_envelope_keeps_the_header_it_was_sealed_with() -> None:
+    """Decrypt authenticates the header as parsed: the same bytes as the header built from its fields."""
+    for key_id in ("0f8fad5b-d9cb-469f-a165-70867728950e", "é-key", "k" * 255):
+        blob = ciphertext.seal(CIPHER, key_id, 7, b"x" * 32, b"aad")
+        envelope = ciphertext.parse(blob)
+        built = ciphertext.Envelope(envelope.key_id, envelope.key_version, envelope.nonce, envelope.sealed)
+        assert envelope.header() == built.header() == blob[: len(blob) - len(envelope.sealed)]
+        assert envelope.encode() == built.encode() == blob
+        assert ciphertext.open_sealed(CIPHER, envelope, b"aad") == b"x" * 32
