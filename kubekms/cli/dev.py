@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -71,14 +72,21 @@ def env_command(state_dir: Path | None) -> None:
 )
 def up_command(state_dir: Path | None, check: bool, pods: bool) -> None:
     """Run the whole stack: kubekms server, etcd + kube-apiserver encrypting Secrets via the plugin, the operator."""
+    if pods and os.geteuid() != 0:  # before anything starts: the node comes after the control plane
+        click.echo(
+            "error: --pods runs a real node (containerd, runc, network and cgroup setup) and needs root: "
+            "run it as root (sudo), or leave out --pods for the same scenario as processes",
+            err=True,
+        )
+        sys.exit(1)
     from kubekms.devenv import stack  # imports the kubernetes client: only when asked
     from kubekms.devenv.processes import StartError
 
-    if pods:
-        from kubekms.devenv import podstack
-
-        sys.exit(podstack.run(state_dir or stack.default_state_dir().with_name("dev-pods"), check=check))
     try:
+        if pods:
+            from kubekms.devenv import podstack
+
+            sys.exit(podstack.run(state_dir or stack.default_state_dir().with_name("dev-pods"), check=check))
         sys.exit(stack.run(state_dir or stack.default_state_dir(), check=check))
     except (binaries.BuildError, stack.StateDirInUse, StartError, TimeoutError) as error:
         # what the user must act on (no Go, a busy state dir, a piece that did not start: its log's tail)

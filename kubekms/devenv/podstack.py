@@ -49,6 +49,7 @@ from kubekms.devenv.stack import (
     is_ready,
     say,
     show_evidence,
+    stop_on_signals,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -267,6 +268,7 @@ def _conditions(stack: PodStack) -> str:
 
 def run(state_dir: Path, *, check: bool) -> int:
     started = time.monotonic()
+    stop_on_signals()  # SIGTERM/SIGHUP undo the node's host changes as Ctrl-C does
     paths = PodPaths(state_dir)
     paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     # A fresh cluster each run (etcd in a temporary directory, the server's PV emptied): a kept
