@@ -93,8 +93,11 @@ class AwsRequest:
 
     def on(self, backend: Backend) -> AwsCall:
         """This request with the backend of its account, keeping what was parsed of it."""
-        call = AwsCall(account=self.account, region=self.region, body=self.body, backend=backend, caller=self.caller)
-        call._parsed = self._parsed
+        # every field copied without AwsCall's __init__ (keyword arguments and a dict made to be replaced: 0.33 ->
+        # 0.14 µs); tests/server/test_request_path_calls.py checks that no field is left behind
+        call = object.__new__(AwsCall)
+        call.account, call.region, call.body, call.caller = self.account, self.region, self.body, self.caller
+        call._parsed, call.backend = self._parsed, backend
         return call
 
     def _once(self, field_key: tuple[object, ...], parse: Callable[[], _T]) -> _T:
