@@ -259,7 +259,7 @@ def test_refusals_reach_the_sdk_as_its_typed_errors(run: Run) -> None:
 
 
 def test_the_sdk_keeps_its_connections_alive(run: Run) -> None:
-    """About 55 requests from three clients (the scenario's, the wrong secret's, the unknown access key's): each
+    """About 70 requests from three clients (the scenario's, the wrong secret's, the unknown access key's): each
     client's pool keeps its connection, the server closes none (2 to 4 connections were seen per SDK)."""
     if run.closed_connections is None:
         pytest.skip("`ss` is not installed")
