@@ -134,7 +134,28 @@ class KeyPages:
             keys = await self._granted_keys(visitor, project, state)
             if visitor.principal.keys is None:
                 context["message"] = "Your permissions do not list keys: find a key by its id or alias."
-        return self._gate.page(visitor, "keys.html", keys=keys, **context)
+        names = await self._names_of_unnamed(visitor, project, keys)
+        return self._gate.page(visitor, "keys.html", keys=keys, names=names, **context)
+
+    async def _names_of_unnamed(self, visitor: Visitor, project: str, keys: list[KeyMetadata]) -> dict[str, str]:
+        """Key id -> first alias, for keys made without a primary alias and named afterwards (the AWS wire's
+        CreateKey then CreateAlias): listed as "(no alias)" they looked unnamed. Only where the principal may
+        read the key's aliases."""
+        access = self._gate.access(visitor, project)
+        names: dict[str, str] = {}
+        for key in keys:
+            if key.alias or key.state is KeyState.DESTROYED or not access.may_on("list-aliases", key):
+                continue
+            aliases = await self._gate.call(
+                visitor,
+                project,
+                "list-aliases",
+                lambda backend, key_id=key.key_id: backend.list_aliases(key_id),
+                key_ref=key.key_id,
+            )
+            if aliases:
+                names[key.key_id] = aliases[0]
+        return names
 
     async def _find(
         self, visitor: Visitor, project: str, found: str, state: KeyState | None
