@@ -24,6 +24,10 @@ DestroyCryptoKeyVersion                        schedule-key-deletion           k
 RestoreCryptoKeyVersion                        cancel-key-deletion             key
 Encrypt                                        encrypt-datakey                 key
 Decrypt                                        decrypt-datakey                 key
+AsymmetricSign                                 sign                            key
+GetPublicKey                                   get-publickey                   key
+MacSign                                        generate-mac                    key
+MacVerify                                      verify-mac                      key
 GenerateRandomBytes                            gen-random                      none
 =============================================  ==============================  =========
 
@@ -204,6 +208,14 @@ METHODS: dict[str, GcpMethod] = {
                          lambda r: _crypto_key_of(r.name, "name")),
     "Decrypt": GcpMethod(T.DecryptRequest, T.DecryptResponse, ops.decrypt, _fixed("decrypt-datakey"), KEY,
                          lambda r: names.crypto_key_name(r.name, "name")),
+    "AsymmetricSign": GcpMethod(T.AsymmetricSignRequest, T.AsymmetricSignResponse, ops.asymmetric_sign, _fixed("sign"),
+                                KEY, lambda r: _crypto_key_of(r.name, "name")),
+    "GetPublicKey": GcpMethod(T.GetPublicKeyRequest, T.PublicKey, ops.get_public_key, _fixed("get-publickey"), KEY,
+                              lambda r: _crypto_key_of(r.name, "name")),
+    "MacSign": GcpMethod(T.MacSignRequest, T.MacSignResponse, ops.mac_sign, _fixed("generate-mac"), KEY,
+                         lambda r: _crypto_key_of(r.name, "name")),
+    "MacVerify": GcpMethod(T.MacVerifyRequest, T.MacVerifyResponse, ops.mac_verify, _fixed("verify-mac"), KEY,
+                           lambda r: _crypto_key_of(r.name, "name")),
     "GenerateRandomBytes": GcpMethod(T.GenerateRandomBytesRequest, T.GenerateRandomBytesResponse,
                                      ops.generate_random_bytes, _fixed("gen-random"), NONE,
                                      lambda r: names.location_name(r.location, "location")),

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import google_crc32c
+from cryptography.hazmat.primitives import serialization
 from google.cloud import kms_v1
 
 from kubekms import ciphertext as ciphertext_format
@@ -41,6 +42,7 @@ from kubekms.errors import (
     NotFound,
 )
 from kubekms.providers.gcp import labels_to_tags
+from kubekms.server import gcp_algorithms as algorithms
 from kubekms.server import gcp_names as names
 from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
 
@@ -174,22 +176,22 @@ def key_ring_message(project: str, record: KeyRingRecord) -> kms_v1.KeyRing:
 
 
 async def version_message(
-    call: GcpCall, name: names.CryptoKeyVersionName, record: VersionRecord
+    call: GcpCall, name: names.CryptoKeyVersionName, record: VersionRecord, algorithm: str
 ) -> kms_v1.CryptoKeyVersion:
     await call.may_describe(record.keystore_key_id)
     meta = await call.backend.describe_key(record.keystore_key_id)
-    return version_message_of(name, record, meta)
+    return version_message_of(name, record, meta, algorithm)
 
 
 def version_message_of(
-    name: names.CryptoKeyVersionName, record: VersionRecord, meta: KeyMetadata
+    name: names.CryptoKeyVersionName, record: VersionRecord, meta: KeyMetadata, algorithm: str
 ) -> kms_v1.CryptoKeyVersion:
     state = STATE_OF.get(meta.state, State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED)
     message = kms_v1.CryptoKeyVersion(
         name=str(name),
         state=state,
         protection_level=SOFTWARE,
-        algorithm=Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION,
+        algorithm=algorithms.algorithm_value(algorithm),
         create_time=_time(record.created_at),
         generate_time=_time(record.created_at),
     )
@@ -207,10 +209,10 @@ async def crypto_key_message(call: GcpCall, project: str, record: CryptoKeyRecor
     name = names.CryptoKeyName(project, record.location, record.ring, record.key)
     message = kms_v1.CryptoKey(
         name=str(name),
-        purpose=Purpose.ENCRYPT_DECRYPT,
+        purpose=algorithms.kind_of(record.algorithm).purpose,
         create_time=_time(record.created_at),
         version_template=kms_v1.CryptoKeyVersionTemplate(
-            protection_level=SOFTWARE, algorithm=Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION
+            protection_level=SOFTWARE, algorithm=algorithms.algorithm_value(record.algorithm)
         ),
         labels=dict(record.labels),
         destroy_scheduled_duration=timedelta(days=record.destroy_days),
@@ -221,7 +223,7 @@ async def crypto_key_message(call: GcpCall, project: str, record: CryptoKeyRecor
         message.next_rotation_time = _time(record.next_rotation)  # type: ignore[assignment]  # proto-plus
     if record.primary_version is not None:
         version = call.store.version(record.location, record.ring, record.key, record.primary_version)
-        message.primary = await version_message(call, name.version(record.primary_version), version)
+        message.primary = await version_message(call, name.version(record.primary_version), version, record.algorithm)
     return message
 
 
@@ -299,36 +301,44 @@ def _destroy_days(key: kms_v1.CryptoKey) -> int:
     return int(seconds // DAY)
 
 
-def _check_template(key: kms_v1.CryptoKey) -> None:
-    if key.purpose != Purpose.ENCRYPT_DECRYPT:
-        raise InvalidArgument("this server offers CryptoKeys of purpose ENCRYPT_DECRYPT only")
+def _check_template(key: kms_v1.CryptoKey) -> str:
+    """The new crypto key's algorithm name (its purpose follows), or InvalidArgument."""
     template = key.version_template
-    if template.algorithm not in (Algorithm.CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED,
-                                  Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION):  # fmt: skip
-        raise InvalidArgument("this server offers algorithm GOOGLE_SYMMETRIC_ENCRYPTION only")
+    algorithm = algorithms.template_algorithm(key.purpose, template.algorithm)
     if template.protection_level not in (kms_v1.ProtectionLevel.PROTECTION_LEVEL_UNSPECIFIED, SOFTWARE):
         raise InvalidArgument("this server offers protection level SOFTWARE only")
     if key.import_only or key.crypto_key_backend:
         raise InvalidArgument("imported keys and external key backends are not supported by this server")
+    return algorithm
+
+
+def _require_rotation_allowed(algorithm: str, rotation_period: int | None) -> None:
+    if rotation_period is not None and algorithm != algorithms.SYMMETRIC:
+        raise InvalidArgument("rotation_period applies to ENCRYPT_DECRYPT CryptoKeys only")
 
 
 # ------------------------------------------------------------------ versions
 
 
-async def add_version(call: GcpCall, name: names.CryptoKeyName, *, make_primary: bool) -> VersionRecord:
+async def add_version(
+    call: GcpCall, name: names.CryptoKeyName, *, make_primary: bool, algorithm: str = algorithms.SYMMETRIC
+) -> VersionRecord:
     """The next version of an existing crypto key; the caller holds ``call.lock``."""
-    record = await _version_key(call, name, call.store.next_version(name.location, name.ring, name.key))
+    version = call.store.next_version(name.location, name.ring, name.key)
+    record = await _version_key(call, name, version, algorithm)
     await asyncio.to_thread(call.store.add_version, record, make_primary=make_primary)
     return record
 
 
-async def _version_key(call: GcpCall, name: names.CryptoKeyName, version: int) -> VersionRecord:
+async def _version_key(call: GcpCall, name: names.CryptoKeyName, version: int, algorithm: str) -> VersionRecord:
     """The keystore key that holds ``version`` (new, or adopted when an earlier attempt stopped after making it)."""
     alias = name.version(version).keystore_alias
     claim = (name.location, name.ring, name.key, version)
     claimed_before = await asyncio.to_thread(call.store.claim_version, *claim, call.epoch)
     try:
-        meta = await call.backend.create_key(alias, description="Cloud KMS CryptoKeyVersion")
+        kind = algorithms.kind_of(algorithm)
+        meta = await call.backend.create_key(alias, description="Cloud KMS CryptoKeyVersion", key_spec=kind.key_spec,
+                                             key_usage=kind.key_usage)  # fmt: skip
     except AlreadyExists:
         meta = await call.backend.describe_key(alias)
         # adopt only what a crash between the keystore's write and ours left: a key claimed by an earlier attempt
@@ -347,19 +357,24 @@ async def _version_key(call: GcpCall, name: names.CryptoKeyName, version: int) -
     return VersionRecord(name.location, name.ring, name.key, version, meta.key_id, call.epoch)
 
 
-async def _version_meta(call: GcpCall, name: names.CryptoKeyVersionName) -> tuple[VersionRecord, KeyMetadata]:
-    call.store.crypto_key(name.location, name.ring, name.key)
+async def _version_meta(
+    call: GcpCall, name: names.CryptoKeyVersionName
+) -> tuple[CryptoKeyRecord, VersionRecord, KeyMetadata]:
+    key = call.store.crypto_key(name.location, name.ring, name.key)
     record = call.store.version(name.location, name.ring, name.key, name.version)
     await call.authorize(record.keystore_key_id)
-    return record, await call.backend.describe_key(record.keystore_key_id)
+    return key, record, await call.backend.describe_key(record.keystore_key_id)
 
 
-def _enum_name(enum: Any, value: int) -> str:
-    """The name of an enum value from the wire: proto3 enums are open, so a client may send a number none names."""
-    try:
-        return str(enum(value).name)
-    except ValueError:
-        return f"{value} (no {enum.__name__} value)"
+def _require_purpose(key: CryptoKeyRecord, name: object, purpose: int) -> algorithms.KeyKind:
+    kind = algorithms.kind_of(key.algorithm)
+    if kind.purpose != purpose:
+        have, need = _enum_name(Purpose, kind.purpose), _enum_name(Purpose, purpose)
+        raise InvalidState(f"{name} has purpose {have}; this operation needs {need}")
+    return kind
+
+
+_enum_name = algorithms.enum_name
 
 
 def _require_state(
@@ -412,8 +427,9 @@ async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyReques
     parent = names.key_ring_name(request.parent, "parent")
     key_id = names.check_id(request.crypto_key_id, "crypto_key_id")
     wanted = request.crypto_key
-    _check_template(wanted)
+    algorithm = _check_template(wanted)
     period, next_rotation = _rotation(wanted, call.epoch)
+    _require_rotation_allowed(algorithm, period)
     record = CryptoKeyRecord(
         location=parent.location,
         ring=parent.ring,
@@ -423,6 +439,7 @@ async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyReques
         labels=_labels(dict(wanted.labels)),
         rotation_period=period,
         next_rotation=next_rotation,
+        algorithm=algorithm,
     )
     name = names.CryptoKeyName(parent.project, parent.location, parent.ring, key_id)
     async with call.lock:
@@ -433,8 +450,9 @@ async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyReques
             pass
         else:
             raise AlreadyExists(f"CryptoKey {key_id} already exists in KeyRing {parent.ring}")
-        first = None if request.skip_initial_version_creation else await _version_key(call, name, 1)
-        await asyncio.to_thread(call.store.create_crypto_key, record, first)
+        first = None if request.skip_initial_version_creation else await _version_key(call, name, 1, algorithm)
+        # Cloud KMS: only ENCRYPT_DECRYPT keys have a primary version
+        await asyncio.to_thread(call.store.create_crypto_key, record, first, primary=algorithm == algorithms.SYMMETRIC)
     return await crypto_key_message(call, parent.project, call.store.crypto_key(name.location, name.ring, key_id))
 
 
@@ -484,6 +502,7 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
     period, next_rotation = _rotation(wanted, call.epoch) if "rotation_period" in paths else (None, None)
     async with call.lock:
         record = call.store.crypto_key(name.location, name.ring, name.key)
+        _require_rotation_allowed(record.algorithm, period)
         await _may_describe_primary(call, record)
         if "labels" in paths:
             labels = _labels(dict(wanted.labels))
@@ -512,23 +531,27 @@ async def create_crypto_key_version(
     wanted = request.crypto_key_version
     if wanted.state not in (State.CRYPTO_KEY_VERSION_STATE_UNSPECIFIED, State.ENABLED):
         raise InvalidArgument("a new CryptoKeyVersion starts ENABLED")
-    if wanted.algorithm not in (Algorithm.CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED,
-                                Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION):  # fmt: skip
-        raise InvalidArgument(f"algorithm {_enum_name(Algorithm, wanted.algorithm)} does not suit {parent} "
-                              "(purpose ENCRYPT_DECRYPT, GOOGLE_SYMMETRIC_ENCRYPTION)")  # fmt: skip
     if "external_protection_level_options" in wanted:
         raise InvalidArgument("external key versions are not supported by this server")
     async with call.lock:
         key = call.store.crypto_key(parent.location, parent.ring, parent.key)
-        # Cloud KMS: a new symmetric version becomes primary only if the key has none
-        record = await add_version(call, parent, make_primary=key.primary_version is None)
-    return await version_message(call, parent.version(record.version), record)
+        if wanted.algorithm not in (
+            Algorithm.CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED,
+            algorithms.algorithm_value(key.algorithm),
+        ):
+            kind = algorithms.kind_of(key.algorithm)
+            raise InvalidArgument(f"algorithm {_enum_name(Algorithm, wanted.algorithm)} does not suit {parent} "
+                                  f"(purpose {_enum_name(Purpose, kind.purpose)}, {key.algorithm})")  # fmt: skip
+        # Cloud KMS: a new symmetric version becomes primary only if the key has none; other keys have no primary
+        make_primary = key.primary_version is None and key.algorithm == algorithms.SYMMETRIC
+        record = await add_version(call, parent, make_primary=make_primary, algorithm=key.algorithm)
+    return await version_message(call, parent.version(record.version), record, key.algorithm)
 
 
 async def get_crypto_key_version(call: GcpCall, request: kms_v1.GetCryptoKeyVersionRequest) -> kms_v1.CryptoKeyVersion:
     name = names.version_name(request.name, "name")
-    record, meta = await _version_meta(call, name)
-    return version_message_of(name, record, meta)
+    key, record, meta = await _version_meta(call, name)
+    return version_message_of(name, record, meta, key.algorithm)
 
 
 async def list_crypto_key_versions(
@@ -537,10 +560,11 @@ async def list_crypto_key_versions(
     parent = names.crypto_key_name(request.parent, "parent")
     _no_filter(request)
     offset, limit = page_window(request.page_size, request.page_token)
-    call.store.crypto_key(parent.location, parent.ring, parent.key)
+    key = call.store.crypto_key(parent.location, parent.ring, parent.key)
     versions, _ = call.store.versions(parent.location, parent.ring, parent.key, 0, ALL)
     shown, token, total = await _visible_page(versions, lambda v: call.may_describe(v.keystore_key_id),
-                                              lambda v: version_message(call, parent.version(v.version), v),
+                                              lambda v: version_message(call, parent.version(v.version), v,
+                                                                        key.algorithm),
                                               offset, limit)  # fmt: skip
     return kms_v1.ListCryptoKeyVersionsResponse(crypto_key_versions=shown, next_page_token=token, total_size=total)
 
@@ -554,13 +578,13 @@ async def update_crypto_key_version(
     if target not in (State.ENABLED, State.DISABLED):
         raise InvalidArgument("state can only be updated to ENABLED or DISABLED")
     async with call.lock:
-        record, meta = await _version_meta(call, name)
+        key, record, meta = await _version_meta(call, name)
         _require_state(name, meta, ENABLED_OR_DISABLED, "ENABLED or DISABLED")
         if target == State.ENABLED and meta.state is KeyState.DISABLED:
             meta = await call.backend.enable_key(record.keystore_key_id)
         elif target == State.DISABLED and meta.state is KeyState.ENABLED:
             meta = await call.backend.disable_key(record.keystore_key_id)
-    return version_message_of(name, record, meta)
+    return version_message_of(name, record, meta, key.algorithm)
 
 
 async def update_crypto_key_primary_version(
@@ -572,9 +596,10 @@ async def update_crypto_key_primary_version(
         raise InvalidArgument("crypto_key_version_id must be a version number")
     version = name.version(int(version_id))
     async with call.lock:
-        record, meta = await _version_meta(call, version)
+        current, record, meta = await _version_meta(call, version)
+        _require_purpose(current, name, Purpose.ENCRYPT_DECRYPT)  # only they have a primary version
         _require_enabled(version, meta)
-        key = replace(call.store.crypto_key(name.location, name.ring, name.key), primary_version=record.version)
+        key = replace(current, primary_version=record.version)
         await _may_describe_primary(call, key)
         await asyncio.to_thread(call.store.update_crypto_key, key)
     return await crypto_key_message(call, name.project, key)
@@ -585,11 +610,10 @@ async def destroy_crypto_key_version(
 ) -> kms_v1.CryptoKeyVersion:
     name = names.version_name(request.name, "name")
     async with call.lock:
-        key = call.store.crypto_key(name.location, name.ring, name.key)
-        record, meta = await _version_meta(call, name)
+        key, record, meta = await _version_meta(call, name)
         _require_state(name, meta, ENABLED_OR_DISABLED, "ENABLED or DISABLED")
         meta = await call.backend.schedule_key_deletion(record.keystore_key_id, key.destroy_days)
-    return version_message_of(name, record, meta)
+    return version_message_of(name, record, meta, key.algorithm)
 
 
 async def restore_crypto_key_version(
@@ -597,10 +621,10 @@ async def restore_crypto_key_version(
 ) -> kms_v1.CryptoKeyVersion:
     name = names.version_name(request.name, "name")
     async with call.lock:
-        record, meta = await _version_meta(call, name)
+        key, record, meta = await _version_meta(call, name)
         _require_state(name, meta, (KeyState.PENDING_DELETION,), "DESTROY_SCHEDULED")
         meta = await call.backend.cancel_key_deletion(record.keystore_key_id)  # back DISABLED, as on Cloud KMS
-    return version_message_of(name, record, meta)
+    return version_message_of(name, record, meta, key.algorithm)
 
 
 # ------------------------------------------------------------------ cryptography
@@ -615,10 +639,12 @@ async def encrypt(call: GcpCall, request: kms_v1.EncryptRequest) -> kms_v1.Encry
         raise InvalidArgument("plaintext is required")
     if isinstance(target, names.CryptoKeyName):
         key = call.store.crypto_key(target.location, target.ring, target.key)
+        _require_purpose(key, target, Purpose.ENCRYPT_DECRYPT)
         if key.primary_version is None:
             raise InvalidState(f"{target} has no primary CryptoKeyVersion")
         target = target.version(key.primary_version)
-    record, meta = await _version_meta(call, target)
+    key, record, meta = await _version_meta(call, target)
+    _require_purpose(key, target, Purpose.ENCRYPT_DECRYPT)
     _require_enabled(target, meta)
     sealed = await call.backend.encrypt_data_key(record.keystore_key_id, plaintext, aad=aad)
     return kms_v1.EncryptResponse(
@@ -637,6 +663,7 @@ async def decrypt(call: GcpCall, request: kms_v1.DecryptRequest) -> kms_v1.Decry
     _check_crc(request, "ciphertext", "ciphertext_crc32c", blob)
     _check_crc(request, "additional_authenticated_data", "additional_authenticated_data_crc32c", aad)
     key = call.store.crypto_key(name.location, name.ring, name.key)
+    _require_purpose(key, name, Purpose.ENCRYPT_DECRYPT)
     try:
         made_by = ciphertext_format.parse(blob).key_id
     except InvalidCiphertext:
@@ -673,6 +700,72 @@ async def generate_random_bytes(
     return kms_v1.GenerateRandomBytesResponse(data=data, data_crc32c=crc32c(data))
 
 
+async def _usable_version(
+    call: GcpCall, value: str, purpose: int
+) -> tuple[names.CryptoKeyVersionName, CryptoKeyRecord, VersionRecord, algorithms.KeyKind]:
+    """The ENABLED version named by ``value`` of a crypto key of ``purpose``, authorised by its key policy."""
+    name = names.version_name(value, "name")
+    key, record, meta = await _version_meta(call, name)
+    kind = _require_purpose(key, name, purpose)
+    _require_enabled(name, meta)
+    return name, key, record, kind
+
+
+async def asymmetric_sign(call: GcpCall, request: kms_v1.AsymmetricSignRequest) -> kms_v1.AsymmetricSignResponse:
+    name, _, record, kind = await _usable_version(call, request.name, Purpose.ASYMMETRIC_SIGN)
+    digest_field = kms_v1.Digest.pb(request.digest).WhichOneof("digest") if "digest" in request else None
+    if (digest_field is None) == (not request.data):
+        raise InvalidArgument("exactly one of digest and data is required")
+    if digest_field is not None:
+        if digest_field != kind.digest:
+            raise InvalidArgument(f"digest must be digest.{kind.digest} for {name}'s algorithm")
+        message = getattr(request.digest, digest_field)
+        verified_digest = _check_crc(request, "digest", "digest_crc32c", message)
+        verified_data = False
+    else:
+        message = request.data
+        verified_data = _check_crc(request, "data", "data_crc32c", message)
+        verified_digest = False
+    signed = await call.backend.sign(record.keystore_key_id, message, algorithm=kind.algorithm,
+                                     digest=digest_field is not None)  # fmt: skip
+    return kms_v1.AsymmetricSignResponse(
+        signature=signed.data, signature_crc32c=crc32c(signed.data), verified_digest_crc32c=verified_digest,
+        verified_data_crc32c=verified_data, name=str(name), protection_level=SOFTWARE,
+    )  # fmt: skip
+
+
+async def get_public_key(call: GcpCall, request: kms_v1.GetPublicKeyRequest) -> kms_v1.PublicKey:
+    name, key, record, _ = await _usable_version(call, request.name, Purpose.ASYMMETRIC_SIGN)
+    der = await call.backend.get_public_key(record.keystore_key_id)
+    pem = (
+        serialization.load_der_public_key(der)
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    algorithm = algorithms.algorithm_value(key.algorithm)
+    return kms_v1.PublicKey(pem=pem, pem_crc32c=crc32c(pem.encode()), algorithm=algorithm, name=str(name),
+                            protection_level=SOFTWARE)  # fmt: skip
+
+
+async def mac_sign(call: GcpCall, request: kms_v1.MacSignRequest) -> kms_v1.MacSignResponse:
+    name, _, record, kind = await _usable_version(call, request.name, Purpose.MAC)
+    verified_data = _check_crc(request, "data", "data_crc32c", request.data)
+    mac = await call.backend.generate_mac(record.keystore_key_id, request.data, algorithm=kind.algorithm)
+    return kms_v1.MacSignResponse(name=str(name), mac=mac.data, mac_crc32c=crc32c(mac.data),
+                                  verified_data_crc32c=verified_data, protection_level=SOFTWARE)  # fmt: skip
+
+
+async def mac_verify(call: GcpCall, request: kms_v1.MacVerifyRequest) -> kms_v1.MacVerifyResponse:
+    name, _, record, kind = await _usable_version(call, request.name, Purpose.MAC)
+    verified_data = _check_crc(request, "data", "data_crc32c", request.data)
+    verified_mac = _check_crc(request, "mac", "mac_crc32c", request.mac)
+    success = await call.backend.verify_mac(record.keystore_key_id, request.data, request.mac,
+                                            algorithm=kind.algorithm)  # fmt: skip
+    return kms_v1.MacVerifyResponse(name=str(name), success=success, verified_data_crc32c=verified_data,
+                                    verified_mac_crc32c=verified_mac, verified_success_integrity=success,
+                                    protection_level=SOFTWARE)  # fmt: skip
+
+
 # ------------------------------------------------------------------ automatic rotation
 
 
@@ -687,7 +780,7 @@ async def rotate_due_keys(call: GcpCall, project: str) -> tuple[list[str], dict[
         for key in call.store.due_for_rotation(call.epoch):
             name = names.CryptoKeyName(project, key.location, key.ring, key.key)
             try:
-                await add_version(call, name, make_primary=True)
+                await add_version(call, name, make_primary=True, algorithm=key.algorithm)
             except KMSError as error:
                 refused[str(name)] = error.message
                 continue

@@ -22,6 +22,9 @@ from pathlib import Path
 from kubekms.errors import AlreadyExists, NotFound
 
 DATABASE_FILE = "gcp.db"
+SYMMETRIC = "GOOGLE_SYMMETRIC_ENCRYPTION"
+# columns added since the first schema: (table, column, definition), added to a database that lacks them
+ADDED_COLUMNS = (("crypto_keys", "algorithm", f"TEXT NOT NULL DEFAULT '{SYMMETRIC}'"),)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS key_rings (
     location TEXT NOT NULL, ring TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (location, ring)
@@ -34,6 +37,7 @@ CREATE TABLE IF NOT EXISTS crypto_keys (
     next_rotation REAL,
     destroy_days INTEGER NOT NULL,
     primary_version INTEGER,
+    algorithm TEXT NOT NULL DEFAULT 'GOOGLE_SYMMETRIC_ENCRYPTION',
     PRIMARY KEY (location, ring, key)
 );
 CREATE TABLE IF NOT EXISTS versions (
@@ -68,6 +72,7 @@ class CryptoKeyRecord:
     rotation_period: int | None = None  # seconds
     next_rotation: float | None = None  # epoch seconds
     primary_version: int | None = None
+    algorithm: str = SYMMETRIC  # its versions' CryptoKeyVersionAlgorithm name (the purpose follows from it)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ def _crypto_key(row: sqlite3.Row) -> CryptoKeyRecord:
         rotation_period=row["rotation_period"],
         next_rotation=row["next_rotation"],
         primary_version=row["primary_version"],
+        algorithm=row["algorithm"],
     )
 
 
@@ -113,6 +119,9 @@ class GcpStore:
         with self._write() as db:
             for statement in SCHEMA.split(";"):
                 db.execute(statement)
+            for table, column, definition in ADDED_COLUMNS:
+                if column not in {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         with self._lock:
@@ -160,15 +169,17 @@ class GcpStore:
 
     # --- crypto keys -------------------------------------------------------------------
 
-    def create_crypto_key(self, record: CryptoKeyRecord, first: VersionRecord | None) -> None:
-        """The crypto key and its first (primary) version in one transaction: never a key without them."""
-        primary = None if first is None else first.version
+    def create_crypto_key(self, record: CryptoKeyRecord, first: VersionRecord | None, *, primary: bool = True) -> None:
+        """The crypto key and its first version (its primary unless ``primary`` is False) in one transaction."""
+        primary_version = first.version if first is not None and primary else None
         with self._write() as db:
             try:
                 db.execute(
-                    "INSERT INTO crypto_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO crypto_keys (location, ring, key, created_at, labels, rotation_period, next_rotation,"
+                    " destroy_days, primary_version, algorithm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.location, record.ring, record.key, record.created_at, json.dumps(dict(record.labels)),
-                     record.rotation_period, record.next_rotation, record.destroy_days, primary),
+                     record.rotation_period, record.next_rotation, record.destroy_days, primary_version,
+                     record.algorithm),
                 )  # fmt: skip
             except sqlite3.IntegrityError:
                 raise AlreadyExists(f"CryptoKey {record.key} already exists in KeyRing {record.ring}") from None

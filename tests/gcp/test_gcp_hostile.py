@@ -19,6 +19,8 @@ from kubekms.devenv.gcpserver import GcpServer, gcp_server
 
 Client = kms_v1.KeyManagementServiceClient
 ENCRYPT_DECRYPT = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT
+EC_P256 = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm.EC_SIGN_P256_SHA256
+MAC = kms_v1.CryptoKey.CryptoKeyPurpose.MAC
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,13 @@ def test_absent_resources_are_not_found(admin: Client, key: kms_v1.CryptoKey) ->
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"purpose": kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN}, "ENCRYPT_DECRYPT only"),
+        ({"purpose": kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_DECRYPT}, "ENCRYPT_DECRYPT, ASYMMETRIC_SIGN and MAC"),
+        ({"purpose": kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN}, "version_template.algorithm is required"),
+        ({"purpose": MAC, "version_template": {"algorithm": EC_P256}}, "does not suit"),
+        ({"purpose": ENCRYPT_DECRYPT, "version_template": {"algorithm": EC_P256}}, "does not suit"),
+        ({"purpose": kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN, "version_template": {"algorithm": EC_P256},
+          "rotation_period": timedelta(days=2), "next_rotation_time": datetime.now(UTC) + timedelta(days=1)},
+         "ENCRYPT_DECRYPT CryptoKeys only"),
         ({"purpose": ENCRYPT_DECRYPT, "destroy_scheduled_duration": timedelta(days=1)}, "destroy_scheduled_duration"),
         ({"purpose": ENCRYPT_DECRYPT, "destroy_scheduled_duration": timedelta(days=8, hours=1)}, "whole days"),
         ({"purpose": ENCRYPT_DECRYPT, "rotation_period": timedelta(hours=1),
@@ -147,7 +155,7 @@ def test_undecodable_messages_and_unknown_methods(gcp: GcpServer, admin: Client,
         with pytest.raises(grpc.RpcError) as unauthenticated:
             encrypt(b"\xff", timeout=10)
         assert unauthenticated.value.code() is grpc.StatusCode.UNAUTHENTICATED
-        sign = channel.unary_unary("/google.cloud.kms.v1.KeyManagementService/AsymmetricSign")
+        sign = channel.unary_unary("/google.cloud.kms.v1.KeyManagementService/AsymmetricDecrypt")
         with pytest.raises(grpc.RpcError) as unimplemented:
             sign(b"", metadata=metadata, timeout=10)
         assert unimplemented.value.code() is grpc.StatusCode.UNIMPLEMENTED
