@@ -138,15 +138,20 @@ def _check_scenario(steps: dict[str, dict[str, Any]], ring: str, *, code_from_ht
     assert (created["name"], created["purpose"], created["state"]) == (key, "ENCRYPT_DECRYPT", "ENABLED")
     assert created["primary"] == f"{key}/cryptoKeyVersions/1" and created["labels"] == {"team": "payments"}
     assert created["destroy_days"] == 30
-    for other_purpose in ("CreateCryptoKey.sign", "CreateCryptoKey.mac"):  # this server: ENCRYPT_DECRYPT only
-        refused(other_purpose, "INVALID_ARGUMENT", "ENCRYPT_DECRYPT")
-    for not_offered in ("AsymmetricSign", "GetPublicKey", "MacSign", "MacVerify"):
-        refused(not_offered, "UNIMPLEMENTED")
+    assert ok("CreateCryptoKey.sign")["purpose"] == "ASYMMETRIC_SIGN" and ok("CreateCryptoKey.mac")["purpose"] == "MAC"
+    public_key = ok("GetPublicKey")
+    assert public_key["algorithm"] == "EC_SIGN_P256_SHA256" and public_key["pem_crc32c_ok"]
+    signed = ok("AsymmetricSign")  # verified by the client's language's own ECDSA with the PEM
+    assert signed["verified"] is True and signed["verified_digest_crc32c"] and signed["signature_crc32c_ok"]
+    tag = ok("MacSign")
+    assert tag["length"] == 32 and tag["verified_data_crc32c"] and tag["mac_crc32c_ok"]
+    checked = ok("MacVerify")
+    assert (checked["success"], checked["verified_mac_crc32c"], checked["tampered_success"]) == (True, True, False)
     got = ok("GetCryptoKey")
     assert (got["algorithm"], got["protection_level"]) == ("GOOGLE_SYMMETRIC_ENCRYPTION", "SOFTWARE")
     listed = ok("ListCryptoKeys")
-    everything = ["more-0", "more-1", "more-2", "more-3", "sym"]
-    assert (listed["names"], listed["total_size"], listed["pages"]) == (everything, 5, 3)
+    everything = ["mac", "more-0", "more-1", "more-2", "more-3", "sign", "sym"]
+    assert (listed["names"], listed["total_size"], listed["pages"]) == (everything, 7, 4)
     assert listed.get("auto", everything) == everything
     encrypted = ok("Encrypt")
     assert encrypted["name"] == f"{key}/cryptoKeyVersions/1" and encrypted["protection_level"] == "SOFTWARE"

@@ -11,7 +11,11 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -107,22 +111,46 @@ func main() {
 
 	sign := &kmspb.CryptoKey{Purpose: kmspb.CryptoKey_ASYMMETRIC_SIGN,
 		VersionTemplate: &kmspb.CryptoKeyVersionTemplate{Algorithm: kmspb.CryptoKeyVersion_EC_SIGN_P256_SHA256}}
-	_, err = client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "sign", CryptoKey: sign})
-	emit("CreateCryptoKey.sign", nil, err)
+	signKey, err := client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "sign", CryptoKey: sign})
+	emit("CreateCryptoKey.sign", map[string]any{"purpose": signKey.GetPurpose().String()}, err)
 	mac := &kmspb.CryptoKey{Purpose: kmspb.CryptoKey_MAC,
 		VersionTemplate: &kmspb.CryptoKeyVersionTemplate{Algorithm: kmspb.CryptoKeyVersion_HMAC_SHA256}}
-	_, err = client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "mac", CryptoKey: mac})
-	emit("CreateCryptoKey.mac", nil, err)
+	macKey, err := client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "mac", CryptoKey: mac})
+	emit("CreateCryptoKey.mac", map[string]any{"purpose": macKey.GetPurpose().String()}, err)
+
 	version1 := key.GetName() + "/cryptoKeyVersions/1"
-	_, err = client.AsymmetricSign(ctx, &kmspb.AsymmetricSignRequest{Name: version1,
-		Digest: &kmspb.Digest{Digest: &kmspb.Digest_Sha256{Sha256: make([]byte, 32)}}})
-	emit("AsymmetricSign", nil, err)
-	_, err = client.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: version1})
-	emit("GetPublicKey", nil, err)
-	_, err = client.MacSign(ctx, &kmspb.MacSignRequest{Name: version1, Data: []byte("data")})
-	emit("MacSign", nil, err)
-	_, err = client.MacVerify(ctx, &kmspb.MacVerifyRequest{Name: version1, Data: []byte("data"), Mac: make([]byte, 32)})
-	emit("MacVerify", nil, err)
+	// as Google's Go sample does: sign a SHA-256 digest, verify it with the public key's PEM
+	message := []byte("pay 100 to alice")
+	digest := sha256.Sum256(message)
+	signVersion := signKey.GetName() + "/cryptoKeyVersions/1"
+	public, err := client.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: signVersion})
+	emit("GetPublicKey", map[string]any{"algorithm": public.GetAlgorithm().String(),
+		"pem_crc32c_ok": public.GetPemCrc32C().GetValue() == crc([]byte(public.GetPem())).GetValue()}, err)
+	signed, err := client.AsymmetricSign(ctx, &kmspb.AsymmetricSignRequest{Name: signVersion,
+		Digest: &kmspb.Digest{Digest: &kmspb.Digest_Sha256{Sha256: digest[:]}}, DigestCrc32C: crc(digest[:])})
+	verified := false
+	if block, _ := pem.Decode([]byte(public.GetPem())); err == nil && block != nil {
+		if parsed, parseErr := x509.ParsePKIXPublicKey(block.Bytes); parseErr == nil {
+			if ecKey, ok := parsed.(*ecdsa.PublicKey); ok {
+				verified = ecdsa.VerifyASN1(ecKey, digest[:], signed.GetSignature())
+			}
+		}
+	}
+	emit("AsymmetricSign", map[string]any{"verified": verified, "verified_digest_crc32c": signed.GetVerifiedDigestCrc32C(),
+		"signature_crc32c_ok": signed.GetSignatureCrc32C().GetValue() == crc(signed.GetSignature()).GetValue()}, err)
+	macVersion := macKey.GetName() + "/cryptoKeyVersions/1"
+	tag, err := client.MacSign(ctx, &kmspb.MacSignRequest{Name: macVersion, Data: message, DataCrc32C: crc(message)})
+	emit("MacSign", map[string]any{"length": len(tag.GetMac()), "verified_data_crc32c": tag.GetVerifiedDataCrc32C(),
+		"mac_crc32c_ok": tag.GetMacCrc32C().GetValue() == crc(tag.GetMac()).GetValue()}, err)
+	checked, err := client.MacVerify(ctx, &kmspb.MacVerifyRequest{Name: macVersion, Data: message, Mac: tag.GetMac(),
+		MacCrc32C: crc(tag.GetMac())})
+	tampered, tamperedErr := client.MacVerify(ctx, &kmspb.MacVerifyRequest{Name: macVersion, Data: append(message, '!'),
+		Mac: tag.GetMac()})
+	if err == nil {
+		err = tamperedErr
+	}
+	emit("MacVerify", map[string]any{"success": checked.GetSuccess(), "verified_mac_crc32c": checked.GetVerifiedMacCrc32C(),
+		"tampered_success": tampered.GetSuccess()}, err)
 
 	got, err := client.GetCryptoKey(ctx, &kmspb.GetCryptoKeyRequest{Name: key.GetName()})
 	emit("GetCryptoKey", map[string]any{"name": got.GetName(), "primary": got.GetPrimary().GetName(),

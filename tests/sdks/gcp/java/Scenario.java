@@ -15,6 +15,7 @@ import com.google.api.gax.httpjson.InstantiatingHttpJsonChannelProvider;
 import com.google.api.gax.rpc.ApiException;
 import com.google.auth.oauth2.GoogleCredentials;
 import com.google.cloud.kms.v1.AsymmetricSignRequest;
+import com.google.cloud.kms.v1.AsymmetricSignResponse;
 import com.google.cloud.kms.v1.CreateCryptoKeyRequest;
 import com.google.cloud.kms.v1.CreateKeyRingRequest;
 import com.google.cloud.kms.v1.CryptoKey;
@@ -25,15 +26,17 @@ import com.google.cloud.kms.v1.DecryptResponse;
 import com.google.cloud.kms.v1.Digest;
 import com.google.cloud.kms.v1.EncryptRequest;
 import com.google.cloud.kms.v1.EncryptResponse;
-import com.google.cloud.kms.v1.GetPublicKeyRequest;
 import com.google.cloud.kms.v1.KeyManagementServiceClient;
 import com.google.cloud.kms.v1.KeyManagementServiceSettings;
 import com.google.cloud.kms.v1.KeyRing;
 import com.google.cloud.kms.v1.ListCryptoKeyVersionsRequest;
 import com.google.cloud.kms.v1.ListCryptoKeysRequest;
 import com.google.cloud.kms.v1.MacSignRequest;
+import com.google.cloud.kms.v1.MacSignResponse;
 import com.google.cloud.kms.v1.MacVerifyRequest;
+import com.google.cloud.kms.v1.MacVerifyResponse;
 import com.google.cloud.kms.v1.ProtectionLevel;
+import com.google.cloud.kms.v1.PublicKey;
 import com.google.gson.Gson;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Duration;
@@ -45,7 +48,12 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.File;
 import java.io.FileInputStream;
 import java.io.InputStream;
+import java.security.KeyFactory;
+import java.security.MessageDigest;
+import java.security.Signature;
+import java.security.spec.X509EncodedKeySpec;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -145,25 +153,50 @@ public class Scenario {
       emit("CreateCryptoKey", Map.of("name", key.getName(), "purpose", key.getPurpose().name(),
           "primary", key.getPrimary().getName(), "state", key.getPrimary().getState().name(),
           "labels", key.getLabelsMap(), "destroy_days", key.getDestroyScheduledDuration().getSeconds() / 86400.0));
-      attempt("CreateCryptoKey.sign", () -> Map.of("name", client.createCryptoKey(ring.getName(), "sign",
-          CryptoKey.newBuilder().setPurpose(CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN)
-              .setVersionTemplate(CryptoKeyVersionTemplate.newBuilder()
-                  .setAlgorithm(CryptoKeyVersion.CryptoKeyVersionAlgorithm.EC_SIGN_P256_SHA256)).build()).getName()));
-      attempt("CreateCryptoKey.mac", () -> Map.of("name", client.createCryptoKey(ring.getName(), "mac",
-          CryptoKey.newBuilder().setPurpose(CryptoKey.CryptoKeyPurpose.MAC)
-              .setVersionTemplate(CryptoKeyVersionTemplate.newBuilder()
-                  .setAlgorithm(CryptoKeyVersion.CryptoKeyVersionAlgorithm.HMAC_SHA256)).build()).getName()));
+      CryptoKey signKey = client.createCryptoKey(ring.getName(), "sign", CryptoKey.newBuilder()
+          .setPurpose(CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN)
+          .setVersionTemplate(CryptoKeyVersionTemplate.newBuilder()
+              .setAlgorithm(CryptoKeyVersion.CryptoKeyVersionAlgorithm.EC_SIGN_P256_SHA256)).build());
+      emit("CreateCryptoKey.sign", Map.of("purpose", signKey.getPurpose().name()));
+      CryptoKey macKey = client.createCryptoKey(ring.getName(), "mac", CryptoKey.newBuilder()
+          .setPurpose(CryptoKey.CryptoKeyPurpose.MAC)
+          .setVersionTemplate(CryptoKeyVersionTemplate.newBuilder()
+              .setAlgorithm(CryptoKeyVersion.CryptoKeyVersionAlgorithm.HMAC_SHA256)).build());
+      emit("CreateCryptoKey.mac", Map.of("purpose", macKey.getPurpose().name()));
       String version1 = key.getName() + "/cryptoKeyVersions/1";
-      ByteString data = ByteString.copyFromUtf8("data");
-      attempt("AsymmetricSign", () -> Map.of("signature", client.asymmetricSign(AsymmetricSignRequest.newBuilder()
-          .setName(version1).setDigest(Digest.newBuilder().setSha256(ByteString.copyFrom(new byte[32]))).build())
-          .getSignature().size()));
-      attempt("GetPublicKey", () -> Map.of("pem", client.getPublicKey(
-          GetPublicKeyRequest.newBuilder().setName(version1).build()).getPem()));
-      attempt("MacSign", () -> Map.of("mac", client.macSign(
-          MacSignRequest.newBuilder().setName(version1).setData(data).build()).getMac().size()));
-      attempt("MacVerify", () -> Map.of("success", client.macVerify(MacVerifyRequest.newBuilder().setName(version1)
-          .setData(data).setMac(ByteString.copyFrom(new byte[32])).build()).getSuccess()));
+
+      // as Google's Java sample does: sign a SHA-256 digest, verify it with the public key's PEM
+      ByteString message = ByteString.copyFromUtf8("pay 100 to alice");
+      ByteString digest = ByteString.copyFrom(MessageDigest.getInstance("SHA-256").digest(message.toByteArray()));
+      String signVersion = signKey.getName() + "/cryptoKeyVersions/1";
+      PublicKey publicKey = client.getPublicKey(signVersion);
+      emit("GetPublicKey", Map.of("algorithm", publicKey.getAlgorithm().name(),
+          "pem_crc32c_ok", publicKey.getPemCrc32C().getValue() == crc(ByteString.copyFromUtf8(publicKey.getPem()))));
+      attempt("AsymmetricSign", () -> {
+        AsymmetricSignResponse signed = client.asymmetricSign(AsymmetricSignRequest.newBuilder().setName(signVersion)
+            .setDigest(Digest.newBuilder().setSha256(digest)).setDigestCrc32C(Int64Value.of(crc(digest))).build());
+        String base64 = publicKey.getPem().replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+        Signature verifier = Signature.getInstance("SHA256withECDSA");
+        verifier.initVerify(KeyFactory.getInstance("EC")
+            .generatePublic(new X509EncodedKeySpec(Base64.getDecoder().decode(base64))));
+        verifier.update(message.toByteArray());
+        return Map.of("verified", verifier.verify(signed.getSignature().toByteArray()),
+            "verified_digest_crc32c", signed.getVerifiedDigestCrc32C(),
+            "signature_crc32c_ok", signed.getSignatureCrc32C().getValue() == crc(signed.getSignature()));
+      });
+      String macVersion = macKey.getName() + "/cryptoKeyVersions/1";
+      MacSignResponse tag = client.macSign(MacSignRequest.newBuilder().setName(macVersion).setData(message)
+          .setDataCrc32C(Int64Value.of(crc(message))).build());
+      emit("MacSign", Map.of("length", tag.getMac().size(), "verified_data_crc32c", tag.getVerifiedDataCrc32C(),
+          "mac_crc32c_ok", tag.getMacCrc32C().getValue() == crc(tag.getMac())));
+      attempt("MacVerify", () -> {
+        MacVerifyResponse checked = client.macVerify(MacVerifyRequest.newBuilder().setName(macVersion).setData(message)
+            .setMac(tag.getMac()).setMacCrc32C(Int64Value.of(crc(tag.getMac()))).build());
+        MacVerifyResponse tampered = client.macVerify(MacVerifyRequest.newBuilder().setName(macVersion)
+            .setData(message.concat(ByteString.copyFromUtf8("!"))).setMac(tag.getMac()).build());
+        return Map.of("success", checked.getSuccess(), "verified_mac_crc32c", checked.getVerifiedMacCrc32C(),
+            "tampered_success", tampered.getSuccess());
+      });
 
       attempt("GetCryptoKey", () -> {
         CryptoKey got = client.getCryptoKey(key.getName());

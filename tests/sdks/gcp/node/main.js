@@ -8,6 +8,7 @@
 // everything), KMS_READER_CREDENTIALS (a key file of a principal that may only read).
 'use strict';
 
+const crypto = require('crypto');
 const {KeyManagementServiceClient} = require('@google-cloud/kms');
 const {Status} = require('google-gax');
 
@@ -71,15 +72,38 @@ async function main() {
     name: key.name, purpose: key.purpose, primary: key.primary.name, state: key.primary.state, labels: key.labels,
     destroy_days: int(key.destroyScheduledDuration.seconds) / 86400,
   });
-  await attempt('CreateCryptoKey.sign', () => client.createCryptoKey({parent: ring.name, cryptoKeyId: 'sign',
-    cryptoKey: {purpose: 'ASYMMETRIC_SIGN', versionTemplate: {algorithm: 'EC_SIGN_P256_SHA256'}}}));
-  await attempt('CreateCryptoKey.mac', () => client.createCryptoKey({parent: ring.name, cryptoKeyId: 'mac',
-    cryptoKey: {purpose: 'MAC', versionTemplate: {algorithm: 'HMAC_SHA256'}}}));
+  const signKey = await attempt('CreateCryptoKey.sign', () => client.createCryptoKey({parent: ring.name, cryptoKeyId: 'sign',
+    cryptoKey: {purpose: 'ASYMMETRIC_SIGN', versionTemplate: {algorithm: 'EC_SIGN_P256_SHA256'}}}),
+  ([created]) => ({purpose: created.purpose}));
+  const macKey = await attempt('CreateCryptoKey.mac', () => client.createCryptoKey({parent: ring.name, cryptoKeyId: 'mac',
+    cryptoKey: {purpose: 'MAC', versionTemplate: {algorithm: 'HMAC_SHA256'}}}), ([created]) => ({purpose: created.purpose}));
+  // as Google's Node sample does: sign a SHA-256 digest, verify it with the public key's PEM
+  const message = Buffer.from('pay 100 to alice');
+  const digest = crypto.createHash('sha256').update(message).digest();
+  const signVersion = `${signKey ? signKey[0].name : ring.name + '/cryptoKeys/sign'}/cryptoKeyVersions/1`;
+  const publicKey = await attempt('GetPublicKey', () => client.getPublicKey({name: signVersion}), ([answer]) => ({
+    algorithm: answer.algorithm, pem_crc32c_ok: int(answer.pemCrc32c.value) === crc32c(Buffer.from(answer.pem)),
+  }));
+  await attempt('AsymmetricSign', () => client.asymmetricSign({name: signVersion, digest: {sha256: digest},
+    digestCrc32c: {value: crc32c(digest)}}), ([signed]) => ({
+    verified: Boolean(publicKey) && crypto.verify('sha256', message, publicKey[0].pem, Buffer.from(signed.signature)),
+    verified_digest_crc32c: signed.verifiedDigestCrc32c,
+    signature_crc32c_ok: int(signed.signatureCrc32c.value) === crc32c(signed.signature),
+  }));
+  const macVersion = `${macKey ? macKey[0].name : ring.name + '/cryptoKeys/mac'}/cryptoKeyVersions/1`;
+  const tag = await attempt('MacSign', () => client.macSign({name: macVersion, data: message,
+    dataCrc32c: {value: crc32c(message)}}), ([answer]) => ({
+    length: answer.mac.length, verified_data_crc32c: answer.verifiedDataCrc32c,
+    mac_crc32c_ok: int(answer.macCrc32c.value) === crc32c(answer.mac),
+  }));
+  await attempt('MacVerify', async () => {
+    const mac = Buffer.from(tag[0].mac);
+    const [checked] = await client.macVerify({name: macVersion, data: message, mac, macCrc32c: {value: crc32c(mac)}});
+    const [tampered] = await client.macVerify({name: macVersion, data: Buffer.concat([message, Buffer.from('!')]), mac});
+    return {checked, tampered};
+  }, ({checked, tampered}) => ({success: checked.success, verified_mac_crc32c: checked.verifiedMacCrc32c,
+    tampered_success: tampered.success}));
   const version1 = `${key.name}/cryptoKeyVersions/1`;
-  await attempt('AsymmetricSign', () => client.asymmetricSign({name: version1, digest: {sha256: Buffer.alloc(32)}}));
-  await attempt('GetPublicKey', () => client.getPublicKey({name: version1}));
-  await attempt('MacSign', () => client.macSign({name: version1, data: Buffer.from('data')}));
-  await attempt('MacVerify', () => client.macVerify({name: version1, data: Buffer.from('data'), mac: Buffer.alloc(32)}));
 
   await attempt('GetCryptoKey', () => client.getCryptoKey({name: key.name}), ([got]) => ({
     name: got.name, primary: got.primary.name, algorithm: got.primary.algorithm, protection_level: got.primary.protectionLevel,
