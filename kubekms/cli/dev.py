@@ -52,6 +52,8 @@ def env_command(state_dir: Path | None) -> None:
         click.echo(clientenv.read_client_env(directory), nl=False)
     except FileNotFoundError:
         raise click.ClickException(f"no stack in {directory}: start one with `kubekms dev up`") from None
+    if not stack.stack_running(directory):  # the exports name the last run's port, which nothing serves now
+        click.echo(f"warning: no `kubekms dev up` is running on {directory}: start it again first", err=True)
 
 
 @dev.command("up")

@@ -323,6 +323,21 @@ def state_dir_lock(paths: StatePaths) -> Iterator[None]:
         os.close(descriptor)
 
 
+def stack_running(state_dir: Path) -> bool:
+    """Whether a ``kubekms dev up`` holds ``state_dir`` now (see :func:`state_dir_lock`)."""
+    try:
+        descriptor = os.open(StatePaths(state_dir).lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
 @contextlib.contextmanager
 def running_stack(state_dir: Path) -> Iterator[Stack]:
     paths = StatePaths(state_dir)

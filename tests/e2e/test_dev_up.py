@@ -127,12 +127,18 @@ def test_dev_up_as_a_user_runs_it(tmp_path: Path) -> None:
         assert stack.poll() is None
         assert "kubekms/cluster-secrets" in cli("key", "list")  # the first stack is untouched
 
+        running_env = subprocess.run([KUBEKMS, "dev", "env", "--state-dir", str(state)], capture_output=True, text=True)
+        assert (running_env.returncode, running_env.stderr) == (0, "")
+
         children = descendants(stack.pid)
         assert len(children) >= 5  # server, etcd, kube-apiserver, operator, plugin
         stack.send_signal(signal.SIGTERM)
         assert stack.wait(timeout=60) == 0
         assert "[kubekms dev] stopping" in log.read_text()
         assert not [pid for pid in children if alive(pid)]
+        stale = subprocess.run([KUBEKMS, "dev", "env", "--state-dir", str(state)], capture_output=True, text=True)
+        assert stale.returncode == 0 and "export KUBEKMS_ENDPOINT=" in stale.stdout
+        assert stale.stderr == f"warning: no `kubekms dev up` is running on {state}: start it again first\n"
     finally:
         if stack.poll() is None:
             stack.kill()
