@@ -255,9 +255,10 @@ class GcpBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
         return [version async for version in pager]
 
     async def _all_keys(self) -> list[kms_v1.CryptoKey]:
+        """The key ring's ENCRYPT_DECRYPT crypto keys: its signing and MAC keys are no keys of this provider."""
         await self._ensure_key_ring()
         pager = await self._client.list_crypto_keys(request={"parent": self._key_ring, "page_size": 1000})
-        return [key async for key in pager]
+        return [key async for key in pager if key.purpose == kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT]
 
     @staticmethod
     def _metadata(key: kms_v1.CryptoKey, versions: int | None = None) -> KeyMetadata:

@@ -19,7 +19,9 @@ from gcp_harness import LOCATION, client
 from google.api_core import exceptions
 from google.cloud import kms_v1
 
+from kubekms.backend import KeyState
 from kubekms.devenv.gcpserver import GcpServer
+from kubekms.providers import open_backend
 from kubekms.server.gcp_store import GcpStore
 
 Client = kms_v1.KeyManagementServiceClient
@@ -137,3 +139,20 @@ def test_a_database_of_the_first_schema_gets_the_algorithm_column(tmp_path: Path
     finally:
         store.close()
     GcpStore(tmp_path).close()  # a second open finds the column there
+
+
+async def test_provider_gcp_lists_only_encrypt_decrypt_keys(gcp: GcpServer, admin: Client) -> None:
+    """A signing or MAC key in the provider's key ring is no key of the provider (it would show as a destroyed
+    AES key: it has no primary version)."""
+    backend = await open_backend(gcp.backend_config("admin", key_ring="mixed"))
+    try:
+        await backend.create_key("data")
+        ring = f"{LOCATION}/keyRings/mixed"
+        for key_id, purpose, algorithm in (("signer", Purpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256),
+                                           ("macer", Purpose.MAC, Algorithm.HMAC_SHA256)):  # fmt: skip
+            admin.create_crypto_key(request={"parent": ring, "crypto_key_id": key_id, "crypto_key": {
+                "purpose": purpose, "version_template": {"algorithm": algorithm}}})  # fmt: skip
+        assert [key.key_id for key in (await backend.list_keys()).keys] == ["data"]
+        assert (await backend.list_keys(state=KeyState.DESTROYED)).keys == []
+    finally:
+        await backend.close()
