@@ -147,11 +147,7 @@ class KeyPages:
             if key.alias or key.state is KeyState.DESTROYED or not access.may_on("list-aliases", key):
                 continue
             aliases = await self._gate.call(
-                visitor,
-                project,
-                "list-aliases",
-                lambda backend, key_id=key.key_id: backend.list_aliases(key_id),
-                key_ref=key.key_id,
+                visitor, project, "list-aliases", _list_aliases(key.key_id), key_ref=key.key_id
             )
             if aliases:
                 names[key.key_id] = aliases[0]
@@ -323,6 +319,10 @@ class KeyPages:
                 visitor, project, "user-instances", lambda backend: backend.instance_count()
             )
         return self._gate.page(visitor, "account.html", project=project, quotas=quotas, instances=instances)
+
+
+def _list_aliases(key_id: str) -> Callable[[Backend], Awaitable[list[str]]]:
+    return lambda backend: backend.list_aliases(key_id)
 
 
 def _describe(key_ref: str) -> Callable[[Backend], Awaitable[KeyMetadata]]:
