@@ -99,7 +99,8 @@ class JwtVerifier:
         """
         self._principal_of(assertion)
         claimed = google_jwt.decode(assertion, verify=False)  # type: ignore[no-untyped-call]  # google-auth: unannotated
-        if claimed.get("aud") not in self._token_audiences:
+        audience = claimed.get("aud")
+        if not isinstance(audience, str) or audience not in self._token_audiences:
             raise Unauthenticated("invalid_grant: the assertion's aud is not this server's token endpoint.")
         return assertion, max(0, int(claimed["exp"]) - int(self._clock()))
 
@@ -163,8 +164,10 @@ class JwtVerifier:
         audience = payload.get("aud")
         # Go's scoped self-signed JWT sends "aud": "" (its claim set has no omitempty): no audience, the scope decides;
         # so does the token endpoint's audience (an access token from exchange(), which needs a Cloud KMS scope)
+        if audience is not None and not isinstance(audience, str):  # RFC 7519 allows an array: not taken here
+            raise Unauthenticated("Request had invalid authentication credentials: JWT audience not accepted.")
         if audience is not None and audience != "" and audience not in self._token_audiences:
-            if not isinstance(audience, str) or audience not in self._audiences:
+            if audience not in self._audiences:
                 raise Unauthenticated("Request had invalid authentication credentials: JWT audience not accepted.")
             return
         scope = payload.get("scope")

@@ -94,3 +94,18 @@ def test_the_token_endpoint_exchanges_a_scoped_assertion_for_an_access_token() -
         verifier.verify(f"Bearer {_token(info, now, aud=TOKEN_URI)}")  # no scope: not a bearer either
     with pytest.raises(Unauthenticated):
         JwtVerifier([principal], clock=lambda: now).exchange(_token(info, now, aud=TOKEN_URI, scope=SCOPE))
+
+
+def test_an_aud_that_is_not_a_string_is_unauthenticated_not_an_error() -> None:
+    """RFC 7519 allows an array aud; this server takes a string only, and an unhashable one must not raise
+    TypeError (an INTERNAL answer) in the token audiences' set lookup."""
+    info, public_pem = new_service_account_key(EMAIL, "proj")
+    principal = PrincipalGrant.build("unit", "AK", "SK", gcp_service_account=(EMAIL, public_pem))
+    now = int(time.time())
+    verifier = JwtVerifier([principal], token_audiences=(TOKEN_URI,), clock=lambda: now)
+    for audience in ([gcp_auth.DEFAULT_AUDIENCES[0]], {"aud": TOKEN_URI}, [TOKEN_URI], 7):
+        token = _token(info, now, aud=audience, scope=SCOPE)
+        with pytest.raises(Unauthenticated):
+            verifier.verify(f"Bearer {token}")
+        with pytest.raises(Unauthenticated):
+            verifier.exchange(token)
