@@ -361,6 +361,7 @@ class CloudKmsService:
         self._metrics = metrics
         self._clock = clock
         self._stores: dict[str, tuple[GcpStore, asyncio.Lock]] = {}
+        self.refusals = refusals
 
         def pipeline(wire: str) -> Pipeline[GcpRequest, Outcome]:
             return Pipeline(GcpWire(self, wire), principals, backend_for, audit, metrics, refusals)

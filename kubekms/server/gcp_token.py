@@ -4,26 +4,26 @@ Clients that do not sign their own JWT for the API (Go's REST client, or any key
 ``token_uri`` is set to this endpoint) post the service account's assertion here, as they would to
 Google's token endpoint; :meth:`~kubekms.server.gcp_auth.JwtVerifier.exchange` checks it and the
 answer is Google's token response. Refusals are OAuth's error bodies (``invalid_grant``...), never the
-assertion.
+assertion, and go to the server's refusal log (rate-limited per client) and refusal metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from kubekms.errors import Unauthenticated
 from kubekms.server.gcp_auth import JwtVerifier
-
-log = logging.getLogger("kubekms.server.gcp")
+from kubekms.server.logs import RefusalLog
 
 PATH = "/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 REQUEST_SECONDS = 30.0
+WIRE = "gcp-token"
 
 
 def _answer(status: int, payload: dict[str, object]) -> web.Response:
@@ -32,13 +32,13 @@ def _answer(status: int, payload: dict[str, object]) -> web.Response:
                         headers={"Cache-Control": "no-store", "Pragma": "no-cache"})  # fmt: skip
 
 
-def _refused(request: web.Request, error: str, description: str) -> web.Response:
-    log.info("Cloud KMS token refused", extra={"fields": {"client": request.remote or "-", "error": error,
-                                                          "reason": description}})  # fmt: skip
-    return _answer(400, {"error": error, "error_description": description})
+def token_handler(verifier: JwtVerifier, refusals: RefusalLog) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def _refused(request: web.Request, error: str, description: str) -> web.Response:
+        # through the refusal log: its lines are rate-limited per client, a flood of bad assertions is only counted
+        refusals.refused(client=request.remote or "-", wire=WIRE, reason=error, status=400, operation="Token",
+                         request_id=str(uuid.uuid4()))  # fmt: skip
+        return _answer(400, {"error": error, "error_description": description})
 
-
-def token_handler(verifier: JwtVerifier) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def token(request: web.Request) -> web.Response:
         try:
             async with asyncio.timeout(REQUEST_SECONDS):

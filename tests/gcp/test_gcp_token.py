@@ -121,3 +121,15 @@ def test_the_token_uri_setting() -> None:
                      ({**rest, "token_uri": 7}, "URL")):  # fmt: skip
         with pytest.raises(ValueError, match=why):
             GcpSettings.from_config(bad)
+
+
+def test_token_refusals_go_to_the_rate_limited_refusal_log(gcp: GcpServer) -> None:
+    """A client posting bad assertions gets a few log lines (the refusal log's burst), then only a count: the
+    endpoint cannot be used to flood the server's log."""
+    bearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    for _ in range(20):
+        assert _post(gcp, {"grant_type": bearer, "assertion": "not.a.jwt"})[0] == 400
+    lines = [json.loads(line) for line in gcp.server.log.read_text().splitlines() if line.startswith("{")]
+    token_lines = [line for line in lines if line.get("wire") == "gcp-token"]
+    assert 1 <= len(token_lines) <= 5 and all(line["operation"] == "Token" for line in token_lines)
+    assert all("not.a.jwt" not in json.dumps(line) for line in token_lines)
