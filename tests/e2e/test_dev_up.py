@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -92,9 +93,15 @@ def test_dev_up_as_a_user_runs_it(tmp_path: Path) -> None:
     assert KUBEKMS
     state = tmp_path / "state"
     log = tmp_path / "dev-up.log"
+    # as after scripts/dev-up on a fresh machine: the venv's bin is not on the PATH (even if this test's is)
+    venv_bin = str(Path(KUBEKMS).parent)
+    path = os.pathsep.join(part for part in os.environ.get("PATH", "").split(os.pathsep) if part != venv_bin)
     with log.open("wb") as out:
         stack = subprocess.Popen(
-            [KUBEKMS, "dev", "up", "--state-dir", str(state)], stdout=out, stderr=subprocess.STDOUT
+            [KUBEKMS, "dev", "up", "--state-dir", str(state)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PATH": path},
         )
     try:
         wait_for(lambda: "press Ctrl-C" in log.read_text() or stack.poll() is not None, 300, "the stack to be up")
