@@ -16,7 +16,7 @@ import binascii
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms.backend import ORIGIN_EXTERNAL, Backend, GrantTerms, KeyMetadata, KeyState, key_algorithms
@@ -29,7 +29,6 @@ from kubekms.wire.v1.values import encryption_context_aad
 
 JsonObject = dict[str, Any]
 _UNPARSED = object()
-_T = TypeVar("_T")
 MAX_TEXT_CHARS = 8192  # any string field; the keystore checks descriptions, aliases and tags tighter
 MAX_KEY_REF_CHARS = 2048  # AWS's limit on KeyId (key id, key ARN, alias name or alias ARN)
 IGNORE_CIPHERTEXT = "IGNORE_CIPHERTEXT"
@@ -100,12 +99,6 @@ class AwsRequest:
         call._parsed, call.backend = self._parsed, backend
         return call
 
-    def _once(self, field_key: tuple[object, ...], parse: Callable[[], _T]) -> _T:
-        value = self._parsed.get(field_key, _UNPARSED)
-        if value is _UNPARSED:
-            value = self._parsed[field_key] = parse()
-        return value  # type: ignore[no-any-return]
-
     def key_arn(self, key_id: str) -> str:
         return f"arn:aws:kms:{self.region}:{self.account}:key/{key_id}"
 
@@ -133,7 +126,11 @@ class AwsRequest:
         return inputs.marker(self.body.get("Marker"), "Marker")
 
     def blob(self, name: str, bounds: tuple[int, int]) -> bytes:
-        return self._once(("blob", name, bounds), lambda: self._blob(name, bounds))
+        field_key = ("blob", name, bounds)  # parsed once, no closure per call (as key_ref)
+        value = self._parsed.get(field_key, _UNPARSED)
+        if value is _UNPARSED:
+            value = self._parsed[field_key] = self._blob(name, bounds)
+        return value  # type: ignore[no-any-return]
 
     def _blob(self, name: str, bounds: tuple[int, int]) -> bytes:
         value = self.text(name, required=True)
@@ -162,10 +159,7 @@ class AwsRequest:
 
     def dry_run(self) -> bool:
         """``DryRun``: check the call as if it were made, then refuse it (DryRunOperationException) undone."""
-        return self._once(("dry_run",), self._dry_run)
-
-    def _dry_run(self) -> bool:
-        value = self.body.get("DryRun", False)
+        value = self.body.get("DryRun", False)  # a look-up and a type check: cheaper than keeping the answer
         if not isinstance(value, bool):
             raise InvalidArgument("DryRun must be a boolean")
         return value
@@ -181,7 +175,7 @@ class AwsRequest:
 
     def key_ref(self, name: str = "KeyId") -> str:
         """The keystore reference (key id or alias) for a KeyId in any AWS form."""
-        # _once inlined: asked three times a request (pipeline, region check, operation), a closure each time
+        # parsed once: asked three times a request (pipeline, region check, operation); no closure per call
         field_key = ("key_ref", name)
         value = self._parsed.get(field_key, _UNPARSED)
         if value is _UNPARSED:
@@ -193,7 +187,11 @@ class AwsRequest:
 
     def envelope(self, name: str = "CiphertextBlob") -> ciphertext_format.Envelope:
         """The header of one of our data-key ciphertexts (which names its key), from a base64 field."""
-        return self._once(("envelope", name), lambda: ciphertext_format.parse(self.blob(name, CIPHERTEXT_BYTES)))
+        field_key = ("envelope", name)  # parsed once, no closure per call (as key_ref)
+        value = self._parsed.get(field_key, _UNPARSED)
+        if value is _UNPARSED:
+            value = self._parsed[field_key] = ciphertext_format.parse(self.blob(name, CIPHERTEXT_BYTES))
+        return value  # type: ignore[no-any-return]
 
 
 @dataclass(slots=True)
