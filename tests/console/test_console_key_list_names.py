@@ -1,11 +1,15 @@
-"""The key list names every key the visitor may read the aliases of, also one made without a primary alias."""
+"""The key list names every key the visitor may read the aliases of, also one made without a primary alias;
+the key page's actions line up."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from console_harness import ConsoleHttp, credentials, start_server
+from console_harness import PROJECT, ConsoleHttp, api, credentials, sign_in, start_server
+from playwright.sync_api import BrowserContext
+
+from kubekms.devenv.kmsserver import KMSServer
 
 
 def test_a_key_named_after_its_creation_is_listed_by_its_alias(tmp_path: Path) -> None:
@@ -40,3 +44,17 @@ def test_without_list_aliases_the_list_shows_no_alias_it_may_not_read(tmp_path: 
         assert "secret-name" not in page.text
     finally:
         server.stop()
+
+
+def test_the_key_pages_action_buttons_line_up(context: BrowserContext, server: KMSServer) -> None:
+    """ "Schedule deletion…" is a link styled as a button: it was taller than the buttons beside it, its label
+    at the top instead of centred."""
+    key = api(server, "create_key", "aligned-key")
+    page = sign_in(context, server)
+    page.goto(f"{server.endpoint}/console/p/{PROJECT}/keys/{key.key_id}")
+    actions = page.get_by_role("region", name="Actions")
+    rotate = actions.get_by_role("button", name="Rotate now").bounding_box()
+    delete = actions.get_by_role("link", name="Schedule deletion…").bounding_box()
+    assert rotate and delete
+    assert abs(delete["height"] - rotate["height"]) <= 1, (rotate, delete)
+    assert abs((delete["y"] + delete["height"] / 2) - (rotate["y"] + rotate["height"] / 2)) <= 1, (rotate, delete)
