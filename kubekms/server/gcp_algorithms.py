@@ -2,9 +2,10 @@
 
 A crypto key's versions all have its algorithm (``version_template.algorithm``), and the purpose
 follows from it: ENCRYPT_DECRYPT (GOOGLE_SYMMETRIC_ENCRYPTION, the keystore's AES_256),
-ASYMMETRIC_SIGN (EC and RSA signing keys) and MAC (HMAC keys). The keystore's names for key specs,
-usages and algorithms are AWS's (:func:`kubekms.backend.key_algorithms`); Cloud KMS's signing
-algorithms hash as AWS's of the same name do (PSS with a salt as long as the digest).
+ASYMMETRIC_SIGN (EC and RSA signing keys), ASYMMETRIC_DECRYPT (RSA OAEP keys) and MAC (HMAC keys).
+The keystore's names for key specs, usages and algorithms are AWS's (:func:`kubekms.backend.key_algorithms`);
+Cloud KMS's algorithms hash as AWS's of the same name do (PSS with a salt as long as the digest; OAEP with
+MGF1 over the same hash).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def _signing(key_spec: str, algorithm: str, digest: str) -> KeyKind:
     return KeyKind(Purpose.ASYMMETRIC_SIGN, key_spec, "SIGN_VERIFY", algorithm, digest)
 
 
+def _decrypting(bits: int, digest: str) -> KeyKind:
+    return KeyKind(Purpose.ASYMMETRIC_DECRYPT, f"RSA_{bits}", "ENCRYPT_DECRYPT", f"RSAES_OAEP_{digest}")
+
+
 def _mac(bits: int) -> KeyKind:
     return KeyKind(Purpose.MAC, f"HMAC_{bits}", "GENERATE_VERIFY_MAC", f"HMAC_SHA_{bits}")
 
@@ -49,9 +54,11 @@ KINDS: dict[str, KeyKind] = {
        for scheme, aws in (("PSS", "PSS"), ("PKCS1", "PKCS1_V1_5")) for bits in (2048, 3072, 4096)},
     "RSA_SIGN_PSS_4096_SHA512": _signing("RSA_4096", "RSASSA_PSS_SHA_512", "sha512"),
     "RSA_SIGN_PKCS1_4096_SHA512": _signing("RSA_4096", "RSASSA_PKCS1_V1_5_SHA_512", "sha512"),
+    **{f"RSA_DECRYPT_OAEP_{bits}_{digest.replace('_', '')}": _decrypting(bits, digest)
+       for bits in (2048, 3072, 4096) for digest in ("SHA_256", "SHA_1")},
     **{f"HMAC_SHA{bits}": _mac(bits) for bits in (224, 256, 384, 512)},
 }  # fmt: skip
-OFFERED_PURPOSES = (Purpose.ENCRYPT_DECRYPT, Purpose.ASYMMETRIC_SIGN, Purpose.MAC)
+OFFERED_PURPOSES = (Purpose.ENCRYPT_DECRYPT, Purpose.ASYMMETRIC_SIGN, Purpose.ASYMMETRIC_DECRYPT, Purpose.MAC)
 
 
 def kind_of(algorithm: str) -> KeyKind:
@@ -75,7 +82,9 @@ def enum_name(enum: Any, value: int) -> str:
 def template_algorithm(purpose: int, algorithm: int) -> str:
     """The algorithm name a new crypto key of ``purpose`` gets from its version template; InvalidArgument if none."""
     if purpose not in OFFERED_PURPOSES:
-        raise InvalidArgument("this server offers CryptoKeys of purpose ENCRYPT_DECRYPT, ASYMMETRIC_SIGN and MAC")
+        raise InvalidArgument(
+            "this server offers CryptoKeys of purpose ENCRYPT_DECRYPT, ASYMMETRIC_SIGN, ASYMMETRIC_DECRYPT and MAC"
+        )
     if algorithm == Algorithm.CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED:
         if purpose == Purpose.ENCRYPT_DECRYPT:
             return SYMMETRIC

@@ -26,6 +26,7 @@ Encrypt                                        encrypt-datakey                 k
 Decrypt                                        decrypt-datakey                 key
 AsymmetricSign                                 sign                            key
 GetPublicKey                                   get-publickey                   key
+AsymmetricDecrypt                              decrypt-data                    key
 MacSign                                        generate-mac                    key
 MacVerify                                      verify-mac                      key
 GenerateRandomBytes                            gen-random                      none
@@ -212,6 +213,8 @@ METHODS: dict[str, GcpMethod] = {
                                 KEY, lambda r: _crypto_key_of(r.name, "name")),
     "GetPublicKey": GcpMethod(T.GetPublicKeyRequest, T.PublicKey, ops.get_public_key, _fixed("get-publickey"), KEY,
                               lambda r: _crypto_key_of(r.name, "name")),
+    "AsymmetricDecrypt": GcpMethod(T.AsymmetricDecryptRequest, T.AsymmetricDecryptResponse, ops.asymmetric_decrypt,
+                                   _fixed("decrypt-data"), KEY, lambda r: _crypto_key_of(r.name, "name")),
     "MacSign": GcpMethod(T.MacSignRequest, T.MacSignResponse, ops.mac_sign, _fixed("generate-mac"), KEY,
                          lambda r: _crypto_key_of(r.name, "name")),
     "MacVerify": GcpMethod(T.MacVerifyRequest, T.MacVerifyResponse, ops.mac_verify, _fixed("verify-mac"), KEY,

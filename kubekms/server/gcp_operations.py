@@ -366,10 +366,10 @@ async def _version_meta(
     return key, record, await call.backend.describe_key(record.keystore_key_id)
 
 
-def _require_purpose(key: CryptoKeyRecord, name: object, purpose: int) -> algorithms.KeyKind:
+def _require_purpose(key: CryptoKeyRecord, name: object, *purposes: int) -> algorithms.KeyKind:
     kind = algorithms.kind_of(key.algorithm)
-    if kind.purpose != purpose:
-        have, need = _enum_name(Purpose, kind.purpose), _enum_name(Purpose, purpose)
+    if kind.purpose not in purposes:
+        have, need = _enum_name(Purpose, kind.purpose), " or ".join(_enum_name(Purpose, p) for p in purposes)
         raise InvalidState(f"{name} has purpose {have}; this operation needs {need}")
     return kind
 
@@ -701,12 +701,12 @@ async def generate_random_bytes(
 
 
 async def _usable_version(
-    call: GcpCall, value: str, purpose: int
+    call: GcpCall, value: str, *purposes: int
 ) -> tuple[names.CryptoKeyVersionName, CryptoKeyRecord, VersionRecord, algorithms.KeyKind]:
-    """The ENABLED version named by ``value`` of a crypto key of ``purpose``, authorised by its key policy."""
+    """The ENABLED version named by ``value`` of a crypto key of one of ``purposes``, authorised by its key policy."""
     name = names.version_name(value, "name")
     key, record, meta = await _version_meta(call, name)
-    kind = _require_purpose(key, name, purpose)
+    kind = _require_purpose(key, name, *purposes)
     _require_enabled(name, meta)
     return name, key, record, kind
 
@@ -735,7 +735,9 @@ async def asymmetric_sign(call: GcpCall, request: kms_v1.AsymmetricSignRequest) 
 
 
 async def get_public_key(call: GcpCall, request: kms_v1.GetPublicKeyRequest) -> kms_v1.PublicKey:
-    name, key, record, _ = await _usable_version(call, request.name, Purpose.ASYMMETRIC_SIGN)
+    name, key, record, _ = await _usable_version(
+        call, request.name, Purpose.ASYMMETRIC_SIGN, Purpose.ASYMMETRIC_DECRYPT
+    )
     der = await call.backend.get_public_key(record.keystore_key_id)
     pem = (
         serialization.load_der_public_key(der)
@@ -745,6 +747,20 @@ async def get_public_key(call: GcpCall, request: kms_v1.GetPublicKeyRequest) -> 
     algorithm = algorithms.algorithm_value(key.algorithm)
     return kms_v1.PublicKey(pem=pem, pem_crc32c=crc32c(pem.encode()), algorithm=algorithm, name=str(name),
                             protection_level=SOFTWARE)  # fmt: skip
+
+
+async def asymmetric_decrypt(
+    call: GcpCall, request: kms_v1.AsymmetricDecryptRequest
+) -> kms_v1.AsymmetricDecryptResponse:
+    _, _, record, kind = await _usable_version(call, request.name, Purpose.ASYMMETRIC_DECRYPT)
+    verified = _check_crc(request, "ciphertext", "ciphertext_crc32c", request.ciphertext)
+    try:
+        opened = await call.backend.decrypt_asymmetric(record.keystore_key_id, request.ciphertext,
+                                                       algorithm=kind.algorithm)  # fmt: skip
+    except InvalidCiphertext:
+        raise InvalidArgument(DECRYPTION_FAILED) from None
+    return kms_v1.AsymmetricDecryptResponse(plaintext=opened.data, plaintext_crc32c=crc32c(opened.data),
+                                            verified_ciphertext_crc32c=verified, protection_level=SOFTWARE)  # fmt: skip
 
 
 async def mac_sign(call: GcpCall, request: kms_v1.MacSignRequest) -> kms_v1.MacSignResponse:

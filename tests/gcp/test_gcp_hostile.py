@@ -74,7 +74,7 @@ def test_absent_resources_are_not_found(admin: Client, key: kms_v1.CryptoKey) ->
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"purpose": kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_DECRYPT}, "ENCRYPT_DECRYPT, ASYMMETRIC_SIGN and MAC"),
+        ({"purpose": kms_v1.CryptoKey.CryptoKeyPurpose.RAW_ENCRYPT_DECRYPT}, "ASYMMETRIC_DECRYPT and MAC"),
         ({"purpose": kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN}, "version_template.algorithm is required"),
         ({"purpose": MAC, "version_template": {"algorithm": EC_P256}}, "does not suit"),
         ({"purpose": ENCRYPT_DECRYPT, "version_template": {"algorithm": EC_P256}}, "does not suit"),
@@ -155,7 +155,7 @@ def test_undecodable_messages_and_unknown_methods(gcp: GcpServer, admin: Client,
         with pytest.raises(grpc.RpcError) as unauthenticated:
             encrypt(b"\xff", timeout=10)
         assert unauthenticated.value.code() is grpc.StatusCode.UNAUTHENTICATED
-        sign = channel.unary_unary("/google.cloud.kms.v1.KeyManagementService/AsymmetricDecrypt")
+        sign = channel.unary_unary("/google.cloud.kms.v1.KeyManagementService/RawDecrypt")
         with pytest.raises(grpc.RpcError) as unimplemented:
             sign(b"", metadata=metadata, timeout=10)
         assert unimplemented.value.code() is grpc.StatusCode.UNIMPLEMENTED

@@ -146,7 +146,7 @@ def test_update_mask_paths_in_snake_case_and_methods_not_offered(gcp: GcpServer)
     code, refused = _raw(gcp, "PATCH", f"{key}?updateMask=purpose", body, token)
     assert (code, refused["error"]["status"]) == (400, "INVALID_ARGUMENT") and "purpose" in refused["error"]["message"]
     version = f"{key}/cryptoKeyVersions/1"
-    for method, path in (("POST", f"{version}:asymmetricDecrypt"), ("GET", f"/v1/{LOCATION}/keyRings/masks/importJobs"),
+    for method, path in (("POST", f"{version}:rawDecrypt"), ("GET", f"/v1/{LOCATION}/keyRings/masks/importJobs"),
                          ("GET", f"/v1/{LOCATION}/keyRings/masks:getIamPolicy")):  # fmt: skip
         code, answer = _raw(gcp, method, path, b"{}" if method == "POST" else None, token)
         assert (code, answer["error"]["status"]) == (501, "UNIMPLEMENTED"), (path, answer)

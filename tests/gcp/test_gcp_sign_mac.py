@@ -1,4 +1,5 @@
-"""ASYMMETRIC_SIGN and MAC crypto keys: AsymmetricSign, GetPublicKey, MacSign, MacVerify with the official client.
+"""ASYMMETRIC_SIGN, ASYMMETRIC_DECRYPT and MAC crypto keys: AsymmetricSign, GetPublicKey, AsymmetricDecrypt, MacSign,
+MacVerify with the official client.
 
 Signatures are checked with ``cryptography`` against the PEM GetPublicKey gives, as a verifier holding only the
 public key would; Cloud KMS's rules: such keys have no primary version, serve no Encrypt/Decrypt, take no
@@ -102,6 +103,28 @@ def test_signing_keys_rules(admin: Client, shared_ring: kms_v1.KeyRing) -> None:
         admin.asymmetric_sign(request={"name": version, "digest": {"sha256": sha256}})
 
 
+@pytest.mark.parametrize("algorithm", [Algorithm.RSA_DECRYPT_OAEP_2048_SHA256, Algorithm.RSA_DECRYPT_OAEP_3072_SHA1])
+def test_asymmetric_decrypt_of_what_the_public_key_encrypted(
+    admin: Client, shared_ring: kms_v1.KeyRing, algorithm: int
+) -> None:
+    """As a Cloud KMS user does: encrypt locally with GetPublicKey's key (OAEP, MGF1 over the same hash)."""
+    key = _key(admin, f"decrypt-{algorithm}", Purpose.ASYMMETRIC_DECRYPT, algorithm)
+    assert key.purpose == Purpose.ASYMMETRIC_DECRYPT and not key.primary.name
+    version = f"{key.name}/cryptoKeyVersions/1"
+    public_key = _public_key(admin, version)
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    chosen = hashes.SHA1() if algorithm == Algorithm.RSA_DECRYPT_OAEP_3072_SHA1 else hashes.SHA256()
+    sealed = public_key.encrypt(MESSAGE, padding.OAEP(padding.MGF1(chosen), chosen, None))
+    opened = admin.asymmetric_decrypt(request={"name": version, "ciphertext": sealed,
+                                               "ciphertext_crc32c": google_crc32c.value(sealed)})  # fmt: skip
+    assert opened.plaintext == MESSAGE and opened.verified_ciphertext_crc32c
+    assert opened.plaintext_crc32c == google_crc32c.value(MESSAGE)
+    with pytest.raises(exceptions.InvalidArgument, match="Decryption failed"):
+        admin.asymmetric_decrypt(request={"name": version, "ciphertext": sealed[:-1] + bytes([sealed[-1] ^ 1])})
+    with pytest.raises(exceptions.FailedPrecondition, match="purpose ASYMMETRIC_DECRYPT"):
+        admin.asymmetric_sign(request={"name": version, "data": MESSAGE})
+
+
 def test_mac_sign_and_verify(gcp: GcpServer, admin: Client, shared_ring: kms_v1.KeyRing) -> None:
     key = _key(admin, "mac", Purpose.MAC, Algorithm.HMAC_SHA256)
     assert key.purpose == Purpose.MAC and not key.primary.name
@@ -118,6 +141,8 @@ def test_mac_sign_and_verify(gcp: GcpServer, admin: Client, shared_ring: kms_v1.
         admin.mac_verify(request={"name": version, "data": MESSAGE, "mac": signed.mac, "mac_crc32c": 7})
     with pytest.raises(exceptions.FailedPrecondition, match="purpose MAC"):
         admin.get_public_key(request={"name": version})
+    with pytest.raises(exceptions.FailedPrecondition, match="purpose MAC"):
+        admin.asymmetric_decrypt(request={"name": version, "ciphertext": b"x" * 256})
     with pytest.raises(exceptions.PermissionDenied):  # reader: describe-key and list-keys only
         client(gcp, "reader").mac_sign(request={"name": version, "data": MESSAGE})
 
