@@ -143,6 +143,9 @@ def _check_scenario(steps: dict[str, dict[str, Any]], ring: str, *, code_from_ht
     assert public_key["algorithm"] == "EC_SIGN_P256_SHA256" and public_key["pem_crc32c_ok"]
     signed = ok("AsymmetricSign")  # verified by the client's language's own ECDSA with the PEM
     assert signed["verified"] is True and signed["verified_digest_crc32c"] and signed["signature_crc32c_ok"]
+    opened = ok("AsymmetricDecrypt")  # sealed by the client's language's own RSA-OAEP with the public key
+    assert opened["plaintext"] == "pay 100 to alice" and opened["verified_ciphertext_crc32c"]
+    assert opened["plaintext_crc32c_ok"]
     tag = ok("MacSign")
     assert tag["length"] == 32 and tag["verified_data_crc32c"] and tag["mac_crc32c_ok"]
     checked = ok("MacVerify")
@@ -150,8 +153,8 @@ def _check_scenario(steps: dict[str, dict[str, Any]], ring: str, *, code_from_ht
     got = ok("GetCryptoKey")
     assert (got["algorithm"], got["protection_level"]) == ("GOOGLE_SYMMETRIC_ENCRYPTION", "SOFTWARE")
     listed = ok("ListCryptoKeys")
-    everything = ["mac", "more-0", "more-1", "more-2", "more-3", "sign", "sym"]
-    assert (listed["names"], listed["total_size"], listed["pages"]) == (everything, 7, 4)
+    everything = ["decrypt", "mac", "more-0", "more-1", "more-2", "more-3", "sign", "sym"]
+    assert (listed["names"], listed["total_size"], listed["pages"]) == (everything, 8, 4)
     assert listed.get("auto", everything) == everything
     encrypted = ok("Encrypt")
     assert encrypted["name"] == f"{key}/cryptoKeyVersions/1" and encrypted["protection_level"] == "SOFTWARE"

@@ -12,6 +12,8 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
@@ -138,6 +140,33 @@ func main() {
 	}
 	emit("AsymmetricSign", map[string]any{"verified": verified, "verified_digest_crc32c": signed.GetVerifiedDigestCrc32C(),
 		"signature_crc32c_ok": signed.GetSignatureCrc32C().GetValue() == crc(signed.GetSignature()).GetValue()}, err)
+	// as Google's Go sample does: encrypt locally with the public key (OAEP SHA-256), decrypt with the server
+	decryptKey, err := client.CreateCryptoKey(ctx, &kmspb.CreateCryptoKeyRequest{Parent: ring.GetName(), CryptoKeyId: "decrypt",
+		CryptoKey: &kmspb.CryptoKey{Purpose: kmspb.CryptoKey_ASYMMETRIC_DECRYPT, VersionTemplate: &kmspb.CryptoKeyVersionTemplate{
+			Algorithm: kmspb.CryptoKeyVersion_RSA_DECRYPT_OAEP_2048_SHA256}}})
+	if err != nil {
+		fatal("CreateCryptoKey decrypt", err)
+	}
+	decryptVersion := decryptKey.GetName() + "/cryptoKeyVersions/1"
+	decryptPublic, err := client.GetPublicKey(ctx, &kmspb.GetPublicKeyRequest{Name: decryptVersion})
+	if err != nil {
+		fatal("GetPublicKey decrypt", err)
+	}
+	block, _ := pem.Decode([]byte(decryptPublic.GetPem()))
+	parsed, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		fatal("public key", err)
+	}
+	sealed, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, parsed.(*rsa.PublicKey), message, nil)
+	if err != nil {
+		fatal("EncryptOAEP", err)
+	}
+	opened, err := client.AsymmetricDecrypt(ctx, &kmspb.AsymmetricDecryptRequest{Name: decryptVersion, Ciphertext: sealed,
+		CiphertextCrc32C: crc(sealed)})
+	emit("AsymmetricDecrypt", map[string]any{"plaintext": string(opened.GetPlaintext()),
+		"verified_ciphertext_crc32c": opened.GetVerifiedCiphertextCrc32C(),
+		"plaintext_crc32c_ok":        opened.GetPlaintextCrc32C().GetValue() == crc(opened.GetPlaintext()).GetValue()}, err)
+
 	macVersion := macKey.GetName() + "/cryptoKeyVersions/1"
 	tag, err := client.MacSign(ctx, &kmspb.MacSignRequest{Name: macVersion, Data: message, DataCrc32C: crc(message)})
 	emit("MacSign", map[string]any{"length": len(tag.GetMac()), "verified_data_crc32c": tag.GetVerifiedDataCrc32C(),

@@ -14,6 +14,8 @@ import com.google.api.gax.grpc.InstantiatingGrpcChannelProvider;
 import com.google.api.gax.httpjson.InstantiatingHttpJsonChannelProvider;
 import com.google.api.gax.rpc.ApiException;
 import com.google.auth.oauth2.GoogleCredentials;
+import com.google.cloud.kms.v1.AsymmetricDecryptRequest;
+import com.google.cloud.kms.v1.AsymmetricDecryptResponse;
 import com.google.cloud.kms.v1.AsymmetricSignRequest;
 import com.google.cloud.kms.v1.AsymmetricSignResponse;
 import com.google.cloud.kms.v1.CreateCryptoKeyRequest;
@@ -51,6 +53,7 @@ import java.io.InputStream;
 import java.security.KeyFactory;
 import java.security.MessageDigest;
 import java.security.Signature;
+import java.security.spec.MGF1ParameterSpec;
 import java.security.spec.X509EncodedKeySpec;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -58,6 +61,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32C;
+import javax.crypto.Cipher;
+import javax.crypto.spec.OAEPParameterSpec;
+import javax.crypto.spec.PSource;
 
 public class Scenario {
   private static final Gson GSON = new Gson();
@@ -184,6 +190,26 @@ public class Scenario {
             "verified_digest_crc32c", signed.getVerifiedDigestCrc32C(),
             "signature_crc32c_ok", signed.getSignatureCrc32C().getValue() == crc(signed.getSignature()));
       });
+      // as Google's Java sample does: encrypt locally with the public key (OAEP SHA-256, MGF1 SHA-256)
+      CryptoKey decryptKey = client.createCryptoKey(ring.getName(), "decrypt", CryptoKey.newBuilder()
+          .setPurpose(CryptoKey.CryptoKeyPurpose.ASYMMETRIC_DECRYPT)
+          .setVersionTemplate(CryptoKeyVersionTemplate.newBuilder()
+              .setAlgorithm(CryptoKeyVersion.CryptoKeyVersionAlgorithm.RSA_DECRYPT_OAEP_2048_SHA256)).build());
+      String decryptVersion = decryptKey.getName() + "/cryptoKeyVersions/1";
+      String decryptPem = client.getPublicKey(decryptVersion).getPem();
+      Cipher oaep = Cipher.getInstance("RSA/ECB/OAEPWithSHA-256AndMGF1Padding");
+      oaep.init(Cipher.ENCRYPT_MODE, KeyFactory.getInstance("RSA").generatePublic(new X509EncodedKeySpec(
+          Base64.getDecoder().decode(decryptPem.replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "")))),
+          new OAEPParameterSpec("SHA-256", "MGF1", MGF1ParameterSpec.SHA256, PSource.PSpecified.DEFAULT));
+      ByteString oaepSealed = ByteString.copyFrom(oaep.doFinal(message.toByteArray()));
+      attempt("AsymmetricDecrypt", () -> {
+        AsymmetricDecryptResponse opened = client.asymmetricDecrypt(AsymmetricDecryptRequest.newBuilder()
+            .setName(decryptVersion).setCiphertext(oaepSealed).setCiphertextCrc32C(Int64Value.of(crc(oaepSealed))).build());
+        return Map.of("plaintext", opened.getPlaintext().toStringUtf8(),
+            "verified_ciphertext_crc32c", opened.getVerifiedCiphertextCrc32C(),
+            "plaintext_crc32c_ok", opened.getPlaintextCrc32C().getValue() == crc(opened.getPlaintext()));
+      });
+
       String macVersion = macKey.getName() + "/cryptoKeyVersions/1";
       MacSignResponse tag = client.macSign(MacSignRequest.newBuilder().setName(macVersion).setData(message)
           .setDataCrc32C(Int64Value.of(crc(message))).build());

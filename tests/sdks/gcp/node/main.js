@@ -90,6 +90,18 @@ async function main() {
     verified_digest_crc32c: signed.verifiedDigestCrc32c,
     signature_crc32c_ok: int(signed.signatureCrc32c.value) === crc32c(signed.signature),
   }));
+  // as Google's Node sample does: encrypt locally with the public key (OAEP SHA-256), decrypt with the server
+  const [decryptKey] = await client.createCryptoKey({parent: ring.name, cryptoKeyId: 'decrypt',
+    cryptoKey: {purpose: 'ASYMMETRIC_DECRYPT', versionTemplate: {algorithm: 'RSA_DECRYPT_OAEP_2048_SHA256'}}});
+  const decryptVersion = `${decryptKey.name}/cryptoKeyVersions/1`;
+  const [decryptPublic] = await client.getPublicKey({name: decryptVersion});
+  const sealed = crypto.publicEncrypt({key: decryptPublic.pem, oaepHash: 'sha256',
+    padding: crypto.constants.RSA_PKCS1_OAEP_PADDING}, message);
+  await attempt('AsymmetricDecrypt', () => client.asymmetricDecrypt({name: decryptVersion, ciphertext: sealed,
+    ciphertextCrc32c: {value: crc32c(sealed)}}), ([opened]) => ({
+    plaintext: Buffer.from(opened.plaintext).toString(), verified_ciphertext_crc32c: opened.verifiedCiphertextCrc32c,
+    plaintext_crc32c_ok: int(opened.plaintextCrc32c.value) === crc32c(opened.plaintext),
+  }));
   const macVersion = `${macKey ? macKey[0].name : ring.name + '/cryptoKeys/mac'}/cryptoKeyVersions/1`;
   const tag = await attempt('MacSign', () => client.macSign({name: macVersion, data: message,
     dataCrc32c: {value: crc32c(message)}}), ([answer]) => ({
