@@ -44,9 +44,13 @@ def token_handler(verifier: JwtVerifier, refusals: RefusalLog) -> Callable[[web.
             async with asyncio.timeout(REQUEST_SECONDS):
                 form = await request.post()
         except TimeoutError:
-            return _refused(request, "invalid_request", f"the request did not arrive within {REQUEST_SECONDS:.0f} s")
+            unread = _refused(request, "invalid_request", f"the request did not arrive within {REQUEST_SECONDS:.0f} s")
+            unread.force_close()  # the body was not read whole: close rather than drain it
+            return unread
         except web.HTTPRequestEntityTooLarge:
-            return _refused(request, "invalid_request", "the request is too large")
+            unread = _refused(request, "invalid_request", "the request is too large")
+            unread.force_close()
+            return unread
         grant_type, assertion = form.get("grant_type"), form.get("assertion")
         if grant_type != JWT_BEARER:
             return _refused(request, "unsupported_grant_type", f"grant_type must be {JWT_BEARER}")

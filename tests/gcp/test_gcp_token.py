@@ -133,3 +133,8 @@ def test_token_refusals_go_to_the_rate_limited_refusal_log(gcp: GcpServer) -> No
     token_lines = [line for line in lines if line.get("wire") == "gcp-token"]
     assert 1 <= len(token_lines) <= 5 and all(line["operation"] == "Token" for line in token_lines)
     assert all("not.a.jwt" not in json.dumps(line) for line in token_lines)
+
+
+def test_an_oversized_token_request_is_refused_without_echo(gcp: GcpServer) -> None:
+    code, answer = _post(gcp, {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": "a" * 300_000})
+    assert (code, answer["error"]) == (400, "invalid_request") and "aaaa" not in json.dumps(answer)
