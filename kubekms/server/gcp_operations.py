@@ -7,9 +7,11 @@ state *is* its keystore key's state: ENABLED, DISABLED, DESTROY_SCHEDULED (pendi
 window ended). Encrypt uses the crypto key's primary version; Decrypt finds the version from the
 ciphertext, which names its keystore key.
 
-Cloud KMS rules kept here: purpose ENCRYPT_DECRYPT (algorithm GOOGLE_SYMMETRIC_ENCRYPTION,
-protection level SOFTWARE); a new version is not primary until UpdateCryptoKeyPrimaryVersion
-(except the first, and automatic rotation); the primary must be ENABLED; destroy only from
+Cloud KMS rules kept here: purposes ENCRYPT_DECRYPT, ASYMMETRIC_SIGN, ASYMMETRIC_DECRYPT and MAC
+(the algorithms of :mod:`kubekms.server.gcp_algorithms`, protection level SOFTWARE), each method
+only on keys of its purpose; only ENCRYPT_DECRYPT keys have a primary version and a rotation
+schedule; a new version is not primary until UpdateCryptoKeyPrimaryVersion (except the first, and
+automatic rotation); the primary must be ENABLED; destroy only from
 ENABLED/DISABLED, restore only from DESTROY_SCHEDULED and back to DISABLED; CRC32C fields
 verified when sent and returned always. Where this server is narrower than Cloud KMS:
 destroy_scheduled_duration is whole days from 7 to 120 (default 30), plaintext up to 4096
@@ -69,6 +71,7 @@ MAX_LABELS = 64
 LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 DECRYPTION_FAILED = "Decryption failed: verify that 'name' refers to the correct CryptoKey."
+_enum_name = algorithms.enum_name
 
 STATE_OF = {
     KeyState.ENABLED: State.ENABLED,
@@ -372,9 +375,6 @@ def _require_purpose(key: CryptoKeyRecord, name: object, *purposes: int) -> algo
         have, need = _enum_name(Purpose, kind.purpose), " or ".join(_enum_name(Purpose, p) for p in purposes)
         raise InvalidState(f"{name} has purpose {have}; this operation needs {need}")
     return kind
-
-
-_enum_name = algorithms.enum_name
 
 
 def _require_state(
