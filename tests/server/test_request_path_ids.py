@@ -30,14 +30,15 @@ def test_consecutive_ids_tell_nothing_of_the_requests_between() -> None:
 
 def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
     read_end, write_end = os.pipe()
-    parent_next = REQUEST_IDS.hex()
+    parent_next = REQUEST_IDS.hex(), REQUEST_IDS.uuid()  # both forms hold unused ids now
     pid = os.fork()
     if pid == 0:  # the child: the parent's unused random bytes are gone
-        os.write(write_end, REQUEST_IDS.hex().encode())
+        os.write(write_end, f"{REQUEST_IDS.hex()} {REQUEST_IDS.uuid()}".encode())
         os._exit(0)
     os.close(write_end)
-    child_id = os.read(read_end, 64).decode()
+    child_hex, child_uuid = os.read(read_end, 128).decode().split()
     os.close(read_end)
     os.waitpid(pid, 0)
-    assert HEX32.fullmatch(child_id)
-    assert child_id not in (parent_next, REQUEST_IDS.hex())
+    assert HEX32.fullmatch(child_hex) and uuid.UUID(child_uuid).version == 4
+    assert child_hex not in (parent_next[0], REQUEST_IDS.hex())
+    assert child_uuid not in (parent_next[1], REQUEST_IDS.uuid())
