@@ -158,7 +158,8 @@ class KMSApplication:
         fixed.update({("HEAD", path): answer for (_, path), answer in fixed.items()})
 
         def route(request: HttpRequest) -> Awaitable[HttpResponse]:  # the handler's own coroutine: no frame between
-            if request.method == "POST" and request.raw_path.startswith("/") and request.path == "/":
+            if request.method == "POST" and (request.raw_path == "/" or (request.raw_path.startswith("/")
+                                                                         and request.path == "/")):  # fmt: skip
                 return aws.handle(request)
             answer = fixed.get((request.method, request.raw_path))
             if answer is not None:
