@@ -33,12 +33,7 @@ def _grpc_list(gcp: GcpServer, token: str) -> grpc.StatusCode:
     return raw_call(gcp, "ListKeyRings", kms_v1.ListKeyRingsRequest.serialize(request), token)[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="routed to H2: gcp_auth._check_claims tests `aud not in self._token_audiences` before isinstance(aud, "
-    "str): a list or object aud (RFC 7519 allows an array) is TypeError: 500 INTERNAL on REST, gRPC and /token "
-    "(was 401 UNAUTHENTICATED before b3a323d); check the type first",
-)
+# found by this file and fixed by H2 in 87c83ae (it was a TypeError, 500 INTERNAL, since b3a323d)
 @pytest.mark.parametrize("audience", [[KMS_AUDIENCE], {"aud": KMS_AUDIENCE}], ids=["list", "object"])
 def test_a_signed_jwt_whose_aud_is_not_a_string_is_refused_not_an_internal_error(
     gcp: GcpServer, audience: object
