@@ -49,7 +49,9 @@ def signed_jwt(gcp: GcpServer, principal: str = "admin", **claims: Any) -> str:
     info = gcp.service_account_info(principal)
     now = int(time.time())
     payload = {"iss": info["client_email"], "sub": info["client_email"], "iat": now, "exp": now + 600, **claims}
-    return google_jwt.encode(crypt.RSASigner.from_service_account_info(info), payload).decode()
+    signer = crypt.RSASigner.from_service_account_info(info)  # type: ignore[no-untyped-call]  # google-auth
+    token: bytes = google_jwt.encode(signer, payload)  # type: ignore[no-untyped-call]  # google-auth: unannotated
+    return token.decode()
 
 
 def rest(

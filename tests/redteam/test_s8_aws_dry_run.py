@@ -35,7 +35,7 @@ def keys(server: KMSServer) -> dict[str, str]:
     return {"own": own, "other": other}
 
 
-def _error(call: Callable[[], object]) -> tuple[str, int, dict[str, Any]]:
+def _error(call: Callable[[], object]) -> tuple[str, int, Any]:
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         call()
     response = raised.value.response

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from gcp_policy_support import deny_version
@@ -24,7 +25,7 @@ RING = f"projects/{PROJECT}/locations/global/keyRings/r"
 AUDIENCE = "https://cloudkms.googleapis.com/"
 PRINCIPALS = (Principal("lister", actions=("list-keys", "describe-key"), projects=(PROJECT,)),
               Principal("owner", projects=(PROJECT,)))  # fmt: skip
-TEMPLATES = {
+TEMPLATES: dict[str, dict[str, Any]] = {
     "sym": {"purpose": "ENCRYPT_DECRYPT"},
     "mac": {"purpose": "MAC", "versionTemplate": {"algorithm": "HMAC_SHA256"}},
     "sig": {"purpose": "ASYMMETRIC_SIGN", "versionTemplate": {"algorithm": "EC_SIGN_P256_SHA256"}},
