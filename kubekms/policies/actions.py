@@ -57,6 +57,8 @@ ACTION_BY_PERMISSION: dict[str, str] = {
     "verify-mac": "kms:VerifyMac",
     "create-datakey-pair": "kms:GenerateDataKeyPair",
     "create-datakey-pair-without-plaintext": "kms:GenerateDataKeyPairWithoutPlaintext",
+    "create-rsa-datakey-pair": "kms:GenerateDataKeyPair",  # v1.0: with_plain_text false too (one permission)
+    "create-ec-datakey-pair": "kms:GenerateDataKeyPair",
     "get-parameters-for-import": "kms:GetParametersForImport",
     "import-key-material": "kms:ImportKeyMaterial",
     "delete-imported-key-material": "kms:DeleteImportedKeyMaterial",

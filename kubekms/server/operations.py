@@ -7,8 +7,7 @@ states) is the keystore's; the wire's field parsers check types, units and the w
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,9 @@ from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, Not
 from kubekms.keystore import rules
 from kubekms.server.http_messages import unquote_segment
 from kubekms.server.principals import PrincipalGrant
+from kubekms.server.v1_call import Call, Handler, JsonAnswer, Operation
+from kubekms.server.v1_call import KeyScope as KeyScope  # re-exported: the pipeline and the console read it here
+from kubekms.server.v1_key_pairs import create_ec_datakey_pair, create_rsa_datakey_pair
 from kubekms.wire.aws_rules import key_type
 from kubekms.wire.v1 import answers as v1_answers
 from kubekms.wire.v1 import fields as v1_fields
@@ -27,70 +29,10 @@ from kubekms.wire.v1 import grants as v1_grants
 from kubekms.wire.v1 import values as v1_values
 from kubekms.wire.v1.fields import RequestFields
 
-JsonAnswer = dict[str, Any] | list[Any]
 CREATION_TAGS_FIELD = "tags"
 TAGGING_PERMISSION = "batch-key-tags"  # what create-key with tags needs beside create-key, as AWS asks TagResource
 LIST_ALIASES = "list-aliases"
 UPDATE_ALIAS = "update-alias"  # alias/associate: the AWS wire's permission for the same move
-
-
-class KeyScope(enum.Enum):
-    NONE = "none"  # needs no key permission (gen-random)
-    ACCOUNT = "account"  # sees or creates keys account-wide: only principals allowed every key
-    KEY = "key"  # names one key
-    LISTED = "listed"  # lists keys account-wide, leaving out those the caller may not see (the handler checks each)
-
-
-def key_ref_of(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
-    """The key a request names: in the path (tags), the query (list-aliases) or the body; bounded valid text."""
-    if path_key_id:
-        return v1_fields.key_ref_text(path_key_id)
-    if query.get("key_id"):
-        return v1_fields.key_ref_text(query.get("key_id"))
-    return fields.key_id()
-
-
-KeyRefOf = Callable[[str, Mapping[str, str], RequestFields], str]  # (path key id, query, fields) -> key ref
-
-
-@dataclass(frozen=True)
-class Call:
-    """One authenticated, parsed request as a handler sees it."""
-
-    backend: Backend
-    project_id: str
-    fields: RequestFields
-    query: Mapping[str, str]
-    path_key_id: str = ""
-    path_tag_key: str = ""
-    caller: PrincipalGrant | None = None  # the signed-in principal, for what a handler authorises itself
-    names_key: KeyRefOf = key_ref_of  # how the operation names its key (Operation.key_ref)
-
-    def key_ref(self) -> str:
-        return self.names_key(self.path_key_id, self.query, self.fields)
-
-    async def authorize_tag_change(self, tag_keys: Iterable[str]) -> None:
-        if self.caller is None:
-            raise AccessDenied("this operation needs a signed-in principal")
-        await self.caller.authorize_tag_change(self.backend, self.key_ref(), tag_keys, account=self.project_id)
-
-
-Handler = Callable[[Call], Awaitable[JsonAnswer]]
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    method: str
-    scope: KeyScope
-    handler: Handler
-    key_optional: bool = False  # without a key_id the call lists every key the caller may see (list-aliases)
-    key_ref: KeyRefOf = key_ref_of  # the key it names (decrypt-data: its ciphertext's; alias/associate: the alias's)
-
-    def scope_of(self, query: Mapping[str, str]) -> KeyScope:
-        if self.key_optional and not query.get("key_id"):
-            return KeyScope.LISTED
-        return self.scope
 
 
 # --------------------------------------------------------------------- lifecycle
@@ -668,6 +610,8 @@ _KEY_OPERATIONS: dict[str, Handler] = {
     "create-datakey-without-plaintext": create_datakey_without_plaintext,
     "encrypt-datakey": encrypt_datakey,
     "decrypt-datakey": decrypt_datakey,
+    "create-rsa-datakey-pair": create_rsa_datakey_pair,
+    "create-ec-datakey-pair": create_ec_datakey_pair,
     "get-publickey": get_publickey,
     "sign": sign,
     "verify": verify,
