@@ -22,6 +22,7 @@ from kubekms.server.principals import PrincipalGrant
 from kubekms.server.v1_call import Call, Handler, JsonAnswer, Operation
 from kubekms.server.v1_call import KeyScope as KeyScope  # re-exported: the pipeline and the console read it here
 from kubekms.server.v1_key_pairs import create_ec_datakey_pair, create_rsa_datakey_pair
+from kubekms.server.v1_not_offered import refuse_if_known
 from kubekms.wire.aws_rules import key_type
 from kubekms.wire.v1 import answers as v1_answers
 from kubekms.wire.v1 import fields as v1_fields
@@ -696,6 +697,7 @@ def resolve(method: str, tail: str) -> Route:
             if tag_key == "action":
                 methods["POST"] = OPERATIONS["batch-key-tags"]
         else:
+            refuse_if_known(tail)
             raise InvalidArgument(f"unknown request path .../kms/{tail}", code="KMS.0201")
         path_key_id = parts[0]
     operation = methods.get(method)
