@@ -13,8 +13,12 @@ import yaml
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import (
+    CancelGrantRequest,
+    CancelSelfGrantRequest,
     CreateAliasRequest,
     CreateAliasRequestBody,
+    CreateGrantRequest,
+    CreateGrantRequestBody,
     CreateKeyRequest,
     CreateKeyRequestBody,
     DecryptDataRequest,
@@ -23,6 +27,9 @@ from huaweicloudsdkkms.v2 import (
     EncryptDataRequestBody,
     KmsClient,
     ListAliasesRequest,
+    ListGrantsRequest,
+    ListGrantsRequestBody,
+    RevokeGrantRequestBody,
 )
 
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
@@ -31,12 +38,15 @@ from kubekms.server.audit import verify_chain
 PROJECT = "proj-s8v1"
 LIM = Principal("lim", actions=("encrypt-data", "decrypt-data", "list-aliases", "describe-key"), keys=("s8-a",),
                 projects=(PROJECT,))  # fmt: skip
+# may retire grants (and manage those of its own key) only
+RET = Principal("ret", actions=("retire-grant", "revoke-grant", "list-grants", "list-retirable-grants", "create-grant"),
+                keys=("s8-a",), projects=(PROJECT,))  # fmt: skip
 HOSTILE_KEY = 'ключ"\\\n\u2028<script>'
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
-    with kms_server(tmp_path_factory.mktemp("s8v1"), project_id=PROJECT, principals=(LIM,)) as running:
+    with kms_server(tmp_path_factory.mktemp("s8v1"), project_id=PROJECT, principals=(LIM, RET)) as running:
         yield running
 
 
@@ -109,3 +119,34 @@ def test_audit_lines_are_json_dumps_bytes_and_the_chain_holds(server: KMSServer,
         assert line == json.dumps(json.loads(line), separators=(",", ":")).encode(), line
     report = verify_chain([server.audit_log])
     assert report.ok, [str(b) for b in report.breaks]
+
+
+def test_grant_calls_on_another_key_tell_nothing_of_its_grants(server: KMSServer, keys: dict[str, str]) -> None:
+    admin, ret = _sdk(server, "admin"), _sdk(server, "ret")
+
+    def grant(**fields: str) -> str:
+        body = CreateGrantRequestBody(key_id=keys["b"], grantee_principal="admin", operations=["encrypt-datakey"],
+                                      **fields)  # fmt: skip
+        return str(admin.create_grant(CreateGrantRequest(body=body)).grant_id)
+
+    theirs, retirable = grant(), grant(retiring_principal="ret")
+    unknown_key = "00000000-0000-0000-0000-000000000000"
+    refusals = {
+        "retire an existing grant": lambda: ret.cancel_self_grant(
+            CancelSelfGrantRequest(body=RevokeGrantRequestBody(key_id=keys["b"], grant_id=theirs))),
+        "retire no grant": lambda: ret.cancel_self_grant(
+            CancelSelfGrantRequest(body=RevokeGrantRequestBody(key_id=keys["b"], grant_id="f" * 64))),
+        "retire on no key": lambda: ret.cancel_self_grant(
+            CancelSelfGrantRequest(body=RevokeGrantRequestBody(key_id=unknown_key, grant_id="f" * 64))),
+        "revoke": lambda: ret.cancel_grant(
+            CancelGrantRequest(body=RevokeGrantRequestBody(key_id=keys["b"], grant_id=theirs))),
+        "list": lambda: ret.list_grants(ListGrantsRequest(body=ListGrantsRequestBody(key_id=keys["b"]))),
+        "grant itself": lambda: ret.create_grant(CreateGrantRequest(body=CreateGrantRequestBody(
+            key_id=keys["b"], grantee_principal="ret", operations=["decrypt-datakey"]))),
+    }  # fmt: skip
+    for name, call in refusals.items():
+        assert _refusal(call) == (403, "KMS.0306"), name
+    # its retiring principal retires the grant it was named in, on a key it may not otherwise use
+    ret.cancel_self_grant(CancelSelfGrantRequest(body=RevokeGrantRequestBody(key_id=keys["b"], grant_id=retirable)))
+    listed = admin.list_grants(ListGrantsRequest(body=ListGrantsRequestBody(key_id=keys["b"])))
+    assert {g.grant_id for g in listed.grants} == {theirs}
