@@ -12,7 +12,8 @@ from __future__ import annotations
 ACTION_BY_PERMISSION: dict[str, str] = {
     "create-key": "kms:CreateKey",
     "list-keys": "kms:ListKeys",
-    "list-keys-by-tags": "kms:ListKeys",  # account-wide reads: never evaluated on a key today
+    "list-keys-by-tags": "kms:ListKeys",
+    "list-kms-tags": "kms:ListKeys",  # account-wide reads: never evaluated on a key today
     "user-instances": "kms:ListKeys",
     "user-quotas": "kms:ListKeys",
     "describe-key": "kms:DescribeKey",

@@ -23,6 +23,7 @@ from kubekms.server.v1_call import Call, Handler, JsonAnswer, Operation
 from kubekms.server.v1_call import KeyScope as KeyScope  # re-exported: the pipeline and the console read it here
 from kubekms.server.v1_key_pairs import create_ec_datakey_pair, create_rsa_datakey_pair
 from kubekms.server.v1_not_offered import refuse_if_known
+from kubekms.server.v1_project_tags import list_kms_tags
 from kubekms.wire.aws_rules import key_type
 from kubekms.wire.v1 import answers as v1_answers
 from kubekms.wire.v1 import fields as v1_fields
@@ -34,6 +35,7 @@ CREATION_TAGS_FIELD = "tags"
 TAGGING_PERMISSION = "batch-key-tags"  # what create-key with tags needs beside create-key, as AWS asks TagResource
 LIST_ALIASES = "list-aliases"
 UPDATE_ALIAS = "update-alias"  # alias/associate: the AWS wire's permission for the same move
+LIST_KMS_TAGS = "list-kms-tags"  # GET .../kms/tags: the project's tag keys and values
 
 
 # --------------------------------------------------------------------- lifecycle
@@ -638,6 +640,7 @@ OPERATIONS: dict[str, Operation] = {
     "batch-key-tags": Operation("batch-key-tags", "POST", KeyScope.KEY, batch_key_tags),
     "delete-key-tag": Operation("delete-key-tag", "DELETE", KeyScope.KEY, delete_key_tag),
     "list-keys-by-tags": Operation("list-keys-by-tags", "POST", KeyScope.ACCOUNT, list_keys_by_tags),
+    LIST_KMS_TAGS: Operation(LIST_KMS_TAGS, "GET", KeyScope.ACCOUNT, list_kms_tags),
     "get-parameters-for-import": Operation(
         "get-parameters-for-import", "POST", KeyScope.KEY, get_parameters_for_import
     ),
@@ -655,7 +658,7 @@ OPERATIONS: dict[str, Operation] = {
 
 # path after /kms/ -> method -> operation, for the fixed paths (key tags are matched by pattern)
 _PATTERN_ROUTED = {"create-alias", "delete-alias", "list-aliases", UPDATE_ALIAS, "list-key-tags", "create-key-tag",
-                   "batch-key-tags", "delete-key-tag", "list-keys-by-tags"}  # fmt: skip
+                   "batch-key-tags", "delete-key-tag", "list-keys-by-tags", LIST_KMS_TAGS}  # fmt: skip
 _FIXED_ROUTES: dict[str, dict[str, Operation]] = {
     operation.name: {operation.method: operation}
     for operation in OPERATIONS.values()
@@ -668,6 +671,7 @@ _FIXED_ROUTES["aliases"] = {
 }
 _FIXED_ROUTES["alias/associate"] = {"POST": OPERATIONS[UPDATE_ALIAS]}
 _FIXED_ROUTES["resource_instances/action"] = {"POST": OPERATIONS["list-keys-by-tags"]}
+_FIXED_ROUTES["tags"] = {"GET": OPERATIONS[LIST_KMS_TAGS]}
 
 
 @dataclass(frozen=True)
