@@ -24,6 +24,7 @@ from kubekms.server.v1_call import KeyScope as KeyScope  # re-exported: the pipe
 from kubekms.server.v1_key_pairs import create_ec_datakey_pair, create_rsa_datakey_pair
 from kubekms.server.v1_not_offered import refuse_if_known
 from kubekms.server.v1_project_tags import list_kms_tags
+from kubekms.server.v1_re_encrypt import re_encrypt, source_key_ref
 from kubekms.wire.aws_rules import key_type
 from kubekms.wire.v1 import answers as v1_answers
 from kubekms.wire.v1 import fields as v1_fields
@@ -630,6 +631,7 @@ OPERATIONS: dict[str, Operation] = {
     "user-instances": Operation("user-instances", "GET", KeyScope.ACCOUNT, user_instances),
     "encrypt-data": Operation("encrypt-data", "POST", KeyScope.KEY, encrypt_data),
     "decrypt-data": Operation("decrypt-data", "POST", KeyScope.KEY, decrypt_data, key_ref=data_key_ref),
+    "re-encrypt": Operation("re-encrypt", "POST", KeyScope.KEY, re_encrypt, key_ref=source_key_ref),
     "user-quotas": Operation("user-quotas", "GET", KeyScope.ACCOUNT, user_quotas),
     "create-alias": Operation("create-alias", "POST", KeyScope.KEY, create_alias),
     "delete-alias": Operation("delete-alias", "DELETE", KeyScope.KEY, delete_alias),
