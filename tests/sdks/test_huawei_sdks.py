@@ -264,3 +264,16 @@ def test_the_sdk_keeps_its_connections_alive(run: Run) -> None:
     if run.closed_connections is None:
         pytest.skip("`ss` is not installed")
     assert 1 <= run.closed_connections <= 8
+
+
+def test_data_key_pairs_re_encrypt_project_tags_and_a_refusal_by_name(run: Run) -> None:
+    if run.sdk.label == "Node.js":
+        pytest.skip("not in the Node.js program yet (it builds each request by hand)")
+    # an RSA_2048 data key pair: the private key parsed in the SDK's language matches the public key answered,
+    # and its ciphertext opens with decrypt-data
+    assert run.ok("rsa-datakey-pair") == {"key_spec": "RSA_2048", "bits": 2048, "public_matches": True,
+                                          "cipher_opens_to_private": True}  # fmt: skip
+    # a data key's hex ciphertext moves from key b to key a, source_key_id left out
+    assert run.ok("re-encrypt") == {"key_matches": True, "source_matches": True, "opens_to_data_key": True}
+    assert run.ok("list-kms-tags") == {"tags": {"env": ["prod"]}}
+    assert "is not offered by kubekms" in run.refused("create-pin-not-offered", 400, "KMS.0201")["message"]

@@ -587,6 +587,77 @@ func main() {
 			"datakey":            deref(made.KeyId) == byok}, nil
 	})
 
+	step("rsa-datakey-pair", func() (result, error) {
+		made, err := c.CreateRsaDatakeyPair(&model.CreateRsaDatakeyPairRequest{Body: &model.CreateRsaDatakeyPairRequestBody{
+			KeyId: keyIDs[1], KeySpec: model.GetCreateRsaDatakeyPairRequestBodyKeySpecEnum().RSA_2048}})
+		if err != nil {
+			return nil, err
+		}
+		privateDer, err := base64.StdEncoding.DecodeString(deref(made.PrivateKeyPlainText))
+		if err != nil {
+			return nil, err
+		}
+		parsed, err := x509.ParsePKCS8PrivateKey(privateDer)
+		if err != nil {
+			return nil, err
+		}
+		private, ok := parsed.(*rsa.PrivateKey)
+		if !ok {
+			return nil, errors.New("the private key is not an RSA key")
+		}
+		publicDer, err := x509.MarshalPKIXPublicKey(&private.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		opened, err := c.DecryptData(&model.DecryptDataRequest{Body: &model.DecryptDataRequestBody{
+			CipherText: deref(made.PrivateKeyCipherText)}})
+		if err != nil {
+			return nil, err
+		}
+		return result{"key_spec": made.KeySpec.Value(), "bits": private.N.BitLen(),
+			"public_matches":          base64.StdEncoding.EncodeToString(publicDer) == deref(made.PublicKey),
+			"cipher_opens_to_private": deref(opened.PlainTextBase64) == deref(made.PrivateKeyPlainText)}, nil
+	})
+	step("re-encrypt", func() (result, error) {
+		made, err := c.CreateDatakey(&model.CreateDatakeyRequest{Body: &model.CreateDatakeyRequestBody{KeyId: keyIDs[1]}})
+		if err != nil {
+			return nil, err
+		}
+		moved, err := c.ReEncrypt(&model.ReEncryptRequest{Body: &model.ReEncryptRequestBody{
+			CipherText: deref(made.CipherText), DestinationKeyId: keyIDs[0]}})
+		if err != nil {
+			return nil, err
+		}
+		length := "32"
+		opened, err := c.DecryptDatakey(&model.DecryptDatakeyRequest{Body: &model.DecryptDatakeyRequestBody{
+			KeyId: keyIDs[0], CipherText: deref(moved.CipherText), DatakeyCipherLength: length}})
+		if err != nil {
+			return nil, err
+		}
+		return result{"key_matches": deref(moved.KeyId) == keyIDs[0], "source_matches": deref(moved.SourceKeyId) == keyIDs[1],
+			"opens_to_data_key": deref(opened.DataKey) == deref(made.PlainText)}, nil
+	})
+	step("list-kms-tags", func() (result, error) {
+		_, err := c.CreateKmsTag(&model.CreateKmsTagRequest{KeyId: keyIDs[1], Body: &model.CreateKmsTagRequestBody{
+			Tag: &model.TagItem{Key: "env", Value: str("prod")}}})
+		if err != nil {
+			return nil, err
+		}
+		listed, err := c.ListKmsTags(&model.ListKmsTagsRequest{})
+		if err != nil {
+			return nil, err
+		}
+		tags := map[string][]string{}
+		for _, tag := range *listed.Tags {
+			tags[deref(tag.Key)] = *tag.Values
+		}
+		return result{"tags": tags}, nil
+	})
+	step("create-pin-not-offered", func() (result, error) {
+		_, err := c.CreatePin(&model.CreatePinRequest{Body: &model.CreatePinRequestBody{}})
+		return result{}, err
+	})
+
 	step("unknown-key", func() (result, error) {
 		_, err := c.ListKeyDetail(&model.ListKeyDetailRequest{Body: keyBody("0d0466b0-e727-4d9c-b35d-f84bb474a37f")})
 		return result{}, err
