@@ -273,7 +273,11 @@ def test_data_key_pairs_re_encrypt_project_tags_and_a_refusal_by_name(run: Run) 
     # and its ciphertext opens with decrypt-data
     assert run.ok("rsa-datakey-pair") == {"key_spec": "RSA_2048", "bits": 2048, "public_matches": True,
                                           "cipher_opens_to_private": True}  # fmt: skip
-    # a data key's hex ciphertext moves from key b to key a, source_key_id left out
-    assert run.ok("re-encrypt") == {"key_matches": True, "source_matches": True, "opens_to_data_key": True}
     assert run.ok("list-kms-tags") == {"tags": {"env": ["prod"]}}
-    assert "is not offered by kubekms" in run.refused("create-pin-not-offered", 400, "KMS.0201")["message"]
+    if run.sdk.label == "Java":  # its KmsClient (3.1.143) has no reEncrypt nor createPin
+        refused = run.refused("update-key-alias-not-offered", 400, "KMS.0201")
+    else:
+        # a data key's hex ciphertext moves from key b to key a, source_key_id left out
+        assert run.ok("re-encrypt") == {"key_matches": True, "source_matches": True, "opens_to_data_key": True}
+        refused = run.refused("create-pin-not-offered", 400, "KMS.0201")
+    assert "is not offered by kubekms" in refused["message"]

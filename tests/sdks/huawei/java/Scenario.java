@@ -17,7 +17,10 @@ import java.security.SecureRandom;
 import java.security.Signature;
 import java.security.spec.MGF1ParameterSpec;
 import java.security.spec.X509EncodedKeySpec;
+import java.security.interfaces.RSAPrivateCrtKey;
 import java.security.interfaces.RSAPublicKey;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.security.spec.RSAPublicKeySpec;
 import javax.crypto.Cipher;
 import javax.crypto.spec.OAEPParameterSpec;
 import javax.crypto.spec.PSource;
@@ -396,6 +399,36 @@ public class Scenario {
             out.put("expiration_matches", imported.getExpirationTime().equals(String.valueOf(expires * 1000)));
             out.put("datakey", made.equals(byok));
             return out;
+        });
+
+        step("rsa-datakey-pair", () -> {
+            CreateRsaDatakeyPairResponse made = c.createRsaDatakeyPair(new CreateRsaDatakeyPairRequest().withBody(
+                    new CreateRsaDatakeyPairRequestBody().withKeyId(keyIds.get(1))
+                            .withKeySpec(CreateRsaDatakeyPairRequestBody.KeySpecEnum.RSA_2048)));
+            KeyFactory rsa = KeyFactory.getInstance("RSA");
+            RSAPrivateCrtKey privateKey = (RSAPrivateCrtKey) rsa.generatePrivate(
+                    new PKCS8EncodedKeySpec(Base64.getDecoder().decode(made.getPrivateKeyPlainText())));
+            byte[] publicDer = rsa.generatePublic(new RSAPublicKeySpec(privateKey.getModulus(),
+                    privateKey.getPublicExponent())).getEncoded();
+            String opened = c.decryptData(new DecryptDataRequest().withBody(new DecryptDataRequestBody()
+                    .withCipherText(made.getPrivateKeyCipherText()))).getPlainTextBase64();
+            return Map.of("key_spec", made.getKeySpec().getValue(), "bits", privateKey.getModulus().bitLength(),
+                    "public_matches", Base64.getEncoder().encodeToString(publicDer).equals(made.getPublicKey()),
+                    "cipher_opens_to_private", made.getPrivateKeyPlainText().equals(opened));
+        });
+        step("list-kms-tags", () -> {
+            c.createKmsTag(new CreateKmsTagRequest().withKeyId(keyIds.get(1)).withBody(new CreateKmsTagRequestBody()
+                    .withTag(new TagItem().withKey("env").withValue("prod"))));
+            Map<String, Object> projectTags = new LinkedHashMap<>();
+            for (Tag tag : c.listKmsTags(new ListKmsTagsRequest()).getTags()) {
+                projectTags.put(tag.getKey(), tag.getValues());
+            }
+            return Map.of("tags", projectTags);
+        });
+        step("update-key-alias-not-offered", () -> {
+            c.updateKeyAlias(new UpdateKeyAliasRequest().withBody(new UpdateKeyAliasRequestBody()
+                    .withKeyId(keyIds.get(1)).withKeyAlias(prefix + "-renamed")));
+            return Map.of();
         });
 
         step("unknown-key", () -> {
