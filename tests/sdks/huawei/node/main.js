@@ -311,6 +311,35 @@ async function main() {
              datakey: made.key_id === byok };
   });
 
+  await step("rsa-datakey-pair", async () => {
+    const made = await call(c, "POST", "create-rsa-datakey-pair", { body: { key_id: keyIds[1], key_spec: "RSA_2048" } });
+    const privateKey = crypto.createPrivateKey({ key: Buffer.from(made.private_key_plain_text, "base64"), format: "der",
+                                                 type: "pkcs8" });
+    const publicDer = crypto.createPublicKey(privateKey).export({ format: "der", type: "spki" });
+    const opened = await call(c, "POST", "decrypt-data", { body: { cipher_text: made.private_key_cipher_text } });
+    return { key_spec: made.key_spec, bits: privateKey.asymmetricKeyDetails.modulusLength,
+             public_matches: publicDer.toString("base64") === made.public_key,
+             cipher_opens_to_private: opened.plain_text_base64 === made.private_key_plain_text };
+  });
+  await step("re-encrypt", async () => {
+    const made = await call(c, "POST", "create-datakey", { body: { key_id: keyIds[1] } });
+    const moved = await call(c, "POST", "re-encrypt", { body: { cipher_text: made.cipher_text,
+                                                              destination_key_id: keyIds[0] } });
+    const opened = await call(c, "POST", "decrypt-datakey", { body: { key_id: keyIds[0], cipher_text: moved.cipher_text,
+                                                                    datakey_cipher_length: "32" } });
+    return { key_matches: moved.key_id === keyIds[0], source_matches: moved.source_key_id === keyIds[1],
+             opens_to_data_key: opened.data_key === made.plain_text };
+  });
+  await step("list-kms-tags", async () => {
+    await call(c, "POST", "{key_id}/tags", { pathParams: { key_id: keyIds[1] }, body: { tag: { key: "env", value: "prod" } } });
+    const answer = await call(c, "GET", "tags", { contentType: "application/json" });
+    return { tags: Object.fromEntries(answer.tags.map((tag) => [tag.key, tag.values])) };
+  });
+  await step("create-pin-not-offered", async () => {
+    await call(c, "POST", "create-pin", { body: {} });
+    return {};
+  });
+
   await step("unknown-key", async () => {
     await call(c, "POST", "describe-key", keyBody("0d0466b0-e727-4d9c-b35d-f84bb474a37f"));
     return {};
