@@ -258,11 +258,28 @@ async def _visible_page(
     return shown, next_token(offset, min(limit, max(len(visible) - offset, 0)), len(visible)), len(visible)
 
 
-async def _may_describe_primary(call: GcpCall, record: CryptoKeyRecord) -> None:
-    """Before a write whose answer describes the primary version: refused then, the write is not made."""
+async def _may_see_key(call: GcpCall, record: CryptoKeyRecord) -> None:
+    """AccessDenied unless the caller may see the crypto key: one rule for Get, List, total_size and the writes
+    whose answer describes the key (checked before the write, so a refused one is not made).
+
+    A key with a primary is seen through its primary. A key without one (MAC, ASYMMETRIC_*, or no version
+    made yet) is seen if the caller may describe at least one of its versions; key policies live on
+    versions, so a key with no version has none to deny it and stays visible."""
     if record.primary_version is not None:
         version = call.store.version(record.location, record.ring, record.key, record.primary_version)
         await call.may_describe(version.keystore_key_id)
+        return
+    versions, _ = call.store.versions(record.location, record.ring, record.key, 0, ALL)
+    denied: AccessDenied | None = None
+    for version in versions:
+        try:
+            await call.may_describe(version.keystore_key_id)
+        except AccessDenied as error:
+            denied = denied or error
+            continue
+        return
+    if denied is not None:
+        raise denied
 
 
 # ------------------------------------------------------------------ checks of request fields
@@ -458,7 +475,9 @@ async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyReques
 
 async def get_crypto_key(call: GcpCall, request: kms_v1.GetCryptoKeyRequest) -> kms_v1.CryptoKey:
     name = names.crypto_key_name(request.name, "name")
-    return await crypto_key_message(call, name.project, call.store.crypto_key(name.location, name.ring, name.key))
+    record = call.store.crypto_key(name.location, name.ring, name.key)
+    await _may_see_key(call, record)
+    return await crypto_key_message(call, name.project, record)
 
 
 async def list_crypto_keys(call: GcpCall, request: kms_v1.ListCryptoKeysRequest) -> kms_v1.ListCryptoKeysResponse:
@@ -467,7 +486,7 @@ async def list_crypto_keys(call: GcpCall, request: kms_v1.ListCryptoKeysRequest)
     offset, limit = page_window(request.page_size, request.page_token)
     call.store.key_ring(parent.location, parent.ring)
     keys, _ = call.store.crypto_keys(parent.location, parent.ring, 0, ALL)
-    shown, token, total = await _visible_page(keys, functools.partial(_may_describe_primary, call),
+    shown, token, total = await _visible_page(keys, functools.partial(_may_see_key, call),
                                               functools.partial(crypto_key_message, call, parent.project),
                                               offset, limit)  # fmt: skip
     return kms_v1.ListCryptoKeysResponse(crypto_keys=shown, next_page_token=token, total_size=total)
@@ -503,7 +522,7 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
     async with call.lock:
         record = call.store.crypto_key(name.location, name.ring, name.key)
         _require_rotation_allowed(record.algorithm, period)
-        await _may_describe_primary(call, record)
+        await _may_see_key(call, record)
         if "labels" in paths:
             labels = _labels(dict(wanted.labels))
             await call.authorize_tag_change(_changed_tags(record.labels, labels))
@@ -600,7 +619,7 @@ async def update_crypto_key_primary_version(
         _require_purpose(current, name, Purpose.ENCRYPT_DECRYPT)  # only they have a primary version
         _require_enabled(version, meta)
         key = replace(current, primary_version=record.version)
-        await _may_describe_primary(call, key)
+        await _may_see_key(call, key)
         await asyncio.to_thread(call.store.update_crypto_key, key)
     return await crypto_key_message(call, name.project, key)
 

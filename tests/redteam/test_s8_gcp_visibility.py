@@ -1,5 +1,6 @@
 """A crypto key without a primary version (ASYMMETRIC_SIGN, ASYMMETRIC_DECRYPT, MAC: abc613c, 5e5129d) is seen
-whole by a caller whose key policies deny it every one of its versions.
+whole by a caller whose key policies deny it every one of its versions (fixed in session 8: such a key is
+visible only if the caller may describe at least one of its versions).
 
 A symmetric key whose primary denies the caller is left out of ListCryptoKeys, uncounted in total_size
 (3e0508e, AIP-158) and PERMISSION_DENIED on GetCryptoKey (s7). The same Deny on every version of a MAC or
@@ -52,12 +53,6 @@ def test_a_symmetric_key_whose_versions_deny_the_caller_is_hidden(gcp: GcpServer
     assert status == 200 and f"{RING}/cryptoKeys/sym" not in {key["name"] for key in page.get("cryptoKeys", [])}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="routed to H2: gcp_operations hides a crypto key by its primary only (_may_describe_primary); a key "
-    "with versions but no primary (MAC, ASYMMETRIC_*) whose every version denies the caller should be left out of "
-    "ListCryptoKeys/total_size and PERMISSION_DENIED on GetCryptoKey, as a symmetric key is",
-)
 @pytest.mark.parametrize("key", ["mac", "sig"])
 def test_a_key_without_a_primary_whose_versions_all_deny_the_caller_is_hidden_too(gcp: GcpServer, key: str) -> None:
     lister = signed_jwt(gcp, "lister", aud=AUDIENCE)
