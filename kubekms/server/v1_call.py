@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubekms.backend import Backend
-from kubekms.errors import AccessDenied
+from kubekms.backend import Backend, KeyMetadata
+from kubekms.errors import AccessDenied, Reason
+from kubekms.keystore import rules
 from kubekms.server.principals import PrincipalGrant
 from kubekms.wire.v1 import fields as v1_fields
 from kubekms.wire.v1.fields import RequestFields
@@ -73,3 +74,29 @@ class Operation:
         if self.key_optional and not query.get("key_id"):
             return KeyScope.LISTED
         return self.scope
+
+
+def page_request(fields: RequestFields) -> tuple[int, int | None]:
+    """``limit`` and ``marker`` (an offset) of a v1 list call: list-keys and list-aliases share the rules."""
+    limit = fields.integer("limit", code="KMS.1601", default=100)
+    assert limit is not None
+    rules.check_range("limit", limit, rules.LIST_LIMIT, reason=Reason.LIST_LIMIT_INVALID)
+    return limit, fields.marker("marker", code="KMS.1602")
+
+
+async def all_keys(backend: Backend) -> list[KeyMetadata]:
+    """Every key of the project, whatever its state and spec."""
+    keys: list[KeyMetadata] = []
+    marker: str | None = None
+    while True:
+        page = await backend.list_keys(limit=rules.LIST_LIMIT[1], marker=marker)
+        keys.extend(page.keys)
+        if page.next_marker is None:
+            return keys
+        marker = page.next_marker
+
+
+def signed_in(call: Call) -> PrincipalGrant:
+    if call.caller is None:
+        raise AccessDenied("this operation needs a signed-in principal")
+    return call.caller

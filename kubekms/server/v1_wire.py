@@ -16,10 +16,11 @@ from typing import Any
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
 from kubekms.server.http_messages import COMPACT_JSON, HttpRequest, HttpResponse, unquote_segment
-from kubekms.server.operations import CREATION_TAGS_FIELD, TAGGING_PERMISSION, Route, resolve
+from kubekms.server.operations import Route, resolve
 from kubekms.server.pipeline import REQUEST_IDS, Exchange
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 from kubekms.server.v1_call import Call, KeyScope
+from kubekms.server.v1_keys import CREATION_TAGS_FIELD, TAGGING_PERMISSION
 from kubekms.wire import inputs
 from kubekms.wire.signing import SignatureVerifier
 from kubekms.wire.v1 import errors as v1_errors

@@ -1,0 +1,99 @@
+"""v1.0 randomness, data keys (create/encrypt/decrypt-datakey) and small data (encrypt-data, decrypt-data)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kubekms import ciphertext as ciphertext_format
+from kubekms.errors import InvalidArgument, InvalidCiphertext
+from kubekms.keystore import rules
+from kubekms.server.v1_call import Call, JsonAnswer
+from kubekms.server.v1_call import KeyScope as KeyScope  # re-exported: the pipeline and the console read it here
+from kubekms.wire.v1 import answers as v1_answers
+from kubekms.wire.v1 import fields as v1_fields
+from kubekms.wire.v1.fields import RequestFields
+
+# --------------------------------------------------------------------- randomness and data keys
+
+
+async def gen_random(call: Call) -> JsonAnswer:
+    return v1_answers.random_answer(
+        await call.backend.generate_random(v1_fields.random_length_from_request(call.fields))
+    )
+
+
+async def create_datakey(call: Call) -> JsonAnswer:
+    length = v1_fields.data_key_length_from_request(call.fields)
+    data_key = await call.backend.create_data_key(call.key_ref(), length=length, aad=call.fields.aad())
+    return v1_answers.data_key_answer(data_key, with_plaintext=True)
+
+
+async def create_datakey_without_plaintext(call: Call) -> JsonAnswer:
+    length = v1_fields.data_key_length_from_request(call.fields)
+    data_key = await call.backend.create_data_key_without_plaintext(
+        call.key_ref(), length=length, aad=call.fields.aad()
+    )
+    return v1_answers.data_key_answer(data_key, with_plaintext=False)
+
+
+async def encrypt_datakey(call: Call) -> JsonAnswer:
+    plaintext = v1_fields.data_key_plaintext_from_request(call.fields)
+    data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.fields.aad())
+    return v1_answers.encrypted_data_key_answer(data_key, len(plaintext))
+
+
+async def decrypt_datakey(call: Call) -> JsonAnswer:
+    ciphertext = call.fields.hex_bytes("cipher_text", code="KMS.2201")
+    expected_length = v1_fields.cipher_length_from_request(call.fields)
+    plaintext = await call.backend.decrypt_data_key(call.key_ref(), ciphertext, aad=call.fields.aad(opening=True))
+    if expected_length is not None and expected_length != len(plaintext):
+        raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
+    return v1_answers.decrypted_data_key_answer(plaintext)
+
+
+# --------------------------------------------------------------------- data (Huawei's encrypt-data, decrypt-data)
+
+SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+ENCRYPTION_ALGORITHMS = (SYMMETRIC_DEFAULT, "RSAES_OAEP_SHA_256")  # Huawei's SM2_ENCRYPT: no SM2 keys here
+DATA_CIPHERTEXT_BYTES = 6144
+
+
+def _encryption_algorithm(fields: RequestFields) -> str:
+    algorithm = fields.text("encryption_algorithm", default=SYMMETRIC_DEFAULT, max_chars=32) or SYMMETRIC_DEFAULT
+    if algorithm not in ENCRYPTION_ALGORITHMS:
+        raise InvalidArgument(f"encryption_algorithm must be one of {', '.join(ENCRYPTION_ALGORITHMS)}")
+    return algorithm
+
+
+def _data_ciphertext(fields: RequestFields) -> bytes:
+    return fields.base64_bytes("cipher_text", max_bytes=DATA_CIPHERTEXT_BYTES, code="KMS.2201")
+
+
+def data_key_ref(path_key_id: str, query: Mapping[str, str], fields: RequestFields) -> str:
+    """decrypt-data's ``key_id`` is optional, as on Huawei: our symmetric ciphertext names its key (which the
+    caller must then be allowed to use, as if it had named it)."""
+    if fields.has("key_id") or _encryption_algorithm(fields) != SYMMETRIC_DEFAULT:
+        return fields.key_id()
+    return ciphertext_format.parse(_data_ciphertext(fields)).key_id
+
+
+async def encrypt_data(call: Call) -> JsonAnswer:
+    """``plain_text`` (text, 1-4096 bytes as UTF-8) sealed as the AWS wire's Encrypt seals; ``cipher_text`` base64."""
+    algorithm = _encryption_algorithm(call.fields)
+    plaintext = call.fields.text("plain_text", required=True, code="KMS.2101",
+                                 max_chars=rules.ENCRYPT_PLAINTEXT_BYTES[1]).encode()  # fmt: skip
+    if algorithm != SYMMETRIC_DEFAULT:
+        made = await call.backend.encrypt_asymmetric(call.key_ref(), plaintext, algorithm=algorithm)
+        return v1_answers.encrypted_data_answer(made.key_id, made.data)
+    data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.fields.aad())
+    return v1_answers.encrypted_data_answer(data_key.key_id, data_key.ciphertext)
+
+
+async def decrypt_data(call: Call) -> JsonAnswer:
+    algorithm = _encryption_algorithm(call.fields)
+    blob = _data_ciphertext(call.fields)
+    if algorithm != SYMMETRIC_DEFAULT:
+        opened = await call.backend.decrypt_asymmetric(call.key_ref(), blob, algorithm=algorithm)
+        return v1_answers.decrypted_data_answer(opened.key_id, opened.data)
+    plaintext = await call.backend.decrypt_data_key(call.key_ref(), blob, aad=call.fields.aad(opening=True))
+    return v1_answers.decrypted_data_answer(ciphertext_format.parse(blob).key_id, plaintext)
