@@ -56,6 +56,14 @@ async def decrypt_datakey(call: Call) -> JsonAnswer:
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 ENCRYPTION_ALGORITHMS = (SYMMETRIC_DEFAULT, "RSAES_OAEP_SHA_256")  # Huawei's SM2_ENCRYPT: no SM2 keys here
 DATA_CIPHERTEXT_BYTES = 6144
+# Sealed into encrypt-data's (and data key pairs') AAD before the caller's: decrypt-data opens only those, never
+# a data key made by create-datakey or another wire (those need decrypt-datakey), and decrypt-datakey never opens
+# them. The NUL keeps v1.0 and AWS AADs (text, JSON) from ever starting with it.
+DATA_AAD_MARKER = b"kubekms/encrypt-data\x00"
+
+
+def data_aad(fields: RequestFields, *, opening: bool = False) -> bytes:
+    return DATA_AAD_MARKER + fields.aad(opening=opening)
 
 
 def _encryption_algorithm(fields: RequestFields) -> str:
@@ -85,7 +93,7 @@ async def encrypt_data(call: Call) -> JsonAnswer:
     if algorithm != SYMMETRIC_DEFAULT:
         made = await call.backend.encrypt_asymmetric(call.key_ref(), plaintext, algorithm=algorithm)
         return v1_answers.encrypted_data_answer(made.key_id, made.data)
-    data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.fields.aad())
+    data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=data_aad(call.fields))
     return v1_answers.encrypted_data_answer(data_key.key_id, data_key.ciphertext)
 
 
@@ -95,5 +103,5 @@ async def decrypt_data(call: Call) -> JsonAnswer:
     if algorithm != SYMMETRIC_DEFAULT:
         opened = await call.backend.decrypt_asymmetric(call.key_ref(), blob, algorithm=algorithm)
         return v1_answers.decrypted_data_answer(opened.key_id, opened.data)
-    plaintext = await call.backend.decrypt_data_key(call.key_ref(), blob, aad=call.fields.aad(opening=True))
+    plaintext = await call.backend.decrypt_data_key(call.key_ref(), blob, aad=data_aad(call.fields, opening=True))
     return v1_answers.decrypted_data_answer(ciphertext_format.parse(blob).key_id, plaintext)

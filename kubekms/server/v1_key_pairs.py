@@ -2,8 +2,8 @@
 GenerateDataKeyPair) in Huawei's field names.
 
 ``public_key`` is DER SubjectPublicKeyInfo, ``private_key_plain_text`` PKCS #8 DER and ``private_key_cipher_text``
-our ciphertext (decrypt-data opens it), all base64. Huawei's ``wrapped_private_key``/``ciphertext_recipient``
-(enclave recipients) and ``pin`` are not offered.
+our ciphertext sealed as encrypt-data seals (decrypt-data opens it, decrypt-datakey does not), all base64.
+Huawei's ``wrapped_private_key``/``ciphertext_recipient`` (enclave recipients) and ``pin`` are not offered.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 from kubekms.backend import ECC_KEY_SPECS, RSA_KEY_SPECS, DataKeyPair
 from kubekms.errors import InvalidArgument
 from kubekms.server.v1_call import Call, JsonAnswer
+from kubekms.server.v1_data_keys import data_aad
 from kubekms.wire.v1.fields import RequestFields
 
 PAIR_SPEC_CHARS = 32  # longer than any pair spec: refused without being echoed
@@ -61,7 +62,7 @@ async def _create_pair(call: Call, offered: tuple[str, ...]) -> JsonAnswer:
     spec = _pair_spec(fields, offered)
     _no_pin(fields)
     pair = await call.backend.create_data_key_pair(
-        call.key_ref(), spec, aad=fields.aad(), with_plaintext=_with_plaintext(fields)
+        call.key_ref(), spec, aad=data_aad(fields), with_plaintext=_with_plaintext(fields)
     )
     return key_pair_answer(pair)
 

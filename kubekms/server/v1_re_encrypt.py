@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from kubekms import ciphertext as ciphertext_format
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext
 from kubekms.server.v1_call import Call, JsonAnswer
+from kubekms.server.v1_data_keys import DATA_AAD_MARKER
 from kubekms.wire.v1.fields import RequestFields
 from kubekms.wire.v1.values import MAX_AAD_BYTES
 
@@ -67,13 +68,16 @@ async def re_encrypt(call: Call) -> JsonAnswer:
     await call.caller.authorize_action("kms:ReEncryptTo", call.backend, destination, account=call.project_id,
                                        label="re-encrypt")  # fmt: skip
     source = ciphertext_format.parse(blob).key_id
-    plaintext = await call.backend.decrypt_data_key(
-        call.key_ref(), blob, aad=_aad(fields, "source_additional_authenticated_data")
-    )
+    source_aad = _aad(fields, "source_additional_authenticated_data")
+    try:  # a data key's, or else encrypt-data's (sealed with its marker): re-sealed as the same kind
+        marker, plaintext = b"", await call.backend.decrypt_data_key(call.key_ref(), blob, aad=source_aad)
+    except InvalidCiphertext:
+        marker = DATA_AAD_MARKER
+        plaintext = await call.backend.decrypt_data_key(call.key_ref(), blob, aad=marker + source_aad)
     if expected_length is not None and expected_length != len(plaintext):
         raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
     sealed = await call.backend.encrypt_data_key(
-        destination, plaintext, aad=_aad(fields, "destination_additional_authenticated_data")
+        destination, plaintext, aad=marker + _aad(fields, "destination_additional_authenticated_data")
     )
     return {
         "key_id": sealed.key_id,

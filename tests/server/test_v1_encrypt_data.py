@@ -10,8 +10,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from huaweicloudsdkkms.v2 import (
+    CreateDatakeyRequest,
+    CreateDatakeyRequestBody,
     CreateKeyRequest,
     CreateKeyRequestBody,
+    DecryptDatakeyRequest,
+    DecryptDatakeyRequestBody,
     DecryptDataRequest,
     DecryptDataRequestBody,
     EncryptDataRequest,
@@ -111,3 +115,18 @@ def test_the_key_a_ciphertext_names_is_authorised(
     foreign = encrypt(client, other_id, "not yours")
     expect_error(lambda: decrypt(limited, foreign), 403, "KMS.0306")  # no key_id: the ciphertext's key is checked
     expect_error(lambda: decrypt(limited, foreign, key_id=own_id), 400, "KMS.2201")
+
+
+def test_decrypt_data_and_decrypt_datakey_open_only_their_own_ciphertexts(
+    server: KMSServer, client: KmsClient, sdk_client: Callable[..., KmsClient], unique: KeyMaker
+) -> None:
+    """A principal allowed decrypt-data but not decrypt-datakey cannot open create-datakey's data keys (the
+    kms-plugin's DEKs) with decrypt-data, nor the other way round (found by the s8 red team)."""
+    key_id = create_key(client, unique("kinds"))
+    made = client.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=key_id)))
+    as_base64 = base64.b64encode(bytes.fromhex(made.cipher_text)).decode()
+    expect_error(lambda: decrypt(sdk_client(server, "opener"), as_base64), 400, "KMS.2201")
+    expect_error(lambda: decrypt(client, as_base64), 400, "KMS.2201")  # not even for whoever may do both
+    sealed = base64.b64decode(encrypt(client, key_id, "text"))
+    body = DecryptDatakeyRequestBody(key_id=key_id, cipher_text=sealed.hex(), datakey_cipher_length="4")
+    expect_error(lambda: client.decrypt_datakey(DecryptDatakeyRequest(body=body)), 400, "KMS.2201")
