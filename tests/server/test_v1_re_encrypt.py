@@ -4,15 +4,19 @@ the destination key, hex (data keys) or base64 (encrypt-data) answered as it cam
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
 from huaweicloudsdkkms.v2 import (
     CreateDatakeyRequest,
     CreateDatakeyRequestBody,
+    CreateEcDatakeyPairRequest,
+    CreateEcDatakeyPairRequestBody,
     DecryptDatakeyRequest,
     DecryptDatakeyRequestBody,
     KmsClient,
+    ListKmsTagsRequest,
     ReEncryptRequest,
     ReEncryptRequestBody,
 )
@@ -20,6 +24,7 @@ from test_sdk_lifecycle import create_key, expect_error
 from test_v1_encrypt_data import decrypt, encrypt
 
 from kubekms.devenv.kmsserver import KMSServer, Principal, kms_server
+from kubekms.devenv.processes import wait_for
 
 KeyMaker = Callable[[str], str]
 SOURCE, DESTINATION = "re-encrypt-source", "re-encrypt-destination"
@@ -93,3 +98,23 @@ def test_both_keys_are_authorised(
     expect_error(lambda: re_encrypt(sdk_client(server, "source-only"), sealed, destination), 403, "KMS.0306")
     expect_error(lambda: re_encrypt(sdk_client(server, "destination-only"), sealed, destination), 403, "KMS.0306")
     assert re_encrypt(sdk_client(server, "both"), sealed, destination).key_id == destination
+
+
+def test_each_new_operation_has_its_audit_record(server: KMSServer, client: KmsClient, keys: tuple[str, str]) -> None:
+    source, destination = keys
+    re_encrypt(client, encrypt(client, source, "audited"), destination)
+    pair = client.create_ec_datakey_pair(CreateEcDatakeyPairRequest(
+        body=CreateEcDatakeyPairRequestBody(key_id=source, key_spec="ECC_NIST_P256")))  # fmt: skip
+    client.list_kms_tags(ListKmsTagsRequest())
+
+    def audited() -> set[tuple[str, str, str]] | None:
+        records = [json.loads(line) for line in server.audit_log.read_text().splitlines()]
+        found = {(r["operation"], r["key_id"], r["result"]) for r in records}
+        wanted = {
+            ("re-encrypt", source, "OK"),  # the source key: the destination is authorised by the handler
+            ("create-ec-datakey-pair", pair.key_id, "OK"),
+            ("list-kms-tags", "", "OK"),
+        }
+        return found if wanted <= found else None
+
+    wait_for(audited, 10, "the audit records of re-encrypt, create-ec-datakey-pair and list-kms-tags")
