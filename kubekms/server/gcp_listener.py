@@ -40,7 +40,8 @@ class CloudKmsListener:
         self._rest: web.AppRunner | None = None
 
     async def start(self) -> None:
-        from kubekms.server.runner import is_loopback  # runner imports this module
+        # runner imports this module
+        from kubekms.server.runner import ServerSetupError, is_loopback, listen_refusal, probe_listen
 
         host, port = parse_listen(self._settings.listen)
         listens = (self._settings.listen, *filter(None, [self._settings.rest_listen]))
@@ -52,19 +53,26 @@ class CloudKmsListener:
                           "listen on loopback")  # fmt: skip
         server = grpc.aio.server(
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                     # gRPC's default SO_REUSEPORT would bind beside another server's listener and share its calls
+                     ("grpc.so_reuseport", 0)]
         )  # fmt: skip
         server.add_generic_rpc_handlers((self.service.rpc_handler(),))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if self._tls is None:
-            bound = server.add_insecure_port(address)
-        else:
-            cert, key = self._tls
-            bound = server.add_secure_port(
-                address, grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-            )
+        probe_listen("gcp.listen", host, port)  # gRPC says only "Failed to bind": the probe names the cause
+        try:
+            if self._tls is None:
+                bound = server.add_insecure_port(address)
+            else:
+                cert, key = self._tls
+                bound = server.add_secure_port(
+                    address, grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+                )
+        except RuntimeError:  # taken between the probe and here
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot listen on {self._settings.listen} for the Cloud KMS API")
+            raise ServerSetupError(f"cannot listen on {address} (gcp.listen) for the Cloud KMS API; set gcp.listen "
+                                   "to a free address")  # fmt: skip
         await server.start()
         self._server = server
         fields = {"listen": address, "tls": self._tls is not None, "service_accounts": len(self.service.verifier)}
@@ -74,7 +82,11 @@ class CloudKmsListener:
             self._rest = web.AppRunner(CloudKmsRest(self.service).build(), access_log=None, handle_signals=False,
                                        keepalive_timeout=IDLE_SECONDS)  # fmt: skip
             await self._rest.setup()
-            await web.TCPSite(self._rest, rest_host, rest_port, ssl_context=self._ssl_context).start()
+            try:
+                await web.TCPSite(self._rest, rest_host, rest_port, ssl_context=self._ssl_context).start()
+            except OSError as error:
+                await self.stop(0)
+                raise listen_refusal("gcp.rest_listen", rest_host, rest_port, error) from None
             rest_fields = {"listen": self._settings.rest_listen, "tls": self._ssl_context is not None}
             log.info("Cloud KMS REST API listening", extra={"fields": rest_fields})
 

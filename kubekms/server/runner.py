@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import ipaddress
 import logging
 import os
 import signal
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -32,6 +34,39 @@ AUDIT_FLUSH_INTERVAL = 0.2
 
 class ServerSetupError(RuntimeError):
     """The server cannot start (bad state dir, missing --init, TLS files...)."""
+
+
+_LISTEN_HINTS = {
+    errno.EADDRINUSE: "another process is listening there: stop it, or set {setting} to a free port",
+    errno.EADDRNOTAVAIL: "no network interface of this machine has that address: set {setting} to one it has "
+    "(or 0.0.0.0)",
+    errno.EACCES: "ports below 1024 need privileges (CAP_NET_BIND_SERVICE): set {setting} to a port from 1024 up",
+}
+
+
+def listen_refusal(setting: str, host: str, port: int, error: OSError) -> ServerSetupError:
+    """One line naming the address a listener could not take, the config setting it came from and what to do."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    hint = _LISTEN_HINTS.get(error.errno or 0, "check {setting}").format(setting=setting)
+    reason = os.strerror(error.errno) if error.errno else str(error)  # uvloop's own text repeats the address
+    return ServerSetupError(f"cannot listen on {address} ({setting}): {reason}; {hint}")
+
+
+def probe_listen(setting: str, host: str, port: int) -> None:
+    """A ServerSetupError (listen_refusal) unless a plain socket can bind ``host:port`` now.
+
+    Sockets with SO_REUSEPORT (the workers' and, by default, gRPC's) would bind beside another process of the same
+    user listening with SO_REUSEPORT too, such as a second kubekms server, and silently share its connections: the
+    probe sets only SO_REUSEADDR (a restart's TIME_WAIT connections do not block it), so it fails on any listener.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise listen_refusal(setting, host, port, error) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -136,7 +171,10 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
         front.extra_headers[WORKER_HEADER] = str(os.getpid())
     console = await _console_runner(application, front, named=worker is not None)
     if worker is None:
-        await front.listen(host=config.host, port=config.port, ssl=ssl_context)
+        try:
+            await front.listen(host=config.host, port=config.port, ssl=ssl_context)
+        except OSError as error:
+            raise listen_refusal("listen", config.host, config.port, error) from None
     else:
         await front.listen(sock=worker.sock, ssl=ssl_context)
     cloud_kms: CloudKmsListener | None = None

@@ -75,6 +75,9 @@ class WorkerStartError(RuntimeError):
 
 def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """``count`` sockets listening on one port (the first one's, when ``port`` is 0), one per worker."""
+    from kubekms.server.runner import listen_refusal, probe_listen  # runner imports this module
+
+    probe_listen("listen", host, port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sockets: list[socket.socket] = []
     try:
@@ -87,10 +90,10 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             port = sock.getsockname()[1]
             sock.listen(1024)
             sock.set_inheritable(True)
-    except OSError:
+    except OSError as error:
         for sock in sockets:
             sock.close()
-        raise
+        raise listen_refusal("listen", host, port, error) from None
     return sockets
 
 
