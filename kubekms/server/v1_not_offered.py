@@ -3,6 +3,8 @@ path, so a client's handling is unchanged), so an SDK user reads "not offered" r
 
 from __future__ import annotations
 
+import re
+
 from kubekms.errors import InvalidArgument
 
 NOT_OFFERED_CODE = "KMS.0201"
@@ -29,3 +31,21 @@ def refuse_if_known(tail: str) -> None:
     if known is not None:
         operation, why = known
         raise InvalidArgument(f"Huawei's {operation} is not offered by kubekms: {why}", code=NOT_OFFERED_CODE)
+
+
+# paths outside /v1.0/{project_id}/kms/ that Huawei's SDKs call: (the path's pattern, Huawei's operation, why)
+_OTHER_PATHS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"/v1\.0/[^/]+/keystores(?:/.*)?"), "key stores (list/create/show/delete/enable/disable_key_store)",
+     "kubekms has one key store per project, its own; dedicated HSM clusters (DEW) have no counterpart"),
+    (re.compile(r"/v2/[^/]+/kms/keys/[^/]+/(?:replicate|update-primary-region)"),
+     "cross-region keys (replicate_key, update_primary_region)", "a kubekms server serves one region"),
+    (re.compile(r"/v2/[^/]+/kms/regions"), "list_support_regions", "a kubekms server serves one region"),
+)  # fmt: skip
+
+
+def refusal_for_path(path: str) -> InvalidArgument | None:
+    """The precise refusal of a Huawei path outside the v1.0 wire's (key stores, the v2 region calls), or None."""
+    for pattern, operation, why in _OTHER_PATHS:
+        if pattern.fullmatch(path):
+            return InvalidArgument(f"Huawei's {operation} is not offered by kubekms: {why}", code=NOT_OFFERED_CODE)
+    return None

@@ -17,10 +17,18 @@ from huaweicloudsdkkms.v2 import (
     KmsClient,
     ListAccessPointRequest,
     ListKeyPolicyRequest,
+    ListKeyStoresRequest,
+    ListSupportRegionsRequest,
+    ShowVersionRequest,
+    ShowVersionsRequest,
     UpdateKeyAliasRequest,
     UpdateKeyAliasRequestBody,
 )
 from test_sdk_lifecycle import create_key, describe, expect_error
+
+from kubekms.errors import NotFound
+from kubekms.server.v1_not_offered import refusal_for_path
+from kubekms.server.v1_versions import version_answer, versions_answer
 
 KeyMaker = Callable[[str], str]
 KEY = "00000000-0000-4000-8000-000000000000"
@@ -69,3 +77,51 @@ def test_update_key_alias_renames_the_keys_key_alias(client: KmsClient, unique: 
     key_id, renamed = create_key(client, unique("renamed")), unique("renamed-to")
     update_key_alias(client, key_id, renamed)
     assert describe(client, key_id).key_alias == renamed
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/v1.0/proj1/keystores", "key stores"),
+        ("/v1.0/proj1/keystores/ks-1/enable", "key stores"),
+        ("/v2/proj1/kms/keys/k1/replicate", "cross-region keys"),
+        ("/v2/proj1/kms/keys/k1/update-primary-region", "cross-region keys"),
+        ("/v2/proj1/kms/regions", "list_support_regions"),
+    ],
+)
+def test_huawei_paths_outside_the_wire_have_their_refusal_ready(path: str, named: str) -> None:
+    refusal = refusal_for_path(path)
+    assert refusal is not None and refusal.code == "KMS.0201"
+    assert f"Huawei's {named}" in str(refusal) and "is not offered by kubekms: " in str(refusal)
+
+
+@pytest.mark.parametrize("path", ["/v1.0/proj1/kms/create-key", "/v2/proj1/kms/keys", "/v1.0/proj1/keystoresx", "/"])
+def test_other_paths_have_no_refusal_of_their_own(path: str) -> None:
+    assert refusal_for_path(path) is None
+
+
+def test_version_discovery_answers_v1_only() -> None:
+    detail = versions_answer("http://127.0.0.1:8443")["versions"][0]
+    assert (detail["id"], detail["status"], detail["links"]) == (
+        "v1.0", "CURRENT", [{"href": "http://127.0.0.1:8443/v1.0/", "rel": "self"}])  # fmt: skip
+    assert version_answer("v1.0", "http://h")["version"]["id"] == "v1.0"
+    with pytest.raises(NotFound):
+        version_answer("v2", "http://h")
+
+
+ROUTED_TO_APP = ("routed to lead: kubekms/server/app.py must answer these (handle_unknown: "
+                 "kubekms.server.v1_not_offered.refusal_for_path(request.path) before its generic refusal; "
+                 "GET / and GET /v1.0 unsigned: v1_versions.versions_answer / version_answer)")  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, reason=ROUTED_TO_APP)
+def test_key_stores_and_regions_are_refused_by_name_through_the_sdk(client: KmsClient) -> None:
+    for call in (lambda: client.list_key_stores(ListKeyStoresRequest()),
+                 lambda: client.list_support_regions(ListSupportRegionsRequest())):  # fmt: skip
+        assert "is not offered by kubekms" in expect_error(call, 400, "KMS.0201").error_msg
+
+
+@pytest.mark.xfail(strict=True, reason=ROUTED_TO_APP)
+def test_the_sdk_discovers_version_v1(client: KmsClient) -> None:
+    assert [v.id for v in client.show_versions(ShowVersionsRequest()).versions] == ["v1.0"]
+    assert client.show_version(ShowVersionRequest(version_id="v1.0")).version["id"] == "v1.0"
