@@ -27,13 +27,6 @@ NONCE_SIZE = 12
 TAG_SIZE = 16
 MAX_KEY_ID_LENGTH = 255
 _VERSION_FIELD = struct.Struct(">I")
-NONCES_PER_READ = 256
-# Nonces drawn NONCES_PER_READ at a time from one read of the kernel's random source (os.urandom per seal was
-# a system call, 0.4 µs, on every GenerateDataKey and Encrypt). They are public (each is in its ciphertext), so
-# holding some in memory discloses nothing; they must never repeat under a key, so a forked child drops the
-# parent's unused ones, and list.pop (atomic) hands each to one thread only.
-_nonces: list[bytes] = []
-os.register_at_fork(after_in_child=_nonces.clear)
 
 
 class Envelope(NamedTuple):  # a tuple: a third of a frozen dataclass's construction (every Decrypt parses one)
@@ -78,18 +71,12 @@ def seal(cipher: AESGCM, key_id: str, key_version: int, plaintext: bytes, aad: b
     encoded_id = key_id.encode()
     if len(encoded_id) > MAX_KEY_ID_LENGTH:
         raise ValueError("key id too long for the ciphertext format")
-    nonce = _next_nonce()
+    # one read of the kernel's random source per seal, never a pool in the process: a VM snapshot or a restored
+    # checkpoint of a running server would seal with the same pooled nonces in both copies (AES-GCM nonce reuse),
+    # while the kernel reseeds its source on such a clone
+    nonce = os.urandom(NONCE_SIZE)
     header = _header(encoded_id, key_version, nonce)  # built once: it is also the start of the additional data
     return header + cipher.encrypt(nonce, plaintext, header + aad)
-
-
-def _next_nonce() -> bytes:
-    while True:
-        try:
-            return _nonces.pop()
-        except IndexError:  # empty (or emptied by another thread between its refill and this pop)
-            batch = os.urandom(NONCE_SIZE * NONCES_PER_READ)
-            _nonces.extend(batch[start : start + NONCE_SIZE] for start in range(0, len(batch), NONCE_SIZE))
 
 
 def open_sealed(cipher: AESGCM, envelope: Envelope, aad: bytes) -> bytes:

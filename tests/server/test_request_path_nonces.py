@@ -1,10 +1,12 @@
-"""Data-key ciphertexts' nonces, drawn a batch at a time: never repeated in a process, its threads or a forked child."""
+"""Data-key ciphertexts' nonces: one read of the kernel's random source per seal (no pool a VM snapshot could
+duplicate), never repeated in a process, its threads or a forked child."""
 
 from __future__ import annotations
 
 import os
 import threading
 
+import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubekms import ciphertext
@@ -16,8 +18,25 @@ def _nonce_of(blob: bytes) -> bytes:
     return ciphertext.parse(blob).nonce
 
 
-def test_nonces_never_repeat_over_many_batches_and_every_sealed_key_opens() -> None:
-    count = 3 * ciphertext.NONCES_PER_READ + 7  # several refills
+def test_each_seal_reads_its_nonce_from_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spy on os.urandom (it still returns the kernel's bytes): a pool of nonces held in the process would be
+    sealed with twice by the two copies of a cloned VM or a restored checkpoint."""
+    reads: list[int] = []
+    kernel = os.urandom
+
+    def spy(size: int) -> bytes:
+        reads.append(size)
+        return kernel(size)
+
+    monkeypatch.setattr(ciphertext.os, "urandom", spy)
+    for _ in range(5):
+        ciphertext.seal(CIPHER, "key-1", 1, b"x" * 32, b"")
+    monkeypatch.undo()
+    assert reads == [ciphertext.NONCE_SIZE] * 5
+
+
+def test_nonces_never_repeat_and_every_sealed_key_opens() -> None:
+    count = 1000
     blobs = [ciphertext.seal(CIPHER, "key-1", 1, bytes([i % 256]) * 32, b"aad") for i in range(count)]
     assert len({_nonce_of(blob) for blob in blobs}) == count
     for i, blob in enumerate(blobs):
@@ -42,7 +61,7 @@ def test_threads_sealing_at_once_never_share_a_nonce() -> None:
 
 
 def test_a_forked_child_never_uses_its_parents_unused_nonces() -> None:
-    ciphertext.seal(CIPHER, "k", 1, b"x" * 32, b"")  # the parent holds a batch now, most of it unused
+    ciphertext.seal(CIPHER, "k", 1, b"x" * 32, b"")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -57,7 +76,7 @@ def test_a_forked_child_never_uses_its_parents_unused_nonces() -> None:
         child_nonces += chunk
     os.close(read_end)
     os.waitpid(pid, 0)
-    parent = {_nonce_of(ciphertext.seal(CIPHER, "k", 1, b"x" * 32, b"")) for _ in range(ciphertext.NONCES_PER_READ)}
+    parent = {_nonce_of(ciphertext.seal(CIPHER, "k", 1, b"x" * 32, b"")) for _ in range(256)}
     size = ciphertext.NONCE_SIZE
     from_child = {child_nonces[i : i + size] for i in range(0, len(child_nonces), size)}
     assert not parent & from_child
