@@ -157,13 +157,6 @@ def test_grant_calls_on_another_key_tell_nothing_of_its_grants(server: KMSServer
     assert {g.grant_id for g in listed.grants} == {theirs}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="routed to H3: decrypt-data opens any symmetric ciphertext of the key, so a principal allowed "
-    "decrypt-data but not decrypt-datakey gets create-datakey's data keys (e.g. the kms-plugin's DEKs) in the "
-    "clear; separate the two (an operation marker in the sealed AAD for encrypt-data's ciphertexts, or "
-    "decrypt-data authorised as decrypt-datakey too) or document decrypt-data as implying decrypt-datakey",
-)
 def test_decrypt_data_does_not_open_a_data_key_for_a_principal_without_decrypt_datakey(
     server: KMSServer, keys: dict[str, str]
 ) -> None:
