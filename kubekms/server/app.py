@@ -11,14 +11,16 @@ buffer; principals are looked up in precomputed dictionaries.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 from collections.abc import Awaitable
 from pathlib import Path
 
 from aiohttp import web
 
 from kubekms.backend import Backend
-from kubekms.errors import InvalidArgument
+from kubekms.errors import InvalidArgument, KMSError
 from kubekms.keystore import Keystore
 from kubekms.providers import BackendConfig
 from kubekms.providers.local import LocalBackend
@@ -34,11 +36,17 @@ from kubekms.server.metrics import ServerMetrics
 from kubekms.server.pipeline import REQUEST_IDS, Pipeline
 from kubekms.server.principals import PrincipalDirectory
 from kubekms.server.shared_database import SharedDatabase
-from kubekms.server.v1_wire import BAD_PATH_CODE, PROJECT_ID_PATTERN, V1Wire, error_response, v1_path
+from kubekms.server.v1_not_offered import refusal_for_path
+from kubekms.server.v1_versions import version_answer, versions_answer
+from kubekms.server.v1_wire import BAD_PATH_CODE, JSON_CONTENT_TYPE, PROJECT_ID_PATTERN, V1Wire, error_response, v1_path
 
 log = logging.getLogger("kubekms.server")
 
 __all__ = ["PROJECT_ID_PATTERN", "KMSApplication"]
+
+
+# GET / and GET /{version_id} (v1.0, or another id to refuse): Huawei's version discovery
+VERSION_PATH = re.compile(r"/(?:v[0-9]{1,3}(?:\.[0-9]{1,3})?/?)?")
 
 
 class KMSApplication:
@@ -166,6 +174,8 @@ class KMSApplication:
                 return answer(request)
             if v1_path(request) is not None:
                 return v1.handle(request)
+            if request.method == "GET" and VERSION_PATH.fullmatch(request.raw_path):
+                return self.handle_versions(request)
             return self.handle_unknown(request)
 
         return route
@@ -210,9 +220,22 @@ class KMSApplication:
         headers = {"Content-Type": self.metrics.content_type, "X-Request-Id": REQUEST_IDS.hex()}
         return HttpResponse(200, self.metrics.render(), headers)
 
+    async def handle_versions(self, request: HttpRequest) -> HttpResponse:
+        """Huawei's version discovery, unsigned as Huawei's: ``GET /`` lists v1.0, ``GET /{version_id}`` describes
+        it (another id: NotFound). Links are relative: the Host a client sent is not echoed into an answer."""
+        request_id = REQUEST_IDS.hex()
+        version_id = request.raw_path.strip("/")
+        try:
+            answer = version_answer(version_id, "") if version_id else versions_answer("")
+        except KMSError as error:
+            return error_response(error, request_id)
+        return HttpResponse(200, json.dumps(answer).encode(), {"Content-Type": JSON_CONTENT_TYPE,
+                                                               "X-Request-Id": request_id})  # fmt: skip
+
     async def handle_unknown(self, request: HttpRequest) -> HttpResponse:
         request_id = REQUEST_IDS.hex()
-        error = InvalidArgument("unknown request path", code=BAD_PATH_CODE)
+        # a Huawei path outside this wire (key stores, the v2 region calls): refused by name, not as a typo
+        error = refusal_for_path(request.path) or InvalidArgument("unknown request path", code=BAD_PATH_CODE)
         response = error_response(error, request_id)
         self.refusals.refused(client=request.remote or "-", wire="v1", reason=BAD_PATH_CODE, status=response.status,
                               operation="unknown", request_id=request_id)  # fmt: skip

@@ -3,6 +3,8 @@ and reason (KMS.0201, as an unknown path) instead of "unknown request path"."""
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Callable
 
 import pytest
@@ -26,6 +28,7 @@ from huaweicloudsdkkms.v2 import (
 )
 from test_sdk_lifecycle import create_key, describe, expect_error
 
+from kubekms.devenv.kmsserver import KMSServer
 from kubekms.errors import NotFound
 from kubekms.server.v1_not_offered import refusal_for_path
 from kubekms.server.v1_versions import version_answer, versions_answer
@@ -109,19 +112,36 @@ def test_version_discovery_answers_v1_only() -> None:
         version_answer("v2", "http://h")
 
 
-ROUTED_TO_APP = ("routed to lead: kubekms/server/app.py must answer these (handle_unknown: "
-                 "kubekms.server.v1_not_offered.refusal_for_path(request.path) before its generic refusal; "
-                 "GET / and GET /v1.0 unsigned: v1_versions.versions_answer / version_answer)")  # fmt: skip
-
-
-@pytest.mark.xfail(strict=True, reason=ROUTED_TO_APP)
 def test_key_stores_and_regions_are_refused_by_name_through_the_sdk(client: KmsClient) -> None:
     for call in (lambda: client.list_key_stores(ListKeyStoresRequest()),
                  lambda: client.list_support_regions(ListSupportRegionsRequest())):  # fmt: skip
         assert "is not offered by kubekms" in expect_error(call, 400, "KMS.0201").error_msg
 
 
-@pytest.mark.xfail(strict=True, reason=ROUTED_TO_APP)
 def test_the_sdk_discovers_version_v1(client: KmsClient) -> None:
     assert [v.id for v in client.show_versions(ShowVersionsRequest()).versions] == ["v1.0"]
     assert client.show_version(ShowVersionRequest(version_id="v1.0")).version["id"] == "v1.0"
+
+
+def test_version_discovery_is_unsigned_echoes_no_host_and_refuses_other_versions(server: KMSServer) -> None:
+    """GET / and GET /{version_id} answer without a signature; the Host a client sends is not written into the
+    links (a cache or a client following them must not be sent elsewhere); another version is NotFound."""
+    listed = _get(server, "/", host="attacker.example")
+    assert listed[0] == 200 and "attacker.example" not in listed[1]
+    assert json.loads(listed[1])["versions"][0]["links"] == [{"href": "/v1.0/", "rel": "self"}]
+    assert _get(server, "/v1.0/")[0] == 200
+    status, body = _get(server, "/v2")
+    assert status == 404 and "v1.0" in json.loads(body)["error"]["error_msg"]
+
+
+def _get(server: KMSServer, path: str, *, host: str | None = None) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=host is not None)
+        if host is not None:
+            connection.putheader("Host", host)
+        connection.endheaders()
+        answer = connection.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        connection.close()
