@@ -697,7 +697,7 @@ def envelope_defect(draw: st.DrawFn, target: Target) -> Case:
                         "",
                         "x/y/z/w",
                         "%0A",
-                        "tags",
+                        "tagz",  # not "tags": GET .../kms/tags is list_kms_tags (the project's tags)
                         "/describe-key",
                         "describe-key%00",
                         "%ED%A0%80/tags/x/y",
