@@ -68,20 +68,17 @@ def rest(
                                      headers={"Authorization": f"Bearer {token}", **headers})  # fmt: skip
     if body is not None:
         request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=20) as answer:
-            status, text = answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        status, text = error.code, error.read()
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text.decode("utf-8", "replace")
+    return _send(request)
 
 
 def token_post(gcp: GcpServer, form: Mapping[str, str]) -> tuple[int, Any]:
     """POST /token with a form body: (HTTP status, the JSON answer or the raw text)."""
     request = urllib.request.Request(f"{gcp.rest_endpoint}/token", data=urllib.parse.urlencode(form).encode())
+    return _send(request)
+
+
+def _send(request: urllib.request.Request) -> tuple[int, Any]:
+    """(HTTP status, the JSON answer or the raw text) of one request, refusals included."""
     try:
         with urllib.request.urlopen(request, timeout=20) as answer:
             status, text = answer.status, answer.read()
