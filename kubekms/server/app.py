@@ -11,10 +11,13 @@ buffer; principals are looked up in precomputed dictionaries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -22,9 +25,8 @@ from aiohttp import web
 from kubekms.backend import Backend
 from kubekms.errors import InvalidArgument, KMSError
 from kubekms.keystore import Keystore
-from kubekms.providers import BackendConfig
+from kubekms.private_files import open_private
 from kubekms.providers.local import LocalBackend
-from kubekms.providers.local import open_backend as open_local_backend
 from kubekms.server.audit import AuditLog
 from kubekms.server.aws_wire import AwsWire
 from kubekms.server.console import Console, ConsoleSettings
@@ -45,8 +47,25 @@ log = logging.getLogger("kubekms.server")
 __all__ = ["PROJECT_ID_PATTERN", "KMSApplication"]
 
 
+PROJECT_SETUP_LOCK_FILE = ".project-setup.lock"
+
 # GET / and GET /{version_id} (v1.0, or another id to refuse): Huawei's version discovery
 VERSION_PATH = re.compile(r"/(?:v[0-9]{1,3}(?:\.[0-9]{1,3})?/?)?")
+
+
+@contextlib.contextmanager
+def _project_setup_lock(state_dir: Path) -> Iterator[None]:
+    """Held across worker processes while one decides whether a project is new and opens its keystore.
+
+    Without it a worker could find the directory another worker had just made, still without its root key, and
+    open it as an existing project: "root key does not exist", a 500 for that request.
+    """
+    descriptor = open_private(state_dir / PROJECT_SETUP_LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # drops the flock
 
 
 class KMSApplication:
@@ -87,29 +106,22 @@ class KMSApplication:
         async with lock:
             backend = self._backends.get(project_id)
             if backend is None:
-                directory = self._state_dir / project_id
-                # a new tenant gets a fresh keystore; an existing one must find its root key
-                init = self._init or not directory.exists()
-                backend = await self._open_project(directory, project_id, init)
+                keystore, created = await asyncio.to_thread(self._open_keystore, self._state_dir / project_id)
+                backend = LocalBackend(keystore)
                 self._backends[project_id] = backend
-                log.info("opened project keystore", extra={"fields": {"project": project_id, "created": init}})
+                log.info("opened project keystore", extra={"fields": {"project": project_id, "created": created}})
         return backend
 
-    async def _open_project(self, directory: Path, project_id: str, init: bool) -> Backend:
-        if self._database_url is not None:  # the root key stays in directory, the rows go to the database
-            keystore = await asyncio.to_thread(
-                Keystore, directory, init=init, cmk_limit=self._cmk_limit, database_url=self._database_url
-            )
-            return LocalBackend(keystore)
-        return await open_local_backend(
-            BackendConfig(
-                provider="local",
-                project_id=project_id,
-                state_dir=directory,
-                init=init,
-                cmk_limit=self._cmk_limit,
-            )
-        )
+    def _open_keystore(self, directory: Path) -> tuple[Keystore, bool]:
+        """The project's keystore (rows in SQLite beside its root key, or in the database), and whether it is new.
+
+        Runs in a thread: the cross-process lock is taken and dropped there, even if the request is cancelled.
+        """
+        with _project_setup_lock(self._state_dir):
+            # a new tenant gets a fresh keystore; an existing one must find its root key
+            init = self._init or not directory.exists()
+            keystore = Keystore(directory, init=init, cmk_limit=self._cmk_limit, database_url=self._database_url)
+        return keystore, init
 
     def project_ids(self) -> list[str]:
         """Projects with a keystore directory (opened by whichever worker process) and those open here."""
