@@ -313,6 +313,11 @@ class Backend(Protocol):
         """Point an existing alias at another key, in one step."""
         ...
 
+    async def update_key_alias(self, key_id: str, alias: str) -> KeyMetadata:
+        """Rename the key's primary alias (Huawei's key_alias) to ``alias``, in one step: the old name no longer
+        names the key. Clouds whose keys have no primary alias (AWS, Cloud KMS) refuse."""
+        ...
+
     # key policies: one JSON document per key (AWS's grammar, :mod:`kubekms.policies`)
     async def get_key_policy(self, key_id: str) -> str | None:
         """The key's policy document as stored, or None when the key has none of its own (the default applies)."""

@@ -938,6 +938,39 @@ class Keystore:
                 rules.check_alias_count(record.key_id, self._alias_count(db, record.key_id))
             db.execute("UPDATE aliases SET key_id = ? WHERE alias = ?", (record.key_id, alias))
 
+    def update_key_alias(self, key_ref: str, alias: str) -> KeyMetadata:
+        """Rename the key's primary alias (the v1.0 wire's key_alias; Huawei's update-key-alias).
+
+        The ``keys`` row and the ``aliases`` row change in one write transaction: every wire (the AWS wire's
+        ListAliases reads the same rows) sees the new name at once and the old one no longer names the key. A key
+        made without one (on the AWS wire) gets one. Rules as create's; a key pending deletion keeps its name
+        (as on Huawei), and a reserved name (a Cloud KMS version's, an AWS managed key's) is neither given nor
+        taken. The alias's primary key (``aliases.alias``) keeps two renames to one name from both landing.
+        """
+        rules.check_alias(alias)
+        rules.check_not_reserved_alias(alias)
+        with self._write() as db:
+            record = self._resolve(key_ref)
+            rules.require_manageable(record.key_id, record.state)
+            reserved = rules.reserved_alias_prefix(record.alias)
+            if reserved is not None:
+                raise InvalidArgument(
+                    f"key {record.key_id} is named {record.alias!r}, a name reserved for "
+                    f"{rules.RESERVED_ALIAS_PREFIXES[reserved]}: it cannot be renamed",
+                    reason=Reason.ALIAS_INVALID,
+                )
+            if alias != record.alias:
+                if db.execute("SELECT 1 FROM aliases WHERE alias = ?", (alias,)).fetchone():
+                    raise AlreadyExists(f"alias {alias!r} is already in use")
+                if record.alias:
+                    db.execute("DELETE FROM aliases WHERE alias = ? AND key_id = ?", (record.alias, record.key_id))
+                else:
+                    rules.check_alias_count(record.key_id, self._alias_count(db, record.key_id))
+                db.execute("INSERT INTO aliases (alias, key_id) VALUES (?, ?)", (alias, record.key_id))
+                db.execute("UPDATE keys SET alias = ? WHERE key_id = ?", (alias, record.key_id))
+            key_id = record.key_id
+        return self.describe_key(key_id)
+
     def list_aliases(self, key_ref: str) -> list[str]:
         return list(self.describe_key(key_ref).aliases)
 

@@ -3,7 +3,8 @@
 Every wire names the permission its call needs (the v1.0 operation names principals grant; the
 AWS wire adds a few of its own); each maps onto the AWS action of the same effect, so one key
 policy governs all wires. AWS's ListKeyRotations shares GetKeyRotationStatus's permission and so
-its action. ReEncrypt and UpdateAlias name a second key, authorised separately.
+its action. ReEncrypt and UpdateAlias name a second key, authorised separately; v1.0's update-key-alias
+(a rename, one key) is evaluated as UpdateAlias on that key.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ ACTION_BY_PERMISSION: dict[str, str] = {
     "delete-key-tag": "kms:UntagResource",
     "gen-random": "kms:GenerateRandom",
     "update-alias": "kms:UpdateAlias",
+    # Huawei's update-key-alias renames the key's own alias (Huawei's IAM: kms:cmk:update); here it is an alias
+    # change on one key, so the alias action key policies already write for alias moves (never a key list's)
+    "update-key-alias": "kms:UpdateAlias",
     "re-encrypt": "kms:ReEncryptFrom",  # on the source key; kms:ReEncryptTo on the destination
     "put-key-policy": "kms:PutKeyPolicy",
     "get-key-policy": "kms:GetKeyPolicy",

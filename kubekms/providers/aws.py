@@ -492,6 +492,10 @@ class AwsBackend(NoGrants, NoKeyImport):
         check_alias(alias)
         await self._call("update_alias", AliasName=f"alias/{alias}", TargetKeyId=await self._key_id(key_id))
 
+    async def update_key_alias(self, key_id: str, alias: str) -> KeyMetadata:
+        raise not_offered(self.provider_label, "renaming a key's primary alias (an AWS key has none: create the new "
+                          "alias, then delete the old one)", Reason.UNSUPPORTED_OPERATION)  # fmt: skip
+
     async def get_key_policy(self, key_id: str) -> str | None:
         answer = await self._call("get_key_policy", KeyId=await self._key_id(key_id), PolicyName="default")
         return str(answer["Policy"])

@@ -554,6 +554,10 @@ class GcpBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
     async def list_aliases(self, key_id: str) -> list[str]:
         return list((await self.describe_key(key_id)).aliases)
 
+    async def update_key_alias(self, key_id: str, alias: str) -> KeyMetadata:
+        raise not_offered(self.provider_label, "renaming a key (a key's only alias is its crypto key id, fixed)",
+                          Reason.UNSUPPORTED_OPERATION)  # fmt: skip
+
     @_calls_cloud_kms
     async def tag_key(self, key_id: str, tags: Mapping[str, str]) -> None:
         key = await self._manageable(key_id)

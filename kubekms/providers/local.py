@@ -204,6 +204,9 @@ class LocalBackend:
     async def update_alias(self, alias: str, key_id: str) -> None:
         await asyncio.to_thread(self._store.update_alias, alias, key_id)
 
+    async def update_key_alias(self, key_id: str, alias: str) -> KeyMetadata:
+        return await asyncio.to_thread(self._store.update_key_alias, key_id, alias)
+
     async def get_key_policy(self, key_id: str) -> str | None:
         return self._store.get_key_policy(key_id)
 

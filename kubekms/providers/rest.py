@@ -82,6 +82,7 @@ CREATE_KEY = _call("create-key", repeat=Repeat.UNSAFE)
 LIST_KEYS = _call("list-keys")
 DESCRIBE_KEY = _call("describe-key")
 UPDATE_DESCRIPTION = _call("update-key-description")
+UPDATE_KEY_ALIAS = _call("update-key-alias")  # SAFE: a repeat renames to the name the key already has
 ENABLE_KEY = _call("enable-key")
 DISABLE_KEY = _call("disable-key")
 SCHEDULE_DELETION = _call("schedule-key-deletion")
@@ -331,6 +332,12 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
     async def list_aliases(self, key_id: str) -> list[str]:
         answer = await self._wire.request(LIST_ALIASES, query={"key_id": key_id}, key_ref=key_id)
         return v1_answers.aliases_from_wire(answer)
+
+    async def update_key_alias(self, key_id: str, alias: str) -> KeyMetadata:
+        """Huawei's update-key-alias, which names the key by its id only (its key_id pattern)."""
+        resolved = await self._path_key_id(key_id)
+        await self._wire.request(UPDATE_KEY_ALIAS, {"key_id": resolved, "key_alias": alias}, key_ref=resolved)
+        return await self.describe_key(resolved)
 
     async def _path_key_id(self, key_ref: str) -> str:
         """Tag calls name the key in the URL path, where only a key id fits (aliases may hold ``/``)."""

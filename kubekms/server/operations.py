@@ -15,11 +15,13 @@ from kubekms.server.http_messages import unquote_segment
 from kubekms.server.v1_aliases import (
     LIST_ALIASES,
     UPDATE_ALIAS,
+    UPDATE_KEY_ALIAS,
     associate_alias,
     create_alias,
     delete_alias,
     list_aliases,
     moved_alias_ref,
+    update_key_alias,
 )
 from kubekms.server.v1_asymmetric import generate_mac, get_publickey, sign, verify, verify_mac
 from kubekms.server.v1_call import Handler, Operation
@@ -77,6 +79,7 @@ _KEY_OPERATIONS: dict[str, Handler] = {
     "schedule-key-deletion": schedule_key_deletion,
     "cancel-key-deletion": cancel_key_deletion,
     "update-key-description": update_key_description,
+    UPDATE_KEY_ALIAS: update_key_alias,
     "enable-key-rotation": enable_key_rotation,
     "disable-key-rotation": disable_key_rotation,
     "get-key-rotation-status": get_key_rotation_status,

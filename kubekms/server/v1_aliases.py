@@ -1,4 +1,4 @@
-"""v1.0 aliases: create, delete, list (filtered to what the caller may see) and alias/associate."""
+"""v1.0 aliases: create, delete, list (filtered to what the caller may see), alias/associate and update-key-alias."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from kubekms.wire.v1.fields import RequestFields
 
 LIST_ALIASES = "list-aliases"
 UPDATE_ALIAS = "update-alias"  # alias/associate: the AWS wire's permission for the same move
+UPDATE_KEY_ALIAS = "update-key-alias"
 
 
 # --------------------------------------------------------------------- aliases
@@ -51,6 +52,14 @@ async def associate_alias(call: Call) -> JsonAnswer:
                               f"{key_type(new.key_spec)} key for {new.key_usage}", code="KMS.1101")  # fmt: skip
     await call.backend.update_alias(alias, new.key_id)
     return v1_answers.alias_entity(new.key_id, alias, call.project_id)
+
+
+async def update_key_alias(call: Call) -> JsonAnswer:
+    """Huawei's update-key-alias: the key's key_alias renamed (the old name stops naming it), answered as Huawei's
+    ``{"key_info": {"key_id", "key_alias"}}``. Aliases under a reserved prefix are refused, as create-key's."""
+    alias = rules.check_not_reserved_alias(call.fields.identifier("key_alias", code="KMS.1101"))
+    meta = await call.backend.update_key_alias(call.key_ref(), alias)
+    return {"key_info": {"key_id": meta.key_id, "key_alias": meta.alias}}
 
 
 async def delete_alias(call: Call) -> JsonAnswer:

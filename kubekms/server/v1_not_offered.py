@@ -20,8 +20,6 @@ NOT_OFFERED: dict[str, tuple[str, str]] = {
     "key-policies": ("key-policies (create/list/show/update/delete_key_policy)",
                      f"Huawei's key-policies are standalone policies for datakey capsules ({_ENCLAVE}); a kubekms "
                      "key's own policy is AWS's document, set with PutKeyPolicy on the AWS wire"),
-    "update-key-alias": ("update_key_alias", "a key's key_alias is fixed when it is created; move an alias with "
-                         "alias/associate instead"),
 }  # fmt: skip
 
 

@@ -67,16 +67,8 @@ def update_key_alias(client: KmsClient, key_id: str, alias: str) -> object:
     )
 
 
-def test_update_key_alias_is_refused_by_name_today(client: KmsClient, unique: KeyMaker) -> None:
-    key_id = create_key(client, unique("renamed"))
-    refused = expect_error(lambda: update_key_alias(client, key_id, unique("renamed-to")), 400, "KMS.0201")
-    assert "update_key_alias is not offered" in refused.error_msg
-
-
-@pytest.mark.xfail(strict=True, reason="routed to lead: the keystore cannot rename a key's key_alias "
-                   "(Store.update_alias keeps a primary alias with its key); needs Backend.rename_key_alias, "
-                   "then H7's wire maps update-key-alias onto it")  # fmt: skip
 def test_update_key_alias_renames_the_keys_key_alias(client: KmsClient, unique: KeyMaker) -> None:
+    """Offered since session 9 (tests/server/test_v1_update_alias.py holds its rules): no longer refused by name."""
     key_id, renamed = create_key(client, unique("renamed")), unique("renamed-to")
     update_key_alias(client, key_id, renamed)
     assert describe(client, key_id).key_alias == renamed
