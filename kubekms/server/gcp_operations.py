@@ -14,8 +14,14 @@ schedule; a new version is not primary until UpdateCryptoKeyPrimaryVersion (exce
 automatic rotation); the primary must be ENABLED; destroy only from
 ENABLED/DISABLED, restore only from DESTROY_SCHEDULED and back to DISABLED; CRC32C fields
 verified when sent and returned always. Where this server is narrower than Cloud KMS:
-destroy_scheduled_duration is whole days from 7 to 120 (default 30), plaintext up to 4096
-bytes, additional authenticated data up to 8192 bytes, no list filters or orderings.
+destroy_scheduled_duration is whole days from 7 to 120 (default 30), no list filters or orderings.
+
+Sizes are Cloud KMS's for SOFTWARE keys, with its message (INVALID_ARGUMENT): plaintext and additional
+authenticated data up to 64 KiB each, a Decrypt's ciphertext up to 64 KiB and our format's overhead. The
+keystore beneath still seals at most 4096 bytes of plaintext with at most 8192 of AAD (its own INVALID_ARGUMENT).
+An AAD starting with the v1.0 wire's encrypt-data marker is refused: sealed so, a ciphertext would cross between
+the Cloud KMS wire's Encrypt/Decrypt (encrypt-datakey, decrypt-datakey) and the v1.0 wire's encrypt-data and
+decrypt-data, which the marker keeps apart.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from kubekms.providers.gcp import labels_to_tags
 from kubekms.server import gcp_algorithms as algorithms
 from kubekms.server import gcp_names as names
 from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
+from kubekms.server.v1_data_keys import DATA_AAD_MARKER
 
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
 Purpose = kms_v1.CryptoKey.CryptoKeyPurpose
@@ -71,6 +78,9 @@ MAX_LABELS = 64
 LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 DECRYPTION_FAILED = "Decryption failed: verify that 'name' refers to the correct CryptoKey."
+MAX_DATA_BYTES = 65536  # Cloud KMS: plaintext and AAD of a SOFTWARE key, each
+# a Decrypt's ciphertext: 64 KiB sealed in our format (magic, version, key id of up to 255 bytes, nonce, tag)
+MAX_CIPHERTEXT_BYTES = MAX_DATA_BYTES + 2 + 1 + 1 + ciphertext_format.MAX_KEY_ID_LENGTH + 4 + 12 + 16
 _enum_name = algorithms.enum_name
 
 STATE_OF = {
@@ -649,9 +659,26 @@ async def restore_crypto_key_version(
 # ------------------------------------------------------------------ cryptography
 
 
+def _check_length(field: str, data: bytes, limit: int) -> None:
+    """Cloud KMS's size refusal, in its words."""
+    if len(data) > limit:
+        raise InvalidArgument(f"Request field {field} must have length of at least 0, but not more than {limit}. "
+                              f"Provided value had length {len(data)}.")  # fmt: skip
+
+
+def _aad_of(request: kms_v1.EncryptRequest | kms_v1.DecryptRequest) -> bytes:
+    aad = request.additional_authenticated_data
+    _check_length("additional_authenticated_data", aad, MAX_DATA_BYTES)
+    return aad
+
+
 async def encrypt(call: GcpCall, request: kms_v1.EncryptRequest) -> kms_v1.EncryptResponse:
     target = names.key_or_version_name(request.name, "name")
-    plaintext, aad = request.plaintext, request.additional_authenticated_data
+    plaintext, aad = request.plaintext, _aad_of(request)
+    _check_length("plaintext", plaintext, MAX_DATA_BYTES)
+    if aad.startswith(DATA_AAD_MARKER):
+        raise InvalidArgument("additional_authenticated_data must not begin with kubekms/encrypt-data and a NUL "
+                              "byte: that prefix is reserved for the v1.0 wire's encrypt-data")  # fmt: skip
     verified_plaintext = _check_crc(request, "plaintext", "plaintext_crc32c", plaintext)
     verified_aad = _check_crc(request, "additional_authenticated_data", "additional_authenticated_data_crc32c", aad)
     if not plaintext:
@@ -678,7 +705,8 @@ async def encrypt(call: GcpCall, request: kms_v1.EncryptRequest) -> kms_v1.Encry
 
 async def decrypt(call: GcpCall, request: kms_v1.DecryptRequest) -> kms_v1.DecryptResponse:
     name = names.crypto_key_name(request.name, "name")
-    blob, aad = request.ciphertext, request.additional_authenticated_data
+    blob, aad = request.ciphertext, _aad_of(request)
+    _check_length("ciphertext", blob, MAX_CIPHERTEXT_BYTES)
     _check_crc(request, "ciphertext", "ciphertext_crc32c", blob)
     _check_crc(request, "additional_authenticated_data", "additional_authenticated_data_crc32c", aad)
     key = call.store.crypto_key(name.location, name.ring, name.key)
@@ -693,6 +721,8 @@ async def decrypt(call: GcpCall, request: kms_v1.DecryptRequest) -> kms_v1.Decry
     version = name.version(record.version)
     await call.authorize(record.keystore_key_id)
     _require_enabled(version, await call.backend.describe_key(record.keystore_key_id))
+    if aad.startswith(DATA_AAD_MARKER):  # an encrypt-data ciphertext's AAD: decrypt-datakey never opens one
+        raise InvalidArgument(DECRYPTION_FAILED)
     try:
         plaintext = await call.backend.decrypt_data_key(record.keystore_key_id, blob, aad=aad)
     except InvalidCiphertext:
