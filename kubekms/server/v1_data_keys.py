@@ -15,6 +15,12 @@ from kubekms.wire.v1.fields import RequestFields
 
 # --------------------------------------------------------------------- randomness and data keys
 
+# Sealed into encrypt-data's (and data key pairs') AAD before the caller's: decrypt-data opens only those, never
+# a data key made by create-datakey or another wire (those need decrypt-datakey), and decrypt-datakey never opens
+# them. AWS's AADs (JSON) never start with it; a v1.0 text AAD may (JSON's \u0000 is a NUL): the data key
+# operations and re-encrypt refuse one that does (data_key_aad).
+DATA_AAD_MARKER = b"kubekms/encrypt-data\x00"
+
 
 async def gen_random(call: Call) -> JsonAnswer:
     return v1_answers.random_answer(
@@ -22,30 +28,42 @@ async def gen_random(call: Call) -> JsonAnswer:
     )
 
 
+def data_key_aad(fields: RequestFields, *, opening: bool = False) -> bytes:
+    """A data key's AAD, the caller's own: never one starting with :data:`DATA_AAD_MARKER`'s bytes (JSON's
+    ``\\u0000`` makes them), which would make a data key decrypt-data opens or let decrypt-datakey open
+    encrypt-data's ciphertexts and data key pairs' private keys."""
+    aad = fields.aad(opening=opening)
+    if aad.startswith(DATA_AAD_MARKER):
+        raise InvalidArgument("additional_authenticated_data cannot start with kubekms's reserved prefix "
+                              "(that of encrypt-data's ciphertexts)", code="KMS.0208")  # fmt: skip
+    return aad
+
+
 async def create_datakey(call: Call) -> JsonAnswer:
     length = v1_fields.data_key_length_from_request(call.fields)
-    data_key = await call.backend.create_data_key(call.key_ref(), length=length, aad=call.fields.aad())
+    data_key = await call.backend.create_data_key(call.key_ref(), length=length, aad=data_key_aad(call.fields))
     return v1_answers.data_key_answer(data_key, with_plaintext=True)
 
 
 async def create_datakey_without_plaintext(call: Call) -> JsonAnswer:
     length = v1_fields.data_key_length_from_request(call.fields)
     data_key = await call.backend.create_data_key_without_plaintext(
-        call.key_ref(), length=length, aad=call.fields.aad()
+        call.key_ref(), length=length, aad=data_key_aad(call.fields)
     )
     return v1_answers.data_key_answer(data_key, with_plaintext=False)
 
 
 async def encrypt_datakey(call: Call) -> JsonAnswer:
     plaintext = v1_fields.data_key_plaintext_from_request(call.fields)
-    data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.fields.aad())
+    data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=data_key_aad(call.fields))
     return v1_answers.encrypted_data_key_answer(data_key, len(plaintext))
 
 
 async def decrypt_datakey(call: Call) -> JsonAnswer:
     ciphertext = call.fields.hex_bytes("cipher_text", code="KMS.2201")
     expected_length = v1_fields.cipher_length_from_request(call.fields)
-    plaintext = await call.backend.decrypt_data_key(call.key_ref(), ciphertext, aad=call.fields.aad(opening=True))
+    plaintext = await call.backend.decrypt_data_key(call.key_ref(), ciphertext,
+                                                 aad=data_key_aad(call.fields, opening=True))  # fmt: skip
     if expected_length is not None and expected_length != len(plaintext):
         raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
     return v1_answers.decrypted_data_key_answer(plaintext)
@@ -56,10 +74,6 @@ async def decrypt_datakey(call: Call) -> JsonAnswer:
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 ENCRYPTION_ALGORITHMS = (SYMMETRIC_DEFAULT, "RSAES_OAEP_SHA_256")  # Huawei's SM2_ENCRYPT: no SM2 keys here
 DATA_CIPHERTEXT_BYTES = 6144
-# Sealed into encrypt-data's (and data key pairs') AAD before the caller's: decrypt-data opens only those, never
-# a data key made by create-datakey or another wire (those need decrypt-datakey), and decrypt-datakey never opens
-# them. The NUL keeps v1.0 and AWS AADs (text, JSON) from ever starting with it.
-DATA_AAD_MARKER = b"kubekms/encrypt-data\x00"
 
 
 def data_aad(fields: RequestFields, *, opening: bool = False) -> bytes:

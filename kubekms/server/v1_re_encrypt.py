@@ -46,6 +46,9 @@ def _aad(fields: RequestFields, name: str) -> bytes:
     aad = fields.text(name, code="KMS.0208", max_chars=MAX_AAD_BYTES).encode()
     if len(aad) > MAX_AAD_BYTES:
         raise InvalidArgument(f"{name} must be at most {MAX_AAD_BYTES} bytes", code="KMS.0208")
+    if aad.startswith(DATA_AAD_MARKER):  # would open or seal one kind as the other (see data_key_aad)
+        raise InvalidArgument(f"{name} cannot start with kubekms's reserved prefix (that of encrypt-data's "
+                              "ciphertexts)", code="KMS.0208")  # fmt: skip
     return aad
 
 
