@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -51,6 +52,19 @@ class GcpAccountError(PrincipalsFileError):
 class _Account:
     principal: PrincipalGrant
     public_key_pem: bytes
+
+
+class AccessGrant(NamedTuple):
+    """The token endpoint's answer: the access token, the seconds it lasts (at least 1), whose it is."""
+
+    access_token: str
+    expires_in: int
+    principal: PrincipalGrant
+
+
+# Google's token endpoint's words for an assertion outside its time frame
+OUT_OF_TIMEFRAME = ("invalid_grant: Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
+                    "timeframe. Check your iat and exp values in the JWT claim.")  # fmt: skip
 
 
 class JwtVerifier:
@@ -90,19 +104,24 @@ class JwtVerifier:
     def token_audiences(self) -> frozenset[str]:
         return self._token_audiences
 
-    def exchange(self, assertion: str) -> tuple[str, int]:
-        """OAuth's JWT-bearer grant (RFC 7523) at the server's token endpoint: (access token, seconds it lasts).
+    def exchange(self, assertion: str) -> AccessGrant:
+        """OAuth's JWT-bearer grant (RFC 7523) at the server's token endpoint.
 
         The assertion is the service account's JWT for a token endpoint (``aud`` one of ``token_audiences``,
         the key file's ``token_uri``) with a Cloud KMS scope. Its access token is the assertion itself, which
         :meth:`verify` accepts as a bearer for as long as it is valid: no state, so any worker process takes it.
+        An assertion past its ``exp`` (still verified inside the clock-skew allowance) is refused as Google's
+        endpoint refuses it: its token would answer ``expires_in`` 0, and a client would refresh in a loop.
         """
-        self._principal_of(assertion)
+        principal = self._principal_of(assertion)
         claimed = google_jwt.decode(assertion, verify=False)  # type: ignore[no-untyped-call]  # google-auth: unannotated
         audience = claimed.get("aud")
         if not isinstance(audience, str) or audience not in self._token_audiences:
             raise Unauthenticated("invalid_grant: the assertion's aud is not this server's token endpoint.")
-        return assertion, max(0, int(claimed["exp"]) - int(self._clock()))
+        expires_in = int(claimed["exp"]) - int(self._clock())
+        if expires_in < 1:
+            raise Unauthenticated(OUT_OF_TIMEFRAME)
+        return AccessGrant(assertion, expires_in, principal)
 
     def verify(self, authorization: str | None) -> PrincipalGrant:
         """The principal of a valid ``authorization: Bearer <jwt>``; Unauthenticated otherwise."""

@@ -71,6 +71,7 @@ from kubekms.errors import (
 )
 from kubekms.server import gcp_names as names
 from kubekms.server import gcp_operations as ops
+from kubekms.server import gcp_token
 from kubekms.server.audit import AuditLog
 from kubekms.server.gcp_auth import JwtVerifier
 from kubekms.server.gcp_store import DATABASE_FILE, GcpStore
@@ -365,6 +366,8 @@ class CloudKmsService:
         self._clock = clock
         self._stores: dict[str, tuple[GcpStore, asyncio.Lock]] = {}
         self.refusals = refusals
+        self.audit = audit
+        self.token_failures = gcp_token.TokenFailures()  # the token endpoint's refused exchanges, per client
 
         def pipeline(wire: str) -> Pipeline[GcpRequest, Outcome]:
             return Pipeline(GcpWire(self, wire), principals, backend_for, audit, metrics, refusals)

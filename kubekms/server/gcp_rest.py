@@ -184,7 +184,8 @@ class CloudKmsRest:
     def build(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         if self._service.verifier.token_audiences:
-            handler = gcp_token.token_handler(self._service.verifier, self._service.refusals)
+            service = self._service
+            handler = gcp_token.token_handler(service.verifier, service.refusals, service.audit, service.token_failures)
             app.router.add_route("POST", gcp_token.PATH, handler)
         app.router.add_route("*", "/{tail:[\\s\\S]*}", self.handle)
         return app

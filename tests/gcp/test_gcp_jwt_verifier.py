@@ -83,7 +83,7 @@ def test_the_token_endpoint_exchanges_a_scoped_assertion_for_an_access_token() -
     principal = PrincipalGrant.build("unit", "AK", "SK", gcp_service_account=(EMAIL, public_pem))
     now = int(time.time())
     verifier = JwtVerifier([principal], token_audiences=(TOKEN_URI,), clock=lambda: now)
-    access_token, expires_in = verifier.exchange(_token(info, now, lifetime=3600, aud=TOKEN_URI, scope=SCOPE))
+    access_token, expires_in, _ = verifier.exchange(_token(info, now, lifetime=3600, aud=TOKEN_URI, scope=SCOPE))
     assert expires_in == 3600 and verifier.verify(f"Bearer {access_token}") is principal
     for claims in ({"aud": TOKEN_URI}, {"aud": TOKEN_URI, "scope": "https://www.googleapis.com/auth/devstorage"},
                    {"aud": "https://oauth2.googleapis.com/token", "scope": SCOPE},
