@@ -273,7 +273,13 @@ def test_data_key_pairs_re_encrypt_project_tags_and_a_refusal_by_name(run: Run) 
                                           "cipher_opens_to_private": True}  # fmt: skip
     assert run.ok("list-kms-tags") == {"tags": {"env": ["prod"]}}
     if run.sdk.label == "Java":  # its KmsClient (3.1.143) has no reEncrypt nor createPin
-        refused = run.refused("update-key-alias-not-offered", 400, "KMS.0201")
+        # update_key_alias renames the key (it was this step's refusal by name until session 9)
+        renamed = f"{PREFIX}-renamed"
+        key_id = run.ok("create-key-b")["key_id"]
+        assert run.ok("update-key-alias") == {"key_id": key_id, "key_alias": renamed, "described_as": renamed,
+                                              "described_key_id": key_id}  # fmt: skip
+        run.refused("old-alias-after-rename", 404, "KMS.0207")  # the old key_alias names no key any more
+        refused = run.refused("list-key-stores-not-offered", 400, "KMS.0201")
     else:
         # a data key's hex ciphertext moves from key b to key a, source_key_id left out
         assert run.ok("re-encrypt") == {"key_matches": True, "source_matches": True, "opens_to_data_key": True}

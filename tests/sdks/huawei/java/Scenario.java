@@ -425,9 +425,24 @@ public class Scenario {
             }
             return Map.of("tags", projectTags);
         });
-        step("update-key-alias-not-offered", () -> {
-            c.updateKeyAlias(new UpdateKeyAliasRequest().withBody(new UpdateKeyAliasRequestBody()
-                    .withKeyId(keyIds.get(1)).withKeyAlias(prefix + "-renamed")));
+        step("update-key-alias", () -> {
+            KeyAliasInfo renamed = c.updateKeyAlias(new UpdateKeyAliasRequest().withBody(new UpdateKeyAliasRequestBody()
+                    .withKeyId(keyIds.get(1)).withKeyAlias(prefix + "-renamed"))).getKeyInfo();
+            KeyDetails byNewName = c.listKeyDetail(new ListKeyDetailRequest().withBody(keyBody(prefix + "-renamed")))
+                    .getKeyInfo();
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("key_id", renamed.getKeyId());
+            out.put("key_alias", renamed.getKeyAlias());
+            out.put("described_as", byNewName.getKeyAlias());
+            out.put("described_key_id", byNewName.getKeyId());
+            return out;
+        });
+        step("old-alias-after-rename", () -> {
+            c.listKeyDetail(new ListKeyDetailRequest().withBody(keyBody(prefix + "-b")));
+            return Map.of();
+        });
+        step("list-key-stores-not-offered", () -> {
+            c.listKeyStores(new ListKeyStoresRequest());
             return Map.of();
         });
 
