@@ -140,15 +140,18 @@ class KeyPages:
     async def _names_of_unnamed(self, visitor: Visitor, project: str, keys: list[KeyMetadata]) -> dict[str, str]:
         """Key id -> first alias, for keys made without a primary alias and named afterwards (the AWS wire's
         CreateKey then CreateAlias): listed as "(no alias)" they looked unnamed. Only where the principal may
-        read the key's aliases."""
+        read the key's aliases (its key list, and the key's own policy)."""
         access = self._gate.access(visitor, project)
         names: dict[str, str] = {}
         for key in keys:
             if key.alias or key.state is KeyState.DESTROYED or not access.may_on("list-aliases", key):
                 continue
-            aliases = await self._gate.call(
-                visitor, project, "list-aliases", _list_aliases(key.key_id), key_ref=key.key_id
-            )
+            try:  # a key's own policy may deny the visitor its aliases: that key stays unnamed, the list stands
+                aliases = await self._gate.call(
+                    visitor, project, "list-aliases", _list_aliases(key.key_id), key_ref=key.key_id
+                )
+            except (AccessDenied, NotFound):  # NotFound: deleted since the list was read
+                continue
             if aliases:
                 names[key.key_id] = aliases[0]
         return names
