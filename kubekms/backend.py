@@ -295,9 +295,19 @@ class Backend(Protocol):
     ) -> ImportParameters: ...
 
     async def import_key_material(
-        self, key_id: str, import_token: bytes, encrypted_material: bytes, *, valid_to: datetime | None = None
+        self,
+        key_id: str,
+        import_token: bytes,
+        encrypted_material: bytes,
+        *,
+        valid_to: datetime | None = None,
+        new_material: bool = False,
     ) -> None:
-        """Unwrap and seal the material; ``valid_to``: when it expires (None: never). The material never leaves."""
+        """Unwrap and seal the material; ``valid_to``: when it expires (None: never). The material never leaves.
+
+        ``new_material`` (AWS's ImportType NEW_KEY_MATERIAL): material other than the key's, staged for the
+        on-demand rotation (rotate_key) that makes it current; else the key's first material or one it had before.
+        """
         ...
 
     async def delete_imported_key_material(self, key_id: str) -> None: ...
@@ -442,7 +452,13 @@ class NoKeyImport:
         raise not_offered(self.provider_label, "key material import", Reason.UNSUPPORTED_OPERATION)
 
     async def import_key_material(
-        self, key_id: str, import_token: bytes, encrypted_material: bytes, *, valid_to: datetime | None = None
+        self,
+        key_id: str,
+        import_token: bytes,
+        encrypted_material: bytes,
+        *,
+        valid_to: datetime | None = None,
+        new_material: bool = False,
     ) -> None:
         raise not_offered(self.provider_label, "key material import", Reason.UNSUPPORTED_OPERATION)
 

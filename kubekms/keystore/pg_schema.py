@@ -87,6 +87,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE key_versions ADD COLUMN on_demand INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: the SQLite schema's version 8: a digest per imported material, and new material pending rotation.
+    """
+    CREATE TABLE IF NOT EXISTS imported_materials (
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        pending INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (key_id, version)
+    );
+    INSERT INTO imported_materials (key_id, version, digest)
+        SELECT key_id, 1, material_digest FROM keys WHERE material_digest IS NOT NULL
+        ON CONFLICT DO NOTHING;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

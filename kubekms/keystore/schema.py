@@ -91,6 +91,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE key_versions ADD COLUMN on_demand INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: several imported materials per key (AWS's ImportType NEW_KEY_MATERIAL): each material (a key version)
+    # keeps the digest a re-import of it must match, and new material waits as pending (PENDING_ROTATION) until an
+    # on-demand rotation makes it current. A key's one material so far is its version 1. (Written to run again
+    # over its own result: the tests rebuild old schemas from this one.)
+    """
+    CREATE TABLE IF NOT EXISTS imported_materials (
+        key_id TEXT NOT NULL REFERENCES keys (key_id),
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        pending INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (key_id, version)
+    );
+    INSERT OR IGNORE INTO imported_materials (key_id, version, digest)
+        SELECT key_id, 1, material_digest FROM keys WHERE material_digest IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

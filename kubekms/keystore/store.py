@@ -34,6 +34,7 @@ from kubekms.backend import (
     DATA_KEY_PAIR_SPECS,
     ECC_KEY_SPECS,
     HMAC_KEY_SPECS,
+    ORIGIN_EXTERNAL,
     ORIGIN_KMS,
     RSA_KEY_SPECS,
     SYMMETRIC_KEY_SPEC,
@@ -89,11 +90,13 @@ def _to_datetime(epoch: float | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class KeyVersion:
-    """One version of a key's material: when it was made, and whether by an on-demand rotation."""
+    """One version of a key's material: when it was made (or became current), whether by an on-demand rotation, and
+    whether it is imported material waiting for the rotation that makes it current (AWS's PENDING_ROTATION)."""
 
     version: int
     created_at: datetime
     on_demand: bool
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -621,9 +624,12 @@ class Keystore:
             return self._rotation_status(self._resolve(key_ref))
 
     def rotate_key(self, key_ref: str) -> KeyMetadata:
+        """An on-demand rotation. A symmetric key of imported material rotates to the material imported for it
+        (``import_key_material(new_material=True)``, pending until now); without one it is refused (InvalidState)."""
         with self._write() as db:
             record = self._resolve(key_ref)
-            rules.require_rotatable(record.key_id, record.key_spec, record.origin)
+            if not (record.origin == ORIGIN_EXTERNAL and record.key_spec == SYMMETRIC_KEY_SPEC):
+                rules.require_rotatable(record.key_id, record.key_spec, record.origin)
             rules.require_usable(record.key_id, record.state)
             (done,) = db.execute(
                 "SELECT COUNT(*) FROM key_versions WHERE key_id = ? AND on_demand = 1", (record.key_id,)
@@ -633,8 +639,36 @@ class Keystore:
                     f"key {record.key_id} already had {rules.ON_DEMAND_ROTATIONS} on-demand rotations, the limit "
                     "(automatic rotation goes on)"
                 )
-            self._rotate(db, record, self._clock(), on_demand=True)
+            if record.origin == ORIGIN_EXTERNAL:
+                self._rotate_to_pending(db, record, self._clock())
+            else:
+                self._rotate(db, record, self._clock(), on_demand=True)
         return self.describe_key(record.key_id)
+
+    @staticmethod
+    def _rotate_to_pending(db: Database, record: _KeyRecord, now: float) -> None:
+        """The key's pending imported material becomes its current version (the old ones keep decrypting)."""
+        row = db.execute(
+            "SELECT version FROM imported_materials WHERE key_id = ? AND pending = 1", (record.key_id,)
+        ).fetchone()
+        if row is None:
+            raise InvalidState(
+                f"key {record.key_id} has no new key material to rotate to: import one for the rotation first "
+                "(ImportKeyMaterial with ImportType NEW_KEY_MATERIAL)"
+            )
+        version = int(row["version"])
+        db.execute(
+            "UPDATE imported_materials SET pending = 0 WHERE key_id = ? AND version = ?", (record.key_id, version)
+        )
+        db.execute(
+            "UPDATE key_versions SET on_demand = 1, created_at = ? WHERE key_id = ? AND version = ?",
+            (now, record.key_id, version),
+        )
+        db.execute(
+            "UPDATE keys SET current_version = ?, last_rotation_at = ?, number_of_rotations = number_of_rotations + 1"
+            " WHERE key_id = ?",
+            (version, now, record.key_id),
+        )
 
     def _rotate(self, db: Database, record: _KeyRecord, now: float, *, on_demand: bool = False) -> None:
         version = record.current_version + 1
@@ -673,11 +707,18 @@ class Keystore:
         with self._read():
             record = self._resolve(key_ref)
             rows = self._db.execute(
-                "SELECT version, created_at, on_demand FROM key_versions WHERE key_id = ? ORDER BY version",
+                "SELECT v.version, v.created_at, v.on_demand, COALESCE(m.pending, 0) AS pending FROM key_versions v"
+                " LEFT JOIN imported_materials m ON m.key_id = v.key_id AND m.version = v.version"
+                " WHERE v.key_id = ? ORDER BY v.version",
                 (record.key_id,),
             ).fetchall()
         return [
-            KeyVersion(int(row["version"]), datetime.fromtimestamp(row["created_at"], UTC), bool(row["on_demand"]))
+            KeyVersion(
+                int(row["version"]),
+                datetime.fromtimestamp(row["created_at"], UTC),
+                bool(row["on_demand"]),
+                bool(row["pending"]),
+            )
             for row in rows
         ]
 
@@ -847,27 +888,87 @@ class Keystore:
         )
 
     def import_key_material(self, key_ref: str, import_token: bytes, encrypted_material: bytes, *,
-                            valid_to: float | None = None) -> None:  # fmt: skip
-        """Unwrap the material with the token's wrapping key and seal it as the key's version 1."""
+                            valid_to: float | None = None, new_material: bool = False) -> None:  # fmt: skip
+        """Unwrap the material with the token's wrapping key and seal it into its version.
+
+        The first material is version 1. After it, the material must be one of the key's (a re-import, after a
+        deletion or an expiry, or for another expiry), sealed again into its own version — unless ``new_material``
+        (AWS's ImportType NEW_KEY_MATERIAL): then it is staged as the next version, pending until
+        :meth:`rotate_key` makes it current (one at a time, into a key holding all its materials, without an expiry
+        of its own: the key's expiry is one for all its materials). The key is enabled once every version has its
+        material again.
+        """
         with self._write() as db:
             record = self._resolve(key_ref)
             rules.require_importable(record.key_id, record.key_spec, record.origin, record.state)
             rules.check_material_expiry(valid_to, self._clock())
             material = self._unwrap(db, record.key_id, import_token, encrypted_material)
+            if len(material) != _MATERIAL_BYTES:
+                raise InvalidArgument(f"the material is not {_MATERIAL_BYTES} bytes",
+                                      reason=Reason.KEY_MATERIAL_INCORRECT)  # fmt: skip
             digest = hashlib.sha256(_DIGEST_PREFIX + material).hexdigest()
-            (previous,) = db.execute("SELECT material_digest FROM keys WHERE key_id = ?", (record.key_id,)).fetchone()
-            if len(material) != _MATERIAL_BYTES or previous not in (None, digest):
-                wanted = "the key material imported before" if previous else f"{_MATERIAL_BYTES} bytes"
-                raise InvalidArgument(f"the material is not {wanted}", reason=Reason.KEY_MATERIAL_INCORRECT)
+            rows = db.execute(
+                "SELECT version, digest, pending FROM imported_materials WHERE key_id = ?", (record.key_id,)
+            ).fetchall()
+            known = {row["digest"]: int(row["version"]) for row in rows}
+            if not known:
+                version = 1
+            elif new_material:
+                version = self._stage_material(record, rows, known, digest, valid_to)
+            elif digest in known:
+                version = known[digest]
+            else:
+                raise InvalidArgument("the material is not key material imported into this key before",
+                                      reason=Reason.KEY_MATERIAL_INCORRECT)  # fmt: skip
+            sealed = self._sealer.seal(material, key_version_context(record.key_id, version))
+            if version in known.values() or not known:  # its version row is there (version 1: since create_key)
+                db.execute(
+                    "UPDATE key_versions SET sealed = ? WHERE key_id = ? AND version = ?",
+                    (sealed, record.key_id, version),
+                )
+            else:  # staged: a new version, pending until rotate_key
+                db.execute(
+                    "INSERT INTO key_versions (key_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
+                    (record.key_id, version, sealed, self._clock()),
+                )
+            if version not in known.values():
+                db.execute(
+                    "INSERT INTO imported_materials (key_id, version, digest, pending) VALUES (?, ?, ?, ?)",
+                    (record.key_id, version, digest, int(version != 1)),
+                )
+            (missing,) = db.execute(
+                "SELECT COUNT(*) FROM key_versions WHERE key_id = ? AND sealed IS NULL", (record.key_id,)
+            ).fetchone()
+            state = KeyState.ENABLED if record.state is KeyState.PENDING_IMPORT and not missing else record.state
+            # a (re-)import of the key's material sets the key's expiry; staged new material leaves it as it is
+            expires = valid_to if version == 1 or version in known.values() else record.material_expires_at
             db.execute(
-                "UPDATE key_versions SET sealed = ? WHERE key_id = ? AND version = 1",
-                (self._sealer.seal(material, key_version_context(record.key_id, 1)), record.key_id),
+                "UPDATE keys SET state = ?, material_expires_at = ?, material_digest = COALESCE(material_digest, ?)"
+                " WHERE key_id = ?",
+                (state.value, expires, digest, record.key_id),
             )
-            state = KeyState.ENABLED if record.state is KeyState.PENDING_IMPORT else record.state
-            db.execute(
-                "UPDATE keys SET state = ?, material_expires_at = ?, material_digest = ? WHERE key_id = ?",
-                (state.value, valid_to, digest, record.key_id),
-            )
+
+    @staticmethod
+    def _stage_material(
+        record: _KeyRecord, rows: Sequence[Row], known: Mapping[str, int], digest: str, valid_to: float | None
+    ) -> int:
+        """The version new material is staged as, pending rotation; or why it is not."""
+        if digest in known:
+            raise InvalidArgument(f"this material is already version {known[digest]} of key {record.key_id}",
+                                  reason=Reason.KEY_MATERIAL_INCORRECT)  # fmt: skip
+        if record.key_spec != SYMMETRIC_KEY_SPEC:
+            raise InvalidArgument(f"key {record.key_id} is a {record.key_spec} key: it keeps its first material",
+                                  reason=Reason.UNSUPPORTED_OPERATION)  # fmt: skip
+        if any(row["pending"] for row in rows):
+            raise InvalidState(f"key {record.key_id} already has new key material pending rotation: rotate it "
+                               "on demand first")  # fmt: skip
+        if record.state is KeyState.PENDING_IMPORT:
+            raise InvalidState(f"key {record.key_id} waits for its own material to be imported again first")
+        if valid_to is not None:
+            raise InvalidArgument("new key material for a rotation takes no expiry here (the key's expiry is one "
+                                  "for all its materials): import it with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE",
+                                  reason=Reason.UNSUPPORTED_OPERATION)  # fmt: skip
+        return max(int(row["version"]) for row in rows) + 1
 
     def _unwrap(self, db: Database, key_id: str, import_token: bytes, encrypted_material: bytes) -> bytes:
         token_hash = hashlib.sha256(import_token).hexdigest()

@@ -158,11 +158,17 @@ class LocalBackend:
         )
 
     async def import_key_material(
-        self, key_id: str, import_token: bytes, encrypted_material: bytes, *, valid_to: datetime | None = None
+        self,
+        key_id: str,
+        import_token: bytes,
+        encrypted_material: bytes,
+        *,
+        valid_to: datetime | None = None,
+        new_material: bool = False,
     ) -> None:
         expires = None if valid_to is None else valid_to.timestamp()
         await asyncio.to_thread(self._store.import_key_material, key_id, import_token, encrypted_material,
-                                valid_to=expires)  # fmt: skip
+                                valid_to=expires, new_material=new_material)  # fmt: skip
 
     async def delete_imported_key_material(self, key_id: str) -> None:
         await asyncio.to_thread(self._store.delete_imported_key_material, key_id)

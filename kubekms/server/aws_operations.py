@@ -44,6 +44,7 @@ from kubekms.backend import (
 )
 from kubekms.errors import AccessDenied, Disabled, InvalidArgument, NotFound, Reason
 from kubekms.keystore import rules
+from kubekms.keystore.store import KeyVersion
 from kubekms.naming import is_key_id
 from kubekms.server.aws_call import (
     ALGORITHMS_FIELD,
@@ -105,7 +106,6 @@ ORIGINS = {"AWS_KMS": ORIGIN_KMS, "EXTERNAL": ORIGIN_EXTERNAL}  # CreateKey's Or
 DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 RESOURCE_OWNERS = ("SELF", "OTHER_ACCOUNTS_VIA_RAM")  # ListKeys ResourceOwners
 NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
-AWAITING_MATERIAL = KeyState.PENDING_IMPORT  # an EXTERNAL key before its (first) import
 IMPORT_TYPES = (NEW_KEY_MATERIAL, "EXISTING_KEY_MATERIAL")  # ImportKeyMaterial ImportType
 ROTATIONS_ONLY, ALL_KEY_MATERIAL = "ROTATIONS_ONLY", "ALL_KEY_MATERIAL"  # ListKeyRotations' IncludeKeyMaterial
 MAX_EPOCH_SECONDS = 253402300800  # year 10000
@@ -276,17 +276,23 @@ async def list_key_rotations(call: AwsCall) -> JsonObject:
     versions = await regional(call.backend).key_versions(key.key_id)
     entries: list[JsonObject] = []
     for version in versions:
-        entry: JsonObject = {
-            "KeyId": call.key_arn(key.key_id),
-            "KeyMaterialState": "CURRENT" if version.version == key.current_version else "NON_CURRENT",
-        }
-        if version.version > 1:
+        entry: JsonObject = {"KeyId": call.key_arn(key.key_id), "KeyMaterialState": _material_state(version, key)}
+        if version.pending:  # imported for the next on-demand rotation: no rotation yet, so no date
+            if include == ROTATIONS_ONLY:
+                continue
+        elif version.version > 1:
             entry["RotationDate"] = version.created_at.timestamp()
             entry["RotationType"] = "ON_DEMAND" if version.on_demand else "AUTOMATIC"
         elif include == ROTATIONS_ONLY:
             continue
         entries.append(entry)
     return paged(entries, call, "Rotations", limits=ROTATIONS_LIMIT, default_limit=100)
+
+
+def _material_state(version: KeyVersion, key: KeyMetadata) -> str:
+    if version.pending:
+        return "PENDING_ROTATION"
+    return "CURRENT" if version.version == key.current_version else "NON_CURRENT"
 
 
 async def rotate_key_on_demand(call: AwsCall) -> JsonObject:
@@ -569,20 +575,14 @@ async def import_key_material(call: AwsCall) -> JsonObject:
     import_type = call.text("ImportType")
     if import_type and import_type not in IMPORT_TYPES:
         raise InvalidArgument(f"ImportType must be one of {', '.join(IMPORT_TYPES)}")
-    # new material for a key that has its material would be AWS's material for an on-demand rotation
-    if (
-        import_type == NEW_KEY_MATERIAL
-        and present(await call.backend.describe_key(key_ref)).state is not AWAITING_MATERIAL
-    ):
-        raise InvalidArgument(
-            "new key material for an on-demand rotation is not offered: a key keeps the material imported first",
-            reason=Reason.UNSUPPORTED_OPERATION,
-        )
+    # NEW_KEY_MATERIAL for a key that has its material: AWS's material for an on-demand rotation, staged as
+    # PENDING_ROTATION until RotateKeyOnDemand (for a key awaiting its first material it is that first material)
     await call.backend.import_key_material(
         key_ref,
         call.blob("ImportToken", IMPORT_BLOB_BYTES),
         call.blob("EncryptedKeyMaterial", IMPORT_BLOB_BYTES),
         valid_to=_valid_to(call),
+        new_material=import_type == NEW_KEY_MATERIAL,
     )
     return {}
 
