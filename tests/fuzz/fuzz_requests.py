@@ -201,6 +201,16 @@ V1_OPERATIONS: tuple[Operation, ...] = (
         key_fields=("key_id",),
         alias_fields=("alias",),
     ),
+    # renamed to the name it has: a valid call that changes nothing (the fixture's alias must keep naming it)
+    Operation(
+        "v1",
+        "update-key-alias",
+        lambda t: {**_k(t), "key_alias": t.alias},
+        True,
+        path="update-key-alias",
+        key_fields=("key_id",),
+        alias_fields=("key_alias",),
+    ),
     Operation(
         "v1",
         "delete-alias",
