@@ -22,7 +22,7 @@ def _show_key(output: str, meta: KeyMetadata) -> None:
 
 @click.group()
 def key() -> None:
-    """Create, list, describe, enable, disable, delete and rotate keys."""
+    """Create, list, describe, rename, enable, disable, delete and rotate keys."""
 
 
 @key.command("create")
@@ -75,6 +75,15 @@ def list_command(
 def describe(key_ref: str, backend_config: Path | None, output: str) -> None:
     """Show one key (by id or alias)."""
     _show_key(output, run_with_backend(backend_config, lambda backend: backend.describe_key(key_ref)))
+
+
+@key.command("rename")
+@click.argument("key_ref", metavar="KEY")
+@click.argument("alias", metavar="NEW_ALIAS")
+@client_command
+def rename(key_ref: str, alias: str, backend_config: Path | None, output: str) -> None:
+    """Rename the key's alias (Huawei's key_alias) to NEW_ALIAS; the old one no longer names it."""
+    _show_key(output, run_with_backend(backend_config, lambda backend: backend.update_key_alias(key_ref, alias)))
 
 
 @key.command("enable")
