@@ -138,11 +138,14 @@ class KMSApplication:
         if self._shared_database is not None and not await self._shared_database.holds_maintenance_lock():
             return  # another replica runs maintenance on the shared database
         self.metrics.maintenance_passes.inc()
-        for project_id, backend in list(self._backends.items()):
-            run = getattr(backend, "run_due_work", None)
-            if run is None:
-                continue
+        # every project on disk, not only those open here: with several workers another one may have opened
+        # (or created) a project whose first request never reached this one (S9-H4-1)
+        for project_id in self.project_ids():
             try:
+                backend = await self.backend_for(project_id)
+                run = getattr(backend, "run_due_work", None)
+                if run is None:
+                    continue
                 done = await run()
             except Exception:
                 log.exception("maintenance pass failed", extra={"fields": {"project": project_id}})
