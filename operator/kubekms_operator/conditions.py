@@ -68,6 +68,7 @@ def key_facts(key: KeyMetadata) -> dict[str, Any]:
         next_rotation = since + timedelta(days=key.rotation_interval_days)
     return {
         "keyId": key.key_id,
+        "alias": key.alias or None,
         "keyState": STATE_NAMES.get(key.state, key.state.value),
         "currentVersion": key.current_version,
         "lastRotationTime": timestamp(key.last_rotation_at),

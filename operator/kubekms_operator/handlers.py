@@ -153,6 +153,7 @@ class KeyHandlers:
         ``made`` gets every change made in the backend, failure or not."""
         meta = body["metadata"]
         namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+        known_alias = str(status.get("alias") or "")  # before record() below moves it
 
         async def record(key: KeyMetadata) -> None:
             status.update(key_facts(key), backend=resolved.name)
@@ -165,7 +166,7 @@ class KeyHandlers:
         try:
             key, _ = await reconciler.find_or_create(str(status.get("keyId") or ""), may_exist=may_exist)
             # status.lastRotateRequest may lag (a refused status write): the key's own rotation tag decides.
-            converged = await reconciler.converge(key, str(status.get("lastRotateRequest") or ""))
+            converged = await reconciler.converge(key, str(status.get("lastRotateRequest") or ""), known_alias)
         except Exception as error:
             if reconciler.unrecorded is not None:  # written with the failure report, in the same patch
                 unwritten.update(key_facts(reconciler.unrecorded), backend=resolved.name)
@@ -293,7 +294,7 @@ def readiness(facts: Mapping[str, Any], desired: DesiredKey) -> str:
 def post_changes(body: kopf.Body, changes: list[Change], *, drift: bool) -> None:
     for change in changes:
         metrics.KEY_CHANGES.labels(change.reason).inc()
-        if drift:
+        if drift or change.drift:
             kopf.warn(body, reason="DriftCorrected", message=f"changed outside Kubernetes; {change.message}")
         else:
             kopf.event(body, type="Normal", reason=change.reason, message=change.message)

@@ -23,12 +23,12 @@ import hashlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives import serialization
 
 from kubekms.backend import ECC_KEY_SPECS, RSA_KEY_SPECS, Backend, KeyMetadata, KeyState, NoKeyPolicies, NoKeyTypes
-from kubekms.errors import AlreadyExists, NotFound
+from kubekms.errors import AlreadyExists, InvalidArgument, NotFound, Reason
 from kubekms_operator.conditions import timestamp
 from kubekms_operator.spec import (
     OPERATOR_TAG_PREFIX,
@@ -78,6 +78,7 @@ _TAKE_OVERS = _TakeOvers()
 class Change:
     reason: str  # CamelCase, the Event's reason
     message: str
+    drift: bool = False  # undoes a change made outside Kubernetes, whatever ran the reconciliation
 
 
 class OwnedByOther(Exception):
@@ -327,7 +328,8 @@ class KeyReconciler:
             "or choose another alias"
         )
 
-    async def converge(self, key: KeyMetadata, handled_rotate_request: str) -> Converged:
+    async def converge(self, key: KeyMetadata, handled_rotate_request: str, known_alias: str = "") -> Converged:
+        """``known_alias``: the key's primary alias as the last status write recorded it ('' unknown)."""
         desired, backend, key_id = self._desired, self._backend, key.key_id
         first = len(self._made)
         changes = self._made  # appended as each call succeeds: a later failure must not hide it
@@ -359,6 +361,7 @@ class KeyReconciler:
             await backend.set_rotation(key_id, enabled=desired.rotation_enabled, interval_days=desired.rotation_days)
             setting = f"every {desired.rotation_days} days" if desired.rotation_enabled else "off"
             changes.append(Change("RotationUpdated", f"automatic rotation of key {key_id}: {setting}"))
+        key = await self._rename(key, known_alias)
         await self._converge_aliases(key)
         await self._converge_tags(key)
         await self._converge_policy(key)
@@ -401,16 +404,59 @@ class KeyReconciler:
             await self._before_change()
             try:
                 await self._backend.create_alias(key.key_id, alias)
-            except AlreadyExists:
-                holder = await self._alias_holder(alias)
-                if holder is None:
-                    raise
-                raise await self._alias_in_use(alias, holder) from None  # moved elsewhere: report, never follow
+            except AlreadyExists as error:
+                raise await self._refused_alias(alias, error) from None  # moved elsewhere: report, never follow
             changes.append(Change("AliasAdded", f"alias {alias} now names key {key.key_id}"))
         for alias in sorted(current - wanted - {key.alias}):  # the primary alias cannot be removed
             await self._before_change()
             await self._backend.delete_alias(key.key_id, alias)
             changes.append(Change("AliasRemoved", f"alias {alias} removed from key {key.key_id}"))
+
+    async def _refused_alias(self, alias: str, error: AlreadyExists) -> Exception:
+        """What to raise for an alias the backend refused as taken: AliasInUse naming its holder, if one is found."""
+        holder = await self._alias_holder(alias)
+        return error if holder is None else await self._alias_in_use(alias, holder)
+
+    async def _rename(self, key: KeyMetadata, known_alias: str) -> KeyMetadata:
+        """The key's primary alias (Huawei's key_alias, a single-alias cloud's only one) is not in the spec: rename
+        it to a wanted one in one step where the backend offers it (update_key_alias), instead of adding the spec's
+        as a second alias beside it. Renamed outside Kubernetes (status recorded another name) it is a drift,
+        undone and said so. Backends without a primary alias to rename (AWS, Cloud KMS) refuse: aliases are
+        then added and removed as before."""
+        desired = self._desired
+        if not key.alias or (not desired.aliases and desired.adopt is not None):
+            return key
+        wanted = desired.wanted_aliases()
+        if key.alias in wanted:
+            return key
+        target = _rename_target(desired.primary_alias(), wanted, set(key.aliases))
+        if target is None:  # renaming onto an alias the key holds would leave that name unresolved for a moment
+            log.info(
+                "the key's primary alias is not in spec.aliases, which all name the key already: left as it is",
+                extra={"fields": {"key": key.key_id, "owner": desired.owner.reference}},
+            )
+            return key
+        await self._before_change()
+        try:
+            await self._backend.update_key_alias(key.key_id, target)
+        except InvalidArgument as error:
+            if error.reason != Reason.UNSUPPORTED_OPERATION:
+                raise
+            return key
+        except AlreadyExists as error:
+            raise await self._refused_alias(target, error) from None
+        if known_alias and known_alias != key.alias:
+            self._made.append(
+                Change(
+                    "AliasRenamed",
+                    f"key {key.key_id} was renamed from {known_alias} to {key.alias}; renamed to {target} as "
+                    f"spec.aliases says ({key.alias} no longer names it)",
+                    drift=True,
+                )
+            )
+        else:
+            self._made.append(Change("AliasRenamed", f"key {key.key_id} renamed from {key.alias} to {target}"))
+        return replace(key, alias=target, aliases=tuple(sorted(set(key.aliases) - {key.alias} | {target})))
 
     async def _converge_policy(self, key: KeyMetadata) -> None:
         """spec.policy, when set, is the key's policy: a document changed elsewhere is put back."""
@@ -469,6 +515,13 @@ class KeyReconciler:
             when = timestamp(scheduled.deletion_date) or f"in {desired.pending_window_days} days"
             changes.append(Change("DeletionScheduled", f"key {key.key_id} scheduled for deletion on {when}"))
         return changes
+
+
+def _rename_target(primary: str, wanted: set[str], held: set[str]) -> str | None:
+    """The wanted alias to rename the key to: the spec's primary one, else the first the key lacks."""
+    if primary not in held:
+        return primary
+    return min(wanted - held, default=None)
 
 
 def _former_owner(key: KeyMetadata) -> str:
