@@ -270,20 +270,25 @@ async def _visible_page(
 
 async def _may_see_key(call: GcpCall, record: CryptoKeyRecord) -> None:
     """AccessDenied unless the caller may see the crypto key: one rule for Get, List, total_size and the writes
-    whose answer describes the key (checked before the write, so a refused one is not made).
+    whose answer describes the key (checked before the write, so a refused one is not made)."""
+    await _key_policy_allows(call, record, call.may_describe)
 
-    A key with a primary is seen through its primary. A key without one (MAC, ASYMMETRIC_*, or no version
-    made yet) is seen if the caller may describe at least one of its versions; key policies live on
-    versions, so a key with no version has none to deny it and stays visible."""
+
+async def _key_policy_allows(call: GcpCall, record: CryptoKeyRecord, check: Callable[[str], Awaitable[None]]) -> None:
+    """AccessDenied unless the crypto key's policy allows ``check`` (a version's policy check).
+
+    Cloud KMS's IAM binds on the crypto key; here key policies live on its versions' keystore keys, so the key's
+    policy is its primary's. A key without one (MAC, ASYMMETRIC_*, or no version made yet) allows what at least one
+    of its versions allows; a key with no version has no policy to deny anything."""
     if record.primary_version is not None:
         version = call.store.version(record.location, record.ring, record.key, record.primary_version)
-        await call.may_describe(version.keystore_key_id)
+        await check(version.keystore_key_id)
         return
     versions, _ = call.store.versions(record.location, record.ring, record.key, 0, ALL)
     denied: AccessDenied | None = None
     for version in versions:
         try:
-            await call.may_describe(version.keystore_key_id)
+            await check(version.keystore_key_id)
         except AccessDenied as error:
             denied = denied or error
             continue
@@ -571,6 +576,9 @@ async def create_crypto_key_version(
             kind = algorithms.kind_of(key.algorithm)
             raise InvalidArgument(f"algorithm {_enum_name(Algorithm, wanted.algorithm)} does not suit {parent} "
                                   f"(purpose {_enum_name(Purpose, kind.purpose)}, {key.algorithm})")  # fmt: skip
+        # Cloud KMS's cryptoKeyVersions.create is granted on the crypto key: here, by the key's policy (its primary's,
+        # else one of its versions'), for the call's action; a key whose versions all deny the caller gets none
+        await _key_policy_allows(call, key, call.authorize)
         # Cloud KMS: a new symmetric version becomes primary only if the key has none; other keys have no primary
         make_primary = key.primary_version is None and key.algorithm == algorithms.SYMMETRIC
         record = await add_version(call, parent, make_primary=make_primary, algorithm=key.algorithm)
