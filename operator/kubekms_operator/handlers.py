@@ -185,7 +185,9 @@ class KeyHandlers:
             status.get("conditions"),
             [
                 Condition("Ready", ready, "Ready" if ready else "NotReady", readiness(facts, desired)),
-                Condition("Synced", True, "Synced", f"key {converged.key.key_id} matches the spec"),
+                Condition("Synced", True, "AliasKept", converged.kept_alias)
+                if converged.kept_alias
+                else Condition("Synced", True, "Synced", f"key {converged.key.key_id} matches the spec"),
             ],
             generation,
         )

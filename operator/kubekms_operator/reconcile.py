@@ -124,6 +124,7 @@ class Converged:
     key: KeyMetadata
     changes: list[Change]
     rotate_request: str  # the kubekms.io/rotate value now handled
+    kept_alias: str = ""  # why an alias spec.aliases dropped still names the key ('' none does)
 
 
 class KeyReconciler:
@@ -144,6 +145,7 @@ class KeyReconciler:
         self._unrecorded: KeyMetadata | None = None
         self._made: list[Change] = []
         self._policy_applied = False  # the key was created with spec.policy in this run: no need to read it back
+        self._kept_alias = ""
 
     async def _chosen(self, key: KeyMetadata) -> None:
         """A key was just created or found: its id must reach status before the key changes again."""
@@ -371,7 +373,7 @@ class KeyReconciler:
             changes.append(Change("Disabled", f"disabled key {key_id}"))
         if len(changes) > first:
             key = await backend.describe_key(key_id)
-        return Converged(key, changes[first:], rotate_request)
+        return Converged(key, changes[first:], rotate_request, self._kept_alias)
 
     async def _cancel_deletion(self, key_id: str) -> KeyMetadata:
         await self._before_change()
@@ -431,9 +433,9 @@ class KeyReconciler:
             return key
         target = _rename_target(desired.primary_alias(), wanted, set(key.aliases))
         if target is None:  # renaming onto an alias the key holds would leave that name unresolved for a moment
-            log.info(
-                "the key's primary alias is not in spec.aliases, which all name the key already: left as it is",
-                extra={"fields": {"key": key.key_id, "owner": desired.owner.reference}},
+            self._kept_alias = (
+                f"alias {key.alias} still names key {key.key_id}: it is the key's primary alias, and every alias "
+                "of spec.aliases names the key already; list a new alias first in spec.aliases to rename the key to it"
             )
             return key
         await self._before_change()
@@ -442,6 +444,7 @@ class KeyReconciler:
         except InvalidArgument as error:
             if error.reason != Reason.UNSUPPORTED_OPERATION:
                 raise
+            self._kept_alias = f"alias {key.alias} still names key {key.key_id}: {error.message}"
             return key
         except AlreadyExists as error:
             raise await self._refused_alias(target, error) from None

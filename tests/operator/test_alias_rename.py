@@ -23,7 +23,7 @@ from kubekms.devenv.controlplane import ControlPlane
 from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.processes import ManagedProcess, kubekms_argv, wait_for
 from kubekms.errors import NotFound
-from kubekms.providers import open_backend
+from kubekms.providers import BackendConfig, open_backend
 from kubekms_operator.reconcile import AliasInUse, Change, KeyReconciler
 from kubekms_operator.spec import DesiredKey, parse_key
 
@@ -145,10 +145,33 @@ async def test_dropping_the_primary_alias_for_one_the_key_holds_leaves_it(backen
     moment; a stays (the known limit, see the findings), and no call is made."""
     key_id, _ = await made(backend, [f"{names}/a", f"{names}/b"])
     logged = CallLog(backend)
-    assert await converge(cast(Backend, logged), [f"{names}/b"], key_id, known_alias=f"{names}/a") == []
-    assert logged.calls == ["describe_key"]  # converge's input, read by the test
+    reconciler = KeyReconciler(cast(Backend, logged), wanting([f"{names}/b"]), never_alive)
+    converged = await reconciler.converge(await backend.describe_key(key_id), "", f"{names}/a")
+    assert converged.changes == [] and logged.calls == []
+    assert converged.kept_alias == (
+        f"alias {names}/a still names key {key_id}: it is the key's primary alias, and every alias of spec.aliases "
+        "names the key already; list a new alias first in spec.aliases to rename the key to it"
+    )
     key = await backend.describe_key(key_id)
     assert (key.alias, set(key.aliases)) == (f"{names}/a", {f"{names}/a", f"{names}/b"})
+
+
+async def test_a_backend_without_renames_keeps_adding_and_says_what_stays(kms: KMSServer, names: str) -> None:
+    """Provider aws (here the server's AWS wire) refuses update_key_alias before any call: the spec's alias is
+    added as before, and Synced's message says the old one still names the key."""
+    config = BackendConfig(
+        provider="aws", endpoint=kms.endpoint, region="eu-west-1", credentials_file=kms.credentials_file("admin")
+    )
+    aws = await open_backend(config)
+    try:
+        key_id, alias = await made(aws, [f"{names}/a"])
+        reconciler = KeyReconciler(aws, wanting([f"{names}/b"]), never_alive)
+        converged = await reconciler.converge(await aws.describe_key(key_id), "", alias)
+        assert [c.reason for c in converged.changes] == ["AliasAdded"]
+        assert set(converged.key.aliases) == {f"{names}/a", f"{names}/b"}
+        assert converged.kept_alias.startswith(f"alias {names}/a still names key {key_id}: provider aws (through")
+    finally:
+        await aws.close()
 
 
 # ---------------------------------------------------------------- the operator, end to end
