@@ -429,8 +429,10 @@ class KeyReconciler:
         if not key.alias or (not desired.aliases and desired.adopt is not None):
             return key
         wanted = desired.wanted_aliases()
-        if key.alias in wanted:
-            return key
+        if key.alias in wanted or (desired.adopt is not None and key.alias == desired.adopt.alias):
+            return (
+                key  # spec.adopt's alias stays too: renamed away, it would name no key when the spec is applied again
+            )
         target = _rename_target(desired.primary_alias(), wanted, set(key.aliases))
         if target is None:  # renaming onto an alias the key holds would leave that name unresolved for a moment
             self._kept_alias = (

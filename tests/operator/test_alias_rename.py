@@ -174,6 +174,25 @@ async def test_a_backend_without_renames_keeps_adding_and_says_what_stays(kms: K
         await aws.close()
 
 
+@pytest.mark.parametrize("by", ["keyId", "alias"])
+async def test_an_adopted_key_is_renamed_unless_spec_adopt_names_it_by_that_alias(
+    backend: Backend, names: str, by: str
+) -> None:
+    """spec.adopt.alias must still name the key when the spec is applied again (a restored object): that
+    primary alias stays, the spec's is added beside it; adopted by key id, the key is renamed."""
+    legacy = await backend.create_key(f"{names}/legacy", description="made by hand")
+    adopt = {"keyId": legacy.key_id} if by == "keyId" else {"alias": f"{names}/legacy"}
+    spec = parse_key(
+        {"adopt": adopt, "aliases": [f"{names}/new"]}, namespace="ns", name="app", uid="uid-adopt", annotations={}
+    )
+    reconciler = KeyReconciler(backend, spec, never_alive)
+    key, _ = await reconciler.find_or_create("")
+    converged = await reconciler.converge(key, "", f"{names}/legacy")
+    expected = {f"{names}/new"} if by == "keyId" else {f"{names}/legacy", f"{names}/new"}
+    assert set(converged.key.aliases) == expected
+    assert converged.kept_alias == ""
+
+
 # ---------------------------------------------------------------- the operator, end to end
 
 
