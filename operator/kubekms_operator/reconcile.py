@@ -429,10 +429,9 @@ class KeyReconciler:
         if not key.alias or (not desired.aliases and desired.adopt is not None):
             return key
         wanted = desired.wanted_aliases()
+        # spec.adopt's alias stays too: renamed away, it would name no key when the object is applied again.
         if key.alias in wanted or (desired.adopt is not None and key.alias == desired.adopt.alias):
-            return (
-                key  # spec.adopt's alias stays too: renamed away, it would name no key when the spec is applied again
-            )
+            return key
         target = _rename_target(desired.primary_alias(), wanted, set(key.aliases))
         if target is None:  # renaming onto an alias the key holds would leave that name unresolved for a moment
             self._kept_alias = (
@@ -450,17 +449,7 @@ class KeyReconciler:
             return key
         except AlreadyExists as error:
             raise await self._refused_alias(target, error) from None
-        if known_alias and known_alias != key.alias:
-            self._made.append(
-                Change(
-                    "AliasRenamed",
-                    f"key {key.key_id} was renamed from {known_alias} to {key.alias}; renamed to {target} as "
-                    f"spec.aliases says ({key.alias} no longer names it)",
-                    drift=True,
-                )
-            )
-        else:
-            self._made.append(Change("AliasRenamed", f"key {key.key_id} renamed from {key.alias} to {target}"))
+        self._made.append(_renamed(key, target, known_alias))
         return replace(key, alias=target, aliases=tuple(sorted(set(key.aliases) - {key.alias} | {target})))
 
     async def _converge_policy(self, key: KeyMetadata) -> None:
@@ -520,6 +509,18 @@ class KeyReconciler:
             when = timestamp(scheduled.deletion_date) or f"in {desired.pending_window_days} days"
             changes.append(Change("DeletionScheduled", f"key {key.key_id} scheduled for deletion on {when}"))
         return changes
+
+
+def _renamed(key: KeyMetadata, target: str, known_alias: str) -> Change:
+    """The rename's Change: a drift undone when status recorded another name than the key had."""
+    if known_alias and known_alias != key.alias:
+        return Change(
+            "AliasRenamed",
+            f"key {key.key_id} was renamed from {known_alias} to {key.alias}; renamed to {target} as spec.aliases "
+            f"says ({key.alias} no longer names it)",
+            drift=True,
+        )
+    return Change("AliasRenamed", f"key {key.key_id} renamed from {key.alias} to {target}")
 
 
 def _rename_target(primary: str, wanted: set[str], held: set[str]) -> str | None:
