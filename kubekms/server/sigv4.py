@@ -23,6 +23,7 @@ other target goes through botocore's. The tests hold the direct one to botocore'
 
 from __future__ import annotations
 
+import _hashlib
 import functools
 import hashlib
 import hmac
@@ -65,10 +66,11 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=1024)  # as signing_key's
-def _keyed_hmac(key: bytes) -> hmac.HMAC:
+def _keyed_hmac(key: bytes) -> _hashlib.HMAC:
     """HMAC-SHA256 keyed with a signing key, to be copied per request: half of hmac.digest(), which sets the key
-    up again each time."""
-    return hmac.new(key, digestmod=hashlib.sha256)
+    up again each time. OpenSSL's own object, which hmac.HMAC wraps: its copy, update and hexdigest without
+    hmac.HMAC's Python method around each."""
+    return _hashlib.hmac_new(key, digestmod="sha256")
 
 
 @functools.lru_cache(maxsize=64)  # the clients of one second send the same X-Amz-Date; bounded whatever they send
@@ -215,7 +217,8 @@ class SigV4Verifier:
 def canonical_post_root(signed_values: Mapping[str, str], body: bytes) -> str:
     """SigV4's canonical request of ``POST /`` without a query, from its signed headers (lower-case names,
     sorted, one value each) and its body: the SDKs' JSON-wire request, as botocore's builder makes it."""
-    headers = "".join(f"{name}:{' '.join(value.split())}\n" for name, value in signed_values.items())
+    # a list, not a generator: join makes a list of a generator first (0.7 µs)
+    headers = "".join([f"{name}:{' '.join(value.split())}\n" for name, value in signed_values.items()])
     return f"POST\n/\n\n{headers}\n{';'.join(signed_values)}\n{hashlib.sha256(body).hexdigest()}"
 
 
