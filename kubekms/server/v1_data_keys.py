@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms.errors import InvalidArgument, InvalidCiphertext
 from kubekms.keystore import rules
+from kubekms.server.principals import encryption_context
 from kubekms.server.v1_call import Call, JsonAnswer
 from kubekms.server.v1_call import KeyScope as KeyScope  # re-exported: the pipeline and the console read it here
 from kubekms.wire.v1 import answers as v1_answers
@@ -37,6 +39,36 @@ def data_key_aad(fields: RequestFields, *, opening: bool = False) -> bytes:
         raise InvalidArgument("additional_authenticated_data cannot start with kubekms's reserved prefix "
                               "(that of encrypt-data's ciphertexts)", code="KMS.0208")  # fmt: skip
     return aad
+
+
+# the operations sealing or opening with the caller's AAD (RequestFields.aad): encryption_context, unless a text
+# additional_authenticated_data (which wins) is given; every other v1.0 operation uses no context
+CONTEXT_OPERATIONS = frozenset({"create-datakey", "create-datakey-without-plaintext", "encrypt-datakey",
+                                "decrypt-datakey", "encrypt-data", "decrypt-data", "create-rsa-datakey-pair",
+                                "create-ec-datakey-pair"})  # fmt: skip
+
+
+def check_policy_context(operation: str, fields: RequestFields, body: bytes) -> None:
+    """Key policy conditions and grant constraints are evaluated on the context the pipeline reads from the body
+    (:func:`~kubekms.server.principals.encryption_context`: the AWS wire's field names too); refuse a body where
+    that is not the context the operation seals or opens with. Else a grantee bound to one context named it in a
+    field this wire ignores (``EncryptionContext``, or ``encryption_context`` beside the AAD that wins over it, or
+    on an operation without one) and used another."""
+    if encryption_context(body) != _used_context(operation, fields):
+        raise InvalidArgument(
+            "the request names an encryption context this operation does not use: v1.0 takes one "
+            "encryption_context, and not beside additional_authenticated_data",
+            code="KMS.0208",
+        )
+
+
+def _used_context(operation: str, fields: RequestFields) -> Mapping[str, Any]:
+    context = fields.raw("encryption_context")
+    if operation not in CONTEXT_OPERATIONS or fields.has("additional_authenticated_data"):
+        return {}
+    if not isinstance(context, dict) or not all(isinstance(value, str) for value in context.values()):
+        return {}  # none for policies either; RequestFields.aad refuses it with its own message
+    return context
 
 
 async def create_datakey(call: Call) -> JsonAnswer:

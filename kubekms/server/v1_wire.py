@@ -20,6 +20,7 @@ from kubekms.server.operations import Route, resolve
 from kubekms.server.pipeline import REQUEST_IDS, Exchange
 from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 from kubekms.server.v1_call import Call, KeyScope
+from kubekms.server.v1_data_keys import check_policy_context
 from kubekms.server.v1_keys import CREATION_TAGS_FIELD, TAGGING_PERMISSION
 from kubekms.wire import inputs
 from kubekms.wire.signing import SignatureVerifier
@@ -106,6 +107,7 @@ class V1Wire:
         route = exchange.target
         assert isinstance(route, Route), "accept routed the request"
         fields = v1_fields.RequestFields(v1_fields.parse_json_object(exchange.body))
+        check_policy_context(route.operation.name, fields, exchange.body)  # before any authorisation reads it
         grant = self._principals.get(exchange.access_key)
         # the pipeline refuses an unknown access key itself
         if route.operation.name == "create-key" and fields.has(CREATION_TAGS_FIELD) and grant is not None:
