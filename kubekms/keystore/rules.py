@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from kubekms.backend import (
     KEY_SPECS,
@@ -194,11 +195,20 @@ def check_data_key_length(length: int) -> None:
     check_range("data key length (bytes)", length, DATA_KEY_BYTES, reason=Reason.DATA_KEY_LENGTH_INVALID)
 
 
-def check_aad(aad: bytes) -> None:
-    if len(aad) > MAX_AAD_BYTES:
-        raise InvalidArgument(
-            f"additional authenticated data longer than {MAX_AAD_BYTES} bytes", reason=Reason.AAD_INVALID
-        )
+@dataclass(frozen=True)
+class SealLimits:
+    """The most plaintext (Encrypt) and AAD (Encrypt and Decrypt) one seal takes: the caller's wire says its own."""
+
+    plaintext: int
+    aad: int
+
+
+SEAL_LIMITS = SealLimits(plaintext=ENCRYPT_PLAINTEXT_BYTES[1], aad=MAX_AAD_BYTES)  # every wire but Cloud KMS's
+
+
+def check_aad(aad: bytes, limit: int = MAX_AAD_BYTES) -> None:
+    if len(aad) > limit:
+        raise InvalidArgument(f"additional authenticated data longer than {limit} bytes", reason=Reason.AAD_INVALID)
 
 
 def check_tags(tags: Mapping[str, str], existing: int = 0) -> None:

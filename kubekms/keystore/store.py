@@ -759,9 +759,11 @@ class Keystore:
         rules.check_range("random length (bytes)", length, rules.RANDOM_BYTES, reason=Reason.RANDOM_LENGTH_INVALID)
         return os.urandom(length)
 
-    def _seal_under_current(self, key_ref: str, plaintext: bytes, aad: bytes, *, answer_plaintext: bool) -> DataKey:
+    def _seal_under_current(
+        self, key_ref: str, plaintext: bytes, aad: bytes, *, answer_plaintext: bool, max_aad: int = rules.MAX_AAD_BYTES
+    ) -> DataKey:
         """``plaintext`` sealed under the key's current version; ``answer_plaintext``: the answer carries it too."""
-        rules.check_aad(aad)
+        rules.check_aad(aad, max_aad)
         with self._read():
             record = self._usable(key_ref, specs=(SYMMETRIC_KEY_SPEC,), usage="ENCRYPT_DECRYPT")
             cipher = self._cipher(record.key_id, record.current_version)
@@ -769,14 +771,16 @@ class Keystore:
         return DataKey(key_id=record.key_id, key_version=record.current_version, ciphertext=sealed,
                        plaintext=plaintext if answer_plaintext else None)  # fmt: skip
 
-    def encrypt_data_key(self, key_ref: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
+    def encrypt_data_key(
+        self, key_ref: str, plaintext: bytes, *, aad: bytes = b"", limits: rules.SealLimits = rules.SEAL_LIMITS
+    ) -> DataKey:
         rules.check_range(
             "plaintext length (bytes)",
             len(plaintext),
-            rules.ENCRYPT_PLAINTEXT_BYTES,
+            (rules.ENCRYPT_PLAINTEXT_BYTES[0], limits.plaintext),
             reason=Reason.PLAINTEXT_LENGTH_INVALID,
         )
-        return self._seal_under_current(key_ref, plaintext, aad, answer_plaintext=False)
+        return self._seal_under_current(key_ref, plaintext, aad, answer_plaintext=False, max_aad=limits.aad)
 
     def create_data_key(
         self, key_ref: str, *, length: int = 32, aad: bytes = b"", with_plaintext: bool = True
@@ -784,8 +788,10 @@ class Keystore:
         rules.check_data_key_length(length)
         return self._seal_under_current(key_ref, os.urandom(length), aad, answer_plaintext=with_plaintext)
 
-    def decrypt_data_key(self, key_ref: str, blob: bytes, *, aad: bytes = b"") -> bytes:
-        rules.check_aad(aad)
+    def decrypt_data_key(
+        self, key_ref: str, blob: bytes, *, aad: bytes = b"", limits: rules.SealLimits = rules.SEAL_LIMITS
+    ) -> bytes:
+        rules.check_aad(aad, limits.aad)
         envelope = ciphertext.parse(blob)
         with self._read():
             record = self._resolve(key_ref)

@@ -27,6 +27,7 @@ from kubekms.backend import (
 )
 from kubekms.errors import InvalidArgument
 from kubekms.keystore import DueWork, Keystore
+from kubekms.keystore.rules import SEAL_LIMITS, SealLimits
 from kubekms.keystore.store import KeyVersion
 from kubekms.providers import BackendConfig
 
@@ -132,11 +133,16 @@ class LocalBackend:
     async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
         return self._store.create_data_key(key_id, length=length, aad=aad, with_plaintext=False)
 
-    async def encrypt_data_key(self, key_id: str, plaintext: bytes, *, aad: bytes = b"") -> DataKey:
-        return self._store.encrypt_data_key(key_id, plaintext, aad=aad)
+    # ``limits``: the wire's own sizes (the Cloud KMS wire's are larger than the Backend protocol's, AWS's)
+    async def encrypt_data_key(
+        self, key_id: str, plaintext: bytes, *, aad: bytes = b"", limits: SealLimits = SEAL_LIMITS
+    ) -> DataKey:
+        return self._store.encrypt_data_key(key_id, plaintext, aad=aad, limits=limits)
 
-    async def decrypt_data_key(self, key_id: str, ciphertext: bytes, *, aad: bytes = b"") -> bytes:
-        return self._store.decrypt_data_key(key_id, ciphertext, aad=aad)
+    async def decrypt_data_key(
+        self, key_id: str, ciphertext: bytes, *, aad: bytes = b"", limits: SealLimits = SEAL_LIMITS
+    ) -> bytes:
+        return self._store.decrypt_data_key(key_id, ciphertext, aad=aad, limits=limits)
 
     async def create_data_key_pair(
         self, key_id: str, pair_spec: str, *, aad: bytes = b"", with_plaintext: bool = True

@@ -17,8 +17,8 @@ verified when sent and returned always. Where this server is narrower than Cloud
 destroy_scheduled_duration is whole days from 7 to 120 (default 30), no list filters or orderings.
 
 Sizes are Cloud KMS's for SOFTWARE keys, with its message (INVALID_ARGUMENT): plaintext and additional
-authenticated data up to 64 KiB each, a Decrypt's ciphertext up to 64 KiB and our format's overhead. The
-keystore beneath still seals at most 4096 bytes of plaintext with at most 8192 of AAD (its own INVALID_ARGUMENT).
+authenticated data up to 64 KiB each, a Decrypt's ciphertext up to 64 KiB and our format's overhead. The keystore
+seals them with these limits (:data:`SEAL_LIMITS`); the other wires keep theirs (AWS Encrypt's 4096 bytes).
 An AAD starting with the v1.0 wire's encrypt-data marker is refused: sealed so, a ciphertext would cross between
 the Cloud KMS wire's Encrypt/Decrypt (encrypt-datakey, decrypt-datakey) and the v1.0 wire's encrypt-data and
 decrypt-data, which the marker keeps apart.
@@ -49,7 +49,9 @@ from kubekms.errors import (
     KMSError,
     NotFound,
 )
+from kubekms.keystore.rules import SealLimits
 from kubekms.providers.gcp import labels_to_tags
+from kubekms.providers.local import LocalBackend
 from kubekms.server import gcp_algorithms as algorithms
 from kubekms.server import gcp_names as names
 from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
@@ -81,6 +83,7 @@ DECRYPTION_FAILED = "Decryption failed: verify that 'name' refers to the correct
 MAX_DATA_BYTES = 65536  # Cloud KMS: plaintext and AAD of a SOFTWARE key, each
 # a Decrypt's ciphertext: 64 KiB sealed in our format (magic, version, key id of up to 255 bytes, nonce, tag)
 MAX_CIPHERTEXT_BYTES = MAX_DATA_BYTES + 2 + 1 + 1 + ciphertext_format.MAX_KEY_ID_LENGTH + 4 + 12 + 16
+SEAL_LIMITS = SealLimits(plaintext=MAX_DATA_BYTES, aad=MAX_DATA_BYTES)
 _enum_name = algorithms.enum_name
 
 STATE_OF = {
@@ -674,6 +677,13 @@ def _check_length(field: str, data: bytes, limit: int) -> None:
                               f"Provided value had length {len(data)}.")  # fmt: skip
 
 
+def _keystore(call: GcpCall) -> LocalBackend:
+    """The server's own keystore, which seals Cloud KMS's sizes (the Backend protocol's seal takes AWS's)."""
+    if not isinstance(call.backend, LocalBackend):
+        raise InvalidArgument("the Cloud KMS wire encrypts in the server's own keystore only")
+    return call.backend
+
+
 def _aad_of(request: kms_v1.EncryptRequest | kms_v1.DecryptRequest) -> bytes:
     aad = request.additional_authenticated_data
     _check_length("additional_authenticated_data", aad, MAX_DATA_BYTES)
@@ -700,7 +710,7 @@ async def encrypt(call: GcpCall, request: kms_v1.EncryptRequest) -> kms_v1.Encry
     key, record, meta = await _version_meta(call, target)
     _require_purpose(key, target, Purpose.ENCRYPT_DECRYPT)
     _require_enabled(target, meta)
-    sealed = await call.backend.encrypt_data_key(record.keystore_key_id, plaintext, aad=aad)
+    sealed = await _keystore(call).encrypt_data_key(record.keystore_key_id, plaintext, aad=aad, limits=SEAL_LIMITS)
     return kms_v1.EncryptResponse(
         name=str(target),
         ciphertext=sealed.ciphertext,
@@ -732,7 +742,7 @@ async def decrypt(call: GcpCall, request: kms_v1.DecryptRequest) -> kms_v1.Decry
     if aad.startswith(DATA_AAD_MARKER):  # an encrypt-data ciphertext's AAD: decrypt-datakey never opens one
         raise InvalidArgument(DECRYPTION_FAILED)
     try:
-        plaintext = await call.backend.decrypt_data_key(record.keystore_key_id, blob, aad=aad)
+        plaintext = await _keystore(call).decrypt_data_key(record.keystore_key_id, blob, aad=aad, limits=SEAL_LIMITS)
     except InvalidCiphertext:
         raise InvalidArgument(DECRYPTION_FAILED) from None
     return kms_v1.DecryptResponse(

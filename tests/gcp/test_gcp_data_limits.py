@@ -4,15 +4,19 @@ its words, over gRPC and REST; and the v1.0 wire's encrypt-data marker, which an
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
 import yaml
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from gcp_harness import client, credentials
 from google.api_core import exceptions
 from google.cloud import kms_v1
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import EncryptDataRequest, EncryptDataRequestBody, KmsClient
 
 from kubekms.devenv.gcpserver import GcpServer, gcp_server
@@ -68,8 +72,6 @@ def test_over_64_kib_of_plaintext_or_aad_is_refused_in_cloud_kms_words(
     assert refused.value.message.endswith(_too_long("ciphertext", 70000))
 
 
-@pytest.mark.xfail(strict=True, reason="H5-1: the keystore seals at most 4096 bytes of plaintext and 8192 of AAD "
-                   "(keystore/rules.py ENCRYPT_PLAINTEXT_BYTES, MAX_AAD_BYTES); routed to lead")  # fmt: skip
 @pytest.mark.parametrize("transport", ["grpc", "rest"])
 def test_64_kib_of_plaintext_and_64_kib_of_aad_round_trip(
     gcp: GcpServer, rest: kms_v1.KeyManagementServiceClient, transport: str
@@ -92,17 +94,46 @@ def test_the_largest_rest_request_fits_the_rest_body_cap(
     assert refused.value.message.endswith(_too_long("plaintext", KIB64 + 1))
 
 
+def _owner_aws(gcp: GcpServer, *, validate: bool = True) -> Any:
+    """The AWS wire as owner; ``validate=False``: botocore sends what its own checks would refuse."""
+    secrets = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
+    return boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
+                        aws_access_key_id=secrets["access_key"], aws_secret_access_key=secrets["secret_key"],
+                        config=Config(parameter_validation=validate))  # fmt: skip
+
+
+def _version_1_key(gcp: GcpServer) -> str:
+    """The keystore key holding the crypto key's version 1."""
+    return str(_owner_aws(gcp).describe_key(KeyId="alias/gcp/global/r/k/1")["KeyMetadata"]["KeyId"])
+
+
 def _v1_encrypt_data(gcp: GcpServer, plaintext: str) -> bytes:
     """As owner on the v1.0 wire: encrypt-data under the keystore key holding the crypto key's version 1."""
     secrets = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
-    aws = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
-                       aws_access_key_id=secrets["access_key"],
-                       aws_secret_access_key=secrets["secret_key"])  # fmt: skip
-    key_id = aws.describe_key(KeyId="alias/gcp/global/r/k/1")["KeyMetadata"]["KeyId"]
     basic = BasicCredentials(secrets["access_key"], secrets["secret_key"], PROJECT)
     v1 = KmsClient.new_builder().with_credentials(basic).with_endpoint(gcp.server.endpoint).build()
-    body = EncryptDataRequestBody(key_id=key_id, plain_text=plaintext)
+    body = EncryptDataRequestBody(key_id=_version_1_key(gcp), plain_text=plaintext)
     return base64.b64decode(v1.encrypt_data(EncryptDataRequest(body=body)).cipher_text)
+
+
+def _aws_error(call: Callable[..., Any], **kwargs: Any) -> str:
+    with pytest.raises(ClientError) as refused:
+        call(**kwargs)
+    return str(refused.value.response["Error"]["Code"])
+
+
+def test_the_aws_and_v1_wires_keep_their_own_limits_on_the_same_key(gcp: GcpServer) -> None:
+    """Cloud KMS's 64 KiB is this wire's: AWS Encrypt still takes 4096 bytes and Decrypt a 6144-byte blob, the
+    v1.0 wire's encrypt-data 4096, on the keystore key that Cloud KMS's Encrypt seals 64 KiB under."""
+    key_id, aws = _version_1_key(gcp), _owner_aws(gcp, validate=False)
+    assert aws.encrypt(KeyId=key_id, Plaintext=b"p" * 4096)["CiphertextBlob"]
+    assert _aws_error(aws.encrypt, KeyId=key_id, Plaintext=b"p" * 4097) == "ValidationException"
+    large = client(gcp).encrypt(request={"name": KEY, "plaintext": b"p" * KIB64}).ciphertext
+    assert _aws_error(aws.decrypt, CiphertextBlob=large) == "ValidationException"
+    assert _v1_encrypt_data(gcp, "p" * 4096)
+    with pytest.raises(ClientRequestException) as refused:
+        _v1_encrypt_data(gcp, "p" * 4097)
+    assert (refused.value.status_code, refused.value.error_code) == (400, "KMS.2101")
 
 
 def test_decrypt_datakey_on_this_wire_does_not_open_encrypt_data_ciphertexts_by_their_marker(gcp: GcpServer) -> None:
