@@ -922,19 +922,24 @@ def with_grant_tokens(handler: Handler) -> Handler:
     Grants here are effective as soon as CreateGrant answers, so a valid token adds no permission.
     """
 
-    async def checked(call: AwsCall) -> JsonObject:
+    def checked(call: AwsCall) -> Awaitable[JsonObject]:
         tokens = call.body.get("GrantTokens")
-        if tokens is not None:
-            if not isinstance(tokens, list) or len(tokens) > MAX_GRANT_TOKENS:
-                raise InvalidArgument(f"GrantTokens must be a list of at most {MAX_GRANT_TOKENS} grant tokens")
-            for token in tokens:
-                try:
-                    await call.backend.find_grant(token=inputs.text(token, "GrantTokens[]", max_chars=MAX_TEXT_CHARS))
-                except NotFound:
-                    raise InvalidGrantToken("The grant token is not valid.") from None
-        return await handler(call)
+        if tokens is None:  # most calls: the handler's own coroutine, none around it (a plain function)
+            return handler(call)
+        return _with_checked_tokens(call, tokens, handler)
 
     return checked
+
+
+async def _with_checked_tokens(call: AwsCall, tokens: object, handler: Handler) -> JsonObject:
+    if not isinstance(tokens, list) or len(tokens) > MAX_GRANT_TOKENS:
+        raise InvalidArgument(f"GrantTokens must be a list of at most {MAX_GRANT_TOKENS} grant tokens")
+    for token in tokens:
+        try:
+            await call.backend.find_grant(token=inputs.text(token, "GrantTokens[]", max_chars=MAX_TEXT_CHARS))
+        except NotFound:
+            raise InvalidGrantToken("The grant token is not valid.") from None
+    return await handler(call)
 
 
 def with_dry_run(name: str, handler: Handler) -> Handler:
@@ -944,14 +949,17 @@ def with_dry_run(name: str, handler: Handler) -> Handler:
     computed is dropped.
     """
 
-    async def checked(call: AwsCall) -> JsonObject:
-        dry_run = call.dry_run()
-        answer = await handler(call)
-        if dry_run:
-            raise DryRunOperation(name)
-        return answer
+    def checked(call: AwsCall) -> Awaitable[JsonObject]:
+        if call.dry_run():
+            return _dry_run(name, call, handler)
+        return handler(call)  # as with_grant_tokens': no coroutine of its own around the handler's
 
     return checked
+
+
+async def _dry_run(name: str, call: AwsCall, handler: Handler) -> JsonObject:
+    await handler(call)
+    raise DryRunOperation(name)
 
 
 @dataclass(frozen=True)
