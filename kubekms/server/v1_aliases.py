@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kubekms.backend import KeyMetadata
-from kubekms.errors import AccessDenied, InvalidArgument
+from kubekms.errors import AccessDenied, InvalidArgument, NotFound
 from kubekms.keystore import rules
 from kubekms.server.v1_call import Call, JsonAnswer, all_keys, page_request
 from kubekms.server.v1_call import KeyScope as KeyScope  # re-exported: the pipeline and the console read it here
@@ -63,10 +63,16 @@ async def update_key_alias(call: Call) -> JsonAnswer:
 
 
 async def delete_alias(call: Call) -> JsonAnswer:
-    aliases = _alias_list(call.fields)
-    key_ref = call.key_ref()
+    """Every alias listed is checked before any is deleted: a refused request deletes none (each named once)."""
+    aliases = list(dict.fromkeys(_alias_list(call.fields)))
+    key = await call.backend.describe_key(call.key_ref())
     for alias in aliases:
-        await call.backend.delete_alias(key_ref, alias)
+        if alias == key.alias:
+            raise InvalidArgument(f"{alias!r} is the key's primary alias (key_alias) and cannot be deleted")
+        if alias not in key.aliases:
+            raise NotFound(f"key {key.key_id} has no alias {alias!r}")
+    for alias in aliases:
+        await call.backend.delete_alias(key.key_id, alias)
     return {}
 
 
