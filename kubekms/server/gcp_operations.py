@@ -14,7 +14,8 @@ schedule; a new version is not primary until UpdateCryptoKeyPrimaryVersion (exce
 automatic rotation); the primary must be ENABLED; destroy only from
 ENABLED/DISABLED, restore only from DESTROY_SCHEDULED and back to DISABLED; CRC32C fields
 verified when sent and returned always. Where this server is narrower than Cloud KMS:
-destroy_scheduled_duration is whole days from 7 to 120 (default 30), no list filters or orderings.
+destroy_scheduled_duration is whole days from 7 to 120 (default 30); list filters and orderings are those of
+:mod:`kubekms.server.gcp_filters` (no filtering or sorting on repeated fields).
 
 Sizes are Cloud KMS's for SOFTWARE keys, with its message (INVALID_ARGUMENT): plaintext and additional
 authenticated data up to 64 KiB each, a Decrypt's ciphertext up to 64 KiB and our format's overhead. The keystore
@@ -54,6 +55,7 @@ from kubekms.providers.gcp import labels_to_tags
 from kubekms.providers.local import LocalBackend
 from kubekms.server import gcp_algorithms as algorithms
 from kubekms.server import gcp_names as names
+from kubekms.server.gcp_filters import ListQuery, list_query
 from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore, KeyRingRecord, VersionRecord
 from kubekms.server.v1_data_keys import DATA_AAD_MARKER
 
@@ -178,11 +180,6 @@ def next_token(offset: int, count: int, total: int) -> str:
     return str(offset + count) if offset + count < total else ""
 
 
-def _no_filter(request: object) -> None:
-    if getattr(request, "filter", "") or getattr(request, "order_by", ""):
-        raise InvalidArgument("filter and order_by are not supported by this server; list without them")
-
-
 # ------------------------------------------------------------------ messages
 
 
@@ -247,6 +244,7 @@ async def _visible_page(
     records: Sequence[R],
     may_see: Callable[[R], Awaitable[None]],
     message_of: Callable[[R], Awaitable[M]],
+    query: ListQuery,
     offset: int,
     limit: int,
 ) -> tuple[list[M], str, int]:
@@ -254,7 +252,8 @@ async def _visible_page(
 
     AIP-211: a list omits what the caller may not read (so one key policy cannot break a listing for everyone
     it denies); AIP-158: total_size and the page offsets count only those, so neither a count nor a short
-    page tells the caller that hidden resources exist or where they sit."""
+    page tells the caller that hidden resources exist or where they sit. A filter or order_by applies to the
+    messages of those (each described first), before the page is cut."""
     visible = []
     for record in records:
         try:
@@ -262,13 +261,22 @@ async def _visible_page(
         except AccessDenied:
             continue
         visible.append(record)
+    if query.trivial:
+        shown, total = await _messages(visible[offset : offset + limit], message_of), len(visible)
+    else:
+        chosen = query.apply(await _messages(visible, message_of))
+        shown, total = chosen[offset : offset + limit], len(chosen)
+    return shown, next_token(offset, min(limit, max(total - offset, 0)), total), total
+
+
+async def _messages(records: Sequence[R], message_of: Callable[[R], Awaitable[M]]) -> list[M]:
     shown = []
-    for record in visible[offset : offset + limit]:
+    for record in records:
         try:  # a policy changed since may_see: still never described
             shown.append(await message_of(record))
         except AccessDenied:
             continue
-    return shown, next_token(offset, min(limit, max(len(visible) - offset, 0)), len(visible)), len(visible)
+    return shown
 
 
 async def _may_see_key(call: GcpCall, record: CryptoKeyRecord) -> None:
@@ -445,8 +453,14 @@ async def get_key_ring(call: GcpCall, request: kms_v1.GetKeyRingRequest) -> kms_
 
 async def list_key_rings(call: GcpCall, request: kms_v1.ListKeyRingsRequest) -> kms_v1.ListKeyRingsResponse:
     parent = names.location_name(request.parent, "parent")
-    _no_filter(request)
+    query = list_query(request, kms_v1.KeyRing)
     offset, limit = page_window(request.page_size, request.page_token)
+    if not query.trivial:
+        rings, _ = call.store.key_rings(parent.location, 0, ALL)
+        chosen = query.apply([key_ring_message(parent.project, ring) for ring in rings])
+        return kms_v1.ListKeyRingsResponse(key_rings=chosen[offset : offset + limit], total_size=len(chosen),
+                                           next_page_token=next_token(offset, len(chosen[offset : offset + limit]),
+                                                                      len(chosen)))  # fmt: skip
     rings, total = call.store.key_rings(parent.location, offset, limit)
     return kms_v1.ListKeyRingsResponse(
         key_rings=[key_ring_message(parent.project, ring) for ring in rings],
@@ -500,13 +514,13 @@ async def get_crypto_key(call: GcpCall, request: kms_v1.GetCryptoKeyRequest) -> 
 
 async def list_crypto_keys(call: GcpCall, request: kms_v1.ListCryptoKeysRequest) -> kms_v1.ListCryptoKeysResponse:
     parent = names.key_ring_name(request.parent, "parent")
-    _no_filter(request)
+    query = list_query(request, kms_v1.CryptoKey)
     offset, limit = page_window(request.page_size, request.page_token)
     call.store.key_ring(parent.location, parent.ring)
     keys, _ = call.store.crypto_keys(parent.location, parent.ring, 0, ALL)
     shown, token, total = await _visible_page(keys, functools.partial(_may_see_key, call),
                                               functools.partial(crypto_key_message, call, parent.project),
-                                              offset, limit)  # fmt: skip
+                                              query, offset, limit)  # fmt: skip
     return kms_v1.ListCryptoKeysResponse(crypto_keys=shown, next_page_token=token, total_size=total)
 
 
@@ -598,14 +612,14 @@ async def list_crypto_key_versions(
     call: GcpCall, request: kms_v1.ListCryptoKeyVersionsRequest
 ) -> kms_v1.ListCryptoKeyVersionsResponse:
     parent = names.crypto_key_name(request.parent, "parent")
-    _no_filter(request)
+    query = list_query(request, kms_v1.CryptoKeyVersion)
     offset, limit = page_window(request.page_size, request.page_token)
     key = call.store.crypto_key(parent.location, parent.ring, parent.key)
     versions, _ = call.store.versions(parent.location, parent.ring, parent.key, 0, ALL)
     shown, token, total = await _visible_page(versions, lambda v: call.may_describe(v.keystore_key_id),
                                               lambda v: version_message(call, parent.version(v.version), v,
                                                                         key.algorithm),
-                                              offset, limit)  # fmt: skip
+                                              query, offset, limit)  # fmt: skip
     return kms_v1.ListCryptoKeyVersionsResponse(crypto_key_versions=shown, next_page_token=token, total_size=total)
 
 
