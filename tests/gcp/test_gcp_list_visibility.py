@@ -90,3 +90,15 @@ def test_total_size_and_pages_count_only_the_versions_the_caller_may_see(gcp: Gc
     key = f"{RING}/cryptoKeys/a"
     assert _pages(gcp, "lister", "ListCryptoKeyVersions", key, 1) == [(["1"], 2), (["4"], 2)]
     assert _pages(gcp, "admin", "ListCryptoKeyVersions", key, 3) == [(["1", "2", "3"], 4), (["4"], 4)]
+
+
+def test_a_filter_and_an_order_see_only_what_the_caller_may_see(gcp: GcpServer) -> None:
+    """Hidden keys are left out before the filter runs: matching every key, a filter still counts the visible ones."""
+    kms = client(gcp, "lister")
+    keys = kms.list_crypto_keys(request={"parent": RING, "filter": "name:cryptoKeys", "order_by": "name desc"}).raw_page
+    assert ([key.name.rsplit("/", 1)[1] for key in keys.crypto_keys], keys.total_size) == (["e", "d", "a"], 3)
+    versions = kms.list_crypto_key_versions(
+        request={"parent": f"{RING}/cryptoKeys/a", "filter": "state=ENABLED", "order_by": "create_time desc"}
+    ).raw_page
+    assert sorted(v.name.rsplit("/", 1)[1] for v in versions.crypto_key_versions) == ["1", "4"]
+    assert versions.total_size == 2
