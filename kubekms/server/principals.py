@@ -100,7 +100,7 @@ class PrincipalGrant:
         """
         action = policies.policy_action(permission or operation)
         await self.authorize_action(action, backend, key_ref, account=account, label=operation,
-                                    context=lambda: encryption_context(body))  # fmt: skip
+                                    context=lambda: policy_context(body, operation))  # fmt: skip
 
     async def authorize_action(
         self,
@@ -215,23 +215,57 @@ async def _names(backend: Backend, key_ref: str) -> tuple[str, ...]:
 
 _CONTEXT_FIELDS = ("EncryptionContext", "SourceEncryptionContext", "encryption_context")
 
+# the v1.0 operations sealing or opening with the caller's AAD (RequestFields.aad): encryption_context, unless a text
+# additional_authenticated_data (which wins) is given; every other v1.0 operation uses no context
+V1_CONTEXT_OPERATIONS = frozenset({"create-datakey", "create-datakey-without-plaintext", "encrypt-datakey",
+                                   "decrypt-datakey", "encrypt-data", "decrypt-data", "create-rsa-datakey-pair",
+                                   "create-ec-datakey-pair"})  # fmt: skip
+_AWS_CONTEXT_OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+                           "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext")  # fmt: skip
+# an operation's own context field: the one it seals or opens with, so the one key policy conditions and grant
+# constraints read. ReEncrypt's destination key is authorised on DestinationEncryptionContext by its handler.
+_CONTEXT_FIELD_OF: Mapping[str, str] = {
+    "ReEncrypt": "SourceEncryptionContext",
+    **dict.fromkeys(_AWS_CONTEXT_OPERATIONS, "EncryptionContext"),
+    **dict.fromkeys(V1_CONTEXT_OPERATIONS, "encryption_context"),
+}
+
 
 def encryption_context(body: bytes) -> Mapping[str, str]:
-    """The request's encryption context for policy conditions: the AWS wire's, ReEncrypt's source, the v1.0 wire's.
+    """The context a body names in any wire's field (the AWS wire's, ReEncrypt's source, the v1.0 wire's): the v1.0
+    wire refuses a body where that is not the one its operation uses.
 
     A body the wire would refuse yields none here: the operation refuses it before any key is used.
     """
+    fields = _json_fields(body)
+    for name in _CONTEXT_FIELDS:
+        context = _string_map(fields.get(name))
+        if context is not None:
+            return context
+    return {}
+
+
+def policy_context(body: bytes, operation: str) -> Mapping[str, str]:
+    """The encryption context key policies and grants see: the operation's own field, never another one (a
+    grantee bound to one context named it in a field Decrypt ignores and opened another's ciphertexts, S9-H1-4)."""
+    name = _CONTEXT_FIELD_OF.get(operation)
+    if name is None:
+        return {}
+    return _string_map(_json_fields(body).get(name)) or {}
+
+
+def _json_fields(body: bytes) -> Mapping[str, object]:
     try:
         fields = json.loads(body) if body else {}
     except (ValueError, RecursionError):
         return {}
-    if not isinstance(fields, dict):
-        return {}
-    for name in _CONTEXT_FIELDS:
-        context = fields.get(name)
-        if isinstance(context, dict) and all(isinstance(value, str) for value in context.values()):
-            return context
-    return {}
+    return fields if isinstance(fields, dict) else {}
+
+
+def _string_map(value: object) -> Mapping[str, str] | None:
+    if isinstance(value, dict) and all(isinstance(item, str) for item in value.values()):
+        return value
+    return None
 
 
 class PrincipalDirectory:

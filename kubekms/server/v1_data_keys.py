@@ -8,7 +8,7 @@ from typing import Any
 from kubekms import ciphertext as ciphertext_format
 from kubekms.errors import InvalidArgument, InvalidCiphertext
 from kubekms.keystore import rules
-from kubekms.server.principals import encryption_context
+from kubekms.server.principals import V1_CONTEXT_OPERATIONS, encryption_context
 from kubekms.server.v1_call import Call, JsonAnswer
 from kubekms.server.v1_call import KeyScope as KeyScope  # re-exported: the pipeline and the console read it here
 from kubekms.wire.v1 import answers as v1_answers
@@ -41,13 +41,6 @@ def data_key_aad(fields: RequestFields, *, opening: bool = False) -> bytes:
     return aad
 
 
-# the operations sealing or opening with the caller's AAD (RequestFields.aad): encryption_context, unless a text
-# additional_authenticated_data (which wins) is given; every other v1.0 operation uses no context
-CONTEXT_OPERATIONS = frozenset({"create-datakey", "create-datakey-without-plaintext", "encrypt-datakey",
-                                "decrypt-datakey", "encrypt-data", "decrypt-data", "create-rsa-datakey-pair",
-                                "create-ec-datakey-pair"})  # fmt: skip
-
-
 def check_policy_context(operation: str, fields: RequestFields, body: bytes) -> None:
     """Key policy conditions and grant constraints are evaluated on the context the pipeline reads from the body
     (:func:`~kubekms.server.principals.encryption_context`: the AWS wire's field names too); refuse a body where
@@ -64,7 +57,7 @@ def check_policy_context(operation: str, fields: RequestFields, body: bytes) -> 
 
 def _used_context(operation: str, fields: RequestFields) -> Mapping[str, Any]:
     context = fields.raw("encryption_context")
-    if operation not in CONTEXT_OPERATIONS or fields.has("additional_authenticated_data"):
+    if operation not in V1_CONTEXT_OPERATIONS or fields.has("additional_authenticated_data"):
         return {}
     if not isinstance(context, dict) or not all(isinstance(value, str) for value in context.values()):
         return {}  # none for policies either; RequestFields.aad refuses it with its own message

@@ -102,12 +102,6 @@ def test_v1_re_encrypt_is_not_authorised_on_a_context_it_does_not_use(
     assert (status, answer["error"]["error_code"]) == (400, "KMS.0208"), answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="S9-H1-4: the AWS wire's grants and key policy conditions read the first of "
-    "EncryptionContext/SourceEncryptionContext/encryption_context (principals.encryption_context), "
-    "not the operation's own field; routed to lead",
-)
 @pytest.mark.parametrize(
     ("target", "fields"),
     [
