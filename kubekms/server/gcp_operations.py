@@ -62,6 +62,7 @@ from kubekms.server.v1_data_keys import DATA_AAD_MARKER
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
 Purpose = kms_v1.CryptoKey.CryptoKeyPurpose
 Algorithm = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
+PublicKeyFormat = kms_v1.PublicKey.PublicKeyFormat
 R = TypeVar("R")
 M = TypeVar("M")
 
@@ -819,15 +820,25 @@ async def get_public_key(call: GcpCall, request: kms_v1.GetPublicKeyRequest) -> 
     name, key, record, _ = await _usable_version(
         call, request.name, Purpose.ASYMMETRIC_SIGN, Purpose.ASYMMETRIC_DECRYPT
     )
+    wanted = request.public_key_format
+    if wanted not in (PublicKeyFormat.PUBLIC_KEY_FORMAT_UNSPECIFIED, PublicKeyFormat.PEM, PublicKeyFormat.DER):
+        raise InvalidArgument(f"public_key_format {_enum_name(PublicKeyFormat, wanted)} is for post-quantum "
+                              f"algorithms; {name} is {key.algorithm}: ask for PEM or DER")  # fmt: skip
     der = await call.backend.get_public_key(record.keystore_key_id)
+    answer = kms_v1.PublicKey(algorithm=algorithms.algorithm_value(key.algorithm), name=str(name),
+                              protection_level=SOFTWARE)  # fmt: skip
     pem = (
         serialization.load_der_public_key(der)
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    algorithm = algorithms.algorithm_value(key.algorithm)
-    return kms_v1.PublicKey(pem=pem, pem_crc32c=crc32c(pem.encode()), algorithm=algorithm, name=str(name),
-                            protection_level=SOFTWARE)  # fmt: skip
+    if wanted == PublicKeyFormat.PUBLIC_KEY_FORMAT_UNSPECIFIED:  # Cloud KMS: pem; a format asked for: public_key
+        answer.pem, answer.pem_crc32c = pem, crc32c(pem.encode())  # type: ignore[assignment]  # proto-plus Int64Value
+        return answer
+    data = pem.encode() if wanted == PublicKeyFormat.PEM else der
+    answer.public_key_format = wanted
+    answer.public_key = kms_v1.ChecksummedData(data=data, crc32c_checksum=crc32c(data))
+    return answer
 
 
 async def asymmetric_decrypt(

@@ -181,3 +181,23 @@ async def test_provider_gcp_lists_only_encrypt_decrypt_keys(gcp: GcpServer, admi
         assert (await backend.list_keys(state=KeyState.DESTROYED)).keys == []
     finally:
         await backend.close()
+
+
+def test_get_public_key_in_the_format_asked_for(admin: Client, shared_ring: kms_v1.KeyRing) -> None:
+    """Cloud KMS: no public_key_format gives ``pem``; PEM or DER asked for comes in ``public_key`` (with its CRC32C)
+    and the answer names the format; a post-quantum format for a classical key is refused."""
+    key = _key(admin, "public-formats", Purpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256)
+    version = f"{key.name}/cryptoKeyVersions/1"
+    default = admin.get_public_key(request={"name": version})
+    assert default.pem and not default.public_key.data
+    assert default.public_key_format == kms_v1.PublicKey.PublicKeyFormat.PUBLIC_KEY_FORMAT_UNSPECIFIED
+    expected = serialization.load_pem_public_key(default.pem.encode())
+    for wanted, load in ((kms_v1.PublicKey.PublicKeyFormat.PEM, serialization.load_pem_public_key),
+                         (kms_v1.PublicKey.PublicKeyFormat.DER, serialization.load_der_public_key)):  # fmt: skip
+        answer = admin.get_public_key(request={"name": version, "public_key_format": wanted})
+        data = answer.public_key.data
+        assert answer.public_key_format == wanted and not answer.pem and answer.name == version
+        assert answer.public_key.crc32c_checksum == google_crc32c.value(data)
+        assert load(data) == expected
+    with pytest.raises(exceptions.InvalidArgument, match="post-quantum"):
+        admin.get_public_key(request={"name": version, "public_key_format": kms_v1.PublicKey.PublicKeyFormat.NIST_PQC})
