@@ -47,10 +47,13 @@ SERVICE = "kms"
 DATE_HEADER = "X-Amz-Date"
 MAX_SKEW = timedelta(minutes=15)  # AWS's own window
 # the Authorization header as every SDK writes it: no value holds "/", ",", "=", a space or a tab (the general
-# parse strips both around a value); anything else (other spacing, order, duplicates, empty parts) goes through it
+# parse strips both around a value); anything else (other spacing, order, duplicates, empty parts) goes through it.
+# A value is printable ASCII but those (_SDK_VALUE): a match is printable ASCII, the header check's rule, without
+# the check's own pass over the header (isprintable on its 200 characters, 1.2 µs)
+_SDK_VALUE = r"([\x21-\x2b\x2d\x2e\x30-\x3c\x3e-\x7e]+)"
 _SDK_AUTHORIZATION = re.compile(
-    ALGORITHM + r" Credential=([^/,= \t]+)/([^/,= \t]+)/([^/,= \t]+)/([^/,= \t]+)/aws4_request,"
-    r" ?SignedHeaders=([^/,= \t]+), ?Signature=([^/,= \t]+)"
+    f"{ALGORITHM} Credential={_SDK_VALUE}/{_SDK_VALUE}/{_SDK_VALUE}/{_SDK_VALUE}/aws4_request,"
+    f" ?SignedHeaders={_SDK_VALUE}, ?Signature={_SDK_VALUE}"
 )
 # what botocore can rebuild a URL from: a DNS name or IPv4, or a bracketed IPv6, and an optional port
 HOST_PATTERN = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
@@ -101,8 +104,8 @@ class SigV4Authorization(NamedTuple):  # a tuple: a third of a frozen dataclass'
 
     @classmethod
     def parse(cls, headers: Mapping[str, str]) -> SigV4Authorization:
-        value = inputs.header(headers, "Authorization", error=_missing_auth)
-        sdk_form = _SDK_AUTHORIZATION.fullmatch(value) if value else None
+        value = headers.get("Authorization")  # checked by the SDK form's pattern; the general parse checks it
+        sdk_form = _SDK_AUTHORIZATION.fullmatch(value) if value and len(value) <= inputs.MAX_HEADER_CHARS else None
         if sdk_form is not None:  # the general parse below would find the same fields, in three times the time
             access_key, date, region, service, names, signature = sdk_form.groups()
             return cls(access_key, date, region, service, tuple(names.split(";")), signature)
