@@ -183,7 +183,8 @@ class SigV4Verifier:
         _check_signable(signed_names)
         signed_values: dict[str, str] = {}
         for name in signed_names:
-            value = inputs.header(headers, name, error=InvalidSignature)
+            # X-Amz-Date was read and checked above
+            value = amz_date if name == "x-amz-date" else inputs.header(headers, name, error=InvalidSignature)
             if value is None:
                 raise InvalidSignature(f"signed header {name!r} is missing")
             signed_values[name] = value
