@@ -46,9 +46,13 @@ class Access:
             reason=Reason.OPERATION_DENIED,
         )
 
+    def check(self, operation: str) -> None:
+        """The wires' first step, before any keystore is opened: the operation and the project."""
+        self.principal.check_operation(operation, self.project_id)
+
     async def authorize(self, operation: str, backend: Backend, key_ref: str = "") -> None:
         """Raise the wire's AccessDenied (same code, same text) unless the wire would allow this call."""
-        self.principal.check_operation(operation, self.project_id)
+        self.check(operation)
         scope = OPERATIONS[operation].scope
         if scope is KeyScope.KEY:
             await self.principal.authorize_key(operation, backend, key_ref, account=self.project_id)

@@ -186,8 +186,10 @@ class Gate:
         result, status, key_id = INTERNAL_ERROR, 500, key_ref
         try:
             self._audit.check_writable()
+            access = self.access(visitor, project_id)
+            access.check(operation)  # before the backend: opening a project's keystore creates one that is new
             backend = await self._backend_for(project_id)
-            await self.access(visitor, project_id).authorize(operation, backend, key_ref)
+            await access.authorize(operation, backend, key_ref)
             answer = await run(backend)
             result, status = "OK", 200
             if not key_id and isinstance(answer, KeyMetadata):
