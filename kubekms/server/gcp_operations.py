@@ -359,9 +359,15 @@ def _check_template(key: kms_v1.CryptoKey) -> str:
     return algorithm
 
 
-def _require_rotation_allowed(algorithm: str, rotation_period: int | None) -> None:
-    if rotation_period is not None and algorithm != algorithms.SYMMETRIC:
+def _require_rotation_allowed(algorithm: str, rotation_period: int | None, next_rotation: float | None) -> None:
+    """Cloud KMS rotates ENCRYPT_DECRYPT keys only: automatic rotation makes the new version primary, which no
+    other key has."""
+    if algorithm == algorithms.SYMMETRIC:
+        return
+    if rotation_period is not None:
         raise InvalidArgument("rotation_period applies to ENCRYPT_DECRYPT CryptoKeys only")
+    if next_rotation is not None:
+        raise InvalidArgument("next_rotation_time applies to ENCRYPT_DECRYPT CryptoKeys only")
 
 
 # ------------------------------------------------------------------ versions
@@ -479,7 +485,7 @@ async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyReques
     wanted = request.crypto_key
     algorithm = _check_template(wanted)
     period, next_rotation = _rotation(wanted, call.epoch)
-    _require_rotation_allowed(algorithm, period)
+    _require_rotation_allowed(algorithm, period, next_rotation)
     record = CryptoKeyRecord(
         location=parent.location,
         ring=parent.ring,
@@ -554,7 +560,6 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
     period, next_rotation = _rotation(wanted, call.epoch) if "rotation_period" in paths else (None, None)
     async with call.lock:
         record = call.store.crypto_key(name.location, name.ring, name.key)
-        _require_rotation_allowed(record.algorithm, period)
         await _may_see_key(call, record)
         if "labels" in paths:
             labels = _labels(dict(wanted.labels))
@@ -567,6 +572,8 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
             if next_rotation is not None and next_rotation < call.epoch:
                 raise InvalidArgument("next_rotation_time must not be in the past")
             record = replace(record, next_rotation=next_rotation)
+        if "rotation_period" in paths or "next_rotation_time" in paths:
+            _require_rotation_allowed(record.algorithm, record.rotation_period, record.next_rotation)
         if record.rotation_period is not None and record.next_rotation is None:
             raise InvalidArgument("next_rotation_time is required while rotation_period is set")
         await asyncio.to_thread(call.store.update_crypto_key, record)
@@ -888,7 +895,9 @@ async def rotate_due_keys(call: GcpCall, project: str) -> tuple[list[str], dict[
         for key in call.store.due_for_rotation(call.epoch):
             name = names.CryptoKeyName(project, key.location, key.ring, key.key)
             try:
-                await add_version(call, name, make_primary=True, algorithm=key.algorithm)
+                # a key of another purpose has no primary (a schedule stored before create/update refused one)
+                await add_version(call, name, make_primary=key.algorithm == algorithms.SYMMETRIC,
+                                  algorithm=key.algorithm)  # fmt: skip
             except KMSError as error:
                 refused[str(name)] = error.message
                 continue

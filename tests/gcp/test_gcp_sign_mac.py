@@ -8,8 +8,11 @@ rotation schedule, and their versions keep the key's algorithm.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import google_crc32c
@@ -22,8 +25,9 @@ from google.cloud import kms_v1
 
 from kubekms.backend import KeyState
 from kubekms.devenv.gcpserver import GcpServer
-from kubekms.providers import open_backend
-from kubekms.server.gcp_store import GcpStore
+from kubekms.providers import BackendConfig, open_backend
+from kubekms.server import gcp_operations as ops
+from kubekms.server.gcp_store import CryptoKeyRecord, GcpStore
 
 Client = kms_v1.KeyManagementServiceClient
 Purpose = kms_v1.CryptoKey.CryptoKeyPurpose
@@ -201,3 +205,46 @@ def test_get_public_key_in_the_format_asked_for(admin: Client, shared_ring: kms_
         assert load(data) == expected
     with pytest.raises(exceptions.InvalidArgument, match="post-quantum"):
         admin.get_public_key(request={"name": version, "public_key_format": kms_v1.PublicKey.PublicKeyFormat.NIST_PQC})
+
+
+@pytest.mark.parametrize(("key_id", "purpose", "algorithm"), [("sched-mac", Purpose.MAC, Algorithm.HMAC_SHA256),
+                         ("sched-ec", Purpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256)])  # fmt: skip
+def test_a_rotation_time_is_refused_on_keys_without_a_primary(
+    admin: Client, shared_ring: kms_v1.KeyRing, key_id: str, purpose: int, algorithm: int
+) -> None:
+    """next_rotation_time alone (no rotation_period) was taken, and automatic rotation then made a MAC or asymmetric
+    key's new version its primary."""
+    soon = {"seconds": int(time.time()) + 3600}
+    template = {"purpose": purpose, "version_template": {"algorithm": algorithm}}
+    with pytest.raises(exceptions.InvalidArgument, match="next_rotation_time applies to ENCRYPT_DECRYPT"):
+        admin.create_crypto_key(request={"parent": RING, "crypto_key_id": key_id,
+                                         "crypto_key": {**template, "next_rotation_time": soon}})  # fmt: skip
+    key = admin.create_crypto_key(request={"parent": RING, "crypto_key_id": key_id, "crypto_key": template})
+    with pytest.raises(exceptions.InvalidArgument, match="next_rotation_time applies to ENCRYPT_DECRYPT"):
+        admin.update_crypto_key(request={"crypto_key": {"name": key.name, "next_rotation_time": soon},
+                                         "update_mask": {"paths": ["next_rotation_time"]}})  # fmt: skip
+    assert "next_rotation_time" not in admin.get_crypto_key(request={"name": key.name})
+
+
+def test_automatic_rotation_gives_a_mac_key_no_primary(tmp_path: Path) -> None:
+    """A schedule stored before it was refused: the rotation adds a version, the key still has no primary."""
+
+    async def scenario() -> None:
+        backend = await open_backend(BackendConfig(provider="local", state_dir=tmp_path / "keystore", init=True))
+        store = GcpStore(tmp_path)
+        try:
+            now = datetime.now(UTC)
+            store.create_key_ring("global", "r", now.timestamp())
+            store.create_crypto_key(CryptoKeyRecord("global", "r", "mac", now.timestamp(), 30,
+                                                    next_rotation=now.timestamp() - 1, algorithm="HMAC_SHA256"),
+                                    None)  # fmt: skip
+            call = ops.GcpCall(backend=backend, store=store, lock=asyncio.Lock(), now=now)
+            rotated, refused = await ops.rotate_due_keys(call, "proj")
+            assert (len(rotated), refused) == (1, {})
+            assert store.crypto_key("global", "r", "mac").primary_version is None
+            assert [v.version for v in store.versions("global", "r", "mac", 0, -1)[0]] == [1]
+        finally:
+            store.close()
+            await backend.close()
+
+    asyncio.run(scenario())
