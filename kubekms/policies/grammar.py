@@ -180,11 +180,14 @@ def _statement(value: Any, where: str) -> Statement:
     )
 
 
-def _document(text: str) -> Mapping[str, Any]:
+def _document(text: str, *, stored: bool) -> Mapping[str, Any]:
     if not isinstance(text, str) or not 1 <= len(text) <= MAX_POLICY_CHARS:
         raise PolicyError(f"a key policy is a JSON document of 1-{MAX_POLICY_CHARS} characters")
     try:
-        document = json.loads(text)
+        # a stored document is read as older servers read it when they stored it (the last of a twice-named member)
+        document = json.loads(text) if stored else json.loads(text, object_pairs_hook=_unique_members)
+    except PolicyError:
+        raise
     except (ValueError, RecursionError):
         raise PolicyError("the key policy is not valid JSON") from None
     if not isinstance(document, dict):
@@ -192,10 +195,25 @@ def _document(text: str) -> Mapping[str, Any]:
     return document
 
 
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose members are named once: a document naming one twice means the first to some readers
+    (a reviewer reading GetKeyPolicy) and the last to json.loads, so ``"Effect": "Deny", ..., "Effect": "Allow"``
+    would look like a denial and allow (S9-H1-7)."""
+    members: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in members:
+            raise PolicyError(f"the key policy names the member {name!r} twice in one object")
+        members[name] = value
+    return members
+
+
 @functools.lru_cache(maxsize=1024)  # every authorised call of a key with its own policy parses it
-def parse_policy(text: str) -> KeyPolicy:
-    """The policy in ``text``, or :class:`PolicyError` saying precisely what is wrong."""
-    document = _document(text)
+def parse_policy(text: str, *, stored: bool = False) -> KeyPolicy:
+    """The policy in ``text``, or :class:`PolicyError` saying precisely what is wrong.
+
+    ``stored``: a key's policy as kept, which older servers let name a member twice; a new document may not.
+    """
+    document = _document(text, stored=stored)
     unknown = set(document) - {"Version", "Id", "Statement"}
     if unknown:
         raise PolicyError(f"{', '.join(sorted(unknown))} not allowed at the top of a policy (Version, Id, Statement)")

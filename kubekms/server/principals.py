@@ -135,7 +135,7 @@ class PrincipalGrant:
             return
         key_id = key_ref.lower() if is_key_id(key_ref) else (await backend.describe_key(key_ref)).key_id
         request = policies.PolicyRequest(self.name, account, action, key_id, encryption_context=context)
-        decision = policies.evaluate(policies.parse_policy(document), request)
+        decision = policies.evaluate(policies.parse_policy(document, stored=True), request)
         if decision is policies.Decision.DENY:
             raise self.deny_key(label, key_ref)
         if decision is policies.Decision.ALLOW:

@@ -31,8 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KMSServer]:
         yield running
 
 
-@pytest.mark.xfail(strict=True, reason="S9-H1-7: key policies are parsed with json.loads (last duplicate wins) and "
-                   "stored verbatim; a duplicate member is not refused; routed to lead")  # fmt: skip
 def test_a_policy_naming_a_member_twice_is_refused(server: KMSServer) -> None:
     status, made = aws_call(server, "admin", "CreateKey", {})
     assert status == 200, made

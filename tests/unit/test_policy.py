@@ -21,7 +21,7 @@ from kubekms.policies import (
 from kubekms.policies.actions import ACTION_BY_PERMISSION
 from kubekms.server.aws_operations import OPERATIONS as AWS_OPERATIONS
 from kubekms.server.operations import OPERATIONS as V1_OPERATIONS
-from kubekms.server.principals import encryption_context
+from kubekms.server.principals import policy_context
 
 KEY = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 ROOT = {"AWS": "arn:aws:iam::acct:root"}
@@ -129,18 +129,35 @@ def test_every_wire_permission_has_the_aws_action_of_the_same_effect() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "expected"),
+    ("body", "operation", "expected"),
     [
-        (b'{"EncryptionContext": {"t": "1"}}', {"t": "1"}),  # AWS wire
-        (b'{"SourceEncryptionContext": {"t": "2"}, "DestinationEncryptionContext": {"t": "3"}}', {"t": "2"}),
-        (b'{"encryption_context": {"t": "4"}}', {"t": "4"}),  # KMS v1.0 wire
-        (b'{"EncryptionContext": {"t": 5}}', {}),  # refused by the operation itself
-        (b"\x08\x01binary", {}),  # the Cloud KMS wire's protobuf
-        (b"", {}),
+        (b'{"EncryptionContext": {"t": "1"}}', "Decrypt", {"t": "1"}),  # AWS wire
+        (
+            b'{"SourceEncryptionContext": {"t": "2"}, "DestinationEncryptionContext": {"t": "3"}}',
+            "ReEncrypt",
+            {"t": "2"},
+        ),
+        (b'{"encryption_context": {"t": "4"}}', "decrypt-datakey", {"t": "4"}),  # KMS v1.0 wire
+        (b'{"SourceEncryptionContext": {"t": "2"}}', "Decrypt", {}),  # not Decrypt's field (S9-H1-4)
+        (b'{"encryption_context": {"t": "4"}}', "Decrypt", {}),  # the other wire's name
+        (b'{"EncryptionContext": {"t": "1"}}', "ReEncrypt", {}),  # ReEncrypt opens with its source context
+        (b'{"EncryptionContext": {"t": "1"}}', "DescribeKey", {}),  # an operation without a context
+        (b'{"EncryptionContext": {"t": 5}}', "Decrypt", {}),  # refused by the operation itself
+        (b"\x08\x01binary", "Decrypt", {}),  # the Cloud KMS wire's protobuf
+        (b"", "Decrypt", {}),
     ],
 )
-def test_the_encryption_context_a_policy_condition_sees(body: bytes, expected: dict[str, str]) -> None:
-    assert encryption_context(body) == expected
+def test_the_encryption_context_a_policy_condition_sees(body: bytes, operation: str, expected: dict[str, str]) -> None:
+    assert policy_context(body, operation) == expected
+
+
+def test_a_policy_naming_a_member_twice_is_refused_new_and_read_as_before_when_stored() -> None:
+    twice = '{"Version": "2012-10-17", "Statement": [' + json.dumps(allow())[:-1] + ', "Effect": "Deny"}]}'
+    with pytest.raises(PolicyError, match="'Effect' twice"):
+        parse_policy(twice)
+    # a key an older server stored it on keeps working as it did: the last one wins
+    (statement,) = parse_policy(twice, stored=True).statements
+    assert statement.effect.value == "Deny"
 
 
 def test_a_grant_allows_its_operations_to_its_grantee_under_its_constraint() -> None:
