@@ -9,13 +9,16 @@ the real kube-apiserver and rename the key with the CLI (``kubekms key rename``)
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, cast
 
+import kopf
 import pytest
+from kopf._core.engines.posting import settings_var  # kopf's handler context, here only to silence Events
 from operator_support import Cluster, operator_running
 
 from kubekms.backend import Backend
@@ -24,6 +27,8 @@ from kubekms.devenv.kmsserver import KMSServer
 from kubekms.devenv.processes import ManagedProcess, kubekms_argv, wait_for
 from kubekms.errors import NotFound
 from kubekms.providers import BackendConfig, open_backend
+from kubekms_operator.backends import BackendResolver
+from kubekms_operator.handlers import KeyHandlers
 from kubekms_operator.reconcile import AliasInUse, Change, KeyReconciler
 from kubekms_operator.spec import DesiredKey, parse_key
 
@@ -193,6 +198,52 @@ async def test_an_adopted_key_is_renamed_unless_spec_adopt_names_it_by_that_alia
     assert converged.kept_alias == ""
 
 
+# ---------------------------------------------------------------- the handlers on the real kube-apiserver
+
+
+def kopf_body(raw: dict[str, Any] | None) -> kopf.Body:
+    assert raw is not None
+    return kopf.Body(cast(kopf.RawBody, raw))
+
+
+@pytest.mark.usefixtures("operator_kube_client")
+async def test_status_records_the_alias_and_synced_says_what_stays(
+    plane: ControlPlane, kms: KMSServer, backend: Backend
+) -> None:
+    """The handlers in this process (no kopf, Events off), the real apiserver: status.alias follows the key's
+    name; an alias the spec dropped but that still names the key is in Synced's message (AliasKept)."""
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False
+    settings.posting.level = logging.CRITICAL + 1
+    settings_var.set(settings)
+    cluster = Cluster(plane, f"arh-{uuid.uuid4().hex[:8]}")  # not the end-to-end operator's ar-* namespaces
+    backend_name = cluster.backend(kms, f"arh-{cluster.namespace[-8:]}")
+    first, second, third = (f"{cluster.namespace}/{name}" for name in ("first", "second", "third"))
+    cluster.create_key("k", {"backendRef": {"name": backend_name}, "aliases": [first, second]})
+    resolver = BackendResolver()
+    handlers = KeyHandlers(resolver)
+    try:
+        await handlers.reconcile("create", kopf_body(cluster.key("k")), retry=0)
+        assert cluster.status("k")["alias"] == first
+
+        cluster.patch_key("k", {"spec": {"aliases": [second]}})
+        await handlers.reconcile("update", kopf_body(cluster.key("k")), retry=0)
+        synced = cluster.condition("k", "Synced")
+        assert (synced["status"], synced["reason"]) == ("True", "AliasKept")
+        assert synced["message"].startswith(f"alias {first} still names key {cluster.status('k')['keyId']}: ")
+
+        cluster.patch_key("k", {"spec": {"aliases": [third, second]}})
+        await handlers.reconcile("update", kopf_body(cluster.key("k")), retry=0)
+        assert cluster.status("k")["alias"] == third
+        assert cluster.condition("k", "Synced")["reason"] == "Synced"
+        key = await backend.describe_key(cluster.status("k")["keyId"])
+        assert (key.alias, set(key.aliases)) == (third, {second, third})
+    finally:
+        handlers.drift.stop()
+        await resolver.close()
+        cluster.delete_key("k")
+
+
 # ---------------------------------------------------------------- the operator, end to end
 
 
@@ -227,7 +278,9 @@ def test_the_operator_follows_a_spec_rename_and_undoes_an_outside_one(
     assert cluster.wait_ready("app")["alias"] == second
     key = kms.call("describe_key", key_id)
     assert (key.alias, key.aliases) == (second, (second,))
-    renamed = [e for e in cluster.events("app") if e.reason == "AliasRenamed"]
+    renamed = wait_for(
+        lambda: [e for e in cluster.events("app") if e.reason == "AliasRenamed"], 30, "an AliasRenamed Event"
+    )
     assert [(e.type, e.message) for e in renamed] == [("Normal", f"key {key_id} renamed from {first} to {second}")]
 
     rename(kms, key_id, outside)
