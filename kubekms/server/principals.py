@@ -26,6 +26,7 @@ from kubekms.errors import AccessDenied, NotFound, Reason
 from kubekms.keystore import rules
 from kubekms.naming import is_key_id
 from kubekms.providers.local import LocalBackend
+from kubekms.wire.v1.values import encryption_context_aad
 from kubekms.yamlfile import read_yaml
 
 WILDCARD = "*"
@@ -222,6 +223,11 @@ V1_CONTEXT_OPERATIONS = frozenset({"create-datakey", "create-datakey-without-pla
                                    "create-ec-datakey-pair"})  # fmt: skip
 _AWS_CONTEXT_OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
                            "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext")  # fmt: skip
+# a v1.0 operation's text AAD field, which wins over its encryption_context (re-encrypt's source key: its source's)
+_V1_AAD_FIELD_OF: Mapping[str, str] = {
+    "re-encrypt": "source_additional_authenticated_data",
+    **dict.fromkeys(V1_CONTEXT_OPERATIONS, "additional_authenticated_data"),
+}
 # an operation's own context field: the one it seals or opens with, so the one key policy conditions and grant
 # constraints read. ReEncrypt's destination key is authorised on DestinationEncryptionContext by its handler.
 _CONTEXT_FIELD_OF: Mapping[str, str] = {
@@ -247,11 +253,30 @@ def encryption_context(body: bytes) -> Mapping[str, str]:
 
 def policy_context(body: bytes, operation: str) -> Mapping[str, str]:
     """The encryption context key policies and grants see: the operation's own field, never another one (a
-    grantee bound to one context named it in a field Decrypt ignores and opened another's ciphertexts, S9-H1-4)."""
+    grantee bound to one context named it in a field Decrypt ignores and opened another's ciphertexts, S9-H1-4).
+
+    A v1.0 text AAD, which wins over encryption_context, is the context it seals as (:func:`context_sealed_as`).
+    """
+    fields = _json_fields(body)
+    aad_name = _V1_AAD_FIELD_OF.get(operation)
+    if aad_name is not None:
+        text = fields.get(aad_name)
+        if isinstance(text, str) and text:
+            return context_sealed_as(text)
     name = _CONTEXT_FIELD_OF.get(operation)
     if name is None:
         return {}
-    return _string_map(_json_fields(body).get(name)) or {}
+    return _string_map(fields.get(name)) or {}
+
+
+def context_sealed_as(aad: str) -> Mapping[str, str]:
+    """The encryption context whose canonical form (what encryption_context seals: sorted, compact JSON) is the
+    text AAD ``aad`` byte for byte, else none. Such a text opens what that context sealed, on any wire, so key
+    policies and grants must see that context for it (S9-H1-8)."""
+    context = _string_map(_json_fields(aad.encode())) if aad.startswith("{") else None
+    if not context or encryption_context_aad(context, opening=True) != aad.encode():
+        return {}
+    return context
 
 
 def _json_fields(body: bytes) -> Mapping[str, object]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from kubekms import ciphertext as ciphertext_format
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext
+from kubekms.server.principals import context_sealed_as
 from kubekms.server.v1_call import Call, JsonAnswer
 from kubekms.server.v1_data_keys import DATA_AAD_MARKER
 from kubekms.wire.v1.fields import RequestFields
@@ -68,8 +69,10 @@ async def re_encrypt(call: Call) -> JsonAnswer:
     expected_length = fields.integer("datakey_cipher_length", code="KMS.2202")
     if call.caller is None:
         raise AccessDenied("this operation needs a signed-in principal")
+    destination_aad = _aad(fields, "destination_additional_authenticated_data")
     await call.caller.authorize_action("kms:ReEncryptTo", call.backend, destination, account=call.project_id,
-                                       label="re-encrypt")  # fmt: skip
+                                       label="re-encrypt",
+                                       context=lambda: context_sealed_as(destination_aad.decode()))  # fmt: skip
     source = ciphertext_format.parse(blob).key_id
     source_aad = _aad(fields, "source_additional_authenticated_data")
     try:  # a data key's, or else encrypt-data's (sealed with its marker): re-sealed as the same kind
@@ -79,9 +82,7 @@ async def re_encrypt(call: Call) -> JsonAnswer:
         plaintext = await call.backend.decrypt_data_key(call.key_ref(), blob, aad=marker + source_aad)
     if expected_length is not None and expected_length != len(plaintext):
         raise InvalidCiphertext("the length of cipher_text does not match datakey_cipher_length", code="KMS.2204")
-    sealed = await call.backend.encrypt_data_key(
-        destination, plaintext, aad=marker + _aad(fields, "destination_additional_authenticated_data")
-    )
+    sealed = await call.backend.encrypt_data_key(destination, plaintext, aad=marker + destination_aad)
     return {
         "key_id": sealed.key_id,
         "source_key_id": source,

@@ -60,16 +60,12 @@ def test_the_deny_holds_for_the_context(server: KMSServer, sealed: str) -> None:
     assert status == 403, answer
 
 
-@pytest.mark.xfail(strict=True, reason="S9-H1-8: policies see no context for a v1.0 text AAD equal to a context's "
-                   "canonical JSON; routed to lead")  # fmt: skip
 def test_the_deny_holds_for_the_context_sent_as_aad_text(server: KMSServer, sealed: str) -> None:
     status, answer = v1_call(server, READER.name, "POST", f"/v1.0/{PROJECT}/kms/decrypt-data",
                              {"cipher_text": sealed, "additional_authenticated_data": AS_TEXT})  # fmt: skip
     assert status != 200, answer
 
 
-@pytest.mark.xfail(strict=True, reason="S9-H1-8: re-encrypt's source_additional_authenticated_data text is no "
-                   "context for policies either; routed to lead")  # fmt: skip
 def test_the_deny_holds_for_re_encrypt_with_the_context_as_source_aad(server: KMSServer, sealed: str) -> None:
     status, made = v1_call(server, "admin", "POST", f"/v1.0/{PROJECT}/kms/create-key", {"key_alias": "s9a-own"})
     assert status == 200, made

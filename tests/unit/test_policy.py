@@ -145,6 +145,15 @@ def test_every_wire_permission_has_the_aws_action_of_the_same_effect() -> None:
         (b'{"EncryptionContext": {"t": 5}}', "Decrypt", {}),  # refused by the operation itself
         (b"\x08\x01binary", "Decrypt", {}),  # the Cloud KMS wire's protobuf
         (b"", "Decrypt", {}),
+        # a v1.0 text AAD wins over encryption_context, and is the context it seals as, byte for byte (S9-H1-8)
+        (
+            b'{"additional_authenticated_data": "{\\"t\\":\\"6\\"}", "encryption_context": {"t": "4"}}',
+            "decrypt-data",
+            {"t": "6"},
+        ),
+        (b'{"additional_authenticated_data": "{\\"t\\": \\"6\\"}"}', "decrypt-data", {}),  # seals other bytes
+        (b'{"additional_authenticated_data": "tenant=6"}', "decrypt-datakey", {}),
+        (b'{"source_additional_authenticated_data": "{\\"t\\":\\"7\\"}"}', "re-encrypt", {"t": "7"}),
     ],
 )
 def test_the_encryption_context_a_policy_condition_sees(body: bytes, operation: str, expected: dict[str, str]) -> None:
