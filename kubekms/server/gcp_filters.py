@@ -320,6 +320,13 @@ def _sortable(field: _Field, message: Any) -> tuple[int, Any]:
     return (0, 0) if value is None else (1, value)  # absent sorts first
 
 
+def message_filter(text: str, descriptor: Descriptor) -> Predicate | None:
+    """A ``filter`` text on messages of ``descriptor`` (None when blank); InvalidArgument names what is wrong."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidArgument(f"filter must be at most {MAX_QUERY_CHARS} characters")
+    return _Parser(text, descriptor).parse() if text.strip() else None
+
+
 def list_query(request: Any, resource: type[Any]) -> ListQuery:
     """The request's ``filter`` and ``order_by`` for a list of ``resource`` (a proto-plus message class)."""
     text, order_by = str(request.filter), str(request.order_by)
@@ -327,5 +334,4 @@ def list_query(request: Any, resource: type[Any]) -> ListQuery:
         if len(given) > MAX_QUERY_CHARS:
             raise InvalidArgument(f"{name} must be at most {MAX_QUERY_CHARS} characters")
     descriptor: Descriptor = resource.pb().DESCRIPTOR
-    predicate = _Parser(text, descriptor).parse() if text.strip() else None
-    return ListQuery(predicate, _sort_keys(order_by, descriptor) if order_by.strip() else ())
+    return ListQuery(message_filter(text, descriptor), _sort_keys(order_by, descriptor) if order_by.strip() else ())

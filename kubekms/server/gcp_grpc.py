@@ -30,6 +30,8 @@ AsymmetricDecrypt                              decrypt-data                    k
 MacSign                                        generate-mac                    key
 MacVerify                                      verify-mac                      key
 GenerateRandomBytes                            gen-random                      none
+ListLocations, GetLocation                     list-keys                       none
+(google.cloud.location.Locations)
 =============================================  ==============================  =========
 
 "account": only a principal allowed every key; "key": a principal whose ``keys`` list names the
@@ -52,6 +54,7 @@ from typing import Any
 
 import grpc
 from google.cloud import kms_v1
+from google.cloud.location import locations_pb2  # type: ignore[import-untyped]  # googleapis-common-protos: no stubs
 from google.protobuf.message import DecodeError
 
 from kubekms import policies
@@ -69,6 +72,7 @@ from kubekms.errors import (
     Unauthenticated,
     Unavailable,
 )
+from kubekms.server import gcp_locations as locations
 from kubekms.server import gcp_names as names
 from kubekms.server import gcp_operations as ops
 from kubekms.server import gcp_token
@@ -84,6 +88,7 @@ from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
 log = logging.getLogger("kubekms.server.gcp")
 
 SERVICE = "google.cloud.kms.v1.KeyManagementService"
+LOCATIONS_SERVICE = "google.cloud.location.Locations"
 MAX_MESSAGE_BYTES = 256 * 1024
 
 # (gRPC status, the HTTP status Cloud KMS's REST mapping gives it: REST answers and the refusal log)
@@ -108,7 +113,7 @@ def grpc_status(error: KMSError) -> tuple[grpc.StatusCode, int]:
     return grpc.StatusCode.INTERNAL, 500
 
 
-Target = names.LocationName | names.KeyRingName | names.CryptoKeyName
+Target = names.ProjectName | names.LocationName | names.KeyRingName | names.CryptoKeyName
 Context = grpc.aio.ServicerContext[Any, Any]  # requests arrive as bytes (parsed in handle), answers are messages
 
 
@@ -224,6 +229,16 @@ METHODS: dict[str, GcpMethod] = {
                                      ops.generate_random_bytes, _fixed("gen-random"), NONE,
                                      lambda r: names.location_name(r.location, "location")),
 }  # fmt: skip
+L = locations.RawMessage
+LOCATION_METHODS: dict[str, GcpMethod] = {
+    "ListLocations": GcpMethod(L(locations_pb2.ListLocationsRequest), L(locations_pb2.ListLocationsResponse),
+                               locations.list_locations, _fixed("list-keys"), NONE,
+                               lambda r: names.project_name(r.name, "name")),
+    "GetLocation": GcpMethod(L(locations_pb2.GetLocationRequest), L(locations_pb2.Location), locations.get_location,
+                             _fixed("list-keys"), NONE, lambda r: names.location_name(r.name, "name")),
+}  # fmt: skip
+SERVICES = {SERVICE: METHODS, LOCATIONS_SERVICE: LOCATION_METHODS}
+ALL_METHODS = {**METHODS, **LOCATION_METHODS}
 
 
 @dataclass(frozen=True)
@@ -357,8 +372,10 @@ class CloudKmsService:
         metrics: ServerMetrics,
         refusals: RefusalLog,
         clock: Callable[[], float] = time.time,
+        locations: tuple[str, ...] = names.DEFAULT_LOCATIONS,
     ) -> None:
         self._state_dir = state_dir
+        self.locations = locations
         self.principals = principals
         self.verifier = verifier
         self._backend_for = backend_for
@@ -380,7 +397,13 @@ class CloudKmsService:
         if entry is None:  # the project's directory exists: the pipeline opened its keystore first
             entry = self._stores[project] = (GcpStore(self._state_dir / project), asyncio.Lock())
         store, lock = entry
-        return ops.GcpCall(backend=backend, store=store, lock=lock, now=datetime.fromtimestamp(self._clock(), UTC))
+        return ops.GcpCall(
+            backend=backend,
+            store=store,
+            lock=lock,
+            now=datetime.fromtimestamp(self._clock(), UTC),
+            locations=self.locations,
+        )
 
     def close(self) -> None:
         for store, _ in self._stores.values():
@@ -402,16 +425,20 @@ class CloudKmsService:
                 log.warning("Cloud KMS automatic rotation refused", extra={"fields": {"project": project,
                                                                                       "refused": refused}})  # fmt: skip
 
-    def rpc_handler(self) -> grpc.GenericRpcHandler:
+    def rpc_handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
+        """Cloud KMS's service and its Locations mixin."""
+        return tuple(self._service_handler(service, methods) for service, methods in SERVICES.items())
+
+    def _service_handler(self, service: str, methods: dict[str, GcpMethod]) -> grpc.GenericRpcHandler:
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             name: grpc.unary_unary_rpc_method_handler(
                 self._bind(name, method),
                 request_deserializer=None,  # parsed in handle(): a malformed message is INVALID_ARGUMENT, not INTERNAL
                 response_serializer=method.response_type.serialize,
             )
-            for name, method in METHODS.items()
+            for name, method in methods.items()
         }
-        return grpc.method_handlers_generic_handler(SERVICE, handlers)
+        return grpc.method_handlers_generic_handler(service, handlers)
 
     def _bind(self, name: str, method: GcpMethod) -> Callable[[Any, Context], Awaitable[Any]]:
         async def handle(request: Any, context: Context) -> Any:

@@ -57,7 +57,7 @@ class CloudKmsListener:
                      # gRPC's default SO_REUSEPORT would bind beside another server's listener and share its calls
                      ("grpc.so_reuseport", 0)]
         )  # fmt: skip
-        server.add_generic_rpc_handlers((self.service.rpc_handler(),))
+        server.add_generic_rpc_handlers(self.service.rpc_handlers())
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         probe_listen("gcp.listen", host, port)  # gRPC says only "Failed to bind": the probe names the cause
         try:
@@ -115,6 +115,7 @@ def cloud_kms_listener(
         audit=audit,
         metrics=application.metrics,
         refusals=application.refusals,
+        locations=config.gcp.locations,
     )
     tls = (config.tls_cert, config.tls_key) if config.tls_cert is not None and config.tls_key is not None else None
     return CloudKmsListener(service, config.gcp, tls, ssl_context)

@@ -10,13 +10,34 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kubekms.errors import InvalidArgument
+from kubekms.errors import InvalidArgument, NotFound
 
 PROJECT_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the kubekms project id (a directory name)
 LOCATION_PATTERN = re.compile(r"[a-z0-9-]{1,63}")
 ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,63}")
 VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
 MAX_NAME_CHARS = 512
+# Cloud KMS's locations (cloud.google.com/kms/docs/locations): the default of gcp.locations, so key rings made
+# with a location id taken from a Google configuration (Terraform, gcloud) are accepted here as there
+DEFAULT_LOCATIONS = (
+    "global", "asia", "europe", "us", "ca", "eur3", "eur4", "eur5", "nam3", "nam4", "nam6", "nam7", "nam8", "nam9",
+    "nam10", "nam11", "nam12",
+    "africa-south1", "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3",
+    "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2", "australia-southeast1",
+    "australia-southeast2", "europe-central2", "europe-north1", "europe-north2", "europe-southwest1",
+    "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9",
+    "europe-west10", "europe-west12", "me-central1", "me-central2", "me-west1", "northamerica-northeast1",
+    "northamerica-northeast2", "northamerica-south1", "southamerica-east1", "southamerica-west1", "us-central1",
+    "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProjectName:
+    project: str
+
+    def __str__(self) -> str:
+        return f"projects/{self.project}"
 
 
 @dataclass(frozen=True)
@@ -100,14 +121,26 @@ def _segments(value: str, field: str, shape: tuple[str, ...]) -> list[str]:
     return ids
 
 
-_LOCATION = ("projects", "locations")
+_PROJECT = ("projects",)
+_LOCATION = (*_PROJECT, "locations")
 _KEY_RING = (*_LOCATION, "keyRings")
 _CRYPTO_KEY = (*_KEY_RING, "cryptoKeys")
 _VERSION = (*_CRYPTO_KEY, "cryptoKeyVersions")
 
 
+def project_name(value: str, field: str) -> ProjectName:
+    return ProjectName(*_segments(value, field, _PROJECT))
+
+
 def location_name(value: str, field: str) -> LocationName:
     return LocationName(*_segments(value, field, _LOCATION))
+
+
+def served_location(name: LocationName, locations: tuple[str, ...]) -> LocationName:
+    """``name`` if its location is one this server serves, else NotFound as Cloud KMS answers it."""
+    if name.location not in locations:
+        raise NotFound(f"Cloud KMS is not available in location '{name.location}'.")
+    return name
 
 
 def key_ring_name(value: str, field: str) -> KeyRingName:

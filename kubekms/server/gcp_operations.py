@@ -113,13 +113,14 @@ class GcpCall:
     pipeline authorised the crypto key by resource name; a version's policy may still deny);
     ``may_describe`` the same policy for ``kms:DescribeKey``, before an answer describes a version;
     ``authorize_tag_change`` the rule on ownership tags (PrincipalGrant.authorize_tag_change) for the tag keys
-    a label update sets, changes or removes.
+    a label update sets, changes or removes; ``locations`` the location ids served (``gcp.locations``).
     """
 
     backend: Backend
     store: GcpStore
     lock: asyncio.Lock
     now: datetime
+    locations: tuple[str, ...] = names.DEFAULT_LOCATIONS
     authorize: Callable[[str], Awaitable[None]] = no_key_policy
     may_describe: Callable[[str], Awaitable[None]] = no_key_policy
     authorize_tag_change: Callable[[Iterable[str]], Awaitable[None]] = no_tag_rule
@@ -446,7 +447,7 @@ ENABLED_OR_DISABLED = (KeyState.ENABLED, KeyState.DISABLED)
 
 
 async def create_key_ring(call: GcpCall, request: kms_v1.CreateKeyRingRequest) -> kms_v1.KeyRing:
-    parent = names.location_name(request.parent, "parent")
+    parent = names.served_location(names.location_name(request.parent, "parent"), call.locations)
     ring = names.check_id(request.key_ring_id, "key_ring_id")
     async with call.lock:
         record = await asyncio.to_thread(call.store.create_key_ring, parent.location, ring, call.epoch)
@@ -778,7 +779,7 @@ async def decrypt(call: GcpCall, request: kms_v1.DecryptRequest) -> kms_v1.Decry
 async def generate_random_bytes(
     call: GcpCall, request: kms_v1.GenerateRandomBytesRequest
 ) -> kms_v1.GenerateRandomBytesResponse:
-    names.location_name(request.location, "location")
+    names.served_location(names.location_name(request.location, "location"), call.locations)
     low, high = RANDOM_BYTES
     if not low <= request.length_bytes <= high:
         raise InvalidArgument(f"length_bytes must be from {low} to {high}")

@@ -28,7 +28,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from kubekms.errors import InvalidArgument
 from kubekms.server import gcp_token
-from kubekms.server.gcp_grpc import METHODS, CloudKmsService, GcpMethod, GcpRequest
+from kubekms.server.gcp_grpc import ALL_METHODS, METHODS, CloudKmsService, GcpMethod, GcpRequest
 from kubekms.wire import inputs
 
 # the generated REST transport's per-method HTTP rules (the service descriptor is not in the package)
@@ -74,14 +74,14 @@ def compile_route(name: str, method: GcpMethod, rule: Mapping[str, str], segment
 
 ROUTES = tuple(
     compile_route(name, method, getattr(_RULES, f"_Base{name}")._get_http_options()[0])
-    for name, method in METHODS.items()
+    for name, method in ALL_METHODS.items()
 )
-# the service's other methods (MAC, asymmetric keys, import jobs, IAM, locations...): UNIMPLEMENTED, as over gRPC;
+# the service's other methods (import jobs, IAM...): UNIMPLEMENTED, as over gRPC;
 # checked first, with ids that hold no ":" (no Cloud KMS id does), so keyRings/r:getIamPolicy is no GetKeyRing
 NOT_OFFERED = tuple(
     (name.removeprefix("_Base"), rule["method"].upper(), compile_route(name, METHODS["Encrypt"], rule, "[^/:]+").path)
     for name in dir(_RULES)
-    if name.startswith("_Base") and name.removeprefix("_Base") not in METHODS
+    if name.startswith("_Base") and name.removeprefix("_Base") not in ALL_METHODS
     for rule in getattr(_RULES, name)._get_http_options()
 )
 

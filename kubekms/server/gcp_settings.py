@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kubekms.server.gcp_auth import DEFAULT_AUDIENCES, GOOGLE_TOKEN_URI
+from kubekms.server.gcp_names import DEFAULT_LOCATIONS, LOCATION_PATTERN
+
+SETTINGS = ("listen", "rest_listen", "audiences", "token_uri", "locations")
 
 
 @dataclass(frozen=True)
@@ -18,12 +21,17 @@ class GcpSettings:
 
     ``token_uri``: the URL by which clients reach ``POST /token`` on ``rest_listen`` (the ``token_uri`` to
     put in their key files); the token endpoint is off unless set.
+
+    ``locations``: the location ids served (ListLocations; CreateKeyRing and GenerateRandomBytes elsewhere are
+    NOT_FOUND, as Cloud KMS answers them); default Cloud KMS's own. Key rings made before in other locations stay
+    readable.
     """
 
     listen: str
     rest_listen: str | None = None
     audiences: tuple[str, ...] = DEFAULT_AUDIENCES
     token_uri: str | None = None
+    locations: tuple[str, ...] = DEFAULT_LOCATIONS
 
     @property
     def token_audiences(self) -> tuple[str, ...]:
@@ -37,8 +45,8 @@ class GcpSettings:
         if data is None:
             return None
         if not isinstance(data, dict):
-            raise ValueError("gcp must be a mapping (listen, rest_listen, audiences, token_uri)")
-        unknown = sorted(set(data) - {"listen", "rest_listen", "audiences", "token_uri"})
+            raise ValueError(f"gcp must be a mapping ({', '.join(SETTINGS)})")
+        unknown = sorted(set(data) - set(SETTINGS))
         if unknown:
             raise ValueError(f"gcp: unknown settings {', '.join(map(str, unknown))}")
         listen = data.get("listen")
@@ -59,4 +67,17 @@ class GcpSettings:
             )
         if token_uri and not rest_listen:
             raise ValueError("gcp.token_uri needs gcp.rest_listen: the token endpoint is served there")
-        return cls(listen=listen, rest_listen=rest_listen, audiences=tuple(audiences), token_uri=token_uri)
+        return cls(listen=listen, rest_listen=rest_listen, audiences=tuple(audiences), token_uri=token_uri,
+                   locations=_locations(data.get("locations", list(DEFAULT_LOCATIONS))))  # fmt: skip
+
+
+def _locations(value: object) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(item, str) and LOCATION_PATTERN.fullmatch(item) for item in value)
+    ):
+        raise ValueError("gcp.locations must be a non-empty list of location ids ([a-z0-9-]{1,63}), e.g. [global]")
+    if len(set(value)) != len(value):
+        raise ValueError("gcp.locations names a location twice")
+    return tuple(value)
