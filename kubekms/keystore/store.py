@@ -577,8 +577,11 @@ class Keystore:
     def disable_key(self, key_ref: str) -> KeyMetadata:
         return self._update(key_ref, lambda r: {"state": rules.next_state_disable(r.key_id, r.state).value})
 
-    def schedule_key_deletion(self, key_ref: str, pending_days: int) -> KeyMetadata:
-        rules.check_range("pending_days", pending_days, rules.PENDING_DAYS, reason=Reason.PENDING_DAYS_INVALID)
+    def schedule_key_deletion(
+        self, key_ref: str, pending_days: int, *, window: tuple[int, int] = rules.PENDING_DAYS
+    ) -> KeyMetadata:
+        """``window``: the caller's range of days (the Cloud KMS wire's starts at Google's 1 day, not AWS's 7)."""
+        rules.check_range("pending_days", pending_days, window, reason=Reason.PENDING_DAYS_INVALID)
 
         def change(record: _KeyRecord) -> Mapping[str, object]:
             state = rules.next_state_schedule_deletion(record.key_id, record.state)

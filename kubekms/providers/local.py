@@ -27,7 +27,7 @@ from kubekms.backend import (
 )
 from kubekms.errors import InvalidArgument
 from kubekms.keystore import DueWork, Keystore
-from kubekms.keystore.rules import SEAL_LIMITS, SealLimits
+from kubekms.keystore.rules import PENDING_DAYS, SEAL_LIMITS, SealLimits
 from kubekms.keystore.store import KeyVersion
 from kubekms.providers import BackendConfig
 
@@ -93,8 +93,10 @@ class LocalBackend:
     async def disable_key(self, key_id: str) -> KeyMetadata:
         return await asyncio.to_thread(self._store.disable_key, key_id)
 
-    async def schedule_key_deletion(self, key_id: str, pending_days: int) -> KeyMetadata:
-        return await asyncio.to_thread(self._store.schedule_key_deletion, key_id, pending_days)
+    async def schedule_key_deletion(
+        self, key_id: str, pending_days: int, *, window: tuple[int, int] = PENDING_DAYS
+    ) -> KeyMetadata:
+        return await asyncio.to_thread(self._store.schedule_key_deletion, key_id, pending_days, window=window)
 
     async def cancel_key_deletion(self, key_id: str) -> KeyMetadata:
         return await asyncio.to_thread(self._store.cancel_key_deletion, key_id)

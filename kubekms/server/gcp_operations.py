@@ -14,8 +14,8 @@ schedule; a new version is not primary until UpdateCryptoKeyPrimaryVersion (exce
 automatic rotation); the primary must be ENABLED; destroy only from
 ENABLED/DISABLED, restore only from DESTROY_SCHEDULED and back to DISABLED; CRC32C fields
 verified when sent and returned always. Where this server is narrower than Cloud KMS:
-destroy_scheduled_duration is whole days from 7 to 120 (default 30); list filters and orderings are those of
-:mod:`kubekms.server.gcp_filters` (no filtering or sorting on repeated fields).
+destroy_scheduled_duration is whole days from 1 to 120 (Google: 24 hours to 120 days; default 30); list filters
+and orderings are those of :mod:`kubekms.server.gcp_filters` (no filtering or sorting on repeated fields).
 
 Sizes are Cloud KMS's for SOFTWARE keys, with its message (INVALID_ARGUMENT): plaintext and additional
 authenticated data up to 64 KiB each, a Decrypt's ciphertext up to 64 KiB and our format's overhead. The keystore
@@ -68,7 +68,7 @@ M = TypeVar("M")
 
 SOFTWARE = kms_v1.ProtectionLevel.SOFTWARE
 DAY = 86400
-DESTROY_DAYS = (7, 120)
+DESTROY_DAYS = (1, 120)  # Google's 24 hours to 120 days; the keystore's own minimum (AWS's) is 7
 DEFAULT_DESTROY_DAYS = 30
 MIN_ROTATION_SECONDS = DAY
 MAX_ROTATION_SECONDS = 100 * 365 * DAY
@@ -675,7 +675,8 @@ async def destroy_crypto_key_version(
     async with call.lock:
         key, record, meta = await _version_meta(call, name)
         _require_state(name, meta, ENABLED_OR_DISABLED, "ENABLED or DISABLED")
-        meta = await call.backend.schedule_key_deletion(record.keystore_key_id, key.destroy_days)
+        meta = await _keystore(call).schedule_key_deletion(record.keystore_key_id, key.destroy_days,
+                                                           window=DESTROY_DAYS)  # fmt: skip
     return version_message_of(name, record, meta, key.algorithm)
 
 

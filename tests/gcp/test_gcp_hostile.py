@@ -81,7 +81,9 @@ def test_absent_resources_are_not_found(admin: Client, key: kms_v1.CryptoKey) ->
         ({"purpose": kms_v1.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN, "version_template": {"algorithm": EC_P256},
           "rotation_period": timedelta(days=2), "next_rotation_time": datetime.now(UTC) + timedelta(days=1)},
          "ENCRYPT_DECRYPT CryptoKeys only"),
-        ({"purpose": ENCRYPT_DECRYPT, "destroy_scheduled_duration": timedelta(days=1)}, "destroy_scheduled_duration"),
+        # Google's window: 24 hours to 120 days (whole days here)
+        ({"purpose": ENCRYPT_DECRYPT, "destroy_scheduled_duration": timedelta(hours=23)}, "from 1 to 120"),
+        ({"purpose": ENCRYPT_DECRYPT, "destroy_scheduled_duration": timedelta(days=121)}, "from 1 to 120"),
         ({"purpose": ENCRYPT_DECRYPT, "destroy_scheduled_duration": timedelta(days=8, hours=1)}, "whole days"),
         ({"purpose": ENCRYPT_DECRYPT, "rotation_period": timedelta(hours=1),
           "next_rotation_time": datetime.now(UTC) + timedelta(days=1)}, "rotation_period"),

@@ -115,6 +115,17 @@ def test_disabled_version_refuses_until_enabled(admin: Client, shared_ring: kms_
     assert decrypt(admin, key.name, sealed).plaintext == b"data"
 
 
+def test_destroy_window_of_one_day_is_google_s_minimum(admin: Client, shared_ring: kms_v1.KeyRing) -> None:
+    """Google takes 24 hours; the keystore's own minimum (7 days, the AWS and v1.0 wires') does not apply here."""
+    key = new_key(admin, shared_ring, "one-day", destroy_scheduled_duration=timedelta(days=1))
+    assert key.destroy_scheduled_duration == timedelta(days=1)
+    before = datetime.now(UTC)
+    scheduled = admin.destroy_crypto_key_version(request={"name": key.primary.name})
+    assert scheduled.state == State.DESTROY_SCHEDULED
+    assert timedelta(days=1) - timedelta(minutes=1) < scheduled.destroy_time - before < timedelta(days=1, minutes=1)
+    assert admin.restore_crypto_key_version(request={"name": key.primary.name}).state == State.DISABLED
+
+
 def test_destroy_is_scheduled_and_restore_brings_the_version_back_disabled(
     admin: Client, shared_ring: kms_v1.KeyRing
 ) -> None:
