@@ -46,7 +46,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,7 +83,7 @@ from kubekms.server.logs import RefusalLog
 from kubekms.server.metrics import ServerMetrics
 from kubekms.server.operations import KeyScope
 from kubekms.server.pipeline import Exchange, Pipeline
-from kubekms.server.principals import PrincipalDirectory, PrincipalGrant
+from kubekms.server.principals import PrincipalDirectory, PrincipalGrant, context_sealed_as
 
 log = logging.getLogger("kubekms.server.gcp")
 
@@ -269,6 +269,15 @@ class GcpBoundCall:
     def key_ref(self) -> str:
         return str(self.target)  # principals name crypto keys by resource name
 
+    def _aad_context(self) -> Mapping[str, str]:
+        """Encrypt's and Decrypt's AAD as the encryption context it seals as: the same bytes open, on any wire, what
+        that context sealed, so key policies and grants see it (S9-H1-8); any other AAD or method: none."""
+        aad = getattr(self.message, "additional_authenticated_data", b"")
+        try:
+            return context_sealed_as(aad.decode()) if aad else {}
+        except UnicodeDecodeError:
+            return {}
+
     async def run(self, backend: Backend) -> Any:
         action, exchange = policies.policy_action(self.exchange.permission), self.exchange
 
@@ -281,6 +290,7 @@ class GcpBoundCall:
                     account=exchange.project_id,
                     label=exchange.operation,
                     also_named=(self.key_ref(),),
+                    context=self._aad_context,
                 )
 
             return authorize
