@@ -76,11 +76,14 @@ class PrincipalGrant:
     def all_keys(self) -> bool:
         return self.keys is None
 
-    def check_operation(self, operation: str, project_id: str) -> None:
+    def check_project(self, project_id: str) -> None:
         if self.projects is not None and project_id not in self.projects:
             raise AccessDenied(
                 f"principal {self.name!r} may not use project {project_id!r}", reason=Reason.PROJECT_DENIED
             )
+
+    def check_operation(self, operation: str, project_id: str) -> None:
+        self.check_project(project_id)
         if self.actions is not None and operation not in self.actions:
             raise AccessDenied(f"principal {self.name!r} may not call {operation}", reason=Reason.OPERATION_DENIED)
 

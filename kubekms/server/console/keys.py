@@ -88,6 +88,7 @@ class KeyPages:
         visitor = await self._gate.visitor(request)
         project = self._gate.project_id(request)
         access = self._gate.access(visitor, project)
+        visitor.principal.check_project(project)  # a project it may not use is refused, not shown empty
         query = request.query
         found = inputs.text(query.get("q", ""), "search", max_chars=MAX_QUERY_CHARS).strip()
         state_name = query.get("state", "")
