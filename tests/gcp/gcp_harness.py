@@ -8,9 +8,12 @@ plaintext on loopback (gRPC local credentials, which carry call credentials with
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
+import boto3
 import grpc
+import yaml
 from google.cloud import kms_v1
 from google.cloud.kms_v1.services.key_management_service.transports import KeyManagementServiceGrpcTransport
 from google.oauth2 import service_account
@@ -49,3 +52,17 @@ def credentials(gcp: GcpServer, principal: str = "admin") -> service_account.Cre
 
 def client(gcp: GcpServer, principal: str = "admin", creds: Any = None) -> kms_v1.KeyManagementServiceClient:
     return kms_client(gcp.endpoint, creds or credentials(gcp, principal))
+
+
+def put_version_policy(gcp: GcpServer, project: str, version_alias: str, statements: list[dict[str, Any]]) -> None:
+    """As principal ``owner`` (whose AWS-wire account is ``project``), the key policy of the keystore key behind a
+    crypto key version (``gcp/<location>/<ring>/<key>/<version>``): the account's root may do everything, then
+    ``statements``. Key policies live on versions' keystore keys and are set through the AWS wire."""
+    secrets = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
+    aws = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=secrets["access_key"],
+                       aws_secret_access_key=secrets["secret_key"])  # fmt: skip
+    key_id = aws.describe_key(KeyId=f"alias/{version_alias}")["KeyMetadata"]["KeyId"]
+    root = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{project}:root"}, "Action": "kms:*", "Resource": "*"}
+    aws.put_key_policy(KeyId=key_id, PolicyName="default",
+                       Policy=json.dumps({"Version": "2012-10-17", "Statement": [root, *statements]}))  # fmt: skip

@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import boto3
 import google.api_core.exceptions
 import pytest
-import yaml
-from gcp_harness import client
+from gcp_harness import client, put_version_policy
 
 from kubekms.devenv.gcpserver import GcpServer, gcp_server
 from kubekms.devenv.kmsserver import Principal
@@ -32,21 +30,12 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
         admin.create_key_ring(request={"parent": f"projects/{PROJECT}/locations/global", "key_ring_id": "r"})
         admin.create_crypto_key(request={"parent": f"projects/{PROJECT}/locations/global/keyRings/r",
                                          "crypto_key_id": "k", "crypto_key": {"purpose": 1}})  # fmt: skip
-        secrets = yaml.safe_load(running.server.credentials_file("owner").read_text())
-        aws = boto3.client("kms", endpoint_url=running.server.endpoint, region_name="us-east-1",
-                           aws_access_key_id=secrets["access_key"],
-                           aws_secret_access_key=secrets["secret_key"])  # fmt: skip
-        key_id = aws.describe_key(KeyId="alias/gcp/global/r/k/1")["KeyMetadata"]["KeyId"]
         reader = f"arn:aws:iam::{PROJECT}:user/reader"
-        statements = [
-            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:root"}, "Action": "kms:*",
-             "Resource": "*"},
+        put_version_policy(running, PROJECT, "gcp/global/r/k/1", [
             {"Effect": "Allow", "Principal": {"AWS": reader}, "Action": "kms:*", "Resource": "*"},
             {"Effect": "Deny", "Principal": {"AWS": reader}, "Action": ["kms:Decrypt", "kms:Encrypt"],
              "Resource": "*", "Condition": {"StringEquals": {"kms:EncryptionContext:tenant": "secret"}}},
-        ]  # fmt: skip
-        aws.put_key_policy(KeyId=key_id, PolicyName="default",
-                           Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))  # fmt: skip
+        ])  # fmt: skip
         yield running
 
 

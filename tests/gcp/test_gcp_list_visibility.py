@@ -7,14 +7,11 @@ page must hold page_size visible items while more remain, so page boundaries do 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-import yaml
-from gcp_harness import client
+from gcp_harness import client, put_version_policy
 from google.cloud import kms_v1
 
 from kubekms.devenv.gcpserver import GcpServer, gcp_server
@@ -30,18 +27,9 @@ KEYS = ("a", "b", "c", "d", "e")
 
 def _deny(gcp: GcpServer, key: str, version: int, denied: str) -> None:
     """A key policy on the version's keystore key (through the AWS wire) denying ``denied`` everything."""
-    credentials = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
-    aws = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
-                       aws_access_key_id=credentials["access_key"],
-                       aws_secret_access_key=credentials["secret_key"])  # fmt: skip
-    key_id = aws.describe_key(KeyId=f"alias/gcp/global/r/{key}/{version}")["KeyMetadata"]["KeyId"]
-    statements = [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:user/{denied}"}, "Action": "kms:*",
-         "Resource": "*"},
-    ]  # fmt: skip
-    aws.put_key_policy(KeyId=key_id, PolicyName="default",
-                       Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))  # fmt: skip
+    deny = {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:user/{denied}"}, "Action": "kms:*",
+            "Resource": "*"}  # fmt: skip
+    put_version_policy(gcp, PROJECT, f"gcp/global/r/{key}/{version}", [deny])
 
 
 @pytest.fixture(scope="module")

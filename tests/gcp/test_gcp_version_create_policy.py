@@ -3,14 +3,11 @@ policy, its primary's or, for a key without one, one of its versions'. A caller 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
-import boto3
 import google.api_core.exceptions
 import pytest
-import yaml
-from gcp_harness import client
+from gcp_harness import client, put_version_policy
 from google.cloud import kms_v1
 
 from kubekms.devenv.gcpserver import GcpServer, gcp_server
@@ -27,18 +24,9 @@ SYMMETRIC = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT
 
 def _deny(gcp: GcpServer, key: str, version: int, action: str = "kms:*") -> None:
     """As owner, through the AWS wire: the version's keystore key denies editor ``action``."""
-    secrets = yaml.safe_load(gcp.server.credentials_file("owner").read_text())
-    aws = boto3.client("kms", endpoint_url=gcp.server.endpoint, region_name="us-east-1",
-                       aws_access_key_id=secrets["access_key"],
-                       aws_secret_access_key=secrets["secret_key"])  # fmt: skip
-    key_id = aws.describe_key(KeyId=f"alias/gcp/global/r/{key}/{version}")["KeyMetadata"]["KeyId"]
-    statements = [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:user/editor"}, "Action": action,
-         "Resource": "*"},
-    ]  # fmt: skip
-    aws.put_key_policy(KeyId=key_id, PolicyName="default",
-                       Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))  # fmt: skip
+    deny = {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{PROJECT}:user/editor"}, "Action": action,
+            "Resource": "*"}  # fmt: skip
+    put_version_policy(gcp, PROJECT, f"gcp/global/r/{key}/{version}", [deny])
 
 
 @pytest.fixture(scope="module")
