@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from envelope_fixtures import data_key_calls, new_key
@@ -11,9 +12,11 @@ from kubekms.devenv.kmsserver import KMSServer
 from kubekms.envelope import CachePolicy, Envelope, KeyRef, Keyring
 from kubekms.providers import BackendConfig
 
+MAX_AGE = 2.0  # seconds a cached data key serves in test_max_age_bounds_reuse
+
 
 @pytest.fixture
-def keyring(configs: dict[str, BackendConfig]) -> Keyring:
+def keyring(configs: dict[str, BackendConfig]) -> Iterator[Keyring]:
     alias, _ = new_key(configs["kubekms"])
     with Keyring({"b": configs["kubekms"]}, [KeyRef("b", alias)]) as opened:
         yield opened
@@ -49,9 +52,11 @@ def test_max_bytes_bounds_reuse(envelope_server: KMSServer, keyring: Keyring) ->
 
 
 def test_max_age_bounds_reuse(envelope_server: KMSServer, keyring: Keyring) -> None:
-    envelope = Envelope(keyring, cache=CachePolicy(max_age=0.3))
+    # the five encrypts must share one data key: all within MAX_AGE of the first, which 0.3 s did not leave
+    # a loaded 2-core machine room for
+    envelope = Envelope(keyring, cache=CachePolicy(max_age=MAX_AGE))
     assert calls_for(envelope_server, lambda: [envelope.encrypt(b"m", {}) for _ in range(5)]) == 1
-    deadline = time.monotonic() + 0.35
+    deadline = time.monotonic() + MAX_AGE + 0.05
     while time.monotonic() < deadline:  # the bound under test is a duration: let it pass
         time.sleep(0.05)
     assert calls_for(envelope_server, lambda: envelope.encrypt(b"m", {})) == 1
