@@ -47,7 +47,22 @@ def start_with_workers(state_dir: Path) -> KMSServer:
         yaml.safe_dump({**config, "workers": WORKERS, "maintenance_interval": 0.2, "console": {"enabled": False}})
     )
     server.start()
+    every_worker_serving(server)
     return server
+
+
+def every_worker_serving(server: KMSServer) -> None:
+    """Until each worker has answered /healthz: ``start`` returns once worker 0 (the leader) serves, and the
+    others are started after it (Supervisor.run). A call meanwhile may wait in the accept queue of a worker not
+    yet serving (about 1 s on an idle machine, longer under load) against the tests' 10 s client timeouts."""
+    seen: set[str] = set()
+
+    def all_seen() -> bool:
+        with urllib.request.urlopen(f"{server.endpoint}/healthz", timeout=5) as answer:
+            seen.add(answer.headers[WORKER_HEADER])
+        return len(seen) == WORKERS
+
+    wait_for(all_seen, 60, f"all {WORKERS} workers serving", interval=0.0)
 
 
 @contextlib.contextmanager
