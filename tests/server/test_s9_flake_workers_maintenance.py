@@ -21,6 +21,7 @@ import yaml
 
 from kubekms.backend import KeyState
 from kubekms.devenv.kmsserver import KMSServer
+from kubekms.devenv.processes import wait_for
 from kubekms.providers import Credentials
 from kubekms.server.workers import WORKER_HEADER
 from kubekms.wire.signing import sign_headers
@@ -43,8 +44,8 @@ def server(tmp_path: Path) -> Iterator[KMSServer]:
         server.stop()
 
 
-def _leader_pid(server: KMSServer) -> str:
-    """The worker started first (worker 0, the leader): the supervisor's child with the earliest start time."""
+def _children(server: KMSServer) -> list[tuple[int, int]]:
+    """The supervisor's children: (start time, pid)."""
     children: list[tuple[int, int]] = []
     for stat_file in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -53,7 +54,21 @@ def _leader_pid(server: KMSServer) -> str:
             continue
         if int(fields[1]) == server.pid:  # ppid
             children.append((int(fields[19]), int(stat_file.parent.name)))  # starttime, pid
-    assert len(children) == 2, children
+    return children
+
+
+def _leader_pid(server: KMSServer) -> str:
+    """The worker started first (worker 0, the leader): the supervisor's child with the earliest start time.
+
+    The server answers as soon as the leader serves; the second worker is started after it, so its process is
+    waited for (CI once looked before it existed).
+    """
+
+    def both_started() -> list[tuple[int, int]] | None:
+        children = _children(server)
+        return children if len(children) == 2 else None
+
+    children = wait_for(both_started, DEADLINE, "both workers started")
     return str(min(children)[1])
 
 
