@@ -27,18 +27,24 @@ NAMESPACE_PREFIX = "dr-"
 OUTAGE_WINDOW = 20.0  # seconds of outage over which attempts are counted
 
 
-METRICS_PORT = free_port()
+@pytest.fixture(scope="module")
+def metrics_port() -> int:
+    """Picked just before the operator binds it: picked at import, it stayed free for the whole run before this
+    module (every other server's free_port() or outgoing connection could take it meanwhile)."""
+    return free_port()
 
 
 @pytest.fixture(scope="module")
-def operator(plane: ControlPlane, kms: KMSServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
+def operator(
+    plane: ControlPlane, kms: KMSServer, metrics_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ManagedProcess]:
     logs = tmp_path_factory.mktemp("operator")
-    with operator_running(plane, logs, [f"{NAMESPACE_PREFIX}*"], drift=2, metrics_port=METRICS_PORT) as process:
+    with operator_running(plane, logs, [f"{NAMESPACE_PREFIX}*"], drift=2, metrics_port=metrics_port) as process:
         yield process
 
 
-def metric(name: str, **labels: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as answer:
+def metric(port: int, name: str, **labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -48,7 +54,7 @@ def metric(name: str, **labels: str) -> float:
 
 
 def test_a_key_disabled_out_of_band_is_enabled_again(
-    cluster: Cluster, kms: KMSServer, operator: ManagedProcess
+    cluster: Cluster, kms: KMSServer, operator: ManagedProcess, metrics_port: int
 ) -> None:
     backend = cluster.backend(kms, f"dr-{uuid.uuid4().hex[:8]}")
     cluster.create_key("steady", {"backendRef": {"name": backend}})
@@ -72,8 +78,8 @@ def test_a_key_disabled_out_of_band_is_enabled_again(
         lambda: [e for e in cluster.events("steady") if e.reason == "DriftCorrected"], 30, "a DriftCorrected event"
     )
     assert drift[0].type == "Warning" and f"enabled key {key_id}" in drift[0].message
-    assert metric("kubekms_operator_key_changes_total", reason="Enabled") >= 1
-    assert metric("kubekms_operator_reconciles_total", trigger="drift", result="synced") >= 1
+    assert metric(metrics_port, "kubekms_operator_key_changes_total", reason="Enabled") >= 1
+    assert metric(metrics_port, "kubekms_operator_reconciles_total", trigger="drift", result="synced") >= 1
 
 
 def test_backend_down_reports_backs_off_and_recovers(
