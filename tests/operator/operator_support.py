@@ -169,11 +169,14 @@ class Cluster:
 
     def wait_ready(self, name: str, timeout: float = 60) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
-            status = self.status(name)
-            synced = self.condition(name, "Synced").get("status") == "True"
-            ready = self.condition(name, "Ready").get("status") == "True"
-            generation = (self.key(name) or {}).get("metadata", {}).get("generation")
-            return status if synced and ready and status.get("observedGeneration") == generation else None
+            # one read of the object: status, conditions and generation of the same instant (four reads could
+            # mix writes of the operator's that came in between)
+            key = self.key(name) or {}
+            status: dict[str, Any] = key.get("status") or {}
+            conditions = {c["type"]: c.get("status") for c in status.get("conditions") or []}
+            generation = key.get("metadata", {}).get("generation")
+            current = status.get("observedGeneration") == generation
+            return status if conditions.get("Synced") == conditions.get("Ready") == "True" and current else None
 
         return wait_for(ready, timeout, f"KMSKey {self.namespace}/{name} Ready and Synced")
 
