@@ -111,8 +111,9 @@ def test_operator_converges_with_only_the_charts_permissions(
 
         status = wait_for(ready, 90, "KMSKey Ready under the chart's RBAC")
         assert kms.call("describe_key", status["keyId"]).description == "under chart RBAC"
-        events = core.list_namespaced_event(apps, field_selector="involvedObject.name=app").items
-        assert events, "the operator may post Events"
+        # kopf posts Events from a queue, after the status write that made the key Ready (handlers.py): wait
+        wait_for(lambda: core.list_namespaced_event(apps, field_selector="involvedObject.name=app").items, 30,
+                 "an Event posted by the operator (it may post Events)")  # fmt: skip
 
         objects.delete_namespaced_custom_object(GROUP, VERSION, apps, "kmskeys", "app")
 
