@@ -170,6 +170,11 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
     if worker is not None:
         front.extra_headers[WORKER_HEADER] = str(os.getpid())
     console = await _console_runner(application, front, named=worker is not None)
+    # the Cloud KMS listeners before the HTTP front: once /healthz answers, every listener of the server does
+    cloud_kms: CloudKmsListener | None = None
+    if config.gcp is not None and leader:  # the Cloud KMS API (issue 16): same keystores, principals, audit log
+        cloud_kms = cloud_kms_listener(config, principals, application, audit, ssl_context)
+        await cloud_kms.start()
     if worker is None:
         try:
             await front.listen(host=config.host, port=config.port, ssl=ssl_context)
@@ -177,10 +182,6 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
             raise listen_refusal("listen", config.host, config.port, error) from None
     else:
         await front.listen(sock=worker.sock, ssl=ssl_context)
-    cloud_kms: CloudKmsListener | None = None
-    if config.gcp is not None and leader:  # the Cloud KMS API (issue 16): same keystores, principals, audit log
-        cloud_kms = cloud_kms_listener(config, principals, application, audit, ssl_context)
-        await cloud_kms.start()
     scheme = "https" if ssl_context else "http"
     if ssl_context is None and not is_loopback(config.host):
         log.warning(
