@@ -180,8 +180,6 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
             await front.listen(host=config.host, port=config.port, ssl=ssl_context)
         except OSError as error:
             raise listen_refusal("listen", config.host, config.port, error) from None
-    else:
-        await front.listen(sock=worker.sock, ssl=ssl_context)
     scheme = "https" if ssl_context else "http"
     if ssl_context is None and not is_loopback(config.host):
         log.warning(
@@ -203,7 +201,8 @@ async def serve(config: ServerConfig, *, init: bool, worker: WorkerListener | No
                                                      "maintenance")))  # fmt: skip
     freeze_start_up_heap()
     if worker is not None:
-        worker.ready()
+        await worker.ready()  # every worker is set up: all accept connections from now (queued by their sockets)
+        await front.listen(sock=worker.sock, ssl=ssl_context)
     if cloud_kms is not None:
         background.append(asyncio.create_task(_every(config.maintenance_interval, cloud_kms.service.run_due_work,
                                                      "Cloud KMS rotation")))  # fmt: skip

@@ -9,9 +9,12 @@ ms apart), so the other workers idled for as long as those keep-alive connection
 supervisor keeps every socket open, so connections that reach the socket of a worker that died wait
 for its restart (about a second) instead of being refused. Worker 0, the leader, runs the
 maintenance passes and the Cloud KMS listeners; it starts first and alone, so keystores are created
-once. A worker that dies is started again under the same index; SIGTERM/SIGINT to the supervisor is
-passed on to every worker, which finishes its requests in flight. Workers die with the supervisor
-(the kernel's parent-death signal), so a killed supervisor leaves nothing holding the port.
+once; the others then start together. Each worker reports when it is set up and accepts connections
+only at the supervisor's go, which comes once every worker is set up: the server's first answer (a
+readiness probe's ``/healthz``) means every worker serves, not worker 0 alone. A worker that dies is
+started again under the same index; SIGTERM/SIGINT to the supervisor is passed on to every worker,
+which finishes its requests in flight. Workers die with the supervisor (the kernel's parent-death
+signal), so a killed supervisor leaves nothing holding the port.
 
 Shared between workers, in a directory of the supervisor's own per run: Prometheus values
 (multiprocess mode, :mod:`kubekms.server.metrics`) and, when the audit log is standard
@@ -32,7 +35,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +58,7 @@ class WorkerListener:
     sock: socket.socket
     leader: bool  # runs maintenance and the Cloud KMS listeners
     audit_head: Path  # the shared chain head when the audit log is standard output
-    ready: Callable[[], None]  # call once serving
+    ready: Callable[[], Awaitable[None]]  # await once set up: returns at the supervisor's go to accept connections
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,7 @@ class Supervisor:
             os.close(write_end)
         self._workers[index] = process
         assert process.stdin is not None
-        process.stdin.write(pickle.dumps(start))
-        process.stdin.close()
+        process.stdin.write(pickle.dumps(start))  # kept open: the go follows (_go)
         try:
             ready = await asyncio.get_running_loop().run_in_executor(None, os.read, read_end, 1)
         finally:
@@ -132,7 +134,16 @@ class Supervisor:
             code = await process.wait()
             self._forget(index)
             raise WorkerStartError(f"worker {index} exited with {code} before serving")
+        log.info("worker set up", extra={"fields": {"worker": index, "pid": process.pid}})
         return process
+
+    @staticmethod
+    def _go(process: asyncio.subprocess.Process) -> None:
+        """Let a worker that is set up accept connections."""
+        assert process.stdin is not None
+        with contextlib.suppress(ConnectionError):  # it died meanwhile: its keeper starts it again
+            process.stdin.write(b"g")
+            process.stdin.close()
 
     def _forget(self, index: int) -> None:
         process = self._workers.pop(index)
@@ -146,6 +157,7 @@ class Supervisor:
             if process is None:
                 try:
                     process = await self._start(index)
+                    self._go(process)
                 except WorkerStartError as error:
                     if not self._stopping:
                         log.error("worker did not start; trying again", extra={"fields": {"error": str(error)}})
@@ -157,13 +169,28 @@ class Supervisor:
                 log.error("worker died; starting it again", extra={"fields": {"worker": index, "exit": code}})
                 await asyncio.sleep(RESTART_PAUSE)
 
+    async def _start_all(self) -> None:
+        """Every worker set up, then all let serve at once."""
+        # the leader first and alone: it creates keystores; its failure stops the start
+        started = [await self._start(0)]
+        others = range(1, self._config.workers)
+        for result in await asyncio.gather(*(self._start(index) for index in others), return_exceptions=True):
+            if isinstance(result, WorkerStartError):  # its keeper tries again
+                log.error("worker did not start; trying again", extra={"fields": {"error": str(result)}})
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                started.append(result)
+        for process in started:
+            self._go(process)
+
     async def run(self) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         try:
-            await self._start(0)  # the leader first and alone: it creates keystores; its failure stops the start
+            await self._start_all()
             keepers = [asyncio.create_task(self._keep(index)) for index in range(self._config.workers)]
             log.info("kubekms server workers starting", extra={"fields": {"workers": self._config.workers}})
             await stop.wait()
@@ -208,15 +235,18 @@ def worker_main() -> None:
     from kubekms.server.runner import ServerSetupError, serve
 
     _die_with_parent()
-    start: _Start = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our own supervisor over a pipe
+    start: _Start = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own supervisor over a pipe; the go follows
     if os.getppid() != start.supervisor_pid:  # it died before the parent-death signal was set (in a
         raise SystemExit(1)  # container the supervisor is pid 1 itself: compare with its pid, not with 1)
     configure_json_logging()
     sock = socket.socket(fileno=start.listen_fd)
 
-    def ready() -> None:
+    async def ready() -> None:
         os.write(start.ready_fd, b"r")
         os.close(start.ready_fd)
+        go = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read, 1)
+        if not go:  # the supervisor closed the pipe without a go: it is stopping
+            raise SystemExit(0)
 
     listener = WorkerListener(sock, start.index == 0, Path(start.run_dir) / "audit-head", ready)
     try:
