@@ -53,11 +53,22 @@ def kubekms_argv(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "kubekms.cli.main", *arguments]
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port gave this process: never given twice
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port free now, and not one this process was given before.
+
+    The caller's child binds it later; the kernel may hand the same free port to two calls in a row (two
+    listeners of one harness then collide), so a port is given once per process.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _die_with_parent() -> None:
