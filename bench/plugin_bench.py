@@ -585,6 +585,7 @@ def cold_start_benchmarks(workdir: Path, secrets: int, seeds: int, rounds: int) 
 
 def main() -> int:
     from aep import SKIPPED, aep_binary
+    from load_support import interpreter
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--secrets", type=int, default=2000, help="Secrets per apiserver run in (b) (default 2000)")
@@ -608,6 +609,7 @@ def main() -> int:
         return 0
     skip = set(options.skip.split(","))
     verdicts: list[str] = []
+    print(f"kubekms plugin bench: {os.cpu_count()} CPUs, {interpreter()}")
     with tempfile.TemporaryDirectory(prefix="kubekms-plugin-bench-") as directory:
         workdir = Path(directory)
         if "a" not in skip:

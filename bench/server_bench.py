@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from load_support import timed_calls
+from load_support import interpreter, timed_calls
 from wrk_load import PresignedRequest, add_generator_option, run_wrk, wrk_binary
 
 from kubekms.devenv.kmsserver import KMSServer
@@ -428,7 +428,7 @@ def main() -> None:
     wrk = wrk_binary() if args.generator == "wrk" else None
     print(
         f"kubekms server bench: {os.cpu_count()} CPUs, generator {'wrk (pre-signed requests)' if wrk else 'python'}, "
-        f"{args.duration:g} s per run, settings {' vs '.join(s.label for s in settings)}"
+        f"{args.duration:g} s per run, settings {' vs '.join(s.label for s in settings)}, {interpreter()}"
     )
     results: dict[str, list[Figures]] = {}
     ceilings: dict[str, dict[int, float]] = {}
