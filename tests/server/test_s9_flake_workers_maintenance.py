@@ -21,7 +21,6 @@ import yaml
 
 from kubekms.backend import KeyState
 from kubekms.devenv.kmsserver import KMSServer
-from kubekms.devenv.processes import wait_for
 from kubekms.providers import Credentials
 from kubekms.server.workers import WORKER_HEADER
 from kubekms.wire.signing import sign_headers
@@ -60,15 +59,11 @@ def _children(server: KMSServer) -> list[tuple[int, int]]:
 def _leader_pid(server: KMSServer) -> str:
     """The worker started first (worker 0, the leader): the supervisor's child with the earliest start time.
 
-    The server answers as soon as the leader serves; the second worker is started after it, so its process is
-    waited for (CI once looked before it existed).
+    The server answers only once every worker is set up, so both exist when start() returns (CI once looked
+    before the second existed, when it was started after the leader served).
     """
-
-    def both_started() -> list[tuple[int, int]] | None:
-        children = _children(server)
-        return children if len(children) == 2 else None
-
-    children = wait_for(both_started, DEADLINE, "both workers started")
+    children = _children(server)
+    assert len(children) == 2, children
     return str(min(children)[1])
 
 
