@@ -218,9 +218,11 @@ def test_automatic_rotation_goes_on_after_a_restart(tmp_path: Path) -> None:
     with gcp_server(tmp_path, project_id=PROJECT, maintenance_interval=0.2) as restarted:
         admin = client(restarted)
         ring = admin.create_key_ring(request={"parent": LOCATION, "key_ring_id": "restart"})
-        new_key(admin, ring, "due", rotation_period=timedelta(days=1),
-                next_rotation_time=datetime.now(UTC) + timedelta(seconds=2))  # fmt: skip
+        due = datetime.now(UTC) + timedelta(seconds=6)
+        new_key(admin, ring, "due", rotation_period=timedelta(days=1), next_rotation_time=due)
         restarted.server.stop()
+        # stopped before the rotation was due: only the restarted server can have made version 2
+        assert datetime.now(UTC) < due, "the server took too long to stop: this run does not test a restart"
         restarted.server.start()
         # no Cloud KMS call after the restart: the version appears in the keystore (seen over the v1.0 wire)
         deadline = time.monotonic() + 20
