@@ -27,7 +27,7 @@ class StrictLoader(yaml.SafeLoader):
 def _strict_mapping(loader: StrictLoader, node: yaml.MappingNode) -> dict[object, object]:
     seen: dict[object, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise DuplicateKey(
                 f"line {key_node.start_mark.line + 1}: mapping key {key!r} already defined at line {seen[key]}"
