@@ -324,18 +324,26 @@ def _labels(labels: dict[str, str]) -> dict[str, str]:
     return dict(labels)
 
 
-def _rotation(key: kms_v1.CryptoKey, now: float) -> tuple[int | None, float | None]:
-    period = None
-    if "rotation_period" in key:
-        seconds = _duration(key, "rotation_period")
-        if not MIN_ROTATION_SECONDS <= seconds <= MAX_ROTATION_SECONDS:
-            raise InvalidArgument("rotation_period must be at least one day and at most 100 years")
-        period = int(seconds)
+def _rotation_period(key: kms_v1.CryptoKey) -> int | None:
+    if "rotation_period" not in key:
+        return None
+    seconds = _duration(key, "rotation_period")
+    if not MIN_ROTATION_SECONDS <= seconds <= MAX_ROTATION_SECONDS:
+        raise InvalidArgument("rotation_period must be at least one day and at most 100 years")
+    return int(seconds)
+
+
+def _next_rotation(key: kms_v1.CryptoKey, now: float) -> float | None:
     next_rotation = _timestamp(key, "next_rotation_time") if "next_rotation_time" in key else None
-    if period is not None and next_rotation is None:
-        raise InvalidArgument("next_rotation_time is required when rotation_period is set")
     if next_rotation is not None and next_rotation < now:
         raise InvalidArgument("next_rotation_time must not be in the past")
+    return next_rotation
+
+
+def _rotation(key: kms_v1.CryptoKey, now: float) -> tuple[int | None, float | None]:
+    period, next_rotation = _rotation_period(key), _next_rotation(key, now)
+    if period is not None and next_rotation is None:
+        raise InvalidArgument("next_rotation_time is required when rotation_period is set")
     return period, next_rotation
 
 
@@ -558,7 +566,9 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
     name = names.crypto_key_name(request.crypto_key.name, "crypto_key.name")
     paths = update_mask_paths(request, UPDATABLE_KEY_FIELDS)
     wanted = request.crypto_key
-    period, next_rotation = _rotation(wanted, call.epoch) if "rotation_period" in paths else (None, None)
+    # AIP-134: each field as the mask says, from the request only if named (a stray one is not the client's change)
+    period = _rotation_period(wanted) if "rotation_period" in paths else None
+    next_rotation = _next_rotation(wanted, call.epoch) if "next_rotation_time" in paths else None
     async with call.lock:
         record = call.store.crypto_key(name.location, name.ring, name.key)
         await _may_see_key(call, record)
@@ -567,11 +577,8 @@ async def update_crypto_key(call: GcpCall, request: kms_v1.UpdateCryptoKeyReques
             await call.authorize_tag_change(_changed_tags(record.labels, labels))
             record = replace(record, labels=labels)
         if "rotation_period" in paths:
-            record = replace(record, rotation_period=period, next_rotation=next_rotation)
-        elif "next_rotation_time" in paths:
-            next_rotation = _timestamp(wanted, "next_rotation_time") if "next_rotation_time" in wanted else None
-            if next_rotation is not None and next_rotation < call.epoch:
-                raise InvalidArgument("next_rotation_time must not be in the past")
+            record = replace(record, rotation_period=period)
+        if "next_rotation_time" in paths:
             record = replace(record, next_rotation=next_rotation)
         if "rotation_period" in paths or "next_rotation_time" in paths:
             _require_rotation_allowed(record.algorithm, record.rotation_period, record.next_rotation)
