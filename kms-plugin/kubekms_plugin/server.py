@@ -66,6 +66,17 @@ def prepare_socket(path: Path) -> None:
     raise SocketInUse(f"{path} is served by a running process; stop it first or use another path")
 
 
+def remove_own_socket(path: Path, bound: os.stat_result) -> None:
+    """Unlink ``path`` only while it is still the socket this process bound: once this plugin stopped
+    listening, a successor may have found the path stale and bound its own socket there."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        return
+    if (found.st_dev, found.st_ino) == (bound.st_dev, bound.st_ino):
+        path.unlink(missing_ok=True)
+
+
 def backend_name(config: BackendConfig) -> str:
     return f"{config.provider} {config.endpoint}".strip()
 
@@ -163,7 +174,7 @@ async def serve(config: PluginConfig, *, stop: asyncio.Event | None = None) -> N
             await poller
         await runner.cleanup()
         await backend.close()
-        config.socket.unlink(missing_ok=True)
+        remove_own_socket(config.socket, bound)
 
 
 def run(config: PluginConfig) -> None:
