@@ -238,6 +238,11 @@ class CloudKmsRest:
             return _refused(
                 408, f"The request body did not arrive within {REQUEST_SECONDS:.0f} s.", "DEADLINE_EXCEEDED"
             )
+        except web.RequestPayloadError:  # a gzip or deflate body that does not decode: the client's error
+            request.content.feed_eof()  # aiohttp would linger reading the rest, which raises again (a traceback)
+            encoding = request.headers.get("Content-Encoding", "")[:32]
+            return _refused(400, f"The request body does not decode as its Content-Encoding ({encoding}).",
+                            "INVALID_ARGUMENT")  # fmt: skip
         values = match.groups()
         call = GcpRequest(route.name, route.method, request.headers.get("Authorization"),
                           lambda: transcode(route, values, request.query, body), request.remote or "-")  # fmt: skip

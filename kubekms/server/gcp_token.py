@@ -114,6 +114,11 @@ def token_handler(verifier: JwtVerifier, refusals: RefusalLog, audit: AuditLog,
             unread = _refused(request, "invalid_request", "the request is too large")
             unread.force_close()
             return unread
+        except web.RequestPayloadError:  # a gzip or deflate body that does not decode
+            request.content.feed_eof()  # aiohttp would linger reading the rest, which raises again (a traceback)
+            unread = _refused(request, "invalid_request", "the request body does not decode as its Content-Encoding")
+            unread.force_close()
+            return unread
         grant_type, assertion = form.get("grant_type"), form.get("assertion")
         if grant_type != JWT_BEARER:
             return _refused(request, "unsupported_grant_type", f"grant_type must be {JWT_BEARER}")
