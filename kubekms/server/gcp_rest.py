@@ -4,8 +4,10 @@ Each method's HTTP rule (verb, URI template, body field) is the one the official
 generated REST transport uses; a request becomes the method's message by the standard
 transcoding: path variables, then the body (``*``: the whole message, or one field), then the
 query parameters, each read as its field's type (booleans, enum numbers, FieldMask paths in either
-case; ``$``-prefixed system parameters ignored, but for ``$alt=json;enum-encoding=int``: enums
-answered as numbers), parsed with protobuf's JSON parser. A POST may name its method in
+case; ``$``-prefixed system parameters and Google's standard ones (``alt=json``, which the discovery-based
+clients send on every call, ``prettyPrint``, ``fields``: the whole message is answered...) ignored, but for
+``$alt=json;enum-encoding=int`` or ``alt=...``: enums answered as numbers; an ``alt`` other than JSON is refused),
+parsed with protobuf's JSON parser. A POST may name its method in
 ``X-HTTP-Method-Override`` (Java's transport sends PATCH so). A single-field body of ``""`` or
 ``null`` sets nothing (google-gax's REST transport sends ``""`` for a field it was not given).
 Answers are the messages as protobuf JSON; errors are Google's JSON error body
@@ -41,6 +43,10 @@ _VARIABLE = re.compile(r"\{([a-z_.]+)(?:=([^}]+))?\}")
 UNSET_BODIES = (b'""', b"null")
 # the query parameter with which a client asks for enums as numbers (Node's fallback always does)
 NUMERIC_ENUMS = "enum-encoding=int"
+ALT_PARAMETERS = ("$alt", "alt")
+# Google's standard query parameters (its front end's, no request message's field; the discovery document offers
+# them on every method): taken and ignored, but for alt (ALT_PARAMETERS); oauth_token and access_token are not taken
+STANDARD_PARAMETERS = frozenset({"alt", "fields", "key", "prettyPrint", "quotaUser", "trace", "userIp"})
 METHOD_OVERRIDE = "X-HTTP-Method-Override"
 # base64 as Google's front end reads it: the standard or URL-safe alphabet, padded to whole quanta or not padded
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?")
@@ -159,7 +165,9 @@ def transcode(route: Route, path_values: tuple[str, ...], query: Mapping[str, st
             data[route.body] = payload
     request_type = route.method.request_type.pb()
     for key, value in query.items():
-        if not key.startswith("$"):
+        if key in ALT_PARAMETERS and value.split(";")[0] != "json":
+            raise InvalidArgument(f"{key}: this server answers JSON only ({key}=json)")
+        if not key.startswith("$") and key not in STANDARD_PARAMETERS:
             _put(data, key, _typed(request_type.DESCRIPTOR, key, value))
     for field_path, value in zip(route.fields, path_values, strict=True):
         _put(data, field_path, value)
@@ -250,7 +258,7 @@ class CloudKmsRest:
         if outcome.http_status != 200:
             error = {"code": outcome.http_status, "message": outcome.message, "status": outcome.code.name}
             return _json_response(outcome.http_status, {"error": error})
-        numeric = NUMERIC_ENUMS in request.query.get("$alt", "").split(";")
+        numeric = any(NUMERIC_ENUMS in request.query.get(key, "").split(";") for key in ALT_PARAMETERS)
         answer = json_format.MessageToDict(
             route.method.response_type.pb(outcome.answer), use_integers_for_enums=numeric
         )
