@@ -42,6 +42,10 @@ from kubekms_plugin.metrics import PluginMetrics
 
 logger = logging.getLogger(__name__)
 KEK_BYTES = 32  # every KEK is an AES-256 key
+# A poll replaces the current KEK this share of kek.max_age (at most MAX_RENEW_AHEAD seconds) before it
+# reaches that age, so that Status never reports an aged KEK while the backend answers.
+RENEW_AHEAD_FRACTION = 0.25
+MAX_RENEW_AHEAD = 300.0
 
 
 class KeyringError(Exception):
@@ -132,20 +136,33 @@ class Keyring:
 
     # --- health, answered from memory -----------------------------------------------------
 
-    def _kek_fresh(self, kek: Kek | None) -> bool:
+    def _kek_fresh(self, kek: Kek | None, ahead: float = 0.0) -> bool:
+        """Usable for Encrypt by its uses and its age, ``ahead`` seconds from now."""
         return (
             kek is not None
             and kek.uses < self._policy.max_encryptions
-            and self._clock() - kek.created_at < self._policy.max_age
+            and self._clock() - kek.created_at < self._policy.max_age - ahead
         )
 
-    def _kek_usable(self, kek: Kek | None) -> bool:
+    def _kek_usable(self, kek: Kek | None, ahead: float = 0.0) -> bool:
         return (
             kek is not None
-            and self._kek_fresh(kek)
+            and self._kek_fresh(kek, ahead)
             and kek.backend_key_id == (self.key_id or kek.backend_key_id)
             and kek.version >= self.latest_version
         )
+
+    @property
+    def renew_ahead(self) -> float:
+        """Seconds before the current KEK reaches max_age that a poll replaces it: Status stays ok meanwhile."""
+        return min(MAX_RENEW_AHEAD, self._policy.max_age * RENEW_AHEAD_FRACTION)
+
+    def renewal_in(self) -> float | None:
+        """Seconds until a poll should replace the current KEK for its age (None: no KEK yet)."""
+        current = self.current
+        if current is None:
+            return None
+        return current.created_at + self._policy.max_age - self.renew_ahead - self._clock()
 
     def health(self) -> str:
         """``ok`` exactly when an Encrypt would succeed now; otherwise a short reason."""
@@ -155,6 +172,8 @@ class Keyring:
             return "ok"
         if self.backend_error is not None:
             return f"no usable KEK: {self.backend_error}"
+        if self.current is not None:  # used up, aged, or of an older key version: a poll makes the next
+            return "no usable KEK: waiting for the next backend poll to make a new one"
         return "no KEK yet: waiting for the first backend poll"
 
     def announce(self) -> str:
@@ -216,12 +235,13 @@ class Keyring:
             self._known_keys.add(metadata.key_id)
         self.key_id, self.key_state = metadata.key_id, metadata.state
         self.latest_version = max(self.latest_version, metadata.current_version)
-        if metadata.state is KeyState.ENABLED and not self._kek_usable(self.current):
-            await self._new_kek()
+        if metadata.state is KeyState.ENABLED and not self._kek_usable(self.current, self.renew_ahead):
+            await self._new_kek(self.renew_ahead)
 
-    async def _new_kek(self) -> Kek:
+    async def _new_kek(self, ahead: float = 0.0) -> Kek:
+        """A new current KEK, unless the current one is usable (for ``ahead`` seconds more)."""
         async with self._new_kek_lock:
-            if self._kek_usable(self.current):
+            if self._kek_usable(self.current, ahead):
                 assert self.current is not None
                 return self.current
             key_ref = self.key_id or self._key_ref

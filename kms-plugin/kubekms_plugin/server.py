@@ -105,7 +105,7 @@ def health_app(keyring: Keyring, metrics: PluginMetrics) -> web.Application:
 
 
 async def poll_forever(keyring: Keyring, interval: float) -> None:
-    """Learn rotations by polling; retry quickly until the first KEK exists."""
+    """Learn rotations by polling; retry quickly until the first KEK exists; renew a KEK before its max_age."""
     while True:
         try:
             await keyring.refresh()
@@ -113,7 +113,16 @@ async def poll_forever(keyring: Keyring, interval: float) -> None:
             logger.warning("backend poll failed", extra={"fields": {"reason": error.message}})
         except Exception:
             logger.exception("backend poll failed unexpectedly")
-        await asyncio.sleep(interval if keyring.current is not None else min(interval, FIRST_POLL_RETRY))
+        await asyncio.sleep(poll_delay(keyring, interval))
+
+
+def poll_delay(keyring: Keyring, interval: float) -> float:
+    """Until the next poll: ``interval``, sooner until the first KEK exists or when the current one is due
+    for renewal by its age (a renewal that failed is retried at ``interval``, as any poll)."""
+    if keyring.current is None:
+        return min(interval, FIRST_POLL_RETRY)
+    due = keyring.renewal_in()
+    return min(interval, due) if due is not None and due > 0 else interval
 
 
 async def serve(config: PluginConfig, *, stop: asyncio.Event | None = None) -> None:
