@@ -226,7 +226,7 @@ class KeyHandlers:
         meta, status = body["metadata"], body.get("status") or {}
         async with self.lock(meta["uid"]):
             try:
-                desired = parse(body)
+                desired = parse(body, deleting=True)
             except InvalidSpec as error:
                 kopf.warn(body, reason="InvalidSpec", message=f"key neither deleted nor retained: {error}")
                 return
@@ -268,10 +268,14 @@ def _is_drift_check_due(raw: Mapping[str, Any]) -> bool:
     return not meta.get("deletionTimestamp") and synced.get("observedGeneration") == meta.get("generation")
 
 
-def parse(body: kopf.Body) -> DesiredKey:
-    meta = body["metadata"]
+def parse(body: kopf.Body, *, deleting: bool = False) -> DesiredKey:
+    """The object's DesiredKey; ``deleting``: without spec.policy, which has no part in a deletion (a policy
+    the operator refuses, e.g. nested too deep, must not keep the key from its deletionPolicy)."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    if deleting:
+        spec = {field: value for field, value in spec.items() if field != "policy"}
     return parse_key(
-        body.get("spec") or {},
+        spec,
         namespace=meta["namespace"],
         name=meta["name"],
         uid=meta["uid"],
