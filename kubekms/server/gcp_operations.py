@@ -74,6 +74,9 @@ MIN_ROTATION_SECONDS = DAY
 MAX_ROTATION_SECONDS = 100 * 365 * DAY
 PAGE_SIZE = (1, 1000)
 DEFAULT_PAGE_SIZE = 1000
+# a list page's resources, serialized: the gRPC listener sends at most 256 KiB a message (gcp_grpc.MAX_MESSAGE_BYTES),
+# and 1000 crypto keys with labels or versions with long names are more; AIP-158 lets a page hold fewer than page_size
+MAX_PAGE_BYTES = 224 * 1024
 ALL = -1  # SQLite's LIMIT -1: every row (a list filters what the caller may see before it pages)
 RANDOM_BYTES = (8, 1024)
 TIMESTAMP_SECONDS = (-62135596800, 253402300799)  # 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (timestamp.proto)
@@ -264,21 +267,47 @@ async def _visible_page(
             continue
         visible.append(record)
     if query.trivial:
-        shown, total = await _messages(visible[offset : offset + limit], message_of), len(visible)
+        shown, used = await _messages(visible[offset : offset + limit], message_of, MAX_PAGE_BYTES)
+        total = len(visible)
     else:
-        chosen = query.apply(await _messages(visible, message_of))
-        shown, total = chosen[offset : offset + limit], len(chosen)
-    return shown, next_token(offset, min(limit, max(total - offset, 0)), total), total
+        chosen, _ = await _messages(visible, message_of)
+        chosen = query.apply(chosen)
+        shown = _fitting(chosen[offset : offset + limit])
+        used, total = len(shown), len(chosen)
+    return shown, next_token(offset, used, total), total
 
 
-async def _messages(records: Sequence[R], message_of: Callable[[R], Awaitable[M]]) -> list[M]:
-    shown = []
-    for record in records:
+def _byte_size(message: Any) -> int:
+    return int(type(message).pb(message).ByteSize()) + 4  # and its field tag and length in the list answer
+
+
+def _fitting(messages: Sequence[M]) -> list[M]:
+    """The first ``messages`` whose sizes add up to MAX_PAGE_BYTES at most (the first one whatever its size)."""
+    size = 0
+    for count, message in enumerate(messages):
+        size += _byte_size(message)
+        if count and size > MAX_PAGE_BYTES:
+            return list(messages[:count])
+    return list(messages)
+
+
+async def _messages(
+    records: Sequence[R], message_of: Callable[[R], Awaitable[M]], max_bytes: int | None = None
+) -> tuple[list[M], int]:
+    """The messages of ``records`` (a record whose policy now denies is left out) and how many records they used:
+    all, or with ``max_bytes``, those before the message that would take the size past it (at least one)."""
+    shown: list[M] = []
+    size = 0
+    for used, record in enumerate(records):
         try:  # a policy changed since may_see: still never described
-            shown.append(await message_of(record))
+            message = await message_of(record)
         except AccessDenied:
             continue
-    return shown
+        size += _byte_size(message)
+        if max_bytes is not None and shown and size > max_bytes:
+            return shown, used
+        shown.append(message)
+    return shown, len(records)
 
 
 async def _may_see_key(call: GcpCall, record: CryptoKeyRecord) -> None:
@@ -474,15 +503,13 @@ async def list_key_rings(call: GcpCall, request: kms_v1.ListKeyRingsRequest) -> 
     if not query.trivial:
         rings, _ = call.store.key_rings(parent.location, 0, ALL)
         chosen = query.apply([key_ring_message(parent.project, ring) for ring in rings])
-        return kms_v1.ListKeyRingsResponse(key_rings=chosen[offset : offset + limit], total_size=len(chosen),
-                                           next_page_token=next_token(offset, len(chosen[offset : offset + limit]),
-                                                                      len(chosen)))  # fmt: skip
+        shown = _fitting(chosen[offset : offset + limit])
+        return kms_v1.ListKeyRingsResponse(key_rings=shown, total_size=len(chosen),
+                                           next_page_token=next_token(offset, len(shown), len(chosen)))  # fmt: skip
     rings, total = call.store.key_rings(parent.location, offset, limit)
-    return kms_v1.ListKeyRingsResponse(
-        key_rings=[key_ring_message(parent.project, ring) for ring in rings],
-        next_page_token=next_token(offset, len(rings), total),
-        total_size=total,
-    )
+    shown = _fitting([key_ring_message(parent.project, ring) for ring in rings])
+    return kms_v1.ListKeyRingsResponse(key_rings=shown, next_page_token=next_token(offset, len(shown), total),
+                                       total_size=total)  # fmt: skip
 
 
 # ------------------------------------------------------------------ crypto keys
