@@ -222,15 +222,17 @@ class CloudKmsRest:
         return app
 
     async def handle(self, request: web.Request) -> web.Response:
-        # request.path is percent-decoded: an encoded slash (r%2FcryptoKeys%2Fk) would become a separator and
-        # reach a resource a path-matching proxy or audit rule never saw; no Cloud KMS id holds a slash
-        encoded_slash = "%2f" in request.rel_url.raw_path.lower()
+        # request.path is percent-decoded: an encoded slash (r%2FcryptoKeys%2Fk) or colon (k%3Adecrypt) would become
+        # a separator, of segments or of a custom verb, and reach a resource or method a path-matching proxy or audit
+        # rule never saw; no Cloud KMS id holds a slash or a colon
+        raw_path = request.rel_url.raw_path.lower()
+        encoded_separator = "%2f" in raw_path or "%3a" in raw_path
         verb = _verb(request)
-        if not encoded_slash and (not_offered := _not_offered(verb, request.path)) is not None:
+        if not encoded_separator and (not_offered := _not_offered(verb, request.path)) is not None:
             return not_offered
         for route in ROUTES:
             match = route.path.fullmatch(request.path) if route.verb == verb else None
-            if match is not None and not encoded_slash:
+            if match is not None and not encoded_separator:
                 break
         else:
             error = {"code": 404, "message": f"no Cloud KMS method at {verb[:16]} {request.path[:200]}",
