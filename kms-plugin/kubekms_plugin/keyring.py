@@ -177,9 +177,12 @@ class Keyring:
         return "no KEK yet: waiting for the first backend poll"
 
     def announce(self) -> str:
-        """The key_id for a Status answer; from now on Encrypt may use the current KEK."""
-        self._announced = self.current
-        return self.reported_key_id()
+        """The key_id for a Status answer; from now on Encrypt may use the current KEK.
+
+        ``current`` is read once: the poll may replace it meanwhile, and the KEK remembered for Encrypt
+        must be the one whose key_id Status reports."""
+        current = self._announced = self.current
+        return _reported_key_id(current)
 
     def _kek_for_encrypt(self) -> Kek | None:
         announced, current = self._announced, self.current
@@ -193,9 +196,7 @@ class Keyring:
         return current if self._kek_usable(current) else None
 
     def reported_key_id(self) -> str:
-        if self.current is None:
-            return "kubekms-uninitialised"  # never issued by Encrypt; Decrypt refuses it
-        return self.current.key_id
+        return _reported_key_id(self.current)
 
     # --- backend -------------------------------------------------------------------------
 
@@ -389,3 +390,9 @@ class Keyring:
         cipher = AESGCM(plaintext)
         self._remember(wrapped, cipher)
         return cipher
+
+
+def _reported_key_id(current: Kek | None) -> str:
+    if current is None:
+        return "kubekms-uninitialised"  # never issued by Encrypt; Decrypt refuses it
+    return current.key_id
