@@ -142,6 +142,12 @@ def _check_base64(descriptor: Descriptor, data: Mapping[str, Any], at: str = "")
                     _check_base64(field.message_type, item, f"{at}{field.name}.")
 
 
+def _body_names(descriptor: Descriptor, body: str | None) -> tuple[str, ...]:
+    """The names (proto and JSON) of a single-field body's field; none for no body or ``*``."""
+    field = descriptor.fields_by_name.get(body) if body not in (None, "*") else None
+    return () if field is None else (field.name, field.json_name)
+
+
 def _put(data: dict[str, Any], field_path: str, value: Any) -> None:
     *parents, last = field_path.split(".")
     for parent in parents:
@@ -164,11 +170,17 @@ def transcode(route: Route, path_values: tuple[str, ...], query: Mapping[str, st
         else:
             data[route.body] = payload
     request_type = route.method.request_type.pb()
+    in_body = _body_names(request_type.DESCRIPTOR, route.body)
     for key, value in query.items():
         if key in ALT_PARAMETERS and value.split(";")[0] != "json":
             raise InvalidArgument(f"{key}: this server answers JSON only ({key}=json)")
-        if not key.startswith("$") and key not in STANDARD_PARAMETERS:
-            _put(data, key, _typed(request_type.DESCRIPTOR, key, value))
+        if key.startswith("$") or key in STANDARD_PARAMETERS:
+            continue
+        if route.body == "*" or key.split(".")[0] in in_body:  # google.api.http: the query binds no field of the body
+            carried = "every field" if route.body == "*" else f"field {route.body}"
+            raise InvalidArgument(f"Cannot bind query parameter '{key[:64]}': the body of a {route.name}Request "
+                                  f"carries {carried}")  # fmt: skip
+        _put(data, key, _typed(request_type.DESCRIPTOR, key, value))
     for field_path, value in zip(route.fields, path_values, strict=True):
         _put(data, field_path, value)
     _check_base64(request_type.DESCRIPTOR, data)
