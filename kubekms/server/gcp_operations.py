@@ -394,6 +394,8 @@ def _check_template(key: kms_v1.CryptoKey) -> str:
         raise InvalidArgument("this server offers protection level SOFTWARE only")
     if key.import_only or key.crypto_key_backend:
         raise InvalidArgument("imported keys and external key backends are not supported by this server")
+    if "key_access_justifications_policy" in key:  # its allowed reasons (none: deny-all) would not be enforced
+        raise InvalidArgument("key_access_justifications_policy is not supported by this server")
     return algorithm
 
 
@@ -520,6 +522,9 @@ async def create_crypto_key(call: GcpCall, request: kms_v1.CreateCryptoKeyReques
     key_id = names.check_id(request.crypto_key_id, "crypto_key_id")
     wanted = request.crypto_key
     algorithm = _check_template(wanted)
+    if request.trusted_wrapping_enabled:
+        raise InvalidArgument("trusted_wrapping_enabled needs protection level HSM_SINGLE_TENANT; this server offers "
+                              "SOFTWARE only")  # fmt: skip
     period, next_rotation = _rotation(wanted, call.epoch)
     _require_rotation_allowed(algorithm, period, next_rotation)
     record = CryptoKeyRecord(
