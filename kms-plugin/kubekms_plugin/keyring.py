@@ -226,16 +226,20 @@ class Keyring:
             self.backend_error = refusal
             return
         self.backend_error = None
+        latest = max(self.latest_version, metadata.current_version)
         if metadata.key_id != self.key_id:  # the first poll, or the configured alias names another key now
             if self.key_id is not None:
                 logger.warning(
                     "configured key names another backend key",
                     extra={"fields": {"key": self._key_ref, "was": self.key_id, "now": metadata.key_id}},
                 )
-            self.latest_version = 0  # versions count per backend key
+            latest = metadata.current_version  # versions count per backend key
             self._known_keys.add(metadata.key_id)
+        # Decrypt on another thread may look between these statements: the version count is lowered only once
+        # key_id names the new key, so no state it passes through refuses a seed either key issued.
+        self.latest_version = max(self.latest_version, latest)
         self.key_id, self.key_state = metadata.key_id, metadata.state
-        self.latest_version = max(self.latest_version, metadata.current_version)
+        self.latest_version = latest
         if metadata.state is KeyState.ENABLED and not self._kek_usable(self.current, self.renew_ahead):
             await self._new_kek(self.renew_ahead)
 
