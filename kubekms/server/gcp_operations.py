@@ -632,6 +632,9 @@ async def create_crypto_key_version(
         raise InvalidArgument("a new CryptoKeyVersion starts ENABLED")
     if "external_protection_level_options" in wanted:
         raise InvalidArgument("external key versions are not supported by this server")
+    if wanted.trusted_wrapping_enabled:
+        raise InvalidArgument("trusted_wrapping_enabled needs protection level HSM_SINGLE_TENANT; this server offers "
+                              "SOFTWARE only")  # fmt: skip
     async with call.lock:
         key = call.store.crypto_key(parent.location, parent.ring, parent.key)
         if wanted.algorithm not in (

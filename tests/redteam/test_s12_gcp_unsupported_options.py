@@ -58,6 +58,24 @@ def test_trusted_wrapping_is_refused(gcp: GcpServer) -> None:
     assert not exists(gcp, "wrapped")
 
 
+def test_trusted_wrapping_of_a_new_version_is_refused(gcp: GcpServer) -> None:
+    template = kms_v1.CryptoKeyVersionTemplate(algorithm=Algorithm.EC_SIGN_P256_SHA256)
+    key = kms_v1.CryptoKey(purpose=Purpose.ASYMMETRIC_SIGN, version_template=template)
+    request = kms_v1.CreateCryptoKeyRequest(parent=RING, crypto_key_id="signer", crypto_key=key)
+    assert message_call(gcp, "CreateCryptoKey", request)[0] is grpc.StatusCode.OK
+    parent = f"{RING}/cryptoKeys/signer"
+    version = kms_v1.CryptoKeyVersion(trusted_wrapping_enabled=True)
+    code, details = message_call(
+        gcp, "CreateCryptoKeyVersion", kms_v1.CreateCryptoKeyVersionRequest(parent=parent, crypto_key_version=version)
+    )
+    assert code is grpc.StatusCode.INVALID_ARGUMENT and "trusted_wrapping_enabled" in str(details), details
+    code, answer = message_call(gcp, "ListCryptoKeyVersions", kms_v1.ListCryptoKeyVersionsRequest(parent=parent))
+    assert code is grpc.StatusCode.OK and isinstance(answer, bytes)
+    assert [v.name for v in kms_v1.ListCryptoKeyVersionsResponse.deserialize(answer).crypto_key_versions] == [
+        f"{parent}/cryptoKeyVersions/1"
+    ]
+
+
 def test_a_key_without_them_is_made(gcp: GcpServer) -> None:
     key = kms_v1.CryptoKey(purpose=Purpose.ENCRYPT_DECRYPT)
     request = kms_v1.CreateCryptoKeyRequest(parent=RING, crypto_key_id="plain", crypto_key=key)
