@@ -37,8 +37,10 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
         yield running
 
 
-def list_page(gcp: GcpServer, token: str, page_size: int = 0) -> tuple[kms_v1.ListCryptoKeysResponse, int]:
-    request = kms_v1.ListCryptoKeysRequest(parent=RING, page_token=token, page_size=page_size)
+def list_page(
+    gcp: GcpServer, token: str, page_size: int = 0, query: dict[str, str] | None = None
+) -> tuple[kms_v1.ListCryptoKeysResponse, int]:
+    request = kms_v1.ListCryptoKeysRequest(parent=RING, page_token=token, page_size=page_size, **(query or {}))
     code, answer = message_call(gcp, "ListCryptoKeys", request)
     assert code is grpc.StatusCode.OK and isinstance(answer, bytes), (code, answer)
     return kms_v1.ListCryptoKeysResponse.deserialize(answer), len(answer)
@@ -59,6 +61,19 @@ def test_a_ring_of_large_keys_is_listed_page_by_page(gcp: GcpServer, page_size: 
     assert pages > 1  # 41 keys of about 9 KB do not fit one answer
     assert sorted(names) == sorted({f"{RING}/cryptoKeys/k", *(f"{RING}/cryptoKeys/big{i:02d}" for i in range(KEYS))})
     assert "Traceback" not in gcp.server.log.read_text()
+
+
+def test_a_filtered_and_ordered_list_is_cut_too(gcp: GcpServer) -> None:
+    query = {"filter": "name:big", "order_by": "name desc"}
+    names, token = [], ""
+    while True:
+        page, size = list_page(gcp, token, 0, query)
+        assert size <= MAX_MESSAGE_BYTES and page.total_size == KEYS and page.crypto_keys
+        names += [key.name for key in page.crypto_keys]
+        token = page.next_page_token
+        if not token:
+            break
+    assert names == [f"{RING}/cryptoKeys/big{i:02d}" for i in reversed(range(KEYS))]
 
 
 def test_a_page_that_fits_is_not_cut(gcp: GcpServer) -> None:
