@@ -24,7 +24,14 @@ from kubekms.errors import (
 )
 from kubekms_operator.backends import DependencyNotReady
 from kubekms_operator.kube import StatusNotWritten
-from kubekms_operator.reconcile import AliasInUse, KeyGone, KeyTypeNotSupported, OwnedByOther, PolicyNotSupported
+from kubekms_operator.reconcile import (
+    AliasInUse,
+    KeyGone,
+    KeyTypeNotSupported,
+    OwnedByOther,
+    OwnerLeaving,
+    PolicyNotSupported,
+)
 from kubekms_operator.spec import InvalidSpec, NotForKeyType
 
 FIRST_DELAY = 5.0
@@ -62,6 +69,8 @@ def classify(error: Exception) -> Failure | None:
         return Failure(error.reason, str(error), retryable=True, key_unusable=False, max_delay=DEPENDENCY_MAX_DELAY)
     if isinstance(error, StatusNotWritten):
         return Failure("StatusNotWritten", str(error), retryable=True, key_unusable=False)
+    if isinstance(error, OwnerLeaving):  # fixed by the owner's deletion finishing: look again soon
+        return Failure("OwnerLeaving", str(error), retryable=True, key_unusable=False, max_delay=DEPENDENCY_MAX_DELAY)
     if isinstance(error, OwnedByOther):
         return Failure("OwnedByOther", str(error), retryable=False, key_unusable=True)
     if isinstance(error, AliasInUse):

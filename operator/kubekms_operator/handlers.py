@@ -34,7 +34,7 @@ from kubekms_operator.failures import Failure, classify
 from kubekms_operator.faults import with_faults
 from kubekms_operator.finalizer_policy import FINALIZER
 from kubekms_operator.kopf_namespaces import serve_listed_namespaces
-from kubekms_operator.reconcile import Change, KeyReconciler
+from kubekms_operator.reconcile import Change, KeyReconciler, OwnerLeaving
 from kubekms_operator.settings import OperatorSettings
 from kubekms_operator.spec import BACKENDS, GROUP, KEYS, VERSION, DesiredKey, InvalidSpec, parse_key
 
@@ -51,11 +51,16 @@ RECURSION_LIMIT = 25_000
 
 
 async def owner_alive(reference: str, uid: str) -> bool:
+    """Whether the KMSKey a key's tags name still exists; OwnerLeaving while it is being deleted."""
     namespace, _, name = reference.partition("/")
     if not namespace or not name:
         return False
     found = await kube.get_key(namespace, name)
-    return bool(found and found["metadata"].get("uid") == uid)
+    if not found or found["metadata"].get("uid") != uid:
+        return False
+    if found["metadata"].get("deletionTimestamp"):
+        raise OwnerLeaving(f"KMSKey {reference} is being deleted")
+    return True
 
 
 class KeyHandlers:

@@ -43,7 +43,8 @@ from kubekms_operator.spec import (
 log = logging.getLogger("kubekms.operator.reconcile")
 
 ASYMMETRIC_KEY_SPECS = (*RSA_KEY_SPECS, *ECC_KEY_SPECS)
-OwnerAlive = Callable[[str, str], Awaitable[bool]]  # ("<ns>/<name>", uid) -> that object still exists
+# ("<ns>/<name>", uid) -> that object still exists; OwnerLeaving while it exists but is being deleted
+OwnerAlive = Callable[[str, str], Awaitable[bool]]
 KeyRecorder = Callable[[KeyMetadata], Awaitable[None]]
 AdoptionConsent = Callable[[], None]  # raises unless the KMSBackend lets this KMSKey take over its keys
 
@@ -83,6 +84,11 @@ class Change:
 
 class OwnedByOther(Exception):
     """The key's tags say another, still existing KMSKey manages it."""
+
+
+class OwnerLeaving(Exception):
+    """The KMSKey the key's tags name still exists but is being deleted: looked at again until it is gone
+    (raised by the OwnerAlive callable; the key is not taken over meanwhile)."""
 
 
 class KeyGone(Exception):
@@ -298,8 +304,22 @@ class KeyReconciler:
         owner_uid = key.tags.get(OWNER_UID_TAG)
         if owner_uid and owner_uid != self._desired.owner.uid:
             reference = key.tags.get(OWNER_TAG, "")
-            if await self._owner_alive(reference, owner_uid):
+            try:
+                alive = await self._owner_alive(reference, owner_uid)
+            except OwnerLeaving:  # retried: a key moved between KMSKeys is taken over once the old one is gone
+                raise OwnerLeaving(
+                    f"key {key.key_id} is managed by KMSKey {reference or owner_uid}, which is being deleted: "
+                    "it is taken over once that object is gone"
+                ) from None
+            if alive:
                 raise OwnedByOther(f"key {key.key_id} is managed by KMSKey {reference or owner_uid}")
+
+    async def _owner_exists(self, reference: str, owner_uid: str) -> bool:
+        """The owner KMSKey exists, being deleted or not."""
+        try:
+            return await self._owner_alive(reference, owner_uid)
+        except OwnerLeaving:
+            return True
 
     async def _taken(self, alias: str, holder: KeyMetadata) -> tuple[KeyMetadata, list[Change]]:
         """A wanted alias names ``holder`` already: ours (missed by a lagging tag search, or made by an
@@ -319,7 +339,7 @@ class KeyReconciler:
         owner_uid, reference = holder.tags.get(OWNER_UID_TAG), holder.tags.get(OWNER_TAG, "")
         if owner_uid == self._desired.owner.uid:
             return AliasInUse(f"alias {alias} names key {holder.key_id}, another key made for this object")
-        if owner_uid and await self._owner_alive(reference, owner_uid):
+        if owner_uid and await self._owner_exists(reference, owner_uid):
             return AliasInUse(
                 f"alias {alias} already names key {holder.key_id}, managed by KMSKey {reference}; "
                 "it is left untouched: choose another alias"
