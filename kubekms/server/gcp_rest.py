@@ -3,11 +3,13 @@
 Each method's HTTP rule (verb, URI template, body field) is the one the official package's
 generated REST transport uses; a request becomes the method's message by the standard
 transcoding: path variables, then the body (``*``: the whole message, or one field), then the
-query parameters, each read as its field's type (booleans, enum numbers, FieldMask paths in either
-case; ``$``-prefixed system parameters and Google's standard ones (``alt=json``, which the discovery-based
-clients send on every call, ``prettyPrint``, ``fields``: the whole message is answered...) ignored, but for
-``$alt=json;enum-encoding=int`` or ``alt=...``: enums answered as numbers; an ``alt`` other than JSON is refused),
-parsed with protobuf's JSON parser. A POST may name its method in
+query parameters, which bind no field the body carries (as google.api.http has it), each read as
+its field's type (booleans, enum numbers, FieldMask paths in either case). ``$``-prefixed system
+parameters and Google's standard ones (``alt=json``, which the discovery-based clients send on every
+call, ``prettyPrint``, ``fields``: the whole message is answered...) are ignored, but for
+``$alt=json;enum-encoding=int`` or ``alt=...``: enums answered as numbers; an ``alt`` other than
+JSON is refused. The message is parsed with protobuf's JSON parser, bytes fields' base64 first read
+strictly. A POST may name its method in
 ``X-HTTP-Method-Override`` (Java's transport sends PATCH so). A single-field body of ``""`` or
 ``null`` sets nothing (google-gax's REST transport sends ``""`` for a field it was not given).
 Answers are the messages as protobuf JSON; errors are Google's JSON error body
