@@ -15,7 +15,8 @@ automatic rotation); the primary must be ENABLED; destroy only from
 ENABLED/DISABLED, restore only from DESTROY_SCHEDULED and back to DISABLED; CRC32C fields
 verified when sent and returned always. Where this server is narrower than Cloud KMS:
 destroy_scheduled_duration is whole days from 1 to 120 (Google: 24 hours to 120 days; default 30); list filters
-and orderings are those of :mod:`kubekms.server.gcp_filters` (no filtering or sorting on repeated fields).
+and orderings are those of :mod:`kubekms.server.gcp_filters` (no filtering or sorting on repeated fields); a list
+page ends early (AIP-158) when its next resource would take it past MAX_PAGE_BYTES, within the gRPC message limit.
 
 Sizes are Cloud KMS's for SOFTWARE keys, with its message (INVALID_ARGUMENT): plaintext and additional
 authenticated data up to 64 KiB each, a Decrypt's ciphertext up to 64 KiB and our format's overhead. The keystore
