@@ -46,6 +46,9 @@ KEK_BYTES = 32  # every KEK is an AES-256 key
 # reaches that age, so that Status never reports an aged KEK while the backend answers.
 RENEW_AHEAD_FRACTION = 0.25
 MAX_RENEW_AHEAD = 300.0
+# A Decrypt naming a version of the key beyond the latest one polled makes the keyring poll at once (another
+# plugin of an HA control plane may have seen the rotation first), at most once per this many seconds.
+MIN_CATCH_UP = 1.0
 
 
 class KeyringError(Exception):
@@ -133,6 +136,8 @@ class Keyring:
         # from the last Status answer and marks the plugin unhealthy).
         self._announced: Kek | None = None
         self.backend_error: str | None = None
+        self._caught_up_at = float("-inf")  # when a Decrypt last made the keyring poll (the keyring's clock)
+        self._catching_up: asyncio.Task[None] | None = None  # the poll a Decrypt of a newer version waits for
 
     # --- health, answered from memory -----------------------------------------------------
 
@@ -318,6 +323,8 @@ class Keyring:
             plugin_ciphertext.check_layout(ciphertext)
         except InvalidCiphertext as error:
             raise BadCiphertext(error.message) from None
+        if self._beyond_latest(key_id):
+            return None  # a version another plugin may have polled first: decrypt polls now
         if self._check_key_id(key_id) not in self._known_keys:
             return None  # the backend decides whether it unwraps this KEK under that key (decrypt)
         with self._lock:
@@ -331,6 +338,8 @@ class Keyring:
 
     async def decrypt(self, ciphertext: bytes, key_id: str, wrapped_kek: bytes) -> bytes:
         plaintext = self.decrypt_now(ciphertext, key_id, wrapped_kek)
+        if plaintext is None and self._beyond_latest(key_id) and await self._caught_up():
+            plaintext = self.decrypt_now(ciphertext, key_id, wrapped_kek)
         if plaintext is not None:
             return plaintext
         self._cache_miss.inc()
@@ -343,6 +352,30 @@ class Keyring:
             return plugin_ciphertext.open_sealed(cipher, ciphertext, key_id.encode())
         except InvalidCiphertext as error:
             raise BadCiphertext(error.message) from None
+
+    def _beyond_latest(self, key_id: str) -> bool:
+        """The key_id names the current backend key at a version this keyring has not polled (yet)."""
+        parsed = plugin_ciphertext.parse_key_id(key_id)
+        return parsed is not None and parsed[0] == self.key_id and parsed[1] > self.latest_version
+
+    async def _caught_up(self) -> bool:
+        """Poll now for a Decrypt that names a newer version: in an HA control plane another apiserver's plugin
+        may have seen the rotation first and sealed under it. One poll for every Decrypt waiting, at most one per
+        MIN_CATCH_UP seconds (False: the last such poll was more recent; the version is then refused)."""
+        task = self._catching_up
+        if task is None:
+            if self._clock() - self._caught_up_at < MIN_CATCH_UP:
+                return False
+            self._caught_up_at = self._clock()
+            task = self._catching_up = asyncio.create_task(self.refresh())
+            task.add_done_callback(self._caught_up_done)
+        await asyncio.shield(task)
+        return True
+
+    def _caught_up_done(self, task: asyncio.Task[None]) -> None:
+        self._catching_up = None
+        if not task.cancelled():
+            task.exception()  # retrieved: the Decrypts that waited got it
 
     def _check_key_id(self, key_id: str) -> str:
         """The backend key id a well-formed key_id names; ForeignKeyId for one the plugin cannot have issued."""
