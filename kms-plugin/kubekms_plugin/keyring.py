@@ -150,12 +150,17 @@ class Keyring:
         )
 
     def _kek_usable(self, kek: Kek | None, ahead: float = 0.0) -> bool:
+        """Encrypt may use it: fresh, of the configured key. Also of an older version of that key until the
+        new version's KEK exists: it encrypts as well as ever, and Status still announces it meanwhile."""
         return (
             kek is not None
             and self._kek_fresh(kek, ahead)
             and kek.backend_key_id == (self.key_id or kek.backend_key_id)
-            and kek.version >= self.latest_version
         )
+
+    def _kek_up_to_date(self, kek: Kek | None, ahead: float = 0.0) -> bool:
+        """Usable and of the key's latest version: no new KEK is needed."""
+        return kek is not None and self._kek_usable(kek, ahead) and kek.version >= self.latest_version
 
     @property
     def renew_ahead(self) -> float:
@@ -177,7 +182,7 @@ class Keyring:
             return "ok"
         if self.backend_error is not None:
             return f"no usable KEK: {self.backend_error}"
-        if self.current is not None:  # used up, aged, or of an older key version: a poll makes the next
+        if self.current is not None:  # used up, aged, or of a key the configured one no longer names
             return "no usable KEK: waiting for the next backend poll to make a new one"
         return "no KEK yet: waiting for the first backend poll"
 
@@ -245,13 +250,13 @@ class Keyring:
         self.latest_version = max(self.latest_version, latest)
         self.key_id, self.key_state = metadata.key_id, metadata.state
         self.latest_version = latest
-        if metadata.state is KeyState.ENABLED and not self._kek_usable(self.current, self.renew_ahead):
+        if metadata.state is KeyState.ENABLED and not self._kek_up_to_date(self.current, self.renew_ahead):
             await self._new_kek(self.renew_ahead)
 
     async def _new_kek(self, ahead: float = 0.0) -> Kek:
-        """A new current KEK, unless the current one is usable (for ``ahead`` seconds more)."""
+        """A new current KEK, unless the current one is up to date (for ``ahead`` seconds more)."""
         async with self._new_kek_lock:
-            if self._kek_usable(self.current, ahead):
+            if self._kek_up_to_date(self.current, ahead):
                 assert self.current is not None
                 return self.current
             key_ref = self.key_id or self._key_ref
