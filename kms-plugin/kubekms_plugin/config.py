@@ -6,6 +6,7 @@ provider gcp a service-account key JSON; without one, Application Default Creden
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ _GCP_LOCATION = re.compile(r"[a-z0-9-]{1,63}")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_POLL_INTERVAL = 60.0
+MAX_SOCKET_PATH = 107  # bytes of a Unix socket's path (sun_path holds 108 with the closing NUL, on Linux)
 
 
 def parse_duration(name: str, value: object) -> float:
@@ -82,6 +84,10 @@ def build_config(data: dict[str, Any]) -> PluginConfig:
     socket = data.get("socket")
     if not socket:
         raise ConfigError("socket: required (path of the Unix socket kube-apiserver connects to)")
+    socket_path = Path(str(socket)).absolute()  # a relative path from the working directory, as the OS takes it
+    size = len(os.fsencode(socket_path))
+    if size > MAX_SOCKET_PATH:
+        raise ConfigError(f"socket: {socket_path} is {size} bytes; a Unix socket path takes at most {MAX_SOCKET_PATH}")
     key = data.get("key")
     if not key or not isinstance(key, str):
         raise ConfigError("key: required (id or alias of the backend key that protects the cluster's data)")
@@ -106,7 +112,7 @@ def build_config(data: dict[str, Any]) -> PluginConfig:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"health_address: expected host:port, got {health_address!r}")
     return PluginConfig(
-        socket=Path(str(socket)),
+        socket=socket_path,
         backend=backend,
         key=key,
         poll_interval=poll_interval,
