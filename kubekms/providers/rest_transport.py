@@ -63,6 +63,7 @@ class WireTransport:
         self._credential_problem = header_problem(credentials)
         self._retry = retry or RetryPolicy()
         self._recent = RecentKeys(self._retry.consistency_window)
+        self._request_timeout = request_timeout
         self._base = f"{self.endpoint}/v1.0/{project_id}/kms/"
         connector = aiohttp.TCPConnector(limit=CONNECTION_POOL, ssl=ssl_context if ssl_context is not None else True)
         self._session = aiohttp.ClientSession(
@@ -99,8 +100,13 @@ class WireTransport:
         attempt = 0
         while True:
             attempt += 1
+            # an attempt ends by the call's deadline too: a KMS that takes the request and never
+            # answers must not hold the call for the whole request_timeout past it
+            remaining = max(policy.deadline - (time.monotonic() - started), 0.001)
+            total = min(self._request_timeout, remaining)
+            limits = aiohttp.ClientTimeout(total=total, connect=min(5.0, total))
             try:
-                answer = await self._send_once(call.method, url, raw_body)
+                answer = await self._send_once(call.method, url, raw_body, limits)
             except _AttemptFailed as failed:
                 error, failure = failed.error, failed.failure
                 recently_created = self._recent.contains(key_ref)
@@ -121,7 +127,7 @@ class WireTransport:
             self._recent.seen(key_ref)
             return answer
 
-    async def _send_once(self, method: str, url: str, raw_body: bytes) -> Any:
+    async def _send_once(self, method: str, url: str, raw_body: bytes, limits: aiohttp.ClientTimeout) -> Any:
         headers = sign_headers(
             method,
             url,
@@ -132,7 +138,12 @@ class WireTransport:
         try:
             # never follow a redirect: the body may hold key material (encrypt-datakey's plaintext)
             async with self._session.request(
-                method, URL(url, encoded=True), data=raw_body or None, headers=headers, allow_redirects=False
+                method,
+                URL(url, encoded=True),
+                data=raw_body or None,
+                headers=headers,
+                allow_redirects=False,
+                timeout=limits,
             ) as response:
                 status, payload = response.status, await _bounded_answer(response)
                 location = response.headers.get("Location", "")
