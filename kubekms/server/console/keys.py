@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from kubekms.backend import Backend, KeyMetadata, KeyState
+from kubekms.backend import Backend, KeyMetadata, KeyState, RotationStatus
 from kubekms.errors import AccessDenied, InvalidArgument, KMSError, NotFound, Reason
 from kubekms.keystore.rules import check_not_reserved_alias
 from kubekms.server.console.actions import ACTIONS
@@ -20,6 +20,7 @@ from kubekms.wire import inputs
 from kubekms.wire.v1 import errors as v1_errors
 from kubekms.wire.v1.fields import key_ref_text
 
+T = TypeVar("T")
 PAGE_SIZE = 50
 PAGE_SIZES = (10, 1000)
 MAX_QUERY_CHARS = 300
@@ -214,15 +215,16 @@ class KeyPages:
         creation = None  # from the audit log: only for those who may read it, and only while it says so
         if path is not None and access.may_read_audit():
             creation = await asyncio.to_thread(creation_of, path, project, key.key_id)
+        # each section as the wire answers it (the key's policy included): one it may not read is left out
         rotation = None
         if access.may_on("get-key-rotation-status", key) and key.state is not KeyState.DESTROYED:
-            rotation = await self._gate.call(
-                visitor,
-                project,
-                "get-key-rotation-status",
-                lambda backend: backend.get_rotation_status(key.key_id),
-                key_ref=key.key_id,
-            )
+            status = _rotation_status(key.key_id)
+            rotation = await self._readable(visitor, project, "get-key-rotation-status", status, key)
+        aliases = tags = None
+        if access.may_on("list-aliases", key):
+            aliases = await self._readable(visitor, project, "list-aliases", lambda _: _now(list(key.aliases)), key)
+        if access.may_on("list-key-tags", key):
+            tags = await self._readable(visitor, project, "list-key-tags", lambda _: _now(dict(key.tags)), key)
         offered = {
             name
             for name, action in ACTIONS.items()
@@ -237,9 +239,18 @@ class KeyPages:
             creation=creation,
             rotation=rotation,
             offered=offered,
-            show_aliases=access.may_on("list-aliases", key),
-            show_tags=access.may_on("list-key-tags", key),
+            aliases=aliases,
+            tags=tags,
         )
+
+    async def _readable(
+        self, visitor: Visitor, project: str, operation: str, run: Callable[[Backend], Awaitable[T]], key: KeyMetadata
+    ) -> T | None:
+        """``run`` through the gate on ``key``; None when the key's policy denies the visitor ``operation``."""
+        try:
+            return await self._gate.call(visitor, project, operation, run, key_ref=key.key_id)
+        except AccessDenied:
+            return None
 
     async def confirm_deletion(self, request: web.Request) -> web.Response:
         visitor = await self._gate.visitor(request)
@@ -323,6 +334,14 @@ class KeyPages:
                 visitor, project, "user-instances", lambda backend: backend.instance_count()
             )
         return self._gate.page(visitor, "account.html", project=project, quotas=quotas, instances=instances)
+
+
+async def _now(value: T) -> T:
+    return value
+
+
+def _rotation_status(key_id: str) -> Callable[[Backend], Awaitable[RotationStatus]]:
+    return lambda backend: backend.get_rotation_status(key_id)
 
 
 def _list_aliases(key_id: str) -> Callable[[Backend], Awaitable[list[str]]]:
