@@ -27,8 +27,10 @@ Mapping onto the protocol:
 - quotas: AWS's documented default of 100,000 customer managed keys per region (the
   Service Quotas API is another service and another permission).
 Retries: botocore's ``standard`` mode (throttling, 5xx, connection errors, with
-backoff); NotFound right after CreateKey is retried a bounded number of times, as AWS
-advises for its eventual consistency.
+backoff), except that CreateKey, CreateAlias, RotateKeyOnDemand and ReplicateKey are not
+repeated once they may have run (5xx, connection lost after sending, read timeout): a repeat
+of CreateKey makes a second key. NotFound right after CreateKey is retried a bounded number
+of times, as AWS advises for its eventual consistency.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from typing import Any, TypeVar
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.retries.standard
 
 from kubekms.backend import (
     ORIGIN_KMS,
@@ -94,6 +97,7 @@ T = TypeVar("T")
 
 VERSION_CACHE_SECONDS = 60.0
 POOL_SIZE = 16
+MAX_ATTEMPTS = 5  # botocore standard retries: each call at most 5 times
 NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
 ROTATION_WAIT_SECONDS = 30.0
 
@@ -562,13 +566,13 @@ def kms_client(config: BackendConfig) -> Any:
     """The boto3 KMS client this provider uses for ``config`` (region, credentials, endpoint, CA,
     retries); public for kubekms.envelope, whose aws-kms master keys are the SDK's own on it."""
     client_config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=POOL_SIZE,
         connect_timeout=5,
         read_timeout=30,
     )
     try:
-        return _session(config).client(
+        client = _session(config).client(
             "kms",
             endpoint_url=config.endpoint or None,
             verify=str(config.ca_file) if config.ca_file else None,
@@ -578,6 +582,37 @@ def kms_client(config: BackendConfig) -> Any:
         raise InvalidArgument("provider 'aws' needs a region (config region or AWS_REGION)") from None
     except ValueError as error:
         raise InvalidArgument(f"provider 'aws': {error}") from None
+    _no_repeat_once_run(client, MAX_ATTEMPTS)
+    return client
+
+
+# Every run makes something new (CreateKey has no idempotency token: a repeat makes a second key).
+UNREPEATABLE = frozenset({"CreateKey", "CreateAlias", "RotateKeyOnDemand", "ReplicateKey"})
+_NOT_SENT = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
+
+
+def _no_repeat_once_run(client: Any, max_attempts: int) -> None:
+    """botocore's standard retries, except that an :data:`UNREPEATABLE` call is not repeated once it may
+    have run (a 5xx answer, a connection lost after sending, a read timeout): only when it was never sent
+    or was refused unrun (throttled), as the REST provider's rule."""
+    events = client.meta.events
+    service = client.meta.service_model.service_id.hyphenize()
+    events.unregister(f"needs-retry.{service}", unique_id=f"retry-config-{service}")
+    standard = botocore.retries.standard.register_retry_handler(client, max_attempts=max_attempts)
+    events.unregister(f"needs-retry.{service}", unique_id=f"retry-config-{service}")
+
+    def needs_retry(**kwargs: Any) -> float | None:
+        operation = kwargs.get("operation")
+        if operation is not None and operation.name in UNREPEATABLE:
+            caught, response = kwargs.get("caught_exception"), kwargs.get("response")
+            if caught is not None and not isinstance(caught, _NOT_SENT):
+                return None
+            if caught is None and response is not None and response[0].status_code >= 500:
+                return None
+        delay: float | None = standard.needs_retry(**kwargs)
+        return delay
+
+    events.register(f"needs-retry.{service}", needs_retry, unique_id=f"retry-config-{service}")
 
 
 async def open_backend(config: BackendConfig) -> AwsBackend:
