@@ -99,7 +99,7 @@ ENCRYPT_DATAKEY = _call("encrypt-datakey")
 DECRYPT_DATAKEY = _call("decrypt-datakey")
 CREATE_ALIAS = _call("aliases", repeat=Repeat.UNSAFE)
 DELETE_ALIAS = _call("aliases", "DELETE", Repeat.UNSAFE)
-LIST_ALIASES = _call("aliases", "GET")
+LIST_ALIASES = WireCall("aliases", "GET", array=True)  # a JSON array of pages
 KEYS_BY_TAGS = _call("resource_instances/action")
 INSTANCES = _call("user-instances", "GET")
 QUOTAS = _call("user-quotas", "GET")

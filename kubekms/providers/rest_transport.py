@@ -42,6 +42,8 @@ class WireCall:
     path: str
     method: str = "POST"
     repeat: Repeat = Repeat.SAFE
+    array: bool = False
+    """The answer may be a JSON array (list-aliases' pages); every other answer is a JSON object."""
 
 
 class WireTransport:
@@ -106,7 +108,7 @@ class WireTransport:
             total = min(self._request_timeout, remaining)
             limits = aiohttp.ClientTimeout(total=total, connect=min(5.0, total))
             try:
-                answer = await self._send_once(call.method, url, raw_body, limits)
+                answer = await self._send_once(call, url, raw_body, limits)
             except _AttemptFailed as failed:
                 error, failure = failed.error, failed.failure
                 recently_created = self._recent.contains(key_ref)
@@ -127,7 +129,8 @@ class WireTransport:
             self._recent.seen(key_ref)
             return answer
 
-    async def _send_once(self, method: str, url: str, raw_body: bytes, limits: aiohttp.ClientTimeout) -> Any:
+    async def _send_once(self, call: WireCall, url: str, raw_body: bytes, limits: aiohttp.ClientTimeout) -> Any:
+        method = call.method
         headers = sign_headers(
             method,
             url,
@@ -172,11 +175,17 @@ class WireTransport:
         if not payload.strip():
             return {}
         try:
-            return json.loads(payload)
+            answer = json.loads(payload)
         except ValueError:
             raise _AttemptFailed(
                 Unavailable(f"the KMS answered HTTP {status} with a body that is not JSON"), Failure.MAYBE_RAN
             ) from None
+        # the decoders read fields of an object: null, a string or a number there would escape as a TypeError
+        if not isinstance(answer, dict) and not (call.array and isinstance(answer, list)):
+            raise _AttemptFailed(
+                Unavailable(f"the KMS answered HTTP {status} with JSON that is not a JSON object"), Failure.MAYBE_RAN
+            )
+        return answer
 
     async def close(self) -> None:
         await self._session.close()
