@@ -4,8 +4,10 @@ The cookie carries a random token (256 bits); the table holds only its SHA-256, 
 database holds nothing a browser could present. The form's CSRF token is an HMAC of the cookie
 token, computed again on each request, never stored. A session ends at a fixed wall-clock time
 after sign-in (the same clock for every process; no sliding renewal) and on sign-out, which
-deletes its row: the next request on any process finds no session. Notices ("Key x created.") wait
-in the database for the next page, whichever process serves it.
+deletes its row: the next request on any process finds no session. A full store ends the oldest
+sessions of the access key holding the most: one principal signing in over and over cannot sign
+the others out. Notices ("Key x created.") wait in the database for the next page, whichever
+process serves it.
 
 Calls block on the database: the console runs them in a worker thread.
 """
@@ -78,11 +80,16 @@ class SessionStore:
             db.execute("DELETE FROM console_session WHERE expires_at <= ?", (now,))
             db.execute("DELETE FROM console_notice WHERE digest NOT IN (SELECT digest FROM console_session)")
             (count,) = db.execute("SELECT COUNT(*) FROM console_session").fetchone()
-            if count >= self._capacity:  # the oldest go (all sessions live equally long: the first to end)
+            if count >= self._capacity:
+                # the oldest sessions of the access key holding the most (this new one counted) go: signing in
+                # over and over (a success is not throttled) ends the flooder's own sessions, not everyone's;
+                # among equals, the key holding the oldest session (all live equally long: the first to end)
                 db.execute(
-                    "DELETE FROM console_session WHERE digest IN"
-                    " (SELECT digest FROM console_session ORDER BY expires_at LIMIT ?)",
-                    (count - self._capacity + 1,),
+                    "DELETE FROM console_session WHERE digest IN (SELECT digest FROM console_session"
+                    " WHERE access_key = (SELECT access_key FROM console_session GROUP BY access_key"
+                    " ORDER BY COUNT(*) + CASE WHEN access_key = ? THEN 1 ELSE 0 END DESC, MIN(expires_at)"
+                    " LIMIT 1) ORDER BY expires_at LIMIT ?)",
+                    (access_key, count - self._capacity + 1),
                 )
             db.execute(
                 "INSERT INTO console_session (digest, access_key, expires_at) VALUES (?, ?, ?)",
