@@ -18,6 +18,7 @@ import botocore.exceptions
 from kubekms.backend import KeyState
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidState, KMSError, Reason, Unauthenticated, Unavailable
 from kubekms.naming import is_alias, is_key_id
+from kubekms.providers.backend_text import MAX_CODE, backend_text
 from kubekms.wire.aws_errors import aws_error_class, aws_error_reason
 from kubekms.wire.aws_rules import ALIAS_NAME_PATTERN
 
@@ -89,7 +90,9 @@ def map_client_error(operation: str, error: Exception) -> KMSError:
         error_type = str(details.get("Code", ""))
         message = str(details.get("Message", ""))
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
-        text = f"AWS KMS {operation}: {error_type}" + (f": {message}" if message else "")
+        # the backend's own words, bounded and escaped: callers copy them into statuses, logs and terminals
+        text = f"AWS KMS {operation}: {backend_text(error_type, MAX_CODE)}"
+        text += f": {backend_text(message)}" if message else ""
         error_class = aws_error_class(error_type, message, status)
         in_state = issubclass(error_class, InvalidState)
         return error_class(text, reason=STATE_REASONS.get(operation) if in_state else aws_error_reason(error_type))

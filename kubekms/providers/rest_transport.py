@@ -23,6 +23,7 @@ from yarl import URL
 
 from kubekms.credentials import Credentials
 from kubekms.errors import KMSError, Unavailable
+from kubekms.providers.backend_text import MAX_CODE, backend_text
 from kubekms.providers.credential_headers import header_problem, unusable_credential
 from kubekms.providers.retry import Failure, RecentKeys, Repeat, RetryPolicy
 from kubekms.wire.signing import sign_headers
@@ -166,7 +167,7 @@ class WireTransport:
                 Unavailable(f"no answer from the KMS at {self.endpoint} ({reason})"), Failure.MAYBE_RAN
             ) from None
         if status >= 400:
-            raise _AttemptFailed(v1_errors.error_from_wire(status, payload), Failure.ANSWERED)
+            raise _AttemptFailed(_tame(v1_errors.error_from_wire(status, payload)), Failure.ANSWERED)
         if 300 <= status < 400:  # not transient: a repeat is redirected the same way
             raise Unavailable(
                 f"the KMS at {self.endpoint} answered HTTP {status}, a redirect to {location[:200]!r}: requests "
@@ -202,6 +203,15 @@ async def _bounded_answer(response: aiohttp.ClientResponse) -> bytes:
         else:
             return bytes(body)
     raise Unavailable(f"the KMS at {response.url.origin()} answered more than {MAX_ANSWER_BYTES:,} bytes")
+
+
+def _tame(error: KMSError) -> KMSError:
+    """The error with the backend's message and code bounded and escaped (:mod:`.backend_text`)."""
+    message = backend_text(error.message)
+    code = backend_text(error.code, MAX_CODE) if error.code else error.code
+    if message == error.message and code == error.code:
+        return error
+    return type(error)(message, reason=error.reason, code=code)
 
 
 class _AttemptFailed(Exception):
