@@ -4,7 +4,9 @@ The secret crosses the network once, in the sign-in form: over plain HTTP the fo
 refused unless the server's own address is loopback. Failed sign-ins are rate limited per
 client address and per access key (:mod:`throttle`); a refused attempt never checks the
 secret. The sign-in form carries its own CSRF token, bound to a short-lived cookie, so a
-foreign page cannot sign a browser into someone else's session.
+foreign page cannot sign a browser into someone else's session. Over TLS that cookie is a
+``__Host-`` one, as the session's: another host of the same site (``Domain=``) or a plain-HTTP
+answer cannot plant a value it knows.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kubekms.server.console.throttle import SignInThrottle
 from kubekms.wire.v1 import errors as v1_errors
 
 SIGN_IN_COOKIE = "kubekms-console-sign-in"
+SECURE_SIGN_IN_COOKIE = "__Host-kubekms-console-sign-in"  # over TLS: Secure, Path=/, no Domain
 SIGN_IN_COOKIE_SECONDS = 3600
 SIGN_IN_OPERATION = "console-sign-in"
 SIGN_OUT_OPERATION = "console-sign-out"
@@ -39,6 +42,11 @@ def on_loopback(request: web.Request) -> bool:
         return ipaddress.ip_address(sockname[0]).is_loopback if sockname else False
     except ValueError:
         return False
+
+
+def _sign_in_cookie(request: web.Request) -> tuple[str, str]:
+    """The sign-in cookie's name and path for this connection."""
+    return (SECURE_SIGN_IN_COOKIE, "/") if request.secure else (SIGN_IN_COOKIE, PREFIX)
 
 
 class TooManyFailures(Throttled):
@@ -60,17 +68,18 @@ class SignIn:
     def _form_page(
         self, request: web.Request, *, status: int = 200, error: KMSError | None = None, notice: str = ""
     ) -> web.Response:
-        token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
+        name, path = _sign_in_cookie(request)
+        token = request.cookies.get(name) or secrets.token_urlsafe(32)
         blocked = not request.secure and not on_loopback(request)
         notices = [notice] if notice else []
         response = self._gate.page(
             None, "sign_in.html", status=status, csrf=token, error=error, blocked=blocked, notices=notices
         )
         response.set_cookie(
-            SIGN_IN_COOKIE,
+            name,
             token,
             max_age=SIGN_IN_COOKIE_SECONDS,
-            path=PREFIX,
+            path=path,
             secure=request.secure,
             httponly=True,
             samesite="Strict",
@@ -98,7 +107,8 @@ class SignIn:
         if not request.secure and not on_loopback(request):
             raise AccessDenied("sign-in needs TLS beyond loopback: configure tls_cert and tls_key", code="CONSOLE.TLS")
         form = await read_form(request, MAX_SECRET_CHARS * 4)
-        form.check_csrf(request.cookies.get(SIGN_IN_COOKIE, ""))
+        cookie_name, cookie_path = _sign_in_cookie(request)
+        form.check_csrf(request.cookies.get(cookie_name, ""))
         access_key = form.text("access_key", max_chars=MAX_ACCESS_KEY_CHARS, required=True)
         secret = form.text("secret_key", max_chars=MAX_SECRET_CHARS, required=True)
         client = request.remote or "-"
@@ -116,7 +126,7 @@ class SignIn:
         self._gate.record(principal.name, "-", SIGN_IN_OPERATION, "", "OK", 200)
         response = web.HTTPSeeOther(PREFIX)
         self._gate.set_session_cookie(response, request, token, principal)
-        response.del_cookie(SIGN_IN_COOKIE, path=PREFIX)
+        response.del_cookie(cookie_name, path=cookie_path, secure=request.secure)
         return response
 
     async def sign_out(self, request: web.Request) -> web.Response:
