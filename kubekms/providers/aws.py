@@ -79,6 +79,7 @@ from kubekms.providers.aws_mapping import (
     utc,
 )
 from kubekms.providers.credential_headers import check_header_safe
+from kubekms.providers.endpoints import check_endpoint
 from kubekms.wire.aws_rules import (
     CMK_QUOTA,
     DATA_KEY_BYTES,
@@ -565,6 +566,8 @@ def _session(config: BackendConfig) -> boto3.session.Session:
 def kms_client(config: BackendConfig) -> Any:
     """The boto3 KMS client this provider uses for ``config`` (region, credentials, endpoint, CA,
     retries); public for kubekms.envelope, whose aws-kms master keys are the SDK's own on it."""
+    if config.endpoint:
+        check_endpoint(config.endpoint, config.provider)
     client_config = botocore.config.Config(
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=POOL_SIZE,

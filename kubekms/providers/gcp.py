@@ -81,6 +81,7 @@ from kubekms.errors import (
 )
 from kubekms.keystore.rules import check_range, require_usable
 from kubekms.providers import BackendConfig
+from kubekms.providers.endpoints import check_endpoint, shown_endpoint
 
 T = TypeVar("T")
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
@@ -200,13 +201,15 @@ def _credentials(config: BackendConfig) -> Any:
 
 def _client(config: BackendConfig) -> kms_v1.KeyManagementServiceAsyncClient:
     endpoint = config.endpoint
+    if endpoint:
+        check_endpoint(endpoint, "gcp")
     credentials = _credentials(config)
     if not endpoint:
         return kms_v1.KeyManagementServiceAsyncClient(credentials=credentials)
     scheme, _, host = endpoint.partition("://")
     if scheme not in ("https", "http") or not host or "/" in host.rstrip("/"):
         raise InvalidArgument(
-            f"gcp endpoint must be https://HOST:PORT or http://HOST:PORT (loopback), got {endpoint!r}"
+            f"gcp endpoint must be https://HOST:PORT or http://HOST:PORT (loopback), got {shown_endpoint(endpoint)!r}"
         )
     if scheme == "http":
         channel_credentials = grpc.local_channel_credentials()  # plaintext, refused beyond loopback by gRPC

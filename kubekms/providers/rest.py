@@ -55,6 +55,7 @@ from kubekms.backend import (
 from kubekms.errors import AccessDenied, InvalidArgument, InvalidCiphertext, NotFound, Reason, Unavailable
 from kubekms.naming import is_key_id
 from kubekms.providers import BackendConfig, Credentials
+from kubekms.providers.endpoints import check_endpoint, shown_endpoint
 from kubekms.providers.rest_transport import WireCall, WireTransport
 from kubekms.providers.retry import Repeat, RetryPolicy
 from kubekms.wire.v1 import answers as v1_answers
@@ -428,8 +429,9 @@ async def open_rest_backend(
 ) -> RestBackend:
     if not config.endpoint:
         raise InvalidArgument(f"provider {config.provider!r} needs an endpoint (http(s)://host:port)")
+    check_endpoint(config.endpoint, config.provider)
     if not config.endpoint.startswith(("http://", "https://")):
-        raise InvalidArgument(f"endpoint must start with http:// or https://, got {config.endpoint!r}")
+        raise InvalidArgument(f"endpoint must start with http:// or https://, got {shown_endpoint(config.endpoint)!r}")
     if not config.project_id:
         raise InvalidArgument(f"provider {config.provider!r} needs a project_id")
     return RestBackend(
