@@ -4,11 +4,13 @@ A client or an access key with too many failures inside the window is refused wi
 secret being checked until the oldest of those failures leaves the window. Failures are rows
 in the console's database (:mod:`.database`), so N worker processes or replicas allow no more
 than one would. The table stays small: failures older than the window are deleted at every
-new failure, and past ``capacity`` rows the oldest go.
+new failure, and past ``capacity`` rows the oldest go. An access key is kept as its SHA-256: the
+throttle only compares them, and a secret typed into the access-key field must not be written down.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,11 @@ CREATE INDEX IF NOT EXISTS console_failure_by_name ON console_failure (kind, nam
 CREATE INDEX IF NOT EXISTS console_failure_by_time ON console_failure (at);
 """
 CLIENT, ACCESS_KEY = "client", "access-key"
+
+
+def _access_key_name(access_key: str) -> str:
+    """How a failure names its access key: a digest (the field may hold a mistyped secret)."""
+    return hashlib.sha256(access_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,8 @@ class SignInThrottle:
         return max(float(rows[-1][0]) + limit.window_seconds - now, 0.001)
 
     def _waiting(self, db: Statements, client: str, access_key: str, now: float) -> float:
-        return max(self._wait(db, CLIENT, client, now), self._wait(db, ACCESS_KEY, access_key, now))
+        access_key_name = _access_key_name(access_key)
+        return max(self._wait(db, CLIENT, client, now), self._wait(db, ACCESS_KEY, access_key_name, now))
 
     def retry_after(self, client: str, access_key: str) -> float:
         """Seconds until this client may try this access key again; 0 when it may now."""
@@ -92,7 +100,7 @@ class SignInThrottle:
     def _record(self, db: Statements, client: str, access_key: str, now: float) -> None:
         horizon = now - max(limit.window_seconds for limit in self._limits.values())
         db.execute("DELETE FROM console_failure WHERE at <= ?", (horizon,))
-        for kind, name in ((CLIENT, client), (ACCESS_KEY, access_key)):
+        for kind, name in ((CLIENT, client), (ACCESS_KEY, _access_key_name(access_key))):
             db.execute("INSERT INTO console_failure (kind, name, at) VALUES (?, ?, ?)", (kind, name, now))
         db.execute(  # past capacity, the oldest failures go
             "DELETE FROM console_failure WHERE at < (SELECT at FROM console_failure ORDER BY at DESC LIMIT 1 OFFSET ?)",
@@ -103,7 +111,9 @@ class SignInThrottle:
         """After :meth:`attempt`: the access key's failures are cleared, and the client's newest one (this
         attempt's); the client's others stay (one good key does not vouch for others)."""
         with self._db.transaction() as db:
-            db.execute("DELETE FROM console_failure WHERE kind = ? AND name = ?", (ACCESS_KEY, access_key))
+            db.execute(
+                "DELETE FROM console_failure WHERE kind = ? AND name = ?", (ACCESS_KEY, _access_key_name(access_key))
+            )
             db.execute(
                 "DELETE FROM console_failure WHERE kind = ? AND name = ? AND at ="
                 " (SELECT MAX(at) FROM console_failure WHERE kind = ? AND name = ?)",
