@@ -79,7 +79,7 @@ from kubekms.providers.aws_mapping import (
     utc,
 )
 from kubekms.providers.credential_headers import check_header_safe
-from kubekms.providers.endpoints import check_endpoint
+from kubekms.providers.endpoints import ca_bundle, check_endpoint
 from kubekms.wire.aws_rules import (
     CMK_QUOTA,
     DATA_KEY_BYTES,
@@ -568,6 +568,8 @@ def kms_client(config: BackendConfig) -> Any:
     retries); public for kubekms.envelope, whose aws-kms master keys are the SDK's own on it."""
     if config.endpoint:
         check_endpoint(config.endpoint, config.provider)
+    if config.ca_file:
+        ca_bundle(config.ca_file)  # botocore would take a bad one and fail each call as a connection error
     client_config = botocore.config.Config(
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=POOL_SIZE,

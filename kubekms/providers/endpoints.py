@@ -9,6 +9,8 @@ or fragment, not the path. Errors show an endpoint without its user information.
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubekms.errors import InvalidArgument
@@ -22,6 +24,18 @@ def shown_endpoint(endpoint: str) -> str:
         authority = "***@" + authority.rpartition("@")[2]
     shown = f"{scheme}{separator}{authority}{slash}{path}" if separator else endpoint.rpartition("@")[2]
     return shown[:200]
+
+
+def ca_bundle(path: Path) -> bytes:
+    """The PEM bundle at ``path``, checked to load as trust anchors (InvalidArgument naming the file otherwise)."""
+    try:
+        data = path.read_bytes()
+        ssl.create_default_context(cadata=data.decode("ascii"))
+    except OSError as error:
+        raise InvalidArgument(f"cannot load the CA bundle {path}: {error.strerror or error}") from None
+    except (ssl.SSLError, UnicodeDecodeError, ValueError):
+        raise InvalidArgument(f"cannot load the CA bundle {path}: it holds no PEM certificate") from None
+    return data
 
 
 def check_endpoint(endpoint: str, provider: str) -> None:

@@ -81,7 +81,7 @@ from kubekms.errors import (
 )
 from kubekms.keystore.rules import check_range, require_usable
 from kubekms.providers import BackendConfig
-from kubekms.providers.endpoints import check_endpoint, shown_endpoint
+from kubekms.providers.endpoints import ca_bundle, check_endpoint, shown_endpoint
 
 T = TypeVar("T")
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
@@ -214,7 +214,7 @@ def _client(config: BackendConfig) -> kms_v1.KeyManagementServiceAsyncClient:
     if scheme == "http":
         channel_credentials = grpc.local_channel_credentials()  # plaintext, refused beyond loopback by gRPC
     else:
-        roots = config.ca_file.read_bytes() if config.ca_file is not None else None
+        roots = ca_bundle(config.ca_file) if config.ca_file is not None else None
         channel_credentials = grpc.ssl_channel_credentials(root_certificates=roots)
 
     def channel(target: str, **kwargs: Any) -> Any:
