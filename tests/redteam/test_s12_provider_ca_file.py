@@ -4,8 +4,8 @@ The REST providers refused it so (tests/providers/test_rest_client.py). Provider
 the file with ``read_bytes``: a missing file or a directory escaped as a bare OSError (no
 KMSError: a traceback in the operator, the plugin and the CLI). Provider ``aws`` handed the path
 to botocore unchecked and opened; every call then failed, retried as a connection problem, as
-"Unavailable ... EndpointConnectionError"-like errors naming no CA file. Nothing is connected to
-here: the refusal comes before any request.
+"Unavailable: AWS KMS <operation>: SSLError", naming no CA file. Nothing is connected to here:
+the refusal comes before any request.
 """
 
 from __future__ import annotations
