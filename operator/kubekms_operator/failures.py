@@ -7,7 +7,7 @@ change or the drift timer tries again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import kopf
 
@@ -85,6 +85,21 @@ def classify(error: Exception) -> Failure | None:
     if isinstance(error, KMSError):
         return _classify_backend(error)
     return None
+
+
+def at_deletion(failure: Failure) -> Failure:
+    """A failure to schedule a KMSKey's key for deletion, always retried: kopf then keeps the finalizer, so no
+    key is left behind by a deletion that did not happen (a permanent failure let kopf drop it). A refusal
+    says what the user may change; each retry reads the object afresh."""
+    if failure.retryable:
+        return failure
+    return replace(
+        failure,
+        retryable=True,
+        max_delay=DEPENDENCY_MAX_DELAY,
+        message=f"{failure.message}; the key is not scheduled for deletion and the KMSKey waits: change its spec "
+        "(e.g. a pendingWindowDays the backend takes) or set deletionPolicy Retain to leave the key as it is",
+    )
 
 
 def _classify_backend(error: KMSError) -> Failure:

@@ -30,7 +30,7 @@ from kubekms_operator.backends import BackendResolver, DependencyNotReady, Resol
 from kubekms_operator.conditions import Condition, key_facts, merge_conditions, now
 from kubekms_operator.diffbase import KeyStatusDiffBase, Progress, mark_handled
 from kubekms_operator.drift import DriftLoop
-from kubekms_operator.failures import Failure, classify
+from kubekms_operator.failures import Failure, at_deletion, classify
 from kubekms_operator.faults import with_faults
 from kubekms_operator.finalizer_policy import FINALIZER
 from kubekms_operator.kopf_namespaces import serve_listed_namespaces
@@ -260,6 +260,7 @@ class KeyHandlers:
             except KMSError as error:
                 failure = classify(error)
                 assert failure is not None
+                failure = at_deletion(failure)  # retried: kopf keeps the finalizer while the key is not scheduled
                 await self._report(body, status, failure, {})
                 raise failure.for_kopf(retry) from None
         self._forget(meta["uid"])
