@@ -31,10 +31,11 @@ Mapping onto the protocol:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kubekms import ciphertext as ciphertext_format
@@ -173,8 +174,9 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
         if at_creation:
             body["tags"] = v1_answers.tag_items(tags or {})
         answer = await self._wire.request(CREATE_KEY, body)
-        info = answer.get("key_info") or {}
-        key_id = str(info.get("key_id") or "")
+        with _answer_of(CREATE_KEY):
+            info = answer.get("key_info") or {}
+            key_id = str(info.get("key_id") or "")
         if not key_id:
             raise Unavailable("the KMS answered create-key without a key_id")
         self._wire.created(key_id, alias)
@@ -198,14 +200,16 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
         if state is not None:
             body["key_state"] = state.value
         answer = await self._wire.request(LIST_KEYS, body)
-        keys = [self._metadata(details) for details in answer.get("key_details") or []]
-        truncated = v1_values.from_bool(answer.get("truncated"))
-        next_marker = str(answer.get("next_marker") or "") if truncated else ""
-        return KeyPage(keys=keys, next_marker=next_marker or None, total=int(answer.get("total") or len(keys)))
+        with _answer_of(LIST_KEYS):
+            keys = [self._metadata(details) for details in answer.get("key_details") or []]
+            truncated = v1_values.from_bool(answer.get("truncated"))
+            next_marker = str(answer.get("next_marker") or "") if truncated else ""
+            return KeyPage(keys=keys, next_marker=next_marker or None, total=int(answer.get("total") or len(keys)))
 
     async def _details(self, key_ref: str) -> KeyMetadata:
         answer = await self._wire.request(DESCRIBE_KEY, {"key_id": key_ref}, key_ref=key_ref)
-        return self._metadata(answer.get("key_info") or {})
+        with _answer_of(DESCRIBE_KEY):
+            return self._metadata(answer.get("key_info") or {})
 
     def _metadata(self, details: Mapping[str, Any], **extra: Any) -> KeyMetadata:
         meta = v1_answers.key_metadata_from_wire(details, project_id=self.project_id)
@@ -250,12 +254,13 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
                 "offset": str(len(found)),
             }
             answer = await self._wire.request(KEYS_BY_TAGS, body)
-            resources = answer.get("resources") or []
-            for resource in resources:
-                tags = v1_answers.tags_from_answer({"tags": resource.get("tags") or []})
-                found.append(self._metadata(resource.get("resource_detail") or {}, tags=tags))
-            if not resources or len(found) >= int(answer.get("total_count") or 0):
-                return found
+            with _answer_of(KEYS_BY_TAGS):
+                resources = answer.get("resources") or []
+                for resource in resources:
+                    tags = v1_answers.tags_from_answer({"tags": resource.get("tags") or []})
+                    found.append(self._metadata(resource.get("resource_detail") or {}, tags=tags))
+                if not resources or len(found) >= int(answer.get("total_count") or 0):
+                    return found
 
     async def update_description(self, key_id: str, description: str) -> KeyMetadata:
         await self._wire.request(UPDATE_DESCRIPTION, {"key_id": key_id, "key_description": description}, key_ref=key_id)
@@ -295,7 +300,8 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
 
     async def get_rotation_status(self, key_id: str) -> RotationStatus:
         answer = await self._wire.request(ROTATION_STATUS, {"key_id": key_id}, key_ref=key_id)
-        return v1_answers.rotation_status_from_wire(answer)
+        with _answer_of(ROTATION_STATUS):
+            return v1_answers.rotation_status_from_wire(answer)
 
     # ------------------------------------------------------------------ randomness and data keys
 
@@ -332,7 +338,8 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
 
     async def list_aliases(self, key_id: str) -> list[str]:
         answer = await self._wire.request(LIST_ALIASES, query={"key_id": key_id}, key_ref=key_id)
-        return v1_answers.aliases_from_wire(answer)
+        with _answer_of(LIST_ALIASES):
+            return v1_answers.aliases_from_wire(answer)
 
     async def update_key_alias(self, key_id: str, alias: str) -> KeyMetadata:
         """Huawei's update-key-alias, which names the key by its id only (its key_id pattern)."""
@@ -360,18 +367,22 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
 
     async def list_tags(self, key_id: str) -> dict[str, str]:
         path_key_id = await self._path_key_id(key_id)
-        return v1_answers.tags_from_answer(
-            await self._wire.request(_tags_call(path_key_id, method="GET"), key_ref=key_id)
-        )
+        call = _tags_call(path_key_id, method="GET")
+        answer = await self._wire.request(call, key_ref=key_id)
+        with _answer_of(call):
+            return v1_answers.tags_from_answer(answer)
 
     # ------------------------------------------------------------------ account
 
     async def instance_count(self) -> int:
         answer = await self._wire.request(INSTANCES)
-        return int(answer.get("instance_num") or 0)
+        with _answer_of(INSTANCES):
+            return int(answer.get("instance_num") or 0)
 
     async def quotas(self) -> list[Quota]:
-        return v1_answers.quotas_from_wire(await self._wire.request(QUOTAS))
+        answer = await self._wire.request(QUOTAS)
+        with _answer_of(QUOTAS):
+            return v1_answers.quotas_from_wire(answer)
 
     async def check_health(self) -> None:
         """One cheap signed call (8 random bits). AccessDenied still proves the KMS answers and knows us."""
@@ -382,6 +393,17 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
 
     async def close(self) -> None:
         await self._wire.close()
+
+
+@contextlib.contextmanager
+def _answer_of(call: WireCall) -> Iterator[None]:
+    """Decoding an answer: a field of the wrong type (a string where an object or a number belongs) is
+    Unavailable, not the decoder's AttributeError/TypeError/ValueError/KeyError (callers handle KMSError),
+    nor its InvalidArgument (the wire's value parsers', which would blame the caller's request)."""
+    try:
+        yield
+    except (AttributeError, TypeError, ValueError, KeyError, InvalidArgument):
+        raise Unavailable(f"the KMS answered {call.path} with a field of an unexpected type") from None
 
 
 def _replace(meta: KeyMetadata, **changes: Any) -> KeyMetadata:
