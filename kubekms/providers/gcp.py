@@ -81,6 +81,7 @@ from kubekms.errors import (
 )
 from kubekms.keystore.rules import check_range, require_usable
 from kubekms.providers import BackendConfig
+from kubekms.providers.backend_text import backend_text
 from kubekms.providers.endpoints import ca_bundle, check_endpoint, shown_endpoint
 
 T = TypeVar("T")
@@ -153,7 +154,7 @@ def _crc(data: bytes) -> int:
 
 
 def _map_error(error: google_errors.GoogleAPICallError) -> KMSError:
-    message = str(error.message or error)
+    message = backend_text(str(error.message or error))  # callers copy it into statuses, logs, terminals
     if isinstance(error, google_errors.InvalidArgument) and message.startswith("Decryption failed"):
         return InvalidCiphertext(message)
     for google_type, ours in ERRORS:
@@ -170,7 +171,7 @@ def _calls_cloud_kms(method: Callable[..., Awaitable[T]]) -> Callable[..., Await
         except google_errors.GoogleAPICallError as error:
             raise _map_error(error) from None
         except google_errors.RetryError as error:
-            raise Unavailable(f"Cloud KMS did not answer: {error.message}") from None
+            raise Unavailable(f"Cloud KMS did not answer: {backend_text(str(error.message))}") from None
 
     return wrapper
 
