@@ -103,6 +103,30 @@ NOT_FOUND_RETRIES = 6  # after CreateKey: 0.1 + 0.2 + ... + 3.2 s at most
 ROTATION_WAIT_SECONDS = 30.0
 
 
+class _Answer(dict[str, Any]):
+    """An operation's parsed answer: a member it lacks is Unavailable naming the operation, not a KeyError
+    (a 200 whose body is not the operation's output: botocore parses it to what it could read, even {})."""
+
+    operation = ""
+
+    @classmethod
+    def of(cls, operation: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            answer = cls({name: cls.of(operation, member) for name, member in value.items()})
+            answer.operation = operation
+            return answer
+        if isinstance(value, list):
+            return [cls.of(operation, item) for item in value]
+        return value
+
+    @staticmethod
+    def misshapen(operation: str) -> Unavailable:
+        return Unavailable(f"AWS KMS {operation}: the answer does not have the operation's output shape")
+
+    def __missing__(self, name: str) -> Any:
+        raise self.misshapen(self.operation)
+
+
 class AwsBackend(NoGrants, NoKeyImport):
     provider_label = "aws (through this protocol)"
 
@@ -118,9 +142,13 @@ class AwsBackend(NoGrants, NoKeyImport):
         loop = asyncio.get_running_loop()
         for attempt in range(attempts):
             try:
-                return await loop.run_in_executor(self._executor, functools.partial(method, **params))
+                answer = await loop.run_in_executor(self._executor, functools.partial(method, **params))
+                wrapped: dict[str, Any] = _Answer.of(operation, answer)
+                return wrapped
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
                 mapped = map_client_error(operation, error)
+            except (AttributeError, TypeError, ValueError, KeyError):  # botocore's parser on a misshapen answer
+                raise _Answer.misshapen(operation) from None
             if not isinstance(mapped, NotFound) or attempt == attempts - 1:
                 raise mapped from None
             await asyncio.sleep(0.1 * 2**attempt)
