@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from kubekms.errors import KMSError
+from kubekms.keystore import KeystoreSetupError
 from kubekms.logs import configure_json_logging
 
 # gRPC's older listener: the plugin's socket is then read by the thread that waits for gRPC's
@@ -76,6 +77,7 @@ def plugin(config_path: Path | None, **flags: Any) -> None:
     try:
         config = load_config(config_path, overrides)
         run(config)
-    except (ConfigError, SocketInUse, OSError, KMSError) as error:  # KMSError: the backend cannot be opened
+    # KMSError: the backend cannot be opened; KeystoreSetupError: provider local's keystore is missing or not ours
+    except (ConfigError, SocketInUse, OSError, KMSError, KeystoreSetupError) as error:
         log.error("cannot start", extra={"fields": {"error": str(error)}})
         raise SystemExit(2) from None
