@@ -27,10 +27,10 @@ Mapping onto the protocol:
 - quotas: AWS's documented default of 100,000 customer managed keys per region (the
   Service Quotas API is another service and another permission).
 Retries: botocore's ``standard`` mode (throttling, 5xx, connection errors, with
-backoff), except that CreateKey, CreateAlias, RotateKeyOnDemand and ReplicateKey are not
-repeated once they may have run (5xx, connection lost after sending, read timeout): a repeat
-of CreateKey makes a second key. NotFound right after CreateKey is retried a bounded number
-of times, as AWS advises for its eventual consistency.
+backoff), except that CreateKey and RotateKeyOnDemand are not repeated once they may have
+run (5xx, connection lost after sending, read timeout): a repeat of CreateKey makes a second
+key, one of RotateKeyOnDemand a second rotation (of AWS's 10 per key). NotFound right after
+CreateKey is retried a bounded number of times, as AWS advises for its eventual consistency.
 """
 
 from __future__ import annotations
@@ -619,8 +619,9 @@ def kms_client(config: BackendConfig) -> Any:
     return client
 
 
-# Every run makes something new (CreateKey has no idempotency token: a repeat makes a second key).
-UNREPEATABLE = frozenset({"CreateKey", "CreateAlias", "RotateKeyOnDemand", "ReplicateKey"})
+# Every run makes something new: CreateKey has no idempotency token (a repeat makes a second key), each
+# RotateKeyOnDemand rotates once more. (A repeated CreateAlias or ReplicateKey makes nothing twice: AlreadyExists.)
+UNREPEATABLE = frozenset({"CreateKey", "RotateKeyOnDemand"})
 _NOT_SENT = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
 
 
