@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -66,6 +67,7 @@ from kubekms.wire.v1 import values as v1_values
 log = logging.getLogger("kubekms.providers.rest")
 
 HUAWEICLOUD_ENDPOINT = "https://kms.{region}.myhuaweicloud.com"
+REGION_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 CLOUD_DATA_KEY_LENGTH = 32
 WIRE_DATA_KEY_BYTES = 1024  # datakey_cipher_length's range on the wire: 1 to 1024
 MAX_AAD_BYTES = v1_values.MAX_AAD_BYTES
@@ -481,6 +483,10 @@ async def open_huaweicloud_backend(config: BackendConfig) -> RestBackend:
     if not endpoint:
         if not config.region:
             raise InvalidArgument("provider 'huaweicloud' needs an endpoint or a region")
+        if not REGION_NAME.fullmatch(config.region):  # it becomes part of the host name
+            raise InvalidArgument(
+                f"provider 'huaweicloud': region {config.region[:64]!r} is not a region name (e.g. cn-north-4, eu-de)"
+            )
         endpoint = HUAWEICLOUD_ENDPOINT.format(region=config.region)
     return await open_rest_backend(
         dataclasses.replace(config, endpoint=endpoint), decrypt_length_hint=CLOUD_DATA_KEY_LENGTH
