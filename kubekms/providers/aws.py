@@ -426,7 +426,10 @@ class AwsBackend(NoGrants, NoKeyImport):
 
     async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
         answer = await self._generate("generate_data_key", key_id, length, aad)
-        return await self._data_key(answer, bytes(answer["Plaintext"]))
+        plaintext = bytes(answer["Plaintext"])
+        if len(plaintext) != length:  # a shorter key would quietly weaken what the caller seals with it
+            raise Unavailable(f"AWS KMS generate_data_key answered a data key of {len(plaintext)} bytes, not {length}")
+        return await self._data_key(answer, plaintext)
 
     async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
         answer = await self._generate("generate_data_key_without_plaintext", key_id, length, aad)

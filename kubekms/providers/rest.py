@@ -313,7 +313,12 @@ class RestBackend(NoGrants, NoKeyPolicies, NoKeyTypes, NoKeyImport):
     async def create_data_key(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
         body = v1_client.create_datakey_request(key_id, length, _checked_aad(aad))
         answer = await self._wire.request(CREATE_DATAKEY, body, key_ref=key_id)
-        return v1_answers.data_key_from_wire(answer, requested_key_id=key_id)
+        data_key = v1_answers.data_key_from_wire(answer, requested_key_id=key_id)
+        if data_key.plaintext is None or len(data_key.plaintext) != length:
+            # a shorter key would quietly weaken what the caller seals with it (the plugin's KEK)
+            size = "no plaintext" if data_key.plaintext is None else f"{len(data_key.plaintext)} bytes"
+            raise Unavailable(f"the KMS answered create-datakey with a data key of {size}, not {length} bytes")
+        return data_key
 
     async def create_data_key_without_plaintext(self, key_id: str, *, length: int = 32, aad: bytes = b"") -> DataKey:
         body = v1_client.create_datakey_request(key_id, length, _checked_aad(aad))
