@@ -4,14 +4,16 @@ An endpoint is ``scheme://host[:port][/path]``. A user name or password in it (`
 is refused: the providers authenticate with their credentials, aiohttp refused every request of such
 an endpoint with a bare ValueError, and errors quoting the endpoint showed the password. A query or
 fragment is refused: the providers append their paths to the endpoint, which then went into the query
-or fragment, not the path. Errors show an endpoint without its user information.
+or fragment, not the path. An endpoint without a host, with a port that is no number of 1-65535 or with
+spaces or control characters (a YAML block scalar's newline) is refused: aiohttp raised a bare ValueError
+at every call. Errors show an endpoint without its user information.
 """
 
 from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from kubekms.errors import InvalidArgument
 
@@ -54,3 +56,16 @@ def check_endpoint(endpoint: str, provider: str) -> None:
             f"provider {provider!r}: the endpoint {shown_endpoint(endpoint)!r} has a query or fragment; "
             "give scheme://host[:port][/path]"
         )
+    # aiohttp raised a bare ValueError at every call for a bad port; urlsplit drops tabs and newlines silently
+    if not endpoint.isprintable() or " " in endpoint or not parts.hostname or not _port_ok(parts):
+        raise InvalidArgument(
+            f"provider {provider!r}: the endpoint {shown_endpoint(endpoint)!r} is not scheme://host[:port][/path] "
+            "(a host, a port of 1-65535, no spaces or control characters)"
+        )
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        return parts.port is None or parts.port > 0
+    except ValueError:  # not a number, or beyond 65535
+        return False

@@ -458,9 +458,9 @@ async def open_rest_backend(
 ) -> RestBackend:
     if not config.endpoint:
         raise InvalidArgument(f"provider {config.provider!r} needs an endpoint (http(s)://host:port)")
-    check_endpoint(config.endpoint, config.provider)
     if not config.endpoint.startswith(("http://", "https://")):
         raise InvalidArgument(f"endpoint must start with http:// or https://, got {shown_endpoint(config.endpoint)!r}")
+    check_endpoint(config.endpoint, config.provider)
     if not config.project_id:
         raise InvalidArgument(f"provider {config.provider!r} needs a project_id")
     return RestBackend(

@@ -49,3 +49,28 @@ async def test_an_endpoint_with_a_query_or_fragment_is_refused(provider: str, en
     )
     with pytest.raises(InvalidArgument, match="query or fragment"):
         await open_backend(config)
+
+
+@pytest.mark.parametrize("provider", ["kubekms", "huaweicloud", "aws", "gcp"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:99999",  # REST: a bare ValueError at every call; aws: misreported
+        "http://127.0.0.1:port",
+        "http://127.0.0.1:9 ",  # a trailing space or newline (YAML block scalars keep one)
+        "http://127.0.0.1:9\n",
+        "http://:9",
+        "https://",
+    ],
+)
+async def test_an_endpoint_without_a_usable_host_and_port_is_refused(provider: str, endpoint: str) -> None:
+    config = BackendConfig(
+        provider=provider,
+        endpoint=endpoint,
+        project_id="p1",
+        region="eu-west-1",
+        credentials=Credentials("AKTEST", "sk-test"),
+        key_ring="ring",
+    )
+    with pytest.raises(InvalidArgument, match="endpoint"):
+        await open_backend(config)
