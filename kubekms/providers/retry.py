@@ -53,7 +53,9 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """The wait before attempt ``attempt + 1`` (``attempt`` counts from 1): full jitter."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        # a float power: 2 ** n as an int stops converting to float past n = 1023 (OverflowError); past the
+        # float range the product is inf and the cap holds
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 1000))
         return self.random_source(0.0, ceiling)
 
     def should_retry(
