@@ -94,7 +94,7 @@ class WireTransport:
         """
         if self._credential_problem is not None:
             raise unusable_credential(self._credential_problem)
-        raw_body = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        raw_body = b"" if body is None else _json_body(body)
         url = self._base + call.path
         if query:
             url += "?" + urlencode(query)
@@ -219,3 +219,13 @@ class _AttemptFailed(Exception):
         super().__init__(error.message)
         self.error = error
         self.failure = failure
+
+
+def _json_body(body: Mapping[str, Any]) -> bytes:
+    """UTF-8 JSON, not \\u escapes: an emoji takes 4 bytes instead of 12, so a key with the CRD's maximum
+    tags of non-ASCII text fits the server's 64 KiB body limit. A string that is not valid Unicode (a lone
+    surrogate, from surrogate-escaped bytes) has no UTF-8: escaped instead, for the KMS to refuse."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode()
