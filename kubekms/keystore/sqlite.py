@@ -107,6 +107,9 @@ class SqliteDatabase:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = ON")
+        # a destroyed key's sealed rows (an RSA key's overflow pages) are overwritten, not left in free pages:
+        # upstream SQLite's default build leaves them (Debian's turns this on at build time)
+        connection.execute("PRAGMA secure_delete = ON")
         connection.execute("PRAGMA busy_timeout = 30000")
         migrate(connection)
         self._connection = connection
