@@ -53,13 +53,19 @@ async def list_keys_by_tags(call: Call) -> JsonAnswer:
     if action not in ("filter", "count"):
         raise InvalidArgument("action must be 'filter' or 'count'", code="KMS.0404")
     wanted = _tag_filter(fields.objects("tags", code="KMS.0412"))
+    names = _name_filter(fields.raw("matches"))
     first_key, first_values = next(iter(wanted.items()))
     found = {}
     for value in first_values:
         for meta in await call.backend.find_keys_by_tag(first_key, value):
             found[meta.key_id] = meta
     matches = sorted(
-        (meta for meta in found.values() if all(meta.tags.get(k) in values for k, values in wanted.items())),
+        (
+            meta
+            for meta in found.values()
+            if all(meta.tags.get(k) in values for k, values in wanted.items())
+            and all(name in (meta.alias or "") for name in names)
+        ),
         key=lambda meta: meta.created_at,
     )
     if action == "count":
@@ -79,6 +85,29 @@ async def list_keys_by_tags(call: Call) -> JsonAnswer:
         ],
         "total_count": len(matches),
     }
+
+
+MATCH_KEYS = ("resource_name",)  # Huawei's search fields of a key: its alias, matched in part
+MAX_MATCH_VALUE_CHARS = 255
+
+
+def _name_filter(items: object) -> list[str]:
+    """``matches``: Huawei's search on ``resource_name`` (the alias, matched in part). Refused, never ignored,
+    when it cannot be applied: ignoring it answered every key of the tags."""
+    if items in (None, []):
+        return []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise InvalidArgument("matches must be a list of objects", code="KMS.0415")
+    names = []
+    for item in items:
+        if item.get("key") not in MATCH_KEYS:
+            raise InvalidArgument(f"every match needs a key of {', '.join(MATCH_KEYS)}", code="KMS.0403")
+        value = item.get("value")
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_MATCH_VALUE_CHARS:
+            raise InvalidArgument(f"a match value is a string of 1 to {MAX_MATCH_VALUE_CHARS} characters",
+                                  code="KMS.0402")  # fmt: skip
+        names.append(value)
+    return names
 
 
 def _tag_filter(items: list[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
