@@ -15,6 +15,7 @@ from kubekms.private_files import open_private, refuse_links
 
 ROOT_KEY_SIZE = 32
 _NONCE_SIZE = 12
+_TAG_SIZE = 16
 
 
 class KeystoreSetupError(RuntimeError):
@@ -93,6 +94,8 @@ class Sealer:
 
     def unseal(self, blob: bytes, context: str) -> bytes:
         try:
+            if len(blob) < _NONCE_SIZE + _TAG_SIZE:  # cut short: AESGCM would refuse its nonce with a bare ValueError
+                raise InvalidTag
             return self._cipher.decrypt(blob[:_NONCE_SIZE], blob[_NONCE_SIZE:], context.encode())
         except InvalidTag:
             raise KeystoreSetupError(
