@@ -697,6 +697,11 @@ async def create_grant(call: AwsCall) -> JsonObject:
     _no_service_principal(call, "GranteeServicePrincipal", "RetiringServicePrincipal")
     key = present(await call.backend.describe_key(key_id_ref(call)))
     equals, subset = _context_constraints(call)
+    if (equals is not None or subset is not None) and key.key_spec != SYMMETRIC_KEY_SPEC:
+        # AWS's rule: this key's operations take no encryption context, so a constraint on it would bind nothing
+        # (an RSA Decrypt grant "for app=a" would open every ciphertext of the key to a caller claiming app=a)
+        raise InvalidArgument(f"a grant on a {aws_key_spec(key.key_spec)} key cannot have an encryption context "
+                              f"constraint: only {SYMMETRIC} keys' operations take an encryption context")  # fmt: skip
     name = call.text("Name", max_chars=GRANT_NAME_CHARS)
     if name and not GRANT_NAME_PATTERN.fullmatch(name):
         raise InvalidArgument("Name must match ^[a-zA-Z0-9:/_-]+$")
