@@ -269,14 +269,11 @@ def cipher_length_from_request(fields: RequestFields) -> int | None:
 
 
 def key_state_filter_from_request(fields: RequestFields) -> KeyState | None:
-    """list-keys ``key_state``: "1" to "5" (or the number, as otcextensions sends it) as the request's filter,
-    or None."""
+    """list-keys ``key_state``: "1" to "5" as the request's filter, or None."""
     if not fields.has("key_state"):
         return None
-    raw = fields.raw("key_state")
-    named = str(raw) if type(raw) is int else fields.text("key_state", max_chars=1)  # never a bool
-    state = KEY_STATES_FROM_WIRE.get(named)
-    if state is None or state.value != named:  # "7" is the cloud's to set, not a filter
+    state = KEY_STATES_FROM_WIRE.get(fields.text("key_state", max_chars=1))
+    if state is None or state.value != fields.raw("key_state"):  # "7" is the cloud's to set, not a filter
         raise InvalidArgument("key_state must be one of 1-5", code="KMS.0308")
     return state
 
