@@ -590,8 +590,18 @@ class Keystore:
         return self._update(key_ref, change)
 
     def cancel_key_deletion(self, key_ref: str) -> KeyMetadata:
+        """The key comes back Disabled; one of imported material without its material (never imported, deleted or
+        expired) comes back PendingImport, as it was: Disabled, enable_key would make it Enabled with no material."""
+
         def change(record: _KeyRecord) -> Mapping[str, object]:
             state = rules.next_state_cancel_deletion(record.key_id, record.state)
+            if (
+                record.origin == ORIGIN_EXTERNAL
+                and self._db.execute(
+                    "SELECT 1 FROM key_versions WHERE key_id = ? AND sealed IS NULL", (record.key_id,)
+                ).fetchone()
+            ):
+                state = KeyState.PENDING_IMPORT
             return {"state": state.value, "deletion_date": None}
 
         return self._update(key_ref, change)
