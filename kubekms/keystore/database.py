@@ -55,4 +55,9 @@ class Database(Protocol):
         """
         ...
 
+    def scrub(self) -> None:
+        """After a commit that destroyed key material: leave no copy of the old rows in the engine's own files where
+        the engine can see to it (best effort: SQLite's log; PostgreSQL keeps dead row versions until VACUUM)."""
+        ...
+
     def close(self) -> None: ...

@@ -292,6 +292,10 @@ class PostgresDatabase:
             yield
             connection.execute("UPDATE changes SET counter = counter + 1")
 
+    def scrub(self) -> None:
+        """Nothing here: the dead row versions stay until (auto)VACUUM, and the database's WAL and backups are
+        PostgreSQL's (see the keystore's notes on destruction)."""
+
     def data_version(self) -> int:
         """The counter read when this call's session began; in a write transaction, read under its lock."""
         counter: int | None = getattr(self._local, "counter", None)

@@ -749,10 +749,11 @@ class Keystore:
                 if due is not None and due <= now:
                     self._rotate(db, record, now)
                     rotated.append(record.key_id)
-            for row in db.execute(
+            expired = db.execute(
                 "SELECT key_id FROM keys WHERE material_expires_at <= ? AND state IN (?, ?)",
                 (now, KeyState.ENABLED.value, KeyState.DISABLED.value),
-            ).fetchall():
+            ).fetchall()
+            for row in expired:
                 self._forget_material(db, row["key_id"])
             for row in db.execute(
                 "SELECT key_id FROM keys WHERE state = ? AND deletion_date <= ?",
@@ -763,6 +764,10 @@ class Keystore:
                 db.execute("DELETE FROM aliases WHERE key_id = ?", (key_id,))
                 db.execute("UPDATE keys SET state = ? WHERE key_id = ?", (KeyState.DESTROYED.value, key_id))
                 destroyed.append(key_id)
+            forgotten = bool(destroyed or expired)
+        if forgotten:
+            with self._lock:
+                self._db.scrub()
         return DueWork(rotated=tuple(rotated), destroyed=tuple(destroyed))
 
     # --- random and data keys -----------------------------------------------------------
@@ -1008,6 +1013,8 @@ class Keystore:
             record = self._resolve(key_ref)
             rules.require_importable(record.key_id, record.key_spec, record.origin, record.state)
             self._forget_material(db, record.key_id)
+        with self._lock:
+            self._db.scrub()
 
     @staticmethod
     def _forget_material(db: Database, key_id: str) -> None:

@@ -62,3 +62,29 @@ def test_destroyed_material_leaves_no_bytes_in_the_database_file(
         path.name for path in directory.iterdir() if path.is_file() and any(p in path.read_bytes() for p in pieces)
     ]
     assert leftovers == []
+
+
+def test_destroyed_material_leaves_no_bytes_while_the_keystore_stays_open(tmp_path: Path) -> None:
+    """A server keeps its keystore open for weeks: the destroy pass must not leave the sealed key in the WAL (its
+    frames from the key's creation, reused only when the log grows that far again) nor in keystore.db until some
+    later checkpoint."""
+    now = [1_800_000_000.0]
+    directory = tmp_path / "ks"
+    store = Keystore(directory, init=True, clock=lambda: now[0])
+    try:
+        key_id = store.create_key("doomed", key_spec="RSA_4096", key_usage="SIGN_VERIFY").key_id
+        blob = _sealed(directory, key_id)  # checkpointed: in keystore.db, and its frames stay in the WAL
+        pieces = [blob[i : i + 32] for i in range(0, len(blob) - 32, 256)]
+        store.create_key("later")  # a write after the checkpoint: the WAL starts over, its old frames stay
+
+        def holding() -> list[str]:
+            return [p.name for p in directory.iterdir() if p.is_file() and any(x in p.read_bytes() for x in pieces)]
+
+        assert holding() != []  # the check can see it
+        store.schedule_key_deletion(key_id, 7)
+        now[0] += 8 * 86400
+        assert store.run_due_work().destroyed == (key_id,)
+        assert holding() == []
+        assert store.describe_key("later").state is KeyState.ENABLED  # the store goes on
+    finally:
+        store.close()
