@@ -82,6 +82,7 @@ from kubekms.wire.aws_rules import (
     GRANT_NAME_CHARS,
     GRANT_NAME_PATTERN,
     IMPORT_BLOB_BYTES,
+    KEY_POLICIES_LIMIT,
     KEY_POLICY_NAME,
     LIST_KEYS_LIMIT,
     MAC_BYTES,
@@ -642,7 +643,7 @@ async def get_key_policy(call: AwsCall) -> JsonObject:
 
 async def list_key_policies(call: AwsCall) -> JsonObject:
     present(await call.backend.describe_key(key_id_ref(call)))
-    return paged([KEY_POLICY_NAME], call, "PolicyNames")
+    return paged([KEY_POLICY_NAME], call, "PolicyNames", limits=KEY_POLICIES_LIMIT, default_limit=100)
 
 
 # ------------------------------------------------------------------ grants

@@ -21,6 +21,7 @@ CIPHERTEXT_BYTES = (1, 6144)  # Decrypt CiphertextBlob
 LIST_KEYS_LIMIT = (1, 1000)  # ListKeys Limit
 LIST_LIMIT = (1, 100)  # Limit of the other List* operations
 ROTATIONS_LIMIT = (1, 1000)  # ListKeyRotations' Limit; it defaults to 100
+KEY_POLICIES_LIMIT = (1, 1000)  # ListKeyPolicies' Limit; it defaults to 100
 CMK_QUOTA = 100_000
 ALIAS_PREFIX = "alias/"
 RESERVED_ALIAS_PREFIX = "alias/aws/"  # AWS managed keys' aliases
