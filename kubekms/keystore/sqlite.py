@@ -37,6 +37,8 @@ DATABASE_FILE = "keystore.db"
 CHANGES_SUFFIX = "-changes"
 _ONE_CONNECTION_ALREADY = contextlib.nullcontext()  # a session: every statement is on the one connection
 _COUNTER = struct.Struct("<Q")
+_BUSY_WAIT_MS = 30000
+_SCRUB_WAIT_MS = 2000
 
 
 class WriteOutcome:
@@ -110,7 +112,7 @@ class SqliteDatabase:
         # a destroyed key's sealed rows (an RSA key's overflow pages) are overwritten, not left in free pages:
         # upstream SQLite's default build leaves them (Debian's turns this on at build time)
         connection.execute("PRAGMA secure_delete = ON")
-        connection.execute("PRAGMA busy_timeout = 30000")
+        connection.execute(f"PRAGMA busy_timeout = {_BUSY_WAIT_MS}")
         migrate(connection)
         self._connection = connection
         self._changes = ChangeCounter(path.with_name(path.name + CHANGES_SUFFIX))
@@ -140,8 +142,13 @@ class SqliteDatabase:
         """Copy the log into keystore.db (whose freed cells secure_delete zeroed) and cut it to nothing: its frames
         from before a destruction would otherwise stay until the log grows that far again. Best effort: a reader
         of another process still in an old snapshot keeps it (busy), and the next destruction tries again."""
-        with contextlib.suppress(sqlite3.OperationalError):  # busy past the timeout: the write is committed anyway
-            self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        # it waits for other processes' readers to leave old snapshots: briefly, the keystore's lock is held
+        self._connection.execute(f"PRAGMA busy_timeout = {_SCRUB_WAIT_MS}")
+        try:
+            with contextlib.suppress(sqlite3.OperationalError):  # busy past the wait: the write is committed anyway
+                self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self._connection.execute(f"PRAGMA busy_timeout = {_BUSY_WAIT_MS}")
 
     def data_version(self) -> int:
         try:

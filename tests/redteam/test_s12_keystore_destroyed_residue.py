@@ -10,6 +10,7 @@ keystore now asks for it itself; the test starts from a connection whose build d
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,4 +88,27 @@ def test_destroyed_material_leaves_no_bytes_while_the_keystore_stays_open(tmp_pa
         assert holding() == []
         assert store.describe_key("later").state is KeyState.ENABLED  # the store goes on
     finally:
+        store.close()
+
+
+def test_a_reader_in_an_old_snapshot_does_not_hold_the_destroy_pass(tmp_path: Path) -> None:
+    """The log's truncation waits for other processes' readers: for a short while, not the 30 s a write waits (the
+    pass holds the keystore's lock, every request of the process waits behind it). The destruction is committed
+    whatever the truncation did."""
+    now = [1_800_000_000.0]
+    directory = tmp_path / "ks"
+    store = Keystore(directory, init=True, clock=lambda: now[0])
+    reader = _real_connect(directory / "keystore.db", isolation_level=None)
+    try:
+        key_id = store.create_key("doomed").key_id
+        store.schedule_key_deletion(key_id, 7)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM keys").fetchone()  # another process's read, in its snapshot
+        now[0] += 8 * 86400
+        started = time.monotonic()
+        assert store.run_due_work().destroyed == (key_id,)
+        assert time.monotonic() - started < 15.0  # 30 s and more without a bound of its own
+        assert store.describe_key(key_id).state is KeyState.DESTROYED
+    finally:
+        reader.close()
         store.close()
