@@ -10,18 +10,14 @@ request for the backend's answer. Our server never answers so, hence the aiohttp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
 import pytest
-from aiohttp import web
+from fake_backends import KEY_ID, answering, rest_client
 
-from kubekms.credentials import Credentials
 from kubekms.errors import Unavailable
 from kubekms.providers.rest import RestBackend
-from kubekms.providers.retry import RetryPolicy
 
-KEY_ID = "0d0466b0-e727-4d9c-b35d-f84bb474a37f"
 DETAILS = {"key_id": KEY_ID, "key_state": "2", "creation_date": "1502799822000"}
 
 Call = Callable[[RestBackend], Awaitable[object]]
@@ -45,21 +41,6 @@ CASES: list[tuple[str, Call, object]] = [
 
 @pytest.mark.parametrize(("case", "call", "answer"), CASES, ids=[case for case, _, _ in CASES])
 async def test_an_answer_with_fields_of_the_wrong_type_is_unavailable(case: str, call: Call, answer: object) -> None:
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(text=json.dumps(answer), content_type="application/json")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    policy = RetryPolicy(max_attempts=1, deadline=5)
-    client = RestBackend(f"http://127.0.0.1:{port}", "p1", Credentials("AKTEST", "sk-test"), retry=policy)
-    try:
+    async with rest_client(answering(answer)) as client:
         with pytest.raises(Unavailable, match="unexpected"):
             await call(client)
-    finally:
-        await client.close()
-        await runner.cleanup()

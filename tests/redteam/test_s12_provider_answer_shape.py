@@ -11,44 +11,27 @@ is a JSON array of pages, is checked against the real server by tests/providers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
 import pytest
-from aiohttp import web
+from fake_backends import KEY_ID, answering, rest_client
 
-from kubekms.credentials import Credentials
 from kubekms.errors import Unavailable
 from kubekms.providers.rest import RestBackend
 from kubekms.providers.retry import RetryPolicy
 
-KEY_ID = "0d0466b0-e727-4d9c-b35d-f84bb474a37f"
+CALLS: dict[str, Callable[[RestBackend], Awaitable[object]]] = {
+    "describe_key": lambda client: client.describe_key(KEY_ID),
+    "create_data_key": lambda client: client.create_data_key(KEY_ID),
+    "generate_random": lambda client: client.generate_random(16),
+    "list_keys": lambda client: client.list_keys(),
+}
 
 
 @pytest.mark.parametrize("answer", [None, [], ["key_info"], "key_info", 42, True])
-@pytest.mark.parametrize("operation", ["describe_key", "create_data_key", "generate_random", "list_keys"])
+@pytest.mark.parametrize("operation", list(CALLS))
 async def test_an_answer_that_is_not_a_json_object_is_unavailable(answer: object, operation: str) -> None:
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(text=json.dumps(answer), content_type="application/json")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, deadline=5)
-    client = RestBackend(f"http://127.0.0.1:{port}", "p1", Credentials("AKTEST", "sk-test"), retry=policy)
-    calls: dict[str, Callable[[], Awaitable[object]]] = {
-        "describe_key": lambda: client.describe_key(KEY_ID),
-        "create_data_key": lambda: client.create_data_key(KEY_ID),
-        "generate_random": lambda: client.generate_random(16),
-        "list_keys": lambda: client.list_keys(),
-    }
-    try:
+    async with rest_client(answering(answer), policy) as client:
         with pytest.raises(Unavailable, match="not a JSON object"):
-            await calls[operation]()
-    finally:
-        await client.close()
-        await runner.cleanup()
+            await CALLS[operation](client)

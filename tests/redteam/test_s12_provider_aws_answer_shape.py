@@ -14,14 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
+from fake_backends import AWS_JSON, KEY_ID, answering, aws_backend
 
-from kubekms.credentials import Credentials
 from kubekms.errors import Unavailable
-from kubekms.providers import BackendConfig
-from kubekms.providers.aws import open_backend
-
-KEY_ID = "0d0466b0-e727-4d9c-b35d-f84bb474a37f"
 
 ANSWERS = [
     b"not json",
@@ -41,23 +36,7 @@ CALLS: dict[str, Callable[[Any], Awaitable[object]]] = {
 
 @pytest.mark.parametrize("answer", ANSWERS, ids=[answer[:20].decode() for answer in ANSWERS])
 async def test_an_answer_of_the_wrong_shape_is_unavailable(answer: bytes) -> None:
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=answer, content_type="application/x-amz-json-1.1")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    config = BackendConfig(
-        provider="aws",
-        endpoint=f"http://127.0.0.1:{runner.addresses[0][1]}",
-        region="eu-west-1",
-        credentials=Credentials("AKTEST", "sk-test"),
-    )
-    backend = await open_backend(config)
-    try:
+    async with aws_backend(answering(answer, AWS_JSON)) as backend:
         for name, call in CALLS.items():
             try:
                 await call(backend)
@@ -67,6 +46,3 @@ async def test_an_answer_of_the_wrong_shape_is_unavailable(answer: bytes) -> Non
                 pytest.fail(f"{name}: {type(error).__name__} escaped, not Unavailable")
             # an answer may suit an operation (ListKeys of {} is an empty page): then nothing is refused
             assert answer in (b"not json", b"{}") and name == "list_keys", f"{name} took {answer!r}"
-    finally:
-        await backend.close()
-        await runner.cleanup()

@@ -10,33 +10,14 @@ server never answers so, hence small aiohttp apps standing in for the backend.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
-
 import pytest
-from aiohttp import web
+from fake_backends import AWS_JSON, KEY_ID, answering, aws_backend, rest_client
 
-from kubekms.credentials import Credentials
 from kubekms.errors import InvalidArgument, KMSError
-from kubekms.providers import BackendConfig
-from kubekms.providers.aws import open_backend as open_aws_backend
 from kubekms.providers.backend_text import backend_text
-from kubekms.providers.rest import RestBackend
-from kubekms.providers.retry import RetryPolicy
 
-KEY_ID = "0d0466b0-e727-4d9c-b35d-f84bb474a37f"
 HOSTILE = "\x1b[2J\x1b[31mforged\nlevel=INFO msg=ok\r\u202e" + "x" * 200_000
 LIMIT = 1024  # generous: a bounded message is a few hundred characters
-
-
-async def _serving(handler: Callable[[web.Request], Awaitable[web.Response]]) -> tuple[web.AppRunner, int]:
-    app = web.Application(client_max_size=1 << 20)
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, runner.addresses[0][1]
 
 
 def _assert_tame(error: KMSError) -> None:
@@ -47,42 +28,19 @@ def _assert_tame(error: KMSError) -> None:
 
 
 async def test_a_rest_backends_error_message_is_bounded_and_escaped() -> None:
-    async def handler(request: web.Request) -> web.Response:
-        body = {"error": {"error_code": "KMS.0308" + HOSTILE, "error_msg": HOSTILE}}
-        return web.Response(status=400, text=json.dumps(body), content_type="application/json")
-
-    runner, port = await _serving(handler)
-    policy = RetryPolicy(max_attempts=1, deadline=5)
-    client = RestBackend(f"http://127.0.0.1:{port}", "p1", Credentials("AKTEST", "sk-test"), retry=policy)
-    try:
+    answer = {"error": {"error_code": "KMS.0308" + HOSTILE, "error_msg": HOSTILE}}
+    async with rest_client(answering(answer, status=400)) as client:
         with pytest.raises(InvalidArgument) as raised:
             await client.describe_key(KEY_ID)
         _assert_tame(raised.value)
-    finally:
-        await client.close()
-        await runner.cleanup()
 
 
 async def test_an_aws_backends_error_message_is_bounded_and_escaped() -> None:
-    async def handler(request: web.Request) -> web.Response:
-        body = {"__type": "ValidationException", "message": HOSTILE}
-        return web.Response(status=400, text=json.dumps(body), content_type="application/x-amz-json-1.1")
-
-    runner, port = await _serving(handler)
-    config = BackendConfig(
-        provider="aws",
-        endpoint=f"http://127.0.0.1:{port}",
-        region="eu-west-1",
-        credentials=Credentials("AKTEST", "sk-test"),
-    )
-    backend = await open_aws_backend(config)
-    try:
+    answer = {"__type": "ValidationException", "message": HOSTILE}
+    async with aws_backend(answering(answer, AWS_JSON, status=400)) as backend:
         with pytest.raises(InvalidArgument) as raised:
             await backend.describe_key(KEY_ID)
         _assert_tame(raised.value)
-    finally:
-        await backend.close()
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize(
