@@ -79,6 +79,8 @@ from kubekms.wire.aws_rules import (
     DATA_KEY_BYTES,
     DEFAULT_ROTATION_DAYS,
     ENCRYPT_BYTES,
+    GRANT_CONSTRAINT_CHARS,
+    GRANT_CONSTRAINT_PAIRS,
     GRANT_NAME_CHARS,
     GRANT_NAME_PATTERN,
     IMPORT_BLOB_BYTES,
@@ -666,6 +668,12 @@ def _context_constraints(call: AwsRequest) -> tuple[dict[str, str] | None, dict[
         value = constraints.get(name)
         if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
             raise InvalidArgument(f"Constraints.{name} must be a map of strings to strings")
+        if value is not None and (
+            len(value) > GRANT_CONSTRAINT_PAIRS
+            or any(len(k) > GRANT_CONSTRAINT_CHARS or len(v) > GRANT_CONSTRAINT_CHARS for k, v in value.items())
+        ):
+            raise InvalidArgument(f"Constraints.{name} holds at most {GRANT_CONSTRAINT_PAIRS} pairs of at most "
+                                  f"{GRANT_CONSTRAINT_CHARS} characters (AWS's limit)")  # fmt: skip
         found.append(value)
     if found[0] is not None and found[1] is not None:
         raise InvalidArgument("Constraints takes EncryptionContextEquals or EncryptionContextSubset, not both")

@@ -29,6 +29,8 @@ KEY_POLICY_NAME = "default"  # the one policy of a key
 POLICY_TEXT = re.compile(r"[\t\n\r\x20-\xff]+")  # botocore's PolicyType pattern, matched whole
 ALIAS_NAME_PATTERN = re.compile(r"[a-zA-Z0-9/_-]{1,250}")  # after "alias/", matched whole
 GRANT_NAME_CHARS = 256
+GRANT_CONSTRAINT_PAIRS = 8  # encryption context pairs of a grant constraint
+GRANT_CONSTRAINT_CHARS = 384  # a constraint's keys and values each (AWS: "cannot exceed 384 characters")
 MAX_GRANT_TOKENS = 10  # GrantTokens of one request
 GRANT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9:/_-]+")
 PRINCIPAL_ARN = re.compile(r"arn:aws:iam::[A-Za-z0-9_-]{1,64}:(root|(user|role)/[\w+=,.@/-]{1,512})")
