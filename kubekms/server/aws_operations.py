@@ -363,10 +363,18 @@ def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode()
 
 
+def _no_asymmetric_context(call: AwsRequest) -> None:
+    """AWS's rule: an RSA ciphertext binds no encryption context, so one is refused rather than ignored (ignored, a
+    key policy's kms:EncryptionContext condition on it would be met by any caller claiming the context)."""
+    if call.body.get("EncryptionContext"):
+        raise InvalidArgument("EncryptionContext is not supported when encrypting/decrypting with asymmetric keys")
+
+
 async def encrypt(call: AwsCall) -> JsonObject:
     algorithm = call.text("EncryptionAlgorithm", default=SYMMETRIC)
     plaintext = call.blob("Plaintext", ENCRYPT_BYTES)
     if algorithm != SYMMETRIC:  # an RSA key's OAEP; the keystore refuses it on any other key
+        _no_asymmetric_context(call)
         made = await call.backend.encrypt_asymmetric(call.key_ref(), plaintext, algorithm=algorithm)
         return {"KeyId": call.key_arn(made.key_id), "CiphertextBlob": _b64(made.data), "EncryptionAlgorithm": algorithm}
     data_key = await call.backend.encrypt_data_key(call.key_ref(), plaintext, aad=call.aad())
@@ -391,6 +399,7 @@ async def decrypt(call: AwsCall) -> JsonObject:
     algorithm = call.text("EncryptionAlgorithm", default=SYMMETRIC)
     blob = call.blob("CiphertextBlob", CIPHERTEXT_BYTES)
     if algorithm != SYMMETRIC:  # as on AWS, an asymmetric ciphertext needs its KeyId: it does not name its key
+        _no_asymmetric_context(call)
         opened = await call.backend.decrypt_asymmetric(call.key_ref(), blob, algorithm=algorithm)
         return {"KeyId": call.key_arn(opened.key_id), "Plaintext": _b64(opened.data), "EncryptionAlgorithm": algorithm}
     made_by = await _made_by(call, decrypt_key_ref(call))
