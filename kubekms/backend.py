@@ -176,7 +176,12 @@ def check_encryption_context(context: Mapping[str, str]) -> None:
 @dataclass(frozen=True)
 class GrantTerms:
     """What a grant allows: ``operations`` (AWS names: Encrypt, Decrypt, ...) to ``grantee`` (a principal ARN),
-    under an optional encryption-context constraint (exactly equal, or a subset of the call's context)."""
+    under an optional encryption-context constraint (exactly equal, or a subset of the call's context).
+
+    ``permissions``: the v1.0 operation names a grant made on that wire named (decrypt-datakey, ...). Two of them
+    share one AWS operation (decrypt-datakey and decrypt-data: Decrypt), so such a grant allows only calls of the
+    permissions it named, as principals' action lists keep them apart; empty (a grant made on the AWS wire): every
+    call of its operations."""
 
     grantee: str
     operations: tuple[str, ...]
@@ -185,6 +190,7 @@ class GrantTerms:
     context_equals: Mapping[str, str] | None = None
     context_subset: Mapping[str, str] | None = None
     issuing_account: str = ""
+    permissions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,9 @@ def _terms_json(terms: GrantTerms) -> str:
 
 def _grant(row: Row) -> Grant:
     fields = json.loads(row["terms"])
-    terms = GrantTerms(**{**fields, "operations": tuple(fields["operations"])})
+    # a grant stored before GrantTerms had permissions has none (every call of its operations)
+    terms = GrantTerms(**{**fields, "operations": tuple(fields["operations"]),
+                          "permissions": tuple(fields.get("permissions", ()))})  # fmt: skip
     return Grant(row["grant_id"], row["key_id"], datetime.fromtimestamp(row["created_at"], UTC), terms, row["token"])
 
 

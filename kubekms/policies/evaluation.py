@@ -33,6 +33,7 @@ class PolicyRequest:
     key_id: str
     encryption_context: Callable[[], Mapping[str, str]] = field(default=dict)
     via_service: str = ""
+    permission: str = ""  # the wire's permission the call needs (v1.0 names); '' when only the action is known
 
     @property
     def principal_arn(self) -> str:

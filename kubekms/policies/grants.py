@@ -9,6 +9,7 @@ map; EncryptionContextSubset: it contains every pair). Key policy Deny statement
 from __future__ import annotations
 
 from kubekms.backend import SYMMETRIC_KEY_SPEC, GrantTerms
+from kubekms.policies.actions import ACTION_BY_PERMISSION
 from kubekms.policies.evaluation import PolicyRequest
 
 # the operations a grant may name (AWS's list, less DeriveSharedSecret, which this server does not offer)
@@ -63,6 +64,8 @@ def grant_may_create(parent: GrantTerms, child: GrantTerms) -> bool:
     """
     if not set(child.operations) <= set(parent.operations):
         return False
+    if parent.permissions and not _permissions_of(child) <= set(parent.permissions):
+        return False
     if parent.context_equals is not None:
         return child.context_equals is not None and dict(child.context_equals) == dict(parent.context_equals)
     if parent.context_subset is not None:
@@ -71,10 +74,20 @@ def grant_may_create(parent: GrantTerms, child: GrantTerms) -> bool:
     return True
 
 
+def _permissions_of(terms: GrantTerms) -> set[str]:
+    """The wire permissions a grant allows calls of: those it named, else every one of its operations' actions."""
+    if terms.permissions:
+        return set(terms.permissions)
+    actions = {f"kms:{operation}" for operation in terms.operations}
+    return {permission for permission, action in ACTION_BY_PERMISSION.items() if action in actions}
+
+
 def grant_allows(terms: GrantTerms, request: PolicyRequest) -> bool:
     operation = request.action.removeprefix("kms:")
     if terms.grantee != request.principal_arn or operation not in terms.operations:
         return False
+    if terms.permissions and request.permission and request.permission not in terms.permissions:
+        return False  # a v1.0 grant of decrypt-datakey allows no decrypt-data, though both are Decrypt
     if operation in UNCONSTRAINED_OPERATIONS or operation in BOUNDING_OPERATIONS:
         return True
     if terms.context_equals is not None:

@@ -104,7 +104,8 @@ class PrincipalGrant:
         """
         action = policies.policy_action(permission or operation)
         await self.authorize_action(action, backend, key_ref, account=account, label=operation,
-                                    context=lambda: policy_context(body, operation))  # fmt: skip
+                                    context=lambda: policy_context(body, operation),
+                                    permission=permission or operation)  # fmt: skip
 
     async def authorize_action(
         self,
@@ -117,11 +118,13 @@ class PrincipalGrant:
         label: str = "",
         also_named: tuple[str, ...] = (),
         grant_filter: Callable[[GrantTerms], bool] | None = None,
+        permission: str = "",
     ) -> None:
         """Allow ``action`` (``kms:Encrypt``) on the key, or raise AccessDenied naming ``label`` (or the action).
 
         ``also_named``: names the key list may give the key besides its id and aliases (a Cloud KMS resource name);
-        ``grant_filter``: the only grants that may allow it (CreateGrant: those whose operations cover the new one's).
+        ``grant_filter``: the only grants that may allow it (CreateGrant: those whose operations cover the new one's);
+        ``permission``: the wire's permission of the call (a grant made on the v1.0 wire allows only those it names).
         """
         label = label or action
         try:
@@ -134,7 +137,9 @@ class PrincipalGrant:
             names = await _names(backend, key_ref)
             if self.names_allowed_key(names):
                 return
-            if not names or not await self._granted(backend, action, names[0], account, context, grant_filter):
+            if not names or not await self._granted(
+                backend, action, names[0], account, context, grant_filter, permission
+            ):
                 raise self.deny_key(label, key_ref)
             return
         key_id = key_ref.lower() if is_key_id(key_ref) else (await backend.describe_key(key_ref)).key_id
@@ -148,7 +153,7 @@ class PrincipalGrant:
             self.names_allowed_key((key_ref, *also_named)) or self.names_allowed_key(await _names(backend, key_id))
         ):
             return
-        if not await self._granted(backend, action, key_id, account, context, grant_filter):
+        if not await self._granted(backend, action, key_id, account, context, grant_filter, permission):
             raise self.deny_key(label, key_ref)
 
     async def _granted(
@@ -159,9 +164,11 @@ class PrincipalGrant:
         account: str,
         context: Callable[[], Mapping[str, str]],
         grant_filter: Callable[[GrantTerms], bool] | None = None,
+        permission: str = "",
     ) -> bool:
         """A grant on the key allows the action to this principal (read only when nothing else allowed)."""
-        request = policies.PolicyRequest(self.name, account, action, key_id, encryption_context=context)
+        request = policies.PolicyRequest(self.name, account, action, key_id, encryption_context=context,
+                                         permission=permission)  # fmt: skip
         return any(
             policies.grant_allows(grant.terms, request) and (grant_filter is None or grant_filter(grant.terms))
             for grant in await backend.list_grants(key_id)

@@ -23,7 +23,8 @@ async def create_grant(call: Call) -> JsonAnswer:
         raise InvalidArgument("grantee_principal_type must be 'user': a grant names one principal", code="KMS.0308")
     grantee = v1_grants.principal_from_request(fields.identifier("grantee_principal", code="KMS.0308"),
                                                "grantee_principal")  # fmt: skip
-    operations = v1_grants.operations_from_request(fields.strings("operations", code="KMS.0308", max_chars=64))
+    names = fields.strings("operations", code="KMS.0308", max_chars=64)
+    operations = v1_grants.operations_from_request(names)
     unfit = sorted(set(operations) - policies.grant_operations_for(key.key_spec, key.key_usage))
     if unfit:
         raise InvalidArgument(f"a grant on a {key.key_spec} key for {key.key_usage} cannot allow "
@@ -41,6 +42,7 @@ async def create_grant(call: Call) -> JsonAnswer:
         else "",
         name=name,
         issuing_account=v1_grants.account_arn(project),
+        permissions=tuple(dict.fromkeys(names)),
     )
     await caller.authorize_action(policies.policy_action("create-grant"), call.backend, key.key_id, account=project,
                                   label="create-grant",

@@ -1,8 +1,8 @@
-"""v1.0 create-grant keeps Huawei's operation names apart? A grant naming only ``decrypt-datakey`` is stored as
-the keystore's (AWS's) ``Decrypt``, which ``decrypt-data`` needs as well: its grantee opens encrypt-data's
+"""v1.0 create-grant keeps Huawei's operation names apart. A grant naming only ``decrypt-datakey`` was stored as
+the keystore's (AWS's) ``Decrypt``, which ``decrypt-data`` needs as well: its grantee opened encrypt-data's
 ciphertexts of the key, which the grant never named (the split test_s9_v1_marker keeps for principals' action
-lists). OPEN (H6, session 12): a fix needs the wire's operation names in the keystore's grants (GrantTerms,
-kubekms.policies), beyond the v1 wire's files. Strict xfail: it fails the suite once the hole is closed."""
+lists), and list-grants answered both names. Found by H6 (session 12); a grant now keeps the names it was made
+with (GrantTerms.permissions) and allows only calls of those."""
 
 from __future__ import annotations
 
@@ -47,8 +47,6 @@ def test_a_decrypt_datakey_grant_opens_data_keys(server: KMSServer) -> None:
     assert (status, opened.get("data_key")) == (200, made["plain_text"])
 
 
-@pytest.mark.xfail(strict=True, reason="open: v1 grant operations decrypt-datakey/decrypt-data share the keystore's "
-                   "Decrypt (see the module docstring)")  # fmt: skip
 def test_a_decrypt_datakey_grant_does_not_open_encrypt_data(server: KMSServer) -> None:
     key_id = v1_call(server, "admin", "create-key", {"key_alias": "s12gn-data"})[1]["key_info"]["key_id"]
     grant = {"key_id": key_id, "grantee_principal": GRANTEE.name, "operations": ["decrypt-datakey"]}
@@ -58,3 +56,11 @@ def test_a_decrypt_datakey_grant_does_not_open_encrypt_data(server: KMSServer) -
     status, answer = v1_call(server, GRANTEE.name, "decrypt-data", body)
     assert status == 403, answer
     assert "plain_text" not in answer
+
+
+def test_list_grants_answers_the_operations_the_grant_named(server: KMSServer) -> None:
+    key_id = v1_call(server, "admin", "create-key", {"key_alias": "s12gn-list"})[1]["key_info"]["key_id"]
+    grant = {"key_id": key_id, "grantee_principal": GRANTEE.name, "operations": ["decrypt-datakey", "describe-key"]}
+    assert v1_call(server, "admin", "create-grant", grant)[0] == 200
+    status, answer = v1_call(server, "admin", "list-grants", {"key_id": key_id})
+    assert status == 200 and [g["operations"] for g in answer["grants"]] == [["decrypt-datakey", "describe-key"]]

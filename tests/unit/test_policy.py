@@ -15,6 +15,7 @@ from kubekms.policies import (
     default_policy,
     evaluate,
     grant_allows,
+    grant_may_create,
     parse_policy,
     policy_action,
 )
@@ -181,3 +182,19 @@ def test_a_grant_allows_its_operations_to_its_grantee_under_its_constraint() -> 
     assert allows(subset, t="1", extra="x") and not allows(subset, t="2") and not allows(subset)
     equals = GrantTerms(app, ("Decrypt",), context_equals={"t": "1"})
     assert allows(equals, t="1") and not allows(equals, t="1", extra="x")
+
+
+def test_a_grant_made_with_v1_names_allows_only_the_permissions_it_named() -> None:
+    app = "arn:aws:iam::acct:user/app"
+    data_keys_only = GrantTerms(app, ("Decrypt",), permissions=("decrypt-datakey",))
+
+    def allows(terms: GrantTerms, permission: str) -> bool:
+        return grant_allows(terms, PolicyRequest("app", "acct", "kms:Decrypt", KEY, permission=permission))
+
+    assert allows(data_keys_only, "decrypt-datakey") and not allows(data_keys_only, "decrypt-data")
+    assert allows(GrantTerms(app, ("Decrypt",)), "decrypt-data")  # made on the AWS wire: every Decrypt call
+    # a sub-grant stays within the names: not decrypt-data by its v1.0 name, nor by AWS's Decrypt (which has it)
+    parent = GrantTerms(app, ("Decrypt", "CreateGrant"), permissions=("decrypt-datakey", "create-grant"))
+    assert grant_may_create(parent, GrantTerms("b", ("Decrypt",), permissions=("decrypt-datakey",)))
+    assert not grant_may_create(parent, GrantTerms("b", ("Decrypt",), permissions=("decrypt-data",)))
+    assert not grant_may_create(parent, GrantTerms("b", ("Decrypt",)))

@@ -89,7 +89,7 @@ def grant_entry(grant: Grant, project_id: str) -> JsonObject:
         "grant_id": grant.grant_id,
         "grantee_principal": wire_principal(terms.grantee, project_id),
         "grantee_principal_type": USER_TYPE,
-        "operations": wire_operations(terms.operations),
+        "operations": list(terms.permissions) or wire_operations(terms.operations),
         "issuing_principal": project_id if terms.issuing_account == account_arn(project_id) else terms.issuing_account,
         "creation_date": to_millis(grant.created_at),
         "name": terms.name,
