@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,3 +58,15 @@ def with_crypto_key(root: Path, project: str) -> Iterator[GcpServer]:
                                             crypto_key=kms_v1.CryptoKey(purpose=purpose))  # fmt: skip
         assert message_call(running, "CreateCryptoKey", key)[0] is grpc.StatusCode.OK
         yield running
+
+
+def rest_call(gcp: GcpServer, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, object]]:
+    """One call of the Cloud KMS REST mapping as admin, over a raw connection (paths sent exactly as given)."""
+    connection = http.client.HTTPConnection(gcp.rest_endpoint.removeprefix("http://"), timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {bearer(gcp)}", "Content-Type": "application/json"}
+        connection.request(method, path, body=body, headers=headers)
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        connection.close()

@@ -10,13 +10,12 @@ URL-safe), with or without padding, are still read.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redteam_harness import bearer, with_crypto_key
+from redteam_harness import rest_call, with_crypto_key
 
 from kubekms.devenv.gcpserver import GcpServer
 
@@ -33,14 +32,7 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
 
 
 def call(gcp: GcpServer, method: str, path: str, payload: object) -> tuple[int, dict[str, object]]:
-    connection = http.client.HTTPConnection(gcp.rest_endpoint.removeprefix("http://"), timeout=10)
-    try:
-        headers = {"Authorization": f"Bearer {bearer(gcp)}", "Content-Type": "application/json"}
-        connection.request(method, path, body=json.dumps(payload).encode(), headers=headers)
-        answer = connection.getresponse()
-        return answer.status, json.loads(answer.read())
-    finally:
-        connection.close()
+    return rest_call(gcp, method, path, None if payload is None else json.dumps(payload).encode())
 
 
 def decrypt(gcp: GcpServer, ciphertext: str) -> bytes:

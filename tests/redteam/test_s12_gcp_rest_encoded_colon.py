@@ -9,13 +9,11 @@ literal colon are still read, as any encoded id character is.
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redteam_harness import bearer, with_crypto_key
+from redteam_harness import rest_call, with_crypto_key
 
 from kubekms.devenv.gcpserver import GcpServer
 
@@ -30,14 +28,7 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
 
 
 def call(gcp: GcpServer, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, object]]:
-    connection = http.client.HTTPConnection(gcp.rest_endpoint.removeprefix("http://"), timeout=10)
-    try:
-        headers = {"Authorization": f"Bearer {bearer(gcp)}", "Content-Type": "application/json"}
-        connection.request(method, path, body=body, headers=headers)
-        answer = connection.getresponse()
-        return answer.status, json.loads(answer.read())
-    finally:
-        connection.close()
+    return rest_call(gcp, method, path, body)
 
 
 @pytest.mark.parametrize("colon", ["%3A", "%3a"])

@@ -11,13 +11,12 @@ fields (update_mask) and the system parameters ($alt, alt) still pass.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redteam_harness import bearer, with_crypto_key
+from redteam_harness import rest_call, with_crypto_key
 
 from kubekms.devenv.gcpserver import GcpServer
 
@@ -34,15 +33,7 @@ def gcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpServer]:
 
 
 def call(gcp: GcpServer, method: str, path: str, payload: object = None) -> tuple[int, dict[str, object]]:
-    connection = http.client.HTTPConnection(gcp.rest_endpoint.removeprefix("http://"), timeout=10)
-    try:
-        headers = {"Authorization": f"Bearer {bearer(gcp)}", "Content-Type": "application/json"}
-        body = None if payload is None else json.dumps(payload).encode()
-        connection.request(method, path, body=body, headers=headers)
-        answer = connection.getresponse()
-        return answer.status, json.loads(answer.read())
-    finally:
-        connection.close()
+    return rest_call(gcp, method, path, None if payload is None else json.dumps(payload).encode())
 
 
 def refused(status: int, answer: dict[str, object], parameter: str) -> bool:
